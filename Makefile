@@ -1,0 +1,179 @@
+# mica - miniature certificate authority.  Plain GNU make.
+#
+#   make            build bin/micad, bin/mica, bin/mica-admin
+#   make check      install missing packages, build, run every test
+#   make check SANITIZE=1   the same under ASan+UBSan (build-san/)
+#   make demo       the lost-certificate story end to end
+#   make bench      benchmarks (bench-ocsp, bench-crl); not part of check
+#   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each
+#   make install PREFIX=/usr/local DESTDIR=
+
+PREFIX	?= /usr/local
+DESTDIR	?=
+CC	?= cc
+FUZZ_CC	?= clang
+FUZZ_SECONDS ?= 60
+SANITIZE ?= 0
+
+PKGS	 = openssl libevent libevent_openssl libevent_pthreads lmdb libsodium
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN	 = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
+	   -Wsign-compare -Werror
+CPPFLAGS += -I. -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED
+CFLAGS	?= -O2 -g
+CFLAGS	+= -std=c11 $(WARN) -pthread $(PKG_CFLAGS)
+LDLIBS	+= $(PKG_LIBS) -pthread
+
+ifeq ($(SANITIZE),1)
+BUILD	?= build-san
+CFLAGS	+= -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=undefined
+LDFLAGS	+= -fsanitize=address,undefined
+else
+BUILD	?= build
+endif
+BIN	?= bin
+ifeq ($(SANITIZE),1)
+BIN	 = $(BUILD)/bin
+endif
+
+# One static library per module; programs link them all as a group.
+# A unit test links only the modules it names in TESTLIBS_<name>, so a
+# module that is half-written does not break the others' tests.
+MODULES	 = common store conf ca ocsp crl admin
+ALL_SRCS = $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
+LIB_SRCS = $(filter-out %_main.c,$(ALL_SRCS))
+modlib	 = $(BUILD)/lib$(1).a
+modobjs	 = $(patsubst %.c,$(BUILD)/%.o,$(filter-out %_main.c,$(wildcard $(1)/*.c)))
+ALL_LIBS = $(foreach m,$(MODULES),$(call modlib,$(m)))
+group	 = -Wl,--start-group $(1) -Wl,--end-group
+LIB	 = $(ALL_LIBS)
+
+TESTLIBS_common	= common
+TESTLIBS_store	= store common
+TESTLIBS_conf	= conf common
+TESTLIBS_ocsp	= ocsp store common
+TESTLIBS_crl	= crl store common
+TESTLIBS_proto	= ca store conf common
+TESTLIBS_auth	= ca store conf common
+testlibs = $(foreach m,$(or $(TESTLIBS_$(1)),$(MODULES)),$(call modlib,$(m)))
+
+PROGS	 = $(BIN)/micad $(BIN)/mica $(BIN)/mica-admin
+
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
+REPLAY_BINS = $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=$(BUILD)/fuzz/replay_%)
+FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=build-fuzz/fuzz_%)
+HELPER_SRCS = $(wildcard tests/helpers/*.c)
+HELPER_BINS = $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/%)
+
+.PHONY: all check test deps demo bench bench-ocsp bench-crl fuzz soak \
+	install clean tests
+
+all: $(PROGS)
+
+$(BUILD)/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+define MODLIB_RULE
+$(call modlib,$(1)): $(call modobjs,$(1))
+	@mkdir -p $$(dir $$@)
+	@rm -f $$@
+	$$(AR) rcs $$@ $$^
+endef
+$(foreach m,$(MODULES),$(eval $(call MODLIB_RULE,$(m))))
+
+$(BIN)/micad: $(BUILD)/ca/micad_main.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(call group,$(ALL_LIBS)) $(LDLIBS)
+
+$(BIN)/mica: $(BUILD)/ca/mica_main.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(call group,$(ALL_LIBS)) $(LDLIBS)
+
+$(BIN)/mica-admin: $(BUILD)/admin/mica_admin_main.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(call group,$(ALL_LIBS)) $(LDLIBS)
+
+# Secondary expansion lets each test depend on just its own modules.
+.SECONDEXPANSION:
+$(BUILD)/tests/test_%: tests/unit/test_%.c $$(call testlibs,$$*)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< \
+	    $(call group,$(call testlibs,$*)) $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/%: tests/helpers/%.c $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< \
+	    $(call group,$(ALL_LIBS)) $(LDLIBS)
+
+# Corpus replayer: the fuzz target linked with a plain main() that feeds
+# every file of the corpus to it, so make check replays corpora under
+# the sanitizers without clang.
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c \
+	    $(call group,$(ALL_LIBS)) $(LDLIBS)
+
+tests: $(PROGS) $(UNIT_BINS) $(REPLAY_BINS) $(HELPER_BINS)
+
+deps:
+	@sh tests/deps.sh
+
+check: deps
+	@$(MAKE) --no-print-directory tests
+	@sh tests/run.sh $(BUILD) $(BIN)
+
+test: check
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/demo.sh $(BIN)
+
+# ---- fuzzing (clang libFuzzer), not part of check ----
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 \
+	-pthread $(PKG_CFLAGS)
+FUZZ_LIB_OBJS = $(LIB_SRCS:%.c=build-fuzz/%.o)
+
+build-fuzz/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+	    -std=c11 -pthread $(PKG_CFLAGS) -c -o $@ $<
+
+build-fuzz/libmica.a: $(FUZZ_LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libmica.a
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< build-fuzz/libmica.a \
+	    $(LDLIBS)
+
+fuzz: deps $(FUZZ_BINS)
+	@sh tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+soak: all
+	@sh tests/soak.sh $(BIN)
+
+bench: bench-ocsp bench-crl
+
+bench-ocsp: deps all $(HELPER_BINS)
+	@sh tests/bench/ocsp.sh $(BIN) $(BUILD)
+
+bench-crl: deps all $(HELPER_BINS)
+	@sh tests/bench/crl.sh $(BIN) $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/mica \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 conf/mica.conf.sample $(DESTDIR)$(PREFIX)/share/mica/
+	install -m 0644 conf/micad.service \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	install -m 0644 docs/PROTOCOL.md $(DESTDIR)$(PREFIX)/share/mica/
+
+clean:
+	rm -rf build build-san build-fuzz bin

@@ -1,0 +1,327 @@
+/*
+ * store.h - mica's persistent state in one LMDB environment.
+ *
+ * The only module that calls mdb_*.  Every state change runs inside one
+ * write transaction (store_write), so "sign the replacement, store it,
+ * revoke the lost certificate, mark the request issued, append the audit
+ * record" commits or fails as one.  A read transaction begun after a commit
+ * returns sees it: that is what makes revocation instant for OCSP.
+ *
+ * Named databases (keys are fixed-width big-endian so LMDB order is useful):
+ *   certs        serial[16]        -> cert record
+ *   revocations  seq u64           -> status change event (drives CRLs)
+ *   accounts     name              -> account record
+ *   requests     id u64            -> reissue request record
+ *   audit        seq u64           -> audit record, BLAKE2b hash chain
+ *   meta         name              -> u64 counters, schema version, chain head
+ * Every record starts with a version byte.
+ */
+#ifndef MICA_STORE_H
+#define MICA_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_SCHEMA_VERSION	1
+#define STORE_SERIAL_LEN	16
+#define STORE_NAME_MAX		64	/* account names, actors */
+#define STORE_SUBJECT_MAX	1024	/* allowed subject DN text */
+#define STORE_PWHASH_MAX	128	/* crypto_pwhash_STRBYTES */
+#define STORE_TOTP_MAX		64	/* TOTP secret bytes */
+#define STORE_NOTE_MAX		512
+#define STORE_HASH_LEN		32	/* BLAKE2b-256 */
+
+struct store;		/* the environment and its databases */
+struct store_txn;	/* a read or write transaction */
+struct store_reader;	/* a reusable read transaction for one thread */
+
+enum store_rc {
+	STORE_OK = 0,
+	STORE_NOTFOUND,		/* no such key */
+	STORE_EXISTS,		/* key already used (e.g. a serial) */
+	STORE_FULL,		/* map full and growth not possible, or disk full */
+	STORE_LOCKED,		/* another micad holds the store */
+	STORE_VERSION,		/* schema newer than this program */
+	STORE_CORRUPT,		/* a record failed to decode */
+	STORE_INVALID,		/* the change is not allowed (e.g. unrevoke) */
+	STORE_IO,		/* any other LMDB or system error (logged) */
+	STORE_ABORT,		/* the caller's callback chose to abort */
+};
+
+/* Returns a static English description of rc. */
+const char	*store_strerror(enum store_rc rc);
+
+struct store_opts {
+	uint64_t	map_size;	/* initial map size; 0 = 64 MiB */
+	uint64_t	map_max;	/* growth ceiling; 0 = no ceiling */
+	int		no_grow;	/* 1: MDB_MAP_FULL is STORE_FULL at once */
+	int		create;		/* 1: create dir content if missing */
+	int		exclusive;	/* 1: take DIR/micad.lock (flock); a second
+					 * exclusive opener gets STORE_LOCKED */
+	int		read_only;	/* 1: MDB_RDONLY (offline inspection) */
+};
+
+/*
+ * Opens (or with opts->create, creates) the environment in dir (mode 0700
+ * for a new directory).  Checks the schema version.  *out is freed with
+ * store_close.
+ */
+enum store_rc	store_open(struct store **out, const char *dir,
+		    const struct store_opts *opts);
+/* Closes the environment; NULL is allowed.  No transaction may be open. */
+void		store_close(struct store *);
+
+/*
+ * Write transactions.  fn runs inside a fresh write transaction; if it
+ * returns STORE_OK the transaction is committed (durably, fsync'd) and
+ * store_write returns the commit's result.  Any other return aborts and is
+ * passed back.  On MDB_MAP_FULL (inside fn or at commit) the transaction is
+ * aborted, the map grown, and fn run again (a bounded number of times), so
+ * fn must have no effect outside the transaction.
+ */
+typedef enum store_rc (*store_txn_fn)(struct store_txn *, void *arg);
+enum store_rc	store_write(struct store *, store_txn_fn fn, void *arg);
+/* Runs fn inside a fresh read transaction. */
+enum store_rc	store_read(struct store *, store_txn_fn fn, void *arg);
+
+/* A reader owned by one thread at a time (MDB_NOTLS, reset/renew). */
+struct store_reader	*store_reader_new(struct store *);
+void			 store_reader_free(struct store_reader *);
+/* Renews the reader's transaction; NULL on error.  Pair with _end. */
+struct store_txn	*store_reader_begin(struct store_reader *);
+void			 store_reader_end(struct store_reader *);
+
+/* ---- certificates ---- */
+
+enum cert_status {
+	CERT_GOOD = 0,
+	CERT_HOLD = 1,
+	CERT_REVOKED = 2,
+};
+
+/* RFC 5280 section 5.3.1 CRLReason values. */
+enum crl_reason {
+	REASON_UNSPECIFIED = 0,
+	REASON_KEY_COMPROMISE = 1,
+	REASON_CA_COMPROMISE = 2,
+	REASON_AFFILIATION_CHANGED = 3,
+	REASON_SUPERSEDED = 4,
+	REASON_CESSATION = 5,
+	REASON_CERTIFICATE_HOLD = 6,
+	REASON_REMOVE_FROM_CRL = 8,
+	REASON_PRIVILEGE_WITHDRAWN = 9,
+	REASON_AA_COMPROMISE = 10,
+};
+
+/* The fixed-width part of a cert record: all that OCSP and CRLs need. */
+struct cert_state {
+	uint8_t		status;		/* enum cert_status */
+	uint8_t		reason;		/* enum crl_reason, when not GOOD */
+	int64_t		not_before;	/* unix seconds */
+	int64_t		not_after;
+	int64_t		revoked_at;	/* revocation or hold time, 0 if GOOD */
+	int64_t		invalidity;	/* invalidity date, 0 if none */
+	uint64_t	change_seq;	/* revocations seq of the last status
+					 * change, 0 if never changed */
+};
+
+struct cert_rec {
+	uint8_t			serial[STORE_SERIAL_LEN];
+	struct cert_state	st;
+	int64_t			issued_at;
+	char			account[STORE_NAME_MAX + 1];
+	uint8_t			replaces[STORE_SERIAL_LEN];	/* zero = none */
+	uint8_t			replaced_by[STORE_SERIAL_LEN];	/* zero = none */
+	uint8_t			*der;		/* certificate DER */
+	size_t			 der_len;
+};
+
+/* Frees der (when owned: after store_cert_get) and zeroes the record. */
+void		cert_rec_cleanup(struct cert_rec *);
+/* 1 if the 16 bytes are all zero ("no serial"). */
+int		serial_is_zero(const uint8_t serial[STORE_SERIAL_LEN]);
+
+/* Copies the record, including a malloc'd copy of the DER. */
+enum store_rc	store_cert_get(struct store_txn *,
+		    const uint8_t serial[STORE_SERIAL_LEN], struct cert_rec *out);
+/* Reads only the fixed part; no allocation (the OCSP hot path). */
+enum store_rc	store_cert_state(struct store_txn *,
+		    const uint8_t serial[STORE_SERIAL_LEN], struct cert_state *out);
+/* Inserts a new certificate; STORE_EXISTS if the serial was ever used. */
+enum store_rc	store_cert_add(struct store_txn *, const struct cert_rec *);
+/*
+ * Changes a certificate's status and appends a revocations event with the
+ * next sequence number (returned in *out_seq if not NULL).  Allowed:
+ * GOOD->HOLD, GOOD->REVOKED, HOLD->REVOKED, HOLD->GOOD (release; the event
+ * has status GOOD and becomes removeFromCRL in a delta CRL).  Anything else
+ * (revoked is final, hold of a held cert, ...) is STORE_INVALID.  For HOLD
+ * the reason is stored as REASON_CERTIFICATE_HOLD whatever is passed.
+ */
+enum store_rc	store_cert_set_status(struct store_txn *,
+		    const uint8_t serial[STORE_SERIAL_LEN], uint8_t status,
+		    uint8_t reason, int64_t when, int64_t invalidity,
+		    uint64_t *out_seq);
+/* Records old.replaced_by = new and new.replaces = old. */
+enum store_rc	store_cert_link(struct store_txn *,
+		    const uint8_t old_serial[STORE_SERIAL_LEN],
+		    const uint8_t new_serial[STORE_SERIAL_LEN]);
+/*
+ * Calls cb for every certificate in serial order.  The record (and its der,
+ * which points into the map) is valid only during the call.  cb returns 1
+ * to go on, 0 to stop.
+ */
+typedef int (*store_cert_cb)(const struct cert_rec *, void *arg);
+enum store_rc	store_cert_iter(struct store_txn *, store_cert_cb, void *arg);
+
+/* ---- revocation events ---- */
+
+struct rev_event {
+	uint64_t	seq;
+	uint8_t		serial[STORE_SERIAL_LEN];
+	uint8_t		status;		/* new status: HOLD, REVOKED or GOOD */
+	uint8_t		reason;
+	int64_t		when;
+	int64_t		invalidity;
+};
+
+/* Calls cb for every event with seq >= from_seq, in order. */
+typedef int (*store_rev_cb)(const struct rev_event *, void *arg);
+enum store_rc	store_rev_iter(struct store_txn *, uint64_t from_seq,
+		    store_rev_cb, void *arg);
+/* The highest revocation sequence number so far (0 if none). */
+enum store_rc	store_rev_last(struct store_txn *, uint64_t *out_seq);
+
+/* ---- accounts ---- */
+
+struct account_rec {
+	char		name[STORE_NAME_MAX + 1];
+	char		pwhash[STORE_PWHASH_MAX + 1];	/* argon2id string */
+	uint8_t		totp_secret[STORE_TOTP_MAX];
+	size_t		totp_len;
+	uint32_t	failed;		/* consecutive failed logins */
+	int64_t		locked_until;	/* 0 = not locked */
+	uint64_t	last_totp_step;	/* replay guard */
+	int64_t		created;
+	char		subject[STORE_SUBJECT_MAX + 1];	/* allowed subject */
+};
+
+/* Wipes the secrets (sodium_memzero) and the rest of the record. */
+void		account_rec_wipe(struct account_rec *);
+enum store_rc	store_account_get(struct store_txn *, const char *name,
+		    struct account_rec *out);
+/* create_only: STORE_EXISTS if the name is taken; else insert or replace. */
+enum store_rc	store_account_put(struct store_txn *,
+		    const struct account_rec *, int create_only);
+typedef int (*store_account_cb)(const struct account_rec *, void *arg);
+enum store_rc	store_account_iter(struct store_txn *, store_account_cb,
+		    void *arg);
+
+/* ---- reissue requests ---- */
+
+enum req_state {
+	REQ_PENDING = 0,
+	REQ_APPROVED = 1,	/* transient: approved, not yet signed */
+	REQ_REJECTED = 2,
+	REQ_ISSUED = 3,
+};
+
+enum req_reason {
+	REQREASON_LOST = 0,
+	REQREASON_COMPROMISED = 1,
+	REQREASON_DAMAGED = 2,
+};
+
+struct request_rec {
+	uint64_t	id;
+	uint8_t		state;			/* enum req_state */
+	uint8_t		reason;			/* enum req_reason */
+	uint8_t		held;			/* lost cert was put on hold */
+	char		account[STORE_NAME_MAX + 1];
+	uint8_t		lost_serial[STORE_SERIAL_LEN];
+	uint8_t		new_serial[STORE_SERIAL_LEN];	/* zero until issued */
+	uint8_t		token_hash[STORE_HASH_LEN];	/* of retrieval token */
+	int64_t		created;
+	int64_t		decided;
+	char		decided_by[STORE_NAME_MAX + 1];
+	char		note[STORE_NOTE_MAX + 1];	/* subscriber's note */
+	char		why[STORE_NOTE_MAX + 1];	/* rejection reason */
+	uint8_t		*csr;			/* CSR DER */
+	size_t		 csr_len;
+};
+
+void		request_rec_cleanup(struct request_rec *);
+/* Takes the next request id (a meta counter, starting at 1). */
+enum store_rc	store_request_next_id(struct store_txn *, uint64_t *out_id);
+enum store_rc	store_request_get(struct store_txn *, uint64_t id,
+		    struct request_rec *out);
+enum store_rc	store_request_put(struct store_txn *,
+		    const struct request_rec *);
+/* Records are valid only during cb; 1 = go on, 0 = stop. */
+typedef int (*store_request_cb)(const struct request_rec *, void *arg);
+enum store_rc	store_request_iter(struct store_txn *, store_request_cb,
+		    void *arg);
+
+/* ---- audit chain ---- */
+
+struct audit_rec {
+	uint64_t	seq;
+	int64_t		when;
+	char		actor[STORE_NAME_MAX + 1];
+	char		action[64];
+	char		subject[256];
+	char		details[STORE_NOTE_MAX + 1];
+	uint8_t		prev[STORE_HASH_LEN];
+	uint8_t		hash[STORE_HASH_LEN];
+};
+
+/*
+ * Appends a record (time = now) whose hash is BLAKE2b-256 over the previous
+ * hash and the record's fields; moves the chain head kept in meta.  Strings
+ * longer than the fields are truncated.
+ */
+enum store_rc	store_audit_append(struct store_txn *, const char *actor,
+		    const char *action, const char *subject,
+		    const char *details, uint64_t *out_seq);
+typedef int (*store_audit_cb)(const struct audit_rec *, void *arg);
+enum store_rc	store_audit_iter(struct store_txn *, uint64_t from_seq,
+		    store_audit_cb, void *arg);
+/*
+ * Walks the chain from 1 to the head: seq gaps, a prev that is not the
+ * previous hash, a hash that does not match the content, or a head that
+ * does not match the last record make it fail.  *out_count = records
+ * checked; on failure *out_bad_seq and why describe the first problem.
+ * Returns STORE_OK or STORE_CORRUPT.
+ */
+enum store_rc	store_audit_verify(struct store_txn *, uint64_t *out_count,
+		    uint64_t *out_bad_seq, char *why, size_t why_len);
+
+/* ---- meta counters ---- */
+
+/* A missing key reads as 0 with STORE_OK. */
+enum store_rc	store_meta_get_u64(struct store_txn *, const char *key,
+		    uint64_t *out);
+enum store_rc	store_meta_set_u64(struct store_txn *, const char *key,
+		    uint64_t v);
+
+/* ---- whole-store operations ---- */
+
+struct store_info {
+	uint64_t	map_size;
+	uint64_t	used_bytes;	/* pages in use * page size */
+	uint64_t	num_certs;
+	uint64_t	num_good, num_hold, num_revoked;
+	uint64_t	num_accounts;
+	uint64_t	num_requests, num_pending;
+	uint64_t	num_audit;
+	uint64_t	num_rev_events;
+};
+
+/* Fills info (counts by status walk the certs: O(n)). */
+enum store_rc	store_info(struct store *, struct store_info *info);
+/*
+ * Writes a consistent, compacted copy of the environment (a data.mdb file)
+ * to fd while others keep reading and writing.
+ */
+enum store_rc	store_backup_fd(struct store *, int fd);
+
+#endif

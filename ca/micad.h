@@ -1,0 +1,54 @@
+/*
+ * micad.h - the daemon's shared context, handed to every part of micad
+ * (admin socket, CA protocol listener, reissue workflow, OCSP, CRL).
+ */
+#ifndef MICA_MICAD_H
+#define MICA_MICAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct event_base;
+struct mica_conf;
+struct store;
+struct store_txn;
+struct ca_signer;
+struct ocsp_responder;
+struct crl_service;
+struct workq;
+struct reissue;
+
+struct micad {
+	struct event_base	*base;		/* the main loop */
+	struct mica_conf	*conf;
+	struct store		*store;
+	struct ca_signer	*signer;	/* ca/ca.h */
+	struct ocsp_responder	*ocsp;		/* ocsp/ocsp.h, may be NULL */
+	struct crl_service	*crl;		/* crl/crl.h, may be NULL */
+	struct workq		*workers;	/* common/workq.h */
+	struct reissue		*reissue;	/* ca/reissue.h, may be NULL */
+	time_t			 started;
+	volatile int		 stopping;
+};
+
+/*
+ * Called after a committed status change of serial (revoke, hold, unhold,
+ * reissue) and before anyone is told of it: drops the serial's cached
+ * OCSP responses and rebuilds the delta CRL, then schedules the full CRL.
+ */
+void	micad_status_changed(struct micad *, const uint8_t serial[16]);
+
+/*
+ * Inside a write transaction: signs a certificate for account from a CSR
+ * (DER, already checked by the caller), with a fresh random serial, stores
+ * it as good and appends an audit record by actor.  days <= 0 means the
+ * configured default.  On STORE_OK, *out_der (malloc'd, caller frees) holds
+ * the certificate.  err receives a message on failure.
+ */
+int	micad_issue_txn(struct micad *, struct store_txn *,
+	    const uint8_t *csr_der, size_t csr_len, const char *account,
+	    int days, const char *actor, uint8_t out_serial[16],
+	    uint8_t **out_der, size_t *out_len, char *err, size_t err_len);
+
+#endif

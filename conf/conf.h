@@ -1,0 +1,114 @@
+/*
+ * conf.h - mica.conf, in OpenSSL's config format (NCONF), shared by all
+ * programs.  Every key is validated; an unknown key or a bad value is an
+ * error naming the file, the line and the key.  Relative paths are taken
+ * relative to the directory holding the config file.
+ */
+#ifndef MICA_CONF_H
+#define MICA_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONF_PATH_MAX	1024
+#define CONF_STR_MAX	512
+
+struct conf_ca {
+	char		dir[CONF_PATH_MAX];		/* directory of mica.conf */
+	char		cert[CONF_PATH_MAX];		/* ca.crt */
+	char		key[CONF_PATH_MAX];		/* private/ca.key */
+	char		key_passphrase_file[CONF_PATH_MAX];	/* "" = none */
+	char		ocsp_cert[CONF_PATH_MAX];
+	char		ocsp_key[CONF_PATH_MAX];
+	char		tls_cert[CONF_PATH_MAX];
+	char		tls_key[CONF_PATH_MAX];
+	char		http_url[CONF_STR_MAX];		/* AIA / CRL DP base */
+	int		default_days;			/* 365 */
+	char		key_usage[CONF_STR_MAX];	/* digitalSignature */
+	char		ext_key_usage[CONF_STR_MAX];	/* clientAuth */
+};
+
+struct conf_proto {			/* [protocol]: the CA protocol */
+	char		listen[CONF_STR_MAX];		/* 127.0.0.1:7700 */
+	int		max_connections;		/* 256 */
+	int		max_per_address;		/* 32 */
+	int		handshake_timeout;		/* s, 10 */
+	int		idle_timeout;			/* s, 300 */
+	uint32_t	max_frame;			/* 65536 */
+};
+
+struct conf_http {			/* [http]: OCSP, CRL, CA cert */
+	char		listen[CONF_STR_MAX];		/* 127.0.0.1:7780 */
+	int		threads;			/* 2 */
+	int		max_body;			/* 16384 */
+	int		header_timeout;			/* s, 10 */
+	int		idle_timeout;			/* s, 60 */
+	int		max_connections;		/* 1024 */
+	int		ocsp_next_update;		/* s, 3600 */
+	int		ocsp_max_certids;		/* 16 */
+	int		ocsp_unknown_revoked;		/* 0: unknown, 1: revoked
+							 * (RFC 6960 2.2) */
+};
+
+struct conf_admin {
+	char		socket[CONF_PATH_MAX];		/* admin.sock */
+	uint32_t	allowed_uids[16];		/* besides root and own */
+	int		num_allowed_uids;
+};
+
+enum conf_review { REVIEW_MANUAL = 0, REVIEW_AUTO = 1 };
+
+struct conf_policy {
+	int		review;				/* enum conf_review */
+	int		hold_on_request;		/* 0 */
+	int		max_failures;			/* 5 */
+	int		lockout_seconds;		/* 900 */
+	uint64_t	argon2_opslimit;		/* MODERATE */
+	uint64_t	argon2_memlimit;		/* MODERATE */
+	int		request_days;			/* validity of a
+							 * replacement, 365 */
+};
+
+struct conf_store {
+	char		path[CONF_PATH_MAX];		/* store */
+	uint64_t	map_size;			/* 64 MiB */
+	uint64_t	map_max;			/* 0 = no ceiling */
+	int		no_grow;			/* 0 */
+};
+
+struct conf_crl {
+	int		next_update;			/* s, 86400 */
+	int		rebuild_delay_ms;		/* 200: coalesce bursts */
+	char		publish_dir[CONF_PATH_MAX];	/* "" = none */
+};
+
+struct conf_daemon {
+	int		log_level;			/* LOG_LVL_INFO */
+	char		user[CONF_STR_MAX];		/* "" = stay */
+	char		group[CONF_STR_MAX];
+	char		notify_command[CONF_PATH_MAX];	/* "" = none */
+	int		workers;			/* 2 */
+};
+
+struct mica_conf {
+	char			path[CONF_PATH_MAX];
+	struct conf_ca		ca;
+	struct conf_proto	proto;
+	struct conf_http	http;
+	struct conf_admin	admin;
+	struct conf_policy	policy;
+	struct conf_store	store;
+	struct conf_crl		crl;
+	struct conf_daemon	daemon;
+};
+
+/* Fills every field with its default (paths relative to dir). */
+void	conf_defaults(struct mica_conf *, const char *dir);
+/*
+ * Loads path over the defaults.  On error returns 0 with a message like
+ * "mica.conf:12: [http] threads: must be 1..64" in err.
+ */
+int	conf_load(struct mica_conf *, const char *path, char *err,
+	    size_t err_len);
+
+#endif

@@ -43,8 +43,10 @@ void	micad_status_changed(struct micad *, const uint8_t serial[16]);
  * Inside a write transaction: signs a certificate for account from a CSR
  * (DER, already checked by the caller), with a fresh random serial, stores
  * it as good and appends an audit record by actor.  days <= 0 means the
- * configured default.  On STORE_OK, *out_der (malloc'd, caller frees) holds
- * the certificate.  err receives a message on failure.
+ * configured default.  Returns an enum store_rc: STORE_OK with *out_der
+ * (malloc'd, caller frees) holding the certificate; STORE_INVALID when
+ * signing failed (message in err); other values from the store, which the
+ * caller passes on so that store_write can grow the map and retry.
  */
 int	micad_issue_txn(struct micad *, struct store_txn *,
 	    const uint8_t *csr_der, size_t csr_len, const char *account,

@@ -1,0 +1,145 @@
+# lib.sh - helpers for end-to-end tests: real micad processes on free
+# loopback ports in a temp directory, driven by the real CLIs and openssl.
+# Source it from tests/e2e/t_*.sh.  Output is TAP-like: "ok - ..." and
+# "not ok - ..."; tests/run.sh counts those lines.
+set -u
+TOP=${MICA_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+BIN=${MICA_BIN:-$TOP/bin}
+T=$(mktemp -d /tmp/mica-e2e.XXXXXX)
+FAILS=0
+MICAD_PID=""
+
+cleanup() {
+	if [ -n "$MICAD_PID" ] && kill -0 "$MICAD_PID" 2>/dev/null; then
+		kill -TERM "$MICAD_PID" 2>/dev/null
+		wait "$MICAD_PID" 2>/dev/null
+	fi
+	if [ "$FAILS" -eq 0 ] && [ -z "${MICA_KEEP:-}" ]; then
+		rm -rf "$T"
+	else
+		echo "# test directory kept: $T"
+	fi
+}
+trap cleanup EXIT
+
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; FAILS=$((FAILS + 1)); }
+
+# check DESC CMD...: passes when CMD exits 0; shows its output otherwise.
+check() {
+	desc=$1; shift
+	if out=$("$@" 2>&1); then
+		ok "$desc"
+	else
+		not_ok "$desc"
+		printf '%s\n' "$out" | sed 's/^/#   /' | head -n 20
+	fi
+}
+
+# expect_exit CODE DESC CMD...: CMD must exit with CODE; its output is kept
+# in $OUT for later checks.
+expect_exit() {
+	want=$1; desc=$2; shift 2
+	OUT=$("$@" 2>&1)
+	rc=$?
+	if [ "$rc" -eq "$want" ]; then
+		ok "$desc"
+	else
+		not_ok "$desc (exit $rc, wanted $want)"
+		printf '%s\n' "$OUT" | sed 's/^/#   /' | head -n 20
+	fi
+}
+
+# expect_out DESC FIXED-STRING: the last expect_exit's output contains it.
+expect_out() {
+	if printf '%s\n' "$OUT" | grep -qF -- "$2"; then
+		ok "$1"
+	else
+		not_ok "$1 (output lacks: $2)"
+		printf '%s\n' "$OUT" | sed 's/^/#   /' | head -n 20
+	fi
+}
+
+# expect_eq DESC GOT WANT
+expect_eq() {
+	if [ "$2" = "$3" ]; then
+		ok "$1"
+	else
+		not_ok "$1 (got '$2', wanted '$3')"
+	fi
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# mica_init DIR [init options...]: a CA on free ports with cheap argon2id
+# limits (tests only; production defaults stay strong).
+mica_init() {
+	dir=$1; shift
+	CA_PORT=$(free_port)
+	HTTP_PORT=$(free_port)
+	"$BIN/mica-admin" init "$dir" --ca-listen "127.0.0.1:$CA_PORT" \
+	    --http-listen "127.0.0.1:$HTTP_PORT" "$@" >"$T/init.out" 2>&1 ||
+	    { cat "$T/init.out"; return 1; }
+	conf_set "$dir/mica.conf" argon2_opslimit 1
+	conf_set "$dir/mica.conf" argon2_memlimit 8192
+	CONF=$dir/mica.conf
+	export MICA_CONF=$CONF
+	URL=http://127.0.0.1:$HTTP_PORT
+}
+
+# conf_set FILE KEY VALUE: replaces "KEY = ..." (the key must exist once).
+conf_set() {
+	sed -i "s|^\\($2[ 	]*=\\).*|\\1 $3|" "$1"
+	grep -q "^$2[ 	]*= $3\$" "$1" || { echo "conf_set: no key $2 in $1" >&2; return 1; }
+}
+
+# start_micad [CONF]: starts micad in the background, waits until the
+# admin socket answers.  Log in $T/micad.log.
+start_micad() {
+	conf=${1:-$CONF}
+	"$BIN/micad" -c "$conf" >>"$T/micad.log" 2>&1 &
+	MICAD_PID=$!
+	i=0
+	while [ $i -lt 100 ]; do
+		if "$BIN/mica-admin" -c "$conf" status >/dev/null 2>&1; then
+			return 0
+		fi
+		kill -0 "$MICAD_PID" 2>/dev/null || break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "# micad did not come up; log:" && sed 's/^/#   /' "$T/micad.log" | tail -n 20
+	return 1
+}
+
+# stop_micad: SIGTERM and wait; returns micad's exit status.
+stop_micad() {
+	[ -n "$MICAD_PID" ] || return 0
+	kill -TERM "$MICAD_PID" 2>/dev/null
+	wait "$MICAD_PID"
+	rc=$?
+	MICAD_PID=""
+	return $rc
+}
+
+admin() { "$BIN/mica-admin" -c "$CONF" "$@"; }
+
+# make_csr KEYFILE CSRFILE SUBJ: a P-256 key and CSR (DER by default? no: PEM).
+make_csr() {
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$1" -out "$2" -subj "$3" 2>/dev/null
+}
+
+# serial_of CERT: uppercase hex serial as openssl prints it.
+serial_of() {
+	openssl x509 -in "$1" -noout -serial | sed 's/^serial=//'
+}
+
+done_testing() {
+	if [ "$FAILS" -eq 0 ]; then
+		exit 0
+	fi
+	exit 1
+}

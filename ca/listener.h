@@ -1,0 +1,26 @@
+/*
+ * listener.h - the CA protocol listener of micad: TLS 1.3 over TCP on
+ * [protocol] listen, one state machine per connection, frames decoded
+ * with ca/proto.h, LOGIN / REISSUE / WAIT / FETCH / STATUS served with
+ * ca/auth.h and ca/reissue.h.  Runs entirely on the micad event loop.
+ */
+#ifndef MICA_LISTENER_H
+#define MICA_LISTENER_H
+
+struct micad;
+
+/*
+ * Loads the TLS certificate and key (conf->ca.tls_cert, tls_key), binds
+ * conf->proto.listen and starts accepting on d->base.  d->reissue must be
+ * set (reissue_new) before, d->workers must be running.  Returns 1, or 0
+ * with the reason logged.  One listener per process.
+ */
+int	ca_listener_start(struct micad *d);
+/*
+ * Stops accepting, closes every connection (waiters are dropped), frees
+ * the TLS context.  Safe to call when not started.  Call before
+ * reissue_free and before the event base is freed.
+ */
+void	ca_listener_stop(void);
+
+#endif

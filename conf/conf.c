@@ -1,0 +1,515 @@
+/*
+ * conf.c - mica.conf: OpenSSL NCONF syntax, every key checked.
+ *
+ * NCONF reports syntax errors with a line number, but not where a key
+ * stands, so the file is also scanned once to map "[section] key" to its
+ * line for value errors.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/conf.h>
+#include <openssl/err.h>
+#include <sodium.h>
+
+#include "common/log.h"
+#include "conf/conf.h"
+
+enum ktype {
+	K_STR,		/* text, copied */
+	K_PATH,		/* file name, relative to the config's directory */
+	K_INT,		/* int in [min, max] */
+	K_SIZE,		/* u64 with optional K/M/G suffix, in [min, max] */
+	K_U32,		/* uint32_t in [min, max], K/M suffix allowed */
+	K_BOOL,		/* yes/no/true/false/1/0 */
+	K_REVIEW,	/* manual|auto */
+	K_LOGLEVEL,	/* error|warn|info|debug */
+	K_UIDS,		/* comma-separated uids */
+	K_LISTEN,	/* host:port */
+	K_URL,		/* http://... */
+};
+
+struct key {
+	const char	*section;
+	const char	*name;
+	enum ktype	 type;
+	size_t		 off;
+	size_t		 size;		/* for strings */
+	uint64_t	 min, max;
+};
+
+#define S(f)	offsetof(struct mica_conf, f), sizeof(((struct mica_conf *)0)->f)
+#define N(f)	offsetof(struct mica_conf, f), 0
+
+static const struct key keys[] = {
+	{ "ca", "cert", K_PATH, S(ca.cert), 0, 0 },
+	{ "ca", "key", K_PATH, S(ca.key), 0, 0 },
+	{ "ca", "key_passphrase_file", K_PATH, S(ca.key_passphrase_file), 0, 0 },
+	{ "ca", "ocsp_cert", K_PATH, S(ca.ocsp_cert), 0, 0 },
+	{ "ca", "ocsp_key", K_PATH, S(ca.ocsp_key), 0, 0 },
+	{ "ca", "tls_cert", K_PATH, S(ca.tls_cert), 0, 0 },
+	{ "ca", "tls_key", K_PATH, S(ca.tls_key), 0, 0 },
+	{ "ca", "http_url", K_URL, S(ca.http_url), 0, 0 },
+	{ "ca", "default_days", K_INT, N(ca.default_days), 1, 36500 },
+	{ "ca", "key_usage", K_STR, S(ca.key_usage), 0, 0 },
+	{ "ca", "ext_key_usage", K_STR, S(ca.ext_key_usage), 0, 0 },
+
+	{ "protocol", "listen", K_LISTEN, S(proto.listen), 0, 0 },
+	{ "protocol", "max_connections", K_INT, N(proto.max_connections), 1, 100000 },
+	{ "protocol", "max_per_address", K_INT, N(proto.max_per_address), 1, 100000 },
+	{ "protocol", "handshake_timeout", K_INT, N(proto.handshake_timeout), 1, 3600 },
+	{ "protocol", "idle_timeout", K_INT, N(proto.idle_timeout), 1, 86400 },
+	{ "protocol", "max_frame", K_U32, N(proto.max_frame), 1024, 16 << 20 },
+
+	{ "http", "listen", K_LISTEN, S(http.listen), 0, 0 },
+	{ "http", "threads", K_INT, N(http.threads), 1, 64 },
+	{ "http", "max_body", K_INT, N(http.max_body), 256, 1 << 20 },
+	{ "http", "header_timeout", K_INT, N(http.header_timeout), 1, 3600 },
+	{ "http", "idle_timeout", K_INT, N(http.idle_timeout), 1, 86400 },
+	{ "http", "max_connections", K_INT, N(http.max_connections), 1, 100000 },
+	{ "http", "ocsp_next_update", K_INT, N(http.ocsp_next_update), 60, 7 * 86400 },
+	{ "http", "ocsp_max_certids", K_INT, N(http.ocsp_max_certids), 1, 256 },
+	{ "http", "ocsp_unknown_revoked", K_BOOL, N(http.ocsp_unknown_revoked), 0, 0 },
+
+	{ "admin", "socket", K_PATH, S(admin.socket), 0, 0 },
+	{ "admin", "allowed_uids", K_UIDS, N(admin), 0, 0 },
+
+	{ "policy", "review", K_REVIEW, N(policy.review), 0, 0 },
+	{ "policy", "hold_on_request", K_BOOL, N(policy.hold_on_request), 0, 0 },
+	{ "policy", "max_failures", K_INT, N(policy.max_failures), 1, 1000 },
+	{ "policy", "lockout_seconds", K_INT, N(policy.lockout_seconds), 1, 30 * 86400 },
+	{ "policy", "argon2_opslimit", K_SIZE, N(policy.argon2_opslimit), 1, 1000 },
+	{ "policy", "argon2_memlimit", K_SIZE, N(policy.argon2_memlimit), 8192, 4ULL << 30 },
+	{ "policy", "request_days", K_INT, N(policy.request_days), 1, 36500 },
+
+	{ "store", "path", K_PATH, S(store.path), 0, 0 },
+	{ "store", "map_size", K_SIZE, N(store.map_size), 1 << 20, 1ULL << 40 },
+	{ "store", "map_max", K_SIZE, N(store.map_max), 0, 1ULL << 40 },
+	{ "store", "no_grow", K_BOOL, N(store.no_grow), 0, 0 },
+
+	{ "crl", "next_update", K_INT, N(crl.next_update), 60, 365 * 86400 },
+	{ "crl", "rebuild_delay_ms", K_INT, N(crl.rebuild_delay_ms), 0, 60000 },
+	{ "crl", "publish_dir", K_PATH, S(crl.publish_dir), 0, 0 },
+
+	{ "daemon", "log_level", K_LOGLEVEL, N(daemon.log_level), 0, 0 },
+	{ "daemon", "user", K_STR, S(daemon.user), 0, 0 },
+	{ "daemon", "group", K_STR, S(daemon.group), 0, 0 },
+	{ "daemon", "notify_command", K_STR, S(daemon.notify_command), 0, 0 },
+	{ "daemon", "workers", K_INT, N(daemon.workers), 1, 64 },
+};
+
+static const char *sections[] = {
+	"ca", "protocol", "http", "admin", "policy", "store", "crl", "daemon",
+};
+
+static void
+join(char *out, size_t len, const char *dir, const char *name)
+{
+	if (name[0] == '/' || dir[0] == '\0')
+		snprintf(out, len, "%s", name);
+	else
+		snprintf(out, len, "%s/%s", dir, name);
+}
+
+void
+conf_defaults(struct mica_conf *c, const char *dir)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->ca.dir, sizeof(c->ca.dir), "%s", dir);
+	join(c->ca.cert, sizeof(c->ca.cert), dir, "ca.crt");
+	join(c->ca.key, sizeof(c->ca.key), dir, "private/ca.key");
+	join(c->ca.ocsp_cert, sizeof(c->ca.ocsp_cert), dir, "ocsp.crt");
+	join(c->ca.ocsp_key, sizeof(c->ca.ocsp_key), dir, "private/ocsp.key");
+	join(c->ca.tls_cert, sizeof(c->ca.tls_cert), dir, "tls.crt");
+	join(c->ca.tls_key, sizeof(c->ca.tls_key), dir, "private/tls.key");
+	snprintf(c->ca.http_url, sizeof(c->ca.http_url),
+	    "http://127.0.0.1:7780");
+	c->ca.default_days = 365;
+	snprintf(c->ca.key_usage, sizeof(c->ca.key_usage), "digitalSignature");
+	snprintf(c->ca.ext_key_usage, sizeof(c->ca.ext_key_usage),
+	    "clientAuth");
+
+	snprintf(c->proto.listen, sizeof(c->proto.listen), "127.0.0.1:7700");
+	c->proto.max_connections = 256;
+	c->proto.max_per_address = 32;
+	c->proto.handshake_timeout = 10;
+	c->proto.idle_timeout = 300;
+	c->proto.max_frame = 65536;
+
+	snprintf(c->http.listen, sizeof(c->http.listen), "127.0.0.1:7780");
+	c->http.threads = 2;
+	c->http.max_body = 16384;
+	c->http.header_timeout = 10;
+	c->http.idle_timeout = 60;
+	c->http.max_connections = 1024;
+	c->http.ocsp_next_update = 3600;
+	c->http.ocsp_max_certids = 16;
+
+	join(c->admin.socket, sizeof(c->admin.socket), dir, "admin.sock");
+
+	c->policy.review = REVIEW_MANUAL;
+	c->policy.max_failures = 5;
+	c->policy.lockout_seconds = 900;
+	c->policy.argon2_opslimit = crypto_pwhash_OPSLIMIT_MODERATE;
+	c->policy.argon2_memlimit = crypto_pwhash_MEMLIMIT_MODERATE;
+	c->policy.request_days = 365;
+
+	join(c->store.path, sizeof(c->store.path), dir, "store");
+	c->store.map_size = 64ULL << 20;
+
+	c->crl.next_update = 86400;
+	c->crl.rebuild_delay_ms = 200;
+
+	c->daemon.log_level = LOG_LVL_INFO;
+	c->daemon.workers = 2;
+}
+
+/* Finds the line of "key =" in [section] by scanning the file text. */
+static int
+key_line(const char *path, const char *section, const char *name)
+{
+	FILE *f;
+	char line[4096], cur[128] = "default";
+	int n = 0, found = 0;
+	size_t klen = strlen(name);
+
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *p = line;
+
+		n++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '[') {
+			char *e;
+
+			p++;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			if ((e = strchr(p, ']')) != NULL) {
+				while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+					e--;
+				snprintf(cur, sizeof(cur), "%.*s",
+				    (int)(e - p), p);
+			}
+			continue;
+		}
+		if (strcmp(cur, section) == 0 &&
+		    strncmp(p, name, klen) == 0 &&
+		    strchr(" \t=", p[klen]) != NULL)
+			found = n;	/* the last one wins, as in NCONF */
+	}
+	fclose(f);
+	return found;
+}
+
+static int
+parse_u64(const char *v, uint64_t *out)
+{
+	char *end;
+	unsigned long long x;
+	uint64_t mul = 1;
+
+	if (*v == '\0' || *v == '-')
+		return 0;
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (errno != 0 || end == v)
+		return 0;
+	if (*end == 'k' || *end == 'K')
+		mul = 1024, end++;
+	else if (*end == 'm' || *end == 'M')
+		mul = 1024 * 1024, end++;
+	else if (*end == 'g' || *end == 'G')
+		mul = 1024ULL * 1024 * 1024, end++;
+	if (*end != '\0')
+		return 0;
+	if (x > UINT64_MAX / mul)
+		return 0;
+	*out = x * mul;
+	return 1;
+}
+
+static int
+parse_listen(const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	uint64_t port;
+
+	if (colon == NULL || colon == v)
+		return 0;
+	if (!parse_u64(colon + 1, &port) || port == 0 || port > 65535)
+		return 0;
+	return 1;
+}
+
+/* Sets one key; returns 1, or 0 with err = the reason (without place). */
+static int
+set_key(struct mica_conf *c, const struct key *k, const char *v, char *why,
+    size_t why_len)
+{
+	char *base = (char *)c + k->off;
+	uint64_t u;
+
+	switch (k->type) {
+	case K_STR:
+	case K_URL:
+		if (strlen(v) >= k->size) {
+			snprintf(why, why_len, "value too long (max %zu)",
+			    k->size - 1);
+			return 0;
+		}
+		if (k->type == K_URL && strncmp(v, "http://", 7) != 0 &&
+		    strncmp(v, "https://", 8) != 0) {
+			snprintf(why, why_len, "must be an http:// URL");
+			return 0;
+		}
+		snprintf(base, k->size, "%s", v);
+		if (k->type == K_URL) {	/* no trailing slash */
+			size_t l = strlen(base);
+
+			while (l > 8 && base[l - 1] == '/')
+				base[--l] = '\0';
+		}
+		return 1;
+	case K_PATH:
+		if (strlen(v) + strlen(c->ca.dir) + 2 > k->size) {
+			snprintf(why, why_len, "path too long");
+			return 0;
+		}
+		if (*v == '\0')
+			base[0] = '\0';
+		else
+			join(base, k->size, c->ca.dir, v);
+		return 1;
+	case K_LISTEN:
+		if (!parse_listen(v) || strlen(v) >= k->size) {
+			snprintf(why, why_len, "must be HOST:PORT, e.g. "
+			    "127.0.0.1:7780");
+			return 0;
+		}
+		snprintf(base, k->size, "%s", v);
+		return 1;
+	case K_INT:
+	case K_SIZE:
+	case K_U32:
+		if (!parse_u64(v, &u) || u < k->min || u > k->max) {
+			snprintf(why, why_len, "must be a number from %llu to "
+			    "%llu", (unsigned long long)k->min,
+			    (unsigned long long)k->max);
+			return 0;
+		}
+		if (k->type == K_INT)
+			*(int *)base = (int)u;
+		else if (k->type == K_U32)
+			*(uint32_t *)base = (uint32_t)u;
+		else
+			*(uint64_t *)base = u;
+		return 1;
+	case K_BOOL:
+		if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") ||
+		    !strcmp(v, "1") || !strcasecmp(v, "on"))
+			*(int *)base = 1;
+		else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") ||
+		    !strcmp(v, "0") || !strcasecmp(v, "off"))
+			*(int *)base = 0;
+		else {
+			snprintf(why, why_len, "must be yes or no");
+			return 0;
+		}
+		return 1;
+	case K_REVIEW:
+		if (strcmp(v, "manual") == 0)
+			*(int *)base = REVIEW_MANUAL;
+		else if (strcmp(v, "auto") == 0)
+			*(int *)base = REVIEW_AUTO;
+		else {
+			snprintf(why, why_len, "must be manual or auto");
+			return 0;
+		}
+		return 1;
+	case K_LOGLEVEL:
+		if ((*(int *)base = log_level_parse(v)) < 0) {
+			snprintf(why, why_len,
+			    "must be error, warn, info or debug");
+			return 0;
+		}
+		return 1;
+	case K_UIDS: {
+		char tmp[CONF_STR_MAX], *tok, *save = NULL;
+
+		c->admin.num_allowed_uids = 0;
+		snprintf(tmp, sizeof(tmp), "%s", v);
+		for (tok = strtok_r(tmp, ", \t", &save); tok != NULL;
+		    tok = strtok_r(NULL, ", \t", &save)) {
+			if (!parse_u64(tok, &u) || u > UINT32_MAX - 1) {
+				snprintf(why, why_len, "\"%s\" is not a uid",
+				    tok);
+				return 0;
+			}
+			if (c->admin.num_allowed_uids == 16) {
+				snprintf(why, why_len, "at most 16 uids");
+				return 0;
+			}
+			c->admin.allowed_uids[c->admin.num_allowed_uids++] =
+			    (uint32_t)u;
+		}
+		return 1;
+	}
+	}
+	return 0;
+}
+
+static const struct key *
+find_key(const char *section, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].section, section) == 0 &&
+		    strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static int
+known_section(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+		if (strcmp(sections[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+/* Walks every section NCONF found: unknown sections or keys are errors. */
+static int
+apply(struct mica_conf *c, CONF *nc, const char *path, char *err,
+    size_t err_len)
+{
+	const struct key *k;
+	CONF_VALUE *cv;
+	char why[256];
+	int i, line;
+
+	for (i = 0; i < (int)(sizeof(sections) / sizeof(sections[0])); i++) {
+		STACK_OF(CONF_VALUE) *sec;
+		int j;
+
+		if ((sec = NCONF_get_section(nc, sections[i])) == NULL)
+			continue;
+		for (j = 0; j < sk_CONF_VALUE_num(sec); j++) {
+			cv = sk_CONF_VALUE_value(sec, j);
+			if ((k = find_key(sections[i], cv->name)) == NULL) {
+				line = key_line(path, sections[i], cv->name);
+				snprintf(err, err_len, "%s:%d: [%s] %s: unknown "
+				    "key", path, line, sections[i], cv->name);
+				return 0;
+			}
+			if (!set_key(c, k, cv->value, why, sizeof(why))) {
+				line = key_line(path, sections[i], cv->name);
+				snprintf(err, err_len, "%s:%d: [%s] %s: %s",
+				    path, line, sections[i], cv->name, why);
+				return 0;
+			}
+		}
+	}
+	return 1;
+}
+
+/* Section names come only from the file scan: NCONF has no iterator. */
+static int
+check_sections(const char *path, char *err, size_t err_len)
+{
+	FILE *f;
+	char line[4096];
+	int n = 0, rc = 1;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return 1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *p = line, *e;
+
+		n++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != '[')
+			continue;
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if ((e = strchr(p, ']')) == NULL)
+			continue;	/* NCONF reports it */
+		while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		*e = '\0';
+		if (!known_section(p) && strcmp(p, "default") != 0) {
+			snprintf(err, err_len, "%s:%d: [%s]: unknown section",
+			    path, n, p);
+			rc = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+int
+conf_load(struct mica_conf *c, const char *path, char *err, size_t err_len)
+{
+	CONF *nc = NULL;
+	long eline = -1;
+	struct stat sb;
+	char dir[CONF_PATH_MAX], *slash;
+	int rc = 0;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	conf_defaults(c, dir);
+	snprintf(c->path, sizeof(c->path), "%s", path);
+
+	if (stat(path, &sb) != 0) {
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(err, err_len, "%s: not a regular file", path);
+		goto out;
+	}
+	if (sb.st_mode & 0022) {
+		snprintf(err, err_len, "%s: writable by group or others "
+		    "(mode %03o); chmod 600 it", path,
+		    (unsigned)(sb.st_mode & 0777));
+		goto out;
+	}
+	if ((nc = NCONF_new(NULL)) == NULL)
+		fatalx("NCONF_new: out of memory");
+	if (NCONF_load(nc, path, &eline) <= 0) {
+		char e[512];
+
+		ssl_errstr(e, sizeof(e));
+		snprintf(err, err_len, "%s:%ld: syntax error (%s)", path,
+		    eline, e);
+		goto out;
+	}
+	if (!check_sections(path, err, err_len))
+		goto out;
+	if (!apply(c, nc, path, err, err_len))
+		goto out;
+	rc = 1;
+ out:
+	NCONF_free(nc);
+	return rc;
+}

@@ -1,0 +1,149 @@
+/*
+ * test_conf.c - mica.conf parsing: defaults, values, and the exact errors
+ * for unknown keys, bad values, unknown sections and syntax errors.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "conf/conf.h"
+
+static char dir[64];
+static char path[128];
+
+static void
+write_conf(const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	chmod(path, mode);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/mica-conf.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/mica.conf", dir);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	unlink(path);
+	rmdir(dir);
+	return 0;
+}
+
+static void
+test_values(void **state)
+{
+	struct mica_conf c;
+	char err[512] = "";
+	char want[256];
+
+	(void)state;
+	write_conf("# sample\n[ca]\nhttp_url = http://ca.example:80/\n"
+	    "default_days = 90\n\n[http]\nlisten = 127.0.0.1:9999\n"
+	    "threads = 3\nocsp_unknown_revoked = yes\n[policy]\n"
+	    "review = auto\nargon2_memlimit = 64M\n[store]\npath = db\n"
+	    "[admin]\nallowed_uids = 1000, 1001\n", 0600);
+	assert_true(conf_load(&c, path, err, sizeof(err)));
+	assert_string_equal(c.ca.http_url, "http://ca.example:80");
+	assert_int_equal(c.ca.default_days, 90);
+	assert_string_equal(c.http.listen, "127.0.0.1:9999");
+	assert_int_equal(c.http.threads, 3);
+	assert_int_equal(c.http.ocsp_unknown_revoked, 1);
+	assert_int_equal(c.policy.review, REVIEW_AUTO);
+	assert_int_equal(c.policy.argon2_memlimit, 64ULL << 20);
+	snprintf(want, sizeof(want), "%s/db", dir);
+	assert_string_equal(c.store.path, want);
+	snprintf(want, sizeof(want), "%s/admin.sock", dir);
+	assert_string_equal(c.admin.socket, want);
+	assert_int_equal(c.admin.num_allowed_uids, 2);
+	assert_int_equal(c.admin.allowed_uids[1], 1001);
+	/* untouched keys keep their defaults */
+	assert_string_equal(c.proto.listen, "127.0.0.1:7700");
+	assert_int_equal(c.policy.max_failures, 5);
+}
+
+static void
+expect_error(const char *text, const char *want_suffix)
+{
+	struct mica_conf c;
+	char err[512] = "", want[512];
+
+	write_conf(text, 0600);
+	assert_false(conf_load(&c, path, err, sizeof(err)));
+	snprintf(want, sizeof(want), "%s:%s", path, want_suffix);
+	assert_string_equal(err, want);
+}
+
+static void
+test_errors(void **state)
+{
+	(void)state;
+	expect_error("[ca]\ndefault_days = 90\n[http]\n\nthreadz = 2\n",
+	    "5: [http] threadz: unknown key");
+	expect_error("[http]\nthreads = 0\n",
+	    "2: [http] threads: must be a number from 1 to 64");
+	expect_error("[http]\nthreads = many\n",
+	    "2: [http] threads: must be a number from 1 to 64");
+	expect_error("[policy]\nreview = sometimes\n",
+	    "2: [policy] review: must be manual or auto");
+	expect_error("[http]\nlisten = 7780\n",
+	    "2: [http] listen: must be HOST:PORT, e.g. 127.0.0.1:7780");
+	expect_error("[ca]\nhttp_url = ftp://x\n",
+	    "2: [ca] http_url: must be an http:// URL");
+	expect_error("[web]\nport = 1\n", "1: [web]: unknown section");
+	expect_error("[policy]\nhold_on_request = perhaps\n",
+	    "2: [policy] hold_on_request: must be yes or no");
+}
+
+static void
+test_syntax_and_mode(void **state)
+{
+	struct mica_conf c;
+	char err[512] = "";
+
+	(void)state;
+	write_conf("[ca\ncert = x\n", 0600);
+	assert_false(conf_load(&c, path, err, sizeof(err)));
+	assert_non_null(strstr(err, ":1: syntax error"));
+
+	write_conf("[ca]\n", 0666);
+	assert_false(conf_load(&c, path, err, sizeof(err)));
+	assert_non_null(strstr(err, "writable by group or others"));
+
+	unlink(path);
+	assert_false(conf_load(&c, path, err, sizeof(err)));
+	assert_non_null(strstr(err, "No such file"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_syntax_and_mode, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
+}

@@ -1,0 +1,254 @@
+/*
+ * ca.h - CA keys, certificate signing and CSR checks.
+ *
+ * Key generation and PEM key/certificate files, the offline "init" that
+ * creates the CA, OCSP signer and TLS server certificates, the signer that
+ * micad loads at start, leaf issuance from a checked CSR, and the CSR
+ * policy checks (RFC 2986 parse + signature, key policy, subject, "new key
+ * differs from the lost one").
+ *
+ * Threads: all functions are reentrant.  A loaded struct ca_signer is
+ * read-only after ca_signer_load and may be used by several threads at
+ * once (OpenSSL 3 EVP_PKEY signing with a shared key is thread-safe).
+ * Serials come from libsodium: the program must call sodium_init() once at
+ * start (ca_random_serial calls it too, as a safety net).
+ */
+#ifndef MICA_CA_H
+#define MICA_CA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#define CA_SERIAL_LEN		16
+#define CA_CSR_MAX		(64 * 1024)	/* DER bytes, checked first */
+#define CA_SUBJECT_MAX		1024		/* subject text */
+#define CA_URL_MAX		400		/* http-url base */
+#define CA_ERR_MAX		512		/* enough for every message */
+#define CA_PROFILE_MAX_EKU	8
+#define CA_DEFAULT_CN		"mica CA"
+#define CA_DEFAULT_KEY_TYPE	"ec-p256"
+
+/* ---- keys, serials, files ---- */
+
+/*
+ * Generates a key: type is "ec-p256" (also for NULL or ""), "ec-p384",
+ * "ed25519" or "rsa-3072".  Returns 1 with *out owned by the caller
+ * (EVP_PKEY_free), 0 for an unknown type or an OpenSSL failure (logged).
+ */
+int	ca_keygen(EVP_PKEY **out, const char *type);
+
+/* 16 random bytes (libsodium), top bit clear, never all zero. */
+void	ca_random_serial(uint8_t out[CA_SERIAL_LEN]);
+
+/*
+ * Writes key as a PEM PKCS#8 file created with O_EXCL and mode 0600
+ * (refuses an existing file); with a non-NULL, non-empty passphrase the
+ * key is encrypted (PBES2, AES-256-CBC).  The file is fsync'd.  Returns 1,
+ * or 0 with a message in err.
+ */
+int	ca_key_write(const char *path, EVP_PKEY *key, const char *passphrase,
+	    char *err, size_t err_len);
+/*
+ * Reads a PEM private key.  Refuses a file that is not a regular file or
+ * is readable/writable by group or others (mode & 077), naming the file.
+ * passphrase may be NULL (an encrypted key then fails, never prompts).
+ * Returns 1 with *out owned by the caller, or 0 with a message in err.
+ */
+int	ca_key_read(EVP_PKEY **out, const char *path, const char *passphrase,
+	    char *err, size_t err_len);
+/* Writes a PEM certificate, O_EXCL, mode 0644, fsync'd.  1 or 0 + err. */
+int	ca_cert_write(const char *path, X509 *cert, char *err, size_t err_len);
+/* Reads a PEM certificate.  1 with *out owned by the caller, or 0 + err. */
+int	ca_cert_read(X509 **out, const char *path, char *err, size_t err_len);
+
+/* Serial of cert as 16 bytes big-endian; 0 if negative or wider. */
+int	ca_cert_serial(const X509 *cert, uint8_t out[CA_SERIAL_LEN]);
+/* notBefore/notAfter as unix seconds.  1, or 0 if unparseable. */
+int	ca_cert_times(const X509 *cert, int64_t *out_not_before,
+	    int64_t *out_not_after);
+/* DER encoding into a malloc'd buffer (caller free()s).  1 or 0. */
+int	ca_cert_der(const X509 *cert, uint8_t **out, size_t *out_len);
+
+/* ---- names ---- */
+
+/*
+ * Parses a subject given as "/CN=alice/O=Example" (openssl -subj form,
+ * first RDN first, '+' joins a multi-valued RDN, '\' escapes) or as
+ * "CN=alice,O=Example" (RFC 4514/2253 string: LAST RDN first, so this
+ * example is the name O=Example, CN=alice; '\,' '\+' '\XX' escapes).
+ * Returns a new X509_NAME (X509_NAME_free) or NULL with a message in err.
+ */
+X509_NAME	*ca_subject_parse(const char *text, char *err, size_t err_len);
+/*
+ * Prints name as RFC 2253 text (UTF-8 kept as is) into out.  Returns 1, or
+ * 0 when it did not fit (out then holds a truncated, terminated string).
+ */
+int		 ca_name_print(char *out, size_t out_len, const X509_NAME *name);
+
+/* ---- CSR checks ---- */
+
+struct ca_csr_policy {
+	/* Account's allowed subject text (ca_subject_parse form); NULL/"" =
+	 * any subject. */
+	const char		*allowed_subject;
+	/* Subject the CSR must carry exactly (e.g. the lost certificate's);
+	 * NULL = no such check. */
+	const X509_NAME		*expected_subject;
+	/* The CSR key must differ from this key (the lost certificate's);
+	 * NULL = no check.  lost_cert_der is the same check from the
+	 * certificate DER as stored; both may be given. */
+	EVP_PKEY		*lost_key;
+	const uint8_t		*lost_cert_der;
+	size_t			 lost_cert_len;
+};
+
+/*
+ * Checks a CSR from a client: size (<= CA_CSR_MAX, checked before
+ * parsing), DER parse with no trailing bytes, version, key policy (RSA
+ * 2048..8192 bits, EC P-256/P-384 only, Ed25519), signature (RFC 2986),
+ * non-empty subject, then the optional policy checks.  policy may be NULL.
+ * Returns 1 (with *out_req owned by the caller when out_req is not NULL)
+ * or 0 with a message like "CSR: RFC 2986: signature does not verify" in
+ * err, fit to send to the client.
+ */
+int	ca_csr_check(X509_REQ **out_req, const uint8_t *der, size_t der_len,
+	    const struct ca_csr_policy *policy, char *err, size_t err_len);
+
+/* ---- issuance profile ---- */
+
+struct ca_profile {
+	uint32_t	key_usage;	/* X509v3_KU_* bits (openssl/x509v3.h) */
+	int		eku[CA_PROFILE_MAX_EKU];	/* NIDs */
+	size_t		num_eku;
+	int		copy_san;	/* 1: copy DNS/email/IP SANs from the
+					 * CSR (unverified by the CA!); 0 */
+};
+
+/* digitalSignature + clientAuth, no SAN copy. */
+void	ca_profile_default(struct ca_profile *);
+/*
+ * Fills a profile from config text: key_usage like
+ * "digitalSignature,keyEncipherment" and ext_key_usage like
+ * "clientAuth,serverAuth" (OpenSSL names, also dotted OIDs OpenSSL
+ * knows).  NULL or "" keeps the default for that part.  Returns 1, or 0
+ * with a message naming the bad word in err.
+ */
+int	ca_profile_parse(struct ca_profile *out, const char *key_usage,
+	    const char *ext_key_usage, char *err, size_t err_len);
+
+/* ---- CA initialisation (mica-admin init, offline) ---- */
+
+struct ca_init_opts {
+	const char		*dir;		/* created 0755 if missing */
+	const char		*cn;		/* NULL = CA_DEFAULT_CN */
+	const char		*key_type;	/* NULL = CA_DEFAULT_KEY_TYPE */
+	const char		*passphrase;	/* encrypts ca.key; NULL = none */
+	int			 ca_days;	/* 0 = 3650 */
+	int			 ocsp_days;	/* 0 = 365 */
+	int			 tls_days;	/* 0 = 365 */
+	const char *const	*tls_names;	/* NULL = localhost, 127.0.0.1 */
+	size_t			 num_tls_names;
+};
+
+/* What init made, so the caller can record the three certificates. */
+struct ca_init_result {
+	X509		*ca_cert;
+	X509		*ocsp_cert;
+	X509		*tls_cert;
+	uint8_t		 ca_serial[CA_SERIAL_LEN];
+	uint8_t		 ocsp_serial[CA_SERIAL_LEN];
+	uint8_t		 tls_serial[CA_SERIAL_LEN];
+};
+
+/*
+ * Creates DIR/ca.crt, DIR/ocsp.crt, DIR/tls.crt (0644) and
+ * DIR/private/{ca,ocsp,tls}.key (0600, private/ 0700): a self-signed root,
+ * an OCSP signer (EKU OCSPSigning, ocsp-nocheck) and a TLS server
+ * certificate (SANs from tls_names), three keys of key_type.  Only ca.key
+ * is encrypted with the passphrase.  Refuses when DIR/ca.crt or
+ * DIR/private/ca.key exists (or any of the six files); on failure removes
+ * the files it created.  Returns 1 with *out filled (ca_init_result_cleanup)
+ * or 0 with a message in err.
+ */
+int	ca_init_dir(struct ca_init_result *out, const struct ca_init_opts *opts,
+	    char *err, size_t err_len);
+/* Frees the certificates and zeroes the result. */
+void	ca_init_result_cleanup(struct ca_init_result *);
+
+/* ---- the signer micad holds ---- */
+
+struct ca_signer;
+
+struct ca_signer_paths {
+	const char	*ca_cert;
+	const char	*ca_key;
+	const char	*passphrase;	/* for ca_key; NULL = none */
+	const char	*ocsp_cert;	/* NULL: the CA signs OCSP itself */
+	const char	*ocsp_key;
+};
+
+/*
+ * Loads the CA and OCSP certificates and keys, checks that each key
+ * matches its certificate, that the CA certificate is a CA and that the
+ * OCSP certificate was issued and signed by it.  Returns 1 with *out
+ * (ca_signer_free) or 0 with a message in err.
+ */
+int	ca_signer_load(struct ca_signer **out, const struct ca_signer_paths *,
+	    char *err, size_t err_len);
+/* Builds a signer from objects (up-refs them; ocsp may be NULL). 1 or 0. */
+int	ca_signer_new(struct ca_signer **out, X509 *ca_cert, EVP_PKEY *ca_key,
+	    X509 *ocsp_cert, EVP_PKEY *ocsp_key, char *err, size_t err_len);
+void	ca_signer_free(struct ca_signer *);
+/* Borrowed pointers, valid until ca_signer_free. */
+X509		*ca_signer_get0_cert(const struct ca_signer *);
+EVP_PKEY	*ca_signer_get0_key(const struct ca_signer *);
+X509		*ca_signer_get0_ocsp_cert(const struct ca_signer *);
+EVP_PKEY	*ca_signer_get0_ocsp_key(const struct ca_signer *);
+/*
+ * OCSP CertID hashes (RFC 6960 4.1.1) of the CA with md (e.g.
+ * EVP_sha1()): issuerNameHash over the DER subject, issuerKeyHash over
+ * the subjectPublicKey BIT STRING value.  Both outputs must hold
+ * EVP_MAX_MD_SIZE bytes; *out_len gets the hash length.  1 or 0.
+ */
+int	ca_signer_issuer_hashes(const struct ca_signer *, const EVP_MD *md,
+	    uint8_t *out_name_hash, uint8_t *out_key_hash,
+	    unsigned int *out_len);
+
+/* ---- leaf issuance ---- */
+
+struct ca_issue_params {
+	X509_REQ		*req;		/* passed ca_csr_check */
+	uint8_t			 serial[CA_SERIAL_LEN];	/* top bit clear, != 0 */
+	int			 days;		/* 1..36500 */
+	const struct ca_profile	*profile;	/* NULL = ca_profile_default */
+	const char		*base_url;	/* http-url; NULL/"" = no AIA,
+						 * CRL DP, freshestCRL */
+	time_t			 now;		/* 0 = time(NULL) */
+};
+
+struct ca_issued {
+	X509		*cert;
+	uint8_t		*der;		/* malloc'd */
+	size_t		 der_len;
+	int64_t		 not_before;	/* now - 60 s */
+	int64_t		 not_after;	/* clamped to the CA's notAfter */
+};
+
+/*
+ * Signs a leaf certificate for params->req: subject from the CSR,
+ * basicConstraints CA:FALSE (critical), keyUsage (critical) and EKU from
+ * the profile, SKI from the CSR key, AKI keyid of the CA, and with a base
+ * URL: AIA (OCSP <url>/ocsp, caIssuers <url>/ca.crt), CRL DP <url>/crl,
+ * freshestCRL <url>/crl/delta.crl.  SHA-256 (none for Ed25519 CA keys).
+ * Returns 1 with *out filled (ca_issued_cleanup) or 0 with err.
+ */
+int	ca_issue(const struct ca_signer *, struct ca_issued *out,
+	    const struct ca_issue_params *params, char *err, size_t err_len);
+/* Frees cert and der and zeroes *out. */
+void	ca_issued_cleanup(struct ca_issued *);
+
+#endif

@@ -1,0 +1,794 @@
+/*
+ * reissue.c - the lost-certificate reissue workflow.
+ *
+ * Every state change is ONE store_write whose callback re-reads what it
+ * depends on, so concurrent admin commands and clients cannot interleave
+ * badly; callbacks have no effect outside the transaction (store_write
+ * may run them again after growing the map).  Only after the commit is
+ * anyone told: micad_status_changed() first (OCSP cache, delta CRL), then
+ * the waiting connections.
+ */
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+#include <sodium.h>
+
+#include "ca/ca.h"
+#include "ca/micad.h"
+#include "ca/reissue.h"
+#include "common/bytes.h"
+#include "common/log.h"
+#include "conf/conf.h"
+#include "store/store.h"
+
+struct waiter {
+	struct waiter	*next;
+	uint64_t	 id;
+	reissue_wait_fn	 fn;
+	void		*arg;
+};
+
+struct reissue {
+	struct micad	*d;
+	uint8_t		*ca_der;	/* chain sent with ISSUED */
+	size_t		 ca_len;
+	struct waiter	*waiters;
+};
+
+static void
+token_hash(uint8_t out[STORE_HASH_LEN], const uint8_t token[REISSUE_TOKEN_LEN])
+{
+	crypto_generichash(out, STORE_HASH_LEN, token, REISSUE_TOKEN_LEN,
+	    NULL, 0);
+}
+
+static uint8_t
+revoke_reason(uint8_t req_reason)
+{
+	/* Lost or compromised: the old key may be in other hands. */
+	if (req_reason == REQREASON_DAMAGED)
+		return REASON_SUPERSEDED;
+	return REASON_KEY_COMPROMISE;
+}
+
+static const char *
+req_reason_name(uint8_t r)
+{
+	switch (r) {
+	case REQREASON_LOST:
+		return "lost";
+	case REQREASON_COMPROMISED:
+		return "compromised";
+	case REQREASON_DAMAGED:
+		return "damaged";
+	}
+	return "unknown";
+}
+
+/* Appends one audit record in a transaction of its own (failures that
+ * aborted the transaction they happened in). */
+struct audit_ctx {
+	const char	*actor, *action, *subject, *details;
+};
+
+static enum store_rc
+audit_txn(struct store_txn *txn, void *arg)
+{
+	struct audit_ctx *a = arg;
+
+	return store_audit_append(txn, a->actor, a->action, a->subject,
+	    a->details, NULL);
+}
+
+static void
+audit_alone(struct micad *d, const char *actor, const char *action,
+    const char *subject, const char *details)
+{
+	struct audit_ctx	a = { actor, action, subject, details };
+	enum store_rc		rc;
+
+	if ((rc = store_write(d->store, audit_txn, &a)) != STORE_OK)
+		log_warnx("audit %s: %s", action, store_strerror(rc));
+}
+
+struct reissue *
+reissue_new(struct micad *d)
+{
+	struct reissue	*r = NULL, *ret = NULL;
+	X509		*cert = NULL;
+	char		 err[CA_ERR_MAX];
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		log_warn("reissue_new");
+		goto out;
+	}
+	r->d = d;
+	if (d->signer != NULL) {
+		if (!ca_cert_der(ca_signer_get0_cert(d->signer), &r->ca_der,
+		    &r->ca_len)) {
+			log_warnx("reissue: CA certificate DER");
+			goto out;
+		}
+	} else {
+		if (!ca_cert_read(&cert, d->conf->ca.cert, err, sizeof(err)) ||
+		    !ca_cert_der(cert, &r->ca_der, &r->ca_len)) {
+			log_warnx("reissue: %s: %s", d->conf->ca.cert, err);
+			goto out;
+		}
+	}
+	ret = r;
+	r = NULL;
+out:
+	X509_free(cert);
+	reissue_free(r);
+	return ret;
+}
+
+void
+reissue_free(struct reissue *r)
+{
+	struct waiter	*w;
+
+	if (r == NULL)
+		return;
+	while ((w = r->waiters) != NULL) {
+		r->waiters = w->next;
+		free(w);
+	}
+	free(r->ca_der);
+	free(r);
+}
+
+/* ---- creating a request ---- */
+
+struct create_ctx {
+	struct micad	*d;
+	const char	*account;
+	const uint8_t	*lost;
+	const uint8_t	*csr;
+	size_t		 csr_len;
+	uint8_t		 reason;
+	const char	*note;
+	const uint8_t	*hash;
+	int64_t		 now;
+	/* results */
+	uint64_t	 id;
+	int		 held;
+	enum reissue_rc	 rc;
+	char		 err[CA_ERR_MAX];
+};
+
+struct dup_ctx {
+	const uint8_t	*lost;
+	uint64_t	 found;
+};
+
+static int
+dup_cb(const struct request_rec *q, void *arg)
+{
+	struct dup_ctx *dc = arg;
+
+	if ((q->state == REQ_PENDING || q->state == REQ_APPROVED) &&
+	    memcmp(q->lost_serial, dc->lost, STORE_SERIAL_LEN) == 0) {
+		dc->found = q->id;
+		return 0;
+	}
+	return 1;
+}
+
+/* The CSR rules of ca/ca.h against the lost certificate and account. */
+static int
+check_csr(struct create_ctx *c, const struct cert_rec *lost,
+    const struct account_rec *acct)
+{
+	struct ca_csr_policy	 pol;
+	const uint8_t		*p = lost->der;
+	X509			*lcert = NULL;
+	int			 rc = 0;
+
+	if (lost->der_len > LONG_MAX ||
+	    (lcert = d2i_X509(NULL, &p, (long)lost->der_len)) == NULL) {
+		log_ssl("reissue: stored certificate does not parse");
+		snprintf(c->err, sizeof(c->err), "internal error");
+		c->rc = REISSUE_INTERNAL;
+		goto out;
+	}
+	memset(&pol, 0, sizeof(pol));
+	pol.allowed_subject = acct->subject;
+	pol.expected_subject = X509_get_subject_name(lcert);
+	pol.lost_cert_der = lost->der;
+	pol.lost_cert_len = lost->der_len;
+	if (!ca_csr_check(NULL, c->csr, c->csr_len, &pol, c->err,
+	    sizeof(c->err))) {
+		c->rc = REISSUE_BAD_REQUEST;
+		goto out;
+	}
+	rc = 1;
+out:
+	X509_free(lcert);
+	return rc;
+}
+
+static enum store_rc
+create_txn(struct store_txn *txn, void *arg)
+{
+	struct create_ctx	*c = arg;
+	struct cert_rec		 lost;
+	struct account_rec	 acct;
+	struct request_rec	 q;
+	struct dup_ctx		 dc;
+	char			 hex[SERIAL_HEX_LEN], subj[64];
+	char			 details[STORE_NOTE_MAX + 1];
+	enum store_rc		 rc;
+
+	memset(&lost, 0, sizeof(lost));
+	memset(&acct, 0, sizeof(acct));
+	memset(&q, 0, sizeof(q));
+	c->rc = REISSUE_INTERNAL;
+	c->held = 0;
+	c->err[0] = '\0';
+	serial_hex(hex, c->lost);
+
+	rc = store_cert_get(txn, c->lost, &lost);
+	if (rc == STORE_NOTFOUND || (rc == STORE_OK &&
+	    strcmp(lost.account, c->account) != 0)) {
+		/* Same answer for "no such serial" and "not yours". */
+		c->rc = REISSUE_BAD_REQUEST;
+		snprintf(c->err, sizeof(c->err), "serial %s is not a "
+		    "certificate of this account", hex);
+		rc = STORE_ABORT;
+		goto out;
+	}
+	if (rc != STORE_OK)
+		goto out;
+	if (lost.st.status != CERT_GOOD && lost.st.status != CERT_HOLD) {
+		c->rc = REISSUE_BAD_REQUEST;
+		snprintf(c->err, sizeof(c->err), "certificate %s is revoked",
+		    hex);
+		rc = STORE_ABORT;
+		goto out;
+	}
+	if ((rc = store_account_get(txn, c->account, &acct)) != STORE_OK)
+		goto out;
+	if (!check_csr(c, &lost, &acct)) {
+		rc = STORE_ABORT;
+		goto out;
+	}
+	dc.lost = c->lost;
+	dc.found = 0;
+	if ((rc = store_request_iter(txn, dup_cb, &dc)) != STORE_OK)
+		goto out;
+	if (dc.found != 0) {
+		c->rc = REISSUE_DUPLICATE;
+		snprintf(c->err, sizeof(c->err), "request %" PRIu64 " for "
+		    "serial %s is still open", dc.found, hex);
+		rc = STORE_ABORT;
+		goto out;
+	}
+	if ((rc = store_request_next_id(txn, &c->id)) != STORE_OK)
+		goto out;
+	q.id = c->id;
+	q.state = REQ_PENDING;
+	q.reason = c->reason;
+	snprintf(q.account, sizeof(q.account), "%s", c->account);
+	memcpy(q.lost_serial, c->lost, STORE_SERIAL_LEN);
+	memcpy(q.token_hash, c->hash, STORE_HASH_LEN);
+	q.created = c->now;
+	snprintf(q.note, sizeof(q.note), "%s", c->note != NULL ? c->note : "");
+	q.csr = (uint8_t *)c->csr;
+	q.csr_len = c->csr_len;
+	if (c->d->conf->policy.hold_on_request &&
+	    lost.st.status == CERT_GOOD) {
+		rc = store_cert_set_status(txn, c->lost, CERT_HOLD,
+		    REASON_CERTIFICATE_HOLD, c->now, 0, NULL);
+		if (rc != STORE_OK)
+			goto out;
+		q.held = 1;
+		if ((rc = store_audit_append(txn, c->account, "cert.hold",
+		    hex, "held until the reissue request is decided",
+		    NULL)) != STORE_OK)
+			goto out;
+	}
+	if ((rc = store_request_put(txn, &q)) != STORE_OK)
+		goto out;
+	snprintf(subj, sizeof(subj), "req=%" PRIu64, c->id);
+	snprintf(details, sizeof(details), "serial=%s reason=%s held=%d",
+	    hex, req_reason_name(c->reason), q.held);
+	if ((rc = store_audit_append(txn, c->account, "request.created", subj,
+	    details, NULL)) != STORE_OK)
+		goto out;
+	c->held = q.held;
+	c->rc = REISSUE_OK;
+out:
+	if (rc != STORE_OK && rc != STORE_ABORT)
+		c->rc = REISSUE_INTERNAL;
+	cert_rec_cleanup(&lost);
+	account_rec_wipe(&acct);
+	return rc;
+}
+
+enum reissue_rc
+reissue_create(struct micad *d, const char *account,
+    const uint8_t lost_serial[16], const uint8_t *csr_der, size_t csr_len,
+    uint8_t reason, const char *note, uint64_t *out_id, uint8_t *out_state,
+    uint8_t out_token[REISSUE_TOKEN_LEN], char *err, size_t err_len)
+{
+	struct create_ctx	 c;
+	uint8_t			 hash[STORE_HASH_LEN];
+	char			 hex[SERIAL_HEX_LEN], aerr[CA_ERR_MAX];
+	enum store_rc		 rc;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(err, err_len, "internal error");
+	serial_hex(hex, lost_serial);
+	if (reason > REQREASON_DAMAGED) {
+		snprintf(err, err_len, "unknown reason %u", reason);
+		c.rc = REISSUE_BAD_REQUEST;
+		goto refused;
+	}
+	randombytes_buf(out_token, REISSUE_TOKEN_LEN);
+	token_hash(hash, out_token);
+	c.d = d;
+	c.account = account;
+	c.lost = lost_serial;
+	c.csr = csr_der;
+	c.csr_len = csr_len;
+	c.reason = reason;
+	c.note = note;
+	c.hash = hash;
+	c.now = time(NULL);
+	rc = store_write(d->store, create_txn, &c);
+	if (rc != STORE_OK || c.rc != REISSUE_OK) {
+		if (c.rc == REISSUE_OK || c.rc == REISSUE_INTERNAL) {
+			c.rc = REISSUE_INTERNAL;
+			log_warnx("reissue: account=%s serial=%s store: %s",
+			    account, hex, store_strerror(rc));
+		} else
+			snprintf(err, err_len, "%s", c.err);
+		goto refused;
+	}
+	log_info("req=%" PRIu64 " reissue requested account=%s serial=%s "
+	    "reason=%s held=%d", c.id, account, hex, req_reason_name(reason),
+	    c.held);
+	if (c.held)
+		micad_status_changed(d, lost_serial);
+	*out_id = c.id;
+	*out_state = REQ_PENDING;
+	if (d->conf->policy.review == REVIEW_AUTO) {
+		if (reissue_approve(d, c.id, "auto", aerr, sizeof(aerr)))
+			*out_state = REQ_ISSUED;
+		else
+			log_warnx("req=%" PRIu64 " auto approval failed: %s",
+			    c.id, aerr);
+	}
+	err[0] = '\0';
+	sodium_memzero(hash, sizeof(hash));
+	return REISSUE_OK;
+refused:
+	sodium_memzero(out_token, REISSUE_TOKEN_LEN);
+	log_info("reissue refused account=%s serial=%s why=\"%s\"", account,
+	    hex, err);
+	audit_alone(d, account, "request.refused", hex, err);
+	return c.rc;
+}
+
+/* ---- waiters ---- */
+
+static void
+notify_waiters(struct micad *d, const struct reissue_result *res)
+{
+	struct reissue	*r = d->reissue;
+	struct waiter	*w, **pp, *mine = NULL;
+
+	if (r == NULL)
+		return;
+	/* Detach first: a callback may close its connection, which calls
+	 * reissue_wait_cancel and edits the list. */
+	pp = &r->waiters;
+	while ((w = *pp) != NULL) {
+		if (w->id == res->id) {
+			*pp = w->next;
+			w->next = mine;
+			mine = w;
+		} else
+			pp = &w->next;
+	}
+	while ((w = mine) != NULL) {
+		mine = w->next;
+		w->fn(w->arg, res);
+		free(w);
+	}
+}
+
+void
+reissue_wait_cancel(struct reissue *r, void *arg)
+{
+	struct waiter	*w, **pp;
+
+	if (r == NULL)
+		return;
+	pp = &r->waiters;
+	while ((w = *pp) != NULL) {
+		if (w->arg == arg) {
+			*pp = w->next;
+			free(w);
+		} else
+			pp = &w->next;
+	}
+}
+
+/* ---- approval and rejection ---- */
+
+struct decide_ctx {
+	struct micad	*d;
+	uint64_t	 id;
+	const char	*actor;
+	const char	*why;		/* NULL: approve */
+	int64_t		 now;
+	/* results */
+	uint8_t		 lost[STORE_SERIAL_LEN];
+	uint8_t		 new_serial[STORE_SERIAL_LEN];
+	uint8_t		*der;
+	size_t		 der_len;
+	int		 changed;	/* the lost cert's status changed */
+	enum reissue_rc	 rc;
+	char		 err[CA_ERR_MAX];
+};
+
+/* Re-reads the request inside the transaction: it must still be pending. */
+static enum store_rc
+decide_get(struct decide_ctx *c, struct store_txn *txn, struct request_rec *q)
+{
+	enum store_rc	rc;
+
+	rc = store_request_get(txn, c->id, q);
+	if (rc == STORE_NOTFOUND) {
+		c->rc = REISSUE_NOT_FOUND;
+		snprintf(c->err, sizeof(c->err), "request %" PRIu64
+		    " not found", c->id);
+		return STORE_ABORT;
+	}
+	if (rc != STORE_OK)
+		return rc;
+	if (q->state != REQ_PENDING) {
+		c->rc = REISSUE_NOT_PENDING;
+		snprintf(c->err, sizeof(c->err), "request %" PRIu64 " is not "
+		    "pending (state %s)", c->id, q->state == REQ_ISSUED ?
+		    "issued" : q->state == REQ_REJECTED ? "rejected" :
+		    "approved");
+		return STORE_ABORT;
+	}
+	memcpy(c->lost, q->lost_serial, STORE_SERIAL_LEN);
+	return STORE_OK;
+}
+
+static enum store_rc
+approve_txn(struct store_txn *txn, void *arg)
+{
+	struct decide_ctx	*c = arg;
+	struct request_rec	 q;
+	struct cert_state	 st;
+	char			 subj[64], lhex[SERIAL_HEX_LEN];
+	char			 nhex[SERIAL_HEX_LEN], details[256];
+	enum store_rc		 rc;
+
+	memset(&q, 0, sizeof(q));
+	free(c->der);		/* from an earlier run of this callback */
+	c->der = NULL;
+	c->changed = 0;
+	c->rc = REISSUE_INTERNAL;
+	c->err[0] = '\0';
+	if ((rc = decide_get(c, txn, &q)) != STORE_OK)
+		goto out;
+	if ((rc = store_cert_state(txn, q.lost_serial, &st)) != STORE_OK)
+		goto out;
+	rc = micad_issue_txn(c->d, txn, q.csr, q.csr_len, q.account,
+	    c->d->conf->policy.request_days, c->actor, c->new_serial,
+	    &c->der, &c->der_len, c->err, sizeof(c->err));
+	if (rc != STORE_OK) {
+		if (rc == STORE_INVALID)
+			c->rc = REISSUE_BAD_REQUEST;
+		goto out;
+	}
+	serial_hex(lhex, q.lost_serial);
+	serial_hex(nhex, c->new_serial);
+	/* An admin may have revoked it meanwhile: revoked is final. */
+	if (st.status != CERT_REVOKED) {
+		rc = store_cert_set_status(txn, q.lost_serial, CERT_REVOKED,
+		    revoke_reason(q.reason), c->now, q.created, NULL);
+		if (rc != STORE_OK)
+			goto out;
+		c->changed = 1;
+		snprintf(details, sizeof(details), "reason=%s replaced_by=%s "
+		    "req=%" PRIu64, revoke_reason(q.reason) ==
+		    REASON_SUPERSEDED ? "superseded" : "keyCompromise", nhex,
+		    c->id);
+		if ((rc = store_audit_append(txn, c->actor, "cert.revoked",
+		    lhex, details, NULL)) != STORE_OK)
+			goto out;
+	}
+	if ((rc = store_cert_link(txn, q.lost_serial, c->new_serial)) !=
+	    STORE_OK)
+		goto out;
+	q.state = REQ_ISSUED;
+	memcpy(q.new_serial, c->new_serial, STORE_SERIAL_LEN);
+	q.decided = c->now;
+	snprintf(q.decided_by, sizeof(q.decided_by), "%s", c->actor);
+	if ((rc = store_request_put(txn, &q)) != STORE_OK)
+		goto out;
+	snprintf(subj, sizeof(subj), "req=%" PRIu64, c->id);
+	snprintf(details, sizeof(details), "account=%s lost=%s new=%s",
+	    q.account, lhex, nhex);
+	if ((rc = store_audit_append(txn, c->actor, "request.approved", subj,
+	    details, NULL)) != STORE_OK)
+		goto out;
+	c->rc = REISSUE_OK;
+out:
+	request_rec_cleanup(&q);
+	return rc;
+}
+
+static enum store_rc
+reject_txn(struct store_txn *txn, void *arg)
+{
+	struct decide_ctx	*c = arg;
+	struct request_rec	 q;
+	struct cert_state	 st;
+	char			 subj[64], hex[SERIAL_HEX_LEN];
+	enum store_rc		 rc;
+
+	memset(&q, 0, sizeof(q));
+	c->changed = 0;
+	c->rc = REISSUE_INTERNAL;
+	c->err[0] = '\0';
+	if ((rc = decide_get(c, txn, &q)) != STORE_OK)
+		goto out;
+	serial_hex(hex, q.lost_serial);
+	if (q.held) {
+		if ((rc = store_cert_state(txn, q.lost_serial, &st)) !=
+		    STORE_OK)
+			goto out;
+		/* Release only the hold this request placed. */
+		if (st.status == CERT_HOLD) {
+			rc = store_cert_set_status(txn, q.lost_serial,
+			    CERT_GOOD, REASON_REMOVE_FROM_CRL, c->now, 0, NULL);
+			if (rc != STORE_OK)
+				goto out;
+			c->changed = 1;
+			if ((rc = store_audit_append(txn, c->actor,
+			    "cert.released", hex, "hold released: reissue "
+			    "request rejected", NULL)) != STORE_OK)
+				goto out;
+		}
+	}
+	q.state = REQ_REJECTED;
+	q.decided = c->now;
+	snprintf(q.decided_by, sizeof(q.decided_by), "%s", c->actor);
+	snprintf(q.why, sizeof(q.why), "%s", c->why);
+	if ((rc = store_request_put(txn, &q)) != STORE_OK)
+		goto out;
+	snprintf(subj, sizeof(subj), "req=%" PRIu64, c->id);
+	if ((rc = store_audit_append(txn, c->actor, "request.rejected", subj,
+	    c->why, NULL)) != STORE_OK)
+		goto out;
+	c->rc = REISSUE_OK;
+out:
+	request_rec_cleanup(&q);
+	return rc;
+}
+
+static int
+decide(struct micad *d, uint64_t id, const char *actor, const char *why,
+    char *err, size_t err_len)
+{
+	struct decide_ctx	 c;
+	struct reissue_result	 res;
+	struct reissue		*r = d->reissue;
+	char			 subj[64], lhex[SERIAL_HEX_LEN];
+	char			 nhex[SERIAL_HEX_LEN];
+	enum store_rc		 rc;
+	int			 ret = 0;
+
+	memset(&c, 0, sizeof(c));
+	c.d = d;
+	c.id = id;
+	c.actor = actor;
+	c.why = why;
+	c.now = time(NULL);
+	rc = store_write(d->store, why == NULL ? approve_txn : reject_txn, &c);
+	if (rc != STORE_OK || c.rc != REISSUE_OK) {
+		if (c.err[0] == '\0')
+			snprintf(c.err, sizeof(c.err), "store: %s",
+			    store_strerror(rc));
+		snprintf(err, err_len, "%s", c.err);
+		log_warnx("req=%" PRIu64 " %s by %s failed: %s", id,
+		    why == NULL ? "approve" : "reject", actor, c.err);
+		snprintf(subj, sizeof(subj), "req=%" PRIu64, id);
+		audit_alone(d, actor, why == NULL ? "request.approve_failed" :
+		    "request.reject_failed", subj, c.err);
+		goto out;
+	}
+	/* Committed: now tell OCSP/CRL, then the waiting clients. */
+	if (c.changed)
+		micad_status_changed(d, c.lost);
+	serial_hex(lhex, c.lost);
+	memset(&res, 0, sizeof(res));
+	res.id = id;
+	if (why == NULL) {
+		serial_hex(nhex, c.new_serial);
+		log_info("req=%" PRIu64 " reissue approved by=%s lost=%s "
+		    "new=%s", id, actor, lhex, nhex);
+		res.state = REQ_ISSUED;
+		res.cert_der = c.der;
+		res.cert_len = c.der_len;
+		if (r != NULL) {
+			res.chain_der = r->ca_der;
+			res.chain_len = r->ca_len;
+		}
+	} else {
+		log_info("req=%" PRIu64 " reissue rejected by=%s lost=%s "
+		    "released=%d", id, actor, lhex, c.changed);
+		res.state = REQ_REJECTED;
+		res.why = why;
+	}
+	notify_waiters(d, &res);
+	err[0] = '\0';
+	ret = 1;
+out:
+	free(c.der);
+	return ret;
+}
+
+int
+reissue_approve(struct micad *d, uint64_t id, const char *actor, char *err,
+    size_t err_len)
+{
+	return decide(d, id, actor, NULL, err, err_len);
+}
+
+int
+reissue_reject(struct micad *d, uint64_t id, const char *actor,
+    const char *why, char *err, size_t err_len)
+{
+	return decide(d, id, actor, why != NULL ? why : "", err, err_len);
+}
+
+/* ---- lookup by token, WAIT ---- */
+
+struct lookup_ctx {
+	uint64_t		 id;
+	const uint8_t		*hash;		/* NULL: check account */
+	const char		*account;
+	struct request_rec	 q;
+	struct cert_rec		 cert;
+	int			 found;
+};
+
+static enum store_rc
+lookup_txn(struct store_txn *txn, void *arg)
+{
+	struct lookup_ctx	*c = arg;
+	static const uint8_t	 zero[STORE_HASH_LEN];
+	enum store_rc		 rc;
+	int			 match;
+
+	request_rec_cleanup(&c->q);
+	cert_rec_cleanup(&c->cert);
+	c->found = 0;
+	rc = store_request_get(txn, c->id, &c->q);
+	if (rc == STORE_NOTFOUND) {
+		/* Same work as a wrong token. */
+		if (c->hash != NULL)
+			c->found = sodium_memcmp(zero, c->hash,
+			    STORE_HASH_LEN) == 2;	/* never true */
+		return STORE_OK;
+	}
+	if (rc != STORE_OK)
+		return rc;
+	if (c->hash != NULL)
+		match = sodium_memcmp(c->q.token_hash, c->hash,
+		    STORE_HASH_LEN) == 0;
+	else
+		match = strcmp(c->q.account, c->account) == 0;
+	if (!match)
+		return STORE_OK;
+	if (c->q.state == REQ_ISSUED) {
+		rc = store_cert_get(txn, c->q.new_serial, &c->cert);
+		if (rc != STORE_OK)
+			return rc;
+	}
+	c->found = 1;
+	return STORE_OK;
+}
+
+static void
+fill_result(struct reissue *r, struct lookup_ctx *c,
+    struct reissue_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->id = c->q.id;
+	res->state = c->q.state;
+	if (c->q.state == REQ_ISSUED) {
+		res->cert_der = c->cert.der;
+		res->cert_len = c->cert.der_len;
+		if (r != NULL) {
+			res->chain_der = r->ca_der;
+			res->chain_len = r->ca_len;
+		}
+	} else if (c->q.state == REQ_REJECTED)
+		res->why = c->q.why;
+}
+
+static enum reissue_rc
+lookup(struct micad *d, struct lookup_ctx *c)
+{
+	enum store_rc	rc;
+
+	if ((rc = store_read(d->store, lookup_txn, c)) != STORE_OK) {
+		log_warnx("req=%" PRIu64 " lookup: %s", c->id,
+		    store_strerror(rc));
+		return REISSUE_INTERNAL;
+	}
+	return c->found ? REISSUE_OK : REISSUE_NOT_FOUND;
+}
+
+enum reissue_rc
+reissue_lookup(struct micad *d, uint64_t id,
+    const uint8_t token[REISSUE_TOKEN_LEN], reissue_wait_fn fn, void *arg)
+{
+	struct lookup_ctx	c;
+	struct reissue_result	res;
+	uint8_t			hash[STORE_HASH_LEN];
+	enum reissue_rc		rc;
+
+	memset(&c, 0, sizeof(c));
+	token_hash(hash, token);
+	c.id = id;
+	c.hash = hash;
+	if ((rc = lookup(d, &c)) == REISSUE_OK) {
+		fill_result(d->reissue, &c, &res);
+		fn(arg, &res);
+	}
+	request_rec_cleanup(&c.q);
+	cert_rec_cleanup(&c.cert);
+	return rc;
+}
+
+enum reissue_rc
+reissue_wait(struct micad *d, const char *account, uint64_t id,
+    reissue_wait_fn fn, void *arg)
+{
+	struct lookup_ctx	 c;
+	struct reissue_result	 res;
+	struct waiter		*w;
+	enum reissue_rc		 rc;
+
+	memset(&c, 0, sizeof(c));
+	c.id = id;
+	c.account = account;
+	if ((rc = lookup(d, &c)) != REISSUE_OK)
+		goto out;
+	if (c.q.state == REQ_ISSUED || c.q.state == REQ_REJECTED) {
+		fill_result(d->reissue, &c, &res);
+		fn(arg, &res);
+		goto out;
+	}
+	if (d->reissue == NULL || (w = calloc(1, sizeof(*w))) == NULL) {
+		rc = REISSUE_INTERNAL;
+		goto out;
+	}
+	w->id = id;
+	w->fn = fn;
+	w->arg = arg;
+	w->next = d->reissue->waiters;
+	d->reissue->waiters = w;
+out:
+	request_rec_cleanup(&c.q);
+	cert_rec_cleanup(&c.cert);
+	return rc;
+}

@@ -1,0 +1,155 @@
+/*
+ * crl.h - full and delta CRLs (RFC 5280 section 5), built incrementally.
+ *
+ * Two layers:
+ *  - struct crl_builder: the in-memory revocation state (the DER of every
+ *    current CRL entry in one growing buffer plus a serial index) fed with
+ *    store revocation events, and the encoders that turn it into a signed
+ *    full or delta CRL.  Not thread-safe by itself.
+ *  - struct crl_service: what micad uses.  Owns a builder, reads new events
+ *    from the store, builds and signs a delta CRL synchronously on every
+ *    change, rebuilds the full CRL in its own background thread (coalescing
+ *    bursts, and before nextUpdate), publishes immutable refcounted
+ *    snapshots for the HTTP threads and, if configured, files on disk.
+ *
+ * Does not include ca/ or ocsp/ headers: the daemon hands in the CA
+ * certificate and key.
+ */
+#ifndef MICA_CRL_H
+#define MICA_CRL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+struct store;
+struct rev_event;
+struct evhttp_request;
+
+struct crl_builder;
+struct crl_service;
+
+enum crl_kind {
+	CRL_FULL = 0,
+	CRL_DELTA = 1,
+};
+
+/* ---- builder (the core; used by the service, tests and the benchmark) ---- */
+
+/*
+ * Creates an empty builder that signs with ca_key (EC or RSA with SHA-256,
+ * or Ed25519) as the subject of ca_cert.  Both are up-ref'd.  freshest_url
+ * is the full URL of the delta CRL put into freshestCRL ("" or NULL: no
+ * freshestCRL).  Returns NULL on error (logged); free with
+ * crl_builder_free.
+ */
+struct crl_builder	*crl_builder_new(X509 *ca_cert, EVP_PKEY *ca_key,
+			    const char *freshest_url);
+void			 crl_builder_free(struct crl_builder *);
+/*
+ * Applies one status change event (events must come in seq order).
+ * New revocations and holds append an encoded entry; a released hold or a
+ * hold turned into a revocation marks the old bytes dead.  Returns 1, or 0
+ * on allocation failure or an event that does not follow the store's
+ * transition rules (logged; the state is unchanged).
+ */
+int	crl_builder_apply(struct crl_builder *, const struct rev_event *);
+/* Number of entries a full CRL would list now; last applied seq. */
+size_t	crl_builder_count(const struct crl_builder *);
+uint64_t crl_builder_last_seq(const struct crl_builder *);
+/*
+ * Encodes and signs a full CRL numbered number with the given thisUpdate
+ * and nextUpdate (unix seconds).  *out_der is malloc'd (caller frees).
+ * Marks the current state as the base for later delta CRLs (base number =
+ * number, base seq = last applied seq).  Returns 1 or 0 (logged).
+ */
+int	crl_builder_full(struct crl_builder *, uint8_t **out_der,
+	    size_t *out_len, uint64_t number, int64_t this_update,
+	    int64_t next_update);
+/*
+ * Encodes and signs a delta CRL numbered number against the base set by
+ * the last crl_builder_full: deltaCRLIndicator = base number, one entry
+ * per serial changed since the base (current revocation or hold, or
+ * removeFromCRL for a hold released since the base).  Returns 1, or 0
+ * (logged; also when no full CRL has been built yet).
+ */
+int	crl_builder_delta(struct crl_builder *, uint8_t **out_der,
+	    size_t *out_len, uint64_t number, int64_t this_update,
+	    int64_t next_update);
+/* The base number of the delta CRLs (0 before the first full build). */
+uint64_t crl_builder_base_number(const struct crl_builder *);
+
+/* ---- service ---- */
+
+struct crl_opts {
+	int64_t		 next_update;	/* seconds full CRL is valid; 0 = 7 d */
+	int64_t		 delta_next_update; /* seconds; 0 = 1 h (capped by
+					 * next_update) */
+	const char	*base_url;	/* e.g. "http://127.0.0.1:7780": delta
+					 * at <url>/crl/delta.crl; NULL/"" = none */
+	const char	*publish_dir;	/* full.crl/delta.crl; NULL/"" = none */
+	unsigned	 rebuild_delay_ms; /* quiet delay; 0 = 200 */
+	unsigned	 rebuild_max_ms; /* max delay of a burst; 0 = 2000 */
+	int		 no_thread;	/* 1: no background thread (full CRLs
+					 * only by crl_service_rebuild) */
+};
+
+/*
+ * An immutable published CRL.  Hold it with crl_service_get, release with
+ * crl_snapshot_release; fields never change while held.
+ */
+struct crl_snapshot {
+	enum crl_kind	 kind;
+	const uint8_t	*der;
+	size_t		 der_len;
+	int64_t		 this_update;
+	int64_t		 next_update;
+	uint64_t	 number;
+	uint64_t	 base_number;	/* delta only, else 0 */
+	char		 etag[48];	/* quoted, e.g. "\"full-1a\"" */
+};
+
+/*
+ * Loads the revocation state by replaying store_rev_iter from seq 1,
+ * builds and publishes a full and a delta CRL (each numbered from the
+ * store's meta "crl_number", advanced in a store_write before use), and
+ * unless opts->no_thread starts the rebuild thread.  ca_cert/ca_key are
+ * up-ref'd; store must outlive the service.  Returns NULL on error.
+ */
+struct crl_service	*crl_service_new(struct store *, X509 *ca_cert,
+			    EVP_PKEY *ca_key, const struct crl_opts *);
+/* Stops the thread, frees everything; NULL allowed.  Held snapshots stay
+ * valid until released. */
+void			 crl_service_free(struct crl_service *);
+/*
+ * Call after every committed status change: reads events after the last
+ * one seen, updates the state, builds, signs and publishes a delta CRL
+ * now, and schedules a full rebuild.  Thread-safe.  Returns 1 or 0.
+ */
+int	crl_service_changed(struct crl_service *);
+/* Builds and publishes a full CRL (and a fresh delta) now.  1 or 0. */
+int	crl_service_rebuild(struct crl_service *);
+/*
+ * Returns the current CRL of that kind with a reference the caller drops
+ * with crl_snapshot_release, or NULL if there is none.  Any thread.
+ */
+const struct crl_snapshot *crl_service_get(struct crl_service *,
+			    enum crl_kind);
+void	crl_snapshot_release(const struct crl_snapshot *);
+/* PEM text of a snapshot, made on first use and kept; NULL on error. */
+const char *crl_snapshot_pem(const struct crl_snapshot *, size_t *out_len);
+
+/*
+ * Serves GET/HEAD /crl, /crl/full.crl, /crl/delta.crl (DER,
+ * application/pkix-crl) and /crl/full.pem, /crl/delta.pem
+ * (application/x-pem-file) with ETag, Last-Modified, Cache-Control and
+ * If-None-Match (304); 404 for other paths, 405 for other methods, 503
+ * when no CRL exists.  path is the request path (a query is ignored).
+ * Callable from any HTTP thread.  Returns the HTTP status sent.
+ */
+int	crl_http_handle(struct crl_service *, struct evhttp_request *,
+	    const char *path);
+
+#endif

@@ -1,0 +1,968 @@
+/*
+ * crl_builder.c - incremental CRL state and the RFC 5280 CRL encoders.
+ *
+ * The DER of every current CRL entry lives in one growing buffer (append
+ * order); an open-addressing table maps serial -> (offset, length, status).
+ * A dead entry (released hold, hold turned into revocation) gets its first
+ * byte overwritten with 0x00 so compaction can walk the buffer; the buffer
+ * is compacted before each full build and when dead bytes pile up.  A full
+ * CRL is the TBS header, one memcpy of the buffer, the extensions, and one
+ * signature.  Events since the base full CRL are kept in a small log that
+ * drives delta CRLs.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "common/bytes.h"
+#include "common/log.h"
+#include "store/store.h"
+#include "crl/crl.h"
+#include "crl/crl_int.h"
+
+#define ENTRY_MAX	128	/* an encoded entry always fits short form */
+#define OUTER_RESERVE	6	/* tag + up to 5 length bytes */
+#define TAB_MIN		1024
+#define COMPACT_MIN	(64 * 1024)
+
+struct ent {
+	uint8_t		serial[STORE_SERIAL_LEN];
+	uint32_t	off;
+	uint16_t	len;		/* 0: not listed (GOOD) */
+	uint8_t		status;
+	uint8_t		used;
+};
+
+struct logrec {
+	uint64_t	seq;
+	int64_t		when;
+	uint8_t		serial[STORE_SERIAL_LEN];
+	uint8_t		status;
+};
+
+struct crl_builder {
+	X509		*ca;
+	EVP_PKEY	*key;
+	const EVP_MD	*md;		/* NULL for Ed25519 */
+	uint8_t		 alg[16];	/* AlgorithmIdentifier DER */
+	size_t		 alg_len;
+	size_t		 sig_max;
+	uint8_t		*issuer;	/* Name DER */
+	size_t		 issuer_len;
+	uint8_t		 aki[64];	/* the whole AKI Extension DER */
+	size_t		 aki_len;
+	uint8_t		*fresh;		/* freshestCRL Extension DER or NULL */
+	size_t		 fresh_len;
+
+	uint8_t		*buf;		/* entries */
+	size_t		 buf_len, buf_cap, dead;
+	struct ent	*tab;
+	size_t		 tab_cap, tab_used, count;
+
+	struct logrec	*log;		/* events after base_seq */
+	size_t		 log_len, log_cap;
+	uint64_t	 last_seq, base_seq, base_number;
+	int		 have_base;
+	int		 logging;	/* a full TBS was made: log events */
+};
+
+static const uint8_t alg_ecdsa_sha256[] = { 0x30, 0x0a, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02 };
+static const uint8_t alg_rsa_sha256[] = { 0x30, 0x0d, 0x06, 0x09, 0x2a,
+    0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00 };
+static const uint8_t alg_ed25519[] = { 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65,
+    0x70 };
+static const uint8_t oid_reason[] = { 0x06, 0x03, 0x55, 0x1d, 0x15 };
+static const uint8_t oid_invalidity[] = { 0x06, 0x03, 0x55, 0x1d, 0x18 };
+static const uint8_t oid_crlnumber[] = { 0x06, 0x03, 0x55, 0x1d, 0x14 };
+static const uint8_t oid_delta[] = { 0x06, 0x03, 0x55, 0x1d, 0x1b };
+static const uint8_t oid_aki[] = { 0x06, 0x03, 0x55, 0x1d, 0x23 };
+static const uint8_t oid_freshest[] = { 0x06, 0x03, 0x55, 0x1d, 0x2e };
+
+/* ---- DER writing ---- */
+
+static size_t
+der_hdr_len(size_t len)
+{
+	size_t n = 2;
+
+	if (len < 128)
+		return n;
+	for (; len > 0; len >>= 8)
+		n++;
+	return n;
+}
+
+/* Writes tag and definite length at p; returns the bytes written. */
+static size_t
+der_hdr_put(uint8_t *p, uint8_t tag, size_t len)
+{
+	size_t n, i, v;
+
+	p[0] = tag;
+	if (len < 128) {
+		p[1] = (uint8_t)len;
+		return 2;
+	}
+	for (n = 0, v = len; v > 0; v >>= 8)
+		n++;
+	p[1] = (uint8_t)(0x80 | n);
+	for (i = 0; i < n; i++)
+		p[2 + i] = (uint8_t)(len >> (8 * (n - 1 - i)));
+	return 2 + n;
+}
+
+static void
+wb_hdr(struct wb *w, uint8_t tag, size_t len)
+{
+	uint8_t h[OUTER_RESERVE + 4];
+
+	wb_put(w, h, der_hdr_put(h, tag, len));
+}
+
+/* Appends tag + the content of inner. */
+static void
+wb_wrap(struct wb *w, uint8_t tag, const struct wb *inner)
+{
+	if (!wb_ok(inner)) {
+		w->failed = 1;
+		return;
+	}
+	wb_hdr(w, tag, inner->len);
+	wb_put(w, inner->data, inner->len);
+}
+
+/* INTEGER content of an unsigned big-endian number; returns its length. */
+static size_t
+der_uint_content(uint8_t *out, const uint8_t *be, size_t len)
+{
+	size_t n = 0;
+
+	while (len > 1 && be[0] == 0) {
+		be++;
+		len--;
+	}
+	if (be[0] & 0x80)
+		out[n++] = 0;
+	memcpy(out + n, be, len);
+	return n + len;
+}
+
+static void
+wb_uint64(struct wb *w, uint64_t v)
+{
+	uint8_t be[8], c[9];
+	size_t n;
+
+	be64_put(be, v);
+	n = der_uint_content(c, be, sizeof(be));
+	wb_hdr(w, 0x02, n);
+	wb_put(w, c, n);
+}
+
+/*
+ * RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime otherwise (and
+ * always when gen is set, as for invalidityDate, 5.3.2).  Returns the
+ * bytes written at p (at most 17), 0 for an unrepresentable time.
+ */
+static size_t
+der_time_put(uint8_t *p, int64_t t, int gen)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+	char s[32];
+	int n;
+
+	if (gmtime_r(&tt, &tm) == NULL || tm.tm_year + 1900 > 9999 ||
+	    tm.tm_year + 1900 < 0)
+		return 0;
+	if (!gen && tm.tm_year + 1900 >= 1950 && tm.tm_year + 1900 <= 2049)
+		n = snprintf(s, sizeof(s), "%02d%02d%02d%02d%02d%02dZ",
+		    tm.tm_year % 100, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		    tm.tm_min, tm.tm_sec);
+	else {
+		gen = 1;
+		n = snprintf(s, sizeof(s), "%04d%02d%02d%02d%02d%02dZ",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		    tm.tm_min, tm.tm_sec);
+	}
+	if (n <= 0 || (size_t)n >= sizeof(s))
+		return 0;
+	p[0] = gen ? 0x18 : 0x17;
+	p[1] = (uint8_t)n;
+	memcpy(p + 2, s, (size_t)n);
+	return 2 + (size_t)n;
+}
+
+/*
+ * One revokedCertificates element (RFC 5280 5.1.2.6, 5.3): serial,
+ * revocationDate, reasonCode unless unspecified, invalidityDate when set.
+ * Returns its length (< 128), 0 on a bad time.
+ */
+static size_t
+encode_entry(uint8_t out[ENTRY_MAX], const uint8_t serial[STORE_SERIAL_LEN],
+    int64_t when, uint8_t reason, int64_t invalidity)
+{
+	uint8_t c[ENTRY_MAX], ext[64], t[20];
+	size_t n = 0, en = 0, tn, in;
+
+	in = der_uint_content(c + 2, serial, STORE_SERIAL_LEN);
+	c[0] = 0x02;
+	c[1] = (uint8_t)in;
+	n = 2 + in;
+	if ((tn = der_time_put(c + n, when, 0)) == 0)
+		return 0;
+	n += tn;
+	if (reason != REASON_UNSPECIFIED) {
+		ext[en++] = 0x30;
+		ext[en++] = 10;
+		memcpy(ext + en, oid_reason, sizeof(oid_reason));
+		en += sizeof(oid_reason);
+		ext[en++] = 0x04;
+		ext[en++] = 3;
+		ext[en++] = 0x0a;
+		ext[en++] = 1;
+		ext[en++] = reason;
+	}
+	if (invalidity != 0) {
+		if ((tn = der_time_put(t, invalidity, 1)) == 0)
+			return 0;
+		ext[en++] = 0x30;
+		ext[en++] = (uint8_t)(sizeof(oid_invalidity) + 2 + tn);
+		memcpy(ext + en, oid_invalidity, sizeof(oid_invalidity));
+		en += sizeof(oid_invalidity);
+		ext[en++] = 0x04;
+		ext[en++] = (uint8_t)tn;
+		memcpy(ext + en, t, tn);
+		en += tn;
+	}
+	if (en > 0) {
+		c[n++] = 0x30;
+		c[n++] = (uint8_t)en;
+		memcpy(c + n, ext, en);
+		n += en;
+	}
+	out[0] = 0x30;
+	out[1] = (uint8_t)n;
+	memcpy(out + 2, c, n);
+	return n + 2;
+}
+
+/* Reads the serial back out of an entry we encoded. */
+static void
+entry_serial(const uint8_t *e, uint8_t serial[STORE_SERIAL_LEN])
+{
+	size_t n = e[3];
+	const uint8_t *p = e + 4;
+
+	if (n > STORE_SERIAL_LEN) {
+		p += n - STORE_SERIAL_LEN;
+		n = STORE_SERIAL_LEN;
+	}
+	memset(serial, 0, STORE_SERIAL_LEN);
+	memcpy(serial + STORE_SERIAL_LEN - n, p, n);
+}
+
+/* ---- serial table ---- */
+
+static uint64_t
+ser_hash(const uint8_t s[STORE_SERIAL_LEN])
+{
+	uint64_t h;
+
+	h = be64_get(s) * 0x9e3779b97f4a7c15ULL ^ be64_get(s + 8);
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 29;
+	return h;
+}
+
+static struct ent *
+tab_slot(struct ent *tab, size_t cap, const uint8_t s[STORE_SERIAL_LEN])
+{
+	size_t i = (size_t)ser_hash(s) & (cap - 1);
+
+	while (tab[i].used && memcmp(tab[i].serial, s, STORE_SERIAL_LEN) != 0)
+		i = (i + 1) & (cap - 1);
+	return &tab[i];
+}
+
+/* Rehashes into cap slots, dropping GOOD entries (absent means GOOD). */
+static int
+tab_rehash(struct crl_builder *b, size_t cap)
+{
+	struct ent *nt, *s;
+	size_t i, used = 0;
+
+	if ((nt = calloc(cap, sizeof(*nt))) == NULL)
+		return 0;
+	for (i = 0; i < b->tab_cap; i++) {
+		if (!b->tab[i].used || b->tab[i].status == CERT_GOOD)
+			continue;
+		s = tab_slot(nt, cap, b->tab[i].serial);
+		*s = b->tab[i];
+		used++;
+	}
+	free(b->tab);
+	b->tab = nt;
+	b->tab_cap = cap;
+	b->tab_used = used;
+	return 1;
+}
+
+static struct ent *
+tab_find(struct crl_builder *b, const uint8_t s[STORE_SERIAL_LEN], int create)
+{
+	struct ent *e;
+	size_t cap;
+
+	e = tab_slot(b->tab, b->tab_cap, s);
+	if (e->used || !create)
+		return e->used ? e : NULL;
+	if ((b->tab_used + 1) * 10 > b->tab_cap * 7) {
+		cap = b->tab_cap;
+		while ((b->count + 1) * 10 > cap * 5)
+			cap *= 2;
+		if (!tab_rehash(b, cap))
+			return NULL;
+		e = tab_slot(b->tab, b->tab_cap, s);
+	}
+	memset(e, 0, sizeof(*e));
+	memcpy(e->serial, s, STORE_SERIAL_LEN);
+	e->used = 1;
+	b->tab_used++;
+	return e;
+}
+
+/* Squeezes dead entries out of the buffer, fixing offsets. */
+static void
+compact(struct crl_builder *b)
+{
+	size_t r = 0, w = 0, n;
+	uint8_t serial[STORE_SERIAL_LEN];
+	struct ent *e;
+
+	while (r < b->buf_len) {
+		n = 2 + (size_t)b->buf[r + 1];
+		if (b->buf[r] == 0x30) {
+			entry_serial(b->buf + r, serial);
+			if ((e = tab_find(b, serial, 0)) == NULL)
+				fatalx("crl: compact: entry without index");
+			if (w != r)
+				memmove(b->buf + w, b->buf + r, n);
+			e->off = (uint32_t)w;
+			w += n;
+		}
+		r += n;
+	}
+	b->buf_len = w;
+	b->dead = 0;
+}
+
+/* ---- builder ---- */
+
+static int
+make_aki(struct crl_builder *b)
+{
+	const ASN1_OCTET_STRING *ski;
+	uint8_t md[EVP_MAX_MD_SIZE];
+	const uint8_t *id;
+	unsigned int mdlen;
+	size_t idlen, n = 0;
+
+	if ((ski = X509_get0_subject_key_id(b->ca)) != NULL) {
+		id = ASN1_STRING_get0_data(ski);
+		idlen = (size_t)ASN1_STRING_length(ski);
+	} else {
+		/* RFC 5280 4.2.1.2 method 1 */
+		if (!X509_pubkey_digest(b->ca, EVP_sha1(), md, &mdlen)) {
+			log_ssl("crl: CA key identifier");
+			return 0;
+		}
+		id = md;
+		idlen = mdlen;
+	}
+	if (idlen == 0 || idlen > 32) {
+		log_warnx("crl: CA subjectKeyIdentifier length %zu", idlen);
+		return 0;
+	}
+	b->aki[n++] = 0x30;
+	b->aki[n++] = (uint8_t)(sizeof(oid_aki) + 6 + idlen);
+	memcpy(b->aki + n, oid_aki, sizeof(oid_aki));
+	n += sizeof(oid_aki);
+	b->aki[n++] = 0x04;
+	b->aki[n++] = (uint8_t)(4 + idlen);
+	b->aki[n++] = 0x30;
+	b->aki[n++] = (uint8_t)(2 + idlen);
+	b->aki[n++] = 0x80;		/* keyIdentifier [0] IMPLICIT */
+	b->aki[n++] = (uint8_t)idlen;
+	memcpy(b->aki + n, id, idlen);
+	b->aki_len = n + idlen;
+	return 1;
+}
+
+/* freshestCRL (RFC 5280 5.2.6): one DistributionPoint with a fullName URI. */
+static int
+make_freshest(struct crl_builder *b, const char *url)
+{
+	struct wb uri, gns, dpn, dp, dps, ext, oct;
+	int rc = 0;
+
+	wb_init(&uri); wb_init(&gns); wb_init(&dpn); wb_init(&dp);
+	wb_init(&dps); wb_init(&ext); wb_init(&oct);
+	wb_hdr(&uri, 0x86, strlen(url));	/* uniformResourceIdentifier */
+	wb_str(&uri, url);
+	wb_wrap(&gns, 0xa0, &uri);		/* fullName [0] */
+	wb_wrap(&dpn, 0xa0, &gns);		/* distributionPoint [0] */
+	wb_wrap(&dp, 0x30, &dpn);		/* DistributionPoint */
+	wb_wrap(&dps, 0x30, &dp);		/* CRLDistributionPoints */
+	wb_put(&oct, oid_freshest, sizeof(oid_freshest));
+	wb_wrap(&oct, 0x04, &dps);
+	wb_wrap(&ext, 0x30, &oct);
+	if (!wb_ok(&ext))
+		goto out;
+	b->fresh = wb_steal(&ext, &b->fresh_len);
+	rc = 1;
+out:
+	wb_cleanup(&uri); wb_cleanup(&gns); wb_cleanup(&dpn); wb_cleanup(&dp);
+	wb_cleanup(&dps); wb_cleanup(&ext); wb_cleanup(&oct);
+	return rc;
+}
+
+static int
+set_alg(struct crl_builder *b)
+{
+	int sz;
+
+	if (EVP_PKEY_is_a(b->key, "ED25519")) {
+		memcpy(b->alg, alg_ed25519, sizeof(alg_ed25519));
+		b->alg_len = sizeof(alg_ed25519);
+		b->md = NULL;
+	} else if (EVP_PKEY_is_a(b->key, "EC")) {
+		memcpy(b->alg, alg_ecdsa_sha256, sizeof(alg_ecdsa_sha256));
+		b->alg_len = sizeof(alg_ecdsa_sha256);
+		b->md = EVP_sha256();
+	} else if (EVP_PKEY_is_a(b->key, "RSA")) {
+		memcpy(b->alg, alg_rsa_sha256, sizeof(alg_rsa_sha256));
+		b->alg_len = sizeof(alg_rsa_sha256);
+		b->md = EVP_sha256();
+	} else {
+		log_warnx("crl: unsupported CA key type %s",
+		    EVP_PKEY_get0_type_name(b->key));
+		return 0;
+	}
+	if ((sz = EVP_PKEY_get_size(b->key)) <= 0) {
+		log_ssl("crl: CA key size");
+		return 0;
+	}
+	b->sig_max = (size_t)sz;
+	return 1;
+}
+
+struct crl_builder *
+crl_builder_new(X509 *ca_cert, EVP_PKEY *ca_key, const char *freshest_url)
+{
+	struct crl_builder *b = NULL, *ret = NULL;
+	unsigned char *p = NULL;
+	int n;
+
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		goto out;
+	if (!X509_up_ref(ca_cert))
+		goto out;
+	b->ca = ca_cert;
+	if (!EVP_PKEY_up_ref(ca_key))
+		goto out;
+	b->key = ca_key;
+	if (X509_check_private_key(ca_cert, ca_key) != 1) {
+		log_ssl("crl: CA key does not match the CA certificate");
+		goto out;
+	}
+	if (!set_alg(b) || !make_aki(b))
+		goto out;
+	if ((n = i2d_X509_NAME(X509_get_subject_name(ca_cert), &p)) <= 0) {
+		log_ssl("crl: CA subject");
+		goto out;
+	}
+	b->issuer = p;
+	b->issuer_len = (size_t)n;
+	if (freshest_url != NULL && freshest_url[0] != '\0' &&
+	    !make_freshest(b, freshest_url))
+		goto out;
+	b->tab_cap = TAB_MIN;
+	if ((b->tab = calloc(b->tab_cap, sizeof(*b->tab))) == NULL)
+		goto out;
+	ret = b;
+	b = NULL;
+out:
+	if (ret == NULL && b == NULL)
+		log_warnx("crl: builder: out of memory");
+	crl_builder_free(b);
+	return ret;
+}
+
+void
+crl_builder_free(struct crl_builder *b)
+{
+	if (b == NULL)
+		return;
+	X509_free(b->ca);
+	EVP_PKEY_free(b->key);
+	OPENSSL_free(b->issuer);
+	free(b->fresh);
+	free(b->buf);
+	free(b->tab);
+	free(b->log);
+	free(b);
+}
+
+size_t
+crl_builder_count(const struct crl_builder *b)
+{
+	return b->count;
+}
+
+uint64_t
+crl_builder_last_seq(const struct crl_builder *b)
+{
+	return b->last_seq;
+}
+
+uint64_t
+crl_builder_base_number(const struct crl_builder *b)
+{
+	return b->have_base ? b->base_number : 0;
+}
+
+static int
+buf_append(struct crl_builder *b, const uint8_t *p, size_t n)
+{
+	uint8_t *nb;
+	size_t cap;
+
+	if (b->buf_len + n > UINT32_MAX) {
+		log_warnx("crl: entry buffer over 4 GiB");
+		return 0;
+	}
+	if (b->buf_len + n > b->buf_cap) {
+		cap = b->buf_cap ? b->buf_cap : 64 * 1024;
+		while (cap < b->buf_len + n)
+			cap += cap / 2;
+		if ((nb = realloc(b->buf, cap)) == NULL)
+			return 0;
+		b->buf = nb;
+		b->buf_cap = cap;
+	}
+	memcpy(b->buf + b->buf_len, p, n);
+	b->buf_len += n;
+	return 1;
+}
+
+static int
+log_append(struct crl_builder *b, const struct rev_event *ev)
+{
+	struct logrec *nl;
+	size_t cap;
+
+	if (b->log_len == b->log_cap) {
+		cap = b->log_cap ? b->log_cap * 2 : 64;
+		if ((nl = reallocarray(b->log, cap, sizeof(*nl))) == NULL)
+			return 0;
+		b->log = nl;
+		b->log_cap = cap;
+	}
+	nl = &b->log[b->log_len++];
+	nl->seq = ev->seq;
+	nl->when = ev->when;
+	nl->status = ev->status;
+	memcpy(nl->serial, ev->serial, STORE_SERIAL_LEN);
+	return 1;
+}
+
+int
+crl_builder_apply(struct crl_builder *b, const struct rev_event *ev)
+{
+	uint8_t e[ENTRY_MAX];
+	size_t n = 0;
+	struct ent *t;
+	char hex[SERIAL_HEX_LEN];
+	uint8_t reason;
+
+	if (ev->status != CERT_GOOD && ev->status != CERT_HOLD &&
+	    ev->status != CERT_REVOKED) {
+		log_warnx("crl: event seq=%llu: bad status %u",
+		    (unsigned long long)ev->seq, ev->status);
+		return 0;
+	}
+	reason = ev->status == CERT_HOLD ? REASON_CERTIFICATE_HOLD :
+	    ev->reason;
+	if (ev->status != CERT_GOOD &&
+	    (n = encode_entry(e, ev->serial, ev->when, reason,
+	    ev->invalidity)) == 0) {
+		log_warnx("crl: event seq=%llu: bad time",
+		    (unsigned long long)ev->seq);
+		return 0;
+	}
+	if ((t = tab_find(b, ev->serial, 1)) == NULL) {
+		log_warnx("crl: out of memory");
+		return 0;
+	}
+	if (!((t->status == CERT_GOOD && ev->status != CERT_GOOD) ||
+	    (t->status == CERT_HOLD && ev->status != CERT_HOLD))) {
+		serial_hex(hex, ev->serial);
+		log_warnx("crl: event seq=%llu serial=%s: unexpected change "
+		    "%u -> %u, applied anyway", (unsigned long long)ev->seq,
+		    hex, t->status, ev->status);
+	}
+	if (n > 0 && !buf_append(b, e, n)) {
+		log_warnx("crl: out of memory");
+		return 0;
+	}
+	if (b->logging && !log_append(b, ev)) {
+		b->buf_len -= n;
+		log_warnx("crl: out of memory");
+		return 0;
+	}
+	if (t->len > 0) {
+		b->buf[t->off] = 0x00;	/* dead */
+		b->dead += t->len;
+		b->count--;
+		t->len = 0;
+	}
+	if (n > 0) {
+		t->off = (uint32_t)(b->buf_len - n);
+		t->len = (uint16_t)n;
+		b->count++;
+	}
+	t->status = ev->status;
+	b->last_seq = ev->seq;
+	if (b->dead > COMPACT_MIN && b->dead > b->buf_len / 4)
+		compact(b);
+	return 1;
+}
+
+/* ---- encoders ---- */
+
+/* Extension { oid, critical?, OCTET STRING { INTEGER v } }. */
+static void
+wb_ext_uint(struct wb *w, const uint8_t *oid, size_t oid_len, int critical,
+    uint64_t v)
+{
+	struct wb val, ext;
+
+	wb_init(&val);
+	wb_init(&ext);
+	wb_uint64(&val, v);
+	wb_put(&ext, oid, oid_len);
+	if (critical)
+		wb_put(&ext, "\x01\x01\xff", 3);
+	wb_wrap(&ext, 0x04, &val);
+	wb_wrap(w, 0x30, &ext);
+	wb_cleanup(&val);
+	wb_cleanup(&ext);
+}
+
+/*
+ * crlExtensions [0] EXPLICIT: AKI, cRLNumber, then deltaCRLIndicator
+ * (critical, RFC 5280 5.2.4) for a delta or freshestCRL for a full CRL.
+ */
+static int
+make_exts(const struct crl_builder *b, struct wb *out, uint64_t number,
+    int delta, uint64_t base)
+{
+	struct wb list, seq;
+	int rc;
+
+	wb_init(&list);
+	wb_init(&seq);
+	wb_put(&list, b->aki, b->aki_len);
+	wb_ext_uint(&list, oid_crlnumber, sizeof(oid_crlnumber), 0, number);
+	if (delta)
+		wb_ext_uint(&list, oid_delta, sizeof(oid_delta), 1, base);
+	else if (b->fresh != NULL)
+		wb_put(&list, b->fresh, b->fresh_len);
+	wb_wrap(&seq, 0x30, &list);
+	wb_wrap(out, 0xa0, &seq);
+	rc = wb_ok(out);
+	wb_cleanup(&list);
+	wb_cleanup(&seq);
+	return rc;
+}
+
+/*
+ * TBSCertList (RFC 5280 5.1): version v2, signature, issuer, thisUpdate,
+ * nextUpdate, revokedCertificates (absent when empty, 5.1.2.6),
+ * crlExtensions.  Leaves room for the outer header and the signature.
+ */
+static int
+make_tbs(const struct crl_builder *b, struct crl_tbs *t, const uint8_t *ents,
+    size_t ents_len, int64_t this_update, int64_t next_update,
+    const struct wb *exts)
+{
+	struct wb head;
+	uint8_t tm[20];
+	size_t n, rc_len, content, sigpart, reserve, p;
+	int rc = 0;
+
+	memset(t, 0, sizeof(*t));
+	wb_init(&head);
+	wb_put(&head, "\x02\x01\x01", 3);
+	wb_put(&head, b->alg, b->alg_len);
+	wb_put(&head, b->issuer, b->issuer_len);
+	if ((n = der_time_put(tm, this_update, 0)) == 0)
+		goto bad_time;
+	wb_put(&head, tm, n);
+	if ((n = der_time_put(tm, next_update, 0)) == 0)
+		goto bad_time;
+	wb_put(&head, tm, n);
+	if (!wb_ok(&head))
+		goto oom;
+	rc_len = ents_len > 0 ? der_hdr_len(ents_len) + ents_len : 0;
+	content = head.len + rc_len + exts->len;
+	t->tbs_len = der_hdr_len(content) + content;
+	sigpart = b->alg_len + der_hdr_len(b->sig_max + 1) + 1 + b->sig_max;
+	reserve = der_hdr_len(t->tbs_len + sigpart);
+	t->cap = reserve + t->tbs_len + sigpart;
+	if ((t->buf = malloc(t->cap)) == NULL)
+		goto oom;
+	t->tbs_off = p = reserve;
+	p += der_hdr_put(t->buf + p, 0x30, content);
+	memcpy(t->buf + p, head.data, head.len);
+	p += head.len;
+	if (ents_len > 0) {
+		p += der_hdr_put(t->buf + p, 0x30, ents_len);
+		memcpy(t->buf + p, ents, ents_len);
+		p += ents_len;
+	}
+	memcpy(t->buf + p, exts->data, exts->len);
+	rc = 1;
+	goto out;
+bad_time:
+	log_warnx("crl: thisUpdate/nextUpdate out of range");
+	goto out;
+oom:
+	log_warnx("crl: out of memory");
+out:
+	wb_cleanup(&head);
+	return rc;
+}
+
+void
+crl_tbs_cleanup(struct crl_tbs *t)
+{
+	free(t->buf);
+	memset(t, 0, sizeof(*t));
+}
+
+int
+crl_builder_full_tbs(struct crl_builder *b, struct crl_tbs *t,
+    uint64_t number, int64_t this_update, int64_t next_update)
+{
+	struct wb exts;
+	int rc = 0;
+
+	wb_init(&exts);
+	if (b->dead > 0)
+		compact(b);
+	if (b->tab_used > TAB_MIN && b->tab_used - b->count > b->tab_used / 4)
+		(void)tab_rehash(b, b->tab_cap);	/* drop GOOD ones */
+	if (!make_exts(b, &exts, number, 0, 0)) {
+		log_warnx("crl: out of memory");
+		goto out;
+	}
+	if (!make_tbs(b, t, b->buf, b->buf_len, this_update, next_update,
+	    &exts))
+		goto out;
+	t->number = number;
+	t->seq = b->last_seq;
+	t->num_entries = b->count;
+	b->logging = 1;
+	rc = 1;
+out:
+	wb_cleanup(&exts);
+	return rc;
+}
+
+static int
+logrec_cmp(const void *a, const void *b)
+{
+	const struct logrec *x = a, *y = b;
+	int c;
+
+	if ((c = memcmp(x->serial, y->serial, STORE_SERIAL_LEN)) != 0)
+		return c;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int
+crl_builder_delta_tbs(struct crl_builder *b, struct crl_tbs *t,
+    uint64_t number, int64_t this_update, int64_t next_update)
+{
+	struct logrec *l = NULL;
+	struct wb ents, exts;
+	struct ent *e;
+	uint8_t enc[ENTRY_MAX];
+	size_t i, j, n, count = 0;
+	int rc = 0;
+
+	wb_init(&ents);
+	wb_init(&exts);
+	if (!b->have_base) {
+		log_warnx("crl: delta CRL without a base full CRL");
+		goto out;
+	}
+	if (b->log_len > 0) {
+		if ((l = reallocarray(NULL, b->log_len, sizeof(*l))) == NULL)
+			goto oom;
+		memcpy(l, b->log, b->log_len * sizeof(*l));
+		qsort(l, b->log_len, sizeof(*l), logrec_cmp);
+	}
+	for (i = 0; i < b->log_len; i = j) {
+		for (j = i + 1; j < b->log_len &&
+		    memcmp(l[j].serial, l[i].serial, STORE_SERIAL_LEN) == 0; j++)
+			;
+		e = tab_find(b, l[i].serial, 0);
+		if (e != NULL && e->len > 0) {
+			wb_put(&ents, b->buf + e->off, e->len);
+			count++;
+		} else if (l[i].status == CERT_GOOD) {
+			/* on hold in the base, released since: 5.3.1 */
+			n = encode_entry(enc, l[i].serial, l[j - 1].when,
+			    REASON_REMOVE_FROM_CRL, 0);
+			if (n == 0)
+				goto out;
+			wb_put(&ents, enc, n);
+			count++;
+		}
+	}
+	if (!wb_ok(&ents) ||
+	    !make_exts(b, &exts, number, 1, b->base_number))
+		goto oom;
+	if (!make_tbs(b, t, ents.data, ents.len, this_update, next_update,
+	    &exts))
+		goto out;
+	t->number = number;
+	t->base_number = b->base_number;
+	t->seq = b->last_seq;
+	t->num_entries = count;
+	rc = 1;
+	goto out;
+oom:
+	log_warnx("crl: out of memory");
+out:
+	free(l);
+	wb_cleanup(&ents);
+	wb_cleanup(&exts);
+	return rc;
+}
+
+int
+crl_builder_sign(const struct crl_builder *b, struct crl_tbs *t,
+    size_t *out_off, size_t *out_len)
+{
+	EVP_MD_CTX *ctx = NULL;
+	uint8_t *sig = NULL;
+	size_t siglen = b->sig_max, p, body, h;
+	int rc = 0;
+
+	if ((sig = malloc(b->sig_max)) == NULL ||
+	    (ctx = EVP_MD_CTX_new()) == NULL) {
+		log_warnx("crl: out of memory");
+		goto out;
+	}
+	if (EVP_DigestSignInit(ctx, NULL, b->md, NULL, b->key) != 1 ||
+	    EVP_DigestSign(ctx, sig, &siglen, t->buf + t->tbs_off,
+	    t->tbs_len) != 1) {
+		log_ssl("crl: signing");
+		goto out;
+	}
+	p = t->tbs_off + t->tbs_len;
+	memcpy(t->buf + p, b->alg, b->alg_len);
+	p += b->alg_len;
+	p += der_hdr_put(t->buf + p, 0x03, siglen + 1);
+	t->buf[p++] = 0;		/* no unused bits */
+	memcpy(t->buf + p, sig, siglen);
+	p += siglen;
+	body = p - t->tbs_off;
+	h = der_hdr_len(body);		/* <= the reserve made for the max */
+	*out_off = t->tbs_off - h;
+	der_hdr_put(t->buf + *out_off, 0x30, body);
+	*out_len = p - *out_off;
+	rc = 1;
+out:
+	EVP_MD_CTX_free(ctx);
+	free(sig);
+	return rc;
+}
+
+void
+crl_builder_set_base(struct crl_builder *b, uint64_t number, uint64_t seq)
+{
+	size_t i, w = 0;
+
+	if (b->have_base && number <= b->base_number)
+		return;
+	for (i = 0; i < b->log_len; i++)
+		if (b->log[i].seq > seq)
+			b->log[w++] = b->log[i];
+	b->log_len = w;
+	b->base_number = number;
+	b->base_seq = seq;
+	b->have_base = 1;
+}
+
+/* Signs t and hands back a malloc'd DER (t->buf itself). */
+static int
+finish(const struct crl_builder *b, struct crl_tbs *t, uint8_t **out_der,
+    size_t *out_len)
+{
+	size_t off, len;
+
+	if (!crl_builder_sign(b, t, &off, &len))
+		return 0;
+	if (off > 0)
+		memmove(t->buf, t->buf + off, len);
+	*out_der = t->buf;
+	*out_len = len;
+	t->buf = NULL;
+	return 1;
+}
+
+int
+crl_builder_full(struct crl_builder *b, uint8_t **out_der, size_t *out_len,
+    uint64_t number, int64_t this_update, int64_t next_update)
+{
+	struct crl_tbs t;
+	int rc = 0;
+
+	memset(&t, 0, sizeof(t));
+	if (!crl_builder_full_tbs(b, &t, number, this_update, next_update) ||
+	    !finish(b, &t, out_der, out_len))
+		goto out;
+	crl_builder_set_base(b, number, t.seq);
+	rc = 1;
+out:
+	crl_tbs_cleanup(&t);
+	return rc;
+}
+
+int
+crl_builder_delta(struct crl_builder *b, uint8_t **out_der, size_t *out_len,
+    uint64_t number, int64_t this_update, int64_t next_update)
+{
+	struct crl_tbs t;
+	int rc = 0;
+
+	memset(&t, 0, sizeof(t));
+	if (!crl_builder_delta_tbs(b, &t, number, this_update, next_update) ||
+	    !finish(b, &t, out_der, out_len))
+		goto out;
+	rc = 1;
+out:
+	crl_tbs_cleanup(&t);
+	return rc;
+}

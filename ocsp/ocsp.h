@@ -1,0 +1,170 @@
+/*
+ * ocsp.h - mica's OCSP responder (RFC 6960, RFC 5019 profile, RFC 8954 /
+ * RFC 9654 nonces) and micad's HTTP listener (OCSP, health, and routes the
+ * integrator adds such as /ca.crt, /crl, /metrics).
+ *
+ * Layers:
+ *   ocsp_responder   shared by all threads: CA and signer, issuer hashes,
+ *                    the response cache, counters.  Thread-safe.
+ *   ocsp_ctx         one per thread: a store_reader and a signing context.
+ *   ocsp_http        N libevent threads (SO_REUSEPORT) answering HTTP.
+ *
+ * Invalidation: after a committed status change (revoke, hold, unhold,
+ * issue) and BEFORE anyone is told of it, call ocsp_invalidate(serial).
+ * A thread that read the store before the commit never caches its stale
+ * answer (generation counter checked under the cache lock).
+ */
+#ifndef MICA_OCSP_H
+#define MICA_OCSP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+struct store;
+struct wb;
+struct evhttp_request;
+struct ocsp_responder;
+struct ocsp_ctx;
+struct ocsp_http;
+struct ocsp_blob;
+
+struct ocsp_opts {
+	int		next_update;	/* s, nextUpdate - thisUpdate; 3600 */
+	int		max_certids;	/* CertIDs per request; 16 */
+	int		unknown_revoked; /* 1: never-issued serials are revoked
+					  * with the extended revoke ext */
+	size_t		max_request;	/* request DER cap; 16384 */
+	size_t		cache_entries;	/* cached responses; 65536 */
+	size_t		cache_bytes;	/* bytes of cached DER; 64 MiB */
+};
+
+/* Fills opts with the defaults above. */
+void	ocsp_opts_defaults(struct ocsp_opts *);
+
+/*
+ * Outcome of one request.  For a successful response the result is the
+ * status of its first SingleResponse.
+ */
+enum ocsp_result {
+	OCSPRES_GOOD = 0,
+	OCSPRES_REVOKED,
+	OCSPRES_UNKNOWN,
+	OCSPRES_MALFORMED,	/* malformedRequest (1) */
+	OCSPRES_UNAUTHORIZED,	/* unauthorized (6) */
+	OCSPRES_INTERNAL,	/* internalError (2) or tryLater (3) */
+	OCSPRES_COUNT
+};
+
+#define OCSP_ETAG_MAX	40	/* "\"" + 32 hex + "\"" + NUL, rounded */
+
+/* What ocsp_respond produced: DER plus what HTTP caching headers need. */
+struct ocsp_answer {
+	const uint8_t		*der;		/* the OCSPResponse */
+	size_t			 der_len;
+	enum ocsp_result	 result;
+	int			 cacheable;	/* successful and nonce-less */
+	int64_t			 this_update;	/* unix s, when cacheable */
+	int64_t			 next_update;
+	char			 etag[OCSP_ETAG_MAX];	/* quoted, "" if none */
+	struct ocsp_blob	*ref;		/* keeps der alive; internal */
+};
+
+/*
+ * Creates the shared responder.  Takes its own references to ca_cert,
+ * signer_cert and signer_key (the caller keeps and frees its own).  The
+ * signer must be the CA itself or a delegated signer issued by it with
+ * id-kp-OCSPSigning.  store must outlive the responder.  Calls
+ * sodium_init().  Returns NULL on error (logged).
+ */
+struct ocsp_responder	*ocsp_responder_new(const struct ocsp_opts *,
+			    X509 *ca_cert, X509 *signer_cert,
+			    EVP_PKEY *signer_key, struct store *);
+/* Frees the responder; NULL allowed.  No ctx or http may remain. */
+void			 ocsp_responder_free(struct ocsp_responder *);
+
+/* A per-thread context (store reader, signing state); NULL on error. */
+struct ocsp_ctx		*ocsp_ctx_new(struct ocsp_responder *);
+void			 ocsp_ctx_free(struct ocsp_ctx *);
+
+/*
+ * Answers one DER OCSPRequest.  Always fills *out with a response to send
+ * (errors become OCSP error responses: malformedRequest, unauthorized,
+ * internalError); returns 1, or 0 only when not even that was possible
+ * (out of memory).  Release the answer with ocsp_answer_cleanup.
+ */
+int	ocsp_respond(struct ocsp_ctx *, struct ocsp_answer *out,
+	    const uint8_t *req, size_t req_len);
+/* Drops the answer's reference; the zeroed answer may be reused. */
+void	ocsp_answer_cleanup(struct ocsp_answer *);
+
+/*
+ * Drops every cached response covering serial (16 bytes, big-endian) and
+ * makes in-flight lookups that began before the call not cache their
+ * answers.  Thread-safe.  Call after the commit, before telling anyone.
+ */
+void	ocsp_invalidate(struct ocsp_responder *, const uint8_t serial[16]);
+/* Drops the whole cache (e.g. after a signer key change).  Thread-safe. */
+void	ocsp_invalidate_all(struct ocsp_responder *);
+
+/*
+ * Appends Prometheus text exposition of the counters (requests by result,
+ * cache hits/misses/entries, latency histogram) to b.  Thread-safe.
+ */
+void	ocsp_metrics_append(struct ocsp_responder *, struct wb *b);
+
+/* Cumulative count of requests with this result (for tests, metrics). */
+uint64_t	ocsp_stat_result(struct ocsp_responder *, enum ocsp_result);
+/* Cumulative cache hits and misses. */
+uint64_t	ocsp_stat_cache_hits(struct ocsp_responder *);
+uint64_t	ocsp_stat_cache_misses(struct ocsp_responder *);
+
+/* ---- HTTP listener ---- */
+
+struct ocsp_http_opts {
+	char		listen[256];	/* "127.0.0.1:7780", "[::1]:0" */
+	int		threads;	/* event threads; 2 */
+	int		max_body;	/* POST body cap, bytes; 16384 */
+	int		max_headers;	/* header block cap, bytes; 8192 */
+	int		timeout;	/* s, read/write/idle timeout; 30 */
+};
+
+/* Fills opts with the defaults above. */
+void	ocsp_http_opts_defaults(struct ocsp_http_opts *);
+
+/*
+ * Called on an HTTP thread for a request whose path starts with the
+ * route's prefix.  It must answer req (evhttp_send_reply or
+ * evhttp_send_error) before returning.  Several threads may call it at
+ * once: it must be thread-safe.
+ */
+typedef void (*ocsp_http_cb)(struct evhttp_request *req, const char *path,
+    void *arg);
+
+/* Creates a listener that is not yet bound; NULL on error. */
+struct ocsp_http	*ocsp_http_new(struct ocsp_responder *,
+			    const struct ocsp_http_opts *);
+/*
+ * Registers a route: requests whose path starts with prefix ("/metrics",
+ * "/crl") go to cb; routes are checked in the order added, before the
+ * OCSP routes.  Only before ocsp_http_start; prefix is copied.  Returns 1,
+ * or 0 when already started or the table is full.
+ */
+int	ocsp_http_add_route(struct ocsp_http *, const char *prefix,
+	    ocsp_http_cb cb, void *arg);
+/*
+ * Binds the listen address (SO_REUSEPORT, one socket per thread, all on the
+ * same port; port 0 picks one) and starts the threads.  Returns 1, or 0
+ * with the error logged.
+ */
+int	ocsp_http_start(struct ocsp_http *);
+/* The bound TCP port (after start), else 0. */
+int	ocsp_http_port(const struct ocsp_http *);
+/* Stops and joins the threads; idempotent. */
+void	ocsp_http_stop(struct ocsp_http *);
+/* Stops if needed and frees; NULL allowed. */
+void	ocsp_http_free(struct ocsp_http *);
+
+#endif

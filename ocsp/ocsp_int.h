@@ -1,0 +1,73 @@
+/*
+ * ocsp_int.h - internals shared by the files of the ocsp module only
+ * (responder, cache, HTTP).  Other modules include ocsp/ocsp.h.
+ */
+#ifndef MICA_OCSP_INT_H
+#define MICA_OCSP_INT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ocsp/ocsp.h"
+
+#define OCSP_SERIAL_LEN	16
+
+/* A signed response, shared by the cache and in-flight answers. */
+struct ocsp_blob {
+	atomic_uint	refs;
+	uint8_t		result;		/* enum ocsp_result */
+	int64_t		this_update;
+	int64_t		next_update;
+	char		etag[OCSP_ETAG_MAX];
+	size_t		len;
+	uint8_t		der[];
+};
+
+struct ocsp_blob	*ocsp_blob_new(const uint8_t *der, size_t len);
+void			 ocsp_blob_ref(struct ocsp_blob *);
+void			 ocsp_blob_unref(struct ocsp_blob *);
+
+struct ocsp_cache;
+
+struct ocsp_cache	*ocsp_cache_new(size_t max_entries, size_t max_bytes);
+void			 ocsp_cache_free(struct ocsp_cache *);
+/*
+ * Returns a new reference to the response cached for exactly these
+ * request bytes, if still fresh at now (before the refresh point, half of
+ * its lifetime), else NULL.
+ */
+struct ocsp_blob	*ocsp_cache_get(struct ocsp_cache *, uint64_t hash,
+			    const uint8_t *key, size_t key_len, int64_t now);
+/*
+ * Caches blob (takes a new reference) for the key, covering serials,
+ * unless *gen no longer equals gen0 (checked under the lock, so an
+ * ocsp_cache_invalidate that bumped it first cannot miss the entry).
+ * Replaces an entry with the same key.  Returns 1 if inserted.
+ */
+int	ocsp_cache_put(struct ocsp_cache *, uint64_t hash, const uint8_t *key,
+	    size_t key_len, struct ocsp_blob *blob,
+	    const uint8_t (*serials)[OCSP_SERIAL_LEN], size_t num_serials,
+	    atomic_uint_fast64_t *gen, uint64_t gen0);
+/* Drops entries covering serial (NULL: all); returns how many. */
+size_t	ocsp_cache_invalidate(struct ocsp_cache *,
+	    const uint8_t *serial);
+size_t	ocsp_cache_count(struct ocsp_cache *);
+size_t	ocsp_cache_bytes(struct ocsp_cache *);
+/* The keyed hash used for cache keys. */
+uint64_t	ocsp_cache_hash(struct ocsp_cache *, const uint8_t *, size_t);
+
+/* For tests: the responder's generation counter and cache. */
+uint64_t	ocsp_generation(struct ocsp_responder *);
+struct ocsp_cache	*ocsp_responder_cache(struct ocsp_responder *);
+
+/* HTTP helpers (exported for the GET fuzz target and tests). */
+/*
+ * Decodes the GET form path component (after "/ocsp/" or "/"):
+ * percent-decoding, then base64 with or without padding.  Writes at most
+ * out_cap bytes.  Returns 1 and *out_len, or 0 when malformed.
+ */
+int	ocsp_get_decode(uint8_t *out, size_t out_cap, size_t *out_len,
+	    const char *path, size_t path_len);
+
+#endif

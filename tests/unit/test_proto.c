@@ -1,0 +1,730 @@
+/*
+ * test_proto.c - the CA protocol codec: round trips for every message type
+ * and every malformed-frame rule of docs/PROTOCOL.md, with exact codes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/bytes.h"
+#include "ca/proto.h"
+
+/* ---- raw frame helpers ---- */
+
+static void
+raw_begin(struct wb *b, uint8_t version, uint8_t type, uint32_t id)
+{
+	wb_init(b);
+	wb_u32(b, 0);
+	wb_u8(b, version);
+	wb_u8(b, type);
+	wb_u32(b, id);
+}
+
+static void
+raw_tlv(struct wb *b, uint16_t tag, const void *v, size_t n)
+{
+	wb_u16(b, tag);
+	wb_u16(b, (uint16_t)n);
+	wb_put(b, v, n);
+}
+
+static void
+raw_end(struct wb *b)
+{
+	assert_true(wb_ok(b));
+	be32_put(b->data, (uint32_t)(b->len - 4));
+}
+
+static void
+raw_login(struct wb *b, const char *acct, const char *pw, const char *otp)
+{
+	raw_begin(b, 1, PROTO_LOGIN, 7);
+	raw_tlv(b, PROTO_T_ACCOUNT, acct, strlen(acct));
+	raw_tlv(b, PROTO_T_PASSWORD, pw, strlen(pw));
+	raw_tlv(b, PROTO_T_OTP, otp, strlen(otp));
+}
+
+/* Decodes b expecting a failure with code; returns the result. */
+static struct proto_result
+expect_fail(const struct wb *b, uint16_t code, int fatal)
+{
+	struct proto_result res;
+	struct proto_msg m;
+
+	assert_int_equal(proto_decode(&res, &m, b->data, b->len, 0),
+	    PROTO_FAIL);
+	assert_int_equal(res.code, code);
+	assert_int_equal(res.fatal, fatal);
+	if (!fatal)
+		assert_int_equal(res.consumed, b->len);
+	assert_int_equal(m.type, 0);		/* left zeroed */
+	assert_null(m.csr);
+	return res;
+}
+
+/* Encodes m, decodes it back into *out; checks the frame size. */
+static void
+round_trip(const struct proto_msg *m, struct proto_msg *out)
+{
+	struct proto_result res;
+	struct wb b;
+
+	wb_init(&b);
+	assert_int_equal(proto_encode(&b, m), 1);
+	assert_int_equal(be32_get(b.data), b.len - 4);
+	assert_int_equal(proto_decode(&res, out, b.data, b.len, 0),
+	    PROTO_FRAME);
+	assert_int_equal(res.consumed, b.len);
+	assert_int_equal(out->version, 1);
+	assert_int_equal(out->type, m->type);
+	assert_int_equal(out->id, m->id);
+	wb_cleanup(&b);
+}
+
+static const uint8_t der1[] = { 0x30, 0x03, 0x02, 0x01, 0x05 };
+static const uint8_t der2[] = { 0x30, 0x02, 0x05, 0x00 };
+
+/* ---- round trips ---- */
+
+static void
+test_rt_hello(void **state)
+{
+	struct proto_msg m, o;
+
+	(void)state;
+	proto_msg_init(&m, PROTO_HELLO, 1);
+	m.versions[0] = 1;
+	m.versions[1] = 2;
+	m.num_versions = 2;
+	round_trip(&m, &o);
+	assert_int_equal(o.num_versions, 2);
+	assert_int_equal(o.versions[0], 1);
+	assert_int_equal(o.versions[1], 2);
+	proto_msg_cleanup(&o);
+
+	proto_msg_init(&m, PROTO_SERVER_HELLO, 1);
+	m.chosen_version = 1;
+	m.max_frame = 65536;
+	round_trip(&m, &o);
+	assert_int_equal(o.chosen_version, 1);
+	assert_int_equal(o.max_frame, 65536);
+	proto_msg_cleanup(&o);
+}
+
+static void
+test_rt_login(void **state)
+{
+	struct proto_msg m, o;
+
+	(void)state;
+	proto_msg_init(&m, PROTO_LOGIN, 0xdeadbeef);
+	strcpy(m.account, "alice");
+	strcpy(m.password, "correct horse");
+	m.password_len = strlen(m.password);
+	strcpy(m.otp, "012345");
+	round_trip(&m, &o);
+	assert_string_equal(o.account, "alice");
+	assert_string_equal(o.password, "correct horse");
+	assert_int_equal(o.password_len, 13);
+	assert_string_equal(o.otp, "012345");
+	proto_msg_cleanup(&o);
+	/* cleanup wipes the secret */
+	assert_int_equal(o.password[0], 0);
+	assert_int_equal(o.password_len, 0);
+	proto_msg_cleanup(&m);
+}
+
+/* The LOGIN example of docs/PROTOCOL.md, byte for byte. */
+static void
+test_doc_example(void **state)
+{
+	static const uint8_t want[] = {
+		0x00, 0x00, 0x00, 0x1f, 0x01, 0x02, 0x00, 0x00, 0x00, 0x02,
+		0x00, 0x10, 0x00, 0x05, 'a', 'l', 'i', 'c', 'e',
+		0x00, 0x11, 0x00, 0x02, 'p', 'w',
+		0x00, 0x12, 0x00, 0x06, '1', '2', '3', '4', '5', '6',
+	};
+	struct proto_msg m;
+	struct wb b;
+
+	(void)state;
+	proto_msg_init(&m, PROTO_LOGIN, 2);
+	strcpy(m.account, "alice");
+	strcpy(m.password, "pw");
+	m.password_len = 2;
+	strcpy(m.otp, "123456");
+	wb_init(&b);
+	assert_int_equal(proto_encode(&b, &m), 1);
+	assert_int_equal(b.len, sizeof(want));
+	assert_memory_equal(b.data, want, sizeof(want));
+	wb_cleanup(&b);
+	proto_msg_cleanup(&m);
+}
+
+static void
+test_rt_reissue(void **state)
+{
+	struct proto_msg m, o;
+	int i;
+
+	(void)state;
+	proto_msg_init(&m, PROTO_REISSUE, 3);
+	for (i = 0; i < PROTO_SERIAL_LEN; i++)
+		m.serial[i] = (uint8_t)(0x10 + i);
+	assert_int_equal(proto_msg_set_csr(&m, der1, sizeof(der1)), 1);
+	m.reason = PROTO_REASON_COMPROMISED;
+	strcpy(m.note, "laptop stolen at the airport");
+	round_trip(&m, &o);
+	assert_memory_equal(o.serial, m.serial, PROTO_SERIAL_LEN);
+	assert_int_equal(o.csr_len, sizeof(der1));
+	assert_memory_equal(o.csr, der1, sizeof(der1));
+	assert_int_equal(o.reason, PROTO_REASON_COMPROMISED);
+	assert_string_equal(o.note, "laptop stolen at the airport");
+	proto_msg_cleanup(&o);
+
+	/* the note is optional */
+	m.note[0] = '\0';
+	round_trip(&m, &o);
+	assert_string_equal(o.note, "");
+	proto_msg_cleanup(&o);
+	proto_msg_cleanup(&m);
+}
+
+static void
+test_rt_requests(void **state)
+{
+	static const uint8_t types[] = { PROTO_WAIT, PROTO_FETCH,
+	    PROTO_STATUS };
+	struct proto_msg m, o;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(types); i++) {
+		proto_msg_init(&m, types[i], (uint32_t)i + 10);
+		m.request = 0x0102030405060708ULL;
+		memset(m.token, 0xa5, sizeof(m.token));
+		round_trip(&m, &o);
+		assert_true(o.request == 0x0102030405060708ULL);
+		if (types[i] == PROTO_WAIT) {
+			assert_int_equal(o.has_token, 0);
+		} else {
+			assert_int_equal(o.has_token, 1);
+			assert_memory_equal(o.token, m.token, PROTO_TOKEN_LEN);
+		}
+		proto_msg_cleanup(&o);
+	}
+}
+
+static void
+test_rt_replies(void **state)
+{
+	struct proto_msg m, o;
+
+	(void)state;
+	proto_msg_init(&m, PROTO_OK, 4);
+	round_trip(&m, &o);
+	proto_msg_cleanup(&o);
+
+	proto_msg_init(&m, PROTO_ACCEPTED, 5);
+	m.request = 42;
+	m.state = PROTO_STATE_PENDING;
+	memset(m.token, 0x3c, sizeof(m.token));
+	m.has_token = 1;
+	round_trip(&m, &o);
+	assert_true(o.request == 42);
+	assert_int_equal(o.state, PROTO_STATE_PENDING);
+	assert_int_equal(o.has_token, 1);
+	assert_memory_equal(o.token, m.token, PROTO_TOKEN_LEN);
+	proto_msg_cleanup(&o);
+	m.has_token = 0;		/* STATUS answer: no token */
+	m.state = PROTO_STATE_ISSUED;
+	round_trip(&m, &o);
+	assert_int_equal(o.has_token, 0);
+	assert_int_equal(o.state, PROTO_STATE_ISSUED);
+	proto_msg_cleanup(&o);
+
+	proto_msg_init(&m, PROTO_ISSUED, 6);
+	m.request = 42;
+	assert_int_equal(proto_msg_set_cert(&m, der1, sizeof(der1)), 1);
+	assert_int_equal(proto_msg_add_chain(&m, der2, sizeof(der2)), 1);
+	assert_int_equal(proto_msg_add_chain(&m, der1, sizeof(der1)), 1);
+	round_trip(&m, &o);
+	assert_int_equal(o.cert_len, sizeof(der1));
+	assert_memory_equal(o.cert, der1, sizeof(der1));
+	assert_int_equal(o.num_chain, 2);
+	assert_int_equal(o.chain_len[0], sizeof(der2));
+	assert_memory_equal(o.chain[0], der2, sizeof(der2));
+	assert_memory_equal(o.chain[1], der1, sizeof(der1));
+	proto_msg_cleanup(&o);
+	proto_msg_cleanup(&m);
+
+	proto_msg_init(&m, PROTO_REJECTED, 7);
+	m.request = 43;
+	strcpy(m.text, "not your laptop");
+	round_trip(&m, &o);
+	assert_string_equal(o.text, "not your laptop");
+	assert_true(o.request == 43);
+	proto_msg_cleanup(&o);
+
+	proto_msg_init(&m, PROTO_ERROR, 8);
+	m.code = PROTO_E_AUTH_FAILED;
+	strcpy(m.text, "authentication failed");
+	round_trip(&m, &o);
+	assert_int_equal(o.code, 6);
+	assert_string_equal(o.text, "authentication failed");
+	proto_msg_cleanup(&o);
+}
+
+static void
+test_encode_helpers(void **state)
+{
+	struct proto_result res;
+	struct proto_msg o;
+	struct wb b;
+	size_t first;
+
+	(void)state;
+	wb_init(&b);
+	assert_int_equal(proto_encode_error(&b, 9, PROTO_E_LOCKED,
+	    "account locked"), 1);
+	first = b.len;
+	assert_int_equal(proto_encode_ok(&b, 10), 1);
+	/* two frames back to back decode one after the other */
+	assert_int_equal(proto_decode(&res, &o, b.data, b.len, 0),
+	    PROTO_FRAME);
+	assert_int_equal(res.consumed, first);
+	assert_int_equal(o.type, PROTO_ERROR);
+	assert_int_equal(o.code, 7);
+	assert_int_equal(o.id, 9);
+	assert_string_equal(o.text, "account locked");
+	proto_msg_cleanup(&o);
+	assert_int_equal(proto_decode(&res, &o, b.data + first,
+	    b.len - first, 0), PROTO_FRAME);
+	assert_int_equal(res.consumed, b.len - first);
+	assert_int_equal(res.consumed, 10);
+	assert_int_equal(o.type, PROTO_OK);
+	assert_int_equal(o.id, 10);
+	proto_msg_cleanup(&o);
+	wb_cleanup(&b);
+}
+
+/* The encoder refuses what the decoder would refuse, appending nothing. */
+static void
+test_encode_refuses(void **state)
+{
+	struct proto_msg m;
+	struct wb b;
+
+	(void)state;
+	wb_init(&b);
+	wb_u8(&b, 0xee);
+	proto_msg_init(&m, PROTO_LOGIN, 1);
+	strcpy(m.account, "alice");
+	strcpy(m.password, "pw");
+	m.password_len = 2;
+	assert_int_equal(proto_encode(&b, &m), 0);	/* no OTP */
+	strcpy(m.otp, "12x456");
+	assert_int_equal(proto_encode(&b, &m), 0);	/* not digits */
+	strcpy(m.otp, "123456");
+	m.password_len = PROTO_PASSWORD_MAX + 1;
+	assert_int_equal(proto_encode(&b, &m), 0);	/* too long */
+	m.password_len = 2;
+	assert_int_equal(proto_encode(&b, &m), 1);
+	proto_msg_cleanup(&m);
+
+	proto_msg_init(&m, PROTO_ISSUED, 1);
+	assert_int_equal(proto_msg_set_cert(&m, der1, sizeof(der1)), 1);
+	assert_int_equal(proto_encode(&b, &m), 0);	/* no chain */
+	proto_msg_cleanup(&m);
+	proto_msg_init(&m, PROTO_REISSUE, 1);
+	m.reason = 3;
+	assert_int_equal(proto_msg_set_csr(&m, der1, sizeof(der1)), 1);
+	assert_int_equal(proto_encode(&b, &m), 0);	/* bad reason */
+	proto_msg_cleanup(&m);
+	proto_msg_init(&m, 0x7f, 1);
+	assert_int_equal(proto_encode(&b, &m), 0);	/* unknown type */
+	assert_int_equal(b.data[0], 0xee);
+	assert_int_equal(b.len, 1 + 35);	/* only the good LOGIN */
+	wb_cleanup(&b);
+}
+
+/* ---- framing ---- */
+
+static void
+test_need_more(void **state)
+{
+	struct proto_result res;
+	struct proto_msg m;
+	struct wb b;
+	size_t i;
+
+	(void)state;
+	raw_login(&b, "alice", "pw", "123456");
+	raw_end(&b);
+	for (i = 0; i < b.len; i++) {
+		assert_int_equal(proto_decode(&res, &m, b.data, i, 0),
+		    PROTO_NEED_MORE);
+		if (i < 4)
+			assert_int_equal(res.need, 4 - i);
+		else
+			assert_int_equal(res.need, b.len - i);
+	}
+	assert_int_equal(proto_decode(&res, &m, b.data, b.len, 0),
+	    PROTO_FRAME);
+	proto_msg_cleanup(&m);
+	wb_cleanup(&b);
+}
+
+static void
+test_length_limits(void **state)
+{
+	static const uint8_t big[4] = { 0x00, 0x01, 0x00, 0x01 };
+	static const uint8_t short5[] = { 0, 0, 0, 5, 1, 1, 0, 0, 0 };
+	struct proto_result res;
+	struct proto_msg m;
+	struct wb b;
+	char note[500];
+
+	(void)state;
+	/* 65537 > default max: refused on the 4 length bytes alone */
+	assert_int_equal(proto_decode(&res, &m, big, 4, 0), PROTO_FAIL);
+	assert_int_equal(res.code, PROTO_E_TOO_LARGE);
+	assert_int_equal(res.fatal, 1);
+	assert_int_equal(res.id, 0);
+	assert_int_equal(proto_decode(&res, &m, big, 4, 65537),
+	    PROTO_NEED_MORE);
+	assert_int_equal(res.need, 65537);
+
+	/* length below the header */
+	assert_int_equal(proto_decode(&res, &m, short5, sizeof(short5), 0),
+	    PROTO_FAIL);
+	assert_int_equal(res.code, PROTO_E_MALFORMED);
+	assert_int_equal(res.fatal, 1);
+
+	/* a caller-chosen maximum */
+	memset(note, 'n', sizeof(note));
+	raw_begin(&b, 1, PROTO_REISSUE, 1);
+	raw_tlv(&b, PROTO_T_NOTE, note, sizeof(note));
+	raw_tlv(&b, PROTO_T_NOTE, note, sizeof(note));
+	raw_end(&b);				/* 6 + 2 * 504 = 1014 */
+	assert_int_equal(b.len - 4, 1014);
+	assert_int_equal(proto_decode(&res, &m, b.data, b.len, 1013),
+	    PROTO_FAIL);
+	assert_int_equal(res.code, PROTO_E_TOO_LARGE);
+	assert_int_equal(res.fatal, 1);
+	/* at exactly the limit the frame is read (then NOTE is duplicate) */
+	assert_int_equal(proto_decode(&res, &m, b.data, b.len, 1014),
+	    PROTO_FAIL);
+	assert_int_equal(res.code, PROTO_E_MALFORMED);
+	assert_int_equal(res.fatal, 0);
+	wb_cleanup(&b);
+}
+
+static void
+test_bad_version_and_type(void **state)
+{
+	struct proto_result res;
+	struct wb b;
+
+	(void)state;
+	raw_login(&b, "alice", "pw", "123456");
+	b.data[4] = 2;
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_VERSION, 1);
+	assert_int_equal(res.id, 0);
+	b.data[4] = 0;
+	expect_fail(&b, PROTO_E_VERSION, 1);
+	wb_cleanup(&b);
+
+	raw_begin(&b, 1, 0x7f, 77);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_TYPE, 0);
+	assert_int_equal(res.id, 77);
+	wb_cleanup(&b);
+	raw_begin(&b, 1, 0x00, 78);
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_TYPE, 0);
+	wb_cleanup(&b);
+	assert_int_equal(proto_type_is_request(PROTO_STATUS), 1);
+	assert_int_equal(proto_type_is_request(PROTO_OK), 0);
+}
+
+static void
+test_bad_tlv(void **state)
+{
+	struct proto_result res;
+	struct wb b;
+
+	(void)state;
+	/* one stray byte: truncated field header */
+	raw_login(&b, "alice", "pw", "123456");
+	wb_u8(&b, 0x00);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_MALFORMED, 0);
+	assert_int_equal(res.id, 7);
+	assert_string_equal(res.text, "LOGIN: truncated field header");
+	wb_cleanup(&b);
+
+	/* three bytes: still a truncated header */
+	raw_login(&b, "alice", "pw", "123456");
+	wb_u16(&b, PROTO_T_NOTE);
+	wb_u8(&b, 0);
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_MALFORMED, 0);
+	wb_cleanup(&b);
+
+	/* value length past the end of the frame */
+	raw_begin(&b, 1, PROTO_WAIT, 1);
+	wb_u16(&b, PROTO_T_REQUEST);
+	wb_u16(&b, 9);
+	wb_u64(&b, 1);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_MALFORMED, 0);
+	assert_string_equal(res.text,
+	    "WAIT: field runs past the end of the frame");
+	wb_cleanup(&b);
+}
+
+static void
+test_duplicate_missing(void **state)
+{
+	struct proto_result res;
+	struct wb b;
+
+	(void)state;
+	raw_login(&b, "alice", "pw", "123456");
+	raw_tlv(&b, PROTO_T_ACCOUNT, "bob", 3);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_MALFORMED, 0);
+	assert_string_equal(res.text, "LOGIN: duplicate ACCOUNT field");
+	wb_cleanup(&b);
+
+	raw_begin(&b, 1, PROTO_LOGIN, 1);
+	raw_tlv(&b, PROTO_T_ACCOUNT, "alice", 5);
+	raw_tlv(&b, PROTO_T_PASSWORD, "pw", 2);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_MALFORMED, 0);
+	assert_string_equal(res.text, "LOGIN: missing OTP field");
+	wb_cleanup(&b);
+
+	raw_begin(&b, 1, PROTO_ISSUED, 1);
+	raw_tlv(&b, PROTO_T_REQUEST, "\0\0\0\0\0\0\0\1", 8);
+	raw_tlv(&b, PROTO_T_CERT, der1, sizeof(der1));
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_MALFORMED, 0);
+	assert_string_equal(res.text, "ISSUED: missing CHAIN field");
+	wb_cleanup(&b);
+}
+
+static void
+test_over_long(void **state)
+{
+	static uint8_t big[PROTO_CSR_MAX + 1];
+	struct proto_result res;
+	struct wb b;
+	int i;
+
+	(void)state;
+	memset(big, 'a', sizeof(big));
+	raw_login(&b, "alice", "pw", "123456");
+	b.len = 10;			/* keep the header only */
+	raw_tlv(&b, PROTO_T_ACCOUNT, big, PROTO_ACCOUNT_MAX + 1);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_TOO_LARGE, 0);
+	assert_string_equal(res.text, "LOGIN: ACCOUNT field too long");
+	wb_cleanup(&b);
+
+	raw_begin(&b, 1, PROTO_LOGIN, 1);
+	raw_tlv(&b, PROTO_T_PASSWORD, big, PROTO_PASSWORD_MAX + 1);
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_TOO_LARGE, 0);
+	wb_cleanup(&b);
+
+	raw_begin(&b, 1, PROTO_REISSUE, 1);
+	raw_tlv(&b, PROTO_T_NOTE, big, PROTO_NOTE_MAX + 1);
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_TOO_LARGE, 0);
+	wb_cleanup(&b);
+
+	raw_begin(&b, 1, PROTO_REISSUE, 1);
+	raw_tlv(&b, PROTO_T_CSR, big, PROTO_CSR_MAX + 1);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_TOO_LARGE, 0);
+	assert_string_equal(res.text, "REISSUE: CSR field too long");
+	wb_cleanup(&b);
+
+	/* nine CA certificates */
+	raw_begin(&b, 1, PROTO_ISSUED, 1);
+	raw_tlv(&b, PROTO_T_REQUEST, "\0\0\0\0\0\0\0\1", 8);
+	raw_tlv(&b, PROTO_T_CERT, der1, sizeof(der1));
+	for (i = 0; i < PROTO_CHAIN_MAX + 1; i++)
+		raw_tlv(&b, PROTO_T_CHAIN, der2, sizeof(der2));
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_TOO_LARGE, 0);
+	wb_cleanup(&b);
+
+	/* a fixed-length field of the wrong length is malformed */
+	raw_begin(&b, 1, PROTO_LOGIN, 1);
+	raw_tlv(&b, PROTO_T_OTP, "1234567", 7);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_MALFORMED, 0);
+	assert_string_equal(res.text, "LOGIN: OTP field has a bad length");
+	wb_cleanup(&b);
+	raw_begin(&b, 1, PROTO_REISSUE, 1);
+	raw_tlv(&b, PROTO_T_SERIAL, big, 15);
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_MALFORMED, 0);
+	wb_cleanup(&b);
+}
+
+static void
+test_bad_values(void **state)
+{
+	struct wb b;
+	uint8_t v;
+
+	(void)state;
+	raw_login(&b, "alice", "pw", "12a456");
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_MALFORMED, 0);
+	wb_cleanup(&b);
+	raw_login(&b, "al\nce", "pw", "123456");
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_MALFORMED, 0);
+	wb_cleanup(&b);
+	raw_begin(&b, 1, PROTO_LOGIN, 1);
+	raw_tlv(&b, PROTO_T_PASSWORD, "p\0w", 3);
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_MALFORMED, 0);
+	wb_cleanup(&b);
+	raw_begin(&b, 1, PROTO_LOGIN, 1);
+	raw_tlv(&b, PROTO_T_ACCOUNT, "", 0);
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_MALFORMED, 0);
+	wb_cleanup(&b);
+
+	v = 3;
+	raw_begin(&b, 1, PROTO_REISSUE, 1);
+	raw_tlv(&b, PROTO_T_REASON, &v, 1);
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_MALFORMED, 0);
+	wb_cleanup(&b);
+	v = 4;
+	raw_begin(&b, 1, PROTO_ACCEPTED, 1);
+	raw_tlv(&b, PROTO_T_STATE, &v, 1);
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_MALFORMED, 0);
+	wb_cleanup(&b);
+	raw_begin(&b, 1, PROTO_ERROR, 1);
+	raw_tlv(&b, PROTO_T_CODE, "\0\0", 2);
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_MALFORMED, 0);
+	wb_cleanup(&b);
+	raw_begin(&b, 1, PROTO_SERVER_HELLO, 1);
+	raw_tlv(&b, PROTO_T_MAX_FRAME, "\0\0\3\377", 4);	/* 1023 */
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_MALFORMED, 0);
+	wb_cleanup(&b);
+}
+
+static void
+test_unknown_tags(void **state)
+{
+	struct proto_result res;
+	struct proto_msg m;
+	struct wb b;
+
+	(void)state;
+	/* unknown critical tag */
+	raw_login(&b, "alice", "pw", "123456");
+	raw_tlv(&b, 0x8123, "x", 1);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_CRITICAL, 0);
+	assert_int_equal(res.id, 7);
+	wb_cleanup(&b);
+
+	/* unknown non-critical tags (and a known one foreign to LOGIN,
+	 * even if repeated or empty) are skipped */
+	raw_begin(&b, 1, PROTO_LOGIN, 7);
+	raw_tlv(&b, 0x0123, "xyz", 3);
+	raw_tlv(&b, PROTO_T_ACCOUNT, "alice", 5);
+	raw_tlv(&b, PROTO_T_CSR, "", 0);
+	raw_tlv(&b, PROTO_T_CSR, "", 0);
+	raw_tlv(&b, PROTO_T_PASSWORD, "pw", 2);
+	raw_tlv(&b, PROTO_T_OTP, "123456", 6);
+	raw_tlv(&b, 0x7fff, NULL, 0);
+	raw_end(&b);
+	assert_int_equal(proto_decode(&res, &m, b.data, b.len, 0),
+	    PROTO_FRAME);
+	assert_int_equal(res.consumed, b.len);
+	assert_string_equal(m.account, "alice");
+	assert_string_equal(m.password, "pw");
+	assert_string_equal(m.otp, "123456");
+	assert_null(m.csr);
+	proto_msg_cleanup(&m);
+	wb_cleanup(&b);
+}
+
+static void
+test_names_and_token(void **state)
+{
+	uint8_t tok[PROTO_TOKEN_LEN], back[PROTO_TOKEN_LEN];
+	char hex[PROTO_TOKEN_HEX_LEN + 1];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(tok); i++)
+		tok[i] = (uint8_t)(i * 7 + 0xa0);
+	proto_token_hex(hex, tok);
+	assert_string_equal(hex, "a0a7aeb5bcc3cad1d8dfe6edf4fb020910171e252c"
+	    "333a41484f565d646b7279");
+	assert_int_equal(proto_token_parse(back, hex), 1);
+	assert_memory_equal(back, tok, sizeof(tok));
+	hex[0] = 'A';
+	assert_int_equal(proto_token_parse(back, hex), 1);
+	assert_int_equal(back[0], 0xa0);
+	hex[5] = 'g';
+	assert_int_equal(proto_token_parse(back, hex), 0);
+	assert_int_equal(proto_token_parse(back, "abcd"), 0);
+
+	assert_string_equal(proto_type_name(PROTO_REISSUE), "REISSUE");
+	assert_string_equal(proto_type_name(0x55), "unknown");
+	assert_string_equal(proto_err_name(PROTO_E_NOT_FOUND), "not found");
+	assert_string_equal(proto_err_name(999), "unknown error");
+	assert_int_equal(proto_reason_parse("damaged"), PROTO_REASON_DAMAGED);
+	assert_int_equal(proto_reason_parse("bored"), -1);
+	assert_string_equal(proto_state_name(PROTO_STATE_REJECTED),
+	    "rejected");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rt_hello),
+		cmocka_unit_test(test_rt_login),
+		cmocka_unit_test(test_doc_example),
+		cmocka_unit_test(test_rt_reissue),
+		cmocka_unit_test(test_rt_requests),
+		cmocka_unit_test(test_rt_replies),
+		cmocka_unit_test(test_encode_helpers),
+		cmocka_unit_test(test_encode_refuses),
+		cmocka_unit_test(test_need_more),
+		cmocka_unit_test(test_length_limits),
+		cmocka_unit_test(test_bad_version_and_type),
+		cmocka_unit_test(test_bad_tlv),
+		cmocka_unit_test(test_duplicate_missing),
+		cmocka_unit_test(test_over_long),
+		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_unknown_tags),
+		cmocka_unit_test(test_names_and_token),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,586 @@
+/*
+ * http.c - micad's HTTP listener: OCSP over POST and GET (RFC 6960
+ * appendix A, RFC 5019 section 5), /healthz and routes the integrator
+ * registers (/ca.crt, /crl, /metrics).
+ *
+ * N threads, each with its own event_base, evhttp, listening socket (all
+ * bound to one port with SO_REUSEPORT, so the kernel spreads connections)
+ * and its own ocsp_ctx.  A thread is stopped through a pipe watched by its
+ * base, so no libevent locking is needed across threads.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+
+#include "common/bytes.h"
+#include "common/log.h"
+#include "ocsp/ocsp_int.h"
+
+#define MAX_ROUTES	32
+#define MAX_THREADS	64
+#define ROUTE_MAX	128
+#define BACKLOG		1024
+#define CT_REQUEST	"application/ocsp-request"
+#define CT_RESPONSE	"application/ocsp-response"
+
+struct route {
+	char		 prefix[ROUTE_MAX];
+	size_t		 len;
+	ocsp_http_cb	 cb;
+	void		*arg;
+};
+
+struct http_thread {
+	struct ocsp_http	*h;
+	int			 idx;
+	pthread_t		 tid;
+	int			 running;
+	struct event_base	*base;
+	struct evhttp		*http;
+	struct event		*stop_ev;
+	int			 stop_fds[2];
+	struct ocsp_ctx		*ctx;
+	uint8_t			*getbuf;	/* decoded GET request */
+};
+
+struct ocsp_http {
+	struct ocsp_responder	*r;
+	struct ocsp_http_opts	 opts;
+	struct route		 routes[MAX_ROUTES];
+	int			 nroutes;
+	struct http_thread	*threads;
+	int			 nthreads;
+	int			 started;
+	int			 port;
+};
+
+void
+ocsp_http_opts_defaults(struct ocsp_http_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	snprintf(o->listen, sizeof(o->listen), "127.0.0.1:7780");
+	o->threads = 2;
+	o->max_body = 16384;
+	o->max_headers = 8192;
+	o->timeout = 30;
+}
+
+/* ---- GET path decoding ---- */
+
+static int
+hexval(uint8_t c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Next character of the path, percent-escapes decoded. */
+static int
+next_char(struct rd *r, uint8_t *out)
+{
+	uint8_t c, h1, h2;
+
+	if (!rd_u8(r, &c))
+		return 0;
+	if (c != '%') {
+		*out = c;
+		return 1;
+	}
+	if (!rd_u8(r, &h1) || !rd_u8(r, &h2) || hexval(h1) < 0 ||
+	    hexval(h2) < 0)
+		return -1;
+	*out = (uint8_t)(hexval(h1) << 4 | hexval(h2));
+	return 1;
+}
+
+static int
+b64val(uint8_t c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || c == '-')
+		return 62;
+	if (c == '/' || c == '_')
+		return 63;
+	return -1;
+}
+
+int
+ocsp_get_decode(uint8_t *out, size_t out_cap, size_t *out_len,
+    const char *path, size_t path_len)
+{
+	struct rd r;
+	uint32_t acc = 0;
+	size_t n = 0, nchars = 0, npad = 0;
+	uint8_t c;
+	int v, got;
+
+	rd_init(&r, path, path_len);
+	while ((got = next_char(&r, &c)) == 1) {
+		if (c == '=') {
+			npad++;
+			continue;
+		}
+		if (npad > 0 || (v = b64val(c)) < 0)
+			return 0;	/* data after padding, or not base64 */
+		acc = acc << 6 | (uint32_t)v;
+		if (++nchars % 4 == 0) {
+			if (n + 3 > out_cap)
+				return 0;
+			out[n++] = (uint8_t)(acc >> 16);
+			out[n++] = (uint8_t)(acc >> 8);
+			out[n++] = (uint8_t)acc;
+			acc = 0;
+		}
+	}
+	if (got < 0)
+		return 0;
+	switch (nchars % 4) {
+	case 0:
+		if (npad != 0)
+			return 0;
+		break;
+	case 2:		/* one byte; "==" or no padding */
+		if ((npad != 0 && npad != 2) || n + 1 > out_cap)
+			return 0;
+		out[n++] = (uint8_t)(acc >> 4);
+		break;
+	case 3:		/* two bytes; "=" or no padding */
+		if (npad > 1 || n + 2 > out_cap)
+			return 0;
+		out[n++] = (uint8_t)(acc >> 10);
+		out[n++] = (uint8_t)(acc >> 2);
+		break;
+	default:
+		return 0;
+	}
+	if (n == 0)
+		return 0;
+	*out_len = n;
+	return 1;
+}
+
+/* ---- responses ---- */
+
+static void
+http_date(char *buf, size_t len, int64_t t)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, len, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+		snprintf(buf, len, "Thu, 01 Jan 1970 00:00:00 GMT");
+}
+
+static void
+blob_release(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	ocsp_blob_unref(arg);
+}
+
+static void
+send_answer(struct evhttp_request *req, struct ocsp_answer *a)
+{
+	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+	struct evbuffer *buf = evhttp_request_get_output_buffer(req);
+	const char *inm;
+	char v[128];
+	int64_t now, age;
+
+	evhttp_add_header(oh, "Content-Type", CT_RESPONSE);
+	if (!a->cacheable) {
+		evhttp_add_header(oh, "Cache-Control", "no-cache, no-store");
+	} else {
+		/* RFC 5019 section 6.2 */
+		now = (int64_t)time(NULL);
+		age = a->next_update > now ? a->next_update - now : 0;
+		snprintf(v, sizeof(v), "max-age=%" PRId64 ", public, "
+		    "no-transform, must-revalidate", age);
+		evhttp_add_header(oh, "Cache-Control", v);
+		http_date(v, sizeof(v), a->this_update);
+		evhttp_add_header(oh, "Last-Modified", v);
+		http_date(v, sizeof(v), a->next_update);
+		evhttp_add_header(oh, "Expires", v);
+		evhttp_add_header(oh, "ETag", a->etag);
+		inm = evhttp_find_header(evhttp_request_get_input_headers(req),
+		    "If-None-Match");
+		if (inm != NULL && strcmp(inm, a->etag) == 0) {
+			evhttp_send_reply(req, 304, "Not Modified", NULL);
+			return;
+		}
+	}
+	if (a->ref != NULL) {
+		ocsp_blob_ref(a->ref);
+		if (evbuffer_add_reference(buf, a->der, a->der_len,
+		    blob_release, a->ref) != 0) {
+			ocsp_blob_unref(a->ref);
+			evhttp_send_error(req, 500, NULL);
+			return;
+		}
+	} else if (evbuffer_add(buf, a->der, a->der_len) != 0) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	evhttp_send_reply(req, 200, "OK", NULL);
+}
+
+static void
+answer(struct http_thread *t, struct evhttp_request *req, const uint8_t *der,
+    size_t len)
+{
+	struct ocsp_answer a;
+
+	if (!ocsp_respond(t->ctx, &a, der, len)) {
+		evhttp_send_error(req, 503, NULL);
+		return;
+	}
+	send_answer(req, &a);
+	ocsp_answer_cleanup(&a);
+}
+
+static int
+content_type_ok(struct evhttp_request *req)
+{
+	const char *ct;
+	size_t n = sizeof(CT_REQUEST) - 1;
+
+	ct = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Content-Type");
+	if (ct == NULL || strncasecmp(ct, CT_REQUEST, n) != 0)
+		return 0;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
+}
+
+static void
+handle_post(struct http_thread *t, struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	const uint8_t *der;
+
+	if (!content_type_ok(req)) {
+		evhttp_send_error(req, 415, "Unsupported Media Type");
+		return;
+	}
+	if (len > (size_t)t->h->opts.max_body) {
+		evhttp_send_error(req, 413, "Payload Too Large");
+		return;
+	}
+	if ((der = evbuffer_pullup(in, -1)) == NULL && len > 0) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	answer(t, req, der, len);
+}
+
+/* RFC 6960 A.1: GET {url}/{url-encoding of base-64 encoding of DER}. */
+static void
+handle_get(struct http_thread *t, struct evhttp_request *req,
+    const char *b64)
+{
+	size_t len = 0, cap = (size_t)t->h->opts.max_body;
+
+	if (!ocsp_get_decode(t->getbuf, cap, &len, b64, strlen(b64)))
+		len = 0;	/* answered as malformedRequest */
+	answer(t, req, t->getbuf, len);
+}
+
+static void
+handle(struct evhttp_request *req, void *arg)
+{
+	struct http_thread *t = arg;
+	struct ocsp_http *h = t->h;
+	const struct evhttp_uri *uri;
+	const char *path;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	int i, get;
+
+	if ((uri = evhttp_request_get_evhttp_uri(req)) == NULL ||
+	    (path = evhttp_uri_get_path(uri)) == NULL || path[0] != '/') {
+		evhttp_send_error(req, 400, NULL);
+		return;
+	}
+	for (i = 0; i < h->nroutes; i++)
+		if (strncmp(path, h->routes[i].prefix, h->routes[i].len) == 0) {
+			h->routes[i].cb(req, path, h->routes[i].arg);
+			return;
+		}
+	get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
+	if (strcmp(path, "/healthz") == 0 && get) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Content-Type", "text/plain");
+		evbuffer_add(evhttp_request_get_output_buffer(req), "ok\n", 3);
+		evhttp_send_reply(req, 200, "OK", NULL);
+	} else if (strcmp(path, "/ocsp") == 0 || strcmp(path, "/") == 0) {
+		if (cmd == EVHTTP_REQ_POST)
+			handle_post(t, req);
+		else
+			evhttp_send_error(req, 405, "Method Not Allowed");
+	} else if (get && strncmp(path, "/ocsp/", 6) == 0)
+		handle_get(t, req, path + 6);
+	else if (get)
+		handle_get(t, req, path + 1);
+	else
+		evhttp_send_error(req, 405, "Method Not Allowed");
+}
+
+/* ---- lifecycle ---- */
+
+struct ocsp_http *
+ocsp_http_new(struct ocsp_responder *r, const struct ocsp_http_opts *opts)
+{
+	struct ocsp_http *h;
+
+	if (opts->threads < 1 || opts->threads > MAX_THREADS ||
+	    opts->max_body < 64) {
+		log_warnx("ocsp http: threads must be 1..%d, max_body >= 64",
+		    MAX_THREADS);
+		return NULL;
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return NULL;
+	h->r = r;
+	h->opts = *opts;
+	return h;
+}
+
+int
+ocsp_http_add_route(struct ocsp_http *h, const char *prefix, ocsp_http_cb cb,
+    void *arg)
+{
+	struct route *rt;
+
+	if (h->started || h->nroutes >= MAX_ROUTES ||
+	    strlen(prefix) >= ROUTE_MAX || prefix[0] != '/')
+		return 0;
+	rt = &h->routes[h->nroutes++];
+	snprintf(rt->prefix, sizeof(rt->prefix), "%s", prefix);
+	rt->len = strlen(rt->prefix);
+	rt->cb = cb;
+	rt->arg = arg;
+	return 1;
+}
+
+static void
+stop_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct http_thread *t = arg;
+
+	(void)fd;
+	(void)ev;
+	event_base_loopbreak(t->base);
+}
+
+static void *
+thread_main(void *arg)
+{
+	struct http_thread *t = arg;
+
+	if (event_base_dispatch(t->base) < 0)
+		log_warnx("ocsp http: thread %d: event loop failed", t->idx);
+	return NULL;
+}
+
+/* Frees what thread t owns; its thread must not be running. */
+static void
+thread_cleanup(struct http_thread *t)
+{
+	if (t->stop_ev != NULL)
+		event_free(t->stop_ev);
+	if (t->http != NULL)
+		evhttp_free(t->http);
+	if (t->base != NULL)
+		event_base_free(t->base);
+	if (t->stop_fds[0] >= 0)
+		close(t->stop_fds[0]);
+	if (t->stop_fds[1] >= 0)
+		close(t->stop_fds[1]);
+	ocsp_ctx_free(t->ctx);
+	free(t->getbuf);
+	memset(t, 0, sizeof(*t));
+	t->stop_fds[0] = t->stop_fds[1] = -1;
+}
+
+/* Creates thread t's base, evhttp and socket bound to sa. */
+static int
+thread_setup(struct ocsp_http *h, struct http_thread *t,
+    struct sockaddr *sa, int salen)
+{
+	struct evconnlistener *lev;
+	unsigned flags = LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC;
+
+	t->h = h;
+	if ((t->ctx = ocsp_ctx_new(h->r)) == NULL ||
+	    (t->getbuf = malloc((size_t)h->opts.max_body)) == NULL ||
+	    (t->base = event_base_new()) == NULL ||
+	    (t->http = evhttp_new(t->base)) == NULL)
+		return 0;
+	if (pipe2(t->stop_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+		t->stop_fds[0] = t->stop_fds[1] = -1;
+		log_warn("ocsp http: pipe");
+		return 0;
+	}
+	if ((t->stop_ev = event_new(t->base, t->stop_fds[0], EV_READ,
+	    stop_cb, t)) == NULL || event_add(t->stop_ev, NULL) != 0)
+		return 0;
+	evhttp_set_timeout(t->http, h->opts.timeout);
+	evhttp_set_max_headers_size(t->http, h->opts.max_headers);
+	evhttp_set_max_body_size(t->http, h->opts.max_body);
+	evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_HEAD);
+	evhttp_set_gencb(t->http, handle, t);
+	if ((lev = evconnlistener_new_bind(t->base, NULL, NULL, flags,
+	    BACKLOG, sa, salen)) == NULL) {
+		log_warn("ocsp http: bind %s", h->opts.listen);
+		return 0;
+	}
+	if (evhttp_bind_listener(t->http, lev) == NULL) {
+		evconnlistener_free(lev);
+		return 0;
+	}
+	if (h->port == 0) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+
+		if (getsockname(evconnlistener_get_fd(lev),
+		    (struct sockaddr *)&ss, &sl) != 0)
+			return 0;
+		if (ss.ss_family == AF_INET)
+			h->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		else
+			h->port = ntohs(
+			    ((struct sockaddr_in6 *)&ss)->sin6_port);
+		/* later threads bind the port the kernel picked */
+		if (sa->sa_family == AF_INET)
+			((struct sockaddr_in *)sa)->sin_port = htons(h->port);
+		else
+			((struct sockaddr_in6 *)sa)->sin6_port =
+			    htons(h->port);
+	}
+	return 1;
+}
+
+int
+ocsp_http_start(struct ocsp_http *h)
+{
+	struct sockaddr_storage ss;
+	int salen = sizeof(ss), i, rc = 0;
+	sigset_t all, old;
+
+	if (h->started)
+		return 0;
+	memset(&ss, 0, sizeof(ss));
+	if (evutil_parse_sockaddr_port(h->opts.listen, (struct sockaddr *)&ss,
+	    &salen) != 0) {
+		log_warnx("ocsp http: bad listen address \"%s\"",
+		    h->opts.listen);
+		return 0;
+	}
+	if ((h->threads = calloc((size_t)h->opts.threads,
+	    sizeof(*h->threads))) == NULL)
+		return 0;
+	h->nthreads = h->opts.threads;
+	h->port = 0;
+	for (i = 0; i < h->nthreads; i++)
+		h->threads[i].stop_fds[0] = h->threads[i].stop_fds[1] = -1;
+	for (i = 0; i < h->nthreads; i++) {
+		h->threads[i].idx = i;
+		if (!thread_setup(h, &h->threads[i], (struct sockaddr *)&ss,
+		    salen))
+			goto out;
+	}
+	/* HTTP threads take no signals; the main loop handles them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (i = 0; i < h->nthreads; i++) {
+		if (pthread_create(&h->threads[i].tid, NULL, thread_main,
+		    &h->threads[i]) != 0) {
+			log_warnx("ocsp http: pthread_create failed");
+			break;
+		}
+		h->threads[i].running = 1;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	h->started = 1;
+	if (i < h->nthreads)
+		goto out;
+	log_info("ocsp http: listening on %s port %d, %d threads",
+	    h->opts.listen, h->port, h->nthreads);
+	rc = 1;
+ out:
+	if (!rc)
+		ocsp_http_stop(h);
+	return rc;
+}
+
+int
+ocsp_http_port(const struct ocsp_http *h)
+{
+	return h->started ? h->port : 0;
+}
+
+void
+ocsp_http_stop(struct ocsp_http *h)
+{
+	struct http_thread *t;
+	int i;
+
+	if (h == NULL || h->threads == NULL)
+		return;
+	for (i = 0; i < h->nthreads; i++) {
+		t = &h->threads[i];
+		if (t->running && write(t->stop_fds[1], "x", 1) != 1)
+			log_warn("ocsp http: stop thread %d", i);
+	}
+	for (i = 0; i < h->nthreads; i++) {
+		t = &h->threads[i];
+		if (t->running)
+			pthread_join(t->tid, NULL);
+		thread_cleanup(t);
+	}
+	free(h->threads);
+	h->threads = NULL;
+	h->nthreads = 0;
+	h->started = 0;
+	h->port = 0;
+}
+
+void
+ocsp_http_free(struct ocsp_http *h)
+{
+	if (h == NULL)
+		return;
+	ocsp_http_stop(h);
+	free(h);
+}

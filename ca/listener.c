@@ -1,0 +1,946 @@
+/*
+ * listener.c - the CA protocol over TLS 1.3 on the micad event loop.
+ *
+ * One struct conn per client with a state enum; every event of its
+ * bufferevent lands in read_cb / write_cb / event_cb.  Nothing blocks:
+ * argon2id runs on the worker pool (common/workq.h) and its result comes
+ * back to the loop, where ONE write transaction re-reads the account and
+ * applies the attempt (ca/auth.h auth_login_apply).  Frames are decoded
+ * with ca/proto.h from a capped input buffer.
+ *
+ * A connection that must close gets state CLOSING: reading stops, the
+ * queued frames are flushed, then write_cb frees it.  Only the top-level
+ * callbacks free a connection (conn_settle), never a handler.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sodium.h>
+
+#include "ca/auth.h"
+#include "ca/listener.h"
+#include "ca/micad.h"
+#include "ca/proto.h"
+#include "ca/reissue.h"
+#include "common/bytes.h"
+#include "common/log.h"
+#include "common/workq.h"
+#include "conf/conf.h"
+#include "store/store.h"
+
+#define PREAUTH_MAX_FRAME	4096	/* LOGIN fits; REISSUE needs login */
+#define MAX_ERRORS		16	/* protocol errors before we close */
+
+enum conn_state {
+	CS_HANDSHAKE = 0,	/* TLS handshake running */
+	CS_HELLO,		/* waiting for HELLO */
+	CS_READY,		/* HELLO done, not logged in */
+	CS_AUTHED,		/* logged in */
+	CS_WAITING,		/* logged in, at least one WAIT open */
+	CS_CLOSING,		/* flushing, then free */
+};
+
+struct login_job;
+
+struct wait_ref {
+	struct wait_ref	*next;
+	struct conn	*conn;
+	uint32_t	 frame_id;
+	uint64_t	 req;
+};
+
+struct conn {
+	struct conn		*next, *prev;
+	uint64_t		 cid;
+	enum conn_state		 state;
+	int			 authed;
+	struct bufferevent	*bev;
+	char			 addr[INET6_ADDRSTRLEN];
+	char			 account[STORE_NAME_MAX + 1];
+	struct login_job	*login;		/* LOGIN in progress */
+	struct wait_ref		*waits;
+	int			 num_errors;
+};
+
+struct login_job {
+	struct micad	*d;
+	struct conn	*conn;		/* NULL once the connection is gone */
+	uint64_t	 cid;
+	uint32_t	 frame_id;
+	char		 account[STORE_NAME_MAX + 1];
+	char		 hash[AUTH_PWHASH_LEN];	/* account's or the dummy */
+	char		*pw;			/* sodium_malloc'd */
+	size_t		 pw_len;
+	char		 code[AUTH_CODE_LEN + 1];
+	int		 pw_ok;			/* set by the worker */
+};
+
+static struct {
+	struct micad		*d;
+	SSL_CTX			*ctx;
+	struct evconnlistener	*lev;
+	struct conn		*conns;
+	int			 num_conns;
+	uint64_t		 next_cid;
+	uint32_t		 max_frame;
+	char			 dummy_hash[AUTH_PWHASH_LEN];
+} L;
+
+static void	read_cb(struct bufferevent *, void *);
+static void	write_cb(struct bufferevent *, void *);
+static void	event_cb(struct bufferevent *, short, void *);
+static void	process_input(struct conn *);
+
+/* ---- connection lifecycle ---- */
+
+static void
+conn_timeouts(struct conn *c)
+{
+	const struct conf_proto	*p = &L.d->conf->proto;
+	struct timeval		 hs = { p->handshake_timeout, 0 };
+	struct timeval		 idle = { p->idle_timeout, 0 };
+
+	if (c->state == CS_HANDSHAKE)
+		bufferevent_set_timeouts(c->bev, &hs, &hs);
+	else if (c->state == CS_WAITING)
+		/* A waiting client may sit quietly for the admin. */
+		bufferevent_set_timeouts(c->bev, NULL, &idle);
+	else
+		bufferevent_set_timeouts(c->bev, &idle, &idle);
+}
+
+static void
+conn_free(struct conn *c)
+{
+	struct wait_ref	*w;
+
+	log_debug("cid=%" PRIu64 " closed", c->cid);
+	while ((w = c->waits) != NULL) {
+		c->waits = w->next;
+		reissue_wait_cancel(L.d->reissue, w);
+		free(w);
+	}
+	if (c->login != NULL)
+		c->login->conn = NULL;	/* the attempt still counts */
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		L.conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	L.num_conns--;
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	sodium_memzero(c, sizeof(*c));
+	free(c);
+}
+
+/* Asks for a close after the queued output is flushed. */
+static void
+conn_close(struct conn *c)
+{
+	if (c->state == CS_CLOSING)
+		return;
+	c->state = CS_CLOSING;
+	bufferevent_disable(c->bev, EV_READ);
+	/* Makes write_cb run (deferred) even when nothing is queued, so a
+	 * close requested outside our own callbacks is not forgotten. */
+	bufferevent_trigger(c->bev, EV_WRITE,
+	    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* Called last in every top-level callback: frees a CLOSING connection
+ * whose output is flushed.  Returns 1 if c is gone. */
+static int
+conn_settle(struct conn *c)
+{
+	if (c->state == CS_CLOSING &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		conn_free(c);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+conn_send_wb(struct conn *c, struct wb *w)
+{
+	if (!wb_ok(w) || w->len == 0 ||
+	    bufferevent_write(c->bev, w->data, w->len) != 0) {
+		log_warnx("cid=%" PRIu64 " cannot queue a frame", c->cid);
+		conn_close(c);
+	}
+	wb_cleanup(w);
+}
+
+static void
+conn_send(struct conn *c, const struct proto_msg *m)
+{
+	struct wb	w;
+
+	wb_init(&w);
+	if (!proto_encode(&w, m)) {
+		log_warnx("cid=%" PRIu64 " encoding %s failed", c->cid,
+		    proto_type_name(m->type));
+		wb_cleanup(&w);
+		conn_close(c);
+		return;
+	}
+	conn_send_wb(c, &w);
+}
+
+static void
+conn_error(struct conn *c, uint32_t id, uint16_t code, const char *text)
+{
+	struct wb	w;
+
+	log_info("cid=%" PRIu64 " id=%" PRIu32 " error code=%u (%s) text=\"%s\"",
+	    c->cid, id, code, proto_err_name(code), text);
+	wb_init(&w);
+	if (!proto_encode_error(&w, id, code, text))
+		wb_cleanup(&w);
+	else
+		conn_send_wb(c, &w);
+	if (++c->num_errors >= MAX_ERRORS) {
+		log_info("cid=%" PRIu64 " too many errors, closing", c->cid);
+		conn_close(c);
+	}
+}
+
+/* ---- LOGIN ---- */
+
+static void
+login_job_free(struct login_job *j)
+{
+	if (j == NULL)
+		return;
+	if (j->pw != NULL) {
+		sodium_memzero(j->pw, j->pw_len + 1);
+		sodium_free(j->pw);
+	}
+	sodium_memzero(j, sizeof(*j));
+	free(j);
+}
+
+struct pwread_ctx {
+	const char	*account;
+	char		*hash;
+	int		 found;
+};
+
+static enum store_rc
+pwread_txn(struct store_txn *txn, void *arg)
+{
+	struct pwread_ctx	*p = arg;
+	struct account_rec	 a;
+	enum store_rc		 rc;
+
+	p->found = 0;
+	rc = store_account_get(txn, p->account, &a);
+	if (rc == STORE_OK) {
+		memcpy(p->hash, a.pwhash, AUTH_PWHASH_LEN);
+		p->hash[AUTH_PWHASH_LEN - 1] = '\0';
+		p->found = 1;
+	}
+	account_rec_wipe(&a);
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+/* Worker thread: the expensive part only. */
+static void
+login_work(void *arg)
+{
+	struct login_job	*j = arg;
+
+	j->pw_ok = auth_pwverify(j->hash, j->pw, j->pw_len);
+	sodium_memzero(j->pw, j->pw_len + 1);
+}
+
+struct login_txn_ctx {
+	struct login_job	*j;
+	const struct auth_policy *pol;
+	enum auth_login_rc	 rc;
+	const char		*detail;
+};
+
+static enum store_rc
+login_txn(struct store_txn *txn, void *arg)
+{
+	struct login_txn_ctx	*x = arg;
+	struct login_job	*j = x->j;
+	struct account_rec	 a;
+	char			 details[128];
+	enum store_rc		 rc;
+	int			 pw_ok = j->pw_ok;
+
+	x->rc = AUTH_LOGIN_INTERNAL;
+	rc = store_account_get(txn, j->account, &a);
+	if (rc == STORE_NOTFOUND) {
+		x->rc = AUTH_LOGIN_FAILED;
+		x->detail = "unknown account";
+		rc = store_audit_append(txn, j->account, "auth.failure",
+		    j->account, "unknown account", NULL);
+		goto out;
+	}
+	if (rc != STORE_OK)
+		goto out;
+	/* The hash verified on the worker must still be the account's. */
+	if (sodium_memcmp(a.pwhash, j->hash, AUTH_PWHASH_LEN) != 0)
+		pw_ok = 0;
+	x->rc = auth_login_apply(&a, pw_ok, j->code, (int64_t)time(NULL),
+	    x->pol, &x->detail);
+	if (x->rc != AUTH_LOGIN_LOCKED &&
+	    (rc = store_account_put(txn, &a, 0)) != STORE_OK)
+		goto out;
+	snprintf(details, sizeof(details), "cid=%" PRIu64 " %s failed=%u",
+	    j->cid, x->detail, a.failed);
+	rc = store_audit_append(txn, j->account, x->rc == AUTH_LOGIN_OK ?
+	    "auth.login" : "auth.failure", j->account, details, NULL);
+out:
+	if (rc != STORE_OK)
+		x->rc = AUTH_LOGIN_INTERNAL;
+	account_rec_wipe(&a);
+	return rc;
+}
+
+/* Back on the loop: apply the attempt in one write transaction. */
+static void
+login_done(void *arg)
+{
+	struct login_job	*j = arg;
+	struct conn		*c = j->conn;
+	struct auth_policy	 pol;
+	struct login_txn_ctx	 x;
+	enum store_rc		 rc;
+
+	pol.max_failures = j->d->conf->policy.max_failures;
+	pol.lockout_seconds = j->d->conf->policy.lockout_seconds;
+	memset(&x, 0, sizeof(x));
+	x.j = j;
+	x.pol = &pol;
+	x.detail = "store error";
+	if ((rc = store_write(j->d->store, login_txn, &x)) != STORE_OK) {
+		log_warnx("cid=%" PRIu64 " login account=%s: store: %s",
+		    j->cid, j->account, store_strerror(rc));
+		x.rc = AUTH_LOGIN_INTERNAL;
+	}
+	log_info("cid=%" PRIu64 " login account=%s result=%s detail=\"%s\"",
+	    j->cid, j->account, x.rc == AUTH_LOGIN_OK ? "ok" : "refused",
+	    x.detail);
+	if (c == NULL)
+		goto out;
+	c->login = NULL;
+	switch (x.rc) {
+	case AUTH_LOGIN_OK: {
+		struct wb w;
+
+		c->authed = 1;
+		c->state = CS_AUTHED;
+		snprintf(c->account, sizeof(c->account), "%s", j->account);
+		wb_init(&w);
+		if (proto_encode_ok(&w, j->frame_id))
+			conn_send_wb(c, &w);
+		else {
+			wb_cleanup(&w);
+			conn_close(c);
+		}
+		break;
+	}
+	case AUTH_LOGIN_FAILED:
+		conn_error(c, j->frame_id, PROTO_E_AUTH_FAILED,
+		    "authentication failed");
+		break;
+	case AUTH_LOGIN_LOCKED:
+		conn_error(c, j->frame_id, PROTO_E_LOCKED, "account locked");
+		break;
+	default:
+		conn_error(c, j->frame_id, PROTO_E_INTERNAL, "internal error");
+		break;
+	}
+	/* Frames that arrived meanwhile. */
+	if (c->state != CS_CLOSING) {
+		bufferevent_enable(c->bev, EV_READ);
+		process_input(c);
+	}
+	conn_settle(c);
+out:
+	login_job_free(j);
+}
+
+static void
+handle_login(struct conn *c, struct proto_msg *m)
+{
+	struct login_job	*j = NULL;
+	struct pwread_ctx	 p;
+	enum store_rc		 rc;
+
+	if (c->authed) {
+		conn_error(c, m->id, PROTO_E_TYPE, "already logged in");
+		return;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->pw = sodium_malloc(m->password_len + 1)) == NULL) {
+		log_warn("cid=%" PRIu64 " login", c->cid);
+		conn_error(c, m->id, PROTO_E_BUSY, "server busy");
+		goto fail;
+	}
+	j->d = L.d;
+	j->conn = c;
+	j->cid = c->cid;
+	j->frame_id = m->id;
+	snprintf(j->account, sizeof(j->account), "%s", m->account);
+	memcpy(j->pw, m->password, m->password_len);
+	j->pw[m->password_len] = '\0';
+	j->pw_len = m->password_len;
+	snprintf(j->code, sizeof(j->code), "%s", m->otp);
+	p.account = j->account;
+	p.hash = j->hash;
+	if ((rc = store_read(L.d->store, pwread_txn, &p)) != STORE_OK) {
+		log_warnx("cid=%" PRIu64 " login: store: %s", c->cid,
+		    store_strerror(rc));
+		conn_error(c, m->id, PROTO_E_INTERNAL, "internal error");
+		goto fail;
+	}
+	/* Unknown account: the same argon2id work against the dummy. */
+	if (!p.found)
+		memcpy(j->hash, L.dummy_hash, AUTH_PWHASH_LEN);
+	if (!workq_submit(L.d->workers, login_work, login_done, j)) {
+		conn_error(c, m->id, PROTO_E_BUSY, "server busy");
+		goto fail;
+	}
+	c->login = j;
+	/* Replies stay in request order: no more frames until it is done. */
+	bufferevent_disable(c->bev, EV_READ);
+	return;
+fail:
+	login_job_free(j);
+}
+
+/* ---- REISSUE, WAIT, FETCH, STATUS ---- */
+
+static uint16_t
+reissue_code(enum reissue_rc rc)
+{
+	switch (rc) {
+	case REISSUE_OK:
+		return 0;
+	case REISSUE_BAD_REQUEST:
+	case REISSUE_NOT_PENDING:
+		return PROTO_E_BAD_REQUEST;
+	case REISSUE_DUPLICATE:
+		return PROTO_E_DUPLICATE;
+	case REISSUE_NOT_FOUND:
+		return PROTO_E_NOT_FOUND;
+	case REISSUE_INTERNAL:
+		break;
+	}
+	return PROTO_E_INTERNAL;
+}
+
+static void
+handle_reissue(struct conn *c, struct proto_msg *m)
+{
+	struct proto_msg	r;
+	enum reissue_rc		rc;
+	uint64_t		id = 0;
+	uint8_t			state = 0, token[REISSUE_TOKEN_LEN];
+	char			err[512];
+
+	rc = reissue_create(L.d, c->account, m->serial, m->csr, m->csr_len,
+	    m->reason, m->note, &id, &state, token, err, sizeof(err));
+	if (rc != REISSUE_OK) {
+		conn_error(c, m->id, reissue_code(rc), rc == REISSUE_INTERNAL ?
+		    "internal error" : err);
+		return;
+	}
+	log_info("cid=%" PRIu64 " req=%" PRIu64 " accepted state=%s", c->cid,
+	    id, proto_state_name(state));
+	proto_msg_init(&r, PROTO_ACCEPTED, m->id);
+	r.request = id;
+	r.state = state;
+	memcpy(r.token, token, PROTO_TOKEN_LEN);
+	r.has_token = 1;
+	conn_send(c, &r);
+	sodium_memzero(token, sizeof(token));
+	proto_msg_cleanup(&r);
+}
+
+/* Sends the decided (or current) state of a request as one frame. */
+static void
+send_result(struct conn *c, uint32_t frame_id,
+    const struct reissue_result *res, int status_only)
+{
+	struct proto_msg	r;
+
+	if (!status_only && res->state == REQ_ISSUED) {
+		proto_msg_init(&r, PROTO_ISSUED, frame_id);
+		r.request = res->id;
+		if (!proto_msg_set_cert(&r, res->cert_der, res->cert_len) ||
+		    !proto_msg_add_chain(&r, res->chain_der, res->chain_len)) {
+			proto_msg_cleanup(&r);
+			conn_error(c, frame_id, PROTO_E_INTERNAL,
+			    "internal error");
+			return;
+		}
+	} else if (!status_only && res->state == REQ_REJECTED) {
+		proto_msg_init(&r, PROTO_REJECTED, frame_id);
+		r.request = res->id;
+		snprintf(r.text, sizeof(r.text), "%s",
+		    res->why != NULL ? res->why : "");
+	} else {
+		proto_msg_init(&r, PROTO_ACCEPTED, frame_id);
+		r.request = res->id;
+		r.state = res->state;
+	}
+	log_info("cid=%" PRIu64 " req=%" PRIu64 " sent %s", c->cid, res->id,
+	    proto_type_name(r.type));
+	conn_send(c, &r);
+	proto_msg_cleanup(&r);
+}
+
+static void
+wait_fired(void *arg, const struct reissue_result *res)
+{
+	struct wait_ref	*w = arg, **pp;
+	struct conn	*c = w->conn;
+
+	for (pp = &c->waits; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	if (c->state != CS_CLOSING) {
+		send_result(c, w->frame_id, res, 0);
+		if (c->waits == NULL && c->state == CS_WAITING) {
+			c->state = CS_AUTHED;
+			conn_timeouts(c);
+		}
+	}
+	free(w);
+	/* A connection closing meanwhile is freed by write_cb. */
+}
+
+static void
+handle_wait(struct conn *c, struct proto_msg *m)
+{
+	struct wait_ref		*w;
+	struct reissue_result	 ack;
+	enum reissue_rc		 rc;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		conn_error(c, m->id, PROTO_E_BUSY, "server busy");
+		return;
+	}
+	w->conn = c;
+	w->frame_id = m->id;
+	w->req = m->request;
+	/* Linked first: wait_fired may run inside reissue_wait. */
+	w->next = c->waits;
+	c->waits = w;
+	rc = reissue_wait(L.d, c->account, m->request, wait_fired, w);
+	if (rc != REISSUE_OK) {
+		c->waits = w->next;
+		free(w);
+		conn_error(c, m->id, reissue_code(rc), rc == REISSUE_NOT_FOUND ?
+		    "not found" : "internal error");
+		return;
+	}
+	/* Still linked: registered, not decided yet.  Acknowledge. */
+	if (c->waits == w) {
+		log_info("cid=%" PRIu64 " req=%" PRIu64 " waiting", c->cid,
+		    m->request);
+		c->state = CS_WAITING;
+		conn_timeouts(c);
+		memset(&ack, 0, sizeof(ack));
+		ack.id = m->request;
+		ack.state = REQ_PENDING;
+		send_result(c, m->id, &ack, 1);
+	}
+}
+
+struct lookup_arg {
+	struct conn	*conn;
+	uint32_t	 frame_id;
+	int		 status_only;
+};
+
+static void
+lookup_cb(void *arg, const struct reissue_result *res)
+{
+	struct lookup_arg *la = arg;
+
+	send_result(la->conn, la->frame_id, res, la->status_only);
+}
+
+static void
+handle_fetch(struct conn *c, struct proto_msg *m, int status_only)
+{
+	struct lookup_arg	la = { c, m->id, status_only };
+	enum reissue_rc		rc;
+
+	rc = reissue_lookup(L.d, m->request, m->token, lookup_cb, &la);
+	if (rc != REISSUE_OK)
+		conn_error(c, m->id, reissue_code(rc), rc == REISSUE_NOT_FOUND ?
+		    "not found" : "internal error");
+}
+
+static void
+handle_hello(struct conn *c, struct proto_msg *m)
+{
+	struct proto_msg	r;
+	size_t			i;
+	int			ok = 0;
+
+	for (i = 0; i < m->num_versions; i++)
+		if (m->versions[i] == PROTO_VERSION)
+			ok = 1;
+	if (!ok) {
+		conn_error(c, m->id, PROTO_E_VERSION, "no common version");
+		conn_close(c);
+		return;
+	}
+	proto_msg_init(&r, PROTO_SERVER_HELLO, m->id);
+	r.chosen_version = PROTO_VERSION;
+	r.max_frame = L.max_frame;
+	conn_send(c, &r);
+	proto_msg_cleanup(&r);
+	if (c->state == CS_HELLO)
+		c->state = CS_READY;
+}
+
+static void
+dispatch(struct conn *c, struct proto_msg *m)
+{
+	log_debug("cid=%" PRIu64 " id=%" PRIu32 " got %s", c->cid, m->id,
+	    proto_type_name(m->type));
+	if (c->state == CS_HELLO && m->type != PROTO_HELLO) {
+		conn_error(c, m->id, PROTO_E_MALFORMED, "HELLO must be first");
+		conn_close(c);
+		return;
+	}
+	if (!proto_type_is_request(m->type)) {
+		conn_error(c, m->id, PROTO_E_TYPE, "not a request type");
+		return;
+	}
+	switch (m->type) {
+	case PROTO_HELLO:
+		if (c->state != CS_HELLO)
+			conn_error(c, m->id, PROTO_E_TYPE, "HELLO again");
+		else
+			handle_hello(c, m);
+		break;
+	case PROTO_LOGIN:
+		handle_login(c, m);
+		break;
+	case PROTO_REISSUE:
+	case PROTO_WAIT:
+		if (!c->authed) {
+			conn_error(c, m->id, PROTO_E_NOT_AUTH,
+			    "not authenticated: LOGIN first");
+			break;
+		}
+		if (m->type == PROTO_REISSUE)
+			handle_reissue(c, m);
+		else
+			handle_wait(c, m);
+		break;
+	case PROTO_FETCH:
+		handle_fetch(c, m, 0);
+		break;
+	case PROTO_STATUS:
+		handle_fetch(c, m, 1);
+		break;
+	default:
+		conn_error(c, m->id, PROTO_E_TYPE, "unknown message type");
+		break;
+	}
+}
+
+/* Decodes and handles every complete frame in the input buffer. */
+static void
+process_input(struct conn *c)
+{
+	struct evbuffer		*in = bufferevent_get_input(c->bev);
+	struct proto_result	 res;
+	struct proto_msg	 m;
+	enum proto_status	 st;
+	const uint8_t		*buf;
+	uint32_t		 cap;
+	size_t			 len;
+
+	while (c->state != CS_CLOSING && c->state != CS_HANDSHAKE &&
+	    c->login == NULL && (len = evbuffer_get_length(in)) > 0) {
+		cap = c->authed ? L.max_frame : (L.max_frame <
+		    PREAUTH_MAX_FRAME ? L.max_frame : PREAUTH_MAX_FRAME);
+		if (len > PROTO_LEN_PREFIX + (size_t)cap)
+			len = PROTO_LEN_PREFIX + (size_t)cap;
+		if ((buf = evbuffer_pullup(in, (ev_ssize_t)len)) == NULL) {
+			conn_close(c);
+			break;
+		}
+		memset(&res, 0, sizeof(res));
+		st = proto_decode(&res, &m, buf, len, cap);
+		if (st == PROTO_NEED_MORE)
+			break;
+		if (st == PROTO_FAIL) {
+			conn_error(c, res.id, res.code, res.text);
+			if (res.fatal || res.consumed == 0)
+				conn_close(c);
+			else
+				evbuffer_drain(in, res.consumed);
+			continue;
+		}
+		evbuffer_drain(in, res.consumed);
+		dispatch(c, &m);
+		proto_msg_cleanup(&m);
+	}
+}
+
+/* ---- bufferevent callbacks ---- */
+
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)bev;
+	process_input(c);
+	conn_settle(c);
+}
+
+static void
+write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)bev;
+	conn_settle(c);
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+	unsigned long	 e;
+	char		 buf[256];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		log_debug("cid=%" PRIu64 " tls established %s", c->cid,
+		    SSL_get_version(bufferevent_openssl_get_ssl(bev)));
+		c->state = CS_HELLO;
+		conn_timeouts(c);
+		process_input(c);
+		conn_settle(c);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		log_info("cid=%" PRIu64 " timeout in state %d, closing",
+		    c->cid, (int)c->state);
+	else if (what & BEV_EVENT_ERROR) {
+		buf[0] = '\0';
+		while ((e = bufferevent_get_openssl_error(bev)) != 0)
+			ERR_error_string_n(e, buf, sizeof(buf));
+		log_info("cid=%" PRIu64 " %s error: %s", c->cid,
+		    c->state == CS_HANDSHAKE ? "tls handshake" : "connection",
+		    buf[0] != '\0' ? buf : evutil_socket_error_to_string(
+		    EVUTIL_SOCKET_ERROR()));
+	} else
+		log_debug("cid=%" PRIu64 " eof", c->cid);
+	conn_free(c);
+}
+
+/* ---- accepting ---- */
+
+static int
+addr_count(const char *addr)
+{
+	struct conn	*c;
+	int		 n = 0;
+
+	for (c = L.conns; c != NULL; c = c->next)
+		if (strcmp(c->addr, addr) == 0)
+			n++;
+	return n;
+}
+
+static void
+accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	const struct conf_proto	*p = &L.d->conf->proto;
+	struct conn		*c = NULL;
+	SSL			*ssl = NULL;
+	char			 addr[INET6_ADDRSTRLEN] = "?";
+
+	(void)lev;
+	(void)salen;
+	(void)arg;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr,
+		    addr, sizeof(addr));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr,
+		    addr, sizeof(addr));
+	if (L.num_conns >= p->max_connections) {
+		log_info("refused addr=%s: max_connections %d reached", addr,
+		    p->max_connections);
+		goto refuse;
+	}
+	if (addr_count(addr) >= p->max_per_address) {
+		log_info("refused addr=%s: max_per_address %d reached", addr,
+		    p->max_per_address);
+		goto refuse;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (ssl = SSL_new(L.ctx)) == NULL) {
+		log_warnx("accept addr=%s: out of memory", addr);
+		goto refuse;
+	}
+	c->bev = bufferevent_openssl_socket_new(L.d->base, fd, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		log_warnx("accept addr=%s: bufferevent", addr);
+		SSL_free(ssl);
+		goto refuse;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	c->cid = ++L.next_cid;
+	c->state = CS_HANDSHAKE;
+	snprintf(c->addr, sizeof(c->addr), "%s", addr);
+	c->next = L.conns;
+	if (L.conns != NULL)
+		L.conns->prev = c;
+	L.conns = c;
+	L.num_conns++;
+	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+	/* Never buffer more than one frame (plus its length prefix). */
+	bufferevent_setwatermark(c->bev, EV_READ, 0,
+	    PROTO_LEN_PREFIX + (size_t)L.max_frame);
+	conn_timeouts(c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	log_debug("cid=%" PRIu64 " accepted addr=%s", c->cid, addr);
+	return;
+refuse:
+	free(c);
+	evutil_closesocket(fd);
+}
+
+static void
+accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	(void)lev;
+	(void)arg;
+	log_warnx("accept: %s",
+	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static SSL_CTX *
+tls_ctx_new(const struct mica_conf *conf)
+{
+	SSL_CTX	*ctx = NULL, *ret = NULL;
+
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		log_ssl("SSL_CTX_new");
+		goto out;
+	}
+	/* TLS 1.3 only: a 1.2 client fails the handshake. */
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION)) {
+		log_ssl("TLS 1.3 minimum");
+		goto out;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, conf->ca.tls_cert) != 1) {
+		log_ssl("%s", conf->ca.tls_cert);
+		goto out;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, conf->ca.tls_key,
+	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+		log_ssl("%s", conf->ca.tls_key);
+		goto out;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	ret = ctx;
+	ctx = NULL;
+out:
+	SSL_CTX_free(ctx);
+	return ret;
+}
+
+int
+ca_listener_start(struct micad *d)
+{
+	const struct conf_proto	*p = &d->conf->proto;
+	struct sockaddr_storage	 ss;
+	int			 sslen = sizeof(ss), rc = 0;
+
+	if (L.lev != NULL) {
+		log_warnx("ca listener already started");
+		goto out;
+	}
+	memset(&L, 0, sizeof(L));
+	L.d = d;
+	L.max_frame = p->max_frame;
+	if (L.max_frame < PROTO_MAX_FRAME_MIN)
+		L.max_frame = PROTO_MAX_FRAME_MIN;
+	if (L.max_frame > PROTO_MAX_FRAME_LIMIT)
+		L.max_frame = PROTO_MAX_FRAME_LIMIT;
+	if (d->reissue == NULL || d->workers == NULL || d->store == NULL) {
+		log_warnx("ca listener: reissue, workers and store needed");
+		goto out;
+	}
+	/* Unknown accounts cost the same argon2id work as known ones. */
+	if (!auth_dummy_hash(L.dummy_hash, d->conf->policy.argon2_opslimit,
+	    (size_t)d->conf->policy.argon2_memlimit))
+		goto out;
+	if ((L.ctx = tls_ctx_new(d->conf)) == NULL)
+		goto out;
+	memset(&ss, 0, sizeof(ss));
+	if (evutil_parse_sockaddr_port(p->listen, (struct sockaddr *)&ss,
+	    &sslen) != 0) {
+		log_warnx("[protocol] listen: cannot parse \"%s\"", p->listen);
+		goto out;
+	}
+	L.lev = evconnlistener_new_bind(d->base, accept_cb, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    128, (struct sockaddr *)&ss, sslen);
+	if (L.lev == NULL) {
+		log_warn("ca listener: bind %s", p->listen);
+		goto out;
+	}
+	evconnlistener_set_error_cb(L.lev, accept_error_cb);
+	log_info("ca protocol listening on %s (TLS 1.3)", p->listen);
+	rc = 1;
+out:
+	if (!rc)
+		ca_listener_stop();
+	return rc;
+}
+
+void
+ca_listener_stop(void)
+{
+	if (L.lev != NULL)
+		evconnlistener_free(L.lev);
+	L.lev = NULL;
+	while (L.conns != NULL)
+		conn_free(L.conns);
+	SSL_CTX_free(L.ctx);
+	L.ctx = NULL;
+	sodium_memzero(L.dummy_hash, sizeof(L.dummy_hash));
+}

@@ -1,0 +1,353 @@
+/*
+ * cakeys_io.c - key generation, random serials, PEM key and certificate
+ * files, small certificate accessors.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+
+#include "common/log.h"
+#include "ca/ca.h"
+
+int
+ca_keygen(EVP_PKEY **out, const char *type)
+{
+	EVP_PKEY *key = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	if (type == NULL || *type == '\0' || strcmp(type, "ec-p256") == 0)
+		key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	else if (strcmp(type, "ec-p384") == 0)
+		key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	else if (strcmp(type, "ed25519") == 0)
+		key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	else if (strcmp(type, "rsa-3072") == 0)
+		key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
+	else {
+		log_warnx("key type \"%s\" unknown (ec-p256, ec-p384, "
+		    "ed25519, rsa-3072)", type);
+		goto out;
+	}
+	if (key == NULL) {
+		log_ssl("key generation (%s)", type ? type : "ec-p256");
+		goto out;
+	}
+	*out = key;
+	rc = 1;
+ out:
+	return rc;
+}
+
+void
+ca_random_serial(uint8_t out[CA_SERIAL_LEN])
+{
+	size_t i;
+	uint8_t acc;
+
+	if (sodium_init() < 0)
+		fatalx("sodium_init failed");
+	do {
+		randombytes_buf(out, CA_SERIAL_LEN);
+		out[0] &= 0x7f;
+		acc = 0;
+		for (i = 0; i < CA_SERIAL_LEN; i++)
+			acc |= out[i];
+	} while (acc == 0);
+}
+
+static int
+pass_cb(char *buf, int size, int rwflag, void *u)
+{
+	const char *pass = u;
+	size_t len;
+
+	(void)rwflag;
+	if (pass == NULL || size <= 0)
+		return -1;
+	len = strlen(pass);
+	if (len > (size_t)size)
+		return -1;
+	memcpy(buf, pass, len);
+	return (int)len;
+}
+
+/* Opens path for a new file with mode, O_EXCL, and sets the exact mode. */
+static int
+create_excl(const char *path, mode_t mode, char *err, size_t err_len)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+	    mode);
+	if (fd == -1) {
+		snprintf(err, err_len, "%s: %s%s", path, strerror(errno),
+		    errno == EEXIST ? " (refusing to overwrite)" : "");
+		return -1;
+	}
+	if (fchmod(fd, mode) == -1) {
+		snprintf(err, err_len, "%s: chmod: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	return fd;
+}
+
+/* Writes what the BIO holds to fd, fsyncs and closes it. */
+static int
+flush_mem_to_fd(BIO *mem, int fd, const char *path, char *err,
+    size_t err_len)
+{
+	char *data;
+	long len;
+	ssize_t n;
+	size_t off = 0;
+	int rc = 0;
+
+	len = BIO_get_mem_data(mem, &data);
+	while (len > 0 && off < (size_t)len) {
+		n = write(fd, data + off, (size_t)len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, err_len, "%s: write: %s", path,
+			    strerror(errno));
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) == -1) {
+		snprintf(err, err_len, "%s: fsync: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = 1;
+ out:
+	if (close(fd) == -1 && rc) {
+		snprintf(err, err_len, "%s: close: %s", path, strerror(errno));
+		rc = 0;
+	}
+	if (!rc)
+		unlink(path);
+	return rc;
+}
+
+int
+ca_key_write(const char *path, EVP_PKEY *key, const char *passphrase,
+    char *err, size_t err_len)
+{
+	const EVP_CIPHER *cipher = NULL;
+	BIO *mem = NULL;
+	int fd = -1, rc = 0, ok;
+	char ebuf[256];
+
+	if ((mem = BIO_new(BIO_s_secmem())) == NULL)
+		fatalx("BIO_new");
+	if (passphrase != NULL && *passphrase != '\0') {
+		cipher = EVP_aes_256_cbc();
+		ok = PEM_write_bio_PKCS8PrivateKey(mem, key, cipher, NULL, 0,
+		    NULL, (void *)passphrase);
+	} else
+		ok = PEM_write_bio_PKCS8PrivateKey(mem, key, NULL, NULL, 0,
+		    NULL, NULL);
+	if (!ok) {
+		ssl_errstr(ebuf, sizeof(ebuf));
+		snprintf(err, err_len, "%s: encoding the key: %s", path, ebuf);
+		goto out;
+	}
+	if ((fd = create_excl(path, 0600, err, err_len)) == -1)
+		goto out;
+	rc = flush_mem_to_fd(mem, fd, path, err, err_len);
+ out:
+	BIO_free(mem);
+	return rc;
+}
+
+/* Opens path read-only, refusing group/other access when strict. */
+static int
+open_checked(const char *path, int strict, char *err, size_t err_len)
+{
+	struct stat sb;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		snprintf(err, err_len, "%s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	if (strict && (sb.st_mode & 077) != 0) {
+		snprintf(err, err_len, "%s: key file is accessible by group "
+		    "or others (mode %04o); refusing it, run chmod 600 %s",
+		    path, (unsigned)(sb.st_mode & 07777), path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+ca_key_read(EVP_PKEY **out, const char *path, const char *passphrase,
+    char *err, size_t err_len)
+{
+	BIO *bio = NULL;
+	EVP_PKEY *key = NULL;
+	int fd, rc = 0;
+	char ebuf[256];
+
+	*out = NULL;
+	if ((fd = open_checked(path, 1, err, err_len)) == -1)
+		goto out;
+	if ((bio = BIO_new_fd(fd, BIO_CLOSE)) == NULL) {
+		close(fd);
+		fatalx("BIO_new_fd");
+	}
+	key = PEM_read_bio_PrivateKey(bio, NULL, pass_cb, (void *)passphrase);
+	if (key == NULL) {
+		ssl_errstr(ebuf, sizeof(ebuf));
+		snprintf(err, err_len, "%s: cannot read the private key%s: %s",
+		    path, passphrase ? " (wrong passphrase?)" :
+		    " (encrypted? no passphrase given)", ebuf);
+		goto out;
+	}
+	*out = key;
+	rc = 1;
+ out:
+	BIO_free(bio);
+	return rc;
+}
+
+int
+ca_cert_write(const char *path, X509 *cert, char *err, size_t err_len)
+{
+	BIO *mem = NULL;
+	int fd, rc = 0;
+
+	if ((mem = BIO_new(BIO_s_mem())) == NULL)
+		fatalx("BIO_new");
+	if (!PEM_write_bio_X509(mem, cert)) {
+		log_ssl("PEM_write_bio_X509");
+		snprintf(err, err_len, "%s: cannot encode the certificate",
+		    path);
+		goto out;
+	}
+	if ((fd = create_excl(path, 0644, err, err_len)) == -1)
+		goto out;
+	rc = flush_mem_to_fd(mem, fd, path, err, err_len);
+ out:
+	BIO_free(mem);
+	return rc;
+}
+
+int
+ca_cert_read(X509 **out, const char *path, char *err, size_t err_len)
+{
+	BIO *bio = NULL;
+	X509 *cert;
+	int fd, rc = 0;
+	char ebuf[256];
+
+	*out = NULL;
+	if ((fd = open_checked(path, 0, err, err_len)) == -1)
+		goto out;
+	if ((bio = BIO_new_fd(fd, BIO_CLOSE)) == NULL) {
+		close(fd);
+		fatalx("BIO_new_fd");
+	}
+	if ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
+		ssl_errstr(ebuf, sizeof(ebuf));
+		snprintf(err, err_len, "%s: not a PEM certificate: %s", path,
+		    ebuf);
+		goto out;
+	}
+	*out = cert;
+	rc = 1;
+ out:
+	BIO_free(bio);
+	return rc;
+}
+
+int
+ca_cert_serial(const X509 *cert, uint8_t out[CA_SERIAL_LEN])
+{
+	BIGNUM *bn = NULL;
+	int rc = 0;
+
+	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	if (bn == NULL) {
+		ERR_clear_error();
+		goto out;
+	}
+	if (BN_is_negative(bn) || BN_num_bytes(bn) > CA_SERIAL_LEN)
+		goto out;
+	if (BN_bn2binpad(bn, out, CA_SERIAL_LEN) != CA_SERIAL_LEN)
+		goto out;
+	rc = 1;
+ out:
+	BN_free(bn);
+	return rc;
+}
+
+static int
+asn1_time_unix(const ASN1_TIME *t, int64_t *out)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (t == NULL || !ASN1_TIME_to_tm(t, &tm)) {
+		ERR_clear_error();
+		return 0;
+	}
+	*out = (int64_t)timegm(&tm);
+	return 1;
+}
+
+int
+ca_cert_times(const X509 *cert, int64_t *out_not_before,
+    int64_t *out_not_after)
+{
+	return asn1_time_unix(X509_get0_notBefore(cert), out_not_before) &&
+	    asn1_time_unix(X509_get0_notAfter(cert), out_not_after);
+}
+
+int
+ca_cert_der(const X509 *cert, uint8_t **out, size_t *out_len)
+{
+	uint8_t *buf = NULL, *p;
+	int len, rc = 0;
+
+	*out = NULL;
+	*out_len = 0;
+	if ((len = i2d_X509(cert, NULL)) <= 0) {
+		log_ssl("i2d_X509");
+		goto out;
+	}
+	if ((buf = malloc((size_t)len)) == NULL)
+		fatal("malloc");
+	p = buf;
+	if (i2d_X509(cert, &p) != len) {
+		log_ssl("i2d_X509");
+		free(buf);
+		goto out;
+	}
+	*out = buf;
+	*out_len = (size_t)len;
+	rc = 1;
+ out:
+	return rc;
+}

@@ -1,0 +1,718 @@
+/*
+ * test_ca.c - CA keys, init, signer loading, leaf issuance, CSR checks.
+ */
+#include <sys/stat.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <sodium.h>
+
+#include "common/log.h"
+#include "ca/ca.h"
+
+#define PASS	"correct horse battery"
+#define URL	"http://127.0.0.1:7780/"
+
+static char dir[64];
+
+static void
+path(char *out, size_t len, const char *name)
+{
+	snprintf(out, len, "%s/%s", dir, name);
+}
+
+static mode_t
+mode_of(const char *name)
+{
+	struct stat sb;
+	char p[256];
+
+	path(p, sizeof(p), name);
+	if (stat(p, &sb) != 0)
+		return (mode_t)-1;
+	return sb.st_mode & 07777;
+}
+
+/* A DER CSR for key with subject CN=cn. */
+static uint8_t *
+make_csr(EVP_PKEY *key, const char *cn, size_t *out_len)
+{
+	X509_REQ *req;
+	X509_NAME *name;
+	uint8_t *der = NULL, *p;
+	const EVP_MD *md = EVP_sha256();
+	int len;
+
+	if (EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519 ||
+	    EVP_PKEY_get_base_id(key) == EVP_PKEY_ED448)
+		md = NULL;
+	req = X509_REQ_new();
+	name = X509_NAME_new();
+	assert_non_null(req);
+	assert_true(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)cn, -1, -1, 0));
+	assert_true(X509_REQ_set_subject_name(req, name));
+	assert_true(X509_REQ_set_pubkey(req, key));
+	assert_true(X509_REQ_sign(req, key, md) > 0);
+	len = i2d_X509_REQ(req, NULL);
+	assert_true(len > 0);
+	der = malloc((size_t)len);
+	p = der;
+	assert_int_equal(i2d_X509_REQ(req, &p), len);
+	*out_len = (size_t)len;
+	X509_NAME_free(name);
+	X509_REQ_free(req);
+	return der;
+}
+
+static int
+group_setup(void **state)
+{
+	struct ca_init_opts o;
+	struct ca_init_result r;
+	char err[CA_ERR_MAX];
+
+	(void)state;
+	if (sodium_init() < 0)
+		return -1;
+	log_init("test_ca", LOG_LVL_ERR);
+	snprintf(dir, sizeof(dir), "/tmp/test_ca.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	memset(&o, 0, sizeof(o));
+	o.dir = dir;
+	o.passphrase = PASS;
+	if (!ca_init_dir(&r, &o, err, sizeof(err))) {
+		fprintf(stderr, "init: %s\n", err);
+		return -1;
+	}
+	ca_init_result_cleanup(&r);
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct ca_signer *
+load_signer(void)
+{
+	struct ca_signer_paths p;
+	struct ca_signer *s = NULL;
+	char a[256], b[256], c[256], d[256], err[CA_ERR_MAX];
+
+	path(a, sizeof(a), "ca.crt");
+	path(b, sizeof(b), "private/ca.key");
+	path(c, sizeof(c), "ocsp.crt");
+	path(d, sizeof(d), "private/ocsp.key");
+	p.ca_cert = a;
+	p.ca_key = b;
+	p.passphrase = PASS;
+	p.ocsp_cert = c;
+	p.ocsp_key = d;
+	if (!ca_signer_load(&s, &p, err, sizeof(err)))
+		fprintf(stderr, "load: %s\n", err);
+	assert_non_null(s);
+	return s;
+}
+
+static void
+test_keygen(void **state)
+{
+	EVP_PKEY *k;
+	char g[64];
+	size_t glen;
+
+	(void)state;
+	assert_true(ca_keygen(&k, NULL));
+	assert_int_equal(EVP_PKEY_get_base_id(k), EVP_PKEY_EC);
+	assert_true(EVP_PKEY_get_group_name(k, g, sizeof(g), &glen));
+	assert_string_equal(g, "prime256v1");
+	EVP_PKEY_free(k);
+	assert_true(ca_keygen(&k, "ec-p384"));
+	assert_true(EVP_PKEY_get_group_name(k, g, sizeof(g), &glen));
+	assert_string_equal(g, "secp384r1");
+	EVP_PKEY_free(k);
+	assert_true(ca_keygen(&k, "ed25519"));
+	assert_int_equal(EVP_PKEY_get_base_id(k), EVP_PKEY_ED25519);
+	EVP_PKEY_free(k);
+	assert_true(ca_keygen(&k, "rsa-3072"));
+	assert_int_equal(EVP_PKEY_get_base_id(k), EVP_PKEY_RSA);
+	assert_int_equal(EVP_PKEY_get_bits(k), 3072);
+	EVP_PKEY_free(k);
+	assert_false(ca_keygen(&k, "dsa-1024"));
+	assert_null(k);
+}
+
+static void
+test_serial(void **state)
+{
+	uint8_t a[CA_SERIAL_LEN], b[CA_SERIAL_LEN], zero[CA_SERIAL_LEN];
+	int i;
+
+	(void)state;
+	memset(zero, 0, sizeof(zero));
+	for (i = 0; i < 200; i++) {
+		ca_random_serial(a);
+		assert_int_equal(a[0] & 0x80, 0);
+		assert_memory_not_equal(a, zero, CA_SERIAL_LEN);
+	}
+	ca_random_serial(b);
+	assert_memory_not_equal(a, b, CA_SERIAL_LEN);
+}
+
+static void
+test_init_files(void **state)
+{
+	struct ca_init_opts o;
+	struct ca_init_result r;
+	char err[CA_ERR_MAX], cmd[512];
+
+	(void)state;
+	assert_int_equal(mode_of("ca.crt"), 0644);
+	assert_int_equal(mode_of("ocsp.crt"), 0644);
+	assert_int_equal(mode_of("tls.crt"), 0644);
+	assert_int_equal(mode_of("private"), 0700);
+	assert_int_equal(mode_of("private/ca.key"), 0600);
+	assert_int_equal(mode_of("private/ocsp.key"), 0600);
+	assert_int_equal(mode_of("private/tls.key"), 0600);
+
+	/* a second init is refused and leaves the files alone */
+	memset(&o, 0, sizeof(o));
+	o.dir = dir;
+	err[0] = '\0';
+	assert_false(ca_init_dir(&r, &o, err, sizeof(err)));
+	assert_non_null(strstr(err, "already initialised"));
+	assert_int_equal(mode_of("ca.crt"), 0644);
+
+	snprintf(cmd, sizeof(cmd), "openssl verify -CAfile %s/ca.crt "
+	    "%s/ocsp.crt %s/tls.crt >/dev/null 2>&1", dir, dir, dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "openssl verify -purpose sslserver "
+	    "-CAfile %s/ca.crt %s/tls.crt >/dev/null 2>&1", dir, dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void
+test_init_certs(void **state)
+{
+	struct ca_init_opts o;
+	struct ca_init_result r;
+	const char *names[] = { "ca.example", "10.1.2.3", "::1" };
+	char d[80], err[CA_ERR_MAX];
+	uint8_t s[CA_SERIAL_LEN];
+	BASIC_CONSTRAINTS *bc;
+	int crit;
+
+	(void)state;
+	snprintf(d, sizeof(d), "%s/second", dir);
+	memset(&o, 0, sizeof(o));
+	o.dir = d;
+	o.cn = "Example Root";
+	o.key_type = "ed25519";
+	o.tls_names = names;
+	o.num_tls_names = 3;
+	assert_true(ca_init_dir(&r, &o, err, sizeof(err)));
+	assert_true(ca_cert_serial(r.ca_cert, s));
+	assert_memory_equal(s, r.ca_serial, CA_SERIAL_LEN);
+	assert_true(ca_cert_serial(r.tls_cert, s));
+	assert_memory_equal(s, r.tls_serial, CA_SERIAL_LEN);
+	assert_true(ca_cert_serial(r.ocsp_cert, s));
+	assert_memory_equal(s, r.ocsp_serial, CA_SERIAL_LEN);
+
+	/* root */
+	bc = X509_get_ext_d2i(r.ca_cert, NID_basic_constraints, &crit, NULL);
+	assert_non_null(bc);
+	assert_int_equal(crit, 1);
+	assert_true(bc->ca);
+	BASIC_CONSTRAINTS_free(bc);
+	assert_int_equal(X509_get_key_usage(r.ca_cert),
+	    KU_KEY_CERT_SIGN | KU_CRL_SIGN);
+	assert_int_equal(ASN1_OCTET_STRING_cmp(
+	    X509_get0_authority_key_id(r.ca_cert),
+	    X509_get0_subject_key_id(r.ca_cert)), 0);
+	assert_int_equal(X509_verify(r.ca_cert, X509_get0_pubkey(r.ca_cert)),
+	    1);
+
+	/* OCSP signer */
+	assert_int_equal(X509_get_extended_key_usage(r.ocsp_cert),
+	    XKU_OCSP_SIGN);
+	assert_true(X509_get_ext_by_NID(r.ocsp_cert, NID_id_pkix_OCSP_noCheck,
+	    -1) >= 0);
+	assert_int_equal(X509_get_key_usage(r.ocsp_cert), KU_DIGITAL_SIGNATURE);
+	assert_int_equal(X509_verify(r.ocsp_cert, X509_get0_pubkey(r.ca_cert)),
+	    1);
+
+	/* TLS: SANs, EKU */
+	assert_int_equal(X509_check_host(r.tls_cert, "ca.example", 0, 0, NULL),
+	    1);
+	assert_int_equal(X509_check_ip_asc(r.tls_cert, "10.1.2.3", 0), 1);
+	assert_int_equal(X509_check_ip_asc(r.tls_cert, "::1", 0), 1);
+	assert_int_equal(X509_check_ip_asc(r.tls_cert, "127.0.0.1", 0), 0);
+	assert_int_equal(X509_get_extended_key_usage(r.tls_cert),
+	    XKU_SSL_SERVER);
+	ca_init_result_cleanup(&r);
+
+	/* a name that is neither DNS nor IP fails and leaves no files */
+	snprintf(d, sizeof(d), "%s/third", dir);
+	names[0] = "bad name";
+	o.dir = d;
+	o.key_type = NULL;
+	assert_false(ca_init_dir(&r, &o, err, sizeof(err)));
+	assert_string_equal(err, "TLS name \"bad name\" is neither a DNS name "
+	    "nor an IP address");
+	assert_int_equal(mode_of("third/private/ca.key"), (mode_t)-1);
+}
+
+static void
+test_signer_load(void **state)
+{
+	struct ca_signer_paths p;
+	struct ca_signer *s;
+	EVP_PKEY *k;
+	char a[256], b[256], err[CA_ERR_MAX], want[1024];
+	uint8_t nh[EVP_MAX_MD_SIZE], kh[EVP_MAX_MD_SIZE];
+	unsigned int hl;
+
+	(void)state;
+	s = load_signer();
+	assert_int_equal(X509_check_private_key(ca_signer_get0_ocsp_cert(s),
+	    ca_signer_get0_ocsp_key(s)), 1);
+	assert_int_equal(X509_check_private_key(ca_signer_get0_cert(s),
+	    ca_signer_get0_key(s)), 1);
+	assert_true(ca_signer_issuer_hashes(s, EVP_sha1(), nh, kh, &hl));
+	assert_int_equal(hl, 20);
+	ca_signer_free(s);
+
+	path(a, sizeof(a), "ca.crt");
+	path(b, sizeof(b), "private/ca.key");
+	memset(&p, 0, sizeof(p));
+	p.ca_cert = a;
+	p.ca_key = b;
+	p.passphrase = "wrong";
+	s = NULL;
+	assert_false(ca_signer_load(&s, &p, err, sizeof(err)));
+	assert_null(s);
+	assert_non_null(strstr(err, "wrong passphrase"));
+	p.passphrase = NULL;
+	assert_false(ca_signer_load(&s, &p, err, sizeof(err)));
+	assert_non_null(strstr(err, "no passphrase given"));
+	/* no OCSP certificate: the CA answers OCSP itself */
+	p.passphrase = PASS;
+	assert_true(ca_signer_load(&s, &p, err, sizeof(err)));
+	assert_ptr_equal(ca_signer_get0_ocsp_cert(s), ca_signer_get0_cert(s));
+	ca_signer_free(s);
+
+	/* unencrypted key without passphrase */
+	path(b, sizeof(b), "private/tls.key");
+	assert_true(ca_key_read(&k, b, NULL, err, sizeof(err)));
+	EVP_PKEY_free(k);
+
+	/* group/other access refused */
+	assert_int_equal(chmod(b, 0644), 0);
+	assert_false(ca_key_read(&k, b, NULL, err, sizeof(err)));
+	assert_null(k);
+	snprintf(want, sizeof(want), "%s: key file is accessible by group "
+	    "or others (mode 0644); refusing it, run chmod 600 %s", b, b);
+	assert_string_equal(err, want);
+	assert_int_equal(chmod(b, 0600), 0);
+
+	/* the OCSP key does not match the CA certificate */
+	path(b, sizeof(b), "private/ocsp.key");
+	p.ca_key = b;
+	p.passphrase = NULL;
+	assert_false(ca_signer_load(&s, &p, err, sizeof(err)));
+	assert_string_equal(err, "the CA key does not match the CA "
+	    "certificate");
+
+	/* writing refuses an existing file */
+	assert_true(ca_keygen(&k, NULL));
+	assert_false(ca_key_write(b, k, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "refusing to overwrite"));
+	EVP_PKEY_free(k);
+}
+
+static void
+uri_is(GENERAL_NAME *gn, const char *want)
+{
+	assert_int_equal(gn->type, GEN_URI);
+	assert_int_equal(ASN1_STRING_length(gn->d.uniformResourceIdentifier),
+	    (int)strlen(want));
+	assert_memory_equal(ASN1_STRING_get0_data(
+	    gn->d.uniformResourceIdentifier), want, strlen(want));
+}
+
+static void
+dp_is(X509 *x, int nid, const char *want)
+{
+	CRL_DIST_POINTS *dps;
+	DIST_POINT *dp;
+	int crit;
+
+	dps = X509_get_ext_d2i(x, nid, &crit, NULL);
+	assert_non_null(dps);
+	assert_int_equal(crit, 0);
+	assert_int_equal(sk_DIST_POINT_num(dps), 1);
+	dp = sk_DIST_POINT_value(dps, 0);
+	assert_int_equal(dp->distpoint->type, 0);
+	assert_int_equal(sk_GENERAL_NAME_num(dp->distpoint->name.fullname), 1);
+	uri_is(sk_GENERAL_NAME_value(dp->distpoint->name.fullname, 0), want);
+	CRL_DIST_POINTS_free(dps);
+}
+
+static void
+test_issue(void **state)
+{
+	struct ca_signer *s;
+	struct ca_issue_params ip;
+	struct ca_profile prof;
+	struct ca_issued out;
+	EVP_PKEY *k;
+	X509_REQ *req;
+	X509 *back;
+	BASIC_CONSTRAINTS *bc;
+	AUTHORITY_INFO_ACCESS *aia;
+	ACCESS_DESCRIPTION *ad;
+	const unsigned char *p;
+	uint8_t *csr, sn[CA_SERIAL_LEN];
+	size_t csr_len;
+	char err[CA_ERR_MAX];
+	int crit;
+
+	(void)state;
+	s = load_signer();
+	assert_true(ca_keygen(&k, NULL));
+	csr = make_csr(k, "alice", &csr_len);
+	assert_true(ca_csr_check(&req, csr, csr_len, NULL, err, sizeof(err)));
+	assert_true(ca_profile_parse(&prof, "digitalSignature, keyEncipherment",
+	    "clientAuth,serverAuth", err, sizeof(err)));
+
+	memset(&ip, 0, sizeof(ip));
+	ip.req = req;
+	ca_random_serial(ip.serial);
+	ip.serial[0] = 0x00;	/* leading zero byte is kept as 16 bytes */
+	ip.serial[1] |= 0x01;
+	ip.days = 30;
+	ip.profile = &prof;
+	ip.base_url = URL;
+	ip.now = 1800000000;
+	assert_true(ca_issue(s, &out, &ip, err, sizeof(err)));
+	assert_int_equal(out.not_before, 1800000000 - 60);
+	assert_int_equal(out.not_after, 1800000000 + 30 * 86400);
+	assert_int_equal(X509_verify(out.cert,
+	    X509_get0_pubkey(ca_signer_get0_cert(s))), 1);
+	p = out.der;
+	back = d2i_X509(NULL, &p, (long)out.der_len);
+	assert_non_null(back);
+	assert_int_equal(X509_cmp(back, out.cert), 0);
+	X509_free(back);
+
+	assert_true(ca_cert_serial(out.cert, sn));
+	assert_memory_equal(sn, ip.serial, CA_SERIAL_LEN);
+	assert_int_equal(X509_NAME_cmp(X509_get_subject_name(out.cert),
+	    X509_REQ_get_subject_name(req)), 0);
+	assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(out.cert),
+	    X509_get_subject_name(ca_signer_get0_cert(s))), 0);
+
+	bc = X509_get_ext_d2i(out.cert, NID_basic_constraints, &crit, NULL);
+	assert_non_null(bc);
+	assert_int_equal(crit, 1);
+	assert_int_equal(bc->ca, 0);
+	BASIC_CONSTRAINTS_free(bc);
+	assert_int_equal(X509_get_key_usage(out.cert),
+	    KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT);
+	assert_int_equal(X509_get_ext_by_critical(out.cert, 1, -1) >= 0, 1);
+	assert_int_equal(X509_get_extended_key_usage(out.cert),
+	    XKU_SSL_CLIENT | XKU_SSL_SERVER);
+
+	aia = X509_get_ext_d2i(out.cert, NID_info_access, &crit, NULL);
+	assert_non_null(aia);
+	assert_int_equal(sk_ACCESS_DESCRIPTION_num(aia), 2);
+	ad = sk_ACCESS_DESCRIPTION_value(aia, 0);
+	assert_int_equal(OBJ_obj2nid(ad->method), NID_ad_OCSP);
+	uri_is(ad->location, "http://127.0.0.1:7780/ocsp");
+	ad = sk_ACCESS_DESCRIPTION_value(aia, 1);
+	assert_int_equal(OBJ_obj2nid(ad->method), NID_ad_ca_issuers);
+	uri_is(ad->location, "http://127.0.0.1:7780/ca.crt");
+	AUTHORITY_INFO_ACCESS_free(aia);
+	dp_is(out.cert, NID_crl_distribution_points,
+	    "http://127.0.0.1:7780/crl");
+	dp_is(out.cert, NID_freshest_crl, "http://127.0.0.1:7780/crl/delta.crl");
+
+	assert_int_equal(ASN1_OCTET_STRING_cmp(
+	    X509_get0_authority_key_id(out.cert),
+	    X509_get0_subject_key_id(ca_signer_get0_cert(s))), 0);
+	assert_non_null(X509_get0_subject_key_id(out.cert));
+	ca_issued_cleanup(&out);
+
+	/* default profile, no URL: no AIA, validity clamped to the CA */
+	ip.profile = NULL;
+	ip.base_url = NULL;
+	ip.now = 0;
+	ip.days = 36500;
+	assert_true(ca_issue(s, &out, &ip, err, sizeof(err)));
+	assert_int_equal(X509_get_key_usage(out.cert), KU_DIGITAL_SIGNATURE);
+	assert_int_equal(X509_get_extended_key_usage(out.cert), XKU_SSL_CLIENT);
+	assert_int_equal(X509_get_ext_by_NID(out.cert, NID_info_access, -1),
+	    -1);
+	assert_int_equal(X509_cmp_time(X509_get0_notAfter(out.cert),
+	    (time_t *)NULL) > 0, 1);
+	assert_int_equal(ASN1_TIME_compare(X509_get0_notAfter(out.cert),
+	    X509_get0_notAfter(ca_signer_get0_cert(s))), 0);
+	ca_issued_cleanup(&out);
+
+	/* a serial with the top bit set is refused */
+	ip.serial[0] = 0x80;
+	assert_false(ca_issue(s, &out, &ip, err, sizeof(err)));
+	assert_null(out.cert);
+
+	X509_REQ_free(req);
+	free(csr);
+	EVP_PKEY_free(k);
+	ca_signer_free(s);
+}
+
+static void
+expect_refused(const uint8_t *der, size_t len,
+    const struct ca_csr_policy *pol, const char *want)
+{
+	X509_REQ *req = (X509_REQ *)1;
+	char err[CA_ERR_MAX];
+
+	err[0] = '\0';
+	assert_false(ca_csr_check(&req, der, len, pol, err, sizeof(err)));
+	assert_null(req);
+	assert_string_equal(err, want);
+}
+
+static void
+csr_for(const char *alg, const char *param, size_t bits, const char *cn,
+    uint8_t **der, size_t *len, EVP_PKEY **keyp)
+{
+	EVP_PKEY *k;
+
+	if (bits)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, alg, bits);
+	else if (param)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, alg, param);
+	else
+		k = EVP_PKEY_Q_keygen(NULL, NULL, alg);
+	assert_non_null(k);
+	*der = make_csr(k, cn, len);
+	if (keyp)
+		*keyp = k;
+	else
+		EVP_PKEY_free(k);
+}
+
+static void
+test_csr_checks(void **state)
+{
+	struct ca_csr_policy pol;
+	struct ca_signer *s;
+	struct ca_issue_params ip;
+	struct ca_issued lost;
+	EVP_PKEY *k;
+	X509_REQ *req;
+	uint8_t *der, *big, *d2;
+	size_t len, l2;
+	char err[CA_ERR_MAX];
+
+	(void)state;
+	csr_for("EC", "P-256", 0, "alice", &der, &len, &k);
+	assert_true(ca_csr_check(NULL, der, len, NULL, err, sizeof(err)));
+
+	/* bad signature: the last byte is inside the signature */
+	der[len - 1] ^= 0x01;
+	expect_refused(der, len, NULL,
+	    "CSR: RFC 2986: signature does not verify");
+	der[len - 1] ^= 0x01;
+
+	/* subject policy */
+	memset(&pol, 0, sizeof(pol));
+	pol.allowed_subject = "/CN=alice";
+	assert_true(ca_csr_check(NULL, der, len, &pol, err, sizeof(err)));
+	pol.allowed_subject = "CN=alice";
+	assert_true(ca_csr_check(NULL, der, len, &pol, err, sizeof(err)));
+	pol.allowed_subject = "/CN=alice/O=Example";
+	expect_refused(der, len, &pol, "CSR: subject \"CN=alice\" does not "
+	    "match the account's allowed subject \"O=Example,CN=alice\"");
+	csr_for("EC", "P-256", 0, "bob", &d2, &l2, NULL);
+	pol.allowed_subject = "/CN=alice";
+	expect_refused(d2, l2, &pol, "CSR: subject \"CN=bob\" does not match "
+	    "the account's allowed subject \"CN=alice\"");
+	free(d2);
+
+	/* same key as the lost certificate */
+	s = load_signer();
+	assert_true(ca_csr_check(&req, der, len, NULL, err, sizeof(err)));
+	memset(&ip, 0, sizeof(ip));
+	ip.req = req;
+	ca_random_serial(ip.serial);
+	ip.days = 1;
+	assert_true(ca_issue(s, &lost, &ip, err, sizeof(err)));
+	memset(&pol, 0, sizeof(pol));
+	pol.lost_cert_der = lost.der;
+	pol.lost_cert_len = lost.der_len;
+	expect_refused(der, len, &pol, "CSR: key: the public key is the lost "
+	    "certificate's key; a replacement needs a new key");
+	pol.lost_cert_der = NULL;
+	pol.lost_key = k;
+	expect_refused(der, len, &pol, "CSR: key: the public key is the lost "
+	    "certificate's key; a replacement needs a new key");
+	pol.expected_subject = X509_get_subject_name(lost.cert);
+	csr_for("EC", "P-384", 0, "alice", &d2, &l2, NULL);
+	assert_true(ca_csr_check(NULL, d2, l2, &pol, err, sizeof(err)));
+	free(d2);
+	csr_for("ED25519", NULL, 0, "mallory", &d2, &l2, NULL);
+	expect_refused(d2, l2, &pol, "CSR: subject \"CN=mallory\" does not "
+	    "match the lost certificate's subject \"CN=alice\"");
+	pol.expected_subject = NULL;
+	assert_true(ca_csr_check(NULL, d2, l2, &pol, err, sizeof(err)));
+	free(d2);
+	ca_issued_cleanup(&lost);
+	X509_REQ_free(req);
+	ca_signer_free(s);
+
+	/* key policy */
+	csr_for("RSA", NULL, 1024, "alice", &d2, &l2, NULL);
+	expect_refused(d2, l2, NULL,
+	    "CSR: key: RSA 1024 bits is below the 2048-bit minimum");
+	free(d2);
+	csr_for("RSA", NULL, 2048, "alice", &d2, &l2, NULL);
+	assert_true(ca_csr_check(NULL, d2, l2, NULL, err, sizeof(err)));
+	free(d2);
+	csr_for("EC", "P-521", 0, "alice", &d2, &l2, NULL);
+	expect_refused(d2, l2, NULL, "CSR: key: EC curve secp521r1 is not "
+	    "allowed (P-256 or P-384 only)");
+	free(d2);
+	csr_for("ED448", NULL, 0, "alice", &d2, &l2, NULL);
+	expect_refused(d2, l2, NULL, "CSR: key: type ED448 is not allowed "
+	    "(RSA, EC P-256/P-384 or Ed25519 only)");
+	free(d2);
+
+	/* bytes */
+	expect_refused((const uint8_t *)"garbage!", 8, NULL,
+	    "CSR: RFC 2986 section 4: not a DER CertificationRequest");
+	expect_refused(der, len - 1, NULL,
+	    "CSR: RFC 2986 section 4: not a DER CertificationRequest");
+	expect_refused(der, 0, NULL, "CSR: RFC 2986: empty request");
+	big = calloc(1, CA_CSR_MAX + 1);
+	memcpy(big, der, len);
+	expect_refused(big, CA_CSR_MAX + 1, NULL, "CSR: RFC 2986: request is "
+	    "65537 bytes, above the 65536-byte limit");
+	expect_refused(big, len + 1, NULL, "CSR: RFC 2986 section 4: 1 bytes "
+	    "after the CertificationRequest");
+	free(big);
+	free(der);
+	EVP_PKEY_free(k);
+}
+
+static void
+test_subject(void **state)
+{
+	X509_NAME *a, *b;
+	char err[CA_ERR_MAX], txt[CA_SUBJECT_MAX];
+
+	(void)state;
+	a = ca_subject_parse("/CN=alice/O=Example", err, sizeof(err));
+	b = ca_subject_parse("O=Example,CN=alice", err, sizeof(err));
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(X509_NAME_cmp(a, b), 0);
+	assert_int_equal(X509_NAME_entry_count(a), 2);
+	assert_int_equal(OBJ_obj2nid(X509_NAME_ENTRY_get_object(
+	    X509_NAME_get_entry(a, 0))), NID_commonName);
+	assert_true(ca_name_print(txt, sizeof(txt), a));
+	assert_string_equal(txt, "O=Example,CN=alice");
+	X509_NAME_free(a);
+	X509_NAME_free(b);
+
+	a = ca_subject_parse("CN=Smith\\, J.+UID=js,O=Ex\\41mple", err,
+	    sizeof(err));
+	assert_non_null(a);
+	assert_int_equal(X509_NAME_entry_count(a), 3);
+	assert_true(ca_name_print(txt, sizeof(txt), a));
+	assert_string_equal(txt, "CN=Smith\\, J.+UID=js,O=ExAmple");
+	b = ca_subject_parse("/O=ExAmple/CN=Smith, J.+UID=js", err,
+	    sizeof(err));
+	assert_non_null(b);
+	assert_int_equal(X509_NAME_cmp(a, b), 0);
+	X509_NAME_free(a);
+	X509_NAME_free(b);
+
+	assert_null(ca_subject_parse("CN", err, sizeof(err)));
+	assert_string_equal(err, "subject: expected TYPE=VALUE near \"CN\"");
+	assert_null(ca_subject_parse("XYZ=1", err, sizeof(err)));
+	assert_string_equal(err, "subject: unknown attribute type \"XYZ\"");
+	assert_null(ca_subject_parse("/CN=", err, sizeof(err)));
+	assert_string_equal(err, "subject: empty value for CN");
+	assert_null(ca_subject_parse("", err, sizeof(err)));
+	a = ca_subject_parse("/CN=x", err, sizeof(err));
+	assert_non_null(a);
+	assert_true(ca_name_print(txt, 5, a));
+	assert_string_equal(txt, "CN=x");
+	assert_false(ca_name_print(txt, 3, a));
+	assert_string_equal(txt, "CN");
+	X509_NAME_free(a);
+}
+
+static void
+test_profile(void **state)
+{
+	struct ca_profile p;
+	char err[CA_ERR_MAX];
+
+	(void)state;
+	assert_true(ca_profile_parse(&p, NULL, "", err, sizeof(err)));
+	assert_int_equal(p.key_usage, KU_DIGITAL_SIGNATURE);
+	assert_int_equal(p.num_eku, 1);
+	assert_int_equal(p.eku[0], NID_client_auth);
+	assert_true(ca_profile_parse(&p, "keyAgreement,decipherOnly",
+	    "emailProtection, 1.3.6.1.5.5.7.3.2", err, sizeof(err)));
+	assert_int_equal(p.key_usage, KU_KEY_AGREEMENT | KU_DECIPHER_ONLY);
+	assert_int_equal(p.num_eku, 2);
+	assert_int_equal(p.eku[1], NID_client_auth);
+	assert_false(ca_profile_parse(&p, "digitalSignatur", NULL, err,
+	    sizeof(err)));
+	assert_string_equal(err, "key usage \"digitalSignatur\" unknown");
+	assert_false(ca_profile_parse(&p, NULL, "clientAuthh", err,
+	    sizeof(err)));
+	assert_string_equal(err, "extended key usage \"clientAuthh\" unknown");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_keygen),
+		cmocka_unit_test(test_serial),
+		cmocka_unit_test(test_init_files),
+		cmocka_unit_test(test_init_certs),
+		cmocka_unit_test(test_signer_load),
+		cmocka_unit_test(test_issue),
+		cmocka_unit_test(test_csr_checks),
+		cmocka_unit_test(test_subject),
+		cmocka_unit_test(test_profile),
+	};
+
+	return cmocka_run_group_tests_name("ca", tests, group_setup,
+	    group_teardown);
+}

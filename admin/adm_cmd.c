@@ -1,0 +1,1360 @@
+/*
+ * adm_cmd.c - the commands served on the admin socket.  They run on the
+ * event loop; slow work (argon2id, backup) goes to the worker pool and the
+ * reply is sent from its done callback.  Every state change is one store
+ * write transaction with its audit record; only after the commit is the
+ * admin told, and only then OCSP/CRL are updated (micad_status_changed).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+
+#include "admin/adm_local.h"
+#include "ca/auth.h"
+#include "ca/ca.h"
+#include "ca/micad.h"
+#include "ca/reissue.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/workq.h"
+#include "conf/conf.h"
+#include "crl/crl.h"
+#include "store/store.h"
+
+#define MAX_OPTS	16
+
+struct args {
+	const char	*pos[8];
+	int		 num_pos;
+	const char	*name[MAX_OPTS];
+	const char	*val[MAX_OPTS];
+	int		 num;
+};
+
+/*
+ * Splits argv[start..] into positionals and options.  valopts take a
+ * value, flags do not; anything else starting with "--" is a usage error.
+ */
+static int
+args_parse(struct adm_req *r, int start, const char *valopts,
+    const char *flags, struct args *a)
+{
+	int i;
+
+	memset(a, 0, sizeof(*a));
+	for (i = start; i < r->in.argc; i++) {
+		const char *s = r->in.argv[i];
+		char key[64];
+
+		if (strncmp(s, "--", 2) != 0 || s[2] == '\0') {
+			if (a->num_pos == 8) {
+				adm_usage(r, "too many arguments");
+				return 0;
+			}
+			a->pos[a->num_pos++] = s;
+			continue;
+		}
+		snprintf(key, sizeof(key), " %s ", s);
+		if (a->num == MAX_OPTS) {
+			adm_usage(r, "too many options");
+			return 0;
+		}
+		if (valopts != NULL && strstr(valopts, key) != NULL) {
+			if (i + 1 >= r->in.argc) {
+				adm_usage(r, "%s needs a value", s);
+				return 0;
+			}
+			a->name[a->num] = s;
+			a->val[a->num++] = r->in.argv[++i];
+		} else if (flags != NULL && strstr(flags, key) != NULL) {
+			a->name[a->num] = s;
+			a->val[a->num++] = "";
+		} else {
+			adm_usage(r, "unknown option %s", s);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static const char *
+arg(const struct args *a, const char *name)
+{
+	int i;
+	const char *v = NULL;
+
+	for (i = 0; i < a->num; i++)
+		if (strcmp(a->name[i], name) == 0)
+			v = a->val[i];
+	return v;
+}
+
+static const char *
+status_name(int st)
+{
+	switch (st) {
+	case CERT_GOOD: return "good";
+	case CERT_HOLD: return "hold";
+	case CERT_REVOKED: return "revoked";
+	default: return "unknown";
+	}
+}
+
+static const char *
+req_state_name(int st)
+{
+	switch (st) {
+	case REQ_PENDING: return "pending";
+	case REQ_APPROVED: return "approved";
+	case REQ_REJECTED: return "rejected";
+	case REQ_ISSUED: return "issued";
+	default: return "unknown";
+	}
+}
+
+static const char *
+req_reason_name(int r)
+{
+	switch (r) {
+	case REQREASON_LOST: return "lost";
+	case REQREASON_COMPROMISED: return "compromised";
+	case REQREASON_DAMAGED: return "damaged";
+	default: return "unknown";
+	}
+}
+
+/* ISO 8601 UTC, "-" for 0. */
+static const char *
+fmt_time(char buf[32], int64_t t)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (t == 0) {
+		snprintf(buf, 32, "-");
+		return buf;
+	}
+	gmtime_r(&tt, &tm);
+	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+static int
+parse_u64_arg(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (s == NULL || *s == '\0' || *s == '-')
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return 0;
+	*out = v;
+	return 1;
+}
+
+static void
+fail_store(struct adm_req *r, const char *what, enum store_rc rc)
+{
+	adm_fail(r, "%s: %s", what, store_strerror(rc));
+}
+
+/* ---- status ---- */
+
+struct status_ctx {
+	int64_t		 now;
+	uint64_t	 expiring30;
+	uint64_t	 pending;
+};
+
+static int
+status_cert_cb(const struct cert_rec *c, void *arg)
+{
+	struct status_ctx *s = arg;
+
+	if (c->st.status != CERT_REVOKED && c->st.not_after > s->now &&
+	    c->st.not_after <= s->now + 30 * 86400)
+		s->expiring30++;
+	return 1;
+}
+
+static enum store_rc
+status_read(struct store_txn *txn, void *arg)
+{
+	return store_cert_iter(txn, status_cert_cb, arg);
+}
+
+static void
+cmd_status(struct adm_req *r)
+{
+	struct args a;
+	struct store_info info;
+	struct status_ctx sc;
+	enum store_rc rc;
+	int64_t ocsp_exp = 0, crl_next = 0;
+	uint64_t crl_num = 0;
+	char t1[32], t2[32];
+	int json;
+
+	if (!args_parse(r, 1, NULL, " --json ", &a))
+		return;
+	json = arg(&a, "--json") != NULL;
+	memset(&sc, 0, sizeof(sc));
+	sc.now = time(NULL);
+	if ((rc = store_info(r->d->store, &info)) != STORE_OK ||
+	    (rc = store_read(r->d->store, status_read, &sc)) != STORE_OK) {
+		fail_store(r, "status", rc);
+		return;
+	}
+	if (r->d->signer != NULL) {
+		X509 *oc = ca_signer_get0_ocsp_cert(r->d->signer);
+		int64_t nb;
+
+		if (oc != NULL)
+			ca_cert_times(oc, &nb, &ocsp_exp);
+	}
+	if (r->d->crl != NULL) {
+		const struct crl_snapshot *snap;
+
+		snap = crl_service_get(r->d->crl, CRL_FULL);
+		if (snap != NULL) {
+			crl_num = snap->number;
+			crl_next = snap->next_update;
+			crl_snapshot_release(snap);
+		}
+	}
+	if (json) {
+		wb_u8(&r->rep.out, '{');
+		json_kv_i64(&r->rep.out, 1, "uptime_seconds",
+		    sc.now - r->d->started);
+		json_kv_u64(&r->rep.out, 0, "store_bytes", info.used_bytes);
+		json_kv_u64(&r->rep.out, 0, "map_bytes", info.map_size);
+		json_kv_u64(&r->rep.out, 0, "certs", info.num_certs);
+		json_kv_u64(&r->rep.out, 0, "good", info.num_good);
+		json_kv_u64(&r->rep.out, 0, "hold", info.num_hold);
+		json_kv_u64(&r->rep.out, 0, "revoked", info.num_revoked);
+		json_kv_u64(&r->rep.out, 0, "accounts", info.num_accounts);
+		json_kv_u64(&r->rep.out, 0, "requests", info.num_requests);
+		json_kv_u64(&r->rep.out, 0, "pending_requests",
+		    info.num_pending);
+		json_kv_u64(&r->rep.out, 0, "audit_records", info.num_audit);
+		json_kv_u64(&r->rep.out, 0, "crl_number", crl_num);
+		json_kv_str(&r->rep.out, 0, "crl_next_update",
+		    fmt_time(t1, crl_next));
+		json_kv_str(&r->rep.out, 0, "ocsp_signer_expires",
+		    fmt_time(t2, ocsp_exp));
+		json_kv_u64(&r->rep.out, 0, "expiring_30_days",
+		    sc.expiring30);
+		wb_str(&r->rep.out, "}\n");
+		return;
+	}
+	adm_out(r, "micad: running, uptime %llds\n",
+	    (long long)(sc.now - r->d->started));
+	adm_out(r, "store: %" PRIu64 " bytes used of %" PRIu64 " mapped\n",
+	    info.used_bytes, info.map_size);
+	adm_out(r, "certificates: %" PRIu64 " (good %" PRIu64 ", hold %"
+	    PRIu64 ", revoked %" PRIu64 ")\n", info.num_certs, info.num_good,
+	    info.num_hold, info.num_revoked);
+	adm_out(r, "accounts: %" PRIu64 "\n", info.num_accounts);
+	adm_out(r, "requests: %" PRIu64 " (pending %" PRIu64 ")\n",
+	    info.num_requests, info.num_pending);
+	adm_out(r, "audit records: %" PRIu64 "\n", info.num_audit);
+	adm_out(r, "crl number: %" PRIu64 ", next update %s\n", crl_num,
+	    fmt_time(t1, crl_next));
+	adm_out(r, "ocsp signer expires: %s\n", fmt_time(t2, ocsp_exp));
+	adm_out(r, "expiring within 30 days: %" PRIu64 "\n", sc.expiring30);
+}
+
+/* ---- accounts ---- */
+
+static int
+valid_name(const char *n)
+{
+	size_t i, l = strlen(n);
+
+	if (l == 0 || l > STORE_NAME_MAX)
+		return 0;
+	for (i = 0; i < l; i++) {
+		char c = n[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+		    c == '_' || c == '@'))
+			return 0;
+	}
+	return 1;
+}
+
+struct acct_add {
+	struct adm_req		*r;
+	struct account_rec	 acct;		/* secrets: wiped at the end */
+	char			*pw;		/* sodium_malloc */
+	size_t			 pw_len;
+	int			 ok;
+};
+
+static void
+acct_add_free(struct acct_add *w)
+{
+	if (w->pw != NULL)
+		sodium_free(w->pw);	/* wipes */
+	account_rec_wipe(&w->acct);
+	sodium_free(w);
+}
+
+static void
+acct_add_work(void *arg)
+{
+	struct acct_add *w = arg;
+	const struct conf_policy *p = &w->r->d->conf->policy;
+
+	w->ok = auth_pwhash(w->acct.pwhash, w->pw, w->pw_len,
+	    p->argon2_opslimit, (size_t)p->argon2_memlimit);
+}
+
+static enum store_rc
+acct_add_txn(struct store_txn *txn, void *arg)
+{
+	struct acct_add *w = arg;
+	enum store_rc rc;
+
+	if ((rc = store_account_put(txn, &w->acct, 1)) != STORE_OK)
+		return rc;
+	return store_audit_append(txn, w->r->actor, "account.add",
+	    w->acct.name, w->acct.subject, NULL);
+}
+
+static void
+acct_add_done(void *arg)
+{
+	struct acct_add *w = arg;
+	struct adm_req *r = w->r;
+	char b32[64], uri[512];
+	enum store_rc rc;
+
+	if (!w->ok) {
+		adm_fail(r, "account add: password hashing failed (argon2id "
+		    "limits too high for this machine?)");
+		goto out;
+	}
+	rc = store_write(r->d->store, acct_add_txn, w);
+	if (rc == STORE_EXISTS) {
+		adm_fail(r, "account add: account \"%s\" already exists",
+		    w->acct.name);
+		goto out;
+	}
+	if (rc != STORE_OK) {
+		fail_store(r, "account add", rc);
+		goto out;
+	}
+	log_info("account=%s added by %s", w->acct.name, r->actor);
+	auth_base32_encode(b32, sizeof(b32), w->acct.totp_secret,
+	    w->acct.totp_len, 0);
+	auth_otpauth_uri(uri, sizeof(uri), w->acct.name, w->acct.totp_secret,
+	    w->acct.totp_len);
+	adm_out(r, "account: %s\nsubject: %s\n", w->acct.name,
+	    w->acct.subject);
+	adm_out(r, "totp secret (base32, shown once): %s\n", b32);
+	adm_out(r, "totp uri: %s\n", uri);
+	sodium_memzero(b32, sizeof(b32));
+	sodium_memzero(uri, sizeof(uri));
+ out:
+	acct_add_free(w);
+	adm_done(r);
+}
+
+static void
+cmd_account_add(struct adm_req *r)
+{
+	struct args a;
+	const struct adm_attach *pw;
+	const char *subj;
+	struct acct_add *w;
+	X509_NAME *nm;
+	char err[CA_ERR_MAX];
+
+	if (!args_parse(r, 2, " --subject --password-file ", NULL, &a))
+		return;
+	if (a.num_pos != 1 || (subj = arg(&a, "--subject")) == NULL) {
+		adm_usage(r, "usage: account add NAME --subject DN "
+		    "[--password-file F]");
+		return;
+	}
+	if (!valid_name(a.pos[0])) {
+		adm_fail(r, "account add: bad name \"%s\" (1-64 of "
+		    "A-Z a-z 0-9 . - _ @)", a.pos[0]);
+		return;
+	}
+	if ((nm = ca_subject_parse(subj, err, sizeof(err))) == NULL) {
+		adm_fail(r, "account add: --subject: %s", err);
+		return;
+	}
+	X509_NAME_free(nm);
+	if (strlen(subj) > STORE_SUBJECT_MAX) {
+		adm_fail(r, "account add: --subject too long");
+		return;
+	}
+	if ((pw = adm_msg_get(&r->in, "password")) == NULL || pw->len == 0) {
+		adm_fail(r, "account add: no password given");
+		return;
+	}
+	if (pw->len < 8 || pw->len > 1024) {
+		adm_fail(r, "account add: the password must have 8 to 1024 "
+		    "characters");
+		return;
+	}
+	if ((w = sodium_malloc(sizeof(*w))) == NULL)
+		fatalx("out of memory");
+	memset(w, 0, sizeof(*w));
+	w->r = r;
+	if ((w->pw = sodium_malloc(pw->len + 1)) == NULL)
+		fatalx("out of memory");
+	memcpy(w->pw, pw->data, pw->len);
+	w->pw[pw->len] = '\0';
+	w->pw_len = pw->len;
+	snprintf(w->acct.name, sizeof(w->acct.name), "%s", a.pos[0]);
+	snprintf(w->acct.subject, sizeof(w->acct.subject), "%s", subj);
+	auth_totp_secret_new(w->acct.totp_secret);
+	w->acct.totp_len = AUTH_TOTP_SECRET_LEN;
+	w->acct.created = time(NULL);
+	if (!workq_submit(r->d->workers, acct_add_work, acct_add_done, w)) {
+		adm_fail(r, "account add: micad is stopping");
+		acct_add_free(w);
+		return;
+	}
+	r->async = 1;	/* acct_add_done replies */
+}
+
+struct acct_list {
+	struct adm_req	*r;
+	int		 json;
+	int		 n;
+	int64_t		 now;
+};
+
+static int
+acct_list_cb(const struct account_rec *ac, void *arg)
+{
+	struct acct_list *l = arg;
+	struct wb *o = &l->r->rep.out;
+	char t[32];
+	int locked = ac->locked_until > l->now;
+
+	if (l->json) {
+		wb_str(o, l->n ? "," : "");
+		wb_u8(o, '{');
+		json_kv_str(o, 1, "name", ac->name);
+		json_kv_str(o, 0, "subject", ac->subject);
+		json_kv_u64(o, 0, "failed_logins", ac->failed);
+		json_kv_bool(o, 0, "locked", locked);
+		json_kv_str(o, 0, "locked_until",
+		    fmt_time(t, locked ? ac->locked_until : 0));
+		json_kv_str(o, 0, "created", fmt_time(t, ac->created));
+		wb_u8(o, '}');
+	} else
+		adm_out(l->r, "%-20s %-8s failed=%u  %s\n", ac->name,
+		    locked ? "locked" : "active", ac->failed, ac->subject);
+	l->n++;
+	return 1;
+}
+
+static enum store_rc
+acct_list_txn(struct store_txn *txn, void *arg)
+{
+	return store_account_iter(txn, acct_list_cb, arg);
+}
+
+static void
+cmd_account_list(struct adm_req *r)
+{
+	struct args a;
+	struct acct_list l;
+	enum store_rc rc;
+
+	if (!args_parse(r, 2, NULL, " --json ", &a))
+		return;
+	memset(&l, 0, sizeof(l));
+	l.r = r;
+	l.json = arg(&a, "--json") != NULL;
+	l.now = time(NULL);
+	if (l.json)
+		wb_u8(&r->rep.out, '[');
+	if ((rc = store_read(r->d->store, acct_list_txn, &l)) != STORE_OK) {
+		fail_store(r, "account list", rc);
+		return;
+	}
+	if (l.json)
+		wb_str(&r->rep.out, "]\n");
+}
+
+struct unlock_ctx {
+	struct adm_req	*r;
+	const char	*name;
+};
+
+static enum store_rc
+unlock_txn(struct store_txn *txn, void *arg)
+{
+	struct unlock_ctx *u = arg;
+	struct account_rec ac;
+	enum store_rc rc;
+
+	if ((rc = store_account_get(txn, u->name, &ac)) != STORE_OK)
+		return rc;
+	ac.failed = 0;
+	ac.locked_until = 0;
+	rc = store_account_put(txn, &ac, 0);
+	account_rec_wipe(&ac);
+	if (rc != STORE_OK)
+		return rc;
+	return store_audit_append(txn, u->r->actor, "account.unlock", u->name,
+	    NULL, NULL);
+}
+
+static void
+cmd_account_unlock(struct adm_req *r)
+{
+	struct args a;
+	struct unlock_ctx u;
+	enum store_rc rc;
+
+	if (!args_parse(r, 2, NULL, NULL, &a))
+		return;
+	if (a.num_pos != 1) {
+		adm_usage(r, "usage: account unlock NAME");
+		return;
+	}
+	u.r = r;
+	u.name = a.pos[0];
+	rc = store_write(r->d->store, unlock_txn, &u);
+	if (rc == STORE_NOTFOUND)
+		adm_fail(r, "account unlock: no account \"%s\"", u.name);
+	else if (rc != STORE_OK)
+		fail_store(r, "account unlock", rc);
+	else
+		adm_out(r, "account %s unlocked\n", u.name);
+}
+
+/* ---- issue, revoke, hold, unhold ---- */
+
+/* CSR attachment in PEM or DER -> malloc'd DER. */
+static int
+csr_to_der(const struct adm_attach *at, uint8_t **out, size_t *out_len)
+{
+	X509_REQ *req = NULL;
+	BIO *bio = NULL;
+	unsigned char *der = NULL;
+	int n, rc = 0;
+
+	if (at->len >= 10 && memcmp(at->data, "-----BEGIN", 10) == 0) {
+		if ((bio = BIO_new_mem_buf(at->data, (int)at->len)) == NULL ||
+		    (req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL)) ==
+		    NULL || (n = i2d_X509_REQ(req, &der)) <= 0)
+			goto out;
+		*out = malloc((size_t)n);
+		if (*out == NULL)
+			goto out;
+		memcpy(*out, der, (size_t)n);
+		*out_len = (size_t)n;
+	} else {
+		if ((*out = malloc(at->len ? at->len : 1)) == NULL)
+			goto out;
+		memcpy(*out, at->data, at->len);
+		*out_len = at->len;
+	}
+	rc = 1;
+ out:
+	ERR_clear_error();
+	OPENSSL_free(der);
+	X509_REQ_free(req);
+	BIO_free(bio);
+	return rc;
+}
+
+struct issue_ctx {
+	struct adm_req	*r;
+	const uint8_t	*csr;
+	size_t		 csr_len;
+	const char	*account;
+	int		 days;
+	uint8_t		 serial[STORE_SERIAL_LEN];
+	uint8_t		*der;
+	size_t		 der_len;
+	char		 err[CA_ERR_MAX];
+};
+
+static enum store_rc
+issue_txn(struct store_txn *txn, void *arg)
+{
+	struct issue_ctx *ic = arg;
+
+	free(ic->der);
+	ic->der = NULL;
+	return micad_issue_txn(ic->r->d, txn, ic->csr, ic->csr_len,
+	    ic->account, ic->days, ic->r->actor, ic->serial, &ic->der,
+	    &ic->der_len, ic->err, sizeof(ic->err));
+}
+
+static void
+cmd_issue(struct adm_req *r)
+{
+	struct args a;
+	struct issue_ctx ic;
+	const struct adm_attach *at;
+	const char *days;
+	uint8_t *csr = NULL;
+	const unsigned char *p;
+	X509 *cert = NULL;
+	BIO *mem = NULL;
+	char *pem;
+	long pem_len;
+	uint64_t d = 0;
+	enum store_rc rc;
+	char hex[SERIAL_HEX_LEN];
+
+	memset(&ic, 0, sizeof(ic));
+	if (!args_parse(r, 1, " --account --csr --days --out ", NULL, &a))
+		return;
+	if (a.num_pos != 0 || (ic.account = arg(&a, "--account")) == NULL ||
+	    (at = adm_msg_get(&r->in, "csr")) == NULL) {
+		adm_usage(r, "usage: issue --account NAME --csr FILE "
+		    "[--days N] --out FILE");
+		return;
+	}
+	if ((days = arg(&a, "--days")) != NULL &&
+	    (!parse_u64_arg(days, &d) || d < 1 || d > 36500)) {
+		adm_fail(r, "issue: --days must be 1 to 36500");
+		return;
+	}
+	ic.days = (int)d;
+	ic.r = r;
+	if (!csr_to_der(at, &csr, &ic.csr_len)) {
+		adm_fail(r, "issue: CSR: RFC 2986: not a PEM certificate "
+		    "request");
+		return;
+	}
+	ic.csr = csr;
+	rc = store_write(r->d->store, issue_txn, &ic);
+	if (rc != STORE_OK) {
+		if (rc == STORE_NOTFOUND)
+			adm_fail(r, "issue: no account \"%s\"", ic.account);
+		else if (ic.err[0] != '\0')
+			adm_fail(r, "issue: %s", ic.err);
+		else
+			fail_store(r, "issue", rc);
+		goto out;
+	}
+	serial_hex(hex, ic.serial);
+	log_info("serial=%s issued account=%s by %s", hex, ic.account,
+	    r->actor);
+	p = ic.der;
+	if ((cert = d2i_X509(NULL, &p, (long)ic.der_len)) == NULL ||
+	    (mem = BIO_new(BIO_s_mem())) == NULL ||
+	    !PEM_write_bio_X509(mem, cert)) {
+		adm_fail(r, "issue: certificate %s stored but not encodable",
+		    hex);
+		goto out;
+	}
+	pem_len = BIO_get_mem_data(mem, &pem);
+	adm_msg_attach(&r->rep, "cert", pem, (size_t)pem_len);
+	adm_out(r, "serial: %s\n", hex);
+ out:
+	X509_free(cert);
+	BIO_free(mem);
+	free(ic.der);
+	free(csr);
+}
+
+struct status_change {
+	struct adm_req	*r;
+	uint8_t		 serial[STORE_SERIAL_LEN];
+	uint8_t		 status;
+	uint8_t		 reason;
+	const char	*action;
+	struct cert_state before;
+};
+
+static enum store_rc
+status_txn(struct store_txn *txn, void *arg)
+{
+	struct status_change *sc = arg;
+	char hex[SERIAL_HEX_LEN], det[64];
+	enum store_rc rc;
+
+	if ((rc = store_cert_state(txn, sc->serial, &sc->before)) != STORE_OK)
+		return rc;
+	if ((rc = store_cert_set_status(txn, sc->serial, sc->status,
+	    sc->reason, time(NULL), 0, NULL)) != STORE_OK)
+		return rc;
+	serial_hex(hex, sc->serial);
+	snprintf(det, sizeof(det), "reason=%s",
+	    adm_reason_name(sc->status == CERT_HOLD ?
+	    REASON_CERTIFICATE_HOLD : sc->reason));
+	return store_audit_append(txn, sc->r->actor, sc->action, hex,
+	    sc->status == CERT_GOOD ? NULL : det, NULL);
+}
+
+static void
+change_status(struct adm_req *r, const char *usage, uint8_t status,
+    const char *action)
+{
+	struct args a;
+	struct status_change sc;
+	const char *reason;
+	char hex[SERIAL_HEX_LEN];
+	enum store_rc rc;
+	int rr = REASON_UNSPECIFIED;
+
+	memset(&sc, 0, sizeof(sc));
+	if (!args_parse(r, 1, status == CERT_REVOKED ? " --reason " : NULL,
+	    NULL, &a))
+		return;
+	if (a.num_pos != 1) {
+		adm_usage(r, "usage: %s", usage);
+		return;
+	}
+	if (!serial_parse(sc.serial, a.pos[0])) {
+		adm_fail(r, "%s: \"%s\" is not a serial number in hex",
+		    action, a.pos[0]);
+		return;
+	}
+	if ((reason = arg(&a, "--reason")) != NULL &&
+	    (rr = adm_reason_parse(reason)) < 0) {
+		adm_fail(r, "revoke: unknown reason \"%s\" (use unspecified, "
+		    "keyCompromise, affiliationChanged, superseded, "
+		    "cessationOfOperation or privilegeWithdrawn)", reason);
+		return;
+	}
+	sc.r = r;
+	sc.status = status;
+	sc.reason = (uint8_t)rr;
+	sc.action = status == CERT_REVOKED ? "cert.revoke" :
+	    status == CERT_HOLD ? "cert.hold" : "cert.unhold";
+	serial_hex(hex, sc.serial);
+	rc = store_write(r->d->store, status_txn, &sc);
+	if (rc == STORE_NOTFOUND) {
+		adm_fail(r, "%s: no certificate with serial %s", action, hex);
+		return;
+	}
+	if (rc == STORE_INVALID) {
+		adm_fail(r, "%s: certificate %s is %s", action, hex,
+		    status == CERT_GOOD && sc.before.status == CERT_GOOD ?
+		    "not on hold" : status_name(sc.before.status));
+		return;
+	}
+	if (rc != STORE_OK) {
+		fail_store(r, action, rc);
+		return;
+	}
+	/* Committed: now make OCSP and the CRLs say so, then tell. */
+	micad_status_changed(r->d, sc.serial);
+	log_info("serial=%s %s by %s", hex, sc.action, r->actor);
+	if (status == CERT_REVOKED)
+		adm_out(r, "%s revoked (%s)\n", hex, adm_reason_name(rr));
+	else if (status == CERT_HOLD)
+		adm_out(r, "%s on hold\n", hex);
+	else
+		adm_out(r, "%s released from hold\n", hex);
+}
+
+static void
+cmd_revoke(struct adm_req *r)
+{
+	change_status(r, "revoke SERIAL [--reason R]", CERT_REVOKED, "revoke");
+}
+
+static void
+cmd_hold(struct adm_req *r)
+{
+	change_status(r, "hold SERIAL", CERT_HOLD, "hold");
+}
+
+static void
+cmd_unhold(struct adm_req *r)
+{
+	change_status(r, "unhold SERIAL", CERT_GOOD, "unhold");
+}
+
+/* ---- show, list ---- */
+
+static void
+cert_json(struct wb *o, const struct cert_rec *c)
+{
+	char hex[SERIAL_HEX_LEN], t[32];
+
+	serial_hex(hex, c->serial);
+	wb_u8(o, '{');
+	json_kv_str(o, 1, "serial", hex);
+	json_kv_str(o, 0, "status", status_name(c->st.status));
+	if (c->st.status != CERT_GOOD) {
+		json_kv_str(o, 0, "reason", adm_reason_name(c->st.reason));
+		json_kv_str(o, 0, "revoked_at", fmt_time(t, c->st.revoked_at));
+		if (c->st.invalidity)
+			json_kv_str(o, 0, "invalidity_date",
+			    fmt_time(t, c->st.invalidity));
+	}
+	json_kv_str(o, 0, "account", c->account);
+	json_kv_str(o, 0, "not_before", fmt_time(t, c->st.not_before));
+	json_kv_str(o, 0, "not_after", fmt_time(t, c->st.not_after));
+	json_kv_str(o, 0, "issued_at", fmt_time(t, c->issued_at));
+	if (!serial_is_zero(c->replaces)) {
+		serial_hex(hex, c->replaces);
+		json_kv_str(o, 0, "replaces", hex);
+	}
+	if (!serial_is_zero(c->replaced_by)) {
+		serial_hex(hex, c->replaced_by);
+		json_kv_str(o, 0, "replaced_by", hex);
+	}
+	wb_u8(o, '}');
+}
+
+static int
+cert_subject(const struct cert_rec *c, char *out, size_t len)
+{
+	const unsigned char *p = c->der;
+	X509 *x;
+	int ok;
+
+	out[0] = '\0';
+	if ((x = d2i_X509(NULL, &p, (long)c->der_len)) == NULL) {
+		ERR_clear_error();
+		return 0;
+	}
+	ok = ca_name_print(out, len, X509_get_subject_name(x));
+	X509_free(x);
+	return ok;
+}
+
+struct show_ctx {
+	uint8_t		serial[STORE_SERIAL_LEN];
+	struct cert_rec	c;
+};
+
+static enum store_rc
+show_txn(struct store_txn *txn, void *arg)
+{
+	struct show_ctx *s = arg;
+
+	return store_cert_get(txn, s->serial, &s->c);
+}
+
+static void
+cmd_show(struct adm_req *r)
+{
+	struct args a;
+	struct show_ctx s;
+	enum store_rc rc;
+	char hex[SERIAL_HEX_LEN], t[32], subj[1024];
+
+	memset(&s, 0, sizeof(s));
+	if (!args_parse(r, 1, NULL, " --json ", &a))
+		return;
+	if (a.num_pos != 1) {
+		adm_usage(r, "usage: show SERIAL [--json]");
+		return;
+	}
+	if (!serial_parse(s.serial, a.pos[0])) {
+		adm_fail(r, "show: \"%s\" is not a serial number in hex",
+		    a.pos[0]);
+		return;
+	}
+	serial_hex(hex, s.serial);
+	rc = store_read(r->d->store, show_txn, &s);
+	if (rc == STORE_NOTFOUND) {
+		adm_fail(r, "show: no certificate with serial %s", hex);
+		return;
+	}
+	if (rc != STORE_OK) {
+		fail_store(r, "show", rc);
+		return;
+	}
+	cert_subject(&s.c, subj, sizeof(subj));
+	if (arg(&a, "--json") != NULL) {
+		cert_json(&r->rep.out, &s.c);
+		wb_u8(&r->rep.out, '\n');
+		goto out;
+	}
+	adm_out(r, "serial: %s\n", hex);
+	adm_out(r, "status: %s\n", status_name(s.c.st.status));
+	if (s.c.st.status != CERT_GOOD) {
+		adm_out(r, "reason: %s\n", adm_reason_name(s.c.st.reason));
+		adm_out(r, "revoked: %s\n", fmt_time(t, s.c.st.revoked_at));
+		if (s.c.st.invalidity)
+			adm_out(r, "invalidity date: %s\n",
+			    fmt_time(t, s.c.st.invalidity));
+	}
+	adm_out(r, "subject: %s\n", subj);
+	adm_out(r, "account: %s\n", s.c.account);
+	adm_out(r, "not before: %s\n", fmt_time(t, s.c.st.not_before));
+	adm_out(r, "not after: %s\n", fmt_time(t, s.c.st.not_after));
+	if (!serial_is_zero(s.c.replaces)) {
+		serial_hex(hex, s.c.replaces);
+		adm_out(r, "replaces: %s\n", hex);
+	}
+	if (!serial_is_zero(s.c.replaced_by)) {
+		serial_hex(hex, s.c.replaced_by);
+		adm_out(r, "replaced by: %s\n", hex);
+	}
+ out:
+	cert_rec_cleanup(&s.c);
+}
+
+struct list_ctx {
+	struct adm_req	*r;
+	int		 status;	/* -1 any */
+	int64_t		 expiring;	/* 0: no filter; else not_after <= */
+	int64_t		 now;
+	const char	*account;
+	int		 json;
+	uint64_t	 n;
+};
+
+static int
+list_cb(const struct cert_rec *c, void *arg)
+{
+	struct list_ctx *l = arg;
+	char hex[SERIAL_HEX_LEN], t[32];
+
+	if (l->status >= 0 && c->st.status != l->status)
+		return 1;
+	if (l->account != NULL && strcmp(c->account, l->account) != 0)
+		return 1;
+	if (l->expiring && (c->st.status == CERT_REVOKED ||
+	    c->st.not_after <= l->now || c->st.not_after > l->expiring))
+		return 1;
+	if (l->json) {
+		if (l->n)
+			wb_u8(&l->r->rep.out, ',');
+		cert_json(&l->r->rep.out, c);
+	} else {
+		serial_hex(hex, c->serial);
+		adm_out(l->r, "%-32s %-7s %-20s %s\n", hex,
+		    status_name(c->st.status), fmt_time(t, c->st.not_after),
+		    c->account);
+	}
+	l->n++;
+	return wb_ok(&l->r->rep.out);
+}
+
+static enum store_rc
+list_txn(struct store_txn *txn, void *arg)
+{
+	return store_cert_iter(txn, list_cb, arg);
+}
+
+static void
+cmd_list(struct adm_req *r)
+{
+	struct args a;
+	struct list_ctx l;
+	const char *st, *ex;
+	uint64_t days;
+	enum store_rc rc;
+
+	memset(&l, 0, sizeof(l));
+	if (!args_parse(r, 1, " --status --expiring --account ", " --json ",
+	    &a))
+		return;
+	if (a.num_pos != 0) {
+		adm_usage(r, "usage: list [--status good|hold|revoked] "
+		    "[--expiring DAYS] [--account NAME] [--json]");
+		return;
+	}
+	l.r = r;
+	l.status = -1;
+	l.now = time(NULL);
+	l.account = arg(&a, "--account");
+	l.json = arg(&a, "--json") != NULL;
+	if ((st = arg(&a, "--status")) != NULL) {
+		if (strcmp(st, "good") == 0)
+			l.status = CERT_GOOD;
+		else if (strcmp(st, "hold") == 0)
+			l.status = CERT_HOLD;
+		else if (strcmp(st, "revoked") == 0)
+			l.status = CERT_REVOKED;
+		else {
+			adm_fail(r, "list: --status must be good, hold or "
+			    "revoked");
+			return;
+		}
+	}
+	if ((ex = arg(&a, "--expiring")) != NULL) {
+		if (!parse_u64_arg(ex, &days) || days > 36500) {
+			adm_fail(r, "list: --expiring must be a number of "
+			    "days");
+			return;
+		}
+		l.expiring = l.now + (int64_t)days * 86400;
+	}
+	if (l.json)
+		wb_u8(&r->rep.out, '[');
+	if ((rc = store_read(r->d->store, list_txn, &l)) != STORE_OK) {
+		fail_store(r, "list", rc);
+		return;
+	}
+	if (l.json)
+		wb_str(&r->rep.out, "]\n");
+}
+
+/* ---- audit ---- */
+
+struct audit_ctx {
+	struct adm_req	*r;
+	int		 json;
+	uint64_t	 n;
+};
+
+static int
+audit_cb(const struct audit_rec *ar, void *arg)
+{
+	struct audit_ctx *x = arg;
+	struct wb *o = &x->r->rep.out;
+	char t[32], h[2 * STORE_HASH_LEN + 1];
+
+	hex_encode(h, ar->hash, STORE_HASH_LEN);
+	if (x->json) {
+		if (x->n)
+			wb_u8(o, ',');
+		wb_u8(o, '{');
+		json_kv_u64(o, 1, "seq", ar->seq);
+		json_kv_str(o, 0, "time", fmt_time(t, ar->when));
+		json_kv_str(o, 0, "actor", ar->actor);
+		json_kv_str(o, 0, "action", ar->action);
+		json_kv_str(o, 0, "subject", ar->subject);
+		json_kv_str(o, 0, "details", ar->details);
+		json_kv_str(o, 0, "hash", h);
+		wb_u8(o, '}');
+	} else
+		adm_out(x->r, "%" PRIu64 " %s %s %s %s%s%s\n", ar->seq,
+		    fmt_time(t, ar->when), ar->actor, ar->action, ar->subject,
+		    ar->details[0] ? " " : "", ar->details);
+	x->n++;
+	return wb_ok(o);
+}
+
+static enum store_rc
+audit_txn(struct store_txn *txn, void *arg)
+{
+	return store_audit_iter(txn, 1, audit_cb, arg);
+}
+
+struct verify_ctx {
+	uint64_t	count, bad;
+	char		why[256];
+};
+
+static enum store_rc
+verify_txn(struct store_txn *txn, void *arg)
+{
+	struct verify_ctx *v = arg;
+
+	return store_audit_verify(txn, &v->count, &v->bad, v->why,
+	    sizeof(v->why));
+}
+
+static void
+cmd_audit(struct adm_req *r)
+{
+	struct args a;
+	struct audit_ctx x;
+	struct verify_ctx v;
+	enum store_rc rc;
+
+	if (!args_parse(r, 1, NULL, " --verify --json ", &a))
+		return;
+	if (arg(&a, "--verify") != NULL) {
+		memset(&v, 0, sizeof(v));
+		rc = store_read(r->d->store, verify_txn, &v);
+		if (rc == STORE_OK)
+			adm_out(r, "audit chain OK: %" PRIu64 " records\n",
+			    v.count);
+		else if (rc == STORE_CORRUPT)
+			adm_fail(r, "audit chain BROKEN: %s", v.why);
+		else
+			fail_store(r, "audit --verify", rc);
+		return;
+	}
+	memset(&x, 0, sizeof(x));
+	x.r = r;
+	x.json = arg(&a, "--json") != NULL;
+	if (x.json)
+		wb_u8(&r->rep.out, '[');
+	if ((rc = store_read(r->d->store, audit_txn, &x)) != STORE_OK) {
+		fail_store(r, "audit", rc);
+		return;
+	}
+	if (x.json)
+		wb_str(&r->rep.out, "]\n");
+}
+
+/* ---- backup ---- */
+
+struct backup_job {
+	struct adm_req	*r;
+	enum store_rc	 rc;
+};
+
+static void
+backup_work(void *arg)
+{
+	struct backup_job *b = arg;
+
+	b->rc = store_backup_fd(b->r->d->store, b->r->fd);
+}
+
+static void
+backup_done(void *arg)
+{
+	struct backup_job *b = arg;
+	struct adm_req *r = b->r;
+
+	if (b->rc != STORE_OK)
+		fail_store(r, "backup", b->rc);
+	else {
+		adm_out(r, "backup written (consistent, compacted LMDB "
+		    "data file)\n");
+		log_info("backup taken by %s", r->actor);
+	}
+	free(b);
+	adm_done(r);
+}
+
+static void
+cmd_backup(struct adm_req *r)
+{
+	struct backup_job *b;
+
+	if (r->fd < 0) {
+		adm_usage(r, "usage: backup FILE (mica-admin passes the open "
+		    "file)");
+		return;
+	}
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		fatalx("out of memory");
+	b->r = r;
+	if (!workq_submit(r->d->workers, backup_work, backup_done, b)) {
+		free(b);
+		adm_fail(r, "backup: micad is stopping");
+		return;
+	}
+	r->async = 1;
+}
+
+/* ---- reissue requests ---- */
+
+struct req_list {
+	struct adm_req	*r;
+	int		 pending_only;
+	int		 json;
+	uint64_t	 n;
+};
+
+static int
+req_list_cb(const struct request_rec *q, void *arg)
+{
+	struct req_list *l = arg;
+	struct wb *o = &l->r->rep.out;
+	char lost[SERIAL_HEX_LEN], nw[SERIAL_HEX_LEN], t[32];
+
+	if (l->pending_only && q->state != REQ_PENDING)
+		return 1;
+	serial_hex(lost, q->lost_serial);
+	serial_hex(nw, q->new_serial);
+	if (l->json) {
+		if (l->n)
+			wb_u8(o, ',');
+		wb_u8(o, '{');
+		json_kv_u64(o, 1, "id", q->id);
+		json_kv_str(o, 0, "state", req_state_name(q->state));
+		json_kv_str(o, 0, "account", q->account);
+		json_kv_str(o, 0, "lost_serial", lost);
+		json_kv_str(o, 0, "reason", req_reason_name(q->reason));
+		json_kv_str(o, 0, "note", q->note);
+		json_kv_str(o, 0, "created", fmt_time(t, q->created));
+		json_kv_bool(o, 0, "held", q->held);
+		if (q->state != REQ_PENDING) {
+			json_kv_str(o, 0, "decided", fmt_time(t, q->decided));
+			json_kv_str(o, 0, "decided_by", q->decided_by);
+		}
+		if (q->state == REQ_ISSUED)
+			json_kv_str(o, 0, "new_serial", nw);
+		if (q->state == REQ_REJECTED)
+			json_kv_str(o, 0, "why", q->why);
+		wb_u8(o, '}');
+	} else {
+		adm_out(l->r, "%" PRIu64 " %-8s account=%s lost=%s reason=%s "
+		    "created=%s", q->id, req_state_name(q->state), q->account,
+		    lost, req_reason_name(q->reason), fmt_time(t, q->created));
+		if (q->state == REQ_ISSUED)
+			adm_out(l->r, " new=%s", nw);
+		if (q->note[0])
+			adm_out(l->r, " note=\"%s\"", q->note);
+		adm_out(l->r, "\n");
+	}
+	l->n++;
+	return 1;
+}
+
+static enum store_rc
+req_list_txn(struct store_txn *txn, void *arg)
+{
+	return store_request_iter(txn, req_list_cb, arg);
+}
+
+static void
+cmd_requests(struct adm_req *r)
+{
+	struct args a;
+	struct req_list l;
+	enum store_rc rc;
+
+	if (!args_parse(r, 1, NULL, " --pending --json ", &a))
+		return;
+	memset(&l, 0, sizeof(l));
+	l.r = r;
+	l.pending_only = arg(&a, "--pending") != NULL;
+	l.json = arg(&a, "--json") != NULL;
+	if (l.json)
+		wb_u8(&r->rep.out, '[');
+	if ((rc = store_read(r->d->store, req_list_txn, &l)) != STORE_OK) {
+		fail_store(r, "requests", rc);
+		return;
+	}
+	if (l.json)
+		wb_str(&r->rep.out, "]\n");
+	else if (l.n == 0)
+		adm_out(r, "no %srequests\n", l.pending_only ? "pending " : "");
+}
+
+static void
+decide(struct adm_req *r, int approve)
+{
+	struct args a;
+	uint64_t id;
+	char err[CA_ERR_MAX] = "";
+	const char *why;
+	int ok;
+
+	if (!args_parse(r, 1, approve ? NULL : " --why ", NULL, &a))
+		return;
+	if (a.num_pos != 1 || !parse_u64_arg(a.pos[0], &id)) {
+		adm_usage(r, approve ? "usage: approve ID" :
+		    "usage: reject ID [--why TEXT]");
+		return;
+	}
+	if (r->d->reissue == NULL) {
+		adm_fail(r, "reissue is not enabled in this micad");
+		return;
+	}
+	if (approve)
+		ok = reissue_approve(r->d, id, r->actor, err, sizeof(err));
+	else {
+		why = arg(&a, "--why");
+		ok = reissue_reject(r->d, id, r->actor,
+		    why != NULL ? why : "rejected by the administrator", err,
+		    sizeof(err));
+	}
+	if (!ok)
+		adm_fail(r, "%s %" PRIu64 ": %s", approve ? "approve" :
+		    "reject", id, err[0] ? err : "failed");
+	else
+		adm_out(r, "request %" PRIu64 " %s\n", id,
+		    approve ? "approved: replacement issued, lost certificate "
+		    "revoked" : "rejected");
+}
+
+static void
+cmd_approve(struct adm_req *r)
+{
+	decide(r, 1);
+}
+
+static void
+cmd_reject(struct adm_req *r)
+{
+	decide(r, 0);
+}
+
+static void
+cmd_crl(struct adm_req *r)
+{
+	const struct crl_snapshot *snap;
+
+	if (r->d->crl == NULL) {
+		adm_fail(r, "crl: the CRL service is not running");
+		return;
+	}
+	if (!crl_service_rebuild(r->d->crl)) {
+		adm_fail(r, "crl: rebuild failed (see micad's log)");
+		return;
+	}
+	if ((snap = crl_service_get(r->d->crl, CRL_FULL)) != NULL) {
+		adm_out(r, "full CRL number %" PRIu64 " built\n",
+		    snap->number);
+		crl_snapshot_release(snap);
+	}
+}
+
+/* ---- dispatch ---- */
+
+struct command {
+	const char	*name;
+	const char	*sub;		/* second word, or NULL */
+	void		(*fn)(struct adm_req *);
+};
+
+static const struct command commands[] = {
+	{ "status", NULL, cmd_status },
+	{ "account", "add", cmd_account_add },
+	{ "account", "list", cmd_account_list },
+	{ "account", "unlock", cmd_account_unlock },
+	{ "issue", NULL, cmd_issue },
+	{ "revoke", NULL, cmd_revoke },
+	{ "hold", NULL, cmd_hold },
+	{ "unhold", NULL, cmd_unhold },
+	{ "show", NULL, cmd_show },
+	{ "list", NULL, cmd_list },
+	{ "audit", NULL, cmd_audit },
+	{ "backup", NULL, cmd_backup },
+	{ "requests", NULL, cmd_requests },
+	{ "approve", NULL, cmd_approve },
+	{ "reject", NULL, cmd_reject },
+	{ "crl", NULL, cmd_crl },
+};
+
+void
+adm_dispatch(struct adm_req *r)
+{
+	size_t i;
+	const char *cmd = r->in.argc > 0 ? r->in.argv[0] : "";
+	const char *sub = r->in.argc > 1 ? r->in.argv[1] : "";
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(commands[i].name, cmd) != 0)
+			continue;
+		if (commands[i].sub != NULL &&
+		    strcmp(commands[i].sub, sub) != 0)
+			continue;
+		log_debug("admin %s: %s%s%s", r->actor, cmd,
+		    commands[i].sub ? " " : "", commands[i].sub ? sub : "");
+		commands[i].fn(r);
+		if (!r->async)
+			adm_done(r);
+		return;
+	}
+	adm_usage(r, "unknown command \"%s%s%s\" (see mica-admin --help)",
+	    cmd, strcmp(cmd, "account") == 0 ? " " : "",
+	    strcmp(cmd, "account") == 0 ? sub : "");
+	adm_done(r);
+}

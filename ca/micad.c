@@ -1,0 +1,108 @@
+/*
+ * micad.c - what the parts of micad share: signing a certificate inside a
+ * store transaction, and the after-commit hook that makes OCSP and the
+ * CRLs tell the truth before anyone is told of a status change.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "ca/ca.h"
+#include "ca/micad.h"
+#include "common/bytes.h"
+#include "common/log.h"
+#include "conf/conf.h"
+#include "crl/crl.h"
+#include "ocsp/ocsp.h"
+#include "store/store.h"
+
+void
+micad_status_changed(struct micad *d, const uint8_t serial[16])
+{
+	if (d->ocsp != NULL)
+		ocsp_invalidate(d->ocsp, serial);
+	if (d->crl != NULL && !crl_service_changed(d->crl)) {
+		char hex[SERIAL_HEX_LEN];
+
+		serial_hex(hex, serial);
+		log_warnx("serial=%s: delta CRL rebuild failed; the full "
+		    "CRL rebuild will retry", hex);
+	}
+}
+
+int
+micad_issue_txn(struct micad *d, struct store_txn *txn,
+    const uint8_t *csr_der, size_t csr_len, const char *account, int days,
+    const char *actor, uint8_t out_serial[16], uint8_t **out_der,
+    size_t *out_len, char *err, size_t err_len)
+{
+	struct account_rec acct;
+	struct ca_csr_policy pol;
+	struct ca_profile prof;
+	struct ca_issue_params ip;
+	struct ca_issued iss;
+	struct cert_rec rec;
+	X509_REQ *req = NULL;
+	char hex[SERIAL_HEX_LEN], det[STORE_NAME_MAX + 64];
+	int tries;
+	enum store_rc rc;
+
+	memset(&acct, 0, sizeof(acct));
+	memset(&iss, 0, sizeof(iss));
+	err[0] = '\0';
+	if ((rc = store_account_get(txn, account, &acct)) != STORE_OK)
+		goto out;
+	memset(&pol, 0, sizeof(pol));
+	pol.allowed_subject = acct.subject;
+	rc = STORE_INVALID;
+	if (!ca_csr_check(&req, csr_der, csr_len, &pol, err, err_len))
+		goto out;
+	if (!ca_profile_parse(&prof, d->conf->ca.key_usage,
+	    d->conf->ca.ext_key_usage, err, err_len))
+		goto out;
+	memset(&ip, 0, sizeof(ip));
+	ip.req = req;
+	ip.days = days > 0 ? days : d->conf->ca.default_days;
+	ip.profile = &prof;
+	ip.base_url = d->conf->ca.http_url;
+	for (tries = 0; tries < 4; tries++) {
+		ca_random_serial(ip.serial);
+		ca_issued_cleanup(&iss);
+		if (!ca_issue(d->signer, &iss, &ip, err, err_len)) {
+			rc = STORE_INVALID;
+			goto out;
+		}
+		memset(&rec, 0, sizeof(rec));
+		memcpy(rec.serial, ip.serial, sizeof(rec.serial));
+		rec.st.status = CERT_GOOD;
+		rec.st.not_before = iss.not_before;
+		rec.st.not_after = iss.not_after;
+		rec.issued_at = time(NULL);
+		snprintf(rec.account, sizeof(rec.account), "%s", account);
+		rec.der = iss.der;
+		rec.der_len = iss.der_len;
+		rc = store_cert_add(txn, &rec);
+		if (rc != STORE_EXISTS)	/* a serial is never reused */
+			break;
+	}
+	if (rc != STORE_OK)
+		goto out;
+	serial_hex(hex, ip.serial);
+	snprintf(det, sizeof(det), "account=%s days=%d", account, ip.days);
+	if ((rc = store_audit_append(txn, actor, "cert.issue", hex, det,
+	    NULL)) != STORE_OK)
+		goto out;
+	memcpy(out_serial, ip.serial, 16);
+	*out_der = iss.der;
+	*out_len = iss.der_len;
+	iss.der = NULL;
+	rc = STORE_OK;
+ out:
+	ca_issued_cleanup(&iss);
+	X509_REQ_free(req);
+	account_rec_wipe(&acct);
+	return rc;
+}

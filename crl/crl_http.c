@@ -1,0 +1,162 @@
+/*
+ * crl_http.c - GET /crl... for relying parties (RFC 5280 section 4.2.1.13
+ * distribution points; caching as RFC 5019 section 6 suggests for OCSP).
+ */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "common/log.h"
+#include "crl/crl.h"
+
+/* 1 if the If-None-Match list holds etag (or "*"). */
+static int
+etag_matches(const char *inm, const char *etag)
+{
+	size_t elen = strlen(etag);
+	const char *p = inm;
+
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (p[0] == 'W' && p[1] == '/')
+			p += 2;
+		if (*p == '*')
+			return 1;
+		if (strncmp(p, etag, elen) == 0 &&
+		    (p[elen] == '\0' || p[elen] == ',' || p[elen] == ' ' ||
+		    p[elen] == '\t'))
+			return 1;
+		while (*p != '\0' && *p != ',')
+			p++;
+	}
+	return 0;
+}
+
+static void
+snap_cleanup(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	crl_snapshot_release(arg);
+}
+
+static void
+http_date(char *buf, size_t len, int64_t t)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, len, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+		buf[0] = '\0';
+}
+
+static int
+send_simple(struct evhttp_request *req, int code, const char *reason)
+{
+	struct evbuffer *b = evhttp_request_get_output_buffer(req);
+
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/plain");
+	evbuffer_add_printf(b, "%d %s\n", code, reason);
+	evhttp_send_reply(req, code, reason, NULL);
+	return code;
+}
+
+int
+crl_http_handle(struct crl_service *svc, struct evhttp_request *req,
+    const char *path)
+{
+	const struct crl_snapshot *s = NULL;
+	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+	const char *inm, *body, *ctype;
+	char etag[64], date[64], cc[96], name[32];
+	enum crl_kind kind;
+	size_t plen, body_len = 0;
+	int64_t age, now;
+	int pem = 0, code;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+
+	plen = strcspn(path, "?#");
+	if (plen >= sizeof(name) || plen < 4)
+		return send_simple(req, HTTP_NOTFOUND, "Not Found");
+	memcpy(name, path, plen);
+	name[plen] = '\0';
+	if (strcmp(name, "/crl") == 0 || strcmp(name, "/crl/full.crl") == 0)
+		kind = CRL_FULL;
+	else if (strcmp(name, "/crl/delta.crl") == 0)
+		kind = CRL_DELTA;
+	else if (strcmp(name, "/crl/full.pem") == 0) {
+		kind = CRL_FULL;
+		pem = 1;
+	} else if (strcmp(name, "/crl/delta.pem") == 0) {
+		kind = CRL_DELTA;
+		pem = 1;
+	} else
+		return send_simple(req, HTTP_NOTFOUND, "Not Found");
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(oh, "Allow", "GET, HEAD");
+		return send_simple(req, 405, "Method Not Allowed");
+	}
+	if ((s = crl_service_get(svc, kind)) == NULL)
+		return send_simple(req, 503, "Service Unavailable");
+
+	/* a representation per format: strong ETags must differ */
+	snprintf(etag, sizeof(etag), "%.*s%s\"", (int)strlen(s->etag) - 1,
+	    s->etag, pem ? "-pem" : "");
+	evhttp_add_header(oh, "ETag", etag);
+	http_date(date, sizeof(date), s->this_update);
+	evhttp_add_header(oh, "Last-Modified", date);
+	http_date(date, sizeof(date), s->next_update);
+	evhttp_add_header(oh, "Expires", date);
+	now = (int64_t)time(NULL);
+	age = s->next_update > now ? s->next_update - now : 0;
+	snprintf(cc, sizeof(cc), "max-age=%" PRId64 ", public, no-transform, "
+	    "must-revalidate", age);
+	evhttp_add_header(oh, "Cache-Control", cc);
+
+	inm = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "If-None-Match");
+	if (inm != NULL && etag_matches(inm, etag)) {
+		evhttp_send_reply(req, HTTP_NOTMODIFIED, "Not Modified", NULL);
+		code = HTTP_NOTMODIFIED;
+		goto out;
+	}
+	if (pem) {
+		ctype = "application/x-pem-file";
+		if ((body = crl_snapshot_pem(s, &body_len)) == NULL) {
+			code = send_simple(req, HTTP_INTERNAL,
+			    "Internal Server Error");
+			goto out;
+		}
+	} else {
+		ctype = "application/pkix-crl";
+		body = (const char *)s->der;
+		body_len = s->der_len;
+	}
+	evhttp_add_header(oh, "Content-Type", ctype);
+	/*
+	 * No copy of a large CRL: the output buffer references the snapshot
+	 * and drops our reference once sent.  libevent drops the body of a
+	 * HEAD reply itself.
+	 */
+	if (evbuffer_add_reference(evhttp_request_get_output_buffer(req),
+	    body, body_len, snap_cleanup, (void *)(uintptr_t)s) == 0)
+		s = NULL;
+	else {
+		code = send_simple(req, HTTP_INTERNAL, "Internal Server Error");
+		goto out;
+	}
+	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+	code = HTTP_OK;
+out:
+	crl_snapshot_release(s);
+	return code;
+}

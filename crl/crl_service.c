@@ -1,0 +1,569 @@
+/*
+ * crl_service.c - keeps the CRLs current: events from the store, delta on
+ * every change, full rebuilds in a background thread, snapshots for the
+ * HTTP threads, atomic files in the publish directory.
+ *
+ * Locks (never taken in the reverse order):
+ *   full_mu / delta_mu  serialize full builds / delta builds
+ *   state_mu            the builder; held to apply events, take a CRL
+ *                       number and encode a TBS (a memcpy), never to sign
+ *   pub_mu              the current snapshots (a pointer swap)
+ *   file_mu             the publish directory
+ *   sched_mu            the rebuild schedule of the thread
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "common/log.h"
+#include "store/store.h"
+#include "crl/crl.h"
+#include "crl/crl_int.h"
+
+#define DEF_NEXT_UPDATE		(7 * 24 * 3600)
+#define DEF_DELTA_NEXT_UPDATE	3600
+#define DEF_DELAY_MS		200
+#define DEF_MAX_MS		2000
+#define NUMBER_KEY		"crl_number"
+
+struct snap {
+	struct crl_snapshot	pub;	/* first: handed out as a pointer */
+	uint8_t			*buf;	/* owns pub.der */
+	unsigned int		 refs;
+	pthread_mutex_t		 pem_mu;
+	char			*pem;
+	size_t			 pem_len;
+};
+
+struct crl_service {
+	struct store		*store;
+	struct crl_builder	*b;
+	int64_t			 next_update, delta_next_update;
+	unsigned int		 delay_ms, max_ms;
+	char			*publish_dir;
+
+	pthread_mutex_t		 full_mu, delta_mu, state_mu, pub_mu, file_mu;
+	struct snap		*cur[2];
+	uint64_t		 file_number[2];
+
+	pthread_mutex_t		 sched_mu;
+	pthread_cond_t		 cond;
+	int			 dirty, stop;
+	struct timespec		 first_change, last_change;
+	struct timespec		 full_due, delta_due;
+	pthread_t		 thr;
+	int			 have_thr;
+};
+
+static void
+mono_now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+}
+
+static void
+ts_add_ms(struct timespec *ts, uint64_t ms)
+{
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static int
+ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	    (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* ---- snapshots ---- */
+
+static void
+snap_unref(struct snap *s)
+{
+	if (s == NULL || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	pthread_mutex_destroy(&s->pem_mu);
+	free(s->pem);
+	free(s->buf);
+	free(s);
+}
+
+void
+crl_snapshot_release(const struct crl_snapshot *cs)
+{
+	snap_unref((struct snap *)(uintptr_t)cs);
+}
+
+const char *
+crl_snapshot_pem(const struct crl_snapshot *cs, size_t *out_len)
+{
+	struct snap *s = (struct snap *)(uintptr_t)cs;
+	static const char head[] = "-----BEGIN X509 CRL-----\n";
+	static const char tail[] = "-----END X509 CRL-----\n";
+	size_t cap, n = 0, i, chunk;
+	char *p = NULL;
+
+	pthread_mutex_lock(&s->pem_mu);
+	if (s->pem != NULL)
+		goto out;
+	cap = sizeof(head) + sizeof(tail) + (cs->der_len + 47) / 48 * 66 + 1;
+	if ((p = malloc(cap)) == NULL)
+		goto out;
+	memcpy(p, head, sizeof(head) - 1);
+	n = sizeof(head) - 1;
+	for (i = 0; i < cs->der_len; i += chunk) {
+		chunk = cs->der_len - i < 48 ? cs->der_len - i : 48;
+		n += (size_t)EVP_EncodeBlock((unsigned char *)p + n,
+		    cs->der + i, (int)chunk);
+		p[n++] = '\n';
+	}
+	memcpy(p + n, tail, sizeof(tail) - 1);
+	n += sizeof(tail) - 1;
+	p[n] = '\0';
+	s->pem = p;
+	s->pem_len = n;
+out:
+	if (s->pem != NULL && out_len != NULL)
+		*out_len = s->pem_len;
+	pthread_mutex_unlock(&s->pem_mu);
+	return s->pem;
+}
+
+const struct crl_snapshot *
+crl_service_get(struct crl_service *svc, enum crl_kind kind)
+{
+	struct snap *s;
+
+	if (kind != CRL_FULL && kind != CRL_DELTA)
+		return NULL;
+	pthread_mutex_lock(&svc->pub_mu);
+	if ((s = svc->cur[kind]) != NULL)
+		__atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_unlock(&svc->pub_mu);
+	return s != NULL ? &s->pub : NULL;
+}
+
+/* ---- publish directory ---- */
+
+static int
+write_atomic(const char *dir, const char *name, const uint8_t *p, size_t len)
+{
+	char path[4096], tmp[4096];
+	ssize_t w;
+	int fd = -1, dfd = -1, rc = 0;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    sizeof(path) ||
+	    (size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >=
+	    sizeof(tmp)) {
+		log_warnx("crl: publish path too long");
+		return 0;
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644)) == -1) {
+		log_warn("crl: open %s", tmp);
+		goto out;
+	}
+	while (len > 0) {
+		if ((w = write(fd, p, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("crl: write %s", tmp);
+			goto out;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	if (fsync(fd) == -1 || close(fd) == -1) {
+		fd = -1;
+		log_warn("crl: fsync %s", tmp);
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) == -1) {
+		log_warn("crl: rename %s", path);
+		goto out;
+	}
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fsync(dfd) == -1) {
+		log_warn("crl: fsync %s", dir);
+		goto out;
+	}
+	rc = 1;
+out:
+	if (fd != -1) {
+		close(fd);
+		unlink(tmp);
+	}
+	if (dfd != -1)
+		close(dfd);
+	return rc;
+}
+
+/*
+ * Makes a snapshot of t's signed CRL (taking t->buf) current unless a
+ * newer one already is, then writes it to the publish directory.
+ */
+static int
+publish(struct crl_service *svc, enum crl_kind kind, struct crl_tbs *t,
+    size_t off, size_t len, int64_t this_update, int64_t next_update)
+{
+	struct snap *s, *old = NULL;
+	int rc = 1;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		log_warnx("crl: out of memory");
+		return 0;
+	}
+	pthread_mutex_init(&s->pem_mu, NULL);
+	s->buf = t->buf;
+	t->buf = NULL;
+	s->refs = 1;
+	s->pub.kind = kind;
+	s->pub.der = s->buf + off;
+	s->pub.der_len = len;
+	s->pub.this_update = this_update;
+	s->pub.next_update = next_update;
+	s->pub.number = t->number;
+	s->pub.base_number = t->base_number;
+	snprintf(s->pub.etag, sizeof(s->pub.etag), "\"%s-%" PRIx64 "\"",
+	    kind == CRL_FULL ? "full" : "delta", t->number);
+
+	pthread_mutex_lock(&svc->pub_mu);
+	if (svc->cur[kind] == NULL || svc->cur[kind]->pub.number < t->number) {
+		old = svc->cur[kind];
+		svc->cur[kind] = s;
+		__atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+	}
+	pthread_mutex_unlock(&svc->pub_mu);
+	log_debug("crl: kind=%s number=%" PRIu64 " entries=%zu bytes=%zu",
+	    kind == CRL_FULL ? "full" : "delta", t->number, t->num_entries,
+	    len);
+
+	if (svc->publish_dir != NULL) {
+		pthread_mutex_lock(&svc->file_mu);
+		if (svc->file_number[kind] < t->number) {
+			rc = write_atomic(svc->publish_dir, kind == CRL_FULL ?
+			    "full.crl" : "delta.crl", s->pub.der, len);
+			if (rc)
+				svc->file_number[kind] = t->number;
+		}
+		pthread_mutex_unlock(&svc->file_mu);
+	}
+	snap_unref(old);
+	snap_unref(s);
+	return rc;
+}
+
+/* ---- state ---- */
+
+static enum store_rc
+number_txn(struct store_txn *txn, void *arg)
+{
+	uint64_t *n = arg;
+	enum store_rc rc;
+
+	if ((rc = store_meta_get_u64(txn, NUMBER_KEY, n)) != STORE_OK)
+		return rc;
+	if (*n == UINT64_MAX)
+		return STORE_INVALID;
+	(*n)++;
+	return store_meta_set_u64(txn, NUMBER_KEY, *n);
+}
+
+/* Takes the next CRL number; durable before any CRL carries it. */
+static int
+next_number(struct crl_service *svc, uint64_t *out)
+{
+	enum store_rc rc;
+
+	if ((rc = store_write(svc->store, number_txn, out)) != STORE_OK) {
+		log_warnx("crl: cannot advance %s: %s", NUMBER_KEY,
+		    store_strerror(rc));
+		return 0;
+	}
+	return 1;
+}
+
+static int
+apply_cb(const struct rev_event *ev, void *arg)
+{
+	struct crl_builder *b = arg;
+
+	return crl_builder_apply(b, ev);
+}
+
+static enum store_rc
+events_txn(struct store_txn *txn, void *arg)
+{
+	struct crl_builder *b = arg;
+
+	return store_rev_iter(txn, crl_builder_last_seq(b) + 1, apply_cb, b);
+}
+
+/* Applies the events after the last one seen; state_mu held. */
+static int
+load_events(struct crl_service *svc)
+{
+	enum store_rc rc;
+
+	if ((rc = store_read(svc->store, events_txn, svc->b)) != STORE_OK) {
+		log_warnx("crl: reading revocation events: %s",
+		    store_strerror(rc));
+		return 0;
+	}
+	return 1;
+}
+
+static void
+schedule_due(struct crl_service *svc, struct timespec *due, int64_t secs)
+{
+	pthread_mutex_lock(&svc->sched_mu);
+	mono_now(due);
+	ts_add_ms(due, (uint64_t)(secs > 1 ? secs / 2 : 1) * 1000);
+	pthread_cond_signal(&svc->cond);
+	pthread_mutex_unlock(&svc->sched_mu);
+}
+
+static int
+build_delta(struct crl_service *svc)
+{
+	struct crl_tbs t;
+	int64_t now, next;
+	uint64_t number;
+	size_t off, len;
+	int rc = 0;
+
+	memset(&t, 0, sizeof(t));
+	pthread_mutex_lock(&svc->delta_mu);
+	pthread_mutex_lock(&svc->state_mu);
+	now = (int64_t)time(NULL);
+	next = now + svc->delta_next_update;
+	rc = load_events(svc) && next_number(svc, &number) &&
+	    crl_builder_delta_tbs(svc->b, &t, number, now, next);
+	pthread_mutex_unlock(&svc->state_mu);
+	if (rc)
+		rc = crl_builder_sign(svc->b, &t, &off, &len) &&
+		    publish(svc, CRL_DELTA, &t, off, len, now, next);
+	pthread_mutex_unlock(&svc->delta_mu);
+	crl_tbs_cleanup(&t);
+	if (rc)
+		schedule_due(svc, &svc->delta_due, svc->delta_next_update);
+	return rc;
+}
+
+static int
+build_full(struct crl_service *svc)
+{
+	struct crl_tbs t;
+	int64_t now, next;
+	uint64_t number = 0, seq = 0;
+	size_t off, len;
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	pthread_mutex_lock(&svc->full_mu);
+	pthread_mutex_lock(&svc->state_mu);
+	now = (int64_t)time(NULL);
+	next = now + svc->next_update;
+	rc = load_events(svc) && next_number(svc, &number) &&
+	    crl_builder_full_tbs(svc->b, &t, number, now, next);
+	seq = t.seq;
+	pthread_mutex_unlock(&svc->state_mu);
+	if (rc)
+		rc = crl_builder_sign(svc->b, &t, &off, &len) &&
+		    publish(svc, CRL_FULL, &t, off, len, now, next);
+	if (rc) {
+		pthread_mutex_lock(&svc->state_mu);
+		crl_builder_set_base(svc->b, number, seq);
+		pthread_mutex_unlock(&svc->state_mu);
+		log_info("crl: full number=%" PRIu64 " entries=%zu", number,
+		    t.num_entries);
+	}
+	pthread_mutex_unlock(&svc->full_mu);
+	crl_tbs_cleanup(&t);
+	if (rc) {
+		schedule_due(svc, &svc->full_due, svc->next_update);
+		rc = build_delta(svc);	/* against the new base */
+	}
+	return rc;
+}
+
+/* ---- the rebuild thread ---- */
+
+static void *
+rebuild_main(void *arg)
+{
+	struct crl_service *svc = arg;
+	struct timespec now, due, t;
+	int full;
+
+	pthread_mutex_lock(&svc->sched_mu);
+	while (!svc->stop) {
+		mono_now(&now);
+		due = ts_before(&svc->full_due, &svc->delta_due) ?
+		    svc->full_due : svc->delta_due;
+		if (svc->dirty) {
+			t = svc->last_change;
+			ts_add_ms(&t, svc->delay_ms);
+			if (ts_before(&t, &due))
+				due = t;
+			t = svc->first_change;
+			ts_add_ms(&t, svc->max_ms);
+			if (ts_before(&t, &due))
+				due = t;
+		}
+		if (ts_before(&now, &due)) {
+			pthread_cond_timedwait(&svc->cond, &svc->sched_mu, &due);
+			continue;
+		}
+		full = svc->dirty || !ts_before(&now, &svc->full_due);
+		svc->dirty = 0;
+		/* retry a failed build in a second, not in a busy loop */
+		mono_now(&t);
+		ts_add_ms(&t, 1000);
+		if (full)
+			svc->full_due = t;
+		else
+			svc->delta_due = t;
+		pthread_mutex_unlock(&svc->sched_mu);
+		if (full)
+			(void)build_full(svc);
+		else
+			(void)build_delta(svc);
+		pthread_mutex_lock(&svc->sched_mu);
+	}
+	pthread_mutex_unlock(&svc->sched_mu);
+	return NULL;
+}
+
+/* ---- public ---- */
+
+int
+crl_service_changed(struct crl_service *svc)
+{
+	int rc;
+
+	rc = build_delta(svc);
+	pthread_mutex_lock(&svc->sched_mu);
+	mono_now(&svc->last_change);
+	if (!svc->dirty)
+		svc->first_change = svc->last_change;
+	svc->dirty = 1;
+	pthread_cond_signal(&svc->cond);
+	pthread_mutex_unlock(&svc->sched_mu);
+	return rc;
+}
+
+int
+crl_service_rebuild(struct crl_service *svc)
+{
+	return build_full(svc);
+}
+
+struct crl_service *
+crl_service_new(struct store *store, X509 *ca_cert, EVP_PKEY *ca_key,
+    const struct crl_opts *opts)
+{
+	struct crl_service *svc = NULL, *ret = NULL;
+	pthread_condattr_t ca;
+	char url[2048];
+	const char *u = NULL;
+
+	if ((svc = calloc(1, sizeof(*svc))) == NULL) {
+		log_warnx("crl: out of memory");
+		return NULL;
+	}
+	svc->store = store;
+	svc->next_update = opts->next_update > 0 ? opts->next_update :
+	    DEF_NEXT_UPDATE;
+	svc->delta_next_update = opts->delta_next_update > 0 ?
+	    opts->delta_next_update : DEF_DELTA_NEXT_UPDATE;
+	if (svc->delta_next_update > svc->next_update)
+		svc->delta_next_update = svc->next_update;
+	svc->delay_ms = opts->rebuild_delay_ms ? opts->rebuild_delay_ms :
+	    DEF_DELAY_MS;
+	svc->max_ms = opts->rebuild_max_ms ? opts->rebuild_max_ms : DEF_MAX_MS;
+	if (svc->max_ms < svc->delay_ms)
+		svc->max_ms = svc->delay_ms;
+	pthread_mutex_init(&svc->full_mu, NULL);
+	pthread_mutex_init(&svc->delta_mu, NULL);
+	pthread_mutex_init(&svc->state_mu, NULL);
+	pthread_mutex_init(&svc->pub_mu, NULL);
+	pthread_mutex_init(&svc->file_mu, NULL);
+	pthread_mutex_init(&svc->sched_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&svc->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	mono_now(&svc->full_due);
+	ts_add_ms(&svc->full_due, 3600 * 1000);
+	svc->delta_due = svc->full_due;
+
+	if (opts->publish_dir != NULL && opts->publish_dir[0] != '\0' &&
+	    (svc->publish_dir = strdup(opts->publish_dir)) == NULL)
+		goto out;
+	if (opts->base_url != NULL && opts->base_url[0] != '\0') {
+		if ((size_t)snprintf(url, sizeof(url), "%s/crl/delta.crl",
+		    opts->base_url) >= sizeof(url)) {
+			log_warnx("crl: base URL too long");
+			goto out;
+		}
+		u = url;
+	}
+	if ((svc->b = crl_builder_new(ca_cert, ca_key, u)) == NULL)
+		goto out;
+	/* replay every event (seq starts at 1), then the first CRLs */
+	if (!build_full(svc))
+		goto out;
+	if (!opts->no_thread) {
+		if (pthread_create(&svc->thr, NULL, rebuild_main, svc) != 0) {
+			log_warnx("crl: cannot start the rebuild thread");
+			goto out;
+		}
+		svc->have_thr = 1;
+	}
+	ret = svc;
+	svc = NULL;
+out:
+	crl_service_free(svc);
+	return ret;
+}
+
+void
+crl_service_free(struct crl_service *svc)
+{
+	if (svc == NULL)
+		return;
+	if (svc->have_thr) {
+		pthread_mutex_lock(&svc->sched_mu);
+		svc->stop = 1;
+		pthread_cond_signal(&svc->cond);
+		pthread_mutex_unlock(&svc->sched_mu);
+		pthread_join(svc->thr, NULL);
+	}
+	snap_unref(svc->cur[CRL_FULL]);
+	snap_unref(svc->cur[CRL_DELTA]);
+	crl_builder_free(svc->b);
+	free(svc->publish_dir);
+	pthread_cond_destroy(&svc->cond);
+	pthread_mutex_destroy(&svc->full_mu);
+	pthread_mutex_destroy(&svc->delta_mu);
+	pthread_mutex_destroy(&svc->state_mu);
+	pthread_mutex_destroy(&svc->pub_mu);
+	pthread_mutex_destroy(&svc->file_mu);
+	pthread_mutex_destroy(&svc->sched_mu);
+	free(svc);
+}

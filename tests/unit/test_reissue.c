@@ -1,0 +1,389 @@
+/*
+ * test_reissue.c - the reissue workflow against a real store and a real
+ * CA in a temp directory: validation rules, duplicate requests, approve
+ * (replacement signed, lost certificate revoked keyCompromise with the
+ * request time as invalidity date, linked, waiter gets ISSUED), token
+ * lookup, hold-on-request + reject (hold released, waiter gets REJECTED),
+ * and the audit chain.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+
+#include "ca/ca.h"
+#include "ca/micad.h"
+#include "ca/reissue.h"
+#include "conf/conf.h"
+#include "store/store.h"
+
+struct fx {
+	char		 dir[64];
+	struct mica_conf conf;
+	struct micad	 d;
+	EVP_PKEY	*k1, *k2, *k3;
+	uint8_t		 lost[16];
+};
+
+struct got {
+	int			calls;
+	struct reissue_result	res;
+	uint8_t			cert[8192];
+	char			why[128];
+};
+
+static void
+got_cb(void *arg, const struct reissue_result *r)
+{
+	struct got *g = arg;
+
+	g->calls++;
+	g->res = *r;
+	if (r->cert_der != NULL && r->cert_len <= sizeof(g->cert))
+		memcpy(g->cert, r->cert_der, r->cert_len);
+	if (r->why != NULL)
+		snprintf(g->why, sizeof(g->why), "%s", r->why);
+}
+
+static size_t
+mk_csr(uint8_t **out, EVP_PKEY *k, const char *cn)
+{
+	X509_REQ	*req = X509_REQ_new();
+	X509_NAME	*n = X509_NAME_new();
+	unsigned char	*p = NULL;
+	int		 len;
+
+	assert_true(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+	    (const unsigned char *)cn, -1, -1, 0));
+	assert_true(X509_REQ_set_subject_name(req, n));
+	assert_true(X509_REQ_set_pubkey(req, k));
+	assert_true(X509_REQ_sign(req, k, EVP_sha256()) > 0);
+	len = i2d_X509_REQ(req, &p);
+	assert_true(len > 0);
+	*out = p;
+	X509_NAME_free(n);
+	X509_REQ_free(req);
+	return (size_t)len;
+}
+
+struct issue_ctx {
+	struct micad	*d;
+	uint8_t		*csr;
+	size_t		 csr_len;
+	uint8_t		 serial[16];
+};
+
+static enum store_rc
+setup_txn(struct store_txn *txn, void *arg)
+{
+	struct issue_ctx	*c = arg;
+	struct account_rec	 a;
+	uint8_t			*der = NULL;
+	size_t			 len;
+	char			 err[256];
+	enum store_rc		 rc;
+
+	memset(&a, 0, sizeof(a));
+	snprintf(a.name, sizeof(a.name), "alice");
+	snprintf(a.pwhash, sizeof(a.pwhash), "x");
+	a.totp_len = 20;
+	snprintf(a.subject, sizeof(a.subject), "/CN=alice");
+	if ((rc = store_account_put(txn, &a, 0)) != STORE_OK)
+		return rc;
+	snprintf(a.name, sizeof(a.name), "bob");
+	snprintf(a.subject, sizeof(a.subject), "/CN=bob");
+	if ((rc = store_account_put(txn, &a, 0)) != STORE_OK)
+		return rc;
+	rc = micad_issue_txn(c->d, txn, c->csr, c->csr_len, "alice", 30,
+	    "test", c->serial, &der, &len, err, sizeof(err));
+	free(der);
+	return rc;
+}
+
+static int
+setup(void **state)
+{
+	struct fx		*f = calloc(1, sizeof(*f));
+	struct ca_init_opts	 io;
+	struct ca_init_result	 ir;
+	struct ca_signer_paths	 sp;
+	struct store_opts	 so;
+	struct issue_ctx	 ic;
+	char			 err[512], path[128];
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/mica-reissue.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	memset(&io, 0, sizeof(io));
+	io.dir = f->dir;
+	assert_true(ca_init_dir(&ir, &io, err, sizeof(err)));
+	ca_init_result_cleanup(&ir);
+	conf_defaults(&f->conf, f->dir);
+	memset(&sp, 0, sizeof(sp));
+	sp.ca_cert = f->conf.ca.cert;
+	sp.ca_key = f->conf.ca.key;
+	sp.ocsp_cert = f->conf.ca.ocsp_cert;
+	sp.ocsp_key = f->conf.ca.ocsp_key;
+	assert_true(ca_signer_load(&f->d.signer, &sp, err, sizeof(err)));
+	memset(&so, 0, sizeof(so));
+	so.create = 1;
+	snprintf(path, sizeof(path), "%s/store", f->dir);
+	assert_int_equal(store_open(&f->d.store, path, &so), STORE_OK);
+	f->d.conf = &f->conf;
+	assert_non_null(f->d.reissue = reissue_new(&f->d));
+	assert_true(ca_keygen(&f->k1, "ec-p256"));
+	assert_true(ca_keygen(&f->k2, "ec-p256"));
+	assert_true(ca_keygen(&f->k3, "ec-p256"));
+	memset(&ic, 0, sizeof(ic));
+	ic.d = &f->d;
+	ic.csr_len = mk_csr(&ic.csr, f->k1, "alice");
+	assert_int_equal(store_write(f->d.store, setup_txn, &ic), STORE_OK);
+	memcpy(f->lost, ic.serial, 16);
+	OPENSSL_free(ic.csr);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx	*f = *state;
+	char		 cmd[128];
+
+	reissue_free(f->d.reissue);
+	store_close(f->d.store);
+	ca_signer_free(f->d.signer);
+	EVP_PKEY_free(f->k1);
+	EVP_PKEY_free(f->k2);
+	EVP_PKEY_free(f->k3);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+struct get_ctx {
+	const uint8_t		*serial;
+	uint64_t		 id;
+	struct cert_state	 st;
+	struct request_rec	 q;
+	uint8_t			 replaced_by[16];
+	uint64_t		 audit_count;
+};
+
+static enum store_rc
+get_txn(struct store_txn *txn, void *arg)
+{
+	struct get_ctx	*g = arg;
+	struct cert_rec	 r;
+	uint64_t	 bad;
+	char		 why[128];
+	enum store_rc	 rc;
+
+	memset(&r, 0, sizeof(r));
+	if ((rc = store_cert_get(txn, g->serial, &r)) != STORE_OK)
+		return rc;
+	g->st = r.st;
+	memcpy(g->replaced_by, r.replaced_by, 16);
+	cert_rec_cleanup(&r);
+	request_rec_cleanup(&g->q);
+	if (g->id != 0 && (rc = store_request_get(txn, g->id, &g->q)) !=
+	    STORE_OK)
+		return rc;
+	return store_audit_verify(txn, &g->audit_count, &bad, why,
+	    sizeof(why));
+}
+
+static void
+test_reissue_approve(void **state)
+{
+	struct fx	*f = *state;
+	struct got	 w, l;
+	struct get_ctx	 g;
+	uint8_t		*csr, tok[32], tok2[32], st;
+	uint64_t	 id, id2;
+	size_t		 len;
+	char		 err[512];
+	const uint8_t	*p;
+	X509		*x;
+
+	/* Same key as the lost certificate. */
+	len = mk_csr(&csr, f->k1, "alice");
+	assert_int_equal(reissue_create(&f->d, "alice", f->lost, csr, len,
+	    REQREASON_LOST, "", &id, &st, tok, err, sizeof(err)),
+	    REISSUE_BAD_REQUEST);
+	OPENSSL_free(csr);
+	/* Wrong subject. */
+	len = mk_csr(&csr, f->k2, "mallory");
+	assert_int_equal(reissue_create(&f->d, "alice", f->lost, csr, len,
+	    REQREASON_LOST, "", &id, &st, tok, err, sizeof(err)),
+	    REISSUE_BAD_REQUEST);
+	OPENSSL_free(csr);
+	/* Another account's serial. */
+	len = mk_csr(&csr, f->k2, "alice");
+	assert_int_equal(reissue_create(&f->d, "bob", f->lost, csr, len,
+	    REQREASON_LOST, "", &id, &st, tok, err, sizeof(err)),
+	    REISSUE_BAD_REQUEST);
+	/* Good. */
+	assert_int_equal(reissue_create(&f->d, "alice", f->lost, csr, len,
+	    REQREASON_COMPROMISED, "laptop stolen", &id, &st, tok, err,
+	    sizeof(err)), REISSUE_OK);
+	assert_int_equal(st, REQ_PENDING);
+	assert_int_equal(id, 1);
+	/* A second open request for the serial. */
+	assert_int_equal(reissue_create(&f->d, "alice", f->lost, csr, len,
+	    REQREASON_LOST, "", &id2, &st, tok2, err, sizeof(err)),
+	    REISSUE_DUPLICATE);
+	OPENSSL_free(csr);
+
+	/* Someone else may not wait on it; the owner may. */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(reissue_wait(&f->d, "bob", id, got_cb, &w),
+	    REISSUE_NOT_FOUND);
+	assert_int_equal(reissue_wait(&f->d, "alice", id, got_cb, &w),
+	    REISSUE_OK);
+	assert_int_equal(w.calls, 0);
+	/* Token lookup while pending. */
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(reissue_lookup(&f->d, id, tok, got_cb, &l),
+	    REISSUE_OK);
+	assert_int_equal(l.calls, 1);
+	assert_int_equal(l.res.state, REQ_PENDING);
+
+	assert_true(reissue_approve(&f->d, id, "admin", err, sizeof(err)));
+	assert_int_equal(w.calls, 1);
+	assert_int_equal(w.res.state, REQ_ISSUED);
+	assert_int_equal(w.res.id, id);
+	assert_non_null(w.res.chain_der);
+	p = w.cert;
+	x = d2i_X509(NULL, &p, (long)w.res.cert_len);
+	assert_non_null(x);
+	assert_int_equal(X509_verify(x, X509_get0_pubkey(
+	    ca_signer_get0_cert(f->d.signer))), 1);
+	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(x), f->k2), 1);
+	X509_free(x);
+
+	/* In the store: lost revoked keyCompromise, invalidity = created,
+	 * linked; request issued by admin. */
+	memset(&g, 0, sizeof(g));
+	g.serial = f->lost;
+	g.id = id;
+	assert_int_equal(store_read(f->d.store, get_txn, &g), STORE_OK);
+	assert_int_equal(g.st.status, CERT_REVOKED);
+	assert_int_equal(g.st.reason, REASON_KEY_COMPROMISE);
+	assert_int_equal(g.st.invalidity, g.q.created);
+	assert_int_equal(g.q.state, REQ_ISSUED);
+	assert_string_equal(g.q.decided_by, "admin");
+	assert_memory_equal(g.replaced_by, g.q.new_serial, 16);
+	assert_false(serial_is_zero(g.q.new_serial));
+	request_rec_cleanup(&g.q);
+
+	/* Decided: approve again fails, WAIT answers at once, FETCH works,
+	 * wrong token and unknown id are the same NOT_FOUND. */
+	assert_false(reissue_approve(&f->d, id, "admin", err, sizeof(err)));
+	assert_non_null(strstr(err, "not pending"));
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(reissue_wait(&f->d, "alice", id, got_cb, &w),
+	    REISSUE_OK);
+	assert_int_equal(w.calls, 1);
+	assert_int_equal(w.res.state, REQ_ISSUED);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(reissue_lookup(&f->d, id, tok, got_cb, &l),
+	    REISSUE_OK);
+	assert_int_equal(l.res.state, REQ_ISSUED);
+	assert_true(l.res.cert_len > 0);
+	tok[0] ^= 1;
+	assert_int_equal(reissue_lookup(&f->d, id, tok, got_cb, &l),
+	    REISSUE_NOT_FOUND);
+	tok[0] ^= 1;
+	assert_int_equal(reissue_lookup(&f->d, 99, tok, got_cb, &l),
+	    REISSUE_NOT_FOUND);
+	assert_int_equal(l.calls, 1);
+	/* The revoked serial cannot be requested again. */
+	len = mk_csr(&csr, f->k3, "alice");
+	assert_int_equal(reissue_create(&f->d, "alice", f->lost, csr, len,
+	    REQREASON_LOST, "", &id2, &st, tok2, err, sizeof(err)),
+	    REISSUE_BAD_REQUEST);
+	OPENSSL_free(csr);
+}
+
+static void
+test_reissue_hold_reject(void **state)
+{
+	struct fx	*f = *state;
+	struct got	 w;
+	struct get_ctx	 g;
+	uint8_t		*csr, tok[32], st;
+	uint64_t	 id;
+	size_t		 len;
+	char		 err[512];
+
+	f->conf.policy.hold_on_request = 1;
+	len = mk_csr(&csr, f->k2, "alice");
+	assert_int_equal(reissue_create(&f->d, "alice", f->lost, csr, len,
+	    REQREASON_DAMAGED, "", &id, &st, tok, err, sizeof(err)),
+	    REISSUE_OK);
+	OPENSSL_free(csr);
+	memset(&g, 0, sizeof(g));
+	g.serial = f->lost;
+	g.id = id;
+	assert_int_equal(store_read(f->d.store, get_txn, &g), STORE_OK);
+	assert_int_equal(g.st.status, CERT_HOLD);
+	assert_int_equal(g.q.held, 1);
+	request_rec_cleanup(&g.q);
+
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(reissue_wait(&f->d, "alice", id, got_cb, &w),
+	    REISSUE_OK);
+	assert_true(reissue_reject(&f->d, id, "admin", "not convinced", err,
+	    sizeof(err)));
+	assert_int_equal(w.calls, 1);
+	assert_int_equal(w.res.state, REQ_REJECTED);
+	assert_string_equal(w.why, "not convinced");
+	assert_int_equal(store_read(f->d.store, get_txn, &g), STORE_OK);
+	assert_int_equal(g.st.status, CERT_GOOD);
+	assert_int_equal(g.q.state, REQ_REJECTED);
+	assert_string_equal(g.q.why, "not convinced");
+	assert_true(g.audit_count > 3);
+	request_rec_cleanup(&g.q);
+	assert_false(reissue_reject(&f->d, id, "admin", "again", err,
+	    sizeof(err)));
+	/* A waiter dropped with its connection is never called. */
+	len = mk_csr(&csr, f->k3, "alice");
+	assert_int_equal(reissue_create(&f->d, "alice", f->lost, csr, len,
+	    REQREASON_LOST, "", &id, &st, tok, err, sizeof(err)), REISSUE_OK);
+	OPENSSL_free(csr);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(reissue_wait(&f->d, "alice", id, got_cb, &w),
+	    REISSUE_OK);
+	reissue_wait_cancel(f->d.reissue, &w);
+	assert_true(reissue_approve(&f->d, id, "admin", err, sizeof(err)));
+	assert_int_equal(w.calls, 0);
+	assert_int_equal(store_read(f->d.store, get_txn, &g), STORE_OK);
+	assert_int_equal(g.st.status, CERT_REVOKED);
+	assert_int_equal(g.st.reason, REASON_KEY_COMPROMISE);
+	request_rec_cleanup(&g.q);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_reissue_approve, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_reissue_hold_reject,
+		    setup, teardown),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

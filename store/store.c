@@ -1,0 +1,1584 @@
+/*
+ * store.c - mica's LMDB environment: open/close, write transactions with
+ * map growth and bounded retries, read transactions and reusable readers,
+ * and the typed record operations of store/store.h.
+ *
+ * Threads: struct store is shared by all threads.  LMDB serialises write
+ * transactions itself.  Growing the map (mdb_env_set_mapsize) is only legal
+ * while no transaction of this process is active, so every transaction
+ * (read, write, an active reader) holds map_lock shared, and growth takes
+ * it exclusively.  Consequences for callers:
+ *   - a reader's store_reader_begin and store_reader_end run on the same
+ *     thread (the lock is a pthread rwlock);
+ *   - a thread must not call store_write while it holds a reader between
+ *     begin and end, nor store_write from inside a store_write callback
+ *     (LMDB's writer lock is not recursive).
+ * store_read or a reader used inside a store_write callback is fine.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+#include <sodium.h>
+
+#include "common/bytes.h"
+#include "common/log.h"
+#include "store/store.h"
+#include "store/store_extra.h"
+
+enum {
+	DB_CERTS,
+	DB_REVS,
+	DB_ACCOUNTS,
+	DB_REQUESTS,
+	DB_AUDIT,
+	DB_META,
+	DB_COUNT
+};
+
+static const char *const db_names[DB_COUNT] = {
+	"certs", "revocations", "accounts", "requests", "audit", "meta",
+};
+
+#define STORE_DEFAULT_MAP	(64ULL * 1024 * 1024)
+#define STORE_WRITE_TRIES	8
+#define STORE_META_KEY_MAX	128
+#define META_SCHEMA		"schema_version"
+#define META_NEXT_REQ		"next_request_id"
+#define META_AUDIT_HEAD		"audit_head"
+
+struct store {
+	MDB_env			*env;
+	MDB_dbi			 dbi[DB_COUNT];
+	pthread_rwlock_t	 map_lock;
+	int			 lock_inited;
+	uint64_t		 map_max;
+	int			 no_grow;
+	int			 read_only;
+	int			 lock_fd;
+};
+
+struct store_txn {
+	struct store	*s;
+	MDB_txn		*txn;
+	int		 write;
+	int		 map_full;	/* an operation hit MDB_MAP_FULL */
+};
+
+struct store_reader {
+	struct store		*s;
+	struct store_txn	 t;
+	int			 active;
+};
+
+/* Walk callbacks: go on, stop, or the record did not decode. */
+enum walk { WALK_STOP = 0, WALK_NEXT = 1, WALK_CORRUPT = -1 };
+typedef enum walk (*walk_fn)(const MDB_val *key, const MDB_val *val,
+    void *arg);
+
+const char *
+store_strerror(enum store_rc rc)
+{
+	switch (rc) {
+	case STORE_OK:
+		return "success";
+	case STORE_NOTFOUND:
+		return "not found";
+	case STORE_EXISTS:
+		return "already exists";
+	case STORE_FULL:
+		return "store full (map at its limit or disk full)";
+	case STORE_LOCKED:
+		return "store locked by another process";
+	case STORE_VERSION:
+		return "store schema version not supported";
+	case STORE_CORRUPT:
+		return "store record corrupt";
+	case STORE_INVALID:
+		return "change not allowed";
+	case STORE_IO:
+		return "store I/O error";
+	case STORE_ABORT:
+		return "aborted";
+	}
+	return "unknown store error";
+}
+
+/* ---- locking and LMDB error mapping ---- */
+
+static void
+map_rdlock(struct store *s)
+{
+	int e;
+
+	if ((e = pthread_rwlock_rdlock(&s->map_lock)) != 0)
+		fatalx("store: map lock: %s", strerror(e));
+}
+
+static void
+map_wrlock(struct store *s)
+{
+	int e;
+
+	if ((e = pthread_rwlock_wrlock(&s->map_lock)) != 0)
+		fatalx("store: map lock: %s", strerror(e));
+}
+
+static void
+map_unlock(struct store *s)
+{
+	int e;
+
+	if ((e = pthread_rwlock_unlock(&s->map_lock)) != 0)
+		fatalx("store: map unlock: %s", strerror(e));
+}
+
+static enum store_rc
+lmdb_rc(struct store_txn *t, int rc, const char *what)
+{
+	switch (rc) {
+	case MDB_SUCCESS:
+		return STORE_OK;
+	case MDB_NOTFOUND:
+		return STORE_NOTFOUND;
+	case MDB_KEYEXIST:
+		return STORE_EXISTS;
+	case MDB_MAP_FULL:
+		if (t != NULL)
+			t->map_full = 1;
+		log_debug("store: %s: map full", what);
+		return STORE_FULL;
+	case ENOSPC:
+		log_warnx("store: %s: disk full: %s", what, mdb_strerror(rc));
+		return STORE_FULL;
+	default:
+		log_warnx("store: %s: %s", what, mdb_strerror(rc));
+		return STORE_IO;
+	}
+}
+
+/* Another process grew the map: adopt its size (no txn may be active). */
+static enum store_rc
+adopt_mapsize(struct store *s)
+{
+	int rc;
+
+	map_wrlock(s);
+	rc = mdb_env_set_mapsize(s->env, 0);
+	map_unlock(s);
+	return lmdb_rc(NULL, rc, "adopt map size");
+}
+
+/* Doubles the map (capped by map_max).  Returns 1 if it grew. */
+static int
+store_grow(struct store *s)
+{
+	MDB_envinfo info;
+	uint64_t cur, next;
+	int rc, ok = 0;
+
+	if (s->no_grow) {
+		log_warnx("store: map full and growth is disabled");
+		return 0;
+	}
+	map_wrlock(s);
+	if ((rc = mdb_env_info(s->env, &info)) != 0) {
+		log_warnx("store: env info: %s", mdb_strerror(rc));
+		goto out;
+	}
+	cur = info.me_mapsize;
+	next = cur > UINT64_MAX / 2 ? UINT64_MAX : cur * 2;
+	if (s->map_max != 0 && next > s->map_max)
+		next = s->map_max;
+	if (next > SIZE_MAX)
+		next = SIZE_MAX;
+	if (next <= cur) {
+		log_warnx("store: map full at its ceiling of %" PRIu64
+		    " bytes", cur);
+		goto out;
+	}
+	if ((rc = mdb_env_set_mapsize(s->env, (size_t)next)) != 0) {
+		log_warnx("store: grow map to %" PRIu64 ": %s", next,
+		    mdb_strerror(rc));
+		goto out;
+	}
+	log_info("store: map grown from %" PRIu64 " to %" PRIu64 " bytes",
+	    cur, next);
+	ok = 1;
+out:
+	map_unlock(s);
+	return ok;
+}
+
+/* Begins a transaction holding map_lock shared; txn_end releases both. */
+static enum store_rc
+txn_begin(struct store *s, int write, struct store_txn *t)
+{
+	enum store_rc rc = STORE_IO;
+	int mrc, tries;
+
+	memset(t, 0, sizeof(*t));
+	t->s = s;
+	t->write = write;
+	for (tries = 0; tries < 3; tries++) {
+		map_rdlock(s);
+		mrc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY,
+		    &t->txn);
+		if (mrc == MDB_SUCCESS)
+			return STORE_OK;
+		map_unlock(s);
+		t->txn = NULL;
+		if (mrc != MDB_MAP_RESIZED) {
+			rc = lmdb_rc(NULL, mrc, write ?
+			    "begin write transaction" :
+			    "begin read transaction");
+			break;
+		}
+		if ((rc = adopt_mapsize(s)) != STORE_OK)
+			break;
+		rc = STORE_IO;
+	}
+	return rc;
+}
+
+static void
+txn_end(struct store_txn *t)
+{
+	if (t->txn != NULL)
+		mdb_txn_abort(t->txn);
+	t->txn = NULL;
+	map_unlock(t->s);
+}
+
+/* ---- open / close ---- */
+
+static enum store_rc
+take_lock(struct store *s, const char *dir)
+{
+	char path[PATH_MAX];
+	int n;
+
+	n = snprintf(path, sizeof(path), "%s/micad.lock", dir);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		log_warnx("store: %s: path too long", dir);
+		return STORE_IO;
+	}
+	s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->lock_fd == -1) {
+		log_warn("store: open %s", path);
+		return STORE_IO;
+	}
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK) {
+			log_warnx("store: %s is in use by another micad", dir);
+			return STORE_LOCKED;
+		}
+		log_warn("store: flock %s", path);
+		return STORE_IO;
+	}
+	return STORE_OK;
+}
+
+static int
+all_empty(struct store_txn *t)
+{
+	MDB_stat st;
+	int i;
+
+	for (i = 0; i < DB_COUNT; i++) {
+		if (mdb_stat(t->txn, t->s->dbi[i], &st) != 0 ||
+		    st.ms_entries != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Opens the named databases (creating them when create), writes the schema
+ * version into a new store and checks it in an existing one.  The
+ * transaction is committed so that the dbi handles stay open.
+ */
+static enum store_rc
+open_dbs(struct store *s, const char *dir, int create)
+{
+	struct store_txn t;
+	enum store_rc rc;
+	uint64_t ver = 0;
+	int i, mrc;
+
+	if ((rc = txn_begin(s, create, &t)) != STORE_OK)
+		return rc;
+	for (i = 0; i < DB_COUNT; i++) {
+		mrc = mdb_dbi_open(t.txn, db_names[i], create ? MDB_CREATE : 0,
+		    &s->dbi[i]);
+		if (mrc == MDB_NOTFOUND) {
+			log_warnx("store: %s: no database %s: not a mica "
+			    "store or an incompatible schema", dir,
+			    db_names[i]);
+			rc = STORE_VERSION;
+			goto out;
+		}
+		if ((rc = lmdb_rc(&t, mrc, db_names[i])) != STORE_OK)
+			goto out;
+	}
+	if ((rc = store_meta_get_u64(&t, META_SCHEMA, &ver)) != STORE_OK)
+		goto out;
+	if (ver == 0 && create && all_empty(&t)) {
+		ver = STORE_SCHEMA_VERSION;
+		rc = store_meta_set_u64(&t, META_SCHEMA, ver);
+		if (rc != STORE_OK)
+			goto out;
+		log_info("store: created %s (schema %d)", dir,
+		    STORE_SCHEMA_VERSION);
+	}
+	if (ver == 0 || ver > STORE_SCHEMA_VERSION) {
+		if (ver == 0)
+			log_warnx("store: %s: no schema version", dir);
+		else
+			log_warnx("store: %s: schema version %" PRIu64
+			    " is newer than this program's %d", dir, ver,
+			    STORE_SCHEMA_VERSION);
+		rc = STORE_VERSION;
+		goto out;
+	}
+	mrc = mdb_txn_commit(t.txn);
+	t.txn = NULL;
+	rc = lmdb_rc(&t, mrc, "commit open");
+out:
+	txn_end(&t);
+	return rc;
+}
+
+static enum store_rc
+prepare_dir(const char *dir, const struct store_opts *o)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+	int n;
+
+	if (o->create && !o->read_only && mkdir(dir, 0700) == -1 &&
+	    errno != EEXIST) {
+		log_warn("store: mkdir %s", dir);
+		return STORE_IO;
+	}
+	if (o->create && !o->read_only)
+		return STORE_OK;
+	n = snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		log_warnx("store: %s: path too long", dir);
+		return STORE_IO;
+	}
+	if (stat(path, &sb) == -1) {
+		log_warn("store: %s", path);
+		return errno == ENOENT ? STORE_NOTFOUND : STORE_IO;
+	}
+	return STORE_OK;
+}
+
+/*
+ * Opens or creates the store in dir.  Returns STORE_NOTFOUND when dir has
+ * no store and opts->create is 0, STORE_LOCKED, STORE_VERSION, STORE_IO.
+ */
+enum store_rc
+store_open(struct store **out, const char *dir, const struct store_opts *opts)
+{
+	static const struct store_opts defaults;
+	const struct store_opts *o = opts != NULL ? opts : &defaults;
+	struct store *s = NULL;
+	enum store_rc rc = STORE_IO;
+	uint64_t map_size = o->map_size ? o->map_size : STORE_DEFAULT_MAP;
+	unsigned int flags = MDB_NOTLS;
+	int mrc, i;
+
+	*out = NULL;
+	if (sodium_init() < 0) {
+		log_warnx("store: sodium_init failed");
+		goto out;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		fatal("store: calloc");
+	s->lock_fd = -1;
+	s->map_max = o->map_max;
+	s->no_grow = o->no_grow;
+	s->read_only = o->read_only;
+	if (o->map_max != 0 && map_size > o->map_max)
+		map_size = o->map_max;
+	if (map_size > SIZE_MAX)
+		map_size = SIZE_MAX;
+	if (pthread_rwlock_init(&s->map_lock, NULL) != 0)
+		fatalx("store: rwlock init");
+	s->lock_inited = 1;
+	if ((rc = prepare_dir(dir, o)) != STORE_OK)
+		goto out;
+	if (o->exclusive && (rc = take_lock(s, dir)) != STORE_OK)
+		goto out;
+	rc = STORE_IO;
+	if (o->read_only)
+		flags |= MDB_RDONLY;
+	if ((mrc = mdb_env_create(&s->env)) != 0 ||
+	    (mrc = mdb_env_set_maxdbs(s->env, DB_COUNT)) != 0 ||
+	    (mrc = mdb_env_set_mapsize(s->env, (size_t)map_size)) != 0 ||
+	    (mrc = mdb_env_open(s->env, dir, flags, 0600)) != 0) {
+		log_warnx("store: open %s: %s", dir, mdb_strerror(mrc));
+		if (mrc == ENOSPC)
+			rc = STORE_FULL;
+		goto out;
+	}
+	for (i = 0; i < DB_COUNT; i++)
+		s->dbi[i] = 0;
+	if ((rc = open_dbs(s, dir, o->create && !o->read_only)) != STORE_OK)
+		goto out;
+	*out = s;
+	s = NULL;
+	rc = STORE_OK;
+out:
+	store_close(s);
+	return rc;
+}
+
+/* Closes the environment and releases the lock file; NULL is allowed. */
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	if (s->env != NULL)
+		mdb_env_close(s->env);
+	if (s->lock_fd != -1)
+		close(s->lock_fd);
+	if (s->lock_inited)
+		pthread_rwlock_destroy(&s->map_lock);
+	free(s);
+}
+
+/* ---- transactions ---- */
+
+/*
+ * Runs fn in a write transaction and commits if it returns STORE_OK;
+ * grows the map and runs fn again after MDB_MAP_FULL (at most
+ * STORE_WRITE_TRIES times).  Returns fn's result or the commit's.
+ */
+enum store_rc
+store_write(struct store *s, store_txn_fn fn, void *arg)
+{
+	struct store_txn t;
+	enum store_rc rc = STORE_FULL;
+	int attempt, mrc;
+
+	if (s->read_only) {
+		log_warnx("store: write to a store opened read-only");
+		return STORE_INVALID;
+	}
+	for (attempt = 0; attempt < STORE_WRITE_TRIES; attempt++) {
+		if ((rc = txn_begin(s, 1, &t)) != STORE_OK)
+			goto out;
+		rc = fn(&t, arg);
+		if (rc == STORE_OK && !t.map_full) {
+			mrc = mdb_txn_commit(t.txn);
+			t.txn = NULL;
+			rc = lmdb_rc(&t, mrc, "commit");
+		}
+		txn_end(&t);
+		if (!t.map_full)
+			goto out;
+		if (!store_grow(s)) {
+			rc = STORE_FULL;
+			goto out;
+		}
+	}
+	log_warnx("store: still full after %d map growths",
+	    STORE_WRITE_TRIES);
+	rc = STORE_FULL;
+out:
+	return rc;
+}
+
+/* Runs fn inside a fresh read transaction and returns its result. */
+enum store_rc
+store_read(struct store *s, store_txn_fn fn, void *arg)
+{
+	struct store_txn t;
+	enum store_rc rc;
+
+	if ((rc = txn_begin(s, 0, &t)) != STORE_OK)
+		return rc;
+	rc = fn(&t, arg);
+	txn_end(&t);
+	return rc;
+}
+
+/* A reusable read transaction; NULL on error.  Free with _free. */
+struct store_reader *
+store_reader_new(struct store *s)
+{
+	struct store_reader *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		fatal("store: calloc");
+	r->s = s;
+	if (txn_begin(s, 0, &r->t) != STORE_OK) {
+		free(r);
+		return NULL;
+	}
+	mdb_txn_reset(r->t.txn);
+	map_unlock(s);
+	return r;
+}
+
+/* Frees the reader (ending it if begun); NULL is allowed. */
+void
+store_reader_free(struct store_reader *r)
+{
+	if (r == NULL)
+		return;
+	if (r->active)
+		store_reader_end(r);
+	if (r->t.txn != NULL)
+		mdb_txn_abort(r->t.txn);
+	free(r);
+}
+
+/*
+ * Renews the reader's snapshot (it sees every commit made before) and
+ * returns its transaction, or NULL on error.  Call store_reader_end on the
+ * same thread when done.
+ */
+struct store_txn *
+store_reader_begin(struct store_reader *r)
+{
+	int mrc, tries;
+
+	if (r->active || r->t.txn == NULL)
+		return NULL;
+	for (tries = 0; tries < 3; tries++) {
+		map_rdlock(r->s);
+		mrc = mdb_txn_renew(r->t.txn);
+		if (mrc == MDB_SUCCESS) {
+			r->active = 1;
+			r->t.map_full = 0;
+			return &r->t;
+		}
+		map_unlock(r->s);
+		if (mrc != MDB_MAP_RESIZED || adopt_mapsize(r->s) != STORE_OK)
+			break;
+	}
+	lmdb_rc(NULL, mrc, "renew reader");
+	return NULL;
+}
+
+/* Ends the reader's current use (mdb_txn_reset); the reader stays valid. */
+void
+store_reader_end(struct store_reader *r)
+{
+	if (!r->active)
+		return;
+	mdb_txn_reset(r->t.txn);
+	r->active = 0;
+	map_unlock(r->s);
+}
+
+/* ---- generic key/value helpers ---- */
+
+static enum store_rc
+db_get(struct store_txn *t, int db, const void *key, size_t key_len,
+    MDB_val *out)
+{
+	MDB_val k = { .mv_size = key_len, .mv_data = (void *)key };
+
+	return lmdb_rc(t, mdb_get(t->txn, t->s->dbi[db], &k, out),
+	    db_names[db]);
+}
+
+static enum store_rc
+db_put(struct store_txn *t, int db, const void *key, size_t key_len,
+    const void *val, size_t val_len, unsigned int flags)
+{
+	MDB_val k = { .mv_size = key_len, .mv_data = (void *)key };
+	MDB_val v = { .mv_size = val_len, .mv_data = (void *)val };
+
+	if (!t->write) {
+		log_warnx("store: put into %s in a read transaction",
+		    db_names[db]);
+		return STORE_INVALID;
+	}
+	return lmdb_rc(t, mdb_put(t->txn, t->s->dbi[db], &k, &v, flags),
+	    db_names[db]);
+}
+
+/* Calls fn for each record from start (NULL: the first) in key order. */
+static enum store_rc
+db_walk(struct store_txn *t, int db, const void *start, size_t start_len,
+    walk_fn fn, void *arg)
+{
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	enum store_rc rc;
+	enum walk w;
+	MDB_cursor_op op = start != NULL ? MDB_SET_RANGE : MDB_FIRST;
+	int mrc;
+
+	if ((rc = lmdb_rc(t, mdb_cursor_open(t->txn, t->s->dbi[db], &c),
+	    db_names[db])) != STORE_OK)
+		goto out;
+	k.mv_size = start_len;
+	k.mv_data = (void *)start;
+	for (;;) {
+		mrc = mdb_cursor_get(c, &k, &v, op);
+		op = MDB_NEXT;
+		if (mrc == MDB_NOTFOUND)
+			break;
+		if ((rc = lmdb_rc(t, mrc, db_names[db])) != STORE_OK)
+			goto out;
+		w = fn(&k, &v, arg);
+		if (w == WALK_STOP)
+			break;
+		if (w == WALK_CORRUPT) {
+			log_warnx("store: %s: a record does not decode",
+			    db_names[db]);
+			rc = STORE_CORRUPT;
+			goto out;
+		}
+	}
+	rc = STORE_OK;
+out:
+	if (c != NULL)
+		mdb_cursor_close(c);
+	return rc;
+}
+
+static int
+key_u64(const MDB_val *k, uint64_t *out)
+{
+	if (k->mv_size != 8)
+		return 0;
+	*out = be64_get(k->mv_data);
+	return 1;
+}
+
+static void
+log_corrupt(const char *db, const uint8_t serial[STORE_SERIAL_LEN])
+{
+	char hex[SERIAL_HEX_LEN];
+
+	serial_hex(hex, serial);
+	log_warnx("store: %s record serial=%s does not decode", db, hex);
+}
+
+/* ---- certificates ---- */
+
+/* 1 if the 16 bytes are all zero. */
+int
+serial_is_zero(const uint8_t serial[STORE_SERIAL_LEN])
+{
+	uint8_t acc = 0;
+	size_t i;
+
+	for (i = 0; i < STORE_SERIAL_LEN; i++)
+		acc |= serial[i];
+	return acc == 0;
+}
+
+/* Frees an owned der (from store_cert_get) and zeroes the record. */
+void
+cert_rec_cleanup(struct cert_rec *c)
+{
+	if (c == NULL)
+		return;
+	free(c->der);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Reads the fixed part of a cert record; no allocation. */
+enum store_rc
+store_cert_state(struct store_txn *t, const uint8_t serial[STORE_SERIAL_LEN],
+    struct cert_state *out)
+{
+	MDB_val v;
+	enum store_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = db_get(t, DB_CERTS, serial, STORE_SERIAL_LEN, &v)) !=
+	    STORE_OK)
+		return rc;
+	if (!store_rec_cert_state_decode(out, v.mv_data, v.mv_size)) {
+		log_corrupt("certs", serial);
+		return STORE_CORRUPT;
+	}
+	return STORE_OK;
+}
+
+/* Decodes a cert record with a borrowed der (valid until the next put). */
+static enum store_rc
+cert_get_borrowed(struct store_txn *t, const uint8_t serial[STORE_SERIAL_LEN],
+    struct cert_rec *out)
+{
+	MDB_val v;
+	enum store_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = db_get(t, DB_CERTS, serial, STORE_SERIAL_LEN, &v)) !=
+	    STORE_OK)
+		return rc;
+	if (!store_rec_cert_decode(out, serial, v.mv_data, v.mv_size)) {
+		log_corrupt("certs", serial);
+		return STORE_CORRUPT;
+	}
+	return STORE_OK;
+}
+
+/* Copies the record out, der malloc'd (free with cert_rec_cleanup). */
+enum store_rc
+store_cert_get(struct store_txn *t, const uint8_t serial[STORE_SERIAL_LEN],
+    struct cert_rec *out)
+{
+	struct cert_rec c;
+	enum store_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = cert_get_borrowed(t, serial, &c)) != STORE_OK)
+		return rc;
+	*out = c;
+	out->der = NULL;
+	if ((out->der = malloc(c.der_len ? c.der_len : 1)) == NULL)
+		fatal("store: malloc");
+	if (c.der_len > 0)
+		memcpy(out->der, c.der, c.der_len);
+	return STORE_OK;
+}
+
+static enum store_rc
+cert_write(struct store_txn *t, const struct cert_rec *c, unsigned int flags)
+{
+	struct wb b;
+	enum store_rc rc = STORE_INVALID;
+
+	wb_init(&b);
+	if (!store_rec_cert_encode(&b, c)) {
+		if (!wb_ok(&b))
+			fatalx("store: out of memory");
+		log_warnx("store: cert record with invalid fields");
+		goto out;
+	}
+	rc = db_put(t, DB_CERTS, c->serial, STORE_SERIAL_LEN, b.data, b.len,
+	    flags);
+out:
+	wb_cleanup(&b);
+	return rc;
+}
+
+/* Inserts a new certificate; STORE_EXISTS if the serial is taken. */
+enum store_rc
+store_cert_add(struct store_txn *t, const struct cert_rec *c)
+{
+	if (serial_is_zero(c->serial) || c->der == NULL || c->der_len == 0)
+		return STORE_INVALID;
+	return cert_write(t, c, MDB_NOOVERWRITE);
+}
+
+/* The highest revocations seq so far, 0 if none. */
+enum store_rc
+store_rev_last(struct store_txn *t, uint64_t *out_seq)
+{
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	enum store_rc rc;
+	int mrc;
+
+	*out_seq = 0;
+	if ((rc = lmdb_rc(t, mdb_cursor_open(t->txn, t->s->dbi[DB_REVS], &c),
+	    "revocations")) != STORE_OK)
+		goto out;
+	mrc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+	if (mrc == MDB_NOTFOUND) {
+		rc = STORE_OK;
+		goto out;
+	}
+	if ((rc = lmdb_rc(t, mrc, "revocations")) != STORE_OK)
+		goto out;
+	if (!key_u64(&k, out_seq)) {
+		log_warnx("store: revocations: bad key length %zu",
+		    k.mv_size);
+		rc = STORE_CORRUPT;
+		goto out;
+	}
+	rc = STORE_OK;
+out:
+	if (c != NULL)
+		mdb_cursor_close(c);
+	return rc;
+}
+
+static int
+transition_ok(uint8_t from, uint8_t to, uint8_t reason)
+{
+	switch (to) {
+	case CERT_HOLD:
+		return from == CERT_GOOD;
+	case CERT_GOOD:
+		return from == CERT_HOLD;
+	case CERT_REVOKED:
+		/* a revocation's reason cannot be hold or removeFromCRL */
+		if (reason > REASON_AA_COMPROMISE || reason == 7 ||
+		    reason == REASON_CERTIFICATE_HOLD ||
+		    reason == REASON_REMOVE_FROM_CRL)
+			return 0;
+		return from == CERT_GOOD || from == CERT_HOLD;
+	}
+	return 0;
+}
+
+/*
+ * Changes the status (see store.h for the allowed transitions) and appends
+ * the revocations event.  A release (HOLD->GOOD) clears the revocation
+ * fields; its event has reason REASON_REMOVE_FROM_CRL.
+ */
+enum store_rc
+store_cert_set_status(struct store_txn *t,
+    const uint8_t serial[STORE_SERIAL_LEN], uint8_t status, uint8_t reason,
+    int64_t when, int64_t invalidity, uint64_t *out_seq)
+{
+	struct cert_rec c;
+	struct rev_event ev;
+	struct wb b;
+	uint8_t key[8];
+	uint64_t seq;
+	enum store_rc rc;
+
+	wb_init(&b);
+	if ((rc = cert_get_borrowed(t, serial, &c)) != STORE_OK)
+		goto out;
+	if (!transition_ok(c.st.status, status, reason)) {
+		rc = STORE_INVALID;
+		goto out;
+	}
+	if ((rc = store_rev_last(t, &seq)) != STORE_OK)
+		goto out;
+	seq++;
+	memset(&ev, 0, sizeof(ev));
+	ev.seq = seq;
+	memcpy(ev.serial, serial, STORE_SERIAL_LEN);
+	ev.status = status;
+	if (status == CERT_GOOD) {
+		c.st.reason = REASON_UNSPECIFIED;
+		c.st.revoked_at = 0;
+		c.st.invalidity = 0;
+		ev.reason = REASON_REMOVE_FROM_CRL;
+	} else {
+		c.st.reason = status == CERT_HOLD ?
+		    REASON_CERTIFICATE_HOLD : reason;
+		c.st.revoked_at = when;
+		c.st.invalidity = invalidity;
+		ev.reason = c.st.reason;
+		ev.invalidity = invalidity;
+	}
+	ev.when = when;
+	c.st.status = status;
+	c.st.change_seq = seq;
+	/* c.der borrows the map: encode (copy) before any put */
+	if (!store_rec_cert_encode(&b, &c))
+		fatalx("store: cert record encode");
+	if ((rc = db_put(t, DB_CERTS, serial, STORE_SERIAL_LEN, b.data, b.len,
+	    0)) != STORE_OK)
+		goto out;
+	wb_cleanup(&b);
+	if (!store_rec_rev_encode(&b, &ev))
+		fatalx("store: revocation event encode");
+	be64_put(key, seq);
+	if ((rc = db_put(t, DB_REVS, key, sizeof(key), b.data, b.len,
+	    MDB_NOOVERWRITE)) != STORE_OK)
+		goto out;
+	if (out_seq != NULL)
+		*out_seq = seq;
+	rc = STORE_OK;
+out:
+	wb_cleanup(&b);
+	return rc;
+}
+
+/* Sets one link field of serial's record to other. */
+static enum store_rc
+cert_set_link(struct store_txn *t, const uint8_t serial[STORE_SERIAL_LEN],
+    int replaced_by, const uint8_t other[STORE_SERIAL_LEN])
+{
+	struct cert_rec c;
+	enum store_rc rc;
+	uint8_t *field;
+
+	if ((rc = cert_get_borrowed(t, serial, &c)) != STORE_OK)
+		return rc;
+	field = replaced_by ? c.replaced_by : c.replaces;
+	if (!serial_is_zero(field) &&
+	    memcmp(field, other, STORE_SERIAL_LEN) != 0)
+		return STORE_INVALID;	/* already linked to another cert */
+	memcpy(field, other, STORE_SERIAL_LEN);
+	return cert_write(t, &c, 0);
+}
+
+/*
+ * old.replaced_by = new, new.replaces = old.  STORE_NOTFOUND if either is
+ * missing, STORE_INVALID if old == new or a link already names another.
+ */
+enum store_rc
+store_cert_link(struct store_txn *t,
+    const uint8_t old_serial[STORE_SERIAL_LEN],
+    const uint8_t new_serial[STORE_SERIAL_LEN])
+{
+	struct cert_state st;
+	enum store_rc rc;
+
+	if (memcmp(old_serial, new_serial, STORE_SERIAL_LEN) == 0)
+		return STORE_INVALID;
+	if ((rc = store_cert_state(t, old_serial, &st)) != STORE_OK ||
+	    (rc = store_cert_state(t, new_serial, &st)) != STORE_OK)
+		return rc;
+	if ((rc = cert_set_link(t, old_serial, 1, new_serial)) != STORE_OK)
+		return rc;
+	return cert_set_link(t, new_serial, 0, old_serial);
+}
+
+struct cert_walk {
+	store_cert_cb	 cb;
+	void		*arg;
+};
+
+static enum walk
+cert_walk_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct cert_walk *w = arg;
+	struct cert_rec c;
+
+	if (k->mv_size != STORE_SERIAL_LEN ||
+	    !store_rec_cert_decode(&c, k->mv_data, v->mv_data, v->mv_size))
+		return WALK_CORRUPT;
+	return w->cb(&c, w->arg) ? WALK_NEXT : WALK_STOP;
+}
+
+/* Calls cb for every certificate in serial order (der borrowed). */
+enum store_rc
+store_cert_iter(struct store_txn *t, store_cert_cb cb, void *arg)
+{
+	struct cert_walk w = { cb, arg };
+
+	return db_walk(t, DB_CERTS, NULL, 0, cert_walk_one, &w);
+}
+
+/* ---- revocation events ---- */
+
+struct rev_walk {
+	store_rev_cb	 cb;
+	void		*arg;
+};
+
+static enum walk
+rev_walk_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct rev_walk *w = arg;
+	struct rev_event ev;
+	uint64_t seq;
+
+	if (!key_u64(k, &seq) ||
+	    !store_rec_rev_decode(&ev, seq, v->mv_data, v->mv_size))
+		return WALK_CORRUPT;
+	return w->cb(&ev, w->arg) ? WALK_NEXT : WALK_STOP;
+}
+
+/* Calls cb for every event with seq >= from_seq in order. */
+enum store_rc
+store_rev_iter(struct store_txn *t, uint64_t from_seq, store_rev_cb cb,
+    void *arg)
+{
+	struct rev_walk w = { cb, arg };
+	uint8_t key[8];
+
+	be64_put(key, from_seq);
+	return db_walk(t, DB_REVS, key, sizeof(key), rev_walk_one, &w);
+}
+
+/* ---- accounts ---- */
+
+/* Wipes the whole record, secrets included. */
+void
+account_rec_wipe(struct account_rec *a)
+{
+	if (a != NULL)
+		sodium_memzero(a, sizeof(*a));
+}
+
+static int
+name_ok(const char *name, size_t *out_len)
+{
+	size_t n;
+
+	if (name == NULL)
+		return 0;
+	n = strnlen(name, STORE_NAME_MAX + 1);
+	if (n == 0 || n > STORE_NAME_MAX)
+		return 0;
+	*out_len = n;
+	return 1;
+}
+
+/* Copies the account (secrets too: wipe out with account_rec_wipe). */
+enum store_rc
+store_account_get(struct store_txn *t, const char *name,
+    struct account_rec *out)
+{
+	MDB_val v;
+	enum store_rc rc;
+	size_t n;
+
+	sodium_memzero(out, sizeof(*out));
+	if (!name_ok(name, &n))
+		return STORE_INVALID;
+	if ((rc = db_get(t, DB_ACCOUNTS, name, n, &v)) != STORE_OK)
+		return rc;
+	if (!store_rec_account_decode(out, (const uint8_t *)name, n,
+	    v.mv_data, v.mv_size)) {
+		log_warnx("store: account %s: record does not decode", name);
+		return STORE_CORRUPT;
+	}
+	return STORE_OK;
+}
+
+/* Inserts or replaces an account; create_only: STORE_EXISTS if taken. */
+enum store_rc
+store_account_put(struct store_txn *t, const struct account_rec *a,
+    int create_only)
+{
+	struct wb b;
+	enum store_rc rc = STORE_INVALID;
+	size_t n;
+
+	wb_init(&b);
+	/* reserve once: no realloc leaves copies of the secrets behind */
+	if (!wb_reserve(&b, 64 + sizeof(*a)))
+		fatalx("store: out of memory");
+	if (!name_ok(a->name, &n) || !store_rec_account_encode(&b, a))
+		goto out;
+	rc = db_put(t, DB_ACCOUNTS, a->name, n, b.data, b.len,
+	    create_only ? MDB_NOOVERWRITE : 0);
+out:
+	if (b.data != NULL)
+		sodium_memzero(b.data, b.cap);
+	wb_cleanup(&b);
+	return rc;
+}
+
+struct account_walk {
+	store_account_cb	 cb;
+	void			*arg;
+};
+
+static enum walk
+account_walk_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct account_walk *w = arg;
+	struct account_rec a;
+	enum walk rc = WALK_CORRUPT;
+
+	if (store_rec_account_decode(&a, k->mv_data, k->mv_size, v->mv_data,
+	    v->mv_size))
+		rc = w->cb(&a, w->arg) ? WALK_NEXT : WALK_STOP;
+	account_rec_wipe(&a);
+	return rc;
+}
+
+/* Calls cb for every account in name order; the record is wiped after. */
+enum store_rc
+store_account_iter(struct store_txn *t, store_account_cb cb, void *arg)
+{
+	struct account_walk w = { cb, arg };
+
+	return db_walk(t, DB_ACCOUNTS, NULL, 0, account_walk_one, &w);
+}
+
+/* ---- requests ---- */
+
+/* Frees an owned csr (from store_request_get) and zeroes the record. */
+void
+request_rec_cleanup(struct request_rec *q)
+{
+	if (q == NULL)
+		return;
+	free(q->csr);
+	memset(q, 0, sizeof(*q));
+}
+
+/* Takes the next request id from meta "next_request_id" (first: 1). */
+enum store_rc
+store_request_next_id(struct store_txn *t, uint64_t *out_id)
+{
+	uint64_t next;
+	enum store_rc rc;
+
+	*out_id = 0;
+	if ((rc = store_meta_get_u64(t, META_NEXT_REQ, &next)) != STORE_OK)
+		return rc;
+	if (next == 0)
+		next = 1;
+	if (next == UINT64_MAX)
+		return STORE_FULL;
+	if ((rc = store_meta_set_u64(t, META_NEXT_REQ, next + 1)) != STORE_OK)
+		return rc;
+	*out_id = next;
+	return STORE_OK;
+}
+
+/* Copies the request, csr malloc'd (free with request_rec_cleanup). */
+enum store_rc
+store_request_get(struct store_txn *t, uint64_t id, struct request_rec *out)
+{
+	struct request_rec q;
+	MDB_val v;
+	uint8_t key[8];
+	enum store_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	be64_put(key, id);
+	if ((rc = db_get(t, DB_REQUESTS, key, sizeof(key), &v)) != STORE_OK)
+		return rc;
+	if (!store_rec_request_decode(&q, id, v.mv_data, v.mv_size)) {
+		log_warnx("store: request %" PRIu64 ": record does not "
+		    "decode", id);
+		return STORE_CORRUPT;
+	}
+	*out = q;
+	out->csr = NULL;
+	if (q.csr_len > 0) {
+		if ((out->csr = malloc(q.csr_len)) == NULL)
+			fatal("store: malloc");
+		memcpy(out->csr, q.csr, q.csr_len);
+	}
+	return STORE_OK;
+}
+
+/* Inserts or replaces request q->id (which must not be 0). */
+enum store_rc
+store_request_put(struct store_txn *t, const struct request_rec *q)
+{
+	struct wb b;
+	uint8_t key[8];
+	enum store_rc rc = STORE_INVALID;
+
+	wb_init(&b);
+	if (q->id == 0 || !store_rec_request_encode(&b, q)) {
+		log_warnx("store: request %" PRIu64 ": invalid fields", q->id);
+		goto out;
+	}
+	be64_put(key, q->id);
+	rc = db_put(t, DB_REQUESTS, key, sizeof(key), b.data, b.len, 0);
+out:
+	wb_cleanup(&b);
+	return rc;
+}
+
+struct request_walk {
+	store_request_cb	 cb;
+	void			*arg;
+};
+
+static enum walk
+request_walk_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct request_walk *w = arg;
+	struct request_rec q;
+	uint64_t id;
+
+	if (!key_u64(k, &id) ||
+	    !store_rec_request_decode(&q, id, v->mv_data, v->mv_size))
+		return WALK_CORRUPT;
+	return w->cb(&q, w->arg) ? WALK_NEXT : WALK_STOP;
+}
+
+/* Calls cb for every request in id order (csr borrowed). */
+enum store_rc
+store_request_iter(struct store_txn *t, store_request_cb cb, void *arg)
+{
+	struct request_walk w = { cb, arg };
+
+	return db_walk(t, DB_REQUESTS, NULL, 0, request_walk_one, &w);
+}
+
+/* ---- meta ---- */
+
+static int
+meta_key_ok(const char *key, size_t *out_len)
+{
+	size_t n;
+
+	if (key == NULL)
+		return 0;
+	n = strnlen(key, STORE_META_KEY_MAX + 1);
+	if (n == 0 || n > STORE_META_KEY_MAX)
+		return 0;
+	*out_len = n;
+	return 1;
+}
+
+/* Reads a u64 counter; a missing key reads as 0. */
+enum store_rc
+store_meta_get_u64(struct store_txn *t, const char *key, uint64_t *out)
+{
+	MDB_val v;
+	enum store_rc rc;
+	size_t n;
+
+	*out = 0;
+	if (!meta_key_ok(key, &n))
+		return STORE_INVALID;
+	rc = db_get(t, DB_META, key, n, &v);
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc != STORE_OK)
+		return rc;
+	if (v.mv_size != 8) {
+		log_warnx("store: meta %s: not a counter", key);
+		return STORE_CORRUPT;
+	}
+	*out = be64_get(v.mv_data);
+	return STORE_OK;
+}
+
+/* Sets a u64 counter (not the internal keys schema_version, audit_head). */
+enum store_rc
+store_meta_set_u64(struct store_txn *t, const char *key, uint64_t v)
+{
+	uint8_t val[8];
+	size_t n;
+
+	if (!meta_key_ok(key, &n) || strcmp(key, META_AUDIT_HEAD) == 0)
+		return STORE_INVALID;
+	be64_put(val, v);
+	return db_put(t, DB_META, key, n, val, sizeof(val), 0);
+}
+
+/* ---- audit chain ---- */
+
+static void
+copy_trunc(char *dst, size_t cap, const char *src)
+{
+	size_t n;
+
+	if (src == NULL)
+		src = "";
+	n = strnlen(src, cap - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* Reads the chain head; a missing head is seq 0 with a zero hash. */
+static enum store_rc
+audit_head_get(struct store_txn *t, uint64_t *seq,
+    uint8_t hash[STORE_HASH_LEN])
+{
+	MDB_val v;
+	enum store_rc rc;
+
+	*seq = 0;
+	memset(hash, 0, STORE_HASH_LEN);
+	rc = db_get(t, DB_META, META_AUDIT_HEAD, strlen(META_AUDIT_HEAD), &v);
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc != STORE_OK)
+		return rc;
+	if (v.mv_size != STORE_AUDIT_HEAD_LEN) {
+		log_warnx("store: meta audit_head: bad length %zu", v.mv_size);
+		return STORE_CORRUPT;
+	}
+	*seq = be64_get(v.mv_data);
+	memcpy(hash, (const uint8_t *)v.mv_data + 8, STORE_HASH_LEN);
+	return STORE_OK;
+}
+
+/* Appends an audit record (time = now) and moves the chain head. */
+enum store_rc
+store_audit_append(struct store_txn *t, const char *actor, const char *action,
+    const char *subject, const char *details, uint64_t *out_seq)
+{
+	struct audit_rec a;
+	struct wb b;
+	uint8_t key[8], head[STORE_AUDIT_HEAD_LEN];
+	enum store_rc rc;
+
+	wb_init(&b);
+	memset(&a, 0, sizeof(a));
+	if ((rc = audit_head_get(t, &a.seq, a.prev)) != STORE_OK)
+		goto out;
+	a.seq++;
+	a.when = (int64_t)time(NULL);
+	copy_trunc(a.actor, sizeof(a.actor), actor);
+	copy_trunc(a.action, sizeof(a.action), action);
+	copy_trunc(a.subject, sizeof(a.subject), subject);
+	copy_trunc(a.details, sizeof(a.details), details);
+	if (!store_audit_hash(a.hash, &a) || !store_rec_audit_encode(&b, &a))
+		fatalx("store: audit record encode");
+	be64_put(key, a.seq);
+	if ((rc = db_put(t, DB_AUDIT, key, sizeof(key), b.data, b.len,
+	    MDB_NOOVERWRITE)) != STORE_OK)
+		goto out;
+	be64_put(head, a.seq);
+	memcpy(head + 8, a.hash, STORE_HASH_LEN);
+	if ((rc = db_put(t, DB_META, META_AUDIT_HEAD, strlen(META_AUDIT_HEAD),
+	    head, sizeof(head), 0)) != STORE_OK)
+		goto out;
+	if (out_seq != NULL)
+		*out_seq = a.seq;
+	rc = STORE_OK;
+out:
+	wb_cleanup(&b);
+	return rc;
+}
+
+struct audit_walk {
+	store_audit_cb	 cb;
+	void		*arg;
+};
+
+static enum walk
+audit_walk_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct audit_walk *w = arg;
+	struct audit_rec a;
+	uint64_t seq;
+
+	if (!key_u64(k, &seq) ||
+	    !store_rec_audit_decode(&a, seq, v->mv_data, v->mv_size))
+		return WALK_CORRUPT;
+	return w->cb(&a, w->arg) ? WALK_NEXT : WALK_STOP;
+}
+
+/* Calls cb for every audit record with seq >= from_seq in order. */
+enum store_rc
+store_audit_iter(struct store_txn *t, uint64_t from_seq, store_audit_cb cb,
+    void *arg)
+{
+	struct audit_walk w = { cb, arg };
+	uint8_t key[8];
+
+	be64_put(key, from_seq);
+	return db_walk(t, DB_AUDIT, key, sizeof(key), audit_walk_one, &w);
+}
+
+struct audit_check {
+	uint64_t	 expect;		/* next seq */
+	uint8_t		 prev[STORE_HASH_LEN];	/* hash of expect-1 */
+	uint64_t	 count;
+	uint64_t	 bad_seq;
+	char		*why;
+	size_t		 why_len;
+};
+
+static enum walk
+audit_fail(struct audit_check *c, uint64_t seq, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static enum walk
+audit_fail(struct audit_check *c, uint64_t seq, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->bad_seq = seq;
+	if (c->why != NULL && c->why_len > 0) {
+		va_start(ap, fmt);
+		vsnprintf(c->why, c->why_len, fmt, ap);
+		va_end(ap);
+	}
+	return WALK_STOP;
+}
+
+static enum walk
+audit_check_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct audit_check *c = arg;
+	struct audit_rec a;
+	uint8_t h[STORE_HASH_LEN];
+	uint64_t seq;
+
+	if (!key_u64(k, &seq))
+		return audit_fail(c, c->expect, "audit record after %" PRIu64
+		    ": key is not a sequence number", c->expect - 1);
+	if (seq != c->expect)
+		return audit_fail(c, c->expect, "audit record %" PRIu64
+		    " is missing (the next record is %" PRIu64 ")",
+		    c->expect, seq);
+	if (!store_rec_audit_decode(&a, seq, v->mv_data, v->mv_size))
+		return audit_fail(c, seq, "audit record %" PRIu64
+		    ": does not decode", seq);
+	if (sodium_memcmp(a.prev, c->prev, STORE_HASH_LEN) != 0)
+		return audit_fail(c, seq, "audit record %" PRIu64
+		    ": previous hash does not match record %" PRIu64
+		    " (records removed or reordered)", seq, seq - 1);
+	if (!store_audit_hash(h, &a) ||
+	    sodium_memcmp(h, a.hash, STORE_HASH_LEN) != 0)
+		return audit_fail(c, seq, "audit record %" PRIu64
+		    ": hash does not match its content", seq);
+	memcpy(c->prev, a.hash, STORE_HASH_LEN);
+	c->expect++;
+	c->count++;
+	return WALK_NEXT;
+}
+
+/* Verifies the chain 1..head; STORE_OK or STORE_CORRUPT (see store.h). */
+enum store_rc
+store_audit_verify(struct store_txn *t, uint64_t *out_count,
+    uint64_t *out_bad_seq, char *why, size_t why_len)
+{
+	struct audit_check c;
+	uint8_t head_hash[STORE_HASH_LEN];
+	uint64_t head_seq;
+	enum store_rc rc;
+
+	memset(&c, 0, sizeof(c));
+	c.expect = 1;
+	c.why = why;
+	c.why_len = why_len;
+	if (why != NULL && why_len > 0)
+		why[0] = '\0';
+	if ((rc = audit_head_get(t, &head_seq, head_hash)) != STORE_OK)
+		goto out;
+	if ((rc = db_walk(t, DB_AUDIT, NULL, 0, audit_check_one, &c)) !=
+	    STORE_OK)
+		goto out;
+	if (c.bad_seq != 0) {
+		rc = STORE_CORRUPT;
+		goto out;
+	}
+	if (head_seq != c.count) {
+		audit_fail(&c, head_seq > c.count ? c.count + 1 : head_seq,
+		    "audit chain head names record %" PRIu64 " but the last "
+		    "record is %" PRIu64 " (records removed or added)",
+		    head_seq, c.count);
+		rc = STORE_CORRUPT;
+		goto out;
+	}
+	if (sodium_memcmp(head_hash, c.prev, STORE_HASH_LEN) != 0) {
+		audit_fail(&c, head_seq, "audit record %" PRIu64
+		    ": hash does not match the chain head", head_seq);
+		rc = STORE_CORRUPT;
+		goto out;
+	}
+	rc = STORE_OK;
+out:
+	if (rc == STORE_CORRUPT && c.why != NULL && c.why_len > 0)
+		log_warnx("store: %s", c.why);
+	if (out_count != NULL)
+		*out_count = c.count;
+	if (out_bad_seq != NULL)
+		*out_bad_seq = c.bad_seq;
+	return rc;
+}
+
+/* ---- whole store ---- */
+
+static enum walk
+info_cert_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct store_info *info = arg;
+	struct cert_state st;
+
+	if (k->mv_size != STORE_SERIAL_LEN ||
+	    !store_rec_cert_state_decode(&st, v->mv_data, v->mv_size))
+		return WALK_CORRUPT;
+	if (st.status == CERT_GOOD)
+		info->num_good++;
+	else if (st.status == CERT_HOLD)
+		info->num_hold++;
+	else
+		info->num_revoked++;
+	return WALK_NEXT;
+}
+
+static enum walk
+info_request_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct store_info *info = arg;
+	uint8_t ver, state;
+	struct rd r;
+
+	(void)k;
+	rd_init(&r, v->mv_data, v->mv_size);
+	if (!rd_u8(&r, &ver) || ver != STORE_REC_VERSION ||
+	    !rd_u8(&r, &state))
+		return WALK_CORRUPT;
+	if (state == REQ_PENDING)
+		info->num_pending++;
+	return WALK_NEXT;
+}
+
+static enum store_rc
+info_txn(struct store_txn *t, void *arg)
+{
+	struct store_info *info = arg;
+	MDB_stat st;
+	MDB_envinfo ei;
+	uint64_t *counts[DB_COUNT] = {
+		&info->num_certs, &info->num_rev_events, &info->num_accounts,
+		&info->num_requests, &info->num_audit, NULL,
+	};
+	enum store_rc rc;
+	int i, mrc;
+
+	for (i = 0; i < DB_COUNT; i++) {
+		if (counts[i] == NULL)
+			continue;
+		mrc = mdb_stat(t->txn, t->s->dbi[i], &st);
+		if ((rc = lmdb_rc(t, mrc, db_names[i])) != STORE_OK)
+			return rc;
+		*counts[i] = st.ms_entries;
+	}
+	if ((rc = lmdb_rc(t, mdb_env_info(t->s->env, &ei), "env info")) !=
+	    STORE_OK ||
+	    (rc = lmdb_rc(t, mdb_env_stat(t->s->env, &st), "env stat")) !=
+	    STORE_OK)
+		return rc;
+	info->map_size = ei.me_mapsize;
+	info->used_bytes = ((uint64_t)ei.me_last_pgno + 1) * st.ms_psize;
+	if ((rc = db_walk(t, DB_CERTS, NULL, 0, info_cert_one, info)) !=
+	    STORE_OK)
+		return rc;
+	return db_walk(t, DB_REQUESTS, NULL, 0, info_request_one, info);
+}
+
+/* Fills info (sizes and counts) from one read transaction. */
+enum store_rc
+store_info(struct store *s, struct store_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	return store_read(s, info_txn, info);
+}
+
+/*
+ * Writes a compacted, consistent copy (a data.mdb image) to fd, then
+ * fsyncs fd (unless fd does not support it, e.g. a pipe).  The map cannot
+ * grow while the copy runs.
+ */
+enum store_rc
+store_backup_fd(struct store *s, int fd)
+{
+	enum store_rc rc;
+	int mrc;
+
+	map_rdlock(s);
+	mrc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+	map_unlock(s);
+	if ((rc = lmdb_rc(NULL, mrc, "backup")) != STORE_OK)
+		return rc;
+	if (fsync(fd) == -1 && errno != EINVAL && errno != EROFS) {
+		log_warn("store: backup: fsync");
+		return errno == ENOSPC ? STORE_FULL : STORE_IO;
+	}
+	return STORE_OK;
+}

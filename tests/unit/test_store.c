@@ -1,0 +1,1412 @@
+/*
+ * test_store.c - the store module against a real LMDB environment in a
+ * fresh temporary directory per test.  Tampering and corruption go through
+ * LMDB directly (allowed in tests only) while the store is closed.
+ */
+#define _XOPEN_SOURCE 700
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <lmdb.h>
+
+#include "common/bytes.h"
+#include "common/log.h"
+#include "store/store.h"
+#include "store/store_extra.h"
+
+struct fx {
+	char		 dir[64];
+	struct store	*s;
+};
+
+static int
+rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/mica-store-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	store_close(f->s);
+	nftw(f->dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static void
+open_new(struct fx *f)
+{
+	struct store_opts o = { .create = 1 };
+
+	assert_int_equal(store_open(&f->s, f->dir, &o), STORE_OK);
+}
+
+static void
+reopen(struct fx *f)
+{
+	struct store_opts o = { 0 };
+
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(store_open(&f->s, f->dir, &o), STORE_OK);
+}
+
+static void
+mkserial(uint8_t s[STORE_SERIAL_LEN], unsigned int n)
+{
+	memset(s, 0, STORE_SERIAL_LEN);
+	s[0] = 0x40;
+	be32_put(s + 12, n);
+}
+
+/* ---- raw LMDB access for tampering (store must be closed) ---- */
+
+struct raw {
+	MDB_env	*env;
+	MDB_txn	*txn;
+	MDB_dbi	 dbi;
+};
+
+static void
+raw_open(struct raw *r, const char *dir, const char *db)
+{
+	assert_int_equal(mdb_env_create(&r->env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(r->env, 8), 0);
+	assert_int_equal(mdb_env_set_mapsize(r->env, 64 << 20), 0);
+	assert_int_equal(mdb_env_open(r->env, dir, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(r->env, NULL, 0, &r->txn), 0);
+	assert_int_equal(mdb_dbi_open(r->txn, db, 0, &r->dbi), 0);
+}
+
+static void
+raw_close(struct raw *r)
+{
+	assert_int_equal(mdb_txn_commit(r->txn), 0);
+	mdb_env_close(r->env);
+}
+
+static void
+raw_put(struct raw *r, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	MDB_val k = { klen, (void *)key }, v = { vlen, (void *)val };
+
+	assert_int_equal(mdb_put(r->txn, r->dbi, &k, &v, 0), 0);
+}
+
+/* Returns a malloc'd copy of the value. */
+static uint8_t *
+raw_get(struct raw *r, const void *key, size_t klen, size_t *vlen)
+{
+	MDB_val k = { klen, (void *)key }, v;
+	uint8_t *p;
+
+	assert_int_equal(mdb_get(r->txn, r->dbi, &k, &v), 0);
+	p = malloc(v.mv_size);
+	assert_non_null(p);
+	memcpy(p, v.mv_data, v.mv_size);
+	*vlen = v.mv_size;
+	return p;
+}
+
+static void
+raw_del(struct raw *r, const void *key, size_t klen)
+{
+	MDB_val k = { klen, (void *)key };
+
+	assert_int_equal(mdb_del(r->txn, r->dbi, &k, NULL), 0);
+}
+
+/* ---- transaction callbacks ---- */
+
+struct add_arg {
+	uint8_t		 serial[STORE_SERIAL_LEN];
+	const uint8_t	*der;
+	size_t		 der_len;
+	int64_t		 issued;
+	const char	*account;
+};
+
+static enum store_rc
+tx_add(struct store_txn *t, void *arg)
+{
+	struct add_arg *a = arg;
+	struct cert_rec c;
+
+	memset(&c, 0, sizeof(c));
+	memcpy(c.serial, a->serial, STORE_SERIAL_LEN);
+	c.st.status = CERT_GOOD;
+	c.st.not_before = a->issued;
+	c.st.not_after = a->issued + 86400;
+	c.issued_at = a->issued;
+	snprintf(c.account, sizeof(c.account), "%s",
+	    a->account ? a->account : "alice");
+	c.der = (uint8_t *)a->der;
+	c.der_len = a->der_len;
+	return store_cert_add(t, &c);
+}
+
+static enum store_rc
+add_cert(struct fx *f, unsigned int n, const uint8_t *der, size_t der_len)
+{
+	struct add_arg a = { .der = der, .der_len = der_len, .issued = 1000 };
+
+	mkserial(a.serial, n);
+	return store_write(f->s, tx_add, &a);
+}
+
+struct status_arg {
+	uint8_t		serial[STORE_SERIAL_LEN];
+	uint8_t		status, reason;
+	int64_t		when, invalidity;
+	uint64_t	seq;
+};
+
+static enum store_rc
+tx_status(struct store_txn *t, void *arg)
+{
+	struct status_arg *a = arg;
+
+	return store_cert_set_status(t, a->serial, a->status, a->reason,
+	    a->when, a->invalidity, &a->seq);
+}
+
+static enum store_rc
+set_status(struct fx *f, unsigned int n, uint8_t status, uint8_t reason,
+    int64_t when, uint64_t *seq)
+{
+	struct status_arg a = { .status = status, .reason = reason,
+	    .when = when, .invalidity = when > 0 ? when - 10 : 0 };
+	enum store_rc rc;
+
+	mkserial(a.serial, n);
+	rc = store_write(f->s, tx_status, &a);
+	if (seq != NULL)
+		*seq = a.seq;
+	return rc;
+}
+
+struct get_arg {
+	uint8_t			serial[STORE_SERIAL_LEN];
+	struct cert_rec		rec;
+	struct cert_state	st;
+	enum store_rc		state_rc;
+};
+
+static enum store_rc
+tx_get(struct store_txn *t, void *arg)
+{
+	struct get_arg *a = arg;
+
+	a->state_rc = store_cert_state(t, a->serial, &a->st);
+	return store_cert_get(t, a->serial, &a->rec);
+}
+
+static enum store_rc
+get_cert(struct fx *f, unsigned int n, struct get_arg *a)
+{
+	memset(a, 0, sizeof(*a));
+	mkserial(a->serial, n);
+	return store_read(f->s, tx_get, a);
+}
+
+static const uint8_t der1[] = { 0x30, 0x03, 0x02, 0x01, 0x07 };
+
+/* ---- tests ---- */
+
+static enum store_rc
+tx_schema(struct store_txn *t, void *arg)
+{
+	return store_meta_get_u64(t, "schema_version", arg);
+}
+
+static void
+test_create_open(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { 0 };
+	struct store *s2 = NULL;
+	struct stat sb;
+	char sub[128];
+	uint64_t v = 0;
+
+	/* no store yet and no create: refused */
+	assert_int_equal(store_open(&s2, f->dir, &o), STORE_NOTFOUND);
+	assert_null(s2);
+	/* create makes a missing directory with mode 0700 */
+	snprintf(sub, sizeof(sub), "%s/store", f->dir);
+	o.create = 1;
+	assert_int_equal(store_open(&s2, sub, &o), STORE_OK);
+	assert_int_equal(stat(sub, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0700);
+	store_close(s2);
+	s2 = NULL;
+	o.create = 0;
+	assert_int_equal(store_open(&s2, sub, &o), STORE_OK);
+	assert_int_equal(store_read(s2, tx_schema, &v), STORE_OK);
+	assert_int_equal(v, STORE_SCHEMA_VERSION);
+	store_close(s2);
+	store_close(NULL);
+
+	/* data survives a reopen */
+	open_new(f);
+	assert_int_equal(add_cert(f, 1, der1, sizeof(der1)), STORE_OK);
+	reopen(f);
+	struct get_arg g;
+	assert_int_equal(get_cert(f, 1, &g), STORE_OK);
+	assert_int_equal(g.rec.der_len, sizeof(der1));
+	cert_rec_cleanup(&g.rec);
+	assert_string_equal(store_strerror(STORE_LOCKED),
+	    "store locked by another process");
+}
+
+static void
+test_cert_basic(void **state)
+{
+	struct fx *f = *state;
+	struct get_arg g;
+	uint8_t der[300];
+	size_t i;
+
+	for (i = 0; i < sizeof(der); i++)
+		der[i] = (uint8_t)(i * 7);
+	open_new(f);
+	assert_int_equal(add_cert(f, 5, der, sizeof(der)), STORE_OK);
+	assert_int_equal(add_cert(f, 5, der1, sizeof(der1)), STORE_EXISTS);
+	assert_int_equal(add_cert(f, 0, der1, 0), STORE_INVALID);
+
+	assert_int_equal(get_cert(f, 5, &g), STORE_OK);
+	assert_int_equal(g.state_rc, STORE_OK);
+	assert_int_equal(g.rec.der_len, sizeof(der));
+	assert_memory_equal(g.rec.der, der, sizeof(der));
+	assert_string_equal(g.rec.account, "alice");
+	assert_int_equal(g.rec.issued_at, 1000);
+	assert_int_equal(g.rec.st.status, CERT_GOOD);
+	assert_int_equal(g.rec.st.not_before, 1000);
+	assert_int_equal(g.rec.st.not_after, 1000 + 86400);
+	assert_int_equal(g.rec.st.change_seq, 0);
+	assert_true(serial_is_zero(g.rec.replaces));
+	assert_true(serial_is_zero(g.rec.replaced_by));
+	assert_memory_equal(&g.st, &g.rec.st, sizeof(g.st));
+	assert_int_equal(g.rec.serial[15], 5);
+	cert_rec_cleanup(&g.rec);
+	assert_null(g.rec.der);
+
+	assert_int_equal(get_cert(f, 6, &g), STORE_NOTFOUND);
+	assert_int_equal(g.state_rc, STORE_NOTFOUND);
+}
+
+struct ev_list {
+	struct rev_event	ev[16];
+	size_t			n;
+	size_t			stop_after;
+};
+
+static int
+collect_ev(const struct rev_event *e, void *arg)
+{
+	struct ev_list *l = arg;
+
+	if (l->n < 16)
+		l->ev[l->n++] = *e;
+	return l->stop_after == 0 || l->n < l->stop_after;
+}
+
+struct rev_iter_arg {
+	uint64_t	from;
+	struct ev_list	l;
+	uint64_t	last;
+};
+
+static enum store_rc
+tx_revs(struct store_txn *t, void *arg)
+{
+	struct rev_iter_arg *a = arg;
+	enum store_rc rc;
+
+	if ((rc = store_rev_last(t, &a->last)) != STORE_OK)
+		return rc;
+	return store_rev_iter(t, a->from, collect_ev, &a->l);
+}
+
+static void
+test_transitions(void **state)
+{
+	struct fx *f = *state;
+	/* allowed[from][to] */
+	static const int allowed[3][3] = {
+		{ 0, 1, 1 },	/* GOOD -> HOLD, REVOKED */
+		{ 1, 0, 1 },	/* HOLD -> GOOD, REVOKED */
+		{ 0, 0, 0 },	/* REVOKED is final */
+	};
+	struct get_arg g;
+	struct rev_iter_arg ri;
+	uint64_t seq, expect_seq = 0;
+	unsigned int n = 100, from, to;
+	enum store_rc rc;
+
+	open_new(f);
+	for (from = 0; from < 3; from++) {
+		for (to = 0; to < 3; to++) {
+			n++;
+			assert_int_equal(add_cert(f, n, der1, sizeof(der1)),
+			    STORE_OK);
+			if (from != CERT_GOOD) {
+				assert_int_equal(set_status(f, n, from,
+				    REASON_KEY_COMPROMISE, 2000, &seq),
+				    STORE_OK);
+				assert_int_equal(seq, ++expect_seq);
+			}
+			rc = set_status(f, n, to, REASON_SUPERSEDED, 3000,
+			    &seq);
+			assert_int_equal(rc, allowed[from][to] ? STORE_OK :
+			    STORE_INVALID);
+			assert_int_equal(get_cert(f, n, &g), STORE_OK);
+			cert_rec_cleanup(&g.rec);
+			if (!allowed[from][to]) {
+				assert_int_equal(g.st.status, from);
+				continue;
+			}
+			assert_int_equal(seq, ++expect_seq);
+			assert_int_equal(g.st.status, to);
+			assert_int_equal(g.st.change_seq, seq);
+			if (to == CERT_GOOD) {
+				assert_int_equal(g.st.revoked_at, 0);
+				assert_int_equal(g.st.reason, 0);
+				assert_int_equal(g.st.invalidity, 0);
+			} else {
+				assert_int_equal(g.st.revoked_at, 3000);
+				assert_int_equal(g.st.invalidity, 2990);
+				assert_int_equal(g.st.reason, to == CERT_HOLD ?
+				    REASON_CERTIFICATE_HOLD :
+				    REASON_SUPERSEDED);
+			}
+		}
+	}
+	/* revoking with reason certificateHold or removeFromCRL: refused */
+	assert_int_equal(add_cert(f, 200, der1, sizeof(der1)), STORE_OK);
+	assert_int_equal(set_status(f, 200, CERT_REVOKED,
+	    REASON_CERTIFICATE_HOLD, 1, NULL), STORE_INVALID);
+	assert_int_equal(set_status(f, 200, CERT_REVOKED,
+	    REASON_REMOVE_FROM_CRL, 1, NULL), STORE_INVALID);
+	assert_int_equal(set_status(f, 200, 3, 0, 1, NULL), STORE_INVALID);
+	assert_int_equal(set_status(f, 999, CERT_HOLD, 0, 1, NULL),
+	    STORE_NOTFOUND);
+
+	/* events: GOOD row 2 changes, HOLD row 3 setups + 2 changes,
+	 * REVOKED row 3 setups */
+	assert_int_equal(expect_seq, 10);
+	memset(&ri, 0, sizeof(ri));
+	ri.from = 0;
+	assert_int_equal(store_read(f->s, tx_revs, &ri), STORE_OK);
+	assert_int_equal(ri.last, 10);
+	assert_int_equal(ri.l.n, 10);
+	for (size_t i = 0; i < ri.l.n; i++)
+		assert_int_equal(ri.l.ev[i].seq, i + 1);
+	/* seq 1: cert 102 GOOD->HOLD (reason forced to hold) */
+	assert_int_equal(ri.l.ev[0].serial[15], 102);
+	assert_int_equal(ri.l.ev[0].status, CERT_HOLD);
+	assert_int_equal(ri.l.ev[0].reason, REASON_CERTIFICATE_HOLD);
+	assert_int_equal(ri.l.ev[0].when, 3000);
+	assert_int_equal(ri.l.ev[0].invalidity, 2990);
+	/* seq 2: cert 103 GOOD->REVOKED superseded */
+	assert_int_equal(ri.l.ev[1].serial[15], 103);
+	assert_int_equal(ri.l.ev[1].status, CERT_REVOKED);
+	assert_int_equal(ri.l.ev[1].reason, REASON_SUPERSEDED);
+	/* seq 3: cert 104 put on hold; seq 4: released */
+	assert_int_equal(ri.l.ev[2].serial[15], 104);
+	assert_int_equal(ri.l.ev[2].status, CERT_HOLD);
+	assert_int_equal(ri.l.ev[2].when, 2000);
+	assert_int_equal(ri.l.ev[3].serial[15], 104);
+	assert_int_equal(ri.l.ev[3].status, CERT_GOOD);
+	assert_int_equal(ri.l.ev[3].reason, REASON_REMOVE_FROM_CRL);
+	assert_int_equal(ri.l.ev[3].invalidity, 0);
+	/* from_seq and stopping */
+	memset(&ri, 0, sizeof(ri));
+	ri.from = 4;
+	ri.l.stop_after = 2;
+	assert_int_equal(store_read(f->s, tx_revs, &ri), STORE_OK);
+	assert_int_equal(ri.l.n, 2);
+	assert_int_equal(ri.l.ev[0].seq, 4);
+	assert_int_equal(ri.l.ev[1].seq, 5);
+}
+
+struct link_arg {
+	uint8_t	a[STORE_SERIAL_LEN], b[STORE_SERIAL_LEN];
+};
+
+static enum store_rc
+tx_link(struct store_txn *t, void *arg)
+{
+	struct link_arg *l = arg;
+
+	return store_cert_link(t, l->a, l->b);
+}
+
+static void
+test_link(void **state)
+{
+	struct fx *f = *state;
+	struct link_arg l;
+	struct get_arg g;
+
+	open_new(f);
+	assert_int_equal(add_cert(f, 1, der1, sizeof(der1)), STORE_OK);
+	assert_int_equal(add_cert(f, 2, der1, sizeof(der1)), STORE_OK);
+	assert_int_equal(add_cert(f, 3, der1, sizeof(der1)), STORE_OK);
+	mkserial(l.a, 1);
+	mkserial(l.b, 2);
+	assert_int_equal(store_write(f->s, tx_link, &l), STORE_OK);
+	assert_int_equal(get_cert(f, 1, &g), STORE_OK);
+	assert_memory_equal(g.rec.replaced_by, l.b, STORE_SERIAL_LEN);
+	assert_true(serial_is_zero(g.rec.replaces));
+	assert_int_equal(g.rec.der_len, sizeof(der1));
+	cert_rec_cleanup(&g.rec);
+	assert_int_equal(get_cert(f, 2, &g), STORE_OK);
+	assert_memory_equal(g.rec.replaces, l.a, STORE_SERIAL_LEN);
+	assert_true(serial_is_zero(g.rec.replaced_by));
+	cert_rec_cleanup(&g.rec);
+	/* the same link again is fine; another replacement is not */
+	assert_int_equal(store_write(f->s, tx_link, &l), STORE_OK);
+	mkserial(l.b, 3);
+	assert_int_equal(store_write(f->s, tx_link, &l), STORE_INVALID);
+	mkserial(l.b, 1);
+	assert_int_equal(store_write(f->s, tx_link, &l), STORE_INVALID);
+	mkserial(l.b, 9);
+	assert_int_equal(store_write(f->s, tx_link, &l), STORE_NOTFOUND);
+	/* a refused link left cert 3 untouched */
+	assert_int_equal(get_cert(f, 3, &g), STORE_OK);
+	assert_true(serial_is_zero(g.rec.replaces));
+	cert_rec_cleanup(&g.rec);
+}
+
+struct iter_arg {
+	unsigned int	seen[16];
+	size_t		n;
+	size_t		stop_after;
+};
+
+static int
+collect_cert(const struct cert_rec *c, void *arg)
+{
+	struct iter_arg *a = arg;
+
+	assert_int_equal(c->der_len, sizeof(der1));
+	assert_memory_equal(c->der, der1, sizeof(der1));
+	a->seen[a->n++] = be32_get(c->serial + 12);
+	return a->stop_after == 0 || a->n < a->stop_after;
+}
+
+static enum store_rc
+tx_iter(struct store_txn *t, void *arg)
+{
+	return store_cert_iter(t, collect_cert, arg);
+}
+
+static void
+test_iter(void **state)
+{
+	struct fx *f = *state;
+	static const unsigned int order[] = { 7, 3, 300, 1, 65536 };
+	struct iter_arg a;
+	size_t i;
+
+	open_new(f);
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(store_read(f->s, tx_iter, &a), STORE_OK);
+	assert_int_equal(a.n, 0);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(add_cert(f, order[i], der1, sizeof(der1)),
+		    STORE_OK);
+	assert_int_equal(store_read(f->s, tx_iter, &a), STORE_OK);
+	assert_int_equal(a.n, 5);
+	assert_int_equal(a.seen[0], 1);
+	assert_int_equal(a.seen[1], 3);
+	assert_int_equal(a.seen[2], 7);
+	assert_int_equal(a.seen[3], 300);
+	assert_int_equal(a.seen[4], 65536);
+	memset(&a, 0, sizeof(a));
+	a.stop_after = 2;
+	assert_int_equal(store_read(f->s, tx_iter, &a), STORE_OK);
+	assert_int_equal(a.n, 2);
+}
+
+struct acct_arg {
+	struct account_rec	a;
+	int			create_only;
+	char			names[8][STORE_NAME_MAX + 1];
+	size_t			n;
+};
+
+static enum store_rc
+tx_acct_put(struct store_txn *t, void *arg)
+{
+	struct acct_arg *x = arg;
+
+	return store_account_put(t, &x->a, x->create_only);
+}
+
+static enum store_rc
+tx_acct_get(struct store_txn *t, void *arg)
+{
+	struct acct_arg *x = arg;
+	char name[STORE_NAME_MAX + 1];
+
+	memcpy(name, x->a.name, sizeof(name));
+	return store_account_get(t, name, &x->a);
+}
+
+static int
+collect_acct(const struct account_rec *a, void *arg)
+{
+	struct acct_arg *x = arg;
+
+	assert_int_equal(a->totp_len, 20);
+	memcpy(x->names[x->n++], a->name, sizeof(a->name));
+	return 1;
+}
+
+static enum store_rc
+tx_acct_iter(struct store_txn *t, void *arg)
+{
+	return store_account_iter(t, collect_acct, arg);
+}
+
+static void
+fill_acct(struct account_rec *a, const char *name, uint32_t failed)
+{
+	size_t i;
+
+	memset(a, 0, sizeof(*a));
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	snprintf(a->pwhash, sizeof(a->pwhash),
+	    "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA");
+	for (i = 0; i < 20; i++)
+		a->totp_secret[i] = (uint8_t)(0xa0 + i);
+	a->totp_len = 20;
+	a->failed = failed;
+	a->locked_until = -5;
+	a->last_totp_step = 55555555;
+	a->created = 1700000000;
+	snprintf(a->subject, sizeof(a->subject), "CN=%s,O=Example", name);
+}
+
+static void
+test_accounts(void **state)
+{
+	struct fx *f = *state;
+	struct acct_arg x;
+	struct account_rec want;
+
+	open_new(f);
+	memset(&x, 0, sizeof(x));
+	fill_acct(&x.a, "bob", 2);
+	want = x.a;
+	x.create_only = 1;
+	assert_int_equal(store_write(f->s, tx_acct_put, &x), STORE_OK);
+	assert_int_equal(store_write(f->s, tx_acct_put, &x), STORE_EXISTS);
+	memset(&x.a, 0, sizeof(x.a));
+	snprintf(x.a.name, sizeof(x.a.name), "bob");
+	assert_int_equal(store_read(f->s, tx_acct_get, &x), STORE_OK);
+	assert_string_equal(x.a.name, "bob");
+	assert_string_equal(x.a.pwhash, want.pwhash);
+	assert_int_equal(x.a.totp_len, 20);
+	assert_memory_equal(x.a.totp_secret, want.totp_secret, 20);
+	assert_int_equal(x.a.failed, 2);
+	assert_int_equal(x.a.locked_until, -5);
+	assert_int_equal(x.a.last_totp_step, 55555555);
+	assert_int_equal(x.a.created, 1700000000);
+	assert_string_equal(x.a.subject, "CN=bob,O=Example");
+	/* replace (create_only = 0) */
+	x.a.failed = 3;
+	x.create_only = 0;
+	assert_int_equal(store_write(f->s, tx_acct_put, &x), STORE_OK);
+	memset(&x.a, 0, sizeof(x.a));
+	snprintf(x.a.name, sizeof(x.a.name), "bob");
+	assert_int_equal(store_read(f->s, tx_acct_get, &x), STORE_OK);
+	assert_int_equal(x.a.failed, 3);
+	account_rec_wipe(&x.a);
+	assert_int_equal(x.a.totp_len, 0);
+	assert_int_equal(x.a.totp_secret[0], 0);
+	assert_int_equal(x.a.pwhash[0], '\0');
+	/* missing; invalid name */
+	snprintf(x.a.name, sizeof(x.a.name), "nobody");
+	assert_int_equal(store_read(f->s, tx_acct_get, &x), STORE_NOTFOUND);
+	x.a.name[0] = '\0';
+	assert_int_equal(store_read(f->s, tx_acct_get, &x), STORE_INVALID);
+	fill_acct(&x.a, "", 0);
+	assert_int_equal(store_write(f->s, tx_acct_put, &x), STORE_INVALID);
+	/* iteration in name order */
+	fill_acct(&x.a, "alice", 0);
+	assert_int_equal(store_write(f->s, tx_acct_put, &x), STORE_OK);
+	fill_acct(&x.a, "carol", 0);
+	assert_int_equal(store_write(f->s, tx_acct_put, &x), STORE_OK);
+	x.n = 0;
+	assert_int_equal(store_read(f->s, tx_acct_iter, &x), STORE_OK);
+	assert_int_equal(x.n, 3);
+	assert_string_equal(x.names[0], "alice");
+	assert_string_equal(x.names[1], "bob");
+	assert_string_equal(x.names[2], "carol");
+}
+
+struct req_arg {
+	uint64_t		ids[3];
+	struct request_rec	q;
+	uint64_t		seen[4];
+	size_t			n;
+};
+
+static enum store_rc
+tx_req_ids(struct store_txn *t, void *arg)
+{
+	struct req_arg *r = arg;
+	enum store_rc rc;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if ((rc = store_request_next_id(t, &r->ids[i])) != STORE_OK)
+			return rc;
+	return STORE_OK;
+}
+
+static enum store_rc
+tx_req_put(struct store_txn *t, void *arg)
+{
+	return store_request_put(t, &((struct req_arg *)arg)->q);
+}
+
+static enum store_rc
+tx_req_get(struct store_txn *t, void *arg)
+{
+	struct req_arg *r = arg;
+
+	return store_request_get(t, r->q.id, &r->q);
+}
+
+static int
+collect_req(const struct request_rec *q, void *arg)
+{
+	struct req_arg *r = arg;
+
+	r->seen[r->n++] = q->id;
+	return 1;
+}
+
+static enum store_rc
+tx_req_iter(struct store_txn *t, void *arg)
+{
+	return store_request_iter(t, collect_req, arg);
+}
+
+static void
+test_requests(void **state)
+{
+	struct fx *f = *state;
+	struct req_arg r;
+	uint8_t csr[1500];
+	size_t i;
+
+	for (i = 0; i < sizeof(csr); i++)
+		csr[i] = (uint8_t)(i ^ 0x5a);
+	open_new(f);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(store_write(f->s, tx_req_ids, &r), STORE_OK);
+	assert_int_equal(r.ids[0], 1);
+	assert_int_equal(r.ids[1], 2);
+	assert_int_equal(r.ids[2], 3);
+	assert_int_equal(store_write(f->s, tx_req_ids, &r), STORE_OK);
+	assert_int_equal(r.ids[0], 4);
+
+	r.q.id = 2;
+	r.q.state = REQ_PENDING;
+	r.q.reason = REQREASON_COMPROMISED;
+	r.q.held = 1;
+	snprintf(r.q.account, sizeof(r.q.account), "bob");
+	mkserial(r.q.lost_serial, 77);
+	memset(r.q.token_hash, 0xcc, sizeof(r.q.token_hash));
+	r.q.created = 1700000001;
+	snprintf(r.q.note, sizeof(r.q.note), "laptop stolen at the station");
+	r.q.csr = csr;
+	r.q.csr_len = sizeof(csr);
+	assert_int_equal(store_write(f->s, tx_req_put, &r), STORE_OK);
+	r.q.id = 1;
+	r.q.state = REQ_ISSUED;
+	r.q.csr = NULL;
+	r.q.csr_len = 0;
+	mkserial(r.q.new_serial, 78);
+	assert_int_equal(store_write(f->s, tx_req_put, &r), STORE_OK);
+	r.q.id = 0;
+	assert_int_equal(store_write(f->s, tx_req_put, &r), STORE_INVALID);
+	r.q.id = 1;
+	r.q.state = 9;
+	assert_int_equal(store_write(f->s, tx_req_put, &r), STORE_INVALID);
+
+	memset(&r.q, 0, sizeof(r.q));
+	r.q.id = 2;
+	assert_int_equal(store_read(f->s, tx_req_get, &r), STORE_OK);
+	assert_int_equal(r.q.id, 2);
+	assert_int_equal(r.q.state, REQ_PENDING);
+	assert_int_equal(r.q.reason, REQREASON_COMPROMISED);
+	assert_int_equal(r.q.held, 1);
+	assert_string_equal(r.q.account, "bob");
+	assert_int_equal(r.q.lost_serial[15], 77);
+	assert_true(serial_is_zero(r.q.new_serial));
+	assert_int_equal(r.q.token_hash[31], 0xcc);
+	assert_int_equal(r.q.created, 1700000001);
+	assert_string_equal(r.q.note, "laptop stolen at the station");
+	assert_string_equal(r.q.why, "");
+	assert_int_equal(r.q.csr_len, sizeof(csr));
+	assert_memory_equal(r.q.csr, csr, sizeof(csr));
+	request_rec_cleanup(&r.q);
+	assert_null(r.q.csr);
+	r.q.id = 1;
+	assert_int_equal(store_read(f->s, tx_req_get, &r), STORE_OK);
+	assert_int_equal(r.q.state, REQ_ISSUED);
+	assert_int_equal(r.q.new_serial[15], 78);
+	assert_int_equal(r.q.csr_len, 0);
+	request_rec_cleanup(&r.q);
+	r.q.id = 3;
+	assert_int_equal(store_read(f->s, tx_req_get, &r), STORE_NOTFOUND);
+	r.n = 0;
+	assert_int_equal(store_read(f->s, tx_req_iter, &r), STORE_OK);
+	assert_int_equal(r.n, 2);
+	assert_int_equal(r.seen[0], 1);
+	assert_int_equal(r.seen[1], 2);
+}
+
+struct audit_arg {
+	uint64_t	count, bad, seq;
+	char		why[256];
+	struct audit_rec recs[8];
+	size_t		n;
+};
+
+static enum store_rc
+tx_audit_add(struct store_txn *t, void *arg)
+{
+	struct audit_arg *a = arg;
+	char details[64];
+	enum store_rc rc;
+	int i;
+
+	for (i = 1; i <= 5; i++) {
+		snprintf(details, sizeof(details), "serial=%d reason=lost", i);
+		rc = store_audit_append(t, "admin", "revoke", "CN=bob",
+		    details, &a->seq);
+		if (rc != STORE_OK)
+			return rc;
+	}
+	return STORE_OK;
+}
+
+static enum store_rc
+tx_audit_verify(struct store_txn *t, void *arg)
+{
+	struct audit_arg *a = arg;
+
+	return store_audit_verify(t, &a->count, &a->bad, a->why,
+	    sizeof(a->why));
+}
+
+static int
+collect_audit(const struct audit_rec *r, void *arg)
+{
+	struct audit_arg *a = arg;
+
+	a->recs[a->n++] = *r;
+	return 1;
+}
+
+static enum store_rc
+tx_audit_iter(struct store_txn *t, void *arg)
+{
+	return store_audit_iter(t, 2, collect_audit, arg);
+}
+
+static enum store_rc
+verify(struct fx *f, struct audit_arg *a)
+{
+	memset(a, 0, sizeof(*a));
+	return store_read(f->s, tx_audit_verify, a);
+}
+
+static void
+audit_setup(struct fx *f)
+{
+	struct audit_arg a;
+
+	open_new(f);
+	assert_int_equal(verify(f, &a), STORE_OK);
+	assert_int_equal(a.count, 0);
+	assert_int_equal(store_write(f->s, tx_audit_add, &a), STORE_OK);
+	assert_int_equal(a.seq, 5);
+	assert_int_equal(verify(f, &a), STORE_OK);
+	assert_int_equal(a.count, 5);
+	assert_int_equal(a.bad, 0);
+	assert_string_equal(a.why, "");
+	store_close(f->s);
+	f->s = NULL;
+}
+
+static void
+test_audit_ok(void **state)
+{
+	struct fx *f = *state;
+	struct audit_arg a;
+	uint8_t zero[STORE_HASH_LEN] = { 0 };
+
+	audit_setup(f);
+	reopen(f);
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(store_read(f->s, tx_audit_iter, &a), STORE_OK);
+	assert_int_equal(a.n, 4);
+	assert_int_equal(a.recs[0].seq, 2);
+	assert_string_equal(a.recs[0].actor, "admin");
+	assert_string_equal(a.recs[0].action, "revoke");
+	assert_string_equal(a.recs[0].subject, "CN=bob");
+	assert_string_equal(a.recs[0].details, "serial=2 reason=lost");
+	assert_true(a.recs[0].when > 1600000000);
+	assert_memory_equal(a.recs[1].prev, a.recs[0].hash, STORE_HASH_LEN);
+	assert_memory_not_equal(a.recs[0].hash, zero, STORE_HASH_LEN);
+	/* the hash is reproducible from the fields */
+	uint8_t h[STORE_HASH_LEN];
+	assert_true(store_audit_hash(h, &a.recs[2]));
+	assert_memory_equal(h, a.recs[2].hash, STORE_HASH_LEN);
+}
+
+static void
+tamper_details(struct fx *f, uint64_t seq)
+{
+	struct raw r;
+	struct audit_rec a;
+	struct wb b;
+	uint8_t key[8], *v;
+	size_t vlen;
+
+	be64_put(key, seq);
+	raw_open(&r, f->dir, "audit");
+	v = raw_get(&r, key, 8, &vlen);
+	assert_true(store_rec_audit_decode(&a, seq, v, vlen));
+	free(v);
+	snprintf(a.details, sizeof(a.details), "serial=99 reason=lost");
+	wb_init(&b);
+	assert_true(store_rec_audit_encode(&b, &a));
+	raw_put(&r, key, 8, b.data, b.len);
+	wb_cleanup(&b);
+	raw_close(&r);
+}
+
+static void
+test_audit_tamper(void **state)
+{
+	struct fx *f = *state;
+	struct audit_arg a;
+
+	audit_setup(f);
+	tamper_details(f, 3);
+	reopen(f);
+	assert_int_equal(verify(f, &a), STORE_CORRUPT);
+	assert_int_equal(a.bad, 3);
+	assert_int_equal(a.count, 2);
+	assert_string_equal(a.why,
+	    "audit record 3: hash does not match its content");
+}
+
+static void
+test_audit_delete(void **state)
+{
+	struct fx *f = *state;
+	struct audit_arg a;
+	struct raw r;
+	uint8_t key[8];
+
+	audit_setup(f);
+	be64_put(key, 3);
+	raw_open(&r, f->dir, "audit");
+	raw_del(&r, key, 8);
+	raw_close(&r);
+	reopen(f);
+	assert_int_equal(verify(f, &a), STORE_CORRUPT);
+	assert_int_equal(a.bad, 3);
+	assert_int_equal(a.count, 2);
+	assert_string_equal(a.why,
+	    "audit record 3 is missing (the next record is 4)");
+
+	/* removing the last record is caught by the head */
+	store_close(f->s);
+	f->s = NULL;
+	raw_open(&r, f->dir, "audit");
+	for (uint64_t s = 4; s <= 5; s++) {
+		be64_put(key, s);
+		raw_del(&r, key, 8);
+	}
+	raw_close(&r);
+	reopen(f);
+	assert_int_equal(verify(f, &a), STORE_CORRUPT);
+	assert_int_equal(a.count, 2);
+	assert_int_equal(a.bad, 3);
+	assert_non_null(strstr(a.why, "head names record 5"));
+}
+
+static void
+test_audit_swap(void **state)
+{
+	struct fx *f = *state;
+	struct audit_arg a;
+	struct raw r;
+	uint8_t k2[8], k3[8], *v2, *v3;
+	size_t l2, l3;
+
+	audit_setup(f);
+	be64_put(k2, 2);
+	be64_put(k3, 3);
+	raw_open(&r, f->dir, "audit");
+	v2 = raw_get(&r, k2, 8, &l2);
+	v3 = raw_get(&r, k3, 8, &l3);
+	raw_put(&r, k2, 8, v3, l3);
+	raw_put(&r, k3, 8, v2, l2);
+	free(v2);
+	free(v3);
+	raw_close(&r);
+	reopen(f);
+	assert_int_equal(verify(f, &a), STORE_CORRUPT);
+	assert_int_equal(a.bad, 2);
+	assert_int_equal(a.count, 1);
+	assert_string_equal(a.why, "audit record 2: previous hash does not "
+	    "match record 1 (records removed or reordered)");
+}
+
+struct meta_arg {
+	uint64_t	a, b;
+};
+
+static enum store_rc
+tx_meta_set(struct store_txn *t, void *arg)
+{
+	enum store_rc rc;
+
+	(void)arg;
+	if ((rc = store_meta_set_u64(t, "crl_number", 41)) != STORE_OK)
+		return rc;
+	if ((rc = store_meta_set_u64(t, "crl_number", 42)) != STORE_OK)
+		return rc;
+	if (store_meta_set_u64(t, "audit_head", 1) != STORE_INVALID ||
+	    store_meta_set_u64(t, "", 1) != STORE_INVALID)
+		return STORE_ABORT;
+	return store_meta_set_u64(t, "big", UINT64_MAX);
+}
+
+static enum store_rc
+tx_meta_get(struct store_txn *t, void *arg)
+{
+	struct meta_arg *m = arg;
+	enum store_rc rc;
+
+	if ((rc = store_meta_get_u64(t, "crl_number", &m->a)) != STORE_OK)
+		return rc;
+	return store_meta_get_u64(t, "missing", &m->b);
+}
+
+static enum store_rc
+tx_meta_big(struct store_txn *t, void *arg)
+{
+	return store_meta_get_u64(t, "big", arg);
+}
+
+static enum store_rc
+tx_abort(struct store_txn *t, void *arg)
+{
+	enum store_rc rc;
+
+	(void)arg;
+	if ((rc = store_meta_set_u64(t, "crl_number", 1000)) != STORE_OK)
+		return rc;
+	return STORE_ABORT;
+}
+
+static void
+test_meta(void **state)
+{
+	struct fx *f = *state;
+	struct meta_arg m = { 7, 7 };
+	uint64_t big = 0;
+
+	open_new(f);
+	assert_int_equal(store_write(f->s, tx_meta_set, NULL), STORE_OK);
+	assert_int_equal(store_read(f->s, tx_meta_get, &m), STORE_OK);
+	assert_int_equal(m.a, 42);
+	assert_int_equal(m.b, 0);
+	assert_int_equal(store_read(f->s, tx_meta_big, &big), STORE_OK);
+	assert_true(big == UINT64_MAX);
+	/* an aborted write leaves nothing behind */
+	assert_int_equal(store_write(f->s, tx_abort, NULL), STORE_ABORT);
+	assert_int_equal(store_read(f->s, tx_meta_get, &m), STORE_OK);
+	assert_int_equal(m.a, 42);
+	/* a write inside a read transaction is refused */
+	assert_int_equal(store_read(f->s, tx_meta_set, NULL), STORE_INVALID);
+}
+
+static void
+test_exclusive(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { .create = 1, .exclusive = 1 };
+	struct store *s2 = NULL;
+
+	assert_int_equal(store_open(&f->s, f->dir, &o), STORE_OK);
+	assert_int_equal(store_open(&s2, f->dir, &o), STORE_LOCKED);
+	assert_null(s2);
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(store_open(&s2, f->dir, &o), STORE_OK);
+	store_close(s2);
+}
+
+static void
+test_map_growth(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { .create = 1, .map_size = 1 << 20 };
+	struct store_info info;
+	struct get_arg g;
+	uint8_t der[2048];
+	unsigned int i;
+
+	memset(der, 0xab, sizeof(der));
+	assert_int_equal(store_open(&f->s, f->dir, &o), STORE_OK);
+	for (i = 1; i <= 1500; i++) {
+		be32_put(der, i);
+		assert_int_equal(add_cert(f, i, der, sizeof(der)), STORE_OK);
+	}
+	assert_int_equal(store_info(f->s, &info), STORE_OK);
+	assert_int_equal(info.num_certs, 1500);
+	assert_int_equal(info.num_good, 1500);
+	assert_true(info.map_size > (3u << 20));
+	assert_true(info.used_bytes > (3u << 20));
+	assert_true(info.used_bytes <= info.map_size);
+	assert_int_equal(get_cert(f, 1234, &g), STORE_OK);
+	assert_int_equal(be32_get(g.rec.der), 1234);
+	cert_rec_cleanup(&g.rec);
+	/* a reopen with the small initial size adopts the file's size */
+	store_close(f->s);
+	f->s = NULL;
+	o.create = 0;
+	assert_int_equal(store_open(&f->s, f->dir, &o), STORE_OK);
+	assert_int_equal(get_cert(f, 1500, &g), STORE_OK);
+	cert_rec_cleanup(&g.rec);
+	assert_int_equal(add_cert(f, 1501, der, sizeof(der)), STORE_OK);
+}
+
+static void
+test_no_grow(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { .create = 1, .map_size = 1 << 20,
+	    .no_grow = 1 };
+	struct store_info info;
+	struct get_arg g;
+	uint8_t der[2048];
+	unsigned int i, ok = 0;
+	enum store_rc rc = STORE_OK;
+
+	memset(der, 0xcd, sizeof(der));
+	assert_int_equal(store_open(&f->s, f->dir, &o), STORE_OK);
+	for (i = 1; i <= 1000 && rc == STORE_OK; i++) {
+		be32_put(der, i);
+		rc = add_cert(f, i, der, sizeof(der));
+		if (rc == STORE_OK)
+			ok++;
+	}
+	assert_int_equal(rc, STORE_FULL);
+	assert_true(ok > 100);
+	assert_int_equal(store_info(f->s, &info), STORE_OK);
+	assert_int_equal(info.num_certs, ok);
+	assert_int_equal(info.map_size, 1 << 20);
+	for (i = 1; i <= ok; i++) {
+		assert_int_equal(get_cert(f, i, &g), STORE_OK);
+		assert_int_equal(be32_get(g.rec.der), i);
+		cert_rec_cleanup(&g.rec);
+	}
+	assert_int_equal(get_cert(f, ok + 1, &g), STORE_NOTFOUND);
+	/* map_max caps growth the same way */
+	store_close(f->s);
+	f->s = NULL;
+	o.no_grow = 0;
+	o.create = 0;
+	o.map_max = 1 << 20;
+	assert_int_equal(store_open(&f->s, f->dir, &o), STORE_OK);
+	assert_int_equal(add_cert(f, 5000, der, sizeof(der)), STORE_FULL);
+	o.map_max = 2 << 20;
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(store_open(&f->s, f->dir, &o), STORE_OK);
+	assert_int_equal(add_cert(f, 5000, der, sizeof(der)), STORE_OK);
+}
+
+static void
+test_visibility(void **state)
+{
+	struct fx *f = *state;
+	struct store_reader *r;
+	struct store_txn *t;
+	struct cert_state st;
+	uint8_t serial[STORE_SERIAL_LEN];
+
+	open_new(f);
+	mkserial(serial, 42);
+	assert_int_equal(add_cert(f, 42, der1, sizeof(der1)), STORE_OK);
+	r = store_reader_new(f->s);
+	assert_non_null(r);
+	assert_non_null(t = store_reader_begin(r));
+	assert_int_equal(store_cert_state(t, serial, &st), STORE_OK);
+	assert_int_equal(st.status, CERT_GOOD);
+	assert_null(store_reader_begin(r));	/* already begun */
+	store_reader_end(r);
+	assert_int_equal(set_status(f, 42, CERT_REVOKED,
+	    REASON_KEY_COMPROMISE, 5000, NULL), STORE_OK);
+	/* the reused reader sees the commit made after its last use */
+	assert_non_null(t = store_reader_begin(r));
+	assert_int_equal(store_cert_state(t, serial, &st), STORE_OK);
+	assert_int_equal(st.status, CERT_REVOKED);
+	assert_int_equal(st.reason, REASON_KEY_COMPROMISE);
+	assert_int_equal(st.revoked_at, 5000);
+	store_reader_end(r);
+	store_reader_free(r);
+	store_reader_free(NULL);
+}
+
+static void
+test_backup(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { 0 };
+	struct store *s2 = NULL;
+	struct get_arg g;
+	struct audit_arg a;
+	char path[256], dir2[128];
+	int fd;
+
+	open_new(f);
+	assert_int_equal(add_cert(f, 9, der1, sizeof(der1)), STORE_OK);
+	assert_int_equal(set_status(f, 9, CERT_HOLD, 0, 77, NULL), STORE_OK);
+	assert_int_equal(store_write(f->s, tx_audit_add, &a), STORE_OK);
+	snprintf(dir2, sizeof(dir2), "%s/restored", f->dir);
+	assert_int_equal(mkdir(dir2, 0700), 0);
+	snprintf(path, sizeof(path), "%s/data.mdb", dir2);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(store_backup_fd(f->s, fd), STORE_OK);
+	close(fd);
+	/* a change after the backup is not in it */
+	assert_int_equal(add_cert(f, 10, der1, sizeof(der1)), STORE_OK);
+
+	assert_int_equal(store_open(&s2, dir2, &o), STORE_OK);
+	memset(&g, 0, sizeof(g));
+	mkserial(g.serial, 9);
+	assert_int_equal(store_read(s2, tx_get, &g), STORE_OK);
+	assert_int_equal(g.rec.st.status, CERT_HOLD);
+	assert_int_equal(g.rec.st.revoked_at, 77);
+	assert_memory_equal(g.rec.der, der1, sizeof(der1));
+	cert_rec_cleanup(&g.rec);
+	memset(&g, 0, sizeof(g));
+	mkserial(g.serial, 10);
+	assert_int_equal(store_read(s2, tx_get, &g), STORE_NOTFOUND);
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(store_read(s2, tx_audit_verify, &a), STORE_OK);
+	assert_int_equal(a.count, 5);
+	store_close(s2);
+}
+
+static enum store_rc
+tx_state_only(struct store_txn *t, void *arg)
+{
+	struct get_arg *a = arg;
+
+	return store_cert_state(t, a->serial, &a->st);
+}
+
+static void
+test_corrupt(void **state)
+{
+	struct fx *f = *state;
+	static const uint8_t junk[] = { 1, 0, 0, 0 };
+	struct raw r;
+	struct get_arg g;
+	struct iter_arg it;
+	struct store_info info;
+	uint8_t serial[STORE_SERIAL_LEN], *v;
+	size_t vlen;
+
+	open_new(f);
+	assert_int_equal(add_cert(f, 1, der1, sizeof(der1)), STORE_OK);
+	assert_int_equal(add_cert(f, 2, der1, sizeof(der1)), STORE_OK);
+	store_close(f->s);
+	f->s = NULL;
+	raw_open(&r, f->dir, "certs");
+	mkserial(serial, 2);
+	raw_put(&r, serial, sizeof(serial), junk, sizeof(junk));
+	/* a record whose DER length runs past the end */
+	mkserial(serial, 1);
+	v = raw_get(&r, serial, sizeof(serial), &vlen);
+	v[vlen - sizeof(der1) - 1] = 0x7f;
+	raw_put(&r, serial, sizeof(serial), v, vlen);
+	free(v);
+	raw_close(&r);
+	reopen(f);
+	assert_int_equal(get_cert(f, 2, &g), STORE_CORRUPT);
+	assert_int_equal(g.state_rc, STORE_CORRUPT);
+	assert_null(g.rec.der);
+	/* the fixed part of cert 1 is intact, the DER is not */
+	memset(&g, 0, sizeof(g));
+	mkserial(g.serial, 1);
+	assert_int_equal(store_read(f->s, tx_state_only, &g), STORE_OK);
+	assert_int_equal(get_cert(f, 1, &g), STORE_CORRUPT);
+	memset(&it, 0, sizeof(it));
+	assert_int_equal(store_read(f->s, tx_iter, &it), STORE_CORRUPT);
+	assert_int_equal(store_info(f->s, &info), STORE_CORRUPT);
+	/* a bad status change refuses the corrupt record */
+	assert_int_equal(set_status(f, 2, CERT_HOLD, 0, 1, NULL),
+	    STORE_CORRUPT);
+}
+
+static void
+test_schema_newer(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { .create = 1 };
+	struct raw r;
+	uint8_t v[8];
+
+	open_new(f);
+	store_close(f->s);
+	f->s = NULL;
+	raw_open(&r, f->dir, "meta");
+	be64_put(v, STORE_SCHEMA_VERSION + 1);
+	raw_put(&r, "schema_version", strlen("schema_version"), v, 8);
+	raw_close(&r);
+	assert_int_equal(store_open(&f->s, f->dir, &o), STORE_VERSION);
+	assert_null(f->s);
+	/* a missing version is refused too, even with create */
+	raw_open(&r, f->dir, "meta");
+	raw_del(&r, "schema_version", strlen("schema_version"));
+	raw_put(&r, "crl_number", strlen("crl_number"), v, 8);
+	raw_close(&r);
+	assert_int_equal(store_open(&f->s, f->dir, &o), STORE_VERSION);
+	assert_null(f->s);
+}
+
+static void
+test_info(void **state)
+{
+	struct fx *f = *state;
+	struct store_info info;
+	struct acct_arg x;
+	struct req_arg r;
+
+	open_new(f);
+	assert_int_equal(add_cert(f, 1, der1, sizeof(der1)), STORE_OK);
+	assert_int_equal(add_cert(f, 2, der1, sizeof(der1)), STORE_OK);
+	assert_int_equal(add_cert(f, 3, der1, sizeof(der1)), STORE_OK);
+	assert_int_equal(set_status(f, 2, CERT_HOLD, 0, 5, NULL), STORE_OK);
+	assert_int_equal(set_status(f, 3, CERT_REVOKED, 1, 5, NULL), STORE_OK);
+	memset(&x, 0, sizeof(x));
+	fill_acct(&x.a, "bob", 0);
+	assert_int_equal(store_write(f->s, tx_acct_put, &x), STORE_OK);
+	memset(&r, 0, sizeof(r));
+	r.q.id = 1;
+	assert_int_equal(store_write(f->s, tx_req_put, &r), STORE_OK);
+	r.q.id = 2;
+	r.q.state = REQ_REJECTED;
+	assert_int_equal(store_write(f->s, tx_req_put, &r), STORE_OK);
+	assert_int_equal(store_info(f->s, &info), STORE_OK);
+	assert_int_equal(info.num_certs, 3);
+	assert_int_equal(info.num_good, 1);
+	assert_int_equal(info.num_hold, 1);
+	assert_int_equal(info.num_revoked, 1);
+	assert_int_equal(info.num_accounts, 1);
+	assert_int_equal(info.num_requests, 2);
+	assert_int_equal(info.num_pending, 1);
+	assert_int_equal(info.num_audit, 0);
+	assert_int_equal(info.num_rev_events, 2);
+	assert_int_equal(info.map_size, 64 << 20);
+	assert_true(info.used_bytes >= 4096);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_create_open, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_cert_basic, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_transitions, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_link, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_iter, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accounts, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_requests, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_audit_ok, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_audit_tamper, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_audit_delete, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_audit_swap, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exclusive, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_map_growth, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_no_grow, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_visibility, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_backup, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_schema_newer, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_info, setup, teardown),
+	};
+
+	log_init("test_store", LOG_LVL_ERR);
+	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}

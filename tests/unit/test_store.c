@@ -10,8 +10,10 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1365,6 +1367,95 @@ test_info(void **state)
 	assert_true(info.used_bytes >= 4096);
 }
 
+static void
+test_read_only(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { .read_only = 1 };
+	struct get_arg g;
+
+	open_new(f);
+	assert_int_equal(add_cert(f, 4, der1, sizeof(der1)), STORE_OK);
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(store_open(&f->s, f->dir, &o), STORE_OK);
+	assert_int_equal(get_cert(f, 4, &g), STORE_OK);
+	cert_rec_cleanup(&g.rec);
+	assert_int_equal(add_cert(f, 5, der1, sizeof(der1)), STORE_INVALID);
+}
+
+struct reader_thread {
+	struct store	*s;
+	unsigned int	 checked;
+	int		 failed;
+	atomic_int	*stop;
+};
+
+/* Reads cert 1 over and over through one reader while the map grows. */
+static void *
+reader_main(void *arg)
+{
+	struct reader_thread *rt = arg;
+	struct store_reader *r;
+	struct store_txn *t;
+	struct cert_state st;
+	uint8_t serial[STORE_SERIAL_LEN];
+
+	mkserial(serial, 1);
+	if ((r = store_reader_new(rt->s)) == NULL) {
+		rt->failed = 1;
+		return NULL;
+	}
+	while (!atomic_load(rt->stop)) {
+		if ((t = store_reader_begin(r)) == NULL ||
+		    store_cert_state(t, serial, &st) != STORE_OK ||
+		    st.status != CERT_GOOD || st.not_before != 1000) {
+			rt->failed = 1;
+			if (t != NULL)
+				store_reader_end(r);
+			break;
+		}
+		store_reader_end(r);
+		rt->checked++;
+	}
+	store_reader_free(r);
+	return NULL;
+}
+
+static void
+test_growth_with_readers(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { .create = 1, .map_size = 256 * 1024 };
+	struct reader_thread rt[2];
+	pthread_t th[2];
+	struct store_info info;
+	atomic_int stop = 0;
+	uint8_t der[2048];
+	unsigned int i;
+
+	memset(der, 0x11, sizeof(der));
+	assert_int_equal(store_open(&f->s, f->dir, &o), STORE_OK);
+	assert_int_equal(add_cert(f, 1, der, sizeof(der)), STORE_OK);
+	for (i = 0; i < 2; i++) {
+		memset(&rt[i], 0, sizeof(rt[i]));
+		rt[i].s = f->s;
+		rt[i].stop = &stop;
+		assert_int_equal(pthread_create(&th[i], NULL, reader_main,
+		    &rt[i]), 0);
+	}
+	for (i = 2; i <= 800; i++)
+		assert_int_equal(add_cert(f, i, der, sizeof(der)), STORE_OK);
+	atomic_store(&stop, 1);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(rt[i].failed, 0);
+	}
+	assert_int_equal(store_info(f->s, &info), STORE_OK);
+	assert_int_equal(info.num_certs, 800);
+	assert_true(info.map_size >= (2u << 20));
+}
+
 int
 main(void)
 {
@@ -1405,6 +1496,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_schema_newer, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_info, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_only, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_growth_with_readers,
+		    setup, teardown),
 	};
 
 	log_init("test_store", LOG_LVL_ERR);

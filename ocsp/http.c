@@ -491,18 +491,47 @@ thread_setup(struct ocsp_http *h, struct http_thread *t,
 	return 1;
 }
 
+/* "host:port" or "[v6]:port"; port 0 (any) is allowed. */
+static int
+parse_listen(const char *text, struct sockaddr_storage *ss, int *salen)
+{
+	char buf[300];
+	const char *colon;
+	char *end;
+	long port;
+
+	memset(ss, 0, sizeof(*ss));
+	*salen = sizeof(*ss);
+	if ((colon = strrchr(text, ':')) == NULL)
+		return 0;
+	port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
+		return 0;
+	/* evutil refuses port 0: parse with 1 and put the 0 back */
+	if (snprintf(buf, sizeof(buf), "%.*s:1", (int)(colon - text), text) >=
+	    (int)sizeof(buf))
+		return 0;
+	if (evutil_parse_sockaddr_port(buf, (struct sockaddr *)ss, salen) != 0)
+		return 0;
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+	else if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+	else
+		return 0;
+	return 1;
+}
+
 int
 ocsp_http_start(struct ocsp_http *h)
 {
 	struct sockaddr_storage ss;
-	int salen = sizeof(ss), i, rc = 0;
+	int salen, i, rc = 0;
 	sigset_t all, old;
 
 	if (h->started)
 		return 0;
-	memset(&ss, 0, sizeof(ss));
-	if (evutil_parse_sockaddr_port(h->opts.listen, (struct sockaddr *)&ss,
-	    &salen) != 0) {
+	if (!parse_listen(h->opts.listen, &ss, &salen)) {
 		log_warnx("ocsp http: bad listen address \"%s\"",
 		    h->opts.listen);
 		return 0;

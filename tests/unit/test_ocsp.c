@@ -1,0 +1,1064 @@
+/*
+ * test_ocsp.c - the OCSP responder over a real temp store: statuses,
+ * CertID and nonce rules, error responses, the cache and its invalidation,
+ * GET decoding and the HTTP listener.
+ */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/ocsp.h>
+#include <openssl/x509v3.h>
+#include <event2/http.h>
+#include <event2/buffer.h>
+
+#include "common/bytes.h"
+#include "common/log.h"
+#include "store/store.h"
+#include "ocsp/ocsp.h"
+#include "ocsp/ocsp_int.h"
+
+#define NEXT_UPDATE	7200
+#define REVOKED_AT	1700000000
+#define HELD_AT		1700000500
+
+enum { L_GOOD, L_REVOKED, L_HOLD, L_UNKNOWN, L_FLIP, L_GOOD2, NLEAF };
+
+struct fx {
+	char			 dir[64];
+	struct store		*store;
+	EVP_PKEY		*ca_key, *signer_key, *other_key;
+	X509			*ca, *signer, *other_ca, *foreign_leaf;
+	X509			*leaf[NLEAF];
+	uint8_t			 serial[NLEAF][16];
+	struct ocsp_responder	*r;
+	struct ocsp_ctx		*c;
+	X509_STORE		*trust;
+};
+
+static struct fx F;
+
+/* ---- certificate factory ---- */
+
+static void
+add_ext(X509 *x, X509 *issuer, int nid, const char *val)
+{
+	X509V3_CTX v3;
+	X509_EXTENSION *ext;
+
+	X509V3_set_ctx(&v3, issuer, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, nid, val);
+	assert_non_null(ext);
+	assert_true(X509_add_ext(x, ext, -1));
+	X509_EXTENSION_free(ext);
+}
+
+/* Signs a cert for pub; issuer NULL = self-signed.  kind: 0 leaf, 1 CA,
+ * 2 OCSP signer. */
+static X509 *
+make_cert(const char *cn, X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY *pub,
+    const uint8_t serial[16], int kind)
+{
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+	BIGNUM *bn = BN_bin2bn(serial, 16, NULL);
+
+	assert_non_null(x);
+	assert_true(X509_set_version(x, 2));
+	assert_non_null(BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)));
+	BN_free(bn);
+	assert_true(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	    (const unsigned char *)cn, -1, -1, 0));
+	assert_true(X509_set_subject_name(x, name));
+	assert_true(X509_set_issuer_name(x, issuer != NULL ?
+	    X509_get_subject_name(issuer) : name));
+	X509_NAME_free(name);
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -3600));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400 * 30));
+	assert_true(X509_set_pubkey(x, pub));
+	if (kind == 1) {
+		add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE");
+		add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
+		add_ext(x, x, NID_subject_key_identifier, "hash");
+	} else {
+		add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE");
+		add_ext(x, issuer, NID_key_usage,
+		    "critical,digitalSignature");
+		if (kind == 2)
+			add_ext(x, issuer, NID_ext_key_usage, "OCSPSigning");
+	}
+	assert_true(X509_sign(x, issuer_key, EVP_sha256()) > 0);
+	return x;
+}
+
+static void
+random_serial(uint8_t s[16])
+{
+	FILE *f = fopen("/dev/urandom", "rb");
+
+	assert_non_null(f);
+	assert_int_equal(fread(s, 1, 16, f), 16);
+	fclose(f);
+	s[0] &= 0x7f;
+	s[0] |= 0x01;		/* 16 significant bytes */
+}
+
+struct add_arg {
+	X509	*leaf;
+	uint8_t	*serial;
+};
+
+static enum store_rc
+add_cb(struct store_txn *txn, void *arg)
+{
+	struct add_arg *a = arg;
+	struct cert_rec rec;
+	unsigned char *der = NULL;
+	int len;
+	enum store_rc rc;
+
+	memset(&rec, 0, sizeof(rec));
+	memcpy(rec.serial, a->serial, 16);
+	rec.st.status = CERT_GOOD;
+	rec.st.not_before = time(NULL) - 3600;
+	rec.st.not_after = time(NULL) + 86400 * 30;
+	rec.issued_at = time(NULL);
+	snprintf(rec.account, sizeof(rec.account), "alice");
+	len = i2d_X509(a->leaf, &der);
+	assert_true(len > 0);
+	rec.der = der;
+	rec.der_len = (size_t)len;
+	rc = store_cert_add(txn, &rec);
+	OPENSSL_free(der);
+	return rc;
+}
+
+struct status_arg {
+	uint8_t	*serial;
+	uint8_t	 status, reason;
+	int64_t	 when;
+};
+
+static enum store_rc
+status_cb(struct store_txn *txn, void *arg)
+{
+	struct status_arg *a = arg;
+
+	return store_cert_set_status(txn, a->serial, a->status, a->reason,
+	    a->when, 0, NULL);
+}
+
+static void
+set_status(int i, uint8_t status, uint8_t reason, int64_t when)
+{
+	struct status_arg a = { F.serial[i], status, reason, when };
+
+	assert_int_equal(store_write(F.store, status_cb, &a), STORE_OK);
+}
+
+static int
+setup(void **state)
+{
+	struct store_opts so;
+	struct ocsp_opts oo;
+	struct add_arg aa;
+	uint8_t s[16];
+	int i;
+
+	(void)state;
+	log_init("test_ocsp", LOG_LVL_WARN);
+	memset(&F, 0, sizeof(F));
+	snprintf(F.dir, sizeof(F.dir), "/tmp/test_ocsp.XXXXXX");
+	assert_non_null(mkdtemp(F.dir));
+	memset(&so, 0, sizeof(so));
+	so.create = 1;
+	assert_int_equal(store_open(&F.store, F.dir, &so), STORE_OK);
+
+	F.ca_key = EVP_EC_gen("P-256");
+	F.signer_key = EVP_EC_gen("P-256");
+	F.other_key = EVP_EC_gen("P-256");
+	assert_non_null(F.ca_key);
+	random_serial(s);
+	F.ca = make_cert("Test CA", NULL, F.ca_key, F.ca_key, s, 1);
+	random_serial(s);
+	F.signer = make_cert("Test OCSP", F.ca, F.ca_key, F.signer_key, s, 2);
+	random_serial(s);
+	F.other_ca = make_cert("Other CA", NULL, F.other_key, F.other_key, s,
+	    1);
+	random_serial(s);
+	F.foreign_leaf = make_cert("foreign", F.other_ca, F.other_key,
+	    F.other_key, s, 0);
+	for (i = 0; i < NLEAF; i++) {
+		random_serial(F.serial[i]);
+		F.leaf[i] = make_cert("leaf", F.ca, F.ca_key, F.other_key,
+		    F.serial[i], 0);
+		if (i == L_UNKNOWN)
+			continue;
+		aa.leaf = F.leaf[i];
+		aa.serial = F.serial[i];
+		assert_int_equal(store_write(F.store, add_cb, &aa), STORE_OK);
+	}
+	set_status(L_REVOKED, CERT_REVOKED, REASON_KEY_COMPROMISE, REVOKED_AT);
+	set_status(L_HOLD, CERT_HOLD, REASON_CERTIFICATE_HOLD, HELD_AT);
+
+	ocsp_opts_defaults(&oo);
+	oo.next_update = NEXT_UPDATE;
+	F.r = ocsp_responder_new(&oo, F.ca, F.signer, F.signer_key, F.store);
+	assert_non_null(F.r);
+	F.c = ocsp_ctx_new(F.r);
+	assert_non_null(F.c);
+	F.trust = X509_STORE_new();
+	assert_true(X509_STORE_add_cert(F.trust, F.ca));
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[128];
+	int i;
+
+	(void)state;
+	ocsp_ctx_free(F.c);
+	ocsp_responder_free(F.r);
+	store_close(F.store);
+	for (i = 0; i < NLEAF; i++)
+		X509_free(F.leaf[i]);
+	X509_free(F.ca);
+	X509_free(F.signer);
+	X509_free(F.other_ca);
+	X509_free(F.foreign_leaf);
+	EVP_PKEY_free(F.ca_key);
+	EVP_PKEY_free(F.signer_key);
+	EVP_PKEY_free(F.other_key);
+	X509_STORE_free(F.trust);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", F.dir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+/* ---- request and response helpers ---- */
+
+static OCSP_CERTID *
+cid_for(X509 *leaf, X509 *issuer, const EVP_MD *md)
+{
+	OCSP_CERTID *id = OCSP_cert_to_id(md, leaf, issuer);
+
+	assert_non_null(id);
+	return id;
+}
+
+/* Builds a request for n leaves; nonce_len > 0 adds a nonce. */
+static OCSP_REQUEST *
+make_req(X509 **leaves, int n, X509 *issuer, const EVP_MD *md, int nonce_len)
+{
+	OCSP_REQUEST *req = OCSP_REQUEST_new();
+	unsigned char nonce[256];
+	int i;
+
+	assert_non_null(req);
+	for (i = 0; i < n; i++)
+		assert_non_null(OCSP_request_add0_id(req,
+		    cid_for(leaves[i], issuer, md)));
+	if (nonce_len > 0) {
+		memset(nonce, 0xa5, sizeof(nonce));
+		assert_true(OCSP_request_add1_nonce(req, nonce, nonce_len));
+	}
+	return req;
+}
+
+static uint8_t *
+req_der(OCSP_REQUEST *req, size_t *len)
+{
+	unsigned char *der = NULL;
+	int n = i2d_OCSP_REQUEST(req, &der);
+
+	assert_true(n > 0);
+	*len = (size_t)n;
+	return der;
+}
+
+/* Sends req through ocsp_respond; returns the decoded response. */
+static OCSP_RESPONSE *
+ask(struct ocsp_ctx *c, OCSP_REQUEST *req, struct ocsp_answer *a)
+{
+	const unsigned char *p;
+	OCSP_RESPONSE *resp;
+	uint8_t *der;
+	size_t len;
+
+	der = req_der(req, &len);
+	assert_true(ocsp_respond(c, a, der, len));
+	OPENSSL_free(der);
+	p = a->der;
+	resp = d2i_OCSP_RESPONSE(NULL, &p, (long)a->der_len);
+	assert_non_null(resp);
+	assert_ptr_equal(p, a->der + a->der_len);
+	return resp;
+}
+
+/* The verified basic response of a successful answer. */
+static OCSP_BASICRESP *
+basic(OCSP_RESPONSE *resp)
+{
+	OCSP_BASICRESP *bs;
+
+	assert_int_equal(OCSP_response_status(resp),
+	    OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	bs = OCSP_response_get1_basic(resp);
+	assert_non_null(bs);
+	assert_int_equal(OCSP_basic_verify(bs, NULL, F.trust, 0), 1);
+	return bs;
+}
+
+/* Asks for one leaf, checks signature, returns the status fields. */
+static void
+ask_one(struct ocsp_ctx *c, X509 *leaf, const EVP_MD *md, int *status,
+    int *reason, time_t *revtime)
+{
+	OCSP_REQUEST *req = make_req(&leaf, 1, F.ca, md, 0);
+	OCSP_CERTID *id = cid_for(leaf, F.ca, md);
+	struct ocsp_answer a;
+	OCSP_RESPONSE *resp = ask(c, req, &a);
+	OCSP_BASICRESP *bs = basic(resp);
+	ASN1_GENERALIZEDTIME *rt = NULL, *tu = NULL, *nu = NULL;
+	int days, secs;
+	struct tm tm;
+
+	assert_int_equal(OCSP_resp_count(bs), 1);
+	assert_int_equal(OCSP_resp_find_status(bs, id, status, reason, &rt,
+	    &tu, &nu), 1);
+	assert_int_equal(ASN1_TIME_diff(&days, &secs, tu, nu), 1);
+	assert_int_equal(days * 86400 + secs, NEXT_UPDATE);
+	assert_int_equal(a.cacheable, 1);
+	assert_int_equal(a.next_update - a.this_update, NEXT_UPDATE);
+	*revtime = 0;
+	if (rt != NULL) {
+		assert_int_equal(ASN1_TIME_to_tm(rt, &tm), 1);
+		*revtime = timegm(&tm);
+	}
+	OCSP_CERTID_free(id);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(resp);
+	OCSP_REQUEST_free(req);
+	ocsp_answer_cleanup(&a);
+}
+
+/* ---- tests ---- */
+
+static void
+test_good(void **state)
+{
+	int status, reason;
+	time_t rt;
+
+	(void)state;
+	ask_one(F.c, F.leaf[L_GOOD], EVP_sha1(), &status, &reason, &rt);
+	assert_int_equal(status, V_OCSP_CERTSTATUS_GOOD);
+	assert_int_equal(rt, 0);
+}
+
+static void
+test_revoked(void **state)
+{
+	int status, reason;
+	time_t rt;
+
+	(void)state;
+	ask_one(F.c, F.leaf[L_REVOKED], EVP_sha1(), &status, &reason, &rt);
+	assert_int_equal(status, V_OCSP_CERTSTATUS_REVOKED);
+	assert_int_equal(reason, OCSP_REVOKED_STATUS_KEYCOMPROMISE);
+	assert_int_equal(rt, REVOKED_AT);
+}
+
+static void
+test_hold(void **state)
+{
+	int status, reason;
+	time_t rt;
+
+	(void)state;
+	ask_one(F.c, F.leaf[L_HOLD], EVP_sha1(), &status, &reason, &rt);
+	assert_int_equal(status, V_OCSP_CERTSTATUS_REVOKED);
+	assert_int_equal(reason, OCSP_REVOKED_STATUS_CERTIFICATEHOLD);
+	assert_int_equal(rt, HELD_AT);
+}
+
+static void
+test_unknown(void **state)
+{
+	int status, reason;
+	time_t rt;
+
+	(void)state;
+	ask_one(F.c, F.leaf[L_UNKNOWN], EVP_sha1(), &status, &reason, &rt);
+	assert_int_equal(status, V_OCSP_CERTSTATUS_UNKNOWN);
+}
+
+static void
+test_sha256_certid(void **state)
+{
+	int status, reason;
+	time_t rt;
+
+	(void)state;
+	ask_one(F.c, F.leaf[L_GOOD], EVP_sha256(), &status, &reason, &rt);
+	assert_int_equal(status, V_OCSP_CERTSTATUS_GOOD);
+	ask_one(F.c, F.leaf[L_REVOKED], EVP_sha256(), &status, &reason, &rt);
+	assert_int_equal(status, V_OCSP_CERTSTATUS_REVOKED);
+}
+
+static void
+test_unknown_revoked(void **state)
+{
+	struct ocsp_opts oo;
+	struct ocsp_responder *r;
+	struct ocsp_ctx *c;
+	OCSP_REQUEST *req;
+	OCSP_RESPONSE *resp;
+	OCSP_BASICRESP *bs;
+	struct ocsp_answer a;
+	ASN1_OBJECT *obj;
+	X509_EXTENSION *ext;
+	int status, reason;
+	time_t rt;
+
+	(void)state;
+	ocsp_opts_defaults(&oo);
+	oo.next_update = NEXT_UPDATE;
+	oo.unknown_revoked = 1;
+	r = ocsp_responder_new(&oo, F.ca, F.signer, F.signer_key, F.store);
+	assert_non_null(r);
+	c = ocsp_ctx_new(r);
+	assert_non_null(c);
+	ask_one(c, F.leaf[L_UNKNOWN], EVP_sha1(), &status, &reason, &rt);
+	assert_int_equal(status, V_OCSP_CERTSTATUS_REVOKED);
+	assert_int_equal(reason, OCSP_REVOKED_STATUS_CERTIFICATEHOLD);
+	assert_int_equal(rt, 0);	/* 1970-01-01 */
+
+	obj = OBJ_txt2obj("1.3.6.1.5.5.7.48.1.9", 1);
+	req = make_req(&F.leaf[L_UNKNOWN], 1, F.ca, EVP_sha1(), 0);
+	resp = ask(c, req, &a);
+	bs = basic(resp);
+	assert_true(OCSP_BASICRESP_get_ext_by_OBJ(bs, obj, -1) >= 0);
+	ext = OCSP_BASICRESP_get_ext(bs, OCSP_BASICRESP_get_ext_by_OBJ(bs,
+	    obj, -1));
+	assert_int_equal(ASN1_STRING_length(X509_EXTENSION_get_data(ext)), 2);
+	assert_memory_equal(ASN1_STRING_get0_data(
+	    X509_EXTENSION_get_data(ext)), "\x05\x00", 2);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(resp);
+	OCSP_REQUEST_free(req);
+	ocsp_answer_cleanup(&a);
+
+	/* a good cert stays good and carries no extended revoke */
+	ask_one(c, F.leaf[L_GOOD], EVP_sha1(), &status, &reason, &rt);
+	assert_int_equal(status, V_OCSP_CERTSTATUS_GOOD);
+	req = make_req(&F.leaf[L_GOOD], 1, F.ca, EVP_sha1(), 0);
+	resp = ask(c, req, &a);
+	bs = basic(resp);
+	assert_int_equal(OCSP_BASICRESP_get_ext_by_OBJ(bs, obj, -1), -1);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(resp);
+	OCSP_REQUEST_free(req);
+	ocsp_answer_cleanup(&a);
+	ASN1_OBJECT_free(obj);
+	ocsp_ctx_free(c);
+	ocsp_responder_free(r);
+}
+
+static void
+expect_error(OCSP_REQUEST *req, int want)
+{
+	struct ocsp_answer a;
+	OCSP_RESPONSE *resp = ask(F.c, req, &a);
+
+	assert_int_equal(OCSP_response_status(resp), want);
+	assert_null(OCSP_response_get1_basic(resp));
+	assert_int_equal(a.cacheable, 0);
+	OCSP_RESPONSE_free(resp);
+	ocsp_answer_cleanup(&a);
+}
+
+static void
+test_foreign_issuer(void **state)
+{
+	OCSP_REQUEST *req;
+	uint64_t before;
+
+	(void)state;
+	before = ocsp_stat_result(F.r, OCSPRES_UNAUTHORIZED);
+	req = make_req(&F.foreign_leaf, 1, F.other_ca, EVP_sha1(), 0);
+	expect_error(req, OCSP_RESPONSE_STATUS_UNAUTHORIZED);
+	OCSP_REQUEST_free(req);
+	assert_int_equal(ocsp_stat_result(F.r, OCSPRES_UNAUTHORIZED),
+	    before + 1);
+}
+
+static void
+test_three_certids(void **state)
+{
+	X509 *leaves[3] = { F.leaf[L_GOOD], F.leaf[L_REVOKED],
+	    F.leaf[L_UNKNOWN] };
+	const int want[3] = { V_OCSP_CERTSTATUS_GOOD,
+	    V_OCSP_CERTSTATUS_REVOKED, V_OCSP_CERTSTATUS_UNKNOWN };
+	OCSP_REQUEST *req;
+	OCSP_RESPONSE *resp;
+	OCSP_BASICRESP *bs;
+	OCSP_SINGLERESP *single;
+	OCSP_CERTID *id;
+	struct ocsp_answer a;
+	int i, reason;
+
+	(void)state;
+	req = make_req(leaves, 3, F.ca, EVP_sha256(), 0);
+	resp = ask(F.c, req, &a);
+	bs = basic(resp);
+	assert_int_equal(OCSP_resp_count(bs), 3);
+	for (i = 0; i < 3; i++) {
+		single = OCSP_resp_get0(bs, i);
+		id = cid_for(leaves[i], F.ca, EVP_sha256());
+		assert_int_equal(OCSP_id_cmp(id,
+		    OCSP_SINGLERESP_get0_id(single)), 0);
+		assert_int_equal(OCSP_single_get0_status(single, &reason,
+		    NULL, NULL, NULL), want[i]);
+		OCSP_CERTID_free(id);
+	}
+	assert_int_equal(a.result, OCSPRES_GOOD);	/* the first one */
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(resp);
+	OCSP_REQUEST_free(req);
+	ocsp_answer_cleanup(&a);
+}
+
+static void
+test_nonce_echo(void **state)
+{
+	static const int lens[] = { 16, 32, 128 };
+	OCSP_REQUEST *req;
+	OCSP_RESPONSE *resp;
+	OCSP_BASICRESP *bs;
+	struct ocsp_answer a;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		req = make_req(&F.leaf[L_GOOD], 1, F.ca, EVP_sha1(), lens[i]);
+		resp = ask(F.c, req, &a);
+		bs = basic(resp);
+		assert_int_equal(OCSP_check_nonce(req, bs), 1);
+		assert_int_equal(a.cacheable, 0);
+		assert_string_equal(a.etag, "");
+		OCSP_BASICRESP_free(bs);
+		OCSP_RESPONSE_free(resp);
+		OCSP_REQUEST_free(req);
+		ocsp_answer_cleanup(&a);
+	}
+}
+
+/* A nonce extension whose inner OCTET STRING is empty. */
+static void
+add_raw_nonce(OCSP_REQUEST *req, const uint8_t *val, int len)
+{
+	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+	X509_EXTENSION *ext;
+
+	assert_true(ASN1_OCTET_STRING_set(os, val, len));
+	ext = X509_EXTENSION_create_by_NID(NULL, NID_id_pkix_OCSP_Nonce, 0,
+	    os);
+	assert_non_null(ext);
+	assert_true(OCSP_REQUEST_add_ext(req, ext, -1));
+	X509_EXTENSION_free(ext);
+	ASN1_OCTET_STRING_free(os);
+}
+
+static void
+test_nonce_bad(void **state)
+{
+	OCSP_REQUEST *req;
+
+	(void)state;
+	req = make_req(&F.leaf[L_GOOD], 1, F.ca, EVP_sha1(), 129);
+	expect_error(req, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+	OCSP_REQUEST_free(req);
+
+	req = make_req(&F.leaf[L_GOOD], 1, F.ca, EVP_sha1(), 0);
+	add_raw_nonce(req, (const uint8_t *)"\x04\x00", 2);	/* empty */
+	expect_error(req, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+	OCSP_REQUEST_free(req);
+
+	req = make_req(&F.leaf[L_GOOD], 1, F.ca, EVP_sha1(), 0);
+	add_raw_nonce(req, (const uint8_t *)"abcd", 4);	/* not wrapped */
+	expect_error(req, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+	OCSP_REQUEST_free(req);
+
+	req = make_req(&F.leaf[L_GOOD], 1, F.ca, EVP_sha1(), 16);
+	add_raw_nonce(req, (const uint8_t *)"\x04\x01\x01", 3);	/* two */
+	expect_error(req, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+	OCSP_REQUEST_free(req);
+}
+
+static void
+respond_raw(const uint8_t *der, size_t len, int want_der_status)
+{
+	struct ocsp_answer a;
+
+	assert_true(ocsp_respond(F.c, &a, der, len));
+	assert_int_equal(a.der_len, 5);
+	assert_memory_equal(a.der, "\x30\x03\x0a\x01", 4);
+	assert_int_equal(a.der[4], want_der_status);
+	ocsp_answer_cleanup(&a);
+}
+
+static void
+test_garbage(void **state)
+{
+	OCSP_REQUEST *req;
+	uint8_t *der, junk[64], *longer;
+	size_t len, i;
+
+	(void)state;
+	memset(junk, 0x41, sizeof(junk));
+	respond_raw(junk, sizeof(junk), 1);
+	respond_raw(junk, 0, 1);
+	req = make_req(&F.leaf[L_GOOD], 1, F.ca, EVP_sha1(), 0);
+	der = req_der(req, &len);
+	for (i = 1; i < len; i += 7)
+		respond_raw(der, len - i, 1);		/* truncated */
+	longer = malloc(len + 1);
+	memcpy(longer, der, len);
+	longer[len] = 0;
+	respond_raw(longer, len + 1, 1);		/* trailing byte */
+	free(longer);
+	OPENSSL_free(der);
+	OCSP_REQUEST_free(req);
+}
+
+static void
+test_certid_count(void **state)
+{
+	X509 *leaves[17];
+	OCSP_REQUEST *req;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 17; i++)
+		leaves[i] = F.leaf[L_GOOD];
+	req = make_req(leaves, 17, F.ca, EVP_sha1(), 0);
+	expect_error(req, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+	OCSP_REQUEST_free(req);
+	req = make_req(leaves, 0, F.ca, EVP_sha1(), 0);
+	expect_error(req, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+	OCSP_REQUEST_free(req);
+	req = make_req(leaves, 16, F.ca, EVP_sha1(), 0);	/* the cap */
+	{
+		struct ocsp_answer a;
+		OCSP_RESPONSE *resp = ask(F.c, req, &a);
+		OCSP_BASICRESP *bs = basic(resp);
+
+		assert_int_equal(OCSP_resp_count(bs), 16);
+		OCSP_BASICRESP_free(bs);
+		OCSP_RESPONSE_free(resp);
+		ocsp_answer_cleanup(&a);
+	}
+	OCSP_REQUEST_free(req);
+}
+
+static void
+test_cache_and_invalidate(void **state)
+{
+	OCSP_REQUEST *req;
+	struct ocsp_answer a1, a2, a3;
+	uint8_t *der;
+	size_t len;
+	uint64_t hits;
+	int status, reason;
+	time_t rt;
+
+	(void)state;
+	req = make_req(&F.leaf[L_FLIP], 1, F.ca, EVP_sha1(), 0);
+	der = req_der(req, &len);
+	hits = ocsp_stat_cache_hits(F.r);
+	assert_true(ocsp_respond(F.c, &a1, der, len));
+	assert_true(ocsp_respond(F.c, &a2, der, len));
+	assert_int_equal(ocsp_stat_cache_hits(F.r), hits + 1);
+	assert_int_equal(a1.der_len, a2.der_len);
+	assert_memory_equal(a1.der, a2.der, a1.der_len);
+	assert_string_equal(a1.etag, a2.etag);
+	assert_int_equal(strlen(a1.etag), 34);
+	assert_int_equal(a1.result, OCSPRES_GOOD);
+
+	/* committed change without invalidation: the cache still answers */
+	set_status(L_FLIP, CERT_REVOKED, REASON_SUPERSEDED, REVOKED_AT);
+	assert_true(ocsp_respond(F.c, &a3, der, len));
+	assert_memory_equal(a3.der, a1.der, a1.der_len);
+	ocsp_answer_cleanup(&a3);
+
+	ocsp_invalidate(F.r, F.serial[L_FLIP]);
+	ask_one(F.c, F.leaf[L_FLIP], EVP_sha1(), &status, &reason, &rt);
+	assert_int_equal(status, V_OCSP_CERTSTATUS_REVOKED);
+	assert_int_equal(reason, OCSP_REVOKED_STATUS_SUPERSEDED);
+	/* the answers handed out before stay valid memory */
+	assert_memory_equal(a1.der, a2.der, a1.der_len);
+	ocsp_answer_cleanup(&a1);
+	ocsp_answer_cleanup(&a2);
+	OPENSSL_free(der);
+	OCSP_REQUEST_free(req);
+}
+
+static void
+test_generation_guard(void **state)
+{
+	struct ocsp_cache *cache = ocsp_responder_cache(F.r);
+	struct ocsp_blob *b;
+	uint8_t serials[1][16];
+	atomic_uint_fast64_t gen;
+	uint64_t gen0, h;
+	size_t n;
+
+	(void)state;
+	memcpy(serials[0], F.serial[L_GOOD2], 16);
+	b = ocsp_blob_new((const uint8_t *)"resp", 4);
+	b->this_update = time(NULL);
+	b->next_update = b->this_update + 100;
+	h = ocsp_cache_hash(cache, (const uint8_t *)"key", 3);
+
+	/* a reader took the generation, then the CA invalidated */
+	gen0 = ocsp_generation(F.r);
+	ocsp_invalidate(F.r, F.serial[L_GOOD2]);
+	assert_int_equal(ocsp_generation(F.r), gen0 + 1);
+	atomic_init(&gen, ocsp_generation(F.r));
+	n = ocsp_cache_count(cache);
+	assert_int_equal(ocsp_cache_put(cache, h, (const uint8_t *)"key", 3, b,
+	    (const uint8_t (*)[16])serials, 1, &gen, gen0), 0);
+	assert_int_equal(ocsp_cache_count(cache), n);
+	assert_null(ocsp_cache_get(cache, h, (const uint8_t *)"key", 3,
+	    time(NULL)));
+
+	/* unchanged generation: inserted, and invalidation drops it */
+	assert_int_equal(ocsp_cache_put(cache, h, (const uint8_t *)"key", 3, b,
+	    (const uint8_t (*)[16])serials, 1, &gen, atomic_load(&gen)), 1);
+	assert_int_equal(ocsp_cache_count(cache), n + 1);
+	ocsp_blob_unref(ocsp_cache_get(cache, h, (const uint8_t *)"key", 3,
+	    time(NULL)));
+	assert_int_equal(ocsp_cache_invalidate(cache, F.serial[L_GOOD2]), 1);
+	assert_int_equal(ocsp_cache_count(cache), n);
+	ocsp_blob_unref(b);
+}
+
+static void
+test_cache_bounds(void **state)
+{
+	struct ocsp_cache *cache = ocsp_cache_new(32, 1 << 20);
+	struct ocsp_blob *b = ocsp_blob_new((const uint8_t *)"r", 1);
+	atomic_uint_fast64_t gen;
+	uint8_t serials[1][16], key[8];
+	uint64_t i;
+
+	(void)state;
+	atomic_init(&gen, 0);
+	memset(serials, 0, sizeof(serials));
+	b->this_update = time(NULL);
+	b->next_update = b->this_update + 100;
+	for (i = 0; i < 1000; i++) {
+		be64_put(key, i);
+		ocsp_cache_put(cache, ocsp_cache_hash(cache, key, 8), key, 8, b,
+		    (const uint8_t (*)[16])serials, 1, &gen, 0);
+	}
+	/* 16 shards of 32/16 + 1 entries each */
+	assert_true(ocsp_cache_count(cache) <= 48);
+	assert_true(ocsp_cache_count(cache) > 0);
+	ocsp_cache_free(cache);
+
+	/* stale entries (past half of their lifetime) are misses */
+	cache = ocsp_cache_new(32, 1 << 20);
+	b->this_update = time(NULL) - 60;
+	b->next_update = b->this_update + 100;
+	ocsp_cache_put(cache, 1, key, 8, b, (const uint8_t (*)[16])serials, 1,
+	    &gen, 0);
+	assert_null(ocsp_cache_get(cache, 1, key, 8, time(NULL)));
+	ocsp_cache_free(cache);
+	ocsp_blob_unref(b);
+}
+
+static void
+test_get_decode(void **state)
+{
+	uint8_t out[64];
+	size_t len;
+
+	(void)state;
+	/* "\xfb\xff\xfe" is "+//+" in base64 */
+	assert_true(ocsp_get_decode(out, sizeof(out), &len, "%2B%2F%2f+", 10));
+	assert_int_equal(len, 3);
+	assert_memory_equal(out, "\xfb\xff\xfe", 3);
+	assert_true(ocsp_get_decode(out, sizeof(out), &len, "+//+", 4));
+	assert_int_equal(len, 3);
+	assert_true(ocsp_get_decode(out, sizeof(out), &len, "YWI%3D", 6));
+	assert_int_equal(len, 2);
+	assert_memory_equal(out, "ab", 2);
+	assert_true(ocsp_get_decode(out, sizeof(out), &len, "YWI", 3));
+	assert_int_equal(len, 2);
+	assert_true(ocsp_get_decode(out, sizeof(out), &len, "YQ==", 4));
+	assert_int_equal(len, 1);
+	assert_memory_equal(out, "a", 1);
+	assert_false(ocsp_get_decode(out, sizeof(out), &len, "Y", 1));
+	assert_false(ocsp_get_decode(out, sizeof(out), &len, "YQ=a", 4));
+	assert_false(ocsp_get_decode(out, sizeof(out), &len, "YW%2", 4));
+	assert_false(ocsp_get_decode(out, sizeof(out), &len, "YW!I", 4));
+	assert_false(ocsp_get_decode(out, sizeof(out), &len, "", 0));
+	assert_false(ocsp_get_decode(out, 2, &len, "YWJj", 4));	/* cap */
+}
+
+static void
+test_metrics(void **state)
+{
+	struct wb b;
+	char *text;
+
+	(void)state;
+	wb_init(&b);
+	ocsp_metrics_append(F.r, &b);
+	wb_u8(&b, 0);
+	assert_true(wb_ok(&b));
+	text = (char *)b.data;
+	assert_non_null(strstr(text, "mica_ocsp_requests_total{result=\"good\"} "));
+	assert_non_null(strstr(text, "mica_ocsp_cache_hits_total "));
+	assert_non_null(strstr(text,
+	    "mica_ocsp_request_duration_seconds_bucket{le=\"+Inf\"} "));
+	wb_cleanup(&b);
+}
+
+/* ---- HTTP ---- */
+
+static void
+route_cb(struct evhttp_request *req, const char *path, void *arg)
+{
+	(void)arg;
+	evbuffer_add_printf(evhttp_request_get_output_buffer(req), "route %s",
+	    path);
+	evhttp_send_reply(req, 200, "OK", NULL);
+}
+
+/* One HTTP/1.0 exchange; returns the malloc'd raw response. */
+static char *
+http_exchange(int port, const char *head, const uint8_t *body,
+    size_t body_len, size_t *out_len)
+{
+	struct sockaddr_in sin;
+	char *buf;
+	size_t n = 0, cap = 65536;
+	ssize_t r;
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)),
+	    0);
+	assert_int_equal(write(fd, head, strlen(head)), (ssize_t)strlen(head));
+	if (body_len > 0)
+		assert_int_equal(write(fd, body, body_len), (ssize_t)body_len);
+	buf = malloc(cap + 1);
+	while ((r = read(fd, buf + n, cap - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	buf[n] = '\0';
+	*out_len = n;
+	return buf;
+}
+
+/* Pointer to the body of a raw HTTP response. */
+static const uint8_t *
+http_body(const char *resp, size_t len, size_t *body_len)
+{
+	const char *p = strstr(resp, "\r\n\r\n");
+
+	assert_non_null(p);
+	p += 4;
+	*body_len = len - (size_t)(p - resp);
+	return (const uint8_t *)p;
+}
+
+static int
+body_status(const uint8_t *body, size_t len)
+{
+	const unsigned char *p = body;
+	OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &p, (long)len);
+	OCSP_BASICRESP *bs;
+	int status = -1, reason;
+
+	assert_non_null(resp);
+	if (OCSP_response_status(resp) == OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+		bs = basic(resp);
+		status = OCSP_single_get0_status(OCSP_resp_get0(bs, 0),
+		    &reason, NULL, NULL, NULL);
+		OCSP_BASICRESP_free(bs);
+	} else
+		status = 100 + OCSP_response_status(resp);
+	OCSP_RESPONSE_free(resp);
+	return status;
+}
+
+static void
+test_http(void **state)
+{
+	struct ocsp_http_opts ho;
+	struct ocsp_http *h;
+	OCSP_REQUEST *req;
+	uint8_t *der;
+	const uint8_t *body;
+	char head[4096], b64[2048], *resp;
+	size_t len, rlen, blen;
+	int port;
+
+	(void)state;
+	signal(SIGPIPE, SIG_IGN);
+	ocsp_http_opts_defaults(&ho);
+	snprintf(ho.listen, sizeof(ho.listen), "127.0.0.1:0");
+	ho.threads = 2;
+	h = ocsp_http_new(F.r, &ho);
+	assert_non_null(h);
+	assert_true(ocsp_http_add_route(h, "/metrics", route_cb, NULL));
+	assert_true(ocsp_http_start(h));
+	assert_false(ocsp_http_add_route(h, "/late", route_cb, NULL));
+	port = ocsp_http_port(h);
+	assert_true(port > 0);
+
+	req = make_req(&F.leaf[L_GOOD], 1, F.ca, EVP_sha1(), 0);
+	der = req_der(req, &len);
+
+	/* POST /ocsp */
+	snprintf(head, sizeof(head), "POST /ocsp HTTP/1.0\r\nHost: x\r\n"
+	    "Content-Type: application/ocsp-request\r\n"
+	    "Content-Length: %zu\r\n\r\n", len);
+	resp = http_exchange(port, head, der, len, &rlen);
+	assert_true(strncmp(resp, "HTTP/1.0 200", 12) == 0 ||
+	    strncmp(resp, "HTTP/1.1 200", 12) == 0);
+	assert_non_null(strstr(resp,
+	    "Content-Type: application/ocsp-response\r\n"));
+	assert_non_null(strstr(resp, "Cache-Control: max-age="));
+	assert_non_null(strstr(resp, "public, no-transform, must-revalidate"));
+	assert_non_null(strstr(resp, "ETag: \""));
+	assert_non_null(strstr(resp, "Last-Modified: "));
+	assert_non_null(strstr(resp, "Expires: "));
+	body = http_body(resp, rlen, &blen);
+	assert_int_equal(body_status(body, blen), V_OCSP_CERTSTATUS_GOOD);
+	free(resp);
+
+	/* wrong media type */
+	snprintf(head, sizeof(head), "POST / HTTP/1.0\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: %zu\r\n\r\n", len);
+	resp = http_exchange(port, head, der, len, &rlen);
+	assert_non_null(strstr(resp, " 415 "));
+	free(resp);
+
+	/* GET /ocsp/<url-encoded base64> */
+	{
+		char enc[2048], *o = b64;
+		size_t i;
+
+		EVP_EncodeBlock((unsigned char *)enc, der, (int)len);
+		for (i = 0; enc[i] != '\0'; i++) {
+			if (enc[i] == '+')
+				o += sprintf(o, "%%2B");
+			else if (enc[i] == '/')
+				o += sprintf(o, "%%2F");
+			else if (enc[i] == '=')
+				o += sprintf(o, "%%3D");
+			else
+				*o++ = enc[i];
+		}
+		*o = '\0';
+	}
+	snprintf(head, sizeof(head), "GET /ocsp/%s HTTP/1.0\r\n\r\n", b64);
+	resp = http_exchange(port, head, NULL, 0, &rlen);
+	assert_non_null(strstr(resp, " 200 "));
+	body = http_body(resp, rlen, &blen);
+	assert_int_equal(body_status(body, blen), V_OCSP_CERTSTATUS_GOOD);
+	free(resp);
+
+	/* GET with bad base64: an OCSP malformedRequest */
+	resp = http_exchange(port, "GET /ocsp/YQ=a HTTP/1.0\r\n\r\n", NULL, 0,
+	    &rlen);
+	assert_non_null(strstr(resp, " 200 "));
+	assert_non_null(strstr(resp, "Cache-Control: no-cache, no-store"));
+	body = http_body(resp, rlen, &blen);
+	assert_int_equal(body_status(body, blen),
+	    100 + OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+	free(resp);
+
+	resp = http_exchange(port, "GET /healthz HTTP/1.0\r\n\r\n", NULL, 0,
+	    &rlen);
+	body = http_body(resp, rlen, &blen);
+	assert_int_equal(blen, 3);
+	assert_memory_equal(body, "ok\n", 3);
+	free(resp);
+
+	resp = http_exchange(port, "GET /metrics HTTP/1.0\r\n\r\n", NULL, 0,
+	    &rlen);
+	body = http_body(resp, rlen, &blen);
+	assert_int_equal(blen, strlen("route /metrics"));
+	assert_memory_equal(body, "route /metrics", blen);
+	free(resp);
+
+	/* a body over the cap */
+	{
+		/* evhttp answers from the Content-Length alone */
+		snprintf(head, sizeof(head), "POST /ocsp HTTP/1.0\r\n"
+		    "Content-Type: application/ocsp-request\r\n"
+		    "Content-Length: 20000\r\n\r\n");
+		resp = http_exchange(port, head, NULL, 0, &rlen);
+		assert_non_null(strstr(resp, " 413 "));
+		free(resp);
+	}
+
+	ocsp_http_stop(h);
+	assert_int_equal(ocsp_http_port(h), 0);
+	ocsp_http_free(h);
+	OPENSSL_free(der);
+	OCSP_REQUEST_free(req);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_revoked),
+		cmocka_unit_test(test_hold),
+		cmocka_unit_test(test_unknown),
+		cmocka_unit_test(test_sha256_certid),
+		cmocka_unit_test(test_unknown_revoked),
+		cmocka_unit_test(test_foreign_issuer),
+		cmocka_unit_test(test_three_certids),
+		cmocka_unit_test(test_nonce_echo),
+		cmocka_unit_test(test_nonce_bad),
+		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_certid_count),
+		cmocka_unit_test(test_cache_and_invalidate),
+		cmocka_unit_test(test_generation_guard),
+		cmocka_unit_test(test_cache_bounds),
+		cmocka_unit_test(test_get_decode),
+		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_http),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

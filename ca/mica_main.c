@@ -1,0 +1,1267 @@
+/*
+ * mica_main.c - the subscriber client: asks micad to reissue a lost
+ * certificate over the CA protocol (docs/PROTOCOL.md), waits for the
+ * review and writes the replacement; fetch and status for later.
+ *
+ * Exit codes: 0 certificate written (status: issued), 1 failure, 2 usage,
+ * 3 rejected, 4 still pending.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <sodium.h>
+
+#include "common/bytes.h"
+#include "ca/proto.h"
+
+#define EXIT_OK		0
+#define EXIT_FAIL	1
+#define EXIT_USAGE	2
+#define EXIT_REJECTED	3
+#define EXIT_PENDING	4
+
+#define IO_TIMEOUT	30	/* seconds, for everything but WAIT */
+#define WAIT_FOREVER	((time_t)-1)
+
+struct opts {
+	const char	*server;
+	const char	*ca;
+	const char	*account;
+	const char	*serial;
+	const char	*key;
+	const char	*out;
+	const char	*reason;
+	const char	*password_file;
+	const char	*otp;
+	const char	*note;
+	const char	*subject;
+	const char	*lost_cert;
+	const char	*request;
+	const char	*token;
+	const char	*request_file;
+	int		 no_wait;
+	long		 timeout;	/* WAIT, seconds; 0 = no limit */
+};
+
+struct conn {
+	int		 fd;
+	SSL_CTX		*ctx;
+	SSL		*ssl;
+	uint8_t		*buf;
+	size_t		 len;
+	size_t		 cap;
+	uint32_t	 next_id;
+	uint32_t	 max_frame;	/* the server's, from SERVER_HELLO */
+};
+
+enum rd_rc { RD_OK, RD_TIMEOUT, RD_ERR };
+
+static const char usage_main[] =
+"usage: mica [--server HOST:PORT] [--ca CA.crt] COMMAND [options]\n"
+"\n"
+"commands:\n"
+"  reissue   ask for a replacement of a lost certificate and wait for it\n"
+"  fetch     fetch the replacement of an earlier request\n"
+"  status    show the state of an earlier request\n"
+"\n"
+"  --server defaults to $MICA_SERVER, --ca to $MICA_CA.\n"
+"  mica COMMAND --help shows the command's options.\n"
+"exit: 0 certificate written, 1 failed, 2 usage, 3 rejected, 4 pending\n";
+
+static const char usage_reissue[] =
+"usage: mica [global] reissue --account NAME --serial HEX --key NEW.key\n"
+"           --out NEW.crt (--subject DN | --lost-cert LOST.crt)\n"
+"           [--reason lost|compromised|damaged] [--password-file F]\n"
+"           [--otp CODE] [--note TEXT] [--no-wait] [--timeout SECONDS]\n"
+"\n"
+"  Creates NEW.key (EC P-256, PKCS#8 PEM, mode 0600) unless it exists,\n"
+"  builds a CSR for the subject of the lost certificate (--subject\n"
+"  \"/CN=alice/O=Org\", or taken from --lost-cert, which also gives the\n"
+"  serial), logs in (password and code are asked on the terminal when\n"
+"  not given) and sends the request.  The request id and retrieval token\n"
+"  are saved in NEW.crt.request (mode 0600) for `mica fetch`.  Then it\n"
+"  waits for the review (--timeout, default: no limit) and writes\n"
+"  NEW.crt and the CA chain NEW.crt.chain.  --no-wait prints the token\n"
+"  once and exits 4.\n";
+
+static const char usage_fetch[] =
+"usage: mica [global] fetch (--request ID --token T | --request-file F)\n"
+"           --out NEW.crt\n"
+"\n"
+"  Writes the replacement certificate to NEW.crt and the chain to\n"
+"  NEW.crt.chain.  Exit 0 written, 3 rejected, 4 still pending.\n";
+
+static const char usage_status[] =
+"usage: mica [global] status (--request ID --token T | --request-file F)\n"
+"\n"
+"  Prints the state of the request (and its token, once, for fetch).\n"
+"  Exit 0 issued, 3 rejected, 4 pending or approved, 1 failed.\n";
+
+/* ---- small helpers ---- */
+
+static void
+ssl_warn(const char *what)
+{
+	char buf[256];
+	unsigned long e;
+
+	if ((e = ERR_get_error()) == 0) {
+		warnx("%s", what);
+		return;
+	}
+	ERR_error_string_n(e, buf, sizeof(buf));
+	warnx("%s: %s", what, buf);
+	ERR_clear_error();
+}
+
+/* Writes data to path atomically (temp file in the same directory). */
+static int
+write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	int fd = -1, rc = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path) >=
+	    (int)sizeof(tmp)) {
+		warnx("%s: path too long", path);
+		return 0;
+	}
+	if ((fd = mkstemp(tmp)) == -1) {
+		warn("%s", tmp);
+		return 0;
+	}
+	if (fchmod(fd, mode) == -1 || write(fd, data, len) != (ssize_t)len ||
+	    fsync(fd) == -1) {
+		warn("%s", tmp);
+		goto out;
+	}
+	if (close(fd) == -1) {
+		fd = -1;
+		warn("%s", tmp);
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) == -1) {
+		warn("rename %s", path);
+		goto out;
+	}
+	rc = 1;
+ out:
+	if (fd != -1)
+		close(fd);
+	if (!rc)
+		unlink(tmp);
+	return rc;
+}
+
+/* Reads the first line of a file (without the newline) into buf. */
+static int
+read_first_line(const char *path, char *buf, size_t size, size_t *out_len)
+{
+	FILE *f;
+	size_t n;
+	int rc = 0;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		warn("%s", path);
+		return 0;
+	}
+	if (fgets(buf, (int)size, f) == NULL) {
+		warnx("%s: empty", path);
+		goto out;
+	}
+	n = strcspn(buf, "\r\n");
+	if (buf[n] == '\0' && n == size - 1 && !feof(f)) {
+		warnx("%s: first line too long", path);
+		goto out;
+	}
+	buf[n] = '\0';
+	*out_len = n;
+	rc = 1;
+ out:
+	fclose(f);
+	return rc;
+}
+
+/* Asks on the terminal without echo. */
+static int
+ask_secret(const char *prompt, char *buf, size_t size, size_t *out_len)
+{
+	struct termios old, noecho;
+	FILE *tty;
+	size_t n;
+	int rc = 0, restore = 0;
+
+	if ((tty = fopen("/dev/tty", "r+")) == NULL) {
+		warnx("no terminal to ask for the %s", prompt);
+		return 0;
+	}
+	if (tcgetattr(fileno(tty), &old) == 0) {
+		noecho = old;
+		noecho.c_lflag &= ~(tcflag_t)ECHO;
+		restore = tcsetattr(fileno(tty), TCSAFLUSH, &noecho) == 0;
+	}
+	fprintf(tty, "%s: ", prompt);
+	fflush(tty);
+	if (fgets(buf, (int)size, tty) != NULL) {
+		n = strcspn(buf, "\r\n");
+		buf[n] = '\0';
+		*out_len = n;
+		rc = 1;
+	}
+	if (restore)
+		tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fprintf(tty, "\n");
+	fclose(tty);
+	return rc;
+}
+
+/* ---- key and CSR ---- */
+
+/* Loads keyfile, or creates it (P-256, PKCS#8 PEM, 0600, O_EXCL). */
+static EVP_PKEY *
+load_or_create_key(const char *keyfile)
+{
+	EVP_PKEY *pkey = NULL;
+	BIO *bio = NULL;
+	int fd;
+
+	if ((bio = BIO_new_file(keyfile, "r")) != NULL) {
+		if ((pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) ==
+		    NULL)
+			ssl_warn(keyfile);
+		goto out;
+	}
+	ERR_clear_error();
+	if ((pkey = EVP_EC_gen("P-256")) == NULL) {
+		ssl_warn("EC key generation");
+		goto out;
+	}
+	if ((fd = open(keyfile, O_WRONLY | O_CREAT | O_EXCL, 0600)) == -1) {
+		warn("%s", keyfile);
+		goto fail;
+	}
+	if ((bio = BIO_new_fd(fd, BIO_CLOSE)) == NULL) {
+		close(fd);
+		ssl_warn(keyfile);
+		goto fail;
+	}
+	if (!PEM_write_bio_PKCS8PrivateKey(bio, pkey, NULL, NULL, 0, NULL,
+	    NULL) || BIO_flush(bio) != 1 || fsync(fd) == -1) {
+		ssl_warn(keyfile);
+		unlink(keyfile);
+		goto fail;
+	}
+	fprintf(stderr, "mica: new key written to %s\n", keyfile);
+	goto out;
+ fail:
+	EVP_PKEY_free(pkey);
+	pkey = NULL;
+ out:
+	BIO_free(bio);
+	return pkey;
+}
+
+/* Parses "/CN=alice/O=Org" (a '\' escapes the next character). */
+static X509_NAME *
+parse_subject(const char *text)
+{
+	X509_NAME *name = NULL;
+	char buf[1024], *field, *val;
+	const char *s = text;
+	size_t n;
+	int ok = 0;
+
+	if (*s != '/' || (name = X509_NAME_new()) == NULL)
+		goto out;
+	s++;
+	while (*s != '\0') {
+		n = 0;
+		while (*s != '\0' && *s != '/' && n < sizeof(buf) - 1) {
+			if (*s == '\\' && s[1] != '\0')
+				s++;
+			buf[n++] = *s++;
+		}
+		if (*s != '\0' && *s != '/')
+			goto out;	/* too long */
+		buf[n] = '\0';
+		if (*s == '/')
+			s++;
+		if ((val = strchr(buf, '=')) == NULL || val == buf)
+			goto out;
+		*val++ = '\0';
+		field = buf;
+		if (!X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8,
+		    (const unsigned char *)val, -1, -1, 0))
+			goto out;
+	}
+	ok = X509_NAME_entry_count(name) > 0;
+ out:
+	if (!ok) {
+		ERR_clear_error();
+		X509_NAME_free(name);
+		name = NULL;
+	}
+	return name;
+}
+
+static X509 *
+load_cert(const char *path)
+{
+	X509 *x = NULL;
+	BIO *bio;
+
+	if ((bio = BIO_new_file(path, "r")) == NULL) {
+		ssl_warn(path);
+		return NULL;
+	}
+	if ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
+		ssl_warn(path);
+	BIO_free(bio);
+	return x;
+}
+
+/* Builds and signs the CSR; *out_der is OPENSSL_malloc'd. */
+static int
+build_csr(EVP_PKEY *pkey, const X509_NAME *subject, uint8_t **out_der,
+    int *out_len)
+{
+	X509_REQ *req = NULL;
+	int rc = 0;
+
+	*out_der = NULL;
+	if ((req = X509_REQ_new()) == NULL ||
+	    !X509_REQ_set_version(req, X509_REQ_VERSION_1) ||
+	    !X509_REQ_set_subject_name(req, subject) ||
+	    !X509_REQ_set_pubkey(req, pkey) ||
+	    X509_REQ_sign(req, pkey, EVP_sha256()) <= 0 ||
+	    (*out_len = i2d_X509_REQ(req, out_der)) <= 0) {
+		ssl_warn("building the CSR");
+		goto out;
+	}
+	rc = 1;
+ out:
+	X509_REQ_free(req);
+	return rc;
+}
+
+/* ---- connection ---- */
+
+static int
+split_hostport(const char *server, char *host, size_t host_len,
+    const char **out_port)
+{
+	const char *colon, *h = server;
+	size_t n;
+
+	if (server[0] == '[') {
+		if ((colon = strstr(server, "]:")) == NULL)
+			return 0;
+		h = server + 1;
+		n = (size_t)(colon - h);
+		colon++;
+	} else {
+		if ((colon = strrchr(server, ':')) == NULL)
+			return 0;
+		n = (size_t)(colon - server);
+	}
+	if (n == 0 || n >= host_len || colon[1] == '\0')
+		return 0;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	*out_port = colon + 1;
+	return 1;
+}
+
+static void
+set_timeout(int fd, long seconds)
+{
+	struct timeval tv;
+
+	tv.tv_sec = seconds;
+	tv.tv_usec = 0;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static int
+tcp_connect(const char *host, const char *port)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	int fd = -1, e;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if ((e = getaddrinfo(host, port, &hints, &res)) != 0) {
+		warnx("%s: %s", host, gai_strerror(e));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if ((fd = socket(ai->ai_family, ai->ai_socktype,
+		    ai->ai_protocol)) == -1)
+			continue;
+		set_timeout(fd, IO_TIMEOUT);
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		e = errno;
+		close(fd);
+		fd = -1;
+		errno = e;
+	}
+	if (fd == -1)
+		warn("connect %s port %s", host, port);
+	freeaddrinfo(res);
+	return fd;
+}
+
+static void
+conn_close(struct conn *c)
+{
+	if (c->ssl != NULL) {
+		SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+	}
+	SSL_CTX_free(c->ctx);
+	if (c->fd != -1)
+		close(c->fd);
+	free(c->buf);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+/* TCP + TLS 1.3, server certificate checked against cafile and host. */
+static int
+conn_open(struct conn *c, const char *server, const char *cafile)
+{
+	char host[256];
+	const char *port;
+	unsigned char ip[16];
+	int rc = 0, is_ip;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->next_id = 1;
+	if (!split_hostport(server, host, sizeof(host), &port)) {
+		warnx("--server: expected HOST:PORT, got \"%s\"", server);
+		return 0;
+	}
+	is_ip = inet_pton(AF_INET, host, ip) == 1 ||
+	    inet_pton(AF_INET6, host, ip) == 1;
+	if ((c->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    !SSL_CTX_set_min_proto_version(c->ctx, TLS1_3_VERSION)) {
+		ssl_warn("TLS setup");
+		goto out;
+	}
+	if (!SSL_CTX_load_verify_locations(c->ctx, cafile, NULL)) {
+		ssl_warn(cafile);
+		goto out;
+	}
+	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+	if ((c->fd = tcp_connect(host, port)) == -1)
+		goto out;
+	if ((c->ssl = SSL_new(c->ctx)) == NULL ||
+	    !SSL_set_fd(c->ssl, c->fd)) {
+		ssl_warn("TLS setup");
+		goto out;
+	}
+	if (is_ip) {
+		if (!X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl),
+		    host)) {
+			ssl_warn("TLS setup");
+			goto out;
+		}
+	} else if (!SSL_set_tlsext_host_name(c->ssl, host) ||
+	    !SSL_set1_host(c->ssl, host)) {
+		ssl_warn("TLS setup");
+		goto out;
+	}
+	if (SSL_connect(c->ssl) != 1) {
+		if (SSL_get_verify_result(c->ssl) != X509_V_OK)
+			warnx("%s: server certificate: %s", server,
+			    X509_verify_cert_error_string(
+			    SSL_get_verify_result(c->ssl)));
+		else
+			ssl_warn("TLS handshake");
+		goto out;
+	}
+	rc = 1;
+ out:
+	if (!rc)
+		conn_close(c);
+	return rc;
+}
+
+static int
+send_msg(struct conn *c, const struct proto_msg *m)
+{
+	struct wb b;
+	int rc = 0;
+
+	wb_init(&b);
+	if (!proto_encode(&b, m)) {
+		warnx("cannot encode %s", proto_type_name(m->type));
+		goto out;
+	}
+	if (c->max_frame != 0 && b.len - PROTO_LEN_PREFIX > c->max_frame) {
+		warnx("%s is larger than the server accepts (%" PRIu32
+		    " bytes)", proto_type_name(m->type), c->max_frame);
+		goto out;
+	}
+	if (SSL_write(c->ssl, b.data, (int)b.len) != (int)b.len) {
+		ssl_warn("sending to the server");
+		goto out;
+	}
+	rc = 1;
+ out:
+	if (b.data != NULL)
+		sodium_memzero(b.data, b.cap);	/* may hold the password */
+	wb_cleanup(&b);
+	return rc;
+}
+
+/*
+ * Reads one message.  deadline: absolute time for the wait, 0 for the
+ * default I/O timeout per read, WAIT_FOREVER for no limit.
+ */
+static enum rd_rc
+read_msg(struct conn *c, struct proto_msg *out, time_t deadline)
+{
+	struct proto_result res;
+	uint8_t *p;
+	size_t want;
+	long left;
+	int n;
+
+	for (;;) {
+		switch (proto_decode(&res, out, c->buf, c->len,
+		    PROTO_MAX_FRAME_LIMIT)) {
+		case PROTO_FRAME:
+			memmove(c->buf, c->buf + res.consumed,
+			    c->len - res.consumed);
+			c->len -= res.consumed;
+			return RD_OK;
+		case PROTO_FAIL:
+			warnx("bad frame from the server: %s", res.text);
+			return RD_ERR;
+		case PROTO_NEED_MORE:
+			break;
+		}
+		want = c->len + (res.need > 16384 ? res.need : 16384);
+		if (want > c->cap) {
+			if ((p = realloc(c->buf, want)) == NULL) {
+				warn("realloc");
+				return RD_ERR;
+			}
+			c->buf = p;
+			c->cap = want;
+		}
+		left = IO_TIMEOUT;
+		if (deadline == WAIT_FOREVER) {
+			left = 0;	/* SO_RCVTIMEO 0: no limit */
+		} else if (deadline != 0) {
+			left = (long)(deadline - time(NULL));
+			if (left <= 0)
+				return RD_TIMEOUT;
+		}
+		set_timeout(c->fd, left);
+		n = SSL_read(c->ssl, c->buf + c->len, (int)(c->cap - c->len));
+		if (n > 0) {
+			c->len += (size_t)n;
+			continue;
+		}
+		if (SSL_get_error(c->ssl, n) == SSL_ERROR_ZERO_RETURN ||
+		    (SSL_get_error(c->ssl, n) == SSL_ERROR_SYSCALL &&
+		    errno == 0)) {
+			warnx("the server closed the connection");
+			return RD_ERR;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			ERR_clear_error();
+			if (deadline == 0) {
+				warnx("no answer from the server");
+				return RD_ERR;
+			}
+			continue;	/* the loop checks the deadline */
+		}
+		ssl_warn("reading from the server");
+		return RD_ERR;
+	}
+}
+
+/* Sends m and reads the reply to it; an ERROR reply is printed. */
+static int
+request(struct conn *c, struct proto_msg *m, struct proto_msg *reply)
+{
+	m->id = c->next_id++;
+	if (!send_msg(c, m))
+		return 0;
+	if (read_msg(c, reply, 0) != RD_OK)
+		return 0;
+	if (reply->type == PROTO_ERROR) {
+		warnx("%s", reply->text[0] != '\0' ? reply->text :
+		    proto_err_name(reply->code));
+		return 0;
+	}
+	if (reply->id != m->id) {
+		warnx("reply for request %" PRIu32 " while waiting for %"
+		    PRIu32, reply->id, m->id);
+		return 0;
+	}
+	return 1;
+}
+
+static int
+hello(struct conn *c)
+{
+	struct proto_msg m, r;
+	int rc = 0;
+
+	proto_msg_init(&m, PROTO_HELLO, 0);
+	m.versions[0] = PROTO_VERSION;
+	m.num_versions = 1;
+	if (!request(c, &m, &r))
+		goto out;
+	if (r.type != PROTO_SERVER_HELLO ||
+	    r.chosen_version != PROTO_VERSION) {
+		warnx("unexpected answer to HELLO: %s",
+		    proto_type_name(r.type));
+		goto out;
+	}
+	c->max_frame = r.max_frame;
+	rc = 1;
+ out:
+	proto_msg_cleanup(&r);
+	proto_msg_cleanup(&m);
+	return rc;
+}
+
+static int
+login(struct conn *c, const struct opts *o)
+{
+	struct proto_msg m, r;
+	size_t n;
+	int rc = 0;
+
+	proto_msg_init(&m, PROTO_LOGIN, 0);
+	proto_msg_init(&r, PROTO_OK, 0);
+	if (strlen(o->account) > PROTO_ACCOUNT_MAX) {
+		warnx("--account: longer than %d bytes", PROTO_ACCOUNT_MAX);
+		goto out;
+	}
+	snprintf(m.account, sizeof(m.account), "%s", o->account);
+	if (o->password_file != NULL) {
+		if (!read_first_line(o->password_file, m.password,
+		    sizeof(m.password), &m.password_len))
+			goto out;
+	} else if (!ask_secret("password", m.password, sizeof(m.password),
+	    &m.password_len))
+		goto out;
+	if (m.password_len == 0) {
+		warnx("empty password");
+		goto out;
+	}
+	if (o->otp != NULL) {
+		snprintf(m.otp, sizeof(m.otp), "%s", o->otp);
+		n = strlen(o->otp);
+	} else if (!ask_secret("code", m.otp, sizeof(m.otp), &n))
+		goto out;
+	if (n != PROTO_OTP_LEN || strspn(m.otp, "0123456789") != n) {
+		warnx("the code must be %d digits", PROTO_OTP_LEN);
+		goto out;
+	}
+	if (!request(c, &m, &r))
+		goto out;
+	if (r.type != PROTO_OK) {
+		warnx("unexpected answer to LOGIN: %s",
+		    proto_type_name(r.type));
+		goto out;
+	}
+	rc = 1;
+ out:
+	proto_msg_cleanup(&r);
+	proto_msg_cleanup(&m);	/* wipes the password */
+	return rc;
+}
+
+/* ---- results ---- */
+
+static int
+pem_append(BIO *bio, const uint8_t *der, size_t len, X509 **out_x)
+{
+	const unsigned char *p = der;
+	X509 *x;
+	int rc;
+
+	if ((x = d2i_X509(NULL, &p, (long)len)) == NULL ||
+	    p != der + len) {
+		X509_free(x);
+		ssl_warn("certificate from the server does not parse");
+		return 0;
+	}
+	rc = PEM_write_bio_X509(bio, x);
+	if (out_x != NULL)
+		*out_x = x;
+	else
+		X509_free(x);
+	return rc;
+}
+
+static int
+bio_write_atomic(BIO *bio, const char *path, mode_t mode)
+{
+	char *data;
+	long len;
+
+	len = BIO_get_mem_data(bio, &data);
+	return len > 0 && write_atomic(path, data, (size_t)len, mode);
+}
+
+/* Checks the certificate against cafile (and pkey) and writes it. */
+static int
+write_issued(const struct proto_msg *m, const char *out, const char *cafile,
+    EVP_PKEY *pkey)
+{
+	char chainpath[PATH_MAX];
+	X509_STORE *store = NULL;
+	X509_STORE_CTX *sctx = NULL;
+	STACK_OF(X509) *untrusted = NULL;
+	X509 *cert = NULL, *x;
+	BIO *cb = NULL, *chb = NULL;
+	size_t i;
+	int rc = 0;
+
+	if ((cb = BIO_new(BIO_s_mem())) == NULL ||
+	    (chb = BIO_new(BIO_s_mem())) == NULL ||
+	    (untrusted = sk_X509_new_null()) == NULL)
+		goto fail;
+	if (!pem_append(cb, m->cert, m->cert_len, &cert))
+		goto out;
+	for (i = 0; i < m->num_chain; i++) {
+		x = NULL;
+		if (!pem_append(chb, m->chain[i], m->chain_len[i], &x))
+			goto out;
+		if (!sk_X509_push(untrusted, x)) {
+			X509_free(x);
+			goto fail;
+		}
+	}
+	if (pkey != NULL && X509_check_private_key(cert, pkey) != 1) {
+		ERR_clear_error();
+		warnx("the issued certificate is not for our key");
+		goto out;
+	}
+	if ((store = X509_STORE_new()) == NULL ||
+	    (sctx = X509_STORE_CTX_new()) == NULL ||
+	    !X509_STORE_load_file(store, cafile) ||
+	    !X509_STORE_CTX_init(sctx, store, cert, untrusted))
+		goto fail;
+	if (X509_verify_cert(sctx) != 1) {
+		warnx("the issued certificate does not verify against %s: %s",
+		    cafile, X509_verify_cert_error_string(
+		    X509_STORE_CTX_get_error(sctx)));
+		goto out;
+	}
+	if (snprintf(chainpath, sizeof(chainpath), "%s.chain", out) >=
+	    (int)sizeof(chainpath)) {
+		warnx("%s: path too long", out);
+		goto out;
+	}
+	if (!bio_write_atomic(cb, out, 0644) ||
+	    !bio_write_atomic(chb, chainpath, 0644))
+		goto out;
+	printf("certificate: %s\nchain: %s\n", out, chainpath);
+	rc = 1;
+	goto out;
+ fail:
+	ssl_warn("checking the certificate");
+ out:
+	X509_STORE_CTX_free(sctx);
+	X509_STORE_free(store);
+	sk_X509_pop_free(untrusted, X509_free);
+	X509_free(cert);
+	BIO_free(cb);
+	BIO_free(chb);
+	return rc;
+}
+
+static int
+save_request_file(const char *path, uint64_t id, const uint8_t *token)
+{
+	char buf[128 + PROTO_TOKEN_HEX_LEN], hex[PROTO_TOKEN_HEX_LEN + 1];
+	int n, rc;
+
+	proto_token_hex(hex, token);
+	n = snprintf(buf, sizeof(buf), "request: %" PRIu64 "\ntoken: %s\n",
+	    id, hex);
+	rc = write_atomic(path, buf, (size_t)n, 0600);
+	sodium_memzero(buf, sizeof(buf));
+	sodium_memzero(hex, sizeof(hex));
+	return rc;
+}
+
+static int
+parse_request_id(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*s == '\0' || *s == '-' || *end != '\0' || errno != 0 || v == 0)
+		return 0;
+	*out = v;
+	return 1;
+}
+
+/* Request id and token from --request/--token or --request-file. */
+static int
+get_request(const struct opts *o, uint64_t *out_id, uint8_t *out_token)
+{
+	char line[256];
+	FILE *f;
+	int have_id = 0, have_tok = 0, rc = 0;
+
+	if (o->request_file == NULL) {
+		if (!parse_request_id(o->request, out_id)) {
+			warnx("--request: not a request id");
+			return 0;
+		}
+		if (!proto_token_parse(out_token, o->token)) {
+			warnx("--token: expected %d hex digits",
+			    PROTO_TOKEN_HEX_LEN);
+			return 0;
+		}
+		return 1;
+	}
+	if ((f = fopen(o->request_file, "r")) == NULL) {
+		warn("%s", o->request_file);
+		return 0;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (strncmp(line, "request: ", 9) == 0)
+			have_id = parse_request_id(line + 9, out_id);
+		else if (strncmp(line, "token: ", 7) == 0)
+			have_tok = proto_token_parse(out_token, line + 7);
+	}
+	fclose(f);
+	sodium_memzero(line, sizeof(line));
+	if (!have_id || !have_tok)
+		warnx("%s: expected \"request: ID\" and \"token: HEX\" lines",
+		    o->request_file);
+	else
+		rc = 1;
+	return rc;
+}
+
+/* Exit code for an answer carrying a final or pending state. */
+static int
+report_answer(const struct proto_msg *r, const char *out, const char *cafile,
+    EVP_PKEY *pkey)
+{
+	switch (r->type) {
+	case PROTO_ISSUED:
+		if (out == NULL) {
+			printf("state: issued\n");
+			return EXIT_OK;
+		}
+		return write_issued(r, out, cafile, pkey) ? EXIT_OK :
+		    EXIT_FAIL;
+	case PROTO_REJECTED:
+		warnx("request %" PRIu64 " rejected: %s", r->request,
+		    r->text);
+		return EXIT_REJECTED;
+	case PROTO_ACCEPTED:
+		printf("state: %s\n", proto_state_name(r->state));
+		if (r->state == PROTO_STATE_REJECTED)
+			return EXIT_REJECTED;
+		if (r->state == PROTO_STATE_ISSUED && out == NULL)
+			return EXIT_OK;
+		return EXIT_PENDING;
+	default:
+		warnx("unexpected answer: %s", proto_type_name(r->type));
+		return EXIT_FAIL;
+	}
+}
+
+/* ---- commands ---- */
+
+static int
+subject_and_serial(struct opts *o, X509_NAME **out_name,
+    uint8_t serial[PROTO_SERIAL_LEN])
+{
+	const ASN1_INTEGER *ai;
+	X509 *lost = NULL;
+	BIGNUM *bn = NULL;
+	int rc = 0;
+
+	*out_name = NULL;
+	if (o->lost_cert != NULL) {
+		if ((lost = load_cert(o->lost_cert)) == NULL)
+			goto out;
+		if (o->subject == NULL &&
+		    (*out_name = X509_NAME_dup(
+		    X509_get_subject_name(lost))) == NULL)
+			goto out;
+		if (o->serial == NULL) {
+			ai = X509_get0_serialNumber(lost);
+			if ((bn = ASN1_INTEGER_to_BN(ai, NULL)) == NULL ||
+			    BN_is_negative(bn) ||
+			    BN_bn2binpad(bn, serial, PROTO_SERIAL_LEN) < 0) {
+				warnx("%s: serial does not fit in %d bytes",
+				    o->lost_cert, PROTO_SERIAL_LEN);
+				goto out;
+			}
+		}
+	}
+	if (o->subject != NULL &&
+	    (*out_name = parse_subject(o->subject)) == NULL) {
+		warnx("--subject: expected \"/TYPE=value/...\", e.g. "
+		    "\"/CN=alice/O=Org\"");
+		goto out;
+	}
+	if (o->serial != NULL && !serial_parse(serial, o->serial)) {
+		warnx("--serial: not a hex serial of at most %d bytes",
+		    PROTO_SERIAL_LEN);
+		goto out;
+	}
+	rc = 1;
+ out:
+	if (!rc) {
+		X509_NAME_free(*out_name);
+		*out_name = NULL;
+	}
+	BN_free(bn);
+	X509_free(lost);
+	return rc;
+}
+
+/* Sends WAIT and blocks until ISSUED/REJECTED or the timeout. */
+static int
+wait_result(struct conn *c, const struct opts *o, uint64_t id,
+    const char *reqfile, EVP_PKEY *pkey)
+{
+	struct proto_msg m, r;
+	time_t deadline = 0;
+	enum rd_rc rr;
+	int rc = EXIT_FAIL;
+
+	proto_msg_init(&m, PROTO_WAIT, c->next_id++);
+	proto_msg_init(&r, PROTO_OK, 0);
+	m.request = id;
+	if (!send_msg(c, &m))
+		goto out;
+	if (o->timeout > 0)
+		deadline = time(NULL) + o->timeout;
+	fprintf(stderr, "mica: waiting for review...\n");
+	for (;;) {
+		proto_msg_cleanup(&r);
+		rr = read_msg(c, &r, deadline != 0 ? deadline : WAIT_FOREVER);
+		if (rr == RD_TIMEOUT) {
+			warnx("still pending after %ld seconds; later: mica "
+			    "fetch --request-file %s --out %s", o->timeout,
+			    reqfile, o->out);
+			rc = EXIT_PENDING;
+			goto out;
+		}
+		if (rr != RD_OK)
+			goto out;
+		if (r.type == PROTO_ERROR) {
+			warnx("%s", r.text[0] != '\0' ? r.text :
+			    proto_err_name(r.code));
+			goto out;
+		}
+		if (r.id != m.id)
+			continue;	/* not ours: ignore */
+		if (r.type == PROTO_ACCEPTED && r.state != PROTO_STATE_REJECTED)
+			continue;	/* acknowledgement: keep waiting */
+		rc = report_answer(&r, o->out, o->ca, pkey);
+		goto out;
+	}
+ out:
+	proto_msg_cleanup(&r);
+	proto_msg_cleanup(&m);
+	return rc;
+}
+
+static int
+cmd_reissue(struct opts *o)
+{
+	char reqfile[PATH_MAX], hex[PROTO_TOKEN_HEX_LEN + 1];
+	struct conn c = { .fd = -1 };
+	struct proto_msg m, r;
+	X509_NAME *subject = NULL;
+	EVP_PKEY *pkey = NULL;
+	uint8_t *csr = NULL;
+	int csr_len = 0, reason = PROTO_REASON_LOST, rc = EXIT_FAIL;
+
+	proto_msg_init(&m, PROTO_REISSUE, 0);
+	proto_msg_init(&r, PROTO_OK, 0);
+	if (o->account == NULL || o->key == NULL || o->out == NULL ||
+	    (o->serial == NULL && o->lost_cert == NULL) ||
+	    (o->subject == NULL && o->lost_cert == NULL)) {
+		fprintf(stderr, "%s", usage_reissue);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (o->reason != NULL && (reason = proto_reason_parse(o->reason)) < 0) {
+		warnx("--reason: lost, compromised or damaged");
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (o->note != NULL && strlen(o->note) > PROTO_NOTE_MAX) {
+		warnx("--note: longer than %d bytes", PROTO_NOTE_MAX);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (snprintf(reqfile, sizeof(reqfile), "%s.request", o->out) >=
+	    (int)sizeof(reqfile)) {
+		warnx("--out: path too long");
+		goto out;
+	}
+	if (!subject_and_serial(o, &subject, m.serial) ||
+	    (pkey = load_or_create_key(o->key)) == NULL ||
+	    !build_csr(pkey, subject, &csr, &csr_len) ||
+	    !proto_msg_set_csr(&m, csr, (size_t)csr_len))
+		goto out;
+	m.reason = (uint8_t)reason;
+	if (o->note != NULL)
+		snprintf(m.note, sizeof(m.note), "%s", o->note);
+
+	if (!conn_open(&c, o->server, o->ca) || !hello(&c) || !login(&c, o))
+		goto out;
+	if (!request(&c, &m, &r))
+		goto out;
+	if (r.type != PROTO_ACCEPTED || !r.has_token) {
+		warnx("unexpected answer to REISSUE: %s",
+		    proto_type_name(r.type));
+		goto out;
+	}
+	if (!save_request_file(reqfile, r.request, r.token))
+		goto out;
+	printf("request: %" PRIu64 "\n", r.request);
+	fflush(stdout);
+	if (o->no_wait) {
+		proto_token_hex(hex, r.token);
+		printf("token: %s\n", hex);
+		sodium_memzero(hex, sizeof(hex));
+		fprintf(stderr, "mica: the token is shown once; it is also "
+		    "saved in %s\nmica: later: mica fetch --request-file %s "
+		    "--out %s\n", reqfile, reqfile, o->out);
+		rc = EXIT_PENDING;
+		goto out;
+	}
+	rc = wait_result(&c, o, r.request, reqfile, pkey);
+ out:
+	conn_close(&c);
+	OPENSSL_free(csr);
+	X509_NAME_free(subject);
+	EVP_PKEY_free(pkey);
+	proto_msg_cleanup(&r);
+	proto_msg_cleanup(&m);
+	return rc;
+}
+
+/* fetch (is_fetch) or status. */
+static int
+cmd_lookup(struct opts *o, int is_fetch)
+{
+	char hex[PROTO_TOKEN_HEX_LEN + 1];
+	struct conn c = { .fd = -1 };
+	struct proto_msg m, r;
+	int rc = EXIT_FAIL;
+
+	proto_msg_init(&m, is_fetch ? PROTO_FETCH : PROTO_STATUS, 0);
+	proto_msg_init(&r, PROTO_OK, 0);
+	if ((o->request_file == NULL &&
+	    (o->request == NULL || o->token == NULL)) ||
+	    (is_fetch && o->out == NULL)) {
+		fprintf(stderr, "%s", is_fetch ? usage_fetch : usage_status);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (!get_request(o, &m.request, m.token))
+		goto out;
+	if (!conn_open(&c, o->server, o->ca) || !hello(&c) ||
+	    !request(&c, &m, &r))
+		goto out;
+	printf("request: %" PRIu64 "\n", m.request);
+	if (!is_fetch) {
+		proto_token_hex(hex, m.token);
+		printf("token: %s\n", hex);
+		sodium_memzero(hex, sizeof(hex));
+		if (r.type == PROTO_ACCEPTED && r.state == PROTO_STATE_ISSUED) {
+			printf("state: issued\n");
+			rc = EXIT_OK;
+			goto out;
+		}
+	}
+	rc = report_answer(&r, is_fetch ? o->out : NULL, o->ca, NULL);
+ out:
+	conn_close(&c);
+	proto_msg_cleanup(&r);
+	proto_msg_cleanup(&m);
+	return rc;
+}
+
+enum {
+	OPT_SERVER = 256, OPT_CA, OPT_ACCOUNT, OPT_SERIAL, OPT_KEY, OPT_OUT,
+	OPT_REASON, OPT_PWFILE, OPT_OTP, OPT_NOTE, OPT_NOWAIT, OPT_TIMEOUT,
+	OPT_SUBJECT, OPT_LOSTCERT, OPT_REQUEST, OPT_TOKEN, OPT_REQFILE,
+	OPT_HELP,
+};
+
+static const struct option long_opts[] = {
+	{ "server", required_argument, NULL, OPT_SERVER },
+	{ "ca", required_argument, NULL, OPT_CA },
+	{ "account", required_argument, NULL, OPT_ACCOUNT },
+	{ "serial", required_argument, NULL, OPT_SERIAL },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "out", required_argument, NULL, OPT_OUT },
+	{ "reason", required_argument, NULL, OPT_REASON },
+	{ "password-file", required_argument, NULL, OPT_PWFILE },
+	{ "otp", required_argument, NULL, OPT_OTP },
+	{ "note", required_argument, NULL, OPT_NOTE },
+	{ "no-wait", no_argument, NULL, OPT_NOWAIT },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "subject", required_argument, NULL, OPT_SUBJECT },
+	{ "lost-cert", required_argument, NULL, OPT_LOSTCERT },
+	{ "request", required_argument, NULL, OPT_REQUEST },
+	{ "token", required_argument, NULL, OPT_TOKEN },
+	{ "request-file", required_argument, NULL, OPT_REQFILE },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Parses options; global ones are allowed before and after COMMAND. */
+static int
+parse_opts(int argc, char **argv, struct opts *o, int *help)
+{
+	char *end;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "+h", long_opts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_SERVER: o->server = optarg; break;
+		case OPT_CA: o->ca = optarg; break;
+		case OPT_ACCOUNT: o->account = optarg; break;
+		case OPT_SERIAL: o->serial = optarg; break;
+		case OPT_KEY: o->key = optarg; break;
+		case OPT_OUT: o->out = optarg; break;
+		case OPT_REASON: o->reason = optarg; break;
+		case OPT_PWFILE: o->password_file = optarg; break;
+		case OPT_OTP: o->otp = optarg; break;
+		case OPT_NOTE: o->note = optarg; break;
+		case OPT_NOWAIT: o->no_wait = 1; break;
+		case OPT_SUBJECT: o->subject = optarg; break;
+		case OPT_LOSTCERT: o->lost_cert = optarg; break;
+		case OPT_REQUEST: o->request = optarg; break;
+		case OPT_TOKEN: o->token = optarg; break;
+		case OPT_REQFILE: o->request_file = optarg; break;
+		case OPT_TIMEOUT:
+			errno = 0;
+			o->timeout = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || errno != 0 ||
+			    o->timeout < 0 || o->timeout > 86400 * 30) {
+				warnx("--timeout: seconds, 0 .. 2592000");
+				return 0;
+			}
+			break;
+		case 'h':
+		case OPT_HELP:
+			*help = 1;
+			break;
+		default:
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+	const char *cmd;
+	const char *usage = usage_main;
+	int help = 0, rc = EXIT_USAGE;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (sodium_init() < 0)
+		errx(EXIT_FAIL, "libsodium initialisation failed");
+	memset(&o, 0, sizeof(o));
+	o.server = getenv("MICA_SERVER");
+	o.ca = getenv("MICA_CA");
+	if (!parse_opts(argc, argv, &o, &help))
+		goto usage;
+	if (optind >= argc) {
+		if (help) {
+			printf("%s", usage_main);
+			return EXIT_OK;
+		}
+		goto usage;
+	}
+	cmd = argv[optind];
+	if (strcmp(cmd, "reissue") == 0)
+		usage = usage_reissue;
+	else if (strcmp(cmd, "fetch") == 0)
+		usage = usage_fetch;
+	else if (strcmp(cmd, "status") == 0)
+		usage = usage_status;
+	else {
+		warnx("unknown command \"%s\"", cmd);
+		goto usage;
+	}
+	/* the command's options: parse the rest as its own argv */
+	argc -= optind;
+	argv += optind;
+	optind = 0;		/* glibc: start over at argv[1] */
+	if (!parse_opts(argc, argv, &o, &help))
+		goto usage;
+	if (help) {
+		printf("%s", usage);
+		return EXIT_OK;
+	}
+	if (optind != argc) {
+		warnx("unexpected argument \"%s\"", argv[optind]);
+		goto usage;
+	}
+	if (o.server == NULL || o.ca == NULL) {
+		warnx("--server and --ca are needed (or MICA_SERVER, "
+		    "MICA_CA)");
+		goto usage;
+	}
+	if (usage == usage_reissue)
+		rc = cmd_reissue(&o);
+	else
+		rc = cmd_lookup(&o, usage == usage_fetch);
+	return rc;
+ usage:
+	fprintf(stderr, "%s", usage);
+	return rc;
+}

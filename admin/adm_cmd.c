@@ -1331,6 +1331,7 @@ static const struct command commands[] = {
 	{ "approve", NULL, cmd_approve },
 	{ "reject", NULL, cmd_reject },
 	{ "crl", NULL, cmd_crl },
+	{ "check", NULL, adm_cmd_check },
 };
 
 void

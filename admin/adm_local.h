@@ -28,6 +28,10 @@ void	adm_dispatch(struct adm_req *);
 /* Sends the reply and ends the connection. */
 void	adm_done(struct adm_req *);
 
+/* `check`: walks the store and proves OCSP and the CRLs agree with it
+ * (admin/adm_check.c). */
+void	adm_cmd_check(struct adm_req *);
+
 void	adm_out(struct adm_req *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 /* Sets exit code 1 and appends "mica-admin: <msg>\n" to stderr text. */

@@ -1,0 +1,666 @@
+/*
+ * test_crl.c - full and delta CRLs: parsed back with OpenSSL, verified
+ * with the CA key, entries, reasons, numbers, delta semantics, incremental
+ * state against a fresh build, and real peers (openssl crl, certtool).
+ */
+#include <sys/stat.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "common/log.h"
+#include "store/store.h"
+#include "crl/crl.h"
+
+#define NEXT_UPDATE	86400
+#define T0		1700000000	/* 2023-11-14 */
+
+struct ca {
+	X509		*cert;
+	EVP_PKEY	*key;
+};
+
+static void
+ca_make(struct ca *ca, const char *type)
+{
+	X509_NAME *name;
+	X509_EXTENSION *ext;
+	X509V3_CTX v3;
+
+	if (strcmp(type, "EC") == 0)
+		ca->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	else
+		ca->key = EVP_PKEY_Q_keygen(NULL, NULL, type);
+	assert_non_null(ca->key);
+	assert_non_null(ca->cert = X509_new());
+	assert_int_equal(X509_set_version(ca->cert, X509_VERSION_3), 1);
+	ASN1_INTEGER_set(X509_get_serialNumber(ca->cert), 1);
+	name = X509_get_subject_name(ca->cert);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	    (const unsigned char *)"mica test CA", -1, -1, 0);
+	X509_set_issuer_name(ca->cert, name);
+	X509_gmtime_adj(X509_getm_notBefore(ca->cert), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(ca->cert), 86400 * 30);
+	X509_set_pubkey(ca->cert, ca->key);
+	X509V3_set_ctx(&v3, ca->cert, ca->cert, NULL, NULL, 0);
+	assert_non_null(ext = X509V3_EXT_conf_nid(NULL, &v3,
+	    NID_subject_key_identifier, "hash"));
+	X509_add_ext(ca->cert, ext, -1);
+	X509_EXTENSION_free(ext);
+	assert_non_null(ext = X509V3_EXT_conf_nid(NULL, &v3,
+	    NID_basic_constraints, "critical,CA:TRUE"));
+	X509_add_ext(ca->cert, ext, -1);
+	X509_EXTENSION_free(ext);
+	assert_non_null(ext = X509V3_EXT_conf_nid(NULL, &v3, NID_key_usage,
+	    "critical,keyCertSign,cRLSign"));
+	X509_add_ext(ca->cert, ext, -1);
+	X509_EXTENSION_free(ext);
+	assert_true(X509_sign(ca->cert, ca->key,
+	    strcmp(type, "ED25519") == 0 ? NULL : EVP_sha256()) > 0);
+}
+
+static void
+ca_free(struct ca *ca)
+{
+	X509_free(ca->cert);
+	EVP_PKEY_free(ca->key);
+}
+
+static void
+ser(uint8_t out[STORE_SERIAL_LEN], unsigned int n)
+{
+	memset(out, 0, STORE_SERIAL_LEN);
+	out[0] = 0x4d;			/* top bit clear, like the store's */
+	out[13] = (uint8_t)(n >> 16);
+	out[14] = (uint8_t)(n >> 8);
+	out[15] = (uint8_t)n;
+}
+
+/* ---- store helpers ---- */
+
+struct op {
+	int		add;
+	unsigned int	n;
+	uint8_t		status, reason;
+	int64_t		when, inv;
+};
+
+static enum store_rc
+op_txn(struct store_txn *txn, void *arg)
+{
+	struct op *o = arg;
+	struct cert_rec r;
+	uint8_t s[STORE_SERIAL_LEN];
+	static uint8_t der[] = { 0x30, 0x00 };
+
+	ser(s, o->n);
+	if (!o->add)
+		return store_cert_set_status(txn, s, o->status, o->reason,
+		    o->when, o->inv, NULL);
+	memset(&r, 0, sizeof(r));
+	memcpy(r.serial, s, sizeof(s));
+	r.st.not_before = T0;
+	r.st.not_after = T0 + 86400 * 365;
+	r.issued_at = T0;
+	r.der = der;
+	r.der_len = sizeof(der);
+	return store_cert_add(txn, &r);
+}
+
+static void
+add_cert(struct store *st, unsigned int n)
+{
+	struct op o = { .add = 1, .n = n };
+
+	assert_int_equal(store_write(st, op_txn, &o), STORE_OK);
+}
+
+static void
+set_status(struct store *st, unsigned int n, uint8_t status, uint8_t reason,
+    int64_t when, int64_t inv)
+{
+	struct op o = { 0, n, status, reason, when, inv };
+
+	assert_int_equal(store_write(st, op_txn, &o), STORE_OK);
+}
+
+struct env {
+	char		 dir[64];
+	char		 pub[80];
+	struct store	*st;
+	struct ca	 ca;
+};
+
+static void
+env_open(struct env *e, const char *keytype)
+{
+	struct store_opts so = { .create = 1 };
+
+	memset(e, 0, sizeof(*e));
+	strcpy(e->dir, "/tmp/test_crl.XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	snprintf(e->pub, sizeof(e->pub), "%s/pub", e->dir);
+	assert_int_equal(mkdir(e->pub, 0700), 0);
+	assert_int_equal(store_open(&e->st, e->dir, &so), STORE_OK);
+	ca_make(&e->ca, keytype);
+}
+
+static void
+env_close(struct env *e)
+{
+	char cmd[160];
+
+	store_close(e->st);
+	ca_free(&e->ca);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* ---- CRL inspection ---- */
+
+static X509_CRL *
+parse(const uint8_t *der, size_t len, const struct ca *ca)
+{
+	const unsigned char *p = der;
+	X509_CRL *crl;
+
+	assert_non_null(crl = d2i_X509_CRL(NULL, &p, (long)len));
+	assert_ptr_equal(p, der + len);		/* nothing trailing */
+	assert_int_equal(X509_CRL_verify(crl, ca->key), 1);
+	assert_int_equal(X509_CRL_get_version(crl), X509_CRL_VERSION_2);
+	assert_int_equal(X509_NAME_cmp(X509_CRL_get_issuer(crl),
+	    X509_get_subject_name(ca->cert)), 0);
+	return crl;
+}
+
+static X509_CRL *
+snap_crl(struct crl_service *svc, enum crl_kind kind, const struct ca *ca,
+    uint64_t *out_number)
+{
+	const struct crl_snapshot *s;
+	X509_CRL *crl;
+
+	assert_non_null(s = crl_service_get(svc, kind));
+	crl = parse(s->der, s->der_len, ca);
+	*out_number = s->number;
+	assert_int_equal(s->next_update - s->this_update,
+	    kind == CRL_FULL ? NEXT_UPDATE : 600);
+	crl_snapshot_release(s);
+	return crl;
+}
+
+static uint64_t
+ext_uint(X509_CRL *crl, int nid, int *crit)
+{
+	ASN1_INTEGER *ai;
+	uint64_t v = 0;
+
+	ai = X509_CRL_get_ext_d2i(crl, nid, crit, NULL);
+	if (ai == NULL)
+		return 0;
+	assert_int_equal(ASN1_INTEGER_get_uint64(&v, ai), 1);
+	ASN1_INTEGER_free(ai);
+	return v;
+}
+
+static X509_REVOKED *
+find(X509_CRL *crl, unsigned int n)
+{
+	uint8_t s[STORE_SERIAL_LEN];
+	ASN1_INTEGER *ai;
+	BIGNUM *bn;
+	X509_REVOKED *r = NULL;
+
+	ser(s, n);
+	assert_non_null(bn = BN_bin2bn(s, sizeof(s), NULL));
+	assert_non_null(ai = BN_to_ASN1_INTEGER(bn, NULL));
+	if (X509_CRL_get0_by_serial(crl, &r, ai) == 0)
+		r = NULL;
+	ASN1_INTEGER_free(ai);
+	BN_free(bn);
+	return r;
+}
+
+static int
+reason_of(X509_REVOKED *r)
+{
+	ASN1_ENUMERATED *e;
+	int v;
+
+	if ((e = X509_REVOKED_get_ext_d2i(r, NID_crl_reason, NULL, NULL)) ==
+	    NULL)
+		return -1;
+	v = (int)ASN1_ENUMERATED_get(e);
+	ASN1_ENUMERATED_free(e);
+	return v;
+}
+
+static int64_t
+asn1_time(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	assert_int_equal(ASN1_TIME_to_tm(t, &tm), 1);
+	return (int64_t)timegm(&tm);
+}
+
+static int64_t
+invalidity_of(X509_REVOKED *r)
+{
+	ASN1_GENERALIZEDTIME *g;
+	int64_t v;
+
+	g = X509_REVOKED_get_ext_d2i(r, NID_invalidity_date, NULL, NULL);
+	if (g == NULL)
+		return 0;
+	v = asn1_time(g);
+	ASN1_GENERALIZEDTIME_free(g);
+	return v;
+}
+
+static void
+expect_entry(X509_CRL *crl, unsigned int n, int reason, int64_t when,
+    int64_t inv)
+{
+	X509_REVOKED *r;
+
+	assert_non_null(r = find(crl, n));
+	assert_int_equal(reason_of(r), reason);
+	assert_int_equal(asn1_time(X509_REVOKED_get0_revocationDate(r)),
+	    when);
+	assert_int_equal(invalidity_of(r), inv);
+}
+
+static int
+num_entries(X509_CRL *crl)
+{
+	STACK_OF(X509_REVOKED) *sk = X509_CRL_get_REVOKED(crl);
+
+	return sk == NULL ? 0 : sk_X509_REVOKED_num(sk);
+}
+
+static void
+check_aki_freshest(X509_CRL *crl, const struct ca *ca, const char *url)
+{
+	AUTHORITY_KEYID *aki;
+	STACK_OF(DIST_POINT) *dps;
+	DIST_POINT *dp;
+	GENERAL_NAME *gn;
+	const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(ca->cert);
+
+	assert_non_null(aki = X509_CRL_get_ext_d2i(crl,
+	    NID_authority_key_identifier, NULL, NULL));
+	assert_non_null(aki->keyid);
+	assert_int_equal(ASN1_OCTET_STRING_cmp(aki->keyid, ski), 0);
+	AUTHORITY_KEYID_free(aki);
+	dps = X509_CRL_get_ext_d2i(crl, NID_freshest_crl, NULL, NULL);
+	if (url == NULL) {
+		assert_null(dps);
+		return;
+	}
+	assert_non_null(dps);
+	assert_int_equal(sk_DIST_POINT_num(dps), 1);
+	dp = sk_DIST_POINT_value(dps, 0);
+	assert_int_equal(dp->distpoint->type, 0);
+	gn = sk_GENERAL_NAME_value(dp->distpoint->name.fullname, 0);
+	assert_int_equal(gn->type, GEN_URI);
+	assert_string_equal(ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier),
+	    url);
+	sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+}
+
+static struct crl_service *
+service(struct env *e)
+{
+	struct crl_opts o = {
+		.next_update = NEXT_UPDATE,
+		.delta_next_update = 600,
+		.base_url = "http://127.0.0.1:7780",
+		.publish_dir = e->pub,
+		.no_thread = 1,
+	};
+
+	return crl_service_new(e->st, e->ca.cert, e->ca.key, &o);
+}
+
+/* ---- tests ---- */
+
+static void
+test_full_and_delta(void **state)
+{
+	struct env e;
+	struct crl_service *svc;
+	X509_CRL *full, *delta;
+	uint64_t fnum, dnum, fnum2, dnum2;
+	int crit = -1;
+	unsigned int i;
+
+	(void)state;
+	env_open(&e, "EC");
+	for (i = 1; i <= 6; i++)
+		add_cert(e.st, i);
+	set_status(e.st, 1, CERT_REVOKED, REASON_KEY_COMPROMISE, T0 + 10,
+	    T0 - 3600);
+	set_status(e.st, 2, CERT_REVOKED, REASON_UNSPECIFIED, T0 + 20, 0);
+	set_status(e.st, 3, CERT_HOLD, 0, T0 + 30, 0);
+	set_status(e.st, 6, CERT_HOLD, 0, T0 + 35, 0);
+
+	assert_non_null(svc = service(&e));
+	full = snap_crl(svc, CRL_FULL, &e.ca, &fnum);
+	assert_int_equal(ext_uint(full, NID_crl_number, NULL), fnum);
+	assert_int_equal(ext_uint(full, NID_delta_crl, NULL), 0);
+	check_aki_freshest(full, &e.ca, "http://127.0.0.1:7780/crl/delta.crl");
+	assert_int_equal(num_entries(full), 4);
+	expect_entry(full, 1, REASON_KEY_COMPROMISE, T0 + 10, T0 - 3600);
+	expect_entry(full, 2, -1, T0 + 20, 0);	/* unspecified: absent */
+	expect_entry(full, 3, REASON_CERTIFICATE_HOLD, T0 + 30, 0);
+	expect_entry(full, 6, REASON_CERTIFICATE_HOLD, T0 + 35, 0);
+	assert_null(find(full, 4));
+	assert_null(find(full, 5));
+
+	/* the first delta names the full CRL and is empty */
+	delta = snap_crl(svc, CRL_DELTA, &e.ca, &dnum);
+	assert_true(dnum > fnum);
+	assert_int_equal(ext_uint(delta, NID_crl_number, NULL), dnum);
+	assert_int_equal(ext_uint(delta, NID_delta_crl, &crit), fnum);
+	assert_int_equal(crit, 1);
+	assert_int_equal(num_entries(delta), 0);
+	check_aki_freshest(delta, &e.ca, NULL);
+	X509_CRL_free(delta);
+
+	/* revoke 4, release 3, hold 5, hold 6 -> revoked: delta has all */
+	set_status(e.st, 4, CERT_REVOKED, REASON_SUPERSEDED, T0 + 40, 0);
+	set_status(e.st, 3, CERT_GOOD, 0, T0 + 50, 0);
+	set_status(e.st, 5, CERT_HOLD, 0, T0 + 60, 0);
+	set_status(e.st, 6, CERT_REVOKED, REASON_CESSATION, T0 + 70, 0);
+	assert_int_equal(crl_service_changed(svc), 1);
+	delta = snap_crl(svc, CRL_DELTA, &e.ca, &dnum2);
+	assert_true(dnum2 > dnum);
+	assert_int_equal(ext_uint(delta, NID_delta_crl, NULL), fnum);
+	assert_int_equal(num_entries(delta), 4);
+	expect_entry(delta, 4, REASON_SUPERSEDED, T0 + 40, 0);
+	expect_entry(delta, 3, REASON_REMOVE_FROM_CRL, T0 + 50, 0);
+	expect_entry(delta, 5, REASON_CERTIFICATE_HOLD, T0 + 60, 0);
+	expect_entry(delta, 6, REASON_CESSATION, T0 + 70, 0);
+	X509_CRL_free(delta);
+
+	/* the full CRL has not moved; a rebuild has the new state */
+	X509_CRL_free(full);
+	full = snap_crl(svc, CRL_FULL, &e.ca, &fnum2);
+	assert_int_equal(fnum2, fnum);
+	X509_CRL_free(full);
+	assert_int_equal(crl_service_rebuild(svc), 1);
+	full = snap_crl(svc, CRL_FULL, &e.ca, &fnum2);
+	assert_true(fnum2 > dnum2);
+	assert_int_equal(num_entries(full), 5);
+	expect_entry(full, 1, REASON_KEY_COMPROMISE, T0 + 10, T0 - 3600);
+	expect_entry(full, 2, -1, T0 + 20, 0);
+	expect_entry(full, 4, REASON_SUPERSEDED, T0 + 40, 0);
+	expect_entry(full, 5, REASON_CERTIFICATE_HOLD, T0 + 60, 0);
+	expect_entry(full, 6, REASON_CESSATION, T0 + 70, 0);
+	assert_null(find(full, 3));
+	X509_CRL_free(full);
+	delta = snap_crl(svc, CRL_DELTA, &e.ca, &dnum);
+	assert_true(dnum > fnum2);
+	assert_int_equal(ext_uint(delta, NID_delta_crl, NULL), fnum2);
+	assert_int_equal(num_entries(delta), 0);
+	X509_CRL_free(delta);
+
+	/* held in the base, revoked after it: final reason in the delta;
+	 * hold and release both after the base: not in the delta */
+	set_status(e.st, 5, CERT_REVOKED, REASON_KEY_COMPROMISE, T0 + 80, 0);
+	add_cert(e.st, 7);
+	set_status(e.st, 7, CERT_HOLD, 0, T0 + 90, 0);
+	set_status(e.st, 7, CERT_GOOD, 0, T0 + 95, 0);
+	assert_int_equal(crl_service_changed(svc), 1);
+	delta = snap_crl(svc, CRL_DELTA, &e.ca, &dnum2);
+	assert_int_equal(num_entries(delta), 1);
+	expect_entry(delta, 5, REASON_KEY_COMPROMISE, T0 + 80, 0);
+	X509_CRL_free(delta);
+	crl_service_free(svc);
+
+	/* a restart replays the store and never reuses a number */
+	assert_non_null(svc = service(&e));
+	full = snap_crl(svc, CRL_FULL, &e.ca, &fnum);
+	assert_true(fnum > dnum2);
+	assert_int_equal(num_entries(full), 5);
+	expect_entry(full, 5, REASON_KEY_COMPROMISE, T0 + 80, 0);
+	assert_null(find(full, 7));
+	X509_CRL_free(full);
+	crl_service_free(svc);
+	env_close(&e);
+}
+
+static void
+write_ca_pem(const struct ca *ca, char *path)
+{
+	FILE *f;
+
+	assert_non_null(f = fopen(path, "w"));
+	assert_int_equal(PEM_write_X509(f, ca->cert), 1);
+	assert_int_equal(fclose(f), 0);
+	/* certtool --inder reads the CA as DER too */
+	memcpy(strrchr(path, '.'), ".der", 4);
+	assert_non_null(f = fopen(path, "w"));
+	assert_int_equal(i2d_X509_fp(f, ca->cert), 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Real peers read the published files. */
+static void
+test_peers(void **state)
+{
+	struct env e;
+	struct crl_service *svc;
+	char cmd[512];
+	unsigned int i;
+
+	(void)state;
+	env_open(&e, "EC");
+	for (i = 1; i <= 20; i++) {
+		add_cert(e.st, i);
+		set_status(e.st, i, i % 3 == 0 ? CERT_HOLD : CERT_REVOKED,
+		    i % 4, T0 + i, 0);
+	}
+	assert_non_null(svc = service(&e));
+	set_status(e.st, 3, CERT_GOOD, 0, T0 + 100, 0);
+	assert_int_equal(crl_service_changed(svc), 1);
+	snprintf(cmd, sizeof(cmd), "%s/ca.pem", e.dir);
+	write_ca_pem(&e.ca, cmd);
+	snprintf(cmd, sizeof(cmd), "openssl crl -in %s/full.crl -inform DER "
+	    "-CAfile %s/ca.pem -noout -verify 2>&1 | grep -q 'verify OK'",
+	    e.pub, e.dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "openssl crl -in %s/delta.crl -inform DER "
+	    "-CAfile %s/ca.pem -noout -verify -text 2>&1 | "
+	    "grep -q 'Remove From CRL'", e.pub, e.dir);
+	assert_int_equal(system(cmd), 0);
+	if (system("command -v certtool >/dev/null 2>&1") == 0) {
+		snprintf(cmd, sizeof(cmd), "certtool --crl-info --inder "
+		    "--infile %s/full.crl 2>&1 | grep -q 'Revoked certificates "
+		    "(20)'", e.pub);
+		assert_int_equal(system(cmd), 0);
+		snprintf(cmd, sizeof(cmd), "certtool --verify-crl --inder "
+		    "--infile %s/full.crl --load-ca-certificate %s/ca.der "
+		    ">/dev/null 2>&1", e.pub, e.dir);
+		assert_int_equal(system(cmd), 0);
+	}
+	crl_service_free(svc);
+	env_close(&e);
+}
+
+/* Builder without a store: Ed25519 and incremental == fresh. */
+static void
+apply(struct crl_builder *b, uint64_t seq, unsigned int n, uint8_t status,
+    uint8_t reason, int64_t when)
+{
+	struct rev_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.seq = seq;
+	ser(ev.serial, n);
+	ev.status = status;
+	ev.reason = reason;
+	ev.when = when;
+	assert_int_equal(crl_builder_apply(b, &ev), 1);
+}
+
+static void
+test_ed25519(void **state)
+{
+	struct ca ca;
+	struct crl_builder *b;
+	uint8_t *der = NULL;
+	size_t len;
+	X509_CRL *crl;
+
+	(void)state;
+	ca_make(&ca, "ED25519");
+	assert_non_null(b = crl_builder_new(ca.cert, ca.key, NULL));
+	/* empty: revokedCertificates absent (RFC 5280 5.1.2.6) */
+	assert_int_equal(crl_builder_full(b, &der, &len, 1, T0,
+	    T0 + NEXT_UPDATE), 1);
+	crl = parse(der, len, &ca);
+	assert_null(X509_CRL_get_REVOKED(crl));
+	assert_int_equal(asn1_time(X509_CRL_get0_lastUpdate(crl)), T0);
+	assert_int_equal(asn1_time(X509_CRL_get0_nextUpdate(crl)),
+	    T0 + NEXT_UPDATE);
+	check_aki_freshest(crl, &ca, NULL);
+	X509_CRL_free(crl);
+	free(der);
+	/* 2050 and later is GeneralizedTime (RFC 5280 4.1.2.5) */
+	apply(b, 1, 1, CERT_REVOKED, REASON_AFFILIATION_CHANGED, 2524608000LL);
+	assert_int_equal(crl_builder_full(b, &der, &len, 2, T0,
+	    2524608000LL + 10), 1);
+	crl = parse(der, len, &ca);
+	assert_int_equal(ASN1_STRING_type(X509_CRL_get0_nextUpdate(crl)),
+	    V_ASN1_GENERALIZEDTIME);
+	assert_int_equal(ASN1_STRING_type(X509_CRL_get0_lastUpdate(crl)),
+	    V_ASN1_UTCTIME);
+	expect_entry(crl, 1, REASON_AFFILIATION_CHANGED, 2524608000LL, 0);
+	X509_CRL_free(crl);
+	free(der);
+	crl_builder_free(b);
+	ca_free(&ca);
+}
+
+static void
+same_entries(X509_CRL *a, X509_CRL *b)
+{
+	STACK_OF(X509_REVOKED) *sk = X509_CRL_get_REVOKED(a);
+	X509_REVOKED *ra, *rb;
+	int i;
+
+	assert_int_equal(num_entries(a), num_entries(b));
+	for (i = 0; i < num_entries(a); i++) {
+		ra = sk_X509_REVOKED_value(sk, i);
+		assert_int_equal(X509_CRL_get0_by_serial(b, &rb,
+		    X509_REVOKED_get0_serialNumber(ra)), 1);
+		assert_int_equal(reason_of(ra), reason_of(rb));
+		assert_int_equal(ASN1_TIME_compare(
+		    X509_REVOKED_get0_revocationDate(ra),
+		    X509_REVOKED_get0_revocationDate(rb)), 0);
+	}
+}
+
+static void
+test_incremental(void **state)
+{
+	struct ca ca;
+	struct crl_builder *inc, *fresh;
+	uint8_t *d1 = NULL, *d2 = NULL;
+	size_t l1, l2;
+	X509_CRL *c1, *c2;
+	uint64_t seq = 0;
+	unsigned int i, expect = 0;
+	int st;
+
+	(void)state;
+	ca_make(&ca, "EC");
+	assert_non_null(inc = crl_builder_new(ca.cert, ca.key, NULL));
+	assert_non_null(fresh = crl_builder_new(ca.cert, ca.key, NULL));
+	/* 5000 holds, a first full build, then releases and revocations
+	 * (enough dead bytes to compact and a table that grows) */
+	for (i = 1; i <= 5000; i++)
+		apply(inc, ++seq, i, CERT_HOLD, 0, T0 + i);
+	assert_int_equal(crl_builder_full(inc, &d1, &l1, 1, T0, T0 + 1), 1);
+	free(d1);
+	for (i = 1; i <= 5000; i++) {
+		if (i % 3 == 0)
+			apply(inc, ++seq, i, CERT_GOOD, 0, T0 + 9000 + i);
+		else if (i % 3 == 1)
+			apply(inc, ++seq, i, CERT_REVOKED, i % 11 == 7 ? 1 :
+			    REASON_SUPERSEDED, T0 + 9000 + i);
+	}
+	for (i = 5001; i <= 6000; i++)
+		apply(inc, ++seq, i, CERT_REVOKED, REASON_CESSATION, T0 + i);
+	/* the fresh builder sees only the final state */
+	seq = 0;
+	for (i = 1; i <= 6000; i++) {
+		if (i > 5000) {
+			apply(fresh, ++seq, i, CERT_REVOKED, REASON_CESSATION,
+			    T0 + i);
+			expect++;
+			continue;
+		}
+		st = i % 3;
+		if (st == 0)
+			continue;
+		if (st == 1)
+			apply(fresh, ++seq, i, CERT_REVOKED, i % 11 == 7 ? 1 :
+			    REASON_SUPERSEDED, T0 + 9000 + i);
+		else
+			apply(fresh, ++seq, i, CERT_HOLD, 0, T0 + i);
+		expect++;
+	}
+	assert_int_equal(crl_builder_count(inc), expect);
+	assert_int_equal(crl_builder_count(fresh), expect);
+	assert_int_equal(crl_builder_full(inc, &d1, &l1, 2, T0, T0 + 1), 1);
+	assert_int_equal(crl_builder_full(fresh, &d2, &l2, 2, T0, T0 + 1), 1);
+	/* same entries and only them: same size too */
+	assert_true((l1 > l2 ? l1 - l2 : l2 - l1) <= 3);
+	c1 = parse(d1, l1, &ca);
+	c2 = parse(d2, l2, &ca);
+	assert_int_equal(num_entries(c1), (int)expect);
+	same_entries(c1, c2);
+	same_entries(c2, c1);
+	expect_entry(c1, 3 * 7 + 1, REASON_SUPERSEDED, T0 + 9000 + 22, 0);
+	expect_entry(c1, 2, REASON_CERTIFICATE_HOLD, T0 + 2, 0);
+	assert_null(find(c1, 3));
+	X509_CRL_free(c1);
+	X509_CRL_free(c2);
+	free(d1);
+	free(d2);
+	crl_builder_free(inc);
+	crl_builder_free(fresh);
+	ca_free(&ca);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full_and_delta),
+		cmocka_unit_test(test_peers),
+		cmocka_unit_test(test_ed25519),
+		cmocka_unit_test(test_incremental),
+	};
+
+	log_init("test_crl", LOG_LVL_WARN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

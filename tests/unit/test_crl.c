@@ -3,7 +3,10 @@
  * with the CA key, entries, reasons, numbers, delta semantics, incremental
  * state against a fresh build, and real peers (openssl crl, certtool).
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
+
+#include <netinet/in.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +20,10 @@
 
 #include <cmocka.h>
 
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -651,6 +658,190 @@ test_incremental(void **state)
 	ca_free(&ca);
 }
 
+/* ---- HTTP ---- */
+
+struct hctx {
+	struct crl_service	*svc;
+	struct event_base	*base;
+	int			 code;
+	char			 ctype[64];
+	char			 etag[64];
+	char			 cc[96];
+	uint8_t			*body;
+	size_t			 body_len;
+};
+
+static void
+server_cb(struct evhttp_request *req, void *arg)
+{
+	struct hctx *h = arg;
+
+	crl_http_handle(h->svc, req, evhttp_request_get_uri(req));
+}
+
+static void
+client_cb(struct evhttp_request *req, void *arg)
+{
+	struct hctx *h = arg;
+	struct evkeyvalq *ih;
+	struct evbuffer *b;
+	const char *v;
+
+	h->code = req != NULL ? evhttp_request_get_response_code(req) : -1;
+	if (req != NULL) {
+		ih = evhttp_request_get_input_headers(req);
+		v = evhttp_find_header(ih, "Content-Type");
+		snprintf(h->ctype, sizeof(h->ctype), "%s", v ? v : "");
+		v = evhttp_find_header(ih, "ETag");
+		snprintf(h->etag, sizeof(h->etag), "%s", v ? v : "");
+		v = evhttp_find_header(ih, "Cache-Control");
+		snprintf(h->cc, sizeof(h->cc), "%s", v ? v : "");
+		b = evhttp_request_get_input_buffer(req);
+		h->body_len = evbuffer_get_length(b);
+		h->body = malloc(h->body_len + 1);
+		evbuffer_remove(b, h->body, h->body_len);
+		h->body[h->body_len] = 0;
+	}
+	event_base_loopexit(h->base, NULL);
+}
+
+static void
+http_do(struct hctx *h, struct evhttp_connection *conn,
+    enum evhttp_cmd_type cmd, const char *uri, const char *inm)
+{
+	struct evhttp_request *req;
+
+	free(h->body);
+	h->body = NULL;
+	h->body_len = 0;
+	h->code = 0;
+	assert_non_null(req = evhttp_request_new(client_cb, h));
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
+	    "127.0.0.1");
+	if (inm != NULL)
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "If-None-Match", inm);
+	assert_int_equal(evhttp_make_request(conn, req, cmd, uri), 0);
+	event_base_dispatch(h->base);
+}
+
+static void
+test_http(void **state)
+{
+	struct env e;
+	struct hctx h;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bs;
+	struct evhttp_connection *conn;
+	const struct crl_snapshot *s;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char etag[64];
+	int port;
+
+	(void)state;
+	env_open(&e, "EC");
+	add_cert(e.st, 1);
+	set_status(e.st, 1, CERT_REVOKED, REASON_KEY_COMPROMISE, T0, 0);
+	memset(&h, 0, sizeof(h));
+	assert_non_null(h.svc = service(&e));
+	assert_non_null(h.base = event_base_new());
+	assert_non_null(http = evhttp_new(h.base));
+	evhttp_set_gencb(http, server_cb, &h);
+	assert_non_null(bs = evhttp_bind_socket_with_handle(http, "127.0.0.1",
+	    0));
+	assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs),
+	    (struct sockaddr *)&ss, &sl), 0);
+	port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	assert_non_null(conn = evhttp_connection_base_new(h.base, NULL,
+	    "127.0.0.1", (unsigned short)port));
+
+	assert_non_null(s = crl_service_get(h.svc, CRL_FULL));
+	http_do(&h, conn, EVHTTP_REQ_GET, "/crl", NULL);
+	assert_int_equal(h.code, 200);
+	assert_string_equal(h.ctype, "application/pkix-crl");
+	assert_string_equal(h.etag, s->etag);
+	assert_non_null(strstr(h.cc, "max-age="));
+	assert_int_equal(h.body_len, s->der_len);
+	assert_memory_equal(h.body, s->der, s->der_len);
+	snprintf(etag, sizeof(etag), "%s", h.etag);
+	http_do(&h, conn, EVHTTP_REQ_GET, "/crl/full.crl?x=1", NULL);
+	assert_int_equal(h.code, 200);
+	assert_int_equal(h.body_len, s->der_len);
+	http_do(&h, conn, EVHTTP_REQ_GET, "/crl/full.crl", etag);
+	assert_int_equal(h.code, 304);
+	assert_int_equal(h.body_len, 0);
+	http_do(&h, conn, EVHTTP_REQ_GET, "/crl/full.pem", etag);
+	assert_int_equal(h.code, 200);		/* another representation */
+	assert_string_equal(h.ctype, "application/x-pem-file");
+	assert_memory_equal(h.body, "-----BEGIN X509 CRL-----\n", 25);
+	crl_snapshot_release(s);
+
+	assert_non_null(s = crl_service_get(h.svc, CRL_DELTA));
+	http_do(&h, conn, EVHTTP_REQ_GET, "/crl/delta.crl", "\"x\", W/\"y\"");
+	assert_int_equal(h.code, 200);
+	assert_int_equal(h.body_len, s->der_len);
+	assert_memory_equal(h.body, s->der, s->der_len);
+	crl_snapshot_release(s);
+	http_do(&h, conn, EVHTTP_REQ_GET, "/crl/delta.pem", NULL);
+	assert_int_equal(h.code, 200);
+	assert_non_null(strstr((char *)h.body, "-----END X509 CRL-----\n"));
+	http_do(&h, conn, EVHTTP_REQ_GET, "/crl/other.crl", NULL);
+	assert_int_equal(h.code, 404);
+	http_do(&h, conn, EVHTTP_REQ_POST, "/crl", NULL);
+	assert_int_equal(h.code, 405);
+
+	free(h.body);
+	evhttp_connection_free(conn);
+	evhttp_free(http);
+	event_base_free(h.base);
+	crl_service_free(h.svc);
+	env_close(&e);
+}
+
+/* The background thread rebuilds the full CRL after a burst. */
+static void
+test_thread(void **state)
+{
+	struct env e;
+	struct crl_service *svc;
+	const struct crl_snapshot *s;
+	struct crl_opts o = {
+		.next_update = NEXT_UPDATE,
+		.rebuild_delay_ms = 20,
+		.rebuild_max_ms = 100,
+	};
+	uint64_t first;
+	X509_CRL *crl;
+	int i, n = 0;
+
+	(void)state;
+	env_open(&e, "EC");
+	assert_non_null(svc = crl_service_new(e.st, e.ca.cert, e.ca.key, &o));
+	assert_non_null(s = crl_service_get(svc, CRL_FULL));
+	first = s->number;
+	crl_snapshot_release(s);
+	for (i = 1; i <= 10; i++) {
+		add_cert(e.st, (unsigned int)i);
+		set_status(e.st, (unsigned int)i, CERT_REVOKED, 1, T0, 0);
+		assert_int_equal(crl_service_changed(svc), 1);
+	}
+	/* wait (bounded) for a full CRL that has all ten */
+	for (i = 0; i < 1000 && n != 10; i++) {
+		usleep(10000);
+		assert_non_null(s = crl_service_get(svc, CRL_FULL));
+		if (s->number > first) {
+			crl = parse(s->der, s->der_len, &e.ca);
+			n = num_entries(crl);
+			X509_CRL_free(crl);
+		}
+		crl_snapshot_release(s);
+	}
+	assert_int_equal(n, 10);
+	crl_service_free(svc);
+	env_close(&e);
+}
+
 int
 main(void)
 {
@@ -659,6 +850,8 @@ main(void)
 		cmocka_unit_test(test_peers),
 		cmocka_unit_test(test_ed25519),
 		cmocka_unit_test(test_incremental),
+		cmocka_unit_test(test_http),
+		cmocka_unit_test(test_thread),
 	};
 
 	log_init("test_crl", LOG_LVL_WARN);

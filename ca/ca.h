@@ -47,8 +47,9 @@ void	ca_random_serial(uint8_t out[CA_SERIAL_LEN]);
 /*
  * Writes key as a PEM PKCS#8 file created with O_EXCL and mode 0600
  * (refuses an existing file); with a non-NULL, non-empty passphrase the
- * key is encrypted (PBES2, AES-256-CBC).  The file is fsync'd.  Returns 1,
- * or 0 with a message in err.
+ * key is encrypted (PBES2: PBKDF2-HMAC-SHA256, 600000 rounds, 16-byte
+ * salt, AES-256-CBC).  The file is fsync'd.  Returns 1, or 0 with a
+ * message in err.
  */
 int	ca_key_write(const char *path, EVP_PKEY *key, const char *passphrase,
 	    char *err, size_t err_len);

@@ -15,6 +15,7 @@
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/x509.h>
 #include <sodium.h>
 
@@ -144,11 +145,33 @@ flush_mem_to_fd(BIO *mem, int fd, const char *path, char *err,
 	return rc;
 }
 
+/* PKCS#8 PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC; 600000 rounds
+ * (OWASP 2023) instead of OpenSSL's default 2048. */
+#define KEY_PBKDF2_ITER	600000
+
+static int
+encode_encrypted(BIO *mem, EVP_PKEY *key, const char *passphrase)
+{
+	PKCS8_PRIV_KEY_INFO *p8 = NULL;
+	X509_SIG *enc = NULL;
+	int rc = 0;
+
+	if ((p8 = EVP_PKEY2PKCS8(key)) == NULL ||
+	    (enc = PKCS8_encrypt(-1, EVP_aes_256_cbc(), passphrase,
+	    (int)strlen(passphrase), NULL, 16, KEY_PBKDF2_ITER, p8)) == NULL ||
+	    !PEM_write_bio_PKCS8(mem, enc))
+		goto out;
+	rc = 1;
+ out:
+	X509_SIG_free(enc);
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	return rc;
+}
+
 int
 ca_key_write(const char *path, EVP_PKEY *key, const char *passphrase,
     char *err, size_t err_len)
 {
-	const EVP_CIPHER *cipher = NULL;
 	BIO *mem = NULL;
 	int fd = -1, rc = 0, ok;
 	char ebuf[256];
@@ -156,9 +179,11 @@ ca_key_write(const char *path, EVP_PKEY *key, const char *passphrase,
 	if ((mem = BIO_new(BIO_s_secmem())) == NULL)
 		fatalx("BIO_new");
 	if (passphrase != NULL && *passphrase != '\0') {
-		cipher = EVP_aes_256_cbc();
-		ok = PEM_write_bio_PKCS8PrivateKey(mem, key, cipher, NULL, 0,
-		    NULL, (void *)passphrase);
+		if (strlen(passphrase) > 1024) {
+			snprintf(err, err_len, "%s: passphrase too long", path);
+			goto out;
+		}
+		ok = encode_encrypted(mem, key, passphrase);
 	} else
 		ok = PEM_write_bio_PKCS8PrivateKey(mem, key, NULL, NULL, 0,
 		    NULL, NULL);

@@ -490,6 +490,67 @@ test_issue(void **state)
 }
 
 static void
+test_issue_san_copy(void **state)
+{
+	struct ca_signer *s;
+	struct ca_issue_params ip;
+	struct ca_profile prof;
+	struct ca_issued out;
+	STACK_OF(X509_EXTENSION) *exts;
+	X509_EXTENSION *ext;
+	GENERAL_NAMES *gens;
+	X509V3_CTX ctx;
+	X509_REQ *req;
+	EVP_PKEY *k;
+	char err[CA_ERR_MAX];
+
+	(void)state;
+	s = load_signer();
+	assert_true(ca_keygen(&k, NULL));
+	req = X509_REQ_new();
+	assert_true(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req),
+	    "CN", MBSTRING_UTF8, (const unsigned char *)"host", -1, -1, 0));
+	X509V3_set_ctx(&ctx, NULL, NULL, req, NULL, 0);
+	ext = X509V3_EXT_nconf_nid(NULL, &ctx, NID_subject_alt_name,
+	    "DNS:host.example,URI:http://evil.example/,IP:192.0.2.7");
+	assert_non_null(ext);
+	exts = sk_X509_EXTENSION_new_null();
+	sk_X509_EXTENSION_push(exts, ext);
+	assert_true(X509_REQ_add_extensions(req, exts));
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	assert_true(X509_REQ_set_pubkey(req, k));
+	assert_true(X509_REQ_sign(req, k, EVP_sha256()) > 0);
+
+	memset(&ip, 0, sizeof(ip));
+	ip.req = req;
+	ca_random_serial(ip.serial);
+	ip.days = 10;
+	ip.profile = &prof;
+	/* default: no SAN copied */
+	ca_profile_default(&prof);
+	assert_true(ca_issue(s, &out, &ip, err, sizeof(err)));
+	assert_int_equal(X509_get_ext_by_NID(out.cert, NID_subject_alt_name,
+	    -1), -1);
+	ca_issued_cleanup(&out);
+	/* copy_san: DNS and IP kept, URI dropped */
+	prof.copy_san = 1;
+	assert_true(ca_issue(s, &out, &ip, err, sizeof(err)));
+	gens = X509_get_ext_d2i(out.cert, NID_subject_alt_name, NULL, NULL);
+	assert_non_null(gens);
+	assert_int_equal(sk_GENERAL_NAME_num(gens), 2);
+	assert_int_equal(sk_GENERAL_NAME_value(gens, 0)->type, GEN_DNS);
+	assert_int_equal(sk_GENERAL_NAME_value(gens, 1)->type, GEN_IPADD);
+	GENERAL_NAMES_free(gens);
+	assert_int_equal(X509_check_host(out.cert, "host.example", 0, 0, NULL),
+	    1);
+	assert_int_equal(X509_check_ip_asc(out.cert, "192.0.2.7", 0), 1);
+	ca_issued_cleanup(&out);
+	X509_REQ_free(req);
+	EVP_PKEY_free(k);
+	ca_signer_free(s);
+}
+
+static void
 expect_refused(const uint8_t *der, size_t len,
     const struct ca_csr_policy *pol, const char *want)
 {
@@ -708,6 +769,7 @@ main(void)
 		cmocka_unit_test(test_init_certs),
 		cmocka_unit_test(test_signer_load),
 		cmocka_unit_test(test_issue),
+		cmocka_unit_test(test_issue_san_copy),
 		cmocka_unit_test(test_csr_checks),
 		cmocka_unit_test(test_subject),
 		cmocka_unit_test(test_profile),

@@ -176,6 +176,7 @@ adopt_mapsize(struct store *s)
 {
 	int rc;
 
+	log_info("store: map grown by another process, adopting its size");
 	map_wrlock(s);
 	rc = mdb_env_set_mapsize(s->env, 0);
 	map_unlock(s);
@@ -382,8 +383,13 @@ prepare_dir(const char *dir, const struct store_opts *o)
 		return STORE_IO;
 	}
 	if (stat(path, &sb) == -1) {
+		if (errno == ENOENT) {
+			log_warnx("store: no store in %s (not initialised?)",
+			    dir);
+			return STORE_NOTFOUND;
+		}
 		log_warn("store: %s", path);
-		return errno == ENOENT ? STORE_NOTFOUND : STORE_IO;
+		return STORE_IO;
 	}
 	return STORE_OK;
 }
@@ -646,8 +652,12 @@ db_walk(struct store_txn *t, int db, const void *start, size_t start_len,
 		if (w == WALK_STOP)
 			break;
 		if (w == WALK_CORRUPT) {
-			log_warnx("store: %s: a record does not decode",
-			    db_names[db]);
+			char hex[2 * 32 + 1];
+
+			hex_encode(hex, k.mv_data, k.mv_size < 32 ?
+			    k.mv_size : 32);
+			log_warnx("store: %s: record with key %s does not "
+			    "decode", db_names[db], hex);
 			rc = STORE_CORRUPT;
 			goto out;
 		}

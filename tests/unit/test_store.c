@@ -6,6 +6,7 @@
 #define _XOPEN_SOURCE 700
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -1456,6 +1457,48 @@ test_growth_with_readers(void **state)
 	assert_true(info.map_size >= (2u << 20));
 }
 
+/* Another process grows the map: this one adopts the new size. */
+static void
+test_resized_by_other(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { .create = 1, .map_size = 256 * 1024 };
+	struct store_info info;
+	struct get_arg g;
+	uint8_t der[2048];
+	unsigned int i;
+	pid_t pid;
+	int status;
+
+	memset(der, 0x22, sizeof(der));
+	assert_int_equal(store_open(&f->s, f->dir, &o), STORE_OK);
+	assert_int_equal(add_cert(f, 1, der, sizeof(der)), STORE_OK);
+	pid = fork();
+	assert_true(pid != -1);
+	if (pid == 0) {
+		struct fx child = *f;
+		int ok = 1;
+
+		child.s = NULL;
+		if (store_open(&child.s, f->dir, &o) != STORE_OK)
+			_exit(2);
+		for (i = 2; i <= 600 && ok; i++)
+			ok = add_cert(&child, i, der, sizeof(der)) == STORE_OK;
+		store_close(child.s);
+		_exit(ok ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* reads and writes here go on after the other process grew it */
+	assert_int_equal(get_cert(f, 600, &g), STORE_OK);
+	cert_rec_cleanup(&g.rec);
+	assert_int_equal(add_cert(f, 601, der, sizeof(der)), STORE_OK);
+	assert_int_equal(store_info(f->s, &info), STORE_OK);
+	assert_int_equal(info.num_certs, 601);
+	assert_true(info.map_size >= (1u << 20));
+}
+
 int
 main(void)
 {
@@ -1500,6 +1543,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_growth_with_readers,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resized_by_other, setup,
+		    teardown),
 	};
 
 	log_init("test_store", LOG_LVL_ERR);

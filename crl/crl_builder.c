@@ -29,13 +29,15 @@
 #define TAB_MIN		1024
 #define COMPACT_MIN	(64 * 1024)
 
+/*
+ * An index slot: only listed serials are indexed (absent means GOOD); the
+ * serial itself is read back from the entry's DER, so a slot is 8 bytes.
+ */
 struct ent {
-	uint8_t		serial[STORE_SERIAL_LEN];
-	uint32_t	off;
-	uint16_t	len;		/* 0: not listed (GOOD) */
-	uint8_t		status;
-	uint8_t		used;
+	uint32_t	off;		/* ENT_EMPTY: free slot */
+	uint32_t	tag;		/* low 32 bits of the serial's hash */
 };
+#define ENT_EMPTY	UINT32_MAX
 
 struct logrec {
 	uint64_t	seq;
@@ -61,7 +63,7 @@ struct crl_builder {
 	uint8_t		*buf;		/* entries */
 	size_t		 buf_len, buf_cap, dead;
 	struct ent	*tab;
-	size_t		 tab_cap, tab_used, count;
+	size_t		 tab_cap, count;	/* count = listed = indexed */
 
 	struct logrec	*log;		/* events after base_seq */
 	size_t		 log_len, log_cap;
@@ -281,61 +283,110 @@ ser_hash(const uint8_t s[STORE_SERIAL_LEN])
 	return h;
 }
 
-static struct ent *
-tab_slot(struct ent *tab, size_t cap, const uint8_t s[STORE_SERIAL_LEN])
+static size_t
+entry_len(const uint8_t *e)
 {
-	size_t i = (size_t)ser_hash(s) & (cap - 1);
-
-	while (tab[i].used && memcmp(tab[i].serial, s, STORE_SERIAL_LEN) != 0)
-		i = (i + 1) & (cap - 1);
-	return &tab[i];
+	return 2 + (size_t)e[1];
 }
 
-/* Rehashes into cap slots, dropping GOOD entries (absent means GOOD). */
+/* 1 if an entry we encoded carries reasonCode certificateHold. */
 static int
-tab_rehash(struct crl_builder *b, size_t cap)
+entry_is_hold(const uint8_t *e)
 {
-	struct ent *nt, *s;
-	size_t i, used = 0;
+	static const uint8_t hold[] = { 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d,
+	    0x15, 0x04, 0x03, 0x0a, 0x01, REASON_CERTIFICATE_HOLD };
+	size_t len = entry_len(e), p;
 
-	if ((nt = calloc(cap, sizeof(*nt))) == NULL)
-		return 0;
-	for (i = 0; i < b->tab_cap; i++) {
-		if (!b->tab[i].used || b->tab[i].status == CERT_GOOD)
+	p = 2 + 2 + (size_t)e[3];		/* past the serial */
+	p += 2 + (size_t)e[p + 1];		/* past revocationDate */
+	return p + 2 + sizeof(hold) <= len &&
+	    memcmp(e + p + 2, hold, sizeof(hold)) == 0;
+}
+
+/*
+ * Finds serial s: returns 1 with *out_i its slot, or 0 with *out_i the
+ * free slot where it would go.
+ */
+static int
+tab_lookup(const struct crl_builder *b, const uint8_t s[STORE_SERIAL_LEN],
+    size_t *out_i)
+{
+	uint64_t h = ser_hash(s);
+	uint32_t tag = (uint32_t)h;
+	uint8_t other[STORE_SERIAL_LEN];
+	size_t i = (size_t)tag & (b->tab_cap - 1);
+
+	for (;; i = (i + 1) & (b->tab_cap - 1)) {
+		if (b->tab[i].off == ENT_EMPTY)
+			break;
+		if (b->tab[i].tag != tag)
 			continue;
-		s = tab_slot(nt, cap, b->tab[i].serial);
-		*s = b->tab[i];
-		used++;
+		entry_serial(b->buf + b->tab[i].off, other);
+		if (memcmp(other, s, STORE_SERIAL_LEN) == 0) {
+			*out_i = i;
+			return 1;
+		}
+	}
+	*out_i = i;
+	return 0;
+}
+
+static int
+tab_grow(struct crl_builder *b)
+{
+	struct ent *nt;
+	size_t cap = b->tab_cap * 2, i, j;
+
+	if ((nt = reallocarray(NULL, cap, sizeof(*nt))) == NULL)
+		return 0;
+	memset(nt, 0xff, cap * sizeof(*nt));
+	for (i = 0; i < b->tab_cap; i++) {
+		if (b->tab[i].off == ENT_EMPTY)
+			continue;
+		for (j = b->tab[i].tag & (cap - 1); nt[j].off != ENT_EMPTY;
+		    j = (j + 1) & (cap - 1))
+			;
+		nt[j] = b->tab[i];
 	}
 	free(b->tab);
 	b->tab = nt;
 	b->tab_cap = cap;
-	b->tab_used = used;
 	return 1;
 }
 
-static struct ent *
-tab_find(struct crl_builder *b, const uint8_t s[STORE_SERIAL_LEN], int create)
+/* Indexes the entry at off (not indexed yet); 1 or 0 (no memory). */
+static int
+tab_insert(struct crl_builder *b, const uint8_t s[STORE_SERIAL_LEN],
+    uint32_t off)
 {
-	struct ent *e;
-	size_t cap;
+	size_t i;
 
-	e = tab_slot(b->tab, b->tab_cap, s);
-	if (e->used || !create)
-		return e->used ? e : NULL;
-	if ((b->tab_used + 1) * 10 > b->tab_cap * 7) {
-		cap = b->tab_cap;
-		while ((b->count + 1) * 10 > cap * 5)
-			cap *= 2;
-		if (!tab_rehash(b, cap))
-			return NULL;
-		e = tab_slot(b->tab, b->tab_cap, s);
+	if ((b->count + 1) * 4 > b->tab_cap * 3 && !tab_grow(b))
+		return 0;
+	(void)tab_lookup(b, s, &i);
+	b->tab[i].off = off;
+	b->tab[i].tag = (uint32_t)ser_hash(s);
+	return 1;
+}
+
+/* Linear-probing delete with backward shift (Knuth 6.4 algorithm R). */
+static void
+tab_delete(struct crl_builder *b, size_t i)
+{
+	size_t j = i, k, mask = b->tab_cap - 1;
+
+	for (;;) {
+		j = (j + 1) & mask;
+		if (b->tab[j].off == ENT_EMPTY)
+			break;
+		k = b->tab[j].tag & mask;
+		if ((j > i && (k <= i || k > j)) ||
+		    (j < i && (k <= i && k > j))) {
+			b->tab[i] = b->tab[j];
+			i = j;
+		}
 	}
-	memset(e, 0, sizeof(*e));
-	memcpy(e->serial, s, STORE_SERIAL_LEN);
-	e->used = 1;
-	b->tab_used++;
-	return e;
+	b->tab[i].off = ENT_EMPTY;
 }
 
 /* Squeezes dead entries out of the buffer, fixing offsets. */
@@ -344,17 +395,17 @@ compact(struct crl_builder *b)
 {
 	size_t r = 0, w = 0, n;
 	uint8_t serial[STORE_SERIAL_LEN];
-	struct ent *e;
+	size_t i;
 
 	while (r < b->buf_len) {
-		n = 2 + (size_t)b->buf[r + 1];
+		n = entry_len(b->buf + r);
 		if (b->buf[r] == 0x30) {
 			entry_serial(b->buf + r, serial);
-			if ((e = tab_find(b, serial, 0)) == NULL)
+			if (!tab_lookup(b, serial, &i))
 				fatalx("crl: compact: entry without index");
 			if (w != r)
 				memmove(b->buf + w, b->buf + r, n);
-			e->off = (uint32_t)w;
+			b->tab[i].off = (uint32_t)w;
 			w += n;
 		}
 		r += n;
@@ -494,8 +545,10 @@ crl_builder_new(X509 *ca_cert, EVP_PKEY *ca_key, const char *freshest_url)
 	    !make_freshest(b, freshest_url))
 		goto out;
 	b->tab_cap = TAB_MIN;
-	if ((b->tab = calloc(b->tab_cap, sizeof(*b->tab))) == NULL)
+	if ((b->tab = reallocarray(NULL, b->tab_cap, sizeof(*b->tab))) ==
+	    NULL)
 		goto out;
+	memset(b->tab, 0xff, b->tab_cap * sizeof(*b->tab));
 	ret = b;
 	b = NULL;
 out:
@@ -587,10 +640,11 @@ int
 crl_builder_apply(struct crl_builder *b, const struct rev_event *ev)
 {
 	uint8_t e[ENTRY_MAX];
-	size_t n = 0;
-	struct ent *t;
+	size_t n = 0, i;
+	uint32_t old;
 	char hex[SERIAL_HEX_LEN];
-	uint8_t reason;
+	uint8_t reason, cur;
+	int found;
 
 	if (ev->status != CERT_GOOD && ev->status != CERT_HOLD &&
 	    ev->status != CERT_REVOKED) {
@@ -607,42 +661,49 @@ crl_builder_apply(struct crl_builder *b, const struct rev_event *ev)
 		    (unsigned long long)ev->seq);
 		return 0;
 	}
-	if ((t = tab_find(b, ev->serial, 1)) == NULL) {
-		log_warnx("crl: out of memory");
-		return 0;
-	}
-	if (!((t->status == CERT_GOOD && ev->status != CERT_GOOD) ||
-	    (t->status == CERT_HOLD && ev->status != CERT_HOLD))) {
+	found = tab_lookup(b, ev->serial, &i);
+	cur = !found ? CERT_GOOD : entry_is_hold(b->buf + b->tab[i].off) ?
+	    CERT_HOLD : CERT_REVOKED;
+	if (!((cur == CERT_GOOD && ev->status != CERT_GOOD) ||
+	    (cur == CERT_HOLD && ev->status != CERT_HOLD))) {
 		serial_hex(hex, ev->serial);
 		log_warnx("crl: event seq=%llu serial=%s: unexpected change "
 		    "%u -> %u, applied anyway", (unsigned long long)ev->seq,
-		    hex, t->status, ev->status);
+		    hex, cur, ev->status);
 	}
-	if (n > 0 && !buf_append(b, e, n)) {
-		log_warnx("crl: out of memory");
-		return 0;
-	}
+	/* take all memory first, so a failure changes nothing */
+	if (n > 0 && !buf_append(b, e, n))
+		goto oom;
 	if (b->logging && !log_append(b, ev)) {
 		b->buf_len -= n;
-		log_warnx("crl: out of memory");
-		return 0;
+		goto oom;
 	}
-	if (t->len > 0) {
-		b->buf[t->off] = 0x00;	/* dead */
-		b->dead += t->len;
-		b->count--;
-		t->len = 0;
+	if (!found && n > 0 &&
+	    !tab_insert(b, ev->serial, (uint32_t)(b->buf_len - n))) {
+		b->buf_len -= n;
+		if (b->logging)
+			b->log_len--;
+		goto oom;
 	}
-	if (n > 0) {
-		t->off = (uint32_t)(b->buf_len - n);
-		t->len = (uint16_t)n;
+	if (found) {
+		old = b->tab[i].off;
+		b->dead += entry_len(b->buf + old);
+		b->buf[old] = 0x00;	/* dead */
+		if (n > 0)
+			b->tab[i].off = (uint32_t)(b->buf_len - n);
+		else {
+			tab_delete(b, i);
+			b->count--;
+		}
+	} else if (n > 0)
 		b->count++;
-	}
-	t->status = ev->status;
 	b->last_seq = ev->seq;
 	if (b->dead > COMPACT_MIN && b->dead > b->buf_len / 4)
 		compact(b);
 	return 1;
+oom:
+	log_warnx("crl: out of memory");
+	return 0;
 }
 
 /* ---- encoders ---- */
@@ -768,8 +829,6 @@ crl_builder_full_tbs(struct crl_builder *b, struct crl_tbs *t,
 	wb_init(&exts);
 	if (b->dead > 0)
 		compact(b);
-	if (b->tab_used > TAB_MIN && b->tab_used - b->count > b->tab_used / 4)
-		(void)tab_rehash(b, b->tab_cap);	/* drop GOOD ones */
 	if (!make_exts(b, &exts, number, 0, 0)) {
 		log_warnx("crl: out of memory");
 		goto out;
@@ -804,9 +863,9 @@ crl_builder_delta_tbs(struct crl_builder *b, struct crl_tbs *t,
 {
 	struct logrec *l = NULL;
 	struct wb ents, exts;
-	struct ent *e;
+	const uint8_t *e;
 	uint8_t enc[ENTRY_MAX];
-	size_t i, j, n, count = 0;
+	size_t i, j, k, n, count = 0;
 	int rc = 0;
 
 	wb_init(&ents);
@@ -825,9 +884,9 @@ crl_builder_delta_tbs(struct crl_builder *b, struct crl_tbs *t,
 		for (j = i + 1; j < b->log_len &&
 		    memcmp(l[j].serial, l[i].serial, STORE_SERIAL_LEN) == 0; j++)
 			;
-		e = tab_find(b, l[i].serial, 0);
-		if (e != NULL && e->len > 0) {
-			wb_put(&ents, b->buf + e->off, e->len);
+		if (tab_lookup(b, l[i].serial, &k)) {
+			e = b->buf + b->tab[k].off;
+			wb_put(&ents, e, entry_len(e));
 			count++;
 		} else if (l[i].status == CERT_GOOD) {
 			/* on hold in the base, released since: 5.3.1 */

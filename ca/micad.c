@@ -3,6 +3,7 @@
  * store transaction, and the after-commit hook that makes OCSP and the
  * CRLs tell the truth before anyone is told of a status change.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 #include "ca/ca.h"
 #include "ca/micad.h"
+#include "ca/notify.h"
 #include "common/bytes.h"
 #include "common/log.h"
 #include "conf/conf.h"
@@ -19,18 +21,118 @@
 #include "ocsp/ocsp.h"
 #include "store/store.h"
 
+static _Atomic uint64_t stats[MSTAT_COUNT];
+
+void
+micad_stat_add(enum micad_stat s, uint64_t n)
+{
+	if ((unsigned)s < MSTAT_COUNT)
+		atomic_fetch_add(&stats[s], n);
+}
+
+uint64_t
+micad_stat_get(enum micad_stat s)
+{
+	return (unsigned)s < MSTAT_COUNT ? atomic_load(&stats[s]) : 0;
+}
+
+static const char *
+crl_reason_name(int r)
+{
+	static const char *names[] = {
+		"unspecified", "keyCompromise", "cACompromise",
+		"affiliationChanged", "superseded", "cessationOfOperation",
+		"certificateHold", "", "removeFromCRL", "privilegeWithdrawn",
+		"aACompromise",
+	};
+
+	if (r < 0 || r >= (int)(sizeof(names) / sizeof(names[0])))
+		return "unknown";
+	return names[r];
+}
+
+struct changed_read {
+	const uint8_t	*serial;
+	struct cert_state st;
+	char		 account[STORE_NAME_MAX + 1];
+};
+
+static enum store_rc
+changed_txn(struct store_txn *txn, void *arg)
+{
+	struct changed_read *c = arg;
+	struct cert_rec rec;
+	enum store_rc rc;
+
+	memset(&rec, 0, sizeof(rec));
+	if ((rc = store_cert_get(txn, c->serial, &rec)) == STORE_OK) {
+		c->st = rec.st;
+		snprintf(c->account, sizeof(c->account), "%s", rec.account);
+	}
+	cert_rec_cleanup(&rec);
+	return rc;
+}
+
+/* The event for the committed state: read back, so every caller (admin
+ * revoke/hold/unhold, reissue approve, hold on request) is covered. */
+static void
+status_notify(struct micad *d, const uint8_t serial[16])
+{
+	struct changed_read c;
+	struct notify_info ni;
+
+	if (d->notify == NULL)
+		return;
+	memset(&c, 0, sizeof(c));
+	c.serial = serial;
+	if (store_read(d->store, changed_txn, &c) != STORE_OK)
+		return;
+	memset(&ni, 0, sizeof(ni));
+	ni.serial = serial;
+	ni.account = c.account;
+	switch (c.st.status) {
+	case CERT_REVOKED:
+		ni.event = "cert.revoked";
+		ni.reason = crl_reason_name(c.st.reason);
+		break;
+	case CERT_HOLD:
+		ni.event = "cert.hold";
+		ni.reason = crl_reason_name(c.st.reason);
+		break;
+	default:
+		ni.event = "cert.released";
+		break;
+	}
+	ni.time = c.st.revoked_at;
+	notify_event(d->notify, &ni);
+}
+
 void
 micad_status_changed(struct micad *d, const uint8_t serial[16])
 {
+	struct timespec t0, t1;
+	int ok;
+
 	if (d->ocsp != NULL)
 		ocsp_invalidate(d->ocsp, serial);
-	if (d->crl != NULL && !crl_service_changed(d->crl)) {
-		char hex[SERIAL_HEX_LEN];
+	if (d->crl != NULL) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		ok = crl_service_changed(d->crl);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		micad_stat_add(MSTAT_CRL_DELTA_BUILDS, 1);
+		micad_stat_add(MSTAT_CRL_DELTA_USEC, (uint64_t)
+		    ((t1.tv_sec - t0.tv_sec) * 1000000 +
+		    (t1.tv_nsec - t0.tv_nsec) / 1000));
+		if (!ok) {
+			char hex[SERIAL_HEX_LEN];
 
-		serial_hex(hex, serial);
-		log_warnx("serial=%s: delta CRL rebuild failed; the full "
-		    "CRL rebuild will retry", hex);
+			micad_stat_add(MSTAT_CRL_DELTA_FAILED, 1);
+			serial_hex(hex, serial);
+			log_warnx("serial=%s: delta CRL rebuild failed; the "
+			    "full CRL rebuild will retry", hex);
+		}
 	}
+	status_notify(d, serial);
 }
 
 int
@@ -63,6 +165,7 @@ micad_issue_txn(struct micad *d, struct store_txn *txn,
 	if (!ca_profile_parse(&prof, d->conf->ca.key_usage,
 	    d->conf->ca.ext_key_usage, err, err_len))
 		goto out;
+	prof.copy_san = d->conf->ca.copy_san;
 	memset(&ip, 0, sizeof(ip));
 	ip.req = req;
 	ip.days = days > 0 ? days : d->conf->ca.default_days;

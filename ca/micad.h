@@ -18,6 +18,8 @@ struct ocsp_responder;
 struct crl_service;
 struct workq;
 struct reissue;
+struct notify;
+struct expiry;
 
 struct micad {
 	struct event_base	*base;		/* the main loop */
@@ -28,14 +30,34 @@ struct micad {
 	struct crl_service	*crl;		/* crl/crl.h, may be NULL */
 	struct workq		*workers;	/* common/workq.h */
 	struct reissue		*reissue;	/* ca/reissue.h, may be NULL */
+	struct notify		*notify;	/* ca/notify.h, may be NULL */
+	struct expiry		*expiry;	/* ca/expiry.h, may be NULL */
 	time_t			 started;
 	volatile int		 stopping;
 };
 
+/* Counters for /metrics (atomics: any thread may add or read). */
+enum micad_stat {
+	MSTAT_REQ_CREATED = 0,		/* reissue requests stored */
+	MSTAT_REQ_REFUSED,		/* reissue requests refused */
+	MSTAT_REQ_APPROVED,		/* approved and issued */
+	MSTAT_REQ_REJECTED,
+	MSTAT_CRL_DELTA_BUILDS,		/* delta rebuilds after a change */
+	MSTAT_CRL_DELTA_FAILED,
+	MSTAT_CRL_DELTA_USEC,		/* their total duration */
+	MSTAT_EXPIRY_SENT,		/* cert.expiring events */
+	MSTAT_COUNT
+};
+
+void		micad_stat_add(enum micad_stat, uint64_t n);
+uint64_t	micad_stat_get(enum micad_stat);
+
 /*
  * Called after a committed status change of serial (revoke, hold, unhold,
  * reissue) and before anyone is told of it: drops the serial's cached
- * OCSP responses and rebuilds the delta CRL, then schedules the full CRL.
+ * OCSP responses and rebuilds the delta CRL, then schedules the full CRL;
+ * last queues the notify event (cert.revoked, cert.hold or cert.released,
+ * from the certificate's committed state).
  */
 void	micad_status_changed(struct micad *, const uint8_t serial[16]);
 

@@ -8,7 +8,9 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +27,12 @@
 
 #include "admin/admin.h"
 #include "ca/ca.h"
+#include "ca/expiry.h"
 #include "ca/listener.h"
 #include "ca/micad.h"
+#include "ca/notify.h"
+#include "ca/privdrop.h"
+#include "ca/renew.h"
 #include "ca/reissue.h"
 #include "common/bytes.h"
 #include "common/log.h"
@@ -40,6 +46,26 @@ static struct micad micad;
 static struct ocsp_http *http;
 static uint8_t *ca_der, *ca_pem;
 static size_t ca_der_len, ca_pem_len;
+
+/*
+ * store_info walks every certificate, so /metrics never calls it: the
+ * HTTP threads read these atomics, and ask (si_wanted) for a refresh that
+ * a loop timer hands to a worker at most every SI_REFRESH_S seconds.
+ */
+#define SI_REFRESH_S	5
+enum { SI_MAP, SI_USED, SI_CERTS, SI_GOOD, SI_HOLD, SI_REVOKED, SI_ACCOUNTS,
+	SI_REQUESTS, SI_PENDING, SI_AUDIT, SI_REV_EVENTS, SI_COUNT };
+static const char *si_names[SI_COUNT] = {
+	"mica_store_map_size_bytes", "mica_store_used_bytes",
+	"mica_store_certs", "mica_store_certs_good", "mica_store_certs_hold",
+	"mica_store_certs_revoked", "mica_store_accounts",
+	"mica_store_requests", "mica_store_requests_pending",
+	"mica_store_audit_records", "mica_store_revocation_events",
+};
+static _Atomic uint64_t si_vals[SI_COUNT];
+static _Atomic int64_t si_time;
+static _Atomic int si_wanted = 1, si_busy;
+static struct event *si_timer;
 
 static void
 usage(FILE *f)
@@ -157,21 +183,149 @@ route_crl(struct evhttp_request *req, const char *path, void *arg)
 }
 
 static void
+si_work(void *arg)
+{
+	struct store_info si;
+
+	(void)arg;
+	memset(&si, 0, sizeof(si));
+	if (store_info(micad.store, &si) != STORE_OK)
+		return;
+	atomic_store(&si_vals[SI_MAP], si.map_size);
+	atomic_store(&si_vals[SI_USED], si.used_bytes);
+	atomic_store(&si_vals[SI_CERTS], si.num_certs);
+	atomic_store(&si_vals[SI_GOOD], si.num_good);
+	atomic_store(&si_vals[SI_HOLD], si.num_hold);
+	atomic_store(&si_vals[SI_REVOKED], si.num_revoked);
+	atomic_store(&si_vals[SI_ACCOUNTS], si.num_accounts);
+	atomic_store(&si_vals[SI_REQUESTS], si.num_requests);
+	atomic_store(&si_vals[SI_PENDING], si.num_pending);
+	atomic_store(&si_vals[SI_AUDIT], si.num_audit);
+	atomic_store(&si_vals[SI_REV_EVENTS], si.num_rev_events);
+	atomic_store(&si_time, (int64_t)time(NULL));
+}
+
+static void
+si_done(void *arg)
+{
+	(void)arg;
+	atomic_store(&si_busy, 0);
+}
+
+static void
+on_si_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (!atomic_load(&si_wanted) || atomic_load(&si_busy))
+		return;
+	atomic_store(&si_wanted, 0);
+	atomic_store(&si_busy, 1);
+	if (!workq_submit(micad.workers, si_work, si_done, NULL))
+		atomic_store(&si_busy, 0);
+}
+
+static void
+metric(struct wb *m, const char *type, const char *name, const char *help,
+    uint64_t v)
+{
+	char line[512];
+
+	snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s %"
+	    PRIu64 "\n", name, help, name, type, name, v);
+	wb_str(m, line);
+}
+
+static void
+crl_metrics(struct wb *m)
+{
+	const struct crl_snapshot *sn;
+	char line[256];
+	int k;
+
+	wb_str(m, "# HELP mica_crl_number Number of the published CRL.\n"
+	    "# TYPE mica_crl_number gauge\n");
+	for (k = CRL_FULL; k <= CRL_DELTA; k++) {
+		if ((sn = crl_service_get(micad.crl, (enum crl_kind)k)) == NULL)
+			continue;
+		snprintf(line, sizeof(line), "mica_crl_number{kind=\"%s\"} %"
+		    PRIu64 "\n", k == CRL_FULL ? "full" : "delta",
+		    sn->number);
+		wb_str(m, line);
+		crl_snapshot_release(sn);
+	}
+	metric(m, "counter", "mica_crl_delta_builds_total",
+	    "Delta CRL rebuilds after a status change.",
+	    micad_stat_get(MSTAT_CRL_DELTA_BUILDS));
+	metric(m, "counter", "mica_crl_delta_build_failures_total",
+	    "Delta CRL rebuilds that failed.",
+	    micad_stat_get(MSTAT_CRL_DELTA_FAILED));
+	snprintf(line, sizeof(line), "# HELP mica_crl_delta_build_seconds_total"
+	    " Time spent in delta CRL rebuilds.\n# TYPE "
+	    "mica_crl_delta_build_seconds_total counter\n"
+	    "mica_crl_delta_build_seconds_total %.6f\n",
+	    (double)micad_stat_get(MSTAT_CRL_DELTA_USEC) / 1e6);
+	wb_str(m, line);
+}
+
+static void
+reissue_metrics(struct wb *m)
+{
+	static const struct { const char *state; enum micad_stat s; } rs[] = {
+		{ "created", MSTAT_REQ_CREATED },
+		{ "refused", MSTAT_REQ_REFUSED },
+		{ "approved", MSTAT_REQ_APPROVED },
+		{ "rejected", MSTAT_REQ_REJECTED },
+	};
+	char line[256];
+	size_t i;
+
+	wb_str(m, "# HELP mica_reissue_requests_total Reissue requests by "
+	    "outcome.\n# TYPE mica_reissue_requests_total counter\n");
+	for (i = 0; i < sizeof(rs) / sizeof(rs[0]); i++) {
+		snprintf(line, sizeof(line), "mica_reissue_requests_total"
+		    "{state=\"%s\"} %" PRIu64 "\n", rs[i].state,
+		    micad_stat_get(rs[i].s));
+		wb_str(m, line);
+	}
+}
+
+static void
 route_metrics(struct evhttp_request *req, const char *path, void *arg)
 {
 	struct wb m;
 	struct evbuffer *b = evhttp_request_get_output_buffer(req);
-	char line[256];
+	int i;
 
 	(void)path;
 	(void)arg;
 	wb_init(&m);
 	if (micad.ocsp != NULL)
 		ocsp_metrics_append(micad.ocsp, &m);
-	snprintf(line, sizeof(line), "# TYPE mica_uptime_seconds gauge\n"
-	    "mica_uptime_seconds %lld\n",
-	    (long long)(time(NULL) - micad.started));
-	wb_str(&m, line);
+	if (micad.crl != NULL)
+		crl_metrics(&m);
+	reissue_metrics(&m);
+	metric(&m, "counter", "mica_notify_delivered_total",
+	    "Notify events delivered (command exited 0).",
+	    notify_stat_delivered(micad.notify));
+	metric(&m, "counter", "mica_notify_failures_total",
+	    "Failed notify command runs (retried).",
+	    notify_stat_failures(micad.notify));
+	metric(&m, "gauge", "mica_notify_queued", "Notify events waiting.",
+	    notify_stat_queued(micad.notify));
+	metric(&m, "counter", "mica_expiry_events_total",
+	    "cert.expiring events emitted.",
+	    micad_stat_get(MSTAT_EXPIRY_SENT));
+	atomic_store(&si_wanted, 1);
+	for (i = 0; i < SI_COUNT; i++)
+		metric(&m, "gauge", si_names[i], "Store contents (refreshed "
+		    "at most every 5 s).", atomic_load(&si_vals[i]));
+	metric(&m, "gauge", "mica_store_info_timestamp_seconds",
+	    "When the store gauges were computed.",
+	    (uint64_t)atomic_load(&si_time));
+	metric(&m, "gauge", "mica_uptime_seconds", "Seconds since start.",
+	    (uint64_t)(time(NULL) - micad.started));
 	if (!wb_ok(&m)) {
 		wb_cleanup(&m);
 		evhttp_send_error(req, 500, "Internal Server Error");
@@ -218,9 +372,24 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	    "%s", nc->ca.key_usage);
 	snprintf(micad.conf->ca.ext_key_usage,
 	    sizeof(micad.conf->ca.ext_key_usage), "%s", nc->ca.ext_key_usage);
-	log_info("SIGHUP: reloaded [daemon] log_level, [policy], [ca] "
-	    "default_days/key_usage/ext_key_usage; not reloaded (restart "
-	    "needed): listeners, keys, store, [http], [protocol], [crl]");
+	micad.conf->ca.copy_san = nc->ca.copy_san;
+	micad.conf->ca.renew_before_days = nc->ca.renew_before_days;
+	snprintf(micad.conf->daemon.notify_command,
+	    sizeof(micad.conf->daemon.notify_command), "%s",
+	    nc->daemon.notify_command);
+	if (micad.notify != NULL)
+		notify_set_command(micad.notify, nc->daemon.notify_command);
+	log_info("SIGHUP: reloaded [daemon] log_level=%s notify_command, "
+	    "[policy] review=%s (and the rest of [policy]), [ca] "
+	    "default_days=%d key_usage ext_key_usage copy_san "
+	    "renew_before_days; not reloaded (restart needed): listeners, "
+	    "keys and certificates, store, [http], [protocol], [crl], [admin], "
+	    "[daemon] user/group/workers/notify_timeout/notify_retry_delay/"
+	    "expiry_interval", nc->daemon.log_level == LOG_LVL_DEBUG ?
+	    "debug" : nc->daemon.log_level == LOG_LVL_INFO ? "info" :
+	    nc->daemon.log_level == LOG_LVL_WARN ? "warn" : "error",
+	    nc->policy.review == REVIEW_AUTO ? "auto" : "manual",
+	    nc->ca.default_days);
 	free(nc);
 }
 
@@ -287,6 +456,10 @@ main(int argc, char **argv)
 	struct ca_signer_paths sp;
 	struct store_opts so;
 	struct event *ev_term, *ev_int, *ev_hup;
+	struct notify_opts no;
+	struct privdrop pd;
+	struct timeval si_tv = { SI_REFRESH_S, 0 };
+	int renewed = 0;
 	const char *cpath = getenv("MICA_CONF");
 	char err[1024], *pass = NULL;
 	enum store_rc rc;
@@ -323,6 +496,17 @@ main(int argc, char **argv)
 	log_setlevel(debug ? LOG_LVL_DEBUG : conf.daemon.log_level);
 	if (sodium_init() < 0)
 		fatalx("libsodium initialisation failed");
+
+	/* Key files must belong to the user micad runs as. */
+	if (!privdrop_resolve(&pd, conf.daemon.user, conf.daemon.group, err,
+	    sizeof(err)))
+		fatalx("%s", err);
+	if (!privdrop_check_key(&pd, conf.ca.key, err, sizeof(err)) ||
+	    !privdrop_check_key(&pd, conf.ca.ocsp_key, err, sizeof(err)) ||
+	    !privdrop_check_key(&pd, conf.ca.tls_key, err, sizeof(err)) ||
+	    !privdrop_check_key(&pd, conf.ca.key_passphrase_file, err,
+	    sizeof(err)))
+		fatalx("refusing to start: %s", err);
 
 	memset(&sp, 0, sizeof(sp));
 	sp.ca_cert = conf.ca.cert;
@@ -364,6 +548,15 @@ main(int argc, char **argv)
 	if ((micad.workers = workq_new(micad.base, conf.daemon.workers)) ==
 	    NULL)
 		fatalx("cannot start worker threads");
+	/* Before the listeners: they load the certificates once. */
+	if (!renew_at_start(&micad, &pd, &renewed, err, sizeof(err)))
+		fatalx("certificate renewal: %s", err);
+	memset(&no, 0, sizeof(no));
+	no.command = conf.daemon.notify_command;
+	no.timeout = conf.daemon.notify_timeout;
+	no.retry_delay = conf.daemon.notify_retry_delay;
+	if ((micad.notify = notify_new(&no)) == NULL)
+		fatalx("cannot start the notifier");
 
 	start_http(&conf);
 	if ((micad.reissue = reissue_new(&micad)) == NULL)
@@ -373,6 +566,18 @@ main(int argc, char **argv)
 		    conf.proto.listen);
 	if (!adm_server_start(&micad))
 		fatalx("cannot serve the admin socket %s", conf.admin.socket);
+	/* Everything is bound: hand the admin socket over, drop root. */
+	if (!privdrop_chown(&pd, conf.admin.socket))
+		fatalx("cannot hand the admin socket to %s", pd.user);
+	if (!privdrop_drop(&pd, err, sizeof(err)))
+		fatalx("%s", err);
+	if ((micad.expiry = expiry_new(&micad, conf.daemon.expiry_interval)) ==
+	    NULL)
+		fatalx("cannot start the expiry watch");
+	if ((si_timer = event_new(micad.base, -1, EV_PERSIST, on_si_timer,
+	    NULL)) == NULL || event_add(si_timer, &si_tv) != 0)
+		fatalx("cannot start the metrics timer");
+	on_si_timer(-1, 0, NULL);
 
 	ev_term = evsignal_new(micad.base, SIGTERM, on_stop, NULL);
 	ev_int = evsignal_new(micad.base, SIGINT, on_stop, NULL);
@@ -389,7 +594,10 @@ main(int argc, char **argv)
 	adm_server_stop();
 	ca_listener_stop();
 	ocsp_http_stop(http);
+	event_free(si_timer);
 	workq_free(micad.workers);
+	expiry_free(micad.expiry);
+	notify_free(micad.notify);
 	reissue_free(micad.reissue);
 	ocsp_http_free(http);
 	crl_service_free(micad.crl);

@@ -20,6 +20,7 @@
 
 #include "ca/ca.h"
 #include "ca/micad.h"
+#include "ca/notify.h"
 #include "ca/reissue.h"
 #include "common/bytes.h"
 #include "common/log.h"
@@ -355,8 +356,21 @@ reissue_create(struct micad *d, const char *account,
 	log_info("req=%" PRIu64 " reissue requested account=%s serial=%s "
 	    "reason=%s held=%d", c.id, account, hex, req_reason_name(reason),
 	    c.held);
+	micad_stat_add(MSTAT_REQ_CREATED, 1);
 	if (c.held)
 		micad_status_changed(d, lost_serial);
+	{
+		struct notify_info ni;
+
+		memset(&ni, 0, sizeof(ni));
+		ni.event = "request.created";
+		ni.request_id = c.id;
+		ni.account = account;
+		ni.serial = lost_serial;
+		ni.reason = req_reason_name(reason);
+		ni.time = c.now;
+		notify_event(d->notify, &ni);
+	}
 	*out_id = c.id;
 	*out_state = REQ_PENDING;
 	if (d->conf->policy.review == REVIEW_AUTO) {
@@ -370,6 +384,7 @@ reissue_create(struct micad *d, const char *account,
 	sodium_memzero(hash, sizeof(hash));
 	return REISSUE_OK;
 refused:
+	micad_stat_add(MSTAT_REQ_REFUSED, 1);
 	sodium_memzero(out_token, REISSUE_TOKEN_LEN);
 	log_info("reissue refused account=%s serial=%s why=\"%s\"", account,
 	    hex, err);
@@ -436,6 +451,7 @@ struct decide_ctx {
 	uint8_t		*der;
 	size_t		 der_len;
 	int		 changed;	/* the lost cert's status changed */
+	char		 account[STORE_NAME_MAX + 1];
 	enum reissue_rc	 rc;
 	char		 err[CA_ERR_MAX];
 };
@@ -464,6 +480,7 @@ decide_get(struct decide_ctx *c, struct store_txn *txn, struct request_rec *q)
 		return STORE_ABORT;
 	}
 	memcpy(c->lost, q->lost_serial, STORE_SERIAL_LEN);
+	snprintf(c->account, sizeof(c->account), "%s", q->account);
 	return STORE_OK;
 }
 
@@ -635,6 +652,23 @@ decide(struct micad *d, uint64_t id, const char *actor, const char *why,
 		    "released=%d", id, actor, lhex, c.changed);
 		res.state = REQ_REJECTED;
 		res.why = why;
+	}
+	micad_stat_add(why == NULL ? MSTAT_REQ_APPROVED :
+	    MSTAT_REQ_REJECTED, 1);
+	{
+		struct notify_info ni;
+
+		memset(&ni, 0, sizeof(ni));
+		ni.event = why == NULL ? "request.approved" :
+		    "request.rejected";
+		ni.request_id = id;
+		ni.account = c.account;
+		ni.serial = c.lost;
+		ni.new_serial = why == NULL ? c.new_serial : NULL;
+		ni.actor = actor;
+		ni.why = why;
+		ni.time = c.now;
+		notify_event(d->notify, &ni);
 	}
 	notify_waiters(d, &res);
 	err[0] = '\0';

@@ -60,6 +60,8 @@ static const struct key keys[] = {
 	{ "ca", "default_days", K_INT, N(ca.default_days), 1, 36500 },
 	{ "ca", "key_usage", K_STR, S(ca.key_usage), 0, 0 },
 	{ "ca", "ext_key_usage", K_STR, S(ca.ext_key_usage), 0, 0 },
+	{ "ca", "copy_san", K_BOOL, N(ca.copy_san), 0, 0 },
+	{ "ca", "renew_before_days", K_INT, N(ca.renew_before_days), 0, 36500 },
 
 	{ "protocol", "listen", K_LISTEN, S(proto.listen), 0, 0 },
 	{ "protocol", "max_connections", K_INT, N(proto.max_connections), 1, 100000 },
@@ -102,6 +104,9 @@ static const struct key keys[] = {
 	{ "daemon", "user", K_STR, S(daemon.user), 0, 0 },
 	{ "daemon", "group", K_STR, S(daemon.group), 0, 0 },
 	{ "daemon", "notify_command", K_STR, S(daemon.notify_command), 0, 0 },
+	{ "daemon", "notify_timeout", K_INT, N(daemon.notify_timeout), 1, 3600 },
+	{ "daemon", "notify_retry_delay", K_INT, N(daemon.notify_retry_delay), 1, 3600 },
+	{ "daemon", "expiry_interval", K_INT, N(daemon.expiry_interval), 10, 7 * 86400 },
 	{ "daemon", "workers", K_INT, N(daemon.workers), 1, 64 },
 };
 
@@ -169,6 +174,9 @@ conf_defaults(struct mica_conf *c, const char *dir)
 
 	c->daemon.log_level = LOG_LVL_INFO;
 	c->daemon.workers = 2;
+	c->daemon.notify_timeout = 30;
+	c->daemon.notify_retry_delay = 5;
+	c->daemon.expiry_interval = 3600;
 }
 
 /* Finds the line of "key =" in [section] by scanning the file text. */

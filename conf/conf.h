@@ -26,6 +26,11 @@ struct conf_ca {
 	int		default_days;			/* 365 */
 	char		key_usage[CONF_STR_MAX];	/* digitalSignature */
 	char		ext_key_usage[CONF_STR_MAX];	/* clientAuth */
+	int		copy_san;			/* 0: copy the CSR's
+							 * DNS/email/IP SANs */
+	int		renew_before_days;		/* 0 = auto: 30 days or
+							 * 1/4 of the lifetime,
+							 * the smaller */
 };
 
 struct conf_proto {			/* [protocol]: the CA protocol */
@@ -87,6 +92,9 @@ struct conf_daemon {
 	char		user[CONF_STR_MAX];		/* "" = stay */
 	char		group[CONF_STR_MAX];
 	char		notify_command[CONF_PATH_MAX];	/* "" = none */
+	int		notify_timeout;			/* s, 30 */
+	int		notify_retry_delay;		/* s, 5 (then x6, x24) */
+	int		expiry_interval;		/* s, 3600 */
 	int		workers;			/* 2 */
 };
 

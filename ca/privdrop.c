@@ -1,0 +1,134 @@
+/*
+ * privdrop.c - user/group resolution, key ownership checks and the
+ * irreversible drop of root (see privdrop.h).
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ca/privdrop.h"
+#include "common/log.h"
+
+int
+privdrop_resolve(struct privdrop *p, const char *user, const char *group,
+    char *err, size_t err_len)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	memset(p, 0, sizeof(*p));
+	p->uid = geteuid();
+	p->gid = getegid();
+	if (user == NULL || user[0] == '\0')
+		return 1;
+	if ((pw = getpwnam(user)) == NULL) {
+		snprintf(err, err_len, "[daemon] user: no such user \"%s\"",
+		    user);
+		return 0;
+	}
+	p->uid = pw->pw_uid;
+	p->gid = pw->pw_gid;
+	snprintf(p->user, sizeof(p->user), "%s", user);
+	if (group != NULL && group[0] != '\0') {
+		if ((gr = getgrnam(group)) == NULL) {
+			snprintf(err, err_len, "[daemon] group: no such group "
+			    "\"%s\"", group);
+			return 0;
+		}
+		p->gid = gr->gr_gid;
+	}
+	if (geteuid() != 0) {
+		if (pw->pw_uid != geteuid()) {
+			snprintf(err, err_len, "[daemon] user %s: micad must "
+			    "be started as root to switch to it (running as "
+			    "uid %u)", user, (unsigned)geteuid());
+			return 0;
+		}
+		return 1;	/* already that user: nothing to drop */
+	}
+	if (pw->pw_uid == 0) {
+		snprintf(err, err_len, "[daemon] user %s: is root; choose an "
+		    "unprivileged user", user);
+		return 0;
+	}
+	p->active = 1;
+	return 1;
+}
+
+int
+privdrop_check_key(const struct privdrop *p, const char *path, char *err,
+    size_t err_len)
+{
+	struct stat sb;
+
+	if (path == NULL || path[0] == '\0')
+		return 1;
+	if (stat(path, &sb) != 0) {
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		return 0;
+	}
+	if (sb.st_uid != p->uid) {
+		snprintf(err, err_len, "%s: owned by uid %u, but micad runs as "
+		    "uid %u; chown it to the user micad runs as", path,
+		    (unsigned)sb.st_uid, (unsigned)p->uid);
+		return 0;
+	}
+	if (sb.st_mode & 077) {
+		snprintf(err, err_len, "%s: readable or writable by group or "
+		    "others (mode %03o); chmod 600 it", path,
+		    (unsigned)(sb.st_mode & 0777));
+		return 0;
+	}
+	return 1;
+}
+
+int
+privdrop_chown(const struct privdrop *p, const char *path)
+{
+	if (!p->active)
+		return 1;
+	if (chown(path, p->uid, p->gid) != 0) {
+		log_warn("chown %s to %u:%u", path, (unsigned)p->uid,
+		    (unsigned)p->gid);
+		return 0;
+	}
+	return 1;
+}
+
+int
+privdrop_drop(const struct privdrop *p, char *err, size_t err_len)
+{
+	if (!p->active)
+		return 1;
+	if (setgroups(1, &p->gid) != 0) {
+		snprintf(err, err_len, "setgroups: %s", strerror(errno));
+		return 0;
+	}
+	if (setresgid(p->gid, p->gid, p->gid) != 0) {
+		snprintf(err, err_len, "setresgid(%u): %s", (unsigned)p->gid,
+		    strerror(errno));
+		return 0;
+	}
+	if (setresuid(p->uid, p->uid, p->uid) != 0) {
+		snprintf(err, err_len, "setresuid(%u): %s", (unsigned)p->uid,
+		    strerror(errno));
+		return 0;
+	}
+	/* Verify: no way back to root, ids are what we asked for. */
+	if (setuid(0) != -1 || seteuid(0) != -1 || setgid(0) != -1 ||
+	    getuid() != p->uid || geteuid() != p->uid ||
+	    getgid() != p->gid || getegid() != p->gid) {
+		snprintf(err, err_len, "privilege drop to %s did not hold",
+		    p->user);
+		return 0;
+	}
+	log_info("running as user %s (uid %u, gid %u)", p->user,
+	    (unsigned)p->uid, (unsigned)p->gid);
+	return 1;
+}

@@ -1,0 +1,354 @@
+/*
+ * renew.c - renewal of the OCSP signer and TLS server certificates at
+ * micad start (see renew.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "ca/ca.h"
+#include "ca/micad.h"
+#include "ca/privdrop.h"
+#include "ca/renew.h"
+#include "common/bytes.h"
+#include "common/log.h"
+#include "conf/conf.h"
+#include "store/store.h"
+
+#define DAY	86400
+
+int
+renew_is_due(X509 *cert, int64_t now, int renew_before_days)
+{
+	int64_t nb, na, limit;
+
+	if (!ca_cert_times(cert, &nb, &na))
+		return 1;
+	if (renew_before_days > 0)
+		limit = (int64_t)renew_before_days * DAY;
+	else {
+		limit = (na - nb) / 4;
+		if (limit > 30 * DAY)
+			limit = 30 * DAY;
+	}
+	return na - now < limit;
+}
+
+/* A key of the same type as cert's. */
+static EVP_PKEY *
+same_type_key(X509 *cert)
+{
+	EVP_PKEY *pk = X509_get0_pubkey(cert), *out = NULL;
+	char group[64] = "";
+	const char *type = "ec-p256";
+
+	if (pk == NULL)
+		return NULL;
+	switch (EVP_PKEY_get_base_id(pk)) {
+	case EVP_PKEY_ED25519:
+		type = "ed25519";
+		break;
+	case EVP_PKEY_RSA:
+		type = "rsa-3072";
+		break;
+	case EVP_PKEY_EC:
+		if (EVP_PKEY_get_group_name(pk, group, sizeof(group),
+		    NULL) == 1 && strcmp(group, "secp384r1") == 0)
+			type = "ec-p384";
+		break;
+	default:
+		break;
+	}
+	if (!ca_keygen(&out, type))
+		return NULL;
+	return out;
+}
+
+/* The old certificate again, with key, serial and validity new. */
+static X509 *
+make_cert(X509 *old, X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key,
+    const uint8_t serial[16], int64_t now)
+{
+	X509 *x = NULL, *ret = NULL;
+	X509_EXTENSION *ski = NULL;
+	X509V3_CTX v3;
+	BIGNUM *bn = NULL;
+	ASN1_INTEGER *ai = NULL;
+	int64_t nb, na, cnb, cna;
+	int i, id;
+	const EVP_MD *md;
+
+	if (!ca_cert_times(old, &nb, &na) || !ca_cert_times(ca, &cnb, &cna))
+		goto out;
+	na = now + (na - nb);
+	if (na > cna)
+		na = cna;
+	if ((x = X509_new()) == NULL ||
+	    !X509_set_version(x, X509_VERSION_3) ||
+	    (bn = BN_bin2bn(serial, 16, NULL)) == NULL ||
+	    (ai = BN_to_ASN1_INTEGER(bn, NULL)) == NULL ||
+	    !X509_set_serialNumber(x, ai) ||
+	    !X509_set_subject_name(x, X509_get_subject_name(old)) ||
+	    !X509_set_issuer_name(x, X509_get_subject_name(ca)) ||
+	    ASN1_TIME_set(X509_getm_notBefore(x), (time_t)(now - 60)) == NULL ||
+	    ASN1_TIME_set(X509_getm_notAfter(x), (time_t)na) == NULL ||
+	    !X509_set_pubkey(x, key))
+		goto out;
+	for (i = 0; i < X509_get_ext_count(old); i++) {
+		X509_EXTENSION *e = X509_get_ext(old, i);
+
+		if (OBJ_obj2nid(X509_EXTENSION_get_object(e)) ==
+		    NID_subject_key_identifier)
+			continue;
+		if (!X509_add_ext(x, e, -1))
+			goto out;
+	}
+	X509V3_set_ctx(&v3, ca, x, NULL, NULL, 0);
+	if ((ski = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_key_identifier,
+	    "hash")) == NULL || !X509_add_ext(x, ski, -1))
+		goto out;
+	id = EVP_PKEY_get_base_id(ca_key);
+	md = (id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448) ? NULL :
+	    EVP_sha256();
+	if (X509_sign(x, ca_key, md) <= 0)
+		goto out;
+	ret = x;
+	x = NULL;
+ out:
+	if (ret == NULL)
+		log_ssl("renew: building the certificate");
+	X509_EXTENSION_free(ski);
+	ASN1_INTEGER_free(ai);
+	BN_free(bn);
+	X509_free(x);
+	return ret;
+}
+
+struct renew_rec {
+	struct cert_rec	 rec;
+	uint8_t		 old[16];
+	const char	*what;
+};
+
+static enum store_rc
+renew_txn(struct store_txn *txn, void *arg)
+{
+	struct renew_rec *r = arg;
+	struct cert_state st;
+	char hex[SERIAL_HEX_LEN], ohex[SERIAL_HEX_LEN], det[128];
+	enum store_rc rc;
+
+	if ((rc = store_cert_add(txn, &r->rec)) != STORE_OK)
+		return rc;
+	serial_hex(hex, r->rec.serial);
+	serial_hex(ohex, r->old);
+	rc = store_cert_state(txn, r->old, &st);
+	if (rc == STORE_OK)
+		rc = store_cert_link(txn, r->old, r->rec.serial);
+	else if (rc == STORE_NOTFOUND)
+		rc = STORE_OK;	/* an old cert made outside mica */
+	if (rc != STORE_OK)
+		return rc;
+	snprintf(det, sizeof(det), "%s renewed, replaces=%s", r->what, ohex);
+	return store_audit_append(txn, "micad", "cert.renew", hex, det, NULL);
+}
+
+static int
+fsync_dir_of(const char *path)
+{
+	char tmp[CONF_PATH_MAX];
+	int fd, rc = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	if ((fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY)) == -1)
+		return 0;
+	if (fsync(fd) == 0)
+		rc = 1;
+	close(fd);
+	return rc;
+}
+
+/* Renews one certificate; on success the new cert and key (owned). */
+static int
+renew_one(struct micad *d, const struct privdrop *pd, const char *what,
+    const char *cert_path, const char *key_path, X509 **out_cert,
+    EVP_PKEY **out_key, char *err, size_t err_len)
+{
+	struct renew_rec r;
+	X509 *old = NULL, *x = NULL, *ca = ca_signer_get0_cert(d->signer);
+	EVP_PKEY *key = NULL;
+	char tkey[CONF_PATH_MAX + 8], tcert[CONF_PATH_MAX + 8];
+	char hex[SERIAL_HEX_LEN];
+	enum store_rc rc = STORE_EXISTS;
+	int tries, ret = 0;
+	int64_t now = time(NULL);
+
+	memset(&r, 0, sizeof(r));
+	tkey[0] = tcert[0] = '\0';
+	if (!ca_cert_read(&old, cert_path, err, err_len))
+		goto out;
+	if (!ca_cert_serial(old, r.old) ||
+	    (key = same_type_key(old)) == NULL) {
+		snprintf(err, err_len, "%s: cannot make a new key", what);
+		goto out;
+	}
+	for (tries = 0; tries < 4 && rc == STORE_EXISTS; tries++) {
+		X509_free(x);
+		free(r.rec.der);
+		memset(&r.rec, 0, sizeof(r.rec));
+		ca_random_serial(r.rec.serial);
+		if ((x = make_cert(old, ca, ca_signer_get0_key(d->signer), key,
+		    r.rec.serial, now)) == NULL ||
+		    !ca_cert_times(x, &r.rec.st.not_before,
+		    &r.rec.st.not_after) ||
+		    !ca_cert_der(x, &r.rec.der, &r.rec.der_len)) {
+			snprintf(err, err_len, "%s: signing failed", what);
+			goto out;
+		}
+		r.rec.st.status = CERT_GOOD;
+		r.rec.issued_at = now;
+		snprintf(r.rec.account, sizeof(r.rec.account), "(ca)");
+		r.what = what;
+		rc = store_write(d->store, renew_txn, &r);
+	}
+	if (rc != STORE_OK) {
+		snprintf(err, err_len, "%s: recording the renewed certificate: "
+		    "%s", what, store_strerror(rc));
+		goto out;
+	}
+	/* Committed; now the files: temp + rename, key first. */
+	snprintf(tkey, sizeof(tkey), "%s.new", key_path);
+	snprintf(tcert, sizeof(tcert), "%s.new", cert_path);
+	unlink(tkey);
+	unlink(tcert);
+	if (!ca_key_write(tkey, key, NULL, err, err_len) ||
+	    !ca_cert_write(tcert, x, err, err_len))
+		goto out;
+	if (pd != NULL && (!privdrop_chown(pd, tkey) ||
+	    !privdrop_chown(pd, tcert))) {
+		snprintf(err, err_len, "%s: chown of the new files failed",
+		    what);
+		goto out;
+	}
+	if (rename(tkey, key_path) != 0 || rename(tcert, cert_path) != 0) {
+		snprintf(err, err_len, "%s: rename: %s", what,
+		    strerror(errno));
+		goto out;
+	}
+	fsync_dir_of(key_path);
+	fsync_dir_of(cert_path);
+	serial_hex(hex, r.rec.serial);
+	log_info("%s renewed: serial=%s, %s and %s replaced", what, hex,
+	    cert_path, key_path);
+	*out_cert = x;
+	*out_key = key;
+	x = NULL;
+	key = NULL;
+	ret = 1;
+ out:
+	if (!ret && tkey[0] != '\0') {
+		unlink(tkey);
+		unlink(tcert);
+	}
+	free(r.rec.der);
+	X509_free(old);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return ret;
+}
+
+/* Reads a certificate and tells whether it is due (0 on read error). */
+static int
+file_due(const char *path, int64_t now, int rbd, int *out_due, char *err,
+    size_t err_len)
+{
+	X509 *x = NULL;
+
+	if (!ca_cert_read(&x, path, err, err_len))
+		return 0;
+	*out_due = renew_is_due(x, now, rbd);
+	X509_free(x);
+	return 1;
+}
+
+int
+renew_at_start(struct micad *d, const struct privdrop *pd, int *out_renewed,
+    char *err, size_t err_len)
+{
+	struct mica_conf *c = d->conf;
+	struct ca_signer *ns = NULL;
+	X509 *x = NULL;
+	EVP_PKEY *k = NULL;
+	int due, n = 0, ret = 0;
+	int64_t now = time(NULL);
+	int rbd = c->ca.renew_before_days;
+
+	if (c->ca.ocsp_cert[0] != '\0' &&
+	    ca_signer_get0_ocsp_cert(d->signer) != NULL) {
+		if (!file_due(c->ca.ocsp_cert, now, rbd, &due, err, err_len))
+			goto out;
+		if (due) {
+			if (!renew_one(d, pd, "OCSP signer", c->ca.ocsp_cert,
+			    c->ca.ocsp_key, &x, &k, err, err_len))
+				goto out;
+			if (!ca_signer_new(&ns, ca_signer_get0_cert(d->signer),
+			    ca_signer_get0_key(d->signer), x, k, err,
+			    err_len))
+				goto out;
+			ca_signer_free(d->signer);
+			d->signer = ns;
+			n++;
+		}
+	}
+	if (c->ca.tls_cert[0] != '\0') {
+		if (!file_due(c->ca.tls_cert, now, rbd, &due, err, err_len))
+			goto out;
+		X509_free(x);
+		EVP_PKEY_free(k);
+		x = NULL;
+		k = NULL;
+		if (due) {
+			if (!renew_one(d, pd, "TLS server certificate",
+			    c->ca.tls_cert, c->ca.tls_key, &x, &k, err,
+			    err_len))
+				goto out;
+			n++;
+		}
+	}
+	if (out_renewed != NULL)
+		*out_renewed = n;
+	ret = 1;
+ out:
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return ret;
+}
+
+void
+renew_check(struct micad *d)
+{
+	const char *paths[2] = { d->conf->ca.ocsp_cert, d->conf->ca.tls_cert };
+	const char *names[2] = { "OCSP signer", "TLS server certificate" };
+	char err[CA_ERR_MAX];
+	int i, due;
+
+	for (i = 0; i < 2; i++) {
+		if (paths[i][0] == '\0')
+			continue;
+		if (file_due(paths[i], time(NULL),
+		    d->conf->ca.renew_before_days, &due, err, sizeof(err)) &&
+		    due)
+			log_warnx("%s %s is due for renewal: restart micad to "
+			    "renew it", names[i], paths[i]);
+	}
+}

@@ -1,0 +1,48 @@
+/*
+ * renew.h - automatic renewal of micad's own certificates: the OCSP
+ * signer (ocsp.crt + private/ocsp.key) and the TLS server certificate
+ * (tls.crt + private/tls.key).
+ *
+ * A certificate is due when fewer than [ca] renew_before_days days remain
+ * before notAfter, or, with the default renew_before_days = 0, fewer than
+ * 30 days or a quarter of its lifetime, whichever is smaller.  Renewal
+ * makes a new key of the same type and a certificate signed by the CA with
+ * the same subject, the same extensions (EKU, ocsp-nocheck, SANs, ...)
+ * except a new subjectKeyIdentifier, a fresh serial and the same lifetime
+ * (clamped to the CA's notAfter).  It records the certificate in the store
+ * first (account "(ca)", linked to the old one, audited "cert.renew"),
+ * then writes the files atomically (temp file + rename, key first).
+ *
+ * The OCSP responder and the TLS listener load their certificate at
+ * start and have no way to swap it, so renewal happens at micad start,
+ * before the listeners; while running, renew_check only warns that a
+ * restart is due.
+ */
+#ifndef MICA_RENEW_H
+#define MICA_RENEW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+struct micad;
+struct privdrop;
+
+/* 1 when cert is due for renewal at now (see above). */
+int	renew_is_due(X509 *cert, int64_t now, int renew_before_days);
+
+/*
+ * At start, after the store is open and d->signer loaded, before the
+ * listeners: renews what is due.  When the OCSP signer was renewed,
+ * d->signer is replaced by one using the new certificate.  New files are
+ * chowned to pd's user when pd is active (pd may be NULL).  Returns 1
+ * (*out_renewed = number of certificates renewed, may be NULL) or 0 with
+ * err.
+ */
+int	renew_at_start(struct micad *d, const struct privdrop *pd,
+	    int *out_renewed, char *err, size_t err_len);
+/* While running: logs a warning for every certificate that is due. */
+void	renew_check(struct micad *d);
+
+#endif

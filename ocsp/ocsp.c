@@ -76,6 +76,7 @@ struct ocsp_ctx {
 	uint8_t			(*serials)[OCSP_SERIAL_LEN];
 	struct cert_state	*states;
 	uint8_t			*kind;
+	int			 saw_unissued;	/* a serial not in the store */
 };
 
 /* What one CertID is, before the store is asked. */
@@ -412,8 +413,10 @@ lookup_states(struct ocsp_ctx *c, int n)
 		if (c->kind[i] != CID_LOOKUP)
 			continue;
 		rc = store_cert_state(txn, c->serials[i], &c->states[i]);
-		if (rc == STORE_NOTFOUND)
+		if (rc == STORE_NOTFOUND) {
 			c->kind[i] = CID_NEVER;
+			c->saw_unissued = 1;
+		}
 		else if (rc != STORE_OK) {
 			log_warnx("ocsp: store: %s", store_strerror(rc));
 			goto out;
@@ -739,13 +742,17 @@ ocsp_respond(struct ocsp_ctx *c, struct ocsp_answer *out, const uint8_t *req,
 	atomic_fetch_add_explicit(&r->misses, 1, memory_order_relaxed);
 	/* Taken before the read: an invalidation after it voids our put. */
 	gen0 = atomic_load(&r->gen);
+	c->saw_unissued = 0;
 	res = respond_miss(c, req, req_len, now, &b, &nonce, &num);
 	if (b == NULL) {
 		answer_error(out, res);
 		goto done;
 	}
-	if (!nonce) {
+	/* An "unknown" for a serial that is not in the store yet is not
+	 * kept: the serial may be issued a moment later. */
+	if (!nonce)
 		set_etag(b);
+	if (!nonce && !c->saw_unissued) {
 		ocsp_cache_put(r->cache, h, req, req_len, b,
 		    (const uint8_t (*)[OCSP_SERIAL_LEN])c->serials, num,
 		    &r->gen, gen0);

@@ -31,6 +31,9 @@ struct evhttp_request;
 struct crl_builder;
 struct crl_service;
 
+/* Receives one piece of a CRL's DER; returns 1 to go on, 0 to stop. */
+typedef int (*crl_piece_fn)(const uint8_t *p, size_t len, void *arg);
+
 enum crl_kind {
 	CRL_FULL = 0,
 	CRL_DELTA = 1,
@@ -102,7 +105,10 @@ struct crl_opts {
  */
 struct crl_snapshot {
 	enum crl_kind	 kind;
-	const uint8_t	*der;
+	const uint8_t	*der;		/* contiguous DER: always set when the
+					 * snapshot came from crl_service_get;
+					 * from crl_service_peek it may be NULL
+					 * (use crl_snapshot_der or _pieces) */
 	size_t		 der_len;
 	int64_t		 this_update;
 	int64_t		 next_update;
@@ -133,11 +139,32 @@ int	crl_service_changed(struct crl_service *);
 int	crl_service_rebuild(struct crl_service *);
 /*
  * Returns the current CRL of that kind with a reference the caller drops
- * with crl_snapshot_release, or NULL if there is none.  Any thread.
+ * with crl_snapshot_release, or NULL if there is none (or no memory).
+ * Any thread.  Sets der: for a full CRL that is a contiguous copy made
+ * once per snapshot (der_len more bytes while the snapshot lives).
  */
 const struct crl_snapshot *crl_service_get(struct crl_service *,
 			    enum crl_kind);
+/*
+ * Like crl_service_get without making the contiguous copy: der may be
+ * NULL; read the bytes with crl_snapshot_pieces (zero copy, what the HTTP
+ * handler and the publish directory use).  For metadata (number, dates)
+ * prefer this.
+ */
+const struct crl_snapshot *crl_service_peek(struct crl_service *,
+			    enum crl_kind);
 void	crl_snapshot_release(const struct crl_snapshot *);
+/* Takes one more reference (released with crl_snapshot_release). */
+const struct crl_snapshot *crl_snapshot_ref(const struct crl_snapshot *);
+/*
+ * A full CRL is kept in pieces (its entries shared with the builder, no
+ * copy); fn is called on each in order and returns 1 to go on.  The bytes
+ * stay valid while the snapshot is held.  Returns 1, or 0 if fn did.
+ */
+int	crl_snapshot_pieces(const struct crl_snapshot *, crl_piece_fn fn,
+	    void *arg);
+/* Contiguous DER, made on first use and kept (a copy: costs der_len). */
+const uint8_t *crl_snapshot_der(const struct crl_snapshot *);
 /* PEM text of a snapshot, made on first use and kept; NULL on error. */
 const char *crl_snapshot_pem(const struct crl_snapshot *, size_t *out_len);
 

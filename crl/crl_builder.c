@@ -38,6 +38,7 @@ struct ent {
 	uint32_t	tag;		/* low 32 bits of the serial's hash */
 };
 #define ENT_EMPTY	UINT32_MAX
+#define MAX_CHUNKS	((size_t)UINT32_MAX >> CRL_CHUNK_SHIFT)
 
 struct logrec {
 	uint64_t	seq;
@@ -60,8 +61,10 @@ struct crl_builder {
 	uint8_t		*fresh;		/* freshestCRL Extension DER or NULL */
 	size_t		 fresh_len;
 
-	uint8_t		*buf;		/* entries */
-	size_t		 buf_len, buf_cap, dead;
+	struct crl_chunk **chunks;	/* entries; NULL: emptied chunk */
+	uint32_t	*cdead;		/* dead bytes per chunk */
+	size_t		 num_chunks, chunks_cap;
+	size_t		 ents_len, dead;	/* bytes in all chunks, dead */
 	struct ent	*tab;
 	size_t		 tab_cap, count;	/* count = listed = indexed */
 
@@ -269,6 +272,52 @@ entry_serial(const uint8_t *e, uint8_t serial[STORE_SERIAL_LEN])
 	memcpy(serial + STORE_SERIAL_LEN - n, p, n);
 }
 
+/* ---- entry chunks ---- */
+
+static uint8_t *
+ent_ptr(const struct crl_builder *b, uint32_t off)
+{
+	return b->chunks[off >> CRL_CHUNK_SHIFT]->data +
+	    (off & (CRL_CHUNK_SIZE - 1));
+}
+
+static struct crl_chunk *
+chunk_new(void)
+{
+	struct crl_chunk *c;
+
+	if ((c = malloc(sizeof(*c) + CRL_CHUNK_SIZE)) == NULL)
+		return NULL;
+	c->refs = 1;
+	c->len = 0;
+	return c;
+}
+
+void
+crl_chunk_unref(struct crl_chunk *c)
+{
+	if (c != NULL && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(c);
+}
+
+/* Makes chunk ci private to the builder (copy on write). */
+static int
+chunk_own(struct crl_builder *b, size_t ci)
+{
+	struct crl_chunk *c = b->chunks[ci], *n;
+
+	/* new references are only taken under the same lock as this */
+	if (__atomic_load_n(&c->refs, __ATOMIC_ACQUIRE) == 1)
+		return 1;
+	if ((n = chunk_new()) == NULL)
+		return 0;
+	memcpy(n->data, c->data, c->len);
+	n->len = c->len;
+	b->chunks[ci] = n;
+	crl_chunk_unref(c);
+	return 1;
+}
+
 /* ---- serial table ---- */
 
 static uint64_t
@@ -321,7 +370,7 @@ tab_lookup(const struct crl_builder *b, const uint8_t s[STORE_SERIAL_LEN],
 			break;
 		if (b->tab[i].tag != tag)
 			continue;
-		entry_serial(b->buf + b->tab[i].off, other);
+		entry_serial(ent_ptr(b, b->tab[i].off), other);
 		if (memcmp(other, s, STORE_SERIAL_LEN) == 0) {
 			*out_i = i;
 			return 1;
@@ -389,29 +438,72 @@ tab_delete(struct crl_builder *b, size_t i)
 	b->tab[i].off = ENT_EMPTY;
 }
 
-/* Squeezes dead entries out of the buffer, fixing offsets. */
-static void
-compact(struct crl_builder *b)
+/* The slot of the listed entry at off (by offset: no dereference). */
+static size_t
+tab_slot_of(const struct crl_builder *b, const uint8_t s[STORE_SERIAL_LEN],
+    uint32_t off)
 {
-	size_t r = 0, w = 0, n;
-	uint8_t serial[STORE_SERIAL_LEN];
-	size_t i;
+	size_t i = (size_t)ser_hash(s) & (b->tab_cap - 1);
 
-	while (r < b->buf_len) {
-		n = entry_len(b->buf + r);
-		if (b->buf[r] == 0x30) {
-			entry_serial(b->buf + r, serial);
-			if (!tab_lookup(b, serial, &i))
-				fatalx("crl: compact: entry without index");
-			if (w != r)
-				memmove(b->buf + w, b->buf + r, n);
-			b->tab[i].off = (uint32_t)w;
+	while (b->tab[i].off != off) {
+		if (b->tab[i].off == ENT_EMPTY)
+			fatalx("crl: entry without index");
+		i = (i + 1) & (b->tab_cap - 1);
+	}
+	return i;
+}
+
+/*
+ * Squeezes dead entries out of chunk ci (into a new chunk if a snapshot
+ * shares it); live entries stay in their chunk.  Returns 1 or 0 (memory).
+ */
+static int
+compact_chunk(struct crl_builder *b, size_t ci)
+{
+	struct crl_chunk *c = b->chunks[ci], *dst = c;
+	uint8_t serial[STORE_SERIAL_LEN];
+	size_t r = 0, w = 0, n, i;
+	uint32_t base = (uint32_t)(ci << CRL_CHUNK_SHIFT);
+
+	if (__atomic_load_n(&c->refs, __ATOMIC_ACQUIRE) != 1 &&
+	    (dst = chunk_new()) == NULL)
+		return 0;
+	while (r < c->len) {
+		n = entry_len(c->data + r);
+		if (c->data[r] == 0x30) {
+			entry_serial(c->data + r, serial);
+			i = tab_slot_of(b, serial, base | (uint32_t)r);
+			if (dst != c || w != r)
+				memmove(dst->data + w, c->data + r, n);
+			b->tab[i].off = base | (uint32_t)w;
 			w += n;
 		}
 		r += n;
 	}
-	b->buf_len = w;
-	b->dead = 0;
+	dst->len = (uint32_t)w;
+	if (dst != c) {
+		b->chunks[ci] = dst;
+		crl_chunk_unref(c);
+	}
+	b->ents_len -= b->cdead[ci];
+	b->dead -= b->cdead[ci];
+	b->cdead[ci] = 0;
+	if (w == 0 && ci + 1 != b->num_chunks) {
+		crl_chunk_unref(dst);
+		b->chunks[ci] = NULL;
+	}
+	return 1;
+}
+
+static int
+compact(struct crl_builder *b)
+{
+	size_t ci;
+
+	for (ci = 0; ci < b->num_chunks; ci++)
+		if (b->cdead[ci] > 0 && !compact_chunk(b, ci))
+			return 0;
+	return 1;
 }
 
 /* ---- builder ---- */
@@ -561,13 +653,18 @@ out:
 void
 crl_builder_free(struct crl_builder *b)
 {
+	size_t i;
+
 	if (b == NULL)
 		return;
 	X509_free(b->ca);
 	EVP_PKEY_free(b->key);
 	OPENSSL_free(b->issuer);
 	free(b->fresh);
-	free(b->buf);
+	for (i = 0; i < b->num_chunks; i++)
+		crl_chunk_unref(b->chunks[i]);
+	free(b->chunks);
+	free(b->cdead);
 	free(b->tab);
 	free(b->log);
 	free(b);
@@ -591,28 +688,53 @@ crl_builder_base_number(const struct crl_builder *b)
 	return b->have_base ? b->base_number : 0;
 }
 
+/* Appends an encoded entry; *out_off is where it went. */
 static int
-buf_append(struct crl_builder *b, const uint8_t *p, size_t n)
+ents_append(struct crl_builder *b, const uint8_t *p, size_t n,
+    uint32_t *out_off)
 {
-	uint8_t *nb;
+	struct crl_chunk *c = NULL, **nc;
+	uint32_t *nd;
 	size_t cap;
 
-	if (b->buf_len + n > UINT32_MAX) {
-		log_warnx("crl: entry buffer over 4 GiB");
-		return 0;
-	}
-	if (b->buf_len + n > b->buf_cap) {
-		cap = b->buf_cap ? b->buf_cap : 64 * 1024;
-		while (cap < b->buf_len + n)
-			cap += cap / 2;
-		if ((nb = realloc(b->buf, cap)) == NULL)
+	if (b->num_chunks > 0)
+		c = b->chunks[b->num_chunks - 1];
+	if (c == NULL || c->len + n > CRL_CHUNK_SIZE) {
+		if (b->num_chunks >= MAX_CHUNKS) {
+			log_warnx("crl: entries over 4 GiB");
 			return 0;
-		b->buf = nb;
-		b->buf_cap = cap;
+		}
+		if (b->num_chunks == b->chunks_cap) {
+			cap = b->chunks_cap ? b->chunks_cap * 2 : 16;
+			if ((nc = reallocarray(b->chunks, cap,
+			    sizeof(*nc))) == NULL)
+				return 0;
+			b->chunks = nc;
+			if ((nd = reallocarray(b->cdead, cap,
+			    sizeof(*nd))) == NULL)
+				return 0;
+			b->cdead = nd;
+			b->chunks_cap = cap;
+		}
+		if ((c = chunk_new()) == NULL)
+			return 0;
+		b->chunks[b->num_chunks] = c;
+		b->cdead[b->num_chunks] = 0;
+		b->num_chunks++;
 	}
-	memcpy(b->buf + b->buf_len, p, n);
-	b->buf_len += n;
+	/* past the len any snapshot holds: no reader sees these bytes */
+	memcpy(c->data + c->len, p, n);
+	*out_off = (uint32_t)((b->num_chunks - 1) << CRL_CHUNK_SHIFT) | c->len;
+	c->len += (uint32_t)n;
+	b->ents_len += n;
 	return 1;
+}
+
+static void
+ents_unappend(struct crl_builder *b, size_t n)
+{
+	b->chunks[b->num_chunks - 1]->len -= (uint32_t)n;
+	b->ents_len -= n;
 }
 
 static int
@@ -641,9 +763,9 @@ crl_builder_apply(struct crl_builder *b, const struct rev_event *ev)
 {
 	uint8_t e[ENTRY_MAX];
 	size_t n = 0, i;
-	uint32_t old;
+	uint32_t old, off = 0;
 	char hex[SERIAL_HEX_LEN];
-	uint8_t reason, cur;
+	uint8_t reason, cur, *p;
 	int found;
 
 	if (ev->status != CERT_GOOD && ev->status != CERT_HOLD &&
@@ -662,7 +784,7 @@ crl_builder_apply(struct crl_builder *b, const struct rev_event *ev)
 		return 0;
 	}
 	found = tab_lookup(b, ev->serial, &i);
-	cur = !found ? CERT_GOOD : entry_is_hold(b->buf + b->tab[i].off) ?
+	cur = !found ? CERT_GOOD : entry_is_hold(ent_ptr(b, b->tab[i].off)) ?
 	    CERT_HOLD : CERT_REVOKED;
 	if (!((cur == CERT_GOOD && ev->status != CERT_GOOD) ||
 	    (cur == CERT_HOLD && ev->status != CERT_HOLD))) {
@@ -672,25 +794,26 @@ crl_builder_apply(struct crl_builder *b, const struct rev_event *ev)
 		    hex, cur, ev->status);
 	}
 	/* take all memory first, so a failure changes nothing */
-	if (n > 0 && !buf_append(b, e, n))
+	if (n > 0 && !ents_append(b, e, n, &off))
 		goto oom;
-	if (b->logging && !log_append(b, ev)) {
-		b->buf_len -= n;
-		goto oom;
-	}
-	if (!found && n > 0 &&
-	    !tab_insert(b, ev->serial, (uint32_t)(b->buf_len - n))) {
-		b->buf_len -= n;
-		if (b->logging)
+	if ((b->logging && !log_append(b, ev)) ||
+	    (found && !chunk_own(b, b->tab[i].off >> CRL_CHUNK_SHIFT)) ||
+	    (!found && n > 0 && !tab_insert(b, ev->serial, off))) {
+		if (n > 0)
+			ents_unappend(b, n);
+		if (b->logging && b->log_len > 0 &&
+		    b->log[b->log_len - 1].seq == ev->seq)
 			b->log_len--;
 		goto oom;
 	}
 	if (found) {
 		old = b->tab[i].off;
-		b->dead += entry_len(b->buf + old);
-		b->buf[old] = 0x00;	/* dead */
+		p = ent_ptr(b, old);
+		b->cdead[old >> CRL_CHUNK_SHIFT] += (uint32_t)entry_len(p);
+		b->dead += entry_len(p);
+		p[0] = 0x00;		/* dead */
 		if (n > 0)
-			b->tab[i].off = (uint32_t)(b->buf_len - n);
+			b->tab[i].off = off;
 		else {
 			tab_delete(b, i);
 			b->count--;
@@ -698,8 +821,8 @@ crl_builder_apply(struct crl_builder *b, const struct rev_event *ev)
 	} else if (n > 0)
 		b->count++;
 	b->last_seq = ev->seq;
-	if (b->dead > COMPACT_MIN && b->dead > b->buf_len / 4)
-		compact(b);
+	if (b->dead > COMPACT_MIN && b->dead > b->ents_len / 4)
+		(void)compact(b);	/* on failure: again next time */
 	return 1;
 oom:
 	log_warnx("crl: out of memory");
@@ -757,16 +880,18 @@ make_exts(const struct crl_builder *b, struct wb *out, uint64_t number,
 /*
  * TBSCertList (RFC 5280 5.1): version v2, signature, issuer, thisUpdate,
  * nextUpdate, revokedCertificates (absent when empty, 5.1.2.6),
- * crlExtensions.  Leaves room for the outer header and the signature.
+ * crlExtensions.  The entries are either inline (a delta) or the
+ * builder's chunks (a full CRL), referenced, not copied.  Leaves room for
+ * the outer header before and the signature after.
  */
 static int
 make_tbs(const struct crl_builder *b, struct crl_tbs *t, const uint8_t *ents,
-    size_t ents_len, int64_t this_update, int64_t next_update,
+    size_t ents_len, int chunked, int64_t this_update, int64_t next_update,
     const struct wb *exts)
 {
 	struct wb head;
 	uint8_t tm[20];
-	size_t n, rc_len, content, sigpart, reserve, p;
+	size_t n, rc_len, content, sigpart, reserve, p, ci;
 	int rc = 0;
 
 	memset(t, 0, sizeof(*t));
@@ -782,24 +907,48 @@ make_tbs(const struct crl_builder *b, struct crl_tbs *t, const uint8_t *ents,
 	wb_put(&head, tm, n);
 	if (!wb_ok(&head))
 		goto oom;
+	if (chunked)
+		ents_len = b->ents_len;
 	rc_len = ents_len > 0 ? der_hdr_len(ents_len) + ents_len : 0;
 	content = head.len + rc_len + exts->len;
 	t->tbs_len = der_hdr_len(content) + content;
 	sigpart = b->alg_len + der_hdr_len(b->sig_max + 1) + 1 + b->sig_max;
 	reserve = der_hdr_len(t->tbs_len + sigpart);
-	t->cap = reserve + t->tbs_len + sigpart;
-	if ((t->buf = malloc(t->cap)) == NULL)
+
+	t->tail_cap = exts->len + sigpart;
+	if ((t->tail = malloc(t->tail_cap)) == NULL)
 		goto oom;
-	t->tbs_off = p = reserve;
-	p += der_hdr_put(t->buf + p, 0x30, content);
-	memcpy(t->buf + p, head.data, head.len);
+	memcpy(t->tail, exts->data, exts->len);
+	t->tail_len = t->exts_len = exts->len;
+	if ((t->head = malloc(reserve + OUTER_RESERVE + head.len +
+	    OUTER_RESERVE + (chunked ? 0 : ents_len))) == NULL)
+		goto oom;
+	t->head_off = p = reserve;
+	p += der_hdr_put(t->head + p, 0x30, content);
+	memcpy(t->head + p, head.data, head.len);
 	p += head.len;
-	if (ents_len > 0) {
-		p += der_hdr_put(t->buf + p, 0x30, ents_len);
-		memcpy(t->buf + p, ents, ents_len);
+	if (ents_len > 0)
+		p += der_hdr_put(t->head + p, 0x30, ents_len);
+	if (!chunked && ents_len > 0) {
+		memcpy(t->head + p, ents, ents_len);
 		p += ents_len;
 	}
-	memcpy(t->buf + p, exts->data, exts->len);
+	t->head_len = p;
+	if (chunked && b->num_chunks > 0) {
+		if ((t->chunks = reallocarray(NULL, b->num_chunks,
+		    sizeof(*t->chunks))) == NULL ||
+		    (t->chunk_len = reallocarray(NULL, b->num_chunks,
+		    sizeof(*t->chunk_len))) == NULL)
+			goto oom;
+		for (ci = 0; ci < b->num_chunks; ci++) {
+			if (b->chunks[ci] == NULL || b->chunks[ci]->len == 0)
+				continue;
+			__atomic_add_fetch(&b->chunks[ci]->refs, 1,
+			    __ATOMIC_ACQ_REL);
+			t->chunks[t->num_chunks] = b->chunks[ci];
+			t->chunk_len[t->num_chunks++] = b->chunks[ci]->len;
+		}
+	}
 	rc = 1;
 	goto out;
 bad_time:
@@ -815,8 +964,119 @@ out:
 void
 crl_tbs_cleanup(struct crl_tbs *t)
 {
-	free(t->buf);
+	size_t i;
+
+	for (i = 0; i < t->num_chunks; i++)
+		crl_chunk_unref(t->chunks[i]);
+	free(t->chunks);
+	free(t->chunk_len);
+	free(t->head);
+	free(t->tail);
 	memset(t, 0, sizeof(*t));
+}
+
+/* The TBS pieces (before signing) or the DER pieces (after). */
+static int
+pieces(const struct crl_tbs *t, int der, crl_piece_fn fn, void *arg)
+{
+	size_t i, off = der ? t->der_off : t->head_off;
+
+	if (!fn(t->head + off, t->head_len - off, arg))
+		return 0;
+	for (i = 0; i < t->num_chunks; i++)
+		if (!fn(t->chunks[i]->data, t->chunk_len[i], arg))
+			return 0;
+	return fn(t->tail, der ? t->tail_len : t->exts_len, arg);
+}
+
+int
+crl_tbs_pieces(const struct crl_tbs *t, crl_piece_fn fn, void *arg)
+{
+	return pieces(t, 1, fn, arg);
+}
+
+struct flat {
+	uint8_t	*p;
+	size_t	 len;
+};
+
+static int
+flat_piece(const uint8_t *p, size_t len, void *arg)
+{
+	struct flat *f = arg;
+
+	memcpy(f->p + f->len, p, len);
+	f->len += len;
+	return 1;
+}
+
+uint8_t *
+crl_tbs_flatten(const struct crl_tbs *t)
+{
+	struct flat f = { NULL, 0 };
+
+	if ((f.p = malloc(t->der_len > 0 ? t->der_len : 1)) == NULL)
+		return NULL;
+	(void)pieces(t, 1, flat_piece, &f);
+	return f.p;
+}
+
+static int
+sign_piece(const uint8_t *p, size_t len, void *arg)
+{
+	return EVP_DigestSignUpdate(arg, p, len) == 1;
+}
+
+int
+crl_builder_sign(const struct crl_builder *b, struct crl_tbs *t)
+{
+	EVP_MD_CTX *ctx = NULL;
+	struct flat f = { NULL, 0 };
+	uint8_t *sig = NULL;
+	size_t siglen = b->sig_max, p, body, h;
+	int rc = 0;
+
+	if ((sig = malloc(b->sig_max)) == NULL ||
+	    (ctx = EVP_MD_CTX_new()) == NULL)
+		goto oom;
+	if (EVP_DigestSignInit(ctx, NULL, b->md, NULL, b->key) != 1)
+		goto ssl;
+	if (b->md != NULL) {
+		if (!pieces(t, 0, sign_piece, ctx) ||
+		    EVP_DigestSignFinal(ctx, sig, &siglen) != 1)
+			goto ssl;
+	} else {
+		/* EdDSA is one-shot: it needs the TBS in one piece */
+		if ((f.p = malloc(t->tbs_len)) == NULL)
+			goto oom;
+		(void)pieces(t, 0, flat_piece, &f);
+		if (EVP_DigestSign(ctx, sig, &siglen, f.p, f.len) != 1)
+			goto ssl;
+	}
+	p = t->exts_len;
+	memcpy(t->tail + p, b->alg, b->alg_len);
+	p += b->alg_len;
+	p += der_hdr_put(t->tail + p, 0x03, siglen + 1);
+	t->tail[p++] = 0;		/* no unused bits */
+	memcpy(t->tail + p, sig, siglen);
+	t->tail_len = p + siglen;
+	body = t->tbs_len + t->tail_len - t->exts_len;
+	h = der_hdr_len(body);		/* <= the reserve made for the max */
+	t->der_off = t->head_off - h;
+	der_hdr_put(t->head + t->der_off, 0x30, body);
+	t->der_len = h + body;
+	rc = 1;
+	goto out;
+ssl:
+	log_ssl("crl: signing");
+	goto out;
+oom:
+	log_warnx("crl: out of memory");
+out:
+	EVP_MD_CTX_free(ctx);
+	free(f.p);
+	free(sig);
+	return rc;
 }
 
 int
@@ -826,15 +1086,17 @@ crl_builder_full_tbs(struct crl_builder *b, struct crl_tbs *t,
 	struct wb exts;
 	int rc = 0;
 
+	memset(t, 0, sizeof(*t));
 	wb_init(&exts);
-	if (b->dead > 0)
-		compact(b);
+	if (b->dead > 0 && !compact(b)) {
+		log_warnx("crl: out of memory");
+		goto out;
+	}
 	if (!make_exts(b, &exts, number, 0, 0)) {
 		log_warnx("crl: out of memory");
 		goto out;
 	}
-	if (!make_tbs(b, t, b->buf, b->buf_len, this_update, next_update,
-	    &exts))
+	if (!make_tbs(b, t, NULL, 0, 1, this_update, next_update, &exts))
 		goto out;
 	t->number = number;
 	t->seq = b->last_seq;
@@ -885,7 +1147,7 @@ crl_builder_delta_tbs(struct crl_builder *b, struct crl_tbs *t,
 		    memcmp(l[j].serial, l[i].serial, STORE_SERIAL_LEN) == 0; j++)
 			;
 		if (tab_lookup(b, l[i].serial, &k)) {
-			e = b->buf + b->tab[k].off;
+			e = ent_ptr(b, b->tab[k].off);
 			wb_put(&ents, e, entry_len(e));
 			count++;
 		} else if (l[i].status == CERT_GOOD) {
@@ -901,7 +1163,7 @@ crl_builder_delta_tbs(struct crl_builder *b, struct crl_tbs *t,
 	if (!wb_ok(&ents) ||
 	    !make_exts(b, &exts, number, 1, b->base_number))
 		goto oom;
-	if (!make_tbs(b, t, ents.data, ents.len, this_update, next_update,
+	if (!make_tbs(b, t, ents.data, ents.len, 0, this_update, next_update,
 	    &exts))
 		goto out;
 	t->number = number;
@@ -916,45 +1178,6 @@ out:
 	free(l);
 	wb_cleanup(&ents);
 	wb_cleanup(&exts);
-	return rc;
-}
-
-int
-crl_builder_sign(const struct crl_builder *b, struct crl_tbs *t,
-    size_t *out_off, size_t *out_len)
-{
-	EVP_MD_CTX *ctx = NULL;
-	uint8_t *sig = NULL;
-	size_t siglen = b->sig_max, p, body, h;
-	int rc = 0;
-
-	if ((sig = malloc(b->sig_max)) == NULL ||
-	    (ctx = EVP_MD_CTX_new()) == NULL) {
-		log_warnx("crl: out of memory");
-		goto out;
-	}
-	if (EVP_DigestSignInit(ctx, NULL, b->md, NULL, b->key) != 1 ||
-	    EVP_DigestSign(ctx, sig, &siglen, t->buf + t->tbs_off,
-	    t->tbs_len) != 1) {
-		log_ssl("crl: signing");
-		goto out;
-	}
-	p = t->tbs_off + t->tbs_len;
-	memcpy(t->buf + p, b->alg, b->alg_len);
-	p += b->alg_len;
-	p += der_hdr_put(t->buf + p, 0x03, siglen + 1);
-	t->buf[p++] = 0;		/* no unused bits */
-	memcpy(t->buf + p, sig, siglen);
-	p += siglen;
-	body = p - t->tbs_off;
-	h = der_hdr_len(body);		/* <= the reserve made for the max */
-	*out_off = t->tbs_off - h;
-	der_hdr_put(t->buf + *out_off, 0x30, body);
-	*out_len = p - *out_off;
-	rc = 1;
-out:
-	EVP_MD_CTX_free(ctx);
-	free(sig);
 	return rc;
 }
 
@@ -974,20 +1197,18 @@ crl_builder_set_base(struct crl_builder *b, uint64_t number, uint64_t seq)
 	b->have_base = 1;
 }
 
-/* Signs t and hands back a malloc'd DER (t->buf itself). */
+/* Signs t and hands back a malloc'd contiguous DER. */
 static int
 finish(const struct crl_builder *b, struct crl_tbs *t, uint8_t **out_der,
     size_t *out_len)
 {
-	size_t off, len;
-
-	if (!crl_builder_sign(b, t, &off, &len))
+	if (!crl_builder_sign(b, t))
 		return 0;
-	if (off > 0)
-		memmove(t->buf, t->buf + off, len);
-	*out_der = t->buf;
-	*out_len = len;
-	t->buf = NULL;
+	if ((*out_der = crl_tbs_flatten(t)) == NULL) {
+		log_warnx("crl: out of memory");
+		return 0;
+	}
+	*out_len = t->der_len;
 	return 1;
 }
 

@@ -47,6 +47,31 @@ snap_cleanup(const void *data, size_t len, void *arg)
 	crl_snapshot_release(arg);
 }
 
+static int
+add_ref(struct evbuffer *ob, const struct crl_snapshot *s, const uint8_t *p,
+    size_t len)
+{
+	crl_snapshot_ref(s);
+	if (evbuffer_add_reference(ob, p, len, snap_cleanup,
+	    (void *)(uintptr_t)s) == 0)
+		return 1;
+	crl_snapshot_release(s);
+	return 0;
+}
+
+struct piece_arg {
+	struct evbuffer			*ob;
+	const struct crl_snapshot	*s;
+};
+
+static int
+der_piece(const uint8_t *p, size_t len, void *arg)
+{
+	struct piece_arg *a = arg;
+
+	return add_ref(a->ob, a->s, p, len);
+}
+
 static void
 http_date(char *buf, size_t len, int64_t t)
 {
@@ -76,7 +101,9 @@ crl_http_handle(struct crl_service *svc, struct evhttp_request *req,
 {
 	const struct crl_snapshot *s = NULL;
 	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
-	const char *inm, *body, *ctype;
+	const char *inm, *body = NULL;
+	struct evbuffer *ob;
+	struct piece_arg pa;
 	char etag[64], date[64], cc[96], name[32];
 	enum crl_kind kind;
 	size_t plen, body_len = 0;
@@ -105,7 +132,7 @@ crl_http_handle(struct crl_service *svc, struct evhttp_request *req,
 		evhttp_add_header(oh, "Allow", "GET, HEAD");
 		return send_simple(req, 405, "Method Not Allowed");
 	}
-	if ((s = crl_service_get(svc, kind)) == NULL)
+	if ((s = crl_service_peek(svc, kind)) == NULL)
 		return send_simple(req, 503, "Service Unavailable");
 
 	/* a representation per format: strong ETags must differ */
@@ -130,27 +157,25 @@ crl_http_handle(struct crl_service *svc, struct evhttp_request *req,
 		goto out;
 	}
 	if (pem) {
-		ctype = "application/x-pem-file";
 		if ((body = crl_snapshot_pem(s, &body_len)) == NULL) {
 			code = send_simple(req, HTTP_INTERNAL,
 			    "Internal Server Error");
 			goto out;
 		}
-	} else {
-		ctype = "application/pkix-crl";
-		body = (const char *)s->der;
-		body_len = s->der_len;
 	}
-	evhttp_add_header(oh, "Content-Type", ctype);
+	evhttp_add_header(oh, "Content-Type", pem ? "application/x-pem-file" :
+	    "application/pkix-crl");
 	/*
-	 * No copy of a large CRL: the output buffer references the snapshot
-	 * and drops our reference once sent.  libevent drops the body of a
-	 * HEAD reply itself.
+	 * No copy of a large CRL: the output buffer references the
+	 * snapshot's pieces, each holding a reference dropped once sent.
+	 * libevent drops the body of a HEAD reply itself.
 	 */
-	if (evbuffer_add_reference(evhttp_request_get_output_buffer(req),
-	    body, body_len, snap_cleanup, (void *)(uintptr_t)s) == 0)
-		s = NULL;
-	else {
+	ob = evhttp_request_get_output_buffer(req);
+	pa.ob = ob;
+	pa.s = s;
+	if ((pem && !add_ref(ob, s, (const uint8_t *)body, body_len)) ||
+	    (!pem && !crl_snapshot_pieces(s, der_piece, &pa))) {
+		evbuffer_drain(ob, evbuffer_get_length(ob));
 		code = send_simple(req, HTTP_INTERNAL, "Internal Server Error");
 		goto out;
 	}

@@ -11,18 +11,43 @@
 #include "crl/crl.h"
 
 /*
- * An encoded but unsigned CRL: buf holds room for the outer SEQUENCE
- * header, the TBSCertList at tbs_off, and room for the signature.
+ * The entries live in fixed-size chunks shared (refcounted) between the
+ * builder and published snapshots: a snapshot references [0, its len) of
+ * each chunk; the builder only appends past that, and copies a shared
+ * chunk before changing bytes in it (marking an entry dead, compacting).
+ */
+#define CRL_CHUNK_SHIFT	20
+#define CRL_CHUNK_SIZE	((size_t)1 << CRL_CHUNK_SHIFT)
+
+struct crl_chunk {
+	unsigned int	refs;		/* atomic */
+	uint32_t	len;
+	uint8_t		data[];
+};
+
+void	crl_chunk_unref(struct crl_chunk *);
+
+/*
+ * An encoded CRL in pieces: head (outer header room, TBS header, the
+ * fields before the entries, inline entries), the shared entry chunks,
+ * tail (crlExtensions, then after signing the algorithm and signature).
  */
 struct crl_tbs {
-	uint8_t		*buf;
-	size_t		 cap;
-	size_t		 tbs_off;
-	size_t		 tbs_len;
-	uint64_t	 number;
-	uint64_t	 base_number;	/* delta only */
-	uint64_t	 seq;		/* last event seq the CRL reflects */
-	size_t		 num_entries;
+	uint8_t			*head;
+	size_t			 head_off;	/* TBS starts here */
+	size_t			 head_len;
+	struct crl_chunk	**chunks;	/* one reference each */
+	uint32_t		*chunk_len;
+	size_t			 num_chunks;
+	uint8_t			*tail;
+	size_t			 tail_len, tail_cap, exts_len;
+	size_t			 tbs_len;
+	size_t			 der_off;	/* set by crl_builder_sign */
+	size_t			 der_len;
+	uint64_t		 number;
+	uint64_t		 base_number;	/* delta only */
+	uint64_t		 seq;		/* last event seq reflected */
+	size_t			 num_entries;
 };
 
 /* Encodes the full CRL's TBS from the current state (no signing). */
@@ -32,12 +57,15 @@ int	crl_builder_full_tbs(struct crl_builder *, struct crl_tbs *,
 int	crl_builder_delta_tbs(struct crl_builder *, struct crl_tbs *,
 	    uint64_t number, int64_t this_update, int64_t next_update);
 /*
- * Signs t in place (only reads the builder's key and algorithm, so it may
- * run without the lock that guards the state).  On success the CRL is
- * t->buf[*out_off .. *out_off + *out_len) and t->buf is still owned by t.
+ * Signs t (only reads the builder's key and algorithm, so it may run
+ * without the lock that guards the state): EVP_DigestSignUpdate over the
+ * pieces, no copy (Ed25519, one-shot only, signs a flattened copy).
  */
-int	crl_builder_sign(const struct crl_builder *, struct crl_tbs *,
-	    size_t *out_off, size_t *out_len);
+int	crl_builder_sign(const struct crl_builder *, struct crl_tbs *);
+/* Calls fn on each piece of the signed DER in order; 1, or fn's 0. */
+int	crl_tbs_pieces(const struct crl_tbs *, crl_piece_fn fn, void *arg);
+/* A malloc'd contiguous copy of the signed DER; NULL on error. */
+uint8_t	*crl_tbs_flatten(const struct crl_tbs *);
 void	crl_tbs_cleanup(struct crl_tbs *);
 /* Makes the state as of seq the base of later delta CRLs. */
 void	crl_builder_set_base(struct crl_builder *, uint64_t number,

@@ -36,9 +36,10 @@
 
 struct snap {
 	struct crl_snapshot	pub;	/* first: handed out as a pointer */
-	uint8_t			*buf;	/* owns pub.der */
+	struct crl_tbs		t;	/* the signed CRL in pieces */
 	unsigned int		 refs;
-	pthread_mutex_t		 pem_mu;
+	pthread_mutex_t		 pem_mu;	/* guards der and pem */
+	uint8_t			*der;	/* contiguous copy, on demand */
 	char			*pem;
 	size_t			 pem_len;
 };
@@ -95,8 +96,9 @@ snap_unref(struct snap *s)
 	if (s == NULL || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	pthread_mutex_destroy(&s->pem_mu);
+	crl_tbs_cleanup(&s->t);
+	free(s->der);
 	free(s->pem);
-	free(s->buf);
 	free(s);
 }
 
@@ -106,34 +108,106 @@ crl_snapshot_release(const struct crl_snapshot *cs)
 	snap_unref((struct snap *)(uintptr_t)cs);
 }
 
+const struct crl_snapshot *
+crl_snapshot_ref(const struct crl_snapshot *cs)
+{
+	struct snap *s = (struct snap *)(uintptr_t)cs;
+
+	__atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+	return cs;
+}
+
+int
+crl_snapshot_pieces(const struct crl_snapshot *cs, crl_piece_fn fn,
+    void *arg)
+{
+	const struct snap *s = (const struct snap *)cs;
+
+	return crl_tbs_pieces(&s->t, fn, arg);
+}
+
+const uint8_t *
+crl_snapshot_der(const struct crl_snapshot *cs)
+{
+	struct snap *s = (struct snap *)(uintptr_t)cs;
+	const uint8_t *p;
+
+	pthread_mutex_lock(&s->pem_mu);
+	if (s->der == NULL) {
+		s->der = crl_tbs_flatten(&s->t);
+		s->pub.der = s->der;
+	}
+	p = s->der;
+	pthread_mutex_unlock(&s->pem_mu);
+	return p;
+}
+
+/* Base64 in 64-column lines across pieces (48 input bytes a line). */
+struct pem_enc {
+	char	*p;
+	size_t	 n;
+	uint8_t	 carry[48];
+	size_t	 clen;
+};
+
+static void
+pem_line(struct pem_enc *e, const uint8_t *in, size_t len)
+{
+	e->n += (size_t)EVP_EncodeBlock((unsigned char *)e->p + e->n, in,
+	    (int)len);
+	e->p[e->n++] = '\n';
+}
+
+static int
+pem_piece(const uint8_t *p, size_t len, void *arg)
+{
+	struct pem_enc *e = arg;
+	size_t k;
+
+	if (e->clen > 0) {
+		k = 48 - e->clen < len ? 48 - e->clen : len;
+		memcpy(e->carry + e->clen, p, k);
+		e->clen += k;
+		p += k;
+		len -= k;
+		if (e->clen < 48)
+			return 1;
+		pem_line(e, e->carry, 48);
+		e->clen = 0;
+	}
+	for (; len >= 48; p += 48, len -= 48)
+		pem_line(e, p, 48);
+	memcpy(e->carry, p, len);
+	e->clen = len;
+	return 1;
+}
+
 const char *
 crl_snapshot_pem(const struct crl_snapshot *cs, size_t *out_len)
 {
 	struct snap *s = (struct snap *)(uintptr_t)cs;
 	static const char head[] = "-----BEGIN X509 CRL-----\n";
 	static const char tail[] = "-----END X509 CRL-----\n";
-	size_t cap, n = 0, i, chunk;
-	char *p = NULL;
+	struct pem_enc e;
+	size_t cap;
 
 	pthread_mutex_lock(&s->pem_mu);
 	if (s->pem != NULL)
 		goto out;
+	memset(&e, 0, sizeof(e));
 	cap = sizeof(head) + sizeof(tail) + (cs->der_len + 47) / 48 * 66 + 1;
-	if ((p = malloc(cap)) == NULL)
+	if ((e.p = malloc(cap)) == NULL)
 		goto out;
-	memcpy(p, head, sizeof(head) - 1);
-	n = sizeof(head) - 1;
-	for (i = 0; i < cs->der_len; i += chunk) {
-		chunk = cs->der_len - i < 48 ? cs->der_len - i : 48;
-		n += (size_t)EVP_EncodeBlock((unsigned char *)p + n,
-		    cs->der + i, (int)chunk);
-		p[n++] = '\n';
-	}
-	memcpy(p + n, tail, sizeof(tail) - 1);
-	n += sizeof(tail) - 1;
-	p[n] = '\0';
-	s->pem = p;
-	s->pem_len = n;
+	memcpy(e.p, head, sizeof(head) - 1);
+	e.n = sizeof(head) - 1;
+	(void)crl_tbs_pieces(&s->t, pem_piece, &e);
+	if (e.clen > 0)
+		pem_line(&e, e.carry, e.clen);
+	memcpy(e.p + e.n, tail, sizeof(tail) - 1);
+	e.n += sizeof(tail) - 1;
+	e.p[e.n] = '\0';
+	s->pem = e.p;
+	s->pem_len = e.n;
 out:
 	if (s->pem != NULL && out_len != NULL)
 		*out_len = s->pem_len;
@@ -143,6 +217,20 @@ out:
 
 const struct crl_snapshot *
 crl_service_get(struct crl_service *svc, enum crl_kind kind)
+{
+	const struct crl_snapshot *s;
+
+	if ((s = crl_service_peek(svc, kind)) != NULL &&
+	    crl_snapshot_der(s) == NULL) {
+		log_warnx("crl: out of memory");
+		crl_snapshot_release(s);
+		s = NULL;
+	}
+	return s;
+}
+
+const struct crl_snapshot *
+crl_service_peek(struct crl_service *svc, enum crl_kind kind)
 {
 	struct snap *s;
 
@@ -158,10 +246,27 @@ crl_service_get(struct crl_service *svc, enum crl_kind kind)
 /* ---- publish directory ---- */
 
 static int
-write_atomic(const char *dir, const char *name, const uint8_t *p, size_t len)
+write_piece(const uint8_t *p, size_t len, void *arg)
+{
+	int fd = *(int *)arg;
+	ssize_t w;
+
+	while (len > 0) {
+		if ((w = write(fd, p, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return 0;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 1;
+}
+
+static int
+write_atomic(const char *dir, const char *name, const struct crl_tbs *t)
 {
 	char path[4096], tmp[4096];
-	ssize_t w;
 	int fd = -1, dfd = -1, rc = 0;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
@@ -176,15 +281,9 @@ write_atomic(const char *dir, const char *name, const uint8_t *p, size_t len)
 		log_warn("crl: open %s", tmp);
 		goto out;
 	}
-	while (len > 0) {
-		if ((w = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			log_warn("crl: write %s", tmp);
-			goto out;
-		}
-		p += w;
-		len -= (size_t)w;
+	if (!crl_tbs_pieces(t, write_piece, &fd)) {
+		log_warn("crl: write %s", tmp);
+		goto out;
 	}
 	if (fsync(fd) == -1 || close(fd) == -1) {
 		fd = -1;
@@ -213,12 +312,12 @@ out:
 }
 
 /*
- * Makes a snapshot of t's signed CRL (taking t->buf) current unless a
- * newer one already is, then writes it to the publish directory.
+ * Makes a snapshot of the signed CRL t (taking its contents) current
+ * unless a newer one already is, then writes it to the publish directory.
  */
 static int
 publish(struct crl_service *svc, enum crl_kind kind, struct crl_tbs *t,
-    size_t off, size_t len, int64_t this_update, int64_t next_update)
+    int64_t this_update, int64_t next_update)
 {
 	struct snap *s, *old = NULL;
 	int rc = 1;
@@ -228,12 +327,12 @@ publish(struct crl_service *svc, enum crl_kind kind, struct crl_tbs *t,
 		return 0;
 	}
 	pthread_mutex_init(&s->pem_mu, NULL);
-	s->buf = t->buf;
-	t->buf = NULL;
+	s->t = *t;
+	memset(t, 0, sizeof(*t));
+	t = &s->t;
 	s->refs = 1;
 	s->pub.kind = kind;
-	s->pub.der = s->buf + off;
-	s->pub.der_len = len;
+	s->pub.der_len = t->der_len;
 	s->pub.this_update = this_update;
 	s->pub.next_update = next_update;
 	s->pub.number = t->number;
@@ -250,13 +349,13 @@ publish(struct crl_service *svc, enum crl_kind kind, struct crl_tbs *t,
 	pthread_mutex_unlock(&svc->pub_mu);
 	log_debug("crl: kind=%s number=%" PRIu64 " entries=%zu bytes=%zu",
 	    kind == CRL_FULL ? "full" : "delta", t->number, t->num_entries,
-	    len);
+	    t->der_len);
 
 	if (svc->publish_dir != NULL) {
 		pthread_mutex_lock(&svc->file_mu);
 		if (svc->file_number[kind] < t->number) {
 			rc = write_atomic(svc->publish_dir, kind == CRL_FULL ?
-			    "full.crl" : "delta.crl", s->pub.der, len);
+			    "full.crl" : "delta.crl", t);
 			if (rc)
 				svc->file_number[kind] = t->number;
 		}
@@ -343,7 +442,6 @@ build_delta(struct crl_service *svc)
 	struct crl_tbs t;
 	int64_t now, next;
 	uint64_t number;
-	size_t off, len;
 	int rc = 0;
 
 	memset(&t, 0, sizeof(t));
@@ -355,8 +453,8 @@ build_delta(struct crl_service *svc)
 	    crl_builder_delta_tbs(svc->b, &t, number, now, next);
 	pthread_mutex_unlock(&svc->state_mu);
 	if (rc)
-		rc = crl_builder_sign(svc->b, &t, &off, &len) &&
-		    publish(svc, CRL_DELTA, &t, off, len, now, next);
+		rc = crl_builder_sign(svc->b, &t) &&
+		    publish(svc, CRL_DELTA, &t, now, next);
 	pthread_mutex_unlock(&svc->delta_mu);
 	crl_tbs_cleanup(&t);
 	if (rc)
@@ -370,7 +468,7 @@ build_full(struct crl_service *svc)
 	struct crl_tbs t;
 	int64_t now, next;
 	uint64_t number = 0, seq = 0;
-	size_t off, len;
+	size_t num;
 	int rc;
 
 	memset(&t, 0, sizeof(t));
@@ -381,16 +479,17 @@ build_full(struct crl_service *svc)
 	rc = load_events(svc) && next_number(svc, &number) &&
 	    crl_builder_full_tbs(svc->b, &t, number, now, next);
 	seq = t.seq;
+	num = t.num_entries;
 	pthread_mutex_unlock(&svc->state_mu);
 	if (rc)
-		rc = crl_builder_sign(svc->b, &t, &off, &len) &&
-		    publish(svc, CRL_FULL, &t, off, len, now, next);
+		rc = crl_builder_sign(svc->b, &t) &&
+		    publish(svc, CRL_FULL, &t, now, next);
 	if (rc) {
 		pthread_mutex_lock(&svc->state_mu);
 		crl_builder_set_base(svc->b, number, seq);
 		pthread_mutex_unlock(&svc->state_mu);
 		log_info("crl: full number=%" PRIu64 " entries=%zu", number,
-		    t.num_entries);
+		    num);
 	}
 	pthread_mutex_unlock(&svc->full_mu);
 	crl_tbs_cleanup(&t);

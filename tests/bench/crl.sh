@@ -1,7 +1,10 @@
 #!/bin/sh
 # crl.sh - full CRL build time and peak memory, mica vs `openssl ca -gencrl`
 # over the same revoked serials, plus mica's delta build after one more
-# revocation.  Usage: sh tests/bench/crl.sh BIN BUILD [N...]
+# revocation (builder only; the line below adds crl_service_changed with a
+# real store).  mica's time is the service's build path: TBS referencing
+# the entry chunks + one signature, no load; openssl's is the whole
+# command (it has to read index.txt).  Usage: sh tests/bench/crl.sh BIN BUILD [N...]
 # (make bench-crl).  Targets: 10^6 entries in <= 0.2 s, peak memory under
 # 2x the CRL size, delta < 5 ms.
 set -eu
@@ -53,6 +56,7 @@ for n in $SIZES; do
 	    "$delta"
 	echo "         (openssl CRL $osize bytes; mica RSS before the build" \
 	    "$(kv "$out" rss_before_build_kb) KB, apply of $n events" \
-	    "$(kv "$out" mica_apply_s) s)"
+	    "$(kv "$out" mica_apply_s) s; crl_service_changed with a real" \
+	    "store incl. the fsync'd CRL number: $(kv "$out" service_delta_ms) ms)"
 	rm -rf "$d"
 done

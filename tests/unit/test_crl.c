@@ -36,6 +36,7 @@
 
 #define NEXT_UPDATE	86400
 #define T0		1700000000	/* 2023-11-14 */
+#define HOLDS		50000
 
 struct ca {
 	X509		*cert;
@@ -331,6 +332,21 @@ check_aki_freshest(X509_CRL *crl, const struct ca *ca, const char *url)
 	sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
 }
 
+struct acc {
+	uint8_t	*p;
+	size_t	 n;
+};
+
+static int
+acc_piece(const uint8_t *p, size_t len, void *arg)
+{
+	struct acc *acc = arg;
+
+	memcpy(acc->p + acc->n, p, len);
+	acc->n += len;
+	return 1;
+}
+
 static struct crl_service *
 service(struct env *e)
 {
@@ -601,25 +617,26 @@ test_incremental(void **state)
 	ca_make(&ca, "EC");
 	assert_non_null(inc = crl_builder_new(ca.cert, ca.key, NULL));
 	assert_non_null(fresh = crl_builder_new(ca.cert, ca.key, NULL));
-	/* 5000 holds, a first full build, then releases and revocations
-	 * (enough dead bytes to compact and a table that grows) */
-	for (i = 1; i <= 5000; i++)
+	/* 50000 holds (about 2.3 MB: three entry chunks), a first full
+	 * build, then releases and revocations (enough dead bytes to
+	 * compact while the chunks are shared, a table that grows) */
+	for (i = 1; i <= HOLDS; i++)
 		apply(inc, ++seq, i, CERT_HOLD, 0, T0 + i);
 	assert_int_equal(crl_builder_full(inc, &d1, &l1, 1, T0, T0 + 1), 1);
 	free(d1);
-	for (i = 1; i <= 5000; i++) {
+	for (i = 1; i <= HOLDS; i++) {
 		if (i % 3 == 0)
 			apply(inc, ++seq, i, CERT_GOOD, 0, T0 + 9000 + i);
 		else if (i % 3 == 1)
 			apply(inc, ++seq, i, CERT_REVOKED, i % 11 == 7 ? 1 :
 			    REASON_SUPERSEDED, T0 + 9000 + i);
 	}
-	for (i = 5001; i <= 6000; i++)
+	for (i = HOLDS + 1; i <= HOLDS + 1000; i++)
 		apply(inc, ++seq, i, CERT_REVOKED, REASON_CESSATION, T0 + i);
 	/* the fresh builder sees only the final state */
 	seq = 0;
-	for (i = 1; i <= 6000; i++) {
-		if (i > 5000) {
+	for (i = 1; i <= HOLDS + 1000; i++) {
+		if (i > HOLDS) {
 			apply(fresh, ++seq, i, CERT_REVOKED, REASON_CESSATION,
 			    T0 + i);
 			expect++;
@@ -656,6 +673,69 @@ test_incremental(void **state)
 	crl_builder_free(inc);
 	crl_builder_free(fresh);
 	ca_free(&ca);
+}
+
+/*
+ * A held snapshot shares the builder's entry chunks: later changes and a
+ * rebuild (dead marks, compaction) copy a shared chunk first, so the held
+ * CRL's bytes never change.
+ */
+static void
+test_snapshot_cow(void **state)
+{
+	struct env e;
+	struct crl_service *svc;
+	const struct crl_snapshot *s, *s2;
+	uint8_t *copy;
+	size_t len;
+	X509_CRL *crl;
+	unsigned int i;
+
+	(void)state;
+	env_open(&e, "EC");
+	for (i = 1; i <= 200; i++) {
+		add_cert(e.st, i);
+		set_status(e.st, i, i % 2 ? CERT_HOLD : CERT_REVOKED, 1,
+		    T0 + i, 0);
+	}
+	assert_non_null(svc = service(&e));
+	/* peek: no contiguous copy yet; get makes it */
+	assert_non_null(s = crl_service_peek(svc, CRL_FULL));
+	assert_null(s->der);
+	crl_snapshot_release(s);
+	assert_non_null(s = crl_service_get(svc, CRL_FULL));
+	assert_non_null(s->der);
+	len = s->der_len;
+	assert_non_null(copy = malloc(len));
+	memcpy(copy, s->der, len);
+	for (i = 1; i <= 200; i += 2)		/* release every hold */
+		set_status(e.st, i, CERT_GOOD, 0, T0 + 1000 + i, 0);
+	assert_int_equal(crl_service_changed(svc), 1);
+	assert_int_equal(crl_service_rebuild(svc), 1);
+	assert_non_null(s2 = crl_service_get(svc, CRL_FULL));
+	crl = parse(s2->der, s2->der_len, &e.ca);
+	assert_int_equal(num_entries(crl), 100);
+	assert_null(find(crl, 1));
+	expect_entry(crl, 2, 1, T0 + 2, 0);
+	X509_CRL_free(crl);
+	crl_snapshot_release(s2);
+	/* the old snapshot, read through its pieces now, is unchanged */
+	crl_service_free(svc);
+	assert_int_equal(s->der_len, len);
+	{
+		struct acc acc = { malloc(len), 0 };
+		assert_non_null(acc.p);
+		assert_int_equal(crl_snapshot_pieces(s, acc_piece, &acc), 1);
+		assert_int_equal(acc.n, len);
+		assert_memory_equal(acc.p, copy, len);
+		free(acc.p);
+	}
+	crl = parse(copy, len, &e.ca);
+	assert_int_equal(num_entries(crl), 200);
+	X509_CRL_free(crl);
+	crl_snapshot_release(s);
+	free(copy);
+	env_close(&e);
 }
 
 /* ---- HTTP ---- */
@@ -850,6 +930,7 @@ main(void)
 		cmocka_unit_test(test_peers),
 		cmocka_unit_test(test_ed25519),
 		cmocka_unit_test(test_incremental),
+		cmocka_unit_test(test_snapshot_cow),
 		cmocka_unit_test(test_http),
 		cmocka_unit_test(test_thread),
 	};

@@ -25,6 +25,7 @@ struct crl_chunk {
 	uint8_t		data[];
 };
 
+/* Drops one reference; the last frees the chunk.  NULL allowed. */
 void	crl_chunk_unref(struct crl_chunk *);
 
 /*

@@ -70,7 +70,7 @@ FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=build-fuzz/fuzz_%)
 HELPER_SRCS = $(wildcard tests/helpers/*.c)
 HELPER_BINS = $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check test deps demo bench bench-ocsp bench-crl fuzz soak \
+.PHONY: all check check-valgrind test deps demo bench bench-ocsp bench-crl fuzz soak \
 	install clean tests
 
 all: $(PROGS)
@@ -129,6 +129,15 @@ check: deps
 	@sh tests/run.sh $(BUILD) $(BIN)
 
 test: check
+
+# The end-to-end tests with every micad under valgrind memcheck: errors or
+# leaks at a clean shutdown fail the test.
+VALGRIND_TESTS ?= t_foundation t_reissue t_ocsp t_crl
+check-valgrind: deps
+	@$(MAKE) --no-print-directory tests
+	@for t in $(VALGRIND_TESTS); do \
+	    MICA_VALGRIND=1 sh tests/run.sh $(BUILD) $(BIN) $$t || exit 1; \
+	done
 
 demo: deps
 	@$(MAKE) --no-print-directory all

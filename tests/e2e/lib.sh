@@ -11,8 +11,7 @@ MICAD_PID=""
 
 cleanup() {
 	if [ -n "$MICAD_PID" ] && kill -0 "$MICAD_PID" 2>/dev/null; then
-		kill -TERM "$MICAD_PID" 2>/dev/null
-		wait "$MICAD_PID" 2>/dev/null
+		stop_micad
 	fi
 	if [ "$FAILS" -eq 0 ] && [ -z "${MICA_KEEP:-}" ]; then
 		rm -rf "$T"
@@ -99,10 +98,22 @@ conf_set() {
 # admin socket answers.  Log in $T/micad.log.
 start_micad() {
 	conf=${1:-$CONF}
-	"$BIN/micad" -c "$conf" >>"$T/micad.log" 2>&1 &
+	if [ -n "${MICA_VALGRIND:-}" ]; then
+		# memcheck: any error or definite/indirect leak at a clean
+		# shutdown makes micad exit 99, which stop_micad reports.
+		valgrind -q --leak-check=full \
+		    --show-leak-kinds=definite,indirect \
+		    --errors-for-leak-kinds=definite,indirect \
+		    --error-exitcode=99 --log-file="$T/valgrind.%p.log" \
+		    "$BIN/micad" -c "$conf" >>"$T/micad.log" 2>&1 &
+		limit=900
+	else
+		"$BIN/micad" -c "$conf" >>"$T/micad.log" 2>&1 &
+		limit=100
+	fi
 	MICAD_PID=$!
 	i=0
-	while [ $i -lt 100 ]; do
+	while [ $i -lt $limit ]; do
 		if "$BIN/mica-admin" -c "$conf" status >/dev/null 2>&1; then
 			return 0
 		fi
@@ -120,6 +131,18 @@ stop_micad() {
 	kill -TERM "$MICAD_PID" 2>/dev/null
 	wait "$MICAD_PID"
 	rc=$?
+	if [ -n "${MICA_VALGRIND:-}" ]; then
+		for v in "$T"/valgrind.*.log; do
+			[ -s "$v" ] || continue
+			echo "# valgrind report $v:"
+			sed 's/^/#   /' "$v" | head -n 60
+		done
+		if [ $rc -eq 99 ]; then
+			not_ok "valgrind: micad had memory errors or leaks"
+		else
+			ok "valgrind: micad clean at shutdown"
+		fi
+	fi
 	MICAD_PID=""
 	return $rc
 }

@@ -227,7 +227,7 @@ cmd_status(struct adm_req *r)
 	if (r->d->crl != NULL) {
 		const struct crl_snapshot *snap;
 
-		snap = crl_service_get(r->d->crl, CRL_FULL);
+		snap = crl_service_peek(r->d->crl, CRL_FULL);
 		if (snap != NULL) {
 			crl_num = snap->number;
 			crl_next = snap->next_update;
@@ -1299,7 +1299,7 @@ cmd_crl(struct adm_req *r)
 		adm_fail(r, "crl: rebuild failed (see micad's log)");
 		return;
 	}
-	if ((snap = crl_service_get(r->d->crl, CRL_FULL)) != NULL) {
+	if ((snap = crl_service_peek(r->d->crl, CRL_FULL)) != NULL) {
 		adm_out(r, "full CRL number %" PRIu64 " built\n",
 		    snap->number);
 		crl_snapshot_release(snap);

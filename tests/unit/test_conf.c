@@ -135,6 +135,22 @@ test_syntax_and_mode(void **state)
 	assert_non_null(strstr(err, "No such file"));
 }
 
+/* The documented sample must load: every key in it is a real key. */
+static void
+test_sample(void **state)
+{
+	struct mica_conf c;
+	char err[512] = "";
+
+	(void)state;
+	assert_true(conf_load(&c, "conf/mica.conf.sample", err, sizeof(err)));
+	assert_string_equal(err, "");
+	assert_int_equal(c.policy.argon2_opslimit, 3);
+	assert_int_equal(c.policy.argon2_memlimit, 256ULL << 20);
+	assert_string_equal(c.proto.listen, "127.0.0.1:7700");
+	assert_int_equal(c.http.ocsp_unknown_revoked, 0);
+}
+
 int
 main(void)
 {
@@ -143,6 +159,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_syntax_and_mode, setup,
 		    teardown),
+		cmocka_unit_test(test_sample),
 	};
 
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);

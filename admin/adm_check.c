@@ -42,8 +42,10 @@
 #include "ocsp/ocsp.h"
 #include "store/store.h"
 
-#define CHK_ATTEMPTS	8
+#define CHK_ATTEMPTS	8	/* attempts in which the store stood still */
+#define CHK_MAX_TRIES	64	/* attempts in all, under constant change */
 #define CHK_RETRY_MS	250
+#define CHK_BUSY_MS	50	/* after an attempt the store changed under */
 #define CHK_WHY_MAX	1024
 #define CRL_NUMBER_KEY	"crl_number"	/* crl/crl_service.c */
 
@@ -83,7 +85,10 @@ struct chk {
 	X509		*ca;		/* borrowed from the signer */
 	enum chk_rc	 rc;
 	char		 why[CHK_WHY_MAX];
-	int		 attempts;
+	int		 attempts;	/* in all */
+	int		 disturbed;	/* attempts the store changed under */
+	uint64_t	 rev_seq, rev_seq2;	/* store_rev_last at start, end */
+	uint64_t	 meta_number2;		/* crl_number at the end */
 
 	struct item	*items;
 	size_t		 num_items, cap_items;
@@ -269,7 +274,21 @@ read_txn(struct store_txn *txn, void *arg)
 	}
 	if (rc != STORE_OK)
 		return rc;
+	if ((rc = store_rev_last(txn, &c->rev_seq)) != STORE_OK)
+		return rc;
 	return store_meta_get_u64(txn, CRL_NUMBER_KEY, &c->meta_number);
+}
+
+/* After OCSP and the CRLs were read: did the store move meanwhile? */
+static enum store_rc
+end_txn(struct store_txn *txn, void *arg)
+{
+	struct chk *c = arg;
+	enum store_rc rc;
+
+	if ((rc = store_rev_last(txn, &c->rev_seq2)) != STORE_OK)
+		return rc;
+	return store_meta_get_u64(txn, CRL_NUMBER_KEY, &c->meta_number2);
 }
 
 /* Every replacement names a revoked predecessor that names it back. */
@@ -733,20 +752,37 @@ check_once(struct chk *c)
 	check_ocsp(c);
 }
 
+/*
+ * A disagreement is retried: CHK_ATTEMPTS times when the store stood
+ * still during the attempt (a change committed just before it may not
+ * have reached OCSP/CRL yet, or a CRL build had taken its number), and
+ * without counting when revocation events or CRL numbers moved during
+ * it, up to CHK_MAX_TRIES attempts in all.
+ */
 static void
 check_work(void *arg)
 {
 	struct chk *c = arg;
-	struct timespec ts = { 0, CHK_RETRY_MS * 1000000L };
+	struct timespec ts;
+	int still = 0, busy;
 
 	for (c->attempts = 1; ; c->attempts++) {
 		check_once(c);
-		if (c->rc != CHK_MISMATCH || c->attempts == CHK_ATTEMPTS)
+		if (c->rc != CHK_MISMATCH)
 			break;
+		busy = store_read(c->d->store, end_txn, c) != STORE_OK ||
+		    c->rev_seq2 != c->rev_seq ||
+		    c->meta_number2 != c->meta_number;
+		if (busy)
+			c->disturbed++;
+		else
+			still++;
+		if (still == CHK_ATTEMPTS || c->attempts == CHK_MAX_TRIES)
+			break;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (busy ? CHK_BUSY_MS : CHK_RETRY_MS) * 1000000L;
 		while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 			;
-		ts.tv_sec = 0;
-		ts.tv_nsec = CHK_RETRY_MS * 1000000L;
 	}
 }
 
@@ -759,8 +795,9 @@ check_done(void *arg)
 	if (c->rc != CHK_OK) {
 		log_warnx("check by %s: FAILED: %s", r->actor, c->why);
 		if (c->rc == CHK_MISMATCH)
-			adm_fail(r, "check: %s (seen in %d attempts, %d ms "
-			    "apart)", c->why, c->attempts, CHK_RETRY_MS);
+			adm_fail(r, "check: %s (still so after %d attempts; "
+			    "the store changed during %d of them)", c->why,
+			    c->attempts, c->disturbed);
 		else
 			adm_fail(r, "check: %s", c->why);
 	} else {

@@ -286,6 +286,10 @@ while [ "$round" -lt "$ROUNDS" ]; do
 	loop_admin & P1=$!
 	loop_reissue "$round" & P2=$!
 	loop_ocsp & P3=$!
+	# mica-admin check while the load runs: must pass unless cut off
+	( sleep 0.2; if admin check >"$T/check.out" 2>&1; then op check
+	  else failed "check during load: $(tail -n 1 "$T/check.out")"; fi ) &
+	P5=$!
 	P4=""
 	if [ "$round" -eq "$BACKUP_ROUND" ]; then
 		(
@@ -303,7 +307,7 @@ while [ "$round" -lt "$ROUNDS" ]; do
 	kill -KILL "$MICAD_PID"
 	wait "$MICAD_PID" 2>/dev/null
 	MICAD_PID=""
-	wait $P1 $P2 $P3
+	wait $P1 $P2 $P3 $P5
 	if ! start_micad; then
 		not_ok "round $round: micad restarts after SIGKILL"
 		break

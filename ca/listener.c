@@ -87,6 +87,7 @@ struct login_job {
 	char		*pw;			/* sodium_malloc'd */
 	size_t		 pw_len;
 	char		 code[AUTH_CODE_LEN + 1];
+	int		 dummy;			/* hash is the dummy's */
 	int		 pw_ok;			/* set by the worker */
 };
 
@@ -269,6 +270,9 @@ login_work(void *arg)
 
 	j->pw_ok = auth_pwverify(j->hash, j->pw, j->pw_len);
 	sodium_memzero(j->pw, j->pw_len + 1);
+	/* Logged after the work, so tests can see the dummy was verified. */
+	log_debug("cid=%" PRIu64 " argon2id verified against=%s", j->cid,
+	    j->dummy ? "dummy" : "account");
 }
 
 struct login_txn_ctx {
@@ -417,8 +421,10 @@ handle_login(struct conn *c, struct proto_msg *m)
 		goto fail;
 	}
 	/* Unknown account: the same argon2id work against the dummy. */
-	if (!p.found)
+	if (!p.found) {
 		memcpy(j->hash, L.dummy_hash, AUTH_PWHASH_LEN);
+		j->dummy = 1;
+	}
 	if (!workq_submit(L.d->workers, login_work, login_done, j)) {
 		conn_error(c, m->id, PROTO_E_BUSY, "server busy");
 		goto fail;

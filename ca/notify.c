@@ -413,8 +413,8 @@ notify_free(struct notify *n)
 	while ((it = n->head) != NULL) {
 		n->head = it->next;
 		log_warnx("notify: event=%s seq=%" PRIu64 " undelivered at "
-		    "shutdown (%u failed attempts): %s", it->event, it->seq,
-		    it->attempts, it->json);
+		    "shutdown (%u failed attempts): %.*s", it->event, it->seq,
+		    it->attempts, (int)it->len, it->json);
 		item_free(it);
 	}
 	pthread_cond_destroy(&n->cond);

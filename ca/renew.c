@@ -267,16 +267,33 @@ renew_one(struct micad *d, const struct privdrop *pd, const char *what,
 	return ret;
 }
 
-/* Reads a certificate and tells whether it is due (0 on read error). */
+/*
+ * Reads a certificate and tells whether it is due (0 on read error).  A
+ * renewal that could not end later than the current certificate (the CA
+ * itself expires first) is not due: it is logged instead, so that micad
+ * does not renew on every start.
+ */
 static int
-file_due(const char *path, int64_t now, int rbd, int *out_due, char *err,
-    size_t err_len)
+file_due(const char *path, X509 *ca, int64_t now, int rbd, int *out_due,
+    char *err, size_t err_len)
 {
 	X509 *x = NULL;
+	int64_t nb, na, cnb, cna, new_na;
 
 	if (!ca_cert_read(&x, path, err, err_len))
 		return 0;
 	*out_due = renew_is_due(x, now, rbd);
+	if (*out_due && ca_cert_times(x, &nb, &na) &&
+	    ca_cert_times(ca, &cnb, &cna)) {
+		new_na = now + (na - nb);
+		if (new_na > cna)
+			new_na = cna;
+		if (new_na <= na) {
+			log_warnx("%s is due for renewal, but the CA "
+			    "certificate expires first: renew the CA", path);
+			*out_due = 0;
+		}
+	}
 	X509_free(x);
 	return 1;
 }
@@ -292,10 +309,12 @@ renew_at_start(struct micad *d, const struct privdrop *pd, int *out_renewed,
 	int due, n = 0, ret = 0;
 	int64_t now = time(NULL);
 	int rbd = c->ca.renew_before_days;
+	X509 *ca = ca_signer_get0_cert(d->signer);
 
 	if (c->ca.ocsp_cert[0] != '\0' &&
 	    ca_signer_get0_ocsp_cert(d->signer) != NULL) {
-		if (!file_due(c->ca.ocsp_cert, now, rbd, &due, err, err_len))
+		if (!file_due(c->ca.ocsp_cert, ca, now, rbd, &due, err,
+		    err_len))
 			goto out;
 		if (due) {
 			if (!renew_one(d, pd, "OCSP signer", c->ca.ocsp_cert,
@@ -307,11 +326,13 @@ renew_at_start(struct micad *d, const struct privdrop *pd, int *out_renewed,
 				goto out;
 			ca_signer_free(d->signer);
 			d->signer = ns;
+			ca = ca_signer_get0_cert(d->signer);
 			n++;
 		}
 	}
 	if (c->ca.tls_cert[0] != '\0') {
-		if (!file_due(c->ca.tls_cert, now, rbd, &due, err, err_len))
+		if (!file_due(c->ca.tls_cert, ca, now, rbd, &due, err,
+		    err_len))
 			goto out;
 		X509_free(x);
 		EVP_PKEY_free(k);
@@ -345,9 +366,9 @@ renew_check(struct micad *d)
 	for (i = 0; i < 2; i++) {
 		if (paths[i][0] == '\0')
 			continue;
-		if (file_due(paths[i], time(NULL),
-		    d->conf->ca.renew_before_days, &due, err, sizeof(err)) &&
-		    due)
+		if (file_due(paths[i], ca_signer_get0_cert(d->signer),
+		    time(NULL), d->conf->ca.renew_before_days, &due, err,
+		    sizeof(err)) && due)
 			log_warnx("%s %s is due for renewal: restart micad to "
 			    "renew it", names[i], paths[i]);
 	}

@@ -145,12 +145,14 @@ expect_out "metrics: store gauges refreshed" "mica_store_certs_revoked 2"
 # ---- SIGHUP: log level and policy ----
 conf_set "$CONF" default_days 10
 conf_set "$CONF" log_level debug
+conf_set "$CONF" review auto
 kill -HUP "$MICAD_PID"
 wait_grep "SIGHUP: reloaded" "$T/micad.log"
 OUT=$(cat "$T/micad.log")
 expect_out "SIGHUP names what was reloaded" \
     "reloaded [daemon] log_level=debug"
 expect_out "SIGHUP names the new default_days" "default_days=10"
+expect_out "SIGHUP names the new review policy" "[policy] review=auto"
 expect_out "SIGHUP names what was not reloaded" \
     "not reloaded (restart needed): listeners"
 make_csr "$T/dan.key" "$T/dan.csr" "/CN=bob/O=Org"
@@ -161,6 +163,15 @@ NA=$(date -d "$(openssl x509 -in "$T/dan.crt" -noout -enddate | \
 expect_eq "new default_days applies (10 days)" \
     "$(( (NA - $(date +%s) + 3600) / 86400 ))" 10
 conf_set "$CONF" log_level info
+if enroll zed; then
+	ZID=$(reissue_nowait zed)
+	wait_grep "\"event\":\"request.approved\".*\"request_id\":$ZID," "$EV"
+	check "review=auto applies after SIGHUP" grep -q \
+	    "\"event\":\"request.approved\".*\"request_id\":$ZID,.*\"actor\":\"auto\"" \
+	    "$EV"
+else
+	not_ok "enroll zed"
+fi
 
 # ---- expiry watch: a 5-day certificate ----
 make_csr "$T/eve.key" "$T/eve.csr" "/CN=bob/O=Org"

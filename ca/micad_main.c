@@ -63,6 +63,10 @@ static const char *si_names[SI_COUNT] = {
 	"mica_store_audit_records", "mica_store_revocation_events",
 };
 static _Atomic uint64_t si_vals[SI_COUNT];
+/* Login failures, counted from the audit trail ("auth.failure" records,
+ * appended by the CA protocol listener) incrementally on the worker. */
+static _Atomic uint64_t auth_failures, auth_logins;
+static uint64_t audit_seen;	/* last audit seq counted; worker only */
 static _Atomic int64_t si_time;
 static _Atomic int si_wanted = 1, si_busy;
 static struct event *si_timer;
@@ -182,12 +186,31 @@ route_crl(struct evhttp_request *req, const char *path, void *arg)
 	crl_http_handle(arg, req, path);
 }
 
+static int
+audit_count_cb(const struct audit_rec *a, void *arg)
+{
+	(void)arg;
+	if (strcmp(a->action, "auth.failure") == 0)
+		atomic_fetch_add(&auth_failures, 1);
+	else if (strcmp(a->action, "auth.login") == 0)
+		atomic_fetch_add(&auth_logins, 1);
+	audit_seen = a->seq;
+	return 1;
+}
+
+static enum store_rc
+audit_count_txn(struct store_txn *txn, void *arg)
+{
+	return store_audit_iter(txn, audit_seen + 1, audit_count_cb, arg);
+}
+
 static void
 si_work(void *arg)
 {
 	struct store_info si;
 
 	(void)arg;
+	(void)store_read(micad.store, audit_count_txn, NULL);
 	memset(&si, 0, sizeof(si));
 	if (store_info(micad.store, &si) != STORE_OK)
 		return;
@@ -317,6 +340,12 @@ route_metrics(struct evhttp_request *req, const char *path, void *arg)
 	metric(&m, "counter", "mica_expiry_events_total",
 	    "cert.expiring events emitted.",
 	    micad_stat_get(MSTAT_EXPIRY_SENT));
+	metric(&m, "counter", "mica_auth_failures_total",
+	    "Failed CA protocol logins (from the audit trail; refreshed with "
+	    "the store gauges).", atomic_load(&auth_failures));
+	metric(&m, "counter", "mica_auth_logins_total",
+	    "Successful CA protocol logins (from the audit trail).",
+	    atomic_load(&auth_logins));
 	atomic_store(&si_wanted, 1);
 	for (i = 0; i < SI_COUNT; i++)
 		metric(&m, "gauge", si_names[i], "Store contents (refreshed "

@@ -137,10 +137,16 @@ curl -s "$URL/metrics" >"$T/m2"
 OUT=$(cat "$T/m2")
 expect_out "metrics: revoked results counted" \
     'mica_ocsp_requests_total{result="revoked"} 2'
+$BIN/mica --server 127.0.0.1:$CA_PORT --ca "$CA" reissue --account alice \
+    --serial 01 --subject /CN=alice/O=Org --key "$T/x.key" --out "$T/x.crt" \
+    --password-file "$T/pw0" --otp 000000 >/dev/null 2>&1
 sleep 5.5
 curl -s "$URL/metrics" >"$T/m3"
 OUT=$(cat "$T/m3")
 expect_out "metrics: store gauges refreshed" "mica_store_certs_revoked 2"
+expect_out "metrics: auth failures from the audit trail" \
+    "mica_auth_failures_total 1"
+expect_out "metrics: logins from the audit trail" "mica_auth_logins_total 2"
 
 # ---- SIGHUP: log level and policy ----
 conf_set "$CONF" default_days 10

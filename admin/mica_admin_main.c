@@ -46,6 +46,8 @@ static const char *help_text =
 "  backup FILE          consistent, compacted copy of the store (restore:\n"
 "                       stop micad, copy FILE to STORE/data.mdb)\n"
 "  crl                  rebuild the full CRL now\n"
+"  check                prove the store, OCSP answers and CRLs agree (exit 1\n"
+"                       naming the first disagreement)\n"
 "\n"
 "Subscribers:\n"
 "  account add NAME --subject DN [--password-file F]\n"
@@ -286,8 +288,10 @@ transact(const char *sock, struct adm_msg *req, int pass_fd,
 		goto out;
 	}
 	close(fd);
-	fwrite(rep->out.data, 1, rep->out.len, stdout);
-	fwrite(rep->err.data, 1, rep->err.len, stderr);
+	if (rep->out.len > 0)
+		fwrite(rep->out.data, 1, rep->out.len, stdout);
+	if (rep->err.len > 0)
+		fwrite(rep->err.data, 1, rep->err.len, stderr);
 	rc = rep->code;
  out:
 	free(body);

@@ -677,6 +677,34 @@ dispatch(struct conn *c, struct proto_msg *m)
 	}
 }
 
+/*
+ * A frame the codec refused can still break a conversation rule that
+ * PROTOCOL.md ranks first: before HELLO any other type is ERROR 1 and the
+ * connection closes (even when its fields are malformed), and a reply
+ * type sent by a client is ERROR 3 whatever its fields.
+ */
+static void
+refine_failure(const struct conn *c, struct proto_result *res,
+    const uint8_t *buf, size_t len)
+{
+	struct rd	r;
+	uint32_t	flen;
+	uint8_t		version, type;
+
+	rd_init(&r, buf, len);
+	if (res->fatal || !rd_u32(&r, &flen) || !rd_u8(&r, &version) ||
+	    !rd_u8(&r, &type))
+		return;
+	if (c->state == CS_HELLO && type != PROTO_HELLO) {
+		res->code = PROTO_E_MALFORMED;
+		res->fatal = 1;
+		snprintf(res->text, sizeof(res->text), "HELLO must be first");
+	} else if (!proto_type_is_request(type)) {
+		res->code = PROTO_E_TYPE;
+		snprintf(res->text, sizeof(res->text), "not a request type");
+	}
+}
+
 /* Decodes and handles every complete frame in the input buffer. */
 static void
 process_input(struct conn *c)
@@ -704,6 +732,7 @@ process_input(struct conn *c)
 		if (st == PROTO_NEED_MORE)
 			break;
 		if (st == PROTO_FAIL) {
+			refine_failure(c, &res, buf, len);
 			conn_error(c, res.id, res.code, res.text);
 			if (res.fatal || res.consumed == 0)
 				conn_close(c);

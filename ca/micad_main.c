@@ -458,6 +458,8 @@ start_http(struct mica_conf *c)
 	ho.threads = c->http.threads;
 	ho.max_body = c->http.max_body;
 	ho.timeout = c->http.idle_timeout;
+	ho.header_timeout = c->http.header_timeout;
+	ho.max_connections = c->http.max_connections;
 	if ((http = ocsp_http_new(micad.ocsp, &ho)) == NULL)
 		fatalx("cannot set up HTTP on %s", c->http.listen);
 	if (!load_ca_files(c->ca.cert))

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -48,6 +49,20 @@ struct route {
 	void		*arg;
 };
 
+/*
+ * One accepted connection.  evhttp 2.1 has no per-connection hooks, so we
+ * create each connection's bufferevent (evhttp_set_bevcb) and keep one
+ * reference to it: once evhttp has freed it (its event callback is
+ * cleared) the sweep drops our reference.  Created without
+ * BEV_OPT_CLOSE_ON_FREE, so evhttp still closes the socket at once.
+ */
+struct hconn {
+	struct hconn		*next;
+	struct bufferevent	*bev;
+	time_t			 deadline;	/* headers due; 0 = done */
+	int			 refuse;	/* over max_connections */
+};
+
 struct http_thread {
 	struct ocsp_http	*h;
 	int			 idx;
@@ -59,6 +74,8 @@ struct http_thread {
 	int			 stop_fds[2];
 	struct ocsp_ctx		*ctx;
 	uint8_t			*getbuf;	/* decoded GET request */
+	struct hconn		*conns;
+	struct event		*sweep_ev;	/* 1 s: deadlines, frees */
 };
 
 struct ocsp_http {
@@ -70,6 +87,7 @@ struct ocsp_http {
 	int			 nthreads;
 	int			 started;
 	int			 port;
+	int			 num_conns;	/* all threads, atomic */
 };
 
 void
@@ -81,6 +99,8 @@ ocsp_http_opts_defaults(struct ocsp_http_opts *o)
 	o->max_body = 16384;
 	o->max_headers = 8192;
 	o->timeout = 30;
+	o->header_timeout = 10;
+	o->max_connections = 1024;
 }
 
 /* ---- GET path decoding ---- */
@@ -315,6 +335,124 @@ handle_get(struct http_thread *t, struct evhttp_request *req,
 	answer(t, req, t->getbuf, len);
 }
 
+/* ---- connection limits and the header deadline ---- */
+
+static int
+hconn_gone(const struct hconn *hc)
+{
+	bufferevent_event_cb ecb = NULL;
+
+	bufferevent_getcb(hc->bev, NULL, NULL, &ecb, NULL);
+	return ecb == NULL;	/* evhttp always sets one while it owns it */
+}
+
+/* Closes a live connection's socket; evhttp sees EOF and frees it. */
+static void
+hconn_kill(struct hconn *hc, const char *reply)
+{
+	evutil_socket_t fd = bufferevent_getfd(hc->bev);
+
+	if (fd < 0)
+		return;
+	/* Best effort: the close says enough if this fails. */
+	if (reply != NULL)
+		(void)send(fd, reply, strlen(reply),
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+	shutdown(fd, SHUT_RDWR);
+}
+
+/* Drops connections evhttp has freed; enforces deadlines and refusals. */
+static void
+sweep(struct http_thread *t)
+{
+	struct hconn **pp = &t->conns, *hc;
+	time_t now = time(NULL);
+
+	while ((hc = *pp) != NULL) {
+		if (hconn_gone(hc)) {
+			*pp = hc->next;
+			bufferevent_decref(hc->bev);
+			free(hc);
+			__atomic_sub_fetch(&t->h->num_conns, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (hc->refuse) {
+			hc->refuse = 0;
+			hc->deadline = 0;
+			hconn_kill(hc, "HTTP/1.1 503 Service Unavailable\r\n"
+			    "Connection: close\r\nContent-Length: 0\r\n\r\n");
+		} else if (hc->deadline != 0 && now >= hc->deadline) {
+			log_info("http: header_timeout %d s reached, closing",
+			    t->h->opts.header_timeout);
+			hc->deadline = 0;
+			hconn_kill(hc, NULL);
+		}
+		pp = &hc->next;
+	}
+}
+
+static void
+sweep_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	sweep(arg);
+}
+
+/* evhttp's bevcb: a new connection; counted, given a header deadline. */
+static struct bufferevent *
+conn_new(struct event_base *base, void *arg)
+{
+	struct http_thread *t = arg;
+	struct ocsp_http *h = t->h;
+	struct hconn *hc;
+	int n;
+
+	/* Count only live ones; before linking the new one, whose
+	 * callbacks evhttp has not set yet. */
+	if (h->opts.max_connections > 0 && __atomic_load_n(&h->num_conns,
+	    __ATOMIC_RELAXED) >= h->opts.max_connections)
+		sweep(t);
+	if ((hc = calloc(1, sizeof(*hc))) == NULL)
+		return NULL;	/* evhttp makes its own: not counted */
+	if ((hc->bev = bufferevent_socket_new(base, -1, 0)) == NULL) {
+		free(hc);
+		return NULL;
+	}
+	bufferevent_incref(hc->bev);
+	if (h->opts.header_timeout > 0)
+		hc->deadline = time(NULL) + h->opts.header_timeout;
+	hc->next = t->conns;
+	t->conns = hc;
+	n = __atomic_add_fetch(&h->num_conns, 1, __ATOMIC_RELAXED);
+	if (h->opts.max_connections > 0 && n > h->opts.max_connections) {
+		log_info("http: refused a connection: max_connections %d "
+		    "reached", h->opts.max_connections);
+		hc->refuse = 1;
+		/* The socket is set after we return: close it next turn. */
+		event_active(t->sweep_ev, EV_TIMEOUT, 0);
+	}
+	return hc->bev;
+}
+
+/* A complete request arrived: the header deadline no longer applies. */
+static void
+conn_headers_done(struct http_thread *t, struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev;
+	struct hconn *hc;
+
+	if (evcon == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL)
+		return;
+	for (hc = t->conns; hc != NULL; hc = hc->next)
+		if (hc->bev == bev) {
+			hc->deadline = 0;
+			break;
+		}
+}
+
 static void
 handle(struct evhttp_request *req, void *arg)
 {
@@ -325,6 +463,7 @@ handle(struct evhttp_request *req, void *arg)
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	int i, get;
 
+	conn_headers_done(t, req);
 	if ((uri = evhttp_request_get_evhttp_uri(req)) == NULL ||
 	    (path = evhttp_uri_get_path(uri)) == NULL || path[0] != '/') {
 		evhttp_send_error(req, 400, NULL);
@@ -419,6 +558,18 @@ thread_cleanup(struct http_thread *t)
 		event_free(t->stop_ev);
 	if (t->http != NULL)
 		evhttp_free(t->http);
+	if (t->sweep_ev != NULL)
+		event_free(t->sweep_ev);
+	while (t->conns != NULL) {
+		struct hconn *hc = t->conns;
+
+		t->conns = hc->next;
+		bufferevent_decref(hc->bev);
+		free(hc);
+		if (t->h != NULL)
+			__atomic_sub_fetch(&t->h->num_conns, 1,
+			    __ATOMIC_RELAXED);
+	}
 	if (t->base != NULL)
 		event_base_free(t->base);
 	if (t->stop_fds[0] >= 0)
@@ -460,6 +611,14 @@ thread_setup(struct ocsp_http *h, struct http_thread *t,
 	evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_HEAD);
 	evhttp_set_gencb(t->http, handle, t);
+	evhttp_set_bevcb(t->http, conn_new, t);
+	{
+		struct timeval one = { 1, 0 };
+
+		if ((t->sweep_ev = event_new(t->base, -1, EV_PERSIST,
+		    sweep_cb, t)) == NULL || event_add(t->sweep_ev, &one) != 0)
+			return 0;
+	}
 	if ((lev = evconnlistener_new_bind(t->base, NULL, NULL, flags,
 	    BACKLOG, sa, salen)) == NULL) {
 		log_warn("ocsp http: bind %s", h->opts.listen);

@@ -596,6 +596,7 @@ int
 main(int argc, char **argv)
 {
 	const char *cpath = getenv("MICA_CONF"), *sock = NULL;
+	static char sockbuf[CONF_PATH_MAX];
 	struct mica_conf *conf;
 	struct adm_msg req, rep;
 	char err[1024];
@@ -647,7 +648,8 @@ main(int argc, char **argv)
 			fprintf(stderr, "mica-admin: %s\n", err);
 			return 1;
 		}
-		sock = strdup(conf->admin.socket);
+		snprintf(sockbuf, sizeof(sockbuf), "%s", conf->admin.socket);
+		sock = sockbuf;
 		free(conf);
 	}
 

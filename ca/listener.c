@@ -75,6 +75,7 @@ struct conn {
 	struct login_job	*login;		/* LOGIN in progress */
 	struct wait_ref		*waits;
 	int			 num_errors;
+	struct event		*deadline;	/* log in by then, or go */
 };
 
 struct login_job {
@@ -106,6 +107,7 @@ static void	read_cb(struct bufferevent *, void *);
 static void	write_cb(struct bufferevent *, void *);
 static void	event_cb(struct bufferevent *, short, void *);
 static void	process_input(struct conn *);
+static void	deadline_cb(evutil_socket_t, short, void *);
 
 /* ---- connection lifecycle ---- */
 
@@ -131,6 +133,8 @@ conn_free(struct conn *c)
 	struct wait_ref	*w;
 
 	log_debug("cid=%" PRIu64 " closed", c->cid);
+	if (c->deadline != NULL)
+		event_free(c->deadline);
 	while ((w = c->waits) != NULL) {
 		c->waits = w->next;
 		reissue_wait_cancel(L.d->reissue, w);
@@ -355,6 +359,8 @@ login_done(void *arg)
 
 		c->authed = 1;
 		c->state = CS_AUTHED;
+		if (c->deadline != NULL)
+			evtimer_del(c->deadline);
 		snprintf(c->account, sizeof(c->account), "%s", j->account);
 		wb_init(&w);
 		if (proto_encode_ok(&w, j->frame_id))
@@ -867,12 +873,41 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	bufferevent_setwatermark(c->bev, EV_READ, 0,
 	    PROTO_LEN_PREFIX + (size_t)L.max_frame);
 	conn_timeouts(c);
+	{
+		struct timeval lt = { L.d->conf->proto.login_timeout, 0 };
+
+		if ((c->deadline = evtimer_new(L.d->base, deadline_cb, c)) ==
+		    NULL || evtimer_add(c->deadline, &lt) != 0) {
+			log_warnx("accept addr=%s: timer", addr);
+			conn_free(c);
+			return;
+		}
+	}
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	log_debug("cid=%" PRIu64 " accepted addr=%s", c->cid, addr);
 	return;
 refuse:
 	free(c);
 	evutil_closesocket(fd);
+}
+
+/*
+ * A connection that has not logged in within [protocol] login_timeout of
+ * being accepted is closed, however busily it trickles bytes: the idle
+ * timeout alone would let a slow client hold a slot for ever.
+ */
+static void
+deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->authed)
+		return;
+	log_info("cid=%" PRIu64 " addr=%s not logged in within %ds, closing",
+	    c->cid, c->addr, L.d->conf->proto.login_timeout);
+	conn_free(c);
 }
 
 static void

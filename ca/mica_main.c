@@ -1203,6 +1203,49 @@ parse_opts(int argc, char **argv, struct opts *o, int *help)
 	return 1;
 }
 
+/*
+ * Values whose form is wrong are usage errors (exit 2), found before any
+ * file is written or any connection made.
+ */
+static int
+check_formats(const struct opts *o)
+{
+	uint8_t serial[PROTO_SERIAL_LEN], token[PROTO_TOKEN_LEN];
+	char host[256];
+	const char *port;
+	uint64_t id;
+	size_t i;
+
+	if (!split_hostport(o->server, host, sizeof(host), &port)) {
+		warnx("--server: expected HOST:PORT, got \"%s\"", o->server);
+		return 0;
+	}
+	if (o->serial != NULL && !serial_parse(serial, o->serial)) {
+		warnx("--serial: not a hex serial of at most %d bytes",
+		    PROTO_SERIAL_LEN);
+		return 0;
+	}
+	if (o->request != NULL && !parse_request_id(o->request, &id)) {
+		warnx("--request: not a request id");
+		return 0;
+	}
+	if (o->token != NULL && !proto_token_parse(token, o->token)) {
+		warnx("--token: expected %d hex digits", PROTO_TOKEN_HEX_LEN);
+		return 0;
+	}
+	sodium_memzero(token, sizeof(token));
+	if (o->otp != NULL) {
+		for (i = 0; o->otp[i] != '\0'; i++)
+			if (o->otp[i] < '0' || o->otp[i] > '9')
+				break;
+		if (i != 6 || o->otp[i] != '\0') {
+			warnx("--otp: expected the 6-digit code");
+			return 0;
+		}
+	}
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1256,6 +1299,8 @@ main(int argc, char **argv)
 		    "MICA_CA)");
 		goto usage;
 	}
+	if (!check_formats(&o))
+		goto usage;
 	if (usage == usage_reissue)
 		rc = cmd_reissue(&o);
 	else

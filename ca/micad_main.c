@@ -323,6 +323,11 @@ route_metrics(struct evhttp_request *req, const char *path, void *arg)
 
 	(void)path;
 	(void)arg;
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
+	    evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+		evhttp_send_error(req, 405, "Method Not Allowed");
+		return;
+	}
 	wb_init(&m);
 	if (micad.ocsp != NULL)
 		ocsp_metrics_append(micad.ocsp, &m);

@@ -68,7 +68,8 @@ static const struct key keys[] = {
 	{ "protocol", "max_per_address", K_INT, N(proto.max_per_address), 1, 100000 },
 	{ "protocol", "handshake_timeout", K_INT, N(proto.handshake_timeout), 1, 3600 },
 	{ "protocol", "idle_timeout", K_INT, N(proto.idle_timeout), 1, 86400 },
-	{ "protocol", "max_frame", K_U32, N(proto.max_frame), 1024, 16 << 20 },
+	{ "protocol", "login_timeout", K_INT, N(proto.login_timeout), 1, 3600 },
+	{ "protocol", "max_frame", K_U32, N(proto.max_frame), 1024, 1 << 20 },
 
 	{ "http", "listen", K_LISTEN, S(http.listen), 0, 0 },
 	{ "http", "threads", K_INT, N(http.threads), 1, 64 },
@@ -146,6 +147,7 @@ conf_defaults(struct mica_conf *c, const char *dir)
 	c->proto.max_per_address = 32;
 	c->proto.handshake_timeout = 10;
 	c->proto.idle_timeout = 300;
+	c->proto.login_timeout = 30;
 	c->proto.max_frame = 65536;
 
 	snprintf(c->http.listen, sizeof(c->http.listen), "127.0.0.1:7780");

@@ -39,6 +39,8 @@ struct conf_proto {			/* [protocol]: the CA protocol */
 	int		max_per_address;		/* 32 */
 	int		handshake_timeout;		/* s, 10 */
 	int		idle_timeout;			/* s, 300 */
+	int		login_timeout;			/* s, 30: log in
+							 * by then */
 	uint32_t	max_frame;			/* 65536 */
 };
 

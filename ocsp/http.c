@@ -608,8 +608,13 @@ thread_setup(struct ocsp_http *h, struct http_thread *t,
 	evhttp_set_timeout(t->http, h->opts.timeout);
 	evhttp_set_max_headers_size(t->http, h->opts.max_headers);
 	evhttp_set_max_body_size(t->http, h->opts.max_body);
+	/* Every method reaches handle(), which answers 405 (RFC 9110
+	 * 15.5.6) for the ones a route does not take; libevent itself would
+	 * say 501. */
 	evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_HEAD);
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
+	    EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(t->http, handle, t);
 	evhttp_set_bevcb(t->http, conn_new, t);
 	{

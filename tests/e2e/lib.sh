@@ -94,6 +94,18 @@ conf_set() {
 	grep -q "^$2[ 	]*= $3\$" "$1" || { echo "conf_set: no key $2 in $1" >&2; return 1; }
 }
 
+# conf_set_in FILE SECTION KEY VALUE: like conf_set, only inside [SECTION]
+# (for keys such as max_connections that several sections have).
+conf_set_in() {
+	awk -v sec="[$2]" -v key="$3" -v val="$4" '
+	    /^\[/ { cur = $0 }
+	    cur == sec && $1 == key && $2 == "=" { print key " = " val; n++; next }
+	    { print }
+	    END { if (n != 1) exit 1 }' "$1" >"$1.new" ||
+	    { rm -f "$1.new"; echo "conf_set_in: no key $3 in [$2] of $1" >&2; return 1; }
+	cat "$1.new" >"$1" && rm -f "$1.new"
+}
+
 # start_micad [CONF]: starts micad in the background, waits until the
 # admin socket answers.  Log in $T/micad.log.
 start_micad() {

@@ -13,6 +13,7 @@ if grep -q "^publish_dir = $T/pub\$" "$CONF"; then
 	PUB=1
 else
 	PUB=0
+	not_ok "publish_dir set in the test's mica.conf"
 fi
 start_micad || { not_ok "micad starts"; done_testing; }
 ok "micad starts"

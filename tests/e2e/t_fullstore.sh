@@ -12,7 +12,7 @@ D=$T/ca
 mica_init "$D" --cn "Full Store CA" || { not_ok "init"; done_testing; }
 conf_set "$CONF" map_size 1M || not_ok "map_size 1M"
 # init writes no no_grow line: add one to [store]
-sed -i '/^\[store\]/a no_grow = yes' "$CONF"
+conf_set "$CONF" no_grow yes
 check "no_grow = yes in [store]" grep -q '^no_grow = yes$' "$CONF"
 start_micad || { not_ok "micad starts"; done_testing; }
 ok "micad starts with a 1 MiB map and no growth"

@@ -30,7 +30,7 @@ mica_init "$T/ca" || { not_ok "mica-admin init"; done_testing; }
 CA=$T/ca/ca.crt
 conf_set "$CONF" ext_key_usage "serverAuth,clientAuth"
 conf_set "$CONF" key_usage "digitalSignature,keyEncipherment"
-sed -i '/^\[ca\]/a copy_san = yes' "$CONF"
+conf_set "$CONF" copy_san yes
 start_micad || { not_ok "micad starts"; done_testing; }
 
 printf 'pw-web-123456\n' >"$T/pw"

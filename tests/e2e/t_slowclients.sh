@@ -13,12 +13,12 @@
 SLOW="python3 $(dirname "$0")/slowclients.py"
 D=$T/ca
 mica_init "$D" --cn "Slow Clients CA" || { not_ok "init"; done_testing; }
-conf_set "$CONF" max_connections 500
+conf_set_in "$CONF" protocol max_connections 500
 conf_set "$CONF" max_per_address 32
 conf_set "$CONF" handshake_timeout 3
-# header_timeout is not in init's file: add it to [http]
-sed -i '/^\[http\]/a header_timeout = 4' "$CONF"
-sed -i '/^\[http\]/a max_connections = 310' "$CONF"
+conf_set "$CONF" login_timeout 8
+conf_set "$CONF" header_timeout 4
+conf_set_in "$CONF" http max_connections 310
 check "header_timeout = 4 in [http]" grep -q '^header_timeout = 4$' "$CONF"
 start_micad || { not_ok "micad starts"; done_testing; }
 ok "micad starts"
@@ -123,8 +123,12 @@ check "micad logged handshake timeouts" \
 # header_timeout 4: a header trickled 1 byte/s never completes
 expect_eq "trickling HTTP connections all closed (header timeout)" \
     "$(field http closed)" 300
-echo "# TLS-done connections trickling a frame closed:" \
-    "$(field ca-trickle closed) of 50 (idle_timeout 300 s, not reached)"
+# login_timeout 8: finishing TLS and then trickling a frame does not keep
+# a slot either
+expect_eq "TLS-done connections trickling a frame all closed (login timeout)" \
+    "$(field ca-trickle closed)" 50
+check "micad logged the login timeouts" \
+    grep -q 'not logged in within 8s, closing' "$T/micad.log"
 check "micad still running" kill -0 "$MICAD_PID"
 expect_exit 0 "OCSP after the load" ocsp -cert "$T/new.crt"
 expect_out "new certificate good" "new.crt: good"

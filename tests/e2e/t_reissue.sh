@@ -260,4 +260,46 @@ expect_exit 0 "show lena's lost serial" admin show \
     "$(serial_of "$T/lena.crt")"
 expect_out "auto: lost serial revoked" "status: revoked"
 
+# ---- hold_on_request: the lost certificate stops working at once ----
+stop_micad
+conf_set "$CONF" review manual
+conf_set "$CONF" hold_on_request yes
+start_micad || not_ok "micad restarts with hold_on_request = yes"
+URL=http://127.0.0.1:$HTTP_PORT
+ocsp_of() {
+	openssl ocsp -issuer "$CA" -cert "$1" -url "$URL/ocsp" -CAfile "$CA" \
+	    -no_nonce 2>&1
+}
+enroll mona || not_ok "enroll mona"
+expect_exit 4 "hold: application accepted without waiting" reissue mona \
+    --otp "$(otp mona)" --no-wait
+expect_exit 0 "show mona's lost serial" admin show "$(serial_of "$T/mona.crt")"
+expect_out "lost certificate on hold as soon as the application is accepted" \
+    "status: hold"
+OUT=$(ocsp_of "$T/mona.crt")
+expect_out "OCSP: held certificate is revoked" "mona.crt: revoked"
+expect_out "OCSP: reason certificateHold" "Reason: certificateHold"
+MID=$(sed -n 's/^request: //p' "$T/mona.new.crt.request")
+check "admin rejects request $MID" admin reject "$MID" --why "not lost after all"
+expect_exit 3 "fetch after rejection exits 3" $MICA fetch \
+    --request-file "$T/mona.new.crt.request" --out "$T/mona.fetched.crt"
+expect_out "rejection reason shown" "not lost after all"
+expect_exit 0 "show after rejection" admin show "$(serial_of "$T/mona.crt")"
+expect_out "hold released after rejection" "status: good"
+OUT=$(ocsp_of "$T/mona.crt")
+expect_out "OCSP: good again after the release" "mona.crt: good"
+
+enroll nina || not_ok "enroll nina"
+expect_exit 4 "hold then approve: accepted" reissue nina --otp "$(otp nina)" \
+    --no-wait --reason damaged
+NID=$(sed -n 's/^request: //p' "$T/nina.new.crt.request")
+check "admin approves request $NID" admin approve "$NID"
+expect_exit 0 "fetch the approved replacement" $MICA fetch \
+    --request-file "$T/nina.new.crt.request" --out "$T/nina.new.crt"
+expect_exit 0 "show nina's lost serial" admin show "$(serial_of "$T/nina.crt")"
+expect_out "held then approved: revoked" "status: revoked"
+expect_out "damaged: reason superseded" "reason: superseded"
+OUT=$(ocsp_of "$T/nina.crt")
+expect_out "OCSP: superseded" "Reason: superseded"
+
 done_testing

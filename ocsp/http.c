@@ -63,6 +63,18 @@ struct hconn {
 	int			 refuse;	/* over max_connections */
 };
 
+/*
+ * The RFC 5019 header values of the last cacheable answer a thread sent:
+ * every hit of the same cached response within one second reuses them
+ * (no gmtime/strftime/printf per request).
+ */
+struct hdr_memo {
+	int64_t		this_update, next_update, now;
+	char		cache_control[96];
+	char		last_modified[40];
+	char		expires[40];
+};
+
 struct http_thread {
 	struct ocsp_http	*h;
 	int			 idx;
@@ -75,6 +87,8 @@ struct http_thread {
 	struct ocsp_ctx		*ctx;
 	uint8_t			*getbuf;	/* decoded GET request */
 	struct hconn		*conns;
+	size_t			 num_deadlines;	/* conns with deadline != 0 */
+	struct hdr_memo		 memo;
 	struct event		*sweep_ev;	/* 1 s: deadlines, frees */
 };
 
@@ -228,29 +242,43 @@ blob_release(const void *data, size_t len, void *arg)
 	ocsp_blob_unref(arg);
 }
 
+/* RFC 5019 section 6.2 header values for a, from the memo if current. */
+static const struct hdr_memo *
+hdr_values(struct hdr_memo *m, const struct ocsp_answer *a)
+{
+	int64_t now = (int64_t)time(NULL), age;
+
+	if (m->now == now && m->this_update == a->this_update &&
+	    m->next_update == a->next_update)
+		return m;
+	age = a->next_update > now ? a->next_update - now : 0;
+	snprintf(m->cache_control, sizeof(m->cache_control), "max-age=%"
+	    PRId64 ", public, no-transform, must-revalidate", age);
+	http_date(m->last_modified, sizeof(m->last_modified), a->this_update);
+	http_date(m->expires, sizeof(m->expires), a->next_update);
+	m->now = now;
+	m->this_update = a->this_update;
+	m->next_update = a->next_update;
+	return m;
+}
+
 static void
-send_answer(struct evhttp_request *req, struct ocsp_answer *a)
+send_answer(struct http_thread *t, struct evhttp_request *req,
+    struct ocsp_answer *a)
 {
 	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
 	struct evbuffer *buf = evhttp_request_get_output_buffer(req);
+	const struct hdr_memo *m;
 	const char *inm;
-	char v[128];
-	int64_t now, age;
 
 	evhttp_add_header(oh, "Content-Type", CT_RESPONSE);
 	if (!a->cacheable) {
 		evhttp_add_header(oh, "Cache-Control", "no-cache, no-store");
 	} else {
-		/* RFC 5019 section 6.2 */
-		now = (int64_t)time(NULL);
-		age = a->next_update > now ? a->next_update - now : 0;
-		snprintf(v, sizeof(v), "max-age=%" PRId64 ", public, "
-		    "no-transform, must-revalidate", age);
-		evhttp_add_header(oh, "Cache-Control", v);
-		http_date(v, sizeof(v), a->this_update);
-		evhttp_add_header(oh, "Last-Modified", v);
-		http_date(v, sizeof(v), a->next_update);
-		evhttp_add_header(oh, "Expires", v);
+		m = hdr_values(&t->memo, a);
+		evhttp_add_header(oh, "Cache-Control", m->cache_control);
+		evhttp_add_header(oh, "Last-Modified", m->last_modified);
+		evhttp_add_header(oh, "Expires", m->expires);
 		evhttp_add_header(oh, "ETag", a->etag);
 		inm = evhttp_find_header(evhttp_request_get_input_headers(req),
 		    "If-None-Match");
@@ -274,18 +302,48 @@ send_answer(struct evhttp_request *req, struct ocsp_answer *a)
 	evhttp_send_reply(req, 200, "OK", NULL);
 }
 
+/*
+ * Writes a reply evhttp has just queued at once, instead of on the next
+ * loop turn: evhttp would wait for the socket to poll writable, write,
+ * and only then finish the request.  When everything went out we run
+ * evhttp's write callback ourselves (bufferevent_trigger), which
+ * finishes the request exactly as the loop would have; if the socket
+ * takes only part (or fails) the rest stays queued and the normal path
+ * sends it (or reports the error).  evcon may be freed by the trigger
+ * (Connection: close): nothing is touched after it.
+ */
+static void
+flush_reply(struct evhttp_connection *evcon)
+{
+	struct bufferevent *bev;
+	struct evbuffer *out;
+	evutil_socket_t fd;
+
+	if (evcon == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL ||
+	    (fd = bufferevent_getfd(bev)) < 0)
+		return;
+	out = bufferevent_get_output(bev);
+	if (evbuffer_get_length(out) == 0 || evbuffer_write(out, fd) <= 0 ||
+	    evbuffer_get_length(out) != 0)
+		return;
+	bufferevent_trigger(bev, EV_WRITE, 0);
+}
+
 static void
 answer(struct http_thread *t, struct evhttp_request *req, const uint8_t *der,
     size_t len)
 {
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct ocsp_answer a;
 
 	if (!ocsp_respond(t->ctx, &a, der, len)) {
 		evhttp_send_error(req, 503, NULL);
 		return;
 	}
-	send_answer(req, &a);
+	send_answer(t, req, &a);	/* req may be gone after flush_reply */
 	ocsp_answer_cleanup(&a);
+	flush_reply(evcon);
 }
 
 static int
@@ -371,6 +429,8 @@ sweep(struct http_thread *t)
 	while ((hc = *pp) != NULL) {
 		if (hconn_gone(hc)) {
 			*pp = hc->next;
+			if (hc->deadline != 0)
+				t->num_deadlines--;
 			bufferevent_decref(hc->bev);
 			free(hc);
 			__atomic_sub_fetch(&t->h->num_conns, 1, __ATOMIC_RELAXED);
@@ -378,6 +438,8 @@ sweep(struct http_thread *t)
 		}
 		if (hc->refuse) {
 			hc->refuse = 0;
+			if (hc->deadline != 0)
+				t->num_deadlines--;
 			hc->deadline = 0;
 			hconn_kill(hc, "HTTP/1.1 503 Service Unavailable\r\n"
 			    "Connection: close\r\nContent-Length: 0\r\n\r\n");
@@ -385,6 +447,7 @@ sweep(struct http_thread *t)
 			log_info("http: header_timeout %d s reached, closing",
 			    t->h->opts.header_timeout);
 			hc->deadline = 0;
+			t->num_deadlines--;
 			hconn_kill(hc, NULL);
 		}
 		pp = &hc->next;
@@ -420,8 +483,10 @@ conn_new(struct event_base *base, void *arg)
 		return NULL;
 	}
 	bufferevent_incref(hc->bev);
-	if (h->opts.header_timeout > 0)
+	if (h->opts.header_timeout > 0) {
 		hc->deadline = time(NULL) + h->opts.header_timeout;
+		t->num_deadlines++;
+	}
 	hc->next = t->conns;
 	t->conns = hc;
 	n = __atomic_add_fetch(&h->num_conns, 1, __ATOMIC_RELAXED);
@@ -443,11 +508,14 @@ conn_headers_done(struct http_thread *t, struct evhttp_request *req)
 	struct bufferevent *bev;
 	struct hconn *hc;
 
-	if (evcon == NULL ||
+	/* Keep-alive requests after the first: nothing to look for. */
+	if (t->num_deadlines == 0 || evcon == NULL ||
 	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL)
 		return;
 	for (hc = t->conns; hc != NULL; hc = hc->next)
 		if (hc->bev == bev) {
+			if (hc->deadline != 0)
+				t->num_deadlines--;
 			hc->deadline = 0;
 			break;
 		}

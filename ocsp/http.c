@@ -100,6 +100,7 @@ struct ocsp_http {
 	struct http_thread	*threads;
 	int			 nthreads;
 	int			 started;
+	int			 bound;		/* ocsp_http_bind done */
 	int			 port;
 	int			 num_conns;	/* all threads, atomic */
 };
@@ -755,13 +756,12 @@ parse_listen(const char *text, struct sockaddr_storage *ss, int *salen)
 }
 
 int
-ocsp_http_start(struct ocsp_http *h)
+ocsp_http_bind(struct ocsp_http *h)
 {
 	struct sockaddr_storage ss;
 	int salen, i, rc = 0;
-	sigset_t all, old;
 
-	if (h->started)
+	if (h->started || h->bound)
 		return 0;
 	if (!parse_listen(h->opts.listen, &ss, &salen)) {
 		log_warnx("ocsp http: bad listen address \"%s\"",
@@ -781,6 +781,22 @@ ocsp_http_start(struct ocsp_http *h)
 		    salen))
 			goto out;
 	}
+	h->bound = 1;
+	rc = 1;
+ out:
+	if (!rc)
+		ocsp_http_stop(h);
+	return rc;
+}
+
+int
+ocsp_http_start(struct ocsp_http *h)
+{
+	int i, rc = 0;
+	sigset_t all, old;
+
+	if (h->started || (!h->bound && !ocsp_http_bind(h)))
+		return 0;
 	/* HTTP threads take no signals; the main loop handles them. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -834,6 +850,7 @@ ocsp_http_stop(struct ocsp_http *h)
 	h->threads = NULL;
 	h->nthreads = 0;
 	h->started = 0;
+	h->bound = 0;
 	h->port = 0;
 }
 

@@ -160,8 +160,14 @@ int	ocsp_http_add_route(struct ocsp_http *, const char *prefix,
 	    ocsp_http_cb cb, void *arg);
 /*
  * Binds the listen address (SO_REUSEPORT, one socket per thread, all on the
- * same port; port 0 picks one) and starts the threads.  Returns 1, or 0
- * with the error logged.
+ * same port; port 0 picks one) without starting any thread, so a daemon can
+ * bind as root and serve only after dropping privileges.  Returns 1, or 0
+ * with the error logged (also when already bound or started).
+ */
+int	ocsp_http_bind(struct ocsp_http *);
+/*
+ * Binds (unless ocsp_http_bind was called) and starts the threads.
+ * Returns 1, or 0 with the error logged.
  */
 int	ocsp_http_start(struct ocsp_http *);
 /* The bound TCP port (after start), else 0. */

@@ -21,6 +21,8 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include <sodium.h>
+
 #include "admin/adm_local.h"
 #include "ca/micad.h"
 #include "common/log.h"
@@ -35,6 +37,7 @@ struct adm_conn {
 	struct bufferevent	*bev;	/* for the reply */
 	struct wb		 in;
 	struct adm_req		*req;	/* while a command runs */
+	struct event		*deadline;	/* request must be in by then */
 	int			 running;	/* a command runs */
 	int			 closing;	/* free when it ends */
 	uint64_t		 id;
@@ -48,6 +51,8 @@ static struct {
 	uint64_t		 next_id;
 } adm;
 
+static void	req_free(struct adm_req *);
+
 static void
 conn_free(struct adm_conn *c)
 {
@@ -60,11 +65,17 @@ conn_free(struct adm_conn *c)
 		}
 	if (c->rev != NULL)
 		event_free(c->rev);
+	if (c->deadline != NULL)
+		event_free(c->deadline);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);	/* closes fd */
 	else if (c->fd >= 0)
 		close(c->fd);
-	wb_cleanup(&c->in);
+	/* A request still being read (and a descriptor passed with it) is
+	 * ours to free; a running one is freed by adm_done. */
+	if (c->req != NULL && !c->running)
+		req_free(c->req);
+	wb_wipe(&c->in);	/* may hold a password */
 	free(c);
 }
 
@@ -95,17 +106,44 @@ reply_event(struct bufferevent *bev, short what, void *arg)
 	conn_free(arg);
 }
 
+static void
+wipe_free(const void *data, size_t len, void *arg)
+{
+	(void)arg;
+	sodium_memzero((void *)data, len);
+	free((void *)data);
+}
+
+/*
+ * Replies are for a terminal: control characters other than newline and
+ * tab (an escape sequence in a subscriber's note, say) become '?'.
+ */
+static void
+defuse(struct wb *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->len; i++)
+		if ((b->data[i] < 0x20 && b->data[i] != '\n' &&
+		    b->data[i] != '\t') || b->data[i] == 0x7f)
+			b->data[i] = '?';
+}
+
 /* Writes a reply built from code/out/err and schedules the close. */
 static void
-send_reply(struct adm_conn *c, const struct adm_msg *rep)
+send_reply(struct adm_conn *c, struct adm_msg *rep)
 {
 	struct wb b;
+	uint8_t *data;
+	size_t len;
 
-	wb_init(&b);
+	defuse(&rep->out);
+	defuse(&rep->err);
+	wb_init_secret(&b);
 	if (!adm_reply_encode(&b, rep)) {
 		log_warnx("admin conn=%llu: reply too large or out of memory",
 		    (unsigned long long)c->id);
-		wb_cleanup(&b);
+		wb_wipe(&b);
 		conn_free(c);
 		return;
 	}
@@ -116,15 +154,22 @@ send_reply(struct adm_conn *c, const struct adm_msg *rep)
 	c->bev = bufferevent_socket_new(adm.d->base, c->fd,
 	    BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
-		wb_cleanup(&b);
+		wb_wipe(&b);
 		conn_free(c);
 		return;
 	}
 	c->fd = -1;
 	bufferevent_setcb(c->bev, NULL, reply_written, reply_event, c);
-	bufferevent_write(c->bev, b.data, b.len);
+	/* The reply may hold a TOTP secret: hand the buffer itself to the
+	 * output (no copy) and wipe it when it has been sent. */
+	data = wb_steal(&b, &len);
+	if (evbuffer_add_reference(bufferevent_get_output(c->bev), data, len,
+	    wipe_free, NULL) != 0) {
+		wipe_free(data, len, NULL);
+		conn_free(c);
+		return;
+	}
 	bufferevent_enable(c->bev, EV_WRITE);
-	wb_cleanup(&b);
 }
 
 void
@@ -155,6 +200,7 @@ vappend(struct wb *b, const char *prefix, const char *fmt, va_list ap)
 		return;
 	}
 	wb_put(b, text, (size_t)n);
+	sodium_memzero(text, (size_t)n);
 	free(text);
 }
 
@@ -235,6 +281,7 @@ conn_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	wb_put(&c->in, buf, (size_t)n);
+	sodium_memzero(buf, (size_t)n);
 	if (passed >= 0) {
 		/* keep it in the request; only one per connection */
 		if (c->req == NULL && (r = calloc(1, sizeof(*r))) != NULL) {
@@ -257,6 +304,8 @@ conn_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	event_del(c->rev);
 	c->running = 1;
+	if (c->deadline != NULL)
+		evtimer_del(c->deadline);
 
 	if ((r = c->req) == NULL) {
 		if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -286,6 +335,18 @@ conn_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	adm_dispatch(r);
+}
+
+static void
+conn_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct adm_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	log_warnx("admin conn=%llu: request not received in %ds",
+	    (unsigned long long)c->id, ADM_READ_TIMEOUT);
+	conn_free(c);
 }
 
 static int
@@ -356,10 +417,14 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	c->fd = fd;
 	c->id = ++adm.next_id;
-	wb_init(&c->in);
+	wb_init_secret(&c->in);
 	evutil_make_socket_nonblocking(fd);
 	c->rev = event_new(adm.d->base, fd, EV_READ | EV_PERSIST, conn_read, c);
-	if (c->rev == NULL || event_add(c->rev, &tv) != 0) {
+	/* An absolute deadline: a request trickled in a byte at a time
+	 * would re-arm a read timeout for ever. */
+	c->deadline = evtimer_new(adm.d->base, conn_deadline, c);
+	if (c->rev == NULL || c->deadline == NULL ||
+	    event_add(c->rev, NULL) != 0 || evtimer_add(c->deadline, &tv) != 0) {
 		conn_free(c);
 		return;
 	}
@@ -470,8 +535,6 @@ adm_server_stop(void)
 			c->closing = 1;	/* its adm_done frees it */
 			continue;
 		}
-		if (c->req != NULL)
-			req_free(c->req);
 		conn_free(c);
 	}
 }

@@ -14,8 +14,8 @@ void
 adm_msg_init(struct adm_msg *m)
 {
 	memset(m, 0, sizeof(*m));
-	wb_init(&m->out);
-	wb_init(&m->err);
+	wb_init_secret(&m->out);
+	wb_init_secret(&m->err);
 }
 
 void
@@ -32,8 +32,9 @@ adm_msg_cleanup(struct adm_msg *m)
 			sodium_memzero(m->att[i].data, m->att[i].len);
 		free(m->att[i].data);
 	}
-	wb_cleanup(&m->out);
-	wb_cleanup(&m->err);
+	/* replies can carry a TOTP secret shown once */
+	wb_wipe(&m->out);
+	wb_wipe(&m->err);
 	memset(m, 0, sizeof(*m));
 }
 

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "common/bytes.h"
 
 void
@@ -132,6 +134,25 @@ wb_init(struct wb *b)
 }
 
 void
+wb_init_secret(struct wb *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->secret = 1;
+}
+
+void
+wb_wipe(struct wb *b)
+{
+	int secret = b->secret;
+
+	if (b->data != NULL)
+		sodium_memzero(b->data, b->cap);
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+	b->secret = secret;
+}
+
+void
 wb_cleanup(struct wb *b)
 {
 	free(b->data);
@@ -166,7 +187,17 @@ wb_reserve(struct wb *b, size_t n)
 		}
 		cap *= 2;
 	}
-	if ((p = realloc(b->data, cap)) == NULL) {
+	if (b->secret) {
+		if ((p = malloc(cap)) == NULL) {
+			b->failed = 1;
+			return 0;
+		}
+		if (b->len > 0)
+			memcpy(p, b->data, b->len);
+		if (b->data != NULL)
+			sodium_memzero(b->data, b->cap);
+		free(b->data);
+	} else if ((p = realloc(b->data, cap)) == NULL) {
 		b->failed = 1;
 		return 0;
 	}

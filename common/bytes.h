@@ -36,10 +36,15 @@ struct wb {
 	size_t	 len;
 	size_t	 cap;
 	int	 failed;
+	int	 secret;	/* 1: growth never leaves a copy behind */
 };
 
 void	wb_init(struct wb *);
+/* A buffer for secrets: growing it wipes the old block (no realloc). */
+void	wb_init_secret(struct wb *);
 void	wb_cleanup(struct wb *);
+/* Wipes the whole allocation (sodium_memzero), then frees it. */
+void	wb_wipe(struct wb *);
 int	wb_ok(const struct wb *);
 int	wb_reserve(struct wb *, size_t);
 void	wb_put(struct wb *, const void *, size_t);

@@ -45,6 +45,7 @@ endif
 MODULES	 = common store conf ca ocsp crl admin
 ALL_SRCS = $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 LIB_SRCS = $(filter-out %_main.c,$(ALL_SRCS))
+MAIN_SRCS = $(filter %_main.c,$(ALL_SRCS))
 modlib	 = $(BUILD)/lib$(1).a
 modobjs	 = $(patsubst %.c,$(BUILD)/%.o,$(filter-out %_main.c,$(wildcard $(1)/*.c)))
 ALL_LIBS = $(foreach m,$(MODULES),$(call modlib,$(m)))
@@ -75,9 +76,12 @@ HELPER_BINS = $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/%)
 
 all: $(PROGS)
 
-$(BUILD)/%.o: %.c $(wildcard */*.h)
+# -MMD: each object also depends on the headers it really includes.
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(LIB_SRCS:%.c=$(BUILD)/%.d) $(MAIN_SRCS:%.c=$(BUILD)/%.d)
 
 define MODLIB_RULE
 $(call modlib,$(1)): $(call modobjs,$(1))
@@ -132,7 +136,7 @@ test: check
 
 # The end-to-end tests with every micad under valgrind memcheck: errors or
 # leaks at a clean shutdown fail the test.
-VALGRIND_TESTS ?= t_foundation t_reissue t_ocsp t_crl
+VALGRIND_TESTS ?= t_foundation t_reissue t_ocsp t_crl t_check t_admin_access t_secrets t_ops
 check-valgrind: deps
 	@$(MAKE) --no-print-directory tests
 	@for t in $(VALGRIND_TESTS); do \
@@ -148,10 +152,12 @@ FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 \
 	-pthread $(PKG_CFLAGS)
 FUZZ_LIB_OBJS = $(LIB_SRCS:%.c=build-fuzz/%.o)
 
-build-fuzz/%.o: %.c $(wildcard */*.h)
+build-fuzz/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
-	    -std=c11 -pthread $(PKG_CFLAGS) -c -o $@ $<
+	    -std=c11 -pthread $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(LIB_SRCS:%.c=build-fuzz/%.d)
 
 build-fuzz/libmica.a: $(FUZZ_LIB_OBJS)
 	@rm -f $@

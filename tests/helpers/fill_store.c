@@ -11,8 +11,10 @@
  * state).  Every revoke_every-th certificate (default 100; 0 = none) is
  * revoked with keyCompromise.  -i appends the same certificates to an
  * `openssl ca` index.txt (for `openssl ocsp -index`); -q writes that many
- * nonce-less OCSP requests (SHA-1 CertID) for random filled serials as
- * reqdir/req_K.der, K = 0..num_requests-1.  Prints one key=value line.
+ * OCSP requests (SHA-1 CertID) for random filled serials as
+ * reqdir/req_K.der (nonce-less) and reqdir/nonce_K.der (the same CertID
+ * with a 16-byte nonce), K = 0..num_requests-1.  Prints one key=value
+ * line.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -158,9 +160,9 @@ write_index(const struct fill *f, const char *path)
 	return rc;
 }
 
-/* A nonce-less OCSPRequest for one serial (SHA-1 CertID, RFC 5019). */
+/* An OCSPRequest for one serial (SHA-1 CertID, RFC 5019), nonce or not. */
 static int
-write_request(X509 *ca, const uint8_t serial[STORE_SERIAL_LEN],
+write_request(X509 *ca, const uint8_t serial[STORE_SERIAL_LEN], int nonce,
     const char *path)
 {
 	BIGNUM *bn = NULL;
@@ -184,6 +186,10 @@ write_request(X509 *ca, const uint8_t serial[STORE_SERIAL_LEN],
 		goto out;
 	}
 	cid = NULL;	/* owned by req */
+	if (nonce && OCSP_request_add1_nonce(req, NULL, 16) != 1) {
+		log_ssl("nonce for %s", path);
+		goto out;
+	}
 	if ((len = i2d_OCSP_REQUEST(req, &der)) <= 0) {
 		log_ssl("encode %s", path);
 		goto out;
@@ -211,7 +217,8 @@ write_requests(const struct fill *f, const char *ca_path, size_t num,
 {
 	FILE *fp;
 	X509 *ca = NULL;
-	char path[4096];
+	char path[4096], npath[4096];
+	const uint8_t *serial;
 	size_t i;
 	int rc = 0;
 
@@ -226,10 +233,12 @@ write_requests(const struct fill *f, const char *ca_path, size_t num,
 		return 0;
 	}
 	for (i = 0; i < num; i++) {
+		serial = f->serials[randombytes_uniform((uint32_t)f->num)];
 		if (snprintf(path, sizeof(path), "%s/req_%zu.der", dir, i) >=
-		    (int)sizeof(path) ||
-		    !write_request(ca, f->serials[randombytes_uniform(
-		    (uint32_t)f->num)], path))
+		    (int)sizeof(path) || snprintf(npath, sizeof(npath),
+		    "%s/nonce_%zu.der", dir, i) >= (int)sizeof(npath) ||
+		    !write_request(ca, serial, 0, path) ||
+		    !write_request(ca, serial, 1, npath))
 			goto out;
 	}
 	rc = 1;

@@ -655,6 +655,8 @@ main(int argc, char **argv)
 		}
 
 	if (sock == NULL) {
+		if (cpath != NULL && *cpath == '\0')
+			cpath = NULL;	/* MICA_CONF= set but empty */
 		if (cpath == NULL)
 			die_usage("which CA? give -c CONF or set MICA_CONF%s",
 			    "");

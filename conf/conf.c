@@ -83,6 +83,7 @@ static const struct key keys[] = {
 
 	{ "admin", "socket", K_PATH, S(admin.socket), 0, 0 },
 	{ "admin", "allowed_uids", K_UIDS, N(admin), 0, 0 },
+	{ "admin", "group", K_STR, S(admin.group), 0, 0 },
 
 	{ "policy", "review", K_REVIEW, N(policy.review), 0, 0 },
 	{ "policy", "hold_on_request", K_BOOL, N(policy.hold_on_request), 0, 0 },
@@ -473,10 +474,32 @@ check_sections(const char *path, char *err, size_t err_len)
 	return rc;
 }
 
+/*
+ * Keys before the first [section] land in NCONF's "default" section, where
+ * mica would silently ignore them: an error instead.  (.include is
+ * refused too: its sections would escape the scan above.)
+ */
+static int
+check_default(CONF *nc, const char *path, char *err, size_t err_len)
+{
+	STACK_OF(CONF_VALUE) *sec;
+	CONF_VALUE *cv;
+
+	if ((sec = NCONF_get_section(nc, "default")) == NULL ||
+	    sk_CONF_VALUE_num(sec) == 0)
+		return 1;
+	cv = sk_CONF_VALUE_value(sec, 0);
+	snprintf(err, err_len, "%s:%d: %s: key outside any [section] (or an "
+	    ".include, which mica does not support)", path,
+	    key_line(path, "default", cv->name), cv->name);
+	return 0;
+}
+
 int
 conf_load(struct mica_conf *c, const char *path, char *err, size_t err_len)
 {
 	CONF *nc = NULL;
+	FILE *f;
 	long eline = -1;
 	struct stat sb;
 	char dir[CONF_PATH_MAX], *slash;
@@ -504,6 +527,14 @@ conf_load(struct mica_conf *c, const char *path, char *err, size_t err_len)
 		    (unsigned)(sb.st_mode & 0777));
 		goto out;
 	}
+	/* An I/O error is not a syntax error: say what it is (a SIGHUP
+	 * after the privilege drop meets a root-only file here). */
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, err_len, "cannot read %s: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	fclose(f);
 	if ((nc = NCONF_new(NULL)) == NULL)
 		fatalx("NCONF_new: out of memory");
 	if (NCONF_load(nc, path, &eline) <= 0) {
@@ -514,7 +545,8 @@ conf_load(struct mica_conf *c, const char *path, char *err, size_t err_len)
 		    eline, e);
 		goto out;
 	}
-	if (!check_sections(path, err, err_len))
+	if (!check_sections(path, err, err_len) ||
+	    !check_default(nc, path, err, err_len))
 		goto out;
 	if (!apply(c, nc, path, err, err_len))
 		goto out;

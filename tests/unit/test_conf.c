@@ -111,6 +111,9 @@ test_errors(void **state)
 	expect_error("[ca]\nhttp_url = ftp://x\n",
 	    "2: [ca] http_url: must be an http:// URL");
 	expect_error("[web]\nport = 1\n", "1: [web]: unknown section");
+	expect_error("# top\nreview = auto\n[policy]\nmax_failures = 3\n",
+	    "2: review: key outside any [section] (or an .include, which "
+	    "mica does not support)");
 	expect_error("[policy]\nhold_on_request = perhaps\n",
 	    "2: [policy] hold_on_request: must be yes or no");
 }

@@ -2,8 +2,9 @@
  * adm_cmd.c - the commands served on the admin socket.  They run on the
  * event loop; slow work (argon2id, backup) goes to the worker pool and the
  * reply is sent from its done callback.  Every state change is one store
- * write transaction with its audit record; only after the commit is the
- * admin told, and only then OCSP/CRL are updated (micad_status_changed).
+ * write transaction with its audit record; after the commit, OCSP and the
+ * CRLs are brought up to date (micad_status_changed), and only then is
+ * the admin told.
  */
 #include <errno.h>
 #include <inttypes.h>

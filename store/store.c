@@ -1262,7 +1262,8 @@ store_meta_get_u64(struct store_txn *t, const char *key, uint64_t *out)
 	return STORE_OK;
 }
 
-/* Sets a u64 counter (not the internal keys schema_version, audit_head). */
+/* Sets a u64 counter (not audit_head, which only the chain moves; the
+ * store itself writes schema_version through here at create). */
 enum store_rc
 store_meta_set_u64(struct store_txn *t, const char *key, uint64_t v)
 {

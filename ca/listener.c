@@ -514,6 +514,8 @@ send_result(struct conn *c, uint32_t frame_id,
 		r.request = res->id;
 		snprintf(r.text, sizeof(r.text), "%s",
 		    res->why != NULL ? res->why : "");
+		/* the admin's text: a TEXT field has no control characters */
+		proto_text_sanitize(r.text);
 	} else {
 		proto_msg_init(&r, PROTO_ACCEPTED, frame_id);
 		r.request = res->id;

@@ -124,6 +124,14 @@ set_fail(struct proto_result *res, uint16_t code, int fatal,
 	snprintf(res->text, sizeof(res->text), fmt, a, b);
 }
 
+static int
+name_char(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' ||
+	    c == '@';
+}
+
 /*
  * Checks one field value against its definition; the value comes from a
  * bounded reader (decoder) or from the message (encoder).  Returns 0 and
@@ -156,15 +164,23 @@ field_check(struct proto_result *res, const struct mdef *md,
 			bad = "below the minimum";
 		break;
 	case PROTO_T_ACCOUNT:
+		/* The names mica-admin accepts, nothing a log or terminal
+		 * could take for syntax. */
 		for (i = 0; i < n; i++)
-			if (v[i] < 0x20 || v[i] > 0x7e)
-				bad = "not printable ASCII";
+			if (!name_char(v[i]))
+				bad = "field: only A-Z a-z 0-9 . - _ @ allowed";
 		break;
 	case PROTO_T_PASSWORD:
+		if (n > 0 && memchr(v, '\0', n) != NULL)
+			bad = "field contains NUL";
+		break;
 	case PROTO_T_NOTE:
 	case PROTO_T_TEXT:
-		if (n > 0 && memchr(v, '\0', n) != NULL)
-			bad = "contains NUL";
+		/* Shown on the admin's terminal and logged: no line breaks,
+		 * no escape sequences. */
+		for (i = 0; i < n; i++)
+			if (v[i] < 0x20 || v[i] == 0x7f)
+				bad = "field contains a control character";
 		break;
 	case PROTO_T_OTP:
 		for (i = 0; i < n; i++)
@@ -185,8 +201,10 @@ field_check(struct proto_result *res, const struct mdef *md,
 		break;
 	}
 	if (bad != NULL) {
-		set_fail(res, PROTO_E_MALFORMED, 0, "%s: bad %s field",
-		    md->name, fd->name);
+		res->code = PROTO_E_MALFORMED;
+		res->fatal = 0;
+		snprintf(res->text, sizeof(res->text), "%s: %s %s", md->name,
+		    fd->name, bad);
 		return 0;
 	}
 	return 1;
@@ -608,6 +626,7 @@ proto_encode_error(struct wb *out, uint32_t id, uint16_t code,
 	proto_msg_init(&m, PROTO_ERROR, id);
 	m.code = code;
 	snprintf(m.text, sizeof(m.text), "%s", text != NULL ? text : "");
+	proto_text_sanitize(m.text);
 	rc = proto_encode(out, &m);
 	proto_msg_cleanup(&m);
 	return rc;
@@ -724,4 +743,62 @@ proto_token_parse(uint8_t token[PROTO_TOKEN_LEN], const char *text)
  out:
 	sodium_memzero(t, sizeof(t));
 	return rc;
+}
+
+void
+proto_text_sanitize(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = ' ';
+}
+
+int
+proto_account_valid(const char *name)
+{
+	size_t	i, n = strlen(name);
+
+	if (n == 0 || n > PROTO_ACCOUNT_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!name_char((uint8_t)name[i]))
+			return 0;
+	return 1;
+}
+
+void
+proto_log_escape(char *out, size_t out_len, const char *in, size_t max_in)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t		 o = 0, i;
+	unsigned char	 c;
+	int		 cut = 0;
+
+	if (out_len == 0)
+		return;
+	for (i = 0; i < max_in && in[i] != '\0'; i++) {
+		c = (unsigned char)in[i];
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			if (o + 1 + 3 >= out_len) {
+				cut = 1;
+				break;
+			}
+			out[o++] = (char)c;
+			continue;
+		}
+		if (o + 4 + 3 >= out_len) {
+			cut = 1;
+			break;
+		}
+		out[o++] = '\\';
+		out[o++] = 'x';
+		out[o++] = digits[c >> 4];
+		out[o++] = digits[c & 0xf];
+	}
+	if (cut && o + 3 < out_len) {
+		out[o++] = '.';
+		out[o++] = '.';
+		out[o++] = '.';
+	}
+	out[o] = '\0';
 }

@@ -61,20 +61,20 @@ enum proto_tag {
 	PROTO_T_VERSIONS = 0x0001,	/* u8 list, 1..16 */
 	PROTO_T_VERSION = 0x0002,	/* u8 */
 	PROTO_T_MAX_FRAME = 0x0003,	/* u32 */
-	PROTO_T_ACCOUNT = 0x0010,	/* text 1..64, printable ASCII */
+	PROTO_T_ACCOUNT = 0x0010,	/* 1..64 of A-Z a-z 0-9 . - _ @ */
 	PROTO_T_PASSWORD = 0x0011,	/* bytes 1..1024, no NUL */
 	PROTO_T_OTP = 0x0012,		/* exactly 6 ASCII digits */
 	PROTO_T_SERIAL = 0x0020,	/* 16 bytes */
 	PROTO_T_CSR = 0x0021,		/* DER 1..16384 */
 	PROTO_T_REASON = 0x0022,	/* u8 enum proto_reason */
-	PROTO_T_NOTE = 0x0023,		/* text 0..512, no NUL */
+	PROTO_T_NOTE = 0x0023,		/* text 0..512, no C0 control, DEL */
 	PROTO_T_REQUEST = 0x0030,	/* u64 reissue request id */
 	PROTO_T_TOKEN = 0x0031,		/* 32 bytes */
 	PROTO_T_STATE = 0x0032,		/* u8 enum proto_state */
 	PROTO_T_CERT = 0x0040,		/* DER 1..16384 */
 	PROTO_T_CHAIN = 0x0041,		/* DER 1..16384, repeated 1..8 */
 	PROTO_T_CODE = 0x0050,		/* u16 enum proto_err, != 0 */
-	PROTO_T_TEXT = 0x0051,		/* text 0..512, no NUL */
+	PROTO_T_TEXT = 0x0051,		/* text 0..512, no C0 control, DEL */
 };
 
 /* Same values as store.h enum req_reason / enum req_state. */
@@ -221,6 +221,24 @@ const char	*proto_reason_name(uint8_t reason);
 const char	*proto_state_name(uint8_t state);
 /* Parses "lost|compromised|damaged"; returns the reason or -1. */
 int		 proto_reason_parse(const char *name);
+
+/*
+ * Replaces C0 controls and DEL in s by spaces, in place, so that a text
+ * from elsewhere (an admin's rejection reason, an error message) encodes
+ * as a TEXT field.
+ */
+void	proto_text_sanitize(char *s);
+/* 1 if name is a valid ACCOUNT: 1..64 of A-Z a-z 0-9 . - _ @ (the names
+ * mica-admin accepts). */
+int	proto_account_valid(const char *name);
+/*
+ * Copies at most max_in bytes of the text in (NUL-terminated or not) to
+ * out for a log line: printable ASCII except '"' and backslash as is, every
+ * other byte as \xNN; "..." marks a truncation.  out is always
+ * NUL-terminated (out_len > 0).
+ */
+void	proto_log_escape(char *out, size_t out_len, const char *in,
+	    size_t max_in);
 
 /* Token as lowercase hex: out must hold PROTO_TOKEN_HEX_LEN + 1 bytes. */
 void	proto_token_hex(char *out, const uint8_t token[PROTO_TOKEN_LEN]);

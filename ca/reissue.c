@@ -21,6 +21,7 @@
 #include "ca/ca.h"
 #include "ca/micad.h"
 #include "ca/notify.h"
+#include "ca/proto.h"
 #include "ca/reissue.h"
 #include "common/bytes.h"
 #include "common/log.h"
@@ -69,6 +70,46 @@ req_reason_name(uint8_t r)
 		return "damaged";
 	}
 	return "unknown";
+}
+
+static const char *
+crl_reason_name(uint8_t r)
+{
+	switch (r) {
+	case REASON_UNSPECIFIED:
+		return "unspecified";
+	case REASON_KEY_COMPROMISE:
+		return "keyCompromise";
+	case REASON_CA_COMPROMISE:
+		return "cACompromise";
+	case REASON_AFFILIATION_CHANGED:
+		return "affiliationChanged";
+	case REASON_SUPERSEDED:
+		return "superseded";
+	case REASON_CESSATION:
+		return "cessationOfOperation";
+	case REASON_CERTIFICATE_HOLD:
+		return "certificateHold";
+	case REASON_REMOVE_FROM_CRL:
+		return "removeFromCRL";
+	case REASON_PRIVILEGE_WITHDRAWN:
+		return "privilegeWithdrawn";
+	case REASON_AA_COMPROMISE:
+		return "aACompromise";
+	}
+	return "unknown";
+}
+
+/* UTC "YYYY-MM-DD HH:MM:SS UTC" for messages. */
+static void
+fmt_time(char *out, size_t out_len, int64_t t)
+{
+	struct tm	tm;
+	time_t		tt = (time_t)t;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(out, out_len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(out, out_len, "%" PRId64, t);
 }
 
 /* Appends one audit record in a transaction of its own (failures that
@@ -223,7 +264,7 @@ create_txn(struct store_txn *txn, void *arg)
 	struct account_rec	 acct;
 	struct request_rec	 q;
 	struct dup_ctx		 dc;
-	char			 hex[SERIAL_HEX_LEN], subj[64];
+	char			 hex[SERIAL_HEX_LEN], subj[64], when[32];
 	char			 details[STORE_NOTE_MAX + 1];
 	enum store_rc		 rc;
 
@@ -251,6 +292,15 @@ create_txn(struct store_txn *txn, void *arg)
 		c->rc = REISSUE_BAD_REQUEST;
 		snprintf(c->err, sizeof(c->err), "certificate %s is revoked",
 		    hex);
+		rc = STORE_ABORT;
+		goto out;
+	}
+	if (lost.st.not_after < c->now) {
+		c->rc = REISSUE_BAD_REQUEST;
+		fmt_time(when, sizeof(when), lost.st.not_after);
+		snprintf(c->err, sizeof(c->err), "certificate %s expired on "
+		    "%s: an expired certificate is not reissued, ask the CA "
+		    "for a new one", hex, when);
 		rc = STORE_ABORT;
 		goto out;
 	}
@@ -322,6 +372,7 @@ reissue_create(struct micad *d, const char *account,
 	struct create_ctx	 c;
 	uint8_t			 hash[STORE_HASH_LEN];
 	char			 hex[SERIAL_HEX_LEN], aerr[CA_ERR_MAX];
+	char			 esc[STORE_NOTE_MAX + 1];
 	enum store_rc		 rc;
 
 	memset(&c, 0, sizeof(c));
@@ -386,9 +437,11 @@ reissue_create(struct micad *d, const char *account,
 refused:
 	micad_stat_add(MSTAT_REQ_REFUSED, 1);
 	sodium_memzero(out_token, REISSUE_TOKEN_LEN);
+	/* err may quote the CSR's subject: escaped for the log and audit */
+	proto_log_escape(esc, sizeof(esc), err, err_len);
 	log_info("reissue refused account=%s serial=%s why=\"%s\"", account,
-	    hex, err);
-	audit_alone(d, account, "request.refused", hex, err);
+	    hex, esc);
+	audit_alone(d, account, "request.refused", hex, esc);
 	return c.rc;
 }
 
@@ -504,6 +557,19 @@ approve_txn(struct store_txn *txn, void *arg)
 		goto out;
 	if ((rc = store_cert_state(txn, q.lost_serial, &st)) != STORE_OK)
 		goto out;
+	/*
+	 * Revoked since the request (an admin, or another path): nothing
+	 * to replace any more, and signing now would hand out a
+	 * certificate nobody decided on knowing that.
+	 */
+	if (st.status == CERT_REVOKED) {
+		c->rc = REISSUE_BAD_REQUEST;
+		snprintf(c->err, sizeof(c->err), "lost certificate was "
+		    "revoked (reason %s) since the request; reject it",
+		    crl_reason_name(st.reason));
+		rc = STORE_ABORT;
+		goto out;
+	}
 	rc = micad_issue_txn(c->d, txn, q.csr, q.csr_len, q.account,
 	    c->d->conf->policy.request_days, c->actor, c->new_serial,
 	    &c->der, &c->der_len, c->err, sizeof(c->err));
@@ -514,21 +580,17 @@ approve_txn(struct store_txn *txn, void *arg)
 	}
 	serial_hex(lhex, q.lost_serial);
 	serial_hex(nhex, c->new_serial);
-	/* An admin may have revoked it meanwhile: revoked is final. */
-	if (st.status != CERT_REVOKED) {
-		rc = store_cert_set_status(txn, q.lost_serial, CERT_REVOKED,
-		    revoke_reason(q.reason), c->now, q.created, NULL);
-		if (rc != STORE_OK)
-			goto out;
-		c->changed = 1;
-		snprintf(details, sizeof(details), "reason=%s replaced_by=%s "
-		    "req=%" PRIu64, revoke_reason(q.reason) ==
-		    REASON_SUPERSEDED ? "superseded" : "keyCompromise", nhex,
-		    c->id);
-		if ((rc = store_audit_append(txn, c->actor, "cert.revoked",
-		    lhex, details, NULL)) != STORE_OK)
-			goto out;
-	}
+	rc = store_cert_set_status(txn, q.lost_serial, CERT_REVOKED,
+	    revoke_reason(q.reason), c->now, q.created, NULL);
+	if (rc != STORE_OK)
+		goto out;
+	c->changed = 1;
+	snprintf(details, sizeof(details), "reason=%s replaced_by=%s "
+	    "req=%" PRIu64, crl_reason_name(revoke_reason(q.reason)), nhex,
+	    c->id);
+	if ((rc = store_audit_append(txn, c->actor, "cert.revoked", lhex,
+	    details, NULL)) != STORE_OK)
+		goto out;
 	if ((rc = store_cert_link(txn, q.lost_serial, c->new_serial)) !=
 	    STORE_OK)
 		goto out;

@@ -633,6 +633,144 @@ test_bad_values(void **state)
 	wb_cleanup(&b);
 }
 
+/* Decodes a REISSUE whose NOTE is note[0..n) (the other fields valid). */
+static struct proto_result
+reissue_with_note(const char *note, size_t n, enum proto_status want)
+{
+	struct proto_result res;
+	struct proto_msg m;
+	struct wb b;
+	uint8_t serial[PROTO_SERIAL_LEN], reason = 0;
+
+	memset(serial, 0x11, sizeof(serial));
+	raw_begin(&b, 1, PROTO_REISSUE, 9);
+	raw_tlv(&b, PROTO_T_SERIAL, serial, sizeof(serial));
+	raw_tlv(&b, PROTO_T_CSR, der1, sizeof(der1));
+	raw_tlv(&b, PROTO_T_REASON, &reason, 1);
+	raw_tlv(&b, PROTO_T_NOTE, note, n);
+	raw_end(&b);
+	assert_int_equal(proto_decode(&res, &m, b.data, b.len, 0), want);
+	if (want == PROTO_FRAME)
+		assert_memory_equal(m.note, note, n);
+	proto_msg_cleanup(&m);
+	wb_cleanup(&b);
+	return res;
+}
+
+static void
+test_text_controls(void **state)
+{
+	static const char *bad_names[] = {
+		"al ice", "al\tice", "alice\x7f", "al\"ice", "a=b", "alice\n",
+		"\x1b[31m", "ali\xc3\xa9", "a/b", "a,b",
+	};
+	struct proto_result res;
+	struct proto_msg m;
+	struct wb b;
+	char c[2], name[PROTO_ACCOUNT_MAX + 1];
+	size_t i;
+	int ch;
+
+	(void)state;
+	/* Every C0 control and DEL in NOTE: ERROR 1 naming the field. */
+	for (ch = 0; ch < 0x80; ch++) {
+		if (ch >= 0x20 && ch != 0x7f)
+			continue;
+		c[0] = 'x';
+		c[1] = (char)ch;
+		res = reissue_with_note(c, 2, PROTO_FAIL);
+		assert_int_equal(res.code, PROTO_E_MALFORMED);
+		assert_int_equal(res.fatal, 0);
+		assert_int_equal(res.id, 9);
+		assert_string_equal(res.text, "REISSUE: NOTE field contains a "
+		    "control character");
+	}
+	/* The forged-log-line example of the review. */
+	res = reissue_with_note("ok\nmicad: info: req=1 reissue approved",
+	    38, PROTO_FAIL);
+	assert_int_equal(res.code, PROTO_E_MALFORMED);
+	/* Printable text and UTF-8 pass. */
+	reissue_with_note("laptop stolen ~ \"at\" the caf\xc3\xa9", 30,
+	    PROTO_FRAME);
+	reissue_with_note("", 0, PROTO_FRAME);
+
+	/* TEXT (ERROR, REJECTED) under the same rule. */
+	raw_begin(&b, 1, PROTO_REJECTED, 4);
+	raw_tlv(&b, PROTO_T_REQUEST, "\0\0\0\0\0\0\0\1", 8);
+	raw_tlv(&b, PROTO_T_TEXT, "no\r\n", 4);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_MALFORMED, 0);
+	assert_string_equal(res.text, "REJECTED: TEXT field contains a "
+	    "control character");
+	wb_cleanup(&b);
+	/* The encoder refuses what the decoder refuses ... */
+	proto_msg_init(&m, PROTO_REJECTED, 4);
+	m.request = 1;
+	strcpy(m.text, "line one\nline two");
+	wb_init(&b);
+	assert_int_equal(proto_encode(&b, &m), 0);
+	assert_int_equal(b.len, 0);
+	/* ... and proto_encode_error / proto_text_sanitize make any text
+	 * sendable. */
+	assert_int_equal(proto_encode_error(&b, 5, PROTO_E_BAD_REQUEST,
+	    "bad\x1b[2J\tthing\x7f"), 1);
+	assert_int_equal(proto_decode(&res, &m, b.data, b.len, 0),
+	    PROTO_FRAME);
+	assert_string_equal(m.text, "bad [2J thing ");
+	proto_msg_cleanup(&m);
+	wb_cleanup(&b);
+
+	/* ACCOUNT: only what mica-admin accepts for names. */
+	for (i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+		raw_login(&b, bad_names[i], "pw", "123456");
+		raw_end(&b);
+		res = expect_fail(&b, PROTO_E_MALFORMED, 0);
+		assert_string_equal(res.text, "LOGIN: ACCOUNT field: only "
+		    "A-Z a-z 0-9 . - _ @ allowed");
+		wb_cleanup(&b);
+		assert_int_equal(proto_account_valid(bad_names[i]), 0);
+	}
+	raw_login(&b, "Alice.Smith-2_x@example.org", "pw", "123456");
+	raw_end(&b);
+	assert_int_equal(proto_decode(&res, &m, b.data, b.len, 0),
+	    PROTO_FRAME);
+	assert_string_equal(m.account, "Alice.Smith-2_x@example.org");
+	proto_msg_cleanup(&m);
+	wb_cleanup(&b);
+	assert_int_equal(proto_account_valid("Alice.Smith-2_x@example.org"),
+	    1);
+	assert_int_equal(proto_account_valid(""), 0);
+	memset(name, 'a', sizeof(name));
+	name[PROTO_ACCOUNT_MAX] = '\0';
+	assert_int_equal(proto_account_valid(name), 1);
+	name[0] = '-';
+	assert_int_equal(proto_account_valid(name), 1);
+}
+
+static void
+test_log_escape(void **state)
+{
+	char out[32];
+
+	(void)state;
+	proto_log_escape(out, sizeof(out), "plain text", 100);
+	assert_string_equal(out, "plain text");
+	proto_log_escape(out, sizeof(out), "a\nb=\"c\"\\", 100);
+	assert_string_equal(out, "a\\x0ab=\\x22c\\x22\\x5c");
+	proto_log_escape(out, sizeof(out), "\x1b[31m\xc3\xa9", 100);
+	assert_string_equal(out, "\\x1b[31m\\xc3\\xa9");
+	/* max_in bounds a text that is not NUL-terminated */
+	proto_log_escape(out, sizeof(out), "abcdef", 3);
+	assert_string_equal(out, "abc");
+	/* too long for out: cut, marked, terminated */
+	proto_log_escape(out, 12, "0123456789abcdef", 100);
+	assert_string_equal(out, "01234567...");
+	proto_log_escape(out, 12, "\n\n\n\n", 100);
+	assert_string_equal(out, "\\x0a\\x0a...");
+	proto_log_escape(out, 1, "abc", 100);
+	assert_string_equal(out, "");
+}
+
 static void
 test_unknown_tags(void **state)
 {
@@ -722,6 +860,8 @@ main(void)
 		cmocka_unit_test(test_duplicate_missing),
 		cmocka_unit_test(test_over_long),
 		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_text_controls),
+		cmocka_unit_test(test_log_escape),
 		cmocka_unit_test(test_unknown_tags),
 		cmocka_unit_test(test_names_and_token),
 	};

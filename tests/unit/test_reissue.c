@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <openssl/evp.h>
@@ -22,6 +23,7 @@
 #include "ca/ca.h"
 #include "ca/micad.h"
 #include "ca/reissue.h"
+#include "common/bytes.h"
 #include "conf/conf.h"
 #include "store/store.h"
 
@@ -373,6 +375,126 @@ test_reissue_hold_reject(void **state)
 	request_rec_cleanup(&g.q);
 }
 
+struct revoke_ctx {
+	const uint8_t	*serial;
+	uint8_t		 reason;
+};
+
+/* An admin revokes the lost certificate meanwhile. */
+static enum store_rc
+revoke_txn(struct store_txn *txn, void *arg)
+{
+	struct revoke_ctx *r = arg;
+
+	return store_cert_set_status(txn, r->serial, CERT_REVOKED, r->reason,
+	    time(NULL), 0, NULL);
+}
+
+static void
+test_reissue_revoked_meanwhile(void **state)
+{
+	struct fx		*f = *state;
+	struct got		 w;
+	struct get_ctx		 g;
+	struct revoke_ctx	 rv;
+	uint8_t			*csr, tok[32], st;
+	uint64_t		 id;
+	size_t			 len;
+	char			 err[512];
+
+	f->conf.policy.hold_on_request = 1;
+	len = mk_csr(&csr, f->k2, "alice");
+	assert_int_equal(reissue_create(&f->d, "alice", f->lost, csr, len,
+	    REQREASON_LOST, "", &id, &st, tok, err, sizeof(err)), REISSUE_OK);
+	OPENSSL_free(csr);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(reissue_wait(&f->d, "alice", id, got_cb, &w),
+	    REISSUE_OK);
+	/* The held certificate is revoked by an admin meanwhile. */
+	rv.serial = f->lost;
+	rv.reason = REASON_AFFILIATION_CHANGED;
+	assert_int_equal(store_write(f->d.store, revoke_txn, &rv), STORE_OK);
+	assert_false(reissue_approve(&f->d, id, "admin", err, sizeof(err)));
+	assert_string_equal(err, "lost certificate was revoked (reason "
+	    "affiliationChanged) since the request; reject it");
+	/* Nothing signed, nothing sent, the request is still pending and
+	 * the revocation reason is the admin's. */
+	assert_int_equal(w.calls, 0);
+	memset(&g, 0, sizeof(g));
+	g.serial = f->lost;
+	g.id = id;
+	assert_int_equal(store_read(f->d.store, get_txn, &g), STORE_OK);
+	assert_int_equal(g.q.state, REQ_PENDING);
+	assert_true(serial_is_zero(g.q.new_serial));
+	assert_true(serial_is_zero(g.replaced_by));
+	assert_int_equal(g.st.status, CERT_REVOKED);
+	assert_int_equal(g.st.reason, REASON_AFFILIATION_CHANGED);
+	request_rec_cleanup(&g.q);
+	/* Rejecting it works and tells the waiter. */
+	assert_true(reissue_reject(&f->d, id, "admin", "revoked meanwhile",
+	    err, sizeof(err)));
+	assert_int_equal(w.calls, 1);
+	assert_int_equal(w.res.state, REQ_REJECTED);
+}
+
+struct expire_ctx {
+	const uint8_t	*lost;
+	uint8_t		 serial[16];
+	int64_t		 not_after;
+};
+
+/* A copy of alice's certificate record under a new serial whose
+ * notAfter is in the past (the expiry check comes before the DER is
+ * looked at). */
+static enum store_rc
+expired_txn(struct store_txn *txn, void *arg)
+{
+	struct expire_ctx	*e = arg;
+	struct cert_rec		 r;
+	enum store_rc		 rc;
+
+	memset(&r, 0, sizeof(r));
+	if ((rc = store_cert_get(txn, e->lost, &r)) != STORE_OK)
+		return rc;
+	memcpy(r.serial, e->serial, 16);
+	r.st.not_before = e->not_after - 86400;
+	r.st.not_after = e->not_after;
+	rc = store_cert_add(txn, &r);
+	cert_rec_cleanup(&r);
+	return rc;
+}
+
+static void
+test_reissue_expired(void **state)
+{
+	struct fx		*f = *state;
+	struct expire_ctx	 e;
+	uint8_t			*csr, tok[32], st;
+	uint64_t		 id;
+	size_t			 len;
+	char			 err[512], want[256], hex[SERIAL_HEX_LEN];
+
+	memset(&e, 0, sizeof(e));
+	e.lost = f->lost;
+	e.serial[0] = 0x01;
+	e.serial[15] = 0x42;
+	e.not_after = 1700000000;	/* 2023-11-14 22:13:20 UTC */
+	assert_int_equal(store_write(f->d.store, expired_txn, &e), STORE_OK);
+	serial_hex(hex, e.serial);
+	len = mk_csr(&csr, f->k2, "alice");
+	assert_int_equal(reissue_create(&f->d, "alice", e.serial, csr, len,
+	    REQREASON_LOST, "", &id, &st, tok, err, sizeof(err)),
+	    REISSUE_BAD_REQUEST);
+	snprintf(want, sizeof(want), "certificate %s expired on 2023-11-14 "
+	    "22:13:20 UTC: an expired certificate is not reissued, ask the "
+	    "CA for a new one", hex);
+	assert_string_equal(err, want);
+	/* The valid one still can be. */
+	assert_int_equal(reissue_create(&f->d, "alice", f->lost, csr, len,
+	    REQREASON_LOST, "", &id, &st, tok, err, sizeof(err)), REISSUE_OK);
+	OPENSSL_free(csr);
+}
+
 int
 main(void)
 {
@@ -380,6 +502,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reissue_approve, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_reissue_hold_reject,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reissue_revoked_meanwhile,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reissue_expired,
 		    setup, teardown),
 	};
 

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -463,15 +464,23 @@ int
 adm_server_start(struct micad *d)
 {
 	struct sockaddr_un sun;
-	const char *path = d->conf->admin.socket;
+	const struct conf_admin *a = &d->conf->admin;
+	const char *path = a->socket;
 	struct stat sb;
-	int fd = -1;
+	struct group *gr = NULL;
+	int fd = -1, shared;
 	mode_t old;
 
 	memset(&adm, 0, sizeof(adm));
 	adm.d = d;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		log_warnx("admin socket path too long: %s", path);
+		return 0;
+	}
+	/* Other users reach the socket through its group: 0660. */
+	shared = a->group[0] != '\0' || a->num_allowed_uids > 0;
+	if (a->group[0] != '\0' && (gr = getgrnam(a->group)) == NULL) {
+		log_warnx("[admin] group: no such group \"%s\"", a->group);
 		return 0;
 	}
 	if (!check_dir(path))
@@ -492,7 +501,8 @@ adm_server_start(struct micad *d)
 		log_warn("admin socket");
 		return 0;
 	}
-	old = umask(0177);
+	/* The mode comes from the umask at bind: no chmod by path. */
+	old = umask(shared ? 0117 : 0177);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
 		umask(old);
 		log_warn("bind %s", path);
@@ -500,7 +510,16 @@ adm_server_start(struct micad *d)
 		return 0;
 	}
 	umask(old);
-	if (chmod(path, 0600) != 0 || listen(fd, 64) != 0) {
+	/* AF_UNIX has no fchown before bind; the directory is checked not
+	 * writable by others, and a symlink there is never followed. */
+	if (gr != NULL && fchownat(AT_FDCWD, path, (uid_t)-1, gr->gr_gid,
+	    AT_SYMLINK_NOFOLLOW) != 0) {
+		log_warn("admin socket %s: chgrp %s", path, a->group);
+		close(fd);
+		unlink(path);
+		return 0;
+	}
+	if (listen(fd, 64) != 0) {
 		log_warn("admin socket %s", path);
 		close(fd);
 		unlink(path);
@@ -515,7 +534,12 @@ adm_server_start(struct micad *d)
 		return 0;
 	}
 	snprintf(adm.path, sizeof(adm.path), "%s", path);
-	log_info("admin socket %s (mode 0600)", path);
+	if (gr != NULL)
+		log_info("admin socket %s (mode 0660, group %s)", path,
+		    a->group);
+	else
+		log_info("admin socket %s (mode %s)", path, shared ? "0660" :
+		    "0600");
 	return 1;
 }
 

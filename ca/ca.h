@@ -16,6 +16,8 @@
 #ifndef MICA_CA_H
 #define MICA_CA_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -63,6 +65,17 @@ int	ca_key_read(EVP_PKEY **out, const char *path, const char *passphrase,
 	    char *err, size_t err_len);
 /* Writes a PEM certificate, O_EXCL, mode 0644, fsync'd.  1 or 0 + err. */
 int	ca_cert_write(const char *path, X509 *cert, char *err, size_t err_len);
+/*
+ * ca_key_write and ca_cert_write, with the new file handed to uid:gid by
+ * fchown on the open descriptor before it is written ((uid_t)-1 and
+ * (gid_t)-1 leave it as created).  For root writing files for the user
+ * micad runs as: no path-based chown, no symlink followed (O_NOFOLLOW).
+ */
+int	ca_key_write_owned(const char *path, EVP_PKEY *key,
+	    const char *passphrase, uid_t uid, gid_t gid, char *err,
+	    size_t err_len);
+int	ca_cert_write_owned(const char *path, X509 *cert, uid_t uid, gid_t gid,
+	    char *err, size_t err_len);
 /* Reads a PEM certificate.  1 with *out owned by the caller, or 0 + err. */
 int	ca_cert_read(X509 **out, const char *path, char *err, size_t err_len);
 

@@ -85,9 +85,13 @@ pass_cb(char *buf, int size, int rwflag, void *u)
 	return (int)len;
 }
 
-/* Opens path for a new file with mode, O_EXCL, and sets the exact mode. */
+/*
+ * Opens path for a new file with mode, O_EXCL, sets the exact mode and,
+ * unless uid and gid are both -1, the owner (on the descriptor).
+ */
 static int
-create_excl(const char *path, mode_t mode, char *err, size_t err_len)
+create_excl(const char *path, mode_t mode, uid_t uid, gid_t gid, char *err,
+    size_t err_len)
 {
 	int fd;
 
@@ -100,6 +104,14 @@ create_excl(const char *path, mode_t mode, char *err, size_t err_len)
 	}
 	if (fchmod(fd, mode) == -1) {
 		snprintf(err, err_len, "%s: chmod: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+	    fchown(fd, uid, gid) == -1) {
+		snprintf(err, err_len, "%s: chown to %d:%d: %s", path,
+		    (int)uid, (int)gid, strerror(errno));
 		close(fd);
 		unlink(path);
 		return -1;
@@ -172,6 +184,14 @@ int
 ca_key_write(const char *path, EVP_PKEY *key, const char *passphrase,
     char *err, size_t err_len)
 {
+	return ca_key_write_owned(path, key, passphrase, (uid_t)-1, (gid_t)-1,
+	    err, err_len);
+}
+
+int
+ca_key_write_owned(const char *path, EVP_PKEY *key, const char *passphrase,
+    uid_t uid, gid_t gid, char *err, size_t err_len)
+{
 	BIO *mem = NULL;
 	int fd = -1, rc = 0, ok;
 	char ebuf[256];
@@ -192,7 +212,7 @@ ca_key_write(const char *path, EVP_PKEY *key, const char *passphrase,
 		snprintf(err, err_len, "%s: encoding the key: %s", path, ebuf);
 		goto out;
 	}
-	if ((fd = create_excl(path, 0600, err, err_len)) == -1)
+	if ((fd = create_excl(path, 0600, uid, gid, err, err_len)) == -1)
 		goto out;
 	rc = flush_mem_to_fd(mem, fd, path, err, err_len);
  out:
@@ -260,6 +280,14 @@ ca_key_read(EVP_PKEY **out, const char *path, const char *passphrase,
 int
 ca_cert_write(const char *path, X509 *cert, char *err, size_t err_len)
 {
+	return ca_cert_write_owned(path, cert, (uid_t)-1, (gid_t)-1, err,
+	    err_len);
+}
+
+int
+ca_cert_write_owned(const char *path, X509 *cert, uid_t uid, gid_t gid,
+    char *err, size_t err_len)
+{
 	BIO *mem = NULL;
 	int fd, rc = 0;
 
@@ -271,7 +299,7 @@ ca_cert_write(const char *path, X509 *cert, char *err, size_t err_len)
 		    path);
 		goto out;
 	}
-	if ((fd = create_excl(path, 0644, err, err_len)) == -1)
+	if ((fd = create_excl(path, 0644, uid, gid, err, err_len)) == -1)
 		goto out;
 	rc = flush_mem_to_fd(mem, fd, path, err, err_len);
  out:

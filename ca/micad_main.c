@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -41,6 +42,8 @@
 #include "crl/crl.h"
 #include "ocsp/ocsp.h"
 #include "store/store.h"
+
+#define PASS_MAX	1024	/* bytes of a key passphrase */
 
 static struct micad micad;
 static struct ocsp_http *http;
@@ -90,67 +93,86 @@ usage(FILE *f)
 "closed cleanly, exit 0); SIGHUP reloads the log level and policy.\n");
 }
 
-/* Reads a passphrase file's first line into sodium_malloc'd memory. */
+/*
+ * Reads a passphrase file's first line into sodium_malloc'd memory with
+ * read(2): no stdio buffer keeps a copy of the secret.
+ */
 static char *
 read_passphrase(const char *path)
 {
-	FILE *f;
 	char *pw;
-	size_t n;
+	size_t n = 0;
+	ssize_t r;
 	struct stat sb;
+	int fd;
 
-	if ((f = fopen(path, "r")) == NULL)
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		fatal("key passphrase file %s", path);
-	if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & 077))
+	if (fstat(fd, &sb) == 0 && (sb.st_mode & 077))
 		fatalx("key passphrase file %s is readable by group or others "
 		    "(mode %03o); chmod 600 it", path,
 		    (unsigned)(sb.st_mode & 0777));
-	if ((pw = sodium_malloc(1024)) == NULL)
+	if ((pw = sodium_malloc(PASS_MAX + 1)) == NULL)
 		fatalx("out of memory");
-	if (fgets(pw, 1024, f) == NULL)
-		pw[0] = '\0';
-	fclose(f);
-	n = strcspn(pw, "\r\n");
+	while (n < PASS_MAX) {
+		r = read(fd, pw + n, PASS_MAX - n);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			fatal("key passphrase file %s", path);
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (memchr(pw + n - (size_t)r, '\n', (size_t)r) != NULL)
+			break;
+	}
+	close(fd);
 	pw[n] = '\0';
+	n = strcspn(pw, "\r\n");
+	sodium_memzero(pw + n, PASS_MAX + 1 - n);
 	return pw;
 }
 
+/* The CA certificate as DER and PEM for /ca.*; out of memory is fatal. */
 static int
 load_ca_files(const char *path)
 {
 	X509 *x = NULL;
-	FILE *f;
+	BIO *b = NULL;
 	unsigned char *p = NULL;
-	int n;
+	char *d;
+	long l;
+	int n, rc = 0;
+	char err[CA_ERR_MAX];
 
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	x = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
-	if (x == NULL)
-		return 0;
-	if ((n = i2d_X509(x, &p)) <= 0) {
-		X509_free(x);
-		return 0;
+	if (!ca_cert_read(&x, path, err, sizeof(err))) {
+		log_warnx("%s", err);
+		goto out;
 	}
-	ca_der = malloc((size_t)n);
+	if ((n = i2d_X509(x, &p)) <= 0) {
+		log_ssl("%s: i2d_X509", path);
+		goto out;
+	}
+	if ((ca_der = malloc((size_t)n)) == NULL)
+		fatal("malloc");
 	memcpy(ca_der, p, (size_t)n);
 	ca_der_len = (size_t)n;
-	OPENSSL_free(p);
-	{
-		BIO *b = BIO_new(BIO_s_mem());
-		char *d;
-		long l;
-
-		PEM_write_bio_X509(b, x);
-		l = BIO_get_mem_data(b, &d);
-		ca_pem = malloc((size_t)l);
-		memcpy(ca_pem, d, (size_t)l);
-		ca_pem_len = (size_t)l;
-		BIO_free(b);
+	if ((b = BIO_new(BIO_s_mem())) == NULL)
+		fatalx("BIO_new: out of memory");
+	if (!PEM_write_bio_X509(b, x) || (l = BIO_get_mem_data(b, &d)) <= 0) {
+		log_ssl("%s: PEM_write_bio_X509", path);
+		goto out;
 	}
+	if ((ca_pem = malloc((size_t)l)) == NULL)
+		fatal("malloc");
+	memcpy(ca_pem, d, (size_t)l);
+	ca_pem_len = (size_t)l;
+	rc = 1;
+ out:
+	OPENSSL_free(p);
+	BIO_free(b);
 	X509_free(x);
-	return 1;
+	return rc;
 }
 
 static void
@@ -180,10 +202,13 @@ route_ca(struct evhttp_request *req, const char *path, void *arg)
 	evhttp_send_reply(req, 200, "OK", NULL);
 }
 
+/* micad.crl is set after the privilege drop, before the HTTP threads
+ * start; the route is registered before that. */
 static void
 route_crl(struct evhttp_request *req, const char *path, void *arg)
 {
-	crl_http_handle(arg, req, path);
+	(void)arg;
+	crl_http_handle(micad.crl, req, path);
 }
 
 static int
@@ -427,12 +452,12 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	free(nc);
 }
 
+/* As root: the OCSP responder and the HTTP sockets, bound, no thread. */
 static void
-start_http(struct mica_conf *c)
+bind_http(struct mica_conf *c)
 {
 	struct ocsp_opts oo;
 	struct ocsp_http_opts ho;
-	struct crl_opts co;
 	X509 *ca = ca_signer_get0_cert(micad.signer);
 
 	ocsp_opts_defaults(&oo);
@@ -445,16 +470,6 @@ start_http(struct mica_conf *c)
 	    ca_signer_get0_ocsp_key(micad.signer), micad.store);
 	if (micad.ocsp == NULL)
 		fatalx("cannot start the OCSP responder");
-
-	memset(&co, 0, sizeof(co));
-	co.next_update = c->crl.next_update;
-	co.base_url = c->ca.http_url;
-	co.publish_dir = c->crl.publish_dir;
-	co.rebuild_delay_ms = (unsigned)c->crl.rebuild_delay_ms;
-	micad.crl = crl_service_new(micad.store, ca,
-	    ca_signer_get0_key(micad.signer), &co);
-	if (micad.crl == NULL)
-		fatalx("cannot start the CRL service");
 
 	ocsp_http_opts_defaults(&ho);
 	if (strlen(c->http.listen) >= sizeof(ho.listen))
@@ -469,13 +484,53 @@ start_http(struct mica_conf *c)
 		fatalx("cannot set up HTTP on %s", c->http.listen);
 	if (!load_ca_files(c->ca.cert))
 		fatalx("cannot read %s", c->ca.cert);
-	ocsp_http_add_route(http, "/ca.", route_ca, NULL);
-	ocsp_http_add_route(http, "/crl", route_crl, micad.crl);
-	ocsp_http_add_route(http, "/metrics", route_metrics, NULL);
-	if (!ocsp_http_start(http))
+	if (!ocsp_http_add_route(http, "/ca.", route_ca, NULL) ||
+	    !ocsp_http_add_route(http, "/crl", route_crl, NULL) ||
+	    !ocsp_http_add_route(http, "/metrics", route_metrics, NULL))
+		fatalx("cannot add the HTTP routes");
+	if (!ocsp_http_bind(http))
 		fatalx("cannot listen for HTTP on %s", c->http.listen);
+}
+
+/*
+ * After the privilege drop: the CRL service (first publish, rebuild
+ * thread) and the HTTP threads.
+ */
+static void
+start_serving(struct mica_conf *c)
+{
+	struct crl_opts co;
+
+	memset(&co, 0, sizeof(co));
+	co.next_update = c->crl.next_update;
+	co.base_url = c->ca.http_url;
+	co.publish_dir = c->crl.publish_dir;
+	co.rebuild_delay_ms = (unsigned)c->crl.rebuild_delay_ms;
+	micad.crl = crl_service_new(micad.store,
+	    ca_signer_get0_cert(micad.signer),
+	    ca_signer_get0_key(micad.signer), &co);
+	if (micad.crl == NULL)
+		fatalx("cannot start the CRL service");
+	if (!ocsp_http_start(http))
+		fatalx("cannot start HTTP on %s", c->http.listen);
 	log_info("http listening on %s (OCSP, CRL, CA certificate)",
 	    c->http.listen);
+}
+
+/*
+ * SIGHUP re-reads the config as the user micad runs as: say now, not at
+ * the first SIGHUP, when that cannot work.
+ */
+static void
+check_reloadable(const struct privdrop *pd, const char *path)
+{
+	char err[CONF_PATH_MAX + 256];
+
+	if (!pd->active)
+		return;
+	if (!privdrop_can_read(pd, path, err, sizeof(err)))
+		log_warnx("SIGHUP will not be able to reload: %s is not "
+		    "readable by %s (%s)", path, pd->user, err);
 }
 
 int
@@ -537,6 +592,10 @@ main(int argc, char **argv)
 	if (!privdrop_resolve(&pd, conf.daemon.user, conf.daemon.group, err,
 	    sizeof(err)))
 		fatalx("%s", err);
+	check_reloadable(&pd, cpath);
+	/* A renewal that crashed between its renames, before the checks. */
+	if (!check && !renew_recover(&conf, err, sizeof(err)))
+		fatalx("%s", err);
 	if (!privdrop_check_key(&pd, conf.ca.key, err, sizeof(err)) ||
 	    !privdrop_check_key(&pd, conf.ca.ocsp_key, err, sizeof(err)) ||
 	    !privdrop_check_key(&pd, conf.ca.tls_key, err, sizeof(err)) ||
@@ -581,20 +640,15 @@ main(int argc, char **argv)
 	micad.started = time(NULL);
 	if ((micad.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
+	/* As root, before any thread serves: renew, bind every socket. */
+	if (!renew_at_start(&micad, &pd, &renewed, err, sizeof(err)))
+		fatalx("certificate renewal: %s", err);
+	bind_http(&conf);
+	/* The CA listener wants the pool; workers get work only from the
+	 * loop, which runs after the drop. */
 	if ((micad.workers = workq_new(micad.base, conf.daemon.workers)) ==
 	    NULL)
 		fatalx("cannot start worker threads");
-	/* Before the listeners: they load the certificates once. */
-	if (!renew_at_start(&micad, &pd, &renewed, err, sizeof(err)))
-		fatalx("certificate renewal: %s", err);
-	memset(&no, 0, sizeof(no));
-	no.command = conf.daemon.notify_command;
-	no.timeout = conf.daemon.notify_timeout;
-	no.retry_delay = conf.daemon.notify_retry_delay;
-	if ((micad.notify = notify_new(&no)) == NULL)
-		fatalx("cannot start the notifier");
-
-	start_http(&conf);
 	if ((micad.reissue = reissue_new(&micad)) == NULL)
 		fatalx("cannot set up the reissue workflow");
 	if (!ca_listener_start(&micad))
@@ -603,10 +657,19 @@ main(int argc, char **argv)
 	if (!adm_server_start(&micad))
 		fatalx("cannot serve the admin socket %s", conf.admin.socket);
 	/* Everything is bound: hand the admin socket over, drop root. */
-	if (!privdrop_chown(&pd, conf.admin.socket))
+	if (!privdrop_chown(&pd, conf.admin.socket,
+	    conf.admin.group[0] != '\0'))
 		fatalx("cannot hand the admin socket to %s", pd.user);
 	if (!privdrop_drop(&pd, err, sizeof(err)))
 		fatalx("%s", err);
+
+	memset(&no, 0, sizeof(no));
+	no.command = conf.daemon.notify_command;
+	no.timeout = conf.daemon.notify_timeout;
+	no.retry_delay = conf.daemon.notify_retry_delay;
+	if ((micad.notify = notify_new(&no)) == NULL)
+		fatalx("cannot start the notifier");
+	start_serving(&conf);
 	if ((micad.expiry = expiry_new(&micad, conf.daemon.expiry_interval)) ==
 	    NULL)
 		fatalx("cannot start the expiry watch");

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -89,16 +90,46 @@ privdrop_check_key(const struct privdrop *p, const char *path, char *err,
 }
 
 int
-privdrop_chown(const struct privdrop *p, const char *path)
+privdrop_chown(const struct privdrop *p, const char *path, int keep_group)
 {
+	gid_t g = keep_group ? (gid_t)-1 : p->gid;
+
 	if (!p->active)
 		return 1;
-	if (chown(path, p->uid, p->gid) != 0) {
-		log_warn("chown %s to %u:%u", path, (unsigned)p->uid,
-		    (unsigned)p->gid);
+	/* Never through a symlink: root must not chown what it points to. */
+	if (fchownat(AT_FDCWD, path, p->uid, g, AT_SYMLINK_NOFOLLOW) != 0) {
+		log_warn("chown %s to %u:%d", path, (unsigned)p->uid,
+		    keep_group ? -1 : (int)p->gid);
 		return 0;
 	}
 	return 1;
+}
+
+int
+privdrop_can_read(const struct privdrop *p, const char *path, char *err,
+    size_t err_len)
+{
+	struct stat sb;
+	int ok;
+
+	if (stat(path, &sb) != 0) {
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		return 0;
+	}
+	if (p->uid == 0)
+		return 1;
+	if (sb.st_uid == p->uid)
+		ok = (sb.st_mode & S_IRUSR) != 0;
+	else if (sb.st_gid == p->gid)
+		ok = (sb.st_mode & S_IRGRP) != 0;
+	else
+		ok = (sb.st_mode & S_IROTH) != 0;
+	if (!ok)
+		snprintf(err, err_len, "%s is not readable by %s (uid %u; "
+		    "file owned by uid %u, mode %03o)", path,
+		    p->user[0] != '\0' ? p->user : "micad", (unsigned)p->uid,
+		    (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 0777));
+	return ok;
 }
 
 int

@@ -5,9 +5,10 @@
  *
  * Order in micad: privdrop_resolve at start; privdrop_check_key for every
  * key file; bind all listeners and the admin socket as root;
- * privdrop_chown(admin socket); privdrop_drop.  setgroups/setgid/setuid
- * act on every thread of the process (glibc), so threads started before
- * the drop lose root too.
+ * privdrop_chown(admin socket); privdrop_drop; only then start the HTTP
+ * and CRL threads and serve.  setgroups/setgid/setuid act on every thread
+ * of the process (glibc), so threads started before the drop (the idle
+ * worker pool) lose root too.
  */
 #ifndef MICA_PRIVDROP_H
 #define MICA_PRIVDROP_H
@@ -35,9 +36,19 @@ int	privdrop_resolve(struct privdrop *, const char *user, const char *group,
  */
 int	privdrop_check_key(const struct privdrop *, const char *path,
 	    char *err, size_t err_len);
-/* chown path to the target user/group when active; 1 (also if inactive)
- * or 0 (logged). */
-int	privdrop_chown(const struct privdrop *, const char *path);
+/*
+ * Hands path to the target user (and its group unless keep_group) when
+ * active, without following a symlink at path; 1 (also if inactive) or 0
+ * (logged).
+ */
+int	privdrop_chown(const struct privdrop *, const char *path,
+	    int keep_group);
+/*
+ * 1 when the user micad will run as can read path by its owner, group and
+ * mode bits (the primary group only), else 0 with a message in err.
+ */
+int	privdrop_can_read(const struct privdrop *, const char *path,
+	    char *err, size_t err_len);
 /*
  * Drops to the target user and group (setgroups, setgid, setuid) and
  * verifies that root cannot be regained.  No-op when inactive.  1, or 0

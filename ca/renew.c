@@ -2,6 +2,8 @@
  * renew.c - renewal of the OCSP signer and TLS server certificates at
  * micad start (see renew.h).
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -26,6 +29,7 @@
 #include "store/store.h"
 
 #define DAY	86400
+#define CA_WARN_DAYS	90	/* warn when the CA expires sooner */
 
 int
 renew_is_due(X509 *cert, int64_t now, int renew_before_days)
@@ -192,6 +196,8 @@ renew_one(struct micad *d, const struct privdrop *pd, const char *what,
 	enum store_rc rc = STORE_EXISTS;
 	int tries, ret = 0;
 	int64_t now = time(NULL);
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
 
 	memset(&r, 0, sizeof(r));
 	tkey[0] = tcert[0] = '\0';
@@ -231,15 +237,14 @@ renew_one(struct micad *d, const struct privdrop *pd, const char *what,
 	snprintf(tcert, sizeof(tcert), "%s.new", cert_path);
 	unlink(tkey);
 	unlink(tcert);
-	if (!ca_key_write(tkey, key, NULL, err, err_len) ||
-	    !ca_cert_write(tcert, x, err, err_len))
-		goto out;
-	if (pd != NULL && (!privdrop_chown(pd, tkey) ||
-	    !privdrop_chown(pd, tcert))) {
-		snprintf(err, err_len, "%s: chown of the new files failed",
-		    what);
-		goto out;
+	/* Owner set on the open descriptors: no path-based chown as root. */
+	if (pd != NULL && pd->active) {
+		uid = pd->uid;
+		gid = pd->gid;
 	}
+	if (!ca_key_write_owned(tkey, key, NULL, uid, gid, err, err_len) ||
+	    !ca_cert_write_owned(tcert, x, uid, gid, err, err_len))
+		goto out;
 	if (rename(tkey, key_path) != 0 || rename(tcert, cert_path) != 0) {
 		snprintf(err, err_len, "%s: rename: %s", what,
 		    strerror(errno));
@@ -298,6 +303,136 @@ file_due(const char *path, X509 *ca, int64_t now, int rbd, int *out_due,
 	return 1;
 }
 
+/* Warns when the CA certificate expires within CA_WARN_DAYS. */
+static void
+ca_expiry_warn(X509 *ca, const char *path, int64_t now)
+{
+	int64_t nb, na;
+
+	if (!ca_cert_times(ca, &nb, &na))
+		return;
+	if (na <= now)
+		log_warnx("the CA certificate %s has expired (%lld days ago): "
+		    "nothing can be issued or renewed; renew the CA", path,
+		    (long long)((now - na) / DAY));
+	else if (na - now < (int64_t)CA_WARN_DAYS * DAY)
+		log_warnx("the CA certificate %s expires in %lld days: "
+		    "certificates and renewals are cut short at its notAfter; "
+		    "renew the CA", path, (long long)((na - now) / DAY));
+}
+
+/* Regular file (lstat: a symlink is not). */
+static int
+is_file(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static int
+is_there(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0;
+}
+
+/*
+ * 1 when the key at kpath belongs to the certificate at cpath and that
+ * certificate was signed by ca.
+ */
+static int
+pair_ok(X509 *ca, const char *cpath, const char *kpath)
+{
+	X509 *x = NULL;
+	EVP_PKEY *k = NULL;
+	char err[CA_ERR_MAX];
+	int ok = 0;
+
+	if (!is_file(cpath) || !is_file(kpath) ||
+	    !ca_cert_read(&x, cpath, err, sizeof(err)) ||
+	    !ca_key_read(&k, kpath, NULL, err, sizeof(err)))
+		goto out;
+	if (X509_check_private_key(x, k) != 1 ||
+	    X509_check_issued(ca, x) != X509_V_OK ||
+	    X509_verify(x, X509_get0_pubkey(ca)) != 1)
+		goto out;
+	ok = 1;
+ out:
+	ERR_clear_error();
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return ok;
+}
+
+/* Finishes or discards one interrupted renewal (see renew.h). */
+static int
+recover_one(X509 *ca, const char *what, const char *cert_path,
+    const char *key_path, char *err, size_t err_len)
+{
+	char tkey[CONF_PATH_MAX + 8], tcert[CONF_PATH_MAX + 8];
+	int hk, hc;
+
+	if (cert_path[0] == '\0' || key_path[0] == '\0')
+		return 1;
+	snprintf(tkey, sizeof(tkey), "%s.new", key_path);
+	snprintf(tcert, sizeof(tcert), "%s.new", cert_path);
+	hk = is_there(tkey);
+	hc = is_there(tcert);
+	if (!hk && !hc)
+		return 1;
+	if (hk && hc && pair_ok(ca, tcert, tkey)) {
+		/* crashed before the renames: do both, key first */
+		if (rename(tkey, key_path) != 0 ||
+		    rename(tcert, cert_path) != 0)
+			goto fail;
+		log_info("%s: finished an interrupted renewal: %s and %s "
+		    "installed", what, tkey, tcert);
+	} else if (!hk && hc && pair_ok(ca, tcert, key_path)) {
+		/* crashed between the renames: the key is already new */
+		if (rename(tcert, cert_path) != 0)
+			goto fail;
+		log_info("%s: finished an interrupted renewal: %s installed "
+		    "(%s was already in place)", what, tcert, key_path);
+	} else {
+		if ((hk && unlink(tkey) != 0) || (hc && unlink(tcert) != 0))
+			goto fail;
+		log_warnx("%s: discarded the leftovers of an interrupted "
+		    "renewal (%s%s%s): %s", what, hk ? tkey : "",
+		    hk && hc ? ", " : "", hc ? tcert : "",
+		    hk && hc ? "the key does not match the certificate or the "
+		    "CA did not sign it" : hc ? "the certificate does not "
+		    "match the current key" : "no certificate was written");
+	}
+	fsync_dir_of(key_path);
+	fsync_dir_of(cert_path);
+	return 1;
+ fail:
+	snprintf(err, err_len, "%s: recovering an interrupted renewal: %s",
+	    what, strerror(errno));
+	return 0;
+}
+
+int
+renew_recover(const struct mica_conf *c, char *err, size_t err_len)
+{
+	X509 *ca = NULL;
+	int ret = 0;
+
+	if (!ca_cert_read(&ca, c->ca.cert, err, err_len))
+		goto out;
+	if (!recover_one(ca, "OCSP signer", c->ca.ocsp_cert, c->ca.ocsp_key,
+	    err, err_len) ||
+	    !recover_one(ca, "TLS server certificate", c->ca.tls_cert,
+	    c->ca.tls_key, err, err_len))
+		goto out;
+	ret = 1;
+ out:
+	X509_free(ca);
+	return ret;
+}
+
 int
 renew_at_start(struct micad *d, const struct privdrop *pd, int *out_renewed,
     char *err, size_t err_len)
@@ -311,6 +446,7 @@ renew_at_start(struct micad *d, const struct privdrop *pd, int *out_renewed,
 	int rbd = c->ca.renew_before_days;
 	X509 *ca = ca_signer_get0_cert(d->signer);
 
+	ca_expiry_warn(ca, c->ca.cert, now);
 	if (c->ca.ocsp_cert[0] != '\0' &&
 	    ca_signer_get0_ocsp_cert(d->signer) != NULL) {
 		if (!file_due(c->ca.ocsp_cert, ca, now, rbd, &due, err,

@@ -27,6 +27,7 @@
 #include <openssl/x509.h>
 
 struct micad;
+struct mica_conf;
 struct privdrop;
 
 /* 1 when cert is due for renewal at now (see above). */
@@ -34,7 +35,8 @@ int	renew_is_due(X509 *cert, int64_t now, int renew_before_days);
 
 /*
  * At start, after the store is open and d->signer loaded, before the
- * listeners: renews what is due.  When the OCSP signer was renewed,
+ * listeners: warns when the CA certificate expires within 90 days (or has
+ * expired), then renews what is due.  When the OCSP signer was renewed,
  * d->signer is replaced by one using the new certificate.  New files are
  * chowned to pd's user when pd is active (pd may be NULL).  Returns 1
  * (*out_renewed = number of certificates renewed, may be NULL) or 0 with
@@ -42,6 +44,16 @@ int	renew_is_due(X509 *cert, int64_t now, int renew_before_days);
  */
 int	renew_at_start(struct micad *d, const struct privdrop *pd,
 	    int *out_renewed, char *err, size_t err_len);
+/*
+ * At start, before the keys are loaded: finishes a renewal that crashed
+ * between writing and installing its files.  key.new + cert.new that
+ * match each other (and the CA signed the certificate) are renamed into
+ * place, key first; a lone cert.new that matches the installed key (the
+ * crash came between the two renames) is renamed; anything else left
+ * over is deleted.  Each case is logged.  Returns 1, or 0 with err when a
+ * rename or unlink fails.
+ */
+int	renew_recover(const struct mica_conf *c, char *err, size_t err_len);
 /* While running: logs a warning for every certificate that is due. */
 void	renew_check(struct micad *d);
 

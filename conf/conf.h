@@ -61,6 +61,9 @@ struct conf_admin {
 	char		socket[CONF_PATH_MAX];		/* admin.sock */
 	uint32_t	allowed_uids[16];		/* besides root and own */
 	int		num_allowed_uids;
+	char		group[CONF_STR_MAX];		/* "" = none; else the
+							 * socket is 0660 with
+							 * this group */
 };
 
 enum conf_review { REVIEW_MANUAL = 0, REVIEW_AUTO = 1 };
@@ -116,7 +119,8 @@ struct mica_conf {
 void	conf_defaults(struct mica_conf *, const char *dir);
 /*
  * Loads path over the defaults.  On error returns 0 with a message like
- * "mica.conf:12: [http] threads: must be 1..64" in err.
+ * "mica.conf:12: [http] threads: must be 1..64" in err, or "cannot read
+ * mica.conf: Permission denied" when the file cannot be opened.
  */
 int	conf_load(struct mica_conf *, const char *path, char *err,
 	    size_t err_len);

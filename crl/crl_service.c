@@ -11,6 +11,8 @@
  *   file_mu             the publish directory
  *   sched_mu            the rebuild schedule of the thread
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -50,6 +52,7 @@ struct crl_service {
 	int64_t			 next_update, delta_next_update;
 	unsigned int		 delay_ms, max_ms;
 	char			*publish_dir;
+	int			 pub_dfd;	/* publish_dir, or -1 */
 
 	pthread_mutex_t		 full_mu, delta_mu, state_mu, pub_mu, file_mu;
 	struct snap		*cur[2];
@@ -263,40 +266,56 @@ write_piece(const uint8_t *p, size_t len, void *arg)
 	return 1;
 }
 
+/*
+ * Writes name in the publish directory (dfd) atomically: a temp file
+ * created with O_EXCL|O_NOFOLLOW (a leftover or a planted symlink at the
+ * temp name is removed, never followed), fsync, rename over name, fsync
+ * the directory.
+ */
 static int
-write_atomic(const char *dir, const char *name, const struct crl_tbs *t)
+write_atomic(int dfd, const char *dir, const char *name,
+    const struct crl_tbs *t)
 {
-	char path[4096], tmp[4096];
-	int fd = -1, dfd = -1, rc = 0;
+	char tmp[256];
+	int fd = -1, rc = 0, tries;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
-	    sizeof(path) ||
-	    (size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >=
+	if ((size_t)snprintf(tmp, sizeof(tmp), ".%s.tmp", name) >=
 	    sizeof(tmp)) {
-		log_warnx("crl: publish path too long");
+		log_warnx("crl: publish name too long");
 		return 0;
 	}
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644)) == -1) {
-		log_warn("crl: open %s", tmp);
-		goto out;
+	for (tries = 0; tries < 2 && fd == -1; tries++) {
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd == -1 && errno == EEXIST && tries == 0 &&
+		    unlinkat(dfd, tmp, 0) == -1 && errno != ENOENT)
+			break;
+	}
+	if (fd == -1) {
+		log_warn("crl: create %s/%s", dir, tmp);
+		return 0;
 	}
 	if (!crl_tbs_pieces(t, write_piece, &fd)) {
-		log_warn("crl: write %s", tmp);
+		log_warn("crl: write %s/%s", dir, tmp);
 		goto out;
 	}
-	if (fsync(fd) == -1 || close(fd) == -1) {
+	if (fsync(fd) == -1) {
+		log_warn("crl: fsync %s/%s", dir, tmp);
+		goto out;
+	}
+	if (close(fd) == -1) {
 		fd = -1;
-		log_warn("crl: fsync %s", tmp);
+		log_warn("crl: close %s/%s", dir, tmp);
+		unlinkat(dfd, tmp, 0);
 		goto out;
 	}
 	fd = -1;
-	if (rename(tmp, path) == -1) {
-		log_warn("crl: rename %s", path);
+	if (renameat(dfd, tmp, dfd, name) == -1) {
+		log_warn("crl: rename %s/%s", dir, name);
+		unlinkat(dfd, tmp, 0);
 		goto out;
 	}
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    fsync(dfd) == -1) {
+	if (fsync(dfd) == -1) {
 		log_warn("crl: fsync %s", dir);
 		goto out;
 	}
@@ -304,11 +323,38 @@ write_atomic(const char *dir, const char *name, const struct crl_tbs *t)
 out:
 	if (fd != -1) {
 		close(fd);
-		unlink(tmp);
+		unlinkat(dfd, tmp, 0);
 	}
-	if (dfd != -1)
-		close(dfd);
 	return rc;
+}
+
+/*
+ * Opens the publish directory once; refuses one that group or others may
+ * write (they could swap the published CRLs).  The descriptor, or -1.
+ */
+static int
+open_publish_dir(const char *dir)
+{
+	struct stat sb;
+	int dfd;
+
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		log_warn("crl: publish_dir %s", dir);
+		return -1;
+	}
+	if (fstat(dfd, &sb) == -1) {
+		log_warn("crl: publish_dir %s", dir);
+		close(dfd);
+		return -1;
+	}
+	if (sb.st_mode & 022) {
+		log_warnx("crl: publish_dir %s is writable by group or others "
+		    "(mode %03o); refusing to publish CRLs there (chmod go-w "
+		    "it)", dir, (unsigned)(sb.st_mode & 0777));
+		close(dfd);
+		return -1;
+	}
+	return dfd;
 }
 
 /*
@@ -354,7 +400,8 @@ publish(struct crl_service *svc, enum crl_kind kind, struct crl_tbs *t,
 	if (svc->publish_dir != NULL) {
 		pthread_mutex_lock(&svc->file_mu);
 		if (svc->file_number[kind] < t->number) {
-			rc = write_atomic(svc->publish_dir, kind == CRL_FULL ?
+			rc = write_atomic(svc->pub_dfd, svc->publish_dir,
+			    kind == CRL_FULL ?
 			    "full.crl" : "delta.crl", t);
 			if (rc)
 				svc->file_number[kind] = t->number;
@@ -611,9 +658,12 @@ crl_service_new(struct store *store, X509 *ca_cert, EVP_PKEY *ca_key,
 	ts_add_ms(&svc->full_due, 3600 * 1000);
 	svc->delta_due = svc->full_due;
 
-	if (opts->publish_dir != NULL && opts->publish_dir[0] != '\0' &&
-	    (svc->publish_dir = strdup(opts->publish_dir)) == NULL)
-		goto out;
+	svc->pub_dfd = -1;
+	if (opts->publish_dir != NULL && opts->publish_dir[0] != '\0') {
+		if ((svc->publish_dir = strdup(opts->publish_dir)) == NULL ||
+		    (svc->pub_dfd = open_publish_dir(opts->publish_dir)) == -1)
+			goto out;
+	}
 	if (opts->base_url != NULL && opts->base_url[0] != '\0') {
 		if ((size_t)snprintf(url, sizeof(url), "%s/crl/delta.crl",
 		    opts->base_url) >= sizeof(url)) {
@@ -657,6 +707,8 @@ crl_service_free(struct crl_service *svc)
 	snap_unref(svc->cur[CRL_DELTA]);
 	crl_builder_free(svc->b);
 	free(svc->publish_dir);
+	if (svc->pub_dfd != -1)
+		close(svc->pub_dfd);
 	pthread_cond_destroy(&svc->cond);
 	pthread_mutex_destroy(&svc->full_mu);
 	pthread_mutex_destroy(&svc->delta_mu);

@@ -23,6 +23,7 @@
 
 #define BACKDATE	60		/* seconds before now */
 #define MAX_DAYS	36500
+#define ISSUE_MIN_CA_LEFT	86400	/* s the CA must still be valid */
 #define INIT_PATH_MAX	1024
 
 struct ca_signer {
@@ -919,8 +920,19 @@ ca_issue(const struct ca_signer *s, struct ca_issued *out,
 		snprintf(err, err_len, "issue: CA validity unreadable");
 		goto out;
 	}
-	if ((int64_t)not_after > ca_na)
+	/* An expired (or nearly) CA would make notAfter < notBefore. */
+	if (ca_na < (int64_t)now + ISSUE_MIN_CA_LEFT) {
+		snprintf(err, err_len, "issue: the CA certificate %s; refusing "
+		    "to issue (renew the CA)", ca_na <= (int64_t)now ?
+		    "has expired" : "expires within a day");
+		goto out;
+	}
+	if ((int64_t)not_after > ca_na) {
+		log_warnx("issue: validity cut from %d to %lld days: the CA "
+		    "certificate expires first", ip->days,
+		    (long long)((ca_na - (int64_t)now) / 86400));
 		not_after = (time_t)ca_na;	/* never outlive the CA */
+	}
 	if ((x = cert_start(ip->serial, X509_REQ_get_subject_name(ip->req),
 	    X509_get_subject_name(s->ca), pub, now, not_after)) == NULL ||
 	    !leaf_exts(x, s->ca, ip, prof, url) || !cert_sign(x, s->ca_key)) {

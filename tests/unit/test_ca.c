@@ -478,6 +478,30 @@ test_issue(void **state)
 	    X509_get0_notAfter(ca_signer_get0_cert(s))), 0);
 	ca_issued_cleanup(&out);
 
+	/* a CA that has expired, or expires within a day, issues nothing */
+	{
+		int64_t cnb, cna;
+
+		assert_true(ca_cert_times(ca_signer_get0_cert(s), &cnb, &cna));
+		ip.days = 30;
+		ip.now = (time_t)(cna + 10);
+		assert_false(ca_issue(s, &out, &ip, err, sizeof(err)));
+		assert_null(out.cert);
+		assert_string_equal(err, "issue: the CA certificate has "
+		    "expired; refusing to issue (renew the CA)");
+		ip.now = (time_t)(cna - 86399);
+		assert_false(ca_issue(s, &out, &ip, err, sizeof(err)));
+		assert_string_equal(err, "issue: the CA certificate expires "
+		    "within a day; refusing to issue (renew the CA)");
+		/* one day left exactly: issued, clamped, notBefore first */
+		ip.now = (time_t)(cna - 86400);
+		assert_true(ca_issue(s, &out, &ip, err, sizeof(err)));
+		assert_int_equal(out.not_after, cna);
+		assert_int_equal(out.not_before, cna - 86400 - 60);
+		ca_issued_cleanup(&out);
+		ip.now = 0;
+	}
+
 	/* a serial with the top bit set is refused */
 	ip.serial[0] = 0x80;
 	assert_false(ca_issue(s, &out, &ip, err, sizeof(err)));

@@ -246,6 +246,45 @@ expect_eq "no renewal when not due" "$(serial_of "$T/ca/ocsp.crt")" \
     "$NEW_OCSP"
 stop_micad
 
+# ---- a renewal interrupted between its file operations ----
+# The renewed pair and the pre-renewal pair both match and are CA-signed.
+cp "$T/ca/private/ocsp.key" "$T/ren-ocsp.key"
+cp "$T/ca/ocsp.crt" "$T/ren-ocsp.crt"
+# crash before the renames: key.new and cert.new, matching: installed
+cp "$T/old-ocsp.key" "$T/ca/private/ocsp.key.new"
+cp "$T/old-ocsp.crt" "$T/ca/ocsp.crt.new"
+chmod 600 "$T/ca/private/ocsp.key.new"
+start_micad || not_ok "micad starts with a leftover matching pair"
+expect_eq "leftover pair installed" "$(serial_of "$T/ca/ocsp.crt")" \
+    "$OLD_OCSP"
+check "leftover key installed" cmp "$T/old-ocsp.key" "$T/ca/private/ocsp.key"
+check "no .new files left" sh -c "! ls '$T/ca/ocsp.crt.new' \
+    '$T/ca/private/ocsp.key.new' 2>/dev/null"
+check "finishing is logged" grep -q "OCSP signer: finished an interrupted \
+renewal: $T/ca/private/ocsp.key.new and $T/ca/ocsp.crt.new installed" \
+    "$T/micad.log"
+stop_micad
+# crash between the renames: new key in place, cert.new left: installed
+cp "$T/ren-ocsp.key" "$T/ca/private/ocsp.key"
+cp "$T/ren-ocsp.crt" "$T/ca/ocsp.crt.new"
+start_micad || not_ok "micad starts with the key renamed, cert.new left"
+expect_eq "cert.new installed" "$(serial_of "$T/ca/ocsp.crt")" "$NEW_OCSP"
+check "cert.new gone" test ! -e "$T/ca/ocsp.crt.new"
+stop_micad
+# a pair that does not match: discarded, current files kept
+cp "$T/old-ocsp.key" "$T/ca/private/ocsp.key.new"
+chmod 600 "$T/ca/private/ocsp.key.new"
+cp "$T/ren-ocsp.crt" "$T/ca/ocsp.crt.new"
+start_micad || not_ok "micad starts with a mismatched leftover pair"
+expect_eq "current OCSP signer kept" "$(serial_of "$T/ca/ocsp.crt")" \
+    "$NEW_OCSP"
+check "current key kept" cmp "$T/ren-ocsp.key" "$T/ca/private/ocsp.key"
+check "mismatched leftovers deleted" sh -c "! ls '$T/ca/ocsp.crt.new' \
+    '$T/ca/private/ocsp.key.new' 2>/dev/null"
+check "discarding is logged" grep -q "OCSP signer: discarded the leftovers" \
+    "$T/micad.log"
+stop_micad
+
 # ---- privilege drop (root only) ----
 if [ "$(id -u)" -ne 0 ]; then
 	echo "ok - # SKIP privilege drop needs root"
@@ -263,7 +302,23 @@ expect_exit 1 "refuses key files owned by another user" \
 expect_out "names the key file and owner" "owned by uid 0"
 chown -R mica-test "$T/ca"
 chmod 755 "$T"
+: >"$T/micad.log"
 start_micad || not_ok "micad starts as root and drops to mica-test"
+MT_UID=$(id -u mica-test)
+expect_eq "every thread runs as mica-test (real, effective, saved, fs uid)" \
+    "$(cat /proc/$MICAD_PID/task/*/status | awk -v u="$MT_UID" '
+    /^Uid:/ { n++; if ($2 == u && $3 == u && $4 == u && $5 == u) k++ }
+    END { print (n >= 4 && n == k) }')" 1
+# line numbers in the log: the drop comes before any serving thread
+DROP_L=$(grep -n "running as user mica-test" "$T/micad.log" | head -n 1 | cut -d: -f1)
+HTTP_L=$(grep -n "ocsp http: listening" "$T/micad.log" | head -n 1 | cut -d: -f1)
+CRL_L=$(grep -n "crl: full number=" "$T/micad.log" | head -n 1 | cut -d: -f1)
+check "privileges dropped before the HTTP threads start" \
+    test "${DROP_L:-0}" -gt 0 -a "${DROP_L:-0}" -lt "${HTTP_L:-0}"
+check "privileges dropped before the first CRL is built" \
+    test "${DROP_L:-0}" -gt 0 -a "${DROP_L:-0}" -lt "${CRL_L:-0}"
+check "no SIGHUP warning when mica-test can read the config" sh -c \
+    "! grep -q 'SIGHUP will not be able to reload' '$T/micad.log'"
 U=$(ps -o user= -p "$MICAD_PID" | tr -d ' ')
 expect_eq "micad runs as mica-test" "$U" mica-test
 expect_eq "real, effective, saved uid dropped" \
@@ -278,6 +333,19 @@ check "root still can" admin status
 OUT=$(cat "$T/micad.log")
 expect_out "drop logged" "running as user mica-test"
 stop_micad
+# a root-only config: warned at start, SIGHUP says why it cannot reload
+chown root "$CONF"
+: >"$T/micad.log"
+start_micad || not_ok "micad starts with a root-only config"
+check "warns at start that SIGHUP cannot reload" grep -q \
+    "SIGHUP will not be able to reload: $CONF is not readable by mica-test" \
+    "$T/micad.log"
+kill -HUP "$MICAD_PID"
+check "SIGHUP names the I/O error, not a syntax error" wait_grep \
+    "SIGHUP: configuration not reloaded: cannot read $CONF: Permission denied" \
+    "$T/micad.log"
+stop_micad
+chown mica-test "$CONF"
 chmod 640 "$T/ca/private/tls.key"
 expect_exit 1 "group-readable key refused" "$BIN/micad" -c "$CONF" -n
 expect_out "mode named" "mode 640"

@@ -164,4 +164,31 @@ else
 fi
 expect_exit 2 "c2 rejected after restart" verify c2.crt full3.pem
 expect_exit 0 "c3 accepted after restart" verify c3.crt full3.pem
+
+if [ "$PUB" -eq 1 ]; then
+	# a symlink planted at the temp names is removed, never followed
+	stop_micad || not_ok "micad stops cleanly"
+	echo victim >"$T/victim"
+	ln -s "$T/victim" "$T/pub/.full.crl.tmp"
+	ln -s "$T/victim" "$T/pub/.delta.crl.tmp"
+	start_micad || { not_ok "micad starts with symlinks at the temp names"; done_testing; }
+	expect_eq "the symlink's target is untouched" "$(cat "$T/victim")" victim
+	check "full.crl is a regular file" test -f "$T/pub/full.crl" -a \
+	    ! -L "$T/pub/full.crl"
+	check "no temp name left" sh -c "! ls -a '$T/pub' | grep -q tmp"
+	expect_exit 0 "full.crl published past the symlink verifies" \
+	    openssl crl -in "$T/pub/full.crl" -inform DER -CAfile "$D/ca.crt" \
+	    -noout -verify
+	stop_micad || not_ok "micad stops cleanly"
+	# a publish_dir that group or others may write is refused at start
+	for m in 777 775; do
+		chmod $m "$T/pub"
+		expect_exit 1 "micad refuses publish_dir mode $m" \
+		    timeout 20 "$BIN/micad" -c "$CONF"
+		expect_out "the refusal says why (mode $m)" "crl: publish_dir \
+$T/pub is writable by group or others (mode $m); refusing to publish"
+	done
+	chmod 755 "$T/pub"
+	start_micad || not_ok "micad starts again with publish_dir 755"
+fi
 done_testing

@@ -1,6 +1,7 @@
 #!/bin/sh
-# The admin socket: mode 0600, and the peer's uid is checked with
-# SO_PEERCRED even when the file mode would let another user connect.
+# The admin socket: mode 0600 (0660 with [admin] group), and the peer's
+# uid is checked with SO_PEERCRED even when the file mode would let
+# another user connect.
 . "$(dirname "$0")/lib.sh"
 
 D=$T/ca
@@ -22,14 +23,49 @@ expect_exit 1 "micad refuses uid nobody (SO_PEERCRED)" \
 expect_out "refusal names the uid" "permission denied: uid $(id -u nobody) is not allowed"
 grep -q "admin: refused uid=$(id -u nobody)" "$T/micad.log" &&
     ok "refusal is logged" || not_ok "refusal is logged"
-# An allowed uid list admits it.
+# [admin] group + allowed_uids, no chmod: the socket is 0660 with that
+# group; a member listed in allowed_uids is admitted, a member not
+# listed is refused by SO_PEERCRED.
 stop_micad
-conf_set "$CONF" allowed_uids "$(id -u nobody)"
-start_micad || not_ok "micad restarts"
-chmod 666 "$D/admin.sock"
-expect_exit 0 "a uid listed in allowed_uids is admitted" \
-    runuser -u nobody -- "$BIN/mica-admin" --socket "$D/admin.sock" status
-stop_micad
+groupadd -f mica-admins 2>/dev/null
+for u in mica-adm1 mica-adm2; do
+	id "$u" >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin \
+	    -G mica-admins "$u" 2>/dev/null
+done
+if ! id -nG mica-adm1 2>/dev/null | grep -qw mica-admins ||
+    ! id -nG mica-adm2 2>/dev/null | grep -qw mica-admins; then
+	ok "# SKIP group checks: cannot create users in group mica-admins"
+else
+	A1=$(id -u mica-adm1)
+	A2=$(id -u mica-adm2)
+	conf_set "$CONF" allowed_uids "$A1"
+	sed -i "/^\[admin\]/a group = mica-admins" "$CONF"
+	start_micad || not_ok "micad restarts with [admin] group"
+	expect_eq "admin socket is mode 0660" \
+	    "$(stat -c %a "$D/admin.sock")" 660
+	expect_eq "admin socket group is mica-admins" \
+	    "$(stat -c %G "$D/admin.sock")" mica-admins
+	expect_exit 0 "a uid in allowed_uids and in the group is admitted" \
+	    runuser -u mica-adm1 -- "$BIN/mica-admin" --socket \
+	    "$D/admin.sock" status
+	expect_exit 1 "a group member not in allowed_uids is refused" \
+	    runuser -u mica-adm2 -- "$BIN/mica-admin" --socket \
+	    "$D/admin.sock" status
+	expect_out "refused by SO_PEERCRED, naming the uid" \
+	    "permission denied: uid $A2 is not allowed"
+	expect_exit 1 "a uid outside the group cannot open the socket" \
+	    runuser -u nobody -- "$BIN/mica-admin" --socket "$D/admin.sock" \
+	    status
+	expect_out "file mode refusal for non-members" "Permission denied"
+	stop_micad
+	# an unknown group is refused at start
+	sed -i "s/^group = mica-admins\$/group = mica-no-such-group/" "$CONF"
+	expect_exit 1 "an unknown [admin] group is refused" \
+	    timeout 20 "$BIN/micad" -c "$CONF"
+	expect_out "the refusal names the group" \
+	    "[admin] group: no such group \"mica-no-such-group\""
+	sed -i "/^group = mica-no-such-group\$/d" "$CONF"
+fi
 # A socket directory writable by others is refused at start-up.
 chmod 777 "$D"
 "$BIN/micad" -c "$CONF" >"$T/ww.log" 2>&1 &

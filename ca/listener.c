@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,22 @@
 
 #define PREAUTH_MAX_FRAME	4096	/* LOGIN fits; REISSUE needs login */
 #define MAX_ERRORS		16	/* protocol errors before we close */
+/*
+ * Output throttle: a client that sends requests without reading the
+ * replies would make us buffer without bound.  Above OUT_HIGH queued
+ * bytes we stop reading its requests; once the output drained to
+ * OUT_LOW, reading resumes.
+ */
+#define OUT_HIGH		(256 * 1024)
+#define OUT_LOW			(OUT_HIGH / 2)
+/* LOGINs in flight (queued or hashing): per address, and in all
+ * LOGINS_PER_WORKER x [daemon] workers.  Beyond: ERROR 11. */
+#define LOGINS_PER_ADDR		1
+#define LOGINS_PER_WORKER	2
+/* Failed-login counters for names that are not accounts, so that the
+ * LOCKED answer does not tell which accounts exist.  Least recently used
+ * entries go first. */
+#define UNKNOWN_MAX		4096
 
 enum conn_state {
 	CS_HANDSHAKE = 0,	/* TLS handshake running */
@@ -75,12 +92,17 @@ struct conn {
 	struct login_job	*login;		/* LOGIN in progress */
 	struct wait_ref		*waits;
 	int			 num_errors;
+	int			 out_full;	/* reading paused: OUT_HIGH */
 	struct event		*deadline;	/* log in by then, or go */
 };
 
 struct login_job {
+	struct login_job *next;		/* L.logins: in flight */
 	struct micad	*d;
 	struct conn	*conn;		/* NULL once the connection is gone */
+	atomic_int	 cancelled;	/* connection gone: skip the hash */
+	int		 verified;	/* the worker ran argon2id */
+	char		 addr[INET6_ADDRSTRLEN];
 	uint64_t	 cid;
 	uint32_t	 frame_id;
 	char		 account[STORE_NAME_MAX + 1];
@@ -101,7 +123,22 @@ static struct {
 	uint64_t		 next_cid;
 	uint32_t		 max_frame;
 	char			 dummy_hash[AUTH_PWHASH_LEN];
+	struct login_job	*logins;	/* in flight, loop thread only */
+	int			 num_logins;
 } L;
+
+/* Loop thread only; a static table, so no allocation per name. */
+struct unknown_name {
+	char		name[STORE_NAME_MAX + 1];	/* "" = free slot */
+	uint32_t	failed;
+	int64_t		locked_until;
+	uint64_t	used;				/* LRU clock */
+};
+
+static struct {
+	struct unknown_name	e[UNKNOWN_MAX];
+	uint64_t		clock;
+} U;
 
 static void	read_cb(struct bufferevent *, void *);
 static void	write_cb(struct bufferevent *, void *);
@@ -140,8 +177,12 @@ conn_free(struct conn *c)
 		reissue_wait_cancel(L.d->reissue, w);
 		free(w);
 	}
-	if (c->login != NULL)
-		c->login->conn = NULL;	/* the attempt still counts */
+	if (c->login != NULL) {
+		/* Not hashed yet: the worker skips it, and an attempt whose
+		 * password was never checked is not counted. */
+		atomic_store(&c->login->cancelled, 1);
+		c->login->conn = NULL;
+	}
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -213,9 +254,12 @@ static void
 conn_error(struct conn *c, uint32_t id, uint16_t code, const char *text)
 {
 	struct wb	w;
+	char		esc[PROTO_TEXT_MAX + 1];
 
+	/* text may quote what the client sent (a CSR subject) */
+	proto_log_escape(esc, sizeof(esc), text, PROTO_TEXT_MAX);
 	log_info("cid=%" PRIu64 " id=%" PRIu32 " error code=%u (%s) text=\"%s\"",
-	    c->cid, id, code, proto_err_name(code), text);
+	    c->cid, id, code, proto_err_name(code), esc);
 	wb_init(&w);
 	if (!proto_encode_error(&w, id, code, text))
 		wb_cleanup(&w);
@@ -272,11 +316,78 @@ login_work(void *arg)
 {
 	struct login_job	*j = arg;
 
+	if (atomic_load(&j->cancelled)) {
+		sodium_memzero(j->pw, j->pw_len + 1);
+		return;
+	}
 	j->pw_ok = auth_pwverify(j->hash, j->pw, j->pw_len);
+	j->verified = 1;
 	sodium_memzero(j->pw, j->pw_len + 1);
 	/* Logged after the work, so tests can see the dummy was verified. */
 	log_debug("cid=%" PRIu64 " argon2id verified against=%s", j->cid,
 	    j->dummy ? "dummy" : "account");
+}
+
+/* ---- failed logins of names that are not accounts ---- */
+
+static struct unknown_name *
+unknown_find(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < UNKNOWN_MAX; i++)
+		if (U.e[i].name[0] != '\0' && strcmp(U.e[i].name, name) == 0)
+			return &U.e[i];
+	return NULL;
+}
+
+/*
+ * The answer auth_login_apply would give for an account with the
+ * entry's counters: AUTH_LOGIN_LOCKED while locked, else FAILED.  Reads
+ * only: store_write may run the transaction more than once, so the
+ * counters change in unknown_failed, after the commit.
+ */
+static enum auth_login_rc
+unknown_check(const char *name, int64_t now, const char **out_detail)
+{
+	struct unknown_name	*u = unknown_find(name);
+
+	if (u != NULL && u->locked_until > now) {
+		*out_detail = "unknown account, locked";
+		return AUTH_LOGIN_LOCKED;
+	}
+	*out_detail = "unknown account";
+	return AUTH_LOGIN_FAILED;
+}
+
+/* Counts one failure for name, like auth_login_apply for an account. */
+static void
+unknown_failed(const char *name, int64_t now, const struct auth_policy *pol)
+{
+	struct unknown_name	*u;
+	size_t			 i;
+
+	if ((u = unknown_find(name)) == NULL) {
+		/* a free slot, else the least recently used one */
+		u = &U.e[0];
+		for (i = 0; i < UNKNOWN_MAX && u->name[0] != '\0'; i++)
+			if (U.e[i].name[0] == '\0' || U.e[i].used < u->used)
+				u = &U.e[i];
+		memset(u, 0, sizeof(*u));
+		snprintf(u->name, sizeof(u->name), "%s", name);
+	}
+	u->used = ++U.clock;
+	if (u->locked_until > now)
+		return;
+	if (u->locked_until != 0) {
+		u->locked_until = 0;
+		u->failed = 0;
+	}
+	if (u->failed < UINT32_MAX)
+		u->failed++;
+	if (u->failed >= (uint32_t)(pol->max_failures > 0 ?
+	    pol->max_failures : 1))
+		u->locked_until = now + pol->lockout_seconds;
 }
 
 struct login_txn_ctx {
@@ -284,6 +395,8 @@ struct login_txn_ctx {
 	const struct auth_policy *pol;
 	enum auth_login_rc	 rc;
 	const char		*detail;
+	int64_t			 now;
+	int			 unknown;	/* name is not an account */
 };
 
 static enum store_rc
@@ -297,12 +410,16 @@ login_txn(struct store_txn *txn, void *arg)
 	int			 pw_ok = j->pw_ok;
 
 	x->rc = AUTH_LOGIN_INTERNAL;
+	x->unknown = 0;
 	rc = store_account_get(txn, j->account, &a);
 	if (rc == STORE_NOTFOUND) {
-		x->rc = AUTH_LOGIN_FAILED;
-		x->detail = "unknown account";
+		/* Counted and locked like an account, in memory. */
+		x->unknown = 1;
+		x->rc = unknown_check(j->account, x->now, &x->detail);
+		snprintf(details, sizeof(details), "cid=%" PRIu64 " %s",
+		    j->cid, x->detail);
 		rc = store_audit_append(txn, j->account, "auth.failure",
-		    j->account, "unknown account", NULL);
+		    j->account, details, NULL);
 		goto out;
 	}
 	if (rc != STORE_OK)
@@ -310,8 +427,8 @@ login_txn(struct store_txn *txn, void *arg)
 	/* The hash verified on the worker must still be the account's. */
 	if (sodium_memcmp(a.pwhash, j->hash, AUTH_PWHASH_LEN) != 0)
 		pw_ok = 0;
-	x->rc = auth_login_apply(&a, pw_ok, j->code, (int64_t)time(NULL),
-	    x->pol, &x->detail);
+	x->rc = auth_login_apply(&a, pw_ok, j->code, x->now, x->pol,
+	    &x->detail);
 	if (x->rc != AUTH_LOGIN_LOCKED &&
 	    (rc = store_account_put(txn, &a, 0)) != STORE_OK)
 		goto out;
@@ -334,19 +451,37 @@ login_done(void *arg)
 	struct conn		*c = j->conn;
 	struct auth_policy	 pol;
 	struct login_txn_ctx	 x;
+	struct login_job	**pp;
 	enum store_rc		 rc;
 
+	for (pp = &L.logins; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			L.num_logins--;
+			break;
+		}
+	if (!j->verified) {
+		/* Cancelled before the worker got to it: the password was
+		 * never checked, so the attempt is not counted. */
+		log_info("cid=%" PRIu64 " login account=%s result=cancelled "
+		    "detail=\"connection gone before verification, not "
+		    "counted\"", j->cid, j->account);
+		goto out;
+	}
 	pol.max_failures = j->d->conf->policy.max_failures;
 	pol.lockout_seconds = j->d->conf->policy.lockout_seconds;
 	memset(&x, 0, sizeof(x));
 	x.j = j;
 	x.pol = &pol;
 	x.detail = "store error";
+	x.now = (int64_t)time(NULL);
 	if ((rc = store_write(j->d->store, login_txn, &x)) != STORE_OK) {
 		log_warnx("cid=%" PRIu64 " login account=%s: store: %s",
 		    j->cid, j->account, store_strerror(rc));
 		x.rc = AUTH_LOGIN_INTERNAL;
 	}
+	if (rc == STORE_OK && x.unknown && x.rc == AUTH_LOGIN_FAILED)
+		unknown_failed(j->account, x.now, &pol);
 	log_info("cid=%" PRIu64 " login account=%s result=%s detail=\"%s\"",
 	    j->cid, j->account, x.rc == AUTH_LOGIN_OK ? "ok" : "refused",
 	    x.detail);
@@ -384,12 +519,26 @@ login_done(void *arg)
 	}
 	/* Frames that arrived meanwhile. */
 	if (c->state != CS_CLOSING) {
-		bufferevent_enable(c->bev, EV_READ);
+		if (!c->out_full)
+			bufferevent_enable(c->bev, EV_READ);
 		process_input(c);
 	}
 	conn_settle(c);
 out:
 	login_job_free(j);
+}
+
+/* LOGINs in flight from addr (their connections may be gone). */
+static int
+addr_logins(const char *addr)
+{
+	struct login_job	*j;
+	int			 n = 0;
+
+	for (j = L.logins; j != NULL; j = j->next)
+		if (strcmp(j->addr, addr) == 0)
+			n++;
+	return n;
 }
 
 static void
@@ -403,6 +552,15 @@ handle_login(struct conn *c, struct proto_msg *m)
 		conn_error(c, m->id, PROTO_E_TYPE, "already logged in");
 		return;
 	}
+	if (L.num_logins >= LOGINS_PER_WORKER * (L.d->conf->daemon.workers >
+	    0 ? L.d->conf->daemon.workers : 1) ||
+	    addr_logins(c->addr) >= LOGINS_PER_ADDR) {
+		log_info("cid=%" PRIu64 " addr=%s login refused: %d in flight",
+		    c->cid, c->addr, L.num_logins);
+		conn_error(c, m->id, PROTO_E_BUSY, "busy: too many logins in "
+		    "progress, try again later");
+		return;
+	}
 	if ((j = calloc(1, sizeof(*j))) == NULL ||
 	    (j->pw = sodium_malloc(m->password_len + 1)) == NULL) {
 		log_warn("cid=%" PRIu64 " login", c->cid);
@@ -411,6 +569,8 @@ handle_login(struct conn *c, struct proto_msg *m)
 	}
 	j->d = L.d;
 	j->conn = c;
+	atomic_init(&j->cancelled, 0);
+	snprintf(j->addr, sizeof(j->addr), "%s", c->addr);
 	j->cid = c->cid;
 	j->frame_id = m->id;
 	snprintf(j->account, sizeof(j->account), "%s", m->account);
@@ -436,6 +596,9 @@ handle_login(struct conn *c, struct proto_msg *m)
 		goto fail;
 	}
 	c->login = j;
+	j->next = L.logins;
+	L.logins = j;
+	L.num_logins++;
 	/* Replies stay in request order: no more frames until it is done. */
 	bufferevent_disable(c->bev, EV_READ);
 	return;
@@ -726,7 +889,18 @@ process_input(struct conn *c)
 	size_t			 len;
 
 	while (c->state != CS_CLOSING && c->state != CS_HANDSHAKE &&
-	    c->login == NULL && (len = evbuffer_get_length(in)) > 0) {
+	    c->login == NULL && !c->out_full &&
+	    (len = evbuffer_get_length(in)) > 0) {
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
+		    OUT_HIGH) {
+			/* The client does not read: stop reading it until
+			 * write_cb sees the output drained to OUT_LOW. */
+			c->out_full = 1;
+			bufferevent_disable(c->bev, EV_READ);
+			log_debug("cid=%" PRIu64 " output full, reading paused",
+			    c->cid);
+			break;
+		}
 		cap = c->authed ? L.max_frame : (L.max_frame <
 		    PREAUTH_MAX_FRAME ? L.max_frame : PREAUTH_MAX_FRAME);
 		if (len > PROTO_LEN_PREFIX + (size_t)cap)
@@ -766,12 +940,21 @@ read_cb(struct bufferevent *bev, void *arg)
 	conn_settle(c);
 }
 
+/* Runs when the output drained to OUT_LOW (the write low watermark). */
 static void
 write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 
-	(void)bev;
+	if (c->out_full && c->state != CS_CLOSING &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) <= OUT_LOW) {
+		c->out_full = 0;
+		log_debug("cid=%" PRIu64 " output drained, reading resumed",
+		    c->cid);
+		if (c->login == NULL)
+			bufferevent_enable(bev, EV_READ);
+		process_input(c);
+	}
 	conn_settle(c);
 }
 
@@ -874,6 +1057,8 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	/* Never buffer more than one frame (plus its length prefix). */
 	bufferevent_setwatermark(c->bev, EV_READ, 0,
 	    PROTO_LEN_PREFIX + (size_t)L.max_frame);
+	/* write_cb runs when the output drains to OUT_LOW (see OUT_HIGH) */
+	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
 	conn_timeouts(c);
 	{
 		struct timeval lt = { L.d->conf->proto.login_timeout, 0 };

@@ -9,8 +9,11 @@ the server sees them concurrently.  Connection i uses the i-th
 (ACCOUNT, PASSWORD, CODE) triple, cycling.  Prints one line per connection
 in order: "ok" or "error N", then "mean_ms X" (mean time from LOGIN sent
 to its answer).  With N = -K it runs K logins one after another instead
-(for timing) and prints the same lines.
+(for timing) and prints the same lines.  With MICA_LOGIN_SPREAD=1 in the
+environment, concurrent connection i comes from 127.0.0.(2+i) (micad
+allows one LOGIN in flight per address).
 """
+import os
 import socket
 import ssl
 import struct
@@ -55,11 +58,12 @@ def result(f):
     return "frame 0x%02x" % f[1]
 
 
-def connect(ca, port):
+def connect(ca, port, src=None):
     ctx = ssl.create_default_context(cafile=ca)
     ctx.check_hostname = False
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    s = socket.create_connection(("127.0.0.1", port), timeout=60,
+                                 source_address=(src, 0) if src else None)
     s = ctx.wrap_socket(s)
     s.sendall(frame(1, 1, tlv(1, b"\x01")))
     f = read_frame(s)
@@ -99,8 +103,13 @@ def main():
         barrier = threading.Barrier(n)
 
         def run(i):
+            # MICA_LOGIN_SPREAD=1: connection i comes from 127.0.0.(2+i),
+            # so micad's per-address LOGIN cap does not apply
+            src = None
+            if os.environ.get("MICA_LOGIN_SPREAD"):
+                src = "127.0.0.%d" % (2 + i % 250)
             try:
-                socks[i] = connect(ca, port)
+                socks[i] = connect(ca, port, src)
             except (OSError, EOFError, ValueError) as e:
                 results[i] = "failed %s" % e
             barrier.wait()

@@ -314,4 +314,30 @@ expect_out "damaged: reason superseded" "reason: superseded"
 OUT=$(ocsp_of "$T/nina.crt")
 expect_out "OCSP: superseded" "Reason: superseded"
 
+# ---- a client that sends FETCHes and never reads the replies ----
+# Each FETCH of an issued request is answered with ~1-2 KB; 100,000 of
+# them unthrottled are 100+ MB of output buffered in micad.  The output
+# throttle stops reading the connection above 256 KiB queued, so micad's
+# RSS stays put (a resource bound, not a timing one), another client is
+# served meanwhile, and every reply arrives once the client reads.
+NTOK=$(sed -n 's/^token: //p' "$T/nina.new.crt.request")
+if [ -n "$NTOK" ] && [ -n "$NID" ]; then
+	expect_exit 0 "FETCH flood without reading" timeout 300 python3 \
+	    "$(dirname "$0")/fetchflood.py" "$CA" "$CA_PORT" "$MICAD_PID" \
+	    "$NID" "$NTOK" 100000
+	echo "$OUT" | sed 's/^/# /'
+	RSS0=$(echo "$OUT" | sed -n 's/^rss_before_kb //p')
+	RSS1=$(echo "$OUT" | sed -n 's/^rss_max_kb //p')
+	SENT=$(echo "$OUT" | sed -n 's/^sent //p')
+	expect_eq "micad RSS grew by less than 64 MB" \
+	    "$([ $((${RSS1:-999999999} - ${RSS0:-0})) -lt 65536 ] && echo yes)" yes
+	expect_eq "another client served during the flood" \
+	    "$(echo "$OUT" | sed -n 's/^other_client //p')" ok
+	expect_eq "every FETCH answered once the client reads" \
+	    "$(echo "$OUT" | sed -n 's/^received //p')" "$SENT"
+else
+	not_ok "nina's request file has request and token"
+fi
+expect_exit 0 "micad still alive after the flood" admin status
+
 done_testing

@@ -12,23 +12,12 @@
 
 #include "common/log.h"
 #include "ca/ca.h"
+#include "common/bytes.h"
 
 #define RSA_MIN_BITS	2048
 #define RSA_MAX_BITS	8192
 
 /* ---- subject text ---- */
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /*
  * Takes one "type=value" attribute from *sp up to an unescaped separator
@@ -63,8 +52,8 @@ take_ava(const char **sp, const char *seps, char *type, size_t type_len,
 		if (c == '\\') {
 			if (*s == '\0')
 				goto bad;
-			if ((h1 = hexval(s[0])) >= 0 && s[1] != '\0' &&
-			    (h2 = hexval(s[1])) >= 0) {
+			if ((h1 = hex_digit(s[0])) >= 0 && s[1] != '\0' &&
+			    (h2 = hex_digit(s[1])) >= 0) {
 				c = (char)(h1 << 4 | h2);
 				s += 2;
 			} else

@@ -1234,6 +1234,15 @@ check_formats(const struct opts *o)
 		return 0;
 	}
 	sodium_memzero(token, sizeof(token));
+	if (o->note != NULL) {
+		for (i = 0; o->note[i] != '\0'; i++)
+			if ((unsigned char)o->note[i] < 0x20 ||
+			    o->note[i] == 0x7f) {
+				warnx("--note: control characters (line breaks, "
+				    "tabs, escapes) are not allowed");
+				return 0;
+			}
+	}
 	if (o->otp != NULL) {
 		for (i = 0; o->otp[i] != '\0'; i++)
 			if (o->otp[i] < '0' || o->otp[i] > '9')

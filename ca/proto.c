@@ -710,18 +710,6 @@ proto_token_hex(char *out, const uint8_t token[PROTO_TOKEN_LEN])
 	out[PROTO_TOKEN_HEX_LEN] = '\0';
 }
 
-static int
-hexdigit(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 proto_token_parse(uint8_t token[PROTO_TOKEN_LEN], const char *text)
 {
@@ -732,8 +720,8 @@ proto_token_parse(uint8_t token[PROTO_TOKEN_LEN], const char *text)
 	if (strlen(text) != PROTO_TOKEN_HEX_LEN)
 		goto out;
 	for (i = 0; i < PROTO_TOKEN_LEN; i++) {
-		hi = hexdigit((unsigned char)text[2 * i]);
-		lo = hexdigit((unsigned char)text[2 * i + 1]);
+		hi = hex_digit((unsigned char)text[2 * i]);
+		lo = hex_digit((unsigned char)text[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			goto out;
 		t[i] = (uint8_t)(hi << 4 | lo);

@@ -319,8 +319,8 @@ hex_encode(char *out, const uint8_t *in, size_t len)
 	out[2 * len] = '\0';
 }
 
-static int
-hexval(int c)
+int
+hex_digit(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -346,7 +346,7 @@ serial_parse(uint8_t out[SERIAL_LEN], const char *text)
 	for (; *s != '\0'; s++) {
 		if (*s == ':' || *s == ' ' || *s == '-' || *s == '\n')
 			continue;
-		if (hexval((unsigned char)*s) < 0)
+		if (hex_digit((unsigned char)*s) < 0)
 			return 0;
 		seen = 1;
 		if (n == 0 && *s == '0')
@@ -361,7 +361,7 @@ serial_parse(uint8_t out[SERIAL_LEN], const char *text)
 	skip = 2 * SERIAL_LEN - n;
 	for (i = 0; i < n; i++) {
 		size_t pos = skip + i;
-		int v = hexval((unsigned char)digits[i]);
+		int v = hex_digit((unsigned char)digits[i]);
 
 		if (pos % 2 == 0)
 			out[pos / 2] |= v << 4;

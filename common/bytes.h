@@ -63,6 +63,8 @@ void		be16_put(uint8_t *, uint16_t);
 void		be32_put(uint8_t *, uint32_t);
 void		be64_put(uint8_t *, uint64_t);
 
+/* The value of one hex digit (either case), or -1. */
+int	hex_digit(int c);
 /* Uppercase hex without separators; out must hold 2*len+1 bytes. */
 void	hex_encode(char *out, const uint8_t *in, size_t len);
 /*

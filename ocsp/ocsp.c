@@ -31,6 +31,9 @@
 #define SHA256_LEN	32
 #define NLAT		9
 #define ETAG_HASH_LEN	16
+#define RESPID_LEN	(4 + SHA1_LEN)
+#define SINGLE_MAX	160	/* a SingleResponse beyond its CertID */
+#define ENVELOPE_MAX	256	/* fixed parts of ResponseData, OCSPResponse */
 
 /* Upper bounds of the latency buckets, microseconds. */
 static const uint64_t lat_bounds_us[NLAT] = {
@@ -48,6 +51,21 @@ static const char *result_names[OCSPRES_COUNT] = {
 static const uint8_t der_malformed[] = { 0x30, 0x03, 0x0a, 0x01, 0x01 };
 static const uint8_t der_internal[] = { 0x30, 0x03, 0x0a, 0x01, 0x02 };
 static const uint8_t der_unauthorized[] = { 0x30, 0x03, 0x0a, 0x01, 0x06 };
+/* responseStatus successful (RFC 6960 4.2.1). */
+static const uint8_t der_successful[] = { 0x0a, 0x01, 0x00 };
+/* responseType id-pkix-ocsp-basic. */
+static const uint8_t der_oid_basic[] = {
+	0x06, 0x09, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01
+};
+/* Extension id-pkix-ocsp-extended-revoke, extnValue NULL (RFC 6960 2.2). */
+static const uint8_t der_ext_revoke[] = {
+	0x30, 0x0f, 0x06, 0x09, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30,
+	0x01, 0x09, 0x04, 0x02, 0x05, 0x00
+};
+/* id-ce-invalidityDate (RFC 5280 5.3.2). */
+static const uint8_t der_oid_invalidity[] = { 0x06, 0x03, 0x55, 0x1d, 0x18 };
+static const uint8_t der_good[] = { 0x80, 0x00 };
+static const uint8_t der_unknown[] = { 0x82, 0x00 };
 
 struct ocsp_responder {
 	struct ocsp_opts	 opts;
@@ -60,7 +78,13 @@ struct ocsp_responder {
 	uint8_t			 name_sha1[SHA1_LEN], key_sha1[SHA1_LEN];
 	uint8_t			 name_sha256[SHA256_LEN];
 	uint8_t			 key_sha256[SHA256_LEN];
-	X509_EXTENSION		*ext_revoke;	/* RFC 6960 section 2.2 */
+	/* Precomputed pieces of every response (see build_response). */
+	uint8_t			 respid[RESPID_LEN];	/* [2] byKey */
+	uint8_t			*sigalg;	/* AlgorithmIdentifier DER */
+	size_t			 sigalg_len;
+	uint8_t			*certs;		/* [0] { signer }, or NULL */
+	size_t			 certs_len;
+	size_t			 sig_max;
 	struct ocsp_cache	*cache;
 	atomic_uint_fast64_t	 gen;
 	atomic_uint_fast64_t	 results[OCSPRES_COUNT];
@@ -73,6 +97,10 @@ struct ocsp_ctx {
 	struct ocsp_responder	*r;
 	struct store_reader	*reader;
 	EVP_MD_CTX		*tmpl;		/* DigestSign initialised */
+	EVP_MD_CTX		*work;		/* tmpl copied per response */
+	uint8_t			*sig;		/* sig_max bytes */
+	uint8_t			*tbs, *out;	/* encoder buffers */
+	size_t			 tbs_cap, out_cap;
 	uint8_t			(*serials)[OCSP_SERIAL_LEN];
 	struct cert_state	*states;
 	uint8_t			*kind;
@@ -142,23 +170,95 @@ issuer_hashes(struct ocsp_responder *r)
 	return rc;
 }
 
-/* id-pkix-ocsp-extended-revoke, extnValue NULL (RFC 6960 section 2.2). */
-static X509_EXTENSION *
-make_ext_revoke(void)
+/*
+ * Signs an empty BasicOCSPResponse the generic way once, to learn the
+ * AlgorithmIdentifier OpenSSL writes for this key (RSA, RSA-PSS, ECDSA,
+ * EdDSA alike); every later response reuses its DER.
+ */
+static int
+learn_sigalg(struct ocsp_responder *r)
 {
-	static const uint8_t null_der[] = { 0x05, 0x00 };
-	ASN1_OBJECT *obj = NULL;
-	ASN1_OCTET_STRING *os = NULL;
-	X509_EXTENSION *ext = NULL;
+	OCSP_BASICRESP *bs = NULL;
+	EVP_MD_CTX *mctx = NULL;
+	unsigned char *der = NULL;
+	int len, rc = 0;
 
-	if ((obj = OBJ_txt2obj("1.3.6.1.5.5.7.48.1.9", 1)) == NULL ||
-	    (os = ASN1_OCTET_STRING_new()) == NULL ||
-	    !ASN1_OCTET_STRING_set(os, null_der, sizeof(null_der)) ||
-	    (ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os)) == NULL)
-		log_ssl("ocsp: extended revoke extension");
-	ASN1_OBJECT_free(obj);
-	ASN1_OCTET_STRING_free(os);
-	return ext;
+	if ((bs = OCSP_BASICRESP_new()) == NULL ||
+	    (mctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit_ex(mctx, NULL, r->mdname, NULL, NULL, r->key,
+	    NULL) != 1 ||
+	    OCSP_basic_sign_ctx(bs, r->signer, mctx, NULL,
+	    OCSP_RESPID_KEY | OCSP_NOCERTS) != 1 ||
+	    (len = i2d_X509_ALGOR(OCSP_resp_get0_tbs_sigalg(bs), &der)) <= 0) {
+		log_ssl("ocsp: signature algorithm");
+		goto out;
+	}
+	r->sigalg = der;
+	r->sigalg_len = (size_t)len;
+	der = NULL;
+	rc = 1;
+ out:
+	OPENSSL_free(der);
+	EVP_MD_CTX_free(mctx);
+	OCSP_BASICRESP_free(bs);
+	return rc;
+}
+
+/*
+ * Precomputes the constant parts of every response: ResponderID byKey
+ * (SHA-1 of the signer's public key, RFC 6960 4.2.1), the signature
+ * AlgorithmIdentifier, the certs [0] field holding a delegated signer
+ * (RFC 6960 4.2.2.2), and the largest signature.
+ */
+static int
+encoder_setup(struct ocsp_responder *r)
+{
+	struct ocsp_derw w;
+	unsigned char *cert = NULL;
+	unsigned int n = 0;
+	size_t m, len;
+	const uint8_t *p;
+	int cert_len, size, rc = 0;
+
+	r->respid[0] = 0xa2;
+	r->respid[1] = 2 + SHA1_LEN;
+	r->respid[2] = 0x04;
+	r->respid[3] = SHA1_LEN;
+	if (X509_pubkey_digest(r->signer, EVP_sha1(), r->respid + 4, &n) != 1 ||
+	    n != SHA1_LEN) {
+		log_ssl("ocsp: signer key hash");
+		goto out;
+	}
+	if ((size = EVP_PKEY_get_size(r->key)) <= 0) {
+		log_ssl("ocsp: signature size");
+		goto out;
+	}
+	r->sig_max = (size_t)size;
+	if (!learn_sigalg(r))
+		goto out;
+	if (!r->signer_is_ca) {
+		if ((cert_len = i2d_X509(r->signer, &cert)) <= 0) {
+			log_ssl("ocsp: encode signer certificate");
+			goto out;
+		}
+		if ((r->certs = malloc((size_t)cert_len + 16)) == NULL) {
+			log_warn("ocsp: malloc");
+			goto out;
+		}
+		ocsp_derw_init(&w, r->certs, (size_t)cert_len + 16);
+		m = ocsp_derw_mark(&w);
+		ocsp_derw_put(&w, cert, (size_t)cert_len);
+		ocsp_derw_wrap(&w, 0x30, m);
+		ocsp_derw_wrap(&w, 0xa0, m);
+		if ((p = ocsp_derw_data(&w, &len)) == NULL)
+			goto out;
+		memmove(r->certs, p, len);
+		r->certs_len = len;
+	}
+	rc = 1;
+ out:
+	OPENSSL_free(cert);
+	return rc;
 }
 
 static int
@@ -217,8 +317,7 @@ ocsp_responder_new(const struct ocsp_opts *opts, X509 *ca_cert,
 	if (!EVP_PKEY_up_ref(signer_key))
 		goto fail;
 	r->key = signer_key;
-	if (!check_signer(r) || !issuer_hashes(r) ||
-	    (r->ext_revoke = make_ext_revoke()) == NULL)
+	if (!check_signer(r) || !issuer_hashes(r) || !encoder_setup(r))
 		goto fail;
 	if ((r->cache = ocsp_cache_new(r->opts.cache_entries,
 	    r->opts.cache_bytes)) == NULL)
@@ -235,7 +334,8 @@ ocsp_responder_free(struct ocsp_responder *r)
 	if (r == NULL)
 		return;
 	ocsp_cache_free(r->cache);
-	X509_EXTENSION_free(r->ext_revoke);
+	OPENSSL_free(r->sigalg);
+	free(r->certs);
 	X509_free(r->ca);
 	X509_free(r->signer);
 	EVP_PKEY_free(r->key);
@@ -262,7 +362,8 @@ ocsp_ctx_new(struct ocsp_responder *r)
 	/* A template copied per response saves the provider fetch. */
 	if ((c->tmpl = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestSignInit_ex(c->tmpl, NULL, r->mdname, NULL, NULL,
-	    r->key, NULL) != 1) {
+	    r->key, NULL) != 1 || (c->work = EVP_MD_CTX_new()) == NULL ||
+	    (c->sig = malloc(r->sig_max)) == NULL) {
 		log_ssl("ocsp: signing context");
 		goto fail;
 	}
@@ -279,6 +380,10 @@ ocsp_ctx_free(struct ocsp_ctx *c)
 		return;
 	store_reader_free(c->reader);
 	EVP_MD_CTX_free(c->tmpl);
+	EVP_MD_CTX_free(c->work);
+	free(c->sig);
+	free(c->tbs);
+	free(c->out);
 	free(c->serials);
 	free(c->states);
 	free(c->kind);
@@ -428,72 +533,6 @@ lookup_states(struct ocsp_ctx *c, int n)
 	return ok;
 }
 
-static int
-add_invalidity(OCSP_SINGLERESP *single, int64_t when)
-{
-	ASN1_GENERALIZEDTIME *t;
-	int ok;
-
-	if ((t = ASN1_GENERALIZEDTIME_set(NULL, (time_t)when)) == NULL)
-		return 0;
-	ok = OCSP_SINGLERESP_add1_ext_i2d(single, NID_invalidity_date, t, 0,
-	    0) == 1;
-	ASN1_GENERALIZEDTIME_free(t);
-	return ok;
-}
-
-/*
- * Adds the SingleResponse for CertID i (echoed as sent).  *out_status
- * gets the OCSP cert status; *io_ext_revoke is set when the extended
- * revoke extension is needed.
- */
-static int
-add_single(struct ocsp_ctx *c, OCSP_BASICRESP *bs, OCSP_CERTID *cid,
-    int i, ASN1_TIME *thisupd, ASN1_TIME *nextupd, int *out_status,
-    int *io_ext_revoke)
-{
-	const struct cert_state *st = &c->states[i];
-	OCSP_SINGLERESP *single;
-	ASN1_TIME *rt = NULL;
-	int status, reason = OCSP_REVOKED_STATUS_NOSTATUS, ok = 0;
-	int64_t when = 0;
-
-	if (c->kind[i] == CID_FOREIGN)
-		status = V_OCSP_CERTSTATUS_UNKNOWN;
-	else if (c->kind[i] == CID_NEVER) {
-		if (c->r->opts.unknown_revoked) {
-			status = V_OCSP_CERTSTATUS_REVOKED;
-			reason = OCSP_REVOKED_STATUS_CERTIFICATEHOLD;
-			*io_ext_revoke = 1;
-		} else
-			status = V_OCSP_CERTSTATUS_UNKNOWN;
-	} else if (st->status == CERT_GOOD)
-		status = V_OCSP_CERTSTATUS_GOOD;
-	else {
-		status = V_OCSP_CERTSTATUS_REVOKED;
-		when = st->revoked_at;
-		if (st->status == CERT_HOLD)
-			reason = OCSP_REVOKED_STATUS_CERTIFICATEHOLD;
-		else if (st->reason != REASON_UNSPECIFIED &&
-		    st->reason <= REASON_AA_COMPROMISE && st->reason != 7)
-			reason = st->reason;	/* RFC 5280 5.3.1: omit 0 */
-	}
-	if (status == V_OCSP_CERTSTATUS_REVOKED &&
-	    (rt = ASN1_TIME_set(NULL, (time_t)when)) == NULL)
-		goto out;
-	if ((single = OCSP_basic_add1_status(bs, cid, status, reason, rt,
-	    thisupd, nextupd)) == NULL)
-		goto out;
-	if (c->kind[i] == CID_LOOKUP && st->status == CERT_REVOKED &&
-	    st->invalidity != 0 && !add_invalidity(single, st->invalidity))
-		goto out;
-	*out_status = status;
-	ok = 1;
- out:
-	ASN1_TIME_free(rt);
-	return ok;
-}
-
 static enum ocsp_result
 status_result(int status)
 {
@@ -504,82 +543,251 @@ status_result(int status)
 	return OCSPRES_UNKNOWN;
 }
 
-/* Signs bs with the delegated signer, ResponderID byKey. */
+/* What one SingleResponse says (RFC 6960 4.2.1 CertStatus). */
+struct single {
+	int	status;		/* V_OCSP_CERTSTATUS_* */
+	int	reason;		/* OCSP_REVOKED_STATUS_NOSTATUS: none */
+	int64_t	when;		/* revocationTime */
+	int64_t	invalidity;	/* invalidityDate extension, 0: none */
+};
+
+/* The status of CertID i; *io_ext_revoke is set when the extended
+ * revoke extension is needed (RFC 6960 2.2). */
+static void
+single_status(struct ocsp_ctx *c, int i, struct single *s,
+    int *io_ext_revoke)
+{
+	const struct cert_state *st = &c->states[i];
+
+	memset(s, 0, sizeof(*s));
+	s->reason = OCSP_REVOKED_STATUS_NOSTATUS;
+	if (c->kind[i] == CID_FOREIGN)
+		s->status = V_OCSP_CERTSTATUS_UNKNOWN;
+	else if (c->kind[i] == CID_NEVER) {
+		if (c->r->opts.unknown_revoked) {
+			s->status = V_OCSP_CERTSTATUS_REVOKED;
+			s->reason = OCSP_REVOKED_STATUS_CERTIFICATEHOLD;
+			*io_ext_revoke = 1;
+		} else
+			s->status = V_OCSP_CERTSTATUS_UNKNOWN;
+	} else if (st->status == CERT_GOOD)
+		s->status = V_OCSP_CERTSTATUS_GOOD;
+	else {
+		s->status = V_OCSP_CERTSTATUS_REVOKED;
+		s->when = st->revoked_at;
+		if (st->status == CERT_HOLD)
+			s->reason = OCSP_REVOKED_STATUS_CERTIFICATEHOLD;
+		else if (st->reason != REASON_UNSPECIFIED &&
+		    st->reason <= REASON_AA_COMPROMISE && st->reason != 7)
+			s->reason = st->reason;	/* RFC 5280 5.3.1: omit 0 */
+		if (st->status == CERT_REVOKED)
+			s->invalidity = st->invalidity;
+	}
+}
+
+/* Prepends the DER of an OpenSSL-decoded item (i2d into place). */
+static void
+put_i2d_certid(struct ocsp_derw *w, const OCSP_CERTID *cid)
+{
+	unsigned char *p;
+	int len;
+
+	if ((len = i2d_OCSP_CERTID(cid, NULL)) <= 0 ||
+	    (p = ocsp_derw_reserve(w, (size_t)len)) == NULL ||
+	    i2d_OCSP_CERTID(cid, &p) != len)
+		w->failed = 1;
+}
+
+static void
+put_i2d_ext(struct ocsp_derw *w, const X509_EXTENSION *ext)
+{
+	unsigned char *p;
+	int len;
+
+	if ((len = i2d_X509_EXTENSION(ext, NULL)) <= 0 ||
+	    (p = ocsp_derw_reserve(w, (size_t)len)) == NULL ||
+	    i2d_X509_EXTENSION(ext, &p) != len)
+		w->failed = 1;
+}
+
+/*
+ * Prepends one SingleResponse (RFC 6960 4.2.1): the CertID as the request
+ * sent it, certStatus, thisUpdate, nextUpdate [0], and singleExtensions
+ * [1] with the invalidity date when there is one.
+ */
+static void
+put_single(struct ocsp_derw *w, const OCSP_CERTID *cid,
+    const struct single *s, int64_t this_upd, int64_t next_upd)
+{
+	size_t m = ocsp_derw_mark(w), m1;
+
+	if (s->invalidity != 0) {
+		m1 = ocsp_derw_mark(w);
+		ocsp_derw_gentime(w, s->invalidity);
+		ocsp_derw_wrap(w, 0x04, m1);
+		ocsp_derw_put(w, der_oid_invalidity,
+		    sizeof(der_oid_invalidity));
+		ocsp_derw_wrap(w, 0x30, m1);	/* Extension */
+		ocsp_derw_wrap(w, 0x30, m1);	/* Extensions */
+		ocsp_derw_wrap(w, 0xa1, m1);
+	}
+	m1 = ocsp_derw_mark(w);
+	ocsp_derw_gentime(w, next_upd);
+	ocsp_derw_wrap(w, 0xa0, m1);
+	ocsp_derw_gentime(w, this_upd);
+	if (s->status == V_OCSP_CERTSTATUS_GOOD)
+		ocsp_derw_put(w, der_good, sizeof(der_good));
+	else if (s->status == V_OCSP_CERTSTATUS_UNKNOWN)
+		ocsp_derw_put(w, der_unknown, sizeof(der_unknown));
+	else {
+		m1 = ocsp_derw_mark(w);
+		if (s->reason != OCSP_REVOKED_STATUS_NOSTATUS) {
+			/* revocationReason [0] EXPLICIT CRLReason */
+			ocsp_derw_u8(w, (uint8_t)s->reason);
+			ocsp_derw_hdr(w, 0x0a, 1);
+			ocsp_derw_hdr(w, 0xa0, 3);
+		}
+		ocsp_derw_gentime(w, s->when);
+		ocsp_derw_wrap(w, 0xa1, m1);	/* revoked [1] RevokedInfo */
+	}
+	put_i2d_certid(w, cid);
+	ocsp_derw_wrap(w, 0x30, m);
+}
+
 static int
-sign_basic(struct ocsp_ctx *c, OCSP_BASICRESP *bs)
+grow(uint8_t **buf, size_t *cap, size_t need)
+{
+	uint8_t *p;
+
+	if (*cap >= need)
+		return 1;
+	if ((p = realloc(*buf, need)) == NULL) {
+		log_warn("ocsp: realloc");
+		return 0;
+	}
+	*buf = p;
+	*cap = need;
+	return 1;
+}
+
+/*
+ * Encodes ResponseData (RFC 6960 4.2.1; version v1 omitted as DEFAULT):
+ * responderID byKey, producedAt, the SingleResponses in request order,
+ * and responseExtensions (the request's nonce as sent, RFC 8954 2.1; the
+ * extended revoke extension).  *out points into c->tbs.
+ */
+static int
+encode_tbs(struct ocsp_ctx *c, OCSP_REQUEST *req, size_t req_len, int n,
+    int nonce, int64_t now, enum ocsp_result *out_res,
+    const uint8_t **out, size_t *out_len)
 {
 	struct ocsp_responder *r = c->r;
-	EVP_MD_CTX *mctx;
-	unsigned long flags = OCSP_RESPID_KEY;
-	int ok = 0;
+	struct ocsp_derw w;
+	struct single s;
+	size_t m, m1;
+	int i, ext_revoke = 0;
 
-	if (r->signer_is_ca)
-		flags |= OCSP_NOCERTS;
-	if ((mctx = EVP_MD_CTX_new()) == NULL)
-		goto out;
-	if (EVP_MD_CTX_copy_ex(mctx, c->tmpl) != 1) {
-		ERR_clear_error();
-		if (EVP_DigestSignInit_ex(mctx, NULL, r->mdname, NULL, NULL,
-		    r->key, NULL) != 1)
-			goto out;
+	/* DER CertIDs and the nonce are no longer than their request BER. */
+	if (!grow(&c->tbs, &c->tbs_cap, req_len + (size_t)n * SINGLE_MAX +
+	    ENVELOPE_MAX))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (c->kind[i] == CID_NEVER && r->opts.unknown_revoked)
+			ext_revoke = 1;
+	ocsp_derw_init(&w, c->tbs, c->tbs_cap);
+	m = ocsp_derw_mark(&w);
+	if (nonce || ext_revoke) {
+		m1 = ocsp_derw_mark(&w);
+		if (ext_revoke)
+			ocsp_derw_put(&w, der_ext_revoke,
+			    sizeof(der_ext_revoke));
+		if (nonce)
+			put_i2d_ext(&w, OCSP_REQUEST_get_ext(req,
+			    OCSP_REQUEST_get_ext_by_NID(req,
+			    NID_id_pkix_OCSP_Nonce, -1)));
+		ocsp_derw_wrap(&w, 0x30, m1);
+		ocsp_derw_wrap(&w, 0xa1, m1);
 	}
-	if (OCSP_basic_sign_ctx(bs, r->signer, mctx, NULL, flags) != 1)
-		goto out;
-	ok = 1;
- out:
-	if (!ok)
-		log_ssl("ocsp: sign response");
-	EVP_MD_CTX_free(mctx);
-	return ok;
+	m1 = ocsp_derw_mark(&w);
+	for (i = n - 1; i >= 0; i--) {
+		single_status(c, i, &s, &ext_revoke);
+		put_single(&w, OCSP_onereq_get0_id(OCSP_request_onereq_get0(
+		    req, i)), &s, now, now + r->opts.next_update);
+		if (i == 0)
+			*out_res = status_result(s.status);
+	}
+	ocsp_derw_wrap(&w, 0x30, m1);
+	ocsp_derw_gentime(&w, now);	/* producedAt */
+	ocsp_derw_put(&w, r->respid, sizeof(r->respid));
+	ocsp_derw_wrap(&w, 0x30, m);
+	return (*out = ocsp_derw_data(&w, out_len)) != NULL;
+}
+
+/* Signs tbs with a copy of the thread's initialised context. */
+static int
+sign_tbs(struct ocsp_ctx *c, const uint8_t *tbs, size_t tbs_len,
+    size_t *out_sig_len)
+{
+	struct ocsp_responder *r = c->r;
+
+	if (EVP_MD_CTX_copy_ex(c->work, c->tmpl) != 1) {
+		/* EdDSA contexts cannot be copied: initialise afresh. */
+		ERR_clear_error();
+		if (EVP_DigestSignInit_ex(c->work, NULL, r->mdname, NULL,
+		    NULL, r->key, NULL) != 1)
+			return 0;
+	}
+	*out_sig_len = r->sig_max;
+	return EVP_DigestSign(c->work, c->sig, out_sig_len, tbs,
+	    tbs_len) == 1 && *out_sig_len <= r->sig_max;
 }
 
 /*
  * Builds and signs the response for a decoded request whose CertIDs are
- * classified in c.  Returns the response DER in *out (OPENSSL_free).
+ * classified in c, straight to DER from precomputed pieces: the
+ * OCSPResponse (RFC 6960 4.2.1) wrapping a BasicOCSPResponse of the
+ * ResponseData, signatureAlgorithm, signature and, for a delegated
+ * signer, certs.  *out points into c->out, valid until the next call.
  */
 static int
-build_response(struct ocsp_ctx *c, OCSP_REQUEST *req, int n, int nonce,
-    int64_t now, enum ocsp_result *out_res, unsigned char **out,
-    int *out_len)
+build_response(struct ocsp_ctx *c, OCSP_REQUEST *req, size_t req_len, int n,
+    int nonce, int64_t now, enum ocsp_result *out_res, const uint8_t **out,
+    size_t *out_len)
 {
 	struct ocsp_responder *r = c->r;
-	OCSP_BASICRESP *bs = NULL;
-	OCSP_RESPONSE *resp = NULL;
-	ASN1_TIME *thisupd = NULL, *nextupd = NULL;
-	int i, status, first = V_OCSP_CERTSTATUS_UNKNOWN, ext_revoke = 0;
+	struct ocsp_derw w;
+	const uint8_t *tbs;
+	size_t tbs_len, sig_len, m;
 	int ok = 0;
 
-	if ((bs = OCSP_BASICRESP_new()) == NULL ||
-	    (thisupd = ASN1_TIME_set(NULL, (time_t)now)) == NULL ||
-	    (nextupd = ASN1_TIME_set(NULL,
-	    (time_t)(now + r->opts.next_update))) == NULL)
+	if (!encode_tbs(c, req, req_len, n, nonce, now, out_res, &tbs,
+	    &tbs_len) || !sign_tbs(c, tbs, tbs_len, &sig_len))
 		goto out;
-	for (i = 0; i < n; i++) {
-		if (!add_single(c, bs,
-		    OCSP_onereq_get0_id(OCSP_request_onereq_get0(req, i)), i,
-		    thisupd, nextupd, &status, &ext_revoke))
-			goto out;
-		if (i == 0)
-			first = status;
-	}
-	if (nonce && OCSP_copy_nonce(bs, req) != 1)
+	if (!grow(&c->out, &c->out_cap, tbs_len + r->sigalg_len + sig_len +
+	    r->certs_len + ENVELOPE_MAX))
 		goto out;
-	if (ext_revoke && OCSP_BASICRESP_add_ext(bs, r->ext_revoke, -1) != 1)
+	ocsp_derw_init(&w, c->out, c->out_cap);
+	m = ocsp_derw_mark(&w);
+	if (r->certs != NULL)
+		ocsp_derw_put(&w, r->certs, r->certs_len);
+	ocsp_derw_put(&w, c->sig, sig_len);
+	ocsp_derw_u8(&w, 0);		/* no unused bits */
+	ocsp_derw_hdr(&w, 0x03, sig_len + 1);
+	ocsp_derw_put(&w, r->sigalg, r->sigalg_len);
+	ocsp_derw_put(&w, tbs, tbs_len);
+	ocsp_derw_wrap(&w, 0x30, m);	/* BasicOCSPResponse */
+	ocsp_derw_wrap(&w, 0x04, m);	/* response OCTET STRING */
+	ocsp_derw_put(&w, der_oid_basic, sizeof(der_oid_basic));
+	ocsp_derw_wrap(&w, 0x30, m);	/* ResponseBytes */
+	ocsp_derw_wrap(&w, 0xa0, m);	/* [0] EXPLICIT */
+	ocsp_derw_put(&w, der_successful, sizeof(der_successful));
+	ocsp_derw_wrap(&w, 0x30, m);	/* OCSPResponse */
+	if ((*out = ocsp_derw_data(&w, out_len)) == NULL)
 		goto out;
-	if (!sign_basic(c, bs))
-		goto out;
-	if ((resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL,
-	    bs)) == NULL || (*out_len = i2d_OCSP_RESPONSE(resp, out)) <= 0)
-		goto out;
-	*out_res = status_result(first);
 	ok = 1;
  out:
 	if (!ok)
 		log_ssl("ocsp: build response");
-	OCSP_RESPONSE_free(resp);
-	OCSP_BASICRESP_free(bs);
-	ASN1_TIME_free(thisupd);
-	ASN1_TIME_free(nextupd);
 	return ok;
 }
 
@@ -596,10 +804,10 @@ respond_miss(struct ocsp_ctx *c, const uint8_t *in, size_t len, int64_t now,
 	struct ocsp_responder *r = c->r;
 	OCSP_REQUEST *req = NULL;
 	const unsigned char *p = in;
-	unsigned char *der = NULL;
+	const uint8_t *der = NULL;
 	enum ocsp_result res = OCSPRES_MALFORMED;
-	int i, n, ours = 0, der_len = 0;
-	size_t num = 0;
+	int i, n, ours = 0;
+	size_t num = 0, der_len = 0;
 
 	*out_blob = NULL;
 	if ((req = d2i_OCSP_REQUEST(NULL, &p, (long)len)) == NULL ||
@@ -629,12 +837,12 @@ respond_miss(struct ocsp_ctx *c, const uint8_t *in, size_t len, int64_t now,
 	res = OCSPRES_INTERNAL;
 	if (!lookup_states(c, n))
 		goto out;
-	if (!build_response(c, req, n, *out_nonce, now, &res, &der, &der_len))
-	{
+	if (!build_response(c, req, len, n, *out_nonce, now, &res, &der,
+	    &der_len)) {
 		res = OCSPRES_INTERNAL;
 		goto out;
 	}
-	if ((*out_blob = ocsp_blob_new(der, (size_t)der_len)) == NULL) {
+	if ((*out_blob = ocsp_blob_new(der, der_len)) == NULL) {
 		res = OCSPRES_INTERNAL;
 		goto out;
 	}
@@ -644,7 +852,6 @@ respond_miss(struct ocsp_ctx *c, const uint8_t *in, size_t len, int64_t now,
 	*out_num = num;
  out:
 	ERR_clear_error();
-	OPENSSL_free(der);
 	OCSP_REQUEST_free(req);
 	return res;
 }

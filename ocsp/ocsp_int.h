@@ -70,4 +70,36 @@ struct ocsp_cache	*ocsp_responder_cache(struct ocsp_responder *);
 int	ocsp_get_decode(uint8_t *out, size_t out_cap, size_t *out_len,
 	    const char *path, size_t path_len);
 
+/*
+ * Back-to-front DER writer (der.c): content is written before its header,
+ * so a SEQUENCE is closed by prepending its tag and length.  Usage:
+ *   m = ocsp_derw_mark(w); ...write contents...; ocsp_derw_wrap(w, 0x30, m);
+ * Writes stay inside [buf, buf + cap); overflow sets a sticky failure.
+ */
+struct ocsp_derw {
+	uint8_t		*buf;
+	size_t		 pos;		/* first written byte */
+	size_t		 end;		/* cap */
+	int		 failed;
+};
+
+void	ocsp_derw_init(struct ocsp_derw *, uint8_t *buf, size_t cap);
+/* 1 unless a write did not fit (or buf was NULL). */
+int	ocsp_derw_ok(const struct ocsp_derw *);
+/* The current start; pass to ocsp_derw_wrap after writing contents. */
+size_t	ocsp_derw_mark(const struct ocsp_derw *);
+/* The bytes written so far (borrowed), NULL after a failure. */
+const uint8_t	*ocsp_derw_data(const struct ocsp_derw *, size_t *out_len);
+/* Claims n bytes in front of what is written; NULL when full. */
+uint8_t	*ocsp_derw_reserve(struct ocsp_derw *, size_t n);
+void	ocsp_derw_put(struct ocsp_derw *, const void *, size_t);
+void	ocsp_derw_u8(struct ocsp_derw *, uint8_t);
+/* Prepends tag and the DER length len. */
+void	ocsp_derw_hdr(struct ocsp_derw *, uint8_t tag, size_t len);
+/* Prepends tag and the length of everything written since mark. */
+void	ocsp_derw_wrap(struct ocsp_derw *, uint8_t tag, size_t mark);
+/* Prepends a GeneralizedTime YYYYMMDDHHMMSSZ for unix time t; 0 when the
+ * year is outside 0..9999. */
+int	ocsp_derw_gentime(struct ocsp_derw *, int64_t t);
+
 #endif

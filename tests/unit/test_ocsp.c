@@ -100,7 +100,8 @@ make_cert(const char *cn, X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY *pub,
 		if (kind == 2)
 			add_ext(x, issuer, NID_ext_key_usage, "OCSPSigning");
 	}
-	assert_true(X509_sign(x, issuer_key, EVP_sha256()) > 0);
+	assert_true(X509_sign(x, issuer_key, EVP_PKEY_is_a(issuer_key,
+	    "ED25519") ? NULL : EVP_sha256()) > 0);
 	return x;
 }
 
@@ -291,6 +292,40 @@ req_der(OCSP_REQUEST *req, size_t *len)
 	return der;
 }
 
+/*
+ * The response is DER exactly as OpenSSL's own encoder would write the
+ * same values: decoding and re-encoding both the OCSPResponse and the
+ * BasicOCSPResponse inside gives back the same bytes.
+ */
+static void
+assert_canonical(const uint8_t *der, size_t len)
+{
+	const unsigned char *p = der;
+	OCSP_RESPONSE *resp;
+	OCSP_BASICRESP *bs;
+	unsigned char *re = NULL;
+	int n;
+
+	resp = d2i_OCSP_RESPONSE(NULL, &p, (long)len);
+	assert_non_null(resp);
+	n = i2d_OCSP_RESPONSE(resp, &re);
+	assert_int_equal(n, len);
+	assert_memory_equal(re, der, len);
+	OPENSSL_free(re);
+	re = NULL;
+	if (OCSP_response_status(resp) == OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+		/* the BasicOCSPResponse is the OCTET STRING that ends it */
+		bs = OCSP_response_get1_basic(resp);
+		assert_non_null(bs);
+		n = i2d_OCSP_BASICRESP(bs, &re);
+		assert_true(n > 0 && (size_t)n < len);
+		assert_memory_equal(re, der + len - (size_t)n, (size_t)n);
+		OPENSSL_free(re);
+		OCSP_BASICRESP_free(bs);
+	}
+	OCSP_RESPONSE_free(resp);
+}
+
 /* Sends req through ocsp_respond; returns the decoded response. */
 static OCSP_RESPONSE *
 ask(struct ocsp_ctx *c, OCSP_REQUEST *req, struct ocsp_answer *a)
@@ -303,6 +338,7 @@ ask(struct ocsp_ctx *c, OCSP_REQUEST *req, struct ocsp_answer *a)
 	der = req_der(req, &len);
 	assert_true(ocsp_respond(c, a, der, len));
 	OPENSSL_free(der);
+	assert_canonical(a->der, a->der_len);
 	p = a->der;
 	resp = d2i_OCSP_RESPONSE(NULL, &p, (long)a->der_len);
 	assert_non_null(resp);
@@ -1036,6 +1072,371 @@ test_http(void **state)
 	OCSP_REQUEST_free(req);
 }
 
+/* ---- the DER encoder against OpenSSL's generic one ---- */
+
+struct want {
+	int	status, reason;
+	time_t	revoked, invalidity;	/* 0: none */
+};
+
+/*
+ * Builds with OpenSSL's generic API (OCSP_basic_add1_status,
+ * OCSP_copy_nonce, OCSP_basic_sign_ctx) the response mica should have
+ * written for req, with the times taken from mine, and asserts that the
+ * ResponseData, signatureAlgorithm and certs are the same DER.
+ */
+static void
+assert_same_as_openssl(OCSP_BASICRESP *mine, OCSP_REQUEST *req,
+    const struct want *w, int n, int ext_revoke, X509 *signer,
+    EVP_PKEY *key, int nocerts)
+{
+	OCSP_BASICRESP *ref = OCSP_BASICRESP_new();
+	EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+	ASN1_GENERALIZEDTIME *tu = NULL, *nu = NULL, *rt, *inv;
+	ASN1_GENERALIZEDTIME *pa;
+	OCSP_SINGLERESP *single;
+	unsigned char *d1 = NULL, *d2 = NULL;
+	int i, l1, l2, days, secs;
+	const char *md = EVP_PKEY_is_a(key, "ED25519") ? NULL : "SHA256";
+
+	assert_non_null(ref);
+	assert_int_equal(OCSP_single_get0_status(OCSP_resp_get0(mine, 0),
+	    NULL, NULL, &tu, &nu) >= 0, 1);
+	assert_int_equal(ASN1_TIME_compare(tu, OCSP_resp_get0_produced_at(
+	    mine)), 0);
+	assert_int_equal(ASN1_TIME_diff(&days, &secs, tu, nu), 1);
+	assert_int_equal(days * 86400 + secs, NEXT_UPDATE);
+	for (i = 0; i < n; i++) {
+		rt = w[i].status == V_OCSP_CERTSTATUS_REVOKED ?
+		    ASN1_GENERALIZEDTIME_set(NULL, w[i].revoked) : NULL;
+		single = OCSP_basic_add1_status(ref, OCSP_onereq_get0_id(
+		    OCSP_request_onereq_get0(req, i)), w[i].status,
+		    w[i].reason, rt, tu, nu);
+		assert_non_null(single);
+		if (w[i].invalidity != 0) {
+			inv = ASN1_GENERALIZEDTIME_set(NULL, w[i].invalidity);
+			assert_int_equal(OCSP_SINGLERESP_add1_ext_i2d(single,
+			    NID_invalidity_date, inv, 0, 0), 1);
+			ASN1_GENERALIZEDTIME_free(inv);
+		}
+		ASN1_GENERALIZEDTIME_free(rt);
+	}
+	if (OCSP_REQUEST_get_ext_by_NID(req, NID_id_pkix_OCSP_Nonce, -1) >= 0)
+		assert_int_equal(OCSP_copy_nonce(ref, req), 1);
+	if (ext_revoke) {
+		ASN1_OBJECT *obj = OBJ_txt2obj("1.3.6.1.5.5.7.48.1.9", 1);
+		ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+		X509_EXTENSION *ext;
+
+		assert_true(ASN1_OCTET_STRING_set(os,
+		    (const unsigned char *)"\x05\x00", 2));
+		ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os);
+		assert_int_equal(OCSP_BASICRESP_add_ext(ref, ext, -1), 1);
+		X509_EXTENSION_free(ext);
+		ASN1_OCTET_STRING_free(os);
+		ASN1_OBJECT_free(obj);
+	}
+	assert_int_equal(EVP_DigestSignInit_ex(mctx, NULL, md, NULL, NULL,
+	    key, NULL), 1);
+	assert_int_equal(OCSP_basic_sign_ctx(ref, signer, mctx, NULL,
+	    OCSP_RESPID_KEY | (nocerts ? OCSP_NOCERTS : 0)), 1);
+	/* signing set producedAt to "now": take mica's */
+	pa = (ASN1_GENERALIZEDTIME *)OCSP_resp_get0_produced_at(ref);
+	assert_int_equal(ASN1_STRING_copy(pa,
+	    OCSP_resp_get0_produced_at(mine)), 1);
+
+	l1 = i2d_OCSP_RESPDATA(OCSP_resp_get0_respdata(mine), &d1);
+	l2 = i2d_OCSP_RESPDATA(OCSP_resp_get0_respdata(ref), &d2);
+	assert_true(l1 > 0);
+	assert_int_equal(l1, l2);
+	assert_memory_equal(d1, d2, l1);
+	OPENSSL_free(d1);
+	OPENSSL_free(d2);
+	d1 = d2 = NULL;
+	l1 = i2d_X509_ALGOR(OCSP_resp_get0_tbs_sigalg(mine), &d1);
+	l2 = i2d_X509_ALGOR(OCSP_resp_get0_tbs_sigalg(ref), &d2);
+	assert_int_equal(l1, l2);
+	assert_memory_equal(d1, d2, l1);
+	OPENSSL_free(d1);
+	OPENSSL_free(d2);
+	assert_int_equal(sk_X509_num(OCSP_resp_get0_certs(mine)),
+	    sk_X509_num(OCSP_resp_get0_certs(ref)));
+	for (i = 0; i < sk_X509_num(OCSP_resp_get0_certs(ref)); i++)
+		assert_int_equal(X509_cmp(sk_X509_value(
+		    OCSP_resp_get0_certs(mine), i), sk_X509_value(
+		    OCSP_resp_get0_certs(ref), i)), 0);
+	EVP_MD_CTX_free(mctx);
+	OCSP_BASICRESP_free(ref);
+}
+
+/* Asks c for leaves (hash md, nonce of nonce_len), verifies the answer
+ * against trust and compares it with OpenSSL's encoding. */
+static void
+compare_one(struct ocsp_ctx *c, X509 **leaves, int n, X509 *issuer,
+    const EVP_MD *md, int nonce_len, const struct want *w, int ext_revoke,
+    X509 *signer, EVP_PKEY *key, X509_STORE *trust)
+{
+	OCSP_REQUEST *req = make_req(leaves, n, issuer, md, nonce_len);
+	struct ocsp_answer a;
+	OCSP_RESPONSE *resp = ask(c, req, &a);
+	OCSP_BASICRESP *bs;
+	STACK_OF(X509) *certs;
+
+	assert_int_equal(OCSP_response_status(resp),
+	    OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	bs = OCSP_response_get1_basic(resp);
+	assert_non_null(bs);
+	/* a CA signing for itself sends no certs: the client knows it */
+	certs = sk_X509_new_null();
+	assert_non_null(certs);
+	assert_true(sk_X509_push(certs, issuer) > 0);
+	assert_int_equal(OCSP_basic_verify(bs, signer == issuer ? certs :
+	    NULL, trust, 0), 1);
+	sk_X509_free(certs);
+	assert_int_equal(OCSP_resp_count(bs), n);
+	if (nonce_len > 0)
+		assert_int_equal(OCSP_check_nonce(req, bs), 1);
+	else
+		assert_int_equal(OCSP_check_nonce(req, bs), 2);
+	assert_same_as_openssl(bs, req, w, n, ext_revoke, signer, key,
+	    signer == issuer);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(resp);
+	OCSP_REQUEST_free(req);
+	ocsp_answer_cleanup(&a);
+}
+
+static const struct want W_GOOD = { V_OCSP_CERTSTATUS_GOOD,
+    OCSP_REVOKED_STATUS_NOSTATUS, 0, 0 };
+static const struct want W_REVOKED = { V_OCSP_CERTSTATUS_REVOKED,
+    OCSP_REVOKED_STATUS_KEYCOMPROMISE, REVOKED_AT, 0 };
+static const struct want W_HOLD = { V_OCSP_CERTSTATUS_REVOKED,
+    OCSP_REVOKED_STATUS_CERTIFICATEHOLD, HELD_AT, 0 };
+static const struct want W_UNKNOWN = { V_OCSP_CERTSTATUS_UNKNOWN,
+    OCSP_REVOKED_STATUS_NOSTATUS, 0, 0 };
+
+static enum store_rc
+invalidity_cb(struct store_txn *txn, void *arg)
+{
+	return store_cert_set_status(txn, arg, CERT_REVOKED,
+	    REASON_UNSPECIFIED, REVOKED_AT + 10, REVOKED_AT - 86400, NULL);
+}
+
+static void
+test_encoder_vs_openssl(void **state)
+{
+	X509 *leaves[16];
+	struct want w[16];
+	const EVP_MD *mds[2] = { EVP_sha1(), EVP_sha256() };
+	static const int nonces[] = { 0, 1, 16, 128 };
+	struct add_arg aa;
+	uint8_t serial[16];
+	X509 *inv_leaf;
+	size_t k, m;
+	int i;
+
+	(void)state;
+	/* a revoked leaf with reason unspecified and an invalidity date */
+	random_serial(serial);
+	inv_leaf = make_cert("inv", F.ca, F.ca_key, F.other_key, serial, 0);
+	aa.leaf = inv_leaf;
+	aa.serial = serial;
+	assert_int_equal(store_write(F.store, add_cb, &aa), STORE_OK);
+	assert_int_equal(store_write(F.store, invalidity_cb, serial),
+	    STORE_OK);
+
+	for (m = 0; m < 2; m++) {
+		for (k = 0; k < sizeof(nonces) / sizeof(nonces[0]); k++) {
+			compare_one(F.c, &F.leaf[L_GOOD], 1, F.ca, mds[m],
+			    nonces[k], &W_GOOD, 0, F.signer, F.signer_key,
+			    F.trust);
+			compare_one(F.c, &F.leaf[L_REVOKED], 1, F.ca, mds[m],
+			    nonces[k], &W_REVOKED, 0, F.signer, F.signer_key,
+			    F.trust);
+			compare_one(F.c, &F.leaf[L_HOLD], 1, F.ca, mds[m],
+			    nonces[k], &W_HOLD, 0, F.signer, F.signer_key,
+			    F.trust);
+			compare_one(F.c, &F.leaf[L_UNKNOWN], 1, F.ca, mds[m],
+			    nonces[k], &W_UNKNOWN, 0, F.signer, F.signer_key,
+			    F.trust);
+		}
+		/* 16 CertIDs, every kind, in an order of our choosing */
+		for (i = 0; i < 16; i++) {
+			switch (i % 5) {
+			case 0:
+				leaves[i] = F.leaf[L_GOOD2];
+				w[i] = W_GOOD;
+				break;
+			case 1:
+				leaves[i] = F.leaf[L_REVOKED];
+				w[i] = W_REVOKED;
+				break;
+			case 2:
+				leaves[i] = F.leaf[L_UNKNOWN];
+				w[i] = W_UNKNOWN;
+				break;
+			case 3:
+				leaves[i] = F.leaf[L_HOLD];
+				w[i] = W_HOLD;
+				break;
+			default:
+				leaves[i] = inv_leaf;
+				w[i].status = V_OCSP_CERTSTATUS_REVOKED;
+				w[i].reason = OCSP_REVOKED_STATUS_NOSTATUS;
+				w[i].revoked = REVOKED_AT + 10;
+				w[i].invalidity = REVOKED_AT - 86400;
+				break;
+			}
+		}
+		compare_one(F.c, leaves, 16, F.ca, mds[m], 0, w, 0, F.signer,
+		    F.signer_key, F.trust);
+		compare_one(F.c, leaves, 16, F.ca, mds[m], 32, w, 0, F.signer,
+		    F.signer_key, F.trust);
+	}
+	X509_free(inv_leaf);
+}
+
+/* unknown_revoked: revoked/certificateHold at 1970 + extended revoke. */
+static void
+test_encoder_ext_revoke(void **state)
+{
+	struct ocsp_opts oo;
+	struct ocsp_responder *r;
+	struct ocsp_ctx *c;
+	struct want w[2];
+
+	(void)state;
+	ocsp_opts_defaults(&oo);
+	oo.next_update = NEXT_UPDATE;
+	oo.unknown_revoked = 1;
+	r = ocsp_responder_new(&oo, F.ca, F.signer, F.signer_key, F.store);
+	assert_non_null(r);
+	c = ocsp_ctx_new(r);
+	assert_non_null(c);
+	w[0].status = V_OCSP_CERTSTATUS_REVOKED;
+	w[0].reason = OCSP_REVOKED_STATUS_CERTIFICATEHOLD;
+	w[0].revoked = 0;
+	w[0].invalidity = 0;
+	w[1] = W_GOOD;
+	compare_one(c, &F.leaf[L_UNKNOWN], 1, F.ca, EVP_sha1(), 0, w, 1,
+	    F.signer, F.signer_key, F.trust);
+	compare_one(c, &F.leaf[L_UNKNOWN], 1, F.ca, EVP_sha256(), 20, w, 1,
+	    F.signer, F.signer_key, F.trust);
+	compare_one(c, &F.leaf[L_GOOD], 1, F.ca, EVP_sha1(), 20, &w[1], 0,
+	    F.signer, F.signer_key, F.trust);
+	ocsp_ctx_free(c);
+	ocsp_responder_free(r);
+}
+
+/*
+ * Ed25519 and RSA: the CA signs its own answers (no certs field), and a
+ * delegated RSA signer.  Leaves under these CAs reuse the fixture's
+ * serials, so the store answers for them.
+ */
+static void
+signer_case(EVP_PKEY *ca_key, EVP_PKEY *signer_key)
+{
+	struct ocsp_opts oo;
+	struct ocsp_responder *r;
+	struct ocsp_ctx *c;
+	X509 *ca, *signer, *leaf[2];
+	X509_STORE *trust;
+	struct want w[2] = { W_REVOKED, W_GOOD };
+	uint8_t s[16];
+
+	random_serial(s);
+	ca = make_cert("Other key CA", NULL, ca_key, ca_key, s, 1);
+	random_serial(s);
+	signer = signer_key == NULL ? ca : make_cert("Other key OCSP", ca,
+	    ca_key, signer_key, s, 2);
+	leaf[0] = make_cert("leaf", ca, ca_key, F.other_key,
+	    F.serial[L_REVOKED], 0);
+	leaf[1] = make_cert("leaf", ca, ca_key, F.other_key,
+	    F.serial[L_GOOD], 0);
+	trust = X509_STORE_new();
+	assert_true(X509_STORE_add_cert(trust, ca));
+	ocsp_opts_defaults(&oo);
+	oo.next_update = NEXT_UPDATE;
+	r = ocsp_responder_new(&oo, ca, signer, signer_key == NULL ? ca_key :
+	    signer_key, F.store);
+	assert_non_null(r);
+	c = ocsp_ctx_new(r);
+	assert_non_null(c);
+	compare_one(c, leaf, 2, ca, EVP_sha1(), 0, w, 0, signer,
+	    signer_key == NULL ? ca_key : signer_key, trust);
+	compare_one(c, leaf, 2, ca, EVP_sha256(), 32, w, 0, signer,
+	    signer_key == NULL ? ca_key : signer_key, trust);
+	compare_one(c, leaf, 1, ca, EVP_sha1(), 8, w, 0, signer,
+	    signer_key == NULL ? ca_key : signer_key, trust);
+	ocsp_ctx_free(c);
+	ocsp_responder_free(r);
+	X509_STORE_free(trust);
+	X509_free(leaf[0]);
+	X509_free(leaf[1]);
+	if (signer != ca)
+		X509_free(signer);
+	X509_free(ca);
+}
+
+static void
+test_encoder_other_keys(void **state)
+{
+	EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+
+	(void)state;
+	assert_non_null(ed);
+	assert_non_null(rsa);
+	signer_case(ed, NULL);		/* Ed25519 CA signs itself */
+	signer_case(F.ca_key, rsa);	/* delegated RSA signer */
+	signer_case(rsa, NULL);		/* RSA CA signs itself */
+	EVP_PKEY_free(ed);
+	EVP_PKEY_free(rsa);
+}
+
+/* The back-to-front writer: short and long lengths, sticky overflow. */
+static void
+test_derw(void **state)
+{
+	uint8_t buf[400], content[300];
+	struct ocsp_derw w;
+	const uint8_t *p;
+	size_t len, m;
+
+	(void)state;
+	memset(content, 0x5a, sizeof(content));
+	ocsp_derw_init(&w, buf, sizeof(buf));
+	m = ocsp_derw_mark(&w);
+	ocsp_derw_put(&w, content, 127);
+	ocsp_derw_wrap(&w, 0x04, m);
+	p = ocsp_derw_data(&w, &len);
+	assert_int_equal(len, 129);
+	assert_memory_equal(p, "\x04\x7f", 2);
+	ocsp_derw_wrap(&w, 0x30, m);		/* 129 bytes: 81 81 */
+	p = ocsp_derw_data(&w, &len);
+	assert_int_equal(len, 132);
+	assert_memory_equal(p, "\x30\x81\x81\x04\x7f", 5);
+	ocsp_derw_put(&w, content, 124);
+	ocsp_derw_wrap(&w, 0x30, m);		/* 256 bytes: 82 01 00 */
+	p = ocsp_derw_data(&w, &len);
+	assert_int_equal(len, 260);
+	assert_memory_equal(p, "\x30\x82\x01\x00", 4);
+	ocsp_derw_init(&w, buf, sizeof(buf));
+	m = ocsp_derw_mark(&w);
+	assert_int_equal(ocsp_derw_gentime(&w, 1700000000), 1);
+	p = ocsp_derw_data(&w, &len);
+	assert_int_equal(len, 17);
+	assert_memory_equal(p, "\x18\x0f" "20231114221320Z", 17);
+	ocsp_derw_put(&w, content, sizeof(content));
+	ocsp_derw_put(&w, content, 100);	/* does not fit */
+	assert_int_equal(ocsp_derw_ok(&w), 0);
+	ocsp_derw_u8(&w, 1);
+	assert_int_equal(ocsp_derw_ok(&w), 0);
+	assert_null(ocsp_derw_data(&w, &len));
+	assert_int_equal(len, 0);
+	(void)m;
+}
+
 int
 main(void)
 {
@@ -1058,6 +1459,10 @@ main(void)
 		cmocka_unit_test(test_get_decode),
 		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_http),
+		cmocka_unit_test(test_encoder_vs_openssl),
+		cmocka_unit_test(test_encoder_ext_revoke),
+		cmocka_unit_test(test_encoder_other_keys),
+		cmocka_unit_test(test_derw),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -6,6 +6,9 @@
  * them.  On a miss the request is decoded with d2i_OCSP_REQUEST and
  * checked rule by rule; statuses come from one store read transaction;
  * the response is signed by the delegated signer with ResponderID byKey.
+ * Responses are written straight to DER (build_response) from pieces
+ * computed once per responder; the unit tests hold them byte-equal to
+ * what OpenSSL's generic OCSP encoder writes for the same values.
  */
 #include <inttypes.h>
 #include <stdarg.h>

@@ -11,6 +11,7 @@
  * what OpenSSL's generic OCSP encoder writes for the same values.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -70,17 +71,17 @@ static const uint8_t der_oid_invalidity[] = { 0x06, 0x03, 0x55, 0x1d, 0x18 };
 static const uint8_t der_good[] = { 0x80, 0x00 };
 static const uint8_t der_unknown[] = { 0x82, 0x00 };
 
-struct ocsp_responder {
-	struct ocsp_opts	 opts;
-	X509			*ca;
-	X509			*signer;
+/*
+ * The signer and the response pieces that depend on it.  Immutable once
+ * built and shared by reference, so a renewed signer can replace it while
+ * threads still finish responses with the old one.
+ */
+struct signer {
+	atomic_int		 refs;
+	X509			*cert;
 	EVP_PKEY		*key;
 	const char		*mdname;	/* NULL for EdDSA */
-	int			 signer_is_ca;
-	struct store		*store;
-	uint8_t			 name_sha1[SHA1_LEN], key_sha1[SHA1_LEN];
-	uint8_t			 name_sha256[SHA256_LEN];
-	uint8_t			 key_sha256[SHA256_LEN];
+	int			 is_ca;
 	/* Precomputed pieces of every response (see build_response). */
 	uint8_t			 respid[RESPID_LEN];	/* [2] byKey */
 	uint8_t			*sigalg;	/* AlgorithmIdentifier DER */
@@ -88,6 +89,18 @@ struct ocsp_responder {
 	uint8_t			*certs;		/* [0] { signer }, or NULL */
 	size_t			 certs_len;
 	size_t			 sig_max;
+};
+
+struct ocsp_responder {
+	struct ocsp_opts	 opts;
+	X509			*ca;
+	struct store		*store;
+	uint8_t			 name_sha1[SHA1_LEN], key_sha1[SHA1_LEN];
+	uint8_t			 name_sha256[SHA256_LEN];
+	uint8_t			 key_sha256[SHA256_LEN];
+	pthread_mutex_t		 sig_mu;	/* guards sig */
+	struct signer		*sig;
+	atomic_uint_fast64_t	 sig_gen;	/* bumped on every swap */
 	struct ocsp_cache	*cache;
 	atomic_uint_fast64_t	 gen;
 	atomic_uint_fast64_t	 results[OCSPRES_COUNT];
@@ -99,6 +112,8 @@ struct ocsp_responder {
 struct ocsp_ctx {
 	struct ocsp_responder	*r;
 	struct store_reader	*reader;
+	struct signer		*s;		/* the thread's reference */
+	uint64_t		 s_gen;		/* r->sig_gen when taken */
 	EVP_MD_CTX		*tmpl;		/* DigestSign initialised */
 	EVP_MD_CTX		*work;		/* tmpl copied per response */
 	uint8_t			*sig;		/* sig_max bytes */
@@ -179,7 +194,7 @@ issuer_hashes(struct ocsp_responder *r)
  * EdDSA alike); every later response reuses its DER.
  */
 static int
-learn_sigalg(struct ocsp_responder *r)
+learn_sigalg(struct signer *r)
 {
 	OCSP_BASICRESP *bs = NULL;
 	EVP_MD_CTX *mctx = NULL;
@@ -190,7 +205,7 @@ learn_sigalg(struct ocsp_responder *r)
 	    (mctx = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestSignInit_ex(mctx, NULL, r->mdname, NULL, NULL, r->key,
 	    NULL) != 1 ||
-	    OCSP_basic_sign_ctx(bs, r->signer, mctx, NULL,
+	    OCSP_basic_sign_ctx(bs, r->cert, mctx, NULL,
 	    OCSP_RESPID_KEY | OCSP_NOCERTS) != 1 ||
 	    (len = i2d_X509_ALGOR(OCSP_resp_get0_tbs_sigalg(bs), &der)) <= 0) {
 		log_ssl("ocsp: signature algorithm");
@@ -214,7 +229,7 @@ learn_sigalg(struct ocsp_responder *r)
  * (RFC 6960 4.2.2.2), and the largest signature.
  */
 static int
-encoder_setup(struct ocsp_responder *r)
+encoder_setup(struct signer *r)
 {
 	struct ocsp_derw w;
 	unsigned char *cert = NULL;
@@ -227,7 +242,7 @@ encoder_setup(struct ocsp_responder *r)
 	r->respid[1] = 2 + SHA1_LEN;
 	r->respid[2] = 0x04;
 	r->respid[3] = SHA1_LEN;
-	if (X509_pubkey_digest(r->signer, EVP_sha1(), r->respid + 4, &n) != 1 ||
+	if (X509_pubkey_digest(r->cert, EVP_sha1(), r->respid + 4, &n) != 1 ||
 	    n != SHA1_LEN) {
 		log_ssl("ocsp: signer key hash");
 		goto out;
@@ -239,8 +254,8 @@ encoder_setup(struct ocsp_responder *r)
 	r->sig_max = (size_t)size;
 	if (!learn_sigalg(r))
 		goto out;
-	if (!r->signer_is_ca) {
-		if ((cert_len = i2d_X509(r->signer, &cert)) <= 0) {
+	if (!r->is_ca) {
+		if ((cert_len = i2d_X509(r->cert, &cert)) <= 0) {
 			log_ssl("ocsp: encode signer certificate");
 			goto out;
 		}
@@ -265,20 +280,20 @@ encoder_setup(struct ocsp_responder *r)
 }
 
 static int
-check_signer(struct ocsp_responder *r)
+check_signer(struct signer *r, X509 *ca)
 {
-	if (X509_check_private_key(r->signer, r->key) != 1) {
+	if (X509_check_private_key(r->cert, r->key) != 1) {
 		log_ssl("ocsp: signer key does not match signer certificate");
 		return 0;
 	}
-	r->signer_is_ca = X509_cmp(r->signer, r->ca) == 0;
-	if (!r->signer_is_ca) {
-		if (X509_check_issued(r->ca, r->signer) != X509_V_OK) {
+	r->is_ca = X509_cmp(r->cert, ca) == 0;
+	if (!r->is_ca) {
+		if (X509_check_issued(ca, r->cert) != X509_V_OK) {
 			log_warnx("ocsp: RFC 6960 4.2.2.2: signer is not "
 			    "issued by the CA");
 			return 0;
 		}
-		if ((X509_get_extended_key_usage(r->signer) &
+		if ((X509_get_extended_key_usage(r->cert) &
 		    XKU_OCSP_SIGN) == 0)
 			log_warnx("ocsp: RFC 6960 4.2.2.2: signer lacks "
 			    "id-kp-OCSPSigning; clients will reject answers");
@@ -288,6 +303,103 @@ check_signer(struct ocsp_responder *r)
 	else
 		r->mdname = "SHA256";
 	ERR_clear_error();
+	return 1;
+}
+
+static void
+signer_unref(struct signer *s)
+{
+	if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	OPENSSL_free(s->sigalg);
+	free(s->certs);
+	X509_free(s->cert);
+	EVP_PKEY_free(s->key);
+	free(s);
+}
+
+/* Checks a signer against the CA and precomputes its pieces. */
+static struct signer *
+signer_new(X509 *ca, X509 *cert, EVP_PKEY *key)
+{
+	struct signer *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		log_warn("ocsp: calloc");
+		return NULL;
+	}
+	atomic_init(&s->refs, 1);
+	if (!X509_up_ref(cert)) {
+		free(s);
+		return NULL;
+	}
+	s->cert = cert;
+	if (!EVP_PKEY_up_ref(key)) {
+		signer_unref(s);
+		return NULL;
+	}
+	s->key = key;
+	if (!check_signer(s, ca) || !encoder_setup(s)) {
+		signer_unref(s);
+		return NULL;
+	}
+	return s;
+}
+
+int
+ocsp_responder_set_signer(struct ocsp_responder *r, X509 *cert,
+    EVP_PKEY *key)
+{
+	struct signer *s, *old;
+
+	if ((s = signer_new(r->ca, cert, key)) == NULL)
+		return 0;
+	pthread_mutex_lock(&r->sig_mu);
+	old = r->sig;
+	r->sig = s;
+	atomic_fetch_add(&r->sig_gen, 1);
+	pthread_mutex_unlock(&r->sig_mu);
+	signer_unref(old);
+	/* Cached answers carry the old signer: sign them afresh. */
+	ocsp_invalidate_all(r);
+	log_info("ocsp: signer replaced");
+	return 1;
+}
+
+/* Brings the thread's signer (and its signing template) up to date. */
+static int
+ctx_sync_signer(struct ocsp_ctx *c)
+{
+	struct ocsp_responder *r = c->r;
+	struct signer *s;
+	EVP_MD_CTX *tmpl = NULL;
+	uint8_t *sig = NULL;
+	uint64_t gen = atomic_load(&r->sig_gen);
+
+	if (c->s != NULL && gen == c->s_gen)
+		return 1;
+	pthread_mutex_lock(&r->sig_mu);
+	s = r->sig;
+	atomic_fetch_add(&s->refs, 1);
+	gen = atomic_load(&r->sig_gen);
+	pthread_mutex_unlock(&r->sig_mu);
+	/* A template copied per response saves the provider fetch. */
+	if ((tmpl = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit_ex(tmpl, NULL, s->mdname, NULL, NULL, s->key,
+	    NULL) != 1 || (sig = malloc(s->sig_max)) == NULL) {
+		log_ssl("ocsp: signing context");
+		EVP_MD_CTX_free(tmpl);
+		free(sig);
+		signer_unref(s);
+		return 0;
+	}
+	EVP_MD_CTX_free(c->tmpl);
+	free(c->sig);
+	signer_unref(c->s);
+	c->tmpl = tmpl;
+	c->sig = sig;
+	c->s = s;
+	c->s_gen = gen;
 	return 1;
 }
 
@@ -311,16 +423,12 @@ ocsp_responder_new(const struct ocsp_opts *opts, X509 *ca_cert,
 	if (r->opts.next_update <= 0)
 		r->opts.next_update = 3600;
 	r->store = store;
+	pthread_mutex_init(&r->sig_mu, NULL);
 	if (!X509_up_ref(ca_cert))
 		goto fail;
 	r->ca = ca_cert;
-	if (!X509_up_ref(signer_cert))
-		goto fail;
-	r->signer = signer_cert;
-	if (!EVP_PKEY_up_ref(signer_key))
-		goto fail;
-	r->key = signer_key;
-	if (!check_signer(r) || !issuer_hashes(r) || !encoder_setup(r))
+	if ((r->sig = signer_new(ca_cert, signer_cert, signer_key)) == NULL ||
+	    !issuer_hashes(r))
 		goto fail;
 	if ((r->cache = ocsp_cache_new(r->opts.cache_entries,
 	    r->opts.cache_bytes)) == NULL)
@@ -337,11 +445,9 @@ ocsp_responder_free(struct ocsp_responder *r)
 	if (r == NULL)
 		return;
 	ocsp_cache_free(r->cache);
-	OPENSSL_free(r->sigalg);
-	free(r->certs);
+	signer_unref(r->sig);
 	X509_free(r->ca);
-	X509_free(r->signer);
-	EVP_PKEY_free(r->key);
+	pthread_mutex_destroy(&r->sig_mu);
 	free(r);
 }
 
@@ -362,11 +468,7 @@ ocsp_ctx_new(struct ocsp_responder *r)
 		log_warnx("ocsp: cannot create a store reader");
 		goto fail;
 	}
-	/* A template copied per response saves the provider fetch. */
-	if ((c->tmpl = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestSignInit_ex(c->tmpl, NULL, r->mdname, NULL, NULL,
-	    r->key, NULL) != 1 || (c->work = EVP_MD_CTX_new()) == NULL ||
-	    (c->sig = malloc(r->sig_max)) == NULL) {
+	if ((c->work = EVP_MD_CTX_new()) == NULL || !ctx_sync_signer(c)) {
 		log_ssl("ocsp: signing context");
 		goto fail;
 	}
@@ -382,6 +484,7 @@ ocsp_ctx_free(struct ocsp_ctx *c)
 	if (c == NULL)
 		return;
 	store_reader_free(c->reader);
+	signer_unref(c->s);
 	EVP_MD_CTX_free(c->tmpl);
 	EVP_MD_CTX_free(c->work);
 	free(c->sig);
@@ -721,7 +824,7 @@ encode_tbs(struct ocsp_ctx *c, OCSP_REQUEST *req, size_t req_len, int n,
 	}
 	ocsp_derw_wrap(&w, 0x30, m1);
 	ocsp_derw_gentime(&w, now);	/* producedAt */
-	ocsp_derw_put(&w, r->respid, sizeof(r->respid));
+	ocsp_derw_put(&w, c->s->respid, sizeof(c->s->respid));
 	ocsp_derw_wrap(&w, 0x30, m);
 	return (*out = ocsp_derw_data(&w, out_len)) != NULL;
 }
@@ -731,7 +834,7 @@ static int
 sign_tbs(struct ocsp_ctx *c, const uint8_t *tbs, size_t tbs_len,
     size_t *out_sig_len)
 {
-	struct ocsp_responder *r = c->r;
+	struct signer *r = c->s;
 
 	if (EVP_MD_CTX_copy_ex(c->work, c->tmpl) != 1) {
 		/* EdDSA contexts cannot be copied: initialise afresh. */
@@ -757,12 +860,15 @@ build_response(struct ocsp_ctx *c, OCSP_REQUEST *req, size_t req_len, int n,
     int nonce, int64_t now, enum ocsp_result *out_res, const uint8_t **out,
     size_t *out_len)
 {
-	struct ocsp_responder *r = c->r;
+	struct signer *r;
 	struct ocsp_derw w;
 	const uint8_t *tbs;
 	size_t tbs_len, sig_len, m;
 	int ok = 0;
 
+	if (!ctx_sync_signer(c))
+		goto out;
+	r = c->s;
 	if (!encode_tbs(c, req, req_len, n, nonce, now, out_res, &tbs,
 	    &tbs_len) || !sign_tbs(c, tbs, tbs_len, &sig_len))
 		goto out;

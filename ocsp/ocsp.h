@@ -106,6 +106,14 @@ void	ocsp_answer_cleanup(struct ocsp_answer *);
  * answers.  Thread-safe.  Call after the commit, before telling anyone.
  */
 void	ocsp_invalidate(struct ocsp_responder *, const uint8_t serial[16]);
+/*
+ * Replaces the delegated signer (a renewed ocsp.crt and its key; up-refs
+ * both) while the responder runs: checked against the CA like the first
+ * one, taken up by each thread at its next signature; cached answers are
+ * dropped.  Returns 1, or 0 (logged) keeping the old signer.
+ */
+int	ocsp_responder_set_signer(struct ocsp_responder *, X509 *cert,
+	    EVP_PKEY *key);
 /* Drops the whole cache (e.g. after a signer key change).  Thread-safe. */
 void	ocsp_invalidate_all(struct ocsp_responder *);
 

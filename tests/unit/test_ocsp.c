@@ -1437,6 +1437,53 @@ test_derw(void **state)
 	(void)m;
 }
 
+/* A renewed signer replaces the old one while the responder runs. */
+static void
+test_signer_swap(void **state)
+{
+	EVP_PKEY *k2 = EVP_EC_gen("P-256");
+	X509 *s2, *sg = NULL;
+	OCSP_REQUEST *req;
+	struct ocsp_answer a1, a2;
+	OCSP_RESPONSE *r1, *r2;
+	OCSP_BASICRESP *b1, *b2;
+	uint8_t sn[16];
+
+	(void)state;
+	assert_non_null(k2);
+	random_serial(sn);
+	s2 = make_cert("Renewed OCSP", F.ca, F.ca_key, k2, sn, 2);
+	req = make_req(&F.leaf[L_GOOD], 1, F.ca, EVP_sha1(), 0);
+	r1 = ask(F.c, req, &a1);
+	b1 = basic(r1);
+	assert_int_equal(OCSP_resp_get0_signer(b1, &sg, NULL), 1);
+	assert_int_equal(X509_cmp(sg, F.signer), 0);
+
+	/* a key that does not match is refused; the old signer stays */
+	assert_int_equal(ocsp_responder_set_signer(F.r, s2, F.other_key), 0);
+	assert_int_equal(ocsp_responder_set_signer(F.r, s2, k2), 1);
+	r2 = ask(F.c, req, &a2);
+	b2 = basic(r2);
+	assert_int_equal(OCSP_resp_get0_signer(b2, &sg, NULL), 1);
+	assert_int_equal(X509_cmp(sg, s2), 0);
+	/* not the cached answer of the old signer */
+	assert_false(a1.der_len == a2.der_len &&
+	    memcmp(a1.der, a2.der, a1.der_len) == 0);
+
+	/* back to the fixture's signer for the other tests */
+	assert_int_equal(ocsp_responder_set_signer(F.r, F.signer,
+	    F.signer_key), 1);
+	OCSP_BASICRESP_free(b1);
+	OCSP_BASICRESP_free(b2);
+	OCSP_RESPONSE_free(r1);
+	OCSP_RESPONSE_free(r2);
+	ocsp_answer_cleanup(&a1);
+	ocsp_answer_cleanup(&a2);
+	OCSP_REQUEST_free(req);
+	X509_free(s2);
+	EVP_PKEY_free(k2);
+}
+
 int
 main(void)
 {
@@ -1463,6 +1510,7 @@ main(void)
 		cmocka_unit_test(test_encoder_ext_revoke),
 		cmocka_unit_test(test_encoder_other_keys),
 		cmocka_unit_test(test_derw),
+		cmocka_unit_test(test_signer_swap),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -2,9 +2,10 @@
  * adm_cmd.c - the commands served on the admin socket.  They run on the
  * event loop; slow work (argon2id, backup) goes to the worker pool and the
  * reply is sent from its done callback.  Every state change is one store
- * write transaction with its audit record; after the commit, OCSP and the
- * CRLs are brought up to date (micad_status_changed), and only then is
- * the admin told.
+ * write transaction with its audit record, queued on micad's writer
+ * thread (micad_write); after the commit, OCSP and the CRLs are brought
+ * up to date there, and only then, back on the loop, is the admin told.
+ * The adm_req lives until adm_done, so a done callback may always use it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -336,20 +337,14 @@ acct_add_txn(struct store_txn *txn, void *arg)
 	    w->acct.name, w->acct.subject, NULL);
 }
 
+/* Loop, after the commit on the writer. */
 static void
-acct_add_done(void *arg)
+acct_add_written(void *arg, enum store_rc rc)
 {
 	struct acct_add *w = arg;
 	struct adm_req *r = w->r;
 	char b32[64], uri[512];
-	enum store_rc rc;
 
-	if (!w->ok) {
-		adm_fail(r, "account add: password hashing failed (argon2id "
-		    "limits too high for this machine?)");
-		goto out;
-	}
-	rc = store_write(r->d->store, acct_add_txn, w);
 	if (rc == STORE_EXISTS) {
 		adm_fail(r, "account add: account \"%s\" already exists",
 		    w->acct.name);
@@ -371,6 +366,26 @@ acct_add_done(void *arg)
 	sodium_memzero(b32, sizeof(b32));
 	sodium_memzero(uri, sizeof(uri));
  out:
+	acct_add_free(w);
+	adm_done(r);
+}
+
+/* Loop, after argon2id on a worker: the commit goes to the writer. */
+static void
+acct_add_done(void *arg)
+{
+	struct acct_add *w = arg;
+	struct adm_req *r = w->r;
+
+	if (!w->ok) {
+		adm_fail(r, "account add: password hashing failed (argon2id "
+		    "limits too high for this machine?)");
+		goto fail;
+	}
+	if (micad_write(r->d, acct_add_txn, w, NULL, acct_add_written))
+		return;
+	adm_fail(r, "account add: micad is stopping");
+ fail:
 	acct_add_free(w);
 	adm_done(r);
 }
@@ -501,7 +516,7 @@ cmd_account_list(struct adm_req *r)
 
 struct unlock_ctx {
 	struct adm_req	*r;
-	const char	*name;
+	char		 name[STORE_NAME_MAX + 1];
 };
 
 static enum store_rc
@@ -524,11 +539,26 @@ unlock_txn(struct store_txn *txn, void *arg)
 }
 
 static void
+unlock_written(void *arg, enum store_rc rc)
+{
+	struct unlock_ctx *u = arg;
+	struct adm_req *r = u->r;
+
+	if (rc == STORE_NOTFOUND)
+		adm_fail(r, "account unlock: no account \"%s\"", u->name);
+	else if (rc != STORE_OK)
+		fail_store(r, "account unlock", rc);
+	else
+		adm_out(r, "account %s unlocked\n", u->name);
+	free(u);
+	adm_done(r);
+}
+
+static void
 cmd_account_unlock(struct adm_req *r)
 {
 	struct args a;
-	struct unlock_ctx u;
-	enum store_rc rc;
+	struct unlock_ctx *u;
 
 	if (!args_parse(r, 2, NULL, NULL, &a))
 		return;
@@ -536,15 +566,20 @@ cmd_account_unlock(struct adm_req *r)
 		adm_usage(r, "usage: account unlock NAME");
 		return;
 	}
-	u.r = r;
-	u.name = a.pos[0];
-	rc = store_write(r->d->store, unlock_txn, &u);
-	if (rc == STORE_NOTFOUND)
-		adm_fail(r, "account unlock: no account \"%s\"", u.name);
-	else if (rc != STORE_OK)
-		fail_store(r, "account unlock", rc);
-	else
-		adm_out(r, "account %s unlocked\n", u.name);
+	if (strlen(a.pos[0]) > STORE_NAME_MAX) {
+		adm_fail(r, "account unlock: no account \"%s\"", a.pos[0]);
+		return;
+	}
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		fatalx("out of memory");
+	u->r = r;
+	snprintf(u->name, sizeof(u->name), "%s", a.pos[0]);
+	if (!micad_write(r->d, unlock_txn, u, NULL, unlock_written)) {
+		free(u);
+		adm_fail(r, "account unlock: micad is stopping");
+		return;
+	}
+	r->async = 1;	/* unlock_written replies */
 }
 
 /* ---- issue, revoke, hold, unhold ---- */
@@ -585,9 +620,9 @@ csr_to_der(const struct adm_attach *at, uint8_t **out, size_t *out_len)
 
 struct issue_ctx {
 	struct adm_req	*r;
-	const uint8_t	*csr;
+	uint8_t		*csr;		/* malloc'd */
 	size_t		 csr_len;
-	const char	*account;
+	char		 account[STORE_NAME_MAX + 1];
 	int		 days;
 	uint8_t		 serial[STORE_SERIAL_LEN];
 	uint8_t		*der;
@@ -607,60 +642,33 @@ issue_txn(struct store_txn *txn, void *arg)
 	    &ic->der_len, ic->err, sizeof(ic->err));
 }
 
+/* Loop, after the commit: the certificate goes back as PEM. */
 static void
-cmd_issue(struct adm_req *r)
+issue_written(void *arg, enum store_rc rc)
 {
-	struct args a;
-	struct issue_ctx ic;
-	const struct adm_attach *at;
-	const char *days;
-	uint8_t *csr = NULL;
+	struct issue_ctx *ic = arg;
+	struct adm_req *r = ic->r;
 	const unsigned char *p;
 	X509 *cert = NULL;
 	BIO *mem = NULL;
 	char *pem;
 	long pem_len;
-	uint64_t d = 0;
-	enum store_rc rc;
 	char hex[SERIAL_HEX_LEN];
 
-	memset(&ic, 0, sizeof(ic));
-	if (!args_parse(r, 1, " --account --csr --days --out ", NULL, &a))
-		return;
-	if (a.num_pos != 0 || (ic.account = arg(&a, "--account")) == NULL ||
-	    (at = adm_msg_get(&r->in, "csr")) == NULL) {
-		adm_usage(r, "usage: issue --account NAME --csr FILE "
-		    "[--days N] --out FILE");
-		return;
-	}
-	if ((days = arg(&a, "--days")) != NULL &&
-	    (!parse_u64_arg(days, &d) || d < 1 || d > 36500)) {
-		adm_fail(r, "issue: --days must be 1 to 36500");
-		return;
-	}
-	ic.days = (int)d;
-	ic.r = r;
-	if (!csr_to_der(at, &csr, &ic.csr_len)) {
-		adm_fail(r, "issue: CSR: RFC 2986: not a PEM certificate "
-		    "request");
-		return;
-	}
-	ic.csr = csr;
-	rc = store_write(r->d->store, issue_txn, &ic);
 	if (rc != STORE_OK) {
 		if (rc == STORE_NOTFOUND)
-			adm_fail(r, "issue: no account \"%s\"", ic.account);
-		else if (ic.err[0] != '\0')
-			adm_fail(r, "issue: %s", ic.err);
+			adm_fail(r, "issue: no account \"%s\"", ic->account);
+		else if (ic->err[0] != '\0')
+			adm_fail(r, "issue: %s", ic->err);
 		else
 			fail_store(r, "issue", rc);
 		goto out;
 	}
-	serial_hex(hex, ic.serial);
-	log_info("serial=%s issued account=%s by %s", hex, ic.account,
+	serial_hex(hex, ic->serial);
+	log_info("serial=%s issued account=%s by %s", hex, ic->account,
 	    r->actor);
-	p = ic.der;
-	if ((cert = d2i_X509(NULL, &p, (long)ic.der_len)) == NULL ||
+	p = ic->der;
+	if ((cert = d2i_X509(NULL, &p, (long)ic->der_len)) == NULL ||
 	    (mem = BIO_new(BIO_s_mem())) == NULL ||
 	    !PEM_write_bio_X509(mem, cert)) {
 		adm_fail(r, "issue: certificate %s stored but not encodable",
@@ -673,8 +681,56 @@ cmd_issue(struct adm_req *r)
  out:
 	X509_free(cert);
 	BIO_free(mem);
-	free(ic.der);
-	free(csr);
+	free(ic->der);
+	free(ic->csr);
+	free(ic);
+	adm_done(r);
+}
+
+static void
+cmd_issue(struct adm_req *r)
+{
+	struct args a;
+	struct issue_ctx *ic;
+	const struct adm_attach *at;
+	const char *days, *account;
+	uint64_t d = 0;
+
+	if (!args_parse(r, 1, " --account --csr --days --out ", NULL, &a))
+		return;
+	if (a.num_pos != 0 || (account = arg(&a, "--account")) == NULL ||
+	    (at = adm_msg_get(&r->in, "csr")) == NULL) {
+		adm_usage(r, "usage: issue --account NAME --csr FILE "
+		    "[--days N] --out FILE");
+		return;
+	}
+	if ((days = arg(&a, "--days")) != NULL &&
+	    (!parse_u64_arg(days, &d) || d < 1 || d > 36500)) {
+		adm_fail(r, "issue: --days must be 1 to 36500");
+		return;
+	}
+	if (strlen(account) > STORE_NAME_MAX) {
+		adm_fail(r, "issue: no account \"%s\"", account);
+		return;
+	}
+	if ((ic = calloc(1, sizeof(*ic))) == NULL)
+		fatalx("out of memory");
+	snprintf(ic->account, sizeof(ic->account), "%s", account);
+	ic->days = (int)d;
+	ic->r = r;
+	if (!csr_to_der(at, &ic->csr, &ic->csr_len)) {
+		adm_fail(r, "issue: CSR: RFC 2986: not a PEM certificate "
+		    "request");
+		free(ic);
+		return;
+	}
+	if (!micad_write(r->d, issue_txn, ic, NULL, issue_written)) {
+		adm_fail(r, "issue: micad is stopping");
+		free(ic->csr);
+		free(ic);
+		return;
+	}
+	r->async = 1;	/* issue_written replies */
 }
 
 struct status_change {
@@ -683,7 +739,10 @@ struct status_change {
 	uint8_t		 status;
 	uint8_t		 reason;
 	const char	*action;
+	const char	*verb;		/* for messages: "revoke", ... */
+	int		 rr;		/* the reason as given */
 	struct cert_state before;
+	struct micad_changed changed;
 };
 
 static enum store_rc
@@ -698,6 +757,8 @@ status_txn(struct store_txn *txn, void *arg)
 	if ((rc = store_cert_set_status(txn, sc->serial, sc->status,
 	    sc->reason, time(NULL), 0, NULL)) != STORE_OK)
 		return rc;
+	if (!micad_changed_add(&sc->changed, sc->serial))
+		return STORE_INVALID;
 	serial_hex(hex, sc->serial);
 	snprintf(det, sizeof(det), "reason=%s",
 	    adm_reason_name(sc->status == CERT_HOLD ?
@@ -706,18 +767,50 @@ status_txn(struct store_txn *txn, void *arg)
 	    sc->status == CERT_GOOD ? NULL : det, NULL);
 }
 
+/*
+ * Loop, after the commit; OCSP and the CRLs were brought up to date on
+ * the writer before this runs.
+ */
+static void
+status_written(void *arg, enum store_rc rc)
+{
+	struct status_change *sc = arg;
+	struct adm_req *r = sc->r;
+	char hex[SERIAL_HEX_LEN];
+
+	serial_hex(hex, sc->serial);
+	if (rc == STORE_NOTFOUND)
+		adm_fail(r, "%s: no certificate with serial %s", sc->verb, hex);
+	else if (rc == STORE_INVALID)
+		adm_fail(r, "%s: certificate %s is %s", sc->verb, hex,
+		    sc->status == CERT_GOOD && sc->before.status == CERT_GOOD ?
+		    "not on hold" : status_name(sc->before.status));
+	else if (rc != STORE_OK)
+		fail_store(r, sc->verb, rc);
+	else {
+		log_info("serial=%s %s by %s", hex, sc->action, r->actor);
+		if (sc->status == CERT_REVOKED)
+			adm_out(r, "%s revoked (%s)\n", hex,
+			    adm_reason_name(sc->rr));
+		else if (sc->status == CERT_HOLD)
+			adm_out(r, "%s on hold\n", hex);
+		else
+			adm_out(r, "%s released from hold\n", hex);
+	}
+	free(sc);
+	adm_done(r);
+}
+
 static void
 change_status(struct adm_req *r, const char *usage, uint8_t status,
     const char *action)
 {
 	struct args a;
-	struct status_change sc;
+	struct status_change *sc;
+	uint8_t serial[STORE_SERIAL_LEN];
 	const char *reason;
-	char hex[SERIAL_HEX_LEN];
-	enum store_rc rc;
 	int rr = REASON_UNSPECIFIED;
 
-	memset(&sc, 0, sizeof(sc));
 	if (!args_parse(r, 1, status == CERT_REVOKED ? " --reason " : NULL,
 	    NULL, &a))
 		return;
@@ -725,7 +818,7 @@ change_status(struct adm_req *r, const char *usage, uint8_t status,
 		adm_usage(r, "usage: %s", usage);
 		return;
 	}
-	if (!serial_parse(sc.serial, a.pos[0])) {
+	if (!serial_parse(serial, a.pos[0])) {
 		adm_fail(r, "%s: \"%s\" is not a serial number in hex",
 		    action, a.pos[0]);
 		return;
@@ -737,36 +830,23 @@ change_status(struct adm_req *r, const char *usage, uint8_t status,
 		    "cessationOfOperation or privilegeWithdrawn)", reason);
 		return;
 	}
-	sc.r = r;
-	sc.status = status;
-	sc.reason = (uint8_t)rr;
-	sc.action = status == CERT_REVOKED ? "cert.revoke" :
+	if ((sc = calloc(1, sizeof(*sc))) == NULL)
+		fatalx("out of memory");
+	memcpy(sc->serial, serial, sizeof(sc->serial));
+	sc->r = r;
+	sc->status = status;
+	sc->reason = (uint8_t)rr;
+	sc->rr = rr;
+	sc->verb = action;
+	sc->action = status == CERT_REVOKED ? "cert.revoke" :
 	    status == CERT_HOLD ? "cert.hold" : "cert.unhold";
-	serial_hex(hex, sc.serial);
-	rc = store_write(r->d->store, status_txn, &sc);
-	if (rc == STORE_NOTFOUND) {
-		adm_fail(r, "%s: no certificate with serial %s", action, hex);
+	if (!micad_write(r->d, status_txn, sc, &sc->changed,
+	    status_written)) {
+		free(sc);
+		adm_fail(r, "%s: micad is stopping", action);
 		return;
 	}
-	if (rc == STORE_INVALID) {
-		adm_fail(r, "%s: certificate %s is %s", action, hex,
-		    status == CERT_GOOD && sc.before.status == CERT_GOOD ?
-		    "not on hold" : status_name(sc.before.status));
-		return;
-	}
-	if (rc != STORE_OK) {
-		fail_store(r, action, rc);
-		return;
-	}
-	/* Committed: now make OCSP and the CRLs say so, then tell. */
-	micad_status_changed(r->d, sc.serial);
-	log_info("serial=%s %s by %s", hex, sc.action, r->actor);
-	if (status == CERT_REVOKED)
-		adm_out(r, "%s revoked (%s)\n", hex, adm_reason_name(rr));
-	else if (status == CERT_HOLD)
-		adm_out(r, "%s on hold\n", hex);
-	else
-		adm_out(r, "%s released from hold\n", hex);
+	r->async = 1;	/* status_written replies */
 }
 
 static void
@@ -1238,12 +1318,36 @@ cmd_requests(struct adm_req *r)
 		adm_out(r, "no %srequests\n", l.pending_only ? "pending " : "");
 }
 
+struct decide_job {
+	struct adm_req	*r;
+	uint64_t	 id;
+	int		 approve;
+};
+
+/* Loop: the decision is committed (or failed), OCSP/CRL are updated. */
+static void
+decided(void *arg, int ok, const char *err)
+{
+	struct decide_job *dj = arg;
+	struct adm_req *r = dj->r;
+
+	if (!ok)
+		adm_fail(r, "%s %" PRIu64 ": %s", dj->approve ? "approve" :
+		    "reject", dj->id, err != NULL && err[0] ? err : "failed");
+	else
+		adm_out(r, "request %" PRIu64 " %s\n", dj->id,
+		    dj->approve ? "approved: replacement issued, lost "
+		    "certificate revoked" : "rejected");
+	free(dj);
+	adm_done(r);
+}
+
 static void
 decide(struct adm_req *r, int approve)
 {
 	struct args a;
+	struct decide_job *dj;
 	uint64_t id;
-	char err[CA_ERR_MAX] = "";
 	const char *why;
 	int ok;
 
@@ -1258,21 +1362,26 @@ decide(struct adm_req *r, int approve)
 		adm_fail(r, "reissue is not enabled in this micad");
 		return;
 	}
+	if ((dj = calloc(1, sizeof(*dj))) == NULL)
+		fatalx("out of memory");
+	dj->r = r;
+	dj->id = id;
+	dj->approve = approve;
 	if (approve)
-		ok = reissue_approve(r->d, id, r->actor, err, sizeof(err));
+		ok = reissue_approve(r->d, id, r->actor, decided, dj);
 	else {
 		why = arg(&a, "--why");
 		ok = reissue_reject(r->d, id, r->actor,
-		    why != NULL ? why : "rejected by the administrator", err,
-		    sizeof(err));
+		    why != NULL ? why : "rejected by the administrator",
+		    decided, dj);
 	}
-	if (!ok)
-		adm_fail(r, "%s %" PRIu64 ": %s", approve ? "approve" :
-		    "reject", id, err[0] ? err : "failed");
-	else
-		adm_out(r, "request %" PRIu64 " %s\n", id,
-		    approve ? "approved: replacement issued, lost certificate "
-		    "revoked" : "rejected");
+	if (!ok) {
+		free(dj);
+		adm_fail(r, "%s %" PRIu64 ": micad is stopping",
+		    approve ? "approve" : "reject", id);
+		return;
+	}
+	r->async = 1;	/* decided replies */
 }
 
 static void

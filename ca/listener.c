@@ -73,6 +73,7 @@ enum conn_state {
 };
 
 struct login_job;
+struct reissue_job;
 
 struct wait_ref {
 	struct wait_ref	*next;
@@ -90,6 +91,7 @@ struct conn {
 	char			 addr[INET6_ADDRSTRLEN];
 	char			 account[STORE_NAME_MAX + 1];
 	struct login_job	*login;		/* LOGIN in progress */
+	struct reissue_job	*rjob;		/* REISSUE being stored */
 	struct wait_ref		*waits;
 	int			 num_errors;
 	int			 out_full;	/* reading paused: OUT_HIGH */
@@ -112,6 +114,22 @@ struct login_job {
 	char		 code[AUTH_CODE_LEN + 1];
 	int		 dummy;			/* hash is the dummy's */
 	int		 pw_ok;			/* set by the worker */
+	/* the write on the writer thread (login_txn) */
+	struct auth_policy pol;
+	int64_t		 now;
+	enum auth_login_rc unk_rc;	/* unknown_check, read on the loop */
+	const char	*unk_detail;
+	enum auth_login_rc rc;		/* results */
+	const char	*detail;
+	int		 unknown;	/* name is not an account */
+};
+
+/* A REISSUE whose request is being stored; conn is NULL once the
+ * connection is gone (the request is still stored). */
+struct reissue_job {
+	struct conn	*conn;
+	uint64_t	 cid;
+	uint32_t	 frame_id;
 };
 
 static struct {
@@ -179,10 +197,13 @@ conn_free(struct conn *c)
 	}
 	if (c->login != NULL) {
 		/* Not hashed yet: the worker skips it, and an attempt whose
-		 * password was never checked is not counted. */
+		 * password was never checked is not counted.  Hashed: its
+		 * write still commits, nobody is told. */
 		atomic_store(&c->login->cancelled, 1);
 		c->login->conn = NULL;
 	}
+	if (c->rjob != NULL)
+		c->rjob->conn = NULL;	/* still stored, nobody told */
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -390,34 +411,31 @@ unknown_failed(const char *name, int64_t now, const struct auth_policy *pol)
 		u->locked_until = now + pol->lockout_seconds;
 }
 
-struct login_txn_ctx {
-	struct login_job	*j;
-	const struct auth_policy *pol;
-	enum auth_login_rc	 rc;
-	const char		*detail;
-	int64_t			 now;
-	int			 unknown;	/* name is not an account */
-};
-
+/*
+ * Writer thread: the login decision, inside the write transaction.  The
+ * unknown-name table is the loop's: unknown_check was read there before
+ * the write was queued (j->unk_rc), and unknown_failed runs after it.
+ */
 static enum store_rc
 login_txn(struct store_txn *txn, void *arg)
 {
-	struct login_txn_ctx	*x = arg;
-	struct login_job	*j = x->j;
+	struct login_job	*j = arg;
 	struct account_rec	 a;
 	char			 details[128];
 	enum store_rc		 rc;
 	int			 pw_ok = j->pw_ok;
 
-	x->rc = AUTH_LOGIN_INTERNAL;
-	x->unknown = 0;
+	j->rc = AUTH_LOGIN_INTERNAL;
+	j->detail = "store error";
+	j->unknown = 0;
 	rc = store_account_get(txn, j->account, &a);
 	if (rc == STORE_NOTFOUND) {
 		/* Counted and locked like an account, in memory. */
-		x->unknown = 1;
-		x->rc = unknown_check(j->account, x->now, &x->detail);
+		j->unknown = 1;
+		j->rc = j->unk_rc;
+		j->detail = j->unk_detail;
 		snprintf(details, sizeof(details), "cid=%" PRIu64 " %s",
-		    j->cid, x->detail);
+		    j->cid, j->detail);
 		rc = store_audit_append(txn, j->account, "auth.failure",
 		    j->account, details, NULL);
 		goto out;
@@ -427,32 +445,26 @@ login_txn(struct store_txn *txn, void *arg)
 	/* The hash verified on the worker must still be the account's. */
 	if (sodium_memcmp(a.pwhash, j->hash, AUTH_PWHASH_LEN) != 0)
 		pw_ok = 0;
-	x->rc = auth_login_apply(&a, pw_ok, j->code, x->now, x->pol,
-	    &x->detail);
-	if (x->rc != AUTH_LOGIN_LOCKED &&
+	j->rc = auth_login_apply(&a, pw_ok, j->code, j->now, &j->pol,
+	    &j->detail);
+	if (j->rc != AUTH_LOGIN_LOCKED &&
 	    (rc = store_account_put(txn, &a, 0)) != STORE_OK)
 		goto out;
 	snprintf(details, sizeof(details), "cid=%" PRIu64 " %s failed=%u",
-	    j->cid, x->detail, a.failed);
-	rc = store_audit_append(txn, j->account, x->rc == AUTH_LOGIN_OK ?
+	    j->cid, j->detail, a.failed);
+	rc = store_audit_append(txn, j->account, j->rc == AUTH_LOGIN_OK ?
 	    "auth.login" : "auth.failure", j->account, details, NULL);
 out:
 	if (rc != STORE_OK)
-		x->rc = AUTH_LOGIN_INTERNAL;
+		j->rc = AUTH_LOGIN_INTERNAL;
 	account_rec_wipe(&a);
 	return rc;
 }
 
-/* Back on the loop: apply the attempt in one write transaction. */
 static void
-login_done(void *arg)
+login_unlist(struct login_job *j)
 {
-	struct login_job	*j = arg;
-	struct conn		*c = j->conn;
-	struct auth_policy	 pol;
-	struct login_txn_ctx	 x;
 	struct login_job	**pp;
-	enum store_rc		 rc;
 
 	for (pp = &L.logins; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == j) {
@@ -460,35 +472,31 @@ login_done(void *arg)
 			L.num_logins--;
 			break;
 		}
-	if (!j->verified) {
-		/* Cancelled before the worker got to it: the password was
-		 * never checked, so the attempt is not counted. */
-		log_info("cid=%" PRIu64 " login account=%s result=cancelled "
-		    "detail=\"connection gone before verification, not "
-		    "counted\"", j->cid, j->account);
-		goto out;
-	}
-	pol.max_failures = j->d->conf->policy.max_failures;
-	pol.lockout_seconds = j->d->conf->policy.lockout_seconds;
-	memset(&x, 0, sizeof(x));
-	x.j = j;
-	x.pol = &pol;
-	x.detail = "store error";
-	x.now = (int64_t)time(NULL);
-	if ((rc = store_write(j->d->store, login_txn, &x)) != STORE_OK) {
+}
+
+/* Back on the loop after the commit: tell the client. */
+static void
+login_written(void *arg, enum store_rc rc)
+{
+	struct login_job	*j = arg;
+	struct conn		*c = j->conn;
+
+	login_unlist(j);
+	if (rc != STORE_OK) {
 		log_warnx("cid=%" PRIu64 " login account=%s: store: %s",
 		    j->cid, j->account, store_strerror(rc));
-		x.rc = AUTH_LOGIN_INTERNAL;
+		j->rc = AUTH_LOGIN_INTERNAL;
+		j->detail = "store error";
 	}
-	if (rc == STORE_OK && x.unknown && x.rc == AUTH_LOGIN_FAILED)
-		unknown_failed(j->account, x.now, &pol);
+	if (rc == STORE_OK && j->unknown && j->rc == AUTH_LOGIN_FAILED)
+		unknown_failed(j->account, j->now, &j->pol);
 	log_info("cid=%" PRIu64 " login account=%s result=%s detail=\"%s\"",
-	    j->cid, j->account, x.rc == AUTH_LOGIN_OK ? "ok" : "refused",
-	    x.detail);
+	    j->cid, j->account, j->rc == AUTH_LOGIN_OK ? "ok" : "refused",
+	    j->detail);
 	if (c == NULL)
 		goto out;
 	c->login = NULL;
-	switch (x.rc) {
+	switch (j->rc) {
 	case AUTH_LOGIN_OK: {
 		struct wb w;
 
@@ -526,6 +534,32 @@ login_done(void *arg)
 	conn_settle(c);
 out:
 	login_job_free(j);
+}
+
+/* Back on the loop after argon2id: the attempt goes to the writer, in
+ * one write transaction; the client hears after the commit. */
+static void
+login_done(void *arg)
+{
+	struct login_job	*j = arg;
+
+	if (!j->verified) {
+		/* Cancelled before the worker got to it: the password was
+		 * never checked, so the attempt is not counted. */
+		login_unlist(j);
+		log_info("cid=%" PRIu64 " login account=%s result=cancelled "
+		    "detail=\"connection gone before verification, not "
+		    "counted\"", j->cid, j->account);
+		login_job_free(j);
+		return;
+	}
+	j->pol.max_failures = j->d->conf->policy.max_failures;
+	j->pol.lockout_seconds = j->d->conf->policy.lockout_seconds;
+	j->now = (int64_t)time(NULL);
+	j->unk_rc = unknown_check(j->account, j->now, &j->unk_detail);
+	/* Stays in L.logins (the caps) and c->login until written. */
+	if (!micad_write(j->d, login_txn, j, NULL, login_written))
+		login_written(j, STORE_IO);
 }
 
 /* LOGINs in flight from addr (their connections may be gone). */
@@ -627,32 +661,70 @@ reissue_code(enum reissue_rc rc)
 	return PROTO_E_INTERNAL;
 }
 
+/* Loop: the request is stored (or refused); ACCEPTED or ERROR. */
+static void
+reissue_created(void *arg, enum reissue_rc rc, uint64_t id, uint8_t state,
+    const uint8_t token[REISSUE_TOKEN_LEN], const char *err)
+{
+	struct reissue_job	*rj = arg;
+	struct conn		*c = rj->conn;
+	struct proto_msg	 r;
+
+	if (c == NULL) {
+		if (rc == REISSUE_OK)
+			log_info("cid=%" PRIu64 " req=%" PRIu64 " stored, "
+			    "connection gone before ACCEPTED", rj->cid, id);
+		goto out;
+	}
+	c->rjob = NULL;
+	if (rc != REISSUE_OK)
+		conn_error(c, rj->frame_id, reissue_code(rc),
+		    rc == REISSUE_INTERNAL ? "internal error" : err);
+	else {
+		log_info("cid=%" PRIu64 " req=%" PRIu64 " accepted state=%s",
+		    c->cid, id, proto_state_name(state));
+		proto_msg_init(&r, PROTO_ACCEPTED, rj->frame_id);
+		r.request = id;
+		r.state = state;
+		memcpy(r.token, token, PROTO_TOKEN_LEN);
+		r.has_token = 1;
+		conn_send(c, &r);
+		sodium_memzero(r.token, sizeof(r.token));
+		proto_msg_cleanup(&r);
+	}
+	/* Frames that arrived meanwhile. */
+	if (c->state != CS_CLOSING) {
+		if (!c->out_full)
+			bufferevent_enable(c->bev, EV_READ);
+		process_input(c);
+	}
+	conn_settle(c);
+out:
+	free(rj);
+}
+
 static void
 handle_reissue(struct conn *c, struct proto_msg *m)
 {
-	struct proto_msg	r;
-	enum reissue_rc		rc;
-	uint64_t		id = 0;
-	uint8_t			state = 0, token[REISSUE_TOKEN_LEN];
-	char			err[512];
+	struct reissue_job	*rj;
 
-	rc = reissue_create(L.d, c->account, m->serial, m->csr, m->csr_len,
-	    m->reason, m->note, &id, &state, token, err, sizeof(err));
-	if (rc != REISSUE_OK) {
-		conn_error(c, m->id, reissue_code(rc), rc == REISSUE_INTERNAL ?
-		    "internal error" : err);
+	if ((rj = calloc(1, sizeof(*rj))) == NULL) {
+		log_warn("cid=%" PRIu64 " reissue", c->cid);
+		conn_error(c, m->id, PROTO_E_BUSY, "server busy");
 		return;
 	}
-	log_info("cid=%" PRIu64 " req=%" PRIu64 " accepted state=%s", c->cid,
-	    id, proto_state_name(state));
-	proto_msg_init(&r, PROTO_ACCEPTED, m->id);
-	r.request = id;
-	r.state = state;
-	memcpy(r.token, token, PROTO_TOKEN_LEN);
-	r.has_token = 1;
-	conn_send(c, &r);
-	sodium_memzero(token, sizeof(token));
-	proto_msg_cleanup(&r);
+	rj->conn = c;
+	rj->cid = c->cid;
+	rj->frame_id = m->id;
+	if (!reissue_create(L.d, c->account, m->serial, m->csr, m->csr_len,
+	    m->reason, m->note, reissue_created, rj)) {
+		free(rj);
+		conn_error(c, m->id, PROTO_E_INTERNAL, "internal error");
+		return;
+	}
+	c->rjob = rj;
+	/* Replies stay in request order: no more frames until it is done. */
+	bufferevent_disable(c->bev, EV_READ);
 }
 
 /* Sends the decided (or current) state of a request as one frame. */
@@ -889,7 +961,7 @@ process_input(struct conn *c)
 	size_t			 len;
 
 	while (c->state != CS_CLOSING && c->state != CS_HANDSHAKE &&
-	    c->login == NULL && !c->out_full &&
+	    c->login == NULL && c->rjob == NULL && !c->out_full &&
 	    (len = evbuffer_get_length(in)) > 0) {
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
 		    OUT_HIGH) {
@@ -951,7 +1023,7 @@ write_cb(struct bufferevent *bev, void *arg)
 		c->out_full = 0;
 		log_debug("cid=%" PRIu64 " output drained, reading resumed",
 		    c->cid);
-		if (c->login == NULL)
+		if (c->login == NULL && c->rjob == NULL)
 			bufferevent_enable(bev, EV_READ);
 		process_input(c);
 	}

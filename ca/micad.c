@@ -16,6 +16,7 @@
 #include "ca/notify.h"
 #include "common/bytes.h"
 #include "common/log.h"
+#include "common/workq.h"
 #include "conf/conf.h"
 #include "crl/crl.h"
 #include "ocsp/ocsp.h"
@@ -107,14 +108,19 @@ status_notify(struct micad *d, const uint8_t serial[16])
 	notify_event(d->notify, &ni);
 }
 
-void
-micad_status_changed(struct micad *d, const uint8_t serial[16])
+/* OCSP first, then one delta CRL rebuild for all of them, then tell. */
+static void
+changed_apply(struct micad *d, const uint8_t (*serials)[16], int n)
 {
 	struct timespec t0, t1;
-	int ok;
+	char hex[SERIAL_HEX_LEN];
+	int i, ok;
 
+	if (n <= 0)
+		return;
 	if (d->ocsp != NULL)
-		ocsp_invalidate(d->ocsp, serial);
+		for (i = 0; i < n; i++)
+			ocsp_invalidate(d->ocsp, serials[i]);
 	if (d->crl != NULL) {
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		ok = crl_service_changed(d->crl);
@@ -124,15 +130,106 @@ micad_status_changed(struct micad *d, const uint8_t serial[16])
 		    ((t1.tv_sec - t0.tv_sec) * 1000000 +
 		    (t1.tv_nsec - t0.tv_nsec) / 1000));
 		if (!ok) {
-			char hex[SERIAL_HEX_LEN];
-
 			micad_stat_add(MSTAT_CRL_DELTA_FAILED, 1);
-			serial_hex(hex, serial);
+			serial_hex(hex, serials[0]);
 			log_warnx("serial=%s: delta CRL rebuild failed; the "
 			    "full CRL rebuild will retry", hex);
 		}
 	}
-	status_notify(d, serial);
+	for (i = 0; i < n; i++)
+		status_notify(d, serials[i]);
+}
+
+void
+micad_status_changed(struct micad *d, const uint8_t serial[16])
+{
+	uint8_t one[1][16];
+
+	memcpy(one[0], serial, 16);
+	changed_apply(d, (const uint8_t (*)[16])one, 1);
+}
+
+int
+micad_changed_add(struct micad_changed *c, const uint8_t serial[16])
+{
+	int i;
+
+	for (i = 0; i < c->n; i++)
+		if (memcmp(c->serial[i], serial, 16) == 0)
+			return 1;
+	if (c->n >= MICAD_CHANGED_MAX)
+		return 0;
+	memcpy(c->serial[c->n++], serial, 16);
+	return 1;
+}
+
+/* ---- the writer thread ---- */
+
+struct wjob {
+	struct micad		*d;
+	store_txn_fn		 fn;
+	void			*arg;
+	struct micad_changed	*changed;
+	micad_done_fn		 done;
+	enum store_rc		 rc;
+};
+
+/* store_write may run the transaction again (map grown): start empty. */
+static enum store_rc
+wjob_txn(struct store_txn *txn, void *arg)
+{
+	struct wjob *j = arg;
+
+	if (j->changed != NULL)
+		j->changed->n = 0;
+	return j->fn(txn, j->arg);
+}
+
+/* Writer thread: commit, then make OCSP and the CRLs tell the truth. */
+static void
+wjob_work(void *arg)
+{
+	struct wjob *j = arg;
+
+	j->rc = store_write(j->d->store, wjob_txn, j);
+	if (j->rc == STORE_OK && j->changed != NULL)
+		changed_apply(j->d, (const uint8_t (*)[16])j->changed->serial,
+		    j->changed->n);
+}
+
+/* Loop: now anyone may be told. */
+static void
+wjob_done(void *arg)
+{
+	struct wjob *j = arg;
+
+	if (j->done != NULL)
+		j->done(j->arg, j->rc);
+	free(j);
+}
+
+int
+micad_write(struct micad *d, store_txn_fn fn, void *arg,
+    struct micad_changed *changed, micad_done_fn done)
+{
+	struct wjob *j;
+	int rc = 0;
+
+	if (d->writer == NULL || (j = calloc(1, sizeof(*j))) == NULL)
+		goto out;
+	j->d = d;
+	j->fn = fn;
+	j->arg = arg;
+	j->changed = changed;
+	j->done = done;
+	j->rc = STORE_IO;
+	if (!workq_submit(d->writer, wjob_work, wjob_done, j)) {
+		free(j);
+		goto out;
+	}
+	rc = 1;
+ out:
+	return rc;
 }
 
 int

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "store/store.h"
+
 struct event_base;
 struct mica_conf;
 struct store;
@@ -34,6 +36,7 @@ struct micad {
 	struct expiry		*expiry;	/* ca/expiry.h, may be NULL */
 	time_t			 started;
 	volatile int		 stopping;
+	struct workq		*writer;	/* 1 thread: every store commit */
 };
 
 /* Counters for /metrics (atomics: any thread may add or read). */
@@ -57,9 +60,39 @@ uint64_t	micad_stat_get(enum micad_stat);
  * reissue) and before anyone is told of it: drops the serial's cached
  * OCSP responses and rebuilds the delta CRL, then schedules the full CRL;
  * last queues the notify event (cert.revoked, cert.hold or cert.released,
- * from the certificate's committed state).
+ * from the certificate's committed state).  Any thread (micad_write runs
+ * it on the writer thread).
  */
 void	micad_status_changed(struct micad *, const uint8_t serial[16]);
+
+/* The certificates whose status a write transaction changed. */
+#define MICAD_CHANGED_MAX	4
+struct micad_changed {
+	int	n;
+	uint8_t	serial[MICAD_CHANGED_MAX][16];
+};
+
+/* Inside a write transaction: records that serial's status changed.
+ * Returns 1, or 0 when the list is full (the caller returns STORE_INVALID
+ * or similar; that never happens with MICAD_CHANGED_MAX callers). */
+int	micad_changed_add(struct micad_changed *, const uint8_t serial[16]);
+
+/* Runs on the loop after the write: rc is store_write's result. */
+typedef void (*micad_done_fn)(void *arg, enum store_rc rc);
+
+/*
+ * Queues a store write on d->writer (one thread, FIFO).  There:
+ * store_write(d->store, fn, arg) (fn may run more than once: changed, if
+ * not NULL, is emptied before every run and fn fills it with
+ * micad_changed_add); after a commit with changed->n > 0, the OCSP cache
+ * of every changed serial is dropped, the delta CRL rebuilt once and the
+ * notify events queued (micad_status_changed).  Only then done(arg, rc)
+ * runs on the loop (never before micad_write returned).  arg and changed
+ * must live until done.  Returns 1, or 0 (nothing queued, done will not
+ * run) when there is no writer or it is stopping.
+ */
+int	micad_write(struct micad *, store_txn_fn fn, void *arg,
+	    struct micad_changed *changed, micad_done_fn done);
 
 /*
  * Inside a write transaction: signs a certificate for account from a CSR

@@ -649,6 +649,10 @@ main(int argc, char **argv)
 	if ((micad.workers = workq_new(micad.base, conf.daemon.workers)) ==
 	    NULL)
 		fatalx("cannot start worker threads");
+	/* Every store commit of the loop's callers, in order, off the loop;
+	 * the OCSP/CRL updates after a status change run there too. */
+	if ((micad.writer = workq_new(micad.base, 1)) == NULL)
+		fatalx("cannot start the writer thread");
 	if ((micad.reissue = reissue_new(&micad)) == NULL)
 		fatalx("cannot set up the reissue workflow");
 	if (!ca_listener_start(&micad))
@@ -694,7 +698,14 @@ main(int argc, char **argv)
 	ca_listener_stop();
 	ocsp_http_stop(http);
 	event_free(si_timer);
+	/* Workers first: their done callbacks (a hashed LOGIN, account add)
+	 * queue writes; the writer then commits everything queued, runs the
+	 * done callbacks (connections are gone: nobody is told) and joins,
+	 * before the notifier, the CRL service and the store go. */
 	workq_free(micad.workers);
+	micad.workers = NULL;
+	workq_free(micad.writer);
+	micad.writer = NULL;
 	expiry_free(micad.expiry);
 	notify_free(micad.notify);
 	reissue_free(micad.reissue);

@@ -1,12 +1,14 @@
 /*
  * reissue.c - the lost-certificate reissue workflow.
  *
- * Every state change is ONE store_write whose callback re-reads what it
- * depends on, so concurrent admin commands and clients cannot interleave
- * badly; callbacks have no effect outside the transaction (store_write
- * may run them again after growing the map).  Only after the commit is
- * anyone told: micad_status_changed() first (OCSP cache, delta CRL), then
- * the waiting connections.
+ * Every state change is ONE store write (micad_write, on the writer
+ * thread) whose callback re-reads what it depends on, so concurrent admin
+ * commands and clients cannot interleave badly; callbacks have no effect
+ * outside the transaction (store_write may run them again after growing
+ * the map).  Only after the commit is anyone told: OCSP cache and delta
+ * CRL first (on the writer), then on the loop the waiting connections
+ * and the caller's callback.  Contexts are heap copies: the caller's
+ * buffers and connections may go while a write is queued.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -112,10 +114,15 @@ fmt_time(char *out, size_t out_len, int64_t t)
 		snprintf(out, out_len, "%" PRId64, t);
 }
 
-/* Appends one audit record in a transaction of its own (failures that
- * aborted the transaction they happened in). */
+/* One audit record in a transaction of its own (failures that aborted
+ * the transaction they happened in); lives in the job that needs it. */
 struct audit_ctx {
-	const char	*actor, *action, *subject, *details;
+	char		 actor[STORE_NAME_MAX + 1];
+	const char	*action;
+	char		 subject[64];
+	char		 details[CA_ERR_MAX];
+	void		*owner;		/* the job, for then */
+	micad_done_fn	 then;
 };
 
 static enum store_rc
@@ -128,14 +135,24 @@ audit_txn(struct store_txn *txn, void *arg)
 }
 
 static void
-audit_alone(struct micad *d, const char *actor, const char *action,
-    const char *subject, const char *details)
+audit_done(void *arg, enum store_rc rc)
 {
-	struct audit_ctx	a = { actor, action, subject, details };
-	enum store_rc		rc;
+	struct audit_ctx *a = arg;
 
-	if ((rc = store_write(d->store, audit_txn, &a)) != STORE_OK)
-		log_warnx("audit %s: %s", action, store_strerror(rc));
+	if (rc != STORE_OK)
+		log_warnx("audit %s: %s", a->action, store_strerror(rc));
+	a->then(a->owner, rc);
+}
+
+/* Queues the audit record; then(owner, rc) runs after it, on the loop.
+ * Returns 0 when nothing was queued (then does not run). */
+static int
+audit_alone(struct micad *d, struct audit_ctx *a, void *owner,
+    micad_done_fn then)
+{
+	a->owner = owner;
+	a->then = then;
+	return micad_write(d, audit_txn, a, NULL, audit_done);
 }
 
 struct reissue *
@@ -189,20 +206,26 @@ reissue_free(struct reissue *r)
 /* ---- creating a request ---- */
 
 struct create_ctx {
-	struct micad	*d;
-	const char	*account;
-	const uint8_t	*lost;
-	const uint8_t	*csr;
-	size_t		 csr_len;
-	uint8_t		 reason;
-	const char	*note;
-	const uint8_t	*hash;
-	int64_t		 now;
+	struct micad		*d;
+	char			 account[STORE_NAME_MAX + 1];
+	uint8_t			 lost[STORE_SERIAL_LEN];
+	uint8_t			*csr;		/* malloc'd copy */
+	size_t			 csr_len;
+	uint8_t			 reason;
+	char			 note[STORE_NOTE_MAX + 1];
+	uint8_t			 hash[STORE_HASH_LEN];
+	uint8_t			 token[REISSUE_TOKEN_LEN];
+	int64_t			 now;
+	reissue_create_fn	 fn;
+	void			*arg;
+	struct micad_changed	 changed;
+	struct audit_ctx	 audit;		/* request.refused */
 	/* results */
-	uint64_t	 id;
-	int		 held;
-	enum reissue_rc	 rc;
-	char		 err[CA_ERR_MAX];
+	uint64_t		 id;
+	int			 held;
+	uint8_t			 state;
+	enum reissue_rc		 rc;
+	char			 err[CA_ERR_MAX];
 };
 
 struct dup_ctx {
@@ -330,8 +353,8 @@ create_txn(struct store_txn *txn, void *arg)
 	memcpy(q.lost_serial, c->lost, STORE_SERIAL_LEN);
 	memcpy(q.token_hash, c->hash, STORE_HASH_LEN);
 	q.created = c->now;
-	snprintf(q.note, sizeof(q.note), "%s", c->note != NULL ? c->note : "");
-	q.csr = (uint8_t *)c->csr;
+	snprintf(q.note, sizeof(q.note), "%s", c->note);
+	q.csr = c->csr;
 	q.csr_len = c->csr_len;
 	if (c->d->conf->policy.hold_on_request &&
 	    lost.st.status == CERT_GOOD) {
@@ -339,6 +362,10 @@ create_txn(struct store_txn *txn, void *arg)
 		    REASON_CERTIFICATE_HOLD, c->now, 0, NULL);
 		if (rc != STORE_OK)
 			goto out;
+		if (!micad_changed_add(&c->changed, c->lost)) {
+			rc = STORE_INVALID;
+			goto out;
+		}
 		q.held = 1;
 		if ((rc = store_audit_append(txn, c->account, "cert.hold",
 		    hex, "held until the reissue request is decided",
@@ -363,86 +390,158 @@ out:
 	return rc;
 }
 
-enum reissue_rc
-reissue_create(struct micad *d, const char *account,
-    const uint8_t lost_serial[16], const uint8_t *csr_der, size_t csr_len,
-    uint8_t reason, const char *note, uint64_t *out_id, uint8_t *out_state,
-    uint8_t out_token[REISSUE_TOKEN_LEN], char *err, size_t err_len)
+static void
+create_free(struct create_ctx *c)
 {
-	struct create_ctx	 c;
-	uint8_t			 hash[STORE_HASH_LEN];
-	char			 hex[SERIAL_HEX_LEN], aerr[CA_ERR_MAX];
-	char			 esc[STORE_NOTE_MAX + 1];
-	enum store_rc		 rc;
+	if (c == NULL)
+		return;
+	free(c->csr);
+	sodium_memzero(c, sizeof(*c));	/* the token */
+	free(c);
+}
 
-	memset(&c, 0, sizeof(c));
-	snprintf(err, err_len, "internal error");
-	serial_hex(hex, lost_serial);
-	if (reason > REQREASON_DAMAGED) {
-		snprintf(err, err_len, "unknown reason %u", reason);
-		c.rc = REISSUE_BAD_REQUEST;
-		goto refused;
-	}
-	randombytes_buf(out_token, REISSUE_TOKEN_LEN);
-	token_hash(hash, out_token);
-	c.d = d;
-	c.account = account;
-	c.lost = lost_serial;
-	c.csr = csr_der;
-	c.csr_len = csr_len;
-	c.reason = reason;
-	c.note = note;
-	c.hash = hash;
-	c.now = time(NULL);
-	rc = store_write(d->store, create_txn, &c);
-	if (rc != STORE_OK || c.rc != REISSUE_OK) {
-		if (c.rc == REISSUE_OK || c.rc == REISSUE_INTERNAL) {
-			c.rc = REISSUE_INTERNAL;
+/* Loop: the caller learns the outcome; c is freed. */
+static void
+create_finish(struct create_ctx *c)
+{
+	if (c->rc != REISSUE_OK)
+		sodium_memzero(c->token, sizeof(c->token));
+	c->fn(c->arg, c->rc, c->id, c->state, c->token,
+	    c->rc == REISSUE_OK ? "" : c->err);
+	create_free(c);
+}
+
+static void
+create_audited(void *arg, enum store_rc rc)
+{
+	(void)rc;	/* logged by audit_done */
+	create_finish(arg);
+}
+
+/* Loop: a refusal is logged and audited before the client hears it.
+ * Returns 0 when the audit could not be queued. */
+static int
+create_refuse_queue(struct create_ctx *c)
+{
+	char hex[SERIAL_HEX_LEN];
+
+	micad_stat_add(MSTAT_REQ_REFUSED, 1);
+	serial_hex(hex, c->lost);
+	/* err may quote the CSR's subject: escaped for the log and audit */
+	proto_log_escape(c->audit.details, sizeof(c->audit.details), c->err,
+	    sizeof(c->err));
+	log_info("reissue refused account=%s serial=%s why=\"%s\"",
+	    c->account, hex, c->audit.details);
+	snprintf(c->audit.actor, sizeof(c->audit.actor), "%s", c->account);
+	c->audit.action = "request.refused";
+	snprintf(c->audit.subject, sizeof(c->audit.subject), "%s", hex);
+	if (audit_alone(c->d, &c->audit, c, create_audited))
+		return 1;
+	log_warnx("audit request.refused: micad is stopping");
+	return 0;
+}
+
+static void
+create_refuse(struct create_ctx *c)
+{
+	if (!create_refuse_queue(c))
+		create_finish(c);
+}
+
+static void
+create_auto_done(void *arg, int ok, const char *err)
+{
+	struct create_ctx *c = arg;
+
+	if (ok)
+		c->state = REQ_ISSUED;
+	else
+		log_warnx("req=%" PRIu64 " auto approval failed: %s", c->id,
+		    err);
+	create_finish(c);
+}
+
+/* Loop, after create_txn's commit (and OCSP/CRL for a hold). */
+static void
+create_written(void *arg, enum store_rc rc)
+{
+	struct create_ctx	*c = arg;
+	struct notify_info	 ni;
+	char			 hex[SERIAL_HEX_LEN];
+
+	serial_hex(hex, c->lost);
+	if (rc != STORE_OK || c->rc != REISSUE_OK) {
+		if (c->rc == REISSUE_OK || c->rc == REISSUE_INTERNAL) {
+			c->rc = REISSUE_INTERNAL;
+			snprintf(c->err, sizeof(c->err), "internal error");
 			log_warnx("reissue: account=%s serial=%s store: %s",
-			    account, hex, store_strerror(rc));
-		} else
-			snprintf(err, err_len, "%s", c.err);
-		goto refused;
+			    c->account, hex, store_strerror(rc));
+		}
+		create_refuse(c);
+		return;
 	}
 	log_info("req=%" PRIu64 " reissue requested account=%s serial=%s "
-	    "reason=%s held=%d", c.id, account, hex, req_reason_name(reason),
-	    c.held);
+	    "reason=%s held=%d", c->id, c->account, hex,
+	    req_reason_name(c->reason), c->held);
 	micad_stat_add(MSTAT_REQ_CREATED, 1);
-	if (c.held)
-		micad_status_changed(d, lost_serial);
-	{
-		struct notify_info ni;
+	memset(&ni, 0, sizeof(ni));
+	ni.event = "request.created";
+	ni.request_id = c->id;
+	ni.account = c->account;
+	ni.serial = c->lost;
+	ni.reason = req_reason_name(c->reason);
+	ni.time = c->now;
+	notify_event(c->d->notify, &ni);
+	c->state = REQ_PENDING;
+	if (c->d->conf->policy.review == REVIEW_AUTO &&
+	    !reissue_approve(c->d, c->id, "auto", create_auto_done, c)) {
+		log_warnx("req=%" PRIu64 " auto approval failed: micad is "
+		    "stopping", c->id);
+		create_finish(c);
+		return;
+	}
+	if (c->d->conf->policy.review != REVIEW_AUTO)
+		create_finish(c);
+}
 
-		memset(&ni, 0, sizeof(ni));
-		ni.event = "request.created";
-		ni.request_id = c.id;
-		ni.account = account;
-		ni.serial = lost_serial;
-		ni.reason = req_reason_name(reason);
-		ni.time = c.now;
-		notify_event(d->notify, &ni);
+int
+reissue_create(struct micad *d, const char *account,
+    const uint8_t lost_serial[16], const uint8_t *csr_der, size_t csr_len,
+    uint8_t reason, const char *note, reissue_create_fn fn, void *arg)
+{
+	struct create_ctx	*c;
+	int			 ok = 0;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->csr = malloc(csr_len ? csr_len : 1)) == NULL) {
+		log_warn("reissue_create");
+		goto out;
 	}
-	*out_id = c.id;
-	*out_state = REQ_PENDING;
-	if (d->conf->policy.review == REVIEW_AUTO) {
-		if (reissue_approve(d, c.id, "auto", aerr, sizeof(aerr)))
-			*out_state = REQ_ISSUED;
-		else
-			log_warnx("req=%" PRIu64 " auto approval failed: %s",
-			    c.id, aerr);
+	c->d = d;
+	c->fn = fn;
+	c->arg = arg;
+	snprintf(c->account, sizeof(c->account), "%s", account);
+	memcpy(c->lost, lost_serial, sizeof(c->lost));
+	if (csr_len > 0)
+		memcpy(c->csr, csr_der, csr_len);
+	c->csr_len = csr_len;
+	c->reason = reason;
+	snprintf(c->note, sizeof(c->note), "%s", note != NULL ? note : "");
+	c->now = time(NULL);
+	c->rc = REISSUE_INTERNAL;
+	if (reason > REQREASON_DAMAGED) {
+		snprintf(c->err, sizeof(c->err), "unknown reason %u", reason);
+		c->rc = REISSUE_BAD_REQUEST;
+		ok = create_refuse_queue(c);
+		goto out;
 	}
-	err[0] = '\0';
-	sodium_memzero(hash, sizeof(hash));
-	return REISSUE_OK;
-refused:
-	micad_stat_add(MSTAT_REQ_REFUSED, 1);
-	sodium_memzero(out_token, REISSUE_TOKEN_LEN);
-	/* err may quote the CSR's subject: escaped for the log and audit */
-	proto_log_escape(esc, sizeof(esc), err, err_len);
-	log_info("reissue refused account=%s serial=%s why=\"%s\"", account,
-	    hex, esc);
-	audit_alone(d, account, "request.refused", hex, esc);
-	return c.rc;
+	randombytes_buf(c->token, sizeof(c->token));
+	token_hash(c->hash, c->token);
+	ok = micad_write(d, create_txn, c, &c->changed, create_written);
+ out:
+	if (!ok)
+		create_free(c);
+	return ok;
 }
 
 /* ---- waiters ---- */
@@ -493,20 +592,25 @@ reissue_wait_cancel(struct reissue *r, void *arg)
 /* ---- approval and rejection ---- */
 
 struct decide_ctx {
-	struct micad	*d;
-	uint64_t	 id;
-	const char	*actor;
-	const char	*why;		/* NULL: approve */
-	int64_t		 now;
+	struct micad		*d;
+	uint64_t		 id;
+	char			 actor[STORE_NAME_MAX + 1];
+	int			 approve;
+	char			 why[STORE_NOTE_MAX + 1];	/* reject */
+	int64_t			 now;
+	reissue_decide_fn	 fn;
+	void			*arg;
+	struct micad_changed	 chg;
+	struct audit_ctx	 audit;		/* request.*_failed */
 	/* results */
-	uint8_t		 lost[STORE_SERIAL_LEN];
-	uint8_t		 new_serial[STORE_SERIAL_LEN];
-	uint8_t		*der;
-	size_t		 der_len;
-	int		 changed;	/* the lost cert's status changed */
-	char		 account[STORE_NAME_MAX + 1];
-	enum reissue_rc	 rc;
-	char		 err[CA_ERR_MAX];
+	uint8_t			 lost[STORE_SERIAL_LEN];
+	uint8_t			 new_serial[STORE_SERIAL_LEN];
+	uint8_t			*der;
+	size_t			 der_len;
+	int			 changed;	/* the lost cert's status changed */
+	char			 account[STORE_NAME_MAX + 1];
+	enum reissue_rc		 rc;
+	char			 err[CA_ERR_MAX];
 };
 
 /* Re-reads the request inside the transaction: it must still be pending. */
@@ -585,6 +689,10 @@ approve_txn(struct store_txn *txn, void *arg)
 	if (rc != STORE_OK)
 		goto out;
 	c->changed = 1;
+	if (!micad_changed_add(&c->chg, q.lost_serial)) {
+		rc = STORE_INVALID;
+		goto out;
+	}
 	snprintf(details, sizeof(details), "reason=%s replaced_by=%s "
 	    "req=%" PRIu64, crl_reason_name(revoke_reason(q.reason)), nhex,
 	    c->id);
@@ -639,6 +747,10 @@ reject_txn(struct store_txn *txn, void *arg)
 			if (rc != STORE_OK)
 				goto out;
 			c->changed = 1;
+			if (!micad_changed_add(&c->chg, q.lost_serial)) {
+				rc = STORE_INVALID;
+				goto out;
+			}
 			if ((rc = store_audit_append(txn, c->actor,
 			    "cert.released", hex, "hold released: reissue "
 			    "request rejected", NULL)) != STORE_OK)
@@ -661,97 +773,127 @@ out:
 	return rc;
 }
 
-static int
-decide(struct micad *d, uint64_t id, const char *actor, const char *why,
-    char *err, size_t err_len)
+/* Loop: the caller learns the outcome; c is freed. */
+static void
+decide_finish(struct decide_ctx *c, int ok)
 {
-	struct decide_ctx	 c;
-	struct reissue_result	 res;
-	struct reissue		*r = d->reissue;
-	char			 subj[64], lhex[SERIAL_HEX_LEN];
-	char			 nhex[SERIAL_HEX_LEN];
-	enum store_rc		 rc;
-	int			 ret = 0;
+	c->fn(c->arg, ok, ok ? "" : c->err);
+	free(c->der);
+	free(c);
+}
 
-	memset(&c, 0, sizeof(c));
-	c.d = d;
-	c.id = id;
-	c.actor = actor;
-	c.why = why;
-	c.now = time(NULL);
-	rc = store_write(d->store, why == NULL ? approve_txn : reject_txn, &c);
-	if (rc != STORE_OK || c.rc != REISSUE_OK) {
-		if (c.err[0] == '\0')
-			snprintf(c.err, sizeof(c.err), "store: %s",
+static void
+decide_audited(void *arg, enum store_rc rc)
+{
+	(void)rc;	/* logged by audit_done */
+	decide_finish(arg, 0);
+}
+
+/* Loop, after the commit; OCSP and the CRLs were updated on the writer. */
+static void
+decide_written(void *arg, enum store_rc rc)
+{
+	struct decide_ctx	*c = arg;
+	struct reissue		*r = c->d->reissue;
+	struct reissue_result	 res;
+	struct notify_info	 ni;
+	char			 lhex[SERIAL_HEX_LEN], nhex[SERIAL_HEX_LEN];
+
+	if (rc != STORE_OK || c->rc != REISSUE_OK) {
+		if (c->err[0] == '\0')
+			snprintf(c->err, sizeof(c->err), "store: %s",
 			    store_strerror(rc));
-		snprintf(err, err_len, "%s", c.err);
-		log_warnx("req=%" PRIu64 " %s by %s failed: %s", id,
-		    why == NULL ? "approve" : "reject", actor, c.err);
-		snprintf(subj, sizeof(subj), "req=%" PRIu64, id);
-		audit_alone(d, actor, why == NULL ? "request.approve_failed" :
-		    "request.reject_failed", subj, c.err);
-		goto out;
+		log_warnx("req=%" PRIu64 " %s by %s failed: %s", c->id,
+		    c->approve ? "approve" : "reject", c->actor, c->err);
+		snprintf(c->audit.actor, sizeof(c->audit.actor), "%s",
+		    c->actor);
+		c->audit.action = c->approve ? "request.approve_failed" :
+		    "request.reject_failed";
+		snprintf(c->audit.subject, sizeof(c->audit.subject),
+		    "req=%" PRIu64, c->id);
+		snprintf(c->audit.details, sizeof(c->audit.details), "%s",
+		    c->err);
+		if (!audit_alone(c->d, &c->audit, c, decide_audited)) {
+			log_warnx("audit %s: micad is stopping",
+			    c->audit.action);
+			decide_finish(c, 0);
+		}
+		return;
 	}
-	/* Committed: now tell OCSP/CRL, then the waiting clients. */
-	if (c.changed)
-		micad_status_changed(d, c.lost);
-	serial_hex(lhex, c.lost);
+	serial_hex(lhex, c->lost);
 	memset(&res, 0, sizeof(res));
-	res.id = id;
-	if (why == NULL) {
-		serial_hex(nhex, c.new_serial);
+	res.id = c->id;
+	if (c->approve) {
+		serial_hex(nhex, c->new_serial);
 		log_info("req=%" PRIu64 " reissue approved by=%s lost=%s "
-		    "new=%s", id, actor, lhex, nhex);
+		    "new=%s", c->id, c->actor, lhex, nhex);
 		res.state = REQ_ISSUED;
-		res.cert_der = c.der;
-		res.cert_len = c.der_len;
+		res.cert_der = c->der;
+		res.cert_len = c->der_len;
 		if (r != NULL) {
 			res.chain_der = r->ca_der;
 			res.chain_len = r->ca_len;
 		}
 	} else {
 		log_info("req=%" PRIu64 " reissue rejected by=%s lost=%s "
-		    "released=%d", id, actor, lhex, c.changed);
+		    "released=%d", c->id, c->actor, lhex, c->changed);
 		res.state = REQ_REJECTED;
-		res.why = why;
+		res.why = c->why;
 	}
-	micad_stat_add(why == NULL ? MSTAT_REQ_APPROVED :
-	    MSTAT_REQ_REJECTED, 1);
-	{
-		struct notify_info ni;
+	micad_stat_add(c->approve ? MSTAT_REQ_APPROVED : MSTAT_REQ_REJECTED,
+	    1);
+	memset(&ni, 0, sizeof(ni));
+	ni.event = c->approve ? "request.approved" : "request.rejected";
+	ni.request_id = c->id;
+	ni.account = c->account;
+	ni.serial = c->lost;
+	ni.new_serial = c->approve ? c->new_serial : NULL;
+	ni.actor = c->actor;
+	ni.why = c->approve ? NULL : c->why;
+	ni.time = c->now;
+	notify_event(c->d->notify, &ni);
+	notify_waiters(c->d, &res);
+	decide_finish(c, 1);
+}
 
-		memset(&ni, 0, sizeof(ni));
-		ni.event = why == NULL ? "request.approved" :
-		    "request.rejected";
-		ni.request_id = id;
-		ni.account = c.account;
-		ni.serial = c.lost;
-		ni.new_serial = why == NULL ? c.new_serial : NULL;
-		ni.actor = actor;
-		ni.why = why;
-		ni.time = c.now;
-		notify_event(d->notify, &ni);
+static int
+decide(struct micad *d, uint64_t id, const char *actor, const char *why,
+    reissue_decide_fn fn, void *arg)
+{
+	struct decide_ctx	*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("reissue decide");
+		return 0;
 	}
-	notify_waiters(d, &res);
-	err[0] = '\0';
-	ret = 1;
-out:
-	free(c.der);
-	return ret;
+	c->d = d;
+	c->id = id;
+	snprintf(c->actor, sizeof(c->actor), "%s", actor);
+	c->approve = why == NULL;
+	snprintf(c->why, sizeof(c->why), "%s", why != NULL ? why : "");
+	c->now = time(NULL);
+	c->fn = fn;
+	c->arg = arg;
+	if (!micad_write(d, c->approve ? approve_txn : reject_txn, c, &c->chg,
+	    decide_written)) {
+		free(c);
+		return 0;
+	}
+	return 1;
 }
 
 int
-reissue_approve(struct micad *d, uint64_t id, const char *actor, char *err,
-    size_t err_len)
+reissue_approve(struct micad *d, uint64_t id, const char *actor,
+    reissue_decide_fn fn, void *arg)
 {
-	return decide(d, id, actor, NULL, err, err_len);
+	return decide(d, id, actor, NULL, fn, arg);
 }
 
 int
 reissue_reject(struct micad *d, uint64_t id, const char *actor,
-    const char *why, char *err, size_t err_len)
+    const char *why, reissue_decide_fn fn, void *arg)
 {
-	return decide(d, id, actor, why != NULL ? why : "", err, err_len);
+	return decide(d, id, actor, why != NULL ? why : "", fn, arg);
 }
 
 /* ---- lookup by token, WAIT ---- */

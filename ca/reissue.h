@@ -2,7 +2,9 @@
  * reissue.h - the lost-certificate reissue workflow: creating a request,
  * approving (sign the replacement and revoke the lost certificate in ONE
  * store transaction) or rejecting it, retrieval by id + token, and the
- * list of connections waiting for a decision.  Loop thread only.
+ * list of connections waiting for a decision.  Loop thread only; the
+ * store writes go to micad's writer thread (micad_write) and the results
+ * come back on the loop, after OCSP and the CRLs were updated.
  */
 #ifndef MICA_REISSUE_H
 #define MICA_REISSUE_H
@@ -51,36 +53,52 @@ struct reissue	*reissue_new(struct micad *d);
 void		 reissue_free(struct reissue *);
 
 /*
+ * The outcome of reissue_create, on the loop: rc REISSUE_OK with id,
+ * state (REQ_PENDING, or REQ_ISSUED after an automatic approval) and
+ * token (shown once to the client); otherwise err holds a text for the
+ * client.  The buffers are valid only during the call.
+ */
+typedef void (*reissue_create_fn)(void *arg, enum reissue_rc rc,
+    uint64_t id, uint8_t state, const uint8_t token[REISSUE_TOKEN_LEN],
+    const char *err);
+
+/*
  * REISSUE from the logged-in account: validates the lost serial and the
  * CSR, stores a pending request (only the token's BLAKE2b hash), puts the
  * lost certificate on hold if the policy says so, and with review = auto
- * approves at once (actor "auto").  On REISSUE_OK: *out_id, *out_state
- * and out_token (shown once to the client).  On failure err holds a text
- * for the client.
+ * approves at once (actor "auto").  Everything is copied: the caller's
+ * buffers may go at once.  Returns 1: fn(arg, ...) will run once on the
+ * loop, never before this returns (a refusal is audited first); or 0:
+ * nothing was queued (micad is stopping, out of memory), fn never runs.
  */
-enum reissue_rc	reissue_create(struct micad *d, const char *account,
-		    const uint8_t lost_serial[16], const uint8_t *csr_der,
-		    size_t csr_len, uint8_t reason, const char *note,
-		    uint64_t *out_id, uint8_t *out_state,
-		    uint8_t out_token[REISSUE_TOKEN_LEN], char *err,
-		    size_t err_len);
+int	reissue_create(struct micad *d, const char *account,
+	    const uint8_t lost_serial[16], const uint8_t *csr_der,
+	    size_t csr_len, uint8_t reason, const char *note,
+	    reissue_create_fn fn, void *arg);
+
+/* The outcome of an approval or rejection, on the loop: ok 1, or 0 with
+ * err (valid during the call). */
+typedef void (*reissue_decide_fn)(void *arg, int ok, const char *err);
 
 /*
  * Admin approve (also the auto-review path): ONE write transaction signs
  * the replacement, revokes the lost certificate, links them, marks the
- * request issued and audits; after the commit calls micad_status_changed
- * and pushes ISSUED to the waiters.  Returns 1, or 0 with err set.
+ * request issued and audits; after the commit OCSP and the CRLs are
+ * updated (on the writer), then on the loop ISSUED is pushed to the
+ * waiters and fn(arg, 1, "") runs.  A failure is audited in a
+ * transaction of its own before fn(arg, 0, err).  Returns 1 (fn will run
+ * once, never before this returns) or 0 (not queued, fn never runs).
  */
 int	reissue_approve(struct micad *d, uint64_t id, const char *actor,
-	    char *err, size_t err_len);
+	    reissue_decide_fn fn, void *arg);
 /*
  * Admin reject: marks the request rejected with why, releases a hold the
- * request placed, audits; after the commit micad_status_changed (if a
- * hold was released) and REJECTED pushed to the waiters.  Returns 1, or 0
- * with err set.
+ * request placed, audits; after the commit OCSP/CRL updates (if a hold
+ * was released), REJECTED pushed to the waiters, then fn.  Returns like
+ * reissue_approve.
  */
 int	reissue_reject(struct micad *d, uint64_t id, const char *actor,
-	    const char *why, char *err, size_t err_len);
+	    const char *why, reissue_decide_fn fn, void *arg);
 
 /*
  * FETCH / STATUS: looks up request id and checks the token against the

@@ -4,7 +4,11 @@
  * (replacement signed, lost certificate revoked keyCompromise with the
  * request time as invalidity date, linked, waiter gets ISSUED), token
  * lookup, hold-on-request + reject (hold released, waiter gets REJECTED),
- * and the audit chain.
+ * and the audit chain.  The workflow's writes run on a real writer
+ * thread (micad_write); the tests turn the loop until the callback ran,
+ * and check it never runs before the call returned.  test_writer_async
+ * shows the loop serving (a store read, another event) while a write
+ * transaction is blocked on the writer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +19,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <semaphore.h>
+
 #include <cmocka.h>
+#include <event2/event.h>
+#include <event2/thread.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <sodium.h>
@@ -24,6 +32,7 @@
 #include "ca/micad.h"
 #include "ca/reissue.h"
 #include "common/bytes.h"
+#include "common/workq.h"
 #include "conf/conf.h"
 #include "store/store.h"
 
@@ -53,6 +62,123 @@ got_cb(void *arg, const struct reissue_result *r)
 		memcpy(g->cert, r->cert_der, r->cert_len);
 	if (r->why != NULL)
 		snprintf(g->why, sizeof(g->why), "%s", r->why);
+}
+
+/* ---- the asynchronous calls, waited for on the loop ---- */
+
+struct created {
+	int		calls;
+	enum reissue_rc	rc;
+	uint64_t	id;
+	uint8_t		state;
+	uint8_t		token[REISSUE_TOKEN_LEN];
+	char		err[512];
+};
+
+static void
+created_cb(void *arg, enum reissue_rc rc, uint64_t id, uint8_t state,
+    const uint8_t token[REISSUE_TOKEN_LEN], const char *err)
+{
+	struct created *g = arg;
+
+	g->calls++;
+	g->rc = rc;
+	g->id = id;
+	g->state = state;
+	memcpy(g->token, token, REISSUE_TOKEN_LEN);
+	snprintf(g->err, sizeof(g->err), "%s", err);
+}
+
+static void
+idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+/* Runs the loop until *calls is set: a far timer keeps it blocking (the
+ * writer's event_active wakes it); no timing is asserted. */
+static void
+turn_until(struct micad *d, const int *calls)
+{
+	struct timeval	 far = { 3600, 0 };
+	struct event	*ev;
+
+	assert_non_null(ev = evtimer_new(d->base, idle_cb, NULL));
+	assert_int_equal(evtimer_add(ev, &far), 0);
+	while (*calls == 0)
+		assert_int_equal(event_base_loop(d->base, EVLOOP_ONCE), 0);
+	event_free(ev);
+}
+
+static enum reissue_rc
+create_sync(struct micad *d, const char *account, const uint8_t lost[16],
+    const uint8_t *csr, size_t len, uint8_t reason, const char *note,
+    uint64_t *id, uint8_t *state, uint8_t token[32], char *err,
+    size_t err_len)
+{
+	struct created g;
+
+	memset(&g, 0, sizeof(g));
+	assert_true(reissue_create(d, account, lost, csr, len, reason, note,
+	    created_cb, &g));
+	assert_int_equal(g.calls, 0);	/* never before the call returned */
+	turn_until(d, &g.calls);
+	assert_int_equal(g.calls, 1);
+	*id = g.id;
+	*state = g.state;
+	memcpy(token, g.token, REISSUE_TOKEN_LEN);
+	snprintf(err, err_len, "%s", g.err);
+	return g.rc;
+}
+
+struct decided {
+	int	calls;
+	int	ok;
+	char	err[512];
+};
+
+static void
+decided_cb(void *arg, int ok, const char *err)
+{
+	struct decided *g = arg;
+
+	g->calls++;
+	g->ok = ok;
+	snprintf(g->err, sizeof(g->err), "%s", err);
+}
+
+static int
+decide_sync(struct micad *d, uint64_t id, const char *actor,
+    const char *why, char *err, size_t err_len)
+{
+	struct decided g;
+
+	memset(&g, 0, sizeof(g));
+	if (why == NULL)
+		assert_true(reissue_approve(d, id, actor, decided_cb, &g));
+	else
+		assert_true(reissue_reject(d, id, actor, why, decided_cb, &g));
+	assert_int_equal(g.calls, 0);
+	turn_until(d, &g.calls);
+	assert_int_equal(g.calls, 1);
+	snprintf(err, err_len, "%s", g.err);
+	return g.ok;
+}
+
+static int
+approve_sync(struct micad *d, uint64_t id, const char *actor, char *err,
+    size_t err_len)
+{
+	return decide_sync(d, id, actor, NULL, err, err_len);
+}
+
+static int
+reject_sync(struct micad *d, uint64_t id, const char *actor,
+    const char *why, char *err, size_t err_len)
+{
+	return decide_sync(d, id, actor, why, err, err_len);
 }
 
 static size_t
@@ -140,6 +266,9 @@ setup(void **state)
 	snprintf(path, sizeof(path), "%s/store", f->dir);
 	assert_int_equal(store_open(&f->d.store, path, &so), STORE_OK);
 	f->d.conf = &f->conf;
+	assert_int_equal(evthread_use_pthreads(), 0);
+	assert_non_null(f->d.base = event_base_new());
+	assert_non_null(f->d.writer = workq_new(f->d.base, 1));
 	assert_non_null(f->d.reissue = reissue_new(&f->d));
 	assert_true(ca_keygen(&f->k1, "ec-p256"));
 	assert_true(ca_keygen(&f->k2, "ec-p256"));
@@ -160,7 +289,9 @@ teardown(void **state)
 	struct fx	*f = *state;
 	char		 cmd[128];
 
+	workq_free(f->d.writer);
 	reissue_free(f->d.reissue);
+	event_base_free(f->d.base);
 	store_close(f->d.store);
 	ca_signer_free(f->d.signer);
 	EVP_PKEY_free(f->k1);
@@ -219,29 +350,29 @@ test_reissue_approve(void **state)
 
 	/* Same key as the lost certificate. */
 	len = mk_csr(&csr, f->k1, "alice");
-	assert_int_equal(reissue_create(&f->d, "alice", f->lost, csr, len,
+	assert_int_equal(create_sync(&f->d, "alice", f->lost, csr, len,
 	    REQREASON_LOST, "", &id, &st, tok, err, sizeof(err)),
 	    REISSUE_BAD_REQUEST);
 	OPENSSL_free(csr);
 	/* Wrong subject. */
 	len = mk_csr(&csr, f->k2, "mallory");
-	assert_int_equal(reissue_create(&f->d, "alice", f->lost, csr, len,
+	assert_int_equal(create_sync(&f->d, "alice", f->lost, csr, len,
 	    REQREASON_LOST, "", &id, &st, tok, err, sizeof(err)),
 	    REISSUE_BAD_REQUEST);
 	OPENSSL_free(csr);
 	/* Another account's serial. */
 	len = mk_csr(&csr, f->k2, "alice");
-	assert_int_equal(reissue_create(&f->d, "bob", f->lost, csr, len,
+	assert_int_equal(create_sync(&f->d, "bob", f->lost, csr, len,
 	    REQREASON_LOST, "", &id, &st, tok, err, sizeof(err)),
 	    REISSUE_BAD_REQUEST);
 	/* Good. */
-	assert_int_equal(reissue_create(&f->d, "alice", f->lost, csr, len,
+	assert_int_equal(create_sync(&f->d, "alice", f->lost, csr, len,
 	    REQREASON_COMPROMISED, "laptop stolen", &id, &st, tok, err,
 	    sizeof(err)), REISSUE_OK);
 	assert_int_equal(st, REQ_PENDING);
 	assert_int_equal(id, 1);
 	/* A second open request for the serial. */
-	assert_int_equal(reissue_create(&f->d, "alice", f->lost, csr, len,
+	assert_int_equal(create_sync(&f->d, "alice", f->lost, csr, len,
 	    REQREASON_LOST, "", &id2, &st, tok2, err, sizeof(err)),
 	    REISSUE_DUPLICATE);
 	OPENSSL_free(csr);
@@ -260,7 +391,7 @@ test_reissue_approve(void **state)
 	assert_int_equal(l.calls, 1);
 	assert_int_equal(l.res.state, REQ_PENDING);
 
-	assert_true(reissue_approve(&f->d, id, "admin", err, sizeof(err)));
+	assert_true(approve_sync(&f->d, id, "admin", err, sizeof(err)));
 	assert_int_equal(w.calls, 1);
 	assert_int_equal(w.res.state, REQ_ISSUED);
 	assert_int_equal(w.res.id, id);
@@ -290,7 +421,7 @@ test_reissue_approve(void **state)
 
 	/* Decided: approve again fails, WAIT answers at once, FETCH works,
 	 * wrong token and unknown id are the same NOT_FOUND. */
-	assert_false(reissue_approve(&f->d, id, "admin", err, sizeof(err)));
+	assert_false(approve_sync(&f->d, id, "admin", err, sizeof(err)));
 	assert_non_null(strstr(err, "not pending"));
 	memset(&w, 0, sizeof(w));
 	assert_int_equal(reissue_wait(&f->d, "alice", id, got_cb, &w),
@@ -311,7 +442,7 @@ test_reissue_approve(void **state)
 	assert_int_equal(l.calls, 1);
 	/* The revoked serial cannot be requested again. */
 	len = mk_csr(&csr, f->k3, "alice");
-	assert_int_equal(reissue_create(&f->d, "alice", f->lost, csr, len,
+	assert_int_equal(create_sync(&f->d, "alice", f->lost, csr, len,
 	    REQREASON_LOST, "", &id2, &st, tok2, err, sizeof(err)),
 	    REISSUE_BAD_REQUEST);
 	OPENSSL_free(csr);
@@ -330,7 +461,7 @@ test_reissue_hold_reject(void **state)
 
 	f->conf.policy.hold_on_request = 1;
 	len = mk_csr(&csr, f->k2, "alice");
-	assert_int_equal(reissue_create(&f->d, "alice", f->lost, csr, len,
+	assert_int_equal(create_sync(&f->d, "alice", f->lost, csr, len,
 	    REQREASON_DAMAGED, "", &id, &st, tok, err, sizeof(err)),
 	    REISSUE_OK);
 	OPENSSL_free(csr);
@@ -345,7 +476,7 @@ test_reissue_hold_reject(void **state)
 	memset(&w, 0, sizeof(w));
 	assert_int_equal(reissue_wait(&f->d, "alice", id, got_cb, &w),
 	    REISSUE_OK);
-	assert_true(reissue_reject(&f->d, id, "admin", "not convinced", err,
+	assert_true(reject_sync(&f->d, id, "admin", "not convinced", err,
 	    sizeof(err)));
 	assert_int_equal(w.calls, 1);
 	assert_int_equal(w.res.state, REQ_REJECTED);
@@ -356,18 +487,18 @@ test_reissue_hold_reject(void **state)
 	assert_string_equal(g.q.why, "not convinced");
 	assert_true(g.audit_count > 3);
 	request_rec_cleanup(&g.q);
-	assert_false(reissue_reject(&f->d, id, "admin", "again", err,
+	assert_false(reject_sync(&f->d, id, "admin", "again", err,
 	    sizeof(err)));
 	/* A waiter dropped with its connection is never called. */
 	len = mk_csr(&csr, f->k3, "alice");
-	assert_int_equal(reissue_create(&f->d, "alice", f->lost, csr, len,
+	assert_int_equal(create_sync(&f->d, "alice", f->lost, csr, len,
 	    REQREASON_LOST, "", &id, &st, tok, err, sizeof(err)), REISSUE_OK);
 	OPENSSL_free(csr);
 	memset(&w, 0, sizeof(w));
 	assert_int_equal(reissue_wait(&f->d, "alice", id, got_cb, &w),
 	    REISSUE_OK);
 	reissue_wait_cancel(f->d.reissue, &w);
-	assert_true(reissue_approve(&f->d, id, "admin", err, sizeof(err)));
+	assert_true(approve_sync(&f->d, id, "admin", err, sizeof(err)));
 	assert_int_equal(w.calls, 0);
 	assert_int_equal(store_read(f->d.store, get_txn, &g), STORE_OK);
 	assert_int_equal(g.st.status, CERT_REVOKED);
@@ -404,7 +535,7 @@ test_reissue_revoked_meanwhile(void **state)
 
 	f->conf.policy.hold_on_request = 1;
 	len = mk_csr(&csr, f->k2, "alice");
-	assert_int_equal(reissue_create(&f->d, "alice", f->lost, csr, len,
+	assert_int_equal(create_sync(&f->d, "alice", f->lost, csr, len,
 	    REQREASON_LOST, "", &id, &st, tok, err, sizeof(err)), REISSUE_OK);
 	OPENSSL_free(csr);
 	memset(&w, 0, sizeof(w));
@@ -414,7 +545,7 @@ test_reissue_revoked_meanwhile(void **state)
 	rv.serial = f->lost;
 	rv.reason = REASON_AFFILIATION_CHANGED;
 	assert_int_equal(store_write(f->d.store, revoke_txn, &rv), STORE_OK);
-	assert_false(reissue_approve(&f->d, id, "admin", err, sizeof(err)));
+	assert_false(approve_sync(&f->d, id, "admin", err, sizeof(err)));
 	assert_string_equal(err, "lost certificate was revoked (reason "
 	    "affiliationChanged) since the request; reject it");
 	/* Nothing signed, nothing sent, the request is still pending and
@@ -431,7 +562,7 @@ test_reissue_revoked_meanwhile(void **state)
 	assert_int_equal(g.st.reason, REASON_AFFILIATION_CHANGED);
 	request_rec_cleanup(&g.q);
 	/* Rejecting it works and tells the waiter. */
-	assert_true(reissue_reject(&f->d, id, "admin", "revoked meanwhile",
+	assert_true(reject_sync(&f->d, id, "admin", "revoked meanwhile",
 	    err, sizeof(err)));
 	assert_int_equal(w.calls, 1);
 	assert_int_equal(w.res.state, REQ_REJECTED);
@@ -482,7 +613,7 @@ test_reissue_expired(void **state)
 	assert_int_equal(store_write(f->d.store, expired_txn, &e), STORE_OK);
 	serial_hex(hex, e.serial);
 	len = mk_csr(&csr, f->k2, "alice");
-	assert_int_equal(reissue_create(&f->d, "alice", e.serial, csr, len,
+	assert_int_equal(create_sync(&f->d, "alice", e.serial, csr, len,
 	    REQREASON_LOST, "", &id, &st, tok, err, sizeof(err)),
 	    REISSUE_BAD_REQUEST);
 	snprintf(want, sizeof(want), "certificate %s expired on 2023-11-14 "
@@ -490,9 +621,101 @@ test_reissue_expired(void **state)
 	    "CA for a new one", hex);
 	assert_string_equal(err, want);
 	/* The valid one still can be. */
-	assert_int_equal(reissue_create(&f->d, "alice", f->lost, csr, len,
+	assert_int_equal(create_sync(&f->d, "alice", f->lost, csr, len,
 	    REQREASON_LOST, "", &id, &st, tok, err, sizeof(err)), REISSUE_OK);
 	OPENSSL_free(csr);
+}
+
+/* ---- the writer thread: the loop serves while a write is blocked ---- */
+
+struct slow_write {
+	sem_t			 entered, release;
+	int			 runs;		/* of the transaction */
+	int			 calls;		/* of done */
+	enum store_rc		 rc;
+	uint8_t			 serial[16];
+	struct micad_changed	 changed;
+};
+
+/* Writer thread: holds the write transaction until the test says go. */
+static enum store_rc
+slow_txn(struct store_txn *txn, void *arg)
+{
+	struct slow_write *w = arg;
+
+	w->runs++;
+	assert_int_equal(w->changed.n, 0);	/* emptied before each run */
+	sem_post(&w->entered);
+	while (sem_wait(&w->release) != 0)
+		;
+	if (!micad_changed_add(&w->changed, w->serial))
+		return STORE_INVALID;
+	return store_cert_set_status(txn, w->serial, CERT_HOLD,
+	    REASON_CERTIFICATE_HOLD, time(NULL), 0, NULL);
+}
+
+static void
+slow_done(void *arg, enum store_rc rc)
+{
+	struct slow_write *w = arg;
+
+	w->calls++;
+	w->rc = rc;
+}
+
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(*(int *)arg)++;
+}
+
+static void
+test_writer_async(void **state)
+{
+	struct fx		*f = *state;
+	struct slow_write	 w;
+	struct get_ctx		 g;
+	struct event		*ev;
+	int			 ticks = 0;
+
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(sem_init(&w.entered, 0, 0), 0);
+	assert_int_equal(sem_init(&w.release, 0, 0), 0);
+	memcpy(w.serial, f->lost, 16);
+	assert_true(micad_write(&f->d, slow_txn, &w, &w.changed, slow_done));
+	while (sem_wait(&w.entered) != 0)
+		;
+	/* The writer is inside its transaction: the loop thread still
+	 * reads the store and runs other events, and done has not run. */
+	memset(&g, 0, sizeof(g));
+	g.serial = f->lost;
+	assert_int_equal(store_read(f->d.store, get_txn, &g), STORE_OK);
+	assert_int_equal(g.st.status, CERT_GOOD);
+	assert_non_null(ev = event_new(f->d.base, -1, 0, tick_cb, &ticks));
+	event_active(ev, EV_READ, 0);
+	(void)event_base_loop(f->d.base, EVLOOP_NONBLOCK);
+	assert_int_equal(ticks, 1);
+	assert_int_equal(w.calls, 0);
+	event_free(ev);
+	/* Let it commit: done runs on the loop, after the commit. */
+	sem_post(&w.release);
+	turn_until(&f->d, &w.calls);
+	assert_int_equal(w.calls, 1);
+	assert_int_equal(w.rc, STORE_OK);
+	assert_int_equal(w.runs, 1);
+	assert_int_equal(w.changed.n, 1);
+	assert_memory_equal(w.changed.serial[0], f->lost, 16);
+	assert_int_equal(store_read(f->d.store, get_txn, &g), STORE_OK);
+	assert_int_equal(g.st.status, CERT_HOLD);
+	/* Nothing is queued once the writer is gone. */
+	workq_free(f->d.writer);
+	f->d.writer = NULL;
+	assert_false(micad_write(&f->d, slow_txn, &w, NULL, slow_done));
+	assert_false(reissue_approve(&f->d, 1, "admin", decided_cb, NULL));
+	sem_destroy(&w.entered);
+	sem_destroy(&w.release);
 }
 
 int
@@ -506,6 +729,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reissue_revoked_meanwhile,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reissue_expired,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_async,
 		    setup, teardown),
 	};
 

@@ -1212,6 +1212,24 @@ out:
 }
 
 int
+ca_listener_reload_tls(void)
+{
+	SSL_CTX *ctx;
+
+	if (L.d == NULL || L.ctx == NULL)
+		return 0;
+	if ((ctx = tls_ctx_new(L.d->conf)) == NULL)
+		return 0;
+	/* Connections already open keep the old context (their SSL holds a
+	 * reference); new ones get the renewed certificate. */
+	SSL_CTX_free(L.ctx);
+	L.ctx = ctx;
+	log_info("ca protocol: TLS certificate reloaded from %s",
+	    L.d->conf->ca.tls_cert);
+	return 1;
+}
+
+int
 ca_listener_start(struct micad *d)
 {
 	const struct conf_proto	*p = &d->conf->proto;

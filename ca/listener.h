@@ -17,6 +17,12 @@ struct micad;
  */
 int	ca_listener_start(struct micad *d);
 /*
+ * Loads conf->ca.tls_cert/tls_key again (after a renewal): new
+ * connections get the new certificate, open ones keep theirs.  Returns 1,
+ * or 0 (logged) keeping the old one.  Loop thread only.
+ */
+int	ca_listener_reload_tls(void);
+/*
  * Stops accepting, closes every connection (waiters are dropped), frees
  * the TLS context.  Safe to call when not started.  Call before
  * reissue_free and before the event base is freed.

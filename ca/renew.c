@@ -22,9 +22,11 @@
 #include "ca/ca.h"
 #include "ca/micad.h"
 #include "ca/privdrop.h"
+#include "ca/listener.h"
 #include "ca/renew.h"
 #include "common/bytes.h"
 #include "common/log.h"
+#include "ocsp/ocsp.h"
 #include "conf/conf.h"
 #include "store/store.h"
 
@@ -183,6 +185,43 @@ fsync_dir_of(const char *path)
 }
 
 /* Renews one certificate; on success the new cert and key (owned). */
+/*
+ * Serials this process made.  A certificate made here is not renewed
+ * again while in the first half of its life: with renew_before_days at
+ * or above the lifetime, every fresh certificate would be "due" and the
+ * timer would renew it at every check.
+ */
+static uint8_t made[8][STORE_SERIAL_LEN];
+static size_t num_made;
+
+static void
+note_made(const uint8_t serial[STORE_SERIAL_LEN])
+{
+	memcpy(made[num_made % 8], serial, STORE_SERIAL_LEN);
+	num_made++;
+}
+
+static int
+made_here_recently(const char *path, int64_t now)
+{
+	X509 *x = NULL;
+	uint8_t sn[STORE_SERIAL_LEN];
+	int64_t nb, na;
+	size_t i;
+	int rc = 0;
+	char err[CA_ERR_MAX];
+
+	if (!ca_cert_read(&x, path, err, sizeof(err)))
+		return 0;
+	if (ca_cert_serial(x, sn) && ca_cert_times(x, &nb, &na) &&
+	    now - nb < (na - nb) / 2)
+		for (i = 0; i < num_made && i < 8; i++)
+			if (memcmp(made[i], sn, sizeof(sn)) == 0)
+				rc = 1;
+	X509_free(x);
+	return rc;
+}
+
 static int
 renew_one(struct micad *d, const struct privdrop *pd, const char *what,
     const char *cert_path, const char *key_path, X509 **out_cert,
@@ -255,6 +294,7 @@ renew_one(struct micad *d, const struct privdrop *pd, const char *what,
 	serial_hex(hex, r.rec.serial);
 	log_info("%s renewed: serial=%s, %s and %s replaced", what, hex,
 	    cert_path, key_path);
+	note_made(r.rec.serial);
 	*out_cert = x;
 	*out_key = key;
 	x = NULL;
@@ -491,21 +531,62 @@ renew_at_start(struct micad *d, const struct privdrop *pd, int *out_renewed,
 	return ret;
 }
 
+/*
+ * Signers replaced while running stay allocated until exit: a worker
+ * (mica-admin check) or the writer thread may still be using the old one.
+ * Renewals are rare (once per certificate lifetime), so this is small.
+ */
+static struct ca_signer *retired[16];
+static size_t num_retired;
+
 void
 renew_check(struct micad *d)
 {
-	const char *paths[2] = { d->conf->ca.ocsp_cert, d->conf->ca.tls_cert };
-	const char *names[2] = { "OCSP signer", "TLS server certificate" };
+	struct mica_conf *c = d->conf;
+	X509 *ca = ca_signer_get0_cert(d->signer), *x = NULL;
+	EVP_PKEY *k = NULL;
+	struct ca_signer *ns = NULL;
 	char err[CA_ERR_MAX];
-	int i, due;
+	int64_t now = time(NULL);
+	int due = 0;
 
-	for (i = 0; i < 2; i++) {
-		if (paths[i][0] == '\0')
-			continue;
-		if (file_due(paths[i], ca_signer_get0_cert(d->signer),
-		    time(NULL), d->conf->ca.renew_before_days, &due, err,
-		    sizeof(err)) && due)
-			log_warnx("%s %s is due for renewal: restart micad to "
-			    "renew it", names[i], paths[i]);
+	if (c->ca.ocsp_cert[0] != '\0' && d->ocsp != NULL &&
+	    ca_signer_get0_ocsp_cert(d->signer) != NULL &&
+	    num_retired < sizeof(retired) / sizeof(retired[0]) &&
+	    !made_here_recently(c->ca.ocsp_cert, now) &&
+	    file_due(c->ca.ocsp_cert, ca, now, c->ca.renew_before_days, &due,
+	    err, sizeof(err)) && due) {
+		if (!renew_one(d, NULL, "OCSP signer", c->ca.ocsp_cert,
+		    c->ca.ocsp_key, &x, &k, err, sizeof(err)))
+			log_warnx("OCSP signer renewal failed, will retry: %s",
+			    err);
+		else if (!ocsp_responder_set_signer(d->ocsp, x, k) ||
+		    !ca_signer_new(&ns, ca, ca_signer_get0_key(d->signer), x, k,
+		    err, sizeof(err)))
+			log_warnx("OCSP signer renewed on disk but not taken up: "
+			    "restart micad");
+		else {
+			retired[num_retired++] = d->signer;
+			d->signer = ns;
+		}
+		X509_free(x);
+		EVP_PKEY_free(k);
+		x = NULL;
+		k = NULL;
+	}
+	due = 0;
+	if (c->ca.tls_cert[0] != '\0' &&
+	    !made_here_recently(c->ca.tls_cert, now) &&
+	    file_due(c->ca.tls_cert, ca, now, c->ca.renew_before_days, &due,
+	    err, sizeof(err)) && due) {
+		if (!renew_one(d, NULL, "TLS server certificate",
+		    c->ca.tls_cert, c->ca.tls_key, &x, &k, err, sizeof(err)))
+			log_warnx("TLS certificate renewal failed, will retry: "
+			    "%s", err);
+		else if (!ca_listener_reload_tls())
+			log_warnx("TLS certificate renewed on disk but not "
+			    "taken up: restart micad");
+		X509_free(x);
+		EVP_PKEY_free(k);
 	}
 }

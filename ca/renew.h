@@ -13,10 +13,10 @@
  * first (account "(ca)", linked to the old one, audited "cert.renew"),
  * then writes the files atomically (temp file + rename, key first).
  *
- * The OCSP responder and the TLS listener load their certificate at
- * start and have no way to swap it, so renewal happens at micad start,
- * before the listeners; while running, renew_check only warns that a
- * restart is due.
+ * It happens at micad start, before the listeners, and while running
+ * (renew_check, from the expiry timer): the OCSP responder takes the new
+ * signer at its next signature and the TLS listener gives new connections
+ * the new certificate, without a restart.
  */
 #ifndef MICA_RENEW_H
 #define MICA_RENEW_H
@@ -54,7 +54,11 @@ int	renew_at_start(struct micad *d, const struct privdrop *pd,
  * rename or unlink fails.
  */
 int	renew_recover(const struct mica_conf *c, char *err, size_t err_len);
-/* While running: logs a warning for every certificate that is due. */
+/*
+ * While running (loop thread): renews what is due and swaps it into the
+ * OCSP responder and the TLS listener; failures are logged and retried at
+ * the next check.
+ */
 void	renew_check(struct micad *d);
 
 #endif

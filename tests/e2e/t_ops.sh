@@ -285,6 +285,43 @@ check "discarding is logged" grep -q "OCSP signer: discarded the leftovers" \
     "$T/micad.log"
 stop_micad
 
+# ---- renewal while running: no restart needed ----
+conf_put "$CONF" daemon expiry_interval 10
+start_micad || not_ok "micad starts (renewal check every 10 s)"
+RUN_OCSP=$(serial_of "$T/ca/ocsp.crt")
+RUN_TLS=$(serial_of "$T/ca/tls.crt")
+cp "$T/ca/ocsp.crt" "$T/run-old-ocsp.crt"
+conf_set "$CONF" renew_before_days 400
+kill -HUP "$MICAD_PID"
+i=0
+while [ "$(serial_of "$T/ca/ocsp.crt")" = "$RUN_OCSP" ] && [ $i -lt 300 ]; do
+	sleep 0.1; i=$((i + 1))
+done
+conf_set "$CONF" renew_before_days 0
+kill -HUP "$MICAD_PID"
+sleep 0.5
+check "ocsp.crt renewed while running" \
+    test "$(serial_of "$T/ca/ocsp.crt")" != "$RUN_OCSP"
+check "tls.crt renewed while running" \
+    test "$(serial_of "$T/ca/tls.crt")" != "$RUN_TLS"
+check "the responder took up the new signer" \
+    grep -q "ocsp: signer replaced" "$T/micad.log"
+check "the TLS listener reloaded" \
+    grep -q "TLS certificate reloaded" "$T/micad.log"
+openssl ocsp -issuer "$CA" -cert "$T/dan.crt" -url "$URL/ocsp" \
+    -respout "$T/resp2.der" -noverify >/dev/null 2>&1
+expect_exit 0 "OCSP answers verify with the renewed signer, same micad" \
+    openssl ocsp -respin "$T/resp2.der" -CAfile "$CA" -no_intern \
+    -verify_other "$T/ca/ocsp.crt"
+expect_exit 1 "and not with the signer it started with" \
+    openssl ocsp -respin "$T/resp2.der" -CAfile "$CA" -no_intern \
+    -verify_other "$T/run-old-ocsp.crt"
+check "new TLS connections get the renewed certificate" sh -c \
+    "openssl s_client -connect 127.0.0.1:$CA_PORT -CAfile '$CA' \
+    </dev/null 2>/dev/null | openssl x509 -noout -serial | \
+    grep -q '$(serial_of "$T/ca/tls.crt")'"
+stop_micad
+
 # ---- privilege drop (root only) ----
 if [ "$(id -u)" -ne 0 ]; then
 	echo "ok - # SKIP privilege drop needs root"

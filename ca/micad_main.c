@@ -4,6 +4,8 @@
  * CRLs, the CA certificate, metrics).  Runs in the foreground and logs to
  * stderr (systemd style).
  */
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -585,6 +587,16 @@ main(int argc, char **argv)
 	if (!conf_load(&conf, cpath, err, sizeof(err)))
 		fatalx("%s", err);
 	log_setlevel(debug ? LOG_LVL_DEBUG : conf.daemon.log_level);
+	{
+		/* Keys, passwords and TOTP secrets pass through this
+		 * process's memory: never into a core dump (nor readable by
+		 * a same-uid ptrace). */
+		struct rlimit no_core = { 0, 0 };
+
+		if (setrlimit(RLIMIT_CORE, &no_core) != 0 ||
+		    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+			log_warn("cannot disable core dumps");
+	}
 	if (sodium_init() < 0)
 		fatalx("libsodium initialisation failed");
 

@@ -39,6 +39,8 @@ expect_out "mica-admin --help lists revoke" "revoke SERIAL"
 
 start_micad || { not_ok "micad starts"; done_testing; }
 ok "micad starts"
+expect_eq "micad writes no core dumps (secrets)" \
+    "$(awk '/^Max core file size/ {print $5}' "/proc/$MICAD_PID/limits")" 0
 expect_exit 1 "a second micad on the same store refuses to start" \
     "$BIN/micad" -c "$CONF"
 expect_out "second micad says why" "in use by another micad"

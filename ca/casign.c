@@ -110,6 +110,13 @@ ca_profile_parse(struct ca_profile *out, const char *key_usage,
 			}
 			p.key_usage |= ku_names[i].bit;
 		}
+		/* RFC 5280 4.2.1.3: only a CA signs certificates or CRLs. */
+		if (p.key_usage & (KU_KEY_CERT_SIGN | KU_CRL_SIGN)) {
+			snprintf(err, err_len, "key usage keyCertSign or "
+			    "cRLSign is not for subscriber certificates "
+			    "(RFC 5280 4.2.1.3)");
+			return 0;
+		}
 	}
 	if (ext_key_usage != NULL && *ext_key_usage != '\0') {
 		p.num_eku = 0;
@@ -117,6 +124,17 @@ ca_profile_parse(struct ca_profile *out, const char *key_usage,
 			if ((nid = OBJ_txt2nid(w)) == NID_undef) {
 				snprintf(err, err_len, "extended key usage "
 				    "\"%s\" unknown", w);
+				return 0;
+			}
+			/* RFC 6960 4.2.2.2: a certificate with OCSPSigning
+			 * issued by the CA is a delegated responder that
+			 * could vouch for any serial; anyExtendedKeyUsage
+			 * (RFC 5280 4.2.1.12) would allow it too. */
+			if (nid == NID_OCSP_sign ||
+			    nid == NID_anyExtendedKeyUsage) {
+				snprintf(err, err_len, "extended key usage "
+				    "\"%s\" is not for subscriber certificates "
+				    "(RFC 6960 4.2.2.2)", w);
 				return 0;
 			}
 			if (p.num_eku == CA_PROFILE_MAX_EKU) {

@@ -425,6 +425,17 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		free(nc);
 		return;
 	}
+	{
+		struct ca_profile prof;
+
+		if (!ca_profile_parse(&prof, nc->ca.key_usage,
+		    nc->ca.ext_key_usage, err, sizeof(err))) {
+			log_warnx("SIGHUP: configuration not reloaded: [ca] "
+			    "profile: %s", err);
+			free(nc);
+			return;
+		}
+	}
 	log_setlevel(nc->daemon.log_level);
 	micad.conf->daemon.log_level = nc->daemon.log_level;
 	micad.conf->policy = nc->policy;
@@ -587,6 +598,14 @@ main(int argc, char **argv)
 	if (!conf_load(&conf, cpath, err, sizeof(err)))
 		fatalx("%s", err);
 	log_setlevel(debug ? LOG_LVL_DEBUG : conf.daemon.log_level);
+	{
+		struct ca_profile prof;
+
+		/* the issuance profile is checked now, not at first use */
+		if (!ca_profile_parse(&prof, conf.ca.key_usage,
+		    conf.ca.ext_key_usage, err, sizeof(err)))
+			fatalx("%s: [ca] profile: %s", cpath, err);
+	}
 	{
 		/* Keys, passwords and TOTP secrets pass through this
 		 * process's memory: never into a core dump (nor readable by

@@ -194,4 +194,13 @@ cp "$CONF" "$T/bad2.conf"
 printf '\n[policy]\nreveiw = auto\n' >>"$T/bad2.conf"
 expect_exit 1 "micad refuses an unknown key" "$BIN/micad" -n -c "$T/bad2.conf"
 expect_out "unknown key message" "[policy] reveiw: unknown key"
+cp "$CONF" "$T/bad3.conf"
+sed -i 's/^ext_key_usage = .*/ext_key_usage = clientAuth,OCSPSigning/' "$T/bad3.conf"
+expect_exit 1 "micad -n refuses an OCSPSigning subscriber profile" \
+    "$BIN/micad" -n -c "$T/bad3.conf"
+expect_out "profile message cites RFC 6960" "is not for subscriber certificates (RFC 6960 4.2.2.2)"
+cp "$CONF" "$T/bad4.conf"
+sed -i 's/^key_usage = .*/key_usage = digitalSignatur/' "$T/bad4.conf"
+expect_exit 1 "micad -n refuses an unknown key usage" "$BIN/micad" -n -c "$T/bad4.conf"
+expect_out "unknown key usage message" 'key usage "digitalSignatur" unknown'
 done_testing

@@ -749,6 +749,7 @@ main(int argc, char **argv)
 	event_base_free(micad.base);
 	store_close(micad.store);
 	ca_signer_free(micad.signer);
+	renew_cleanup();
 	free(ca_der);
 	free(ca_pem);
 	log_info("stopped");

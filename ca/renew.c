@@ -532,12 +532,20 @@ renew_at_start(struct micad *d, const struct privdrop *pd, int *out_renewed,
 }
 
 /*
- * Signers replaced while running stay allocated until exit: a worker
- * (mica-admin check) or the writer thread may still be using the old one.
- * Renewals are rare (once per certificate lifetime), so this is small.
+ * Signers replaced while running stay allocated until renew_cleanup at
+ * exit: a worker (mica-admin check) or the writer thread may still be
+ * using the old one.  Renewals are rare (once per certificate lifetime),
+ * so this is small.
  */
 static struct ca_signer *retired[16];
 static size_t num_retired;
+
+void
+renew_cleanup(void)
+{
+	while (num_retired > 0)
+		ca_signer_free(retired[--num_retired]);
+}
 
 void
 renew_check(struct micad *d)

@@ -60,5 +60,8 @@ int	renew_recover(const struct mica_conf *c, char *err, size_t err_len);
  * the next check.
  */
 void	renew_check(struct micad *d);
+/* At exit, after every thread has stopped: frees the signers that
+ * renew_check replaced. */
+void	renew_cleanup(void);
 
 #endif

@@ -20,9 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <event2/thread.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -178,36 +176,43 @@ load_ca_files(const char *path)
 }
 
 static void
-route_ca(struct evhttp_request *req, const char *path, void *arg)
+route_ca(struct ocsp_http_req *req, const char *path, void *arg)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	struct evbuffer *b = evhttp_request_get_output_buffer(req);
+	enum ocsp_http_method m = ocsp_http_req_method(req);
+	int ok;
 
 	(void)arg;
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
-	    evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
-		evhttp_send_error(req, 405, "Method Not Allowed");
-		return;
-	}
 	if (strcmp(path, "/ca.crt") == 0 || strcmp(path, "/ca.der") == 0) {
 		/* RFC 5280 4.2.2.1: caIssuers over HTTP is DER */
-		evhttp_add_header(h, "Content-Type", "application/pkix-cert");
-		evbuffer_add_reference(b, ca_der, ca_der_len, NULL, NULL);
+		ocsp_http_add_header(req, "Content-Type",
+		    "application/pkix-cert");
+		ok = ocsp_http_body_add_ref(req, ca_der, ca_der_len, NULL,
+		    NULL);
 	} else if (strcmp(path, "/ca.pem") == 0) {
-		evhttp_add_header(h, "Content-Type", "application/x-pem-file");
-		evbuffer_add_reference(b, ca_pem, ca_pem_len, NULL, NULL);
+		ocsp_http_add_header(req, "Content-Type",
+		    "application/x-pem-file");
+		ok = ocsp_http_body_add_ref(req, ca_pem, ca_pem_len, NULL,
+		    NULL);
 	} else {
-		evhttp_send_error(req, 404, "Not Found");
+		ocsp_http_send_error(req, 404, "Not Found");
 		return;
 	}
-	evhttp_add_header(h, "Cache-Control", "max-age=3600, public");
-	evhttp_send_reply(req, 200, "OK", NULL);
+	if (m != OCSP_HTTP_GET && m != OCSP_HTTP_HEAD) {
+		ocsp_http_add_header(req, "Allow", "GET, HEAD");
+		ocsp_http_send_error(req, 405, "Method Not Allowed");
+	} else if (!ok)
+		ocsp_http_send_error(req, 500, "Internal Server Error");
+	else {
+		ocsp_http_add_header(req, "Cache-Control",
+		    "max-age=3600, public");
+		ocsp_http_send(req, 200, "OK");
+	}
 }
 
 /* micad.crl is set after the privilege drop, before the HTTP threads
  * start; the route is registered before that. */
 static void
-route_crl(struct evhttp_request *req, const char *path, void *arg)
+route_crl(struct ocsp_http_req *req, const char *path, void *arg)
 {
 	(void)arg;
 	crl_http_handle(micad.crl, req, path);
@@ -342,17 +347,17 @@ reissue_metrics(struct wb *m)
 }
 
 static void
-route_metrics(struct evhttp_request *req, const char *path, void *arg)
+route_metrics(struct ocsp_http_req *req, const char *path, void *arg)
 {
 	struct wb m;
-	struct evbuffer *b = evhttp_request_get_output_buffer(req);
+	enum ocsp_http_method meth = ocsp_http_req_method(req);
 	int i;
 
 	(void)path;
 	(void)arg;
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
-	    evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
-		evhttp_send_error(req, 405, "Method Not Allowed");
+	if (meth != OCSP_HTTP_GET && meth != OCSP_HTTP_HEAD) {
+		ocsp_http_add_header(req, "Allow", "GET, HEAD");
+		ocsp_http_send_error(req, 405, "Method Not Allowed");
 		return;
 	}
 	wb_init(&m);
@@ -387,16 +392,14 @@ route_metrics(struct evhttp_request *req, const char *path, void *arg)
 	    (uint64_t)atomic_load(&si_time));
 	metric(&m, "gauge", "mica_uptime_seconds", "Seconds since start.",
 	    (uint64_t)(time(NULL) - micad.started));
-	if (!wb_ok(&m)) {
+	if (!wb_ok(&m) || !ocsp_http_body_add(req, m.data, m.len)) {
 		wb_cleanup(&m);
-		evhttp_send_error(req, 500, "Internal Server Error");
+		ocsp_http_send_error(req, 500, "Internal Server Error");
 		return;
 	}
-	evbuffer_add(b, m.data, m.len);
 	wb_cleanup(&m);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "text/plain; version=0.0.4");
-	evhttp_send_reply(req, 200, "OK", NULL);
+	ocsp_http_add_header(req, "Content-Type", "text/plain; version=0.0.4");
+	ocsp_http_send(req, 200, "OK");
 }
 
 static void

@@ -26,7 +26,7 @@
 
 struct store;
 struct rev_event;
-struct evhttp_request;
+struct ocsp_http_req;
 
 struct crl_builder;
 struct crl_service;
@@ -176,7 +176,7 @@ const char *crl_snapshot_pem(const struct crl_snapshot *, size_t *out_len);
  * when no CRL exists.  path is the request path (a query is ignored).
  * Callable from any HTTP thread.  Returns the HTTP status sent.
  */
-int	crl_http_handle(struct crl_service *, struct evhttp_request *,
+int	crl_http_handle(struct crl_service *, struct ocsp_http_req *,
 	    const char *path);
 
 #endif

@@ -8,12 +8,9 @@
 #include <string.h>
 #include <time.h>
 
-#include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-
 #include "common/log.h"
 #include "crl/crl.h"
+#include "ocsp/ocsp.h"
 
 /* 1 if the If-None-Match list holds etag (or "*"). */
 static int
@@ -48,19 +45,19 @@ snap_cleanup(const void *data, size_t len, void *arg)
 }
 
 static int
-add_ref(struct evbuffer *ob, const struct crl_snapshot *s, const uint8_t *p,
-    size_t len)
+add_ref(struct ocsp_http_req *req, const struct crl_snapshot *s,
+    const uint8_t *p, size_t len)
 {
 	crl_snapshot_ref(s);
-	if (evbuffer_add_reference(ob, p, len, snap_cleanup,
-	    (void *)(uintptr_t)s) == 0)
+	if (ocsp_http_body_add_ref(req, p, len, snap_cleanup,
+	    (void *)(uintptr_t)s))
 		return 1;
 	crl_snapshot_release(s);
 	return 0;
 }
 
 struct piece_arg {
-	struct evbuffer			*ob;
+	struct ocsp_http_req		*req;
 	const struct crl_snapshot	*s;
 };
 
@@ -69,7 +66,7 @@ der_piece(const uint8_t *p, size_t len, void *arg)
 {
 	struct piece_arg *a = arg;
 
-	return add_ref(a->ob, a->s, p, len);
+	return add_ref(a->req, a->s, p, len);
 }
 
 static void
@@ -84,36 +81,29 @@ http_date(char *buf, size_t len, int64_t t)
 }
 
 static int
-send_simple(struct evhttp_request *req, int code, const char *reason)
+send_simple(struct ocsp_http_req *req, int code, const char *reason)
 {
-	struct evbuffer *b = evhttp_request_get_output_buffer(req);
-
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "text/plain");
-	evbuffer_add_printf(b, "%d %s\n", code, reason);
-	evhttp_send_reply(req, code, reason, NULL);
+	ocsp_http_send_error(req, code, reason);
 	return code;
 }
 
 int
-crl_http_handle(struct crl_service *svc, struct evhttp_request *req,
+crl_http_handle(struct crl_service *svc, struct ocsp_http_req *req,
     const char *path)
 {
 	const struct crl_snapshot *s = NULL;
-	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
 	const char *inm, *body = NULL;
-	struct evbuffer *ob;
 	struct piece_arg pa;
 	char etag[64], date[64], cc[96], name[32];
 	enum crl_kind kind;
 	size_t plen, body_len = 0;
 	int64_t age, now;
 	int pem = 0, code;
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	enum ocsp_http_method cmd = ocsp_http_req_method(req);
 
 	plen = strcspn(path, "?#");
 	if (plen >= sizeof(name) || plen < 4)
-		return send_simple(req, HTTP_NOTFOUND, "Not Found");
+		return send_simple(req, 404, "Not Found");
 	memcpy(name, path, plen);
 	name[plen] = '\0';
 	if (strcmp(name, "/crl") == 0 || strcmp(name, "/crl/full.crl") == 0)
@@ -127,9 +117,9 @@ crl_http_handle(struct crl_service *svc, struct evhttp_request *req,
 		kind = CRL_DELTA;
 		pem = 1;
 	} else
-		return send_simple(req, HTTP_NOTFOUND, "Not Found");
-	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-		evhttp_add_header(oh, "Allow", "GET, HEAD");
+		return send_simple(req, 404, "Not Found");
+	if (cmd != OCSP_HTTP_GET && cmd != OCSP_HTTP_HEAD) {
+		ocsp_http_add_header(req, "Allow", "GET, HEAD");
 		return send_simple(req, 405, "Method Not Allowed");
 	}
 	if ((s = crl_service_peek(svc, kind)) == NULL)
@@ -138,49 +128,46 @@ crl_http_handle(struct crl_service *svc, struct evhttp_request *req,
 	/* a representation per format: strong ETags must differ */
 	snprintf(etag, sizeof(etag), "%.*s%s\"", (int)strlen(s->etag) - 1,
 	    s->etag, pem ? "-pem" : "");
-	evhttp_add_header(oh, "ETag", etag);
+	ocsp_http_add_header(req, "ETag", etag);
 	http_date(date, sizeof(date), s->this_update);
-	evhttp_add_header(oh, "Last-Modified", date);
+	ocsp_http_add_header(req, "Last-Modified", date);
 	http_date(date, sizeof(date), s->next_update);
-	evhttp_add_header(oh, "Expires", date);
+	ocsp_http_add_header(req, "Expires", date);
 	now = (int64_t)time(NULL);
 	age = s->next_update > now ? s->next_update - now : 0;
 	snprintf(cc, sizeof(cc), "max-age=%" PRId64 ", public, no-transform, "
 	    "must-revalidate", age);
-	evhttp_add_header(oh, "Cache-Control", cc);
+	ocsp_http_add_header(req, "Cache-Control", cc);
 
-	inm = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    "If-None-Match");
+	inm = ocsp_http_req_header(req, "If-None-Match");
 	if (inm != NULL && etag_matches(inm, etag)) {
-		evhttp_send_reply(req, HTTP_NOTMODIFIED, "Not Modified", NULL);
-		code = HTTP_NOTMODIFIED;
+		ocsp_http_send(req, 304, "Not Modified");
+		code = 304;
 		goto out;
 	}
 	if (pem) {
 		if ((body = crl_snapshot_pem(s, &body_len)) == NULL) {
-			code = send_simple(req, HTTP_INTERNAL,
+			code = send_simple(req, 500,
 			    "Internal Server Error");
 			goto out;
 		}
 	}
-	evhttp_add_header(oh, "Content-Type", pem ? "application/x-pem-file" :
+	ocsp_http_add_header(req, "Content-Type", pem ? "application/x-pem-file" :
 	    "application/pkix-crl");
 	/*
-	 * No copy of a large CRL: the output buffer references the
-	 * snapshot's pieces, each holding a reference dropped once sent.
-	 * libevent drops the body of a HEAD reply itself.
+	 * No copy of a large CRL: the body references the snapshot's
+	 * pieces, each holding a reference dropped once sent.  The
+	 * listener drops the body of a HEAD reply itself.
 	 */
-	ob = evhttp_request_get_output_buffer(req);
-	pa.ob = ob;
+	pa.req = req;
 	pa.s = s;
-	if ((pem && !add_ref(ob, s, (const uint8_t *)body, body_len)) ||
+	if ((pem && !add_ref(req, s, (const uint8_t *)body, body_len)) ||
 	    (!pem && !crl_snapshot_pieces(s, der_piece, &pa))) {
-		evbuffer_drain(ob, evbuffer_get_length(ob));
-		code = send_simple(req, HTTP_INTERNAL, "Internal Server Error");
+		code = send_simple(req, 500, "Internal Server Error");
 		goto out;
 	}
-	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
-	code = HTTP_OK;
+	ocsp_http_send(req, 200, "OK");
+	code = 200;
 out:
 	crl_snapshot_release(s);
 	return code;

@@ -3,10 +3,27 @@
  * appendix A, RFC 5019 section 5), /healthz and routes the integrator
  * registers (/ca.crt, /crl, /metrics).
  *
- * N threads, each with its own event_base, evhttp, listening socket (all
- * bound to one port with SO_REUSEPORT, so the kernel spreads connections)
- * and its own ocsp_ctx.  A thread is stopped through a pipe watched by its
- * base, so no libevent locking is needed across threads.
+ * N threads, each with its own event_base, listening socket (all bound to
+ * one port with SO_REUSEPORT, so the kernel spreads connections) and its
+ * own ocsp_ctx.  A thread is stopped through a pipe watched by its base,
+ * so no libevent locking is needed across threads.
+ *
+ * HTTP/1.1 is spoken here directly on the sockets, not through evhttp:
+ * one persistent read event per connection, requests parsed in place
+ * (http_parse.c) from a per-thread buffer, every answer of one read
+ * written with one send().  A cached OCSP answer thus costs one read and
+ * one write system call and no allocation; evhttp spent about as much
+ * again on epoll_ctl calls, header lists and printf per request.
+ *
+ * Per connection: a partial request is kept in its own buffer (at most
+ * max_headers + max_body bytes); answers the socket did not take wait in
+ * an evbuffer, and while more than OUT_HIGH bytes wait no further request
+ * is read (pipelining cannot grow memory).  header_timeout bounds the
+ * time from a request's first byte (or the accept) to its complete head;
+ * timeout bounds idle keep-alive, slow bodies and slow readers.  After an
+ * error the connection is closed the lingering way (shutdown, drain what
+ * the client still sends, close), so the client reads the error rather
+ * than a reset.
  */
 #include <sys/socket.h>
 
@@ -25,10 +42,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <event2/util.h>
 
@@ -40,6 +54,10 @@
 #define MAX_THREADS	64
 #define ROUTE_MAX	128
 #define BACKLOG		1024
+#define HDRS_MAX	2048	/* response fields a route adds */
+#define OUT_HIGH	(256 * 1024)	/* queued output that stops reading */
+#define LINGER_S	2	/* draining a closed connection */
+#define LINGER_BYTES	(64 * 1024)
 #define CT_REQUEST	"application/ocsp-request"
 #define CT_RESPONSE	"application/ocsp-response"
 
@@ -50,18 +68,30 @@ struct route {
 	void		*arg;
 };
 
-/*
- * One accepted connection.  evhttp 2.1 has no per-connection hooks, so we
- * create each connection's bufferevent (evhttp_set_bevcb) and keep one
- * reference to it: once evhttp has freed it (its event callback is
- * cleared) the sweep drops our reference.  Created without
- * BEV_OPT_CLOSE_ON_FREE, so evhttp still closes the socket at once.
- */
+struct http_thread;
+
+/* One accepted connection. */
 struct hconn {
-	struct hconn		*next;
-	struct bufferevent	*bev;
-	time_t			 deadline;	/* headers due; 0 = done */
-	int			 refuse;	/* over max_connections */
+	struct hconn		*prev, *next;
+	struct http_thread	*t;
+	evutil_socket_t		 fd;
+	struct event		*rev;		/* EV_READ | EV_PERSIST */
+	struct event		*wev;		/* EV_WRITE | EV_PERSIST */
+	struct evbuffer		*out;		/* answers not yet written */
+	uint8_t			*in;		/* a partial request */
+	size_t			 in_len;
+	time_t			 head_start;	/* head due by this + header_timeout;
+						 * 0: no head in progress */
+	time_t			 last;		/* last progress either way */
+	size_t			 drained;	/* bytes discarded while lingering */
+	unsigned		 reading:1;	/* rev is added */
+	unsigned		 writing:1;	/* wev is added */
+	unsigned		 closing:1;	/* no more requests; close once
+						 * out is written */
+	unsigned		 lingering:1;
+	unsigned		 paused:1;	/* out over OUT_HIGH */
+	unsigned		 eof:1;
+	unsigned		 continued:1;	/* 100 Continue sent */
 };
 
 /*
@@ -82,15 +112,25 @@ struct http_thread {
 	pthread_t		 tid;
 	int			 running;
 	struct event_base	*base;
-	struct evhttp		*http;
+	struct evconnlistener	*lev;
+	int			 accept_paused;
 	struct event		*stop_ev;
 	int			 stop_fds[2];
-	struct ocsp_ctx		*ctx;
+	struct event		*sweep_ev;	/* 1 s: deadlines */
+	struct ocsp_ctx		*ctx;		/* NULL without a responder */
 	uint8_t			*getbuf;	/* decoded GET request */
+	uint8_t			*rbuf;		/* reads land here */
+	size_t			 rcap;		/* max_headers + max_body */
+	char			*path;		/* NUL-terminated route path */
+	struct wb		 tx;		/* this turn's answers */
+	struct evbuffer		*body;		/* a route's body */
+	char			 hdrs[HDRS_MAX];	/* a route's fields */
+	size_t			 hdrs_len;
+	int			 hdrs_full;
 	struct hconn		*conns;
-	size_t			 num_deadlines;	/* conns with deadline != 0 */
+	time_t			 date_now;
+	char			 date[40];	/* Date for date_now */
 	struct hdr_memo		 memo;
-	struct event		*sweep_ev;	/* 1 s: deadlines, frees */
 };
 
 struct ocsp_http {
@@ -104,6 +144,15 @@ struct ocsp_http {
 	int			 bound;		/* ocsp_http_bind done */
 	int			 port;
 	int			 num_conns;	/* all threads, atomic */
+};
+
+/* A request being answered (the route API's ocsp_http_req). */
+struct ocsp_http_req {
+	struct http_thread		*t;
+	struct hconn			*c;
+	const struct ocsp_http_head	*h;
+	const uint8_t			*buf;	/* the head; values NUL-ended */
+	int				 sent;
 };
 
 void
@@ -223,7 +272,29 @@ ocsp_get_decode(uint8_t *out, size_t out_cap, size_t *out_len,
 	return 1;
 }
 
-/* ---- responses ---- */
+/* ---- response text ---- */
+
+static const char *
+reason_of(int code)
+{
+	switch (code) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 417: return "Expectation Failed";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Error";
+	}
+}
 
 static void
 http_date(char *buf, size_t len, int64_t t)
@@ -236,13 +307,331 @@ http_date(char *buf, size_t len, int64_t t)
 		snprintf(buf, len, "Thu, 01 Jan 1970 00:00:00 GMT");
 }
 
-static void
-blob_release(const void *data, size_t len, void *arg)
+/* The Date field value (RFC 9110 6.6.1), formatted once a second. */
+static const char *
+date_now(struct http_thread *t)
 {
-	(void)data;
-	(void)len;
-	ocsp_blob_unref(arg);
+	time_t now = time(NULL);
+
+	if (now != t->date_now) {
+		http_date(t->date, sizeof(t->date), (int64_t)now);
+		t->date_now = now;
+	}
+	return t->date;
 }
+
+static void
+tx_str(struct http_thread *t, const char *s)
+{
+	wb_str(&t->tx, s);
+}
+
+static void
+tx_num(struct http_thread *t, uint64_t v)
+{
+	char d[24];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	wb_put(&t->tx, d + i, sizeof(d) - i);
+}
+
+/*
+ * Status line, Date, Content-Length (unless none) and Connection for c:
+ * "close" when no request follows, "keep-alive" for an HTTP/1.0 client
+ * that asked for it (RFC 9112 9.3).
+ */
+static void
+tx_status(struct http_thread *t, const struct hconn *c, int minor, int code,
+    const char *reason, int64_t content_length)
+{
+	tx_str(t, "HTTP/1.1 ");
+	tx_num(t, (uint64_t)code);
+	tx_str(t, " ");
+	tx_str(t, reason);
+	tx_str(t, "\r\nDate: ");
+	tx_str(t, date_now(t));
+	if (content_length >= 0) {
+		tx_str(t, "\r\nContent-Length: ");
+		tx_num(t, (uint64_t)content_length);
+	}
+	if (c->closing)
+		tx_str(t, "\r\nConnection: close");
+	else if (minor == 0)
+		tx_str(t, "\r\nConnection: keep-alive");
+	tx_str(t, "\r\n");
+}
+
+/* A short text/plain answer from the listener itself; closes c. */
+static void
+tx_error(struct http_thread *t, struct hconn *c, int code)
+{
+	char body[80];
+	int n;
+
+	n = snprintf(body, sizeof(body), "%d %s\n", code, reason_of(code));
+	c->closing = 1;
+	tx_status(t, c, 1, code, reason_of(code), n);
+	tx_str(t, "Content-Type: text/plain\r\n\r\n");
+	wb_put(&t->tx, body, (size_t)n);
+}
+
+/* ---- connections ---- */
+
+static void	conn_cb(evutil_socket_t, short, void *);
+
+static void
+conn_free(struct hconn *c)
+{
+	struct http_thread *t = c->t;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		t->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	if (c->rev != NULL)
+		event_free(c->rev);
+	if (c->wev != NULL)
+		event_free(c->wev);
+	if (c->out != NULL)
+		evbuffer_free(c->out);	/* runs the references' cleanups */
+	if (c->fd >= 0)
+		evutil_closesocket(c->fd);
+	free(c->in);
+	free(c);
+	__atomic_sub_fetch(&t->h->num_conns, 1, __ATOMIC_RELAXED);
+}
+
+static void
+want_read(struct hconn *c, int on)
+{
+	if (on && !c->reading) {
+		if (event_add(c->rev, NULL) == 0)
+			c->reading = 1;
+	} else if (!on && c->reading) {
+		event_del(c->rev);
+		c->reading = 0;
+	}
+}
+
+static void
+want_write(struct hconn *c, int on)
+{
+	if (on && !c->writing) {
+		if (event_add(c->wev, NULL) == 0)
+			c->writing = 1;
+	} else if (!on && c->writing) {
+		event_del(c->wev);
+		c->writing = 0;
+	}
+}
+
+/*
+ * Everything is written and no request follows: half-close and read
+ * until the client closes (or LINGER_S / LINGER_BYTES), so unread
+ * request bytes do not turn our last answer into a reset.  Returns 1, or
+ * 0 when c was freed (at once if the client has closed already).
+ */
+static int
+conn_linger(struct hconn *c)
+{
+	c->lingering = 1;
+	c->last = time(NULL);
+	want_write(c, 0);
+	if (c->eof || shutdown(c->fd, SHUT_WR) != 0) {
+		conn_free(c);
+		return 0;
+	}
+	want_read(c, 1);
+	return 1;
+}
+
+/* Moves this turn's answers behind those already queued on c. */
+static int
+tx_spill(struct http_thread *t, struct hconn *c)
+{
+	int ok = 1;
+
+	if (t->tx.len > 0 && evbuffer_add(c->out, t->tx.data, t->tx.len) != 0)
+		ok = 0;
+	t->tx.len = 0;
+	return ok;
+}
+
+/*
+ * Writes this turn's answers and what was queued.  Returns 1, or 0 when
+ * c was freed (write error, or closed after its last answer).
+ */
+static int
+conn_flush(struct hconn *c)
+{
+	struct http_thread *t = c->t;
+	ssize_t n;
+	int err;
+
+	if (!wb_ok(&t->tx)) {		/* an answer did not fit in memory */
+		t->tx.failed = 0;
+		t->tx.len = 0;
+		conn_free(c);
+		return 0;
+	}
+	if (t->tx.len > 0 && evbuffer_get_length(c->out) == 0) {
+		n = send(c->fd, t->tx.data, t->tx.len, MSG_NOSIGNAL);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR) {
+			t->tx.len = 0;
+			conn_free(c);
+			return 0;
+		}
+		if (n > 0) {
+			c->last = time(NULL);
+			if ((size_t)n < t->tx.len)
+				memmove(t->tx.data, t->tx.data + n,
+				    t->tx.len - (size_t)n);
+			t->tx.len -= (size_t)n;
+		}
+	}
+	if (!tx_spill(t, c)) {
+		conn_free(c);
+		return 0;
+	}
+	while (evbuffer_get_length(c->out) > 0) {
+		n = evbuffer_write(c->out, c->fd);
+		if (n > 0) {
+			c->last = time(NULL);
+			continue;
+		}
+		err = EVUTIL_SOCKET_ERROR();
+		if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK ||
+		    err == EINTR))
+			break;
+		conn_free(c);
+		return 0;
+	}
+	if (evbuffer_get_length(c->out) > 0) {
+		want_write(c, 1);
+		if (evbuffer_get_length(c->out) > OUT_HIGH)
+			c->paused = 1;
+		if (c->paused)
+			want_read(c, 0);
+		return 1;
+	}
+	want_write(c, 0);
+	if (c->closing)
+		return conn_linger(c);
+	c->paused = 0;
+	want_read(c, 1);
+	return 1;
+}
+
+/* ---- the route API ---- */
+
+enum ocsp_http_method
+ocsp_http_req_method(const struct ocsp_http_req *rq)
+{
+	return rq->h->method;
+}
+
+const char *
+ocsp_http_req_header(const struct ocsp_http_req *rq, const char *name)
+{
+	size_t len;
+
+	/* values were NUL-terminated in place before the route ran */
+	return (const char *)ocsp_http_head_field(rq->h, rq->buf, name, &len);
+}
+
+int
+ocsp_http_add_header(struct ocsp_http_req *rq, const char *name,
+    const char *value)
+{
+	struct http_thread *t = rq->t;
+	size_t nl = strlen(name), vl = strlen(value);
+
+	if (nl == 0 || strpbrk(name, ":\r\n \t") != NULL ||
+	    strpbrk(value, "\r\n") != NULL ||
+	    t->hdrs_len + nl + vl + 4 > sizeof(t->hdrs)) {
+		t->hdrs_full = 1;
+		return 0;
+	}
+	memcpy(t->hdrs + t->hdrs_len, name, nl);
+	memcpy(t->hdrs + t->hdrs_len + nl, ": ", 2);
+	memcpy(t->hdrs + t->hdrs_len + nl + 2, value, vl);
+	memcpy(t->hdrs + t->hdrs_len + nl + 2 + vl, "\r\n", 2);
+	t->hdrs_len += nl + vl + 4;
+	return 1;
+}
+
+int
+ocsp_http_body_add(struct ocsp_http_req *rq, const void *data, size_t len)
+{
+	return evbuffer_add(rq->t->body, data, len) == 0;
+}
+
+int
+ocsp_http_body_add_ref(struct ocsp_http_req *rq, const void *data,
+    size_t len, void (*cleanup)(const void *, size_t, void *), void *arg)
+{
+	return evbuffer_add_reference(rq->t->body, data, len, cleanup,
+	    arg) == 0;
+}
+
+void
+ocsp_http_send(struct ocsp_http_req *rq, int code, const char *reason)
+{
+	struct http_thread *t = rq->t;
+	struct hconn *c = rq->c;
+	size_t blen = evbuffer_get_length(t->body);
+	int no_body = code == 304 || code == 204 || code < 200;
+
+	if (rq->sent)
+		return;
+	rq->sent = 1;
+	if (t->hdrs_full) {		/* a field was lost: do not guess */
+		t->hdrs_full = 0;
+		t->hdrs_len = 0;
+		evbuffer_drain(t->body, blen);
+		tx_error(t, c, 500);
+		return;
+	}
+	tx_status(t, c, rq->h->minor, code, reason, no_body ? -1 :
+	    (int64_t)blen);
+	wb_put(&t->tx, t->hdrs, t->hdrs_len);
+	tx_str(t, "\r\n");
+	t->hdrs_len = 0;
+	if (no_body || rq->h->method == OCSP_HTTP_HEAD || blen == 0) {
+		evbuffer_drain(t->body, blen);	/* runs the cleanups */
+		return;
+	}
+	/* the body's chains move to the connection: references stay so */
+	if (!tx_spill(t, c) || evbuffer_add_buffer(c->out, t->body) != 0) {
+		evbuffer_drain(t->body, evbuffer_get_length(t->body));
+		c->closing = 1;
+	}
+}
+
+void
+ocsp_http_send_error(struct ocsp_http_req *rq, int code, const char *reason)
+{
+	struct http_thread *t = rq->t;
+	char body[96];
+	int n;
+
+	evbuffer_drain(t->body, evbuffer_get_length(t->body));
+	n = snprintf(body, sizeof(body), "%d %s\n", code, reason);
+	if (n < 0 || (size_t)n >= sizeof(body))
+		n = 0;
+	ocsp_http_add_header(rq, "Content-Type", "text/plain");
+	evbuffer_add(t->body, body, (size_t)n);
+	ocsp_http_send(rq, code, reason);
+}
+
+/* ---- OCSP answers ---- */
 
 /* RFC 5019 section 6.2 header values for a, from the memo if current. */
 static const struct hdr_memo *
@@ -264,303 +653,424 @@ hdr_values(struct hdr_memo *m, const struct ocsp_answer *a)
 	return m;
 }
 
+/* Writes the answer to the request rq into this turn's output. */
 static void
-send_answer(struct http_thread *t, struct evhttp_request *req,
-    struct ocsp_answer *a)
+send_answer(struct ocsp_http_req *rq, const struct ocsp_answer *a)
 {
-	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
-	struct evbuffer *buf = evhttp_request_get_output_buffer(req);
+	struct http_thread *t = rq->t;
 	const struct hdr_memo *m;
 	const char *inm;
+	int code = 200;
 
-	evhttp_add_header(oh, "Content-Type", CT_RESPONSE);
+	rq->sent = 1;
+	if (a->cacheable) {
+		inm = ocsp_http_req_header(rq, "If-None-Match");
+		if (inm != NULL && strcmp(inm, a->etag) == 0)
+			code = 304;
+	}
+	tx_status(t, rq->c, rq->h->minor, code, reason_of(code),
+	    code == 304 ? -1 : (int64_t)a->der_len);
 	if (!a->cacheable) {
-		evhttp_add_header(oh, "Cache-Control", "no-cache, no-store");
+		tx_str(t, "Content-Type: " CT_RESPONSE
+		    "\r\nCache-Control: no-cache, no-store\r\n\r\n");
 	} else {
 		m = hdr_values(&t->memo, a);
-		evhttp_add_header(oh, "Cache-Control", m->cache_control);
-		evhttp_add_header(oh, "Last-Modified", m->last_modified);
-		evhttp_add_header(oh, "Expires", m->expires);
-		evhttp_add_header(oh, "ETag", a->etag);
-		inm = evhttp_find_header(evhttp_request_get_input_headers(req),
-		    "If-None-Match");
-		if (inm != NULL && strcmp(inm, a->etag) == 0) {
-			evhttp_send_reply(req, 304, "Not Modified", NULL);
-			return;
-		}
+		tx_str(t, "Content-Type: " CT_RESPONSE "\r\nCache-Control: ");
+		tx_str(t, m->cache_control);
+		tx_str(t, "\r\nLast-Modified: ");
+		tx_str(t, m->last_modified);
+		tx_str(t, "\r\nExpires: ");
+		tx_str(t, m->expires);
+		tx_str(t, "\r\nETag: ");
+		tx_str(t, a->etag);
+		tx_str(t, "\r\n\r\n");
 	}
-	if (a->ref != NULL) {
-		ocsp_blob_ref(a->ref);
-		if (evbuffer_add_reference(buf, a->der, a->der_len,
-		    blob_release, a->ref) != 0) {
-			ocsp_blob_unref(a->ref);
-			evhttp_send_error(req, 500, NULL);
-			return;
-		}
-	} else if (evbuffer_add(buf, a->der, a->der_len) != 0) {
-		evhttp_send_error(req, 500, NULL);
-		return;
-	}
-	evhttp_send_reply(req, 200, "OK", NULL);
-}
-
-/*
- * Writes a reply evhttp has just queued at once, instead of on the next
- * loop turn: evhttp would wait for the socket to poll writable, write,
- * and only then finish the request.  When everything went out we run
- * evhttp's write callback ourselves (bufferevent_trigger), which
- * finishes the request exactly as the loop would have; if the socket
- * takes only part (or fails) the rest stays queued and the normal path
- * sends it (or reports the error).  evcon may be freed by the trigger
- * (Connection: close): nothing is touched after it.
- */
-static void
-flush_reply(struct evhttp_connection *evcon)
-{
-	struct bufferevent *bev;
-	struct evbuffer *out;
-	evutil_socket_t fd;
-
-	if (evcon == NULL ||
-	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL ||
-	    (fd = bufferevent_getfd(bev)) < 0)
-		return;
-	out = bufferevent_get_output(bev);
-	if (evbuffer_get_length(out) == 0 || evbuffer_write(out, fd) <= 0 ||
-	    evbuffer_get_length(out) != 0)
-		return;
-	bufferevent_trigger(bev, EV_WRITE, 0);
+	if (code == 200 && rq->h->method != OCSP_HTTP_HEAD)
+		wb_put(&t->tx, a->der, a->der_len);
 }
 
 static void
-answer(struct http_thread *t, struct evhttp_request *req, const uint8_t *der,
-    size_t len)
+answer(struct ocsp_http_req *rq, const uint8_t *der, size_t len)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct ocsp_answer a;
 
-	if (!ocsp_respond(t->ctx, &a, der, len)) {
-		evhttp_send_error(req, 503, NULL);
+	if (!ocsp_respond(rq->t->ctx, &a, der, len)) {
+		ocsp_http_send_error(rq, 503, reason_of(503));
 		return;
 	}
-	send_answer(t, req, &a);	/* req may be gone after flush_reply */
+	send_answer(rq, &a);
 	ocsp_answer_cleanup(&a);
-	flush_reply(evcon);
 }
 
 static int
-content_type_ok(struct evhttp_request *req)
+content_type_ok(const struct ocsp_http_req *rq)
 {
-	const char *ct;
+	const char *ct = ocsp_http_req_header(rq, "Content-Type");
 	size_t n = sizeof(CT_REQUEST) - 1;
 
-	ct = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    "Content-Type");
 	if (ct == NULL || strncasecmp(ct, CT_REQUEST, n) != 0)
 		return 0;
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
 }
 
-static void
-handle_post(struct http_thread *t, struct evhttp_request *req)
-{
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(in);
-	const uint8_t *der;
-
-	if (!content_type_ok(req)) {
-		evhttp_send_error(req, 415, "Unsupported Media Type");
-		return;
-	}
-	if (len > (size_t)t->h->opts.max_body) {
-		evhttp_send_error(req, 413, "Payload Too Large");
-		return;
-	}
-	if ((der = evbuffer_pullup(in, -1)) == NULL && len > 0) {
-		evhttp_send_error(req, 500, NULL);
-		return;
-	}
-	answer(t, req, der, len);
-}
-
 /* RFC 6960 A.1: GET {url}/{url-encoding of base-64 encoding of DER}. */
 static void
-handle_get(struct http_thread *t, struct evhttp_request *req,
-    const char *b64)
+handle_get(struct ocsp_http_req *rq, const char *b64, size_t b64_len)
 {
+	struct http_thread *t = rq->t;
 	size_t len = 0, cap = (size_t)t->h->opts.max_body;
 
-	if (!ocsp_get_decode(t->getbuf, cap, &len, b64, strlen(b64)))
+	if (!ocsp_get_decode(t->getbuf, cap, &len, b64, b64_len))
 		len = 0;	/* answered as malformedRequest */
-	answer(t, req, t->getbuf, len);
-}
-
-/* ---- connection limits and the header deadline ---- */
-
-static int
-hconn_gone(const struct hconn *hc)
-{
-	bufferevent_event_cb ecb = NULL;
-
-	bufferevent_getcb(hc->bev, NULL, NULL, &ecb, NULL);
-	return ecb == NULL;	/* evhttp always sets one while it owns it */
-}
-
-/* Closes a live connection's socket; evhttp sees EOF and frees it. */
-static void
-hconn_kill(struct hconn *hc, const char *reply)
-{
-	evutil_socket_t fd = bufferevent_getfd(hc->bev);
-
-	if (fd < 0)
-		return;
-	/* Best effort: the close says enough if this fails. */
-	if (reply != NULL)
-		(void)send(fd, reply, strlen(reply),
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
-	shutdown(fd, SHUT_RDWR);
-}
-
-/* Drops connections evhttp has freed; enforces deadlines and refusals. */
-static void
-sweep(struct http_thread *t)
-{
-	struct hconn **pp = &t->conns, *hc;
-	time_t now = time(NULL);
-
-	while ((hc = *pp) != NULL) {
-		if (hconn_gone(hc)) {
-			*pp = hc->next;
-			if (hc->deadline != 0)
-				t->num_deadlines--;
-			bufferevent_decref(hc->bev);
-			free(hc);
-			__atomic_sub_fetch(&t->h->num_conns, 1, __ATOMIC_RELAXED);
-			continue;
-		}
-		if (hc->refuse) {
-			hc->refuse = 0;
-			if (hc->deadline != 0)
-				t->num_deadlines--;
-			hc->deadline = 0;
-			hconn_kill(hc, "HTTP/1.1 503 Service Unavailable\r\n"
-			    "Connection: close\r\nContent-Length: 0\r\n\r\n");
-		} else if (hc->deadline != 0 && now >= hc->deadline) {
-			log_info("http: header_timeout %d s reached, closing",
-			    t->h->opts.header_timeout);
-			hc->deadline = 0;
-			t->num_deadlines--;
-			hconn_kill(hc, NULL);
-		}
-		pp = &hc->next;
-	}
+	answer(rq, t->getbuf, len);
 }
 
 static void
-sweep_cb(evutil_socket_t fd, short ev, void *arg)
+method_not_allowed(struct ocsp_http_req *rq, const char *allow)
 {
-	(void)fd;
-	(void)ev;
-	sweep(arg);
+	ocsp_http_add_header(rq, "Allow", allow);
+	ocsp_http_send_error(rq, 405, reason_of(405));
 }
 
-/* evhttp's bevcb: a new connection; counted, given a header deadline. */
-static struct bufferevent *
-conn_new(struct event_base *base, void *arg)
+/* Routes one complete request; body is its content. */
+static void
+dispatch(struct ocsp_http_req *rq, const uint8_t *body, size_t body_len)
 {
-	struct http_thread *t = arg;
+	struct http_thread *t = rq->t;
 	struct ocsp_http *h = t->h;
-	struct hconn *hc;
-	int n;
-
-	/* Count only live ones; before linking the new one, whose
-	 * callbacks evhttp has not set yet. */
-	if (h->opts.max_connections > 0 && __atomic_load_n(&h->num_conns,
-	    __ATOMIC_RELAXED) >= h->opts.max_connections)
-		sweep(t);
-	if ((hc = calloc(1, sizeof(*hc))) == NULL)
-		return NULL;	/* evhttp makes its own: not counted */
-	if ((hc->bev = bufferevent_socket_new(base, -1, 0)) == NULL) {
-		free(hc);
-		return NULL;
-	}
-	bufferevent_incref(hc->bev);
-	if (h->opts.header_timeout > 0) {
-		hc->deadline = time(NULL) + h->opts.header_timeout;
-		t->num_deadlines++;
-	}
-	hc->next = t->conns;
-	t->conns = hc;
-	n = __atomic_add_fetch(&h->num_conns, 1, __ATOMIC_RELAXED);
-	if (h->opts.max_connections > 0 && n > h->opts.max_connections) {
-		log_info("http: refused a connection: max_connections %d "
-		    "reached", h->opts.max_connections);
-		hc->refuse = 1;
-		/* The socket is set after we return: close it next turn. */
-		event_active(t->sweep_ev, EV_TIMEOUT, 0);
-	}
-	return hc->bev;
-}
-
-/* A complete request arrived: the header deadline no longer applies. */
-static void
-conn_headers_done(struct http_thread *t, struct evhttp_request *req)
-{
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct bufferevent *bev;
-	struct hconn *hc;
-
-	/* Keep-alive requests after the first: nothing to look for. */
-	if (t->num_deadlines == 0 || evcon == NULL ||
-	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL)
-		return;
-	for (hc = t->conns; hc != NULL; hc = hc->next)
-		if (hc->bev == bev) {
-			if (hc->deadline != 0)
-				t->num_deadlines--;
-			hc->deadline = 0;
-			break;
-		}
-}
-
-static void
-handle(struct evhttp_request *req, void *arg)
-{
-	struct http_thread *t = arg;
-	struct ocsp_http *h = t->h;
-	const struct evhttp_uri *uri;
-	const char *path;
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const struct ocsp_http_head *hd = rq->h;
+	const char *path = t->path;
+	size_t plen = hd->path_len;
 	int i, get;
 
-	conn_headers_done(t, req);
-	if ((uri = evhttp_request_get_evhttp_uri(req)) == NULL ||
-	    (path = evhttp_uri_get_path(uri)) == NULL || path[0] != '/') {
-		evhttp_send_error(req, 400, NULL);
+	memcpy(t->path, rq->buf + hd->path_off, plen);
+	t->path[plen] = '\0';
+	if (plen == 0 || path[0] != '/' || memchr(path, '\0', plen) != NULL) {
+		ocsp_http_send_error(rq, 400, reason_of(400));
 		return;
 	}
 	for (i = 0; i < h->nroutes; i++)
 		if (strncmp(path, h->routes[i].prefix, h->routes[i].len) == 0) {
-			h->routes[i].cb(req, path, h->routes[i].arg);
+			h->routes[i].cb(rq, path, h->routes[i].arg);
+			if (!rq->sent)
+				ocsp_http_send_error(rq, 500, reason_of(500));
 			return;
 		}
-	get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
-	if (strcmp(path, "/healthz") == 0 && get) {
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Content-Type", "text/plain");
-		evbuffer_add(evhttp_request_get_output_buffer(req), "ok\n", 3);
-		evhttp_send_reply(req, 200, "OK", NULL);
-	} else if (strcmp(path, "/ocsp") == 0 || strcmp(path, "/") == 0) {
-		if (cmd == EVHTTP_REQ_POST)
-			handle_post(t, req);
+	get = hd->method == OCSP_HTTP_GET || hd->method == OCSP_HTTP_HEAD;
+	if (strcmp(path, "/healthz") == 0) {
+		if (!get) {
+			method_not_allowed(rq, "GET, HEAD");
+			return;
+		}
+		ocsp_http_add_header(rq, "Content-Type", "text/plain");
+		ocsp_http_body_add(rq, "ok\n", 3);
+		ocsp_http_send(rq, 200, reason_of(200));
+	} else if (t->ctx == NULL)
+		ocsp_http_send_error(rq, 404, reason_of(404));
+	else if (strcmp(path, "/ocsp") == 0 || strcmp(path, "/") == 0) {
+		if (hd->method != OCSP_HTTP_POST)
+			method_not_allowed(rq, "POST");
+		else if (!content_type_ok(rq))
+			ocsp_http_send_error(rq, 415, reason_of(415));
 		else
-			evhttp_send_error(req, 405, "Method Not Allowed");
-	} else if (get && strncmp(path, "/ocsp/", 6) == 0)
-		handle_get(t, req, path + 6);
-	else if (get)
-		handle_get(t, req, path + 1);
+			answer(rq, body, body_len);
+	} else if (!get)
+		method_not_allowed(rq, "GET, HEAD");
+	else if (strncmp(path, "/ocsp/", 6) == 0)
+		handle_get(rq, path + 6, plen - 6);
 	else
-		evhttp_send_error(req, 405, "Method Not Allowed");
+		handle_get(rq, path + 1, plen - 1);
+}
+
+/* ---- reading requests ---- */
+
+/*
+ * Answers every complete request at the start of buf[0..len) (their
+ * answers go to t->tx) and returns the bytes consumed; stops at a partial
+ * request, an error (c->closing) or when c's output is over OUT_HIGH.
+ */
+static size_t
+process(struct hconn *c, uint8_t *buf, size_t len)
+{
+	struct http_thread *t = c->t;
+	struct ocsp_http *h = t->h;
+	struct ocsp_http_head hd;
+	struct ocsp_http_req rq;
+	size_t off = 0, body, i;
+	int code;
+
+	while (off < len && !c->closing && !c->paused) {
+		switch (ocsp_http_parse_head(buf + off, len - off,
+		    (size_t)h->opts.max_headers, &hd, &code)) {
+		case OCSP_HTTP_PARSE_MORE:
+			if (c->head_start == 0)
+				c->head_start = time(NULL);
+			return off;
+		case OCSP_HTTP_PARSE_ERROR:
+			log_debug("http: bad request head: %d", code);
+			tx_error(t, c, code);
+			return len;
+		case OCSP_HTTP_PARSE_OK:
+			break;
+		}
+		c->head_start = 0;
+		body = hd.content_length > 0 ? (size_t)hd.content_length : 0;
+		if (hd.content_length > (int64_t)h->opts.max_body) {
+			tx_error(t, c, 413);
+			return len;
+		}
+		if (len - off - hd.head_len < body) {
+			/* RFC 9110 10.1.1: ask for the body only now */
+			if (hd.expect_continue && hd.minor == 1 &&
+			    !c->continued) {
+				tx_str(t, "HTTP/1.1 100 Continue\r\n\r\n");
+				c->continued = 1;
+			}
+			return off;
+		}
+		c->continued = 0;
+		if (!hd.keep_alive)
+			c->closing = 1;
+		/* values become C strings for the routes (each is followed
+		 * by at least its line end, inside the head) */
+		for (i = 0; i < (size_t)hd.nfields; i++)
+			buf[off + hd.fields[i].value_off +
+			    hd.fields[i].value_len] = '\0';
+		memset(&rq, 0, sizeof(rq));
+		rq.t = t;
+		rq.c = c;
+		rq.h = &hd;
+		rq.buf = buf + off;
+		t->hdrs_len = 0;
+		t->hdrs_full = 0;
+		evbuffer_drain(t->body, evbuffer_get_length(t->body));
+		dispatch(&rq, buf + off + hd.head_len, body);
+		off += hd.head_len + body;
+		if (evbuffer_get_length(c->out) + t->tx.len > OUT_HIGH)
+			c->paused = 1;
+	}
+	return off;
+}
+
+/*
+ * Answers what c has buffered and keeps the rest.  buf is either c->in or
+ * the thread's read buffer.  Returns 1, or 0 when c was freed.
+ */
+static int
+consume(struct hconn *c, uint8_t *buf, size_t len)
+{
+	struct http_thread *t = c->t;
+	size_t used, left;
+
+	used = process(c, buf, len);
+	left = len - used;
+	if (c->eof)
+		c->closing = 1;		/* nothing more can come */
+	if (left == 0 || c->closing) {
+		free(c->in);
+		c->in = NULL;
+		c->in_len = 0;
+	} else if (buf != c->in) {
+		if (c->in == NULL && (c->in = malloc(t->rcap)) == NULL) {
+			t->tx.len = 0;
+			conn_free(c);
+			return 0;
+		}
+		memcpy(c->in, buf + used, left);
+		c->in_len = left;
+	} else {
+		memmove(c->in, c->in + used, left);
+		c->in_len = left;
+	}
+	if (c->in_len == 0 && !c->closing)
+		c->head_start = 0;
+	return conn_flush(c);
+}
+
+/* Reads and discards until EOF while lingering. */
+static void
+linger_read(struct hconn *c)
+{
+	ssize_t n;
+
+	n = recv(c->fd, c->t->rbuf, c->t->rcap, 0);
+	if (n > 0) {
+		c->drained += (size_t)n;
+		if (c->drained <= LINGER_BYTES)
+			return;
+	} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return;
+	conn_free(c);
+}
+
+static void
+conn_read(struct hconn *c)
+{
+	struct http_thread *t = c->t;
+	uint8_t *buf;
+	size_t have;
+	ssize_t n;
+
+	if (c->in_len >= t->rcap) {	/* cannot happen: a request fits */
+		conn_free(c);
+		return;
+	}
+	if (c->in_len > 0) {
+		buf = c->in;
+		have = c->in_len;
+	} else {
+		buf = t->rbuf;
+		have = 0;
+	}
+	n = recv(c->fd, buf + have, t->rcap - have, 0);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		conn_free(c);
+		return;
+	}
+	if (n == 0) {
+		/* The client is done sending: answer what is complete. */
+		c->eof = 1;
+		want_read(c, 0);
+		if (have == 0) {
+			c->closing = 1;
+			t->tx.len = 0;
+			conn_flush(c);
+			return;
+		}
+	}
+	c->last = time(NULL);
+	t->tx.len = 0;
+	consume(c, buf, have + (size_t)n);
+}
+
+static void
+conn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hconn *c = arg;
+	struct http_thread *t = c->t;
+
+	(void)fd;
+	if (c->lingering) {
+		linger_read(c);
+		return;
+	}
+	if (what & EV_WRITE) {
+		t->tx.len = 0;
+		if (!conn_flush(c))
+			return;
+		/* drained after a pause: answer the requests held back */
+		if (!c->paused && !c->writing && c->in_len > 0 &&
+		    !c->closing) {
+			consume(c, c->in, c->in_len);
+			return;
+		}
+	}
+	if ((what & EV_READ) && c->reading)
+		conn_read(c);
+}
+
+/* ---- deadlines ---- */
+
+static void
+sweep_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct http_thread *t = arg;
+	struct ocsp_http *h = t->h;
+	struct hconn *c, *next;
+	time_t now = time(NULL);
+
+	(void)fd;
+	(void)ev;
+	if (t->accept_paused && evconnlistener_enable(t->lev) == 0)
+		t->accept_paused = 0;
+	for (c = t->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->lingering) {
+			if (now >= c->last + LINGER_S)
+				conn_free(c);
+		} else if (c->head_start != 0 && h->opts.header_timeout > 0 &&
+		    now >= c->head_start + h->opts.header_timeout) {
+			log_info("http: header_timeout %d s reached, closing",
+			    h->opts.header_timeout);
+			conn_free(c);
+		} else if (now >= c->last + h->opts.timeout)
+			conn_free(c);
+	}
+}
+
+/* ---- accepting ---- */
+
+static void
+refuse(evutil_socket_t fd)
+{
+	static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Connection: close\r\nContent-Length: 0\r\n\r\n";
+
+	/* Best effort: the close says enough if this fails. */
+	(void)send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	evutil_closesocket(fd);
+}
+
+static void
+accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct http_thread *t = arg;
+	struct ocsp_http *h = t->h;
+	struct hconn *c;
+	int n;
+
+	(void)lev;
+	(void)sa;
+	(void)salen;
+	n = __atomic_add_fetch(&h->num_conns, 1, __ATOMIC_RELAXED);
+	if (h->opts.max_connections > 0 && n > h->opts.max_connections) {
+		__atomic_sub_fetch(&h->num_conns, 1, __ATOMIC_RELAXED);
+		log_info("http: refused a connection: max_connections %d "
+		    "reached", h->opts.max_connections);
+		refuse(fd);
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		__atomic_sub_fetch(&h->num_conns, 1, __ATOMIC_RELAXED);
+		evutil_closesocket(fd);
+		return;
+	}
+	c->t = t;
+	c->fd = fd;
+	c->head_start = c->last = time(NULL);
+	c->next = t->conns;
+	if (t->conns != NULL)
+		t->conns->prev = c;
+	t->conns = c;
+	if ((c->out = evbuffer_new()) == NULL ||
+	    (c->rev = event_new(t->base, fd, EV_READ | EV_PERSIST, conn_cb,
+	    c)) == NULL ||
+	    (c->wev = event_new(t->base, fd, EV_WRITE | EV_PERSIST, conn_cb,
+	    c)) == NULL) {
+		conn_free(c);
+		return;
+	}
+	want_read(c, 1);
+	if (!c->reading)
+		conn_free(c);
+}
+
+static void
+accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+
+	struct http_thread *t = arg;
+
+	/* EMFILE and friends: pause accepting; the sweep resumes it */
+	log_warnx("ocsp http: accept: %s; pausing 1 s",
+	    evutil_socket_error_to_string(err));
+	evconnlistener_disable(lev);
+	t->accept_paused = 1;
 }
 
 /* ---- lifecycle ---- */
@@ -571,9 +1081,10 @@ ocsp_http_new(struct ocsp_responder *r, const struct ocsp_http_opts *opts)
 	struct ocsp_http *h;
 
 	if (opts->threads < 1 || opts->threads > MAX_THREADS ||
-	    opts->max_body < 64) {
-		log_warnx("ocsp http: threads must be 1..%d, max_body >= 64",
-		    MAX_THREADS);
+	    opts->max_body < 64 || opts->max_headers < 256 ||
+	    opts->timeout < 1) {
+		log_warnx("ocsp http: threads must be 1..%d, max_body >= 64, "
+		    "max_headers >= 256, timeout >= 1", MAX_THREADS);
 		return NULL;
 	}
 	if ((h = calloc(1, sizeof(*h))) == NULL)
@@ -624,22 +1135,16 @@ thread_main(void *arg)
 static void
 thread_cleanup(struct http_thread *t)
 {
+	while (t->conns != NULL)
+		conn_free(t->conns);
+	if (t->lev != NULL)
+		evconnlistener_free(t->lev);
 	if (t->stop_ev != NULL)
 		event_free(t->stop_ev);
-	if (t->http != NULL)
-		evhttp_free(t->http);
 	if (t->sweep_ev != NULL)
 		event_free(t->sweep_ev);
-	while (t->conns != NULL) {
-		struct hconn *hc = t->conns;
-
-		t->conns = hc->next;
-		bufferevent_decref(hc->bev);
-		free(hc);
-		if (t->h != NULL)
-			__atomic_sub_fetch(&t->h->num_conns, 1,
-			    __ATOMIC_RELAXED);
-	}
+	if (t->body != NULL)
+		evbuffer_free(t->body);
 	if (t->base != NULL)
 		event_base_free(t->base);
 	if (t->stop_fds[0] >= 0)
@@ -648,25 +1153,33 @@ thread_cleanup(struct http_thread *t)
 		close(t->stop_fds[1]);
 	ocsp_ctx_free(t->ctx);
 	free(t->getbuf);
+	free(t->rbuf);
+	free(t->path);
+	wb_cleanup(&t->tx);
 	memset(t, 0, sizeof(*t));
 	t->stop_fds[0] = t->stop_fds[1] = -1;
 }
 
-/* Creates thread t's base, evhttp and socket bound to sa. */
+/* Creates thread t's base, buffers and socket bound to sa. */
 static int
 thread_setup(struct ocsp_http *h, struct http_thread *t,
     struct sockaddr *sa, int salen)
 {
-	struct evconnlistener *lev;
+	struct timeval one = { 1, 0 };
 	int one_int = 1;
 	unsigned flags = LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC;
 
 	t->h = h;
-	if ((t->ctx = ocsp_ctx_new(h->r)) == NULL ||
+	wb_init(&t->tx);
+	t->rcap = (size_t)h->opts.max_headers + (size_t)h->opts.max_body;
+	if ((h->r != NULL && (t->ctx = ocsp_ctx_new(h->r)) == NULL) ||
 	    (t->getbuf = malloc((size_t)h->opts.max_body)) == NULL ||
-	    (t->base = event_base_new()) == NULL ||
-	    (t->http = evhttp_new(t->base)) == NULL)
+	    (t->rbuf = malloc(t->rcap)) == NULL ||
+	    (t->path = malloc((size_t)h->opts.max_headers + 1)) == NULL ||
+	    (t->body = evbuffer_new()) == NULL ||
+	    !wb_reserve(&t->tx, 4096) ||
+	    (t->base = event_base_new()) == NULL)
 		return 0;
 	if (pipe2(t->stop_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
 		t->stop_fds[0] = t->stop_fds[1] = -1;
@@ -676,47 +1189,28 @@ thread_setup(struct ocsp_http *h, struct http_thread *t,
 	if ((t->stop_ev = event_new(t->base, t->stop_fds[0], EV_READ,
 	    stop_cb, t)) == NULL || event_add(t->stop_ev, NULL) != 0)
 		return 0;
-	evhttp_set_timeout(t->http, h->opts.timeout);
-	evhttp_set_max_headers_size(t->http, h->opts.max_headers);
-	evhttp_set_max_body_size(t->http, h->opts.max_body);
-	/* Every method reaches handle(), which answers 405 (RFC 9110
-	 * 15.5.6) for the ones a route does not take; libevent itself would
-	 * say 501. */
-	evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
-	    EVHTTP_REQ_PATCH);
-	evhttp_set_gencb(t->http, handle, t);
-	evhttp_set_bevcb(t->http, conn_new, t);
-	{
-		struct timeval one = { 1, 0 };
-
-		if ((t->sweep_ev = event_new(t->base, -1, EV_PERSIST,
-		    sweep_cb, t)) == NULL || event_add(t->sweep_ev, &one) != 0)
-			return 0;
-	}
-	if ((lev = evconnlistener_new_bind(t->base, NULL, NULL, flags,
+	if ((t->sweep_ev = event_new(t->base, -1, EV_PERSIST, sweep_cb,
+	    t)) == NULL || event_add(t->sweep_ev, &one) != 0)
+		return 0;
+	if ((t->lev = evconnlistener_new_bind(t->base, accept_cb, t, flags,
 	    BACKLOG, sa, salen)) == NULL) {
 		log_warn("ocsp http: bind %s", h->opts.listen);
 		return 0;
 	}
+	evconnlistener_set_error_cb(t->lev, accept_error_cb);
 	/*
 	 * Accepted sockets inherit TCP_NODELAY from the listener (Linux):
-	 * evhttp never sets it, and Nagle holding back a reply behind an
-	 * unacknowledged one shows in the p99.  Best effort.
+	 * Nagle holding back an answer behind an unacknowledged one shows
+	 * in the p99.  Best effort.
 	 */
-	if (setsockopt(evconnlistener_get_fd(lev), IPPROTO_TCP, TCP_NODELAY,
-	    &one_int, sizeof(one_int)) != 0)
+	if (setsockopt(evconnlistener_get_fd(t->lev), IPPROTO_TCP,
+	    TCP_NODELAY, &one_int, sizeof(one_int)) != 0)
 		log_warn("ocsp http: TCP_NODELAY");
-	if (evhttp_bind_listener(t->http, lev) == NULL) {
-		evconnlistener_free(lev);
-		return 0;
-	}
 	if (h->port == 0) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 
-		if (getsockname(evconnlistener_get_fd(lev),
+		if (getsockname(evconnlistener_get_fd(t->lev),
 		    (struct sockaddr *)&ss, &sl) != 0)
 			return 0;
 		if (ss.ss_family == AF_INET)

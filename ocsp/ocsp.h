@@ -25,7 +25,6 @@
 
 struct store;
 struct wb;
-struct evhttp_request;
 struct ocsp_responder;
 struct ocsp_ctx;
 struct ocsp_http;
@@ -147,15 +146,64 @@ struct ocsp_http_opts {
 void	ocsp_http_opts_defaults(struct ocsp_http_opts *);
 
 /*
- * Called on an HTTP thread for a request whose path starts with the
- * route's prefix.  It must answer req (evhttp_send_reply or
- * evhttp_send_error) before returning.  Several threads may call it at
- * once: it must be thread-safe.
+ * One HTTP request as a route sees it; valid only during the route's
+ * callback.  The route answers it exactly once with ocsp_http_send or
+ * ocsp_http_send_error (an unanswered request gets a 500).
  */
-typedef void (*ocsp_http_cb)(struct evhttp_request *req, const char *path,
+struct ocsp_http_req;
+
+enum ocsp_http_method {
+	OCSP_HTTP_GET = 1,
+	OCSP_HTTP_HEAD,
+	OCSP_HTTP_POST,
+	OCSP_HTTP_OTHER		/* any other method token */
+};
+
+/*
+ * Called on an HTTP thread for a request whose path (without its query)
+ * starts with the route's prefix.  Several threads may call it at once:
+ * it must be thread-safe.
+ */
+typedef void (*ocsp_http_cb)(struct ocsp_http_req *req, const char *path,
     void *arg);
 
-/* Creates a listener that is not yet bound; NULL on error. */
+enum ocsp_http_method	ocsp_http_req_method(const struct ocsp_http_req *);
+/* The value of the request field name (any case), or NULL. */
+const char	*ocsp_http_req_header(const struct ocsp_http_req *,
+		    const char *name);
+/*
+ * Adds a response field (copied; no CR or LF allowed).  Date,
+ * Content-Length and Connection are added by the listener.  Returns 1, or
+ * 0 when invalid or the header block (2 KiB) is full.
+ */
+int	ocsp_http_add_header(struct ocsp_http_req *, const char *name,
+	    const char *value);
+/* Appends a copy of data to the response body.  Returns 1, or 0. */
+int	ocsp_http_body_add(struct ocsp_http_req *, const void *data,
+	    size_t len);
+/*
+ * Appends data to the body without copying; cleanup(data, len, arg) runs
+ * once it is sent or dropped (may be NULL for static data).  Returns 1,
+ * or 0 (cleanup not called).
+ */
+int	ocsp_http_body_add_ref(struct ocsp_http_req *, const void *data,
+	    size_t len, void (*cleanup)(const void *, size_t, void *),
+	    void *arg);
+/*
+ * Sends the response: status line, Date, Content-Length, the fields
+ * added, then the body (none for HEAD, 304 or 204; Content-Length still
+ * gives the body's length for HEAD).
+ */
+void	ocsp_http_send(struct ocsp_http_req *, int code, const char *reason);
+/* Drops the body built so far and sends code with a text/plain body
+ * "CODE REASON\n"; fields already added (e.g. Allow) are kept. */
+void	ocsp_http_send_error(struct ocsp_http_req *, int code,
+	    const char *reason);
+
+/*
+ * Creates a listener that is not yet bound; NULL on error.  r may be NULL
+ * for a listener serving only routes (the OCSP paths then answer 404).
+ */
 struct ocsp_http	*ocsp_http_new(struct ocsp_responder *,
 			    const struct ocsp_http_opts *);
 /*

@@ -102,4 +102,49 @@ void	ocsp_derw_wrap(struct ocsp_derw *, uint8_t tag, size_t mark);
  * year is outside 0..9999. */
 int	ocsp_derw_gentime(struct ocsp_derw *, int64_t t);
 
+/* ---- HTTP request heads (http_parse.c) ---- */
+
+#define OCSP_HTTP_MAX_FIELDS	32
+
+struct ocsp_http_field {
+	size_t	name_off, name_len;	/* offsets into the parsed buffer */
+	size_t	value_off, value_len;	/* without surrounding OWS */
+};
+
+/* A parsed request head; offsets point into the buffer given to the
+ * parser. */
+struct ocsp_http_head {
+	size_t			 head_len;	/* through the empty line */
+	enum ocsp_http_method	 method;
+	int			 minor;		/* HTTP/1.<minor>: 0 or 1 */
+	size_t			 target_off, target_len;
+	size_t			 path_off, path_len; /* no query; may be 0 */
+	int64_t			 content_length;	/* -1: none */
+	int			 keep_alive;	/* after this request */
+	int			 expect_continue;
+	int			 chunked, hosts, conn_close, conn_keep;
+	int			 nfields;
+	struct ocsp_http_field	 fields[OCSP_HTTP_MAX_FIELDS];
+};
+
+enum ocsp_http_parse {
+	OCSP_HTTP_PARSE_OK = 0,
+	OCSP_HTTP_PARSE_MORE,		/* head incomplete */
+	OCSP_HTTP_PARSE_ERROR		/* *code: the status to answer */
+};
+
+/*
+ * Parses the request head at the start of buf[0..len) (RFC 9112),
+ * looking at most at max_head bytes.  OK: *h describes it (h->head_len
+ * bytes; a body of h->content_length bytes, when >= 0, follows).  MORE:
+ * no complete head yet.  ERROR: *code is the status to answer before
+ * closing (400, 411, 417, 431, 505).
+ */
+enum ocsp_http_parse	ocsp_http_parse_head(const uint8_t *buf, size_t len,
+			    size_t max_head, struct ocsp_http_head *h,
+			    int *code);
+/* The value of the first field called name (any case), or NULL. */
+const uint8_t	*ocsp_http_head_field(const struct ocsp_http_head *,
+		    const uint8_t *buf, const char *name, size_t *out_len);
+
 #endif

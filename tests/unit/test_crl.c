@@ -33,6 +33,7 @@
 #include "common/log.h"
 #include "store/store.h"
 #include "crl/crl.h"
+#include "ocsp/ocsp.h"
 
 #define NEXT_UPDATE	86400
 #define T0		1700000000	/* 2023-11-14 */
@@ -752,11 +753,11 @@ struct hctx {
 };
 
 static void
-server_cb(struct evhttp_request *req, void *arg)
+server_cb(struct ocsp_http_req *req, const char *path, void *arg)
 {
 	struct hctx *h = arg;
 
-	crl_http_handle(h->svc, req, evhttp_request_get_uri(req));
+	crl_http_handle(h->svc, req, path);
 }
 
 static void
@@ -810,12 +811,10 @@ test_http(void **state)
 {
 	struct env e;
 	struct hctx h;
-	struct evhttp *http;
-	struct evhttp_bound_socket *bs;
+	struct ocsp_http_opts ho;
+	struct ocsp_http *http;
 	struct evhttp_connection *conn;
 	const struct crl_snapshot *s;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 	char etag[64];
 	int port;
 
@@ -826,13 +825,14 @@ test_http(void **state)
 	memset(&h, 0, sizeof(h));
 	assert_non_null(h.svc = service(&e));
 	assert_non_null(h.base = event_base_new());
-	assert_non_null(http = evhttp_new(h.base));
-	evhttp_set_gencb(http, server_cb, &h);
-	assert_non_null(bs = evhttp_bind_socket_with_handle(http, "127.0.0.1",
-	    0));
-	assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs),
-	    (struct sockaddr *)&ss, &sl), 0);
-	port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	/* micad's listener without a responder: routes only */
+	ocsp_http_opts_defaults(&ho);
+	snprintf(ho.listen, sizeof(ho.listen), "127.0.0.1:0");
+	ho.threads = 1;
+	assert_non_null(http = ocsp_http_new(NULL, &ho));
+	assert_true(ocsp_http_add_route(http, "/crl", server_cb, &h));
+	assert_true(ocsp_http_start(http));
+	port = ocsp_http_port(http);
 	assert_non_null(conn = evhttp_connection_base_new(h.base, NULL,
 	    "127.0.0.1", (unsigned short)port));
 
@@ -870,10 +870,19 @@ test_http(void **state)
 	assert_int_equal(h.code, 404);
 	http_do(&h, conn, EVHTTP_REQ_POST, "/crl", NULL);
 	assert_int_equal(h.code, 405);
+	/* HEAD: the length of the CRL, no body */
+	assert_non_null(s = crl_service_get(h.svc, CRL_FULL));
+	http_do(&h, conn, EVHTTP_REQ_HEAD, "/crl/full.crl", NULL);
+	assert_int_equal(h.code, 200);
+	assert_int_equal(h.body_len, 0);
+	crl_snapshot_release(s);
+	/* the OCSP paths are not served without a responder */
+	http_do(&h, conn, EVHTTP_REQ_GET, "/ocsp/MAA=", NULL);
+	assert_int_equal(h.code, 404);
 
 	free(h.body);
 	evhttp_connection_free(conn);
-	evhttp_free(http);
+	ocsp_http_free(http);
 	event_base_free(h.base);
 	crl_service_free(h.svc);
 	env_close(&e);

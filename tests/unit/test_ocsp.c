@@ -881,12 +881,14 @@ test_metrics(void **state)
 /* ---- HTTP ---- */
 
 static void
-route_cb(struct evhttp_request *req, const char *path, void *arg)
+route_cb(struct ocsp_http_req *req, const char *path, void *arg)
 {
+	char b[128];
+
 	(void)arg;
-	evbuffer_add_printf(evhttp_request_get_output_buffer(req), "route %s",
-	    path);
-	evhttp_send_reply(req, 200, "OK", NULL);
+	snprintf(b, sizeof(b), "route %s", path);
+	ocsp_http_body_add(req, b, strlen(b));
+	ocsp_http_send(req, 200, "OK");
 }
 
 /* One HTTP/1.0 exchange; returns the malloc'd raw response. */
@@ -1056,7 +1058,7 @@ test_http(void **state)
 
 	/* a body over the cap */
 	{
-		/* evhttp answers from the Content-Length alone */
+		/* answered from the Content-Length alone */
 		snprintf(head, sizeof(head), "POST /ocsp HTTP/1.0\r\n"
 		    "Content-Type: application/ocsp-request\r\n"
 		    "Content-Length: 20000\r\n\r\n");

@@ -746,6 +746,7 @@ dispatch(struct ocsp_http_req *rq, const uint8_t *body, size_t body_len)
 	memcpy(t->path, rq->buf + hd->path_off, plen);
 	t->path[plen] = '\0';
 	if (plen == 0 || path[0] != '/' || memchr(path, '\0', plen) != NULL) {
+		rq->c->closing = 1;	/* a broken client: no more requests */
 		ocsp_http_send_error(rq, 400, reason_of(400));
 		return;
 	}

@@ -296,6 +296,8 @@ ocsp_http_parse_head(const uint8_t *buf, size_t len, size_t max_head,
 		return OCSP_HTTP_PARSE_ERROR;
 	h->keep_alive = h->minor == 1 ? !h->conn_close :
 	    h->conn_keep && !h->conn_close;
+	if (h->minor == 0)
+		h->expect_continue = 0;	/* RFC 9110 10.1.1: ignored */
 	*code = 0;
 	return OCSP_HTTP_PARSE_OK;
 }

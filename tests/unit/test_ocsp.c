@@ -4,9 +4,11 @@
  * GET decoding and the HTTP listener.
  */
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,8 +24,6 @@
 #include <openssl/evp.h>
 #include <openssl/ocsp.h>
 #include <openssl/x509v3.h>
-#include <event2/http.h>
-#include <event2/buffer.h>
 
 #include "common/bytes.h"
 #include "common/log.h"
@@ -1074,6 +1074,290 @@ test_http(void **state)
 	OCSP_REQUEST_free(req);
 }
 
+/* ---- the HTTP/1.1 wire: keep-alive, pipelining, Expect, errors ---- */
+
+static int
+wire_connect(int port)
+{
+	struct sockaddr_in sin;
+	struct timeval tv = { 10, 0 };	/* a hang fails, never a threshold */
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+	    sizeof(tv)), 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)),
+	    0);
+	return fd;
+}
+
+static void
+wire_send(int fd, const void *p, size_t len)
+{
+	assert_int_equal(write(fd, p, len), (ssize_t)len);
+}
+
+/* Reads until EOF (or the 10 s receive timeout: fails). */
+static char *
+wire_read_all(int fd, size_t *out_len)
+{
+	size_t n = 0, cap = 1 << 20;
+	char *buf = malloc(cap + 1);
+	ssize_t r;
+
+	assert_non_null(buf);
+	while ((r = read(fd, buf + n, cap - n)) > 0)
+		n += (size_t)r;
+	if (r != 0)			/* EOF, not a timeout or a reset */
+		fail_msg("read: %s after %zu bytes: %.*s", strerror(errno), n,
+		    (int)n, buf);
+	buf[n] = '\0';
+	*out_len = n;
+	return buf;
+}
+
+/* Reads exactly one response with a Content-Length (or none) body. */
+static char *
+wire_read_one(int fd, size_t *out_len)
+{
+	size_t n = 0, cap = 65536, want = 0;
+	char *buf = malloc(cap + 1), *e, *cl;
+	ssize_t r;
+
+	assert_non_null(buf);
+	for (;;) {
+		buf[n] = '\0';
+		if ((e = strstr(buf, "\r\n\r\n")) != NULL) {
+			want = (size_t)(e + 4 - buf);
+			if ((cl = strstr(buf, "Content-Length: ")) != NULL &&
+			    cl < e)
+				want += strtoul(cl + 16, NULL, 10);
+			if (n >= want)
+				break;
+		}
+		r = read(fd, buf + n, cap - n);
+		assert_true(r > 0);
+		n += (size_t)r;
+	}
+	assert_int_equal(n, want);	/* nothing beyond this response */
+	*out_len = n;
+	return buf;
+}
+
+/* Occurrences of needle in hay[0..len) (binary: DER bodies hold NULs). */
+static int
+count_str(const char *hay, size_t len, const char *needle)
+{
+	const char *p = hay, *end = hay + len;
+	size_t nl = strlen(needle);
+	int k = 0;
+
+	while ((p = memmem(p, (size_t)(end - p), needle, nl)) != NULL) {
+		k++;
+		p += nl;
+	}
+	return k;
+}
+
+static void
+test_http_wire(void **state)
+{
+	struct ocsp_http_opts ho;
+	struct ocsp_http *h;
+	OCSP_REQUEST *req;
+	uint8_t *der;
+	char head[1024], *resp, *big, etag[64];
+	const char *p;
+	size_t len, rlen, blen;
+	const uint8_t *body;
+	int port, fd, hl;
+
+	(void)state;
+	signal(SIGPIPE, SIG_IGN);
+	ocsp_http_opts_defaults(&ho);
+	snprintf(ho.listen, sizeof(ho.listen), "127.0.0.1:0");
+	ho.threads = 1;
+	ho.max_headers = 1024;
+	h = ocsp_http_new(F.r, &ho);
+	assert_non_null(h);
+	assert_true(ocsp_http_start(h));
+	port = ocsp_http_port(h);
+	req = make_req(&F.leaf[L_GOOD], 1, F.ca, EVP_sha1(), 0);
+	der = req_der(req, &len);
+	hl = snprintf(head, sizeof(head), "POST /ocsp HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Type: application/ocsp-request\r\n"
+	    "Content-Length: %zu\r\n\r\n", len);
+
+	/* three pipelined requests in one write; the last says close */
+	fd = wire_connect(port);
+	wire_send(fd, head, (size_t)hl);
+	wire_send(fd, der, len);
+	wire_send(fd, head, (size_t)hl);
+	wire_send(fd, der, len);
+	p = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	wire_send(fd, p, strlen(p));
+	resp = wire_read_all(fd, &rlen);
+	close(fd);
+	assert_int_equal(count_str(resp, rlen, "HTTP/1.1 200 OK\r\n"), 3);
+	assert_int_equal(count_str(resp, rlen, "Connection: close\r\n"), 1);
+	assert_int_equal(count_str(resp, rlen, "\r\n\r\nok\n"), 1);
+	assert_int_equal(memcmp(resp + rlen - 3, "ok\n", 3), 0);
+	free(resp);
+
+	/* HTTP/1.0 keep-alive: answered as such, the connection stays */
+	fd = wire_connect(port);
+	p = "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+	wire_send(fd, p, strlen(p));
+	resp = wire_read_one(fd, &rlen);
+	assert_non_null(strstr(resp, "Connection: keep-alive\r\n"));
+	free(resp);
+	wire_send(fd, p, strlen(p));
+	resp = wire_read_one(fd, &rlen);
+	assert_true(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	free(resp);
+	close(fd);
+
+	/* Expect: 100-continue: the interim answer, then the real one */
+	fd = wire_connect(port);
+	hl = snprintf(head, sizeof(head), "POST /ocsp HTTP/1.1\r\nHost: x\r\n"
+	    "Expect: 100-continue\r\nContent-Type: application/ocsp-request"
+	    "\r\nContent-Length: %zu\r\n\r\n", len);
+	wire_send(fd, head, (size_t)hl);
+	{
+		char b[64];
+		ssize_t r = read(fd, b, sizeof(b) - 1);
+
+		assert_true(r > 0);
+		b[r] = '\0';
+		assert_string_equal(b, "HTTP/1.1 100 Continue\r\n\r\n");
+	}
+	wire_send(fd, der, len);
+	resp = wire_read_one(fd, &rlen);
+	assert_true(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	body = http_body(resp, rlen, &blen);
+	assert_int_equal(body_status(body, blen), V_OCSP_CERTSTATUS_GOOD);
+	p = strstr(resp, "ETag: ");
+	assert_non_null(p);
+	snprintf(etag, sizeof(etag), "%.*s", (int)strcspn(p + 6, "\r"), p + 6);
+	free(resp);
+
+	/* the same answer again with its ETag: 304, no body */
+	hl = snprintf(head, sizeof(head), "POST /ocsp HTTP/1.1\r\nHost: x\r\n"
+	    "If-None-Match: %s\r\nContent-Type: application/ocsp-request"
+	    "\r\nContent-Length: %zu\r\n\r\n", etag, len);
+	wire_send(fd, head, (size_t)hl);
+	wire_send(fd, der, len);
+	resp = wire_read_one(fd, &rlen);
+	assert_true(strncmp(resp, "HTTP/1.1 304 Not Modified\r\n", 27) == 0);
+	assert_null(strstr(resp, "Content-Length"));
+	free(resp);
+	close(fd);
+
+	/* every error is answered, then the connection is closed (the
+	 * 405 is an answer like any other: that client asks to close) */
+	{
+		static const struct {
+			const char	*req;
+			const char	*status;
+		} errs[] = {
+			{ "POST /ocsp HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+			    "chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+			    "HTTP/1.1 411 " },
+			{ "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 400 " },
+			{ "GET  / HTTP/1.1\r\nHost: x\r\n\r\n",
+			    "HTTP/1.1 400 " },
+			{ "GET / HTTP/2.0\r\nHost: x\r\n\r\n", "HTTP/1.1 505 " },
+			{ "GET / HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n",
+			    "HTTP/1.1 417 " },
+			{ "GET /ocsp HTTP/1.1\r\nHost: x\r\nConnection: "
+			    "close\r\n\r\n", "HTTP/1.1 405 " },
+			{ "GET x HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 " },
+			{ "POST /ocsp HTTP/1.1\r\nHost: x\r\nContent-Length: "
+			    "99999\r\n\r\n", "HTTP/1.1 413 " },
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+			fd = wire_connect(port);
+			wire_send(fd, errs[i].req, strlen(errs[i].req));
+			resp = wire_read_all(fd, &rlen);
+			close(fd);
+			if (strncmp(resp, errs[i].status,
+			    strlen(errs[i].status)) != 0)
+				fail_msg("request %zu: got \"%.40s\"", i, resp);
+			free(resp);
+		}
+	}
+
+	/* a head over max_headers (1024): 431, also when it never ends */
+	big = malloc(4096);
+	assert_non_null(big);
+	memset(big, 'a', 4095);
+	big[4095] = '\0';
+	p = "GET /healthz HTTP/1.1\r\nHost: x\r\nX: ";
+	memcpy(big, p, strlen(p));
+	fd = wire_connect(port);
+	wire_send(fd, big, 4095);
+	resp = wire_read_all(fd, &rlen);
+	close(fd);
+	assert_true(strncmp(resp, "HTTP/1.1 431 ", 13) == 0);
+	free(resp);
+	free(big);
+
+	/* HEAD of the GET form: the length, no body */
+	{
+		char enc[2048], hreq[2300];
+		size_t glen;
+
+		EVP_EncodeBlock((unsigned char *)enc, der, (int)len);
+		snprintf(hreq, sizeof(hreq), "GET /ocsp/%s HTTP/1.1\r\n"
+		    "Host: x\r\nConnection: close\r\n\r\n", enc);
+		fd = wire_connect(port);
+		wire_send(fd, hreq, strlen(hreq));
+		resp = wire_read_all(fd, &rlen);
+		close(fd);
+		body = http_body(resp, rlen, &glen);
+		assert_int_equal(body_status(body, glen),
+		    V_OCSP_CERTSTATUS_GOOD);
+		free(resp);
+		snprintf(hreq, sizeof(hreq), "HEAD /ocsp/%s HTTP/1.1\r\n"
+		    "Host: x\r\nConnection: close\r\n\r\n", enc);
+		fd = wire_connect(port);
+		wire_send(fd, hreq, strlen(hreq));
+		resp = wire_read_all(fd, &rlen);
+		close(fd);
+		snprintf(head, sizeof(head), "Content-Length: %zu\r\n", glen);
+		assert_non_null(strstr(resp, head));
+		http_body(resp, rlen, &blen);
+		assert_int_equal(blen, 0);
+		free(resp);
+	}
+
+	/* a client that half-closes after its request still gets it */
+	fd = wire_connect(port);
+	hl = snprintf(head, sizeof(head), "POST / HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Type: application/ocsp-request\r\n"
+	    "Content-Length: %zu\r\n\r\n", len);
+	wire_send(fd, head, (size_t)hl);
+	wire_send(fd, der, len);
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	resp = wire_read_all(fd, &rlen);
+	close(fd);
+	assert_true(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	body = http_body(resp, rlen, &blen);
+	assert_int_equal(body_status(body, blen), V_OCSP_CERTSTATUS_GOOD);
+	free(resp);
+
+	ocsp_http_free(h);
+	OPENSSL_free(der);
+	OCSP_REQUEST_free(req);
+}
+
 /* ---- the DER encoder against OpenSSL's generic one ---- */
 
 struct want {
@@ -1508,6 +1792,7 @@ main(void)
 		cmocka_unit_test(test_get_decode),
 		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_http),
+		cmocka_unit_test(test_http_wire),
 		cmocka_unit_test(test_encoder_vs_openssl),
 		cmocka_unit_test(test_encoder_ext_revoke),
 		cmocka_unit_test(test_encoder_other_keys),

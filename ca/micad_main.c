@@ -492,6 +492,7 @@ bind_http(struct mica_conf *c)
 		fatalx("[http] listen: too long");
 	memcpy(ho.listen, c->http.listen, strlen(c->http.listen) + 1);
 	ho.threads = c->http.threads;
+	ho.signers = c->http.signers;
 	ho.max_body = c->http.max_body;
 	ho.timeout = c->http.idle_timeout;
 	ho.header_timeout = c->http.header_timeout;

@@ -73,6 +73,7 @@ static const struct key keys[] = {
 
 	{ "http", "listen", K_LISTEN, S(http.listen), 0, 0 },
 	{ "http", "threads", K_INT, N(http.threads), 1, 64 },
+	{ "http", "signers", K_INT, N(http.signers), 0, 64 },
 	{ "http", "max_body", K_INT, N(http.max_body), 256, 1 << 20 },
 	{ "http", "header_timeout", K_INT, N(http.header_timeout), 1, 3600 },
 	{ "http", "idle_timeout", K_INT, N(http.idle_timeout), 1, 86400 },
@@ -152,7 +153,8 @@ conf_defaults(struct mica_conf *c, const char *dir)
 	c->proto.max_frame = 65536;
 
 	snprintf(c->http.listen, sizeof(c->http.listen), "127.0.0.1:7780");
-	c->http.threads = 2;
+	c->http.threads = 1;
+	c->http.signers = 2;
 	c->http.max_body = 16384;
 	c->http.header_timeout = 10;
 	c->http.idle_timeout = 60;

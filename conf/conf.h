@@ -46,7 +46,8 @@ struct conf_proto {			/* [protocol]: the CA protocol */
 
 struct conf_http {			/* [http]: OCSP, CRL, CA cert */
 	char		listen[CONF_STR_MAX];		/* 127.0.0.1:7780 */
-	int		threads;			/* 2 */
+	int		threads;			/* 1 */
+	int		signers;			/* 2 */
 	int		max_body;			/* 16384 */
 	int		header_timeout;			/* s, 10 */
 	int		idle_timeout;			/* s, 60 */

@@ -25,6 +25,7 @@
  * the client still sends, close), so the client reads the error rather
  * than a reset.
  */
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include <errno.h>
@@ -69,6 +70,34 @@ struct route {
 };
 
 struct http_thread;
+struct hconn;
+
+/*
+ * A request the cache could not answer, handed from an event thread to
+ * the signer threads and back.  c is touched by the event thread only
+ * (NULL once the connection is gone); the signer fills a.
+ */
+struct sign_job {
+	struct sign_job		*next;
+	struct http_thread	*t;		/* whose done list */
+	struct hconn		*c;
+	int			 minor, head;	/* for the answer's framing */
+	char			 inm[OCSP_ETAG_MAX]; /* If-None-Match or "" */
+	struct ocsp_answer	 a;
+	int			 ok;
+	size_t			 len;
+	uint8_t			 req[];		/* the request's DER */
+};
+
+struct job_list {
+	struct sign_job		*head, **tail;
+};
+
+struct signer_thread {
+	struct ocsp_http	*h;
+	struct ocsp_ctx		*ctx;
+	pthread_t		 tid;
+};
 
 /* One accepted connection. */
 struct hconn {
@@ -84,6 +113,7 @@ struct hconn {
 						 * 0: no head in progress */
 	time_t			 last;		/* last progress either way */
 	size_t			 drained;	/* bytes discarded while lingering */
+	struct sign_job		*job;		/* in flight, or NULL */
 	unsigned		 reading:1;	/* rev is added */
 	unsigned		 writing:1;	/* wev is added */
 	unsigned		 closing:1;	/* no more requests; close once
@@ -92,6 +122,8 @@ struct hconn {
 	unsigned		 paused:1;	/* out over OUT_HIGH */
 	unsigned		 eof:1;
 	unsigned		 continued:1;	/* 100 Continue sent */
+	unsigned		 waiting:1;	/* job in flight: requests behind it
+						 * wait (answers stay in order) */
 };
 
 /*
@@ -128,6 +160,11 @@ struct http_thread {
 	size_t			 hdrs_len;
 	int			 hdrs_full;
 	struct hconn		*conns;
+	pthread_mutex_t		 dmu;		/* guards done */
+	struct job_list		 done;		/* answered by a signer */
+	int			 efd;		/* eventfd: done is not empty */
+	struct event		*done_ev;
+	int			 dmu_ok;	/* dmu initialised */
 	time_t			 date_now;
 	char			 date[40];	/* Date for date_now */
 	struct hdr_memo		 memo;
@@ -144,6 +181,14 @@ struct ocsp_http {
 	int			 bound;		/* ocsp_http_bind done */
 	int			 port;
 	int			 num_conns;	/* all threads, atomic */
+	/* signer threads and their queue */
+	pthread_mutex_t		 jmu;
+	pthread_cond_t		 jcv;
+	struct job_list		 jobs;
+	int			 jstop;
+	struct signer_thread	*signers;
+	int			 nsigners;	/* started */
+	int			 sync_ok;	/* jmu, jcv initialised */
 };
 
 /* A request being answered (the route API's ocsp_http_req). */
@@ -160,7 +205,8 @@ ocsp_http_opts_defaults(struct ocsp_http_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	snprintf(o->listen, sizeof(o->listen), "127.0.0.1:7780");
-	o->threads = 2;
+	o->threads = 1;
+	o->signers = 2;
 	o->max_body = 16384;
 	o->max_headers = 8192;
 	o->timeout = 30;
@@ -388,6 +434,8 @@ conn_free(struct hconn *c)
 {
 	struct http_thread *t = c->t;
 
+	if (c->job != NULL)
+		c->job->c = NULL;	/* done_cb drops the answer */
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -522,6 +570,8 @@ conn_flush(struct hconn *c)
 		return 1;
 	}
 	want_write(c, 0);
+	if (c->waiting)
+		return 1;		/* done_cb flushes the rest */
 	if (c->closing)
 		return conn_linger(c);
 	c->paused = 0;
@@ -653,22 +703,20 @@ hdr_values(struct hdr_memo *m, const struct ocsp_answer *a)
 	return m;
 }
 
-/* Writes the answer to the request rq into this turn's output. */
+/*
+ * Writes answer a into this turn's output for c: HTTP/1.<minor>
+ * framing, no body for HEAD (head), 304 when inm is its ETag.
+ */
 static void
-send_answer(struct ocsp_http_req *rq, const struct ocsp_answer *a)
+tx_answer(struct http_thread *t, struct hconn *c, int minor, int head,
+    const char *inm, const struct ocsp_answer *a)
 {
-	struct http_thread *t = rq->t;
 	const struct hdr_memo *m;
-	const char *inm;
 	int code = 200;
 
-	rq->sent = 1;
-	if (a->cacheable) {
-		inm = ocsp_http_req_header(rq, "If-None-Match");
-		if (inm != NULL && strcmp(inm, a->etag) == 0)
-			code = 304;
-	}
-	tx_status(t, rq->c, rq->h->minor, code, reason_of(code),
+	if (a->cacheable && inm != NULL && strcmp(inm, a->etag) == 0)
+		code = 304;
+	tx_status(t, c, minor, code, reason_of(code),
 	    code == 304 ? -1 : (int64_t)a->der_len);
 	if (!a->cacheable) {
 		tx_str(t, "Content-Type: " CT_RESPONSE
@@ -685,20 +733,67 @@ send_answer(struct ocsp_http_req *rq, const struct ocsp_answer *a)
 		tx_str(t, a->etag);
 		tx_str(t, "\r\n\r\n");
 	}
-	if (code == 200 && rq->h->method != OCSP_HTTP_HEAD)
+	if (code == 200 && !head)
 		wb_put(&t->tx, a->der, a->der_len);
+}
+
+/*
+ * Hands a request the cache cannot answer to the signer threads; c waits
+ * (its later requests stay buffered) until done_cb writes the answer.
+ */
+static int
+enqueue(struct ocsp_http_req *rq, const uint8_t *der, size_t len)
+{
+	struct http_thread *t = rq->t;
+	struct ocsp_http *h = t->h;
+	struct sign_job *j;
+	const char *inm;
+
+	if ((j = calloc(1, sizeof(*j) + len)) == NULL)
+		return 0;
+	j->t = t;
+	j->c = rq->c;
+	j->minor = rq->h->minor;
+	j->head = rq->h->method == OCSP_HTTP_HEAD;
+	if ((inm = ocsp_http_req_header(rq, "If-None-Match")) != NULL &&
+	    strlen(inm) < sizeof(j->inm))
+		memcpy(j->inm, inm, strlen(inm) + 1);
+	j->len = len;
+	memcpy(j->req, der, len);
+	rq->sent = 1;
+	rq->c->job = j;
+	rq->c->waiting = 1;
+	pthread_mutex_lock(&h->jmu);
+	*h->jobs.tail = j;
+	h->jobs.tail = &j->next;
+	pthread_cond_signal(&h->jcv);
+	pthread_mutex_unlock(&h->jmu);
+	return 1;
 }
 
 static void
 answer(struct ocsp_http_req *rq, const uint8_t *der, size_t len)
 {
+	struct http_thread *t = rq->t;
 	struct ocsp_answer a;
+	int ok;
 
-	if (!ocsp_respond(rq->t->ctx, &a, der, len)) {
+	if (!(ok = ocsp_respond_cached(t->ctx, &a, der, len))) {
+		if (t->h->nsigners > 0) {
+			if (enqueue(rq, der, len))
+				return;
+			ocsp_http_send_error(rq, 503, reason_of(503));
+			return;
+		}
+		ok = ocsp_respond(t->ctx, &a, der, len);
+	}
+	if (!ok) {
 		ocsp_http_send_error(rq, 503, reason_of(503));
 		return;
 	}
-	send_answer(rq, &a);
+	rq->sent = 1;
+	tx_answer(t, rq->c, rq->h->minor, rq->h->method == OCSP_HTTP_HEAD,
+	    ocsp_http_req_header(rq, "If-None-Match"), &a);
 	ocsp_answer_cleanup(&a);
 }
 
@@ -800,7 +895,7 @@ process(struct hconn *c, uint8_t *buf, size_t len)
 	size_t off = 0, body, i;
 	int code;
 
-	while (off < len && !c->closing && !c->paused) {
+	while (off < len && !c->closing && !c->paused && !c->waiting) {
 		switch (ocsp_http_parse_head(buf + off, len - off,
 		    (size_t)h->opts.max_headers, &hd, &code)) {
 		case OCSP_HTTP_PARSE_MORE:
@@ -913,8 +1008,12 @@ conn_read(struct hconn *c)
 	size_t have;
 	ssize_t n;
 
-	if (c->in_len >= t->rcap) {	/* cannot happen: a request fits */
-		conn_free(c);
+	if (c->in_len >= t->rcap) {
+		/* only while a job is in flight: a whole request fits */
+		if (c->waiting)
+			want_read(c, 0);	/* done_cb reads again */
+		else
+			conn_free(c);
 		return;
 	}
 	if (c->in_len > 0) {
@@ -963,8 +1062,8 @@ conn_cb(evutil_socket_t fd, short what, void *arg)
 		if (!conn_flush(c))
 			return;
 		/* drained after a pause: answer the requests held back */
-		if (!c->paused && !c->writing && c->in_len > 0 &&
-		    !c->closing) {
+		if (!c->paused && !c->writing && !c->waiting &&
+		    c->in_len > 0 && !c->closing) {
 			consume(c, c->in, c->in_len);
 			return;
 		}
@@ -1074,6 +1173,107 @@ accept_error_cb(struct evconnlistener *lev, void *arg)
 	t->accept_paused = 1;
 }
 
+/* ---- signer threads ---- */
+
+static void
+job_free(struct sign_job *j)
+{
+	if (j->ok)
+		ocsp_answer_cleanup(&j->a);
+	free(j);
+}
+
+/* Takes the whole list l (emptying it); the caller holds its lock. */
+static struct sign_job *
+list_take(struct job_list *l)
+{
+	struct sign_job *j = l->head;
+
+	l->head = NULL;
+	l->tail = &l->head;
+	return j;
+}
+
+static void *
+signer_main(void *arg)
+{
+	struct signer_thread *st = arg;
+	struct ocsp_http *h = st->h;
+	struct sign_job *j;
+	struct http_thread *t;
+	uint64_t one = 1;
+	int was_empty;
+
+	for (;;) {
+		pthread_mutex_lock(&h->jmu);
+		while (!h->jstop && h->jobs.head == NULL)
+			pthread_cond_wait(&h->jcv, &h->jmu);
+		if (h->jstop) {
+			pthread_mutex_unlock(&h->jmu);
+			break;
+		}
+		j = h->jobs.head;
+		if ((h->jobs.head = j->next) == NULL)
+			h->jobs.tail = &h->jobs.head;
+		pthread_mutex_unlock(&h->jmu);
+
+		j->next = NULL;
+		j->ok = ocsp_respond(st->ctx, &j->a, j->req, j->len);
+		t = j->t;
+		pthread_mutex_lock(&t->dmu);
+		was_empty = t->done.head == NULL;
+		*t->done.tail = j;
+		t->done.tail = &j->next;
+		pthread_mutex_unlock(&t->dmu);
+		/* one wake-up per batch; a failed write leaves the job for
+		 * the next one (the counter only grows) */
+		if (was_empty && write(t->efd, &one, sizeof(one)) !=
+		    (ssize_t)sizeof(one))
+			log_warn("ocsp http: eventfd");
+	}
+	return NULL;
+}
+
+/* An event thread's answers came back: write them, resume the
+ * connections' later requests. */
+static void
+done_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct http_thread *t = arg;
+	struct sign_job *j, *next;
+	struct hconn *c;
+	uint64_t n;
+
+	(void)ev;
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_warn("ocsp http: eventfd");
+	pthread_mutex_lock(&t->dmu);
+	j = list_take(&t->done);
+	pthread_mutex_unlock(&t->dmu);
+	for (; j != NULL; j = next) {
+		next = j->next;
+		if ((c = j->c) == NULL) {	/* the connection is gone */
+			job_free(j);
+			continue;
+		}
+		c->job = NULL;
+		c->waiting = 0;
+		t->tx.len = 0;
+		if (j->ok)
+			tx_answer(t, c, j->minor, j->head,
+			    j->inm[0] != '\0' ? j->inm : NULL, &j->a);
+		else
+			tx_error(t, c, 503);
+		job_free(j);
+		if (!conn_flush(c))
+			continue;
+		if (!c->paused && !c->writing && !c->closing && c->in_len > 0)
+			consume(c, c->in, c->in_len);
+		else if (!c->paused && !c->closing && !c->eof)
+			want_read(c, 1);
+	}
+}
+
 /* ---- lifecycle ---- */
 
 struct ocsp_http *
@@ -1088,10 +1288,24 @@ ocsp_http_new(struct ocsp_responder *r, const struct ocsp_http_opts *opts)
 		    "max_headers >= 256, timeout >= 1", MAX_THREADS);
 		return NULL;
 	}
+	if (opts->signers < 0 || opts->signers > MAX_THREADS) {
+		log_warnx("ocsp http: signers must be 0..%d", MAX_THREADS);
+		return NULL;
+	}
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NULL;
 	h->r = r;
 	h->opts = *opts;
+	h->jobs.tail = &h->jobs.head;
+	if (pthread_mutex_init(&h->jmu, NULL) != 0) {
+		free(h);
+		return NULL;
+	}
+	if (pthread_cond_init(&h->jcv, NULL) != 0) {
+		pthread_mutex_destroy(&h->jmu);
+		free(h);
+		return NULL;
+	}
 	return h;
 }
 
@@ -1136,8 +1350,21 @@ thread_main(void *arg)
 static void
 thread_cleanup(struct http_thread *t)
 {
+	struct sign_job *j, *next;
+
 	while (t->conns != NULL)
-		conn_free(t->conns);
+		conn_free(t->conns);	/* detaches their jobs */
+	if (t->dmu_ok) {
+		for (j = list_take(&t->done); j != NULL; j = next) {
+			next = j->next;
+			job_free(j);
+		}
+		pthread_mutex_destroy(&t->dmu);
+	}
+	if (t->done_ev != NULL)
+		event_free(t->done_ev);
+	if (t->efd >= 0)
+		close(t->efd);
 	if (t->lev != NULL)
 		evconnlistener_free(t->lev);
 	if (t->stop_ev != NULL)
@@ -1158,7 +1385,7 @@ thread_cleanup(struct http_thread *t)
 	free(t->path);
 	wb_cleanup(&t->tx);
 	memset(t, 0, sizeof(*t));
-	t->stop_fds[0] = t->stop_fds[1] = -1;
+	t->stop_fds[0] = t->stop_fds[1] = t->efd = -1;
 }
 
 /* Creates thread t's base, buffers and socket bound to sa. */
@@ -1181,6 +1408,17 @@ thread_setup(struct ocsp_http *h, struct http_thread *t,
 	    (t->body = evbuffer_new()) == NULL ||
 	    !wb_reserve(&t->tx, 4096) ||
 	    (t->base = event_base_new()) == NULL)
+		return 0;
+	if (pthread_mutex_init(&t->dmu, NULL) != 0)
+		return 0;
+	t->dmu_ok = 1;
+	t->done.tail = &t->done.head;
+	if ((t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		log_warn("ocsp http: eventfd");
+		return 0;
+	}
+	if ((t->done_ev = event_new(t->base, t->efd, EV_READ | EV_PERSIST,
+	    done_cb, t)) == NULL || event_add(t->done_ev, NULL) != 0)
 		return 0;
 	if (pipe2(t->stop_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
 		t->stop_fds[0] = t->stop_fds[1] = -1;
@@ -1279,12 +1517,25 @@ ocsp_http_bind(struct ocsp_http *h)
 	h->nthreads = h->opts.threads;
 	h->port = 0;
 	for (i = 0; i < h->nthreads; i++)
-		h->threads[i].stop_fds[0] = h->threads[i].stop_fds[1] = -1;
+		h->threads[i].stop_fds[0] = h->threads[i].stop_fds[1] =
+		    h->threads[i].efd = -1;
 	for (i = 0; i < h->nthreads; i++) {
 		h->threads[i].idx = i;
 		if (!thread_setup(h, &h->threads[i], (struct sockaddr *)&ss,
 		    salen))
 			goto out;
+	}
+	/* the signers' contexts (store readers) too, before a privilege
+	 * drop; their threads start with the rest */
+	if (h->r != NULL && h->opts.signers > 0) {
+		if ((h->signers = calloc((size_t)h->opts.signers,
+		    sizeof(*h->signers))) == NULL)
+			goto out;
+		for (i = 0; i < h->opts.signers; i++) {
+			h->signers[i].h = h;
+			if ((h->signers[i].ctx = ocsp_ctx_new(h->r)) == NULL)
+				goto out;
+		}
 	}
 	h->bound = 1;
 	rc = 1;
@@ -1305,6 +1556,20 @@ ocsp_http_start(struct ocsp_http *h)
 	/* HTTP threads take no signals; the main loop handles them. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
+	h->jstop = 0;
+	for (i = 0; h->signers != NULL && i < h->opts.signers; i++) {
+		if (pthread_create(&h->signers[i].tid, NULL, signer_main,
+		    &h->signers[i]) != 0) {
+			log_warnx("ocsp http: pthread_create failed");
+			break;
+		}
+		h->nsigners++;
+	}
+	if (h->signers != NULL && h->nsigners < h->opts.signers) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		h->started = 1;
+		goto out;
+	}
 	for (i = 0; i < h->nthreads; i++) {
 		if (pthread_create(&h->threads[i].tid, NULL, thread_main,
 		    &h->threads[i]) != 0) {
@@ -1317,8 +1582,8 @@ ocsp_http_start(struct ocsp_http *h)
 	h->started = 1;
 	if (i < h->nthreads)
 		goto out;
-	log_info("ocsp http: listening on %s port %d, %d threads",
-	    h->opts.listen, h->port, h->nthreads);
+	log_info("ocsp http: listening on %s port %d, %d threads, %d signers",
+	    h->opts.listen, h->port, h->nthreads, h->nsigners);
 	rc = 1;
  out:
 	if (!rc)
@@ -1336,6 +1601,7 @@ void
 ocsp_http_stop(struct ocsp_http *h)
 {
 	struct http_thread *t;
+	struct sign_job *j, *next;
 	int i;
 
 	if (h == NULL || h->threads == NULL)
@@ -1349,8 +1615,27 @@ ocsp_http_stop(struct ocsp_http *h)
 		t = &h->threads[i];
 		if (t->running)
 			pthread_join(t->tid, NULL);
-		thread_cleanup(t);
+		t->running = 0;
 	}
+	/* Signers next: none may hand a job to a thread being freed. */
+	pthread_mutex_lock(&h->jmu);
+	h->jstop = 1;
+	pthread_cond_broadcast(&h->jcv);
+	pthread_mutex_unlock(&h->jmu);
+	for (i = 0; i < h->nsigners; i++)
+		pthread_join(h->signers[i].tid, NULL);
+	h->nsigners = 0;
+	/* connections first (they detach their jobs), then the jobs */
+	for (i = 0; i < h->nthreads; i++)
+		thread_cleanup(&h->threads[i]);
+	for (j = list_take(&h->jobs); j != NULL; j = next) {
+		next = j->next;
+		job_free(j);
+	}
+	for (i = 0; h->signers != NULL && i < h->opts.signers; i++)
+		ocsp_ctx_free(h->signers[i].ctx);
+	free(h->signers);
+	h->signers = NULL;
 	free(h->threads);
 	h->threads = NULL;
 	h->nthreads = 0;
@@ -1365,5 +1650,7 @@ ocsp_http_free(struct ocsp_http *h)
 	if (h == NULL)
 		return;
 	ocsp_http_stop(h);
+	pthread_cond_destroy(&h->jcv);
+	pthread_mutex_destroy(&h->jmu);
 	free(h);
 }

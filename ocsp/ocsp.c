@@ -1030,6 +1030,28 @@ count(struct ocsp_responder *r, enum ocsp_result res,
 }
 
 int
+ocsp_respond_cached(struct ocsp_ctx *c, struct ocsp_answer *out,
+    const uint8_t *req, size_t req_len)
+{
+	struct ocsp_responder *r = c->r;
+	struct ocsp_blob *b;
+	struct timespec t0;
+
+	memset(out, 0, sizeof(*out));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (req_len == 0 || req_len > r->opts.max_request)
+		answer_error(out, OCSPRES_MALFORMED);
+	else if ((b = ocsp_cache_get(r->cache, ocsp_cache_hash(r->cache, req,
+	    req_len), req, req_len, (int64_t)time(NULL))) != NULL) {
+		atomic_fetch_add_explicit(&r->hits, 1, memory_order_relaxed);
+		answer_blob(out, b, 1);
+	} else
+		return 0;
+	count(r, out->result, &t0);
+	return 1;
+}
+
+int
 ocsp_respond(struct ocsp_ctx *c, struct ocsp_answer *out, const uint8_t *req,
     size_t req_len)
 {

@@ -96,6 +96,15 @@ void			 ocsp_ctx_free(struct ocsp_ctx *);
  */
 int	ocsp_respond(struct ocsp_ctx *, struct ocsp_answer *out,
 	    const uint8_t *req, size_t req_len);
+/*
+ * The cheap part of ocsp_respond: answers from the cache (or a request of
+ * impossible size) and returns 1; returns 0 when
+ * the request needs decoding, the store and a signature (ocsp_respond).
+ * Never signs: an event loop can call it without blocking.  *out is
+ * zeroed either way.
+ */
+int	ocsp_respond_cached(struct ocsp_ctx *, struct ocsp_answer *out,
+	    const uint8_t *req, size_t req_len);
 /* Drops the answer's reference; the zeroed answer may be reused. */
 void	ocsp_answer_cleanup(struct ocsp_answer *);
 
@@ -132,7 +141,10 @@ uint64_t	ocsp_stat_cache_misses(struct ocsp_responder *);
 
 struct ocsp_http_opts {
 	char		listen[256];	/* "127.0.0.1:7780", "[::1]:0" */
-	int		threads;	/* event threads; 2 */
+	int		threads;	/* event (I/O) threads; 1 */
+	int		signers;	/* threads answering what the cache
+					 * cannot (decode, store, sign); 2.
+					 * 0: the event threads do it */
 	int		max_body;	/* POST body cap, bytes; 16384 */
 	int		max_headers;	/* header block cap, bytes; 8192 */
 	int		timeout;	/* s, read/write/idle timeout; 30 */

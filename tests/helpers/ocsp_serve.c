@@ -3,7 +3,8 @@
  * interop checks and benchmarks without the rest of micad.
  *
  *   ocsp_serve -d DIR -c ca.crt -s signer.crt -k signer.key
- *       [-l 127.0.0.1:7780] [-t threads] [-g good.crt]... [-r revoked.crt]...
+ *       [-l 127.0.0.1:7780] [-t threads] [-S signers] [-g good.crt]...
+ *       [-r revoked.crt]...
  *       [-h held.crt]... [-U]
  *
  * DIR is created as a new store; -g/-r/-h add certificates as good,
@@ -105,7 +106,7 @@ main(int argc, char **argv)
 	log_init("ocsp_serve", LOG_LVL_WARN);
 	ocsp_opts_defaults(&oo);
 	ocsp_http_opts_defaults(&ho);
-	while ((ch = getopt(argc, argv, "d:c:s:k:l:t:g:r:h:U")) != -1) {
+	while ((ch = getopt(argc, argv, "d:c:s:k:l:t:S:g:r:h:U")) != -1) {
 		switch (ch) {
 		case 'd': dir = optarg; break;
 		case 'c': ca = optarg; break;
@@ -115,6 +116,7 @@ main(int argc, char **argv)
 			snprintf(ho.listen, sizeof(ho.listen), "%s", optarg);
 			break;
 		case 't': ho.threads = atoi(optarg); break;
+		case 'S': ho.signers = atoi(optarg); break;
 		case 'U': oo.unknown_revoked = 1; break;
 		case 'g': case 'r': case 'h':
 			if (nadds == MAX_CERTS)

@@ -60,7 +60,7 @@ test_values(void **state)
 	(void)state;
 	write_conf("# sample\n[ca]\nhttp_url = http://ca.example:80/\n"
 	    "default_days = 90\n\n[http]\nlisten = 127.0.0.1:9999\n"
-	    "threads = 3\nocsp_unknown_revoked = yes\n[policy]\n"
+	    "threads = 3\nsigners = 0\nocsp_unknown_revoked = yes\n[policy]\n"
 	    "review = auto\nargon2_memlimit = 64M\n[store]\npath = db\n"
 	    "[admin]\nallowed_uids = 1000, 1001\n", 0600);
 	assert_true(conf_load(&c, path, err, sizeof(err)));
@@ -68,6 +68,7 @@ test_values(void **state)
 	assert_int_equal(c.ca.default_days, 90);
 	assert_string_equal(c.http.listen, "127.0.0.1:9999");
 	assert_int_equal(c.http.threads, 3);
+	assert_int_equal(c.http.signers, 0);
 	assert_int_equal(c.http.ocsp_unknown_revoked, 1);
 	assert_int_equal(c.policy.review, REVIEW_AUTO);
 	assert_int_equal(c.policy.argon2_memlimit, 64ULL << 20);
@@ -104,6 +105,8 @@ test_errors(void **state)
 	    "2: [http] threads: must be a number from 1 to 64");
 	expect_error("[http]\nthreads = many\n",
 	    "2: [http] threads: must be a number from 1 to 64");
+	expect_error("[http]\nsigners = 65\n",
+	    "2: [http] signers: must be a number from 0 to 64");
 	expect_error("[policy]\nreview = sometimes\n",
 	    "2: [policy] review: must be manual or auto");
 	expect_error("[http]\nlisten = 7780\n",

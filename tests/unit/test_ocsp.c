@@ -971,6 +971,8 @@ test_http(void **state)
 	ocsp_http_opts_defaults(&ho);
 	snprintf(ho.listen, sizeof(ho.listen), "127.0.0.1:0");
 	ho.threads = 2;
+	ho.signers = 0;		/* the event threads sign (test_http_wire:
+				 * the signer threads) */
 	h = ocsp_http_new(F.r, &ho);
 	assert_non_null(h);
 	assert_true(ocsp_http_add_route(h, "/metrics", route_cb, NULL));
@@ -1208,6 +1210,63 @@ test_http_wire(void **state)
 	assert_int_equal(count_str(resp, rlen, "\r\n\r\nok\n"), 1);
 	assert_int_equal(memcmp(resp + rlen - 3, "ok\n", 3), 0);
 	free(resp);
+
+	/*
+	 * Answers stay in request order when a signer thread answers the
+	 * first (a nonce: never cached) and the cache the second.
+	 */
+	{
+		OCSP_REQUEST *nreq = make_req(&F.leaf[L_REVOKED], 1, F.ca,
+		    EVP_sha1(), 32);
+		size_t nlen, i;
+		uint8_t *nder = req_der(nreq, &nlen);
+		char nhead[512];
+		const char *at[3];
+		int nhl;
+
+		nhl = snprintf(nhead, sizeof(nhead), "POST /ocsp HTTP/1.1\r\n"
+		    "Host: x\r\nContent-Type: application/ocsp-request\r\n"
+		    "Content-Length: %zu\r\n\r\n", nlen);
+		fd = wire_connect(port);
+		for (i = 0; i < 20; i++) {	/* 20 rounds of nonce, cached */
+			wire_send(fd, nhead, (size_t)nhl);
+			wire_send(fd, nder, nlen);
+			wire_send(fd, head, (size_t)hl);
+			wire_send(fd, der, len);
+		}
+		p = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: "
+		    "close\r\n\r\n";
+		wire_send(fd, p, strlen(p));
+		resp = wire_read_all(fd, &rlen);
+		close(fd);
+		assert_int_equal(count_str(resp, rlen, "HTTP/1.1 200 OK\r\n"),
+		    41);
+		/* the k-th answer: nonce (no-cache), cached (max-age), ... */
+		p = resp;
+		for (i = 0; i < 41; i++) {
+			size_t left = rlen - (size_t)(p - resp);
+
+			at[0] = memmem(p, left, "HTTP/1.1 200 OK\r\n", 17);
+			assert_true(at[0] == p);
+			at[1] = memmem(p + 17, left - 17,
+			    "HTTP/1.1 200 OK\r\n", 17);
+			at[2] = at[1] != NULL ? at[1] : resp + rlen;
+			if (i == 40)
+				assert_non_null(memmem(p, (size_t)(at[2] - p),
+				    "text/plain", 10));
+			else if (i % 2 == 0)
+				assert_non_null(memmem(p, (size_t)(at[2] - p),
+				    "no-cache, no-store", 18));
+			else
+				assert_non_null(memmem(p, (size_t)(at[2] - p),
+				    "Cache-Control: max-age=", 23));
+			p = at[2];
+		}
+		assert_int_equal(memcmp(resp + rlen - 3, "ok\n", 3), 0);
+		free(resp);
+		OPENSSL_free(nder);
+		OCSP_REQUEST_free(nreq);
+	}
 
 	/* HTTP/1.0 keep-alive: answered as such, the connection stays */
 	fd = wire_connect(port);

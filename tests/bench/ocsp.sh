@@ -7,7 +7,12 @@
 # index.txt holds the same entries).
 #   tests/bench/ocsp.sh BIN BUILD        (make bench-ocsp)
 # Environment: DUR (seconds per run, default 5), CONNS ("1 16 64"),
-# SIZES ("1000 1000000"), NREQ (random-serial requests, 64).
+# SIZES ("1000 1000000"), NREQ (random-serial requests, 64), WRK_THREADS
+# (1).  One wrk thread for every responder: it sustains more requests a
+# second than any responder here, and a second one would take the second
+# core from the responder under test (with wrk and the responder both
+# busy on 2 cores, the scheduler's time slices, not the responder, set
+# the p99).  micad runs with its defaults ([http] threads 1, signers 2).
 # Rows:
 #   post, get        the issued leaf, nonce-less (micad answers from cache)
 #   post-nonce       the leaf with a nonce (micad signs every answer)
@@ -208,8 +213,8 @@ setup_size() {
 # "size name conns rps p50_us p99_us" to $RESULTS.
 run() {
 	size=$1 name=$2 c=$3 url=$4 lua=${5:-}
-	th=2
-	[ "$c" -lt 2 ] && th=1
+	th=${WRK_THREADS:-1}
+	[ "$c" -lt "$th" ] && th=$c
 	case $name in openssl-*)
 		ossl_start || { RUN_ERRORS=$((RUN_ERRORS + 1)); return; }
 		url=$(printf %s "$url" | sed "s/:OSSL_PORT/:$OSSL_PORT/") ;;
@@ -276,8 +281,9 @@ kill -0 "$NGINX_PID" 2>/dev/null ||
 
 RESULTS=$T/results
 : >"$RESULTS"
-echo "# DUR=${DUR}s CONNS=\"$CONNS\" SIZES=\"$SIZES\" NREQ=$NREQ; $(nproc) CPUs," \
-    "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# DUR=${DUR}s CONNS=\"$CONNS\" SIZES=\"$SIZES\" NREQ=$NREQ" \
+    "WRK_THREADS=${WRK_THREADS:-1}; $(nproc) CPUs, load average" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)"
 for n in $SIZES; do
 	setup_size "$n" || exit 1
 	printf '%-8s %-18s %5s %12s %10s %10s\n' store target conns req/s p50 p99

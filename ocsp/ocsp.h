@@ -7,7 +7,10 @@
  *   ocsp_responder   shared by all threads: CA and signer, issuer hashes,
  *                    the response cache, counters.  Thread-safe.
  *   ocsp_ctx         one per thread: a store_reader and a signing context.
- *   ocsp_http        N libevent threads (SO_REUSEPORT) answering HTTP.
+ *   ocsp_http        N event threads (libevent, SO_REUSEPORT) speaking
+ *                    HTTP/1.1 and sending cached answers, and M signer
+ *                    threads answering what the cache cannot (decode,
+ *                    store, signature) without holding up the others.
  *
  * Invalidation: after a committed status change (revoke, hold, unhold,
  * issue) and BEFORE anyone is told of it, call ocsp_invalidate(serial).

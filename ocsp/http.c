@@ -960,8 +960,10 @@ consume(struct hconn *c, uint8_t *buf, size_t len)
 
 	used = process(c, buf, len);
 	left = len - used;
-	if (c->eof)
-		c->closing = 1;		/* nothing more can come */
+	/* After EOF, once every complete request is answered (none is held
+	 * back by a pause or a signature), nothing more can come. */
+	if (c->eof && !c->paused && !c->waiting)
+		c->closing = 1;
 	if (left == 0 || c->closing) {
 		free(c->in);
 		c->in = NULL;

@@ -133,6 +133,27 @@ check "micad still running" kill -0 "$MICAD_PID"
 expect_exit 0 "OCSP after the load" ocsp -cert "$T/new.crt"
 expect_out "new certificate good" "new.crt: good"
 
+# ---- an HTTP client that pipelines 100,000 requests and does not read ----
+# Unthrottled, the answers (~1 KB each) would be ~100 MB queued in micad;
+# the listener stops reading a connection with more than 256 KiB of
+# answers waiting, so RSS stays put (a resource bound, not a timing one)
+# and every request is answered, in order, once the client reads.
+openssl ocsp -issuer "$CA" -cert "$T/new.crt" -no_nonce \
+    -reqout "$T/flood.der" >/dev/null 2>&1
+expect_exit 0 "HTTP pipelining flood without reading" timeout 300 python3 \
+    "$(dirname "$0")/httpflood.py" 127.0.0.1 "$HTTP_PORT" "$MICAD_PID" \
+    "$T/flood.der" 100000
+echo "$OUT" | sed 's/^/# /'
+hf() { echo "$OUT" | sed -n "s/^$1 //p"; }
+expect_eq "micad RSS grew by less than 64 MB" \
+    "$([ $(($(hf rss_max_kb) - $(hf rss_before_kb))) -lt 65536 ] && echo yes)" yes
+check "the flood stalled before all was sent (micad stopped reading)" \
+    test "$(hf sent_before_read)" -lt 100000
+expect_eq "another client served during the flood" "$(hf other_client)" ok
+expect_eq "every request answered once the client reads" \
+    "$(hf answers_200)" 100000
+expect_eq "no other answer" "$(hf answers_other)" 0
+
 stop_micad
 expect_eq "micad stops cleanly" "$?" 0
 done_testing

@@ -12,8 +12,9 @@
  *    bursts, and before nextUpdate), publishes immutable refcounted
  *    snapshots for the HTTP threads and, if configured, files on disk.
  *
- * Does not include ca/ or ocsp/ headers: the daemon hands in the CA
- * certificate and key.
+ * Does not include ca/ headers: the daemon hands in the CA certificate and
+ * key.  crl_http_handle answers through the HTTP listener's route API
+ * (ocsp/ocsp.h).
  */
 #ifndef MICA_CRL_H
 #define MICA_CRL_H

@@ -69,17 +69,6 @@ der_piece(const uint8_t *p, size_t len, void *arg)
 	return add_ref(a->req, a->s, p, len);
 }
 
-static void
-http_date(char *buf, size_t len, int64_t t)
-{
-	struct tm tm;
-	time_t tt = (time_t)t;
-
-	if (gmtime_r(&tt, &tm) == NULL ||
-	    strftime(buf, len, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
-		buf[0] = '\0';
-}
-
 static int
 send_simple(struct ocsp_http_req *req, int code, const char *reason)
 {
@@ -129,9 +118,9 @@ crl_http_handle(struct crl_service *svc, struct ocsp_http_req *req,
 	snprintf(etag, sizeof(etag), "%.*s%s\"", (int)strlen(s->etag) - 1,
 	    s->etag, pem ? "-pem" : "");
 	ocsp_http_add_header(req, "ETag", etag);
-	http_date(date, sizeof(date), s->this_update);
+	ocsp_http_date(date, sizeof(date), s->this_update);
 	ocsp_http_add_header(req, "Last-Modified", date);
-	http_date(date, sizeof(date), s->next_update);
+	ocsp_http_date(date, sizeof(date), s->next_update);
 	ocsp_http_add_header(req, "Expires", date);
 	now = (int64_t)time(NULL);
 	age = s->next_update > now ? s->next_update - now : 0;

@@ -342,8 +342,8 @@ reason_of(int code)
 	}
 }
 
-static void
-http_date(char *buf, size_t len, int64_t t)
+void
+ocsp_http_date(char *buf, size_t len, int64_t t)
 {
 	struct tm tm;
 	time_t tt = (time_t)t;
@@ -360,7 +360,7 @@ date_now(struct http_thread *t)
 	time_t now = time(NULL);
 
 	if (now != t->date_now) {
-		http_date(t->date, sizeof(t->date), (int64_t)now);
+		ocsp_http_date(t->date, sizeof(t->date), (int64_t)now);
 		t->date_now = now;
 	}
 	return t->date;
@@ -695,8 +695,9 @@ hdr_values(struct hdr_memo *m, const struct ocsp_answer *a)
 	age = a->next_update > now ? a->next_update - now : 0;
 	snprintf(m->cache_control, sizeof(m->cache_control), "max-age=%"
 	    PRId64 ", public, no-transform, must-revalidate", age);
-	http_date(m->last_modified, sizeof(m->last_modified), a->this_update);
-	http_date(m->expires, sizeof(m->expires), a->next_update);
+	ocsp_http_date(m->last_modified, sizeof(m->last_modified),
+	    a->this_update);
+	ocsp_http_date(m->expires, sizeof(m->expires), a->next_update);
 	m->now = now;
 	m->this_update = a->this_update;
 	m->next_update = a->next_update;

@@ -210,6 +210,9 @@ int	ocsp_http_body_add_ref(struct ocsp_http_req *, const void *data,
  * gives the body's length for HEAD).
  */
 void	ocsp_http_send(struct ocsp_http_req *, int code, const char *reason);
+/* An HTTP date (RFC 9110 5.6.7, "Sun, 06 Nov 1994 08:49:37 GMT") for t;
+ * the epoch if t cannot be formatted.  len >= 30. */
+void	ocsp_http_date(char *buf, size_t len, int64_t t);
 /* Drops the body built so far and sends code with a text/plain body
  * "CODE REASON\n"; fields already added (e.g. Allow) are kept. */
 void	ocsp_http_send_error(struct ocsp_http_req *, int code,

@@ -356,6 +356,7 @@ cli | - | $BIN/micad -c                             | 2 :: @BIN@/micad: option r
 cli | - | $BIN/micad -n -c $T/nonexistent/mica.conf | 1 :: micad: error: @T@/nonexistent/mica.conf: No such file or directory
 # ---- configuration (micad -n) ----
 conf | - | \n[http]\nthreads = lots\n                 | 1 :: micad: error: @F@:@L@: [http] threads: must be a number from 1 to 64
+conf | - | \n[http]\nsigners = 65\n                 | 1 :: micad: error: @F@:@L@: [http] signers: must be a number from 0 to 64
 conf | - | \n[policy]\nreveiw = auto\n                | 1 :: micad: error: @F@:@L@: [policy] reveiw: unknown key
 conf | - | \n[bogus]\nx = 1\n                         | 1 :: micad: error: @F@:@L1@: [bogus]: unknown section
 conf | - | \n[policy\n                                | 1 :: micad: error: @F@:@L@: syntax error (error:07000064:configuration file routines::missing close square bracket)

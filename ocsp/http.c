@@ -19,8 +19,8 @@
  * max_headers + max_body bytes); answers the socket did not take wait in
  * an evbuffer, and while more than OUT_HIGH bytes wait no further request
  * is read (pipelining cannot grow memory).  header_timeout bounds the
- * time from a request's first byte (or the accept) to its complete head;
- * timeout bounds idle keep-alive, slow bodies and slow readers.  After an
+ * time from a request's first byte (or the accept) to its last (head and
+ * body); timeout bounds idle keep-alive and slow readers.  After an
  * error the connection is closed the lingering way (shutdown, drain what
  * the client still sends, close), so the client reads the error rather
  * than a reset.
@@ -910,13 +910,15 @@ process(struct hconn *c, uint8_t *buf, size_t len)
 		case OCSP_HTTP_PARSE_OK:
 			break;
 		}
-		c->head_start = 0;
 		body = hd.content_length > 0 ? (size_t)hd.content_length : 0;
 		if (hd.content_length > (int64_t)h->opts.max_body) {
 			tx_error(t, c, 413);
 			return len;
 		}
 		if (len - off - hd.head_len < body) {
+			/* the body is due by the same deadline as the head */
+			if (c->head_start == 0)
+				c->head_start = time(NULL);
 			/* RFC 9110 10.1.1: ask for the body only now */
 			if (hd.expect_continue && hd.minor == 1 &&
 			    !c->continued) {
@@ -925,6 +927,7 @@ process(struct hconn *c, uint8_t *buf, size_t len)
 			}
 			return off;
 		}
+		c->head_start = 0;
 		c->continued = 0;
 		if (!hd.keep_alive)
 			c->closing = 1;

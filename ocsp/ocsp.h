@@ -151,8 +151,9 @@ struct ocsp_http_opts {
 	int		max_body;	/* POST body cap, bytes; 16384 */
 	int		max_headers;	/* header block cap, bytes; 8192 */
 	int		timeout;	/* s, read/write/idle timeout; 30 */
-	int		header_timeout;	/* s, first request line + headers
-					 * must be complete; 10, 0 = off */
+	int		header_timeout;	/* s, from a request's first byte
+					 * (or the accept) to its last, head
+					 * and body; 10, 0 = off */
 	int		max_connections; /* open connections, all threads;
 					 * 1024, 0 = no limit */
 };

@@ -1185,6 +1185,7 @@ test_http_wire(void **state)
 	snprintf(ho.listen, sizeof(ho.listen), "127.0.0.1:0");
 	ho.threads = 1;
 	ho.max_headers = 1024;
+	ho.header_timeout = 1;
 	h = ocsp_http_new(F.r, &ho);
 	assert_non_null(h);
 	assert_true(ocsp_http_start(h));
@@ -1396,6 +1397,17 @@ test_http_wire(void **state)
 		assert_int_equal(blen, 0);
 		free(resp);
 	}
+
+	/* a body that never completes is closed by header_timeout (1 s),
+	 * unanswered; the 10 s receive timeout only guards against a hang */
+	fd = wire_connect(port);
+	p = "POST /ocsp HTTP/1.1\r\nHost: x\r\nContent-Type: "
+	    "application/ocsp-request\r\nContent-Length: 100\r\n\r\n0123";
+	wire_send(fd, p, strlen(p));
+	resp = wire_read_all(fd, &rlen);
+	close(fd);
+	assert_int_equal(rlen, 0);
+	free(resp);
 
 	/* a client that half-closes after its request still gets it */
 	fd = wire_connect(port);

@@ -357,6 +357,8 @@ write_conf(const char *dir, const char *ca_listen, const char *http_listen,
 "ocsp_next_update = 3600\n"
 "ocsp_max_certids = 16\n"
 "ocsp_unknown_revoked = no\n"
+"# who may read /metrics (addresses or prefixes; empty: nobody)\n"
+"metrics_from = 127.0.0.0/8, ::1\n"
 "\n"
 "[admin]\n"
 "socket = admin.sock\n"

@@ -360,6 +360,12 @@ route_metrics(struct ocsp_http_req *req, const char *path, void *arg)
 		ocsp_http_send_error(req, 405, "Method Not Allowed");
 		return;
 	}
+	/* [http] metrics_from: immutable after start, so thread-safe */
+	if (!conf_net_match(micad.conf->http.metrics_from,
+	    micad.conf->http.num_metrics_from, ocsp_http_req_peer(req))) {
+		ocsp_http_send_error(req, 403, "Forbidden");
+		return;
+	}
 	wb_init(&m);
 	if (micad.ocsp != NULL)
 		ocsp_metrics_append(micad.ocsp, &m);

@@ -5,7 +5,11 @@
  * stands, so the file is also scanned once to map "[section] key" to its
  * line for value errors.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -32,6 +36,7 @@ enum ktype {
 	K_REVIEW,	/* manual|auto */
 	K_LOGLEVEL,	/* error|warn|info|debug */
 	K_UIDS,		/* comma-separated uids */
+	K_NETS,		/* comma-separated addresses or prefixes */
 	K_LISTEN,	/* host:port */
 	K_URL,		/* http://... */
 };
@@ -81,6 +86,7 @@ static const struct key keys[] = {
 	{ "http", "ocsp_next_update", K_INT, N(http.ocsp_next_update), 60, 7 * 86400 },
 	{ "http", "ocsp_max_certids", K_INT, N(http.ocsp_max_certids), 1, 256 },
 	{ "http", "ocsp_unknown_revoked", K_BOOL, N(http.ocsp_unknown_revoked), 0, 0 },
+	{ "http", "metrics_from", K_NETS, N(http), 0, 0 },
 
 	{ "admin", "socket", K_PATH, S(admin.socket), 0, 0 },
 	{ "admin", "allowed_uids", K_UIDS, N(admin), 0, 0 },
@@ -126,6 +132,65 @@ join(char *out, size_t len, const char *dir, const char *name)
 		snprintf(out, len, "%s/%s", dir, name);
 }
 
+/* "127.0.0.1", "10.0.0.0/8", "::1", "fd00::/8" */
+static int
+parse_net(const char *tok, struct conf_net *n)
+{
+	char a[INET6_ADDRSTRLEN + 8], *slash, *end;
+	long bits;
+	int max;
+
+	if (strlen(tok) >= sizeof(a))
+		return 0;
+	snprintf(a, sizeof(a), "%s", tok);
+	memset(n, 0, sizeof(*n));
+	if ((slash = strchr(a, '/')) != NULL)
+		*slash++ = '\0';
+	if (inet_pton(AF_INET, a, n->addr) == 1) {
+		n->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, a, n->addr) == 1) {
+		n->family = AF_INET6;
+		max = 128;
+	} else
+		return 0;
+	n->bits = max;
+	if (slash != NULL) {
+		errno = 0;
+		bits = strtol(slash, &end, 10);
+		if (*slash == '\0' || *end != '\0' || errno != 0 || bits < 0 ||
+		    bits > max)
+			return 0;
+		n->bits = (int)bits;
+	}
+	return 1;
+}
+
+static int
+parse_nets(const char *v, struct conf_net *nets, int *num, char *why,
+    size_t why_len)
+{
+	char tmp[CONF_STR_MAX], *tok, *save = NULL;
+
+	*num = 0;
+	snprintf(tmp, sizeof(tmp), "%s", v);
+	for (tok = strtok_r(tmp, ", \t", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", \t", &save)) {
+		if (*num == CONF_NETS_MAX) {
+			snprintf(why, why_len, "at most %d addresses",
+			    CONF_NETS_MAX);
+			return 0;
+		}
+		if (!parse_net(tok, &nets[*num])) {
+			snprintf(why, why_len, "\"%s\" is not an address or "
+			    "address/prefix-length", tok);
+			return 0;
+		}
+		(*num)++;
+	}
+	return 1;
+}
+
 void
 conf_defaults(struct mica_conf *c, const char *dir)
 {
@@ -160,6 +225,9 @@ conf_defaults(struct mica_conf *c, const char *dir)
 	c->http.idle_timeout = 60;
 	c->http.max_connections = 1024;
 	c->http.ocsp_next_update = 3600;
+	/* /metrics: loopback only by default */
+	parse_nets("127.0.0.0/8, ::1", c->http.metrics_from,
+	    &c->http.num_metrics_from, NULL, 0);
 	c->http.ocsp_max_certids = 16;
 
 	join(c->admin.socket, sizeof(c->admin.socket), dir, "admin.sock");
@@ -265,6 +333,43 @@ parse_listen(const char *v)
 }
 
 /* Sets one key; returns 1, or 0 with err = the reason (without place). */
+int
+conf_net_match(const struct conf_net *nets, int n, const struct sockaddr *sa)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0xff, 0xff };
+	const uint8_t *a;
+	int fam, i, full, rest;
+
+	if (sa->sa_family == AF_INET) {
+		fam = AF_INET;
+		a = (const uint8_t *)&((const struct sockaddr_in *)(const void *)
+		    sa)->sin_addr;
+	} else if (sa->sa_family == AF_INET6) {
+		a = ((const struct sockaddr_in6 *)(const void *)sa)->
+		    sin6_addr.s6_addr;
+		fam = AF_INET6;
+		if (memcmp(a, mapped, sizeof(mapped)) == 0) {
+			fam = AF_INET;
+			a += sizeof(mapped);
+		}
+	} else
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (nets[i].family != fam)
+			continue;
+		full = nets[i].bits / 8;
+		rest = nets[i].bits % 8;
+		if (memcmp(a, nets[i].addr, (size_t)full) != 0)
+			continue;
+		if (rest != 0 && ((a[full] ^ nets[i].addr[full]) &
+		    (uint8_t)(0xff << (8 - rest))) != 0)
+			continue;
+		return 1;
+	}
+	return 0;
+}
+
 static int
 set_key(struct mica_conf *c, const struct key *k, const char *v, char *why,
     size_t why_len)
@@ -356,6 +461,9 @@ set_key(struct mica_conf *c, const struct key *k, const char *v, char *why,
 			return 0;
 		}
 		return 1;
+	case K_NETS:
+		return parse_nets(v, c->http.metrics_from,
+		    &c->http.num_metrics_from, why, why_len);
 	case K_UIDS: {
 		char tmp[CONF_STR_MAX], *tok, *save = NULL;
 

@@ -44,6 +44,25 @@ struct conf_proto {			/* [protocol]: the CA protocol */
 	uint32_t	max_frame;			/* 65536 */
 };
 
+#define CONF_NETS_MAX	16
+
+struct sockaddr;
+
+/* An address prefix: family AF_INET or AF_INET6, bits of addr that
+ * must match. */
+struct conf_net {
+	int		family;
+	uint8_t		addr[16];
+	int		bits;
+};
+
+/*
+ * 1 if sa (AF_INET or AF_INET6; an IPv4-mapped IPv6 address counts as
+ * IPv4) lies in one of the n prefixes.
+ */
+int	conf_net_match(const struct conf_net *nets, int n,
+	    const struct sockaddr *sa);
+
 struct conf_http {			/* [http]: OCSP, CRL, CA cert */
 	char		listen[CONF_STR_MAX];		/* 127.0.0.1:7780 */
 	int		threads;			/* 1 */
@@ -56,6 +75,9 @@ struct conf_http {			/* [http]: OCSP, CRL, CA cert */
 	int		ocsp_max_certids;		/* 16 */
 	int		ocsp_unknown_revoked;		/* 0: unknown, 1: revoked
 							 * (RFC 6960 2.2) */
+	struct conf_net	metrics_from[CONF_NETS_MAX];	/* who may GET
+							 * /metrics; loopback */
+	int		num_metrics_from;		/* 0: nobody */
 };
 
 struct conf_admin {

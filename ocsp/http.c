@@ -114,6 +114,7 @@ struct hconn {
 	time_t			 last;		/* last progress either way */
 	size_t			 drained;	/* bytes discarded while lingering */
 	struct sign_job		*job;		/* in flight, or NULL */
+	struct sockaddr_storage	 peer;		/* the client's address */
 	unsigned		 reading:1;	/* rev is added */
 	unsigned		 writing:1;	/* wev is added */
 	unsigned		 closing:1;	/* no more requests; close once
@@ -328,6 +329,7 @@ reason_of(int code)
 	case 200: return "OK";
 	case 304: return "Not Modified";
 	case 400: return "Bad Request";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 411: return "Length Required";
@@ -585,6 +587,12 @@ enum ocsp_http_method
 ocsp_http_req_method(const struct ocsp_http_req *rq)
 {
 	return rq->h->method;
+}
+
+const struct sockaddr *
+ocsp_http_req_peer(const struct ocsp_http_req *rq)
+{
+	return (const struct sockaddr *)&rq->c->peer;
 }
 
 const char *
@@ -1130,8 +1138,6 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	int n;
 
 	(void)lev;
-	(void)sa;
-	(void)salen;
 	n = __atomic_add_fetch(&h->num_conns, 1, __ATOMIC_RELAXED);
 	if (h->opts.max_connections > 0 && n > h->opts.max_connections) {
 		__atomic_sub_fetch(&h->num_conns, 1, __ATOMIC_RELAXED);
@@ -1147,6 +1153,8 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	}
 	c->t = t;
 	c->fd = fd;
+	if (salen > 0 && (size_t)salen <= sizeof(c->peer))
+		memcpy(&c->peer, sa, (size_t)salen);
 	c->head_start = c->last = time(NULL);
 	c->next = t->conns;
 	if (t->conns != NULL)

@@ -167,6 +167,7 @@ void	ocsp_http_opts_defaults(struct ocsp_http_opts *);
  * ocsp_http_send_error (an unanswered request gets a 500).
  */
 struct ocsp_http_req;
+struct sockaddr;
 
 enum ocsp_http_method {
 	OCSP_HTTP_GET = 1,
@@ -184,6 +185,8 @@ typedef void (*ocsp_http_cb)(struct ocsp_http_req *req, const char *path,
     void *arg);
 
 enum ocsp_http_method	ocsp_http_req_method(const struct ocsp_http_req *);
+/* The client's address (AF_INET or AF_INET6). */
+const struct sockaddr	*ocsp_http_req_peer(const struct ocsp_http_req *);
 /* The value of the request field name (any case), or NULL. */
 const char	*ocsp_http_req_header(const struct ocsp_http_req *,
 		    const char *name);

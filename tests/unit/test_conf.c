@@ -9,8 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <cmocka.h>
 
@@ -121,6 +125,87 @@ test_errors(void **state)
 	    "2: [policy] hold_on_request: must be yes or no");
 }
 
+/* 1 if text (an IPv4 or IPv6 address) matches c's metrics_from. */
+static int
+net_matches(const struct mica_conf *c, const char *text)
+{
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+
+	memset(&sin, 0, sizeof(sin));
+	memset(&sin6, 0, sizeof(sin6));
+	if (inet_pton(AF_INET, text, &sin.sin_addr) == 1) {
+		sin.sin_family = AF_INET;
+		return conf_net_match(c->http.metrics_from,
+		    c->http.num_metrics_from, (struct sockaddr *)&sin);
+	}
+	assert_int_equal(inet_pton(AF_INET6, text, &sin6.sin6_addr), 1);
+	sin6.sin6_family = AF_INET6;
+	return conf_net_match(c->http.metrics_from, c->http.num_metrics_from,
+	    (struct sockaddr *)&sin6);
+}
+
+static void
+test_nets(void **state)
+{
+	struct mica_conf c;
+	char err[512] = "";
+
+	(void)state;
+	/* the default: loopback only */
+	conf_defaults(&c, "/tmp");
+	assert_int_equal(c.http.num_metrics_from, 2);
+	assert_true(net_matches(&c, "127.0.0.1"));
+	assert_true(net_matches(&c, "127.255.0.9"));
+	assert_true(net_matches(&c, "::1"));
+	assert_true(net_matches(&c, "::ffff:127.0.0.1"));	/* mapped */
+	assert_false(net_matches(&c, "128.0.0.1"));
+	assert_false(net_matches(&c, "::2"));
+	assert_false(net_matches(&c, "10.0.0.1"));
+
+	write_conf("[http]\nmetrics_from = 10.0.0.0/8, fd00::/8,"
+	    "192.168.1.7 10.200.0.0/9\n", 0600);
+	assert_true(conf_load(&c, path, err, sizeof(err)));
+	assert_int_equal(c.http.num_metrics_from, 4);
+	assert_true(net_matches(&c, "10.1.2.3"));
+	assert_false(net_matches(&c, "11.0.0.1"));
+	assert_false(net_matches(&c, "127.0.0.1"));
+	assert_true(net_matches(&c, "192.168.1.7"));
+	assert_false(net_matches(&c, "192.168.1.8"));
+	assert_true(net_matches(&c, "fd12::1"));
+	assert_false(net_matches(&c, "fe80::1"));
+	assert_true(net_matches(&c, "::ffff:10.9.9.9"));
+
+	/* a prefix that is not a whole number of bytes */
+	write_conf("[http]\nmetrics_from = 192.168.0.0/23\n", 0600);
+	assert_true(conf_load(&c, path, err, sizeof(err)));
+	assert_true(net_matches(&c, "192.168.1.255"));
+	assert_false(net_matches(&c, "192.168.2.0"));
+
+	/* empty: nobody */
+	write_conf("[http]\nmetrics_from =\n", 0600);
+	assert_true(conf_load(&c, path, err, sizeof(err)));
+	assert_int_equal(c.http.num_metrics_from, 0);
+	assert_false(net_matches(&c, "127.0.0.1"));
+
+	expect_error("[http]\nmetrics_from = 1.2.3.4/33\n", "2: [http] "
+	    "metrics_from: \"1.2.3.4/33\" is not an address or "
+	    "address/prefix-length");
+	expect_error("[http]\nmetrics_from = 1.2.3.4/\n", "2: [http] "
+	    "metrics_from: \"1.2.3.4/\" is not an address or "
+	    "address/prefix-length");
+	expect_error("[http]\nmetrics_from = ::1/129\n", "2: [http] "
+	    "metrics_from: \"::1/129\" is not an address or "
+	    "address/prefix-length");
+	expect_error("[http]\nmetrics_from = host.example\n", "2: [http] "
+	    "metrics_from: \"host.example\" is not an address or "
+	    "address/prefix-length");
+	expect_error("[http]\nmetrics_from = 1.1.1.1 1.1.1.2 1.1.1.3 1.1.1.4 "
+	    "1.1.1.5 1.1.1.6 1.1.1.7 1.1.1.8 1.1.1.9 1.1.1.10 1.1.1.11 "
+	    "1.1.1.12 1.1.1.13 1.1.1.14 1.1.1.15 1.1.1.16 1.1.1.17\n",
+	    "2: [http] metrics_from: at most 16 addresses");
+}
+
 static void
 test_syntax_and_mode(void **state)
 {
@@ -163,6 +248,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_syntax_and_mode, setup,
 		    teardown),
 		cmocka_unit_test(test_sample),

@@ -141,6 +141,10 @@ static struct {
 	uint64_t		 next_cid;
 	uint32_t		 max_frame;
 	char			 dummy_hash[AUTH_PWHASH_LEN];
+	uint64_t		 dummy_ops;	/* the limits of dummy_hash */
+	size_t			 dummy_mem;
+	uint64_t		 want_ops;	/* the newest limits asked for */
+	size_t			 want_mem;
 	struct login_job	*logins;	/* in flight, loop thread only */
 	int			 num_logins;
 } L;
@@ -542,6 +546,8 @@ static void
 login_done(void *arg)
 {
 	struct login_job	*j = arg;
+	struct micad_settings	 set;
+	char			 err[CA_ERR_MAX];
 
 	if (!j->verified) {
 		/* Cancelled before the worker got to it: the password was
@@ -553,8 +559,15 @@ login_done(void *arg)
 		login_job_free(j);
 		return;
 	}
-	j->pol.max_failures = j->d->conf->policy.max_failures;
-	j->pol.lockout_seconds = j->d->conf->policy.lockout_seconds;
+	/* The lock-out policy of this attempt: one copy of the settings
+	 * (a SIGHUP may publish new ones meanwhile). */
+	if (!micad_settings_copy(j->d, &set, err, sizeof(err))) {
+		log_warnx("cid=%" PRIu64 " login: %s", j->cid, err);
+		login_written(j, STORE_IO);
+		return;
+	}
+	j->pol.max_failures = set.policy.max_failures;
+	j->pol.lockout_seconds = set.policy.lockout_seconds;
 	j->now = (int64_t)time(NULL);
 	j->unk_rc = unknown_check(j->account, j->now, &j->unk_detail);
 	/* Stays in L.logins (the caps) and c->login until written. */
@@ -1252,8 +1265,9 @@ ca_listener_start(struct micad *d)
 		goto out;
 	}
 	/* Unknown accounts cost the same argon2id work as known ones. */
-	if (!auth_dummy_hash(L.dummy_hash, d->conf->policy.argon2_opslimit,
-	    (size_t)d->conf->policy.argon2_memlimit))
+	L.dummy_ops = L.want_ops = d->conf->policy.argon2_opslimit;
+	L.dummy_mem = L.want_mem = (size_t)d->conf->policy.argon2_memlimit;
+	if (!auth_dummy_hash(L.dummy_hash, L.dummy_ops, L.dummy_mem))
 		goto out;
 	if ((L.ctx = tls_ctx_new(d->conf)) == NULL)
 		goto out;
@@ -1276,6 +1290,99 @@ ca_listener_start(struct micad *d)
 out:
 	if (!rc)
 		ca_listener_stop();
+	return rc;
+}
+
+/*
+ * A new dummy hash, computed on a worker.  Only the newest one asked for
+ * is taken (two SIGHUPs in a row may finish in either order); the
+ * generation lives outside L, so a restarted listener never takes a job
+ * of the one before.
+ */
+struct dummy_job {
+	uint64_t	gen;
+	uint64_t	ops;
+	size_t		mem;
+	int		ok;
+	char		hash[AUTH_PWHASH_LEN];
+};
+
+static uint64_t dummy_gen;	/* loop thread only */
+
+/* Worker: the argon2id work (about 0.5 s at 256 MiB). */
+static void
+dummy_work(void *arg)
+{
+	struct dummy_job *j = arg;
+
+	j->ok = auth_dummy_hash(j->hash, j->ops, j->mem);
+}
+
+/* Loop: logins started from now on use the new dummy. */
+static void
+dummy_done(void *arg)
+{
+	struct dummy_job	*j = arg;
+	const char		*params;
+
+	if (L.lev == NULL || j->gen != dummy_gen)
+		goto out;		/* stopped, or superseded */
+	if (!j->ok) {
+		log_warnx("ca protocol: argon2id dummy hash for opslimit=%"
+		    PRIu64 " memlimit=%zu failed; unknown accounts keep "
+		    "costing opslimit=%" PRIu64 " memlimit=%zu", j->ops, j->mem,
+		    L.dummy_ops, L.dummy_mem);
+		/* the next SIGHUP tries again */
+		L.want_ops = L.dummy_ops;
+		L.want_mem = L.dummy_mem;
+		goto out;
+	}
+	memcpy(L.dummy_hash, j->hash, sizeof(L.dummy_hash));
+	L.dummy_ops = j->ops;
+	L.dummy_mem = j->mem;
+	/* the parameters the hash itself carries ("$m=...,t=...,p=..."),
+	 * so the log shows what a verification of it will cost */
+	if ((params = strstr(L.dummy_hash, "$m=")) != NULL)
+		params++;
+	else
+		params = "?";
+	log_info("ca protocol: argon2id dummy hash recomputed opslimit=%"
+	    PRIu64 " memlimit=%zu params=%.*s", j->ops, j->mem,
+	    (int)strcspn(params, "$"), params);
+ out:
+	sodium_memzero(j->hash, sizeof(j->hash));
+	free(j);
+}
+
+int
+ca_listener_set_argon2(uint64_t ops, size_t mem)
+{
+	struct dummy_job	*j = NULL;
+	int			 rc = 0;
+
+	if (L.lev == NULL || (ops == L.want_ops && mem == L.want_mem)) {
+		rc = 1;
+		goto out;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		log_warn("ca protocol: dummy hash");
+		goto out;
+	}
+	j->gen = ++dummy_gen;
+	j->ops = ops;
+	j->mem = mem;
+	if (!workq_submit(L.d->workers, dummy_work, dummy_done, j)) {
+		log_warnx("ca protocol: dummy hash: workers stopping");
+		goto out;
+	}
+	j = NULL;
+	L.want_ops = ops;
+	L.want_mem = mem;
+	log_info("ca protocol: argon2id limits changed: recomputing the "
+	    "dummy hash for opslimit=%" PRIu64 " memlimit=%zu", ops, mem);
+	rc = 1;
+ out:
+	free(j);
 	return rc;
 }
 

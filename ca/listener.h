@@ -7,6 +7,9 @@
 #ifndef MICA_LISTENER_H
 #define MICA_LISTENER_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct micad;
 
 /*
@@ -22,6 +25,15 @@ int	ca_listener_start(struct micad *d);
  * or 0 (logged) keeping the old one.  Loop thread only.
  */
 int	ca_listener_reload_tls(void);
+/*
+ * After a reload: when ops/mem differ from the argon2id limits of the
+ * dummy hash (what a login of an unknown account is verified against),
+ * a new dummy is computed on a worker; logins that start after it is
+ * ready use it (logged "argon2id dummy hash recomputed"), earlier ones
+ * the old one.  Returns 1 (queued, or nothing to do, or not started), or
+ * 0 (logged) when it could not be queued.  Loop thread only.
+ */
+int	ca_listener_set_argon2(uint64_t ops, size_t mem);
 /*
  * Stops accepting, closes every connection (waiters are dropped), frees
  * the TLS context.  Safe to call when not started.  Call before

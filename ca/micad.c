@@ -3,6 +3,7 @@
  * store transaction, and the after-commit hook that makes OCSP and the
  * CRLs tell the truth before anyone is told of a status change.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,8 @@
 #include "store/store.h"
 
 static _Atomic uint64_t stats[MSTAT_COUNT];
+/* Guards struct micad's settings and has_settings. */
+static pthread_mutex_t settings_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 void
 micad_stat_add(enum micad_stat s, uint64_t n)
@@ -163,6 +166,51 @@ micad_changed_add(struct micad_changed *c, const uint8_t serial[16])
 	return 1;
 }
 
+/* ---- settings a SIGHUP may change ---- */
+
+int
+micad_settings_from_conf(struct micad_settings *out,
+    const struct mica_conf *c, char *err, size_t err_len)
+{
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!ca_profile_parse(&out->profile, c->ca.key_usage,
+	    c->ca.ext_key_usage, err, err_len))
+		goto out;
+	out->profile.copy_san = c->ca.copy_san;
+	out->policy = c->policy;
+	out->default_days = c->ca.default_days;
+	out->renew_before_days = c->ca.renew_before_days;
+	rc = 1;
+ out:
+	return rc;
+}
+
+void
+micad_settings_set(struct micad *d, const struct micad_settings *s)
+{
+	pthread_mutex_lock(&settings_mtx);
+	d->settings = *s;
+	d->has_settings = 1;
+	pthread_mutex_unlock(&settings_mtx);
+}
+
+int
+micad_settings_copy(struct micad *d, struct micad_settings *out, char *err,
+    size_t err_len)
+{
+	int rc = 1;
+
+	pthread_mutex_lock(&settings_mtx);
+	if (d->has_settings)
+		*out = d->settings;
+	else
+		rc = micad_settings_from_conf(out, d->conf, err, err_len);
+	pthread_mutex_unlock(&settings_mtx);
+	return rc;
+}
+
 /* ---- the writer thread ---- */
 
 struct wjob {
@@ -238,9 +286,23 @@ micad_issue_txn(struct micad *d, struct store_txn *txn,
     const char *actor, uint8_t out_serial[16], uint8_t **out_der,
     size_t *out_len, char *err, size_t err_len)
 {
+	struct micad_settings s;
+
+	err[0] = '\0';
+	if (!micad_settings_copy(d, &s, err, err_len))
+		return STORE_INVALID;
+	return micad_issue_txn_with(d, &s, txn, csr_der, csr_len, account,
+	    days, actor, out_serial, out_der, out_len, err, err_len);
+}
+
+int
+micad_issue_txn_with(struct micad *d, const struct micad_settings *s,
+    struct store_txn *txn, const uint8_t *csr_der, size_t csr_len,
+    const char *account, int days, const char *actor, uint8_t out_serial[16],
+    uint8_t **out_der, size_t *out_len, char *err, size_t err_len)
+{
 	struct account_rec acct;
 	struct ca_csr_policy pol;
-	struct ca_profile prof;
 	struct ca_issue_params ip;
 	struct ca_issued iss;
 	struct cert_rec rec;
@@ -259,14 +321,10 @@ micad_issue_txn(struct micad *d, struct store_txn *txn,
 	rc = STORE_INVALID;
 	if (!ca_csr_check(&req, csr_der, csr_len, &pol, err, err_len))
 		goto out;
-	if (!ca_profile_parse(&prof, d->conf->ca.key_usage,
-	    d->conf->ca.ext_key_usage, err, err_len))
-		goto out;
-	prof.copy_san = d->conf->ca.copy_san;
 	memset(&ip, 0, sizeof(ip));
 	ip.req = req;
-	ip.days = days > 0 ? days : d->conf->ca.default_days;
-	ip.profile = &prof;
+	ip.days = days > 0 ? days : s->default_days;
+	ip.profile = &s->profile;
 	ip.base_url = d->conf->ca.http_url;
 	for (tries = 0; tries < 4; tries++) {
 		ca_random_serial(ip.serial);

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "ca/ca.h"
+#include "conf/conf.h"
 #include "store/store.h"
 
 struct event_base;
@@ -23,8 +25,24 @@ struct reissue;
 struct notify;
 struct expiry;
 
+/*
+ * What a SIGHUP may change and other threads read.  The daemon holds one
+ * published copy (struct micad.settings, under a mutex); a job copies it
+ * once with micad_settings_copy and uses only that copy, so one job never
+ * mixes two configurations.
+ */
+struct micad_settings {
+	struct conf_policy	policy;		/* [policy] */
+	struct ca_profile	profile;	/* [ca] key_usage, ext_key_usage,
+						 * copy_san, parsed */
+	int			default_days;	/* [ca] */
+	int			renew_before_days; /* [ca] */
+};
+
 struct micad {
 	struct event_base	*base;		/* the main loop */
+	/* As loaded at start and never written afterwards; what SIGHUP
+	 * reloads is read with micad_settings_copy instead. */
 	struct mica_conf	*conf;
 	struct store		*store;
 	struct ca_signer	*signer;	/* ca/ca.h */
@@ -37,7 +55,27 @@ struct micad {
 	time_t			 started;
 	volatile int		 stopping;
 	struct workq		*writer;	/* 1 thread: every store commit */
+	/* the published settings: micad.c's mutex guards both */
+	struct micad_settings	 settings;
+	int			 has_settings;
 };
+
+/*
+ * Fills out from a loaded config (parses the [ca] profile).  Returns 1,
+ * or 0 with the reason in err.
+ */
+int	micad_settings_from_conf(struct micad_settings *out,
+	    const struct mica_conf *, char *err, size_t err_len);
+/* Publishes s (copied) for every later micad_settings_copy.  Any thread. */
+void	micad_settings_set(struct micad *, const struct micad_settings *s);
+/*
+ * Copies the published settings into out (under the mutex, so never a
+ * half-written one).  Before any micad_settings_set they come from
+ * d->conf (unit tests that set up a struct micad by hand).  Returns 1, or
+ * 0 with err when that config's profile does not parse.  Any thread.
+ */
+int	micad_settings_copy(struct micad *, struct micad_settings *out,
+	    char *err, size_t err_len);
 
 /* Counters for /metrics (atomics: any thread may add or read). */
 enum micad_stat {
@@ -107,5 +145,15 @@ int	micad_issue_txn(struct micad *, struct store_txn *,
 	    const uint8_t *csr_der, size_t csr_len, const char *account,
 	    int days, const char *actor, uint8_t out_serial[16],
 	    uint8_t **out_der, size_t *out_len, char *err, size_t err_len);
+/*
+ * micad_issue_txn with settings the caller copied (micad_settings_copy)
+ * at the start of its job: days <= 0 means s->default_days, the profile
+ * is s->profile.  micad_issue_txn copies them itself.
+ */
+int	micad_issue_txn_with(struct micad *, const struct micad_settings *s,
+	    struct store_txn *, const uint8_t *csr_der, size_t csr_len,
+	    const char *account, int days, const char *actor,
+	    uint8_t out_serial[16], uint8_t **out_der, size_t *out_len,
+	    char *err, size_t err_len);
 
 #endif

@@ -418,50 +418,42 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(micad.base, NULL);
 }
 
+/*
+ * SIGHUP: re-reads the config and publishes the reloadable settings as
+ * one copy (micad_settings_set), so a job on another thread sees either
+ * the old or the new ones, never a mix.  micad.conf itself is not
+ * written: other threads read it without a lock.
+ */
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct mica_conf *nc;
+	struct micad_settings ns;
 	char err[1024];
 
 	(void)sig;
 	(void)what;
 	(void)arg;
 	if ((nc = calloc(1, sizeof(*nc))) == NULL)
-		return;
+		goto out;
 	if (!conf_load(nc, micad.conf->path, err, sizeof(err))) {
 		log_warnx("SIGHUP: configuration not reloaded: %s", err);
-		free(nc);
-		return;
+		goto out;
 	}
-	{
-		struct ca_profile prof;
-
-		if (!ca_profile_parse(&prof, nc->ca.key_usage,
-		    nc->ca.ext_key_usage, err, sizeof(err))) {
-			log_warnx("SIGHUP: configuration not reloaded: [ca] "
-			    "profile: %s", err);
-			free(nc);
-			return;
-		}
+	if (!micad_settings_from_conf(&ns, nc, err, sizeof(err))) {
+		log_warnx("SIGHUP: configuration not reloaded: [ca] "
+		    "profile: %s", err);
+		goto out;
 	}
+	micad_settings_set(&micad, &ns);
 	log_setlevel(nc->daemon.log_level);
-	micad.conf->daemon.log_level = nc->daemon.log_level;
-	micad.conf->policy = nc->policy;
-	micad.conf->ca.default_days = nc->ca.default_days;
-	snprintf(micad.conf->ca.key_usage, sizeof(micad.conf->ca.key_usage),
-	    "%s", nc->ca.key_usage);
-	snprintf(micad.conf->ca.ext_key_usage,
-	    sizeof(micad.conf->ca.ext_key_usage), "%s", nc->ca.ext_key_usage);
-	micad.conf->ca.copy_san = nc->ca.copy_san;
-	micad.conf->ca.renew_before_days = nc->ca.renew_before_days;
-	snprintf(micad.conf->daemon.notify_command,
-	    sizeof(micad.conf->daemon.notify_command), "%s",
-	    nc->daemon.notify_command);
 	if (micad.notify != NULL)
 		notify_set_command(micad.notify, nc->daemon.notify_command);
+	ca_listener_set_argon2(ns.policy.argon2_opslimit,
+	    (size_t)ns.policy.argon2_memlimit);
 	log_info("SIGHUP: reloaded [daemon] log_level=%s notify_command, "
-	    "[policy] review=%s (and the rest of [policy]), [ca] "
+	    "[policy] review=%s argon2_opslimit=%" PRIu64 " argon2_memlimit=%"
+	    PRIu64 " (and the rest of [policy]), [ca] "
 	    "default_days=%d key_usage ext_key_usage copy_san "
 	    "renew_before_days; not reloaded (restart needed): listeners, "
 	    "keys and certificates, store, [http], [protocol], [crl], [admin], "
@@ -470,7 +462,9 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	    "debug" : nc->daemon.log_level == LOG_LVL_INFO ? "info" :
 	    nc->daemon.log_level == LOG_LVL_WARN ? "warn" : "error",
 	    nc->policy.review == REVIEW_AUTO ? "auto" : "manual",
+	    nc->policy.argon2_opslimit, nc->policy.argon2_memlimit,
 	    nc->ca.default_days);
+ out:
 	free(nc);
 }
 
@@ -609,12 +603,13 @@ main(int argc, char **argv)
 		fatalx("%s", err);
 	log_setlevel(debug ? LOG_LVL_DEBUG : conf.daemon.log_level);
 	{
-		struct ca_profile prof;
+		struct micad_settings set;
 
-		/* the issuance profile is checked now, not at first use */
-		if (!ca_profile_parse(&prof, conf.ca.key_usage,
-		    conf.ca.ext_key_usage, err, sizeof(err)))
+		/* the issuance profile is checked now, not at first use;
+		 * published before any other thread runs */
+		if (!micad_settings_from_conf(&set, &conf, err, sizeof(err)))
 			fatalx("%s: [ca] profile: %s", cpath, err);
+		micad_settings_set(&micad, &set);
 	}
 	{
 		/* Keys, passwords and TOTP secrets pass through this

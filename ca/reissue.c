@@ -220,6 +220,7 @@ struct create_ctx {
 	void			*arg;
 	struct micad_changed	 changed;
 	struct audit_ctx	 audit;		/* request.refused */
+	struct micad_settings	 set;		/* copied once at the start */
 	/* results */
 	uint64_t		 id;
 	int			 held;
@@ -356,7 +357,7 @@ create_txn(struct store_txn *txn, void *arg)
 	snprintf(q.note, sizeof(q.note), "%s", c->note);
 	q.csr = c->csr;
 	q.csr_len = c->csr_len;
-	if (c->d->conf->policy.hold_on_request &&
+	if (c->set.policy.hold_on_request &&
 	    lost.st.status == CERT_GOOD) {
 		rc = store_cert_set_status(txn, c->lost, CERT_HOLD,
 		    REASON_CERTIFICATE_HOLD, c->now, 0, NULL);
@@ -493,14 +494,14 @@ create_written(void *arg, enum store_rc rc)
 	ni.time = c->now;
 	notify_event(c->d->notify, &ni);
 	c->state = REQ_PENDING;
-	if (c->d->conf->policy.review == REVIEW_AUTO &&
+	if (c->set.policy.review == REVIEW_AUTO &&
 	    !reissue_approve(c->d, c->id, "auto", create_auto_done, c)) {
 		log_warnx("req=%" PRIu64 " auto approval failed: micad is "
 		    "stopping", c->id);
 		create_finish(c);
 		return;
 	}
-	if (c->d->conf->policy.review != REVIEW_AUTO)
+	if (c->set.policy.review != REVIEW_AUTO)
 		create_finish(c);
 }
 
@@ -529,6 +530,12 @@ reissue_create(struct micad *d, const char *account,
 	snprintf(c->note, sizeof(c->note), "%s", note != NULL ? note : "");
 	c->now = time(NULL);
 	c->rc = REISSUE_INTERNAL;
+	if (!micad_settings_copy(d, &c->set, c->err, sizeof(c->err))) {
+		log_warnx("reissue: account=%s: %s", c->account, c->err);
+		snprintf(c->err, sizeof(c->err), "internal error");
+		ok = create_refuse_queue(c);
+		goto out;
+	}
 	if (reason > REQREASON_DAMAGED) {
 		snprintf(c->err, sizeof(c->err), "unknown reason %u", reason);
 		c->rc = REISSUE_BAD_REQUEST;
@@ -602,6 +609,7 @@ struct decide_ctx {
 	void			*arg;
 	struct micad_changed	 chg;
 	struct audit_ctx	 audit;		/* request.*_failed */
+	struct micad_settings	 set;		/* copied once at the start */
 	/* results */
 	uint8_t			 lost[STORE_SERIAL_LEN];
 	uint8_t			 new_serial[STORE_SERIAL_LEN];
@@ -674,8 +682,8 @@ approve_txn(struct store_txn *txn, void *arg)
 		rc = STORE_ABORT;
 		goto out;
 	}
-	rc = micad_issue_txn(c->d, txn, q.csr, q.csr_len, q.account,
-	    c->d->conf->policy.request_days, c->actor, c->new_serial,
+	rc = micad_issue_txn_with(c->d, &c->set, txn, q.csr, q.csr_len,
+	    q.account, c->set.policy.request_days, c->actor, c->new_serial,
 	    &c->der, &c->der_len, c->err, sizeof(c->err));
 	if (rc != STORE_OK) {
 		if (rc == STORE_INVALID)
@@ -874,6 +882,11 @@ decide(struct micad *d, uint64_t id, const char *actor, const char *why,
 	c->now = time(NULL);
 	c->fn = fn;
 	c->arg = arg;
+	if (!micad_settings_copy(d, &c->set, c->err, sizeof(c->err))) {
+		log_warnx("req=%" PRIu64 " %s", id, c->err);
+		free(c);
+		return 0;
+	}
 	if (!micad_write(d, c->approve ? approve_txn : reject_txn, c, &c->chg,
 	    decide_written)) {
 		free(c);

@@ -554,16 +554,23 @@ renew_check(struct micad *d)
 	X509 *ca = ca_signer_get0_cert(d->signer), *x = NULL;
 	EVP_PKEY *k = NULL;
 	struct ca_signer *ns = NULL;
+	struct micad_settings set;
 	char err[CA_ERR_MAX];
 	int64_t now = time(NULL);
-	int due = 0;
+	int due = 0, rbd;
 
+	/* renew_before_days may change with a SIGHUP: one copy per pass */
+	if (!micad_settings_copy(d, &set, err, sizeof(err))) {
+		log_warnx("renewal check: %s", err);
+		return;
+	}
+	rbd = set.renew_before_days;
 	if (c->ca.ocsp_cert[0] != '\0' && d->ocsp != NULL &&
 	    ca_signer_get0_ocsp_cert(d->signer) != NULL &&
 	    num_retired < sizeof(retired) / sizeof(retired[0]) &&
 	    !made_here_recently(c->ca.ocsp_cert, now) &&
-	    file_due(c->ca.ocsp_cert, ca, now, c->ca.renew_before_days, &due,
-	    err, sizeof(err)) && due) {
+	    file_due(c->ca.ocsp_cert, ca, now, rbd, &due, err, sizeof(err)) &&
+	    due) {
 		if (!renew_one(d, NULL, "OCSP signer", c->ca.ocsp_cert,
 		    c->ca.ocsp_key, &x, &k, err, sizeof(err)))
 			log_warnx("OCSP signer renewal failed, will retry: %s",
@@ -585,8 +592,8 @@ renew_check(struct micad *d)
 	due = 0;
 	if (c->ca.tls_cert[0] != '\0' &&
 	    !made_here_recently(c->ca.tls_cert, now) &&
-	    file_due(c->ca.tls_cert, ca, now, c->ca.renew_before_days, &due,
-	    err, sizeof(err)) && due) {
+	    file_due(c->ca.tls_cert, ca, now, rbd, &due, err, sizeof(err)) &&
+	    due) {
 		if (!renew_one(d, NULL, "TLS server certificate",
 		    c->ca.tls_cert, c->ca.tls_key, &x, &k, err, sizeof(err)))
 			log_warnx("TLS certificate renewal failed, will retry: "

@@ -319,10 +319,13 @@ static void
 acct_add_work(void *arg)
 {
 	struct acct_add *w = arg;
-	const struct conf_policy *p = &w->r->d->conf->policy;
+	struct micad_settings s;
+	char err[CA_ERR_MAX];
 
-	w->ok = auth_pwhash(w->acct.pwhash, w->pw, w->pw_len,
-	    p->argon2_opslimit, (size_t)p->argon2_memlimit);
+	/* the limits as of now (SIGHUP may have changed them) */
+	w->ok = micad_settings_copy(w->r->d, &s, err, sizeof(err)) &&
+	    auth_pwhash(w->acct.pwhash, w->pw, w->pw_len,
+	    s.policy.argon2_opslimit, (size_t)s.policy.argon2_memlimit);
 }
 
 static enum store_rc

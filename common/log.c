@@ -13,7 +13,8 @@
 #include "common/log.h"
 
 static const char *log_prog = "mica";
-static int log_level = LOG_LVL_INFO;
+/* Set on the main thread (SIGHUP), read by all: atomic. */
+static _Atomic int log_level = LOG_LVL_INFO;
 
 static const char *level_names[] = { "error", "warn", "info", "debug" };
 

@@ -165,6 +165,14 @@ kill -HUP "$MICAD_PID"
 wait_count "SIGHUP: reloaded" "$T/micad.log" $((N + 1))
 expect_eq "unchanged limits: no second recomputation" \
     "$(grep -c 'argon2id limits changed: recomputing' "$T/micad.log")" 1
+# an account enrolled after the SIGHUP is hashed with the new limits
+printf 'carol password 1\n' >"$T/pw.carol"
+expect_exit 0 "account add carol after the SIGHUP" admin account add carol \
+    --subject "/CN=carol/O=Example" --password-file "$T/pw.carol"
 stop_micad
 expect_eq "micad exits 0 after the reloads" "$?" 0
+mdb_dump -p -s accounts "$T/ca/store" >"$T/accounts.dump" 2>&1 ||
+    not_ok "mdb_dump accounts"
+expect_eq "carol's hash has the reloaded limits (m=16384 KiB, t=2)" \
+    "$(grep -c 'argon2id\$v=19\$m=16384,t=2,' "$T/accounts.dump")" 1
 done_testing

@@ -189,6 +189,8 @@ struct ocsp_http {
 	int			 jstop;
 	struct signer_thread	*signers;
 	int			 nsigners;	/* started */
+	int			 inflight;	/* jobs queued or signing;
+						 * atomic */
 	int			 sync_ok;	/* jmu, jcv initialised */
 };
 
@@ -772,6 +774,7 @@ enqueue(struct ocsp_http_req *rq, const uint8_t *der, size_t len)
 	rq->sent = 1;
 	rq->c->job = j;
 	rq->c->waiting = 1;
+	__atomic_add_fetch(&h->inflight, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&h->jmu);
 	*h->jobs.tail = j;
 	h->jobs.tail = &j->next;
@@ -788,7 +791,15 @@ answer(struct ocsp_http_req *rq, const uint8_t *der, size_t len)
 	int ok;
 
 	if (!(ok = ocsp_respond_cached(t->ctx, &a, der, len))) {
-		if (t->h->nsigners > 0) {
+		/*
+		 * To a signer thread, unless nothing else waits for this
+		 * thread and no signer has work: then signing here delays
+		 * no one and saves two thread wake-ups (a lone client's
+		 * round trip).
+		 */
+		if (t->h->nsigners > 0 && (__atomic_load_n(&t->h->inflight,
+		    __ATOMIC_RELAXED) > 0 || event_base_get_num_events(t->base,
+		    EVENT_BASE_COUNT_ACTIVE) > 0)) {
 			if (enqueue(rq, der, len))
 				return;
 			ocsp_http_send_error(rq, 503, reason_of(503));
@@ -1233,6 +1244,7 @@ signer_main(void *arg)
 
 		j->next = NULL;
 		j->ok = ocsp_respond(st->ctx, &j->a, j->req, j->len);
+		__atomic_sub_fetch(&h->inflight, 1, __ATOMIC_RELAXED);
 		t = j->t;
 		pthread_mutex_lock(&t->dmu);
 		was_empty = t->done.head == NULL;

@@ -229,24 +229,6 @@ struct create_ctx {
 	char			 err[CA_ERR_MAX];
 };
 
-struct dup_ctx {
-	const uint8_t	*lost;
-	uint64_t	 found;
-};
-
-static int
-dup_cb(const struct request_rec *q, void *arg)
-{
-	struct dup_ctx *dc = arg;
-
-	if ((q->state == REQ_PENDING || q->state == REQ_APPROVED) &&
-	    memcmp(q->lost_serial, dc->lost, STORE_SERIAL_LEN) == 0) {
-		dc->found = q->id;
-		return 0;
-	}
-	return 1;
-}
-
 /* The CSR rules of ca/ca.h against the lost certificate and account. */
 static int
 check_csr(struct create_ctx *c, const struct cert_rec *lost,
@@ -287,7 +269,7 @@ create_txn(struct store_txn *txn, void *arg)
 	struct cert_rec		 lost;
 	struct account_rec	 acct;
 	struct request_rec	 q;
-	struct dup_ctx		 dc;
+	uint64_t		 open_id;
 	char			 hex[SERIAL_HEX_LEN], subj[64], when[32];
 	char			 details[STORE_NOTE_MAX + 1];
 	enum store_rc		 rc;
@@ -334,17 +316,17 @@ create_txn(struct store_txn *txn, void *arg)
 		rc = STORE_ABORT;
 		goto out;
 	}
-	dc.lost = c->lost;
-	dc.found = 0;
-	if ((rc = store_request_iter(txn, dup_cb, &dc)) != STORE_OK)
-		goto out;
-	if (dc.found != 0) {
+	/* One open request per lost serial: an index lookup (store.h). */
+	rc = store_request_open_find(txn, c->lost, &open_id);
+	if (rc == STORE_OK) {
 		c->rc = REISSUE_DUPLICATE;
 		snprintf(c->err, sizeof(c->err), "request %" PRIu64 " for "
-		    "serial %s is still open", dc.found, hex);
+		    "serial %s is still open", open_id, hex);
 		rc = STORE_ABORT;
 		goto out;
 	}
+	if (rc != STORE_NOTFOUND)
+		goto out;
 	if ((rc = store_request_next_id(txn, &c->id)) != STORE_OK)
 		goto out;
 	q.id = c->id;

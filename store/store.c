@@ -46,11 +46,14 @@ enum {
 	DB_REQUESTS,
 	DB_AUDIT,
 	DB_META,
+	DB_BASE_COUNT,		/* the databases of schema 1 */
+	DB_OPEN_REQS = DB_BASE_COUNT,	/* schema 2 */
 	DB_COUNT
 };
 
 static const char *const db_names[DB_COUNT] = {
 	"certs", "revocations", "accounts", "requests", "audit", "meta",
+	"open_requests",
 };
 
 #define STORE_DEFAULT_MAP	(64ULL * 1024 * 1024)
@@ -69,6 +72,9 @@ struct store {
 	int			 no_grow;
 	int			 read_only;
 	int			 lock_fd;
+	int			 req_index;	/* 1: open_requests is open;
+						 * 0: a schema 1 store opened
+						 * read-only (requests walked) */
 };
 
 struct store_txn {
@@ -299,7 +305,7 @@ all_empty(struct store_txn *t)
 	MDB_stat st;
 	int i;
 
-	for (i = 0; i < DB_COUNT; i++) {
+	for (i = 0; i < DB_BASE_COUNT; i++) {
 		if (mdb_stat(t->txn, t->s->dbi[i], &st) != 0 ||
 		    st.ms_entries != 0)
 			return 0;
@@ -307,22 +313,115 @@ all_empty(struct store_txn *t)
 	return 1;
 }
 
+static int	key_u64(const MDB_val *, uint64_t *);
+static int	request_is_open(uint8_t state);
+static enum store_rc	index_put(struct store_txn *, const uint8_t *serial,
+		    uint64_t id);
+
+/* Adds every open request of a schema 1 store to the new index. */
+static enum store_rc
+index_build(struct store_txn *t, const char *dir)
+{
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	struct request_rec q;
+	enum store_rc rc;
+	uint64_t id, n = 0;
+	int mrc;
+
+	if ((rc = lmdb_rc(t, mdb_cursor_open(t->txn, t->s->dbi[DB_REQUESTS],
+	    &c), "requests")) != STORE_OK)
+		goto out;
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == MDB_SUCCESS;
+	    mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (!key_u64(&k, &id) ||
+		    !store_rec_request_decode(&q, id, v.mv_data, v.mv_size)) {
+			log_warnx("store: %s: upgrade: a request does not "
+			    "decode", dir);
+			rc = STORE_CORRUPT;
+			goto out;
+		}
+		if (!request_is_open(q.state))
+			continue;
+		rc = index_put(t, q.lost_serial, id);
+		if (rc == STORE_EXISTS) {
+			/* Cannot happen with one writer; keep the first and
+			 * let mica-admin check report the second. */
+			log_warnx("store: %s: upgrade: request %" PRIu64
+			    " is a second open request for its serial", dir,
+			    id);
+			continue;
+		}
+		if (rc != STORE_OK)
+			goto out;
+		n++;
+	}
+	if ((rc = lmdb_rc(t, mrc, "requests")) != STORE_NOTFOUND)
+		goto out;
+	log_info("store: %s: upgraded to schema %d (%" PRIu64 " open "
+	    "requests indexed)", dir, STORE_SCHEMA_VERSION, n);
+	rc = STORE_OK;
+out:
+	if (c != NULL)
+		mdb_cursor_close(c);
+	return rc;
+}
+
 /*
- * Opens the named databases (creating them when create), writes the schema
- * version into a new store and checks it in an existing one.  The
- * transaction is committed so that the dbi handles stay open.
+ * Schema 2 adds open_requests.  A new store gets it at once; a schema 1
+ * store opened for writing gets it built in the open transaction (so it
+ * commits with the version bump or not at all); a schema 1 store opened
+ * read-only has none and the request lookups walk the requests.
  */
 static enum store_rc
-open_dbs(struct store *s, const char *dir, int create)
+open_index(struct store_txn *t, const char *dir, uint64_t *ver, int fresh)
+{
+	enum store_rc rc;
+	int mrc, upgrade = *ver == 1;
+
+	if (upgrade && !t->write)
+		return STORE_OK;
+	mrc = mdb_dbi_open(t->txn, db_names[DB_OPEN_REQS],
+	    upgrade || fresh ? MDB_CREATE : 0, &t->s->dbi[DB_OPEN_REQS]);
+	if (mrc == MDB_NOTFOUND) {
+		log_warnx("store: %s: schema %" PRIu64 " without database "
+		    "%s", dir, *ver, db_names[DB_OPEN_REQS]);
+		return STORE_CORRUPT;
+	}
+	if ((rc = lmdb_rc(t, mrc, db_names[DB_OPEN_REQS])) != STORE_OK)
+		return rc;
+	if (upgrade) {
+		/* A leftover (from a downgrade) would be stale: rebuild. */
+		mrc = mdb_drop(t->txn, t->s->dbi[DB_OPEN_REQS], 0);
+		if ((rc = lmdb_rc(t, mrc, "clear open_requests")) != STORE_OK ||
+		    (rc = index_build(t, dir)) != STORE_OK)
+			return rc;
+		*ver = STORE_SCHEMA_VERSION;
+		rc = store_meta_set_u64(t, META_SCHEMA, *ver);
+		if (rc != STORE_OK)
+			return rc;
+	}
+	t->s->req_index = 1;
+	return STORE_OK;
+}
+
+/*
+ * Opens the named databases (creating them when create), writes the schema
+ * version into a new store and checks it in an existing one; upgrades a
+ * schema 1 store unless read_only.  The transaction is committed so that
+ * the dbi handles stay open.
+ */
+static enum store_rc
+open_dbs(struct store *s, const char *dir, int create, int read_only)
 {
 	struct store_txn t;
 	enum store_rc rc;
 	uint64_t ver = 0;
-	int i, mrc;
+	int i, mrc, fresh = 0;
 
-	if ((rc = txn_begin(s, create, &t)) != STORE_OK)
+	if ((rc = txn_begin(s, !read_only, &t)) != STORE_OK)
 		return rc;
-	for (i = 0; i < DB_COUNT; i++) {
+	for (i = 0; i < DB_BASE_COUNT; i++) {
 		mrc = mdb_dbi_open(t.txn, db_names[i], create ? MDB_CREATE : 0,
 		    &s->dbi[i]);
 		if (mrc == MDB_NOTFOUND) {
@@ -339,6 +438,7 @@ open_dbs(struct store *s, const char *dir, int create)
 		goto out;
 	if (ver == 0 && create && all_empty(&t)) {
 		ver = STORE_SCHEMA_VERSION;
+		fresh = 1;
 		rc = store_meta_set_u64(&t, META_SCHEMA, ver);
 		if (rc != STORE_OK)
 			goto out;
@@ -355,6 +455,8 @@ open_dbs(struct store *s, const char *dir, int create)
 		rc = STORE_VERSION;
 		goto out;
 	}
+	if ((rc = open_index(&t, dir, &ver, fresh)) != STORE_OK)
+		goto out;
 	mrc = mdb_txn_commit(t.txn);
 	t.txn = NULL;
 	rc = lmdb_rc(&t, mrc, "commit open");
@@ -445,7 +547,8 @@ store_open(struct store **out, const char *dir, const struct store_opts *opts)
 	}
 	for (i = 0; i < DB_COUNT; i++)
 		s->dbi[i] = 0;
-	if ((rc = open_dbs(s, dir, o->create && !o->read_only)) != STORE_OK)
+	if ((rc = open_dbs(s, dir, o->create && !o->read_only,
+	    o->read_only)) != STORE_OK)
 		goto out;
 	*out = s;
 	s = NULL;
@@ -1175,7 +1278,116 @@ store_request_get(struct store_txn *t, uint64_t id, struct request_rec *out)
 	return STORE_OK;
 }
 
-/* Inserts or replaces request q->id (which must not be 0). */
+/*
+ * The open_requests index: lost serial[16] -> u64 id of the request for it
+ * that is pending or approved.  store_request_put keeps it, in the same
+ * transaction as the record, so it holds exactly the open requests.
+ */
+static int
+request_is_open(uint8_t state)
+{
+	return state == REQ_PENDING || state == REQ_APPROVED;
+}
+
+/* STORE_OK with *out_id, STORE_NOTFOUND, or an error. */
+static enum store_rc
+index_get(struct store_txn *t, const uint8_t *serial, uint64_t *out_id)
+{
+	MDB_val v;
+	struct rd r;
+	enum store_rc rc;
+
+	*out_id = 0;
+	rc = db_get(t, DB_OPEN_REQS, serial, STORE_SERIAL_LEN, &v);
+	if (rc != STORE_OK)
+		return rc;
+	rd_init(&r, v.mv_data, v.mv_size);
+	if (!rd_u64(&r, out_id) || rd_left(&r) != 0 || *out_id == 0) {
+		log_warnx("store: open_requests: an entry is not a request id");
+		*out_id = 0;
+		return STORE_CORRUPT;
+	}
+	return STORE_OK;
+}
+
+/* Indexes id for serial; STORE_EXISTS if another id holds the serial. */
+static enum store_rc
+index_put(struct store_txn *t, const uint8_t *serial, uint64_t id)
+{
+	uint8_t val[8];
+	uint64_t cur;
+	enum store_rc rc;
+
+	rc = index_get(t, serial, &cur);
+	if (rc == STORE_OK)
+		return cur == id ? STORE_OK : STORE_EXISTS;
+	if (rc != STORE_NOTFOUND)
+		return rc;
+	be64_put(val, id);
+	return db_put(t, DB_OPEN_REQS, serial, STORE_SERIAL_LEN, val,
+	    sizeof(val), 0);
+}
+
+/* Removes serial's entry if it names id. */
+static enum store_rc
+index_del(struct store_txn *t, const uint8_t *serial, uint64_t id)
+{
+	MDB_val k = { .mv_size = STORE_SERIAL_LEN, .mv_data = (void *)serial };
+	uint64_t cur;
+	enum store_rc rc;
+
+	rc = index_get(t, serial, &cur);
+	if (rc == STORE_NOTFOUND || (rc == STORE_OK && cur != id))
+		return STORE_OK;
+	if (rc != STORE_OK)
+		return rc;
+	return lmdb_rc(t, mdb_del(t->txn, t->s->dbi[DB_OPEN_REQS], &k, NULL),
+	    db_names[DB_OPEN_REQS]);
+}
+
+/* Moves the index from the stored version of q (if any) to q. */
+static enum store_rc
+index_update(struct store_txn *t, const struct request_rec *q)
+{
+	struct request_rec old;
+	MDB_val v;
+	uint8_t key[8];
+	enum store_rc rc;
+
+	if (!t->s->req_index) {
+		log_warnx("store: request put without the open_requests index");
+		return STORE_INVALID;
+	}
+	be64_put(key, q->id);
+	rc = db_get(t, DB_REQUESTS, key, sizeof(key), &v);
+	if (rc == STORE_OK) {
+		if (!store_rec_request_decode(&old, q->id, v.mv_data,
+		    v.mv_size)) {
+			log_warnx("store: request %" PRIu64 ": record does "
+			    "not decode", q->id);
+			return STORE_CORRUPT;
+		}
+		if (request_is_open(old.state) &&
+		    (!request_is_open(q->state) || memcmp(old.lost_serial,
+		    q->lost_serial, STORE_SERIAL_LEN) != 0) &&
+		    (rc = index_del(t, old.lost_serial, q->id)) != STORE_OK)
+			return rc;
+	} else if (rc != STORE_NOTFOUND)
+		return rc;
+	if (!request_is_open(q->state))
+		return STORE_OK;
+	rc = index_put(t, q->lost_serial, q->id);
+	if (rc == STORE_EXISTS)
+		log_warnx("store: request %" PRIu64 ": its serial already has "
+		    "an open request", q->id);
+	return rc;
+}
+
+/*
+ * Inserts or replaces request q->id (which must not be 0) and keeps the
+ * open_requests index; STORE_EXISTS if q is open and another request for
+ * its lost serial is open too.
+ */
 enum store_rc
 store_request_put(struct store_txn *t, const struct request_rec *q)
 {
@@ -1188,11 +1400,61 @@ store_request_put(struct store_txn *t, const struct request_rec *q)
 		log_warnx("store: request %" PRIu64 ": invalid fields", q->id);
 		goto out;
 	}
+	if (!t->write) {
+		log_warnx("store: put into requests in a read transaction");
+		goto out;
+	}
+	if ((rc = index_update(t, q)) != STORE_OK)
+		goto out;
 	be64_put(key, q->id);
 	rc = db_put(t, DB_REQUESTS, key, sizeof(key), b.data, b.len, 0);
 out:
 	wb_cleanup(&b);
 	return rc;
+}
+
+struct open_walk {
+	const uint8_t	*serial;
+	uint64_t	 found;
+};
+
+static enum walk
+open_walk_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct open_walk *w = arg;
+	struct request_rec q;
+	uint64_t id;
+
+	if (!key_u64(k, &id) ||
+	    !store_rec_request_decode(&q, id, v->mv_data, v->mv_size))
+		return WALK_CORRUPT;
+	if (request_is_open(q.state) &&
+	    memcmp(q.lost_serial, w->serial, STORE_SERIAL_LEN) == 0) {
+		w->found = id;
+		return WALK_STOP;
+	}
+	return WALK_NEXT;
+}
+
+/*
+ * The open (pending or approved) request for a lost serial: one index
+ * lookup, or a walk of the requests in a schema 1 store opened read-only.
+ */
+enum store_rc
+store_request_open_find(struct store_txn *t,
+    const uint8_t serial[STORE_SERIAL_LEN], uint64_t *out_id)
+{
+	struct open_walk w = { serial, 0 };
+	enum store_rc rc;
+
+	*out_id = 0;
+	if (t->s->req_index)
+		return index_get(t, serial, out_id);
+	if ((rc = db_walk(t, DB_REQUESTS, NULL, 0, open_walk_one, &w)) !=
+	    STORE_OK)
+		return rc;
+	*out_id = w.found;
+	return w.found != 0 ? STORE_OK : STORE_NOTFOUND;
 }
 
 struct request_walk {
@@ -1220,6 +1482,157 @@ store_request_iter(struct store_txn *t, store_request_cb cb, void *arg)
 	struct request_walk w = { cb, arg };
 
 	return db_walk(t, DB_REQUESTS, NULL, 0, request_walk_one, &w);
+}
+
+/* ---- open_requests check ---- */
+
+struct index_check {
+	struct store_txn	*txn;
+	enum store_rc	 rc;		/* a lookup error */
+	uint64_t	 num_open;	/* open requests */
+	uint64_t	 num_entries;	/* index entries */
+	int		 bad;
+	char		*why;
+	size_t		 why_len;
+};
+
+static enum walk
+index_fail(struct index_check *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static enum walk
+index_fail(struct index_check *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->bad = 1;
+	if (c->why != NULL && c->why_len > 0) {
+		va_start(ap, fmt);
+		vsnprintf(c->why, c->why_len, fmt, ap);
+		va_end(ap);
+	}
+	return WALK_STOP;
+}
+
+/* Every open request is the one its serial's entry names. */
+static enum walk
+index_check_request(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct index_check *c = arg;
+	struct request_rec q;
+	char hex[SERIAL_HEX_LEN];
+	uint64_t id, ix;
+	enum store_rc rc;
+
+	if (!key_u64(k, &id) ||
+	    !store_rec_request_decode(&q, id, v->mv_data, v->mv_size))
+		return WALK_CORRUPT;
+	if (!request_is_open(q.state))
+		return WALK_NEXT;
+	c->num_open++;
+	serial_hex(hex, q.lost_serial);
+	rc = index_get(c->txn, q.lost_serial, &ix);
+	if (rc == STORE_NOTFOUND)
+		return index_fail(c, "open request %" PRIu64 " (serial %s) "
+		    "is not in the index", id, hex);
+	if (rc == STORE_CORRUPT)
+		return index_fail(c, "index entry for serial %s is not a "
+		    "request id", hex);
+	if (rc != STORE_OK) {
+		c->rc = rc;
+		return WALK_STOP;
+	}
+	if (ix != id)
+		return index_fail(c, "open request %" PRIu64 " (serial %s): "
+		    "the index names request %" PRIu64, id, hex, ix);
+	return WALK_NEXT;
+}
+
+/* Every entry names an open request for its serial. */
+static enum walk
+index_check_entry(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct index_check *c = arg;
+	struct request_rec q;
+	char hex[SERIAL_HEX_LEN] = "?";
+	MDB_val rv;
+	struct rd r;
+	uint8_t key[8];
+	uint64_t id = 0;
+	enum store_rc rc;
+
+	c->num_entries++;
+	if (k->mv_size != STORE_SERIAL_LEN)
+		return index_fail(c, "index key of %zu bytes", k->mv_size);
+	serial_hex(hex, k->mv_data);
+	rd_init(&r, v->mv_data, v->mv_size);
+	if (!rd_u64(&r, &id) || rd_left(&r) != 0 || id == 0)
+		return index_fail(c, "index entry for serial %s is not a "
+		    "request id", hex);
+	be64_put(key, id);
+	rc = db_get(c->txn, DB_REQUESTS, key, sizeof(key), &rv);
+	if (rc == STORE_NOTFOUND)
+		return index_fail(c, "index entry for serial %s names "
+		    "request %" PRIu64 ", which does not exist", hex, id);
+	if (rc != STORE_OK) {
+		c->rc = rc;
+		return WALK_STOP;
+	}
+	if (!store_rec_request_decode(&q, id, rv.mv_data, rv.mv_size))
+		return WALK_CORRUPT;
+	if (!request_is_open(q.state))
+		return index_fail(c, "index entry for serial %s names "
+		    "request %" PRIu64 ", which is closed (state %u)", hex,
+		    id, q.state);
+	if (memcmp(q.lost_serial, k->mv_data, STORE_SERIAL_LEN) != 0)
+		return index_fail(c, "index entry for serial %s names "
+		    "request %" PRIu64 ", which is for another serial", hex,
+		    id);
+	return WALK_NEXT;
+}
+
+/*
+ * Compares open_requests with the requests: one walk of each, a lookup per
+ * open request and per entry.  *out_open = open requests.  Returns STORE_OK
+ * when they agree, STORE_CORRUPT with why (the first difference) when not,
+ * STORE_NOTFOUND when the store has no index (schema 1 opened read-only).
+ */
+enum store_rc
+store_request_index_check(struct store_txn *t, uint64_t *out_open,
+    char *why, size_t why_len)
+{
+	struct index_check c;
+	enum store_rc rc;
+
+	memset(&c, 0, sizeof(c));
+	c.txn = t;
+	c.rc = STORE_OK;
+	c.why = why;
+	c.why_len = why_len;
+	if (why != NULL && why_len > 0)
+		why[0] = '\0';
+	if (out_open != NULL)
+		*out_open = 0;
+	if (!t->s->req_index) {
+		if (why != NULL && why_len > 0)
+			snprintf(why, why_len, "no open_requests index "
+			    "(schema 1 store opened read-only)");
+		return STORE_NOTFOUND;
+	}
+	rc = db_walk(t, DB_REQUESTS, NULL, 0, index_check_request, &c);
+	if (rc == STORE_OK && c.rc == STORE_OK && !c.bad)
+		rc = db_walk(t, DB_OPEN_REQS, NULL, 0, index_check_entry, &c);
+	if (rc == STORE_OK && c.rc == STORE_OK && !c.bad &&
+	    c.num_entries != c.num_open)
+		index_fail(&c, "%" PRIu64 " index entries for %" PRIu64
+		    " open requests", c.num_entries, c.num_open);
+	if (rc == STORE_OK)
+		rc = c.rc;
+	if (rc == STORE_OK && c.bad)
+		rc = STORE_CORRUPT;
+	if (out_open != NULL)
+		*out_open = c.num_open;
+	return rc;
 }
 
 /* ---- meta ---- */
@@ -1537,7 +1950,7 @@ info_txn(struct store_txn *t, void *arg)
 	MDB_envinfo ei;
 	uint64_t *counts[DB_COUNT] = {
 		&info->num_certs, &info->num_rev_events, &info->num_accounts,
-		&info->num_requests, &info->num_audit, NULL,
+		&info->num_requests, &info->num_audit, NULL, NULL,
 	};
 	enum store_rc rc;
 	int i, mrc;

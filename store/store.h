@@ -14,6 +14,8 @@
  *   requests     id u64            -> reissue request record
  *   audit        seq u64           -> audit record, BLAKE2b hash chain
  *   meta         name              -> u64 counters, schema version, chain head
+ *   open_requests lost serial[16]  -> u64 id of its pending/approved request
+ *                                     (schema 2; kept by store_request_put)
  * Every record starts with a version byte.
  */
 #ifndef MICA_STORE_H
@@ -22,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION	1
+#define STORE_SCHEMA_VERSION	2	/* 2: open_requests */
 #define STORE_SERIAL_LEN	16
 #define STORE_NAME_MAX		64	/* account names, actors */
 #define STORE_SUBJECT_MAX	1024	/* allowed subject DN text */
@@ -254,8 +256,29 @@ void		request_rec_cleanup(struct request_rec *);
 enum store_rc	store_request_next_id(struct store_txn *, uint64_t *out_id);
 enum store_rc	store_request_get(struct store_txn *, uint64_t id,
 		    struct request_rec *out);
+/*
+ * Inserts or replaces q (q->id != 0) and, in the same transaction, keeps
+ * the open_requests index: an open (pending or approved) request is
+ * indexed under its lost serial, a closed one is not.  STORE_EXISTS if q
+ * is open and another request for the same serial is open.
+ */
 enum store_rc	store_request_put(struct store_txn *,
 		    const struct request_rec *);
+/*
+ * The id of the open request for a lost serial: STORE_OK and *out_id, or
+ * STORE_NOTFOUND.  One index lookup (a walk only in a schema 1 store
+ * opened read-only, which has no index).
+ */
+enum store_rc	store_request_open_find(struct store_txn *,
+		    const uint8_t serial[STORE_SERIAL_LEN], uint64_t *out_id);
+/*
+ * Verifies the index against the requests (one walk of each): STORE_OK if
+ * it lists exactly the open requests, STORE_CORRUPT with why set to the
+ * first difference, STORE_NOTFOUND if the store has no index (schema 1
+ * opened read-only; why says so).  *out_open = open requests seen.
+ */
+enum store_rc	store_request_index_check(struct store_txn *,
+		    uint64_t *out_open, char *why, size_t why_len);
 /* Records are valid only during cb; 1 = go on, 0 = stop. */
 typedef int (*store_request_cb)(const struct request_rec *, void *arg);
 enum store_rc	store_request_iter(struct store_txn *, store_request_cb,

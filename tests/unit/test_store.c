@@ -1385,6 +1385,320 @@ test_read_only(void **state)
 	assert_int_equal(add_cert(f, 5, der1, sizeof(der1)), STORE_INVALID);
 }
 
+/* ---- the open_requests index ---- */
+
+struct ix_arg {
+	struct request_rec	 q;
+	uint8_t			 serial[STORE_SERIAL_LEN];
+	uint64_t		 id;
+	uint64_t		 num_open;
+	char			 why[256];
+};
+
+static enum store_rc
+tx_ix_put(struct store_txn *t, void *arg)
+{
+	return store_request_put(t, &((struct ix_arg *)arg)->q);
+}
+
+static enum store_rc
+tx_ix_find(struct store_txn *t, void *arg)
+{
+	struct ix_arg *x = arg;
+
+	return store_request_open_find(t, x->serial, &x->id);
+}
+
+static enum store_rc
+tx_ix_check(struct store_txn *t, void *arg)
+{
+	struct ix_arg *x = arg;
+
+	return store_request_index_check(t, &x->num_open, x->why,
+	    sizeof(x->why));
+}
+
+/* Writes request id in state for account's lost serial n. */
+static enum store_rc
+ix_put(struct fx *f, uint64_t id, uint8_t state, const char *account,
+    unsigned int n)
+{
+	struct ix_arg x;
+
+	memset(&x, 0, sizeof(x));
+	x.q.id = id;
+	x.q.state = state;
+	snprintf(x.q.account, sizeof(x.q.account), "%s", account);
+	mkserial(x.q.lost_serial, n);
+	x.q.created = 1700000000 + (int64_t)id;
+	return store_write(f->s, tx_ix_put, &x);
+}
+
+/* The open request for serial n (0: none); fails on other errors. */
+static uint64_t
+ix_find(struct fx *f, unsigned int n)
+{
+	struct ix_arg x;
+	enum store_rc rc;
+
+	memset(&x, 0, sizeof(x));
+	mkserial(x.serial, n);
+	rc = store_read(f->s, tx_ix_find, &x);
+	if (rc == STORE_NOTFOUND) {
+		assert_int_equal(x.id, 0);
+		return 0;
+	}
+	assert_int_equal(rc, STORE_OK);
+	return x.id;
+}
+
+static enum store_rc
+ix_check(struct fx *f, struct ix_arg *x)
+{
+	memset(x, 0, sizeof(*x));
+	return store_read(f->s, tx_ix_check, x);
+}
+
+static void
+ix_check_ok(struct fx *f, uint64_t num_open)
+{
+	struct ix_arg x;
+
+	assert_int_equal(ix_check(f, &x), STORE_OK);
+	assert_int_equal(x.num_open, num_open);
+	assert_string_equal(x.why, "");
+}
+
+static void
+test_request_index(void **state)
+{
+	struct fx *f = *state;
+	struct req_arg r;
+
+	open_new(f);
+	ix_check_ok(f, 0);
+	assert_int_equal(ix_find(f, 10), 0);
+	/* alice has two certificates, bob one: one open request each */
+	assert_int_equal(ix_put(f, 1, REQ_PENDING, "alice", 10), STORE_OK);
+	assert_int_equal(ix_put(f, 2, REQ_PENDING, "bob", 20), STORE_OK);
+	assert_int_equal(ix_put(f, 3, REQ_PENDING, "alice", 11), STORE_OK);
+	assert_int_equal(ix_find(f, 10), 1);
+	assert_int_equal(ix_find(f, 20), 2);
+	assert_int_equal(ix_find(f, 11), 3);
+	assert_int_equal(ix_find(f, 12), 0);
+	ix_check_ok(f, 3);
+	/* a second open request for a serial is refused and not stored */
+	assert_int_equal(ix_put(f, 4, REQ_PENDING, "alice", 10), STORE_EXISTS);
+	memset(&r, 0, sizeof(r));
+	r.q.id = 4;
+	assert_int_equal(store_read(f->s, tx_req_get, &r), STORE_NOTFOUND);
+	assert_int_equal(ix_find(f, 10), 1);
+	/* rewriting an open request keeps its entry */
+	assert_int_equal(ix_put(f, 1, REQ_PENDING, "alice", 10), STORE_OK);
+	/* approved (not yet signed) is still open; issued is not */
+	assert_int_equal(ix_put(f, 1, REQ_APPROVED, "alice", 10), STORE_OK);
+	assert_int_equal(ix_find(f, 10), 1);
+	ix_check_ok(f, 3);
+	assert_int_equal(ix_put(f, 1, REQ_ISSUED, "alice", 10), STORE_OK);
+	assert_int_equal(ix_find(f, 10), 0);
+	assert_int_equal(ix_find(f, 11), 3);
+	ix_check_ok(f, 2);
+	/* rejected closes bob's */
+	assert_int_equal(ix_put(f, 2, REQ_REJECTED, "bob", 20), STORE_OK);
+	assert_int_equal(ix_find(f, 20), 0);
+	ix_check_ok(f, 1);
+	/* rewriting a closed request leaves the index alone */
+	assert_int_equal(ix_put(f, 2, REQ_REJECTED, "bob", 20), STORE_OK);
+	/* a closed serial takes a new request; a closed one cannot reopen
+	 * over it */
+	assert_int_equal(ix_put(f, 4, REQ_PENDING, "alice", 10), STORE_OK);
+	assert_int_equal(ix_find(f, 10), 4);
+	assert_int_equal(ix_put(f, 1, REQ_PENDING, "alice", 10), STORE_EXISTS);
+	assert_int_equal(ix_find(f, 10), 4);
+	ix_check_ok(f, 2);
+	/* an invalid record changes nothing */
+	assert_int_equal(ix_put(f, 4, 9, "alice", 10), STORE_INVALID);
+	assert_int_equal(ix_find(f, 10), 4);
+	/* the index survives a reopen */
+	reopen(f);
+	assert_int_equal(ix_find(f, 10), 4);
+	assert_int_equal(ix_find(f, 11), 3);
+	ix_check_ok(f, 2);
+}
+
+/* Turns the store into what the schema 1 program left: no index. */
+static void
+make_schema1(struct fx *f, int keep_stale_index)
+{
+	struct raw r;
+	uint8_t v[8], serial[STORE_SERIAL_LEN];
+
+	store_close(f->s);
+	f->s = NULL;
+	raw_open(&r, f->dir, "open_requests");
+	if (keep_stale_index) {
+		/* what a downgrade would leave: an entry that is wrong */
+		mkserial(serial, 99);
+		be64_put(v, 7);
+		raw_put(&r, serial, sizeof(serial), v, sizeof(v));
+	} else
+		assert_int_equal(mdb_drop(r.txn, r.dbi, 1), 0);
+	raw_close(&r);
+	raw_open(&r, f->dir, "meta");
+	be64_put(v, 1);
+	raw_put(&r, "schema_version", strlen("schema_version"), v, 8);
+	raw_close(&r);
+}
+
+static int
+has_db(struct fx *f, const char *db)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	int rc;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, f->dir, MDB_RDONLY, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	rc = mdb_dbi_open(txn, db, 0, &dbi);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return rc == 0;
+}
+
+static void
+test_request_index_upgrade(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts ro = { .read_only = 1 };
+	struct ix_arg x;
+	uint64_t ver;
+
+	open_new(f);
+	assert_int_equal(ix_put(f, 1, REQ_ISSUED, "alice", 10), STORE_OK);
+	assert_int_equal(ix_put(f, 2, REQ_PENDING, "alice", 10), STORE_OK);
+	assert_int_equal(ix_put(f, 3, REQ_APPROVED, "bob", 20), STORE_OK);
+	assert_int_equal(ix_put(f, 4, REQ_REJECTED, "bob", 21), STORE_OK);
+	make_schema1(f, 0);
+	assert_false(has_db(f, "open_requests"));
+
+	/* read-only: no index, the lookup walks the requests */
+	assert_int_equal(store_open(&f->s, f->dir, &ro), STORE_OK);
+	assert_int_equal(ix_find(f, 10), 2);
+	assert_int_equal(ix_find(f, 20), 3);
+	assert_int_equal(ix_find(f, 21), 0);
+	assert_int_equal(ix_check(f, &x), STORE_NOTFOUND);
+	assert_non_null(strstr(x.why, "schema 1"));
+	assert_int_equal(store_read(f->s, tx_schema, &ver), STORE_OK);
+	assert_int_equal(ver, 1);
+	store_close(f->s);
+	f->s = NULL;
+	assert_false(has_db(f, "open_requests"));
+
+	/* writable: upgraded at open, in one transaction */
+	reopen(f);
+	assert_int_equal(store_read(f->s, tx_schema, &ver), STORE_OK);
+	assert_int_equal(ver, STORE_SCHEMA_VERSION);
+	assert_true(has_db(f, "open_requests"));
+	ix_check_ok(f, 2);
+	assert_int_equal(ix_find(f, 10), 2);
+	assert_int_equal(ix_find(f, 20), 3);
+	assert_int_equal(ix_find(f, 21), 0);
+	assert_int_equal(ix_put(f, 5, REQ_PENDING, "alice", 10), STORE_EXISTS);
+	assert_int_equal(ix_put(f, 3, REQ_ISSUED, "bob", 20), STORE_OK);
+	ix_check_ok(f, 1);
+
+	/* a schema 1 store with a leftover index gets it rebuilt */
+	make_schema1(f, 1);
+	reopen(f);
+	ix_check_ok(f, 1);
+	assert_int_equal(ix_find(f, 99), 0);
+	assert_int_equal(ix_find(f, 10), 2);
+}
+
+/* Replaces (val != NULL) or deletes the index entry for serial n. */
+static void
+tamper_index(struct fx *f, unsigned int n, const void *val, size_t len)
+{
+	struct raw r;
+	uint8_t serial[STORE_SERIAL_LEN];
+
+	store_close(f->s);
+	f->s = NULL;
+	mkserial(serial, n);
+	raw_open(&r, f->dir, "open_requests");
+	if (val != NULL)
+		raw_put(&r, serial, sizeof(serial), val, len);
+	else
+		raw_del(&r, serial, sizeof(serial));
+	raw_close(&r);
+	reopen(f);
+}
+
+static void
+expect_bad(struct fx *f, const char *needle)
+{
+	struct ix_arg x;
+
+	assert_int_equal(ix_check(f, &x), STORE_CORRUPT);
+	if (strstr(x.why, needle) == NULL)
+		fail_msg("why \"%s\" lacks \"%s\"", x.why, needle);
+}
+
+static void
+test_request_index_check(void **state)
+{
+	struct fx *f = *state;
+	uint8_t v[8];
+
+	open_new(f);
+	assert_int_equal(ix_put(f, 1, REQ_PENDING, "alice", 10), STORE_OK);
+	assert_int_equal(ix_put(f, 2, REQ_PENDING, "bob", 20), STORE_OK);
+	assert_int_equal(ix_put(f, 3, REQ_REJECTED, "bob", 21), STORE_OK);
+	ix_check_ok(f, 2);
+	/* an entry naming the wrong request */
+	be64_put(v, 2);
+	tamper_index(f, 10, v, sizeof(v));
+	expect_bad(f, "the index names request 2");
+	be64_put(v, 1);
+	tamper_index(f, 10, v, sizeof(v));
+	ix_check_ok(f, 2);
+	/* an open request missing from the index */
+	tamper_index(f, 20, NULL, 0);
+	expect_bad(f, "request 2 (serial");
+	expect_bad(f, "is not in the index");
+	be64_put(v, 2);
+	tamper_index(f, 20, v, sizeof(v));
+	ix_check_ok(f, 2);
+	/* an entry for a closed request */
+	be64_put(v, 3);
+	tamper_index(f, 21, v, sizeof(v));
+	expect_bad(f, "request 3, which is closed");
+	tamper_index(f, 21, NULL, 0);
+	/* an entry naming a request that does not exist */
+	be64_put(v, 9);
+	tamper_index(f, 30, v, sizeof(v));
+	expect_bad(f, "request 9, which does not exist");
+	tamper_index(f, 30, NULL, 0);
+	/* an entry that is not a u64 id: the check says so, a lookup
+	 * refuses it */
+	tamper_index(f, 10, v, 3);
+	expect_bad(f, "is not a request id");
+	{
+		struct ix_arg x;
+
+		memset(&x, 0, sizeof(x));
+		mkserial(x.serial, 10);
+		assert_int_equal(store_read(f->s, tx_ix_find, &x),
+		    STORE_CORRUPT);
+	}
+	be64_put(v, 1);
+	tamper_index(f, 10, v, sizeof(v));
+	ix_check_ok(f, 2);
+}
+
 struct reader_thread {
 	struct store	*s;
 	unsigned int	 checked;
@@ -1541,6 +1855,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_info, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_only, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_request_index, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_request_index_upgrade,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_index_check,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_growth_with_readers,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resized_by_other, setup,

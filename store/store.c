@@ -72,9 +72,9 @@ struct store {
 	int			 no_grow;
 	int			 read_only;
 	int			 lock_fd;
-	int			 req_index;	/* 1: open_requests is open;
-						 * 0: a schema 1 store opened
-						 * read-only (requests walked) */
+	/* 1: open_requests is open; 0: a schema 1 store opened read-only
+	 * (request lookups walk the requests) */
+	int			 req_index;
 };
 
 struct store_txn {

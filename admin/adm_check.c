@@ -259,7 +259,7 @@ read_txn(struct store_txn *txn, void *arg)
 {
 	struct chk *c = arg;
 	char why[256] = "";
-	uint64_t bad = 0;
+	uint64_t bad = 0, nopen = 0;
 	enum store_rc rc;
 
 	c->num_items = c->good = c->hold = c->revoked = 0;
@@ -273,6 +273,15 @@ read_txn(struct store_txn *txn, void *arg)
 		return STORE_OK;
 	}
 	if (rc != STORE_OK)
+		return rc;
+	/* the open-request index agrees with the requests (NOTFOUND: an
+	 * old store opened read-only, which has no index yet) */
+	rc = store_request_index_check(txn, &nopen, why, sizeof(why));
+	if (rc == STORE_CORRUPT) {
+		chk_set(c, CHK_FAIL, "open request index: %s", why);
+		return STORE_OK;
+	}
+	if (rc != STORE_OK && rc != STORE_NOTFOUND)
 		return rc;
 	if ((rc = store_rev_last(txn, &c->rev_seq)) != STORE_OK)
 		return rc;

@@ -132,4 +132,18 @@ expect_out "names the serial and the CRL disagreement" \
     "serial $S5: revoked in the store but not listed by the CRLs"
 stop_micad
 
+# ---- tamper 3: the open-request index names a request that is not there ----
+check "mdb_load the original certificate" mdb_load -s certs \
+    -f "$T/certs.dump" "$STORE"
+mdb_dump -s open_requests "$STORE" >"$T/openreq.dump" ||
+    not_ok "mdb_dump open_requests"
+awk -v key=" $KEY" '/^DATA=END/ { print key; print " 00000000000003e7" }
+     { print }' "$T/openreq.dump" >"$T/openreq.bad"
+check "mdb_load an index entry for request 999" mdb_load -s open_requests \
+    -f "$T/openreq.bad" "$STORE"
+start_micad || { not_ok "micad starts on the tampered index"; done_testing; }
+expect_exit 1 "check fails on a wrong open-request index" admin check
+expect_out "names the index problem" "open request index: "
+stop_micad
+
 done_testing

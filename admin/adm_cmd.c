@@ -1,7 +1,8 @@
 /*
  * adm_cmd.c - the commands served on the admin socket.  They run on the
- * event loop; slow work (argon2id, backup) goes to the worker pool and the
- * reply is sent from its done callback.  Every state change is one store
+ * event loop; slow work (argon2id, backup, the walks over a whole table
+ * in status, list and requests) goes to the worker pool and the reply is
+ * sent from its done callback.  Every state change is one store
  * write transaction with its audit record, queued on micad's writer
  * thread (micad_write); after the commit, OCSP and the CRLs are brought
  * up to date there, and only then, back on the loop, is the admin told.
@@ -9,6 +10,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,12 +174,206 @@ fail_store(struct adm_req *r, const char *what, enum store_rc rc)
 	adm_fail(r, "%s: %s", what, store_strerror(rc));
 }
 
+/* ---- whole-store walks on a worker ---- */
+
+/*
+ * status, list and requests read every record of a table.  With 10^6
+ * certificates that takes seconds, so the read transaction runs on a
+ * worker (store_read begins its own there: LMDB read transactions belong
+ * to one thread), the reply text is built in w->out, and walk_done sends
+ * it from the loop.  Until adm_done the adm_req is the walk's: a client
+ * that hangs up meanwhile only makes the reply's write fail, and
+ * adm_server.c frees the connection then.  At most walk_max() walks run
+ * at once, so that a worker stays free for argon2id (LOGIN, account
+ * add); the others wait in walks, in order.
+ */
+struct walk;
+typedef void (*walk_fn)(struct walk *);
+
+struct walk {
+	struct walk	*next;
+	struct adm_req	*r;
+	struct store	*store;
+	const char	*what;		/* names the command in errors */
+	walk_fn		 work;		/* worker: fills out, sets rc */
+	walk_fn		 finish;	/* loop: rc is STORE_OK; may be NULL */
+	void		*ctx;		/* the command's; freed with the walk */
+	struct wb	 out;		/* the reply text, built by work */
+	enum store_rc	 rc;
+};
+
+static struct {
+	struct walk	*head, *tail;	/* waiting for a worker */
+	int		 running;
+} walks;
+
+static int
+walk_max(const struct micad *d)
+{
+	int n = 1;
+
+	if (d->conf != NULL && d->conf->daemon.workers > 2)
+		n = d->conf->daemon.workers - 1;
+	return n;
+}
+
+static struct walk *
+walk_new(struct adm_req *r, const char *what, walk_fn work, walk_fn finish,
+    void *ctx)
+{
+	struct walk *w;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		fatalx("out of memory");
+	w->r = r;
+	w->store = r->d->store;
+	w->what = what;
+	w->work = work;
+	w->finish = finish;
+	w->ctx = ctx;
+	wb_init(&w->out);	/* certificates and requests: not secret */
+	w->rc = STORE_OK;
+	return w;
+}
+
+static void
+walk_free(struct walk *w)
+{
+	wb_cleanup(&w->out);
+	free(w->ctx);
+	free(w);
+}
+
+/* printf to a walk's buffer: what adm_out does, without the wiping. */
+static void
+walk_printf(struct wb *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+walk_printf(struct wb *o, const char *fmt, ...)
+{
+	va_list ap;
+	char buf[512], *text = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		o->failed = 1;
+		return;
+	}
+	if ((size_t)n < sizeof(buf)) {
+		wb_put(o, buf, (size_t)n);
+		return;
+	}
+	va_start(ap, fmt);
+	n = vasprintf(&text, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		o->failed = 1;
+		return;
+	}
+	wb_put(o, text, (size_t)n);
+	free(text);
+}
+
+static void
+walk_work(void *arg)
+{
+	struct walk *w = arg;
+
+	w->work(w);
+}
+
+static void	walk_run_queued(struct micad *);
+
+/* Loop: the walk is over; reply, then start the next one waiting. */
+static void
+walk_done(void *arg)
+{
+	struct walk *w = arg;
+	struct adm_req *r = w->r;
+	struct micad *d = r->d;
+
+	walks.running--;
+	if (r->rep.out.len == 0) {
+		/* hand the buffer over: a list can be hundreds of MB */
+		wb_cleanup(&r->rep.out);
+		r->rep.out = w->out;
+		wb_init(&w->out);
+	} else {
+		wb_put(&r->rep.out, w->out.data, w->out.len);
+		if (!wb_ok(&w->out))
+			r->rep.out.failed = 1;
+	}
+	if (w->rc != STORE_OK)
+		fail_store(r, w->what, w->rc);
+	else if (w->finish != NULL)
+		w->finish(w);
+	walk_free(w);
+	adm_done(r);
+	walk_run_queued(d);
+}
+
+/* Loop: starts waiting walks while there is room; replies to them when
+ * the pool is stopping. */
+static void
+walk_run_queued(struct micad *d)
+{
+	struct walk *w;
+	struct adm_req *r;
+
+	while (walks.head != NULL && walks.running < walk_max(d)) {
+		w = walks.head;
+		if ((walks.head = w->next) == NULL)
+			walks.tail = NULL;
+		w->next = NULL;
+		if (workq_submit(d->workers, walk_work, walk_done, w)) {
+			walks.running++;
+			continue;
+		}
+		r = w->r;
+		adm_fail(r, "%s: micad is stopping", w->what);
+		walk_free(w);
+		adm_done(r);
+	}
+}
+
+/*
+ * Runs w on a worker now, or queues it.  On success the request is async
+ * (walk_done replies); on failure w is freed, the error is in the reply
+ * and the caller returns (adm_dispatch replies).
+ */
+static void
+walk_start(struct walk *w)
+{
+	struct adm_req *r = w->r;
+
+	if (walks.head == NULL && walks.running < walk_max(r->d)) {
+		if (!workq_submit(r->d->workers, walk_work, walk_done, w)) {
+			adm_fail(r, "%s: micad is stopping", w->what);
+			walk_free(w);
+			return;
+		}
+		walks.running++;
+	} else {
+		if (walks.tail != NULL)
+			walks.tail->next = w;
+		else
+			walks.head = w;
+		walks.tail = w;
+	}
+	r->async = 1;	/* walk_done replies */
+}
+
 /* ---- status ---- */
 
 struct status_ctx {
-	int64_t		 now;
-	uint64_t	 expiring30;
-	uint64_t	 pending;
+	int64_t			 now;
+	int			 json;
+	struct store_info	 info;
+	uint64_t		 expiring30;
 };
 
 static int
@@ -197,28 +393,27 @@ status_read(struct store_txn *txn, void *arg)
 	return store_cert_iter(txn, status_cert_cb, arg);
 }
 
+/* Worker. */
 static void
-cmd_status(struct adm_req *r)
+status_work(struct walk *w)
 {
-	struct args a;
-	struct store_info info;
-	struct status_ctx sc;
-	enum store_rc rc;
+	struct status_ctx *sc = w->ctx;
+
+	if ((w->rc = store_info(w->store, &sc->info)) == STORE_OK)
+		w->rc = store_read(w->store, status_read, sc);
+}
+
+/* Loop: the counts are in; the signer and the CRL are the loop's. */
+static void
+status_finish(struct walk *w)
+{
+	struct adm_req *r = w->r;
+	struct status_ctx *sc = w->ctx;
+	const struct store_info *info = &sc->info;
 	int64_t ocsp_exp = 0, crl_next = 0;
 	uint64_t crl_num = 0;
 	char t1[32], t2[32];
-	int json;
 
-	if (!args_parse(r, 1, NULL, " --json ", &a))
-		return;
-	json = arg(&a, "--json") != NULL;
-	memset(&sc, 0, sizeof(sc));
-	sc.now = time(NULL);
-	if ((rc = store_info(r->d->store, &info)) != STORE_OK ||
-	    (rc = store_read(r->d->store, status_read, &sc)) != STORE_OK) {
-		fail_store(r, "status", rc);
-		return;
-	}
 	if (r->d->signer != NULL) {
 		X509 *oc = ca_signer_get0_ocsp_cert(r->d->signer);
 		int64_t nb;
@@ -236,46 +431,61 @@ cmd_status(struct adm_req *r)
 			crl_snapshot_release(snap);
 		}
 	}
-	if (json) {
+	if (sc->json) {
 		wb_u8(&r->rep.out, '{');
 		json_kv_i64(&r->rep.out, 1, "uptime_seconds",
-		    sc.now - r->d->started);
-		json_kv_u64(&r->rep.out, 0, "store_bytes", info.used_bytes);
-		json_kv_u64(&r->rep.out, 0, "map_bytes", info.map_size);
-		json_kv_u64(&r->rep.out, 0, "certs", info.num_certs);
-		json_kv_u64(&r->rep.out, 0, "good", info.num_good);
-		json_kv_u64(&r->rep.out, 0, "hold", info.num_hold);
-		json_kv_u64(&r->rep.out, 0, "revoked", info.num_revoked);
-		json_kv_u64(&r->rep.out, 0, "accounts", info.num_accounts);
-		json_kv_u64(&r->rep.out, 0, "requests", info.num_requests);
+		    sc->now - r->d->started);
+		json_kv_u64(&r->rep.out, 0, "store_bytes", info->used_bytes);
+		json_kv_u64(&r->rep.out, 0, "map_bytes", info->map_size);
+		json_kv_u64(&r->rep.out, 0, "certs", info->num_certs);
+		json_kv_u64(&r->rep.out, 0, "good", info->num_good);
+		json_kv_u64(&r->rep.out, 0, "hold", info->num_hold);
+		json_kv_u64(&r->rep.out, 0, "revoked", info->num_revoked);
+		json_kv_u64(&r->rep.out, 0, "accounts", info->num_accounts);
+		json_kv_u64(&r->rep.out, 0, "requests", info->num_requests);
 		json_kv_u64(&r->rep.out, 0, "pending_requests",
-		    info.num_pending);
-		json_kv_u64(&r->rep.out, 0, "audit_records", info.num_audit);
+		    info->num_pending);
+		json_kv_u64(&r->rep.out, 0, "audit_records", info->num_audit);
 		json_kv_u64(&r->rep.out, 0, "crl_number", crl_num);
 		json_kv_str(&r->rep.out, 0, "crl_next_update",
 		    fmt_time(t1, crl_next));
 		json_kv_str(&r->rep.out, 0, "ocsp_signer_expires",
 		    fmt_time(t2, ocsp_exp));
 		json_kv_u64(&r->rep.out, 0, "expiring_30_days",
-		    sc.expiring30);
+		    sc->expiring30);
 		wb_str(&r->rep.out, "}\n");
 		return;
 	}
 	adm_out(r, "micad: running, uptime %llds\n",
-	    (long long)(sc.now - r->d->started));
+	    (long long)(sc->now - r->d->started));
 	adm_out(r, "store: %" PRIu64 " bytes used of %" PRIu64 " mapped\n",
-	    info.used_bytes, info.map_size);
+	    info->used_bytes, info->map_size);
 	adm_out(r, "certificates: %" PRIu64 " (good %" PRIu64 ", hold %"
-	    PRIu64 ", revoked %" PRIu64 ")\n", info.num_certs, info.num_good,
-	    info.num_hold, info.num_revoked);
-	adm_out(r, "accounts: %" PRIu64 "\n", info.num_accounts);
+	    PRIu64 ", revoked %" PRIu64 ")\n", info->num_certs,
+	    info->num_good, info->num_hold, info->num_revoked);
+	adm_out(r, "accounts: %" PRIu64 "\n", info->num_accounts);
 	adm_out(r, "requests: %" PRIu64 " (pending %" PRIu64 ")\n",
-	    info.num_requests, info.num_pending);
-	adm_out(r, "audit records: %" PRIu64 "\n", info.num_audit);
+	    info->num_requests, info->num_pending);
+	adm_out(r, "audit records: %" PRIu64 "\n", info->num_audit);
 	adm_out(r, "crl number: %" PRIu64 ", next update %s\n", crl_num,
 	    fmt_time(t1, crl_next));
 	adm_out(r, "ocsp signer expires: %s\n", fmt_time(t2, ocsp_exp));
-	adm_out(r, "expiring within 30 days: %" PRIu64 "\n", sc.expiring30);
+	adm_out(r, "expiring within 30 days: %" PRIu64 "\n", sc->expiring30);
+}
+
+static void
+cmd_status(struct adm_req *r)
+{
+	struct args a;
+	struct status_ctx *sc;
+
+	if (!args_parse(r, 1, NULL, " --json ", &a))
+		return;
+	if ((sc = calloc(1, sizeof(*sc))) == NULL)
+		fatalx("out of memory");
+	sc->json = arg(&a, "--json") != NULL;
+	sc->now = time(NULL);
+	walk_start(walk_new(r, "status", status_work, status_finish, sc));
 }
 
 /* ---- accounts ---- */
@@ -995,11 +1205,11 @@ cmd_show(struct adm_req *r)
 }
 
 struct list_ctx {
-	struct adm_req	*r;
+	struct wb	*o;		/* the walk's buffer */
 	int		 status;	/* -1 any */
 	int64_t		 expiring;	/* 0: no filter; else not_after <= */
 	int64_t		 now;
-	const char	*account;
+	const char	*account;	/* in the request's argv */
 	int		 json;
 	uint64_t	 n;
 };
@@ -1019,16 +1229,16 @@ list_cb(const struct cert_rec *c, void *arg)
 		return 1;
 	if (l->json) {
 		if (l->n)
-			wb_u8(&l->r->rep.out, ',');
-		cert_json(&l->r->rep.out, c);
+			wb_u8(l->o, ',');
+		cert_json(l->o, c);
 	} else {
 		serial_hex(hex, c->serial);
-		adm_out(l->r, "%-32s %-7s %-20s %s\n", hex,
+		walk_printf(l->o, "%-32s %-7s %-20s %s\n", hex,
 		    status_name(c->st.status), fmt_time(t, c->st.not_after),
 		    c->account);
 	}
 	l->n++;
-	return wb_ok(&l->r->rep.out);
+	return wb_ok(l->o);
 }
 
 static enum store_rc
@@ -1037,58 +1247,67 @@ list_txn(struct store_txn *txn, void *arg)
 	return store_cert_iter(txn, list_cb, arg);
 }
 
+/* Worker. */
+static void
+list_work(struct walk *w)
+{
+	struct list_ctx *l = w->ctx;
+
+	l->o = &w->out;
+	if (l->json)
+		wb_u8(l->o, '[');
+	if ((w->rc = store_read(w->store, list_txn, l)) == STORE_OK &&
+	    l->json)
+		wb_str(l->o, "]\n");
+}
+
 static void
 cmd_list(struct adm_req *r)
 {
 	struct args a;
-	struct list_ctx l;
+	struct list_ctx *l = NULL;
 	const char *st, *ex;
 	uint64_t days;
-	enum store_rc rc;
 
-	memset(&l, 0, sizeof(l));
 	if (!args_parse(r, 1, " --status --expiring --account ", " --json ",
 	    &a))
-		return;
+		goto out;
 	if (a.num_pos != 0) {
 		adm_usage(r, "usage: list [--status good|hold|revoked] "
 		    "[--expiring DAYS] [--account NAME] [--json]");
-		return;
+		goto out;
 	}
-	l.r = r;
-	l.status = -1;
-	l.now = time(NULL);
-	l.account = arg(&a, "--account");
-	l.json = arg(&a, "--json") != NULL;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		fatalx("out of memory");
+	l->status = -1;
+	l->now = time(NULL);
+	l->account = arg(&a, "--account");
+	l->json = arg(&a, "--json") != NULL;
 	if ((st = arg(&a, "--status")) != NULL) {
 		if (strcmp(st, "good") == 0)
-			l.status = CERT_GOOD;
+			l->status = CERT_GOOD;
 		else if (strcmp(st, "hold") == 0)
-			l.status = CERT_HOLD;
+			l->status = CERT_HOLD;
 		else if (strcmp(st, "revoked") == 0)
-			l.status = CERT_REVOKED;
+			l->status = CERT_REVOKED;
 		else {
 			adm_fail(r, "list: --status must be good, hold or "
 			    "revoked");
-			return;
+			goto out;
 		}
 	}
 	if ((ex = arg(&a, "--expiring")) != NULL) {
 		if (!parse_u64_arg(ex, &days) || days > 36500) {
 			adm_fail(r, "list: --expiring must be a number of "
 			    "days");
-			return;
+			goto out;
 		}
-		l.expiring = l.now + (int64_t)days * 86400;
+		l->expiring = l->now + (int64_t)days * 86400;
 	}
-	if (l.json)
-		wb_u8(&r->rep.out, '[');
-	if ((rc = store_read(r->d->store, list_txn, &l)) != STORE_OK) {
-		fail_store(r, "list", rc);
-		return;
-	}
-	if (l.json)
-		wb_str(&r->rep.out, "]\n");
+	walk_start(walk_new(r, "list", list_work, NULL, l));
+	l = NULL;	/* the walk's */
+ out:
+	free(l);
 }
 
 /* ---- audit ---- */
@@ -1238,7 +1457,7 @@ cmd_backup(struct adm_req *r)
 /* ---- reissue requests ---- */
 
 struct req_list {
-	struct adm_req	*r;
+	struct wb	*o;		/* the walk's buffer */
 	int		 pending_only;
 	int		 json;
 	uint64_t	 n;
@@ -1248,7 +1467,7 @@ static int
 req_list_cb(const struct request_rec *q, void *arg)
 {
 	struct req_list *l = arg;
-	struct wb *o = &l->r->rep.out;
+	struct wb *o = l->o;
 	char lost[SERIAL_HEX_LEN], nw[SERIAL_HEX_LEN], t[32];
 
 	if (l->pending_only && q->state != REQ_PENDING)
@@ -1277,14 +1496,14 @@ req_list_cb(const struct request_rec *q, void *arg)
 			json_kv_str(o, 0, "why", q->why);
 		wb_u8(o, '}');
 	} else {
-		adm_out(l->r, "%" PRIu64 " %-8s account=%s lost=%s reason=%s "
+		walk_printf(o, "%" PRIu64 " %-8s account=%s lost=%s reason=%s "
 		    "created=%s", q->id, req_state_name(q->state), q->account,
 		    lost, req_reason_name(q->reason), fmt_time(t, q->created));
 		if (q->state == REQ_ISSUED)
-			adm_out(l->r, " new=%s", nw);
+			walk_printf(o, " new=%s", nw);
 		if (q->note[0])
-			adm_out(l->r, " note=\"%s\"", q->note);
-		adm_out(l->r, "\n");
+			walk_printf(o, " note=\"%s\"", q->note);
+		walk_printf(o, "\n");
 	}
 	l->n++;
 	return 1;
@@ -1296,29 +1515,37 @@ req_list_txn(struct store_txn *txn, void *arg)
 	return store_request_iter(txn, req_list_cb, arg);
 }
 
+/* Worker. */
+static void
+req_list_work(struct walk *w)
+{
+	struct req_list *l = w->ctx;
+
+	l->o = &w->out;
+	if (l->json)
+		wb_u8(l->o, '[');
+	if ((w->rc = store_read(w->store, req_list_txn, l)) != STORE_OK)
+		return;
+	if (l->json)
+		wb_str(l->o, "]\n");
+	else if (l->n == 0)
+		walk_printf(l->o, "no %srequests\n",
+		    l->pending_only ? "pending " : "");
+}
+
 static void
 cmd_requests(struct adm_req *r)
 {
 	struct args a;
-	struct req_list l;
-	enum store_rc rc;
+	struct req_list *l;
 
 	if (!args_parse(r, 1, NULL, " --pending --json ", &a))
 		return;
-	memset(&l, 0, sizeof(l));
-	l.r = r;
-	l.pending_only = arg(&a, "--pending") != NULL;
-	l.json = arg(&a, "--json") != NULL;
-	if (l.json)
-		wb_u8(&r->rep.out, '[');
-	if ((rc = store_read(r->d->store, req_list_txn, &l)) != STORE_OK) {
-		fail_store(r, "requests", rc);
-		return;
-	}
-	if (l.json)
-		wb_str(&r->rep.out, "]\n");
-	else if (l.n == 0)
-		adm_out(r, "no %srequests\n", l.pending_only ? "pending " : "");
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		fatalx("out of memory");
+	l->pending_only = arg(&a, "--pending") != NULL;
+	l->json = arg(&a, "--json") != NULL;
+	walk_start(walk_new(r, "requests", req_list_work, NULL, l));
 }
 
 struct decide_job {

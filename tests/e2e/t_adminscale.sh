@@ -105,15 +105,25 @@ show_before=$(finished status)
 expect_eq "account list answered during the walks" "$acct_rc" 0
 expect_eq "account list shows carol" \
     "$(grep -c '^carol ' "$T/acct.out")" 1
-expect_eq "account list answered before the status walk ended" \
-    "$acct_before" 0
+# before NAME FLAG: FLAG is 0 when the probe was answered before the
+# status client had its reply.  Valgrind runs one thread at a time, so
+# there the order says nothing: skipped.
+before() {
+	if [ -n "${MICA_VALGRIND:-}" ]; then
+		ok "$1 answered before the status walk ended # SKIP valgrind"
+	else
+		expect_eq "$1 answered before the status walk ended" "$2" 0
+	fi
+}
+
+before "account list" "$acct_before"
 expect_eq "OCSP answered during the walks" "$ocsp_rc" 0
 expect_eq "OCSP says good" "$(grep -c "c.crt: good" "$T/ocsp.out")" 1
-expect_eq "OCSP answered before the status walk ended" "$ocsp_before" 0
+before "OCSP" "$ocsp_before"
 expect_eq "show answered during the walks" "$show_rc" 0
 expect_eq "show names the serial" \
     "$(grep -ci "^serial: $SC\$" "$T/show.out")" 1
-expect_eq "show answered before the status walk ended" "$show_before" 0
+before "show" "$show_before"
 
 wait_finished list || not_ok "list finishes"
 wait_finished status || not_ok "status finishes"

@@ -3,10 +3,17 @@
  * appendix A, RFC 5019 section 5), /healthz and routes the integrator
  * registers (/ca.crt, /crl, /metrics).
  *
- * N threads, each with its own event_base, listening socket (all bound to
- * one port with SO_REUSEPORT, so the kernel spreads connections) and its
- * own ocsp_ctx.  A thread is stopped through a pipe watched by its base,
- * so no libevent locking is needed across threads.
+ * N event threads, each with its own event_base, listening socket (all
+ * bound to one port with SO_REUSEPORT, so the kernel spreads connections)
+ * and its own ocsp_ctx, send what the response cache holds.  M signer
+ * threads answer the rest (decode, store lookup, signature: a nonce, a
+ * first query) from a shared queue and hand each answer back to its event
+ * thread through that thread's eventfd; meanwhile the event thread goes
+ * on answering other connections, and the connection's later requests
+ * wait, so its answers stay in order.  When nothing else waits for the
+ * event thread and no signer has work, it signs itself (two thread
+ * wake-ups less for a lone client).  A thread is stopped through a pipe
+ * watched by its base, so no libevent locking is needed across threads.
  *
  * HTTP/1.1 is spoken here directly on the sockets, not through evhttp:
  * one persistent read event per connection, requests parsed in place

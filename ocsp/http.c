@@ -122,8 +122,8 @@ struct hconn {
 	size_t			 drained;	/* bytes discarded while lingering */
 	struct sign_job		*job;		/* in flight, or NULL */
 	struct sockaddr_storage	 peer;		/* the client's address */
-	unsigned		 reading:1;	/* rev is added */
-	unsigned		 writing:1;	/* wev is added */
+	uint8_t			 reading;	/* rev is added */
+	uint8_t			 writing;	/* wev is added */
 	unsigned		 closing:1;	/* no more requests; close once
 						 * out is written */
 	unsigned		 lingering:1;
@@ -466,28 +466,29 @@ conn_free(struct hconn *c)
 	__atomic_sub_fetch(&t->h->num_conns, 1, __ATOMIC_RELAXED);
 }
 
+/* Adds or deletes ev; *added mirrors it (no libevent lock to ask). */
+static void
+event_want(struct event *ev, uint8_t *added, int on)
+{
+	if (on && !*added) {
+		if (event_add(ev, NULL) == 0)
+			*added = 1;
+	} else if (!on && *added) {
+		event_del(ev);
+		*added = 0;
+	}
+}
+
 static void
 want_read(struct hconn *c, int on)
 {
-	if (on && !c->reading) {
-		if (event_add(c->rev, NULL) == 0)
-			c->reading = 1;
-	} else if (!on && c->reading) {
-		event_del(c->rev);
-		c->reading = 0;
-	}
+	event_want(c->rev, &c->reading, on);
 }
 
 static void
 want_write(struct hconn *c, int on)
 {
-	if (on && !c->writing) {
-		if (event_add(c->wev, NULL) == 0)
-			c->writing = 1;
-	} else if (!on && c->writing) {
-		event_del(c->wev);
-		c->writing = 0;
-	}
+	event_want(c->wev, &c->writing, on);
 }
 
 /*

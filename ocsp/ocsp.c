@@ -1064,19 +1064,12 @@ ocsp_respond(struct ocsp_ctx *c, struct ocsp_answer *out, const uint8_t *req,
 	size_t num = 0;
 	int nonce = 0;
 
-	memset(out, 0, sizeof(*out));
+	/* the cache (or a request of impossible size) first */
+	if (ocsp_respond_cached(c, out, req, req_len))
+		return 1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	now = (int64_t)time(NULL);
-	if (req_len == 0 || req_len > r->opts.max_request) {
-		answer_error(out, OCSPRES_MALFORMED);
-		goto done;
-	}
 	h = ocsp_cache_hash(r->cache, req, req_len);
-	if ((b = ocsp_cache_get(r->cache, h, req, req_len, now)) != NULL) {
-		atomic_fetch_add_explicit(&r->hits, 1, memory_order_relaxed);
-		answer_blob(out, b, 1);
-		goto done;
-	}
 	atomic_fetch_add_explicit(&r->misses, 1, memory_order_relaxed);
 	/* Taken before the read: an invalidation after it voids our put. */
 	gen0 = atomic_load(&r->gen);

@@ -1496,6 +1496,18 @@ struct index_check {
 	size_t		 why_len;
 };
 
+/* The checks' "why" message, when the caller asked for one. */
+static void
+why_vset(char *why, size_t why_len, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void
+why_vset(char *why, size_t why_len, const char *fmt, va_list ap)
+{
+	if (why != NULL && why_len > 0)
+		vsnprintf(why, why_len, fmt, ap);
+}
+
 static enum walk
 index_fail(struct index_check *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -1506,11 +1518,9 @@ index_fail(struct index_check *c, const char *fmt, ...)
 	va_list ap;
 
 	c->bad = 1;
-	if (c->why != NULL && c->why_len > 0) {
-		va_start(ap, fmt);
-		vsnprintf(c->why, c->why_len, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	why_vset(c->why, c->why_len, fmt, ap);
+	va_end(ap);
 	return WALK_STOP;
 }
 
@@ -1815,11 +1825,9 @@ audit_fail(struct audit_check *c, uint64_t seq, const char *fmt, ...)
 	va_list ap;
 
 	c->bad_seq = seq;
-	if (c->why != NULL && c->why_len > 0) {
-		va_start(ap, fmt);
-		vsnprintf(c->why, c->why_len, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	why_vset(c->why, c->why_len, fmt, ap);
+	va_end(ap);
 	return WALK_STOP;
 }
 

@@ -891,35 +891,66 @@ route_cb(struct ocsp_http_req *req, const char *path, void *arg)
 	ocsp_http_send(req, 200, "OK");
 }
 
-/* One HTTP/1.0 exchange; returns the malloc'd raw response. */
-static char *
-http_exchange(int port, const char *head, const uint8_t *body,
-    size_t body_len, size_t *out_len)
+static int
+wire_connect(int port)
 {
 	struct sockaddr_in sin;
-	char *buf;
-	size_t n = 0, cap = 65536;
-	ssize_t r;
+	struct timeval tv = { 10, 0 };	/* a hang fails, never a threshold */
 	int fd;
 
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+	    sizeof(tv)), 0);
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)),
 	    0);
-	assert_int_equal(write(fd, head, strlen(head)), (ssize_t)strlen(head));
-	if (body_len > 0)
-		assert_int_equal(write(fd, body, body_len), (ssize_t)body_len);
-	buf = malloc(cap + 1);
+	return fd;
+}
+
+static void
+wire_send(int fd, const void *p, size_t len)
+{
+	assert_int_equal(write(fd, p, len), (ssize_t)len);
+}
+
+/* Reads until EOF (or the 10 s receive timeout: fails). */
+static char *
+wire_read_all(int fd, size_t *out_len)
+{
+	size_t n = 0, cap = 1 << 20;
+	char *buf = malloc(cap + 1);
+	ssize_t r;
+
+	assert_non_null(buf);
 	while ((r = read(fd, buf + n, cap - n)) > 0)
 		n += (size_t)r;
-	close(fd);
+	if (r != 0)			/* EOF, not a timeout or a reset */
+		fail_msg("read: %s after %zu bytes: %.*s", strerror(errno), n,
+		    (int)n, buf);
 	buf[n] = '\0';
 	*out_len = n;
 	return buf;
+}
+
+/* One HTTP/1.0 exchange; returns the malloc'd raw response. */
+static char *
+http_exchange(int port, const char *head, const uint8_t *body,
+    size_t body_len, size_t *out_len)
+{
+	char *resp;
+	int fd;
+
+	fd = wire_connect(port);
+	wire_send(fd, head, strlen(head));
+	if (body_len > 0)
+		wire_send(fd, body, body_len);
+	resp = wire_read_all(fd, out_len);
+	close(fd);
+	return resp;
 }
 
 /* Pointer to the body of a raw HTTP response. */
@@ -1077,51 +1108,6 @@ test_http(void **state)
 }
 
 /* ---- the HTTP/1.1 wire: keep-alive, pipelining, Expect, errors ---- */
-
-static int
-wire_connect(int port)
-{
-	struct sockaddr_in sin;
-	struct timeval tv = { 10, 0 };	/* a hang fails, never a threshold */
-	int fd;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-	    sizeof(tv)), 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)),
-	    0);
-	return fd;
-}
-
-static void
-wire_send(int fd, const void *p, size_t len)
-{
-	assert_int_equal(write(fd, p, len), (ssize_t)len);
-}
-
-/* Reads until EOF (or the 10 s receive timeout: fails). */
-static char *
-wire_read_all(int fd, size_t *out_len)
-{
-	size_t n = 0, cap = 1 << 20;
-	char *buf = malloc(cap + 1);
-	ssize_t r;
-
-	assert_non_null(buf);
-	while ((r = read(fd, buf + n, cap - n)) > 0)
-		n += (size_t)r;
-	if (r != 0)			/* EOF, not a timeout or a reset */
-		fail_msg("read: %s after %zu bytes: %.*s", strerror(errno), n,
-		    (int)n, buf);
-	buf[n] = '\0';
-	*out_len = n;
-	return buf;
-}
 
 /* Reads exactly one response with a Content-Length (or none) body. */
 static char *

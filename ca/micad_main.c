@@ -179,34 +179,36 @@ static void
 route_ca(struct ocsp_http_req *req, const char *path, void *arg)
 {
 	enum ocsp_http_method m = ocsp_http_req_method(req);
-	int ok;
+	const char *ct;
+	const void *body;
+	size_t len;
 
 	(void)arg;
+	if (m != OCSP_HTTP_GET && m != OCSP_HTTP_HEAD) {
+		ocsp_http_add_header(req, "Allow", "GET, HEAD");
+		ocsp_http_send_error(req, 405, "Method Not Allowed");
+		return;
+	}
 	if (strcmp(path, "/ca.crt") == 0 || strcmp(path, "/ca.der") == 0) {
 		/* RFC 5280 4.2.2.1: caIssuers over HTTP is DER */
-		ocsp_http_add_header(req, "Content-Type",
-		    "application/pkix-cert");
-		ok = ocsp_http_body_add_ref(req, ca_der, ca_der_len, NULL,
-		    NULL);
+		ct = "application/pkix-cert";
+		body = ca_der;
+		len = ca_der_len;
 	} else if (strcmp(path, "/ca.pem") == 0) {
-		ocsp_http_add_header(req, "Content-Type",
-		    "application/x-pem-file");
-		ok = ocsp_http_body_add_ref(req, ca_pem, ca_pem_len, NULL,
-		    NULL);
+		ct = "application/x-pem-file";
+		body = ca_pem;
+		len = ca_pem_len;
 	} else {
 		ocsp_http_send_error(req, 404, "Not Found");
 		return;
 	}
-	if (m != OCSP_HTTP_GET && m != OCSP_HTTP_HEAD) {
-		ocsp_http_add_header(req, "Allow", "GET, HEAD");
-		ocsp_http_send_error(req, 405, "Method Not Allowed");
-	} else if (!ok)
+	if (!ocsp_http_body_add_ref(req, body, len, NULL, NULL)) {
 		ocsp_http_send_error(req, 500, "Internal Server Error");
-	else {
-		ocsp_http_add_header(req, "Cache-Control",
-		    "max-age=3600, public");
-		ocsp_http_send(req, 200, "OK");
+		return;
 	}
+	ocsp_http_add_header(req, "Content-Type", ct);
+	ocsp_http_add_header(req, "Cache-Control", "max-age=3600, public");
+	ocsp_http_send(req, 200, "OK");
 }
 
 /* micad.crl is set after the privilege drop, before the HTTP threads

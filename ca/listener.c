@@ -78,6 +78,7 @@
 /* Connections being closed (a shed one flushing its ERROR 11, at most a
  * second) do not hold a slot, but never more than this many. */
 #define CLOSING_SLACK		256
+#define SHED_SCAN		1024	/* connections looked at for a shed */
 
 enum conn_state {
 	CS_HANDSHAKE = 0,	/* TLS handshake running */
@@ -155,6 +156,7 @@ static struct {
 	SSL_CTX			*ctx;
 	struct evconnlistener	*lev;
 	struct conn		*conns;		/* newest first */
+	struct conn		*conns_tail;	/* the oldest */
 	int			 num_conns;
 	int			 num_closing;	/* of them in CS_CLOSING */
 	int			 shed_at;	/* shed above; -1: never */
@@ -238,6 +240,8 @@ conn_free(struct conn *c)
 		L.conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	else
+		L.conns_tail = c->prev;
 	L.num_conns--;
 	if (c->state == CS_CLOSING)
 		L.num_closing--;
@@ -1124,22 +1128,25 @@ event_cb(struct bufferevent *bev, short what, void *arg)
  * The connection to close for a new one, or NULL: not logged in, not
  * closing, nothing in progress (LOGIN, REISSUE, a reply being written);
  * those without an answered FETCH/STATUS first, then the address holding
- * the most connections, then the oldest (L.conns is newest first).
+ * the most connections, then the oldest.  Only the SHED_SCAN oldest are
+ * looked at (a bounded cost per accept whatever max_connections is).
  */
 static struct conn *
 pick_victim(void)
 {
 	struct conn	*c, *best = NULL;
-	int		 n, best_n = 0;
+	int		 n, best_n = 0, seen = 0;
 
-	for (c = L.conns; c != NULL; c = c->next) {
+	for (c = L.conns_tail; c != NULL && seen < SHED_SCAN;
+	    c = c->prev, seen++) {
 		if (c->authed || c->state == CS_CLOSING || c->login != NULL ||
 		    c->rjob != NULL || c->waits != NULL ||
 		    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
 			continue;
 		n = addrcount_get(L.addrs, &c->key);
+		/* from the oldest: a tie keeps the older one */
 		if (best == NULL || c->useful < best->useful ||
-		    (c->useful == best->useful && n >= best_n)) {
+		    (c->useful == best->useful && n > best_n)) {
 			best = c;
 			best_n = n;
 		}
@@ -1243,6 +1250,8 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	c->next = L.conns;
 	if (L.conns != NULL)
 		L.conns->prev = c;
+	else
+		L.conns_tail = c;
 	L.conns = c;
 	L.num_conns++;
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);

@@ -83,6 +83,7 @@
 #define LINGER_S	2	/* draining a closed connection */
 #define LINGER_BYTES	(64 * 1024)
 #define RETRY_AFTER_S	5	/* Retry-After of a refusal */
+#define SHED_SCAN	1024	/* connections looked at for a shed */
 #define CT_REQUEST	"application/ocsp-request"
 #define CT_RESPONSE	"application/ocsp-response"
 
@@ -186,7 +187,8 @@ struct http_thread {
 	char			 hdrs[HDRS_MAX];	/* a route's fields */
 	size_t			 hdrs_len;
 	int			 hdrs_full;
-	struct hconn		*conns;
+	struct hconn		*conns;		/* newest first */
+	struct hconn		*conns_tail;	/* the oldest */
 	pthread_mutex_t		 dmu;		/* guards done */
 	struct job_list		 done;		/* answered by a signer */
 	int			 efd;		/* eventfd: done is not empty */
@@ -478,6 +480,8 @@ conn_free(struct hconn *c)
 		t->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	else
+		t->conns_tail = c->prev;
 	if (c->rev != NULL)
 		event_free(c->rev);
 	if (c->wev != NULL)
@@ -1194,6 +1198,22 @@ send_503(struct http_thread *t, evutil_socket_t fd, const char *why)
 		(void)send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+/*
+ * Reads (and drops) what the client has sent already, so that the close
+ * is a FIN after our 503, not a reset that could destroy it (a client
+ * sends its request right after connecting).  Bounded: LINGER_BYTES.
+ */
+static void
+drain(struct http_thread *t, evutil_socket_t fd)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < LINGER_BYTES &&
+	    (n = recv(fd, t->rbuf, t->rcap, MSG_DONTWAIT)) > 0)
+		got += (size_t)n;
+}
+
 /* Refuses a new connection (counted and logged as st) and closes it. */
 static void
 refuse(struct http_thread *t, evutil_socket_t fd, enum ocsp_http_stat st,
@@ -1206,6 +1226,7 @@ refuse(struct http_thread *t, evutil_socket_t fd, enum ocsp_http_stat st,
 	send_503(t, fd, st == OCSP_HTTP_REFUSED_PER_ADDRESS ?
 	    "too many connections from your address" :
 	    "too many connections");
+	drain(t, fd);
 	evutil_closesocket(fd);
 }
 
@@ -1213,23 +1234,27 @@ refuse(struct http_thread *t, evutil_socket_t fd, enum ocsp_http_stat st,
  * The connection of thread t to close for a new one, or NULL: one with
  * no request in progress (nothing being signed or written, not closing),
  * those that never completed a request first, then the address holding
- * the most connections, then the oldest (t->conns is newest first).
+ * the most connections, then the oldest.  Only the SHED_SCAN oldest are
+ * looked at, so a flood costs a bounded scan per accept whatever
+ * max_connections is (honest clients are mostly among the newest).
  * h->amu held.
  */
 static struct hconn *
 pick_victim(struct http_thread *t)
 {
 	struct hconn *c, *best = NULL;
-	int tier, n, best_tier = 0, best_n = 0;
+	int tier, n, best_tier = 0, best_n = 0, seen = 0;
 
-	for (c = t->conns; c != NULL; c = c->next) {
+	for (c = t->conns_tail; c != NULL && seen < SHED_SCAN;
+	    c = c->prev, seen++) {
 		if (c->lingering || c->closing || c->waiting || c->writing ||
 		    evbuffer_get_length(c->out) > 0)
 			continue;
 		tier = c->served;
 		n = addrcount_get(t->h->addrs, &c->key);
+		/* from the oldest: a tie keeps the older one */
 		if (best == NULL || tier < best_tier ||
-		    (tier == best_tier && n >= best_n)) {
+		    (tier == best_tier && n > best_n)) {
 			best = c;
 			best_tier = tier;
 			best_n = n;
@@ -1250,6 +1275,7 @@ shed(struct hconn *c)
 	if (!c->served)
 		send_503(c->t, c->fd, "server busy, connection closed to "
 		    "make room");
+	drain(c->t, c->fd);
 	conn_free(c);
 }
 
@@ -1323,6 +1349,8 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	c->next = t->conns;
 	if (t->conns != NULL)
 		t->conns->prev = c;
+	else
+		t->conns_tail = c;
 	t->conns = c;
 	if ((c->out = evbuffer_new()) == NULL ||
 	    (c->rev = event_new(t->base, fd, EV_READ | EV_PERSIST, conn_cb,

@@ -1077,12 +1077,21 @@ write_cb(struct bufferevent *bev, void *arg)
 	conn_settle(c);
 }
 
+/* log_info or log_debug (the format is checked by both). */
+#define log_at(lvl, ...) do {						\
+	if ((lvl) == LOG_LVL_INFO)					\
+		log_info(__VA_ARGS__);					\
+	else								\
+		log_debug(__VA_ARGS__);					\
+} while (0)
+
 static void
 event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn	*c = arg;
 	unsigned long	 e;
 	char		 buf[256];
+	int		 lvl;
 
 	if (what & BEV_EVENT_CONNECTED) {
 		log_debug("cid=%" PRIu64 " tls established %s", c->cid,
@@ -1093,30 +1102,24 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_settle(c);
 		return;
 	}
-	/* A flood of half-open connections ends here: one line a second
-	 * for those that never finished TLS, the details at debug. */
-	if (c->state == CS_HANDSHAKE && (what & (BEV_EVENT_TIMEOUT |
-	    BEV_EVENT_ERROR)))
-		ratelog_event(&L.rl[CA_LISTENER_HANDSHAKE_FAILED], c->addr);
-	if (what & BEV_EVENT_TIMEOUT) {
-		if (c->state == CS_HANDSHAKE)
-			log_debug("cid=%" PRIu64 " timeout in state %d, closing",
-			    c->cid, (int)c->state);
-		else
-			log_info("cid=%" PRIu64 " timeout in state %d, closing",
-			    c->cid, (int)c->state);
-	} else if (what & BEV_EVENT_ERROR) {
+	/* A flood of connections that never log in ends here: one line a
+	 * second for them, each one's details at debug. */
+	if (!c->authed && (what & (BEV_EVENT_TIMEOUT | BEV_EVENT_ERROR)))
+		ratelog_event(&L.rl[c->state == CS_HANDSHAKE ?
+		    CA_LISTENER_HANDSHAKE_FAILED : CA_LISTENER_PRELOGIN_ERROR],
+		    c->addr);
+	lvl = c->authed ? LOG_LVL_INFO : LOG_LVL_DEBUG;
+	if (what & BEV_EVENT_TIMEOUT)
+		log_at(lvl, "cid=%" PRIu64 " timeout in state %d, closing",
+		    c->cid, (int)c->state);
+	else if (what & BEV_EVENT_ERROR) {
 		buf[0] = '\0';
 		while ((e = bufferevent_get_openssl_error(bev)) != 0)
 			ERR_error_string_n(e, buf, sizeof(buf));
-		if (c->state == CS_HANDSHAKE)
-			log_debug("cid=%" PRIu64 " tls handshake error: %s",
-			    c->cid, buf[0] != '\0' ? buf :
-			    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-		else
-			log_info("cid=%" PRIu64 " connection error: %s", c->cid,
-			    buf[0] != '\0' ? buf : evutil_socket_error_to_string(
-			    EVUTIL_SOCKET_ERROR()));
+		log_at(lvl, "cid=%" PRIu64 " %s error: %s", c->cid,
+		    c->state == CS_HANDSHAKE ? "tls handshake" : "connection",
+		    buf[0] != '\0' ? buf : evutil_socket_error_to_string(
+		    EVUTIL_SOCKET_ERROR()));
 	} else
 		log_debug("cid=%" PRIu64 " eof", c->cid);
 	conn_free(c);
@@ -1258,7 +1261,7 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	/* Never buffer more than one frame (plus its length prefix). */
 	bufferevent_setwatermark(c->bev, EV_READ, 0,
 	    PROTO_LEN_PREFIX + (size_t)L.max_frame);
-	/* write_cb runs when the output drained to OUT_LOW (see OUT_HIGH) */
+	/* write_cb runs when the output drains to OUT_LOW (see OUT_HIGH) */
 	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
 	conn_timeouts(c);
 	{
@@ -1369,6 +1372,10 @@ limits_init(struct micad *d)
 	    p->login_timeout);
 	if (!ratelog_init(&L.rl[CA_LISTENER_LOGIN_TIMEOUT],
 	    "ca protocol: closed", why))
+		return 0;
+	if (!ratelog_init(&L.rl[CA_LISTENER_PRELOGIN_ERROR],
+	    "ca protocol: closed", "error or timeout after the TLS handshake, "
+	    "before a login"))
 		return 0;
 	if ((L.tick = event_new(d->base, -1, EV_PERSIST, tick_cb, NULL)) ==
 	    NULL || event_add(L.tick, &one) != 0)

@@ -41,6 +41,7 @@ enum ca_listener_stat {
 	CA_LISTENER_SHED,		/* closed for a new connection */
 	CA_LISTENER_HANDSHAKE_FAILED,	/* TLS never completed */
 	CA_LISTENER_LOGIN_TIMEOUT,	/* login_timeout */
+	CA_LISTENER_PRELOGIN_ERROR,	/* error or timeout, TLS up, no login */
 	CA_LISTENER_STAT_COUNT
 };
 

@@ -366,6 +366,7 @@ conn_metrics(struct wb *m)
 		{ "shed", CA_LISTENER_SHED },
 		{ "handshake", CA_LISTENER_HANDSHAKE_FAILED },
 		{ "login_timeout", CA_LISTENER_LOGIN_TIMEOUT },
+		{ "prelogin_error", CA_LISTENER_PRELOGIN_ERROR },
 	};
 	char line[256];
 	size_t i;

@@ -43,8 +43,10 @@
  * (idle since the accept, or a head still arriving), then idle
  * keep-alive ones; among them the address holding the most connections,
  * then the oldest.  A request being answered (signer job, unsent
- * output) is never shed.  Refusals, sheds and header timeouts are logged
- * at most once a second per reason, with counts (common/ratelog.h).
+ * output) is never shed.  A thread sheds only its own connections (the
+ * kernel spreads a flood over the threads alike).  Refusals, sheds and
+ * header timeouts are logged at most once a second per reason, with
+ * counts (common/ratelog.h).
  */
 #include <sys/eventfd.h>
 #include <sys/socket.h>

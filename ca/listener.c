@@ -11,6 +11,17 @@
  * A connection that must close gets state CLOSING: reading stops, the
  * queued frames are flushed, then write_cb frees it.  Only the top-level
  * callbacks free a connection (conn_settle), never a handler.
+ *
+ * Floods: at most max_connections connections, max_per_address from one
+ * address (counted in L.addrs).  Once more than shed_start % of
+ * max_connections are open, each new connection closes one that has not
+ * logged in and has nothing in progress (no LOGIN being verified or
+ * written, no REISSUE being stored, no reply being written): first those
+ * that never had a FETCH or STATUS answered, then the address holding
+ * the most connections, then the oldest.  A shed connection whose TLS
+ * session is up gets ERROR 11 (busy) first.  A logged-in connection is
+ * never shed.  Refusals, sheds, failed handshakes and login timeouts are
+ * logged at most once a second per reason, with counts (ratelog).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -38,8 +49,10 @@
 #include "ca/micad.h"
 #include "ca/proto.h"
 #include "ca/reissue.h"
+#include "common/addrcount.h"
 #include "common/bytes.h"
 #include "common/log.h"
+#include "common/ratelog.h"
 #include "common/workq.h"
 #include "conf/conf.h"
 #include "store/store.h"
@@ -62,6 +75,10 @@
  * LOCKED answer does not tell which accounts exist.  Least recently used
  * entries go first. */
 #define UNKNOWN_MAX		4096
+/* Connections being closed (a shed one flushing its ERROR 11, at most a
+ * second) do not hold a slot, but never more than this many. */
+#define CLOSING_SLACK		256
+#define SHED_SCAN		1024	/* connections looked at for a shed */
 
 enum conn_state {
 	CS_HANDSHAKE = 0,	/* TLS handshake running */
@@ -95,6 +112,8 @@ struct conn {
 	struct wait_ref		*waits;
 	int			 num_errors;
 	int			 out_full;	/* reading paused: OUT_HIGH */
+	int			 useful;	/* a FETCH/STATUS was answered */
+	struct addr_key		 key;		/* counted in L.addrs */
 	struct event		*deadline;	/* log in by then, or go */
 };
 
@@ -136,8 +155,15 @@ static struct {
 	struct micad		*d;
 	SSL_CTX			*ctx;
 	struct evconnlistener	*lev;
-	struct conn		*conns;
+	struct conn		*conns;		/* newest first */
+	struct conn		*conns_tail;	/* the oldest */
 	int			 num_conns;
+	int			 num_closing;	/* of them in CS_CLOSING */
+	int			 shed_at;	/* shed above; -1: never */
+	struct addrcount	*addrs;		/* connections per address */
+	struct ratelog		 rl[CA_LISTENER_STAT_COUNT];
+	struct event		*tick;		/* 1 s: log lines, accept */
+	int			 accept_paused;
 	uint64_t		 next_cid;
 	uint32_t		 max_frame;
 	char			 dummy_hash[AUTH_PWHASH_LEN];
@@ -214,7 +240,12 @@ conn_free(struct conn *c)
 		L.conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	else
+		L.conns_tail = c->prev;
 	L.num_conns--;
+	if (c->state == CS_CLOSING)
+		L.num_closing--;
+	addrcount_del(L.addrs, &c->key);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	sodium_memzero(c, sizeof(*c));
@@ -228,6 +259,7 @@ conn_close(struct conn *c)
 	if (c->state == CS_CLOSING)
 		return;
 	c->state = CS_CLOSING;
+	L.num_closing++;
 	bufferevent_disable(c->bev, EV_READ);
 	/* Makes write_cb run (deferred) even when nothing is queued, so a
 	 * close requested outside our own callbacks is not forgotten. */
@@ -856,7 +888,9 @@ handle_fetch(struct conn *c, struct proto_msg *m, int status_only)
 	enum reissue_rc		rc;
 
 	rc = reissue_lookup(L.d, m->request, m->token, lookup_cb, &la);
-	if (rc != REISSUE_OK)
+	if (rc == REISSUE_OK)
+		c->useful = 1;	/* shed after those that did nothing */
+	else
 		conn_error(c, m->id, reissue_code(rc), rc == REISSUE_NOT_FOUND ?
 		    "not found" : "internal error");
 }
@@ -1043,12 +1077,21 @@ write_cb(struct bufferevent *bev, void *arg)
 	conn_settle(c);
 }
 
+/* log_info or log_debug (the format is checked by both). */
+#define log_at(lvl, ...) do {						\
+	if ((lvl) == LOG_LVL_INFO)					\
+		log_info(__VA_ARGS__);					\
+	else								\
+		log_debug(__VA_ARGS__);					\
+} while (0)
+
 static void
 event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn	*c = arg;
 	unsigned long	 e;
 	char		 buf[256];
+	int		 lvl;
 
 	if (what & BEV_EVENT_CONNECTED) {
 		log_debug("cid=%" PRIu64 " tls established %s", c->cid,
@@ -1059,14 +1102,21 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_settle(c);
 		return;
 	}
+	/* A flood of connections that never log in ends here: one line a
+	 * second for them, each one's details at debug. */
+	if (!c->authed && (what & (BEV_EVENT_TIMEOUT | BEV_EVENT_ERROR)))
+		ratelog_event(&L.rl[c->state == CS_HANDSHAKE ?
+		    CA_LISTENER_HANDSHAKE_FAILED : CA_LISTENER_PRELOGIN_ERROR],
+		    c->addr);
+	lvl = c->authed ? LOG_LVL_INFO : LOG_LVL_DEBUG;
 	if (what & BEV_EVENT_TIMEOUT)
-		log_info("cid=%" PRIu64 " timeout in state %d, closing",
+		log_at(lvl, "cid=%" PRIu64 " timeout in state %d, closing",
 		    c->cid, (int)c->state);
 	else if (what & BEV_EVENT_ERROR) {
 		buf[0] = '\0';
 		while ((e = bufferevent_get_openssl_error(bev)) != 0)
 			ERR_error_string_n(e, buf, sizeof(buf));
-		log_info("cid=%" PRIu64 " %s error: %s", c->cid,
+		log_at(lvl, "cid=%" PRIu64 " %s error: %s", c->cid,
 		    c->state == CS_HANDSHAKE ? "tls handshake" : "connection",
 		    buf[0] != '\0' ? buf : evutil_socket_error_to_string(
 		    EVUTIL_SOCKET_ERROR()));
@@ -1077,16 +1127,72 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 
 /* ---- accepting ---- */
 
-static int
-addr_count(const char *addr)
+/*
+ * The connection to close for a new one, or NULL: not logged in, not
+ * closing, nothing in progress (LOGIN, REISSUE, a reply being written);
+ * those without an answered FETCH/STATUS first, then the address holding
+ * the most connections, then the oldest.  Only the SHED_SCAN oldest are
+ * looked at (a bounded cost per accept whatever max_connections is).
+ */
+static struct conn *
+pick_victim(void)
 {
-	struct conn	*c;
-	int		 n = 0;
+	struct conn	*c, *best = NULL;
+	int		 n, best_n = 0, seen = 0;
 
-	for (c = L.conns; c != NULL; c = c->next)
-		if (strcmp(c->addr, addr) == 0)
-			n++;
-	return n;
+	for (c = L.conns_tail; c != NULL && seen < SHED_SCAN;
+	    c = c->prev, seen++) {
+		if (c->authed || c->state == CS_CLOSING || c->login != NULL ||
+		    c->rjob != NULL || c->waits != NULL ||
+		    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+			continue;
+		n = addrcount_get(L.addrs, &c->key);
+		/* from the oldest: a tie keeps the older one */
+		if (best == NULL || c->useful < best->useful ||
+		    (c->useful == best->useful && n > best_n)) {
+			best = c;
+			best_n = n;
+		}
+	}
+	return best;
+}
+
+/*
+ * Closes c to make room: at once while TLS is not up, else after ERROR
+ * 11 (busy), with a short deadline for the flush.
+ */
+static void
+shed(struct conn *c)
+{
+	struct timeval	one = { 1, 0 };
+	struct wb	w;
+
+	log_debug("cid=%" PRIu64 " addr=%s shed in state %d", c->cid, c->addr,
+	    (int)c->state);
+	ratelog_event(&L.rl[CA_LISTENER_SHED], c->addr);
+	if (c->state == CS_HANDSHAKE) {
+		conn_free(c);
+		return;
+	}
+	wb_init(&w);
+	if (!proto_encode_error(&w, 0, PROTO_E_BUSY, "busy: too many "
+	    "connections, closed to make room; try again later") ||
+	    bufferevent_write(c->bev, w.data, w.len) != 0) {
+		wb_cleanup(&w);
+		conn_free(c);
+		return;
+	}
+	wb_cleanup(&w);
+	conn_close(c);
+	bufferevent_set_timeouts(c->bev, &one, &one);
+}
+
+/* Refuses a new connection from addr: counted, logged, closed. */
+static void
+refuse(evutil_socket_t fd, enum ca_listener_stat st, const char *addr)
+{
+	ratelog_event(&L.rl[st], addr);
+	evutil_closesocket(fd);
 }
 
 static void
@@ -1094,29 +1200,32 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	const struct conf_proto	*p = &L.d->conf->proto;
-	struct conn		*c = NULL;
+	struct conn		*c = NULL, *victim = NULL;
 	SSL			*ssl = NULL;
+	struct addr_key		 key;
 	char			 addr[INET6_ADDRSTRLEN] = "?";
+	int			 n;
 
 	(void)lev;
 	(void)salen;
 	(void)arg;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr,
-		    addr, sizeof(addr));
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr,
-		    addr, sizeof(addr));
-	if (L.num_conns >= p->max_connections) {
-		log_info("refused addr=%s: max_connections %d reached", addr,
-		    p->max_connections);
-		goto refuse;
+	addr_key_from_sa(&key, sa);
+	addr_key_str(&key, addr, sizeof(addr));
+	if (addrcount_get(L.addrs, &key) >= p->max_per_address) {
+		refuse(fd, CA_LISTENER_REFUSED_PER_ADDRESS, addr);
+		return;
 	}
-	if (addr_count(addr) >= p->max_per_address) {
-		log_info("refused addr=%s: max_per_address %d reached", addr,
-		    p->max_per_address);
-		goto refuse;
+	/* the open ones with this one; those closing go within a second */
+	n = L.num_conns - L.num_closing + 1;
+	if (L.shed_at >= 0 && n > L.shed_at)
+		victim = pick_victim();
+	if ((n > p->max_connections && victim == NULL) ||
+	    L.num_conns >= p->max_connections + CLOSING_SLACK) {
+		refuse(fd, CA_LISTENER_REFUSED_MAX_CONNECTIONS, addr);
+		return;
 	}
+	if (victim != NULL)
+		shed(victim);
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
 	    (ssl = SSL_new(L.ctx)) == NULL) {
 		log_warnx("accept addr=%s: out of memory", addr);
@@ -1129,13 +1238,23 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		SSL_free(ssl);
 		goto refuse;
 	}
+	if (!addrcount_add(L.addrs, &key)) {
+		/* cannot happen: sized for max_connections + slack */
+		log_warnx("accept addr=%s: address table full", addr);
+		bufferevent_free(c->bev);
+		free(c);
+		return;
+	}
 	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
 	c->cid = ++L.next_cid;
 	c->state = CS_HANDSHAKE;
+	c->key = key;
 	snprintf(c->addr, sizeof(c->addr), "%s", addr);
 	c->next = L.conns;
 	if (L.conns != NULL)
 		L.conns->prev = c;
+	else
+		L.conns_tail = c;
 	L.conns = c;
 	L.num_conns++;
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
@@ -1177,18 +1296,91 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (c->authed)
 		return;
-	log_info("cid=%" PRIu64 " addr=%s not logged in within %ds, closing",
+	log_debug("cid=%" PRIu64 " addr=%s not logged in within %ds, closing",
 	    c->cid, c->addr, L.d->conf->proto.login_timeout);
+	ratelog_event(&L.rl[CA_LISTENER_LOGIN_TIMEOUT], c->addr);
 	conn_free(c);
 }
 
+/* EMFILE and friends: accepting pauses for a second (tick_cb resumes),
+ * so the loop does not spin on a full backlog and the log stays short. */
 static void
 accept_error_cb(struct evconnlistener *lev, void *arg)
 {
-	(void)lev;
 	(void)arg;
-	log_warnx("accept: %s",
+	log_warnx("ca protocol: accept: %s; pausing 1 s",
 	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	evconnlistener_disable(lev);
+	L.accept_paused = 1;
+}
+
+/* Once a second: the log lines held back, accepting after a pause. */
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int	i;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (L.accept_paused && L.lev != NULL &&
+	    evconnlistener_enable(L.lev) == 0)
+		L.accept_paused = 0;
+	for (i = 0; i < CA_LISTENER_STAT_COUNT; i++)
+		ratelog_flush(&L.rl[i]);
+}
+
+uint64_t
+ca_listener_stat(enum ca_listener_stat st)
+{
+	if ((unsigned)st >= CA_LISTENER_STAT_COUNT)
+		return 0;
+	return ratelog_total(&L.rl[st]);
+}
+
+/* The per-address table, the log lines and their timer. */
+static int
+limits_init(struct micad *d)
+{
+	const struct conf_proto	*p = &d->conf->proto;
+	struct timeval		 one = { 1, 0 };
+	char			 why[RATELOG_TEXT];
+
+	L.shed_at = p->shed_start > 0 ? (int)((int64_t)p->max_connections *
+	    p->shed_start / 100) : -1;
+	if ((L.addrs = addrcount_new((size_t)p->max_connections +
+	    CLOSING_SLACK)) == NULL)
+		return 0;
+	snprintf(why, sizeof(why), "max_connections %d", p->max_connections);
+	if (!ratelog_init(&L.rl[CA_LISTENER_REFUSED_MAX_CONNECTIONS],
+	    "ca protocol: refused", why))
+		return 0;
+	snprintf(why, sizeof(why), "max_per_address %d", p->max_per_address);
+	if (!ratelog_init(&L.rl[CA_LISTENER_REFUSED_PER_ADDRESS],
+	    "ca protocol: refused", why))
+		return 0;
+	snprintf(why, sizeof(why), "not logged in, over shed_start %d%% of "
+	    "max_connections %d", p->shed_start, p->max_connections);
+	if (!ratelog_init(&L.rl[CA_LISTENER_SHED], "ca protocol: shed", why))
+		return 0;
+	snprintf(why, sizeof(why), "TLS handshake not completed: error or "
+	    "handshake_timeout %d s", p->handshake_timeout);
+	if (!ratelog_init(&L.rl[CA_LISTENER_HANDSHAKE_FAILED],
+	    "ca protocol: closed", why))
+		return 0;
+	snprintf(why, sizeof(why), "not logged in within login_timeout %d s",
+	    p->login_timeout);
+	if (!ratelog_init(&L.rl[CA_LISTENER_LOGIN_TIMEOUT],
+	    "ca protocol: closed", why))
+		return 0;
+	if (!ratelog_init(&L.rl[CA_LISTENER_PRELOGIN_ERROR],
+	    "ca protocol: closed", "error or timeout after the TLS handshake, "
+	    "before a login"))
+		return 0;
+	if ((L.tick = event_new(d->base, -1, EV_PERSIST, tick_cb, NULL)) ==
+	    NULL || event_add(L.tick, &one) != 0)
+		return 0;
+	return 1;
 }
 
 static SSL_CTX *
@@ -1271,6 +1463,10 @@ ca_listener_start(struct micad *d)
 		goto out;
 	if ((L.ctx = tls_ctx_new(d->conf)) == NULL)
 		goto out;
+	if (!limits_init(d)) {
+		log_warnx("ca listener: cannot set up the connection limits");
+		goto out;
+	}
 	memset(&ss, 0, sizeof(ss));
 	if (evutil_parse_sockaddr_port(p->listen, (struct sockaddr *)&ss,
 	    &sslen) != 0) {
@@ -1389,11 +1585,20 @@ ca_listener_set_argon2(uint64_t ops, size_t mem)
 void
 ca_listener_stop(void)
 {
+	int	i;
+
 	if (L.lev != NULL)
 		evconnlistener_free(L.lev);
 	L.lev = NULL;
 	while (L.conns != NULL)
 		conn_free(L.conns);
+	if (L.tick != NULL)
+		event_free(L.tick);
+	L.tick = NULL;
+	for (i = 0; i < CA_LISTENER_STAT_COUNT; i++)
+		ratelog_cleanup(&L.rl[i]);
+	addrcount_free(L.addrs);
+	L.addrs = NULL;
 	SSL_CTX_free(L.ctx);
 	L.ctx = NULL;
 	sodium_memzero(L.dummy_hash, sizeof(L.dummy_hash));

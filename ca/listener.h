@@ -34,6 +34,19 @@ int	ca_listener_reload_tls(void);
  * 0 (logged) when it could not be queued.  Loop thread only.
  */
 int	ca_listener_set_argon2(uint64_t ops, size_t mem);
+/* What the listener counts (refused, shed, closed connections). */
+enum ca_listener_stat {
+	CA_LISTENER_REFUSED_MAX_CONNECTIONS = 0,
+	CA_LISTENER_REFUSED_PER_ADDRESS,
+	CA_LISTENER_SHED,		/* closed for a new connection */
+	CA_LISTENER_HANDSHAKE_FAILED,	/* TLS never completed */
+	CA_LISTENER_LOGIN_TIMEOUT,	/* login_timeout */
+	CA_LISTENER_PRELOGIN_ERROR,	/* error or timeout, TLS up, no login */
+	CA_LISTENER_STAT_COUNT
+};
+
+/* Connections counted for st since start.  Any thread (atomic). */
+uint64_t	ca_listener_stat(enum ca_listener_stat st);
 /*
  * Stops accepting, closes every connection (waiters are dropped), frees
  * the TLS context.  Safe to call when not started.  Call before

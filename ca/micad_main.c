@@ -348,6 +348,48 @@ reissue_metrics(struct wb *m)
 	}
 }
 
+/* Connections refused, shed or closed by the listeners' flood limits. */
+static void
+conn_metrics(struct wb *m)
+{
+	static const struct { const char *label; enum ocsp_http_stat s; }
+	    hs[] = {
+		{ "max_connections", OCSP_HTTP_REFUSED_MAX_CONNECTIONS },
+		{ "max_per_address", OCSP_HTTP_REFUSED_PER_ADDRESS },
+		{ "shed", OCSP_HTTP_SHED },
+		{ "header_timeout", OCSP_HTTP_HEADER_TIMEOUT },
+	};
+	static const struct { const char *label; enum ca_listener_stat s; }
+	    ps[] = {
+		{ "max_connections", CA_LISTENER_REFUSED_MAX_CONNECTIONS },
+		{ "max_per_address", CA_LISTENER_REFUSED_PER_ADDRESS },
+		{ "shed", CA_LISTENER_SHED },
+		{ "handshake", CA_LISTENER_HANDSHAKE_FAILED },
+		{ "login_timeout", CA_LISTENER_LOGIN_TIMEOUT },
+		{ "prelogin_error", CA_LISTENER_PRELOGIN_ERROR },
+	};
+	char line[256];
+	size_t i;
+
+	wb_str(m, "# HELP mica_connections_dropped_total Connections refused "
+	    "at accept (max_connections, max_per_address), shed to make "
+	    "room (shed) or closed by a timeout before a request, by "
+	    "listener and reason.\n"
+	    "# TYPE mica_connections_dropped_total counter\n");
+	for (i = 0; http != NULL && i < sizeof(hs) / sizeof(hs[0]); i++) {
+		snprintf(line, sizeof(line), "mica_connections_dropped_total"
+		    "{listener=\"http\",reason=\"%s\"} %" PRIu64 "\n",
+		    hs[i].label, ocsp_http_stat(http, hs[i].s));
+		wb_str(m, line);
+	}
+	for (i = 0; i < sizeof(ps) / sizeof(ps[0]); i++) {
+		snprintf(line, sizeof(line), "mica_connections_dropped_total"
+		    "{listener=\"protocol\",reason=\"%s\"} %" PRIu64 "\n",
+		    ps[i].label, ca_listener_stat(ps[i].s));
+		wb_str(m, line);
+	}
+}
+
 static void
 route_metrics(struct ocsp_http_req *req, const char *path, void *arg)
 {
@@ -374,6 +416,7 @@ route_metrics(struct ocsp_http_req *req, const char *path, void *arg)
 	if (micad.crl != NULL)
 		crl_metrics(&m);
 	reissue_metrics(&m);
+	conn_metrics(&m);
 	metric(&m, "counter", "mica_notify_delivered_total",
 	    "Notify events delivered (command exited 0).",
 	    notify_stat_delivered(micad.notify));
@@ -499,6 +542,8 @@ bind_http(struct mica_conf *c)
 	ho.timeout = c->http.idle_timeout;
 	ho.header_timeout = c->http.header_timeout;
 	ho.max_connections = c->http.max_connections;
+	ho.max_per_address = c->http.max_per_address;
+	ho.shed_start = c->http.shed_start;
 	if ((http = ocsp_http_new(micad.ocsp, &ho)) == NULL)
 		fatalx("cannot set up HTTP on %s", c->http.listen);
 	if (!load_ca_files(c->ca.cert))

@@ -71,6 +71,7 @@ static const struct key keys[] = {
 	{ "protocol", "listen", K_LISTEN, S(proto.listen), 0, 0 },
 	{ "protocol", "max_connections", K_INT, N(proto.max_connections), 1, 100000 },
 	{ "protocol", "max_per_address", K_INT, N(proto.max_per_address), 1, 100000 },
+	{ "protocol", "shed_start", K_INT, N(proto.shed_start), 0, 100 },
 	{ "protocol", "handshake_timeout", K_INT, N(proto.handshake_timeout), 1, 3600 },
 	{ "protocol", "idle_timeout", K_INT, N(proto.idle_timeout), 1, 86400 },
 	{ "protocol", "login_timeout", K_INT, N(proto.login_timeout), 1, 3600 },
@@ -83,6 +84,8 @@ static const struct key keys[] = {
 	{ "http", "header_timeout", K_INT, N(http.header_timeout), 1, 3600 },
 	{ "http", "idle_timeout", K_INT, N(http.idle_timeout), 1, 86400 },
 	{ "http", "max_connections", K_INT, N(http.max_connections), 1, 100000 },
+	{ "http", "max_per_address", K_INT, N(http.max_per_address), 1, 100000 },
+	{ "http", "shed_start", K_INT, N(http.shed_start), 0, 100 },
 	{ "http", "ocsp_next_update", K_INT, N(http.ocsp_next_update), 60, 7 * 86400 },
 	{ "http", "ocsp_max_certids", K_INT, N(http.ocsp_max_certids), 1, 256 },
 	{ "http", "ocsp_unknown_revoked", K_BOOL, N(http.ocsp_unknown_revoked), 0, 0 },
@@ -212,6 +215,7 @@ conf_defaults(struct mica_conf *c, const char *dir)
 	snprintf(c->proto.listen, sizeof(c->proto.listen), "127.0.0.1:7700");
 	c->proto.max_connections = 256;
 	c->proto.max_per_address = 32;
+	c->proto.shed_start = 75;
 	c->proto.handshake_timeout = 10;
 	c->proto.idle_timeout = 300;
 	c->proto.login_timeout = 30;
@@ -224,6 +228,8 @@ conf_defaults(struct mica_conf *c, const char *dir)
 	c->http.header_timeout = 10;
 	c->http.idle_timeout = 60;
 	c->http.max_connections = 1024;
+	c->http.max_per_address = 64;
+	c->http.shed_start = 75;
 	c->http.ocsp_next_update = 3600;
 	/* /metrics: loopback only by default */
 	parse_nets("127.0.0.0/8, ::1", c->http.metrics_from,

@@ -37,6 +37,10 @@ struct conf_proto {			/* [protocol]: the CA protocol */
 	char		listen[CONF_STR_MAX];		/* 127.0.0.1:7700 */
 	int		max_connections;		/* 256 */
 	int		max_per_address;		/* 32 */
+	int		shed_start;			/* % of max_connections,
+							 * 75: above it a new
+							 * connection sheds one
+							 * not logged in; 0 off */
 	int		handshake_timeout;		/* s, 10 */
 	int		idle_timeout;			/* s, 300 */
 	int		login_timeout;			/* s, 30: log in
@@ -71,6 +75,12 @@ struct conf_http {			/* [http]: OCSP, CRL, CA cert */
 	int		header_timeout;			/* s, 10 */
 	int		idle_timeout;			/* s, 60 */
 	int		max_connections;		/* 1024 */
+	int		max_per_address;		/* 64 */
+	int		shed_start;			/* % of max_connections,
+							 * 75: above it a new
+							 * connection sheds one
+							 * without a request;
+							 * 0 off */
 	int		ocsp_next_update;		/* s, 3600 */
 	int		ocsp_max_certids;		/* 16 */
 	int		ocsp_unknown_revoked;		/* 0: unknown, 1: revoked

@@ -31,6 +31,22 @@
  * error the connection is closed the lingering way (shutdown, drain what
  * the client still sends, close), so the client reads the error rather
  * than a reset.
+ *
+ * Floods (all of it off the request path: the cached answer stays one
+ * read and one write, no lock, no allocation): a connection table shared
+ * by the threads (num_conns) and a count per client address (addrs,
+ * under amu, taken on accept and close only).  An address holding
+ * max_per_address connections gets a fast 503 with Retry-After.  Once
+ * more than shed_start % of max_connections are open, each new
+ * connection closes one of the accepting thread's connections that has
+ * no request in progress: first those that never completed a request
+ * (idle since the accept, or a head still arriving), then idle
+ * keep-alive ones; among them the address holding the most connections,
+ * then the oldest.  A request being answered (signer job, unsent
+ * output) is never shed.  A thread sheds only its own connections (the
+ * kernel spreads a flood over the threads alike).  Refusals, sheds and
+ * header timeouts are logged at most once a second per reason, with
+ * counts (common/ratelog.h).
  */
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -54,8 +70,10 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 
+#include "common/addrcount.h"
 #include "common/bytes.h"
 #include "common/log.h"
+#include "common/ratelog.h"
 #include "ocsp/ocsp_int.h"
 
 #define MAX_ROUTES	32
@@ -66,6 +84,8 @@
 #define OUT_HIGH	(256 * 1024)	/* queued output that stops reading */
 #define LINGER_S	2	/* draining a closed connection */
 #define LINGER_BYTES	(64 * 1024)
+#define RETRY_AFTER_S	5	/* Retry-After of a refusal */
+#define SHED_SCAN	1024	/* connections looked at for a shed */
 #define CT_REQUEST	"application/ocsp-request"
 #define CT_RESPONSE	"application/ocsp-response"
 
@@ -122,6 +142,7 @@ struct hconn {
 	size_t			 drained;	/* bytes discarded while lingering */
 	struct sign_job		*job;		/* in flight, or NULL */
 	struct sockaddr_storage	 peer;		/* the client's address */
+	struct addr_key		 key;		/* counted in h->addrs */
 	uint8_t			 reading;	/* rev is added */
 	uint8_t			 writing;	/* wev is added */
 	unsigned		 closing:1;	/* no more requests; close once
@@ -132,6 +153,7 @@ struct hconn {
 	unsigned		 continued:1;	/* 100 Continue sent */
 	unsigned		 waiting:1;	/* job in flight: requests behind it
 						 * wait (answers stay in order) */
+	unsigned		 served:1;	/* a request was answered */
 };
 
 /*
@@ -167,7 +189,8 @@ struct http_thread {
 	char			 hdrs[HDRS_MAX];	/* a route's fields */
 	size_t			 hdrs_len;
 	int			 hdrs_full;
-	struct hconn		*conns;
+	struct hconn		*conns;		/* newest first */
+	struct hconn		*conns_tail;	/* the oldest */
 	pthread_mutex_t		 dmu;		/* guards done */
 	struct job_list		 done;		/* answered by a signer */
 	int			 efd;		/* eventfd: done is not empty */
@@ -189,6 +212,10 @@ struct ocsp_http {
 	int			 bound;		/* ocsp_http_bind done */
 	int			 port;
 	int			 num_conns;	/* all threads, atomic */
+	int			 shed_at;	/* shed above this many; -1: never */
+	pthread_mutex_t		 amu;		/* guards addrs */
+	struct addrcount	*addrs;		/* connections per address */
+	struct ratelog		 rl[OCSP_HTTP_STAT_COUNT];
 	/* signer threads and their queue */
 	pthread_mutex_t		 jmu;
 	pthread_cond_t		 jcv;
@@ -222,6 +249,8 @@ ocsp_http_opts_defaults(struct ocsp_http_opts *o)
 	o->timeout = 30;
 	o->header_timeout = 10;
 	o->max_connections = 1024;
+	o->max_per_address = 64;
+	o->shed_start = 75;
 }
 
 /* ---- GET path decoding ---- */
@@ -453,6 +482,8 @@ conn_free(struct hconn *c)
 		t->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	else
+		t->conns_tail = c->prev;
 	if (c->rev != NULL)
 		event_free(c->rev);
 	if (c->wev != NULL)
@@ -462,6 +493,9 @@ conn_free(struct hconn *c)
 	if (c->fd >= 0)
 		evutil_closesocket(c->fd);
 	free(c->in);
+	pthread_mutex_lock(&t->h->amu);
+	addrcount_del(t->h->addrs, &c->key);
+	pthread_mutex_unlock(&t->h->amu);
 	free(c);
 	__atomic_sub_fetch(&t->h->num_conns, 1, __ATOMIC_RELAXED);
 }
@@ -972,6 +1006,7 @@ process(struct hconn *c, uint8_t *buf, size_t len)
 		t->hdrs_full = 0;
 		evbuffer_drain(t->body, evbuffer_get_length(t->body));
 		dispatch(&rq, buf + off + hd.head_len, body);
+		c->served = 1;
 		off += hd.head_len + body;
 		if (evbuffer_get_length(c->out) + t->tx.len > OUT_HIGH)
 			c->paused = 1;
@@ -1115,6 +1150,9 @@ sweep_cb(evutil_socket_t fd, short ev, void *arg)
 	struct hconn *c, *next;
 	time_t now = time(NULL);
 
+	char addr[INET6_ADDRSTRLEN];
+	int i;
+
 	(void)fd;
 	(void)ev;
 	if (t->accept_paused && evconnlistener_enable(t->lev) == 0)
@@ -1126,25 +1164,153 @@ sweep_cb(evutil_socket_t fd, short ev, void *arg)
 				conn_free(c);
 		} else if (c->head_start != 0 && h->opts.header_timeout > 0 &&
 		    now >= c->head_start + h->opts.header_timeout) {
-			log_info("http: header_timeout %d s reached, closing",
-			    h->opts.header_timeout);
+			addr_key_str(&c->key, addr, sizeof(addr));
+			log_debug("http: addr=%s header_timeout %d s reached, "
+			    "closing", addr, h->opts.header_timeout);
+			ratelog_event(&h->rl[OCSP_HTTP_HEADER_TIMEOUT], addr);
 			conn_free(c);
 		} else if (now >= c->last + h->opts.timeout)
 			conn_free(c);
 	}
+	/* the tail of a flood: lines held back by the one-a-second rule */
+	for (i = 0; i < OCSP_HTTP_STAT_COUNT; i++)
+		ratelog_flush(&h->rl[i]);
 }
 
 /* ---- accepting ---- */
 
+/*
+ * A 503 (RFC 9110 15.6.4) with Retry-After (10.2.3) written straight
+ * to the socket of a connection that is being closed: best effort, the
+ * close says enough if the socket does not take it.
+ */
 static void
-refuse(evutil_socket_t fd)
+send_503(struct http_thread *t, evutil_socket_t fd, const char *why)
 {
-	static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\n"
-	    "Connection: close\r\nContent-Length: 0\r\n\r\n";
+	char msg[512];
+	int n, blen;
 
-	/* Best effort: the close says enough if this fails. */
-	(void)send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	blen = (int)strlen("503 Service Unavailable: \n") + (int)strlen(why);
+	n = snprintf(msg, sizeof(msg), "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Date: %s\r\nRetry-After: %d\r\nConnection: close\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
+	    "503 Service Unavailable: %s\n", date_now(t), RETRY_AFTER_S, blen,
+	    why);
+	if (n > 0 && (size_t)n < sizeof(msg))
+		(void)send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/*
+ * Reads (and drops) what the client has sent already, so that the close
+ * is a FIN after our 503, not a reset that could destroy it (a client
+ * sends its request right after connecting).  Bounded: LINGER_BYTES.
+ */
+static void
+drain(struct http_thread *t, evutil_socket_t fd)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < LINGER_BYTES &&
+	    (n = recv(fd, t->rbuf, t->rcap, MSG_DONTWAIT)) > 0)
+		got += (size_t)n;
+}
+
+/* Refuses a new connection (counted and logged as st) and closes it. */
+static void
+refuse(struct http_thread *t, evutil_socket_t fd, enum ocsp_http_stat st,
+    const struct addr_key *key)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	addr_key_str(key, addr, sizeof(addr));
+	ratelog_event(&t->h->rl[st], addr);
+	send_503(t, fd, st == OCSP_HTTP_REFUSED_PER_ADDRESS ?
+	    "too many connections from your address" :
+	    "too many connections");
+	drain(t, fd);
 	evutil_closesocket(fd);
+}
+
+/*
+ * The connection of thread t to close for a new one, or NULL: one with
+ * no request in progress (nothing being signed or written, not closing),
+ * those that never completed a request first, then the address holding
+ * the most connections, then the oldest.  Only the SHED_SCAN oldest are
+ * looked at, so a flood costs a bounded scan per accept whatever
+ * max_connections is (honest clients are mostly among the newest).
+ * h->amu held.
+ */
+static struct hconn *
+pick_victim(struct http_thread *t)
+{
+	struct hconn *c, *best = NULL;
+	int tier, n, best_tier = 0, best_n = 0, seen = 0;
+
+	for (c = t->conns_tail; c != NULL && seen < SHED_SCAN;
+	    c = c->prev, seen++) {
+		if (c->lingering || c->closing || c->waiting || c->writing ||
+		    evbuffer_get_length(c->out) > 0)
+			continue;
+		tier = c->served;
+		n = addrcount_get(t->h->addrs, &c->key);
+		/* from the oldest: a tie keeps the older one */
+		if (best == NULL || tier < best_tier ||
+		    (tier == best_tier && n > best_n)) {
+			best = c;
+			best_tier = tier;
+			best_n = n;
+		}
+	}
+	return best;
+}
+
+/* Closes c to make room: a 503 if it never had an answer. */
+static void
+shed(struct hconn *c)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	addr_key_str(&c->key, addr, sizeof(addr));
+	log_debug("http: addr=%s shed (served=%d)", addr, (int)c->served);
+	ratelog_event(&c->t->h->rl[OCSP_HTTP_SHED], addr);
+	if (!c->served)
+		send_503(c->t, c->fd, "server busy, connection closed to "
+		    "make room");
+	drain(c->t, c->fd);
+	conn_free(c);
+}
+
+/*
+ * Admits a new connection from key (one more counted in num_conns) or
+ * says why not; *out_victim is a connection to shed first.
+ */
+static int
+admit(struct http_thread *t, const struct addr_key *key, int n,
+    struct hconn **out_victim, enum ocsp_http_stat *out_why)
+{
+	struct ocsp_http *h = t->h;
+	int ok = 0;
+
+	*out_victim = NULL;
+	pthread_mutex_lock(&h->amu);
+	if (h->opts.max_per_address > 0 &&
+	    addrcount_get(h->addrs, key) >= h->opts.max_per_address) {
+		*out_why = OCSP_HTTP_REFUSED_PER_ADDRESS;
+		goto out;
+	}
+	if (h->shed_at >= 0 && n > h->shed_at)
+		*out_victim = pick_victim(t);
+	*out_why = OCSP_HTTP_REFUSED_MAX_CONNECTIONS;
+	if ((h->opts.max_connections > 0 && n > h->opts.max_connections &&
+	    *out_victim == NULL) || !addrcount_add(h->addrs, key)) {
+		*out_victim = NULL;
+		goto out;
+	}
+	ok = 1;
+ out:
+	pthread_mutex_unlock(&h->amu);
+	return ok;
 }
 
 static void
@@ -1153,31 +1319,40 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 {
 	struct http_thread *t = arg;
 	struct ocsp_http *h = t->h;
-	struct hconn *c;
+	struct hconn *c, *victim;
+	struct addr_key key;
+	enum ocsp_http_stat why;
 	int n;
 
 	(void)lev;
+	addr_key_from_sa(&key, sa);
 	n = __atomic_add_fetch(&h->num_conns, 1, __ATOMIC_RELAXED);
-	if (h->opts.max_connections > 0 && n > h->opts.max_connections) {
+	if (!admit(t, &key, n, &victim, &why)) {
 		__atomic_sub_fetch(&h->num_conns, 1, __ATOMIC_RELAXED);
-		log_info("http: refused a connection: max_connections %d "
-		    "reached", h->opts.max_connections);
-		refuse(fd);
+		refuse(t, fd, why, &key);
 		return;
 	}
+	if (victim != NULL)
+		shed(victim);
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		pthread_mutex_lock(&h->amu);
+		addrcount_del(h->addrs, &key);
+		pthread_mutex_unlock(&h->amu);
 		__atomic_sub_fetch(&h->num_conns, 1, __ATOMIC_RELAXED);
 		evutil_closesocket(fd);
 		return;
 	}
 	c->t = t;
 	c->fd = fd;
+	c->key = key;
 	if (salen > 0 && (size_t)salen <= sizeof(c->peer))
 		memcpy(&c->peer, sa, (size_t)salen);
 	c->head_start = c->last = time(NULL);
 	c->next = t->conns;
 	if (t->conns != NULL)
 		t->conns->prev = c;
+	else
+		t->conns_tail = c;
 	t->conns = c;
 	if ((c->out = evbuffer_new()) == NULL ||
 	    (c->rev = event_new(t->base, fd, EV_READ | EV_PERSIST, conn_cb,
@@ -1310,6 +1485,44 @@ done_cb(evutil_socket_t fd, short ev, void *arg)
 
 /* ---- lifecycle ---- */
 
+/* The per-address table and the rate-limited log lines. */
+static int
+http_limits_init(struct ocsp_http *h)
+{
+	char why[RATELOG_TEXT];
+	size_t max_addrs;
+
+	/* a connection is counted in num_conns before its address, so at
+	 * most max_connections (+1 per thread racing) addresses */
+	max_addrs = h->opts.max_connections > 0 ?
+	    (size_t)h->opts.max_connections + MAX_THREADS : 65536;
+	if (pthread_mutex_init(&h->amu, NULL) != 0)
+		return 0;
+	if ((h->addrs = addrcount_new(max_addrs)) == NULL) {
+		pthread_mutex_destroy(&h->amu);
+		return 0;
+	}
+	snprintf(why, sizeof(why), "max_connections %d",
+	    h->opts.max_connections);
+	if (!ratelog_init(&h->rl[OCSP_HTTP_REFUSED_MAX_CONNECTIONS],
+	    "http: refused", why))
+		return 0;
+	snprintf(why, sizeof(why), "max_per_address %d",
+	    h->opts.max_per_address);
+	if (!ratelog_init(&h->rl[OCSP_HTTP_REFUSED_PER_ADDRESS],
+	    "http: refused", why))
+		return 0;
+	snprintf(why, sizeof(why), "no request in progress, over shed_start "
+	    "%d%% of max_connections %d", h->opts.shed_start,
+	    h->opts.max_connections);
+	if (!ratelog_init(&h->rl[OCSP_HTTP_SHED], "http: shed", why))
+		return 0;
+	snprintf(why, sizeof(why), "header_timeout %d s",
+	    h->opts.header_timeout);
+	return ratelog_init(&h->rl[OCSP_HTTP_HEADER_TIMEOUT], "http: closed",
+	    why);
+}
+
 struct ocsp_http *
 ocsp_http_new(struct ocsp_responder *r, const struct ocsp_http_opts *opts)
 {
@@ -1326,11 +1539,20 @@ ocsp_http_new(struct ocsp_responder *r, const struct ocsp_http_opts *opts)
 		log_warnx("ocsp http: signers must be 0..%d", MAX_THREADS);
 		return NULL;
 	}
+	if (opts->max_per_address < 0 || opts->shed_start < 0 ||
+	    opts->shed_start > 100 || opts->max_connections < 0) {
+		log_warnx("ocsp http: max_per_address and max_connections "
+		    "must be >= 0, shed_start 0..100");
+		return NULL;
+	}
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NULL;
 	h->r = r;
 	h->opts = *opts;
 	h->jobs.tail = &h->jobs.head;
+	h->shed_at = opts->shed_start > 0 && opts->max_connections > 0 ?
+	    (int)((int64_t)opts->max_connections * opts->shed_start / 100) :
+	    -1;
 	if (pthread_mutex_init(&h->jmu, NULL) != 0) {
 		free(h);
 		return NULL;
@@ -1338,6 +1560,11 @@ ocsp_http_new(struct ocsp_responder *r, const struct ocsp_http_opts *opts)
 	if (pthread_cond_init(&h->jcv, NULL) != 0) {
 		pthread_mutex_destroy(&h->jmu);
 		free(h);
+		return NULL;
+	}
+	h->sync_ok = 1;
+	if (!http_limits_init(h)) {
+		ocsp_http_free(h);
 		return NULL;
 	}
 	return h;
@@ -1678,13 +1905,31 @@ ocsp_http_stop(struct ocsp_http *h)
 	h->port = 0;
 }
 
+uint64_t
+ocsp_http_stat(struct ocsp_http *h, enum ocsp_http_stat st)
+{
+	if ((unsigned)st >= OCSP_HTTP_STAT_COUNT)
+		return 0;
+	return ratelog_total(&h->rl[st]);
+}
+
 void
 ocsp_http_free(struct ocsp_http *h)
 {
+	int i;
+
 	if (h == NULL)
 		return;
 	ocsp_http_stop(h);
-	pthread_cond_destroy(&h->jcv);
-	pthread_mutex_destroy(&h->jmu);
+	for (i = 0; i < OCSP_HTTP_STAT_COUNT; i++)
+		ratelog_cleanup(&h->rl[i]);
+	if (h->addrs != NULL) {
+		addrcount_free(h->addrs);
+		pthread_mutex_destroy(&h->amu);
+	}
+	if (h->sync_ok) {
+		pthread_cond_destroy(&h->jcv);
+		pthread_mutex_destroy(&h->jmu);
+	}
 	free(h);
 }

@@ -156,6 +156,24 @@ struct ocsp_http_opts {
 					 * and body; 10, 0 = off */
 	int		max_connections; /* open connections, all threads;
 					 * 1024, 0 = no limit */
+	int		max_per_address; /* open connections per client
+					 * address; 64, 0 = no limit.  Over
+					 * it: 503 with Retry-After, closed */
+	int		shed_start;	/* % of max_connections: above it
+					 * each new connection closes one
+					 * with no request in progress (the
+					 * address holding most connections
+					 * first, then the oldest); 75,
+					 * 0 = never */
+};
+
+/* What the listener counts (refused, shed, closed connections). */
+enum ocsp_http_stat {
+	OCSP_HTTP_REFUSED_MAX_CONNECTIONS = 0,	/* table full */
+	OCSP_HTTP_REFUSED_PER_ADDRESS,		/* max_per_address */
+	OCSP_HTTP_SHED,				/* closed for a new one */
+	OCSP_HTTP_HEADER_TIMEOUT,		/* header_timeout */
+	OCSP_HTTP_STAT_COUNT
 };
 
 /* Fills opts with the defaults above. */
@@ -248,6 +266,8 @@ int	ocsp_http_bind(struct ocsp_http *);
  * Returns 1, or 0 with the error logged.
  */
 int	ocsp_http_start(struct ocsp_http *);
+/* How many connections were refused, shed or timed out (any thread). */
+uint64_t	ocsp_http_stat(struct ocsp_http *, enum ocsp_http_stat);
 /* The bound TCP port (after start), else 0. */
 int	ocsp_http_port(const struct ocsp_http *);
 /* Stops and joins the threads; idempotent. */

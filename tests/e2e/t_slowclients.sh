@@ -19,6 +19,10 @@ conf_set "$CONF" handshake_timeout 3
 conf_set "$CONF" login_timeout 8
 conf_set "$CONF" header_timeout 4
 conf_set_in "$CONF" http max_connections 310
+# one address opens 320 HTTP connections below: this test is about
+# max_connections, so no per-address cap and no shedding here (t_flood)
+conf_set_in "$CONF" http max_per_address 400
+conf_set_in "$CONF" http shed_start 0
 check "header_timeout = 4 in [http]" grep -q '^header_timeout = 4$' "$CONF"
 start_micad || { not_ok "micad starts"; done_testing; }
 ok "micad starts"
@@ -39,6 +43,22 @@ ocsp() {
 	    -url "$URL/ocsp" "$@"
 }
 now_ms() { date +%s%3N; }
+# logged PATTERN: sum of the counts of the rate-limited log lines
+# ("<what> N connection(s) in the last Ss (<why>), top address A (K)")
+logged() {
+	grep -E "$1" "$T/micad.log" |
+	    sed -n 's/.* \([0-9][0-9]*\) connections* in the last .*/\1/p' |
+	    awk '{ s += $1 } END { print s + 0 }'
+}
+# logged_eq PATTERN WANT: the sum, once it reaches WANT (the tail of a
+# burst is logged within a second by the listener's tick; 10 s bound)
+logged_eq() {
+	i=0
+	while [ "$(logged "$1")" -lt "$2" ] && [ $i -lt 100 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+	logged "$1"
+}
 
 # ---- per-address limit (32): 40 silent connections from one address ----
 expect_exit 0 "40 connections from 127.0.0.99" timeout 30 \
@@ -47,8 +67,7 @@ echo "# $OUT"
 expect_eq "8 extra connections closed at once, 32 kept" "$OUT" \
     "opened=40 closed=8"
 expect_eq "micad logged 8 refusals for the address" \
-    "$(grep -c 'refused addr=127.0.0.99: max_per_address 32 reached' \
-    "$T/micad.log")" 8
+    "$(logged_eq 'ca protocol: refused [0-9]+ connections? .*\(max_per_address 32\), top address 127\.0\.0\.99 ' 8)" 8
 
 # ---- HTTP max_connections (310): 320 connections, 10 refused ----
 expect_exit 0 "320 HTTP connections" timeout 30 \
@@ -57,8 +76,7 @@ echo "# $OUT"
 expect_eq "10 over max_connections closed at once, 310 kept" "$OUT" \
     "opened=320 closed=10"
 expect_eq "micad logged 10 HTTP refusals" \
-    "$(grep -c 'http: refused a connection: max_connections 310 reached' \
-    "$T/micad.log")" 10
+    "$(logged_eq 'http: refused [0-9]+ connections? .*\(max_connections 310\)' 10)" 10
 
 # ---- the load: 300 HTTP trickling a header, 300 on the CA port ----
 # CA port: 125 silent, 125 half a TLS record, 50 TLS done + trickled frame
@@ -118,8 +136,9 @@ expect_eq "silent CA connections all closed (handshake timeout)" \
     "$(field ca-silent closed)" 125
 expect_eq "half-handshake CA connections all closed" \
     "$(field ca-partial closed)" 125
-check "micad logged handshake timeouts" \
-    grep -q 'timeout in state 0, closing' "$T/micad.log"
+check "micad logged handshake timeouts" grep -qE \
+    'ca protocol: closed [0-9]+ connections? .*\(TLS handshake not completed: error or handshake_timeout 3 s\)' \
+    "$T/micad.log"
 # header_timeout 4: a header trickled 1 byte/s never completes
 expect_eq "trickling HTTP connections all closed (header timeout)" \
     "$(field http closed)" 300
@@ -127,8 +146,9 @@ expect_eq "trickling HTTP connections all closed (header timeout)" \
 # a slot either
 expect_eq "TLS-done connections trickling a frame all closed (login timeout)" \
     "$(field ca-trickle closed)" 50
-check "micad logged the login timeouts" \
-    grep -q 'not logged in within 8s, closing' "$T/micad.log"
+check "micad logged the login timeouts" grep -qE \
+    'ca protocol: closed [0-9]+ connections? .*\(not logged in within login_timeout 8 s\)' \
+    "$T/micad.log"
 check "micad still running" kill -0 "$MICAD_PID"
 expect_exit 0 "OCSP after the load" ocsp -cert "$T/new.crt"
 expect_out "new certificate good" "new.crt: good"

@@ -1,5 +1,6 @@
 /*
- * test_common.c - bounded reader, buffer and serial helpers.
+ * test_common.c - bounded reader, buffer and serial helpers, the
+ * per-address connection counter and the rate-limited log.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,9 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "common/addrcount.h"
 #include "common/bytes.h"
+#include "common/log.h"
+#include "common/ratelog.h"
 
 static void
 test_reader_bounds(void **state)
@@ -81,6 +90,87 @@ test_serial(void **state)
 	assert_string_equal(hex, "00");
 }
 
+static void
+key4(struct addr_key *k, uint32_t a)
+{
+	struct sockaddr_in sin;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(a);
+	addr_key_from_sa(k, (struct sockaddr *)&sin);
+}
+
+/* Counts survive many adds and deletes (backward-shift deletion keeps
+ * every run reachable); a full table refuses a new address only. */
+static void
+test_addrcount(void **state)
+{
+	struct addrcount *t;
+	struct addr_key k;
+	struct sockaddr_in6 sin6;
+	char buf[INET6_ADDRSTRLEN];
+	uint32_t i;
+	int j;
+
+	(void)state;
+	assert_null(addrcount_new(0));
+	assert_non_null(t = addrcount_new(1000));
+	for (i = 0; i < 1000; i++) {
+		key4(&k, 0x7f000000 + i);
+		for (j = 0; j < (int)(i % 3) + 1; j++)
+			assert_true(addrcount_add(t, &k));
+	}
+	key4(&k, 0x0a000001);
+	assert_false(addrcount_add(t, &k));	/* 1001st address */
+	key4(&k, 0x7f000005);
+	assert_true(addrcount_add(t, &k));	/* a known one still counts */
+	assert_int_equal(addrcount_get(t, &k), 4);
+	addrcount_del(t, &k);
+	/* delete every other address, then check the rest */
+	for (i = 0; i < 1000; i += 2) {
+		key4(&k, 0x7f000000 + i);
+		for (j = 0; j < (int)(i % 3) + 1; j++)
+			addrcount_del(t, &k);
+		assert_int_equal(addrcount_get(t, &k), 0);
+	}
+	for (i = 0; i < 1000; i++) {
+		key4(&k, 0x7f000000 + i);
+		assert_int_equal(addrcount_get(t, &k), i % 2 ? (int)(i % 3) +
+		    1 : 0);
+	}
+	key4(&k, 0x0a000001);
+	assert_true(addrcount_add(t, &k));	/* room again */
+	addr_key_str(&k, buf, sizeof(buf));
+	assert_string_equal(buf, "10.0.0.1");
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_addr.s6_addr[15] = 1;
+	addr_key_from_sa(&k, (struct sockaddr *)&sin6);
+	addr_key_str(&k, buf, sizeof(buf));
+	assert_string_equal(buf, "::1");
+	assert_int_equal(addrcount_get(t, &k), 0);
+	addrcount_free(t);
+}
+
+/* Counts every event; one line at most per second (the first at once). */
+static void
+test_ratelog(void **state)
+{
+	struct ratelog rl;
+	int i;
+
+	(void)state;
+	assert_true(ratelog_init(&rl, "test: refused", "limit 1"));
+	for (i = 0; i < 1000; i++)
+		ratelog_event(&rl, i % 4 == 0 ? "10.0.0.1" : "127.0.0.2");
+	assert_int_equal(ratelog_total(&rl), 1000);
+	/* the first was logged; unless a second boundary passed, all the
+	 * rest wait for the next line */
+	assert_true(rl.n >= 1 && rl.n <= 999);
+	ratelog_cleanup(&rl);
+}
+
 int
 main(void)
 {
@@ -88,7 +178,12 @@ main(void)
 		cmocka_unit_test(test_reader_bounds),
 		cmocka_unit_test(test_writer),
 		cmocka_unit_test(test_serial),
+		cmocka_unit_test(test_addrcount),
+		cmocka_unit_test(test_ratelog),
 	};
 
+	if (sodium_init() < 0)
+		return 1;
+	log_init("test_common", LOG_LVL_INFO);
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }

@@ -85,6 +85,16 @@ test_values(void **state)
 	/* untouched keys keep their defaults */
 	assert_string_equal(c.proto.listen, "127.0.0.1:7700");
 	assert_int_equal(c.policy.max_failures, 5);
+	/* the flood limits */
+	assert_int_equal(c.http.max_per_address, 64);
+	assert_int_equal(c.http.shed_start, 75);
+	assert_int_equal(c.proto.shed_start, 75);
+	write_conf("[http]\nmax_per_address = 1000\nshed_start = 0\n"
+	    "[protocol]\nshed_start = 100\n", 0600);
+	assert_true(conf_load(&c, path, err, sizeof(err)));
+	assert_int_equal(c.http.max_per_address, 1000);
+	assert_int_equal(c.http.shed_start, 0);
+	assert_int_equal(c.proto.shed_start, 100);
 }
 
 static void
@@ -111,6 +121,12 @@ test_errors(void **state)
 	    "2: [http] threads: must be a number from 1 to 64");
 	expect_error("[http]\nsigners = 65\n",
 	    "2: [http] signers: must be a number from 0 to 64");
+	expect_error("[http]\nmax_per_address = 0\n",
+	    "2: [http] max_per_address: must be a number from 1 to 100000");
+	expect_error("[http]\nshed_start = 101\n",
+	    "2: [http] shed_start: must be a number from 0 to 100");
+	expect_error("[protocol]\nshed_start = -1\n",
+	    "2: [protocol] shed_start: must be a number from 0 to 100");
 	expect_error("[policy]\nreview = sometimes\n",
 	    "2: [policy] review: must be manual or auto");
 	expect_error("[http]\nlisten = 7780\n",

@@ -1827,6 +1827,122 @@ test_signer_swap(void **state)
 	EVP_PKEY_free(k2);
 }
 
+/* ---- floods: max_per_address, shedding ---- */
+
+/* A connection from source address src (127.0.0.x) to port. */
+static int
+wire_connect_from(int port, const char *src)
+{
+	struct sockaddr_in sin;
+	struct timeval tv = { 10, 0 };	/* a hang fails, never a threshold */
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+	    sizeof(tv)), 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, src, &sin.sin_addr), 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)),
+	    0);
+	return fd;
+}
+
+/* fd was closed by the listener with a 503 carrying Retry-After whose
+ * text names why. */
+static void
+expect_503(int fd, const char *why)
+{
+	size_t len;
+	char *resp = wire_read_all(fd, &len);
+
+	assert_true(strncmp(resp, "HTTP/1.1 503 Service Unavailable\r\n",
+	    34) == 0);
+	assert_non_null(strstr(resp, "\r\nRetry-After: 5\r\n"));
+	assert_non_null(strstr(resp, "\r\nConnection: close\r\n"));
+	assert_non_null(strstr(resp, why));
+	free(resp);
+	close(fd);
+}
+
+/* A keep-alive GET /healthz on fd, answered 200. */
+static void
+expect_healthz(int fd)
+{
+	static const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	size_t len;
+	char *resp;
+
+	wire_send(fd, get, sizeof(get) - 1);
+	resp = wire_read_one(fd, &len);
+	assert_true(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	free(resp);
+}
+
+/*
+ * max_per_address 3: a 4th connection from 127.0.0.1 gets a 503 with
+ * Retry-After.  max_connections 8, shed_start 50 (4): above 4, each new
+ * connection sheds one with no request in progress: never-used ones
+ * first, the busiest address, then the oldest; a used keep-alive one
+ * survives while never-used ones remain.
+ */
+static void
+test_http_limits(void **state)
+{
+	struct ocsp_http_opts ho;
+	struct ocsp_http *h;
+	int port, a, b, c, d, e, f, g, x;
+
+	(void)state;
+	signal(SIGPIPE, SIG_IGN);
+	ocsp_http_opts_defaults(&ho);
+	snprintf(ho.listen, sizeof(ho.listen), "127.0.0.1:0");
+	ho.threads = 1;
+	ho.max_connections = 8;
+	ho.max_per_address = 3;
+	ho.shed_start = 50;
+	h = ocsp_http_new(F.r, &ho);
+	assert_non_null(h);
+	assert_true(ocsp_http_start(h));
+	port = ocsp_http_port(h);
+
+	a = wire_connect_from(port, "127.0.0.1");
+	b = wire_connect_from(port, "127.0.0.1");
+	expect_healthz(b);			/* b has been used */
+	c = wire_connect_from(port, "127.0.0.1");
+	x = wire_connect_from(port, "127.0.0.1");
+	expect_503(x, "too many connections from your address");
+	assert_int_equal(ocsp_http_stat(h, OCSP_HTTP_REFUSED_PER_ADDRESS), 1);
+	assert_int_equal(ocsp_http_stat(h, OCSP_HTTP_SHED), 0);
+
+	d = wire_connect_from(port, "127.0.0.2");	/* 4: no shed */
+	expect_healthz(b);			/* d is accepted by now */
+	assert_int_equal(ocsp_http_stat(h, OCSP_HTTP_SHED), 0);
+	e = wire_connect_from(port, "127.0.0.2");	/* 5: sheds a */
+	expect_503(a, "make room");
+	f = wire_connect_from(port, "127.0.0.2");	/* 5: sheds c */
+	/* .1 holds b and c, .2 holds d and e: a tie, c is the oldest */
+	expect_503(c, "make room");
+	g = wire_connect_from(port, "127.0.0.3");	/* 5: .2 (3) sheds d */
+	expect_503(d, "make room");
+	assert_int_equal(ocsp_http_stat(h, OCSP_HTTP_SHED), 3);
+	expect_healthz(b);			/* never-used ones go first */
+	expect_healthz(e);
+	expect_healthz(f);
+	expect_healthz(g);
+	close(b);
+	close(e);
+	close(f);
+	close(g);
+	assert_int_equal(ocsp_http_stat(h, OCSP_HTTP_REFUSED_MAX_CONNECTIONS),
+	    0);
+	ocsp_http_free(h);
+}
+
 int
 main(void)
 {
@@ -1855,6 +1971,7 @@ main(void)
 		cmocka_unit_test(test_encoder_other_keys),
 		cmocka_unit_test(test_derw),
 		cmocka_unit_test(test_signer_swap),
+		cmocka_unit_test(test_http_limits),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

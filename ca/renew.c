@@ -349,7 +349,7 @@ file_due(const char *path, X509 *ca, int64_t now, int rbd, int *out_due,
 		if (new_na > cna)
 			new_na = cna;
 		if (now < cnb || now >= cna) {
-			/* ca_validity_warn says why, loudly */
+			/* ca_expiry_warn said why at start */
 			log_warnx("%s is due for renewal, but the CA "
 			    "certificate is not valid at the current time: "
 			    "not renewed", path);

@@ -803,6 +803,21 @@ grow(uint8_t **buf, size_t *cap, size_t need)
 }
 
 /*
+ * nextUpdate of an answer signed at now by the thread's signer: the
+ * configured lifetime, cut at the signer's notAfter, so that no client
+ * or HTTP cache keeps an answer past its signer's validity.
+ */
+static int64_t
+next_update_at(const struct ocsp_ctx *c, int64_t now)
+{
+	int64_t nu = now + c->r->opts.next_update;
+
+	if (c->s != NULL && nu > c->s->not_after)
+		nu = c->s->not_after;
+	return nu;
+}
+
+/*
  * Encodes ResponseData (RFC 6960 4.2.1; version v1 omitted as DEFAULT):
  * responderID byKey, producedAt, the SingleResponses in request order,
  * and responseExtensions (the request's nonce as sent, RFC 8954 2.1; the
@@ -844,7 +859,7 @@ encode_tbs(struct ocsp_ctx *c, OCSP_REQUEST *req, size_t req_len, int n,
 	for (i = n - 1; i >= 0; i--) {
 		single_status(c, i, &s, &ext_revoke);
 		put_single(&w, OCSP_onereq_get0_id(OCSP_request_onereq_get0(
-		    req, i)), &s, now, now + r->opts.next_update);
+		    req, i)), &s, now, next_update_at(c, now));
 		if (i == 0)
 			*out_res = status_result(s.status);
 	}
@@ -1041,7 +1056,7 @@ respond_miss(struct ocsp_ctx *c, const uint8_t *in, size_t len, int64_t now,
 	(*out_blob)->signer_not_after = c->s->not_after;
 	(*out_blob)->result = (uint8_t)res;
 	(*out_blob)->this_update = now;
-	(*out_blob)->next_update = now + r->opts.next_update;
+	(*out_blob)->next_update = next_update_at(c, now);
 	*out_num = num;
  out:
 	ERR_clear_error();

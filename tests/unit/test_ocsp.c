@@ -1869,13 +1869,17 @@ expect_trylater(const uint8_t *der, size_t len)
  * Never an answer signed by a signer outside its validity: expired or
  * not yet valid, the request gets tryLater, the owner's hook is called
  * (rate-limited), a cached answer of a signer that is no longer valid is
- * not served, and a valid signer answers again at once.
+ * not served, nextUpdate never passes the signer's notAfter, and a valid
+ * signer answers again at once.
  */
 static void
 test_signer_validity(void **state)
 {
 	EVP_PKEY *k = EVP_EC_gen("P-256");
-	X509 *expired, *future;
+	X509 *expired, *future, *short_s;
+	OCSP_RESPONSE *resp;
+	OCSP_BASICRESP *bs;
+	ASN1_GENERALIZEDTIME *nextupd = NULL;
 	struct ocsp_cache *cache = ocsp_responder_cache(F.r);
 	struct ocsp_blob *b;
 	struct ocsp_answer a;
@@ -1906,6 +1910,21 @@ test_signer_validity(void **state)
 	assert_int_equal(ocsp_responder_set_signer(F.r, future, k), 1);
 	expect_trylater(der, len);
 	assert_int_equal(hook_calls, 2);	/* a swap re-arms it */
+
+	/* a signer with 10 minutes left: nextUpdate is cut at its notAfter */
+	short_s = signer_at(k, -60, 600);
+	assert_int_equal(ocsp_responder_set_signer(F.r, short_s, k), 1);
+	resp = ask(F.c, req, &a);
+	bs = basic(resp);
+	assert_int_equal(OCSP_single_get0_status(OCSP_resp_get0(bs, 0), NULL,
+	    NULL, NULL, &nextupd), V_OCSP_CERTSTATUS_GOOD);
+	assert_non_null(nextupd);
+	assert_int_equal(ASN1_TIME_compare(nextupd,
+	    X509_get0_notAfter(short_s)), 0);
+	assert_true(a.next_update <= now + 601);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(resp);
+	ocsp_answer_cleanup(&a);
 
 	/* a valid signer answers, and its answer is cached */
 	assert_int_equal(ocsp_responder_set_signer(F.r, F.signer,
@@ -1942,6 +1961,7 @@ test_signer_validity(void **state)
 	OCSP_REQUEST_free(req);
 	X509_free(expired);
 	X509_free(future);
+	X509_free(short_s);
 	EVP_PKEY_free(k);
 }
 

@@ -10,13 +10,15 @@
 #      time or is tryLater, never signed by an expired signer; micad
 #      renews both without help; TLS handshakes verify at that time.
 #   B. back to real time: the certificates made at +400 days are not yet
-#      valid; again tryLater or verified answers only, renewed without a
-#      restart; TLS verifies with real-time openssl.
+#      valid; the first TLS handshake fails and kicks the renewal, then
+#      TLS and OCSP (nonce and cached) verify with real-time openssl,
+#      without a restart.
 #   C. +340 days (25 days left, due): renewed while running; mica-admin
 #      check passes with every renewal link.
 #   D. restart at real time: renewed at start, OCSP and TLS verify.
 #   E. a clock a day before the CA's notBefore: logged and shown in
-#      status, nothing renewed, OCSP answers tryLater.
+#      status, nothing renewed, OCSP answers tryLater (the signer is not
+#      yet valid).
 . "$(dirname "$0")/lib.sh"
 
 FT_LIB=$(dpkg -L libfaketime 2>/dev/null | grep '/libfaketimeMT\.so\.1$' |
@@ -32,7 +34,8 @@ CA=$T/ca/ca.crt
 CLK=$T/clock
 echo "+0" >"$CLK"
 # A and B: no timer renews (the hourly check ran at start); only the
-# OCSP responder's kick does, so the first answer after a jump is tryLater.
+# OCSP responder's kick (A) or the TLS listener's (B) does, so the first
+# answer (or handshake) after a jump fails in a known way.
 conf_set "$CONF" expiry_interval 3600
 
 # start_faked: start_micad with the wall clock read from $CLK.  ASan wants
@@ -174,23 +177,31 @@ check "+400d: the renewal's notBefore is +400d - 60 s, not earlier" \
 echo "+0" >"$CLK"
 check "real time again: the +400d signer is not yet valid" \
     test "$(start_of "$T/ca/ocsp.crt")" -gt "$(date +%s)"
-until_verified +0 b-cache1 -no_nonce
-expect_eq "back: cacheable answers are tryLater until renewed, then verify" \
-    "$SEEN" "trylater verified"
-check "back: tryLater logged with the not yet valid signer" grep -q \
-    "ocsp: the signer certificate is not yet valid.*answering tryLater" \
-    "$T/micad.log"
-until_verified +0 b-nonce
-expect_eq "back: nonce answers verify with real-time openssl" "$SEEN" \
-    verified
-until_verified +0 b-cache2 -no_nonce
-expect_eq "back: cached answers verify" "$SEEN" verified
-O2=$(serial_of "$T/ca/ocsp.crt")
-check "back: the OCSP signer was renewed again" test "$O2" != "$O1"
+# This time a TLS client comes first: its failed handshake kicks the
+# renewal (of both), no OCSP request is needed.
+check "back: a TLS handshake fails at first (not yet valid)" sh -c \
+    "! openssl s_client -connect 127.0.0.1:$CA_PORT -verify_return_error \
+    -CAfile '$CA' </dev/null >'$T/b-tls.txt' 2>&1"
+check "back: ... certificate is not yet valid" grep -q \
+    "certificate is not yet valid" "$T/b-tls.txt"
 check "back: TLS verifies with real-time openssl (no restart)" \
     until_tls +0
+check "back: the accept kicked the renewal" grep -q \
+    "ca protocol: the TLS certificate .* is not yet valid: clients refuse it; renewing" \
+    "$T/micad.log"
 check "back: the TLS certificate was renewed again" \
     test "$(serial_of "$T/ca/tls.crt")" != "$T1"
+until_verified +0 b-cache1 -no_nonce
+expect_eq "back: cacheable answers verify with real-time openssl" \
+    "$SEEN" verified
+until_verified +0 b-nonce
+expect_eq "back: nonce answers verify" "$SEEN" verified
+until_verified +0 b-cache2 -no_nonce
+expect_eq "back: cached answers verify" "$SEEN" verified
+check "back: and it is the same answer (from the cache)" \
+    cmp "$T/b-cache1.der" "$T/b-cache2.der"
+O2=$(serial_of "$T/ca/ocsp.crt")
+check "back: the OCSP signer was renewed again" test "$O2" != "$O1"
 expect_exit 0 "back: mica-admin check passes after the renewals" \
     admin check
 expect_eq "back: four renewal links checked" "$(links)" 4

@@ -55,12 +55,29 @@ enum chk_rc {
 	CHK_FAIL,	/* the store itself is wrong, or an error: final */
 };
 
+/*
+ * Whose certificate a record is.  mica's own (recorded by init and by a
+ * renewal with the account "(ca)", which no account name can be: see
+ * valid_name in adm_cmd.c) are told apart by their extendedKeyUsage.  A
+ * renewal links the new certificate to the old one, which stays good
+ * until it expires; a subscriber reissue revokes the old one.
+ */
+enum role {
+	ROLE_SUBSCRIBER = 0,
+	ROLE_CA,		/* "(ca)", the CA certificate itself */
+	ROLE_OCSP,		/* "(ca)", id-kp-OCSPSigning */
+	ROLE_TLS,		/* "(ca)", id-kp-serverAuth, no OCSPSigning */
+	ROLE_OWN_OTHER,		/* "(ca)", neither: an error */
+};
+#define OWN_ACCOUNT	"(ca)"	/* ca/renew.c, mica_admin_main.c init */
+
 /* What the check needs of one certificate record. */
 struct item {
-	uint8_t			serial[STORE_SERIAL_LEN];
+	uint8_t			serial[STORE_SERIAL_LEN]; /* item_find's key */
 	struct cert_state	st;
 	uint8_t			replaces[STORE_SERIAL_LEN];
 	uint8_t			replaced_by[STORE_SERIAL_LEN];
+	uint8_t			role;		/* enum role */
 };
 
 /* One entry of a served CRL. */
@@ -171,9 +188,47 @@ item_find(const struct chk *c, const uint8_t serial[STORE_SERIAL_LEN])
 
 /* ---- the store: one read transaction ---- */
 
-/* The record's DER is this CA's certificate for this serial and dates. */
+static enum role
+cert_role(X509 *x, X509 *ca, const char *account)
+{
+	uint32_t xku;
+
+	if (strcmp(account, OWN_ACCOUNT) != 0)
+		return ROLE_SUBSCRIBER;
+	if (X509_cmp(x, ca) == 0)
+		return ROLE_CA;
+	xku = X509_get_extended_key_usage(x);
+	if (xku & XKU_OCSP_SIGN)
+		return ROLE_OCSP;
+	if (xku & XKU_SSL_SERVER)
+		return ROLE_TLS;
+	return ROLE_OWN_OTHER;
+}
+
+static const char *
+role_name(uint8_t role)
+{
+	switch (role) {
+	case ROLE_CA:
+		return "the CA certificate";
+	case ROLE_OCSP:
+		return "mica's OCSP signer";
+	case ROLE_TLS:
+		return "mica's TLS certificate";
+	case ROLE_OWN_OTHER:
+		return "a certificate of account " OWN_ACCOUNT;
+	default:
+		return "a subscriber certificate";
+	}
+}
+
+/*
+ * The record's DER is this CA's certificate for this serial and dates;
+ * *out_role says whose it is.
+ */
 static int
-check_der(struct chk *c, const struct cert_rec *rec, const char *hex)
+check_der(struct chk *c, const struct cert_rec *rec, const char *hex,
+    uint8_t *out_role)
 {
 	const unsigned char *p = rec->der;
 	X509 *x = NULL;
@@ -204,6 +259,12 @@ check_der(struct chk *c, const struct cert_rec *rec, const char *hex)
 		    "does not verify with the CA key", hex);
 		goto out;
 	}
+	if ((*out_role = cert_role(x, c->ca, rec->account)) == ROLE_OWN_OTHER) {
+		chk_set(c, CHK_FAIL, "serial %s: account %s is mica's own, but "
+		    "the certificate is neither the CA's, an OCSP signer nor a "
+		    "TLS server certificate", hex, OWN_ACCOUNT);
+		goto out;
+	}
 	ok = 1;
  out:
 	ERR_clear_error();
@@ -217,6 +278,7 @@ cert_cb(const struct cert_rec *rec, void *arg)
 	struct chk *c = arg;
 	struct item *it, *n;
 	char hex[SERIAL_HEX_LEN];
+	uint8_t role = ROLE_SUBSCRIBER;
 
 	serial_hex(hex, rec->serial);
 	if (c->num_items > 0 && memcmp(c->items[c->num_items - 1].serial,
@@ -230,7 +292,7 @@ cert_cb(const struct cert_rec *rec, void *arg)
 		    rec->st.status);
 		return 0;
 	}
-	if (!check_der(c, rec, hex))
+	if (!check_der(c, rec, hex, &role))
 		return 0;
 	if (c->num_items == c->cap_items) {
 		size_t cap = c->cap_items ? 2 * c->cap_items : 1024;
@@ -241,6 +303,7 @@ cert_cb(const struct cert_rec *rec, void *arg)
 		c->cap_items = cap;
 	}
 	it = &c->items[c->num_items++];
+	it->role = role;
 	memcpy(it->serial, rec->serial, STORE_SERIAL_LEN);
 	it->st = rec->st;
 	memcpy(it->replaces, rec->replaces, STORE_SERIAL_LEN);
@@ -300,7 +363,12 @@ end_txn(struct store_txn *txn, void *arg)
 	return store_meta_get_u64(txn, CRL_NUMBER_KEY, &c->meta_number2);
 }
 
-/* Every replacement names a revoked predecessor that names it back. */
+/*
+ * Every replacement names a predecessor of the same kind that names it
+ * back: a subscriber's reissue revoked its predecessor; a renewal of
+ * mica's own OCSP signer or TLS certificate leaves the old one good
+ * until it expires (it may have been revoked since, too).
+ */
 static void
 check_links(struct chk *c)
 {
@@ -318,7 +386,13 @@ check_links(struct chk *c)
 			if ((o = item_find(c, it->replaces)) == NULL)
 				chk_set(c, CHK_FAIL, "serial %s replaces %s, "
 				    "which is not in the store", h1, h2);
-			else if (o->st.status != CERT_REVOKED)
+			else if (o->role != it->role)
+				chk_set(c, CHK_FAIL, "serial %s (%s) replaces "
+				    "%s (%s): a replacement is of the same kind",
+				    h1, role_name(it->role), h2,
+				    role_name(o->role));
+			else if (it->role == ROLE_SUBSCRIBER &&
+			    o->st.status != CERT_REVOKED)
 				chk_set(c, CHK_FAIL, "serial %s replaces %s, "
 				    "which is %s, not revoked", h1, h2,
 				    st_name(o->st.status));
@@ -338,7 +412,8 @@ check_links(struct chk *c)
 				chk_set(c, CHK_FAIL, "serial %s is replaced "
 				    "by %s, which does not name it in "
 				    "replaces", h1, h2);
-			else if (it->st.status != CERT_REVOKED)
+			else if (it->role == ROLE_SUBSCRIBER &&
+			    it->st.status != CERT_REVOKED)
 				chk_set(c, CHK_FAIL, "serial %s is replaced "
 				    "by %s but is %s, not revoked", h1, h2,
 				    st_name(it->st.status));

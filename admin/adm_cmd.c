@@ -32,6 +32,7 @@
 #include "common/workq.h"
 #include "conf/conf.h"
 #include "crl/crl.h"
+#include "ocsp/ocsp.h"
 #include "store/store.h"
 
 #define MAX_OPTS	16
@@ -410,17 +411,22 @@ status_finish(struct walk *w)
 	struct adm_req *r = w->r;
 	struct status_ctx *sc = w->ctx;
 	const struct store_info *info = &sc->info;
-	int64_t ocsp_exp = 0, crl_next = 0;
+	int64_t ocsp_exp = 0, crl_next = 0, ca_nb = 0, ca_na = 0;
 	uint64_t crl_num = 0;
-	char t1[32], t2[32];
+	char t1[32], t2[32], t3[32];
+	int ca_ok;
 
-	if (r->d->signer != NULL) {
-		X509 *oc = ca_signer_get0_ocsp_cert(r->d->signer);
+	/* The responder's signer: a renewal while running replaces it
+	 * there, not in d->signer (which keeps the CA key). */
+	if (r->d->ocsp != NULL) {
 		int64_t nb;
 
-		if (oc != NULL)
-			ca_cert_times(oc, &nb, &ocsp_exp);
+		ocsp_responder_signer_times(r->d->ocsp, &nb, &ocsp_exp);
 	}
+	if (r->d->signer != NULL)
+		ca_cert_times(ca_signer_get0_cert(r->d->signer), &ca_nb,
+		    &ca_na);
+	ca_ok = sc->now >= ca_nb && sc->now < ca_na;
 	if (r->d->crl != NULL) {
 		const struct crl_snapshot *snap;
 
@@ -453,6 +459,12 @@ status_finish(struct walk *w)
 		    fmt_time(t2, ocsp_exp));
 		json_kv_u64(&r->rep.out, 0, "expiring_30_days",
 		    sc->expiring30);
+		json_kv_str(&r->rep.out, 0, "ca_not_before",
+		    fmt_time(t1, ca_nb));
+		json_kv_str(&r->rep.out, 0, "ca_not_after",
+		    fmt_time(t3, ca_na));
+		json_kv_str(&r->rep.out, 0, "ca_validity", ca_ok ? "valid" :
+		    sc->now < ca_nb ? "not yet valid" : "expired");
 		wb_str(&r->rep.out, "}\n");
 		return;
 	}
@@ -471,6 +483,14 @@ status_finish(struct walk *w)
 	    fmt_time(t1, crl_next));
 	adm_out(r, "ocsp signer expires: %s\n", fmt_time(t2, ocsp_exp));
 	adm_out(r, "expiring within 30 days: %" PRIu64 "\n", sc->expiring30);
+	if (ca_ok)
+		adm_out(r, "ca certificate: valid until %s\n",
+		    fmt_time(t3, ca_na));
+	else
+		adm_out(r, "ca certificate: NOT VALID NOW (%s; valid %s to "
+		    "%s): is the clock right?  Nothing can be issued or "
+		    "renewed\n", sc->now < ca_nb ? "not yet valid" : "expired",
+		    fmt_time(t1, ca_nb), fmt_time(t3, ca_na));
 }
 
 static void

@@ -29,6 +29,7 @@
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,7 @@
 #include "ca/micad.h"
 #include "ca/proto.h"
 #include "ca/reissue.h"
+#include "ca/renew.h"
 #include "common/addrcount.h"
 #include "common/bytes.h"
 #include "common/log.h"
@@ -173,6 +175,8 @@ static struct {
 	size_t			 want_mem;
 	struct login_job	*logins;	/* in flight, loop thread only */
 	int			 num_logins;
+	int64_t			 tls_nb, tls_na; /* L.ctx's certificate */
+	int64_t			 tls_kicked;	/* monotonic s, last kick */
 } L;
 
 /* Loop thread only; a static table, so no allocation per name. */
@@ -1195,6 +1199,42 @@ refuse(evutil_socket_t fd, enum ca_listener_stat st, const char *addr)
 	evutil_closesocket(fd);
 }
 
+/* Remembers the validity of ctx's certificate (tls_watch). */
+static void
+tls_times_set(SSL_CTX *ctx)
+{
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+
+	if (x == NULL || !ca_cert_times(x, &L.tls_nb, &L.tls_na)) {
+		L.tls_nb = INT64_MIN;
+		L.tls_na = INT64_MAX;
+	}
+	L.tls_kicked = 0;
+}
+
+/*
+ * At every accept: a TLS certificate outside its validity now (the clock
+ * jumped) fails every handshake, so a renewal is kicked at once (at most
+ * every 5 s) rather than at the next expiry check.
+ */
+static void
+tls_watch(void)
+{
+	struct timespec ts;
+	int64_t now = time(NULL);
+
+	if (now >= L.tls_nb && now < L.tls_na)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (L.tls_kicked != 0 && ts.tv_sec - L.tls_kicked < 5)
+		return;
+	L.tls_kicked = ts.tv_sec > 0 ? ts.tv_sec : 1;
+	log_warnx("ca protocol: the TLS certificate %s is %s: clients refuse "
+	    "it; renewing", L.d->conf->ca.tls_cert, now < L.tls_nb ?
+	    "not yet valid" : "expired");
+	renew_kick(NULL);
+}
+
 static void
 accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
@@ -1209,6 +1249,7 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	(void)lev;
 	(void)salen;
 	(void)arg;
+	tls_watch();
 	addr_key_from_sa(&key, sa);
 	addr_key_str(&key, addr, sizeof(addr));
 	if (addrcount_get(L.addrs, &key) >= p->max_per_address) {
@@ -1429,6 +1470,7 @@ ca_listener_reload_tls(void)
 	 * reference); new ones get the renewed certificate. */
 	SSL_CTX_free(L.ctx);
 	L.ctx = ctx;
+	tls_times_set(ctx);
 	log_info("ca protocol: TLS certificate reloaded from %s",
 	    L.d->conf->ca.tls_cert);
 	return 1;
@@ -1467,6 +1509,7 @@ ca_listener_start(struct micad *d)
 		log_warnx("ca listener: cannot set up the connection limits");
 		goto out;
 	}
+	tls_times_set(L.ctx);
 	memset(&ss, 0, sizeof(ss));
 	if (evutil_parse_sockaddr_port(p->listen, (struct sockaddr *)&ss,
 	    &sslen) != 0) {

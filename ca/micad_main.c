@@ -736,6 +736,9 @@ main(int argc, char **argv)
 	 * the OCSP/CRL updates after a status change run there too. */
 	if ((micad.writer = workq_new(micad.base, 1)) == NULL)
 		fatalx("cannot start the writer thread");
+	/* An OCSP signer found invalid while signing kicks a renewal. */
+	if (!renew_start(&micad))
+		fatalx("cannot set up certificate renewal");
 	if ((micad.reissue = reissue_new(&micad)) == NULL)
 		fatalx("cannot set up the reissue workflow");
 	if (!ca_listener_start(&micad))
@@ -790,6 +793,7 @@ main(int argc, char **argv)
 	workq_free(micad.writer);
 	micad.writer = NULL;
 	expiry_free(micad.expiry);
+	renew_stop();
 	notify_free(micad.notify);
 	reissue_free(micad.reissue);
 	ocsp_http_free(http);
@@ -801,7 +805,6 @@ main(int argc, char **argv)
 	event_base_free(micad.base);
 	store_close(micad.store);
 	ca_signer_free(micad.signer);
-	renew_cleanup();
 	free(ca_der);
 	free(ca_pem);
 	log_info("stopped");

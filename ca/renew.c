@@ -19,6 +19,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <event2/event.h>
+
 #include "ca/ca.h"
 #include "ca/micad.h"
 #include "ca/privdrop.h"
@@ -26,12 +28,14 @@
 #include "ca/renew.h"
 #include "common/bytes.h"
 #include "common/log.h"
+#include "common/workq.h"
 #include "ocsp/ocsp.h"
 #include "conf/conf.h"
 #include "store/store.h"
 
 #define DAY	86400
 #define CA_WARN_DAYS	90	/* warn when the CA expires sooner */
+#define RENEW_BACKDATE	60	/* s; notBefore = now - this (casign.c) */
 
 int
 renew_is_due(X509 *cert, int64_t now, int renew_before_days)
@@ -39,6 +43,10 @@ renew_is_due(X509 *cert, int64_t now, int renew_before_days)
 	int64_t nb, na, limit;
 
 	if (!ca_cert_times(cert, &nb, &na))
+		return 1;
+	/* Outside its validity (a clock that jumped, either way): no
+	 * client accepts it, whatever renew_before_days says. */
+	if (now < nb || now >= na)
 		return 1;
 	if (renew_before_days > 0)
 		limit = (int64_t)renew_before_days * DAY;
@@ -99,6 +107,11 @@ make_cert(X509 *old, X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key,
 	na = now + (na - nb);
 	if (na > cna)
 		na = cna;
+	/* Backdated like every certificate mica issues, never before the
+	 * CA's own notBefore. */
+	nb = now - RENEW_BACKDATE;
+	if (nb < cnb)
+		nb = cnb;
 	if ((x = X509_new()) == NULL ||
 	    !X509_set_version(x, X509_VERSION_3) ||
 	    (bn = BN_bin2bn(serial, 16, NULL)) == NULL ||
@@ -106,7 +119,7 @@ make_cert(X509 *old, X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key,
 	    !X509_set_serialNumber(x, ai) ||
 	    !X509_set_subject_name(x, X509_get_subject_name(old)) ||
 	    !X509_set_issuer_name(x, X509_get_subject_name(ca)) ||
-	    ASN1_TIME_set(X509_getm_notBefore(x), (time_t)(now - 60)) == NULL ||
+	    ASN1_TIME_set(X509_getm_notBefore(x), (time_t)nb) == NULL ||
 	    ASN1_TIME_set(X509_getm_notAfter(x), (time_t)na) == NULL ||
 	    !X509_set_pubkey(x, key))
 		goto out;
@@ -213,8 +226,10 @@ made_here_recently(const char *path, int64_t now)
 
 	if (!ca_cert_read(&x, path, err, sizeof(err)))
 		return 0;
+	/* Only inside its validity: one made before a clock jump back has
+	 * notBefore in the future and must be renewed at once. */
 	if (ca_cert_serial(x, sn) && ca_cert_times(x, &nb, &na) &&
-	    now - nb < (na - nb) / 2)
+	    now >= nb && now < na && now - nb < (na - nb) / 2)
 		for (i = 0; i < num_made && i < 8; i++)
 			if (memcmp(made[i], sn, sizeof(sn)) == 0)
 				rc = 1;
@@ -333,7 +348,14 @@ file_due(const char *path, X509 *ca, int64_t now, int rbd, int *out_due,
 		new_na = now + (na - nb);
 		if (new_na > cna)
 			new_na = cna;
-		if (new_na <= na) {
+		if (now < cnb || now >= cna) {
+			/* ca_expiry_warn said why at start */
+			log_warnx("%s is due for renewal, but the CA "
+			    "certificate is not valid at the current time: "
+			    "not renewed", path);
+			*out_due = 0;
+		} else if (now >= nb && now < na && new_na <= na) {
+			/* still valid: keep it rather than shorten it */
 			log_warnx("%s is due for renewal, but the CA "
 			    "certificate expires first: renew the CA", path);
 			*out_due = 0;
@@ -343,7 +365,8 @@ file_due(const char *path, X509 *ca, int64_t now, int rbd, int *out_due,
 	return 1;
 }
 
-/* Warns when the CA certificate expires within CA_WARN_DAYS. */
+/* Warns when the CA certificate is not valid now or expires within
+ * CA_WARN_DAYS. */
 static void
 ca_expiry_warn(X509 *ca, const char *path, int64_t now)
 {
@@ -351,7 +374,13 @@ ca_expiry_warn(X509 *ca, const char *path, int64_t now)
 
 	if (!ca_cert_times(ca, &nb, &na))
 		return;
-	if (na <= now)
+	if (now < nb)
+		log_warnx("the CA certificate %s is NOT VALID YET: its "
+		    "notBefore is %lld s after the current time; is the "
+		    "clock wrong?  Nothing can be issued or renewed, and "
+		    "clients reject every certificate until the clock is "
+		    "right", path, (long long)(nb - now));
+	else if (na <= now)
 		log_warnx("the CA certificate %s has expired (%lld days ago): "
 		    "nothing can be issued or renewed; renew the CA", path,
 		    (long long)((now - na) / DAY));
@@ -532,58 +561,53 @@ renew_at_start(struct micad *d, const struct privdrop *pd, int *out_renewed,
 }
 
 /*
- * Signers replaced while running stay allocated until renew_cleanup at
- * exit: a worker (mica-admin check) or the writer thread may still be
- * using the old one.  Renewals are rare (once per certificate lifetime),
- * so this is small.
+ * Renewal while running.  The work (reading the files, key generation,
+ * signing, the store commit, writing and fsync'ing the files) runs on a
+ * worker, one job at a time; the OCSP responder takes the new signer
+ * under its own lock (ocsp_responder_set_signer, which also drops every
+ * cached answer), and the loop reloads the TLS listener when the job is
+ * done.  d->signer (the CA key, used by the writer thread) is never
+ * replaced while running: the OCSP certificate it holds is the one of
+ * the start; the current one is the responder's.
  */
-static struct ca_signer *retired[16];
-static size_t num_retired;
+struct renew_job {
+	struct micad	*d;
+	int64_t		 now;
+	int		 rbd;
+	int		 tls_renewed;
+};
 
-void
-renew_cleanup(void)
-{
-	while (num_retired > 0)
-		ca_signer_free(retired[--num_retired]);
-}
+static struct {
+	struct micad	*d;
+	struct event	*kick;		/* renew_kick -> renew_check */
+	int		 busy;		/* a job is on a worker (loop) */
+	int		 again;		/* a check came meanwhile (loop) */
+} R;
 
-void
-renew_check(struct micad *d)
+/* Worker: the OCSP signer, then the TLS certificate. */
+static void
+renew_work(void *arg)
 {
+	struct renew_job *j = arg;
+	struct micad *d = j->d;
 	struct mica_conf *c = d->conf;
 	X509 *ca = ca_signer_get0_cert(d->signer), *x = NULL;
 	EVP_PKEY *k = NULL;
-	struct ca_signer *ns = NULL;
-	struct micad_settings set;
 	char err[CA_ERR_MAX];
-	int64_t now = time(NULL);
-	int due = 0, rbd;
+	int due = 0;
 
-	/* renew_before_days may change with a SIGHUP: one copy per pass */
-	if (!micad_settings_copy(d, &set, err, sizeof(err))) {
-		log_warnx("renewal check: %s", err);
-		return;
-	}
-	rbd = set.renew_before_days;
 	if (c->ca.ocsp_cert[0] != '\0' && d->ocsp != NULL &&
 	    ca_signer_get0_ocsp_cert(d->signer) != NULL &&
-	    num_retired < sizeof(retired) / sizeof(retired[0]) &&
-	    !made_here_recently(c->ca.ocsp_cert, now) &&
-	    file_due(c->ca.ocsp_cert, ca, now, rbd, &due, err, sizeof(err)) &&
-	    due) {
+	    !made_here_recently(c->ca.ocsp_cert, j->now) &&
+	    file_due(c->ca.ocsp_cert, ca, j->now, j->rbd, &due, err,
+	    sizeof(err)) && due) {
 		if (!renew_one(d, NULL, "OCSP signer", c->ca.ocsp_cert,
 		    c->ca.ocsp_key, &x, &k, err, sizeof(err)))
 			log_warnx("OCSP signer renewal failed, will retry: %s",
 			    err);
-		else if (!ocsp_responder_set_signer(d->ocsp, x, k) ||
-		    !ca_signer_new(&ns, ca, ca_signer_get0_key(d->signer), x, k,
-		    err, sizeof(err)))
+		else if (!ocsp_responder_set_signer(d->ocsp, x, k))
 			log_warnx("OCSP signer renewed on disk but not taken up: "
 			    "restart micad");
-		else {
-			retired[num_retired++] = d->signer;
-			d->signer = ns;
-		}
 		X509_free(x);
 		EVP_PKEY_free(k);
 		x = NULL;
@@ -591,17 +615,99 @@ renew_check(struct micad *d)
 	}
 	due = 0;
 	if (c->ca.tls_cert[0] != '\0' &&
-	    !made_here_recently(c->ca.tls_cert, now) &&
-	    file_due(c->ca.tls_cert, ca, now, rbd, &due, err, sizeof(err)) &&
-	    due) {
+	    !made_here_recently(c->ca.tls_cert, j->now) &&
+	    file_due(c->ca.tls_cert, ca, j->now, j->rbd, &due, err,
+	    sizeof(err)) && due) {
 		if (!renew_one(d, NULL, "TLS server certificate",
 		    c->ca.tls_cert, c->ca.tls_key, &x, &k, err, sizeof(err)))
 			log_warnx("TLS certificate renewal failed, will retry: "
 			    "%s", err);
-		else if (!ca_listener_reload_tls())
-			log_warnx("TLS certificate renewed on disk but not "
-			    "taken up: restart micad");
+		else
+			j->tls_renewed = 1;
 		X509_free(x);
 		EVP_PKEY_free(k);
 	}
+}
+
+/* Loop: the files are in place; new TLS connections get the new one. */
+static void
+renew_done(void *arg)
+{
+	struct renew_job *j = arg;
+
+	if (j->tls_renewed && !j->d->stopping && !ca_listener_reload_tls())
+		log_warnx("TLS certificate renewed on disk but not taken up: "
+		    "restart micad");
+	free(j);
+	R.busy = 0;
+	if (R.again && !R.d->stopping) {
+		R.again = 0;
+		renew_check(R.d);
+	}
+}
+
+void
+renew_check(struct micad *d)
+{
+	struct renew_job *j;
+	struct micad_settings set;
+	char err[CA_ERR_MAX];
+
+	if (R.busy) {
+		R.again = 1;
+		return;
+	}
+	/* renew_before_days may change with a SIGHUP: one copy per pass */
+	if (!micad_settings_copy(d, &set, err, sizeof(err))) {
+		log_warnx("renewal check: %s", err);
+		return;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		log_warn("renewal check");
+		return;
+	}
+	R.d = d;
+	j->d = d;
+	j->now = time(NULL);
+	j->rbd = set.renew_before_days;
+	R.busy = 1;
+	if (!workq_submit(d->workers, renew_work, renew_done, j)) {
+		R.busy = 0;
+		free(j);
+	}
+}
+
+static void
+on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	renew_check(arg);
+}
+
+int
+renew_start(struct micad *d)
+{
+	R.d = d;
+	if ((R.kick = event_new(d->base, -1, 0, on_kick, d)) == NULL)
+		return 0;
+	if (d->ocsp != NULL)
+		ocsp_responder_set_invalid_hook(d->ocsp, renew_kick, NULL);
+	return 1;
+}
+
+void
+renew_kick(void *arg)
+{
+	(void)arg;
+	if (R.kick != NULL)
+		event_active(R.kick, 0, 0);
+}
+
+void
+renew_stop(void)
+{
+	if (R.kick != NULL)
+		event_free(R.kick);
+	memset(&R, 0, sizeof(R));
 }

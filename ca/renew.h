@@ -13,8 +13,14 @@
  * first (account "(ca)", linked to the old one, audited "cert.renew"),
  * then writes the files atomically (temp file + rename, key first).
  *
+ * A certificate outside its validity at the current time (notBefore in
+ * the future after a clock jump back, or expired) is always due.  The CA
+ * is never renewed here, and nothing is renewed while the CA certificate
+ * itself is not valid at the current time (logged loudly).
+ *
  * It happens at micad start, before the listeners, and while running
- * (renew_check, from the expiry timer): the OCSP responder takes the new
+ * (renew_check, from the expiry timer, or renew_kick when the OCSP
+ * responder finds its signer invalid): the OCSP responder takes the new
  * signer at its next signature and the TLS listener gives new connections
  * the new certificate, without a restart.
  */
@@ -30,7 +36,8 @@ struct micad;
 struct mica_conf;
 struct privdrop;
 
-/* 1 when cert is due for renewal at now (see above). */
+/* 1 when cert is due for renewal at now (see above), also when it is
+ * outside its validity. */
 int	renew_is_due(X509 *cert, int64_t now, int renew_before_days);
 
 /*
@@ -55,13 +62,24 @@ int	renew_at_start(struct micad *d, const struct privdrop *pd,
  */
 int	renew_recover(const struct mica_conf *c, char *err, size_t err_len);
 /*
- * While running (loop thread): renews what is due and swaps it into the
- * OCSP responder and the TLS listener; failures are logged and retried at
- * the next check.
+ * While running (loop thread; from the expiry timer and renew_kick):
+ * queues one renewal job on d->workers unless one runs (then it runs
+ * once more afterwards).  The job renews what is due (a certificate
+ * outside its validity always is) and swaps the OCSP signer into the
+ * responder under its lock; the loop then reloads the TLS listener.
+ * Failures are logged and retried at the next check.
  */
 void	renew_check(struct micad *d);
-/* At exit, after every thread has stopped: frees the signers that
- * renew_check replaced. */
-void	renew_cleanup(void);
+/*
+ * Sets up renew_kick on d->base and hooks it to the OCSP responder (a
+ * signature due with a signer outside its validity kicks a renewal).
+ * Call after the workers exist, before the HTTP threads start.  Returns
+ * 1, or 0 on error.
+ */
+int	renew_start(struct micad *d);
+/* Any thread, never blocks: makes the loop run renew_check soon. */
+void	renew_kick(void *unused);
+/* At exit, after the HTTP threads and the workers have stopped. */
+void	renew_stop(void);
 
 #endif

@@ -7,6 +7,7 @@
  * atomic reference increment; the DER is never copied or decoded.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +55,8 @@ ocsp_blob_new(const uint8_t *der, size_t len)
 	if ((b = calloc(1, sizeof(*b) + len)) == NULL)
 		return NULL;
 	atomic_init(&b->refs, 1);
+	b->signer_not_before = INT64_MIN;	/* set by the signer */
+	b->signer_not_after = INT64_MAX;
 	b->len = len;
 	memcpy(b->der, der, len);
 	return b;
@@ -188,7 +191,12 @@ ocsp_cache_get(struct ocsp_cache *c, uint64_t hash, const uint8_t *key,
 	if ((e = shard_find(s, hash, key, key_len)) != NULL) {
 		refresh = e->blob->this_update +
 		    (e->blob->next_update - e->blob->this_update) / 2;
-		if (now < refresh && now >= e->blob->this_update - 60) {
+		/* A clock that jumped either way, or a signer that expired
+		 * since: sign afresh (or answer tryLater) rather than send
+		 * an answer no client can verify. */
+		if (now < refresh && now >= e->blob->this_update - 60 &&
+		    now >= e->blob->signer_not_before &&
+		    now <= e->blob->signer_not_after) {
 			b = e->blob;
 			ocsp_blob_ref(b);
 		}

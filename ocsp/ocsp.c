@@ -48,12 +48,14 @@ static const char *lat_bounds_txt[NLAT] = {
 	"0.01", "0.05"
 };
 static const char *result_names[OCSPRES_COUNT] = {
-	"good", "revoked", "unknown", "malformed", "unauthorized", "internal"
+	"good", "revoked", "unknown", "malformed", "unauthorized", "internal",
+	"trylater"
 };
 
 /* OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED } (no bytes). */
 static const uint8_t der_malformed[] = { 0x30, 0x03, 0x0a, 0x01, 0x01 };
 static const uint8_t der_internal[] = { 0x30, 0x03, 0x0a, 0x01, 0x02 };
+static const uint8_t der_trylater[] = { 0x30, 0x03, 0x0a, 0x01, 0x03 };
 static const uint8_t der_unauthorized[] = { 0x30, 0x03, 0x0a, 0x01, 0x06 };
 /* responseStatus successful (RFC 6960 4.2.1). */
 static const uint8_t der_successful[] = { 0x0a, 0x01, 0x00 };
@@ -82,6 +84,8 @@ struct signer {
 	EVP_PKEY		*key;
 	const char		*mdname;	/* NULL for EdDSA */
 	int			 is_ca;
+	/* cert's validity as integers: checked at every signature */
+	int64_t			 not_before, not_after;
 	/* Precomputed pieces of every response (see build_response). */
 	uint8_t			 respid[RESPID_LEN];	/* [2] byKey */
 	uint8_t			*sigalg;	/* AlgorithmIdentifier DER */
@@ -107,6 +111,10 @@ struct ocsp_responder {
 	atomic_uint_fast64_t	 hits, misses;
 	atomic_uint_fast64_t	 lat[NLAT + 1];
 	atomic_uint_fast64_t	 lat_sum_us;
+	/* called when a signature is due and the signer is not valid */
+	void			(*invalid_fn)(void *);
+	void			*invalid_arg;
+	atomic_int_fast64_t	 invalid_last;	/* monotonic s of last call */
 };
 
 struct ocsp_ctx {
@@ -279,9 +287,26 @@ encoder_setup(struct signer *r)
 	return rc;
 }
 
+/* An ASN1_TIME as unix seconds. */
+static int
+asn1_unix(const ASN1_TIME *t, int64_t *out)
+{
+	struct tm tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	*out = (int64_t)timegm(&tm);
+	return 1;
+}
+
 static int
 check_signer(struct signer *r, X509 *ca)
 {
+	if (!asn1_unix(X509_get0_notBefore(r->cert), &r->not_before) ||
+	    !asn1_unix(X509_get0_notAfter(r->cert), &r->not_after)) {
+		log_ssl("ocsp: signer certificate validity");
+		return 0;
+	}
 	if (X509_check_private_key(r->cert, r->key) != 1) {
 		log_ssl("ocsp: signer key does not match signer certificate");
 		return 0;
@@ -362,6 +387,7 @@ ocsp_responder_set_signer(struct ocsp_responder *r, X509 *cert,
 	signer_unref(old);
 	/* Cached answers carry the old signer: sign them afresh. */
 	ocsp_invalidate_all(r);
+	atomic_store(&r->invalid_last, 0);	/* report the next at once */
 	log_info("ocsp: signer replaced");
 	return 1;
 }
@@ -777,6 +803,21 @@ grow(uint8_t **buf, size_t *cap, size_t need)
 }
 
 /*
+ * nextUpdate of an answer signed at now by the thread's signer: the
+ * configured lifetime, cut at the signer's notAfter, so that no client
+ * or HTTP cache keeps an answer past its signer's validity.
+ */
+static int64_t
+next_update_at(const struct ocsp_ctx *c, int64_t now)
+{
+	int64_t nu = now + c->r->opts.next_update;
+
+	if (c->s != NULL && nu > c->s->not_after)
+		nu = c->s->not_after;
+	return nu;
+}
+
+/*
  * Encodes ResponseData (RFC 6960 4.2.1; version v1 omitted as DEFAULT):
  * responderID byKey, producedAt, the SingleResponses in request order,
  * and responseExtensions (the request's nonce as sent, RFC 8954 2.1; the
@@ -818,7 +859,7 @@ encode_tbs(struct ocsp_ctx *c, OCSP_REQUEST *req, size_t req_len, int n,
 	for (i = n - 1; i >= 0; i--) {
 		single_status(c, i, &s, &ext_revoke);
 		put_single(&w, OCSP_onereq_get0_id(OCSP_request_onereq_get0(
-		    req, i)), &s, now, now + r->opts.next_update);
+		    req, i)), &s, now, next_update_at(c, now));
 		if (i == 0)
 			*out_res = status_result(s.status);
 	}
@@ -827,6 +868,54 @@ encode_tbs(struct ocsp_ctx *c, OCSP_REQUEST *req, size_t req_len, int n,
 	ocsp_derw_put(&w, c->s->respid, sizeof(c->s->respid));
 	ocsp_derw_wrap(&w, 0x30, m);
 	return (*out = ocsp_derw_data(&w, out_len)) != NULL;
+}
+
+/*
+ * The signer is outside its validity at now: warn and call the owner's
+ * hook, both at most once per OCSP_INVALID_HOOK_SECS (monotonic).
+ */
+static void
+signer_invalid(struct ocsp_responder *r, const struct signer *s, int64_t now)
+{
+	struct timespec ts;
+	int_fast64_t last, mono;
+	char tnb[40], tna[40], tnow[40];
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	mono = (int_fast64_t)ts.tv_sec;
+	last = atomic_load(&r->invalid_last);
+	if (last != 0 && mono - last < OCSP_INVALID_HOOK_SECS && mono >= last)
+		return;
+	if (!atomic_compare_exchange_strong(&r->invalid_last, &last,
+	    mono == 0 ? 1 : mono))
+		return;		/* another thread does it */
+	ocsp_http_date(tnb, sizeof(tnb), s->not_before);
+	ocsp_http_date(tna, sizeof(tna), s->not_after);
+	ocsp_http_date(tnow, sizeof(tnow), now);
+	log_warnx("ocsp: the signer certificate is %s (valid %s to %s, now "
+	    "%s): answering tryLater (RFC 6960 2.3) until it is renewed",
+	    now < s->not_before ? "not yet valid" : "expired", tnb, tna,
+	    tnow);
+	if (r->invalid_fn != NULL)
+		r->invalid_fn(r->invalid_arg);
+}
+
+void
+ocsp_responder_set_invalid_hook(struct ocsp_responder *r, void (*fn)(void *),
+    void *arg)
+{
+	r->invalid_fn = fn;
+	r->invalid_arg = arg;
+}
+
+void
+ocsp_responder_signer_times(struct ocsp_responder *r, int64_t *out_nb,
+    int64_t *out_na)
+{
+	pthread_mutex_lock(&r->sig_mu);
+	*out_nb = r->sig->not_before;
+	*out_na = r->sig->not_after;
+	pthread_mutex_unlock(&r->sig_mu);
 }
 
 /* Signs tbs with a copy of the thread's initialised context. */
@@ -864,11 +953,18 @@ build_response(struct ocsp_ctx *c, OCSP_REQUEST *req, size_t req_len, int n,
 	struct ocsp_derw w;
 	const uint8_t *tbs;
 	size_t tbs_len, sig_len, m;
-	int ok = 0;
+	int ok = 0, invalid = 0;
 
 	if (!ctx_sync_signer(c))
 		goto out;
 	r = c->s;
+	if (now < r->not_before || now > r->not_after) {
+		/* RFC 6960 2.3: no answer a client could verify */
+		signer_invalid(c->r, r, now);
+		*out_res = OCSPRES_TRYLATER;
+		invalid = 1;
+		goto out;
+	}
 	if (!encode_tbs(c, req, req_len, n, nonce, now, out_res, &tbs,
 	    &tbs_len) || !sign_tbs(c, tbs, tbs_len, &sig_len))
 		goto out;
@@ -895,7 +991,7 @@ build_response(struct ocsp_ctx *c, OCSP_REQUEST *req, size_t req_len, int n,
 		goto out;
 	ok = 1;
  out:
-	if (!ok)
+	if (!ok && !invalid)
 		log_ssl("ocsp: build response");
 	return ok;
 }
@@ -948,16 +1044,19 @@ respond_miss(struct ocsp_ctx *c, const uint8_t *in, size_t len, int64_t now,
 		goto out;
 	if (!build_response(c, req, len, n, *out_nonce, now, &res, &der,
 	    &der_len)) {
-		res = OCSPRES_INTERNAL;
+		if (res != OCSPRES_TRYLATER)
+			res = OCSPRES_INTERNAL;
 		goto out;
 	}
 	if ((*out_blob = ocsp_blob_new(der, der_len)) == NULL) {
 		res = OCSPRES_INTERNAL;
 		goto out;
 	}
+	(*out_blob)->signer_not_before = c->s->not_before;
+	(*out_blob)->signer_not_after = c->s->not_after;
 	(*out_blob)->result = (uint8_t)res;
 	(*out_blob)->this_update = now;
-	(*out_blob)->next_update = now + r->opts.next_update;
+	(*out_blob)->next_update = next_update_at(c, now);
 	*out_num = num;
  out:
 	ERR_clear_error();
@@ -988,6 +1087,10 @@ answer_error(struct ocsp_answer *a, enum ocsp_result res)
 	case OCSPRES_UNAUTHORIZED:
 		a->der = der_unauthorized;
 		a->der_len = sizeof(der_unauthorized);
+		break;
+	case OCSPRES_TRYLATER:
+		a->der = der_trylater;
+		a->der_len = sizeof(der_trylater);
 		break;
 	default:
 		a->result = OCSPRES_INTERNAL;

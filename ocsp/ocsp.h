@@ -56,7 +56,8 @@ enum ocsp_result {
 	OCSPRES_UNKNOWN,
 	OCSPRES_MALFORMED,	/* malformedRequest (1) */
 	OCSPRES_UNAUTHORIZED,	/* unauthorized (6) */
-	OCSPRES_INTERNAL,	/* internalError (2) or tryLater (3) */
+	OCSPRES_INTERNAL,	/* internalError (2) */
+	OCSPRES_TRYLATER,	/* tryLater (3): no signer valid right now */
 	OCSPRES_COUNT
 };
 
@@ -127,6 +128,24 @@ int	ocsp_responder_set_signer(struct ocsp_responder *, X509 *cert,
 	    EVP_PKEY *key);
 /* Drops the whole cache (e.g. after a signer key change).  Thread-safe. */
 void	ocsp_invalidate_all(struct ocsp_responder *);
+/*
+ * The current signer's notBefore and notAfter (unix s).  Thread-safe.
+ * No answer is ever signed outside [notBefore, notAfter]: such a request
+ * gets tryLater (RFC 6960 2.3), a cached answer of that signer is no
+ * longer served, and the hook below is called.
+ */
+void	ocsp_responder_signer_times(struct ocsp_responder *,
+	    int64_t *out_not_before, int64_t *out_not_after);
+/*
+ * Sets fn(arg), called (from any OCSP thread, at most once per
+ * OCSP_INVALID_HOOK_SECS of the monotonic clock) when a request needs a
+ * signature and the signer is outside its validity, so that the owner
+ * renews it.  fn must be thread-safe and must not block.  Call before the
+ * HTTP threads start.
+ */
+#define OCSP_INVALID_HOOK_SECS	5
+void	ocsp_responder_set_invalid_hook(struct ocsp_responder *,
+	    void (*fn)(void *), void *arg);
 
 /*
  * Appends Prometheus text exposition of the counters (requests by result,

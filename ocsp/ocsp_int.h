@@ -19,6 +19,8 @@ struct ocsp_blob {
 	uint8_t		result;		/* enum ocsp_result */
 	int64_t		this_update;
 	int64_t		next_update;
+	/* the signer's validity: served from the cache only inside it */
+	int64_t		signer_not_before, signer_not_after;
 	char		etag[OCSP_ETAG_MAX];
 	size_t		len;
 	uint8_t		der[];
@@ -35,7 +37,8 @@ void			 ocsp_cache_free(struct ocsp_cache *);
 /*
  * Returns a new reference to the response cached for exactly these
  * request bytes, if still fresh at now (before the refresh point, half of
- * its lifetime), else NULL.
+ * its lifetime, not before thisUpdate - 60 s) and its signer valid at now,
+ * else NULL.
  */
 struct ocsp_blob	*ocsp_cache_get(struct ocsp_cache *, uint64_t hash,
 			    const uint8_t *key, size_t key_len, int64_t now);

@@ -1,6 +1,7 @@
 #!/bin/sh
 # t_check.sh - `mica-admin check`: passes on a fresh CA and after issue,
-# revoke, hold, unhold and a reissue; fails naming the problem when the
+# revoke, hold, unhold, a reissue and renewals of micad's own OCSP signer
+# and TLS certificate; fails naming the problem when the
 # store is tampered with offline (audit record edited, certificate status
 # flipped without a revocation event) using mdb_dump/mdb_load.
 . "$(dirname "$0")/lib.sh"
@@ -84,6 +85,24 @@ expect_eq "three CRL entries (full CRL, empty delta)" \
 stop_micad || not_ok "micad stops cleanly"
 start_micad || { not_ok "micad restarts"; done_testing; }
 expect_exit 0 "check passes after a restart" admin check
+
+# ---- renewal of mica's own certificates: the old ones stay good ----
+stop_micad
+OCSP0=$(serial_of "$T/ca/ocsp.crt")
+TLS0=$(serial_of "$T/ca/tls.crt")
+conf_set "$CONF" renew_before_days 400
+start_micad || { not_ok "micad starts and renews"; done_testing; }
+check "OCSP signer and TLS certificate renewed" test \
+    "$(serial_of "$T/ca/ocsp.crt")" != "$OCSP0" -a \
+    "$(serial_of "$T/ca/tls.crt")" != "$TLS0"
+expect_exit 0 "check passes after the renewals" admin check
+expect_eq "three links checked (a reissue, two renewals)" \
+    "$(field 'links checked')" 3
+expect_eq "the renewed ones stay good until they expire" "$(counts)" \
+    "good $((BASE + 4)) hold 1 revoked 2"
+stop_micad
+conf_set "$CONF" renew_before_days 0
+start_micad || { not_ok "micad restarts"; done_testing; }
 
 # ---- tamper 1: an audit record edited offline ----
 stop_micad

@@ -1943,6 +1943,144 @@ test_http_limits(void **state)
 	ocsp_http_free(h);
 }
 
+static int hook_calls;
+
+static void
+count_hook(void *arg)
+{
+	(void)arg;
+	hook_calls++;
+}
+
+/* A signer valid from now + nb to now + na (seconds). */
+static X509 *
+signer_at(EVP_PKEY *key, long nb, long na)
+{
+	uint8_t sn[16];
+	X509 *x;
+
+	random_serial(sn);
+	x = make_cert("Clock OCSP", F.ca, F.ca_key, key, sn, 2);
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), nb));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), na));
+	assert_true(X509_sign(x, F.ca_key, EVP_sha256()) > 0);
+	return x;
+}
+
+/* The answer is tryLater (RFC 6960 2.3), nothing else. */
+static void
+expect_trylater(const uint8_t *der, size_t len)
+{
+	struct ocsp_answer a;
+
+	assert_true(ocsp_respond(F.c, &a, der, len));
+	assert_int_equal(a.result, OCSPRES_TRYLATER);
+	assert_int_equal(a.der_len, 5);
+	assert_memory_equal(a.der, "\x30\x03\x0a\x01\x03", 5);
+	assert_false(a.cacheable);
+	ocsp_answer_cleanup(&a);
+}
+
+/*
+ * Never an answer signed by a signer outside its validity: expired or
+ * not yet valid, the request gets tryLater, the owner's hook is called
+ * (rate-limited), a cached answer of a signer that is no longer valid is
+ * not served, nextUpdate never passes the signer's notAfter, and a valid
+ * signer answers again at once.
+ */
+static void
+test_signer_validity(void **state)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *expired, *future, *short_s;
+	OCSP_RESPONSE *resp;
+	OCSP_BASICRESP *bs;
+	ASN1_GENERALIZEDTIME *nextupd = NULL;
+	struct ocsp_cache *cache = ocsp_responder_cache(F.r);
+	struct ocsp_blob *b;
+	struct ocsp_answer a;
+	OCSP_REQUEST *req;
+	atomic_uint_fast64_t gen;
+	uint8_t serials[1][16], *der;
+	size_t len;
+	int64_t nb, na, now = time(NULL);
+
+	(void)state;
+	assert_non_null(k);
+	expired = signer_at(k, -86400 * 10, -60);
+	future = signer_at(k, 3600, 86400 * 10);
+	ocsp_responder_set_invalid_hook(F.r, count_hook, NULL);
+	hook_calls = 0;
+	req = make_req(&F.leaf[L_GOOD2], 1, F.ca, EVP_sha1(), 0);
+	der = req_der(req, &len);
+
+	assert_int_equal(ocsp_responder_set_signer(F.r, expired, k), 1);
+	ocsp_responder_signer_times(F.r, &nb, &na);
+	assert_true(na < now && nb < na);
+	expect_trylater(der, len);
+	assert_int_equal(hook_calls, 1);
+	expect_trylater(der, len);		/* rate-limited */
+	assert_int_equal(hook_calls, 1);
+	assert_int_equal(ocsp_stat_result(F.r, OCSPRES_TRYLATER) >= 2, 1);
+
+	assert_int_equal(ocsp_responder_set_signer(F.r, future, k), 1);
+	expect_trylater(der, len);
+	assert_int_equal(hook_calls, 2);	/* a swap re-arms it */
+
+	/* a signer with 10 minutes left: nextUpdate is cut at its notAfter */
+	short_s = signer_at(k, -60, 600);
+	assert_int_equal(ocsp_responder_set_signer(F.r, short_s, k), 1);
+	resp = ask(F.c, req, &a);
+	bs = basic(resp);
+	assert_int_equal(OCSP_single_get0_status(OCSP_resp_get0(bs, 0), NULL,
+	    NULL, NULL, &nextupd), V_OCSP_CERTSTATUS_GOOD);
+	assert_non_null(nextupd);
+	assert_int_equal(ASN1_TIME_compare(nextupd,
+	    X509_get0_notAfter(short_s)), 0);
+	assert_true(a.next_update <= now + 601);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(resp);
+	ocsp_answer_cleanup(&a);
+
+	/* a valid signer answers, and its answer is cached */
+	assert_int_equal(ocsp_responder_set_signer(F.r, F.signer,
+	    F.signer_key), 1);
+	assert_true(ocsp_respond(F.c, &a, der, len));
+	assert_int_equal(a.result, OCSPRES_GOOD);
+	assert_true(a.cacheable);
+	ocsp_answer_cleanup(&a);
+	assert_true(ocsp_respond_cached(F.c, &a, der, len));
+	ocsp_answer_cleanup(&a);
+
+	/* the cache serves an answer only inside its signer's validity */
+	atomic_init(&gen, 0);
+	memset(serials, 0, sizeof(serials));
+	b = ocsp_blob_new((const uint8_t *)"r", 1);
+	b->this_update = now;
+	b->next_update = now + 100;
+	b->signer_not_before = now - 100;
+	b->signer_not_after = now - 1;
+	assert_int_equal(ocsp_cache_put(cache, 7, (const uint8_t *)"k", 1, b,
+	    (const uint8_t (*)[16])serials, 1, &gen, 0), 1);
+	assert_null(ocsp_cache_get(cache, 7, (const uint8_t *)"k", 1, now));
+	b->signer_not_before = now + 10;
+	b->signer_not_after = now + 1000;
+	assert_null(ocsp_cache_get(cache, 7, (const uint8_t *)"k", 1, now));
+	b->signer_not_before = now - 10;
+	ocsp_blob_unref(ocsp_cache_get(cache, 7, (const uint8_t *)"k", 1,
+	    now));
+	assert_int_equal(ocsp_cache_invalidate(cache, NULL) >= 1, 1);
+	ocsp_blob_unref(b);
+
+	ocsp_responder_set_invalid_hook(F.r, NULL, NULL);
+	OPENSSL_free(der);
+	OCSP_REQUEST_free(req);
+	X509_free(expired);
+	X509_free(future);
+	X509_free(short_s);
+	EVP_PKEY_free(k);
+}
+
 int
 main(void)
 {
@@ -1972,6 +2110,7 @@ main(void)
 		cmocka_unit_test(test_derw),
 		cmocka_unit_test(test_signer_swap),
 		cmocka_unit_test(test_http_limits),
+		cmocka_unit_test(test_signer_validity),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

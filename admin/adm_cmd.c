@@ -27,6 +27,7 @@
 #include "ca/ca.h"
 #include "ca/micad.h"
 #include "ca/reissue.h"
+#include "ca/restore.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/workq.h"
@@ -374,6 +375,7 @@ struct status_ctx {
 	int			 json;
 	struct store_info	 info;
 	uint64_t		 expiring30;
+	char			 restore[1024];	/* "" or an accepted restore */
 };
 
 static int
@@ -390,6 +392,10 @@ status_cert_cb(const struct cert_rec *c, void *arg)
 static enum store_rc
 status_read(struct store_txn *txn, void *arg)
 {
+	struct status_ctx *s = arg;
+
+	if (!restore_status_line(txn, s->restore, sizeof(s->restore)))
+		return STORE_IO;
 	return store_cert_iter(txn, status_cert_cb, arg);
 }
 
@@ -453,6 +459,8 @@ status_finish(struct walk *w)
 		    fmt_time(t2, ocsp_exp));
 		json_kv_u64(&r->rep.out, 0, "expiring_30_days",
 		    sc->expiring30);
+		if (sc->restore[0] != '\0')
+			json_kv_str(&r->rep.out, 0, "restore", sc->restore);
 		wb_str(&r->rep.out, "}\n");
 		return;
 	}
@@ -471,6 +479,8 @@ status_finish(struct walk *w)
 	    fmt_time(t1, crl_next));
 	adm_out(r, "ocsp signer expires: %s\n", fmt_time(t2, ocsp_exp));
 	adm_out(r, "expiring within 30 days: %" PRIu64 "\n", sc->expiring30);
+	if (sc->restore[0] != '\0')
+		adm_out(r, "restore: %s\n", sc->restore);
 }
 
 static void

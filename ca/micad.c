@@ -15,6 +15,7 @@
 #include "ca/ca.h"
 #include "ca/micad.h"
 #include "ca/notify.h"
+#include "ca/restore.h"
 #include "common/bytes.h"
 #include "common/log.h"
 #include "common/workq.h"
@@ -139,6 +140,8 @@ changed_apply(struct micad *d, const uint8_t (*serials)[16], int n)
 			    "full CRL rebuild will retry", hex);
 		}
 	}
+	restore_keep_crls(d->crl, d->crl_keep_dir, RESTORE_KEEP_FULL,
+	    RESTORE_KEEP_DELTA);
 	for (i = 0; i < n; i++)
 		status_notify(d, serials[i]);
 }

@@ -140,10 +140,11 @@ changed_apply(struct micad *d, const uint8_t (*serials)[16], int n)
 			    "full CRL rebuild will retry", hex);
 		}
 	}
-	restore_keep_crls(d->crl, d->crl_keep_dir, RESTORE_KEEP_FULL,
-	    RESTORE_KEEP_DELTA);
 	for (i = 0; i < n; i++)
 		status_notify(d, serials[i]);
+	/* after the notifications: a copy for a later restore */
+	restore_keep_crls(d->crl, d->crl_keep_dir, RESTORE_KEEP_FULL,
+	    RESTORE_KEEP_DELTA);
 }
 
 void

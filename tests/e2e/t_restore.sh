@@ -243,4 +243,64 @@ start_micad && ok "no mark (upgrade): micad starts" ||
 check "no mark (upgrade): created" test -s "$HWM"
 stop_micad
 
+# ---- [crl] publish_dir as the source; CRLs of another CA are ignored ----
+D1=$D
+D=$T/ca2
+mica_init "$D" || not_ok "mica-admin init ca2"
+CA=$D/ca.crt
+HWM=$D/private/hwm
+mkdir -m 700 "$T/pub"
+sed -i "s|^#publish_dir = .*|publish_dir = $T/pub|" "$CONF"
+grep -q "^publish_dir = $T/pub" "$CONF" || not_ok "publish_dir set"
+start_micad || not_ok "micad ca2 starts"
+admin account add bulk --subject "/CN=bulk/O=Org" --password-file "$PW" \
+    >/dev/null 2>&1 || not_ok "account bulk (ca2)"
+bad=0
+for n in 201 202 203; do issue $n || bad=$((bad + 1)); done
+admin backup "$T/backup2.mdb" >/dev/null 2>&1 || bad=$((bad + 1))
+admin revoke "$(S 201)" --reason keyCompromise >/dev/null 2>&1 ||
+    bad=$((bad + 1))
+admin hold "$(S 202)" >/dev/null 2>&1 || bad=$((bad + 1))
+expect_eq "ca2: 3 issued, backup, 2 changes" "$bad" 0
+stop_micad
+check "ca2: no copies next to the mark with a publish_dir" \
+    test ! -e "$D/private/last-full.crl"
+cp "$T/pub/full.crl" "$T/pub/delta.crl" "$T/"
+restore2() {
+	rm -f "$D/store/data.mdb" "$D/store/lock.mdb"
+	cp "$T/backup2.mdb" "$D/store/data.mdb"
+	chmod 600 "$D/store/data.mdb"
+	expect_exit 1 "ca2: the older store is refused" "$BIN/micad" -c "$CONF"
+	expect_out "ca2: refusal message" "is older than what micad has already published"
+	: >"$T/micad.log"
+	"$BIN/micad" -c "$CONF" --accept-restore >>"$T/micad.log" 2>&1 &
+	MICAD_PID=$!
+	i=0
+	while ! admin status >/dev/null 2>&1 && [ $i -lt 100 ] &&
+	    kill -0 "$MICAD_PID" 2>/dev/null; do
+		sleep 0.1; i=$((i + 1))
+	done
+}
+# first: the publish directory holds another CA's CRLs
+cp "$D1/private/last-full.crl" "$T/pub/full.crl"
+cp "$D1/private/last-delta.crl" "$T/pub/delta.crl"
+restore2
+OUT=$(cat "$T/micad.log")
+expect_out "foreign full CRL ignored" "restore: last full CRL: $T/pub/full.crl: not signed by this CA (RFC 5280 6.3.3); ignored"
+expect_out "foreign delta CRL ignored" "restore: last delta CRL: $T/pub/delta.crl: not signed by this CA (RFC 5280 6.3.3); ignored"
+expect_exit 0 "ca2: status" admin status
+expect_out "ca2: status says no CRL was found" "0 changes applied again from the last published CRLs (none found)"
+expect_eq "ca2: without CRLs c201 stays as the backup had it" \
+    "$(ocsp_status "$T/c201.crt")" good
+stop_micad
+# then: this CA's CRLs from the publish directory
+cp "$T/full.crl" "$T/delta.crl" "$T/pub/"
+restore2
+OUT=$(cat "$T/micad.log")
+expect_out "ca2: 2 changes applied again from publish_dir" "restore: 2 changes applied again from 2 published CRL(s)"
+expect_eq "ca2: c201 revoked again" "$(ocsp_status "$T/c201.crt")" revoked
+expect_eq "ca2: c202 on hold again" "$(ocsp_status "$T/c202.crt")" revoked
+expect_eq "ca2: c203 good" "$(ocsp_status "$T/c203.crt")" good
+stop_micad
+
 done_testing

@@ -548,6 +548,34 @@ behind_msg(char *err, size_t err_len, const struct restore_opts *o,
 	return 0;
 }
 
+/* A first start (new CA, or an upgrade): the mark starts at the store. */
+static int
+create_mark(struct hwm *h, struct store *store, const struct restore_opts *o,
+    const struct store_mark *sm, char *err, size_t err_len)
+{
+	struct hwm_state hs;
+	enum store_rc rc;
+
+	memset(&hs, 0, sizeof(hs));
+	hs.store_id = sm->store_id;
+	hs.crl_number = sm->crl_number;
+	hs.rev_seq = sm->rev_seq;
+	if ((rc = store_write(store, set_id_txn, &hs.store_id)) != STORE_OK) {
+		seterr(err, err_len, "store %s: %s", o->store_path,
+		    store_strerror(rc));
+		return 0;
+	}
+	if (!hwm_set(h, &hs)) {
+		seterr(err, err_len, "cannot create the high-water mark %s "
+		    "(see above)", o->hwm_path);
+		return 0;
+	}
+	log_info("created the high-water mark %s (CRL number %" PRIu64
+	    ", revocation seq %" PRIu64 ")", o->hwm_path, hs.crl_number,
+	    hs.rev_seq);
+	return 1;
+}
+
 int
 restore_guard(struct hwm **out_hwm, struct store *store,
     const struct restore_opts *o, char *err, size_t err_len)
@@ -558,7 +586,7 @@ restore_guard(struct hwm **out_hwm, struct store *store,
 	char why[512];
 	enum hwm_rc hrc;
 	enum store_rc rc;
-	int ok = 0, behind;
+	int ok = 0, behind, new_id;
 
 	*out_hwm = NULL;
 	memset(&sm, 0, sizeof(sm));
@@ -578,6 +606,7 @@ restore_guard(struct hwm **out_hwm, struct store *store,
 		return 0;
 	}
 	hwm_get(h, &hs);
+	new_id = sm.store_id == 0;
 	if (sm.store_id == 0 && hrc == HWM_OK)
 		sm.store_id = hs.store_id;	/* a store from before ids */
 	if (sm.store_id == 0) {
@@ -585,28 +614,8 @@ restore_guard(struct hwm **out_hwm, struct store *store,
 			randombytes_buf(&sm.store_id, sizeof(sm.store_id));
 	}
 	if (hrc == HWM_MISSING) {
-		if (o->check_only) {
-			ok = 1;
-			goto out;
-		}
-		hs.store_id = sm.store_id;
-		hs.crl_number = sm.crl_number;
-		hs.rev_seq = sm.rev_seq;
-		if ((rc = store_write(store, set_id_txn, &sm.store_id)) !=
-		    STORE_OK) {
-			seterr(err, err_len, "store %s: %s", o->store_path,
-			    store_strerror(rc));
-			goto out;
-		}
-		if (!hwm_set(h, &hs)) {
-			seterr(err, err_len, "cannot create the high-water mark "
-			    "%s (see above)", o->hwm_path);
-			goto out;
-		}
-		log_info("created the high-water mark %s (CRL number %" PRIu64
-		    ", revocation seq %" PRIu64 ")", o->hwm_path,
-		    hs.crl_number, hs.rev_seq);
-		ok = 1;
+		ok = o->check_only || create_mark(h, store, o, &sm, err,
+		    err_len);
 		goto out;
 	}
 	if (hs.store_id != sm.store_id) {
@@ -640,7 +649,8 @@ restore_guard(struct hwm **out_hwm, struct store *store,
 		log_info("--accept-restore: the store is not older than the "
 		    "high-water mark %s; nothing to accept", o->hwm_path);
 	/* a store from before ids takes the mark's */
-	if ((rc = store_write(store, set_id_txn, &sm.store_id)) != STORE_OK) {
+	if (new_id && (rc = store_write(store, set_id_txn, &sm.store_id)) !=
+	    STORE_OK) {
 		seterr(err, err_len, "store %s: %s", o->store_path,
 		    store_strerror(rc));
 		goto out;

@@ -53,6 +53,7 @@ group	 = -Wl,--start-group $(1) -Wl,--end-group
 LIB	 = $(ALL_LIBS)
 
 TESTLIBS_common	= common
+TESTLIBS_hwm	= common
 TESTLIBS_store	= store common
 TESTLIBS_conf	= conf common
 TESTLIBS_ocsp	= ocsp store common

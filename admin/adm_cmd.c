@@ -27,6 +27,7 @@
 #include "ca/ca.h"
 #include "ca/micad.h"
 #include "ca/reissue.h"
+#include "ca/restore.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/workq.h"
@@ -375,6 +376,7 @@ struct status_ctx {
 	int			 json;
 	struct store_info	 info;
 	uint64_t		 expiring30;
+	char			 restore[1024];	/* "" or an accepted restore */
 };
 
 static int
@@ -391,6 +393,10 @@ status_cert_cb(const struct cert_rec *c, void *arg)
 static enum store_rc
 status_read(struct store_txn *txn, void *arg)
 {
+	struct status_ctx *s = arg;
+
+	if (!restore_status_line(txn, s->restore, sizeof(s->restore)))
+		return STORE_IO;
 	return store_cert_iter(txn, status_cert_cb, arg);
 }
 
@@ -465,6 +471,8 @@ status_finish(struct walk *w)
 		    fmt_time(t3, ca_na));
 		json_kv_str(&r->rep.out, 0, "ca_validity", ca_ok ? "valid" :
 		    sc->now < ca_nb ? "not yet valid" : "expired");
+		if (sc->restore[0] != '\0')
+			json_kv_str(&r->rep.out, 0, "restore", sc->restore);
 		wb_str(&r->rep.out, "}\n");
 		return;
 	}
@@ -491,6 +499,8 @@ status_finish(struct walk *w)
 		    "%s): is the clock right?  Nothing can be issued or "
 		    "renewed\n", sc->now < ca_nb ? "not yet valid" : "expired",
 		    fmt_time(t1, ca_nb), fmt_time(t3, ca_na));
+	if (sc->restore[0] != '\0')
+		adm_out(r, "restore: %s\n", sc->restore);
 }
 
 static void

@@ -15,6 +15,7 @@
 #include "ca/ca.h"
 #include "ca/micad.h"
 #include "ca/notify.h"
+#include "ca/restore.h"
 #include "common/bytes.h"
 #include "common/log.h"
 #include "common/workq.h"
@@ -141,6 +142,9 @@ changed_apply(struct micad *d, const uint8_t (*serials)[16], int n)
 	}
 	for (i = 0; i < n; i++)
 		status_notify(d, serials[i]);
+	/* after the notifications: a copy for a later restore */
+	restore_keep_crls(d->crl, d->crl_keep_dir, RESTORE_KEEP_FULL,
+	    RESTORE_KEEP_DELTA);
 }
 
 void

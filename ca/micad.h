@@ -55,6 +55,10 @@ struct micad {
 	time_t			 started;
 	volatile int		 stopping;
 	struct workq		*writer;	/* 1 thread: every store commit */
+	struct hwm		*hwm;		/* common/hwm.h, may be NULL */
+	const char		*crl_keep_dir;	/* copies of the last CRLs for
+						 * a restore (ca/restore.h);
+						 * NULL: publish_dir has them */
 	/* the published settings: micad.c's mutex guards both */
 	struct micad_settings	 settings;
 	int			 has_settings;

@@ -35,7 +35,9 @@
 #include "ca/privdrop.h"
 #include "ca/renew.h"
 #include "ca/reissue.h"
+#include "ca/restore.h"
 #include "common/bytes.h"
+#include "common/hwm.h"
 #include "common/log.h"
 #include "common/workq.h"
 #include "conf/conf.h"
@@ -78,7 +80,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: micad [-c CONF] [-n] [-d]\n"
+"usage: micad [-c CONF] [-n] [-d] [--accept-restore]\n"
 "\n"
 "The mica CA daemon.  Runs in the foreground and logs to stderr.\n"
 "\n"
@@ -87,6 +89,13 @@ usage(FILE *f)
 "  -n, --check-config    load the configuration and keys, print\n"
 "                        \"configuration OK\" and exit\n"
 "  -d, --debug           log at debug level\n"
+"      --accept-restore  start on a store older than what micad already\n"
+"                        published (a restored backup): CRL numbers\n"
+"                        continue above the high-water mark, the changes\n"
+"                        still in the last published CRLs are applied\n"
+"                        again, what was lost is logged and shown by\n"
+"                        mica-admin status.  Without it micad refuses\n"
+"                        such a store (-n reports it)\n"
 "  -h, --help            this text\n"
 "\n"
 "Signals: SIGTERM/SIGINT stop (in-flight work is finished, the store is\n"
@@ -570,11 +579,14 @@ start_serving(struct mica_conf *c)
 	co.base_url = c->ca.http_url;
 	co.publish_dir = c->crl.publish_dir;
 	co.rebuild_delay_ms = (unsigned)c->crl.rebuild_delay_ms;
+	co.hwm = micad.hwm;
 	micad.crl = crl_service_new(micad.store,
 	    ca_signer_get0_cert(micad.signer),
 	    ca_signer_get0_key(micad.signer), &co);
 	if (micad.crl == NULL)
 		fatalx("cannot start the CRL service");
+	restore_keep_crls(micad.crl, micad.crl_keep_dir, RESTORE_KEEP_FULL,
+	    RESTORE_KEEP_DELTA);
 	if (!ocsp_http_start(http))
 		fatalx("cannot start HTTP on %s", c->http.listen);
 	log_info("http listening on %s (OCSP, CRL, CA certificate)",
@@ -597,6 +609,93 @@ check_reloadable(const struct privdrop *pd, const char *path)
 		    "readable by %s (%s)", path, pd->user, err);
 }
 
+/*
+ * Where the last published CRLs are for a restore: [crl] publish_dir, or
+ * copies micad keeps next to the high-water mark.
+ */
+static void
+restore_paths(const struct mica_conf *c, struct restore_opts *ro)
+{
+	static char keep[CONF_PATH_MAX];
+	char *slash;
+
+	ro->hwm_path = c->store.hwm_file;
+	ro->store_path = c->store.path;
+	ro->ca_cert = ca_signer_get0_cert(micad.signer);
+	if (c->crl.publish_dir[0] != '\0') {
+		ro->crl_dir = c->crl.publish_dir;
+		ro->full_name = "full.crl";
+		ro->delta_name = "delta.crl";
+		return;
+	}
+	snprintf(keep, sizeof(keep), "%s", c->store.hwm_file);
+	if ((slash = strrchr(keep, '/')) == NULL)
+		snprintf(keep, sizeof(keep), ".");
+	else if (slash == keep)
+		keep[1] = '\0';
+	else
+		*slash = '\0';
+	ro->crl_dir = micad.crl_keep_dir = keep;
+	ro->full_name = RESTORE_KEEP_FULL;
+	ro->delta_name = RESTORE_KEEP_DELTA;
+}
+
+/* micad -n: compares the store (read-only) with the high-water mark. */
+static int
+check_restore(const struct mica_conf *c, int accept)
+{
+	struct restore_opts ro;
+	struct store_opts so;
+	struct store *st = NULL;
+	struct hwm *h = NULL;
+	char err[2048];
+	enum store_rc rc;
+	int ok = 1;
+
+	memset(&so, 0, sizeof(so));
+	so.read_only = 1;
+	if ((rc = store_open(&st, c->store.path, &so)) != STORE_OK) {
+		log_warnx("store %s: %s; not compared with the high-water mark",
+		    c->store.path, store_strerror(rc));
+		return 1;
+	}
+	memset(&ro, 0, sizeof(ro));
+	restore_paths(c, &ro);
+	ro.accept = accept;
+	ro.check_only = 1;
+	if (!restore_guard(&h, st, &ro, err, sizeof(err))) {
+		log_warnx("refusing to start: %s", err);
+		ok = 0;
+	}
+	hwm_free(h);
+	store_close(st);
+	return ok;
+}
+
+/*
+ * At start, as root: the high-water mark must be owned like the keys;
+ * compare it with the store (refuse an older one unless accepted), then
+ * hand the file to the user micad runs as.
+ */
+static void
+guard_restore(struct mica_conf *c, const struct privdrop *pd, int accept)
+{
+	struct restore_opts ro;
+	struct stat sb;
+	char err[2048];
+
+	if (lstat(c->store.hwm_file, &sb) == 0 &&
+	    !privdrop_check_key(pd, c->store.hwm_file, err, sizeof(err)))
+		fatalx("refusing to start: %s", err);
+	memset(&ro, 0, sizeof(ro));
+	restore_paths(c, &ro);
+	ro.accept = accept;
+	if (!restore_guard(&micad.hwm, micad.store, &ro, err, sizeof(err)))
+		fatalx("refusing to start: %s", err);
+	if (!privdrop_chown(pd, c->store.hwm_file, 0))
+		fatalx("cannot hand %s to %s", c->store.hwm_file, pd->user);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -605,6 +704,7 @@ main(int argc, char **argv)
 		{ "check-config", no_argument, NULL, 'n' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "accept-restore", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct mica_conf conf;
@@ -618,7 +718,7 @@ main(int argc, char **argv)
 	const char *cpath = getenv("MICA_CONF");
 	char err[1024], *pass = NULL;
 	enum store_rc rc;
-	int ch, check = 0, debug = 0;
+	int ch, check = 0, debug = 0, accept_restore = 0;
 
 	log_init("micad", LOG_LVL_INFO);
 	while ((ch = getopt_long(argc, argv, "c:ndh", longopts, NULL)) != -1) {
@@ -635,6 +735,9 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'R':
+			accept_restore = 1;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -699,7 +802,10 @@ main(int argc, char **argv)
 	if (pass != NULL)
 		sodium_free(pass);
 	if (check) {
+		ch = check_restore(&conf, accept_restore);
 		ca_signer_free(micad.signer);
+		if (!ch)
+			return 1;
 		printf("configuration OK\n");
 		return 0;
 	}
@@ -718,6 +824,7 @@ main(int argc, char **argv)
 		    "start a second one", conf.store.path);
 	if (rc != STORE_OK)
 		fatalx("store %s: %s", conf.store.path, store_strerror(rc));
+	guard_restore(&conf, &pd, accept_restore);
 
 	micad.conf = &conf;
 	micad.started = time(NULL);
@@ -797,7 +904,10 @@ main(int argc, char **argv)
 	notify_free(micad.notify);
 	reissue_free(micad.reissue);
 	ocsp_http_free(http);
+	restore_keep_crls(micad.crl, micad.crl_keep_dir, RESTORE_KEEP_FULL,
+	    RESTORE_KEEP_DELTA);
 	crl_service_free(micad.crl);
+	hwm_free(micad.hwm);
 	ocsp_responder_free(micad.ocsp);
 	event_free(ev_term);
 	event_free(ev_int);

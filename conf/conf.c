@@ -107,6 +107,7 @@ static const struct key keys[] = {
 	{ "store", "map_size", K_SIZE, N(store.map_size), 1 << 20, 1ULL << 40 },
 	{ "store", "map_max", K_SIZE, N(store.map_max), 0, 1ULL << 40 },
 	{ "store", "no_grow", K_BOOL, N(store.no_grow), 0, 0 },
+	{ "store", "hwm_file", K_PATH, S(store.hwm_file), 0, 0 },
 
 	{ "crl", "next_update", K_INT, N(crl.next_update), 60, 365 * 86400 },
 	{ "crl", "rebuild_delay_ms", K_INT, N(crl.rebuild_delay_ms), 0, 60000 },
@@ -247,6 +248,7 @@ conf_defaults(struct mica_conf *c, const char *dir)
 
 	join(c->store.path, sizeof(c->store.path), dir, "store");
 	c->store.map_size = 64ULL << 20;
+	join(c->store.hwm_file, sizeof(c->store.hwm_file), dir, "private/hwm");
 
 	c->crl.next_update = 86400;
 	c->crl.rebuild_delay_ms = 200;

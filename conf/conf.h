@@ -117,6 +117,8 @@ struct conf_store {
 	uint64_t	map_size;			/* 64 MiB */
 	uint64_t	map_max;			/* 0 = no ceiling */
 	int		no_grow;			/* 0 */
+	char		hwm_file[CONF_PATH_MAX];	/* private/hwm: the
+							 * high-water mark */
 };
 
 struct conf_crl {

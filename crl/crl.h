@@ -26,6 +26,7 @@
 #include <openssl/x509.h>
 
 struct store;
+struct hwm;
 struct rev_event;
 struct ocsp_http_req;
 
@@ -98,6 +99,9 @@ struct crl_opts {
 	unsigned	 rebuild_max_ms; /* max delay of a burst; 0 = 2000 */
 	int		 no_thread;	/* 1: no background thread (full CRLs
 					 * only by crl_service_rebuild) */
+	struct hwm	*hwm;		/* common/hwm.h: CRL numbers continue
+					 * above it and raise it before use;
+					 * NULL = none */
 };
 
 /*
@@ -121,7 +125,8 @@ struct crl_snapshot {
 /*
  * Loads the revocation state by replaying store_rev_iter from seq 1,
  * builds and publishes a full and a delta CRL (each numbered from the
- * store's meta "crl_number", advanced in a store_write before use), and
+ * store's meta "crl_number", advanced in a store_write before use, and
+ * kept above opts->hwm, which is raised durably before use), and
  * unless opts->no_thread starts the rebuild thread.  ca_cert/ca_key are
  * up-ref'd; store must outlive the service.  Returns NULL on error.
  */

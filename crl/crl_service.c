@@ -25,6 +25,7 @@
 
 #include <openssl/evp.h>
 
+#include "common/hwm.h"
 #include "common/log.h"
 #include "store/store.h"
 #include "crl/crl.h"
@@ -48,6 +49,7 @@ struct snap {
 
 struct crl_service {
 	struct store		*store;
+	struct hwm		*hwm;		/* may be NULL */
 	struct crl_builder	*b;
 	int64_t			 next_update, delta_next_update;
 	unsigned int		 delay_ms, max_ms;
@@ -415,31 +417,64 @@ publish(struct crl_service *svc, enum crl_kind kind, struct crl_tbs *t,
 
 /* ---- state ---- */
 
+/*
+ * The next CRL number: above both the store's "crl_number" and the
+ * high-water mark outside the store, so a restored older store continues
+ * above every number ever published (RFC 5280 5.2.3).  The same read
+ * takes the last revocation seq, which the CRL about to be built covers.
+ */
+struct number_arg {
+	uint64_t	floor;		/* the high-water mark's crl_number */
+	uint64_t	number;		/* out */
+	uint64_t	rev_seq;	/* out */
+};
+
 static enum store_rc
 number_txn(struct store_txn *txn, void *arg)
 {
-	uint64_t *n = arg;
+	struct number_arg *na = arg;
 	enum store_rc rc;
+	uint64_t n;
 
-	if ((rc = store_meta_get_u64(txn, NUMBER_KEY, n)) != STORE_OK)
+	if ((rc = store_meta_get_u64(txn, NUMBER_KEY, &n)) != STORE_OK ||
+	    (rc = store_rev_last(txn, &na->rev_seq)) != STORE_OK)
 		return rc;
-	if (*n == UINT64_MAX)
+	if (n < na->floor)
+		n = na->floor;
+	if (n == UINT64_MAX)
 		return STORE_INVALID;
-	(*n)++;
-	return store_meta_set_u64(txn, NUMBER_KEY, *n);
+	na->number = n + 1;
+	return store_meta_set_u64(txn, NUMBER_KEY, na->number);
 }
 
-/* Takes the next CRL number; durable before any CRL carries it. */
+/*
+ * Takes the next CRL number; durable in the store and in the high-water
+ * mark (raised after the commit, before any CRL carries the number).
+ */
 static int
 next_number(struct crl_service *svc, uint64_t *out)
 {
+	struct number_arg na;
+	struct hwm_state hs;
 	enum store_rc rc;
 
-	if ((rc = store_write(svc->store, number_txn, out)) != STORE_OK) {
+	memset(&na, 0, sizeof(na));
+	if (svc->hwm != NULL) {
+		hwm_get(svc->hwm, &hs);
+		na.floor = hs.crl_number;
+	}
+	if ((rc = store_write(svc->store, number_txn, &na)) != STORE_OK) {
 		log_warnx("crl: cannot advance %s: %s", NUMBER_KEY,
 		    store_strerror(rc));
 		return 0;
 	}
+	if (svc->hwm != NULL && !hwm_raise(svc->hwm, na.number, na.rev_seq)) {
+		log_warnx("crl: cannot raise the high-water mark %s to CRL "
+		    "number %" PRIu64 "; not publishing", hwm_path(svc->hwm),
+		    na.number);
+		return 0;
+	}
+	*out = na.number;
 	return 1;
 }
 
@@ -633,6 +668,7 @@ crl_service_new(struct store *store, X509 *ca_cert, EVP_PKEY *ca_key,
 		return NULL;
 	}
 	svc->store = store;
+	svc->hwm = opts->hwm;
 	svc->next_update = opts->next_update > 0 ? opts->next_update :
 	    DEF_NEXT_UPDATE;
 	svc->delta_next_update = opts->delta_next_update > 0 ?

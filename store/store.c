@@ -62,6 +62,7 @@ static const char *const db_names[DB_COUNT] = {
 #define META_SCHEMA		"schema_version"
 #define META_NEXT_REQ		"next_request_id"
 #define META_AUDIT_HEAD		"audit_head"
+#define META_REV_FLOOR		"rev_seq_floor"
 
 struct store {
 	MDB_env			*env;
@@ -901,7 +902,23 @@ store_cert_add(struct store_txn *t, const struct cert_rec *c)
 	return cert_write(t, c, MDB_NOOVERWRITE);
 }
 
-/* The highest revocations seq so far, 0 if none. */
+/*
+ * Raises *seq to meta "rev_seq_floor": after an accepted restore the
+ * sequences the older store lost are never handed out again.
+ */
+static enum store_rc
+rev_floor(struct store_txn *t, uint64_t *seq)
+{
+	uint64_t fl;
+	enum store_rc rc;
+
+	if ((rc = store_meta_get_u64(t, META_REV_FLOOR, &fl)) == STORE_OK &&
+	    fl > *seq)
+		*seq = fl;
+	return rc;
+}
+
+/* The highest revocations seq so far (or the floor), 0 if none. */
 enum store_rc
 store_rev_last(struct store_txn *t, uint64_t *out_seq)
 {
@@ -931,6 +948,8 @@ store_rev_last(struct store_txn *t, uint64_t *out_seq)
 out:
 	if (c != NULL)
 		mdb_cursor_close(c);
+	if (rc == STORE_OK)
+		rc = rev_floor(t, out_seq);
 	return rc;
 }
 

@@ -190,7 +190,12 @@ struct rev_event {
 typedef int (*store_rev_cb)(const struct rev_event *, void *arg);
 enum store_rc	store_rev_iter(struct store_txn *, uint64_t from_seq,
 		    store_rev_cb, void *arg);
-/* The highest revocation sequence number so far (0 if none). */
+/*
+ * The highest revocation sequence number so far (0 if none), or the meta
+ * counter "rev_seq_floor" if that is higher: an accepted restore sets it
+ * to the high-water mark's rev_seq so lost sequence numbers are not
+ * reused (the next event gets the returned value + 1).
+ */
 enum store_rc	store_rev_last(struct store_txn *, uint64_t *out_seq);
 
 /* ---- accounts ---- */

@@ -144,6 +144,9 @@ expect_exit 1 "backup refuses to overwrite" admin backup "$T/backup.mdb"
 R=$T/restored
 mkdir -p "$R/store" && cp -a "$D/ca.crt" "$D/ocsp.crt" "$D/tls.crt" "$D/private" "$R/"
 cp "$T/backup.mdb" "$R/store/data.mdb" && chmod 700 "$R/store"
+# a clone beside the running CA: its own high-water mark (a restore in
+# place, with the mark, is t_restore)
+rm -f "$R/private/hwm" "$R/private/last-full.crl" "$R/private/last-delta.crl"
 sed -e "s|^listen = 127.0.0.1:$CA_PORT|listen = 127.0.0.1:$(free_port)|" \
     -e "s|^listen = 127.0.0.1:$HTTP_PORT|listen = 127.0.0.1:$(free_port)|" \
     "$CONF" >"$R/mica.conf" && chmod 600 "$R/mica.conf"

@@ -479,6 +479,40 @@ tx_link(struct store_txn *t, void *arg)
 	return store_cert_link(t, l->a, l->b);
 }
 
+static enum store_rc
+tx_floor(struct store_txn *t, void *arg)
+{
+	return store_meta_set_u64(t, "rev_seq_floor", *(uint64_t *)arg);
+}
+
+/* After an accepted restore the lost sequence numbers are not reused. */
+static void
+test_rev_floor(void **state)
+{
+	struct fx *f = *state;
+	struct rev_iter_arg ri;
+	uint64_t seq, fl = 100;
+
+	open_new(f);
+	assert_int_equal(add_cert(f, 1, der1, sizeof(der1)), STORE_OK);
+	assert_int_equal(add_cert(f, 2, der1, sizeof(der1)), STORE_OK);
+	assert_int_equal(set_status(f, 1, CERT_HOLD, 0, 2000, &seq), STORE_OK);
+	assert_int_equal(seq, 1);
+	assert_int_equal(store_write(f->s, tx_floor, &fl), STORE_OK);
+	memset(&ri, 0, sizeof(ri));
+	assert_int_equal(store_read(f->s, tx_revs, &ri), STORE_OK);
+	assert_int_equal(ri.last, 100);		/* the floor */
+	assert_int_equal(set_status(f, 2, CERT_REVOKED, REASON_SUPERSEDED,
+	    3000, &seq), STORE_OK);
+	assert_int_equal(seq, 101);
+	memset(&ri, 0, sizeof(ri));
+	ri.from = 2;
+	assert_int_equal(store_read(f->s, tx_revs, &ri), STORE_OK);
+	assert_int_equal(ri.last, 101);
+	assert_int_equal(ri.l.n, 1);		/* the gap is not an event */
+	assert_int_equal(ri.l.ev[0].seq, 101);
+}
+
 static void
 test_link(void **state)
 {
@@ -1824,6 +1858,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_transitions, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_link, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rev_floor, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_iter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accounts, setup,
 		    teardown),

@@ -35,7 +35,7 @@ static const char *help_text =
 "Setting up (offline):\n"
 "  init DIR [--cn NAME] [--key-type ec-p256|ec-p384|ed25519|rsa-3072]\n"
 "       [--ca-listen HOST:PORT] [--http-listen HOST:PORT] [--http-url URL]\n"
-"       [--tls-name NAME]... [--key-passphrase-file F]\n"
+"       [--tls-name NAME]... [--key-passphrase-file F] [--days N]\n"
 "                       create a CA in DIR: ca.crt, ocsp.crt, tls.crt,\n"
 "                       private/*.key, mica.conf and an empty store\n"
 "\n"
@@ -469,6 +469,7 @@ cmd_init(int argc, char **argv)
 	const char *http_listen = "127.0.0.1:7780", *http_url = NULL;
 	const char *names[16];
 	size_t num_names = 0;
+	int ca_days = 0;
 	struct ca_init_opts o;
 	struct ca_init_result res;
 	struct store_opts so;
@@ -504,7 +505,18 @@ cmd_init(int argc, char **argv)
 			http_url = v;
 		else if (strcmp(a, "--key-passphrase-file") == 0)
 			pfile = v;
-		else if (strcmp(a, "--tls-name") == 0) {
+		else if (strcmp(a, "--days") == 0) {
+			char *end;
+			long d;
+
+			errno = 0;
+			d = strtol(v, &end, 10);
+			if (errno != 0 || *end != '\0' || end == v || d < 2 ||
+			    d > 36500)
+				die_usage("init: --days must be 2 to 36500, "
+				    "not %s", v);
+			ca_days = (int)d;
+		} else if (strcmp(a, "--tls-name") == 0) {
 			if (num_names == 16)
 				die_usage("init: at most 16 %s", a);
 			names[num_names++] = v;
@@ -526,6 +538,11 @@ cmd_init(int argc, char **argv)
 	if (http_url == NULL) {
 		snprintf(url, sizeof(url), "http://%s", http_listen);
 		http_url = url;
+	}
+	if (!conf_http_url_check(http_url, err, sizeof(err))) {
+		fprintf(stderr, "mica-admin: init: --http-url %s: %s\n",
+		    http_url, err);
+		return 2;
 	}
 	if (pfile != NULL) {
 		size_t l;
@@ -562,6 +579,7 @@ cmd_init(int argc, char **argv)
 	o.cn = cn;
 	o.key_type = kt;
 	o.passphrase = pass;
+	o.ca_days = ca_days;
 	o.tls_names = num_names ? names : NULL;
 	o.num_tls_names = num_names;
 	if (!ca_init_dir(&res, &o, err, sizeof(err))) {

@@ -59,6 +59,10 @@ static const char *help_text =
 "  issue --account NAME --csr FILE [--days N] --out FILE\n"
 "  revoke SERIAL [--reason unspecified|keyCompromise|affiliationChanged|\n"
 "                 superseded|cessationOfOperation|privilegeWithdrawn]\n"
+"                [--invalidity-date YYYYMMDDHHMMSSZ]\n"
+"                       a revoked certificate's reason can be raised to\n"
+"                       keyCompromise (first revocation time kept); mica's\n"
+"                       own CA/OCSP/TLS certificates are refused\n"
 "  hold SERIAL          certificateHold (OCSP: revoked, reason hold)\n"
 "  unhold SERIAL        release a hold\n"
 "  show SERIAL [--json]\n"
@@ -433,7 +437,7 @@ add_cert(struct store_txn *txn, X509 *x, const char *what)
 		return STORE_INVALID;
 	rec.st.status = CERT_GOOD;
 	rec.issued_at = time(NULL);
-	snprintf(rec.account, sizeof(rec.account), "(ca)");
+	snprintf(rec.account, sizeof(rec.account), "%s", CA_OWN_ACCOUNT);
 	rc = store_cert_add(txn, &rec);
 	free(rec.der);
 	if (rc != STORE_OK)

@@ -962,7 +962,8 @@ ca_issue(const struct ca_signer *s, struct ca_issued *out,
 		    (long long)((ca_na - (int64_t)now) / 86400));
 		not_after = (time_t)ca_na;	/* never outlive the CA */
 	}
-	if ((x = cert_start(ip->serial, X509_REQ_get_subject_name(ip->req),
+	if ((x = cert_start(ip->serial, ip->subject != NULL ? ip->subject :
+	    X509_REQ_get_subject_name(ip->req),
 	    X509_get_subject_name(s->ca), pub, now, not_after)) == NULL ||
 	    !leaf_exts(x, s->ca, ip, prof, url) || !cert_sign(x, s->ca_key)) {
 		snprintf(err, err_len, "issue: building or signing the "

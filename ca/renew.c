@@ -259,7 +259,8 @@ renew_one(struct micad *d, const struct privdrop *pd, const char *what,
 		}
 		r.rec.st.status = CERT_GOOD;
 		r.rec.issued_at = now;
-		snprintf(r.rec.account, sizeof(r.rec.account), "(ca)");
+		snprintf(r.rec.account, sizeof(r.rec.account), "%s",
+		    CA_OWN_ACCOUNT);
 		r.what = what;
 		rc = store_write(d->store, renew_txn, &r);
 	}

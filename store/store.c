@@ -2002,12 +2002,12 @@ badkey_check_entry(const MDB_val *k, const MDB_val *v, void *arg)
 		    "bytes", k->mv_size);
 	hex_encode(khex, k->mv_data, 8);
 	if (!badkey_decode(v, &bk))
-		return badkey_fail(c, "compromised-key index entry %s... does "
+		return badkey_fail(c, "entry %s... does "
 		    "not decode", khex);
 	serial_hex(hex, bk.serial);
 	rc = cert_get_borrowed(c->txn, bk.serial, &cr);
 	if (rc == STORE_NOTFOUND)
-		return badkey_fail(c, "compromised-key index entry %s... names "
+		return badkey_fail(c, "entry %s... names "
 		    "certificate %s, which does not exist", khex, hex);
 	if (rc != STORE_OK) {
 		c->rc = rc;
@@ -2015,15 +2015,15 @@ badkey_check_entry(const MDB_val *k, const MDB_val *v, void *arg)
 	}
 	if (!keyhash_cert_der(hash, cr.der, cr.der_len) ||
 	    memcmp(hash, k->mv_data, KEYHASH_LEN) != 0)
-		return badkey_fail(c, "compromised-key index entry %s... names "
+		return badkey_fail(c, "entry %s... names "
 		    "certificate %s, whose key is another", khex, hex);
 	if (bk.why == BADKEY_COMPROMISE && (cr.st.status != CERT_REVOKED ||
 	    cr.st.reason != REASON_KEY_COMPROMISE))
-		return badkey_fail(c, "compromised-key index entry %s... names "
+		return badkey_fail(c, "entry %s... names "
 		    "certificate %s, which is not revoked for keyCompromise",
 		    khex, hex);
 	if (bk.why == BADKEY_LOST && serial_is_zero(cr.replaced_by))
-		return badkey_fail(c, "compromised-key index entry %s... names "
+		return badkey_fail(c, "entry %s... names "
 		    "certificate %s as lost, which was never replaced", khex,
 		    hex);
 	return WALK_NEXT;

@@ -185,6 +185,29 @@ expect_out "lost key: exact error" "mica-admin: issue: CSR: key: the public key 
 expect_exit 0 "check: index agrees" admin check
 expect_out "check counts two refused keys" "compromised-key index: 2 keys"
 
+
+# a replacement carries the lost certificate's subject DER, not its CSR's
+enroll frank "/CN=frank/O=Example Corp" || not_ok "enroll frank"
+make_csr "$T/frank.key" "$T/frank.csr" "/CN=frank/O=Example Corp"
+check "issue frank" admin issue --account frank --csr "$T/frank.csr" \
+    --out "$T/frank.crt"
+expect_exit 4 "frank asks with a case-changed subject" $MICA reissue \
+    --account frank --serial "$(serial_of "$T/frank.crt")" \
+    --subject "/CN=FRANK/O=example   corp" --key "$T/frank.new.key" \
+    --out "$T/frank.new.crt" --password-file "$PW" --otp "$(otp frank)" \
+    --no-wait
+FID=$(sed -n 's/^request: //p' "$T/frank.new.crt.request")
+check "approve frank's request" admin approve "$FID"
+check "fetch frank's replacement" $MICA fetch \
+    --request-file "$T/frank.new.crt.request" --out "$T/frank.new.crt"
+expect_eq "replacement subject DER = the lost certificate's" "$($PY -c '
+import sys
+from cryptography import x509
+a, b = (x509.load_pem_x509_certificate(open(f, "rb").read())
+    for f in sys.argv[1:3])
+print("same" if a.subject.public_bytes() == b.subject.public_bytes() else
+    b.subject.rfc4514_string())' "$T/frank.crt" "$T/frank.new.crt")" same
+
 # ---- approval after the lost certificate expired ----
 enroll dave "/CN=dave/O=Example Corp" || not_ok "enroll dave"
 make_csr "$T/dave.key" "$T/dave.csr" "/CN=dave/O=Example Corp"

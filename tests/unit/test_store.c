@@ -2026,6 +2026,28 @@ test_bad_keys(void **state)
 	}
 	reopen(f);
 	bk_check_bad(f, "whose key is another");
+	/* malformed values: short, wrong version, unknown why, trailing */
+	{
+		static const uint8_t bad[][27] = {
+			{ 1, 0x40 },
+			{ 9, 0x40 },
+			{ 1, 0x40, [17] = 7 },
+			{ 1, 0x40, [17] = 1, [26] = 0xff },
+		};
+		static const size_t bad_len[] = { 2, 26, 26, 27 };
+		size_t i;
+
+		for (i = 0; i < 4; i++) {
+			store_close(f->s);
+			f->s = NULL;
+			raw_open(&r, f->dir, "bad_keys");
+			raw_put(&r, h1, sizeof(h1), bad[i], bad_len[i]);
+			raw_close(&r);
+			reopen(f);
+			bk_check_bad(f, "does not decode");
+			assert_int_equal(bk_get(f, k1, &bk), STORE_CORRUPT);
+		}
+	}
 
 	/* upgrade from schema 2: the index is rebuilt from the store */
 	store_close(f->s);

@@ -301,7 +301,8 @@ enum store_rc	store_request_get(struct store_txn *, uint64_t id,
  * Inserts or replaces q (q->id != 0) and, in the same transaction, keeps
  * the open_requests index: an open (pending or approved) request is
  * indexed under its lost serial, a closed one is not.  STORE_EXISTS if q
- * is open and another request for the same serial is open.
+ * is open and another request for the same serial is open.  An issued
+ * request also puts its lost certificate's key into bad_keys.
  */
 enum store_rc	store_request_put(struct store_txn *,
 		    const struct request_rec *);

@@ -113,6 +113,7 @@ struct chk {
 	uint64_t	 ocsp_checked, crl_checked, links, audit;
 	uint64_t	 meta_number, crl_number;
 	uint64_t	 full_number, delta_number;
+	uint64_t	 bad_keys;	/* compromised-key index entries */
 };
 
 static void
@@ -342,6 +343,15 @@ read_txn(struct store_txn *txn, void *arg)
 	rc = store_request_index_check(txn, &nopen, why, sizeof(why));
 	if (rc == STORE_CORRUPT) {
 		chk_set(c, CHK_FAIL, "open request index: %s", why);
+		return STORE_OK;
+	}
+	if (rc != STORE_OK && rc != STORE_NOTFOUND)
+		return rc;
+	/* every key revoked for keyCompromise or lost is in the
+	 * compromised-key index, and every entry is one of them */
+	rc = store_bad_key_check(txn, &c->bad_keys, why, sizeof(why));
+	if (rc == STORE_CORRUPT) {
+		chk_set(c, CHK_FAIL, "compromised-key index: %s", why);
 		return STORE_OK;
 	}
 	if (rc != STORE_OK && rc != STORE_NOTFOUND)
@@ -892,6 +902,8 @@ check_done(void *arg)
 		    "number: %" PRIu64 "\n", c->num_items, c->good, c->hold,
 		    c->revoked, c->ocsp_checked, c->crl_checked, c->links,
 		    c->audit, c->crl_number);
+		adm_out(r, "compromised-key index: %" PRIu64 " keys, agrees "
+		    "with the revocations and reissues\n", c->bad_keys);
 		adm_out(r, "consistent: store, OCSP and CRLs (full %" PRIu64
 		    ", delta %" PRIu64 ") agree\n", c->full_number,
 		    c->delta_number);

@@ -984,6 +984,8 @@ struct status_change {
 	const char	*action;
 	const char	*verb;		/* for messages: "revoke", ... */
 	int		 rr;		/* the reason as given */
+	int64_t		 invalidity;	/* --invalidity-date, 0 = none */
+	int		 own;		/* mica's own certificate: refused */
 	struct cert_state before;
 	struct micad_changed changed;
 };
@@ -992,13 +994,22 @@ static enum store_rc
 status_txn(struct store_txn *txn, void *arg)
 {
 	struct status_change *sc = arg;
-	char hex[SERIAL_HEX_LEN], det[64];
+	struct cert_rec rec;
+	char hex[SERIAL_HEX_LEN], det[128];
+	const char *action = sc->action;
 	enum store_rc rc;
 
-	if ((rc = store_cert_state(txn, sc->serial, &sc->before)) != STORE_OK)
+	sc->own = 0;
+	if ((rc = store_cert_get(txn, sc->serial, &rec)) != STORE_OK)
 		return rc;
+	sc->before = rec.st;
+	/* The CA, OCSP and TLS certificates have their own renewal. */
+	sc->own = strcmp(rec.account, CA_OWN_ACCOUNT) == 0;
+	cert_rec_cleanup(&rec);
+	if (sc->own && sc->status != CERT_GOOD)
+		return STORE_ABORT;
 	if ((rc = store_cert_set_status(txn, sc->serial, sc->status,
-	    sc->reason, time(NULL), 0, NULL)) != STORE_OK)
+	    sc->reason, time(NULL), sc->invalidity, NULL)) != STORE_OK)
 		return rc;
 	if (!micad_changed_add(&sc->changed, sc->serial))
 		return STORE_INVALID;
@@ -1006,8 +1017,39 @@ status_txn(struct store_txn *txn, void *arg)
 	snprintf(det, sizeof(det), "reason=%s",
 	    adm_reason_name(sc->status == CERT_HOLD ?
 	    REASON_CERTIFICATE_HOLD : sc->reason));
-	return store_audit_append(txn, sc->r->actor, sc->action, hex,
+	if (sc->before.status == CERT_REVOKED) {
+		/* a reason raised to keyCompromise (the store allows no
+		 * other change of a revocation) */
+		action = "cert.reason_raised";
+		snprintf(det, sizeof(det), "reason=%s was=%s "
+		    "invalidity=%" PRId64, adm_reason_name(sc->reason),
+		    adm_reason_name(sc->before.reason), sc->invalidity);
+	} else if (sc->invalidity != 0)
+		snprintf(det, sizeof(det), "reason=%s invalidity=%" PRId64,
+		    adm_reason_name(sc->reason), sc->invalidity);
+	return store_audit_append(txn, sc->r->actor, action, hex,
 	    sc->status == CERT_GOOD ? NULL : det, NULL);
+}
+
+/* The refusal of a status change the store does not allow. */
+static void
+status_refused(struct adm_req *r, const struct status_change *sc,
+    const char *hex)
+{
+	if (sc->status == CERT_REVOKED && sc->before.status == CERT_REVOKED &&
+	    sc->before.reason == REASON_KEY_COMPROMISE)
+		adm_fail(r, "%s: certificate %s is already revoked for "
+		    "keyCompromise", sc->verb, hex);
+	else if (sc->status == CERT_REVOKED &&
+	    sc->before.status == CERT_REVOKED)
+		adm_fail(r, "%s: certificate %s is already revoked (reason "
+		    "%s); a revocation reason can only be raised to "
+		    "keyCompromise", sc->verb, hex,
+		    adm_reason_name(sc->before.reason));
+	else
+		adm_fail(r, "%s: certificate %s is %s", sc->verb, hex,
+		    sc->status == CERT_GOOD && sc->before.status == CERT_GOOD ?
+		    "not on hold" : status_name(sc->before.status));
 }
 
 /*
@@ -1024,15 +1066,24 @@ status_written(void *arg, enum store_rc rc)
 	serial_hex(hex, sc->serial);
 	if (rc == STORE_NOTFOUND)
 		adm_fail(r, "%s: no certificate with serial %s", sc->verb, hex);
+	else if (rc == STORE_ABORT && sc->own)
+		adm_fail(r, "%s: certificate %s is one of mica's own "
+		    "certificates (CA, OCSP signer or TLS server): they are "
+		    "not revoked or held with the subscriber commands, they "
+		    "have their own renewal", sc->verb, hex);
 	else if (rc == STORE_INVALID)
-		adm_fail(r, "%s: certificate %s is %s", sc->verb, hex,
-		    sc->status == CERT_GOOD && sc->before.status == CERT_GOOD ?
-		    "not on hold" : status_name(sc->before.status));
+		status_refused(r, sc, hex);
 	else if (rc != STORE_OK)
 		fail_store(r, sc->verb, rc);
 	else {
 		log_info("serial=%s %s by %s", hex, sc->action, r->actor);
-		if (sc->status == CERT_REVOKED)
+		if (sc->status == CERT_REVOKED &&
+		    sc->before.status == CERT_REVOKED)
+			adm_out(r, "%s revoked (%s): reason raised from %s, "
+			    "revocation time kept\n", hex,
+			    adm_reason_name(sc->rr),
+			    adm_reason_name(sc->before.reason));
+		else if (sc->status == CERT_REVOKED)
 			adm_out(r, "%s revoked (%s)\n", hex,
 			    adm_reason_name(sc->rr));
 		else if (sc->status == CERT_HOLD)
@@ -1044,6 +1095,28 @@ status_written(void *arg, enum store_rc rc)
 	adm_done(r);
 }
 
+/* --invalidity-date: YYYYMMDDHHMMSSZ, not after now.  1 or 0. */
+static int
+parse_invalidity(const char *text, int64_t *out)
+{
+	ASN1_GENERALIZEDTIME *t;
+	struct tm tm;
+	int ok = 0;
+
+	if ((t = ASN1_GENERALIZEDTIME_new()) == NULL)
+		fatalx("ASN1_GENERALIZEDTIME_new");
+	memset(&tm, 0, sizeof(tm));
+	if (strlen(text) == 15 && text[14] == 'Z' &&
+	    ASN1_GENERALIZEDTIME_set_string(t, text) == 1 &&
+	    ASN1_TIME_to_tm(t, &tm) == 1) {
+		*out = (int64_t)timegm(&tm);
+		ok = *out > 0 && *out <= (int64_t)time(NULL);
+	}
+	ERR_clear_error();
+	ASN1_GENERALIZEDTIME_free(t);
+	return ok;
+}
+
 static void
 change_status(struct adm_req *r, const char *usage, uint8_t status,
     const char *action)
@@ -1051,11 +1124,12 @@ change_status(struct adm_req *r, const char *usage, uint8_t status,
 	struct args a;
 	struct status_change *sc;
 	uint8_t serial[STORE_SERIAL_LEN];
-	const char *reason;
+	const char *reason, *inv;
+	int64_t invalidity = 0;
 	int rr = REASON_UNSPECIFIED;
 
-	if (!args_parse(r, 1, status == CERT_REVOKED ? " --reason " : NULL,
-	    NULL, &a))
+	if (!args_parse(r, 1, status == CERT_REVOKED ?
+	    " --reason --invalidity-date " : NULL, NULL, &a))
 		return;
 	if (a.num_pos != 1) {
 		adm_usage(r, "usage: %s", usage);
@@ -1073,6 +1147,13 @@ change_status(struct adm_req *r, const char *usage, uint8_t status,
 		    "cessationOfOperation or privilegeWithdrawn)", reason);
 		return;
 	}
+	if ((inv = arg(&a, "--invalidity-date")) != NULL &&
+	    !parse_invalidity(inv, &invalidity)) {
+		adm_fail(r, "revoke: --invalidity-date \"%s\": RFC 5280 "
+		    "5.3.2: a GeneralizedTime like 20260101120000Z, not in "
+		    "the future", inv);
+		return;
+	}
 	if ((sc = calloc(1, sizeof(*sc))) == NULL)
 		fatalx("out of memory");
 	memcpy(sc->serial, serial, sizeof(sc->serial));
@@ -1080,6 +1161,7 @@ change_status(struct adm_req *r, const char *usage, uint8_t status,
 	sc->status = status;
 	sc->reason = (uint8_t)rr;
 	sc->rr = rr;
+	sc->invalidity = invalidity;
 	sc->verb = action;
 	sc->action = status == CERT_REVOKED ? "cert.revoke" :
 	    status == CERT_HOLD ? "cert.hold" : "cert.unhold";
@@ -1095,7 +1177,8 @@ change_status(struct adm_req *r, const char *usage, uint8_t status,
 static void
 cmd_revoke(struct adm_req *r)
 {
-	change_status(r, "revoke SERIAL [--reason R]", CERT_REVOKED, "revoke");
+	change_status(r, "revoke SERIAL [--reason R] [--invalidity-date "
+	    "YYYYMMDDHHMMSSZ]", CERT_REVOKED, "revoke");
 }
 
 static void

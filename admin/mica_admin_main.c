@@ -35,7 +35,7 @@ static const char *help_text =
 "Setting up (offline):\n"
 "  init DIR [--cn NAME] [--key-type ec-p256|ec-p384|ed25519|rsa-3072]\n"
 "       [--ca-listen HOST:PORT] [--http-listen HOST:PORT] [--http-url URL]\n"
-"       [--tls-name NAME]... [--key-passphrase-file F]\n"
+"       [--tls-name NAME]... [--key-passphrase-file F] [--days N]\n"
 "                       create a CA in DIR: ca.crt, ocsp.crt, tls.crt,\n"
 "                       private/*.key, mica.conf and an empty store\n"
 "\n"
@@ -59,6 +59,10 @@ static const char *help_text =
 "  issue --account NAME --csr FILE [--days N] --out FILE\n"
 "  revoke SERIAL [--reason unspecified|keyCompromise|affiliationChanged|\n"
 "                 superseded|cessationOfOperation|privilegeWithdrawn]\n"
+"                [--invalidity-date YYYYMMDDHHMMSSZ]\n"
+"                       a revoked certificate's reason can be raised to\n"
+"                       keyCompromise (first revocation time kept); mica's\n"
+"                       own CA/OCSP/TLS certificates are refused\n"
 "  hold SERIAL          certificateHold (OCSP: revoked, reason hold)\n"
 "  unhold SERIAL        release a hold\n"
 "  show SERIAL [--json]\n"
@@ -441,7 +445,7 @@ add_cert(struct store_txn *txn, X509 *x, const char *what)
 		return STORE_INVALID;
 	rec.st.status = CERT_GOOD;
 	rec.issued_at = time(NULL);
-	snprintf(rec.account, sizeof(rec.account), "(ca)");
+	snprintf(rec.account, sizeof(rec.account), "%s", CA_OWN_ACCOUNT);
 	rc = store_cert_add(txn, &rec);
 	free(rec.der);
 	if (rc != STORE_OK)
@@ -477,6 +481,7 @@ cmd_init(int argc, char **argv)
 	const char *http_listen = "127.0.0.1:7780", *http_url = NULL;
 	const char *names[16];
 	size_t num_names = 0;
+	int ca_days = 0;
 	struct ca_init_opts o;
 	struct ca_init_result res;
 	struct store_opts so;
@@ -512,7 +517,18 @@ cmd_init(int argc, char **argv)
 			http_url = v;
 		else if (strcmp(a, "--key-passphrase-file") == 0)
 			pfile = v;
-		else if (strcmp(a, "--tls-name") == 0) {
+		else if (strcmp(a, "--days") == 0) {
+			char *end;
+			long d;
+
+			errno = 0;
+			d = strtol(v, &end, 10);
+			if (errno != 0 || *end != '\0' || end == v || d < 2 ||
+			    d > 36500)
+				die_usage("init: --days must be 2 to 36500, "
+				    "not %s", v);
+			ca_days = (int)d;
+		} else if (strcmp(a, "--tls-name") == 0) {
 			if (num_names == 16)
 				die_usage("init: at most 16 %s", a);
 			names[num_names++] = v;
@@ -534,6 +550,11 @@ cmd_init(int argc, char **argv)
 	if (http_url == NULL) {
 		snprintf(url, sizeof(url), "http://%s", http_listen);
 		http_url = url;
+	}
+	if (!conf_http_url_check(http_url, err, sizeof(err))) {
+		fprintf(stderr, "mica-admin: init: --http-url %s: %s\n",
+		    http_url, err);
+		return 2;
 	}
 	if (pfile != NULL) {
 		size_t l;
@@ -570,6 +591,7 @@ cmd_init(int argc, char **argv)
 	o.cn = cn;
 	o.key_type = kt;
 	o.passphrase = pass;
+	o.ca_days = ca_days;
 	o.tls_names = num_names ? names : NULL;
 	o.num_tls_names = num_names;
 	if (!ca_init_dir(&res, &o, err, sizeof(err))) {

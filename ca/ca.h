@@ -33,6 +33,9 @@
 #define CA_PROFILE_MAX_EKU	8
 #define CA_DEFAULT_CN		"mica CA"
 #define CA_DEFAULT_KEY_TYPE	"ec-p256"
+/* The account of mica's own certificates (CA, OCSP signer, TLS server)
+ * in the store: never revoked or held through the subscriber commands. */
+#define CA_OWN_ACCOUNT		"(ca)"
 
 /* ---- keys, serials, files ---- */
 
@@ -236,6 +239,10 @@ int	ca_signer_issuer_hashes(const struct ca_signer *, const EVP_MD *md,
 
 struct ca_issue_params {
 	X509_REQ		*req;		/* passed ca_csr_check */
+	const X509_NAME		*subject;	/* the certificate's subject
+						 * (the account's, or the lost
+						 * certificate's); NULL = the
+						 * CSR's */
 	uint8_t			 serial[CA_SERIAL_LEN];	/* top bit clear, != 0 */
 	int			 days;		/* 1..36500 */
 	const struct ca_profile	*profile;	/* NULL = ca_profile_default */
@@ -253,11 +260,14 @@ struct ca_issued {
 };
 
 /*
- * Signs a leaf certificate for params->req: subject from the CSR,
+ * Signs a leaf certificate for params->req: subject params->subject (DER
+ * as mica encodes it, not the CSR's bytes) or else the CSR's,
  * basicConstraints CA:FALSE (critical), keyUsage (critical) and EKU from
  * the profile, SKI from the CSR key, AKI keyid of the CA, and with a base
  * URL: AIA (OCSP <url>/ocsp, caIssuers <url>/ca.crt), CRL DP <url>/crl,
- * freshestCRL <url>/crl/delta.crl.  SHA-256 (none for Ed25519 CA keys).
+ * freshestCRL <url>/crl/delta.crl.  Digest from common/sigmd.h (SHA-384
+ * for a P-384 CA key, SHA-256 for P-256 and RSA, none for Ed25519).
+ * notAfter is capped at the CA's notAfter.
  * Returns 1 with *out filled (ca_issued_cleanup) or 0 with err.
  */
 int	ca_issue(const struct ca_signer *, struct ca_issued *out,

@@ -19,7 +19,9 @@
 #include <openssl/x509v3.h>
 
 #include "common/log.h"
+#include "common/sigmd.h"
 #include "ca/ca.h"
+#include "conf/conf.h"
 
 #define BACKDATE	60		/* seconds before now */
 #define MAX_DAYS	36500
@@ -473,12 +475,7 @@ cert_start(const uint8_t serial[CA_SERIAL_LEN], const X509_NAME *subject,
 static int
 cert_sign(X509 *x, EVP_PKEY *key)
 {
-	const EVP_MD *md = EVP_sha256();
-	int id = EVP_PKEY_get_base_id(key);
-
-	if (id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448)
-		md = NULL;
-	if (X509_sign(x, key, md) <= 0) {
+	if (X509_sign(x, key, sigmd_get(key)) <= 0) {
 		log_ssl("X509_sign");
 		return 0;
 	}
@@ -538,14 +535,26 @@ make_sub(X509 *ca, EVP_PKEY *ca_key, const char *cn, EVP_PKEY *key,
 	X509 *x = NULL;
 	int ok, eku;
 	uint32_t ku = KU_DIGITAL_SIGNATURE;
+	int64_t ca_nb, ca_na;
+	time_t not_after;
 
 	if ((name = cn_name(cn)) == NULL) {
 		snprintf(err, err_len, "bad common name \"%s\"", cn);
 		return NULL;
 	}
 	ca_random_serial(serial);
+	not_after = now + (time_t)days * 86400;
+	/* Never outlive the CA (RFC 5280 6.1.3: a chain is valid only
+	 * while every certificate in it is). */
+	if (!ca_cert_times(ca, &ca_nb, &ca_na)) {
+		snprintf(err, err_len, "CA validity unreadable");
+		X509_NAME_free(name);
+		return NULL;
+	}
+	if ((int64_t)not_after > ca_na)
+		not_after = (time_t)ca_na;
 	x = cert_start(serial, name, X509_get_subject_name(ca), key, now,
-	    now + (time_t)days * 86400);
+	    not_after);
 	ok = x != NULL && add_basic_constraints(x, 0);
 	if (tls_names == NULL) {
 		eku = NID_OCSP_sign;
@@ -856,8 +865,10 @@ base_url_ok(char *out, size_t out_len, const char *url, char *err,
 {
 	size_t i, n = strlen(url);
 
-	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-		snprintf(err, err_len, "http-url must start with http://");
+	char why[CA_ERR_MAX];
+
+	if (!conf_http_url_check(url, why, sizeof(why))) {
+		snprintf(err, err_len, "http-url: %s", why);
 		return 0;
 	}
 	if (n >= out_len || n > CA_URL_MAX) {
@@ -951,7 +962,8 @@ ca_issue(const struct ca_signer *s, struct ca_issued *out,
 		    (long long)((ca_na - (int64_t)now) / 86400));
 		not_after = (time_t)ca_na;	/* never outlive the CA */
 	}
-	if ((x = cert_start(ip->serial, X509_REQ_get_subject_name(ip->req),
+	if ((x = cert_start(ip->serial, ip->subject != NULL ? ip->subject :
+	    X509_REQ_get_subject_name(ip->req),
 	    X509_get_subject_name(s->ca), pub, now, not_after)) == NULL ||
 	    !leaf_exts(x, s->ca, ip, prof, url) || !cert_sign(x, s->ca_key)) {
 		snprintf(err, err_len, "issue: building or signing the "

@@ -221,6 +221,41 @@ key_policy(EVP_PKEY *key, char *err, size_t err_len)
 	}
 }
 
+/*
+ * RFC 5480 section 2.1.1: an EC subjectPublicKeyInfo names its curve
+ * (namedCurve OID).  specifiedCurve (explicit parameters) and
+ * implicitCurve are not allowed: relying parties refuse them (OpenSSL
+ * verify: error 94) and explicit parameters have hidden weak curves.
+ */
+static int
+ec_named_curve(X509_REQ *req, char *err, size_t err_len)
+{
+	X509_PUBKEY *xpk = X509_REQ_get_X509_PUBKEY(req);
+	ASN1_OBJECT *kobj = NULL;
+	X509_ALGOR *alg = NULL;
+	const void *pval = NULL;
+	int ptype = V_ASN1_UNDEF;
+
+	if (xpk == NULL || !X509_PUBKEY_get0_param(&kobj, NULL, NULL, &alg,
+	    xpk) || kobj == NULL) {
+		ERR_clear_error();
+		snprintf(err, err_len, "CSR: RFC 2986 section 4.1: the "
+		    "subjectPKInfo cannot be decoded");
+		return 0;
+	}
+	if (OBJ_obj2nid(kobj) != NID_X9_62_id_ecPublicKey)
+		return 1;
+	if (alg != NULL)
+		X509_ALGOR_get0(NULL, &ptype, &pval, alg);
+	if (ptype != V_ASN1_OBJECT) {
+		snprintf(err, err_len, "CSR: key: RFC 5480 section 2.1.1: EC "
+		    "parameters must be a named curve, not explicit "
+		    "parameters");
+		return 0;
+	}
+	return 1;
+}
+
 static int
 subject_checks(X509_REQ *req, const struct ca_csr_policy *pol, char *err,
     size_t err_len)
@@ -339,6 +374,8 @@ ca_csr_check(X509_REQ **out_req, const uint8_t *der, size_t der_len,
 		    "must be 0 (v1)");
 		goto out;
 	}
+	if (!ec_named_curve(req, err, err_len))
+		goto out;
 	if ((key = X509_REQ_get0_pubkey(req)) == NULL) {
 		ERR_clear_error();
 		snprintf(err, err_len, "CSR: RFC 2986 section 4.1: the "

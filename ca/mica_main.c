@@ -36,6 +36,7 @@
 #include <sodium.h>
 
 #include "common/bytes.h"
+#include "common/sigmd.h"
 #include "ca/proto.h"
 
 #define EXIT_OK		0
@@ -358,7 +359,7 @@ build_csr(EVP_PKEY *pkey, const X509_NAME *subject, uint8_t **out_der,
 	    !X509_REQ_set_version(req, X509_REQ_VERSION_1) ||
 	    !X509_REQ_set_subject_name(req, subject) ||
 	    !X509_REQ_set_pubkey(req, pkey) ||
-	    X509_REQ_sign(req, pkey, EVP_sha256()) <= 0 ||
+	    X509_REQ_sign(req, pkey, sigmd_get(pkey)) <= 0 ||
 	    (*out_len = i2d_X509_REQ(req, out_der)) <= 0) {
 		ssl_warn("building the CSR");
 		goto out;

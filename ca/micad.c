@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/err.h>
 #include <openssl/x509.h>
 
 #include "ca/ca.h"
@@ -17,6 +18,7 @@
 #include "ca/notify.h"
 #include "ca/restore.h"
 #include "common/bytes.h"
+#include "common/keyhash.h"
 #include "common/log.h"
 #include "common/workq.h"
 #include "conf/conf.h"
@@ -296,14 +298,105 @@ micad_issue_txn(struct micad *d, struct store_txn *txn,
 	if (!micad_settings_copy(d, &s, err, err_len))
 		return STORE_INVALID;
 	return micad_issue_txn_with(d, &s, txn, csr_der, csr_len, account,
-	    days, actor, out_serial, out_der, out_len, err, err_len);
+	    days, actor, NULL, out_serial, out_der, out_len, err, err_len);
+}
+
+/* 1 if key is the public key of the certificate in the file path. */
+static int
+key_of_cert_file(EVP_PKEY *key, const char *path)
+{
+	X509 *x = NULL;
+	char e[CA_ERR_MAX];
+	int same = 0;
+
+	if (path == NULL || *path == '\0')
+		return 0;
+	if (!ca_cert_read(&x, path, e, sizeof(e))) {
+		log_warnx("own-key check: %s", e);
+		goto out;
+	}
+	same = EVP_PKEY_eq(key, X509_get0_pubkey(x)) == 1;
+ out:
+	ERR_clear_error();	/* EVP_PKEY_eq of different types */
+	X509_free(x);
+	return same;
+}
+
+int
+micad_csr_key_check(struct micad *d, struct store_txn *txn, X509_REQ *req,
+    char *err, size_t err_len)
+{
+	EVP_PKEY *key = X509_REQ_get0_pubkey(req);
+	struct bad_key bk;
+	uint8_t hash[KEYHASH_LEN];
+	char hex[SERIAL_HEX_LEN];
+	const char *whose = NULL;
+	enum store_rc rc;
+
+	if (key == NULL) {
+		snprintf(err, err_len, "CSR: RFC 2986 section 4.1: the "
+		    "subjectPKInfo cannot be decoded");
+		return STORE_INVALID;
+	}
+	if (EVP_PKEY_eq(key, ca_signer_get0_key(d->signer)) == 1)
+		whose = "the CA's own key";
+	else if (EVP_PKEY_eq(key, ca_signer_get0_ocsp_key(d->signer)) == 1 ||
+	    key_of_cert_file(key, d->conf->ca.ocsp_cert))
+		whose = "the OCSP signer's key";
+	else if (key_of_cert_file(key, d->conf->ca.tls_cert))
+		whose = "the TLS server certificate's key";
+	ERR_clear_error();
+	if (whose != NULL) {
+		snprintf(err, err_len, "CSR: key: the public key is %s; a "
+		    "subscriber certificate needs a key of its own", whose);
+		return STORE_INVALID;
+	}
+	if (!keyhash_pkey(hash, key)) {
+		snprintf(err, err_len, "CSR: key: cannot hash the public key");
+		return STORE_INVALID;
+	}
+	rc = store_bad_key_get(txn, hash, &bk);
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc != STORE_OK)
+		return rc;
+	serial_hex(hex, bk.serial);
+	if (bk.why == BADKEY_COMPROMISE)
+		snprintf(err, err_len, "CSR: key: the public key was revoked "
+		    "for keyCompromise (certificate %s) and is never certified "
+		    "again; make a new key", hex);
+	else
+		snprintf(err, err_len, "CSR: key: the public key is the key "
+		    "of lost certificate %s and is never certified again; "
+		    "make a new key", hex);
+	return STORE_INVALID;
+}
+
+/* The account's allowed subject as mica encodes it; NULL = any. */
+static int
+account_subject(X509_NAME **out, const struct account_rec *acct, char *err,
+    size_t err_len)
+{
+	char perr[128];
+
+	*out = NULL;
+	if (acct->subject[0] == '\0')
+		return 1;
+	if ((*out = ca_subject_parse(acct->subject, perr, sizeof(perr))) ==
+	    NULL) {
+		snprintf(err, err_len, "the account's allowed subject is "
+		    "invalid: %s", perr);
+		return 0;
+	}
+	return 1;
 }
 
 int
 micad_issue_txn_with(struct micad *d, const struct micad_settings *s,
     struct store_txn *txn, const uint8_t *csr_der, size_t csr_len,
-    const char *account, int days, const char *actor, uint8_t out_serial[16],
-    uint8_t **out_der, size_t *out_len, char *err, size_t err_len)
+    const char *account, int days, const char *actor,
+    const X509_NAME *subject, uint8_t out_serial[16], uint8_t **out_der,
+    size_t *out_len, char *err, size_t err_len)
 {
 	struct account_rec acct;
 	struct ca_csr_policy pol;
@@ -311,6 +404,7 @@ micad_issue_txn_with(struct micad *d, const struct micad_settings *s,
 	struct ca_issued iss;
 	struct cert_rec rec;
 	X509_REQ *req = NULL;
+	X509_NAME *acct_subj = NULL;
 	char hex[SERIAL_HEX_LEN], det[STORE_NAME_MAX + 64];
 	int tries;
 	enum store_rc rc;
@@ -325,8 +419,16 @@ micad_issue_txn_with(struct micad *d, const struct micad_settings *s,
 	rc = STORE_INVALID;
 	if (!ca_csr_check(&req, csr_der, csr_len, &pol, err, err_len))
 		goto out;
+	if ((rc = micad_csr_key_check(d, txn, req, err, err_len)) !=
+	    STORE_OK)
+		goto out;
+	rc = STORE_INVALID;
+	if (subject == NULL &&
+	    !account_subject(&acct_subj, &acct, err, err_len))
+		goto out;
 	memset(&ip, 0, sizeof(ip));
 	ip.req = req;
+	ip.subject = subject != NULL ? subject : acct_subj;
 	ip.days = days > 0 ? days : s->default_days;
 	ip.profile = &s->profile;
 	ip.base_url = d->conf->ca.http_url;
@@ -364,6 +466,7 @@ micad_issue_txn_with(struct micad *d, const struct micad_settings *s,
 	rc = STORE_OK;
  out:
 	ca_issued_cleanup(&iss);
+	X509_NAME_free(acct_subj);
 	X509_REQ_free(req);
 	account_rec_wipe(&acct);
 	return rc;

@@ -152,12 +152,25 @@ int	micad_issue_txn(struct micad *, struct store_txn *,
 /*
  * micad_issue_txn with settings the caller copied (micad_settings_copy)
  * at the start of its job: days <= 0 means s->default_days, the profile
- * is s->profile.  micad_issue_txn copies them itself.
+ * is s->profile.  micad_issue_txn copies them itself.  The certificate's
+ * subject is subject (a reissue: the lost certificate's), or with NULL
+ * the account's allowed subject as mica encodes it (the CSR's when the
+ * account allows any subject): never the CSR's bytes, which only match
+ * it case- and space-insensitively.
  */
 int	micad_issue_txn_with(struct micad *, const struct micad_settings *s,
 	    struct store_txn *, const uint8_t *csr_der, size_t csr_len,
 	    const char *account, int days, const char *actor,
-	    uint8_t out_serial[16], uint8_t **out_der, size_t *out_len,
-	    char *err, size_t err_len);
+	    const X509_NAME *subject, uint8_t out_serial[16],
+	    uint8_t **out_der, size_t *out_len, char *err, size_t err_len);
+/*
+ * Inside a transaction: the key rules no CSR check alone can apply.  The
+ * key must not be mica's own (the CA's, the OCSP signer's, the TLS
+ * server's) and must not be in the compromised-key index (revoked for
+ * keyCompromise, or a reissue's lost key).  Returns STORE_OK,
+ * STORE_INVALID with the reason in err, or a store error.
+ */
+int	micad_csr_key_check(struct micad *, struct store_txn *,
+	    X509_REQ *req, char *err, size_t err_len);
 
 #endif

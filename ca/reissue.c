@@ -231,12 +231,14 @@ struct create_ctx {
 
 /* The CSR rules of ca/ca.h against the lost certificate and account. */
 static int
-check_csr(struct create_ctx *c, const struct cert_rec *lost,
-    const struct account_rec *acct)
+check_csr(struct create_ctx *c, struct store_txn *txn,
+    const struct cert_rec *lost, const struct account_rec *acct)
 {
 	struct ca_csr_policy	 pol;
 	const uint8_t		*p = lost->der;
 	X509			*lcert = NULL;
+	X509_REQ		*req = NULL;
+	enum store_rc		 src;
 	int			 rc = 0;
 
 	if (lost->der_len > LONG_MAX ||
@@ -251,13 +253,23 @@ check_csr(struct create_ctx *c, const struct cert_rec *lost,
 	pol.expected_subject = X509_get_subject_name(lcert);
 	pol.lost_cert_der = lost->der;
 	pol.lost_cert_len = lost->der_len;
-	if (!ca_csr_check(NULL, c->csr, c->csr_len, &pol, c->err,
+	if (!ca_csr_check(&req, c->csr, c->csr_len, &pol, c->err,
 	    sizeof(c->err))) {
 		c->rc = REISSUE_BAD_REQUEST;
 		goto out;
 	}
+	/* mica's own keys, compromised and lost keys: refused at once */
+	src = micad_csr_key_check(c->d, txn, req, c->err, sizeof(c->err));
+	if (src != STORE_OK) {
+		c->rc = src == STORE_INVALID ? REISSUE_BAD_REQUEST :
+		    REISSUE_INTERNAL;
+		if (src != STORE_INVALID)
+			snprintf(c->err, sizeof(c->err), "internal error");
+		goto out;
+	}
 	rc = 1;
 out:
+	X509_REQ_free(req);
 	X509_free(lcert);
 	return rc;
 }
@@ -312,7 +324,7 @@ create_txn(struct store_txn *txn, void *arg)
 	}
 	if ((rc = store_account_get(txn, c->account, &acct)) != STORE_OK)
 		goto out;
-	if (!check_csr(c, &lost, &acct)) {
+	if (!check_csr(c, txn, &lost, &acct)) {
 		rc = STORE_ABORT;
 		goto out;
 	}
@@ -631,17 +643,71 @@ decide_get(struct decide_ctx *c, struct store_txn *txn, struct request_rec *q)
 	return STORE_OK;
 }
 
+/* The lost certificate's subject (what its replacement carries). */
+static X509_NAME *
+lost_subject(const struct cert_rec *lost)
+{
+	const uint8_t	*p = lost->der;
+	X509		*x;
+	X509_NAME	*name = NULL;
+
+	if (lost->der_len > LONG_MAX ||
+	    (x = d2i_X509(NULL, &p, (long)lost->der_len)) == NULL) {
+		log_ssl("reissue: stored certificate does not parse");
+		return NULL;
+	}
+	if ((name = X509_NAME_dup(X509_get_subject_name(x))) == NULL)
+		log_ssl("reissue: subject copy");
+	X509_free(x);
+	return name;
+}
+
+/*
+ * The lost certificate must still be replaceable when the request is
+ * decided: not revoked (by an admin or another path) and not expired
+ * since the request (an expired certificate is not reissued).
+ */
+static int
+approve_recheck(struct decide_ctx *c, const struct cert_rec *lost)
+{
+	char when[32], hex[SERIAL_HEX_LEN];
+
+	serial_hex(hex, lost->serial);
+	if (lost->st.status == CERT_REVOKED) {
+		snprintf(c->err, sizeof(c->err), "lost certificate was "
+		    "revoked (reason %s) since the request; reject it",
+		    crl_reason_name(lost->st.reason));
+		return 0;
+	}
+	if (lost->st.status != CERT_GOOD && lost->st.status != CERT_HOLD) {
+		snprintf(c->err, sizeof(c->err), "lost certificate %s has an "
+		    "unknown status; reject the request", hex);
+		return 0;
+	}
+	if (lost->st.not_after < c->now) {
+		fmt_time(when, sizeof(when), lost->st.not_after);
+		snprintf(c->err, sizeof(c->err), "lost certificate %s expired "
+		    "on %s, after the request was made: an expired "
+		    "certificate is not reissued; reject the request", hex,
+		    when);
+		return 0;
+	}
+	return 1;
+}
+
 static enum store_rc
 approve_txn(struct store_txn *txn, void *arg)
 {
 	struct decide_ctx	*c = arg;
 	struct request_rec	 q;
-	struct cert_state	 st;
+	struct cert_rec		 lost;
+	X509_NAME		*subject = NULL;
 	char			 subj[64], lhex[SERIAL_HEX_LEN];
 	char			 nhex[SERIAL_HEX_LEN], details[256];
 	enum store_rc		 rc;
 
 	memset(&q, 0, sizeof(q));
+	memset(&lost, 0, sizeof(lost));
 	free(c->der);		/* from an earlier run of this callback */
 	c->der = NULL;
 	c->changed = 0;
@@ -649,24 +715,26 @@ approve_txn(struct store_txn *txn, void *arg)
 	c->err[0] = '\0';
 	if ((rc = decide_get(c, txn, &q)) != STORE_OK)
 		goto out;
-	if ((rc = store_cert_state(txn, q.lost_serial, &st)) != STORE_OK)
+	if ((rc = store_cert_get(txn, q.lost_serial, &lost)) != STORE_OK)
 		goto out;
 	/*
-	 * Revoked since the request (an admin, or another path): nothing
-	 * to replace any more, and signing now would hand out a
-	 * certificate nobody decided on knowing that.
+	 * Revoked or expired since the request: nothing to replace any
+	 * more, and signing now would hand out a certificate nobody
+	 * decided on knowing that.
 	 */
-	if (st.status == CERT_REVOKED) {
+	if (!approve_recheck(c, &lost)) {
 		c->rc = REISSUE_BAD_REQUEST;
-		snprintf(c->err, sizeof(c->err), "lost certificate was "
-		    "revoked (reason %s) since the request; reject it",
-		    crl_reason_name(st.reason));
 		rc = STORE_ABORT;
 		goto out;
 	}
+	if ((subject = lost_subject(&lost)) == NULL) {
+		snprintf(c->err, sizeof(c->err), "internal error");
+		rc = STORE_INVALID;
+		goto out;
+	}
 	rc = micad_issue_txn_with(c->d, &c->set, txn, q.csr, q.csr_len,
-	    q.account, c->set.policy.request_days, c->actor, c->new_serial,
-	    &c->der, &c->der_len, c->err, sizeof(c->err));
+	    q.account, c->set.policy.request_days, c->actor, subject,
+	    c->new_serial, &c->der, &c->der_len, c->err, sizeof(c->err));
 	if (rc != STORE_OK) {
 		if (rc == STORE_INVALID)
 			c->rc = REISSUE_BAD_REQUEST;
@@ -706,6 +774,8 @@ approve_txn(struct store_txn *txn, void *arg)
 		goto out;
 	c->rc = REISSUE_OK;
 out:
+	X509_NAME_free(subject);
+	cert_rec_cleanup(&lost);
 	request_rec_cleanup(&q);
 	return rc;
 }

@@ -28,6 +28,7 @@
 #include "ca/renew.h"
 #include "common/bytes.h"
 #include "common/log.h"
+#include "common/sigmd.h"
 #include "common/workq.h"
 #include "ocsp/ocsp.h"
 #include "conf/conf.h"
@@ -99,8 +100,7 @@ make_cert(X509 *old, X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key,
 	BIGNUM *bn = NULL;
 	ASN1_INTEGER *ai = NULL;
 	int64_t nb, na, cnb, cna;
-	int i, id;
-	const EVP_MD *md;
+	int i;
 
 	if (!ca_cert_times(old, &nb, &na) || !ca_cert_times(ca, &cnb, &cna))
 		goto out;
@@ -136,10 +136,7 @@ make_cert(X509 *old, X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key,
 	if ((ski = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_key_identifier,
 	    "hash")) == NULL || !X509_add_ext(x, ski, -1))
 		goto out;
-	id = EVP_PKEY_get_base_id(ca_key);
-	md = (id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448) ? NULL :
-	    EVP_sha256();
-	if (X509_sign(x, ca_key, md) <= 0)
+	if (X509_sign(x, ca_key, sigmd_get(ca_key)) <= 0)
 		goto out;
 	ret = x;
 	x = NULL;
@@ -277,7 +274,8 @@ renew_one(struct micad *d, const struct privdrop *pd, const char *what,
 		}
 		r.rec.st.status = CERT_GOOD;
 		r.rec.issued_at = now;
-		snprintf(r.rec.account, sizeof(r.rec.account), "(ca)");
+		snprintf(r.rec.account, sizeof(r.rec.account), "%s",
+		    CA_OWN_ACCOUNT);
 		r.what = what;
 		rc = store_write(d->store, renew_txn, &r);
 	}

@@ -340,7 +340,25 @@ parse_listen(const char *v)
 	return 1;
 }
 
-/* Sets one key; returns 1, or 0 with err = the reason (without place). */
+int
+conf_http_url_check(const char *url, char *why, size_t why_len)
+{
+	if (strncmp(url, "https://", 8) == 0) {
+		snprintf(why, why_len, "https:// is refused: RFC 5280 "
+		    "4.2.1.13: CRL and OCSP URLs must be http:// (checking "
+		    "revocation over HTTPS needs a revocation check of the "
+		    "HTTPS server first)");
+		return 0;
+	}
+	if (strncmp(url, "http://", 7) != 0 || url[7] == '\0' ||
+	    url[7] == '/') {
+		snprintf(why, why_len, "must be an http:// URL with a host "
+		    "(RFC 5280 4.2.1.13)");
+		return 0;
+	}
+	return 1;
+}
+
 int
 conf_net_match(const struct conf_net *nets, int n, const struct sockaddr *sa)
 {
@@ -393,11 +411,8 @@ set_key(struct mica_conf *c, const struct key *k, const char *v, char *why,
 			    k->size - 1);
 			return 0;
 		}
-		if (k->type == K_URL && strncmp(v, "http://", 7) != 0 &&
-		    strncmp(v, "https://", 8) != 0) {
-			snprintf(why, why_len, "must be an http:// URL");
+		if (k->type == K_URL && !conf_http_url_check(v, why, why_len))
 			return 0;
-		}
 		snprintf(base, k->size, "%s", v);
 		if (k->type == K_URL) {	/* no trailing slash */
 			size_t l = strlen(base);

@@ -150,6 +150,15 @@ struct mica_conf {
 	struct conf_daemon	daemon;
 };
 
+/*
+ * The CRL/OCSP base URL rule (http_url, init's --http-url): http:// only.
+ * A relying party checking revocation over https:// would first have to
+ * check the revocation of the HTTPS server's certificate (circular; RFC
+ * 5280 4.2.1.13 and RFC 6960 practice: CRL and OCSP URLs are http).
+ * Returns 1, or 0 with the reason in why.
+ */
+int	conf_http_url_check(const char *url, char *why, size_t why_len);
+
 /* Fills every field with its default (paths relative to dir). */
 void	conf_defaults(struct mica_conf *, const char *dir);
 /*

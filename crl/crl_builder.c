@@ -20,6 +20,7 @@
 
 #include "common/bytes.h"
 #include "common/log.h"
+#include "common/sigmd.h"
 #include "store/store.h"
 #include "crl/crl.h"
 #include "crl/crl_int.h"
@@ -77,6 +78,8 @@ struct crl_builder {
 
 static const uint8_t alg_ecdsa_sha256[] = { 0x30, 0x0a, 0x06, 0x08, 0x2a,
     0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02 };
+static const uint8_t alg_ecdsa_sha384[] = { 0x30, 0x0a, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03 };
 static const uint8_t alg_rsa_sha256[] = { 0x30, 0x0d, 0x06, 0x09, 0x2a,
     0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00 };
 static const uint8_t alg_ed25519[] = { 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65,
@@ -585,14 +588,19 @@ set_alg(struct crl_builder *b)
 		memcpy(b->alg, alg_ed25519, sizeof(alg_ed25519));
 		b->alg_len = sizeof(alg_ed25519);
 		b->md = NULL;
+	} else if (EVP_PKEY_is_a(b->key, "EC") &&
+	    sigmd_get(b->key) == EVP_sha384()) {
+		memcpy(b->alg, alg_ecdsa_sha384, sizeof(alg_ecdsa_sha384));
+		b->alg_len = sizeof(alg_ecdsa_sha384);
+		b->md = sigmd_get(b->key);
 	} else if (EVP_PKEY_is_a(b->key, "EC")) {
 		memcpy(b->alg, alg_ecdsa_sha256, sizeof(alg_ecdsa_sha256));
 		b->alg_len = sizeof(alg_ecdsa_sha256);
-		b->md = EVP_sha256();
+		b->md = sigmd_get(b->key);
 	} else if (EVP_PKEY_is_a(b->key, "RSA")) {
 		memcpy(b->alg, alg_rsa_sha256, sizeof(alg_rsa_sha256));
 		b->alg_len = sizeof(alg_rsa_sha256);
-		b->md = EVP_sha256();
+		b->md = sigmd_get(b->key);
 	} else {
 		log_warnx("crl: unsupported CA key type %s",
 		    EVP_PKEY_get0_type_name(b->key));

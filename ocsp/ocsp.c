@@ -26,6 +26,7 @@
 
 #include "common/bytes.h"
 #include "common/log.h"
+#include "common/sigmd.h"
 #include "store/store.h"
 #include "ocsp/ocsp_int.h"
 
@@ -323,10 +324,7 @@ check_signer(struct signer *r, X509 *ca)
 			log_warnx("ocsp: RFC 6960 4.2.2.2: signer lacks "
 			    "id-kp-OCSPSigning; clients will reject answers");
 	}
-	if (EVP_PKEY_is_a(r->key, "ED25519") || EVP_PKEY_is_a(r->key, "ED448"))
-		r->mdname = NULL;
-	else
-		r->mdname = "SHA256";
+	r->mdname = sigmd_name(r->key);
 	ERR_clear_error();
 	return 1;
 }

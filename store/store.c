@@ -35,6 +35,7 @@
 #include <sodium.h>
 
 #include "common/bytes.h"
+#include "common/keyhash.h"
 #include "common/log.h"
 #include "store/store.h"
 #include "store/store_extra.h"
@@ -48,12 +49,13 @@ enum {
 	DB_META,
 	DB_BASE_COUNT,		/* the databases of schema 1 */
 	DB_OPEN_REQS = DB_BASE_COUNT,	/* schema 2 */
+	DB_BAD_KEYS,			/* schema 3 */
 	DB_COUNT
 };
 
 static const char *const db_names[DB_COUNT] = {
 	"certs", "revocations", "accounts", "requests", "audit", "meta",
-	"open_requests",
+	"open_requests", "bad_keys",
 };
 
 #define STORE_DEFAULT_MAP	(64ULL * 1024 * 1024)
@@ -76,6 +78,8 @@ struct store {
 	/* 1: open_requests is open; 0: a schema 1 store opened read-only
 	 * (request lookups walk the requests) */
 	int			 req_index;
+	/* 1: bad_keys is open; 0: a schema 1/2 store opened read-only */
+	int			 key_index;
 };
 
 struct store_txn {
@@ -359,8 +363,8 @@ index_build(struct store_txn *t, const char *dir)
 	}
 	if ((rc = lmdb_rc(t, mrc, "requests")) != STORE_NOTFOUND)
 		goto out;
-	log_info("store: %s: upgraded to schema %d (%" PRIu64 " open "
-	    "requests indexed)", dir, STORE_SCHEMA_VERSION, n);
+	log_info("store: %s: upgrade: %" PRIu64 " open requests indexed",
+	    dir, n);
 	rc = STORE_OK;
 out:
 	if (c != NULL)
@@ -378,7 +382,7 @@ static enum store_rc
 open_index(struct store_txn *t, const char *dir, uint64_t *ver, int fresh)
 {
 	enum store_rc rc;
-	int mrc, upgrade = *ver == 1;
+	int mrc, upgrade = *ver < 2;
 
 	if (upgrade && !t->write)
 		return STORE_OK;
@@ -397,12 +401,44 @@ open_index(struct store_txn *t, const char *dir, uint64_t *ver, int fresh)
 		if ((rc = lmdb_rc(t, mrc, "clear open_requests")) != STORE_OK ||
 		    (rc = index_build(t, dir)) != STORE_OK)
 			return rc;
-		*ver = STORE_SCHEMA_VERSION;
-		rc = store_meta_set_u64(t, META_SCHEMA, *ver);
-		if (rc != STORE_OK)
-			return rc;
 	}
 	t->s->req_index = 1;
+	return STORE_OK;
+}
+
+static enum store_rc	badkeys_build(struct store_txn *, const char *dir);
+
+/*
+ * Schema 3 adds bad_keys (the compromised-key index).  As open_index: a
+ * new store gets it empty, a schema 1/2 store opened for writing gets it
+ * filled in the open transaction from the keys revoked for keyCompromise
+ * and the lost certificates of issued reissue requests (one-way: the
+ * version moves to 3 with it), a read-only older store has none.
+ */
+static enum store_rc
+open_badkeys(struct store_txn *t, const char *dir, uint64_t ver, int fresh)
+{
+	enum store_rc rc;
+	int mrc, upgrade = ver < 3;
+
+	if (upgrade && !t->write)
+		return STORE_OK;
+	mrc = mdb_dbi_open(t->txn, db_names[DB_BAD_KEYS],
+	    upgrade || fresh ? MDB_CREATE : 0, &t->s->dbi[DB_BAD_KEYS]);
+	if (mrc == MDB_NOTFOUND) {
+		log_warnx("store: %s: schema %" PRIu64 " without database "
+		    "%s", dir, ver, db_names[DB_BAD_KEYS]);
+		return STORE_CORRUPT;
+	}
+	if ((rc = lmdb_rc(t, mrc, db_names[DB_BAD_KEYS])) != STORE_OK)
+		return rc;
+	t->s->key_index = 1;
+	if (upgrade) {
+		mrc = mdb_drop(t->txn, t->s->dbi[DB_BAD_KEYS], 0);
+		if ((rc = lmdb_rc(t, mrc, "clear bad_keys")) != STORE_OK ||
+		    (rc = badkeys_build(t, dir)) != STORE_OK)
+			return rc;
+	}
 	return STORE_OK;
 }
 
@@ -456,8 +492,17 @@ open_dbs(struct store *s, const char *dir, int create, int read_only)
 		rc = STORE_VERSION;
 		goto out;
 	}
-	if ((rc = open_index(&t, dir, &ver, fresh)) != STORE_OK)
+	if ((rc = open_index(&t, dir, &ver, fresh)) != STORE_OK ||
+	    (rc = open_badkeys(&t, dir, ver, fresh)) != STORE_OK)
 		goto out;
+	if (ver < STORE_SCHEMA_VERSION && !read_only) {
+		/* One-way: the indexes above were built in this txn. */
+		if ((rc = store_meta_set_u64(&t, META_SCHEMA,
+		    STORE_SCHEMA_VERSION)) != STORE_OK)
+			goto out;
+		log_info("store: %s: upgraded from schema %" PRIu64 " to %d",
+		    dir, ver, STORE_SCHEMA_VERSION);
+	}
 	mrc = mdb_txn_commit(t.txn);
 	t.txn = NULL;
 	rc = lmdb_rc(&t, mrc, "commit open");
@@ -953,9 +998,19 @@ out:
 	return rc;
 }
 
+static enum store_rc	badkey_put(struct store_txn *, const uint8_t *hash,
+		    const uint8_t *serial, uint8_t why, int64_t when);
+static enum store_rc	badkey_add_lost(struct store_txn *,
+		    const uint8_t *serial);
+
 static int
-transition_ok(uint8_t from, uint8_t to, uint8_t reason)
+transition_ok(uint8_t from, uint8_t from_reason, uint8_t to, uint8_t reason)
 {
+	/* A later-learned compromise raises the reason (Mozilla Root Store
+	 * Policy 6.1.1); nothing else changes a revocation. */
+	if (from == CERT_REVOKED && to == CERT_REVOKED)
+		return reason == REASON_KEY_COMPROMISE &&
+		    from_reason != REASON_KEY_COMPROMISE;
 	switch (to) {
 	case CERT_HOLD:
 		return from == CERT_GOOD;
@@ -985,16 +1040,28 @@ store_cert_set_status(struct store_txn *t,
 	struct cert_rec c;
 	struct rev_event ev;
 	struct wb b;
-	uint8_t key[8];
+	uint8_t key[8], khash[KEYHASH_LEN];
 	uint64_t seq;
 	enum store_rc rc;
+	int khash_ok = 0;
 
 	wb_init(&b);
 	if ((rc = cert_get_borrowed(t, serial, &c)) != STORE_OK)
 		goto out;
-	if (!transition_ok(c.st.status, status, reason)) {
+	if (!transition_ok(c.st.status, c.st.reason, status, reason)) {
 		rc = STORE_INVALID;
 		goto out;
+	}
+	/*
+	 * Hash while c.der still points into the map (before any put).  A
+	 * DER that does not parse never stops a revocation: it is logged
+	 * and mica-admin check reports the missing index entry.
+	 */
+	if (status == CERT_REVOKED && reason == REASON_KEY_COMPROMISE) {
+		khash_ok = keyhash_cert_der(khash, c.der, c.der_len);
+		if (!khash_ok)
+			log_corrupt("certs (compromised key not indexed)",
+			    serial);
 	}
 	if ((rc = store_rev_last(t, &seq)) != STORE_OK)
 		goto out;
@@ -1008,6 +1075,14 @@ store_cert_set_status(struct store_txn *t,
 		c.st.revoked_at = 0;
 		c.st.invalidity = 0;
 		ev.reason = REASON_REMOVE_FROM_CRL;
+	} else if (c.st.status == CERT_REVOKED) {
+		/* reason raised: the first revocation time stays */
+		c.st.reason = reason;
+		if (invalidity != 0)
+			c.st.invalidity = invalidity;
+		ev.reason = reason;
+		ev.invalidity = c.st.invalidity;
+		when = c.st.revoked_at;
 	} else {
 		c.st.reason = status == CERT_HOLD ?
 		    REASON_CERTIFICATE_HOLD : reason;
@@ -1031,6 +1106,9 @@ store_cert_set_status(struct store_txn *t,
 	be64_put(key, seq);
 	if ((rc = db_put(t, DB_REVS, key, sizeof(key), b.data, b.len,
 	    MDB_NOOVERWRITE)) != STORE_OK)
+		goto out;
+	if (khash_ok && (rc = badkey_put(t, khash, serial, BADKEY_COMPROMISE,
+	    when)) != STORE_OK)
 		goto out;
 	if (out_seq != NULL)
 		*out_seq = seq;
@@ -1425,6 +1503,11 @@ store_request_put(struct store_txn *t, const struct request_rec *q)
 	}
 	if ((rc = index_update(t, q)) != STORE_OK)
 		goto out;
+	/* An issued reissue: the lost certificate's key is never again
+	 * accepted (same transaction as the replacement). */
+	if (q->state == REQ_ISSUED &&
+	    (rc = badkey_add_lost(t, q->lost_serial)) != STORE_OK)
+		goto out;
 	be64_put(key, q->id);
 	rc = db_put(t, DB_REQUESTS, key, sizeof(key), b.data, b.len, 0);
 out:
@@ -1661,6 +1744,344 @@ store_request_index_check(struct store_txn *t, uint64_t *out_open,
 		rc = STORE_CORRUPT;
 	if (out_open != NULL)
 		*out_open = c.num_open;
+	return rc;
+}
+
+/* ---- bad_keys: the compromised-key index (schema 3) ---- */
+
+/*
+ * Key: SHA-256 of the canonical SubjectPublicKeyInfo (common/keyhash.h).
+ * Value: version u8 | serial[16] of the first certificate that put the
+ * key here | why u8 (enum bad_key_why) | when i64.  Entries are never
+ * removed: a key once compromised or lost stays refused.
+ */
+#define BADKEY_VAL_LEN	(1 + STORE_SERIAL_LEN + 1 + 8)
+
+static int
+badkey_decode(const MDB_val *v, struct bad_key *out)
+{
+	struct rd r;
+	uint8_t ver;
+	uint64_t when;
+
+	memset(out, 0, sizeof(*out));
+	rd_init(&r, v->mv_data, v->mv_size);
+	if (!rd_u8(&r, &ver) || ver != STORE_REC_VERSION ||
+	    !rd_copy(&r, out->serial, STORE_SERIAL_LEN) ||
+	    !rd_u8(&r, &out->why) || !rd_u64(&r, &when) || rd_left(&r) != 0 ||
+	    (out->why != BADKEY_COMPROMISE && out->why != BADKEY_LOST))
+		return 0;
+	out->when = (int64_t)when;
+	return 1;
+}
+
+/* Adds hash -> (serial, why, when) unless the key is there already. */
+static enum store_rc
+badkey_put(struct store_txn *t, const uint8_t *hash, const uint8_t *serial,
+    uint8_t why, int64_t when)
+{
+	MDB_val v;
+	uint8_t val[BADKEY_VAL_LEN];
+	enum store_rc rc;
+
+	if (!t->s->key_index) {
+		log_warnx("store: key refused without the bad_keys index");
+		return STORE_INVALID;
+	}
+	rc = db_get(t, DB_BAD_KEYS, hash, KEYHASH_LEN, &v);
+	if (rc == STORE_OK)
+		return STORE_OK;	/* the first reason is kept */
+	if (rc != STORE_NOTFOUND)
+		return rc;
+	val[0] = STORE_REC_VERSION;
+	memcpy(val + 1, serial, STORE_SERIAL_LEN);
+	val[1 + STORE_SERIAL_LEN] = why;
+	be64_put(val + 2 + STORE_SERIAL_LEN, (uint64_t)when);
+	return db_put(t, DB_BAD_KEYS, hash, KEYHASH_LEN, val, sizeof(val), 0);
+}
+
+/* The lost certificate of an issued reissue; a missing one is skipped. */
+static enum store_rc
+badkey_add_lost(struct store_txn *t, const uint8_t *serial)
+{
+	struct cert_rec c;
+	uint8_t hash[KEYHASH_LEN];
+	enum store_rc rc;
+
+	rc = cert_get_borrowed(t, serial, &c);
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc != STORE_OK)
+		return rc;
+	if (!keyhash_cert_der(hash, c.der, c.der_len)) {
+		/* never stops a reissue; mica-admin check reports it */
+		log_corrupt("certs (lost key not indexed)", serial);
+		return STORE_OK;
+	}
+	return badkey_put(t, hash, serial, BADKEY_LOST, (int64_t)time(NULL));
+}
+
+enum store_rc
+store_bad_key_get(struct store_txn *t, const uint8_t hash[STORE_KEYHASH_LEN],
+    struct bad_key *out)
+{
+	MDB_val v;
+	enum store_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!t->s->key_index)
+		return STORE_NOTFOUND;
+	if ((rc = db_get(t, DB_BAD_KEYS, hash, KEYHASH_LEN, &v)) != STORE_OK)
+		return rc;
+	if (!badkey_decode(&v, out)) {
+		log_warnx("store: bad_keys: an entry does not decode");
+		return STORE_CORRUPT;
+	}
+	return STORE_OK;
+}
+
+/* The upgrade's fill: revoked for keyCompromise, then lost serials. */
+struct badkeys_fill {
+	struct store_txn	*t;
+	enum store_rc		 rc;
+	uint64_t		 n;
+};
+
+static enum walk
+badkeys_fill_cert(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct badkeys_fill *f = arg;
+	struct cert_rec c;
+	uint8_t hash[KEYHASH_LEN];
+
+	if (k->mv_size != STORE_SERIAL_LEN ||
+	    !store_rec_cert_decode(&c, k->mv_data, v->mv_data, v->mv_size))
+		return WALK_CORRUPT;
+	if (c.st.status != CERT_REVOKED ||
+	    c.st.reason != REASON_KEY_COMPROMISE)
+		return WALK_NEXT;
+	if (!keyhash_cert_der(hash, c.der, c.der_len)) {
+		log_corrupt("certs (compromised key not indexed)", c.serial);
+		return WALK_NEXT;
+	}
+	/* a put under a walk of another database leaves the cursor valid */
+	if ((f->rc = badkey_put(f->t, hash, c.serial, BADKEY_COMPROMISE,
+	    c.st.revoked_at)) != STORE_OK)
+		return WALK_STOP;
+	f->n++;
+	return WALK_NEXT;
+}
+
+static enum walk
+badkeys_fill_request(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct badkeys_fill *f = arg;
+	struct request_rec q;
+	uint64_t id;
+
+	if (!key_u64(k, &id) ||
+	    !store_rec_request_decode(&q, id, v->mv_data, v->mv_size))
+		return WALK_CORRUPT;
+	if (q.state != REQ_ISSUED)
+		return WALK_NEXT;
+	if ((f->rc = badkey_add_lost(f->t, q.lost_serial)) != STORE_OK)
+		return WALK_STOP;
+	f->n++;
+	return WALK_NEXT;
+}
+
+static enum store_rc
+badkeys_build(struct store_txn *t, const char *dir)
+{
+	struct badkeys_fill f = { t, STORE_OK, 0 };
+	enum store_rc rc;
+
+	rc = db_walk(t, DB_CERTS, NULL, 0, badkeys_fill_cert, &f);
+	if (rc == STORE_OK && f.rc == STORE_OK)
+		rc = db_walk(t, DB_REQUESTS, NULL, 0, badkeys_fill_request,
+		    &f);
+	if (rc == STORE_OK)
+		rc = f.rc;
+	if (rc == STORE_OK)
+		log_info("store: %s: upgrade: %" PRIu64 " compromised or lost "
+		    "keys indexed", dir, f.n);
+	return rc;
+}
+
+/* ---- bad_keys check ---- */
+
+struct badkey_check {
+	struct store_txn	*txn;
+	enum store_rc		 rc;
+	uint64_t		 num_entries;
+	int			 bad;
+	char			*why;
+	size_t			 why_len;
+};
+
+static enum walk
+badkey_fail(struct badkey_check *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static enum walk
+badkey_fail(struct badkey_check *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->bad = 1;
+	va_start(ap, fmt);
+	why_vset(c->why, c->why_len, fmt, ap);
+	va_end(ap);
+	return WALK_STOP;
+}
+
+/* Is the key of serial (whose DER is der) in the index? */
+static enum walk
+badkey_check_has(struct badkey_check *c, const uint8_t *serial,
+    const uint8_t *der, size_t der_len, const char *what)
+{
+	struct bad_key bk;
+	uint8_t hash[KEYHASH_LEN];
+	char hex[SERIAL_HEX_LEN];
+	enum store_rc rc;
+
+	serial_hex(hex, serial);
+	if (!keyhash_cert_der(hash, der, der_len))
+		return badkey_fail(c, "certificate %s does not parse", hex);
+	rc = store_bad_key_get(c->txn, hash, &bk);
+	if (rc == STORE_NOTFOUND)
+		return badkey_fail(c, "the key of certificate %s (%s) is not "
+		    "in the compromised-key index", hex, what);
+	if (rc == STORE_CORRUPT)
+		return badkey_fail(c, "the index entry for the key of "
+		    "certificate %s does not decode", hex);
+	if (rc != STORE_OK) {
+		c->rc = rc;
+		return WALK_STOP;
+	}
+	return WALK_NEXT;
+}
+
+static enum walk
+badkey_check_cert(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct badkey_check *c = arg;
+	struct cert_rec cr;
+
+	if (k->mv_size != STORE_SERIAL_LEN ||
+	    !store_rec_cert_decode(&cr, k->mv_data, v->mv_data, v->mv_size))
+		return WALK_CORRUPT;
+	if (cr.st.status != CERT_REVOKED ||
+	    cr.st.reason != REASON_KEY_COMPROMISE)
+		return WALK_NEXT;
+	return badkey_check_has(c, cr.serial, cr.der, cr.der_len,
+	    "revoked for keyCompromise");
+}
+
+static enum walk
+badkey_check_request(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct badkey_check *c = arg;
+	struct request_rec q;
+	struct cert_rec cr;
+	uint64_t id;
+	enum store_rc rc;
+
+	if (!key_u64(k, &id) ||
+	    !store_rec_request_decode(&q, id, v->mv_data, v->mv_size))
+		return WALK_CORRUPT;
+	if (q.state != REQ_ISSUED)
+		return WALK_NEXT;
+	rc = cert_get_borrowed(c->txn, q.lost_serial, &cr);
+	if (rc == STORE_NOTFOUND)
+		return WALK_NEXT;
+	if (rc != STORE_OK) {
+		c->rc = rc;
+		return WALK_STOP;
+	}
+	return badkey_check_has(c, cr.serial, cr.der, cr.der_len,
+	    "lost, replaced by a reissue");
+}
+
+/* Every entry: decodes, names a certificate with that key, which is
+ * revoked for keyCompromise or was replaced (lost). */
+static enum walk
+badkey_check_entry(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct badkey_check *c = arg;
+	struct bad_key bk;
+	struct cert_rec cr;
+	uint8_t hash[KEYHASH_LEN];
+	char hex[SERIAL_HEX_LEN], khex[2 * 8 + 1];
+	enum store_rc rc;
+
+	c->num_entries++;
+	if (k->mv_size != KEYHASH_LEN)
+		return badkey_fail(c, "compromised-key index key of %zu "
+		    "bytes", k->mv_size);
+	hex_encode(khex, k->mv_data, 8);
+	if (!badkey_decode(v, &bk))
+		return badkey_fail(c, "entry %s... does "
+		    "not decode", khex);
+	serial_hex(hex, bk.serial);
+	rc = cert_get_borrowed(c->txn, bk.serial, &cr);
+	if (rc == STORE_NOTFOUND)
+		return badkey_fail(c, "entry %s... names "
+		    "certificate %s, which does not exist", khex, hex);
+	if (rc != STORE_OK) {
+		c->rc = rc;
+		return WALK_STOP;
+	}
+	if (!keyhash_cert_der(hash, cr.der, cr.der_len) ||
+	    memcmp(hash, k->mv_data, KEYHASH_LEN) != 0)
+		return badkey_fail(c, "entry %s... names "
+		    "certificate %s, whose key is another", khex, hex);
+	if (bk.why == BADKEY_COMPROMISE && (cr.st.status != CERT_REVOKED ||
+	    cr.st.reason != REASON_KEY_COMPROMISE))
+		return badkey_fail(c, "entry %s... names "
+		    "certificate %s, which is not revoked for keyCompromise",
+		    khex, hex);
+	if (bk.why == BADKEY_LOST && serial_is_zero(cr.replaced_by))
+		return badkey_fail(c, "entry %s... names "
+		    "certificate %s as lost, which was never replaced", khex,
+		    hex);
+	return WALK_NEXT;
+}
+
+enum store_rc
+store_bad_key_check(struct store_txn *t, uint64_t *out_entries, char *why,
+    size_t why_len)
+{
+	struct badkey_check c;
+	enum store_rc rc;
+
+	memset(&c, 0, sizeof(c));
+	c.txn = t;
+	c.rc = STORE_OK;
+	c.why = why;
+	c.why_len = why_len;
+	if (why != NULL && why_len > 0)
+		why[0] = '\0';
+	if (out_entries != NULL)
+		*out_entries = 0;
+	if (!t->s->key_index) {
+		if (why != NULL && why_len > 0)
+			snprintf(why, why_len, "no compromised-key index "
+			    "(schema 1 or 2 store opened read-only)");
+		return STORE_NOTFOUND;
+	}
+	rc = db_walk(t, DB_CERTS, NULL, 0, badkey_check_cert, &c);
+	if (rc == STORE_OK && c.rc == STORE_OK && !c.bad)
+		rc = db_walk(t, DB_REQUESTS, NULL, 0, badkey_check_request,
+		    &c);
+	if (rc == STORE_OK && c.rc == STORE_OK && !c.bad)
+		rc = db_walk(t, DB_BAD_KEYS, NULL, 0, badkey_check_entry, &c);
+	if (rc == STORE_OK)
+		rc = c.rc;
+	if (rc == STORE_OK && c.bad)
+		rc = STORE_CORRUPT;
+	if (out_entries != NULL)
+		*out_entries = c.num_entries;
 	return rc;
 }
 

@@ -16,6 +16,11 @@
  *   meta         name              -> u64 counters, schema version, chain head
  *   open_requests lost serial[16]  -> u64 id of its pending/approved request
  *                                     (schema 2; kept by store_request_put)
+ *   bad_keys     SPKI SHA-256[32]  -> the first certificate with that key
+ *                                     revoked for keyCompromise or lost
+ *                                     (schema 3; kept by
+ *                                     store_cert_set_status and
+ *                                     store_request_put)
  * Every record starts with a version byte.
  */
 #ifndef MICA_STORE_H
@@ -24,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION	2	/* 2: open_requests */
+#define STORE_SCHEMA_VERSION	3	/* 2: open_requests, 3: bad_keys */
 #define STORE_SERIAL_LEN	16
 #define STORE_NAME_MAX		64	/* account names, actors */
 #define STORE_SUBJECT_MAX	1024	/* allowed subject DN text */
@@ -32,6 +37,7 @@
 #define STORE_TOTP_MAX		64	/* TOTP secret bytes */
 #define STORE_NOTE_MAX		512
 #define STORE_HASH_LEN		32	/* BLAKE2b-256 */
+#define STORE_KEYHASH_LEN	32	/* SHA-256 of an SPKI (keyhash.h) */
 
 struct store;		/* the environment and its databases */
 struct store_txn;	/* a read or write transaction */
@@ -158,6 +164,11 @@ enum store_rc	store_cert_add(struct store_txn *, const struct cert_rec *);
  * has status GOOD and becomes removeFromCRL in a delta CRL).  Anything else
  * (revoked is final, hold of a held cert, ...) is STORE_INVALID.  For HOLD
  * the reason is stored as REASON_CERTIFICATE_HOLD whatever is passed.
+ * REVOKED->REVOKED is allowed only to raise another reason to
+ * keyCompromise: the first revocation time stays (it is the event's
+ * time too), a non-zero invalidity replaces the old one.  Every
+ * revocation for keyCompromise (raise included) puts the certificate's
+ * key into bad_keys in the same transaction.
  */
 enum store_rc	store_cert_set_status(struct store_txn *,
 		    const uint8_t serial[STORE_SERIAL_LEN], uint8_t status,
@@ -197,6 +208,36 @@ enum store_rc	store_rev_iter(struct store_txn *, uint64_t from_seq,
  * reused (the next event gets the returned value + 1).
  */
 enum store_rc	store_rev_last(struct store_txn *, uint64_t *out_seq);
+
+/* ---- compromised and lost keys (bad_keys) ---- */
+
+enum bad_key_why {
+	BADKEY_COMPROMISE = 1,	/* a certificate revoked for keyCompromise */
+	BADKEY_LOST = 2,	/* a reissue's lost certificate */
+};
+
+struct bad_key {
+	uint8_t		serial[STORE_SERIAL_LEN];	/* first cert seen */
+	uint8_t		why;				/* enum bad_key_why */
+	int64_t		when;
+};
+
+/*
+ * Looks a key up by its hash (keyhash_pkey): STORE_OK with *out when
+ * every later issuance with it must be refused, STORE_NOTFOUND when not
+ * (also in a schema 1/2 store opened read-only, which has no index).
+ */
+enum store_rc	store_bad_key_get(struct store_txn *,
+		    const uint8_t hash[STORE_KEYHASH_LEN], struct bad_key *out);
+/*
+ * Verifies bad_keys: the key of every certificate revoked for
+ * keyCompromise and of every issued request's lost certificate is in it,
+ * and every entry names a certificate with that key and that fate.
+ * STORE_OK, STORE_CORRUPT with why (the first difference), STORE_NOTFOUND
+ * without an index.  *out_entries = entries seen.
+ */
+enum store_rc	store_bad_key_check(struct store_txn *,
+		    uint64_t *out_entries, char *why, size_t why_len);
 
 /* ---- accounts ---- */
 
@@ -265,7 +306,8 @@ enum store_rc	store_request_get(struct store_txn *, uint64_t id,
  * Inserts or replaces q (q->id != 0) and, in the same transaction, keeps
  * the open_requests index: an open (pending or approved) request is
  * indexed under its lost serial, a closed one is not.  STORE_EXISTS if q
- * is open and another request for the same serial is open.
+ * is open and another request for the same serial is open.  An issued
+ * request also puts its lost certificate's key into bad_keys.
  */
 enum store_rc	store_request_put(struct store_txn *,
 		    const struct request_rec *);

@@ -315,7 +315,7 @@ admraw | - | u8:1 u16:2 s16:approve s16:99999999999999999999999 u16:0 | code=2 e
 cli | - | admin frobnicate                         | 2 :: mica-admin: unknown command "frobnicate" (see mica-admin --help)
 cli | - | admin account frob                       | 2 :: mica-admin: unknown command "account frob" (see mica-admin --help)
 cli | - | admin list --colour                      | 2 :: mica-admin: unknown option --colour
-cli | - | admin revoke                             | 2 :: mica-admin: usage: revoke SERIAL [--reason R]
+cli | - | admin revoke                             | 2 :: mica-admin: usage: revoke SERIAL [--reason R] [--invalidity-date YYYYMMDDHHMMSSZ]
 cli | - | admin show                               | 2 :: mica-admin: usage: show SERIAL [--json]
 cli | - | admin revoke $OWNER_SERIAL --reason      | 2 :: mica-admin: --reason needs a value
 cli | - | admin approve                            | 2 :: mica-admin: usage: approve ID
@@ -326,6 +326,11 @@ cli | - | admin show 112233445566778899AABBCCDDEEFF0011 | 1 :: mica-admin: show:
 cli | - | admin show 0123ABCD                      | 1 :: mica-admin: show: no certificate with serial 0123ABCD
 cli | - | admin hold 0123ABCD                      | 1 :: mica-admin: hold: no certificate with serial 0123ABCD
 cli | - | admin revoke $OWNER_SERIAL --reason stolen | 1 :: mica-admin: revoke: unknown reason "stolen" (use unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn)
+cli | - | admin revoke $OWNER_SERIAL --invalidity-date 2026 | 1 :: mica-admin: revoke: --invalidity-date "2026": RFC 5280 5.3.2: a GeneralizedTime like 20260101120000Z, not in the future
+cli | - | admin revoke $OWNER_SERIAL --invalidity-date 20261301000000Z | 1 :: mica-admin: revoke: --invalidity-date "20261301000000Z": RFC 5280 5.3.2: a GeneralizedTime like 20260101120000Z, not in the future
+cli | - | admin revoke $OWNER_SERIAL --invalidity-date 20260101000000 | 1 :: mica-admin: revoke: --invalidity-date "20260101000000": RFC 5280 5.3.2: a GeneralizedTime like 20260101120000Z, not in the future
+cli | - | admin revoke $OWNER_SERIAL --invalidity-date 2026010100000aZ | 1 :: mica-admin: revoke: --invalidity-date "2026010100000aZ": RFC 5280 5.3.2: a GeneralizedTime like 20260101120000Z, not in the future
+cli | - | admin revoke $OWNER_SERIAL --invalidity-date 202601010000000Z | 1 :: mica-admin: revoke: --invalidity-date "202601010000000Z": RFC 5280 5.3.2: a GeneralizedTime like 20260101120000Z, not in the future
 cli | - | admin unhold $OWNER_SERIAL               | 1 :: mica-admin: unhold: certificate @OSER@ is not on hold
 cli | - | admin account unlock nobody              | 1 :: mica-admin: account unlock: no account "nobody"
 cli | - | admin issue --account nobody --csr $T/new.csr --out $T/x.crt | 1 :: mica-admin: issue: no account "nobody"

@@ -3,7 +3,8 @@
 # revoke, hold, unhold, a reissue and renewals of micad's own OCSP signer
 # and TLS certificate; fails naming the problem when the
 # store is tampered with offline (audit record edited, certificate status
-# flipped without a revocation event) using mdb_dump/mdb_load.
+# flipped without a revocation event, open-request and compromised-key index
+# entries that name the wrong request or certificate) using mdb_dump/mdb_load.
 . "$(dirname "$0")/lib.sh"
 
 mica_init "$T/ca" || { not_ok "mica-admin init"; done_testing; }
@@ -72,6 +73,9 @@ expect_exit 0 "mica reissue (auto review)" "$BIN/mica" --server \
     --password-file "$PW" --otp "$OTP"
 expect_exit 0 "check passes after the reissue" admin check
 expect_eq "one link checked" "$(field 'links checked')" 1
+# a1..a4 share alice.key: revoked for keyCompromise (a1) and lost (a4)
+expect_out "compromised-key index checked: one key" \
+    "compromised-key index: 1 keys, agrees with the revocations and reissues"
 expect_eq "counts after the reissue" "$(counts)" \
     "good $((BASE + 2)) hold 1 revoked 2"
 
@@ -151,9 +155,23 @@ expect_out "names the serial and the CRL disagreement" \
     "serial $S5: revoked in the store but not listed by the CRLs"
 stop_micad
 
-# ---- tamper 3: the open-request index names a request that is not there ----
+# ---- tamper 4: a compromised-key entry naming a certificate of another key ----
 check "mdb_load the original certificate" mdb_load -s certs \
     -f "$T/certs.dump" "$STORE"
+mdb_dump -s bad_keys "$STORE" >"$T/badkeys.dump" || not_ok "mdb_dump bad_keys"
+# key: 32 bytes 0xab; value: version 1, serial S5, why 1, when 0
+awk -v key=" $(printf 'ab%.0s' $(seq 32))" -v val=" 01${KEY}010000000000000000" \
+    '/^DATA=END/ { print key; print val } { print }' \
+    "$T/badkeys.dump" >"$T/badkeys.bad"
+check "mdb_load a wrong compromised-key entry" mdb_load -s bad_keys \
+    -f "$T/badkeys.bad" "$STORE"
+start_micad || { not_ok "micad starts on the tampered key index"; done_testing; }
+expect_exit 1 "check fails on a wrong compromised-key index" admin check
+expect_out "names the key index problem" \
+    "mica-admin: check: compromised-key index: entry ABABABABABABABAB... names certificate $S5, whose key is another"
+stop_micad
+
+# ---- tamper 3 (the key index still tampered: checked after it): the open-request index names a request that is not there ----
 mdb_dump -s open_requests "$STORE" >"$T/openreq.dump" ||
     not_ok "mdb_dump open_requests"
 awk -v key=" $KEY" '/^DATA=END/ { print key; print " 00000000000003e7" }

@@ -131,7 +131,8 @@ expect_exit 0 "show after revoke" admin show "$S" --json
 expect_out "show --json says revoked" '"status":"revoked"'
 expect_out "show --json says keyCompromise" '"reason":"keyCompromise"'
 expect_exit 1 "revoking twice fails" admin revoke "$S"
-expect_out "revoke twice message" "is revoked"
+expect_out "revoke twice message" \
+    "mica-admin: revoke: certificate $S is already revoked for keyCompromise"
 expect_exit 0 "list --status revoked" admin list --status revoked
 expect_out "list shows the revoked serial" "$S"
 expect_exit 0 "status --json" admin status --json

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -783,6 +784,223 @@ test_profile(void **state)
 	assert_string_equal(err, "extended key usage \"clientAuthh\" unknown");
 }
 
+/* The signature algorithm of x as a short name (e.g. ecdsa-with-SHA384). */
+static const char *
+sig_alg(const X509 *x)
+{
+	return OBJ_nid2ln(X509_get_signature_nid(x));
+}
+
+/* A CA of 30 days: init's OCSP and TLS certificates (365 days asked)
+ * end with it; a P-384 CA signs with SHA-384 (init, issue). */
+static void
+test_init_capped_p384(void **state)
+{
+	struct ca_init_opts o;
+	struct ca_init_result r;
+	struct ca_signer *s;
+	struct ca_issue_params ip;
+	struct ca_issued out;
+	EVP_PKEY *k;
+	X509_REQ *req;
+	uint8_t *csr;
+	size_t csr_len;
+	int64_t ca_nb, ca_na, nb, na;
+	char d[80], err[CA_ERR_MAX];
+
+	(void)state;
+	snprintf(d, sizeof(d), "%s/p384", dir);
+	memset(&o, 0, sizeof(o));
+	o.dir = d;
+	o.key_type = "ec-p384";
+	o.ca_days = 30;
+	assert_true(ca_init_dir(&r, &o, err, sizeof(err)));
+	assert_true(ca_cert_times(r.ca_cert, &ca_nb, &ca_na));
+	assert_true(ca_cert_times(r.ocsp_cert, &nb, &na));
+	assert_int_equal(na, ca_na);
+	assert_true(ca_cert_times(r.tls_cert, &nb, &na));
+	assert_int_equal(na, ca_na);
+	assert_string_equal(sig_alg(r.ca_cert), "ecdsa-with-SHA384");
+	assert_string_equal(sig_alg(r.ocsp_cert), "ecdsa-with-SHA384");
+	assert_string_equal(sig_alg(r.tls_cert), "ecdsa-with-SHA384");
+
+	/* a leaf asking for 365 days also ends with the CA */
+	s = NULL;
+	{
+		char a[128], b[128];
+		struct ca_signer_paths p;
+
+		snprintf(a, sizeof(a), "%s/ca.crt", d);
+		snprintf(b, sizeof(b), "%s/private/ca.key", d);
+		memset(&p, 0, sizeof(p));
+		p.ca_cert = a;
+		p.ca_key = b;
+		assert_true(ca_signer_load(&s, &p, err, sizeof(err)));
+	}
+	assert_true(ca_keygen(&k, "ec-p256"));
+	csr = make_csr(k, "alice", &csr_len);
+	assert_true(ca_csr_check(&req, csr, csr_len, NULL, err, sizeof(err)));
+	memset(&ip, 0, sizeof(ip));
+	ip.req = req;
+	ca_random_serial(ip.serial);
+	ip.days = 365;
+	assert_true(ca_issue(s, &out, &ip, err, sizeof(err)));
+	assert_int_equal(out.not_after, ca_na);
+	assert_string_equal(sig_alg(out.cert), "ecdsa-with-SHA384");
+	assert_int_equal(X509_verify(out.cert, X509_get0_pubkey(r.ca_cert)),
+	    1);
+	ca_issued_cleanup(&out);
+	X509_REQ_free(req);
+	free(csr);
+	EVP_PKEY_free(k);
+	ca_signer_free(s);
+	ca_init_result_cleanup(&r);
+}
+
+/* A P-256 key with explicit curve parameters (RFC 5480 2.1.1 forbids). */
+static EVP_PKEY *
+explicit_ec_key(void)
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+
+	assert_non_null(k);
+	assert_true(EVP_PKEY_set_utf8_string_param(k,
+	    OSSL_PKEY_PARAM_EC_ENCODING, OSSL_PKEY_EC_ENCODING_EXPLICIT));
+	return k;
+}
+
+static void
+test_csr_explicit_params(void **state)
+{
+	EVP_PKEY *k;
+	uint8_t *der;
+	size_t len;
+
+	(void)state;
+	k = explicit_ec_key();
+	der = make_csr(k, "alice", &len);
+	expect_refused(der, len, NULL, "CSR: key: RFC 5480 section 2.1.1: EC "
+	    "parameters must be a named curve, not explicit parameters");
+	free(der);
+	EVP_PKEY_free(k);
+}
+
+/* ca_issue writes params->subject (DER by mica), not the CSR's bytes. */
+static void
+test_issue_subject(void **state)
+{
+	struct ca_signer *s;
+	struct ca_issue_params ip;
+	struct ca_issued out;
+	struct ca_csr_policy pol;
+	X509_NAME *want, *csr_name;
+	X509_REQ *req;
+	EVP_PKEY *k;
+	uint8_t *der, *p;
+	unsigned char *a = NULL, *b = NULL;
+	size_t len;
+	int alen, blen;
+	char err[CA_ERR_MAX];
+
+	(void)state;
+	s = load_signer();
+	assert_true(ca_keygen(&k, NULL));
+	/* CN=ALICE, O=example    CORP: matches /CN=alice/O=Example Corp
+	 * (X509_NAME_cmp canonicalises case and spaces) */
+	req = X509_REQ_new();
+	csr_name = X509_NAME_new();
+	assert_true(X509_NAME_add_entry_by_txt(csr_name, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)"ALICE", -1, -1, 0));
+	assert_true(X509_NAME_add_entry_by_txt(csr_name, "O", MBSTRING_UTF8,
+	    (const unsigned char *)"example    CORP", -1, -1, 0));
+	assert_true(X509_REQ_set_subject_name(req, csr_name));
+	assert_true(X509_REQ_set_pubkey(req, k));
+	assert_true(X509_REQ_sign(req, k, EVP_sha256()) > 0);
+	len = (size_t)i2d_X509_REQ(req, NULL);
+	der = malloc(len);
+	p = der;
+	assert_int_equal(i2d_X509_REQ(req, &p), (int)len);
+	X509_REQ_free(req);
+	memset(&pol, 0, sizeof(pol));
+	pol.allowed_subject = "/CN=alice/O=Example Corp";
+	assert_true(ca_csr_check(&req, der, len, &pol, err, sizeof(err)));
+	want = ca_subject_parse(pol.allowed_subject, err, sizeof(err));
+	assert_non_null(want);
+
+	memset(&ip, 0, sizeof(ip));
+	ip.req = req;
+	ip.subject = want;
+	ca_random_serial(ip.serial);
+	ip.days = 1;
+	assert_true(ca_issue(s, &out, &ip, err, sizeof(err)));
+	alen = i2d_X509_NAME(X509_get_subject_name(out.cert), &a);
+	blen = i2d_X509_NAME(want, &b);
+	assert_true(alen > 0);
+	assert_int_equal(alen, blen);
+	assert_memory_equal(a, b, (size_t)alen);
+	ca_issued_cleanup(&out);
+	OPENSSL_free(a);
+	a = NULL;
+
+	/* without params->subject: the CSR's name, as before */
+	ip.subject = NULL;
+	ca_random_serial(ip.serial);
+	assert_true(ca_issue(s, &out, &ip, err, sizeof(err)));
+	alen = i2d_X509_NAME(X509_get_subject_name(out.cert), &a);
+	OPENSSL_free(b);
+	b = NULL;
+	blen = i2d_X509_NAME(csr_name, &b);
+	assert_int_equal(alen, blen);
+	assert_memory_equal(a, b, (size_t)alen);
+	ca_issued_cleanup(&out);
+
+	OPENSSL_free(a);
+	OPENSSL_free(b);
+	X509_NAME_free(want);
+	X509_NAME_free(csr_name);
+	X509_REQ_free(req);
+	free(der);
+	EVP_PKEY_free(k);
+	ca_signer_free(s);
+}
+
+static void
+test_issue_url(void **state)
+{
+	struct ca_signer *s;
+	struct ca_issue_params ip;
+	struct ca_issued out;
+	X509_REQ *req;
+	EVP_PKEY *k;
+	uint8_t *der;
+	size_t len;
+	char err[CA_ERR_MAX];
+
+	(void)state;
+	s = load_signer();
+	assert_true(ca_keygen(&k, NULL));
+	der = make_csr(k, "alice", &len);
+	assert_true(ca_csr_check(&req, der, len, NULL, err, sizeof(err)));
+	memset(&ip, 0, sizeof(ip));
+	ip.req = req;
+	ca_random_serial(ip.serial);
+	ip.days = 1;
+	ip.base_url = "https://ca.example";
+	assert_false(ca_issue(s, &out, &ip, err, sizeof(err)));
+	assert_string_equal(err, "http-url: https:// is refused: RFC 5280 "
+	    "4.2.1.13: CRL and OCSP URLs must be http:// (checking "
+	    "revocation over HTTPS needs a revocation check of the HTTPS "
+	    "server first)");
+	ip.base_url = "ldap://ca.example";
+	assert_false(ca_issue(s, &out, &ip, err, sizeof(err)));
+	assert_string_equal(err, "http-url: must be an http:// URL with a "
+	    "host (RFC 5280 4.2.1.13)");
+	X509_REQ_free(req);
+	free(der);
+	EVP_PKEY_free(k);
+	ca_signer_free(s);
+}
+
 int
 main(void)
 {
@@ -797,6 +1015,10 @@ main(void)
 		cmocka_unit_test(test_csr_checks),
 		cmocka_unit_test(test_subject),
 		cmocka_unit_test(test_profile),
+		cmocka_unit_test(test_init_capped_p384),
+		cmocka_unit_test(test_csr_explicit_params),
+		cmocka_unit_test(test_issue_subject),
+		cmocka_unit_test(test_issue_url),
 	};
 
 	return cmocka_run_group_tests_name("ca", tests, group_setup,

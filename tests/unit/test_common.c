@@ -13,13 +13,19 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 #include <cmocka.h>
 #include <sodium.h>
 
 #include "common/addrcount.h"
 #include "common/bytes.h"
+#include "common/keyhash.h"
 #include "common/log.h"
 #include "common/ratelog.h"
+#include "common/sigmd.h"
 
 static void
 test_reader_bounds(void **state)
@@ -171,6 +177,70 @@ test_ratelog(void **state)
 	ratelog_cleanup(&rl);
 }
 
+/* The same EC key sent with a compressed point hashes the same. */
+static void
+test_keyhash(void **state)
+{
+	EVP_PKEY *k, *k2, *dup;
+	uint8_t h1[KEYHASH_LEN], h2[KEYHASH_LEN], h3[KEYHASH_LEN];
+	unsigned char *der = NULL, *uncomp = NULL;
+	const unsigned char *p;
+	int len, ulen;
+
+	(void)state;
+	k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	assert_non_null(k);
+	assert_non_null(k2);
+	assert_true(keyhash_pkey(h1, k));
+	dup = EVP_PKEY_dup(k);
+	assert_true(EVP_PKEY_set_utf8_string_param(dup,
+	    OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+	    OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_COMPRESSED));
+	len = i2d_PUBKEY(dup, &der);
+	ulen = i2d_PUBKEY(k, &uncomp);
+	assert_true(len > 0 && ulen > len);	/* really compressed */
+	EVP_PKEY_free(dup);
+	p = der;
+	dup = d2i_PUBKEY(NULL, &p, len);
+	assert_non_null(dup);
+	assert_true(keyhash_pkey(h2, dup));
+	assert_memory_equal(h1, h2, KEYHASH_LEN);
+	assert_true(keyhash_pkey(h3, k2));
+	assert_memory_not_equal(h1, h3, KEYHASH_LEN);
+	/* a certificate DER that does not parse */
+	assert_false(keyhash_cert_der(h3, (const uint8_t *)"\x30\x03", 2));
+	OPENSSL_free(der);
+	OPENSSL_free(uncomp);
+	EVP_PKEY_free(dup);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(k2);
+}
+
+/* The signing digest per key type. */
+static void
+test_sigmd(void **state)
+{
+	EVP_PKEY *k;
+
+	(void)state;
+	k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	assert_string_equal(sigmd_name(k), "SHA384");
+	assert_ptr_equal(sigmd_get(k), EVP_sha384());
+	EVP_PKEY_free(k);
+	k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	assert_string_equal(sigmd_name(k), "SHA256");
+	assert_ptr_equal(sigmd_get(k), EVP_sha256());
+	EVP_PKEY_free(k);
+	k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	assert_string_equal(sigmd_name(k), "SHA256");
+	EVP_PKEY_free(k);
+	k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	assert_null(sigmd_name(k));
+	assert_null(sigmd_get(k));
+	EVP_PKEY_free(k);
+}
+
 int
 main(void)
 {
@@ -180,6 +250,8 @@ main(void)
 		cmocka_unit_test(test_serial),
 		cmocka_unit_test(test_addrcount),
 		cmocka_unit_test(test_ratelog),
+		cmocka_unit_test(test_keyhash),
+		cmocka_unit_test(test_sigmd),
 	};
 
 	if (sodium_init() < 0)

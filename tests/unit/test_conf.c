@@ -132,7 +132,19 @@ test_errors(void **state)
 	expect_error("[http]\nlisten = 7780\n",
 	    "2: [http] listen: must be HOST:PORT, e.g. 127.0.0.1:7780");
 	expect_error("[ca]\nhttp_url = ftp://x\n",
-	    "2: [ca] http_url: must be an http:// URL");
+	    "2: [ca] http_url: must be an http:// URL with a host "
+	    "(RFC 5280 4.2.1.13)");
+	expect_error("[ca]\nhttp_url = http://\n",
+	    "2: [ca] http_url: must be an http:// URL with a host "
+	    "(RFC 5280 4.2.1.13)");
+	expect_error("[ca]\nhttp_url = HTTP://ca.example\n",
+	    "2: [ca] http_url: must be an http:// URL with a host "
+	    "(RFC 5280 4.2.1.13)");
+	/* revocation over https would need a revocation check first */
+	expect_error("[ca]\nhttp_url = https://ca.example:7780\n",
+	    "2: [ca] http_url: https:// is refused: RFC 5280 4.2.1.13: CRL "
+	    "and OCSP URLs must be http:// (checking revocation over HTTPS "
+	    "needs a revocation check of the HTTPS server first)");
 	expect_error("[web]\nport = 1\n", "1: [web]: unknown section");
 	expect_error("# top\nreview = auto\n[policy]\nmax_failures = 3\n",
 	    "2: review: key outside any [section] (or an .include, which "

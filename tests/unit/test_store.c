@@ -24,8 +24,11 @@
 
 #include <cmocka.h>
 #include <lmdb.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "common/bytes.h"
+#include "common/keyhash.h"
 #include "common/log.h"
 #include "store/store.h"
 #include "store/store_extra.h"
@@ -1847,6 +1850,264 @@ test_resized_by_other(void **state)
 	assert_true(info.map_size >= (1u << 20));
 }
 
+/* ---- bad_keys: the compromised-key index ---- */
+
+/* A self-signed certificate for key, DER (malloc'd). */
+static uint8_t *
+bk_cert(EVP_PKEY *key, unsigned int n, size_t *out_len)
+{
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+	uint8_t *der = NULL, *p;
+	char cn[32];
+	int len;
+
+	assert_non_null(x);
+	snprintf(cn, sizeof(cn), "bk%u", n);
+	assert_true(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)cn, -1, -1, 0));
+	assert_true(ASN1_INTEGER_set(X509_get_serialNumber(x), (long)n));
+	assert_true(X509_set_subject_name(x, name));
+	assert_true(X509_set_issuer_name(x, name));
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), 0));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
+	assert_true(X509_set_pubkey(x, key));
+	assert_true(X509_sign(x, key, EVP_PKEY_is_a(key, "ED25519") ? NULL :
+	    EVP_sha256()) > 0);
+	len = i2d_X509(x, NULL);
+	assert_true(len > 0);
+	der = malloc((size_t)len);
+	assert_non_null(der);
+	p = der;
+	assert_int_equal(i2d_X509(x, &p), len);
+	*out_len = (size_t)len;
+	X509_NAME_free(name);
+	X509_free(x);
+	return der;
+}
+
+static void
+bk_add(struct fx *f, EVP_PKEY *key, unsigned int n)
+{
+	uint8_t *der;
+	size_t len;
+
+	der = bk_cert(key, n, &len);
+	assert_int_equal(add_cert(f, n, der, len), STORE_OK);
+	free(der);
+}
+
+struct bk_arg {
+	uint8_t		hash[STORE_KEYHASH_LEN];
+	struct bad_key	bk;
+	uint64_t	entries;
+	char		why[256];
+};
+
+static enum store_rc
+tx_bk_get(struct store_txn *t, void *arg)
+{
+	struct bk_arg *a = arg;
+
+	return store_bad_key_get(t, a->hash, &a->bk);
+}
+
+static enum store_rc
+tx_bk_check(struct store_txn *t, void *arg)
+{
+	struct bk_arg *a = arg;
+
+	return store_bad_key_check(t, &a->entries, a->why, sizeof(a->why));
+}
+
+/* STORE_OK (with *out) if key is refused, STORE_NOTFOUND if not. */
+static enum store_rc
+bk_get(struct fx *f, EVP_PKEY *key, struct bad_key *out)
+{
+	struct bk_arg a;
+	enum store_rc rc;
+
+	memset(&a, 0, sizeof(a));
+	assert_true(keyhash_pkey(a.hash, key));
+	rc = store_read(f->s, tx_bk_get, &a);
+	*out = a.bk;
+	return rc;
+}
+
+static void
+bk_check_ok(struct fx *f, uint64_t entries)
+{
+	struct bk_arg a;
+
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(store_read(f->s, tx_bk_check, &a), STORE_OK);
+	assert_string_equal(a.why, "");
+	assert_int_equal(a.entries, entries);
+}
+
+static void
+bk_check_bad(struct fx *f, const char *needle)
+{
+	struct bk_arg a;
+
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(store_read(f->s, tx_bk_check, &a), STORE_CORRUPT);
+	if (strstr(a.why, needle) == NULL)
+		fail_msg("why \"%s\" lacks \"%s\"", a.why, needle);
+}
+
+static void
+bk_serial_is(const struct bad_key *bk, unsigned int n, uint8_t why)
+{
+	uint8_t s[STORE_SERIAL_LEN];
+
+	mkserial(s, n);
+	assert_memory_equal(bk->serial, s, STORE_SERIAL_LEN);
+	assert_int_equal(bk->why, why);
+}
+
+static void
+test_bad_keys(void **state)
+{
+	struct fx *f = *state;
+	struct get_arg g;
+	struct bad_key bk;
+	struct link_arg l;
+	struct raw r;
+	EVP_PKEY *k1, *k2, *k3;
+	uint8_t h1[STORE_KEYHASH_LEN], v[8];
+	uint64_t seq, seq2, ver;
+
+	k1 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	k3 = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	assert_non_null(k1);
+	assert_non_null(k2);
+	assert_non_null(k3);
+	open_new(f);
+	bk_add(f, k1, 1);
+	bk_add(f, k2, 2);
+	bk_add(f, k3, 3);
+	bk_add(f, k1, 4);	/* the same key in a second certificate */
+	bk_check_ok(f, 0);
+	assert_int_equal(bk_get(f, k1, &bk), STORE_NOTFOUND);
+
+	/* superseded: not a compromise, the key stays usable */
+	assert_int_equal(set_status(f, 1, CERT_REVOKED, REASON_SUPERSEDED,
+	    5000, &seq), STORE_OK);
+	assert_int_equal(bk_get(f, k1, &bk), STORE_NOTFOUND);
+	/* raised to keyCompromise: first time kept, new event, key refused */
+	assert_int_equal(set_status(f, 1, CERT_REVOKED,
+	    REASON_KEY_COMPROMISE, 9000, &seq2), STORE_OK);
+	assert_int_equal(seq2, seq + 1);
+	assert_int_equal(get_cert(f, 1, &g), STORE_OK);
+	assert_int_equal(g.st.status, CERT_REVOKED);
+	assert_int_equal(g.st.reason, REASON_KEY_COMPROMISE);
+	assert_int_equal(g.st.revoked_at, 5000);
+	assert_int_equal(g.st.invalidity, 9000 - 10);
+	assert_int_equal(g.st.change_seq, seq2);
+	cert_rec_cleanup(&g.rec);
+	assert_int_equal(bk_get(f, k1, &bk), STORE_OK);
+	bk_serial_is(&bk, 1, BADKEY_COMPROMISE);
+	/* no other change of a revocation */
+	assert_int_equal(set_status(f, 1, CERT_REVOKED,
+	    REASON_KEY_COMPROMISE, 9100, NULL), STORE_INVALID);
+	assert_int_equal(set_status(f, 1, CERT_REVOKED, REASON_CESSATION,
+	    9100, NULL), STORE_INVALID);
+	assert_int_equal(set_status(f, 1, CERT_HOLD, 0, 9100, NULL),
+	    STORE_INVALID);
+	/* the second certificate with k1: the entry keeps the first */
+	assert_int_equal(set_status(f, 4, CERT_REVOKED,
+	    REASON_KEY_COMPROMISE, 9200, NULL), STORE_OK);
+	assert_int_equal(bk_get(f, k1, &bk), STORE_OK);
+	bk_serial_is(&bk, 1, BADKEY_COMPROMISE);
+	bk_check_ok(f, 1);
+
+	/* a reissue of 2 (replaced by 3) issued: 2's key is lost */
+	mkserial(l.a, 2);
+	mkserial(l.b, 3);
+	assert_int_equal(store_write(f->s, tx_link, &l), STORE_OK);
+	assert_int_equal(ix_put(f, 7, REQ_PENDING, "alice", 2), STORE_OK);
+	assert_int_equal(bk_get(f, k2, &bk), STORE_NOTFOUND);
+	assert_int_equal(ix_put(f, 7, REQ_ISSUED, "alice", 2), STORE_OK);
+	assert_int_equal(bk_get(f, k2, &bk), STORE_OK);
+	bk_serial_is(&bk, 2, BADKEY_LOST);
+	assert_int_equal(bk_get(f, k3, &bk), STORE_NOTFOUND);
+	bk_check_ok(f, 2);
+
+	/* tampering: a missing entry, then an entry naming another cert */
+	assert_true(keyhash_pkey(h1, k1));
+	store_close(f->s);
+	f->s = NULL;
+	raw_open(&r, f->dir, "bad_keys");
+	raw_del(&r, h1, sizeof(h1));
+	raw_close(&r);
+	reopen(f);
+	bk_check_bad(f, "(revoked for keyCompromise) is not in the "
+	    "compromised-key index");
+	store_close(f->s);
+	f->s = NULL;
+	{
+		uint8_t val[1 + STORE_SERIAL_LEN + 1 + 8];
+
+		memset(val, 0, sizeof(val));
+		val[0] = STORE_REC_VERSION;
+		mkserial(val + 1, 3);
+		val[1 + STORE_SERIAL_LEN] = BADKEY_COMPROMISE;
+		raw_open(&r, f->dir, "bad_keys");
+		raw_put(&r, h1, sizeof(h1), val, sizeof(val));
+		raw_close(&r);
+	}
+	reopen(f);
+	bk_check_bad(f, "whose key is another");
+	/* malformed values: short, wrong version, unknown why, trailing */
+	{
+		static const uint8_t bad[][27] = {
+			{ 1, 0x40 },
+			{ 9, 0x40 },
+			{ 1, 0x40, [17] = 7 },
+			{ 1, 0x40, [17] = 1, [26] = 0xff },
+		};
+		static const size_t bad_len[] = { 2, 26, 26, 27 };
+		size_t i;
+
+		for (i = 0; i < 4; i++) {
+			store_close(f->s);
+			f->s = NULL;
+			raw_open(&r, f->dir, "bad_keys");
+			raw_put(&r, h1, sizeof(h1), bad[i], bad_len[i]);
+			raw_close(&r);
+			reopen(f);
+			bk_check_bad(f, "does not decode");
+			assert_int_equal(bk_get(f, k1, &bk), STORE_CORRUPT);
+		}
+	}
+
+	/* upgrade from schema 2: the index is rebuilt from the store */
+	store_close(f->s);
+	f->s = NULL;
+	raw_open(&r, f->dir, "bad_keys");
+	assert_int_equal(mdb_drop(r.txn, r.dbi, 1), 0);
+	raw_close(&r);
+	raw_open(&r, f->dir, "meta");
+	be64_put(v, 2);
+	raw_put(&r, "schema_version", strlen("schema_version"), v, 8);
+	raw_close(&r);
+	assert_false(has_db(f, "bad_keys"));
+	reopen(f);
+	assert_int_equal(store_read(f->s, tx_schema, &ver), STORE_OK);
+	assert_int_equal(ver, 3);
+	bk_check_ok(f, 2);
+	assert_int_equal(bk_get(f, k1, &bk), STORE_OK);
+	assert_int_equal(bk.why, BADKEY_COMPROMISE);
+	assert_int_equal(bk_get(f, k2, &bk), STORE_OK);
+	bk_serial_is(&bk, 2, BADKEY_LOST);
+	assert_int_equal(bk_get(f, k3, &bk), STORE_NOTFOUND);
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(k2);
+	EVP_PKEY_free(k3);
+}
+
 int
 main(void)
 {
@@ -1897,6 +2158,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_index_check,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_keys, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_growth_with_readers,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resized_by_other, setup,

@@ -105,7 +105,10 @@ static const struct key keys[] = {
 	{ "store", "map_max", K_SIZE, N(store.map_max), 0, 1ULL << 40 },
 	{ "store", "no_grow", K_BOOL, N(store.no_grow), 0, 0 },
 
+	{ "crl", "full_interval", K_INT, N(crl.full_interval), 1, 365 * 86400 },
 	{ "crl", "next_update", K_INT, N(crl.next_update), 60, 365 * 86400 },
+	{ "crl", "delta_max_age", K_INT, N(crl.delta_max_age), 1, 86400 },
+	/* obsolete (full CRLs are built on a schedule): read, ignored */
 	{ "crl", "rebuild_delay_ms", K_INT, N(crl.rebuild_delay_ms), 0, 60000 },
 	{ "crl", "publish_dir", K_PATH, S(crl.publish_dir), 0, 0 },
 
@@ -242,7 +245,9 @@ conf_defaults(struct mica_conf *c, const char *dir)
 	join(c->store.path, sizeof(c->store.path), dir, "store");
 	c->store.map_size = 64ULL << 20;
 
-	c->crl.next_update = 86400;
+	c->crl.full_interval = 3600;
+	c->crl.next_update = 0;		/* = full_interval */
+	c->crl.delta_max_age = 60;
 	c->crl.rebuild_delay_ms = 200;
 
 	c->daemon.log_level = LOG_LVL_INFO;

@@ -1227,6 +1227,46 @@ test_thread(void **state)
 	env_close(&e);
 }
 
+/*
+ * next_update shorter than full_interval: a CRL must be replaced by its
+ * nextUpdate (RFC 5280 5.1.2.5), so the builds come every next_update;
+ * unset, the validity is full_interval.
+ */
+static void
+test_intervals(void **state)
+{
+	struct env e;
+	struct crl_service *svc;
+	const struct crl_snapshot *s;
+	struct crl_opts o = {
+		.full_interval = 7200,
+		.next_update = 3600,
+		.no_thread = 1,
+		.clock = test_clock,
+	};
+
+	(void)state;
+	env_open(&e, "EC");
+	assert_non_null(svc = crl_service_new(e.st, e.ca.cert, e.ca.key, &o));
+	assert_non_null(s = crl_service_peek(svc, CRL_FULL));
+	assert_int_equal(s->next_update - s->this_update, 3600);
+	assert_int_equal(s->fresh_until - s->this_update, 3600);
+	crl_snapshot_release(s);
+	assert_non_null(s = crl_service_peek(svc, CRL_DELTA));
+	assert_int_equal(s->next_update - s->this_update, 60);	/* default */
+	assert_int_equal(s->fresh_until, s->next_update);
+	crl_snapshot_release(s);
+	crl_service_free(svc);
+	o.next_update = 0;
+	assert_non_null(svc = crl_service_new(e.st, e.ca.cert, e.ca.key, &o));
+	assert_non_null(s = crl_service_peek(svc, CRL_FULL));
+	assert_int_equal(s->next_update - s->this_update, 7200);
+	assert_int_equal(s->fresh_until - s->this_update, 7200);
+	crl_snapshot_release(s);
+	crl_service_free(svc);
+	env_close(&e);
+}
+
 int
 main(void)
 {
@@ -1240,6 +1280,7 @@ main(void)
 		cmocka_unit_test(test_thread),
 		cmocka_unit_test(test_base_window),
 		cmocka_unit_test(test_reason_change),
+		cmocka_unit_test(test_intervals),
 	};
 
 	log_init("test_crl", LOG_LVL_WARN);

@@ -138,8 +138,8 @@ changed_apply(struct micad *d, const uint8_t (*serials)[16], int n)
 		if (!ok) {
 			micad_stat_add(MSTAT_CRL_DELTA_FAILED, 1);
 			serial_hex(hex, serials[0]);
-			log_warnx("serial=%s: delta CRL rebuild failed; the "
-			    "full CRL rebuild will retry", hex);
+			log_warnx("serial=%s: delta CRL rebuild failed; "
+			    "retried within a second", hex);
 		}
 	}
 	for (i = 0; i < n; i++)

@@ -575,10 +575,11 @@ start_serving(struct mica_conf *c)
 	struct crl_opts co;
 
 	memset(&co, 0, sizeof(co));
+	co.full_interval = c->crl.full_interval;
 	co.next_update = c->crl.next_update;
+	co.delta_max_age = c->crl.delta_max_age;
 	co.base_url = c->ca.http_url;
 	co.publish_dir = c->crl.publish_dir;
-	co.rebuild_delay_ms = (unsigned)c->crl.rebuild_delay_ms;
 	co.hwm = micad.hwm;
 	micad.crl = crl_service_new(micad.store,
 	    ca_signer_get0_cert(micad.signer),

@@ -109,7 +109,10 @@ static const struct key keys[] = {
 	{ "store", "no_grow", K_BOOL, N(store.no_grow), 0, 0 },
 	{ "store", "hwm_file", K_PATH, S(store.hwm_file), 0, 0 },
 
+	{ "crl", "full_interval", K_INT, N(crl.full_interval), 1, 365 * 86400 },
 	{ "crl", "next_update", K_INT, N(crl.next_update), 60, 365 * 86400 },
+	{ "crl", "delta_max_age", K_INT, N(crl.delta_max_age), 1, 86400 },
+	/* obsolete (full CRLs are built on a schedule): read, ignored */
 	{ "crl", "rebuild_delay_ms", K_INT, N(crl.rebuild_delay_ms), 0, 60000 },
 	{ "crl", "publish_dir", K_PATH, S(crl.publish_dir), 0, 0 },
 
@@ -250,7 +253,9 @@ conf_defaults(struct mica_conf *c, const char *dir)
 	c->store.map_size = 64ULL << 20;
 	join(c->store.hwm_file, sizeof(c->store.hwm_file), dir, "private/hwm");
 
-	c->crl.next_update = 86400;
+	c->crl.full_interval = 3600;
+	c->crl.next_update = 0;		/* = full_interval */
+	c->crl.delta_max_age = 60;
 	c->crl.rebuild_delay_ms = 200;
 
 	c->daemon.log_level = LOG_LVL_INFO;

@@ -122,8 +122,10 @@ struct conf_store {
 };
 
 struct conf_crl {
-	int		next_update;			/* s, 86400 */
-	int		rebuild_delay_ms;		/* 200: coalesce bursts */
+	int		full_interval;			/* s, 3600 */
+	int		next_update;			/* s, 0 = full_interval */
+	int		delta_max_age;			/* s, 60 */
+	int		rebuild_delay_ms;		/* obsolete, ignored */
 	char		publish_dir[CONF_PATH_MAX];	/* "" = none */
 };
 

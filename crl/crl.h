@@ -8,8 +8,9 @@
  *    full or delta CRL.  Not thread-safe by itself.
  *  - struct crl_service: what micad uses.  Owns a builder, reads new events
  *    from the store, builds and signs a delta CRL synchronously on every
- *    change, rebuilds the full CRL in its own background thread (coalescing
- *    bursts, and before nextUpdate), publishes immutable refcounted
+ *    change, builds the full CRL on a schedule in its own thread (and on
+ *    crl_service_rebuild), keeps each delta's base the oldest full CRL a
+ *    relying party may still hold, publishes immutable refcounted
  *    snapshots for the HTTP threads and, if configured, files on disk.
  *
  * Does not include ca/ headers: the daemon hands in the CA certificate and
@@ -55,8 +56,11 @@ struct crl_builder	*crl_builder_new(X509 *ca_cert, EVP_PKEY *ca_key,
 void			 crl_builder_free(struct crl_builder *);
 /*
  * Applies one status change event (events must come in seq order).
- * New revocations and holds append an encoded entry; a released hold or a
- * hold turned into a revocation marks the old bytes dead.  Returns 1, or 0
+ * New revocations and holds append an encoded entry; a released hold, a
+ * hold turned into a revocation or a changed reason marks the old bytes
+ * dead.  A revocation of a revoked serial changes its reason and keeps its
+ * first revocationDate (and its invalidityDate unless the event has one).
+ * Returns 1, or 0
  * on allocation failure or an event that does not follow the store's
  * transition rules (logged; the state is unchanged).
  */
@@ -74,10 +78,11 @@ int	crl_builder_full(struct crl_builder *, uint8_t **out_der,
 	    size_t *out_len, uint64_t number, int64_t this_update,
 	    int64_t next_update);
 /*
- * Encodes and signs a delta CRL numbered number against the base set by
- * the last crl_builder_full: deltaCRLIndicator = base number, one entry
- * per serial changed since the base (current revocation or hold, or
- * removeFromCRL for a hold released since the base).  Returns 1, or 0
+ * Encodes and signs a delta CRL numbered number against the current base
+ * (the last crl_builder_full, or what the service set):
+ * deltaCRLIndicator = base number, one entry per serial changed since the
+ * base (its current revocation or hold, or removeFromCRL for one released
+ * from a hold since the base).  Returns 1, or 0
  * (logged; also when no full CRL has been built yet).
  */
 int	crl_builder_delta(struct crl_builder *, uint8_t **out_der,
@@ -89,19 +94,23 @@ uint64_t crl_builder_base_number(const struct crl_builder *);
 /* ---- service ---- */
 
 struct crl_opts {
-	int64_t		 next_update;	/* seconds full CRL is valid; 0 = 7 d */
-	int64_t		 delta_next_update; /* seconds; 0 = 1 h (capped by
-					 * next_update) */
+	int64_t		 full_interval;	/* seconds between full builds;
+					 * 0 = 3600 */
+	int64_t		 next_update;	/* seconds a full CRL is valid
+					 * (nextUpdate); 0 = full_interval;
+					 * shorter lowers full_interval */
+	int64_t		 delta_max_age;	/* seconds a delta is valid and may
+					 * be cached; 0 = 60 */
 	const char	*base_url;	/* e.g. "http://127.0.0.1:7780": delta
 					 * at <url>/crl/delta.crl; NULL/"" = none */
 	const char	*publish_dir;	/* full.crl/delta.crl; NULL/"" = none */
-	unsigned	 rebuild_delay_ms; /* quiet delay; 0 = 200 */
-	unsigned	 rebuild_max_ms; /* max delay of a burst; 0 = 2000 */
 	int		 no_thread;	/* 1: no background thread (full CRLs
 					 * only by crl_service_rebuild) */
 	struct hwm	*hwm;		/* common/hwm.h: CRL numbers continue
 					 * above it and raise it before use;
 					 * NULL = none */
+	int64_t		(*clock)(void);	/* wall clock in s; NULL = time()
+					 * (tests move it) */
 };
 
 /*
@@ -117,6 +126,9 @@ struct crl_snapshot {
 	size_t		 der_len;
 	int64_t		 this_update;
 	int64_t		 next_update;
+	int64_t		 fresh_until;	/* HTTP caches may keep it until then:
+					 * the next scheduled full build, or
+					 * the delta's nextUpdate */
 	uint64_t	 number;
 	uint64_t	 base_number;	/* delta only, else 0 */
 	char		 etag[48];	/* quoted, e.g. "\"full-1a\"" */
@@ -125,9 +137,13 @@ struct crl_snapshot {
 /*
  * Loads the revocation state by replaying store_rev_iter from seq 1,
  * builds and publishes a full and a delta CRL (each numbered from the
- * store's meta "crl_number", advanced in a store_write before use, and
- * kept above opts->hwm, which is raised durably before use), and
- * unless opts->no_thread starts the rebuild thread.  ca_cert/ca_key are
+ * store's meta "crl_number", advanced in a store_write before use and
+ * kept above opts->hwm, which is raised durably before use; full and
+ * delta share the sequence, RFC 5280 5.2.3), and unless
+ * opts->no_thread starts the thread that builds the full CRL every
+ * full_interval and the delta before it expires.  The delta base
+ * recorded by the last run (meta crl_base_*) is kept while full CRLs
+ * published before may still be held.  ca_cert/ca_key are
  * up-ref'd; store must outlive the service.  Returns NULL on error.
  */
 struct crl_service	*crl_service_new(struct store *, X509 *ca_cert,
@@ -138,7 +154,8 @@ void			 crl_service_free(struct crl_service *);
 /*
  * Call after every committed status change: reads events after the last
  * one seen, updates the state, builds, signs and publishes a delta CRL
- * now, and schedules a full rebuild.  Thread-safe.  Returns 1 or 0.
+ * now (the full CRL waits for its schedule).  Thread-safe.  Returns 1,
+ * or 0 (the thread retries within a second).
  */
 int	crl_service_changed(struct crl_service *);
 /* Builds and publishes a full CRL (and a fresh delta) now.  1 or 0. */
@@ -176,10 +193,12 @@ const char *crl_snapshot_pem(const struct crl_snapshot *, size_t *out_len);
 
 /*
  * Serves GET/HEAD /crl, /crl/full.crl, /crl/delta.crl (DER,
- * application/pkix-crl) and /crl/full.pem, /crl/delta.pem
- * (application/x-pem-file) with ETag, Last-Modified, Cache-Control and
- * If-None-Match (304); 404 for other paths, 405 for other methods, 503
- * when no CRL exists.  path is the request path (a query is ignored).
+ * application/pkix-crl) and the same names + ".pem" (/crl.pem,
+ * /crl/full.crl.pem, /crl/delta.crl.pem; also the older /crl/full.pem,
+ * /crl/delta.pem) as application/x-pem-file, with ETag, Last-Modified,
+ * Expires and Cache-Control max-age up to the snapshot's fresh_until,
+ * and If-None-Match (304); 404 for other paths, 405 for other methods,
+ * 503 when no CRL exists.  path is the request path (a query is ignored).
  * Callable from any HTTP thread.  Returns the HTTP status sent.
  */
 int	crl_http_handle(struct crl_service *, struct ocsp_http_req *,

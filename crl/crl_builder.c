@@ -7,8 +7,9 @@
  * byte overwritten with 0x00 so compaction can walk the buffer; the buffer
  * is compacted before each full build and when dead bytes pile up.  A full
  * CRL is the TBS header, one memcpy of the buffer, the extensions, and one
- * signature.  Events since the base full CRL are kept in a small log that
- * drives delta CRLs.
+ * signature.  Events since the base of the delta CRLs are kept in a log
+ * that drives them; the service chooses the base (the oldest published
+ * full CRL a relying party may still hold, see crl_service.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,8 @@ struct crl_builder {
 	size_t		 aki_len;
 	uint8_t		*fresh;		/* freshestCRL Extension DER or NULL */
 	size_t		 fresh_len;
+	uint8_t		 expired[32];	/* expiredCertsOnCRL Extension DER */
+	size_t		 expired_len;
 
 	struct crl_chunk **chunks;	/* entries; NULL: emptied chunk */
 	uint32_t	*cdead;		/* dead bytes per chunk */
@@ -90,6 +93,7 @@ static const uint8_t oid_crlnumber[] = { 0x06, 0x03, 0x55, 0x1d, 0x14 };
 static const uint8_t oid_delta[] = { 0x06, 0x03, 0x55, 0x1d, 0x1b };
 static const uint8_t oid_aki[] = { 0x06, 0x03, 0x55, 0x1d, 0x23 };
 static const uint8_t oid_freshest[] = { 0x06, 0x03, 0x55, 0x1d, 0x2e };
+static const uint8_t oid_expired[] = { 0x06, 0x03, 0x55, 0x1d, 0x3c };
 
 /* ---- DER writing ---- */
 
@@ -204,6 +208,79 @@ der_time_put(uint8_t *p, int64_t t, int gen)
 	p[1] = (uint8_t)n;
 	memcpy(p + 2, s, (size_t)n);
 	return 2 + (size_t)n;
+}
+
+/*
+ * Reads back a time der_time_put wrote (our own bytes, not a peer's):
+ * returns the bytes it spans, 0 if p does not hold one.
+ */
+static size_t
+der_time_get(const uint8_t *p, size_t avail, int64_t *out)
+{
+	struct tm tm;
+	const uint8_t *d;
+	size_t n, i, y;
+	int v[7];
+
+	if (avail < 2 || (p[0] != 0x17 && p[0] != 0x18))
+		return 0;
+	n = p[1];
+	y = p[0] == 0x17 ? 2 : 4;
+	if (n != y + 11 || avail < 2 + n || p[2 + n - 1] != 'Z')
+		return 0;
+	d = p + 2;
+	for (i = 0; i < n - 1; i++)
+		if (d[i] < '0' || d[i] > '9')
+			return 0;
+	v[0] = 0;
+	for (i = 0; i < y; i++)
+		v[0] = v[0] * 10 + (d[i] - '0');
+	for (i = 0; i < 5; i++)
+		v[i + 1] = (d[y + 2 * i] - '0') * 10 + (d[y + 2 * i + 1] - '0');
+	if (y == 2)
+		v[0] += v[0] >= 50 ? 1900 : 2000;	/* RFC 5280 4.1.2.5.1 */
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = v[0] - 1900;
+	tm.tm_mon = v[1] - 1;
+	tm.tm_mday = v[2];
+	tm.tm_hour = v[3];
+	tm.tm_min = v[4];
+	tm.tm_sec = v[5];
+	*out = (int64_t)timegm(&tm);
+	return 2 + n;
+}
+
+/*
+ * The revocationDate and invalidityDate (0: none) of an entry we
+ * encoded.  Returns 1, or 0 if the bytes are not what encode_entry makes.
+ */
+static int
+entry_times(const uint8_t *e, int64_t *out_when, int64_t *out_inv)
+{
+	static const uint8_t inv_hdr[] = { 0x06, 0x03, 0x55, 0x1d, 0x18,
+	    0x04 };
+	size_t len = 2 + (size_t)e[1], p, n, end;
+
+	*out_inv = 0;
+	p = 4 + (size_t)e[3];			/* past the serial */
+	if (p > len || (n = der_time_get(e + p, len - p, out_when)) == 0)
+		return 0;
+	p += n;
+	if (p == len)
+		return 1;
+	if (e[p] != 0x30 || p + 2 + e[p + 1] != len)
+		return 0;
+	for (p += 2; p + 2 <= len; p = end) {	/* each Extension */
+		end = p + 2 + e[p + 1];
+		if (e[p] != 0x30 || end > len)
+			return 0;
+		if (end - p > 2 + sizeof(inv_hdr) + 1 &&
+		    memcmp(e + p + 2, inv_hdr, sizeof(inv_hdr)) == 0 &&
+		    der_time_get(e + p + 2 + sizeof(inv_hdr) + 1,
+		    end - (p + 2 + sizeof(inv_hdr) + 1), out_inv) == 0)
+			return 0;
+	}
+	return p == len;
 }
 
 /*
@@ -579,6 +656,35 @@ out:
 	return rc;
 }
 
+/*
+ * expiredCertsOnCRL ::= GeneralizedTime: the CRL lists revoked
+ * certificates that expired on or after that date.  mica never drops an
+ * entry, so the date is the CA certificate's notBefore: every certificate
+ * the CA has revoked.
+ */
+static int
+make_expired(struct crl_builder *b)
+{
+	struct tm tm;
+	uint8_t t[20];
+	size_t tn, n = 0;
+
+	if (ASN1_TIME_to_tm(X509_get0_notBefore(b->ca), &tm) != 1 ||
+	    (tn = der_time_put(t, (int64_t)timegm(&tm), 1)) == 0) {
+		log_ssl("crl: CA notBefore");
+		return 0;
+	}
+	b->expired[n++] = 0x30;
+	b->expired[n++] = (uint8_t)(sizeof(oid_expired) + 2 + tn);
+	memcpy(b->expired + n, oid_expired, sizeof(oid_expired));
+	n += sizeof(oid_expired);
+	b->expired[n++] = 0x04;
+	b->expired[n++] = (uint8_t)tn;
+	memcpy(b->expired + n, t, tn);
+	b->expired_len = n + tn;
+	return 1;
+}
+
 static int
 set_alg(struct crl_builder *b)
 {
@@ -633,7 +739,7 @@ crl_builder_new(X509 *ca_cert, EVP_PKEY *ca_key, const char *freshest_url)
 		log_ssl("crl: CA key does not match the CA certificate");
 		goto out;
 	}
-	if (!set_alg(b) || !make_aki(b))
+	if (!set_alg(b) || !make_aki(b) || !make_expired(b))
 		goto out;
 	if ((n = i2d_X509_NAME(X509_get_subject_name(ca_cert), &p)) <= 0) {
 		log_ssl("crl: CA subject");
@@ -766,6 +872,26 @@ log_append(struct crl_builder *b, const struct rev_event *ev)
 	return 1;
 }
 
+/*
+ * A revocation of a revoked certificate changes its reason (a reason
+ * raised to keyCompromise once a compromise is learned): the entry keeps
+ * the first revocationDate (RFC 5280 5.1.2.6: the date of the revocation,
+ * which did not move) and gains the event's invalidityDate, or keeps its
+ * own.  Fills *when and *inv; 0 if the old entry does not decode.
+ */
+static int
+reason_change_times(const uint8_t *old, const struct rev_event *ev,
+    int64_t *when, int64_t *inv)
+{
+	int64_t ow, oi;
+
+	if (!entry_times(old, &ow, &oi))
+		return 0;
+	*when = ow;
+	*inv = ev->invalidity != 0 ? ev->invalidity : oi;
+	return 1;
+}
+
 int
 crl_builder_apply(struct crl_builder *b, const struct rev_event *ev)
 {
@@ -774,7 +900,8 @@ crl_builder_apply(struct crl_builder *b, const struct rev_event *ev)
 	uint32_t old, off = 0;
 	char hex[SERIAL_HEX_LEN];
 	uint8_t reason, cur, *p;
-	int found;
+	int64_t when = ev->when, inv = ev->invalidity;
+	int found, logged;
 
 	if (ev->status != CERT_GOOD && ev->status != CERT_HOLD &&
 	    ev->status != CERT_REVOKED) {
@@ -782,34 +909,43 @@ crl_builder_apply(struct crl_builder *b, const struct rev_event *ev)
 		    (unsigned long long)ev->seq, ev->status);
 		return 0;
 	}
+	found = tab_lookup(b, ev->serial, &i);
+	cur = !found ? CERT_GOOD : entry_is_hold(ent_ptr(b, b->tab[i].off)) ?
+	    CERT_HOLD : CERT_REVOKED;
+	if (cur == CERT_REVOKED && ev->status == CERT_REVOKED &&
+	    !reason_change_times(ent_ptr(b, b->tab[i].off), ev, &when,
+	    &inv)) {
+		log_warnx("crl: event seq=%llu: entry does not decode",
+		    (unsigned long long)ev->seq);
+		return 0;
+	}
 	reason = ev->status == CERT_HOLD ? REASON_CERTIFICATE_HOLD :
 	    ev->reason;
 	if (ev->status != CERT_GOOD &&
-	    (n = encode_entry(e, ev->serial, ev->when, reason,
-	    ev->invalidity)) == 0) {
+	    (n = encode_entry(e, ev->serial, when, reason, inv)) == 0) {
 		log_warnx("crl: event seq=%llu: bad time",
 		    (unsigned long long)ev->seq);
 		return 0;
 	}
-	found = tab_lookup(b, ev->serial, &i);
-	cur = !found ? CERT_GOOD : entry_is_hold(ent_ptr(b, b->tab[i].off)) ?
-	    CERT_HOLD : CERT_REVOKED;
 	if (!((cur == CERT_GOOD && ev->status != CERT_GOOD) ||
-	    (cur == CERT_HOLD && ev->status != CERT_HOLD))) {
+	    (cur == CERT_HOLD && ev->status != CERT_HOLD) ||
+	    (cur == CERT_REVOKED && ev->status == CERT_REVOKED))) {
 		serial_hex(hex, ev->serial);
 		log_warnx("crl: event seq=%llu serial=%s: unexpected change "
 		    "%u -> %u, applied anyway", (unsigned long long)ev->seq,
 		    hex, cur, ev->status);
 	}
+	/* events after the base drive the delta CRLs */
+	logged = b->logging && (!b->have_base || ev->seq > b->base_seq);
 	/* take all memory first, so a failure changes nothing */
 	if (n > 0 && !ents_append(b, e, n, &off))
 		goto oom;
-	if ((b->logging && !log_append(b, ev)) ||
+	if ((logged && !log_append(b, ev)) ||
 	    (found && !chunk_own(b, b->tab[i].off >> CRL_CHUNK_SHIFT)) ||
 	    (!found && n > 0 && !tab_insert(b, ev->serial, off))) {
 		if (n > 0)
 			ents_unappend(b, n);
-		if (b->logging && b->log_len > 0 &&
+		if (logged && b->log_len > 0 &&
 		    b->log[b->log_len - 1].seq == ev->seq)
 			b->log_len--;
 		goto oom;
@@ -860,7 +996,10 @@ wb_ext_uint(struct wb *w, const uint8_t *oid, size_t oid_len, int critical,
 
 /*
  * crlExtensions [0] EXPLICIT: AKI, cRLNumber, then deltaCRLIndicator
- * (critical, RFC 5280 5.2.4) for a delta or freshestCRL for a full CRL.
+ * (critical, RFC 5280 5.2.4) for a delta or freshestCRL for a full CRL,
+ * then expiredCertsOnCRL (ITU-T X.509, OID 2.5.29.60, not critical): mica
+ * keeps the entries of expired certificates (README, "Expired
+ * certificates stay on the CRL").
  */
 static int
 make_exts(const struct crl_builder *b, struct wb *out, uint64_t number,
@@ -877,6 +1016,7 @@ make_exts(const struct crl_builder *b, struct wb *out, uint64_t number,
 		wb_ext_uint(&list, oid_delta, sizeof(oid_delta), 1, base);
 	else if (b->fresh != NULL)
 		wb_put(&list, b->fresh, b->fresh_len);
+	wb_put(&list, b->expired, b->expired_len);
 	wb_wrap(&seq, 0x30, &list);
 	wb_wrap(out, 0xa0, &seq);
 	rc = wb_ok(out);
@@ -1158,8 +1298,12 @@ crl_builder_delta_tbs(struct crl_builder *b, struct crl_tbs *t,
 			e = ent_ptr(b, b->tab[k].off);
 			wb_put(&ents, e, entry_len(e));
 			count++;
-		} else if (l[i].status == CERT_GOOD) {
-			/* on hold in the base, released since: 5.3.1 */
+		} else if (l[j - 1].status == CERT_GOOD) {
+			/*
+			 * Released from hold since the base (RFC 5280
+			 * 5.3.1), also when the hold came after it: a
+			 * full CRL between may list the hold.
+			 */
 			n = encode_entry(enc, l[i].serial, l[j - 1].when,
 			    REASON_REMOVE_FROM_CRL, 0);
 			if (n == 0)
@@ -1203,6 +1347,7 @@ crl_builder_set_base(struct crl_builder *b, uint64_t number, uint64_t seq)
 	b->base_number = number;
 	b->base_seq = seq;
 	b->have_base = 1;
+	b->logging = 1;
 }
 
 /* Signs t and hands back a malloc'd contiguous DER. */

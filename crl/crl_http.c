@@ -69,6 +69,43 @@ der_piece(const uint8_t *p, size_t len, void *arg)
 	return add_ref(a->req, a->s, p, len);
 }
 
+/*
+ * The CRL names: each DER name, and the same name + ".pem" for PEM.
+ * /crl is what certificates carry (CRL DP), /crl/delta.crl what full CRLs
+ * carry (freshestCRL); /crl/full.pem and /crl/delta.pem are kept from
+ * earlier releases.
+ */
+static const struct {
+	const char	*name;
+	enum crl_kind	 kind;
+} crl_names[] = {
+	{ "/crl", CRL_FULL },
+	{ "/crl/full.crl", CRL_FULL },
+	{ "/crl/delta.crl", CRL_DELTA },
+	{ "/crl/full", CRL_FULL },	/* + ".pem" only: the old names */
+	{ "/crl/delta", CRL_DELTA },
+};
+
+/* 1 with *kind and *pem set if name is one of the CRL names, else 0. */
+static int
+crl_path(const char *name, enum crl_kind *kind, int *pem)
+{
+	size_t i, n, len = strlen(name);
+
+	*pem = len > 4 && strcmp(name + len - 4, ".pem") == 0;
+	n = *pem ? len - 4 : len;
+	for (i = 0; i < sizeof(crl_names) / sizeof(crl_names[0]); i++) {
+		if (strlen(crl_names[i].name) != n ||
+		    strncmp(crl_names[i].name, name, n) != 0)
+			continue;
+		if (i >= 3 && !*pem)
+			return 0;
+		*kind = crl_names[i].kind;
+		return 1;
+	}
+	return 0;
+}
+
 static int
 send_simple(struct ocsp_http_req *req, int code, const char *reason)
 {
@@ -95,17 +132,7 @@ crl_http_handle(struct crl_service *svc, struct ocsp_http_req *req,
 		return send_simple(req, 404, "Not Found");
 	memcpy(name, path, plen);
 	name[plen] = '\0';
-	if (strcmp(name, "/crl") == 0 || strcmp(name, "/crl/full.crl") == 0)
-		kind = CRL_FULL;
-	else if (strcmp(name, "/crl/delta.crl") == 0)
-		kind = CRL_DELTA;
-	else if (strcmp(name, "/crl/full.pem") == 0) {
-		kind = CRL_FULL;
-		pem = 1;
-	} else if (strcmp(name, "/crl/delta.pem") == 0) {
-		kind = CRL_DELTA;
-		pem = 1;
-	} else
+	if (!crl_path(name, &kind, &pem))
 		return send_simple(req, 404, "Not Found");
 	if (cmd != OCSP_HTTP_GET && cmd != OCSP_HTTP_HEAD) {
 		ocsp_http_add_header(req, "Allow", "GET, HEAD");
@@ -120,10 +147,15 @@ crl_http_handle(struct crl_service *svc, struct ocsp_http_req *req,
 	ocsp_http_add_header(req, "ETag", etag);
 	ocsp_http_date(date, sizeof(date), s->this_update);
 	ocsp_http_add_header(req, "Last-Modified", date);
-	ocsp_http_date(date, sizeof(date), s->next_update);
+	/*
+	 * Caches keep a full CRL until the next scheduled build (its
+	 * nextUpdate may be later: relying parties may go on using it), a
+	 * delta until its nextUpdate.
+	 */
+	ocsp_http_date(date, sizeof(date), s->fresh_until);
 	ocsp_http_add_header(req, "Expires", date);
 	now = (int64_t)time(NULL);
-	age = s->next_update > now ? s->next_update - now : 0;
+	age = s->fresh_until > now ? s->fresh_until - now : 0;
 	snprintf(cc, sizeof(cc), "max-age=%" PRId64 ", public, no-transform, "
 	    "must-revalidate", age);
 	ocsp_http_add_header(req, "Cache-Control", cc);

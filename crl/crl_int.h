@@ -68,7 +68,12 @@ int	crl_tbs_pieces(const struct crl_tbs *, crl_piece_fn fn, void *arg);
 /* A malloc'd contiguous copy of the signed DER; NULL on error. */
 uint8_t	*crl_tbs_flatten(const struct crl_tbs *);
 void	crl_tbs_cleanup(struct crl_tbs *);
-/* Makes the state as of seq the base of later delta CRLs. */
+/*
+ * Makes the state as of seq (a published full CRL numbered number) the
+ * base of later delta CRLs; a base only moves forward.  May be called
+ * before the events are applied (at start, with a base recorded in the
+ * store): the events after seq are then logged as they come.
+ */
 void	crl_builder_set_base(struct crl_builder *, uint64_t number,
 	    uint64_t seq);
 

@@ -1,15 +1,40 @@
 /*
- * crl_service.c - keeps the CRLs current: events from the store, delta on
- * every change, full rebuilds in a background thread, snapshots for the
+ * crl_service.c - keeps the CRLs current: events from the store, a delta
+ * CRL on every change (before the change is acknowledged), a full CRL on
+ * a schedule ([crl] full_interval and mica-admin crl), snapshots for the
  * HTTP threads, atomic files in the publish directory.
+ *
+ * The delta's base (RFC 5280 5.2.4).  A delta with BaseCRLNumber B
+ * applies to every complete CRL numbered B or more.  Relying parties and
+ * HTTP caches keep a full CRL until its nextUpdate, so the base is the
+ * OLDEST published full CRL that one of them may still hold: its
+ * nextUpdate has not passed by more than CRL_SKEW (a relying party whose
+ * clock is behind still takes it as valid), and the delta lists every
+ * revocation, hold, reason change and release since it.  Then any
+ * still-valid full CRL plus the current delta shows every change.  The
+ * published full CRLs (number, event seq, nextUpdate) are kept in
+ * fulls[], oldest first; the oldest drops out once it has expired.
+ *
+ * Across a restart the list is lost but relying parties keep their full
+ * CRLs, so every full build also records in the store (meta crl_base_*)
+ * the oldest full CRL still valid and the latest nextUpdate of all of
+ * them.  At start that record becomes one entry standing for every full
+ * CRL published before (a delta with its base applies to all of them,
+ * whose numbers are higher) until the last of them expires.  Taking the
+ * full CRL built at start as the base would be simpler, but every
+ * relying party holding an earlier, still-valid full CRL could apply no
+ * delta until it fetched a new one: the bug this design removes.  The
+ * record is written before the full CRL is signed, so a crash can only
+ * leave a record that is older (a bigger delta), never a newer one.
  *
  * Locks (never taken in the reverse order):
  *   full_mu / delta_mu  serialize full builds / delta builds
- *   state_mu            the builder; held to apply events, take a CRL
- *                       number and encode a TBS (a memcpy), never to sign
+ *   state_mu            the builder and fulls[]; held to apply events,
+ *                       take a CRL number and encode a TBS (a memcpy),
+ *                       never to sign
  *   pub_mu              the current snapshots (a pointer swap)
  *   file_mu             the publish directory
- *   sched_mu            the rebuild schedule of the thread
+ *   sched_mu            the schedule of the thread
  */
 #include <sys/stat.h>
 
@@ -31,11 +56,14 @@
 #include "crl/crl.h"
 #include "crl/crl_int.h"
 
-#define DEF_NEXT_UPDATE		(7 * 24 * 3600)
-#define DEF_DELTA_NEXT_UPDATE	3600
-#define DEF_DELAY_MS		200
-#define DEF_MAX_MS		2000
+#define DEF_FULL_INTERVAL	3600
+#define DEF_DELTA_MAX_AGE	60
+#define CRL_SKEW		300	/* s a full CRL stays a delta base
+					 * after its nextUpdate */
 #define NUMBER_KEY		"crl_number"
+#define BASE_NUMBER_KEY		"crl_base_number"
+#define BASE_SEQ_KEY		"crl_base_seq"
+#define BASE_UNTIL_KEY		"crl_base_until"
 
 struct snap {
 	struct crl_snapshot	pub;	/* first: handed out as a pointer */
@@ -47,26 +75,42 @@ struct snap {
 	size_t			 pem_len;
 };
 
+/* A published full CRL a relying party may hold (a delta base). */
+struct full_rec {
+	uint64_t	number;
+	uint64_t	seq;		/* last event it reflects */
+	int64_t		next_update;	/* the latest, for the restart entry */
+};
+
 struct crl_service {
 	struct store		*store;
 	struct hwm		*hwm;		/* may be NULL */
 	struct crl_builder	*b;
-	int64_t			 next_update, delta_next_update;
-	unsigned int		 delay_ms, max_ms;
+	int64_t			 validity;	/* full nextUpdate - thisUpdate */
+	int64_t			 interval;	/* between full builds */
+	int64_t			 delta_age;	/* delta validity and max-age */
+	int64_t			(*clock)(void);
 	char			*publish_dir;
 	int			 pub_dfd;	/* publish_dir, or -1 */
 
 	pthread_mutex_t		 full_mu, delta_mu, state_mu, pub_mu, file_mu;
 	struct snap		*cur[2];
 	uint64_t		 file_number[2];
+	struct full_rec		*fulls;		/* oldest first; state_mu */
+	size_t			 num_fulls, fulls_cap;
 
 	pthread_mutex_t		 sched_mu;
 	pthread_cond_t		 cond;
-	int			 dirty, stop;
-	struct timespec		 first_change, last_change;
+	int			 stop;
 	struct timespec		 full_due, delta_due;
 	pthread_t		 thr;
 	int			 have_thr;
+};
+
+/* The wall clock of a build and the monotonic time its second began. */
+struct stamp {
+	int64_t		 wall;
+	struct timespec	 mono;
 };
 
 static void
@@ -91,6 +135,30 @@ ts_before(const struct timespec *a, const struct timespec *b)
 {
 	return a->tv_sec < b->tv_sec ||
 	    (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/*
+ * thisUpdate has whole seconds: a CRL valid for N s must be replaced N s
+ * after the start of its second, so the schedule counts from there.
+ */
+static void
+stamp_now(const struct crl_service *svc, struct stamp *st)
+{
+	struct timespec rt;
+
+	mono_now(&st->mono);
+	clock_gettime(CLOCK_REALTIME, &rt);
+	st->wall = (int64_t)rt.tv_sec;
+	if (svc->clock != NULL) {
+		st->wall = svc->clock();
+		return;
+	}
+	if (st->mono.tv_nsec >= rt.tv_nsec)
+		st->mono.tv_nsec -= rt.tv_nsec;
+	else {
+		st->mono.tv_sec--;
+		st->mono.tv_nsec += 1000000000L - rt.tv_nsec;
+	}
 }
 
 /* ---- snapshots ---- */
@@ -365,7 +433,7 @@ open_publish_dir(const char *dir)
  */
 static int
 publish(struct crl_service *svc, enum crl_kind kind, struct crl_tbs *t,
-    int64_t this_update, int64_t next_update)
+    int64_t this_update, int64_t next_update, int64_t fresh_until)
 {
 	struct snap *s, *old = NULL;
 	int rc = 1;
@@ -383,6 +451,7 @@ publish(struct crl_service *svc, enum crl_kind kind, struct crl_tbs *t,
 	s->pub.der_len = t->der_len;
 	s->pub.this_update = this_update;
 	s->pub.next_update = next_update;
+	s->pub.fresh_until = fresh_until;
 	s->pub.number = t->number;
 	s->pub.base_number = t->base_number;
 	snprintf(s->pub.etag, sizeof(s->pub.etag), "\"%s-%" PRIx64 "\"",
@@ -508,12 +577,162 @@ load_events(struct crl_service *svc)
 	return 1;
 }
 
+/*
+ * Drops the full CRLs no relying party can still hold (nextUpdate passed
+ * by more than CRL_SKEW; the newest always stays) and makes the oldest
+ * left the base of the delta CRLs.  state_mu held.
+ */
 static void
-schedule_due(struct crl_service *svc, struct timespec *due, int64_t secs)
+fulls_prune(struct crl_service *svc, int64_t now)
+{
+	size_t k = 0;
+
+	while (k + 1 < svc->num_fulls &&
+	    svc->fulls[k].next_update + CRL_SKEW < now)
+		k++;
+	if (k > 0) {
+		memmove(svc->fulls, svc->fulls + k,
+		    (svc->num_fulls - k) * sizeof(*svc->fulls));
+		svc->num_fulls -= k;
+	}
+	if (svc->num_fulls > 0)
+		crl_builder_set_base(svc->b, svc->fulls[0].number,
+		    svc->fulls[0].seq);
+}
+
+/* Appends a published full CRL; state_mu held.  1, or 0 (no memory). */
+static int
+fulls_add(struct crl_service *svc, uint64_t number, uint64_t seq,
+    int64_t next_update)
+{
+	struct full_rec *n;
+	size_t cap;
+
+	if (svc->num_fulls == svc->fulls_cap) {
+		cap = svc->fulls_cap ? svc->fulls_cap * 2 : 16;
+		if ((n = reallocarray(svc->fulls, cap, sizeof(*n))) == NULL) {
+			log_warnx("crl: out of memory");
+			return 0;
+		}
+		svc->fulls = n;
+		svc->fulls_cap = cap;
+	}
+	n = &svc->fulls[svc->num_fulls++];
+	n->number = number;
+	n->seq = seq;
+	n->next_update = next_update;
+	return 1;
+}
+
+struct base_rec {
+	uint64_t	number, seq, until, last_seq;
+};
+
+static enum store_rc
+base_save_txn(struct store_txn *txn, void *arg)
+{
+	const struct base_rec *r = arg;
+	enum store_rc rc;
+
+	if ((rc = store_meta_set_u64(txn, BASE_NUMBER_KEY, r->number)) !=
+	    STORE_OK ||
+	    (rc = store_meta_set_u64(txn, BASE_SEQ_KEY, r->seq)) != STORE_OK)
+		return rc;
+	return store_meta_set_u64(txn, BASE_UNTIL_KEY, r->until);
+}
+
+static enum store_rc
+base_load_txn(struct store_txn *txn, void *arg)
+{
+	struct base_rec *r = arg;
+	enum store_rc rc;
+
+	if ((rc = store_meta_get_u64(txn, BASE_NUMBER_KEY, &r->number)) !=
+	    STORE_OK ||
+	    (rc = store_meta_get_u64(txn, BASE_SEQ_KEY, &r->seq)) !=
+	    STORE_OK ||
+	    (rc = store_meta_get_u64(txn, BASE_UNTIL_KEY, &r->until)) !=
+	    STORE_OK)
+		return rc;
+	return store_rev_last(txn, &r->last_seq);
+}
+
+/*
+ * Records, before a full CRL (number, seq, next_update) is signed, what a
+ * restart needs: the oldest full CRL a relying party may hold once this
+ * one is out, and the latest nextUpdate of them all.  state_mu held.
+ */
+static int
+base_save(struct crl_service *svc, uint64_t number, uint64_t seq,
+    int64_t next_update)
+{
+	struct base_rec r = { number, seq, (uint64_t)next_update, 0 };
+	enum store_rc rc;
+	size_t i;
+
+	if (svc->num_fulls > 0) {
+		r.number = svc->fulls[0].number;
+		r.seq = svc->fulls[0].seq;
+	}
+	for (i = 0; i < svc->num_fulls; i++)
+		if ((uint64_t)svc->fulls[i].next_update > r.until)
+			r.until = (uint64_t)svc->fulls[i].next_update;
+	if ((rc = store_write(svc->store, base_save_txn, &r)) != STORE_OK) {
+		log_warnx("crl: cannot record the delta CRL base: %s",
+		    store_strerror(rc));
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * At start: the full CRLs published before stand as one entry while any
+ * of them may still be held (see the file comment).  Called before the
+ * events are replayed, so the builder logs those after its seq.
+ */
+static int
+base_restore(struct crl_service *svc, int64_t now)
+{
+	struct base_rec r;
+	enum store_rc rc;
+
+	memset(&r, 0, sizeof(r));
+	if ((rc = store_read(svc->store, base_load_txn, &r)) != STORE_OK) {
+		log_warnx("crl: reading the delta CRL base: %s",
+		    store_strerror(rc));
+		return 0;
+	}
+	if (r.number == 0)
+		return 1;
+	if (r.seq > r.last_seq || r.until > INT64_MAX - CRL_SKEW) {
+		log_warnx("crl: recorded delta CRL base %" PRIu64 " (event %"
+		    PRIu64 ") is past the store (last event %" PRIu64 "); "
+		    "deltas start from the full CRL built now", r.number,
+		    r.seq, r.last_seq);
+		return 1;
+	}
+	if ((int64_t)r.until + CRL_SKEW < now) {
+		log_info("crl: the full CRLs published before have expired; "
+		    "deltas start from the full CRL built now");
+		return 1;
+	}
+	if (!fulls_add(svc, r.number, r.seq, (int64_t)r.until))
+		return 0;
+	crl_builder_set_base(svc->b, r.number, r.seq);
+	log_info("crl: delta CRLs keep base %" PRIu64 " (full CRLs published "
+	    "before the restart stay valid until %" PRIu64 ")", r.number,
+	    r.until);
+	return 1;
+}
+
+/* due = the second of st + secs; wakes the thread. */
+static void
+schedule_due(struct crl_service *svc, struct timespec *due,
+    const struct stamp *st, int64_t secs)
 {
 	pthread_mutex_lock(&svc->sched_mu);
-	mono_now(due);
-	ts_add_ms(due, (uint64_t)(secs > 1 ? secs / 2 : 1) * 1000);
+	*due = st->mono;
+	ts_add_ms(due, (uint64_t)secs * 1000);
 	pthread_cond_signal(&svc->cond);
 	pthread_mutex_unlock(&svc->sched_mu);
 }
@@ -522,25 +741,27 @@ static int
 build_delta(struct crl_service *svc)
 {
 	struct crl_tbs t;
-	int64_t now, next;
+	struct stamp st;
+	int64_t next;
 	uint64_t number;
 	int rc = 0;
 
 	memset(&t, 0, sizeof(t));
 	pthread_mutex_lock(&svc->delta_mu);
 	pthread_mutex_lock(&svc->state_mu);
-	now = (int64_t)time(NULL);
-	next = now + svc->delta_next_update;
+	stamp_now(svc, &st);
+	next = st.wall + svc->delta_age;
+	fulls_prune(svc, st.wall);
 	rc = load_events(svc) && next_number(svc, &number) &&
-	    crl_builder_delta_tbs(svc->b, &t, number, now, next);
+	    crl_builder_delta_tbs(svc->b, &t, number, st.wall, next);
 	pthread_mutex_unlock(&svc->state_mu);
 	if (rc)
 		rc = crl_builder_sign(svc->b, &t) &&
-		    publish(svc, CRL_DELTA, &t, now, next);
+		    publish(svc, CRL_DELTA, &t, st.wall, next, next);
 	pthread_mutex_unlock(&svc->delta_mu);
 	crl_tbs_cleanup(&t);
 	if (rc)
-		schedule_due(svc, &svc->delta_due, svc->delta_next_update);
+		schedule_due(svc, &svc->delta_due, &st, svc->delta_age);
 	return rc;
 }
 
@@ -548,7 +769,8 @@ static int
 build_full(struct crl_service *svc)
 {
 	struct crl_tbs t;
-	int64_t now, next;
+	struct stamp st;
+	int64_t next;
 	uint64_t number = 0, seq = 0;
 	size_t num;
 	int rc;
@@ -556,19 +778,24 @@ build_full(struct crl_service *svc)
 	memset(&t, 0, sizeof(t));
 	pthread_mutex_lock(&svc->full_mu);
 	pthread_mutex_lock(&svc->state_mu);
-	now = (int64_t)time(NULL);
-	next = now + svc->next_update;
+	stamp_now(svc, &st);
+	next = st.wall + svc->validity;
+	fulls_prune(svc, st.wall);
 	rc = load_events(svc) && next_number(svc, &number) &&
-	    crl_builder_full_tbs(svc->b, &t, number, now, next);
+	    crl_builder_full_tbs(svc->b, &t, number, st.wall, next);
 	seq = t.seq;
 	num = t.num_entries;
+	if (rc)
+		rc = base_save(svc, number, seq, next);
 	pthread_mutex_unlock(&svc->state_mu);
 	if (rc)
 		rc = crl_builder_sign(svc->b, &t) &&
-		    publish(svc, CRL_FULL, &t, now, next);
+		    publish(svc, CRL_FULL, &t, st.wall, next,
+		    st.wall + svc->interval);
 	if (rc) {
 		pthread_mutex_lock(&svc->state_mu);
-		crl_builder_set_base(svc->b, number, seq);
+		rc = fulls_add(svc, number, seq, next);
+		fulls_prune(svc, st.wall);
 		pthread_mutex_unlock(&svc->state_mu);
 		log_info("crl: full number=%" PRIu64 " entries=%zu", number,
 		    num);
@@ -576,14 +803,20 @@ build_full(struct crl_service *svc)
 	pthread_mutex_unlock(&svc->full_mu);
 	crl_tbs_cleanup(&t);
 	if (rc) {
-		schedule_due(svc, &svc->full_due, svc->next_update);
-		rc = build_delta(svc);	/* against the new base */
+		schedule_due(svc, &svc->full_due, &st, svc->interval);
+		rc = build_delta(svc);
 	}
 	return rc;
 }
 
 /* ---- the rebuild thread ---- */
 
+/*
+ * Builds the full CRL when the schedule says (full_interval after the
+ * last one) and the delta before it expires (delta_max_age after the
+ * last one), whether or not anything changed: a relying party must
+ * always find a current CRL of each kind.
+ */
 static void *
 rebuild_main(void *arg)
 {
@@ -596,24 +829,13 @@ rebuild_main(void *arg)
 		mono_now(&now);
 		due = ts_before(&svc->full_due, &svc->delta_due) ?
 		    svc->full_due : svc->delta_due;
-		if (svc->dirty) {
-			t = svc->last_change;
-			ts_add_ms(&t, svc->delay_ms);
-			if (ts_before(&t, &due))
-				due = t;
-			t = svc->first_change;
-			ts_add_ms(&t, svc->max_ms);
-			if (ts_before(&t, &due))
-				due = t;
-		}
 		if (ts_before(&now, &due)) {
 			pthread_cond_timedwait(&svc->cond, &svc->sched_mu, &due);
 			continue;
 		}
-		full = svc->dirty || !ts_before(&now, &svc->full_due);
-		svc->dirty = 0;
+		full = !ts_before(&now, &svc->full_due);
 		/* retry a failed build in a second, not in a busy loop */
-		mono_now(&t);
+		t = now;
 		ts_add_ms(&t, 1000);
 		if (full)
 			svc->full_due = t;
@@ -635,16 +857,19 @@ rebuild_main(void *arg)
 int
 crl_service_changed(struct crl_service *svc)
 {
+	struct timespec t;
 	int rc;
 
-	rc = build_delta(svc);
-	pthread_mutex_lock(&svc->sched_mu);
-	mono_now(&svc->last_change);
-	if (!svc->dirty)
-		svc->first_change = svc->last_change;
-	svc->dirty = 1;
-	pthread_cond_signal(&svc->cond);
-	pthread_mutex_unlock(&svc->sched_mu);
+	if ((rc = build_delta(svc)) == 0) {
+		/* the thread tries again in a second */
+		pthread_mutex_lock(&svc->sched_mu);
+		mono_now(&t);
+		ts_add_ms(&t, 1000);
+		if (ts_before(&t, &svc->delta_due))
+			svc->delta_due = t;
+		pthread_cond_signal(&svc->cond);
+		pthread_mutex_unlock(&svc->sched_mu);
+	}
 	return rc;
 }
 
@@ -654,12 +879,34 @@ crl_service_rebuild(struct crl_service *svc)
 	return build_full(svc);
 }
 
+/* Reads the options, with defaults, and checks how they combine. */
+static void
+set_times(struct crl_service *svc, const struct crl_opts *opts)
+{
+	svc->interval = opts->full_interval > 0 ? opts->full_interval :
+	    DEF_FULL_INTERVAL;
+	svc->validity = opts->next_update > 0 ? opts->next_update :
+	    svc->interval;
+	if (svc->validity < svc->interval) {
+		log_warnx("crl: next_update (%" PRId64 " s) is shorter than "
+		    "full_interval (%" PRId64 " s): full CRLs are built every "
+		    "%" PRId64 " s instead, since a CRL is replaced by its "
+		    "nextUpdate (RFC 5280 5.1.2.5)", svc->validity,
+		    svc->interval, svc->validity);
+		svc->interval = svc->validity;
+	}
+	svc->delta_age = opts->delta_max_age > 0 ? opts->delta_max_age :
+	    DEF_DELTA_MAX_AGE;
+	svc->clock = opts->clock;
+}
+
 struct crl_service *
 crl_service_new(struct store *store, X509 *ca_cert, EVP_PKEY *ca_key,
     const struct crl_opts *opts)
 {
 	struct crl_service *svc = NULL, *ret = NULL;
 	pthread_condattr_t ca;
+	struct stamp st;
 	char url[2048];
 	const char *u = NULL;
 
@@ -669,17 +916,7 @@ crl_service_new(struct store *store, X509 *ca_cert, EVP_PKEY *ca_key,
 	}
 	svc->store = store;
 	svc->hwm = opts->hwm;
-	svc->next_update = opts->next_update > 0 ? opts->next_update :
-	    DEF_NEXT_UPDATE;
-	svc->delta_next_update = opts->delta_next_update > 0 ?
-	    opts->delta_next_update : DEF_DELTA_NEXT_UPDATE;
-	if (svc->delta_next_update > svc->next_update)
-		svc->delta_next_update = svc->next_update;
-	svc->delay_ms = opts->rebuild_delay_ms ? opts->rebuild_delay_ms :
-	    DEF_DELAY_MS;
-	svc->max_ms = opts->rebuild_max_ms ? opts->rebuild_max_ms : DEF_MAX_MS;
-	if (svc->max_ms < svc->delay_ms)
-		svc->max_ms = svc->delay_ms;
+	set_times(svc, opts);
 	pthread_mutex_init(&svc->full_mu, NULL);
 	pthread_mutex_init(&svc->delta_mu, NULL);
 	pthread_mutex_init(&svc->state_mu, NULL);
@@ -691,7 +928,7 @@ crl_service_new(struct store *store, X509 *ca_cert, EVP_PKEY *ca_key,
 	pthread_cond_init(&svc->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	mono_now(&svc->full_due);
-	ts_add_ms(&svc->full_due, 3600 * 1000);
+	ts_add_ms(&svc->full_due, (uint64_t)svc->interval * 1000);
 	svc->delta_due = svc->full_due;
 
 	svc->pub_dfd = -1;
@@ -709,6 +946,9 @@ crl_service_new(struct store *store, X509 *ca_cert, EVP_PKEY *ca_key,
 		u = url;
 	}
 	if ((svc->b = crl_builder_new(ca_cert, ca_key, u)) == NULL)
+		goto out;
+	stamp_now(svc, &st);
+	if (!base_restore(svc, st.wall))
 		goto out;
 	/* replay every event (seq starts at 1), then the first CRLs */
 	if (!build_full(svc))
@@ -742,6 +982,7 @@ crl_service_free(struct crl_service *svc)
 	snap_unref(svc->cur[CRL_FULL]);
 	snap_unref(svc->cur[CRL_DELTA]);
 	crl_builder_free(svc->b);
+	free(svc->fulls);
 	free(svc->publish_dir);
 	if (svc->pub_dfd != -1)
 		close(svc->pub_dfd);

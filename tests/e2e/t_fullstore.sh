@@ -73,8 +73,13 @@ expect_exit 0 "OCSP with no nonce (cacheable path)" ocsp -no_nonce \
     -cert "$T/keep.crt"
 expect_out "OCSP no-nonce: good" "keep.crt: good"
 expect_exit 0 "CRL still served" curl -sf -o "$T/full.crl" "$URL/crl"
-check "served CRL parses and lists the revoked serial" sh -c \
-    "openssl crl -inform DER -in '$T/full.crl' -noout -text | grep -q 'Serial Number: $REV'"
+expect_exit 0 "delta CRL still served" curl -sf -o "$T/delta.crl" \
+    "$URL/crl/delta.crl"
+# the full CRL comes on a schedule: the revocation is in the delta
+check "served CRLs parse and list the revoked serial" sh -c \
+    "openssl crl -inform DER -in '$T/full.crl' -noout -text >'$T/crls.txt' &&
+    openssl crl -inform DER -in '$T/delta.crl' -noout -text >>'$T/crls.txt' &&
+    grep -q 'Serial Number: $REV' '$T/crls.txt'"
 
 expect_exit 0 "show works when full" admin show "$KEEP"
 expect_out "show: keeper good" "status: good"

@@ -265,11 +265,11 @@ curl -s -o "$T/delta.crl" "http://127.0.0.1:$HTTP_PORT/crl/delta.crl"
 openssl crl -inform DER -in "$T/full.crl" -out "$T/full.pem" 2>/dev/null
 openssl crl -inform DER -in "$T/delta.crl" -out "$T/delta.pem" 2>/dev/null
 expect_exit 2 "served CRLs (full + delta) reject the lost certificate" \
-    openssl verify -crl_check -use_deltas -CAfile "$CA" \
+    openssl verify -crl_check -extended_crl -use_deltas -CAfile "$CA" \
     -CRLfile "$T/full.pem" -CRLfile "$T/delta.pem" "$T/lena.crt"
 expect_out "openssl says revoked" "certificate revoked"
 expect_exit 0 "... and accept the replacement" openssl verify -crl_check \
-    -use_deltas -CAfile "$CA" -CRLfile "$T/full.pem" -CRLfile "$T/delta.pem" \
+    -extended_crl -use_deltas -CAfile "$CA" -CRLfile "$T/full.pem" -CRLfile "$T/delta.pem" \
     "$T/lena.new.crt"
 
 # ---- hold_on_request: the lost certificate stops working at once ----

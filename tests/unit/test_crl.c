@@ -36,6 +36,9 @@
 #include "ocsp/ocsp.h"
 
 #define NEXT_UPDATE	86400
+#define INTERVAL	3600
+#define DELTA_AGE	600
+#define SKEW		300		/* CRL_SKEW in crl_service.c */
 #define T0		1700000000	/* 2023-11-14 */
 #define HOLDS		50000
 
@@ -43,6 +46,15 @@ struct ca {
 	X509		*cert;
 	EVP_PKEY	*key;
 };
+
+/* The services' wall clock (crl_opts.clock), moved by the tests. */
+static int64_t	test_now = T0 + 1000;
+
+static int64_t
+test_clock(void)
+{
+	return test_now;
+}
 
 static void
 ca_make(struct ca *ca, const char *type)
@@ -208,7 +220,10 @@ snap_crl(struct crl_service *svc, enum crl_kind kind, const struct ca *ca,
 	crl = parse(s->der, s->der_len, ca);
 	*out_number = s->number;
 	assert_int_equal(s->next_update - s->this_update,
-	    kind == CRL_FULL ? NEXT_UPDATE : 600);
+	    kind == CRL_FULL ? NEXT_UPDATE : DELTA_AGE);
+	/* caches keep a full CRL until the next build, a delta while valid */
+	assert_int_equal(s->fresh_until - s->this_update,
+	    kind == CRL_FULL ? INTERVAL : DELTA_AGE);
 	crl_snapshot_release(s);
 	return crl;
 }
@@ -333,6 +348,31 @@ check_aki_freshest(X509_CRL *crl, const struct ca *ca, const char *url)
 	sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
 }
 
+/* expiredCertsOnCRL (2.5.29.60): not critical, the CA's notBefore. */
+static void
+check_expired_certs(X509_CRL *crl, const struct ca *ca)
+{
+	ASN1_OBJECT *obj;
+	X509_EXTENSION *ext;
+	const ASN1_OCTET_STRING *os;
+	const unsigned char *p;
+	ASN1_GENERALIZEDTIME *g;
+	int i;
+
+	assert_non_null(obj = OBJ_txt2obj("2.5.29.60", 1));
+	assert_true((i = X509_CRL_get_ext_by_OBJ(crl, obj, -1)) >= 0);
+	ASN1_OBJECT_free(obj);
+	ext = X509_CRL_get_ext(crl, i);
+	assert_int_equal(X509_EXTENSION_get_critical(ext), 0);
+	os = X509_EXTENSION_get_data(ext);
+	p = ASN1_STRING_get0_data(os);
+	assert_non_null(g = d2i_ASN1_GENERALIZEDTIME(NULL, &p,
+	    ASN1_STRING_length(os)));
+	assert_int_equal(asn1_time(g),
+	    asn1_time(X509_get0_notBefore(ca->cert)));
+	ASN1_GENERALIZEDTIME_free(g);
+}
+
 struct acc {
 	uint8_t	*p;
 	size_t	 n;
@@ -352,11 +392,13 @@ static struct crl_service *
 service(struct env *e)
 {
 	struct crl_opts o = {
+		.full_interval = INTERVAL,
 		.next_update = NEXT_UPDATE,
-		.delta_next_update = 600,
+		.delta_max_age = DELTA_AGE,
 		.base_url = "http://127.0.0.1:7780",
 		.publish_dir = e->pub,
 		.no_thread = 1,
+		.clock = test_clock,
 	};
 
 	return crl_service_new(e->st, e->ca.cert, e->ca.key, &o);
@@ -389,6 +431,7 @@ test_full_and_delta(void **state)
 	assert_int_equal(ext_uint(full, NID_crl_number, NULL), fnum);
 	assert_int_equal(ext_uint(full, NID_delta_crl, NULL), 0);
 	check_aki_freshest(full, &e.ca, "http://127.0.0.1:7780/crl/delta.crl");
+	check_expired_certs(full, &e.ca);
 	assert_int_equal(num_entries(full), 4);
 	expect_entry(full, 1, REASON_KEY_COMPROMISE, T0 + 10, T0 - 3600);
 	expect_entry(full, 2, -1, T0 + 20, 0);	/* unspecified: absent */
@@ -405,6 +448,7 @@ test_full_and_delta(void **state)
 	assert_int_equal(crit, 1);
 	assert_int_equal(num_entries(delta), 0);
 	check_aki_freshest(delta, &e.ca, NULL);
+	check_expired_certs(delta, &e.ca);
 	X509_CRL_free(delta);
 
 	/* revoke 4, release 3, hold 5, hold 6 -> revoked: delta has all */
@@ -423,11 +467,14 @@ test_full_and_delta(void **state)
 	expect_entry(delta, 6, REASON_CESSATION, T0 + 70, 0);
 	X509_CRL_free(delta);
 
-	/* the full CRL has not moved; a rebuild has the new state */
+	/* the full CRL has not moved (a change makes only a delta) */
 	X509_CRL_free(full);
 	full = snap_crl(svc, CRL_FULL, &e.ca, &fnum2);
 	assert_int_equal(fnum2, fnum);
 	X509_CRL_free(full);
+	/* a rebuild has the new state; the first full CRL is still valid,
+	 * so it stays the deltas' base and the delta keeps every change */
+	test_now += INTERVAL;
 	assert_int_equal(crl_service_rebuild(svc), 1);
 	full = snap_crl(svc, CRL_FULL, &e.ca, &fnum2);
 	assert_true(fnum2 > dnum2);
@@ -441,33 +488,193 @@ test_full_and_delta(void **state)
 	X509_CRL_free(full);
 	delta = snap_crl(svc, CRL_DELTA, &e.ca, &dnum);
 	assert_true(dnum > fnum2);
-	assert_int_equal(ext_uint(delta, NID_delta_crl, NULL), fnum2);
-	assert_int_equal(num_entries(delta), 0);
+	assert_int_equal(ext_uint(delta, NID_delta_crl, NULL), fnum);
+	assert_int_equal(num_entries(delta), 4);
 	X509_CRL_free(delta);
 
-	/* held in the base, revoked after it: final reason in the delta;
-	 * hold and release both after the base: not in the delta */
+	/* held in the first base, revoked since: the final reason; held
+	 * and released since: removeFromCRL, since a full CRL between
+	 * (any number >= the base may be the one held) can list the hold */
 	set_status(e.st, 5, CERT_REVOKED, REASON_KEY_COMPROMISE, T0 + 80, 0);
 	add_cert(e.st, 7);
 	set_status(e.st, 7, CERT_HOLD, 0, T0 + 90, 0);
 	set_status(e.st, 7, CERT_GOOD, 0, T0 + 95, 0);
 	assert_int_equal(crl_service_changed(svc), 1);
 	delta = snap_crl(svc, CRL_DELTA, &e.ca, &dnum2);
-	assert_int_equal(num_entries(delta), 1);
+	assert_int_equal(ext_uint(delta, NID_delta_crl, NULL), fnum);
+	assert_int_equal(num_entries(delta), 5);
+	expect_entry(delta, 3, REASON_REMOVE_FROM_CRL, T0 + 50, 0);
+	expect_entry(delta, 4, REASON_SUPERSEDED, T0 + 40, 0);
 	expect_entry(delta, 5, REASON_KEY_COMPROMISE, T0 + 80, 0);
+	expect_entry(delta, 6, REASON_CESSATION, T0 + 70, 0);
+	expect_entry(delta, 7, REASON_REMOVE_FROM_CRL, T0 + 95, 0);
 	X509_CRL_free(delta);
 	crl_service_free(svc);
 
-	/* a restart replays the store and never reuses a number */
+	/* a restart replays the store, never reuses a number, and keeps
+	 * the base: relying parties still hold the first full CRL */
 	assert_non_null(svc = service(&e));
-	full = snap_crl(svc, CRL_FULL, &e.ca, &fnum);
-	assert_true(fnum > dnum2);
+	full = snap_crl(svc, CRL_FULL, &e.ca, &fnum2);
+	assert_true(fnum2 > dnum2);
 	assert_int_equal(num_entries(full), 5);
 	expect_entry(full, 5, REASON_KEY_COMPROMISE, T0 + 80, 0);
 	assert_null(find(full, 7));
 	X509_CRL_free(full);
+	delta = snap_crl(svc, CRL_DELTA, &e.ca, &dnum);
+	assert_int_equal(ext_uint(delta, NID_delta_crl, NULL), fnum);
+	assert_int_equal(num_entries(delta), 5);
+	expect_entry(delta, 3, REASON_REMOVE_FROM_CRL, T0 + 50, 0);
+	expect_entry(delta, 5, REASON_KEY_COMPROMISE, T0 + 80, 0);
+	X509_CRL_free(delta);
 	crl_service_free(svc);
 	env_close(&e);
+}
+
+static void	apply(struct crl_builder *, uint64_t, unsigned int, uint8_t,
+		    uint8_t, int64_t);
+
+/* the base of the current delta, and its number of entries */
+static uint64_t
+delta_base(struct crl_service *svc, const struct ca *ca, int *out_num)
+{
+	X509_CRL *d;
+	uint64_t n, base;
+
+	d = snap_crl(svc, CRL_DELTA, ca, &n);
+	base = ext_uint(d, NID_delta_crl, NULL);
+	*out_num = num_entries(d);
+	X509_CRL_free(d);
+	return base;
+}
+
+static uint64_t
+full_number(struct crl_service *svc, const struct ca *ca)
+{
+	X509_CRL *f;
+	uint64_t n;
+
+	f = snap_crl(svc, CRL_FULL, ca, &n);
+	X509_CRL_free(f);
+	return n;
+}
+
+/*
+ * The base is the oldest full CRL a relying party may hold: it moves on
+ * only when that one has expired (nextUpdate + the skew allowance), and
+ * a restart keeps it.
+ */
+static void
+test_base_window(void **state)
+{
+	struct env e;
+	struct crl_service *svc;
+	uint64_t f1, f2, f3, f4;
+	int n;
+
+	(void)state;
+	test_now = T0 + 100000;
+	env_open(&e, "EC");
+	add_cert(e.st, 1);
+	add_cert(e.st, 2);
+	assert_non_null(svc = service(&e));
+	f1 = full_number(svc, &e.ca);
+	set_status(e.st, 1, CERT_REVOKED, REASON_KEY_COMPROMISE, test_now, 0);
+	assert_int_equal(crl_service_changed(svc), 1);
+	assert_int_equal(delta_base(svc, &e.ca, &n), f1);
+	assert_int_equal(n, 1);
+	/* scheduled builds: the deltas keep base f1 while f1 is valid */
+	test_now += INTERVAL;
+	assert_int_equal(crl_service_rebuild(svc), 1);
+	f2 = full_number(svc, &e.ca);
+	set_status(e.st, 2, CERT_HOLD, 0, test_now, 0);
+	assert_int_equal(crl_service_changed(svc), 1);
+	assert_int_equal(delta_base(svc, &e.ca, &n), f1);
+	assert_int_equal(n, 2);
+	/* f1 at its nextUpdate + the skew: still a base */
+	test_now = T0 + 100000 + NEXT_UPDATE + SKEW;
+	assert_int_equal(crl_service_changed(svc), 1);
+	assert_int_equal(delta_base(svc, &e.ca, &n), f1);
+	/* a second later no one may hold f1: the base is f2, and the delta
+	 * no longer lists the revocation f2 has */
+	test_now++;
+	assert_int_equal(crl_service_rebuild(svc), 1);
+	f3 = full_number(svc, &e.ca);
+	assert_int_equal(delta_base(svc, &e.ca, &n), f2);
+	assert_int_equal(n, 1);
+	crl_service_free(svc);
+	/* a restart keeps f2 (recorded in the store) */
+	assert_non_null(svc = service(&e));
+	f4 = full_number(svc, &e.ca);
+	assert_true(f4 > f3);
+	assert_int_equal(delta_base(svc, &e.ca, &n), f2);
+	assert_int_equal(n, 1);
+	crl_service_free(svc);
+	/* once every full CRL before the restart has expired, the base is
+	 * the one built at start */
+	test_now += NEXT_UPDATE + SKEW + 1;
+	assert_non_null(svc = service(&e));
+	f4 = full_number(svc, &e.ca);
+	assert_int_equal(delta_base(svc, &e.ca, &n), f4);
+	assert_int_equal(n, 0);
+	crl_service_free(svc);
+	env_close(&e);
+	test_now = T0 + 1000;
+}
+
+/*
+ * A revocation event for a revoked serial (a reason raised to
+ * keyCompromise): the entry takes the new reason, keeps the first
+ * revocation date, and gains the invalidity date; the delta lists it.
+ */
+static void
+test_reason_change(void **state)
+{
+	struct ca ca;
+	struct crl_builder *b;
+	struct rev_event ev;
+	uint8_t *der = NULL;
+	size_t len;
+	X509_CRL *crl;
+
+	(void)state;
+	ca_make(&ca, "EC");
+	assert_non_null(b = crl_builder_new(ca.cert, ca.key, NULL));
+	apply(b, 1, 1, CERT_REVOKED, REASON_SUPERSEDED, T0 + 10);
+	apply(b, 2, 2, CERT_REVOKED, REASON_CESSATION, T0 + 20);
+	assert_int_equal(crl_builder_full(b, &der, &len, 1, T0 + 30,
+	    T0 + 3600), 1);
+	free(der);
+	memset(&ev, 0, sizeof(ev));
+	ev.seq = 3;
+	ser(ev.serial, 1);
+	ev.status = CERT_REVOKED;
+	ev.reason = REASON_KEY_COMPROMISE;
+	ev.when = T0 + 40;
+	ev.invalidity = T0 - 86400;
+	assert_int_equal(crl_builder_apply(b, &ev), 1);
+	assert_int_equal(crl_builder_count(b), 2);
+	assert_int_equal(crl_builder_delta(b, &der, &len, 2, T0 + 50,
+	    T0 + 110), 1);
+	crl = parse(der, len, &ca);
+	assert_int_equal(num_entries(crl), 1);
+	expect_entry(crl, 1, REASON_KEY_COMPROMISE, T0 + 10, T0 - 86400);
+	X509_CRL_free(crl);
+	free(der);
+	/* no invalidity date in the event: the entry keeps its own */
+	ev.seq = 4;
+	ev.reason = REASON_AFFILIATION_CHANGED;
+	ev.invalidity = 0;
+	assert_int_equal(crl_builder_apply(b, &ev), 1);
+	assert_int_equal(crl_builder_full(b, &der, &len, 3, T0 + 60,
+	    T0 + 3600), 1);
+	crl = parse(der, len, &ca);
+	assert_int_equal(num_entries(crl), 2);
+	expect_entry(crl, 1, REASON_AFFILIATION_CHANGED, T0 + 10, T0 - 86400);
+	expect_entry(crl, 2, REASON_CESSATION, T0 + 20, 0);
+	X509_CRL_free(crl);
+	free(der);
+	crl_builder_free(b);
+	ca_free(&ca);
 }
 
 static void
@@ -495,6 +702,7 @@ test_peers(void **state)
 	unsigned int i;
 
 	(void)state;
+	test_now = (int64_t)time(NULL);	/* certtool checks the dates */
 	env_open(&e, "EC");
 	for (i = 1; i <= 20; i++) {
 		add_cert(e.st, i);
@@ -806,6 +1014,15 @@ http_do(struct hctx *h, struct evhttp_connection *conn,
 	event_base_dispatch(h->base);
 }
 
+static long
+max_age(const char *cc)
+{
+	const char *p = strstr(cc, "max-age=");
+
+	assert_non_null(p);
+	return strtol(p + 8, NULL, 10);
+}
+
 static void
 test_http(void **state)
 {
@@ -823,6 +1040,7 @@ test_http(void **state)
 	add_cert(e.st, 1);
 	set_status(e.st, 1, CERT_REVOKED, REASON_KEY_COMPROMISE, T0, 0);
 	memset(&h, 0, sizeof(h));
+	test_now = (int64_t)time(NULL);	/* max-age counts from now */
 	assert_non_null(h.svc = service(&e));
 	assert_non_null(h.base = event_base_new());
 	/* micad's listener without a responder: routes only */
@@ -866,8 +1084,56 @@ test_http(void **state)
 	http_do(&h, conn, EVHTTP_REQ_GET, "/crl/delta.pem", NULL);
 	assert_int_equal(h.code, 200);
 	assert_non_null(strstr((char *)h.body, "-----END X509 CRL-----\n"));
-	http_do(&h, conn, EVHTTP_REQ_GET, "/crl/other.crl", NULL);
-	assert_int_equal(h.code, 404);
+	/* every name, DER and + ".pem"; the old .pem names too */
+	{
+		static const struct {
+			const char	*uri;
+			int		 pem, delta;
+		} names[] = {
+			{ "/crl", 0, 0 }, { "/crl.pem", 1, 0 },
+			{ "/crl/full.crl", 0, 0 }, { "/crl/full.crl.pem", 1, 0 },
+			{ "/crl/delta.crl", 0, 1 },
+			{ "/crl/delta.crl.pem", 1, 1 },
+			{ "/crl/full.pem", 1, 0 }, { "/crl/delta.pem", 1, 1 },
+		};
+		static const char *bad[] = { "/crl/full", "/crl/delta",
+		    "/crl/other.crl", "/crl.crl", "/crl/full.crl.pem.pem",
+		    "/crl/", "/crl/.pem", "/crlx" };
+		const struct crl_snapshot *fs, *ds;
+		size_t k;
+
+		assert_non_null(fs = crl_service_get(h.svc, CRL_FULL));
+		assert_non_null(ds = crl_service_get(h.svc, CRL_DELTA));
+		for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+			s = names[k].delta ? ds : fs;
+			http_do(&h, conn, EVHTTP_REQ_GET, names[k].uri, NULL);
+			assert_int_equal(h.code, 200);
+			assert_string_equal(h.ctype, names[k].pem ?
+			    "application/x-pem-file" : "application/pkix-crl");
+			if (names[k].pem)
+				assert_memory_equal(h.body,
+				    "-----BEGIN X509 CRL-----\n", 25);
+			else {
+				assert_int_equal(h.body_len, s->der_len);
+				assert_memory_equal(h.body, s->der,
+				    s->der_len);
+			}
+		}
+		for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+			http_do(&h, conn, EVHTTP_REQ_GET, bad[k], NULL);
+			assert_int_equal(h.code, 404);
+		}
+		/* max-age: a full CRL until the next build, a delta while
+		 * valid (this service: 3600 and 600 s) */
+		http_do(&h, conn, EVHTTP_REQ_GET, "/crl", NULL);
+		assert_true(max_age(h.cc) <= INTERVAL &&
+		    max_age(h.cc) >= INTERVAL - 60);
+		http_do(&h, conn, EVHTTP_REQ_GET, "/crl/delta.crl", NULL);
+		assert_true(max_age(h.cc) <= DELTA_AGE &&
+		    max_age(h.cc) >= DELTA_AGE - 60);
+		crl_snapshot_release(fs);
+		crl_snapshot_release(ds);
+	}
 	http_do(&h, conn, EVHTTP_REQ_POST, "/crl", NULL);
 	assert_int_equal(h.code, 405);
 	/* HEAD: the length of the CRL, no body */
@@ -888,7 +1154,10 @@ test_http(void **state)
 	env_close(&e);
 }
 
-/* The background thread rebuilds the full CRL after a burst. */
+/*
+ * Changes make deltas only; the thread builds the full CRL on its
+ * schedule (full_interval), with no change at all.
+ */
 static void
 test_thread(void **state)
 {
@@ -896,18 +1165,17 @@ test_thread(void **state)
 	struct crl_service *svc;
 	const struct crl_snapshot *s;
 	struct crl_opts o = {
-		.next_update = NEXT_UPDATE,
-		.rebuild_delay_ms = 20,
-		.rebuild_max_ms = 100,
+		.full_interval = 3600,
+		.delta_max_age = 3600,
 	};
-	uint64_t first;
+	uint64_t first, delta = 0;
 	X509_CRL *crl;
 	int i, n = 0;
 
 	(void)state;
 	env_open(&e, "EC");
 	assert_non_null(svc = crl_service_new(e.st, e.ca.cert, e.ca.key, &o));
-	assert_non_null(s = crl_service_get(svc, CRL_FULL));
+	assert_non_null(s = crl_service_peek(svc, CRL_FULL));
 	first = s->number;
 	crl_snapshot_release(s);
 	for (i = 1; i <= 10; i++) {
@@ -915,7 +1183,26 @@ test_thread(void **state)
 		set_status(e.st, (unsigned int)i, CERT_REVOKED, 1, T0, 0);
 		assert_int_equal(crl_service_changed(svc), 1);
 	}
-	/* wait (bounded) for a full CRL that has all ten */
+	/* the delta has all ten at once; the full CRL waits an hour */
+	assert_non_null(s = crl_service_get(svc, CRL_DELTA));
+	crl = parse(s->der, s->der_len, &e.ca);
+	assert_int_equal(num_entries(crl), 10);
+	assert_int_equal(s->base_number, first);
+	X509_CRL_free(crl);
+	crl_snapshot_release(s);
+	assert_non_null(s = crl_service_peek(svc, CRL_FULL));
+	assert_int_equal(s->number, first);
+	assert_int_equal(s->fresh_until - s->this_update, 3600);
+	crl_snapshot_release(s);
+	crl_service_free(svc);
+
+	/* full_interval = 1 s: new full CRLs (and a delta after each)
+	 * come with nothing changed; wait for one, bounded */
+	o.full_interval = 1;
+	assert_non_null(svc = crl_service_new(e.st, e.ca.cert, e.ca.key, &o));
+	assert_non_null(s = crl_service_peek(svc, CRL_FULL));
+	first = s->number;
+	crl_snapshot_release(s);
 	for (i = 0; i < 1000 && n != 10; i++) {
 		usleep(10000);
 		assert_non_null(s = crl_service_get(svc, CRL_FULL));
@@ -923,10 +1210,59 @@ test_thread(void **state)
 			crl = parse(s->der, s->der_len, &e.ca);
 			n = num_entries(crl);
 			X509_CRL_free(crl);
+			assert_int_equal(s->next_update - s->this_update, 1);
 		}
 		crl_snapshot_release(s);
 	}
 	assert_int_equal(n, 10);
+	for (i = 0; i < 1000 && delta <= first + 1; i++) {
+		assert_non_null(s = crl_service_peek(svc, CRL_DELTA));
+		delta = s->number;
+		crl_snapshot_release(s);
+		if (delta <= first + 1)
+			usleep(10000);
+	}
+	assert_true(delta > first + 1);
+	crl_service_free(svc);
+	env_close(&e);
+}
+
+/*
+ * next_update shorter than full_interval: a CRL must be replaced by its
+ * nextUpdate (RFC 5280 5.1.2.5), so the builds come every next_update;
+ * unset, the validity is full_interval.
+ */
+static void
+test_intervals(void **state)
+{
+	struct env e;
+	struct crl_service *svc;
+	const struct crl_snapshot *s;
+	struct crl_opts o = {
+		.full_interval = 7200,
+		.next_update = 3600,
+		.no_thread = 1,
+		.clock = test_clock,
+	};
+
+	(void)state;
+	env_open(&e, "EC");
+	assert_non_null(svc = crl_service_new(e.st, e.ca.cert, e.ca.key, &o));
+	assert_non_null(s = crl_service_peek(svc, CRL_FULL));
+	assert_int_equal(s->next_update - s->this_update, 3600);
+	assert_int_equal(s->fresh_until - s->this_update, 3600);
+	crl_snapshot_release(s);
+	assert_non_null(s = crl_service_peek(svc, CRL_DELTA));
+	assert_int_equal(s->next_update - s->this_update, 60);	/* default */
+	assert_int_equal(s->fresh_until, s->next_update);
+	crl_snapshot_release(s);
+	crl_service_free(svc);
+	o.next_update = 0;
+	assert_non_null(svc = crl_service_new(e.st, e.ca.cert, e.ca.key, &o));
+	assert_non_null(s = crl_service_peek(svc, CRL_FULL));
+	assert_int_equal(s->next_update - s->this_update, 7200);
+	assert_int_equal(s->fresh_until - s->this_update, 7200);
+	crl_snapshot_release(s);
 	crl_service_free(svc);
 	env_close(&e);
 }
@@ -942,6 +1278,9 @@ main(void)
 		cmocka_unit_test(test_snapshot_cow),
 		cmocka_unit_test(test_http),
 		cmocka_unit_test(test_thread),
+		cmocka_unit_test(test_base_window),
+		cmocka_unit_test(test_reason_change),
+		cmocka_unit_test(test_intervals),
 	};
 
 	log_init("test_crl", LOG_LVL_WARN);

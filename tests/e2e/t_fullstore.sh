@@ -21,10 +21,13 @@ printf 'full store pw 1\n' >"$T/pw"
 admin account add bob --subject "/CN=bob/O=Full" --password-file "$T/pw" \
     >/dev/null 2>&1 || not_ok "account add bob"
 make_csr "$T/b.key" "$T/b.csr" "/CN=bob/O=Full"
+# The certificate revoked for keyCompromise has a key of its own: a key
+# revoked for keyCompromise is never certified again.
+make_csr "$T/r.key" "$T/r.csr" "/CN=bob/O=Full"
 expect_exit 0 "issue the keeper certificate" admin issue --account bob \
     --csr "$T/b.csr" --out "$T/keep.crt"
 expect_exit 0 "issue the certificate to revoke" admin issue --account bob \
-    --csr "$T/b.csr" --out "$T/rev.crt"
+    --csr "$T/r.csr" --out "$T/rev.crt"
 expect_exit 0 "issue the certificate to revoke when full" admin issue \
     --account bob --csr "$T/b.csr" --out "$T/late.crt"
 expect_exit 0 "status before filling" admin status

@@ -236,7 +236,7 @@ if admin revoke "$S_c2" --reason keyCompromise >"$T/raise.out" 2>&1; then
 	ST_c2="revoked 1"
 	RAISED=1
 else
-	echo "ok - # SKIP reason raise: this build refuses it: $(head -n 1 "$T/raise.out")"
+	not_ok "reason of c2 raised to keyCompromise: $(head -n 1 "$T/raise.out")"
 	RAISED=0
 fi
 round "round 4"

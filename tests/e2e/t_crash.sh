@@ -81,7 +81,9 @@ loop_admin() {
 		echo "$s" >>"$T/touched"
 		sed -i "s/^$s .*/$s $st,$to/" "$T/expA"
 		if [ "$cmd" = revoke ]; then
-			set -- --reason keyCompromise
+			# not keyCompromise: every "load" certificate shares one
+			# key, and a compromised key is never certified again
+			set -- --reason superseded
 		else
 			set --
 		fi

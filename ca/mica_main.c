@@ -36,6 +36,7 @@
 #include <sodium.h>
 
 #include "common/bytes.h"
+#include "common/version.h"
 #include "ca/proto.h"
 
 #define EXIT_OK		0
@@ -89,7 +90,8 @@ static const char usage_main[] =
 "  status    show the state of an earlier request\n"
 "\n"
 "  --server defaults to $MICA_SERVER, --ca to $MICA_CA.\n"
-"  mica COMMAND --help shows the command's options.\n"
+"  mica COMMAND --help shows the command's options; mica --version the\n"
+"  version.\n"
 "exit: 0 certificate written, 1 failed, 2 usage, 3 rejected, 4 pending\n";
 
 static const char usage_reissue[] =
@@ -1133,7 +1135,7 @@ enum {
 	OPT_SERVER = 256, OPT_CA, OPT_ACCOUNT, OPT_SERIAL, OPT_KEY, OPT_OUT,
 	OPT_REASON, OPT_PWFILE, OPT_OTP, OPT_NOTE, OPT_NOWAIT, OPT_TIMEOUT,
 	OPT_SUBJECT, OPT_LOSTCERT, OPT_REQUEST, OPT_TOKEN, OPT_REQFILE,
-	OPT_HELP,
+	OPT_HELP, OPT_VERSION,
 };
 
 static const struct option long_opts[] = {
@@ -1155,6 +1157,7 @@ static const struct option long_opts[] = {
 	{ "token", required_argument, NULL, OPT_TOKEN },
 	{ "request-file", required_argument, NULL, OPT_REQFILE },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -1196,6 +1199,9 @@ parse_opts(int argc, char **argv, struct opts *o, int *help)
 		case OPT_HELP:
 			*help = 1;
 			break;
+		case OPT_VERSION:
+			printf("mica %s\n", MICA_VERSION);
+			exit(EXIT_OK);
 		default:
 			return 0;
 		}

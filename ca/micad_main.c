@@ -37,6 +37,7 @@
 #include "ca/reissue.h"
 #include "common/bytes.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "common/workq.h"
 #include "conf/conf.h"
 #include "crl/crl.h"
@@ -78,7 +79,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: micad [-c CONF] [-n] [-d]\n"
+"usage: micad [-c CONF] [-n] [-d] | -V\n"
 "\n"
 "The mica CA daemon.  Runs in the foreground and logs to stderr.\n"
 "\n"
@@ -87,6 +88,7 @@ usage(FILE *f)
 "  -n, --check-config    load the configuration and keys, print\n"
 "                        \"configuration OK\" and exit\n"
 "  -d, --debug           log at debug level\n"
+"  -V, --version         print the version and exit\n"
 "  -h, --help            this text\n"
 "\n"
 "Signals: SIGTERM/SIGINT stop (in-flight work is finished, the store is\n"
@@ -560,6 +562,7 @@ main(int argc, char **argv)
 		{ "check-config", no_argument, NULL, 'n' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct mica_conf conf;
@@ -576,7 +579,7 @@ main(int argc, char **argv)
 	int ch, check = 0, debug = 0;
 
 	log_init("micad", LOG_LVL_INFO);
-	while ((ch = getopt_long(argc, argv, "c:ndh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:ndhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			cpath = optarg;
@@ -589,6 +592,9 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("micad %s\n", MICA_VERSION);
 			return 0;
 		default:
 			usage(stderr);

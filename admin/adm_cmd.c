@@ -59,6 +59,18 @@ args_parse(struct adm_req *r, int start, const char *valopts,
 		const char *s = r->in.argv[i];
 		char key[64];
 
+		if (s[0] == '-' && s[1] != '-' && s[1] != '\0') {
+			/* "-1", "-0A": serials and ids are positive (RFC
+			 * 5280 section 4.1.2.2); "-x": not an option here */
+			if (strspn(s + 1, "0123456789abcdefABCDEF:") ==
+			    strlen(s + 1))
+				adm_usage(r, "%s: a serial or id never starts "
+				    "with '-' (serials are positive integers, "
+				    "RFC 5280 section 4.1.2.2)", s);
+			else
+				adm_usage(r, "unknown option %s", s);
+			return 0;
+		}
 		if (strncmp(s, "--", 2) != 0 || s[2] == '\0') {
 			if (a->num_pos == 8) {
 				adm_usage(r, "too many arguments");

@@ -209,6 +209,13 @@ install: all
 	mv -f $(DESTDIR)$(UNITDIR)/micad.service.tmp \
 	    $(DESTDIR)$(UNITDIR)/micad.service
 	install -m 0644 README.md docs/PROTOCOL.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 conf/mica.bash-completion \
+	    $(DESTDIR)$(BASHCOMPDIR)/mica
+	ln -sf mica $(DESTDIR)$(BASHCOMPDIR)/micad
+	ln -sf mica $(DESTDIR)$(BASHCOMPDIR)/mica-admin
 
 clean:
 	rm -rf build build-san build-fuzz bin

@@ -71,6 +71,8 @@ expect_eq "new certificate keeps the subject" \
 expect_exit 0 "status of an issued request" \
     $MICA status --request-file "$T/alice.new.crt.request"
 expect_out "status says issued" "state: issued"
+check "status does not print the token again (--no-wait shows it once)" \
+    sh -c "! printf '%s' \"\$1\" | grep -q 'token'" sh "$OUT"
 expect_exit 0 "fetch again" $MICA fetch \
     --request-file "$T/alice.new.crt.request" --out "$T/alice.fetched.crt"
 check "fetched = written" cmp "$T/alice.fetched.crt" "$T/alice.new.crt"
@@ -120,6 +122,17 @@ expect_exit 1 "wrong password" $MICA reissue --account frank \
     --password-file "$T/badpw" --otp "$(otp frank)"
 expect_out "wrong password: authentication failed" \
     "mica: authentication failed"
+check "refused: the key mica made is removed" test ! -e "$T/frank.k2"
+expect_out "... and mica says so" \
+    "mica: removed the new key $T/frank.k2: the CA did not accept the request"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -out "$T/frank.own.key" 2>/dev/null
+expect_exit 1 "wrong password with a key of one's own" $MICA reissue \
+    --account frank --lost-cert "$T/frank.crt" --key "$T/frank.own.key" \
+    --out "$T/frank.c2" --password-file "$T/badpw" --otp "$(otp frank)"
+check "a key that existed before is kept" test -s "$T/frank.own.key"
+check "... and not named as removed" sh -c \
+    "! printf '%s' \"\$1\" | grep -q 'removed'" sh "$OUT"
 CODE=$(otp frank)
 BAD=$(printf '%06d' $(( (1${CODE} - 1000000 + 500000) % 1000000 )))
 expect_exit 1 "wrong code" reissue frank --otp "$BAD"
@@ -254,6 +267,10 @@ start_micad || not_ok "micad restarts with review = auto"
 enroll lena || not_ok "enroll lena"
 expect_exit 0 "auto review: certificate written at once" reissue lena \
     --otp "$(otp lena)" --timeout 30
+expect_out "auto review: says it was approved at once" \
+    "mica: approved at once (the CA reviews automatically)"
+check "auto review: no 'waiting for review'" sh -c \
+    "! printf '%s' \"\$1\" | grep -q 'waiting for review'" sh "$OUT"
 check "verify lena's certificate" openssl verify -CAfile "$CA" \
     "$T/lena.new.crt"
 expect_exit 0 "show lena's lost serial" admin show \

@@ -82,4 +82,19 @@ else
 	not_ok "SIGHUP marks differ (< wanted, > man)"
 	sed 's/^/#   /' "$T/d3"
 fi
+# the notify events: those the code emits, and the same list in the
+# sample, the README and mica.conf(5)
+grep -rhoE '(ni\.event = |\? |: )"(cert|request)\.[a-z]+"' "$TOP/ca" |
+    grep -oE '(cert|request)\.[a-z]+' | sort -u >"$T/events.txt"
+expect_eq "the code emits 7 notify events" "$(wc -l <"$T/events.txt")" 7
+for doc in conf/mica.conf.sample README.md man/mica.conf.5; do
+	tr -s ' \n' ' ' <"$TOP/$doc" | grep -oE '(cert|request)\.(created|approved|rejected|revoked|hold|released|expiring|[a-z]+)' |
+	    grep -vE '^(cert|request)\.(crt|pem|key|csr|chain|request)$' | sort -u >"$T/doc.txt"
+	if diff "$T/events.txt" "$T/doc.txt" >"$T/d4"; then
+		ok "$doc names the same notify events as the code"
+	else
+		not_ok "$doc: notify events differ (< code, > doc)"
+		sed 's/^/#   /' "$T/d4"
+	fi
+done
 done_testing

@@ -195,6 +195,8 @@ expect_eq "one event only, for the nearest threshold (7)" \
     "$(grep -c "\"event\":\"cert.expiring\".*\"serial\":\"$EVE\"" "$EV")" 1
 check "threshold 7 in the event" grep -q \
     "\"serial\":\"$EVE\".*\"threshold_days\":7" "$EV"
+check "a 5-day certificate has days_left 5 (not 4)" grep -q \
+    "\"serial\":\"$EVE\".*\"days_left\":5," "$EV"
 check "dan's 10-day cert: threshold 30" grep -q \
     "\"serial\":\"$(serial_of "$T/dan.crt")\".*\"threshold_days\":30" "$EV"
 check "revoked certificates are not watched" sh -c \

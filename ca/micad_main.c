@@ -81,7 +81,8 @@ usage(FILE *f)
 	fprintf(f,
 "usage: micad [-c CONF] [-n] [-d] | -V\n"
 "\n"
-"The mica CA daemon.  Runs in the foreground and logs to stderr.\n"
+"The mica CA daemon.  Runs in the foreground and logs to stderr, each\n"
+"line stamped with the UTC time unless stderr is the systemd journal.\n"
 "\n"
 "  -c, --config CONF     configuration file (default: $MICA_CONF, else\n"
 "                        ./mica.conf); mica-admin init writes one\n"
@@ -579,6 +580,7 @@ main(int argc, char **argv)
 	int ch, check = 0, debug = 0;
 
 	log_init("micad", LOG_LVL_INFO);
+	log_stamp_auto();
 	while ((ch = getopt_long(argc, argv, "c:ndhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':

@@ -36,6 +36,20 @@ expect_exit 2 "mica reissue --days 3" "$BIN/mica" --server 127.0.0.1:1 \
     --ca /dev/null reissue --days 3
 expect_out "mica names it" "unrecognized option '--days'"
 
+# ---- log lines: RFC 3339 UTC time in front, unless stderr is the journal
+"$BIN/micad" -c "$T/none.conf" 2>"$T/stamp.err"
+check "foreground log line starts with the UTC time" grep -qE \
+    '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z micad: error: ' \
+    "$T/stamp.err"
+: >"$T/journal.err"
+JOURNAL_STREAM=$(stat -c '%d:%i' "$T/journal.err") \
+    "$BIN/micad" -c "$T/none.conf" 2>>"$T/journal.err"
+check "stderr is the journal (JOURNAL_STREAM): no time of its own" grep -q \
+    '^micad: error: ' "$T/journal.err"
+JOURNAL_STREAM=1:2 "$BIN/micad" -c "$T/none.conf" 2>"$T/other.err"
+check "JOURNAL_STREAM of another file: stamped" grep -qE \
+    '^[0-9-]+T[0-9:]+Z micad: error: ' "$T/other.err"
+
 mica_init "$T/ca" || { not_ok "init"; done_testing; }
 start_micad || { not_ok "micad starts"; done_testing; }
 printf 'pw for alice 1\n' >"$T/pw"

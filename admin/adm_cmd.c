@@ -1344,8 +1344,10 @@ list_work(struct walk *w)
 	w->rc = store_read(w->store, list_txn, l);
 	if (l->oom)
 		fatalx("list: out of memory");
-	/* --expiring: soonest first */
-	qsort(l->items, l->num_items, sizeof(*l->items), list_item_cmp);
+	/* --expiring: soonest first (qsort must not see NULL, even for 0) */
+	if (l->num_items > 0)
+		qsort(l->items, l->num_items, sizeof(*l->items),
+		    list_item_cmp);
 	for (i = 0; i < l->num_items; i++) {
 		if (w->rc == STORE_OK) {
 			if (l->json && i > 0)

@@ -184,14 +184,39 @@ bench-ocsp: deps all $(HELPER_BINS)
 bench-crl: deps all $(HELPER_BINS)
 	@sh tests/bench/crl.sh $(BIN) $(BUILD)
 
+# Paths the installed unit names are those of this PREFIX: the unit in
+# conf/ says /usr/local; install rewrites it.
+BINDIR	 = $(PREFIX)/bin
+DATADIR	 = $(PREFIX)/share/mica
+DOCDIR	 = $(PREFIX)/share/doc/mica
+MANDIR	 = $(PREFIX)/share/man
+UNITDIR	 = $(PREFIX)/lib/systemd/system
+BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+MAN1	 = man/mica.1
+MAN5	 = man/mica.conf.5
+MAN8	 = man/micad.8 man/mica-admin.8
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/mica \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/system
-	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 conf/mica.conf.sample $(DESTDIR)$(PREFIX)/share/mica/
-	install -m 0644 conf/micad.service \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/system/
-	install -m 0644 docs/PROTOCOL.md $(DESTDIR)$(PREFIX)/share/mica/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) \
+	    $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0755 $(PROGS) $(DESTDIR)$(BINDIR)/
+	install -m 0644 conf/mica.conf.sample $(DESTDIR)$(DATADIR)/
+	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' \
+	    -e 's|/usr/local/share/doc/mica/|$(DOCDIR)/|g' \
+	    conf/micad.service >$(DESTDIR)$(UNITDIR)/micad.service.tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/micad.service.tmp
+	mv -f $(DESTDIR)$(UNITDIR)/micad.service.tmp \
+	    $(DESTDIR)$(UNITDIR)/micad.service
+	install -m 0644 README.md docs/PROTOCOL.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 conf/mica.bash-completion \
+	    $(DESTDIR)$(BASHCOMPDIR)/mica
+	ln -sf mica $(DESTDIR)$(BASHCOMPDIR)/micad
+	ln -sf mica $(DESTDIR)$(BASHCOMPDIR)/mica-admin
 
 clean:
 	rm -rf build build-san build-fuzz bin

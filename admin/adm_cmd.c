@@ -61,6 +61,18 @@ args_parse(struct adm_req *r, int start, const char *valopts,
 		const char *s = r->in.argv[i];
 		char key[64];
 
+		if (s[0] == '-' && s[1] != '-' && s[1] != '\0') {
+			/* "-1", "-0A": serials and ids are positive (RFC
+			 * 5280 section 4.1.2.2); "-x": not an option here */
+			if (strspn(s + 1, "0123456789abcdefABCDEF:") ==
+			    strlen(s + 1))
+				adm_usage(r, "%s: a serial or id never starts "
+				    "with '-' (serials are positive integers, "
+				    "RFC 5280 section 4.1.2.2)", s);
+			else
+				adm_usage(r, "unknown option %s", s);
+			return 0;
+		}
 		if (strncmp(s, "--", 2) != 0 || s[2] == '\0') {
 			if (a->num_pos == 8) {
 				adm_usage(r, "too many arguments");
@@ -1317,6 +1329,14 @@ cmd_show(struct adm_req *r)
 	cert_rec_cleanup(&s.c);
 }
 
+/* One line (or JSON object) of list --expiring, kept to sort by date. */
+struct list_item {
+	int64_t		 not_after;
+	uint8_t		 serial[SERIAL_LEN];
+	uint8_t		*text;
+	size_t		 len;
+};
+
 struct list_ctx {
 	struct wb	*o;		/* the walk's buffer */
 	int		 status;	/* -1 any */
@@ -1325,13 +1345,74 @@ struct list_ctx {
 	const char	*account;	/* in the request's argv */
 	int		 json;
 	uint64_t	 n;
+	struct list_item *items;	/* --expiring: sorted at the end */
+	size_t		 num_items, cap_items;
+	int		 oom;
 };
+
+#define LIST_HEADER "%-32s %-7s %-20s %-20s %-20s %s\n"
+
+/* One certificate as a text line or a JSON object, into o. */
+static void
+list_render(struct wb *o, const struct cert_rec *c, int json)
+{
+	char hex[SERIAL_HEX_LEN], t[32], rt[32];
+
+	if (json) {
+		cert_json(o, c);
+		return;
+	}
+	serial_hex(hex, c->serial);
+	/* hold and revoked: when and why, as openssl ca -status and
+	 * easy-rsa's index show the revocation beside the expiry */
+	walk_printf(o, LIST_HEADER, hex, status_name(c->st.status),
+	    fmt_time(t, c->st.not_after), c->st.status == CERT_GOOD ? "-" :
+	    fmt_time(rt, c->st.revoked_at), c->st.status == CERT_GOOD ? "-" :
+	    adm_reason_name(c->st.reason), c->account);
+}
+
+static int
+list_keep(struct list_ctx *l, const struct cert_rec *c)
+{
+	struct list_item *it;
+	struct wb b;
+
+	if (l->num_items == l->cap_items) {
+		size_t cap = l->cap_items ? 2 * l->cap_items : 64;
+		struct list_item *n = reallocarray(l->items, cap, sizeof(*n));
+
+		if (n == NULL)
+			return 0;
+		l->items = n;
+		l->cap_items = cap;
+	}
+	wb_init(&b);
+	list_render(&b, c, l->json);
+	if (!wb_ok(&b)) {
+		wb_cleanup(&b);
+		return 0;
+	}
+	it = &l->items[l->num_items++];
+	it->not_after = c->st.not_after;
+	memcpy(it->serial, c->serial, SERIAL_LEN);
+	it->text = wb_steal(&b, &it->len);
+	return 1;
+}
+
+static int
+list_item_cmp(const void *a, const void *b)
+{
+	const struct list_item *x = a, *y = b;
+
+	if (x->not_after != y->not_after)
+		return x->not_after < y->not_after ? -1 : 1;
+	return memcmp(x->serial, y->serial, SERIAL_LEN);
+}
 
 static int
 list_cb(const struct cert_rec *c, void *arg)
 {
 	struct list_ctx *l = arg;
-	char hex[SERIAL_HEX_LEN], t[32];
 
 	if (l->status >= 0 && c->st.status != l->status)
 		return 1;
@@ -1340,15 +1421,15 @@ list_cb(const struct cert_rec *c, void *arg)
 	if (l->expiring && (c->st.status == CERT_REVOKED ||
 	    c->st.not_after <= l->now || c->st.not_after > l->expiring))
 		return 1;
-	if (l->json) {
-		if (l->n)
-			wb_u8(l->o, ',');
-		cert_json(l->o, c);
+	if (l->expiring) {
+		if (!list_keep(l, c)) {
+			l->oom = 1;
+			return 0;
+		}
 	} else {
-		serial_hex(hex, c->serial);
-		walk_printf(l->o, "%-32s %-7s %-20s %s\n", hex,
-		    status_name(c->st.status), fmt_time(t, c->st.not_after),
-		    c->account);
+		if (l->json && l->n)
+			wb_u8(l->o, ',');
+		list_render(l->o, c, l->json);
 	}
 	l->n++;
 	return wb_ok(l->o);
@@ -1365,12 +1446,32 @@ static void
 list_work(struct walk *w)
 {
 	struct list_ctx *l = w->ctx;
+	size_t i;
 
 	l->o = &w->out;
 	if (l->json)
 		wb_u8(l->o, '[');
-	if ((w->rc = store_read(w->store, list_txn, l)) == STORE_OK &&
-	    l->json)
+	else
+		walk_printf(l->o, LIST_HEADER, "SERIAL", "STATUS",
+		    "NOT_AFTER", "REVOKED", "REASON", "ACCOUNT");
+	w->rc = store_read(w->store, list_txn, l);
+	if (l->oom)
+		fatalx("list: out of memory");
+	/* --expiring: soonest first (qsort must not see NULL, even for 0) */
+	if (l->num_items > 0)
+		qsort(l->items, l->num_items, sizeof(*l->items),
+		    list_item_cmp);
+	for (i = 0; i < l->num_items; i++) {
+		if (w->rc == STORE_OK) {
+			if (l->json && i > 0)
+				wb_u8(l->o, ',');
+			wb_put(l->o, l->items[i].text, l->items[i].len);
+		}
+		free(l->items[i].text);
+	}
+	free(l->items);
+	l->items = NULL;
+	if (w->rc == STORE_OK && l->json)
 		wb_str(l->o, "]\n");
 }
 

@@ -23,11 +23,13 @@
 #include "ca/ca.h"
 #include "common/bytes.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "conf/conf.h"
 #include "store/store.h"
 
 static const char *help_text =
 "usage: mica-admin [-c CONF] [--socket PATH] COMMAND [ARGS]\n"
+"       mica-admin --version | --help\n"
 "\n"
 "The mica CA operator's tool.  CONF defaults to $MICA_CONF; every command\n"
 "but init talks to a running micad over its admin socket.\n"
@@ -497,15 +499,25 @@ cmd_init(int argc, char **argv)
 	int i;
 
 	for (i = 1; i < argc; i++) {
+		static const char *const known[] = { "--cn", "--key-type",
+		    "--ca-listen", "--http-listen", "--http-url",
+		    "--key-passphrase-file", "--tls-name", "--days" };
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		size_t k;
 
-		if (a[0] != '-') {
+		if (a[0] != '-' || a[1] == '\0') {
 			if (dir != NULL)
 				die_usage("init: one directory only (%s?)", a);
 			dir = a;
 			continue;
 		}
+		/* an unknown option is named as such, value or not */
+		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			if (strcmp(a, known[k]) == 0)
+				break;
+		if (k == sizeof(known) / sizeof(known[0]))
+			die_usage("init: unknown option %s", a);
 		if (v == NULL)
 			die_usage("init: %s needs a value", a);
 		i++;
@@ -532,12 +544,11 @@ cmd_init(int argc, char **argv)
 				die_usage("init: --days must be 2 to 36500, "
 				    "not %s", v);
 			ca_days = (int)d;
-		} else if (strcmp(a, "--tls-name") == 0) {
+		} else {
 			if (num_names == 16)
 				die_usage("init: at most 16 %s", a);
 			names[num_names++] = v;
-		} else
-			die_usage("init: unknown option %s", a);
+		}
 	}
 	if (dir == NULL)
 		die_usage("init: which directory? (%s)", "init DIR");
@@ -665,6 +676,10 @@ main(int argc, char **argv)
 		if (strcmp(argv[i], "-h") == 0 ||
 		    strcmp(argv[i], "--help") == 0) {
 			fputs(help_text, stdout);
+			return 0;
+		} else if (strcmp(argv[i], "-V") == 0 ||
+		    strcmp(argv[i], "--version") == 0) {
+			printf("mica-admin %s\n", MICA_VERSION);
 			return 0;
 		} else if (strcmp(argv[i], "-c") == 0 ||
 		    strcmp(argv[i], "--config") == 0) {

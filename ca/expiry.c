@@ -52,6 +52,18 @@ expiry_threshold(int64_t left)
 	return 0;
 }
 
+/*
+ * Days left as a person counts them: a 5-day certificate issued a minute
+ * ago has 5 days left, not 4 (rounded up; 1 for the last day).
+ */
+int
+expiry_days_left(int64_t left)
+{
+	if (left <= 0)
+		return 0;
+	return (int)((left + DAY - 1) / DAY);
+}
+
 static void
 meta_key(char *out, size_t len, const uint8_t serial[16])
 {
@@ -89,7 +101,7 @@ scan_cb(const struct cert_rec *c, void *arg)
 	memcpy(h->serial, c->serial, 16);
 	snprintf(h->account, sizeof(h->account), "%s", c->account);
 	h->not_after = c->st.not_after;
-	h->days_left = (int)((c->st.not_after - p->now) / DAY);
+	h->days_left = expiry_days_left(c->st.not_after - p->now);
 	h->threshold = t;
 	p->num++;
 	return 1;

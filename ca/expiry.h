@@ -29,13 +29,17 @@ struct expiry_hit {
 	uint8_t		serial[16];
 	char		account[65];
 	int64_t		not_after;
-	int		days_left;	/* whole days, rounded down */
+	int		days_left;	/* expiry_days_left */
 	int		threshold;	/* 30, 7 or 1 */
 };
 
 /* The threshold (30, 7, 1) that seconds_left falls under, 0 if none or
  * if the certificate has expired (seconds_left <= 0). */
 int	expiry_threshold(int64_t seconds_left);
+
+/* Whole days left, rounded up (5 days minus a minute: 5; 0 if expired),
+ * as the cert.expiring event's days_left says it. */
+int	expiry_days_left(int64_t seconds_left);
 
 /*
  * One pass at time now: finds the certificates that crossed a threshold

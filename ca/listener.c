@@ -62,6 +62,17 @@
 #define PREAUTH_MAX_FRAME	4096	/* LOGIN fits; REISSUE needs login */
 #define MAX_ERRORS		16	/* protocol errors before we close */
 /*
+ * After an ERROR that closes the connection (a frame too large or
+ * shorter than its header, a bad version, HELLO not first, too many
+ * errors) the client may still be sending: closing with unread input
+ * makes the kernel send a reset, which can destroy the ERROR before the
+ * client reads it.  So the write side is shut down once the ERROR is
+ * flushed, and input is read and discarded until the client closes, or
+ * LINGER_S seconds, or LINGER_BYTES bytes (as the HTTP side does).
+ */
+#define LINGER_S		2
+#define LINGER_BYTES		(1024 * 1024)
+/*
  * Output throttle: a client that sends requests without reading the
  * replies would make us buffer without bound.  Above OUT_HIGH queued
  * bytes we stop reading its requests; once the output drained to
@@ -116,6 +127,9 @@ struct conn {
 	int			 out_full;	/* reading paused: OUT_HIGH */
 	int			 useful;	/* a FETCH/STATUS was answered */
 	struct addr_key		 key;		/* counted in L.addrs */
+	int			 linger;	/* close the lingering way */
+	int			 lingering;	/* write side shut, draining */
+	size_t			 drained;	/* bytes discarded meanwhile */
 	struct event		*deadline;	/* log in by then, or go */
 };
 
@@ -271,17 +285,57 @@ conn_close(struct conn *c)
 	    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
+/* A close after a protocol error: flush, then linger (see LINGER_S). */
+static void
+conn_close_linger(struct conn *c)
+{
+	c->linger = 1;
+	conn_close(c);
+}
+
+/* Discards what the client sent; 0 when the connection must go now. */
+static int
+linger_drain(struct conn *c)
+{
+	struct evbuffer	*in = bufferevent_get_input(c->bev);
+	size_t		 n = evbuffer_get_length(in);
+
+	c->drained += n;
+	evbuffer_drain(in, n);
+	return c->drained <= LINGER_BYTES;
+}
+
+/* The ERROR is flushed: shut the write side, read until EOF. */
+static int
+linger_start(struct conn *c)
+{
+	struct timeval	tv = { LINGER_S, 0 };
+	evutil_socket_t	fd = bufferevent_getfd(c->bev);
+
+	if (fd < 0 || shutdown(fd, SHUT_WR) != 0)
+		return 0;
+	c->lingering = 1;
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+	bufferevent_enable(c->bev, EV_READ);
+	return linger_drain(c);
+}
+
 /* Called last in every top-level callback: frees a CLOSING connection
- * whose output is flushed.  Returns 1 if c is gone. */
+ * whose output is flushed (after lingering when asked).  Returns 1 if c
+ * is gone. */
 static int
 conn_settle(struct conn *c)
 {
-	if (c->state == CS_CLOSING &&
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-		conn_free(c);
-		return 1;
-	}
-	return 0;
+	if (c->state != CS_CLOSING ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+		return 0;
+	if (c->lingering)
+		return 0;	/* until EOF, timeout or LINGER_BYTES */
+	if (c->linger && linger_start(c))
+		return 0;
+	conn_free(c);
+	return 1;
 }
 
 static void
@@ -328,7 +382,7 @@ conn_error(struct conn *c, uint32_t id, uint16_t code, const char *text)
 		conn_send_wb(c, &w);
 	if (++c->num_errors >= MAX_ERRORS) {
 		log_info("cid=%" PRIu64 " too many errors, closing", c->cid);
-		conn_close(c);
+		conn_close_linger(c);
 	}
 }
 
@@ -911,7 +965,7 @@ handle_hello(struct conn *c, struct proto_msg *m)
 			ok = 1;
 	if (!ok) {
 		conn_error(c, m->id, PROTO_E_VERSION, "no common version");
-		conn_close(c);
+		conn_close_linger(c);
 		return;
 	}
 	proto_msg_init(&r, PROTO_SERVER_HELLO, m->id);
@@ -930,7 +984,7 @@ dispatch(struct conn *c, struct proto_msg *m)
 	    proto_type_name(m->type));
 	if (c->state == CS_HELLO && m->type != PROTO_HELLO) {
 		conn_error(c, m->id, PROTO_E_MALFORMED, "HELLO must be first");
-		conn_close(c);
+		conn_close_linger(c);
 		return;
 	}
 	if (!proto_type_is_request(m->type)) {
@@ -1040,7 +1094,7 @@ process_input(struct conn *c)
 			refine_failure(c, &res, buf, len);
 			conn_error(c, res.id, res.code, res.text);
 			if (res.fatal || res.consumed == 0)
-				conn_close(c);
+				conn_close_linger(c);
 			else
 				evbuffer_drain(in, res.consumed);
 			continue;
@@ -1059,6 +1113,11 @@ read_cb(struct bufferevent *bev, void *arg)
 	struct conn	*c = arg;
 
 	(void)bev;
+	if (c->lingering) {
+		if (!linger_drain(c))
+			conn_free(c);
+		return;
+	}
 	process_input(c);
 	conn_settle(c);
 }

@@ -37,6 +37,7 @@
 
 #include "common/bytes.h"
 #include "common/sigmd.h"
+#include "common/version.h"
 #include "ca/proto.h"
 
 #define EXIT_OK		0
@@ -90,7 +91,8 @@ static const char usage_main[] =
 "  status    show the state of an earlier request\n"
 "\n"
 "  --server defaults to $MICA_SERVER, --ca to $MICA_CA.\n"
-"  mica COMMAND --help shows the command's options.\n"
+"  mica COMMAND --help shows the command's options; mica --version the\n"
+"  version.\n"
 "exit: 0 certificate written, 1 failed, 2 usage, 3 rejected, 4 pending\n";
 
 static const char usage_reissue[] =
@@ -107,7 +109,8 @@ static const char usage_reissue[] =
 "  are saved in NEW.crt.request (mode 0600) for `mica fetch`.  Then it\n"
 "  waits for the review (--timeout, default: no limit) and writes\n"
 "  NEW.crt and the CA chain NEW.crt.chain.  --no-wait prints the token\n"
-"  once and exits 4.\n";
+"  once and exits 4.  A NEW.key that mica created is removed again when\n"
+"  the CA does not accept the request (login or request refused).\n";
 
 static const char usage_fetch[] =
 "usage: mica [global] fetch (--request ID --token T | --request-file F)\n"
@@ -119,7 +122,9 @@ static const char usage_fetch[] =
 static const char usage_status[] =
 "usage: mica [global] status (--request ID --token T | --request-file F)\n"
 "\n"
-"  Prints the state of the request (and its token, once, for fetch).\n"
+"  Prints the request id and its state.  The retrieval token is not\n"
+"  printed: `reissue --no-wait` shows it once, and it is in the request\n"
+"  file.\n"
 "  Exit 0 issued, 3 rejected, 4 pending or approved, 1 failed.\n";
 
 /* ---- small helpers ---- */
@@ -243,14 +248,18 @@ ask_secret(const char *prompt, char *buf, size_t size, size_t *out_len)
 
 /* ---- key and CSR ---- */
 
-/* Loads keyfile, or creates it (P-256, PKCS#8 PEM, 0600, O_EXCL). */
+/*
+ * Loads keyfile, or creates it (P-256, PKCS#8 PEM, 0600, O_EXCL);
+ * *out_created says which.
+ */
 static EVP_PKEY *
-load_or_create_key(const char *keyfile)
+load_or_create_key(const char *keyfile, int *out_created)
 {
 	EVP_PKEY *pkey = NULL;
 	BIO *bio = NULL;
 	int fd;
 
+	*out_created = 0;
 	if ((bio = BIO_new_file(keyfile, "r")) != NULL) {
 		if ((pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) ==
 		    NULL)
@@ -278,6 +287,7 @@ load_or_create_key(const char *keyfile)
 		goto fail;
 	}
 	fprintf(stderr, "mica: new key written to %s\n", keyfile);
+	*out_created = 1;
 	goto out;
  fail:
 	EVP_PKEY_free(pkey);
@@ -965,7 +975,7 @@ subject_and_serial(struct opts *o, X509_NAME **out_name,
 /* Sends WAIT and blocks until ISSUED/REJECTED or the timeout. */
 static int
 wait_result(struct conn *c, const struct opts *o, uint64_t id,
-    const char *reqfile, EVP_PKEY *pkey)
+    const char *reqfile, EVP_PKEY *pkey, int issued)
 {
 	struct proto_msg m, r;
 	time_t deadline = 0;
@@ -979,7 +989,12 @@ wait_result(struct conn *c, const struct opts *o, uint64_t id,
 		goto out;
 	if (o->timeout > 0)
 		deadline = time(NULL) + o->timeout;
-	fprintf(stderr, "mica: waiting for review...\n");
+	/* under review = auto the request is issued already: say so */
+	if (issued)
+		fprintf(stderr, "mica: approved at once (the CA reviews "
+		    "automatically); fetching the certificate...\n");
+	else
+		fprintf(stderr, "mica: waiting for review...\n");
 	for (;;) {
 		proto_msg_cleanup(&r);
 		rr = read_msg(c, &r, deadline != 0 ? deadline : WAIT_FOREVER);
@@ -1020,6 +1035,7 @@ cmd_reissue(struct opts *o)
 	EVP_PKEY *pkey = NULL;
 	uint8_t *csr = NULL;
 	int csr_len = 0, reason = PROTO_REASON_LOST, rc = EXIT_FAIL;
+	int key_created = 0, accepted = 0;
 
 	proto_msg_init(&m, PROTO_REISSUE, 0);
 	proto_msg_init(&r, PROTO_OK, 0);
@@ -1046,7 +1062,7 @@ cmd_reissue(struct opts *o)
 		goto out;
 	}
 	if (!subject_and_serial(o, &subject, m.serial) ||
-	    (pkey = load_or_create_key(o->key)) == NULL ||
+	    (pkey = load_or_create_key(o->key, &key_created)) == NULL ||
 	    !build_csr(pkey, subject, &csr, &csr_len) ||
 	    !proto_msg_set_csr(&m, csr, (size_t)csr_len))
 		goto out;
@@ -1063,6 +1079,7 @@ cmd_reissue(struct opts *o)
 		    proto_type_name(r.type));
 		goto out;
 	}
+	accepted = 1;	/* the CA has the CSR: the key is needed now */
 	if (!save_request_file(reqfile, r.request, r.token))
 		goto out;
 	printf("request: %" PRIu64 "\n", r.request);
@@ -1077,8 +1094,22 @@ cmd_reissue(struct opts *o)
 		rc = EXIT_PENDING;
 		goto out;
 	}
-	rc = wait_result(&c, o, r.request, reqfile, pkey);
+	rc = wait_result(&c, o, r.request, reqfile, pkey,
+	    r.state == PROTO_STATE_ISSUED);
  out:
+	/*
+	 * A key made for a request the CA never accepted (login refused,
+	 * request refused, connection lost) certifies nothing: remove it,
+	 * so that a retry does not reuse a key that sat on disk unasked.
+	 */
+	if (key_created && !accepted) {
+		if (unlink(o->key) == 0)
+			fprintf(stderr, "mica: removed the new key %s: the "
+			    "CA did not accept the request\n", o->key);
+		else
+			warn("the CA did not accept the request, but the new "
+			    "key %s could not be removed", o->key);
+	}
 	conn_close(&c);
 	OPENSSL_free(csr);
 	X509_NAME_free(subject);
@@ -1092,7 +1123,6 @@ cmd_reissue(struct opts *o)
 static int
 cmd_lookup(struct opts *o, int is_fetch)
 {
-	char hex[PROTO_TOKEN_HEX_LEN + 1];
 	struct conn c = { .fd = -1 };
 	struct proto_msg m, r;
 	int rc = EXIT_FAIL;
@@ -1113,9 +1143,7 @@ cmd_lookup(struct opts *o, int is_fetch)
 		goto out;
 	printf("request: %" PRIu64 "\n", m.request);
 	if (!is_fetch) {
-		proto_token_hex(hex, m.token);
-		printf("token: %s\n", hex);
-		sodium_memzero(hex, sizeof(hex));
+		/* the token is never printed again: the caller has it */
 		if (r.type == PROTO_ACCEPTED && r.state == PROTO_STATE_ISSUED) {
 			printf("state: issued\n");
 			rc = EXIT_OK;
@@ -1134,7 +1162,7 @@ enum {
 	OPT_SERVER = 256, OPT_CA, OPT_ACCOUNT, OPT_SERIAL, OPT_KEY, OPT_OUT,
 	OPT_REASON, OPT_PWFILE, OPT_OTP, OPT_NOTE, OPT_NOWAIT, OPT_TIMEOUT,
 	OPT_SUBJECT, OPT_LOSTCERT, OPT_REQUEST, OPT_TOKEN, OPT_REQFILE,
-	OPT_HELP,
+	OPT_HELP, OPT_VERSION,
 };
 
 static const struct option long_opts[] = {
@@ -1156,6 +1184,7 @@ static const struct option long_opts[] = {
 	{ "token", required_argument, NULL, OPT_TOKEN },
 	{ "request-file", required_argument, NULL, OPT_REQFILE },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -1197,6 +1226,9 @@ parse_opts(int argc, char **argv, struct opts *o, int *help)
 		case OPT_HELP:
 			*help = 1;
 			break;
+		case OPT_VERSION:
+			printf("mica %s\n", MICA_VERSION);
+			exit(EXIT_OK);
 		default:
 			return 0;
 		}

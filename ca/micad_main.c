@@ -39,6 +39,7 @@
 #include "common/bytes.h"
 #include "common/hwm.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "common/workq.h"
 #include "conf/conf.h"
 #include "crl/crl.h"
@@ -80,9 +81,10 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: micad [-c CONF] [-n] [-d] [--accept-restore]\n"
+"usage: micad [-c CONF] [-n] [-d] [--accept-restore] | -V\n"
 "\n"
-"The mica CA daemon.  Runs in the foreground and logs to stderr.\n"
+"The mica CA daemon.  Runs in the foreground and logs to stderr, each\n"
+"line stamped with the UTC time unless stderr is the systemd journal.\n"
 "\n"
 "  -c, --config CONF     configuration file (default: $MICA_CONF, else\n"
 "                        ./mica.conf); mica-admin init writes one\n"
@@ -96,6 +98,7 @@ usage(FILE *f)
 "                        again, what was lost is logged and shown by\n"
 "                        mica-admin status.  Without it micad refuses\n"
 "                        such a store (-n reports it)\n"
+"  -V, --version         print the version and exit\n"
 "  -h, --help            this text\n"
 "\n"
 "Signals: SIGTERM/SIGINT stop (in-flight work is finished, the store is\n"
@@ -706,6 +709,7 @@ main(int argc, char **argv)
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "accept-restore", no_argument, NULL, 'R' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct mica_conf conf;
@@ -722,7 +726,8 @@ main(int argc, char **argv)
 	int ch, check = 0, debug = 0, accept_restore = 0;
 
 	log_init("micad", LOG_LVL_INFO);
-	while ((ch = getopt_long(argc, argv, "c:ndh", longopts, NULL)) != -1) {
+	log_stamp_auto();
+	while ((ch = getopt_long(argc, argv, "c:ndhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			cpath = optarg;
@@ -739,6 +744,9 @@ main(int argc, char **argv)
 		case 'R':
 			accept_restore = 1;
 			break;
+		case 'V':
+			printf("micad %s\n", MICA_VERSION);
+			return 0;
 		default:
 			usage(stderr);
 			return 2;

@@ -62,6 +62,50 @@ privdrop_resolve(struct privdrop *p, const char *user, const char *group,
 	return 1;
 }
 
+static void
+user_name(char *out, size_t len, uid_t uid)
+{
+	struct passwd *pw;
+
+	if ((pw = getpwuid(uid)) != NULL)
+		snprintf(out, len, "%s", pw->pw_name);
+	else
+		snprintf(out, len, "uid %u", (unsigned)uid);
+}
+
+/*
+ * A key owned by someone else.  The usual case is micad -n run as root
+ * on a CA directory the service user owns: then the fix is to run as
+ * that user (or set [daemon] user), not to chown the keys to root, which
+ * would stop the service from reading them.
+ */
+static void
+owner_advice(const struct privdrop *p, const char *path, uid_t owner,
+    char *err, size_t err_len)
+{
+	char own[64], me[64];
+
+	user_name(own, sizeof(own), owner);
+	user_name(me, sizeof(me), p->uid);
+	if (p->active)
+		snprintf(err, err_len, "%s: owned by %s (uid %u), but "
+		    "[daemon] user is %s (uid %u): chown the CA's key files "
+		    "to %s, or set [daemon] user = %s", path, own,
+		    (unsigned)owner, me, (unsigned)p->uid, me, own);
+	else if (owner == 0)
+		snprintf(err, err_len, "%s: owned by root (uid 0), but micad "
+		    "runs as %s (uid %u): chown the CA's key files to %s",
+		    path, me, (unsigned)p->uid, me);
+	else
+		snprintf(err, err_len, "%s: owned by %s (uid %u), but micad "
+		    "runs as %s (uid %u): run micad as %s (runuser -u %s -- "
+		    "micad ..., as the systemd unit does with User=%s), or "
+		    "start it as root with [daemon] user = %s; do not chown "
+		    "the keys to %s, the service could no longer read them",
+		    path, own, (unsigned)owner, me, (unsigned)p->uid, own,
+		    own, own, own, me);
+}
+
 int
 privdrop_check_key(const struct privdrop *p, const char *path, char *err,
     size_t err_len)
@@ -75,9 +119,7 @@ privdrop_check_key(const struct privdrop *p, const char *path, char *err,
 		return 0;
 	}
 	if (sb.st_uid != p->uid) {
-		snprintf(err, err_len, "%s: owned by uid %u, but micad runs as "
-		    "uid %u; chown it to the user micad runs as", path,
-		    (unsigned)sb.st_uid, (unsigned)p->uid);
+		owner_advice(p, path, sb.st_uid, err, err_len);
 		return 0;
 	}
 	if (sb.st_mode & 077) {

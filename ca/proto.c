@@ -451,12 +451,14 @@ proto_decode(struct proto_result *res, struct proto_msg *out,
 		set_fail(res, PROTO_E_MALFORMED, 1, "short header%s%s", "", "");
 		return PROTO_FAIL;
 	}
+	/* the header is whole: every ERROR from here on echoes its id,
+	 * the version's too (PROTOCOL.md, "id") */
+	res->id = id;
 	if (version != PROTO_VERSION) {
 		set_fail(res, PROTO_E_VERSION, 1,
 		    "unsupported protocol version%s%s", "", "");
 		return PROTO_FAIL;
 	}
-	res->id = id;
 	if ((md = mdef_find(type)) == NULL) {
 		set_fail(res, PROTO_E_TYPE, 0, "unknown message type%s%s",
 		    "", "");

@@ -341,6 +341,9 @@ serial_parse(uint8_t out[SERIAL_LEN], const char *text)
 
 	while (isspace((unsigned char)*s))
 		s++;
+	/* "-1" is not serial 01: serials are positive (RFC 5280 4.1.2.2) */
+	if (*s == '-')
+		return 0;
 	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
 		s += 2;
 	for (; *s != '\0'; s++) {

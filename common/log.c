@@ -1,11 +1,15 @@
 /*
  * log.c - leveled logging to stderr.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -16,6 +20,9 @@ static const char *log_prog = "mica";
 /* Set on the main thread (SIGHUP), read by all: atomic. */
 static _Atomic int log_level = LOG_LVL_INFO;
 
+/* 1: lines start with the UTC time (stderr is not the journal). */
+static _Atomic int log_stamp;
+
 static const char *level_names[] = { "error", "warn", "info", "debug" };
 
 void
@@ -23,6 +30,26 @@ log_init(const char *progname, int level)
 {
 	log_prog = progname;
 	log_level = level;
+}
+
+/*
+ * systemd sets JOURNAL_STREAM=DEV:INODE when stderr is the journal, which
+ * stamps every line itself; anything else (a terminal, a file, a pipe)
+ * gets an RFC 3339 UTC time in front of each line.
+ */
+void
+log_stamp_auto(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	uintmax_t dev, ino;
+	struct stat sb;
+	char end;
+
+	log_stamp = 1;
+	if (js != NULL && sscanf(js, "%ju:%ju%c", &dev, &ino, &end) == 2 &&
+	    fstat(STDERR_FILENO, &sb) == 0 && (uintmax_t)sb.st_dev == dev &&
+	    (uintmax_t)sb.st_ino == ino)
+		log_stamp = 0;
 }
 
 void
@@ -58,10 +85,20 @@ vlog(int level, const char *suffix, const char *fmt, va_list ap)
 
 	if (level > log_level)
 		return;
-	n = snprintf(line, sizeof(line), "%s: %s: ", log_prog,
+	n = 0;
+	if (log_stamp) {
+		struct tm tm;
+		time_t now = time(NULL);
+
+		gmtime_r(&now, &tm);
+		n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ ",
+		    &tm);
+	}
+	m = snprintf(line + n, sizeof(line) - n, "%s: %s: ", log_prog,
 	    level_names[level]);
-	if (n < 0 || (size_t)n >= sizeof(line))
+	if (m < 0 || (size_t)(n + m) >= sizeof(line))
 		return;
+	n += m;
 	m = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	if (m < 0)
 		return;

@@ -1,7 +1,8 @@
 /*
  * log.h - leveled logging to stderr for all mica programs.
  *
- * Lines look like "micad: info: req=12 reissue approved serial=AB..".
+ * Lines look like "micad: info: req=12 reissue approved serial=AB..",
+ * after log_stamp_auto with the time in front.
  * One write(2) per line, so lines from several threads never interleave.
  * Never pass a secret to these functions.
  */
@@ -19,6 +20,10 @@ enum log_level {
 
 /* Sets the program name printed before every line and the threshold. */
 void	log_init(const char *progname, int level);
+/* Daemons: start each line with "2026-12-02T11:08:15Z " (RFC 3339, UTC)
+ * unless stderr is the systemd journal (JOURNAL_STREAM), which adds its
+ * own time. */
+void	log_stamp_auto(void);
 void	log_setlevel(int level);
 int	log_getlevel(void);
 /* Parses "error|warn|info|debug"; returns the level or -1. */

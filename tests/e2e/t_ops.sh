@@ -195,6 +195,8 @@ expect_eq "one event only, for the nearest threshold (7)" \
     "$(grep -c "\"event\":\"cert.expiring\".*\"serial\":\"$EVE\"" "$EV")" 1
 check "threshold 7 in the event" grep -q \
     "\"serial\":\"$EVE\".*\"threshold_days\":7" "$EV"
+check "a 5-day certificate has days_left 5 (not 4)" grep -q \
+    "\"serial\":\"$EVE\".*\"days_left\":5," "$EV"
 check "dan's 10-day cert: threshold 30" grep -q \
     "\"serial\":\"$(serial_of "$T/dan.crt")\".*\"threshold_days\":30" "$EV"
 check "revoked certificates are not watched" sh -c \
@@ -336,7 +338,7 @@ fi
 conf_put "$CONF" daemon user mica-test
 expect_exit 1 "refuses key files owned by another user" \
     "$BIN/micad" -c "$CONF" -n
-expect_out "names the key file and owner" "owned by uid 0"
+expect_out "names the key file and owner" "owned by root (uid 0), but [daemon] user is mica-test"
 chown -R mica-test "$T/ca"
 chmod 755 "$T"
 : >"$T/micad.log"
@@ -387,5 +389,24 @@ chmod 640 "$T/ca/private/tls.key"
 expect_exit 1 "group-readable key refused" "$BIN/micad" -c "$CONF" -n
 expect_out "mode named" "mode 640"
 chmod 600 "$T/ca/private/tls.key"
+# micad -n as root on the service user's CA directory, without [daemon]
+# user (as an operator checks the unit's set-up): the advice is to run
+# as that user or set [daemon] user, never to chown the keys to root.
+conf_set "$CONF" user ""
+expect_exit 1 "micad -n as root on mica-test's keys refused" \
+    "$BIN/micad" -c "$CONF" -n
+expect_out "names the owner" "owned by mica-test (uid $MT_UID), but micad runs as root (uid 0)"
+expect_out "says to run as the owner" "run micad as mica-test (runuser -u mica-test -- micad"
+expect_out "or to set [daemon] user" "[daemon] user = mica-test"
+expect_out "warns against chown to root" "do not chown the keys to root"
+check "no advice to chown to the user micad runs as" sh -c \
+    "! printf '%s' \"\$1\" | grep -q 'chown it to the user micad runs as'" \
+    sh "$OUT"
+expect_exit 0 "the same check as mica-test passes" \
+    runuser -u mica-test -- "$BIN/micad" -c "$CONF" -n
+expect_out "configuration OK" "configuration OK"
+conf_set "$CONF" user mica-test
+expect_exit 0 "the same check as root with [daemon] user passes" \
+    "$BIN/micad" -c "$CONF" -n
 chown -R root "$T/ca"
 done_testing

@@ -71,6 +71,8 @@ expect_eq "new certificate keeps the subject" \
 expect_exit 0 "status of an issued request" \
     $MICA status --request-file "$T/alice.new.crt.request"
 expect_out "status says issued" "state: issued"
+check "status does not print the token again (--no-wait shows it once)" \
+    sh -c "! printf '%s' \"\$1\" | grep -q 'token'" sh "$OUT"
 expect_exit 0 "fetch again" $MICA fetch \
     --request-file "$T/alice.new.crt.request" --out "$T/alice.fetched.crt"
 check "fetched = written" cmp "$T/alice.fetched.crt" "$T/alice.new.crt"
@@ -107,6 +109,26 @@ expect_exit 0 "fetch after approval" $MICA fetch \
 check "verify dave's certificate" openssl verify -CAfile "$CA" \
     "$T/dave.new.crt"
 
+# ---- raw frames: WAIT's acknowledgement (PROTOCOL.md: micad always
+# sends the optional ACCEPTED first), a second LOGIN is ERROR 3 ----
+enroll wendy || not_ok "enroll wendy"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$T/wendy.k2" -subj "/CN=wendy/O=Org" -outform DER \
+    -out "$T/wendy.csr.der" 2>/dev/null
+LASTID=$(admin requests --json | grep -o '"id":[0-9]*' | cut -d: -f2 |
+    sort -n | tail -n 1)
+W_REQ=$(printf '%016x' $((LASTID + 1)))
+W_SER=$(printf '%032s' "$(serial_of "$T/wendy.crt")" | tr ' ' 0)
+W_CSR=$(od -An -v -tx1 "$T/wendy.csr.der" | tr -d ' \n')
+export W_REQ W_SER W_CSR PWFILE="$PW" SECRETS="$T"
+expect_exit 0 "raw: LOGIN, REISSUE, WAIT, second LOGIN" timeout 30 python3 \
+    "$TOP/tests/e2e/badinput.py" proto "$CA" "$CA_PORT" hello login:wendy \
+    'f:1:3:9:20=$W_SER,21=$W_CSR,22=00' 'f:1:4:10:30=$W_REQ' \
+    "f:1:2:11:10='wendy,11='x,12='123456"
+expect_eq "ACCEPTED for REISSUE, ACCEPTED (pending) for WAIT, ERROR 3 for a second LOGIN" \
+    "$OUT" "SERVER_HELLO@1 OK@2 ACCEPTED@9 ACCEPTED@10 ERROR3@11 open"
+check "reject wendy's request" admin reject "$((LASTID + 1))"
+
 # ---- a timeout while waiting: exit 4 ----
 enroll erin || not_ok "enroll erin"
 expect_exit 4 "--timeout 1 while pending exits 4" reissue erin \
@@ -120,6 +142,17 @@ expect_exit 1 "wrong password" $MICA reissue --account frank \
     --password-file "$T/badpw" --otp "$(otp frank)"
 expect_out "wrong password: authentication failed" \
     "mica: authentication failed"
+check "refused: the key mica made is removed" test ! -e "$T/frank.k2"
+expect_out "... and mica says so" \
+    "mica: removed the new key $T/frank.k2: the CA did not accept the request"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -out "$T/frank.own.key" 2>/dev/null
+expect_exit 1 "wrong password with a key of one's own" $MICA reissue \
+    --account frank --lost-cert "$T/frank.crt" --key "$T/frank.own.key" \
+    --out "$T/frank.c2" --password-file "$T/badpw" --otp "$(otp frank)"
+check "a key that existed before is kept" test -s "$T/frank.own.key"
+check "... and not named as removed" sh -c \
+    "! printf '%s' \"\$1\" | grep -q 'removed'" sh "$OUT"
 CODE=$(otp frank)
 BAD=$(printf '%06d' $(( (1${CODE} - 1000000 + 500000) % 1000000 )))
 expect_exit 1 "wrong code" reissue frank --otp "$BAD"
@@ -191,7 +224,7 @@ def frame(ver, typ, fid, body=b""):
     return struct.pack(">I", len(b)) + b
 def tlv(t, v): return struct.pack(">HH", t, len(v)) + v
 hello = frame(1, 1, 1, tlv(1, b"\x01"))
-s = socket.create_connection(("127.0.0.1", port), timeout=10)
+s = socket.create_connection(("127.0.0.1", port), timeout=30 if mode == "statusonly" else 10)
 if mode == "plain":
     s.sendall(hello)
 else:
@@ -201,13 +234,27 @@ else:
     data = {
         "badversion": frame(2, 1, 1, tlv(1, b"\x01")),
         "oversized": struct.pack(">I", 1 << 24) + b"\x01\x01",
+        # an oversized frame whose bytes keep coming: the ERROR must
+        # not be lost to a reset when the server closes
+        "oversized_stream": hello + struct.pack(">I", 1 << 24) +
+            b"\x01\x03" + b"\x00" * (768 * 1024),
+        # a frame too large before LOGIN (4096 is the cap until then)
+        "preauth_big": hello + frame(1, 6, 9, tlv(0x40, b"\x00" * 4100)),
+        # a HELLO in a version-2 frame with id 7: ERROR 2 echoes id 7
+        "hello_v2": frame(2, 1, 7, tlv(1, b"\x01\x02")),
+        # STATUS needs no login, but the login timeout still applies
+        "statusonly": hello + frame(1, 6, 2, tlv(0x30, b"\x00" * 7 +
+            b"\x01") + tlv(0x31, b"\x00" * 32)),
         "short": struct.pack(">I", 3) + b"\x01\x01\x00",
         "unknowntype": hello + frame(1, 0x7e, 9),
         "truncated": hello + frame(1, 2, 9, tlv(0x10, b"al"))[:-1] +
             b"",
         "badtlv": hello + frame(1, 2, 9, struct.pack(">HH", 0x10, 50)),
     }[mode]
-    s.sendall(data)
+    try:
+        s.sendall(data)
+    except (OSError, ssl.SSLError) as e:
+        print("send failed: %s" % e)
     if mode == "truncated":
         s.shutdown(socket.SHUT_WR)
 buf = b""
@@ -227,7 +274,8 @@ while len(buf) >= 10:
     code = ""
     if f[1] == 0x85 and len(f) >= 12:
         code = " code=%d" % struct.unpack(">H", f[10:12])[0]
-    out.append("frame type=0x%02x%s" % (f[1], code))
+    out.append("frame type=0x%02x id=%d%s" % (f[1],
+        struct.unpack(">I", f[2:6])[0], code))
 out.append("closed")
 print("\n".join(out))
 EOF
@@ -235,17 +283,33 @@ raw() { timeout 20 python3 "$T/raw.py" "$CA" "$CA_PORT" "$1"; }
 expect_exit 0 "plaintext client" raw plain
 expect_eq "plaintext refused: no frame back" "$OUT" "closed"
 expect_exit 0 "bad version frame" raw badversion
-expect_out "bad version: ERROR 2" "frame type=0x85 code=2"
+expect_out "bad version: ERROR 2" "frame type=0x85 id=1 code=2"
 expect_exit 0 "oversized frame" raw oversized
-expect_out "oversized: ERROR 4" "frame type=0x85 code=4"
+expect_out "oversized: ERROR 4" "frame type=0x85 id=0 code=4"
 expect_exit 0 "length below header" raw short
-expect_out "short frame: ERROR 1" "frame type=0x85 code=1"
+expect_out "short frame: ERROR 1" "frame type=0x85 id=0 code=1"
 expect_exit 0 "unknown type" raw unknowntype
-expect_out "unknown type: ERROR 3" "frame type=0x85 code=3"
+expect_out "unknown type: ERROR 3" "frame type=0x85 id=9 code=3"
 expect_exit 0 "TLV past the end" raw badtlv
-expect_out "bad TLV: ERROR 1" "frame type=0x85 code=1"
+expect_out "bad TLV: ERROR 1" "frame type=0x85 id=9 code=1"
 expect_exit 0 "truncated frame then EOF" raw truncated
 expect_out "truncated: server closes" "closed"
+# PROTOCOL.md versus the server
+expect_exit 0 "oversized frame while the client keeps sending" \
+    raw oversized_stream
+expect_eq "the ERROR 4 arrives (the server drains before it closes)" \
+    "$OUT" "frame type=0x81 id=1
+frame type=0x85 id=0 code=4
+closed"
+expect_exit 0 "frame over 4096 bytes before LOGIN" raw preauth_big
+expect_eq "ERROR 4 and close before LOGIN, as PROTOCOL.md says" \
+    "$OUT" "frame type=0x81 id=1
+frame type=0x85 id=0 code=4
+closed"
+expect_exit 0 "HELLO in a version-2 frame, id 7" raw hello_v2
+expect_eq "ERROR 2 echoes the readable id 7, then close" "$OUT" \
+    "frame type=0x85 id=7 code=2
+closed"
 
 # ---- auto review ----
 stop_micad
@@ -254,6 +318,10 @@ start_micad || not_ok "micad restarts with review = auto"
 enroll lena || not_ok "enroll lena"
 expect_exit 0 "auto review: certificate written at once" reissue lena \
     --otp "$(otp lena)" --timeout 30
+expect_out "auto review: says it was approved at once" \
+    "mica: approved at once (the CA reviews automatically)"
+check "auto review: no 'waiting for review'" sh -c \
+    "! printf '%s' \"\$1\" | grep -q 'waiting for review'" sh "$OUT"
 check "verify lena's certificate" openssl verify -CAfile "$CA" \
     "$T/lena.new.crt"
 expect_exit 0 "show lena's lost serial" admin show \
@@ -339,5 +407,20 @@ else
 	not_ok "nina's request file has request and token"
 fi
 expect_exit 0 "micad still alive after the flood" admin status
+
+# ---- login timeout: closed without an ERROR frame (PROTOCOL.md) ----
+stop_micad
+LT=5
+[ -n "${MICA_VALGRIND:-}" ] && LT=20	# the handshake alone is slow there
+conf_set "$CONF" login_timeout $LT
+start_micad || not_ok "micad restarts with login_timeout $LT"
+expect_exit 0 "a STATUS-only connection left open" timeout $((LT + 20)) \
+    python3 "$T/raw.py" "$CA" "$CA_PORT" statusonly
+expect_eq "answered, then closed at the login timeout without an ERROR" \
+    "$OUT" "frame type=0x81 id=1
+frame type=0x85 id=2 code=10
+closed"
+check "micad logged the login timeout" \
+    grep -q "not logged in within ${LT}s, closing" "$T/micad.log"
 
 done_testing

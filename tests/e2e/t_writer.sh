@@ -44,7 +44,7 @@ i=0
 while [ $i -lt "$N" ]; do
 	i=$((i + 1))
 	[ "$(cat "$T/r$i.rc")" = 0 ] || bad_r=$((bad_r + 1))
-	[ "$(cat "$T/s$i.rc")" = 0 ] && grep -q '^micad: running' "$T/s$i.out" ||
+	[ "$(cat "$T/s$i.rc")" = 0 ] && grep -qE '^([0-9TZ:-]+ )?micad: running' "$T/s$i.out" ||
 	    bad_s=$((bad_s + 1))
 done
 expect_eq "revokes that failed" "$bad_r" 0

@@ -90,6 +90,10 @@ test_serial(void **state)
 	assert_true(serial_parse(s, "00007fffffffffffffffffffffffffffffff"));
 	assert_false(serial_parse(s, "1ffffffffffffffffffffffffffffffff"));
 	assert_false(serial_parse(s, "xyz"));
+	/* a leading minus is refused, not dropped */
+	assert_false(serial_parse(s, "-1"));
+	assert_false(serial_parse(s, " -0A1B"));
+	assert_true(serial_parse(s, "0A-1B"));
 	assert_false(serial_parse(s, ""));
 	assert_true(serial_parse(s, "0"));
 	serial_hex(hex, s);

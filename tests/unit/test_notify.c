@@ -220,6 +220,15 @@ static void
 test_thresholds(void **state)
 {
 	(void)state;
+	/* days_left as a person counts: a 5-day certificate seen a
+	 * minute after issue has 5 days left, not 4 */
+	assert_int_equal(expiry_days_left(5 * 86400 - 60), 5);
+	assert_int_equal(expiry_days_left(5 * 86400), 5);
+	assert_int_equal(expiry_days_left(5 * 86400 + 1), 6);
+	assert_int_equal(expiry_days_left(4 * 86400 + 1), 5);
+	assert_int_equal(expiry_days_left(1), 1);
+	assert_int_equal(expiry_days_left(0), 0);
+	assert_int_equal(expiry_days_left(-86400), 0);
 	assert_int_equal(expiry_threshold(-5), 0);
 	assert_int_equal(expiry_threshold(0), 0);
 	assert_int_equal(expiry_threshold(1), 1);

@@ -436,10 +436,19 @@ test_bad_version_and_type(void **state)
 	raw_login(&b, "alice", "pw", "123456");
 	b.data[4] = 2;
 	raw_end(&b);
+	/* the header is whole, so the ERROR echoes its id (7), not 0 */
 	res = expect_fail(&b, PROTO_E_VERSION, 1);
-	assert_int_equal(res.id, 0);
+	assert_int_equal(res.id, 7);
 	b.data[4] = 0;
-	expect_fail(&b, PROTO_E_VERSION, 1);
+	res = expect_fail(&b, PROTO_E_VERSION, 1);
+	assert_int_equal(res.id, 7);
+	wb_cleanup(&b);
+	/* the case an independent client met: HELLO, version 2, id 7 */
+	raw_begin(&b, 2, PROTO_HELLO, 7);
+	raw_tlv(&b, PROTO_T_VERSIONS, "\x01\x02", 2);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_VERSION, 1);
+	assert_int_equal(res.id, 7);
 	wb_cleanup(&b);
 
 	raw_begin(&b, 1, 0x7f, 77);
@@ -453,6 +462,47 @@ test_bad_version_and_type(void **state)
 	wb_cleanup(&b);
 	assert_int_equal(proto_type_is_request(PROTO_STATUS), 1);
 	assert_int_equal(proto_type_is_request(PROTO_OK), 0);
+}
+
+/*
+ * The largest reply: an ISSUED with a CERT and 8 CHAIN entries of 16384
+ * bytes each is 6 + 12 + 9 * 16388 = 147510 bytes after len, more than
+ * the default MAX_FRAME (which bounds what the server reads, not what it
+ * sends); PROTOCOL.md tells clients to accept replies up to 1 MiB.
+ */
+static void
+test_largest_reply(void **state)
+{
+	struct proto_result res;
+	struct proto_msg m, o;
+	struct wb b;
+	uint8_t *der;
+	int i;
+
+	(void)state;
+	assert_non_null(der = malloc(PROTO_CERT_MAX));
+	memset(der, 0x30, PROTO_CERT_MAX);
+	proto_msg_init(&m, PROTO_ISSUED, 9);
+	m.request = 1;
+	assert_int_equal(proto_msg_set_cert(&m, der, PROTO_CERT_MAX), 1);
+	for (i = 0; i < PROTO_CHAIN_MAX; i++)
+		assert_int_equal(proto_msg_add_chain(&m, der, PROTO_CERT_MAX),
+		    1);
+	assert_int_equal(proto_msg_add_chain(&m, der, 1), 0);	/* a 9th */
+	wb_init(&b);
+	assert_int_equal(proto_encode(&b, &m), 1);
+	assert_int_equal(b.len - 4, 147510);
+	assert_int_equal(proto_decode(&res, &o, b.data, b.len,
+	    PROTO_MAX_FRAME_DEFAULT), PROTO_FAIL);
+	assert_int_equal(res.code, PROTO_E_TOO_LARGE);
+	assert_int_equal(proto_decode(&res, &o, b.data, b.len,
+	    PROTO_MAX_FRAME_LIMIT), PROTO_FRAME);
+	assert_int_equal(o.num_chain, PROTO_CHAIN_MAX);
+	assert_int_equal(o.cert_len, PROTO_CERT_MAX);
+	proto_msg_cleanup(&o);
+	proto_msg_cleanup(&m);
+	wb_cleanup(&b);
+	free(der);
 }
 
 static void
@@ -856,6 +906,7 @@ main(void)
 		cmocka_unit_test(test_need_more),
 		cmocka_unit_test(test_length_limits),
 		cmocka_unit_test(test_bad_version_and_type),
+		cmocka_unit_test(test_largest_reply),
 		cmocka_unit_test(test_bad_tlv),
 		cmocka_unit_test(test_duplicate_missing),
 		cmocka_unit_test(test_over_long),

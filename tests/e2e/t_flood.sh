@@ -134,10 +134,10 @@ check "plain TCP attackers were closed too" \
 
 # ---- the log: few lines, and their counts add up to /metrics ----
 # (the last line of a burst is written within a second of the next tick)
-PA='^micad: info: http: refused [0-9]+ connections? .*\(max_per_address 64\)'
-HS='^micad: info: http: shed [0-9]+ connections? '
-CR='^micad: info: ca protocol: refused [0-9]+ connections? .*\(max_per_address 32\)'
-CS='^micad: info: ca protocol: shed [0-9]+ connections? '
+PA='^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z )?micad: info: http: refused [0-9]+ connections? .*\(max_per_address 64\)'
+HS='^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z )?micad: info: http: shed [0-9]+ connections? '
+CR='^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z )?micad: info: ca protocol: refused [0-9]+ connections? .*\(max_per_address 32\)'
+CS='^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z )?micad: info: ca protocol: shed [0-9]+ connections? '
 i=0
 while [ $i -lt 100 ]; do
 	[ "$(logged "$PA")" = "$(metric http max_per_address)" ] &&

@@ -16,12 +16,19 @@ expect_exit 0 "micad -V" "$BIN/micad" -V
 expect_exit 0 "mica-admin -V" "$BIN/mica-admin" -V
 
 # ---- unknown options (init is offline) ----
-expect_exit 2 "init DIR --days: usage error" admin_init "$T/x" --days
-expect_out "--days named as unknown (no value after it)" \
-    "mica-admin: init: unknown option --days"
-expect_exit 2 "init DIR --days 3650: usage error" admin_init "$T/x" --days 3650
-expect_out "--days named as unknown (value after it)" \
-    "mica-admin: init: unknown option --days"
+# --days is an init option now (the CA's lifetime); an unknown option is
+# named as unknown whether a value follows it or not
+expect_exit 2 "init DIR --lifetime: usage error" admin_init "$T/x" --lifetime
+expect_out "--lifetime named as unknown (no value after it)" \
+    "mica-admin: init: unknown option --lifetime"
+expect_exit 2 "init DIR --lifetime 3650: usage error" admin_init "$T/x" \
+    --lifetime 3650
+expect_out "--lifetime named as unknown (value after it)" \
+    "mica-admin: init: unknown option --lifetime"
+expect_exit 2 "init DIR --days (last): usage error" admin_init "$T/x" --days
+expect_out "--days without a value says so" "init: --days needs a value"
+expect_exit 2 "init DIR --days 1: usage error" admin_init "$T/x" --days 1
+expect_out "--days out of range says so" "init: --days must be 2 to 36500"
 expect_exit 2 "init DIR --cn (last): usage error" admin_init "$T/x" --cn
 expect_out "a known option without a value says so" "init: --cn needs a value"
 expect_exit 2 "init DIR -x: usage error" admin_init "$T/x" -x

@@ -44,6 +44,7 @@
 #define EXIT_USAGE	2
 #define EXIT_REJECTED	3
 #define EXIT_PENDING	4
+#define EXIT_CHOOSE	EXIT_USAGE	/* several certificates, no terminal */
 
 #define IO_TIMEOUT	30	/* seconds, for everything but WAIT */
 #define WAIT_FOREVER	((time_t)-1)
@@ -88,26 +89,39 @@ static const char usage_main[] =
 "  reissue   ask for a replacement of a lost certificate and wait for it\n"
 "  fetch     fetch the replacement of an earlier request\n"
 "  status    show the state of an earlier request\n"
+"  list      log in and list the account's certificates\n"
 "\n"
 "  --server defaults to $MICA_SERVER, --ca to $MICA_CA.\n"
 "  mica COMMAND --help shows the command's options.\n"
-"exit: 0 certificate written, 1 failed, 2 usage, 3 rejected, 4 pending\n";
+"exit: 0 certificate written, 1 failed, 2 usage (or: several\n"
+"      certificates and no terminal to choose), 3 rejected, 4 pending\n";
 
 static const char usage_reissue[] =
-"usage: mica [global] reissue --account NAME --serial HEX --key NEW.key\n"
-"           --out NEW.crt (--subject DN | --lost-cert LOST.crt)\n"
+"usage: mica [global] reissue --account NAME --key NEW.key --out NEW.crt\n"
+"           [--serial HEX] [--subject DN | --lost-cert LOST.crt]\n"
 "           [--reason lost|compromised|damaged] [--password-file F]\n"
 "           [--otp CODE] [--note TEXT] [--no-wait] [--timeout SECONDS]\n"
 "\n"
-"  Creates NEW.key (EC P-256, PKCS#8 PEM, mode 0600) unless it exists,\n"
-"  builds a CSR for the subject of the lost certificate (--subject\n"
-"  \"/CN=alice/O=Org\", or taken from --lost-cert, which also gives the\n"
-"  serial), logs in (password and code are asked on the terminal when\n"
-"  not given) and sends the request.  The request id and retrieval token\n"
-"  are saved in NEW.crt.request (mode 0600) for `mica fetch`.  Then it\n"
-"  waits for the review (--timeout, default: no limit) and writes\n"
-"  NEW.crt and the CA chain NEW.crt.chain.  --no-wait prints the token\n"
-"  once and exits 4.\n";
+"  Logs in (password and code are asked on the terminal when not given)\n"
+"  and finds the lost certificate: --serial, or the serial of\n"
+"  --lost-cert, or else the account's certificates are listed and, on a\n"
+"  terminal, you choose the lost one by number; without a terminal the\n"
+"  only good certificate is taken, and with several it exits 2 listing\n"
+"  them (rerun with --serial and a new code).  The subject comes from\n"
+"  --subject \"/CN=alice/O=Org\", --lost-cert, or the server's copy of\n"
+"  the lost certificate.  Creates NEW.key (EC P-256, PKCS#8 PEM, mode\n"
+"  0600) unless it exists and sends the request.  The request id and\n"
+"  retrieval token are saved in NEW.crt.request (mode 0600) for\n"
+"  `mica fetch`.  Then it waits for the review (--timeout, default: no\n"
+"  limit) and writes NEW.crt and the CA chain NEW.crt.chain.  --no-wait\n"
+"  prints the token once and exits 4.\n";
+
+static const char usage_list[] =
+"usage: mica [global] list --account NAME [--password-file F] [--otp CODE]\n"
+"\n"
+"  Logs in and lists the account's certificates, newest first (at most\n"
+"  the 32 newest): serial, status (good, hold, revoked, expired),\n"
+"  validity, subject, and the replacement's serial.\n";
 
 static const char usage_fetch[] =
 "usage: mica [global] fetch (--request ID --token T | --request-file F)\n"
@@ -910,11 +924,227 @@ report_answer(const struct proto_msg *r, const char *out, const char *cafile,
 	}
 }
 
-/* ---- commands ---- */
+/* ---- the account's certificates (LIST) ---- */
 
 static int
+serial_is_zero16(const uint8_t serial[PROTO_SERIAL_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < PROTO_SERIAL_LEN; i++)
+		if (serial[i] != 0)
+			return 0;
+	return 1;
+}
+
+/* Sends LIST; *out is the CERTS reply (cleanup by the caller). */
+static int
+list_certs(struct conn *c, struct proto_msg *out)
+{
+	struct proto_msg m;
+	int rc = 0;
+
+	proto_msg_init(&m, PROTO_LIST, 0);
+	if (!request(c, &m, out))
+		goto out;
+	if (out->type != PROTO_CERTS) {
+		warnx("unexpected answer to LIST: %s",
+		    proto_type_name(out->type));
+		goto out;
+	}
+	rc = 1;
+ out:
+	proto_msg_cleanup(&m);
+	return rc;
+}
+
+/* A good or held certificate that has not expired can be reissued. */
+static int
+cert_reissuable(const struct proto_certinfo *ci, time_t now)
+{
+	return ci->status != PROTO_CERT_REVOKED && ci->not_after >= now;
+}
+
+static const char *
+cert_status_name(const struct proto_certinfo *ci, time_t now)
+{
+	if (ci->status == PROTO_CERT_REVOKED)
+		return "revoked";
+	if (ci->not_after < now)
+		return "expired";
+	return ci->status == PROTO_CERT_HOLD ? "hold" : "good";
+}
+
+static void
+fmt_time(char *buf, size_t size, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, size, "%Y-%m-%d %H:%M:%SZ", &tm) == 0)
+		snprintf(buf, size, "%" PRId64, t);
+}
+
+/* The subject as "/CN=alice/O=Org" (control bytes escaped by OpenSSL);
+ * "?" when it does not parse. */
+static void
+fmt_subject(char *buf, size_t size, const struct proto_certinfo *ci)
+{
+	const unsigned char *p = ci->subject;
+	X509_NAME *name;
+
+	if ((name = d2i_X509_NAME(NULL, &p, (long)ci->subject_len)) == NULL ||
+	    X509_NAME_oneline(name, buf, (int)size) == NULL) {
+		ERR_clear_error();
+		snprintf(buf, size, "?");
+	}
+	X509_NAME_free(name);
+}
+
+/* One line per certificate; num > 0 numbers it ("1)"). */
+static void
+print_cert(FILE *f, int num, const struct proto_certinfo *ci, time_t now)
+{
+	char serial[SERIAL_HEX_LEN], repl[SERIAL_HEX_LEN], nb[32], na[32];
+	char subj[512];
+
+	serial_hex(serial, ci->serial);
+	fmt_time(nb, sizeof(nb), ci->not_before);
+	fmt_time(na, sizeof(na), ci->not_after);
+	fmt_subject(subj, sizeof(subj), ci);
+	if (num > 0)
+		fprintf(f, "%3d) ", num);
+	fprintf(f, "serial %s  %s  %s .. %s  %s", serial,
+	    cert_status_name(ci, now), nb, na, subj);
+	if (!serial_is_zero16(ci->replaced_by)) {
+		serial_hex(repl, ci->replaced_by);
+		fprintf(f, "  replaced by %s", repl);
+	}
+	fprintf(f, "\n");
+}
+
+static void
+print_certs(FILE *f, const struct proto_msg *r, int reissuable_only)
+{
+	time_t now = time(NULL);
+	size_t i;
+	int num = 0;
+
+	for (i = 0; i < r->num_certs; i++) {
+		if (reissuable_only && !cert_reissuable(&r->certs[i], now))
+			continue;
+		print_cert(f, reissuable_only ? ++num : 0, &r->certs[i], now);
+	}
+	if (r->total > r->num_certs)
+		fprintf(f, "(%" PRIu32 " certificates in all; only the %zu "
+		    "newest are listed)\n", r->total, r->num_certs);
+}
+
+/* Asks on the terminal for a number 1..max; 0 when none was given. */
+static int
+ask_number(int max)
+{
+	char line[32], *end;
+	FILE *tty;
+	long v = 0;
+	int tries;
+
+	if ((tty = fopen("/dev/tty", "r+")) == NULL) {
+		warnx("no terminal to ask which certificate was lost");
+		return 0;
+	}
+	for (tries = 0; tries < 3; tries++) {
+		fprintf(tty, "which certificate was lost? [1-%d]: ", max);
+		fflush(tty);
+		if (fgets(line, sizeof(line), tty) == NULL)
+			break;
+		line[strcspn(line, "\r\n")] = '\0';
+		errno = 0;
+		v = strtol(line, &end, 10);
+		if (line[0] != '\0' && *end == '\0' && errno == 0 &&
+		    v >= 1 && v <= max)
+			break;
+		fprintf(tty, "a number from 1 to %d, please\n", max);
+		v = 0;
+	}
+	fclose(tty);
+	return (int)v;
+}
+
+/*
+ * Picks the lost certificate from a CERTS reply: the one with serial
+ * (when have_serial), else by asking on a terminal, else the only
+ * reissuable one.  Returns EXIT_OK with *out set, or an exit code.
+ */
+static int
+choose_cert(const struct proto_msg *r, const struct opts *o,
+    const uint8_t *serial, int have_serial,
+    const struct proto_certinfo **out)
+{
+	const struct proto_certinfo *cand[PROTO_LIST_MAX];
+	char hex[SERIAL_HEX_LEN];
+	time_t now = time(NULL);
+	size_t i, n = 0;
+	int pick;
+
+	*out = NULL;
+	for (i = 0; i < r->num_certs; i++) {
+		if (have_serial) {
+			if (memcmp(r->certs[i].serial, serial,
+			    PROTO_SERIAL_LEN) == 0) {
+				*out = &r->certs[i];
+				return EXIT_OK;
+			}
+		} else if (cert_reissuable(&r->certs[i], now))
+			cand[n++] = &r->certs[i];
+	}
+	if (have_serial) {
+		serial_hex(hex, serial);
+		warnx("serial %s is not among the certificates listed for "
+		    "account %s; give --subject or --lost-cert", hex,
+		    o->account);
+		return EXIT_FAIL;
+	}
+	if (n == 0) {
+		warnx("account %s has no good certificate to reissue "
+		    "(revoked and expired ones cannot be):", o->account);
+		print_certs(stderr, r, 0);
+		return EXIT_FAIL;
+	}
+	if (isatty(STDIN_FILENO)) {
+		fprintf(stderr, "certificates of account %s that can be "
+		    "reissued:\n", o->account);
+		print_certs(stderr, r, 1);
+		if ((pick = ask_number((int)n)) == 0)
+			return EXIT_FAIL;
+		*out = cand[pick - 1];
+		return EXIT_OK;
+	}
+	if (n == 1) {
+		serial_hex(hex, cand[0]->serial);
+		fprintf(stderr, "mica: taking the only good certificate of "
+		    "account %s: serial %s\n", o->account, hex);
+		*out = cand[0];
+		return EXIT_OK;
+	}
+	warnx("account %s has %zu good certificates and there is no "
+	    "terminal to choose; rerun with --serial SERIAL (and a new "
+	    "code):", o->account, n);
+	print_certs(stderr, r, 1);
+	return EXIT_CHOOSE;
+}
+
+/* ---- commands ---- */
+
+/*
+ * Serial and subject from the options: --lost-cert gives both (unless
+ * --serial / --subject say otherwise).  Either may stay unknown
+ * (*have_serial 0, *out_name NULL): then they come from the server.
+ */
+static int
 subject_and_serial(struct opts *o, X509_NAME **out_name,
-    uint8_t serial[PROTO_SERIAL_LEN])
+    uint8_t serial[PROTO_SERIAL_LEN], int *have_serial)
 {
 	const ASN1_INTEGER *ai;
 	X509 *lost = NULL;
@@ -922,6 +1152,7 @@ subject_and_serial(struct opts *o, X509_NAME **out_name,
 	int rc = 0;
 
 	*out_name = NULL;
+	*have_serial = 0;
 	if (o->lost_cert != NULL) {
 		if ((lost = load_cert(o->lost_cert)) == NULL)
 			goto out;
@@ -938,6 +1169,7 @@ subject_and_serial(struct opts *o, X509_NAME **out_name,
 				    o->lost_cert, PROTO_SERIAL_LEN);
 				goto out;
 			}
+			*have_serial = 1;
 		}
 	}
 	if (o->subject != NULL &&
@@ -946,10 +1178,13 @@ subject_and_serial(struct opts *o, X509_NAME **out_name,
 		    "\"/CN=alice/O=Org\"");
 		goto out;
 	}
-	if (o->serial != NULL && !serial_parse(serial, o->serial)) {
-		warnx("--serial: not a hex serial of at most %d bytes",
-		    PROTO_SERIAL_LEN);
-		goto out;
+	if (o->serial != NULL) {
+		if (!serial_parse(serial, o->serial)) {
+			warnx("--serial: not a hex serial of at most %d bytes",
+			    PROTO_SERIAL_LEN);
+			goto out;
+		}
+		*have_serial = 1;
 	}
 	rc = 1;
  out:
@@ -959,6 +1194,43 @@ subject_and_serial(struct opts *o, X509_NAME **out_name,
 	}
 	BN_free(bn);
 	X509_free(lost);
+	return rc;
+}
+
+/*
+ * After LOGIN: lists the account's certificates and takes the lost
+ * one's serial (unless known) and subject (unless known) from it.
+ * Returns EXIT_OK or the exit code.
+ */
+static int
+find_lost(struct conn *c, const struct opts *o, uint8_t *serial,
+    int have_serial, X509_NAME **subject)
+{
+	const struct proto_certinfo *ci;
+	const unsigned char *p;
+	struct proto_msg r;
+	int rc = EXIT_FAIL;
+
+	proto_msg_init(&r, PROTO_OK, 0);
+	if (!list_certs(c, &r))
+		goto out;
+	if ((rc = choose_cert(&r, o, serial, have_serial, &ci)) != EXIT_OK)
+		goto out;
+	rc = EXIT_FAIL;
+	memcpy(serial, ci->serial, PROTO_SERIAL_LEN);
+	if (*subject == NULL) {
+		p = ci->subject;
+		if ((*subject = d2i_X509_NAME(NULL, &p,
+		    (long)ci->subject_len)) == NULL ||
+		    p != ci->subject + ci->subject_len) {
+			ssl_warn("the lost certificate's subject from the "
+			    "server does not parse");
+			goto out;
+		}
+	}
+	rc = EXIT_OK;
+ out:
+	proto_msg_cleanup(&r);
 	return rc;
 }
 
@@ -1020,12 +1292,11 @@ cmd_reissue(struct opts *o)
 	EVP_PKEY *pkey = NULL;
 	uint8_t *csr = NULL;
 	int csr_len = 0, reason = PROTO_REASON_LOST, rc = EXIT_FAIL;
+	int have_serial;
 
 	proto_msg_init(&m, PROTO_REISSUE, 0);
 	proto_msg_init(&r, PROTO_OK, 0);
-	if (o->account == NULL || o->key == NULL || o->out == NULL ||
-	    (o->serial == NULL && o->lost_cert == NULL) ||
-	    (o->subject == NULL && o->lost_cert == NULL)) {
+	if (o->account == NULL || o->key == NULL || o->out == NULL) {
 		fprintf(stderr, "%s", usage_reissue);
 		rc = EXIT_USAGE;
 		goto out;
@@ -1045,16 +1316,23 @@ cmd_reissue(struct opts *o)
 		warnx("--out: path too long");
 		goto out;
 	}
-	if (!subject_and_serial(o, &subject, m.serial) ||
-	    (pkey = load_or_create_key(o->key)) == NULL ||
-	    !build_csr(pkey, subject, &csr, &csr_len) ||
-	    !proto_msg_set_csr(&m, csr, (size_t)csr_len))
+	if (!subject_and_serial(o, &subject, m.serial, &have_serial))
 		goto out;
 	m.reason = (uint8_t)reason;
 	if (o->note != NULL)
 		snprintf(m.note, sizeof(m.note), "%s", o->note);
 
 	if (!conn_open(&c, o->server, o->ca) || !hello(&c) || !login(&c, o))
+		goto out;
+	/* The lost certificate's serial or subject from the server. */
+	if ((!have_serial || subject == NULL) &&
+	    (rc = find_lost(&c, o, m.serial, have_serial, &subject)) !=
+	    EXIT_OK)
+		goto out;
+	rc = EXIT_FAIL;
+	if ((pkey = load_or_create_key(o->key)) == NULL ||
+	    !build_csr(pkey, subject, &csr, &csr_len) ||
+	    !proto_msg_set_csr(&m, csr, (size_t)csr_len))
 		goto out;
 	if (!request(&c, &m, &r))
 		goto out;
@@ -1085,6 +1363,33 @@ cmd_reissue(struct opts *o)
 	EVP_PKEY_free(pkey);
 	proto_msg_cleanup(&r);
 	proto_msg_cleanup(&m);
+	return rc;
+}
+
+/* list: log in, LIST, print. */
+static int
+cmd_list(struct opts *o)
+{
+	struct conn c = { .fd = -1 };
+	struct proto_msg r;
+	int rc = EXIT_FAIL;
+
+	proto_msg_init(&r, PROTO_OK, 0);
+	if (o->account == NULL) {
+		fprintf(stderr, "%s", usage_list);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (!conn_open(&c, o->server, o->ca) || !hello(&c) ||
+	    !login(&c, o) || !list_certs(&c, &r))
+		goto out;
+	printf("account %s: %" PRIu32 " certificate%s\n", o->account,
+	    r.total, r.total == 1 ? "" : "s");
+	print_certs(stdout, &r, 0);
+	rc = EXIT_OK;
+ out:
+	conn_close(&c);
+	proto_msg_cleanup(&r);
 	return rc;
 }
 
@@ -1286,6 +1591,8 @@ main(int argc, char **argv)
 		usage = usage_fetch;
 	else if (strcmp(cmd, "status") == 0)
 		usage = usage_status;
+	else if (strcmp(cmd, "list") == 0)
+		usage = usage_list;
 	else {
 		warnx("unknown command \"%s\"", cmd);
 		goto usage;
@@ -1313,6 +1620,8 @@ main(int argc, char **argv)
 		goto usage;
 	if (usage == usage_reissue)
 		rc = cmd_reissue(&o);
+	else if (usage == usage_list)
+		rc = cmd_list(&o);
 	else
 		rc = cmd_lookup(&o, usage == usage_fetch);
 	return rc;

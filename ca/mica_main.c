@@ -30,6 +30,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -67,6 +68,19 @@ struct opts {
 	const char	*request_file;
 	int		 no_wait;
 	long		 timeout;	/* WAIT, seconds; 0 = no limit */
+	const char	*p12;		/* --p12 FILE */
+	const char	*p12_password_file;
+	int		 p12_legacy;
+};
+
+#define P12_PASSWORD_MAX	1024
+
+/* A PKCS#12 bundle to write beside the PEM files. */
+struct p12_out {
+	const char	*path;
+	int		 legacy;	/* 3DES + SHA-1 MAC for old Windows */
+	char		 pass[P12_PASSWORD_MAX + 1];	/* wiped after use */
+	size_t		 pass_len;
 };
 
 struct conn {
@@ -81,6 +95,14 @@ struct conn {
 };
 
 enum rd_rc { RD_OK, RD_TIMEOUT, RD_ERR };
+
+#define P12_HELP \
+"\n" \
+"  --p12 FILE also writes key, certificate and chain as a PKCS#12 file\n" \
+"  (mode 0600; AES-256-CBC with PBKDF2 and a SHA-256 MAC), for browsers,\n" \
+"  Windows, macOS and VPN clients; --p12-legacy uses 3DES and a SHA-1\n" \
+"  MAC for old Windows.  The password is asked twice on the terminal or\n" \
+"  read from the first line of --p12-password-file F (not empty).\n"
 
 static const char usage_main[] =
 "usage: mica [--server HOST:PORT] [--ca CA.crt] COMMAND [options]\n"
@@ -101,6 +123,7 @@ static const char usage_reissue[] =
 "           [--serial HEX] [--subject DN | --lost-cert LOST.crt]\n"
 "           [--reason lost|compromised|damaged] [--password-file F]\n"
 "           [--otp CODE] [--note TEXT] [--no-wait] [--timeout SECONDS]\n"
+"           [--p12 FILE [--p12-legacy] [--p12-password-file F]]\n"
 "\n"
 "  Logs in (password and code are asked on the terminal when not given)\n"
 "  and finds the lost certificate: --serial, or the serial of\n"
@@ -113,8 +136,9 @@ static const char usage_reissue[] =
 "  0600) unless it exists and sends the request.  The request id and\n"
 "  retrieval token are saved in NEW.crt.request (mode 0600) for\n"
 "  `mica fetch`.  Then it waits for the review (--timeout, default: no\n"
-"  limit) and writes NEW.crt and the CA chain NEW.crt.chain.  --no-wait\n"
-"  prints the token once and exits 4.\n";
+"  limit) and writes NEW.crt and the CA chain NEW.crt.chain (up to the\n"
+"  root).  --no-wait prints the token once and exits 4.\n"
+P12_HELP;
 
 static const char usage_list[] =
 "usage: mica [global] list --account NAME [--password-file F] [--otp CODE]\n"
@@ -125,10 +149,13 @@ static const char usage_list[] =
 
 static const char usage_fetch[] =
 "usage: mica [global] fetch (--request ID --token T | --request-file F)\n"
-"           --out NEW.crt\n"
+"           --out NEW.crt [--p12 FILE --key NEW.key [--p12-legacy]\n"
+"           [--p12-password-file F]]\n"
 "\n"
-"  Writes the replacement certificate to NEW.crt and the chain to\n"
-"  NEW.crt.chain.  Exit 0 written, 3 rejected, 4 still pending.\n";
+"  Writes the replacement certificate to NEW.crt and the chain (up to\n"
+"  the root) to NEW.crt.chain.  Exit 0 written, 3 rejected, 4 still\n"
+"  pending.  --p12 needs the key the request was made with (--key).\n"
+P12_HELP;
 
 static const char usage_status[] =
 "usage: mica [global] status (--request ID --token T | --request-file F)\n"
@@ -756,29 +783,129 @@ bio_write_atomic(BIO *bio, const char *path, mode_t mode)
 	return len > 0 && write_atomic(path, data, (size_t)len, mode);
 }
 
-/* Checks the certificate against cafile (and pkey) and writes it. */
+/* ---- PKCS#12 ---- */
+
+/* The p12 password: from the file's first line, or asked twice. */
+static int
+p12_password(struct p12_out *p, const struct opts *o)
+{
+	char again[P12_PASSWORD_MAX + 1];
+	size_t n = 0;
+	int rc = 0;
+
+	if (o->p12_password_file != NULL) {
+		if (!read_first_line(o->p12_password_file, p->pass,
+		    sizeof(p->pass), &p->pass_len))
+			goto out;
+		if (p->pass_len == 0) {
+			warnx("%s: the first line is empty; a PKCS#12 file "
+			    "needs a password", o->p12_password_file);
+			goto out;
+		}
+		rc = 1;
+		goto out;
+	}
+	if (!ask_secret("PKCS#12 password", p->pass, sizeof(p->pass),
+	    &p->pass_len) ||
+	    !ask_secret("PKCS#12 password again", again, sizeof(again), &n))
+		goto out;
+	if (p->pass_len == 0) {
+		warnx("empty PKCS#12 password refused");
+		goto out;
+	}
+	if (n != p->pass_len || sodium_memcmp(again, p->pass, n) != 0) {
+		warnx("the two PKCS#12 passwords differ");
+		goto out;
+	}
+	rc = 1;
+ out:
+	sodium_memzero(again, sizeof(again));
+	if (!rc)
+		sodium_memzero(p->pass, sizeof(p->pass));
+	return rc;
+}
+
+/*
+ * Writes key, certificate and CA certificates (issuer first, up to the
+ * root) as PKCS#12 to p->path, mode 0600.  Default: AES-256-CBC with
+ * PBKDF2 (PBES2) for key and certificates, HMAC-SHA-256 MAC; legacy:
+ * pbeWithSHA1And3-KeyTripleDES-CBC for both and a SHA-1 MAC (in the
+ * default provider: RC2 would need the legacy one).
+ */
+static int
+write_p12(const struct p12_out *p, EVP_PKEY *pkey, X509 *cert,
+    STACK_OF(X509) *cas)
+{
+	PKCS12 *p12 = NULL;
+	unsigned char *der = NULL;
+	char name[256];
+	int nid, len, rc = 0;
+
+	nid = p->legacy ? NID_pbe_WithSHA1And3_Key_TripleDES_CBC :
+	    NID_aes_256_cbc;
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert),
+	    NID_commonName, name, sizeof(name)) <= 0) {
+		ERR_clear_error();
+		snprintf(name, sizeof(name), "mica certificate");
+	}
+	/* mac_iter -1: no MAC yet; PKCS12_set_mac picks its digest */
+	if ((p12 = PKCS12_create_ex(p->pass, name, pkey, cert, cas, nid, nid,
+	    PKCS12_DEFAULT_ITER, -1, 0, NULL, NULL)) == NULL ||
+	    !PKCS12_set_mac(p12, p->pass, (int)p->pass_len, NULL, 0,
+	    PKCS12_DEFAULT_ITER, p->legacy ? EVP_sha1() : EVP_sha256()) ||
+	    (len = i2d_PKCS12(p12, &der)) <= 0) {
+		ssl_warn("building the PKCS#12 file");
+		goto out;
+	}
+	if (!write_atomic(p->path, der, (size_t)len, 0600))
+		goto out;
+	printf("pkcs12: %s (%s)\n", p->path, p->legacy ?
+	    "legacy: 3DES, SHA-1 MAC" : "AES-256-CBC, PBKDF2, SHA-256 MAC");
+	printf("import it:\n"
+	    "  Windows:     double-click it, or: certutil -user -importPFX %s\n"
+	    "               (Windows before 10 1709 / Server 2016: make it "
+	    "with --p12-legacy)\n"
+	    "  macOS:       security import %s -f pkcs12 "
+	    "-k ~/Library/Keychains/login.keychain-db\n"
+	    "  Firefox/NSS: pk12util -i %s -d sql:PROFILE_DIR "
+	    "(Chrome on Linux: sql:$HOME/.pki/nssdb)\n",
+	    p->path, p->path, p->path);
+	rc = 1;
+ out:
+	OPENSSL_free(der);
+	PKCS12_free(p12);
+	return rc;
+}
+
+/*
+ * Checks the certificate against cafile (and pkey) and writes it, the
+ * chain up to the root (from the verified path) and, with p12, the
+ * PKCS#12 bundle.
+ */
 static int
 write_issued(const struct proto_msg *m, const char *out, const char *cafile,
-    EVP_PKEY *pkey)
+    EVP_PKEY *pkey, const struct p12_out *p12)
 {
 	char chainpath[PATH_MAX];
 	X509_STORE *store = NULL;
 	X509_STORE_CTX *sctx = NULL;
-	STACK_OF(X509) *untrusted = NULL;
+	STACK_OF(X509) *untrusted = NULL, *path = NULL, *cas = NULL;
 	X509 *cert = NULL, *x;
-	BIO *cb = NULL, *chb = NULL;
+	BIO *cb = NULL, *chb = NULL, *junk = NULL;
 	size_t i;
-	int rc = 0;
+	int j, rc = 0;
 
 	if ((cb = BIO_new(BIO_s_mem())) == NULL ||
 	    (chb = BIO_new(BIO_s_mem())) == NULL ||
-	    (untrusted = sk_X509_new_null()) == NULL)
+	    (junk = BIO_new(BIO_s_mem())) == NULL ||
+	    (untrusted = sk_X509_new_null()) == NULL ||
+	    (cas = sk_X509_new_null()) == NULL)
 		goto fail;
 	if (!pem_append(cb, m->cert, m->cert_len, &cert))
 		goto out;
 	for (i = 0; i < m->num_chain; i++) {
 		x = NULL;
-		if (!pem_append(chb, m->chain[i], m->chain_len[i], &x))
+		if (!pem_append(junk, m->chain[i], m->chain_len[i], &x))
 			goto out;
 		if (!sk_X509_push(untrusted, x)) {
 			X509_free(x);
@@ -801,6 +928,18 @@ write_issued(const struct proto_msg *m, const char *out, const char *cafile,
 		    X509_STORE_CTX_get_error(sctx)));
 		goto out;
 	}
+	/* The verified path, leaf first, ends at the trusted root. */
+	if ((path = X509_STORE_CTX_get1_chain(sctx)) == NULL)
+		goto fail;
+	for (j = 1; j < sk_X509_num(path); j++) {
+		x = sk_X509_value(path, j);
+		if (!PEM_write_bio_X509(chb, x) || !X509_up_ref(x))
+			goto fail;
+		if (!sk_X509_push(cas, x)) {
+			X509_free(x);
+			goto fail;
+		}
+	}
 	if (snprintf(chainpath, sizeof(chainpath), "%s.chain", out) >=
 	    (int)sizeof(chainpath)) {
 		warnx("%s: path too long", out);
@@ -810,6 +949,8 @@ write_issued(const struct proto_msg *m, const char *out, const char *cafile,
 	    !bio_write_atomic(chb, chainpath, 0644))
 		goto out;
 	printf("certificate: %s\nchain: %s\n", out, chainpath);
+	if (p12 != NULL && !write_p12(p12, pkey, cert, cas))
+		goto out;
 	rc = 1;
 	goto out;
  fail:
@@ -818,9 +959,12 @@ write_issued(const struct proto_msg *m, const char *out, const char *cafile,
 	X509_STORE_CTX_free(sctx);
 	X509_STORE_free(store);
 	sk_X509_pop_free(untrusted, X509_free);
+	sk_X509_pop_free(path, X509_free);
+	sk_X509_pop_free(cas, X509_free);
 	X509_free(cert);
 	BIO_free(cb);
 	BIO_free(chb);
+	BIO_free(junk);
 	return rc;
 }
 
@@ -897,7 +1041,7 @@ get_request(const struct opts *o, uint64_t *out_id, uint8_t *out_token)
 /* Exit code for an answer carrying a final or pending state. */
 static int
 report_answer(const struct proto_msg *r, const char *out, const char *cafile,
-    EVP_PKEY *pkey)
+    EVP_PKEY *pkey, const struct p12_out *p12)
 {
 	switch (r->type) {
 	case PROTO_ISSUED:
@@ -905,7 +1049,7 @@ report_answer(const struct proto_msg *r, const char *out, const char *cafile,
 			printf("state: issued\n");
 			return EXIT_OK;
 		}
-		return write_issued(r, out, cafile, pkey) ? EXIT_OK :
+		return write_issued(r, out, cafile, pkey, p12) ? EXIT_OK :
 		    EXIT_FAIL;
 	case PROTO_REJECTED:
 		warnx("request %" PRIu64 " rejected: %s", r->request,
@@ -1237,7 +1381,7 @@ find_lost(struct conn *c, const struct opts *o, uint8_t *serial,
 /* Sends WAIT and blocks until ISSUED/REJECTED or the timeout. */
 static int
 wait_result(struct conn *c, const struct opts *o, uint64_t id,
-    const char *reqfile, EVP_PKEY *pkey)
+    const char *reqfile, EVP_PKEY *pkey, const struct p12_out *p12)
 {
 	struct proto_msg m, r;
 	time_t deadline = 0;
@@ -1273,7 +1417,7 @@ wait_result(struct conn *c, const struct opts *o, uint64_t id,
 			continue;	/* not ours: ignore */
 		if (r.type == PROTO_ACCEPTED && r.state != PROTO_STATE_REJECTED)
 			continue;	/* acknowledgement: keep waiting */
-		rc = report_answer(&r, o->out, o->ca, pkey);
+		rc = report_answer(&r, o->out, o->ca, pkey, p12);
 		goto out;
 	}
  out:
@@ -1282,9 +1426,52 @@ wait_result(struct conn *c, const struct opts *o, uint64_t id,
 	return rc;
 }
 
+/* --p12: a sodium_malloc'd p12_out with the password (NULL: no --p12).
+ * Returns 0 on failure. */
+static int
+p12_setup(const struct opts *o, struct p12_out **out)
+{
+	struct p12_out *p;
+
+	*out = NULL;
+	if (o->p12 == NULL)
+		return 1;
+	if ((p = sodium_malloc(sizeof(*p))) == NULL) {
+		warn("sodium_malloc");
+		return 0;
+	}
+	memset(p, 0, sizeof(*p));
+	p->path = o->p12;
+	p->legacy = o->p12_legacy;
+	if (!p12_password(p, o)) {
+		sodium_free(p);
+		return 0;
+	}
+	*out = p;
+	return 1;
+}
+
+/* Loads an existing private key (PEM). */
+static EVP_PKEY *
+load_key(const char *keyfile)
+{
+	EVP_PKEY *pkey = NULL;
+	BIO *bio;
+
+	if ((bio = BIO_new_file(keyfile, "r")) == NULL) {
+		ssl_warn(keyfile);
+		return NULL;
+	}
+	if ((pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL)
+		ssl_warn(keyfile);
+	BIO_free(bio);
+	return pkey;
+}
+
 static int
 cmd_reissue(struct opts *o)
 {
+	struct p12_out *p12 = NULL;
 	char reqfile[PATH_MAX], hex[PROTO_TOKEN_HEX_LEN + 1];
 	struct conn c = { .fd = -1 };
 	struct proto_msg m, r;
@@ -1316,7 +1503,8 @@ cmd_reissue(struct opts *o)
 		warnx("--out: path too long");
 		goto out;
 	}
-	if (!subject_and_serial(o, &subject, m.serial, &have_serial))
+	if (!subject_and_serial(o, &subject, m.serial, &have_serial) ||
+	    !p12_setup(o, &p12))
 		goto out;
 	m.reason = (uint8_t)reason;
 	if (o->note != NULL)
@@ -1355,9 +1543,10 @@ cmd_reissue(struct opts *o)
 		rc = EXIT_PENDING;
 		goto out;
 	}
-	rc = wait_result(&c, o, r.request, reqfile, pkey);
+	rc = wait_result(&c, o, r.request, reqfile, pkey, p12);
  out:
 	conn_close(&c);
+	sodium_free(p12);	/* wipes the password */
 	OPENSSL_free(csr);
 	X509_NAME_free(subject);
 	EVP_PKEY_free(pkey);
@@ -1400,6 +1589,8 @@ cmd_lookup(struct opts *o, int is_fetch)
 	char hex[PROTO_TOKEN_HEX_LEN + 1];
 	struct conn c = { .fd = -1 };
 	struct proto_msg m, r;
+	struct p12_out *p12 = NULL;
+	EVP_PKEY *pkey = NULL;
 	int rc = EXIT_FAIL;
 
 	proto_msg_init(&m, is_fetch ? PROTO_FETCH : PROTO_STATUS, 0);
@@ -1411,7 +1602,17 @@ cmd_lookup(struct opts *o, int is_fetch)
 		rc = EXIT_USAGE;
 		goto out;
 	}
+	if (o->p12 != NULL && (!is_fetch || o->key == NULL)) {
+		warnx("--p12 needs fetch and --key (the key the request was "
+		    "made with)");
+		fprintf(stderr, "%s", is_fetch ? usage_fetch : usage_status);
+		rc = EXIT_USAGE;
+		goto out;
+	}
 	if (!get_request(o, &m.request, m.token))
+		goto out;
+	if (o->p12 != NULL &&
+	    ((pkey = load_key(o->key)) == NULL || !p12_setup(o, &p12)))
 		goto out;
 	if (!conn_open(&c, o->server, o->ca) || !hello(&c) ||
 	    !request(&c, &m, &r))
@@ -1427,9 +1628,11 @@ cmd_lookup(struct opts *o, int is_fetch)
 			goto out;
 		}
 	}
-	rc = report_answer(&r, is_fetch ? o->out : NULL, o->ca, NULL);
+	rc = report_answer(&r, is_fetch ? o->out : NULL, o->ca, pkey, p12);
  out:
 	conn_close(&c);
+	sodium_free(p12);	/* wipes the password */
+	EVP_PKEY_free(pkey);
 	proto_msg_cleanup(&r);
 	proto_msg_cleanup(&m);
 	return rc;
@@ -1439,7 +1642,7 @@ enum {
 	OPT_SERVER = 256, OPT_CA, OPT_ACCOUNT, OPT_SERIAL, OPT_KEY, OPT_OUT,
 	OPT_REASON, OPT_PWFILE, OPT_OTP, OPT_NOTE, OPT_NOWAIT, OPT_TIMEOUT,
 	OPT_SUBJECT, OPT_LOSTCERT, OPT_REQUEST, OPT_TOKEN, OPT_REQFILE,
-	OPT_HELP,
+	OPT_HELP, OPT_P12, OPT_P12LEGACY, OPT_P12PW,
 };
 
 static const struct option long_opts[] = {
@@ -1461,6 +1664,9 @@ static const struct option long_opts[] = {
 	{ "token", required_argument, NULL, OPT_TOKEN },
 	{ "request-file", required_argument, NULL, OPT_REQFILE },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "p12", required_argument, NULL, OPT_P12 },
+	{ "p12-legacy", no_argument, NULL, OPT_P12LEGACY },
+	{ "p12-password-file", required_argument, NULL, OPT_P12PW },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -1489,6 +1695,9 @@ parse_opts(int argc, char **argv, struct opts *o, int *help)
 		case OPT_REQUEST: o->request = optarg; break;
 		case OPT_TOKEN: o->token = optarg; break;
 		case OPT_REQFILE: o->request_file = optarg; break;
+		case OPT_P12: o->p12 = optarg; break;
+		case OPT_P12LEGACY: o->p12_legacy = 1; break;
+		case OPT_P12PW: o->p12_password_file = optarg; break;
 		case OPT_TIMEOUT:
 			errno = 0;
 			o->timeout = strtol(optarg, &end, 10);
@@ -1548,6 +1757,11 @@ check_formats(const struct opts *o)
 				    "tabs, escapes) are not allowed");
 				return 0;
 			}
+	}
+	if ((o->p12_legacy || o->p12_password_file != NULL) &&
+	    o->p12 == NULL) {
+		warnx("--p12-legacy and --p12-password-file go with --p12 FILE");
+		return 0;
 	}
 	if (o->otp != NULL) {
 		for (i = 0; o->otp[i] != '\0'; i++)

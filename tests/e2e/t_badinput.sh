@@ -356,7 +356,7 @@ cli | - | $BIN/mica --server 127.0.0.1:$CA_PORT reissue --account l1 --serial 01
 cli | - | $MICA reissue --bogus                     | 2 :: reissue: unrecognized option '--bogus'
 cli | - | $MICA reissue --account l1 --serial 01 --subject /CN=l1/O=Org --key $T/k --out $T/o --reason stolen | 2 :: mica: --reason: lost, compromised or damaged
 cli | - | $MICA reissue --account l1 --serial xyz --subject /CN=l1/O=Org --key $T/k --out $T/o --password-file $PW --otp 123456 | 2 :: mica: --serial: not a hex serial of at most 16 bytes
-cli | - | $MICA reissue --account l1 --serial 01 --key $T/k --out $T/o | 2
+cli | - | $MICA reissue --account l1 --serial 01 --out $T/o | 2
 cli | - | $MICA fetch --bogus                       | 2 :: fetch: unrecognized option '--bogus'
 cli | - | $MICA status --bogus                      | 2 :: status: unrecognized option '--bogus'
 cli | - | $MICA fetch --request 1 --token zz --out $T/o | 2 :: mica: --token: expected 64 hex digits

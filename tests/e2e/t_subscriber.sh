@@ -141,6 +141,105 @@ expect_exit 1 "--serial of another account's certificate" \
 expect_out "not listed: says to give the subject" \
     "is not among the certificates listed for account dan; give --subject or --lost-cert"
 
+# ---- PKCS#12 ----
+# pubkey_of FILE: the public key of a certificate (PEM) file.
+pubkey_of() { openssl x509 -in "$1" -noout -pubkey; }
+enroll erin || not_ok "enroll erin"
+printf 'p12-secret-pw\nsecond line\n' >"$T/p12pw"
+printf '\nnot the first line\n' >"$T/p12empty"
+expect_exit 1 "--p12-password-file with an empty first line: refused" \
+    $MICA reissue --account erin --key "$T/erin.new.key" \
+    --out "$T/erin.new.crt" --password-file "$PW" --otp 000000 \
+    --p12 "$T/erin.p12" --p12-password-file "$T/p12empty" </dev/null
+expect_out "empty p12 password: says so" \
+    "mica: $T/p12empty: the first line is empty; a PKCS#12 file needs a password"
+check "empty p12 password: nothing written" test ! -e "$T/erin.new.key"
+expect_exit 2 "--p12-legacy without --p12: usage" \
+    $MICA reissue --account erin --key "$T/erin.new.key" \
+    --out "$T/erin.new.crt" --p12-legacy
+expect_exit 0 "reissue --p12" $MICA reissue --account erin \
+    --key "$T/erin.new.key" --out "$T/erin.new.crt" --password-file "$PW" \
+    --otp "$(otp erin)" --p12 "$T/erin.p12" \
+    --p12-password-file "$T/p12pw" </dev/null
+expect_out "p12 written" "pkcs12: $T/erin.p12 (AES-256-CBC, PBKDF2, SHA-256 MAC)"
+expect_out "hint: Windows" "certutil -user -importPFX $T/erin.p12"
+expect_out "hint: macOS" "security import $T/erin.p12 -f pkcs12"
+expect_out "hint: Firefox/NSS" "pk12util -i $T/erin.p12 -d sql:"
+if printf '%s\n' "$OUT" | grep -q 'p12-secret-pw'; then
+	not_ok "the p12 password is not printed"
+else
+	ok "the p12 password is not printed"
+fi
+expect_eq "p12 mode 0600" "$(stat -c %a "$T/erin.p12")" 600
+expect_exit 0 "openssl pkcs12 -info reads it" openssl pkcs12 -info -noout \
+    -in "$T/erin.p12" -passin "file:$T/p12pw"
+expect_out "p12: SHA-256 MAC" "MAC: sha256"
+expect_out "p12: AES-256-CBC with PBKDF2" "PBES2, PBKDF2, AES-256-CBC"
+openssl pkcs12 -in "$T/erin.p12" -passin "file:$T/p12pw" -nocerts -nodes \
+    2>/dev/null | openssl pkey -pubout >"$T/erin.p12.pub" 2>/dev/null
+openssl pkcs12 -in "$T/erin.p12" -passin "file:$T/p12pw" -clcerts -nokeys \
+    2>/dev/null >"$T/erin.p12.crt"
+openssl pkcs12 -in "$T/erin.p12" -passin "file:$T/p12pw" -cacerts -nokeys \
+    2>/dev/null >"$T/erin.p12.ca"
+expect_eq "p12: the key matches the certificate" \
+    "$(cat "$T/erin.p12.pub")" "$(pubkey_of "$T/erin.new.crt")"
+check "p12: the certificate is the new one" cmp \
+    "$(openssl x509 -in "$T/erin.p12.crt" -outform DER -out "$T/a.der"; echo "$T/a.der")" \
+    "$(openssl x509 -in "$T/erin.new.crt" -outform DER -out "$T/b.der"; echo "$T/b.der")"
+expect_eq "p12: the chain is the CA certificate" \
+    "$(openssl x509 -in "$T/erin.p12.ca" -noout -fingerprint -sha256)" \
+    "$(openssl x509 -in "$CA" -noout -fingerprint -sha256)"
+expect_eq ".chain holds the chain up to the root" \
+    "$(openssl x509 -in "$T/erin.new.crt.chain" -noout -fingerprint -sha256)" \
+    "$(openssl x509 -in "$CA" -noout -fingerprint -sha256)"
+CA_CN=$(openssl x509 -in "$CA" -noout -subject -nameopt multiline |
+    sed -n 's/^ *commonName *= //p')
+
+# nss_import P12 DIR: a fresh NSS database with the bundle imported.
+nss_import() {
+	mkdir -p "$2" && certutil -N --empty-password -d "sql:$2" &&
+	    pk12util -i "$1" -d "sql:$2" -w "$T/p12pw"
+}
+check "NSS: pk12util imports it" nss_import "$T/erin.p12" "$T/nss"
+expect_exit 0 "NSS: certutil -L" certutil -L -d "sql:$T/nss"
+expect_out "NSS lists the certificate" "erin"
+expect_out "NSS lists the CA" "$CA_CN"
+expect_exit 0 "NSS: the key came along" certutil -K -d "sql:$T/nss"
+expect_out "NSS: key listed" "erin"
+
+# ---- PKCS#12, legacy form, written by fetch ----
+expect_exit 2 "fetch --p12 without --key: usage" $MICA fetch \
+    --request-file "$T/erin.new.crt.request" --out "$T/erin.f.crt" \
+    --p12 "$T/erin.legacy.p12" --p12-password-file "$T/p12pw"
+expect_out "fetch --p12 needs --key" "mica: --p12 needs fetch and --key"
+expect_exit 0 "fetch --p12 --p12-legacy" $MICA fetch \
+    --request-file "$T/erin.new.crt.request" --out "$T/erin.f.crt" \
+    --key "$T/erin.new.key" --p12 "$T/erin.legacy.p12" --p12-legacy \
+    --p12-password-file "$T/p12pw" </dev/null
+expect_out "legacy p12 written" \
+    "pkcs12: $T/erin.legacy.p12 (legacy: 3DES, SHA-1 MAC)"
+expect_eq "legacy p12 mode 0600" "$(stat -c %a "$T/erin.legacy.p12")" 600
+expect_exit 0 "openssl pkcs12 -info reads the legacy form" \
+    openssl pkcs12 -info -noout -in "$T/erin.legacy.p12" \
+    -passin "file:$T/p12pw"
+expect_out "legacy: SHA-1 MAC" "MAC: sha1"
+expect_out "legacy: 3DES for the key and certificates" \
+    "pbeWithSHA1And3-KeyTripleDES-CBC"
+if printf '%s\n' "$OUT" | grep -qi 'rc2'; then
+	not_ok "legacy: no RC2 (it needs the legacy provider)"
+else
+	ok "legacy: no RC2 (it needs the legacy provider)"
+fi
+openssl pkcs12 -in "$T/erin.legacy.p12" -passin "file:$T/p12pw" -nocerts \
+    -nodes 2>/dev/null | openssl pkey -pubout >"$T/erin.l.pub" 2>/dev/null
+expect_eq "legacy: the key matches the certificate" \
+    "$(cat "$T/erin.l.pub")" "$(pubkey_of "$T/erin.new.crt")"
+check "NSS imports the legacy form" nss_import "$T/erin.legacy.p12" \
+    "$T/nss2"
+expect_exit 0 "NSS (legacy): certutil -L" certutil -L -d "sql:$T/nss2"
+expect_out "NSS (legacy) lists the certificate" "erin"
+expect_out "NSS (legacy) lists the CA" "$CA_CN"
+
 check "mica-admin check passes" admin check
 stop_micad || not_ok "micad stops cleanly"
 done_testing

@@ -72,6 +72,32 @@ expect_exit 2 "mica list without --account: usage" $MICA list \
     --password-file "$PW" --otp 123456
 expect_out "list usage" "usage: mica [global] list --account NAME"
 
+# ---- a large account: TOTAL counts all, the 32 newest are listed ----
+enroll gus || not_ok "enroll gus"
+# the first certificate is strictly older than the rest (issue times are
+# whole seconds): wait for the clock's next second, bounded
+t0=$(date +%s); i=0
+while [ "$(date +%s)" = "$t0" ] && [ $i -lt 50 ]; do sleep 0.05; i=$((i + 1)); done
+n=1
+while [ $n -le 32 ]; do
+	issue_more gus ".$n" || not_ok "certificate $n for gus"
+	n=$((n + 1))
+done
+expect_exit 0 "list an account with 33 certificates" $MICA list \
+    --account gus --password-file "$PW" --otp "$(otp gus)" </dev/null
+expect_out "large account: TOTAL" "account gus: 33 certificates"
+expect_eq "large account: 32 listed" \
+    "$(printf '%s\n' "$OUT" | grep -c '^serial ')" 32
+expect_out "large account: says the list is capped" \
+    "(33 certificates in all; only the 32 newest are listed)"
+if printf '%s\n' "$OUT" | grep -qF "serial $(serial_of "$T/gus.crt") "; then
+	not_ok "large account: the oldest one is left out"
+else
+	ok "large account: the oldest one is left out"
+fi
+expect_out "large account: the newest is listed" \
+    "serial $(serial_of "$T/gus.32.crt") "
+
 # ---- several certificates, no terminal: exit 2 with the listing ----
 enroll bob || not_ok "enroll bob"
 issue_more bob .2 || not_ok "second certificate for bob"

@@ -233,6 +233,30 @@ expect_out "NSS lists the CA" "$CA_CN"
 expect_exit 0 "NSS: the key came along" certutil -K -d "sql:$T/nss"
 expect_out "NSS: key listed" "erin"
 
+# ---- PKCS#12 password asked twice on a terminal (pty) ----
+enroll fay || not_ok "enroll fay"
+PTY="python3 $TOP/tests/e2e/pty_answer.py"
+expect_exit 1 "terminal: two different p12 passwords" $PTY \
+    "PKCS#12 password: ::first-pw-1" "PKCS#12 password again: ::other-pw-2" \
+    -- $MICA reissue --account fay --key "$T/fay.new.key" \
+    --out "$T/fay.new.crt" --password-file "$PW" --otp 000000 \
+    --p12 "$T/fay.p12"
+expect_out "terminal: says they differ" \
+    "mica: the two PKCS#12 passwords differ"
+check "terminal: nothing written when they differ" test ! -e "$T/fay.p12"
+expect_exit 0 "terminal: the p12 password typed twice" $PTY \
+    "PKCS#12 password: ::tty-pw-123" "PKCS#12 password again: ::tty-pw-123" \
+    "which certificate was lost? [1-1]: ::1" -- $MICA reissue --account fay --key "$T/fay.new.key" \
+    --out "$T/fay.new.crt" --password-file "$PW" --otp "$(otp fay)" \
+    --p12 "$T/fay.p12"
+if printf '%s\n' "$OUT" | grep -q 'tty-pw-123'; then
+	not_ok "terminal: the typed password is not echoed"
+else
+	ok "terminal: the typed password is not echoed"
+fi
+check "terminal: the p12 opens with the typed password" \
+    openssl pkcs12 -info -noout -in "$T/fay.p12" -passin pass:tty-pw-123
+
 # ---- PKCS#12, legacy form, written by fetch ----
 expect_exit 2 "fetch --p12 without --key: usage" $MICA fetch \
     --request-file "$T/erin.new.crt.request" --out "$T/erin.f.crt" \

@@ -43,6 +43,7 @@
 #include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sodium.h>
 
 #include "ca/auth.h"
@@ -953,6 +954,122 @@ handle_fetch(struct conn *c, struct proto_msg *m, int status_only)
 		    "not found" : "internal error");
 }
 
+/* ---- LIST ---- */
+
+/*
+ * The account's certificates for a CERTS reply: all are counted, the
+ * PROTO_LIST_MAX newest (issued_at, then serial) are kept, newest first.
+ * The certs database has no index by account, so this is one scan of it
+ * in a read transaction.
+ */
+struct list_ctx {
+	const char		*account;
+	struct proto_msg	*reply;		/* CERTS being filled */
+	int64_t			 issued[PROTO_LIST_MAX];
+	uint32_t		 total;
+	int			 bad;		/* a record did not parse, or
+						 * out of memory */
+};
+
+/* 1 if (ia, a) is newer than (ib, b). */
+static int
+list_newer(int64_t ia, const uint8_t *a, int64_t ib, const uint8_t *b)
+{
+	if (ia != ib)
+		return ia > ib;
+	return memcmp(a, b, PROTO_SERIAL_LEN) > 0;
+}
+
+static int
+list_cb(const struct cert_rec *rec, void *arg)
+{
+	static const struct proto_certinfo empty;
+	struct list_ctx		*lc = arg;
+	struct proto_msg	*r = lc->reply;
+	struct proto_certinfo	*ci;
+	const unsigned char	*p = rec->der;
+	unsigned char		*q;
+	X509			*x = NULL;
+	size_t			 i, n = r->num_certs;
+	int			 len;
+
+	if (strcmp(rec->account, lc->account) != 0)
+		return 1;
+	if (lc->total < UINT32_MAX)
+		lc->total++;
+	for (i = 0; i < n; i++)
+		if (list_newer(rec->issued_at, rec->serial, lc->issued[i],
+		    r->certs[i].serial))
+			break;
+	if (i == PROTO_LIST_MAX)
+		return 1;		/* older than all we keep */
+	if ((x = d2i_X509(NULL, &p, (long)rec->der_len)) == NULL ||
+	    (len = i2d_X509_NAME(X509_get_subject_name(x), NULL)) < 2 ||
+	    len > PROTO_SUBJECT_MAX) {
+		ERR_clear_error();
+		lc->bad = 1;
+		goto out;
+	}
+	if (n < PROTO_LIST_MAX) {
+		/* one more slot at the end (out of memory: fail the list) */
+		if (!proto_msg_add_certinfo(r, &empty)) {
+			lc->bad = 1;
+			goto out;
+		}
+		n++;
+	}
+	/* shift the older ones down; the oldest falls off when full */
+	memmove(&r->certs[i + 1], &r->certs[i], (n - 1 - i) * sizeof(*ci));
+	memmove(&lc->issued[i + 1], &lc->issued[i],
+	    (n - 1 - i) * sizeof(lc->issued[0]));
+	ci = &r->certs[i];
+	memset(ci, 0, sizeof(*ci));
+	memcpy(ci->serial, rec->serial, PROTO_SERIAL_LEN);
+	ci->status = rec->st.status;
+	ci->not_before = rec->st.not_before;
+	ci->not_after = rec->st.not_after;
+	memcpy(ci->replaced_by, rec->replaced_by, PROTO_SERIAL_LEN);
+	q = ci->subject;
+	ci->subject_len = (size_t)i2d_X509_NAME(X509_get_subject_name(x), &q);
+	lc->issued[i] = rec->issued_at;
+ out:
+	X509_free(x);
+	return 1;
+}
+
+static enum store_rc
+list_txn(struct store_txn *txn, void *arg)
+{
+	return store_cert_iter(txn, list_cb, arg);
+}
+
+static void
+handle_list(struct conn *c, struct proto_msg *m)
+{
+	struct proto_msg	r;
+	struct list_ctx		lc;
+	enum store_rc		rc;
+
+	proto_msg_init(&r, PROTO_CERTS, m->id);
+	memset(&lc, 0, sizeof(lc));
+	lc.account = c->account;
+	lc.reply = &r;
+	if ((rc = store_read(L.d->store, list_txn, &lc)) != STORE_OK ||
+	    lc.bad) {
+		log_warnx("cid=%" PRIu64 " account=%s list: %s", c->cid,
+		    c->account, rc != STORE_OK ? "store read failed" :
+		    "a certificate record does not parse");
+		conn_error(c, m->id, PROTO_E_INTERNAL, "internal error");
+		goto out;
+	}
+	r.total = lc.total;
+	log_info("cid=%" PRIu64 " account=%s list total=%" PRIu32 " sent=%zu",
+	    c->cid, c->account, r.total, r.num_certs);
+	conn_send(c, &r);
+ out:
+	proto_msg_cleanup(&r);
+}
+
 static void
 handle_hello(struct conn *c, struct proto_msg *m)
 {
@@ -1012,6 +1129,13 @@ dispatch(struct conn *c, struct proto_msg *m)
 			handle_reissue(c, m);
 		else
 			handle_wait(c, m);
+		break;
+	case PROTO_LIST:
+		if (!c->authed)
+			conn_error(c, m->id, PROTO_E_NOT_AUTH,
+			    "not authenticated: LOGIN first");
+		else
+			handle_list(c, m);
 		break;
 	case PROTO_FETCH:
 		handle_fetch(c, m, 0);

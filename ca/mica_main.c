@@ -30,6 +30,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -45,6 +46,7 @@
 #define EXIT_USAGE	2
 #define EXIT_REJECTED	3
 #define EXIT_PENDING	4
+#define EXIT_CHOOSE	EXIT_USAGE	/* several certificates, no terminal */
 
 #define IO_TIMEOUT	30	/* seconds, for everything but WAIT */
 #define WAIT_FOREVER	((time_t)-1)
@@ -67,6 +69,19 @@ struct opts {
 	const char	*request_file;
 	int		 no_wait;
 	long		 timeout;	/* WAIT, seconds; 0 = no limit */
+	const char	*p12;		/* --p12 FILE */
+	const char	*p12_password_file;
+	int		 p12_legacy;
+};
+
+#define P12_PASSWORD_MAX	1024
+
+/* A PKCS#12 bundle to write beside the PEM files. */
+struct p12_out {
+	const char	*path;
+	int		 legacy;	/* 3DES + SHA-1 MAC for old Windows */
+	char		 pass[P12_PASSWORD_MAX + 1];	/* wiped after use */
+	size_t		 pass_len;
 };
 
 struct conn {
@@ -82,6 +97,14 @@ struct conn {
 
 enum rd_rc { RD_OK, RD_TIMEOUT, RD_ERR };
 
+#define P12_HELP \
+"\n" \
+"  --p12 FILE also writes key, certificate and chain as a PKCS#12 file\n" \
+"  (mode 0600; AES-256-CBC with PBKDF2 and a SHA-256 MAC), for browsers,\n" \
+"  Windows, macOS and VPN clients; --p12-legacy uses 3DES and a SHA-1\n" \
+"  MAC for old Windows.  The password is asked twice on the terminal or\n" \
+"  read from the first line of --p12-password-file F (not empty).\n"
+
 static const char usage_main[] =
 "usage: mica [--server HOST:PORT] [--ca CA.crt] COMMAND [options]\n"
 "\n"
@@ -89,35 +112,53 @@ static const char usage_main[] =
 "  reissue   ask for a replacement of a lost certificate and wait for it\n"
 "  fetch     fetch the replacement of an earlier request\n"
 "  status    show the state of an earlier request\n"
+"  list      log in and list the account's certificates\n"
 "\n"
 "  --server defaults to $MICA_SERVER, --ca to $MICA_CA.\n"
 "  mica COMMAND --help shows the command's options; mica --version the\n"
 "  version.\n"
-"exit: 0 certificate written, 1 failed, 2 usage, 3 rejected, 4 pending\n";
+"exit: 0 certificate written, 1 failed, 2 usage (or: several\n"
+"      certificates and no terminal to choose), 3 rejected, 4 pending\n";
 
 static const char usage_reissue[] =
-"usage: mica [global] reissue --account NAME --serial HEX --key NEW.key\n"
-"           --out NEW.crt (--subject DN | --lost-cert LOST.crt)\n"
+"usage: mica [global] reissue --account NAME --key NEW.key --out NEW.crt\n"
+"           [--serial HEX] [--subject DN | --lost-cert LOST.crt]\n"
 "           [--reason lost|compromised|damaged] [--password-file F]\n"
 "           [--otp CODE] [--note TEXT] [--no-wait] [--timeout SECONDS]\n"
+"           [--p12 FILE [--p12-legacy] [--p12-password-file F]]\n"
 "\n"
-"  Creates NEW.key (EC P-256, PKCS#8 PEM, mode 0600) unless it exists,\n"
-"  builds a CSR for the subject of the lost certificate (--subject\n"
-"  \"/CN=alice/O=Org\", or taken from --lost-cert, which also gives the\n"
-"  serial), logs in (password and code are asked on the terminal when\n"
-"  not given) and sends the request.  The request id and retrieval token\n"
-"  are saved in NEW.crt.request (mode 0600) for `mica fetch`.  Then it\n"
-"  waits for the review (--timeout, default: no limit) and writes\n"
-"  NEW.crt and the CA chain NEW.crt.chain.  --no-wait prints the token\n"
-"  once and exits 4.  A NEW.key that mica created is removed again when\n"
-"  the CA does not accept the request (login or request refused).\n";
+"  Logs in (password and code are asked on the terminal when not given)\n"
+"  and finds the lost certificate: --serial, or the serial of\n"
+"  --lost-cert, or else the account's certificates are listed and, on a\n"
+"  terminal, you choose the lost one by number; without a terminal the\n"
+"  only good certificate is taken, and with several it exits 2 listing\n"
+"  them (rerun with --serial and a new code).  The subject comes from\n"
+"  --subject \"/CN=alice/O=Org\", --lost-cert, or the server's copy of\n"
+"  the lost certificate.  Creates NEW.key (EC P-256, PKCS#8 PEM, mode\n"
+"  0600) unless it exists and sends the request.  The request id and\n"
+"  retrieval token are saved in NEW.crt.request (mode 0600) for\n"
+"  `mica fetch`.  Then it waits for the review (--timeout, default: no\n"
+"  limit) and writes NEW.crt and the CA chain NEW.crt.chain (up to the\n"
+"  root).  --no-wait prints the token once and exits 4.  A NEW.key that\n"
+"  mica created is removed again when the CA does not accept the request.\n"
+P12_HELP;
+
+static const char usage_list[] =
+"usage: mica [global] list --account NAME [--password-file F] [--otp CODE]\n"
+"\n"
+"  Logs in and lists the account's certificates, newest first (at most\n"
+"  the 32 newest): serial, status (good, hold, revoked, expired),\n"
+"  validity, subject, and the replacement's serial.\n";
 
 static const char usage_fetch[] =
 "usage: mica [global] fetch (--request ID --token T | --request-file F)\n"
-"           --out NEW.crt\n"
+"           --out NEW.crt [--p12 FILE --key NEW.key [--p12-legacy]\n"
+"           [--p12-password-file F]]\n"
 "\n"
-"  Writes the replacement certificate to NEW.crt and the chain to\n"
-"  NEW.crt.chain.  Exit 0 written, 3 rejected, 4 still pending.\n";
+"  Writes the replacement certificate to NEW.crt and the chain (up to\n"
+"  the root) to NEW.crt.chain.  Exit 0 written, 3 rejected, 4 still\n"
+"  pending.  --p12 needs the key the request was made with (--key).\n"
+P12_HELP;
 
 static const char usage_status[] =
 "usage: mica [global] status (--request ID --token T | --request-file F)\n"
@@ -752,29 +793,129 @@ bio_write_atomic(BIO *bio, const char *path, mode_t mode)
 	return len > 0 && write_atomic(path, data, (size_t)len, mode);
 }
 
-/* Checks the certificate against cafile (and pkey) and writes it. */
+/* ---- PKCS#12 ---- */
+
+/* The p12 password: from the file's first line, or asked twice. */
+static int
+p12_password(struct p12_out *p, const struct opts *o)
+{
+	char again[P12_PASSWORD_MAX + 1];
+	size_t n = 0;
+	int rc = 0;
+
+	if (o->p12_password_file != NULL) {
+		if (!read_first_line(o->p12_password_file, p->pass,
+		    sizeof(p->pass), &p->pass_len))
+			goto out;
+		if (p->pass_len == 0) {
+			warnx("%s: the first line is empty; a PKCS#12 file "
+			    "needs a password", o->p12_password_file);
+			goto out;
+		}
+		rc = 1;
+		goto out;
+	}
+	if (!ask_secret("PKCS#12 password", p->pass, sizeof(p->pass),
+	    &p->pass_len) ||
+	    !ask_secret("PKCS#12 password again", again, sizeof(again), &n))
+		goto out;
+	if (p->pass_len == 0) {
+		warnx("empty PKCS#12 password refused");
+		goto out;
+	}
+	if (n != p->pass_len || sodium_memcmp(again, p->pass, n) != 0) {
+		warnx("the two PKCS#12 passwords differ");
+		goto out;
+	}
+	rc = 1;
+ out:
+	sodium_memzero(again, sizeof(again));
+	if (!rc)
+		sodium_memzero(p->pass, sizeof(p->pass));
+	return rc;
+}
+
+/*
+ * Writes key, certificate and CA certificates (issuer first, up to the
+ * root) as PKCS#12 to p->path, mode 0600.  Default: AES-256-CBC with
+ * PBKDF2 (PBES2) for key and certificates, HMAC-SHA-256 MAC; legacy:
+ * pbeWithSHA1And3-KeyTripleDES-CBC for both and a SHA-1 MAC (in the
+ * default provider: RC2 would need the legacy one).
+ */
+static int
+write_p12(const struct p12_out *p, EVP_PKEY *pkey, X509 *cert,
+    STACK_OF(X509) *cas)
+{
+	PKCS12 *p12 = NULL;
+	unsigned char *der = NULL;
+	char name[256];
+	int nid, len, rc = 0;
+
+	nid = p->legacy ? NID_pbe_WithSHA1And3_Key_TripleDES_CBC :
+	    NID_aes_256_cbc;
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert),
+	    NID_commonName, name, sizeof(name)) <= 0) {
+		ERR_clear_error();
+		snprintf(name, sizeof(name), "mica certificate");
+	}
+	/* mac_iter -1: no MAC yet; PKCS12_set_mac picks its digest */
+	if ((p12 = PKCS12_create_ex(p->pass, name, pkey, cert, cas, nid, nid,
+	    PKCS12_DEFAULT_ITER, -1, 0, NULL, NULL)) == NULL ||
+	    !PKCS12_set_mac(p12, p->pass, (int)p->pass_len, NULL, 0,
+	    PKCS12_DEFAULT_ITER, p->legacy ? EVP_sha1() : EVP_sha256()) ||
+	    (len = i2d_PKCS12(p12, &der)) <= 0) {
+		ssl_warn("building the PKCS#12 file");
+		goto out;
+	}
+	if (!write_atomic(p->path, der, (size_t)len, 0600))
+		goto out;
+	printf("pkcs12: %s (%s)\n", p->path, p->legacy ?
+	    "legacy: 3DES, SHA-1 MAC" : "AES-256-CBC, PBKDF2, SHA-256 MAC");
+	printf("import it:\n"
+	    "  Windows:     double-click it, or: certutil -user -importPFX %s\n"
+	    "               (Windows before 10 1709 / Server 2016: make it "
+	    "with --p12-legacy)\n"
+	    "  macOS:       security import %s -f pkcs12 "
+	    "-k ~/Library/Keychains/login.keychain-db\n"
+	    "  Firefox/NSS: pk12util -i %s -d sql:PROFILE_DIR "
+	    "(Chrome on Linux: sql:$HOME/.pki/nssdb)\n",
+	    p->path, p->path, p->path);
+	rc = 1;
+ out:
+	OPENSSL_free(der);
+	PKCS12_free(p12);
+	return rc;
+}
+
+/*
+ * Checks the certificate against cafile (and pkey) and writes it, the
+ * chain up to the root (from the verified path) and, with p12, the
+ * PKCS#12 bundle.
+ */
 static int
 write_issued(const struct proto_msg *m, const char *out, const char *cafile,
-    EVP_PKEY *pkey)
+    EVP_PKEY *pkey, const struct p12_out *p12)
 {
 	char chainpath[PATH_MAX];
 	X509_STORE *store = NULL;
 	X509_STORE_CTX *sctx = NULL;
-	STACK_OF(X509) *untrusted = NULL;
+	STACK_OF(X509) *untrusted = NULL, *path = NULL, *cas = NULL;
 	X509 *cert = NULL, *x;
-	BIO *cb = NULL, *chb = NULL;
+	BIO *cb = NULL, *chb = NULL, *junk = NULL;
 	size_t i;
-	int rc = 0;
+	int j, rc = 0;
 
 	if ((cb = BIO_new(BIO_s_mem())) == NULL ||
 	    (chb = BIO_new(BIO_s_mem())) == NULL ||
-	    (untrusted = sk_X509_new_null()) == NULL)
+	    (junk = BIO_new(BIO_s_mem())) == NULL ||
+	    (untrusted = sk_X509_new_null()) == NULL ||
+	    (cas = sk_X509_new_null()) == NULL)
 		goto fail;
 	if (!pem_append(cb, m->cert, m->cert_len, &cert))
 		goto out;
 	for (i = 0; i < m->num_chain; i++) {
 		x = NULL;
-		if (!pem_append(chb, m->chain[i], m->chain_len[i], &x))
+		if (!pem_append(junk, m->chain[i], m->chain_len[i], &x))
 			goto out;
 		if (!sk_X509_push(untrusted, x)) {
 			X509_free(x);
@@ -797,6 +938,18 @@ write_issued(const struct proto_msg *m, const char *out, const char *cafile,
 		    X509_STORE_CTX_get_error(sctx)));
 		goto out;
 	}
+	/* The verified path, leaf first, ends at the trusted root. */
+	if ((path = X509_STORE_CTX_get1_chain(sctx)) == NULL)
+		goto fail;
+	for (j = 1; j < sk_X509_num(path); j++) {
+		x = sk_X509_value(path, j);
+		if (!PEM_write_bio_X509(chb, x) || !X509_up_ref(x))
+			goto fail;
+		if (!sk_X509_push(cas, x)) {
+			X509_free(x);
+			goto fail;
+		}
+	}
 	if (snprintf(chainpath, sizeof(chainpath), "%s.chain", out) >=
 	    (int)sizeof(chainpath)) {
 		warnx("%s: path too long", out);
@@ -806,6 +959,8 @@ write_issued(const struct proto_msg *m, const char *out, const char *cafile,
 	    !bio_write_atomic(chb, chainpath, 0644))
 		goto out;
 	printf("certificate: %s\nchain: %s\n", out, chainpath);
+	if (p12 != NULL && !write_p12(p12, pkey, cert, cas))
+		goto out;
 	rc = 1;
 	goto out;
  fail:
@@ -814,9 +969,12 @@ write_issued(const struct proto_msg *m, const char *out, const char *cafile,
 	X509_STORE_CTX_free(sctx);
 	X509_STORE_free(store);
 	sk_X509_pop_free(untrusted, X509_free);
+	sk_X509_pop_free(path, X509_free);
+	sk_X509_pop_free(cas, X509_free);
 	X509_free(cert);
 	BIO_free(cb);
 	BIO_free(chb);
+	BIO_free(junk);
 	return rc;
 }
 
@@ -893,7 +1051,7 @@ get_request(const struct opts *o, uint64_t *out_id, uint8_t *out_token)
 /* Exit code for an answer carrying a final or pending state. */
 static int
 report_answer(const struct proto_msg *r, const char *out, const char *cafile,
-    EVP_PKEY *pkey)
+    EVP_PKEY *pkey, const struct p12_out *p12)
 {
 	switch (r->type) {
 	case PROTO_ISSUED:
@@ -901,7 +1059,7 @@ report_answer(const struct proto_msg *r, const char *out, const char *cafile,
 			printf("state: issued\n");
 			return EXIT_OK;
 		}
-		return write_issued(r, out, cafile, pkey) ? EXIT_OK :
+		return write_issued(r, out, cafile, pkey, p12) ? EXIT_OK :
 		    EXIT_FAIL;
 	case PROTO_REJECTED:
 		warnx("request %" PRIu64 " rejected: %s", r->request,
@@ -920,11 +1078,227 @@ report_answer(const struct proto_msg *r, const char *out, const char *cafile,
 	}
 }
 
-/* ---- commands ---- */
+/* ---- the account's certificates (LIST) ---- */
 
 static int
+serial_is_zero16(const uint8_t serial[PROTO_SERIAL_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < PROTO_SERIAL_LEN; i++)
+		if (serial[i] != 0)
+			return 0;
+	return 1;
+}
+
+/* Sends LIST; *out is the CERTS reply (cleanup by the caller). */
+static int
+list_certs(struct conn *c, struct proto_msg *out)
+{
+	struct proto_msg m;
+	int rc = 0;
+
+	proto_msg_init(&m, PROTO_LIST, 0);
+	if (!request(c, &m, out))
+		goto out;
+	if (out->type != PROTO_CERTS) {
+		warnx("unexpected answer to LIST: %s",
+		    proto_type_name(out->type));
+		goto out;
+	}
+	rc = 1;
+ out:
+	proto_msg_cleanup(&m);
+	return rc;
+}
+
+/* A good or held certificate that has not expired can be reissued. */
+static int
+cert_reissuable(const struct proto_certinfo *ci, time_t now)
+{
+	return ci->status != PROTO_CERT_REVOKED && ci->not_after >= now;
+}
+
+static const char *
+cert_status_name(const struct proto_certinfo *ci, time_t now)
+{
+	if (ci->status == PROTO_CERT_REVOKED)
+		return "revoked";
+	if (ci->not_after < now)
+		return "expired";
+	return ci->status == PROTO_CERT_HOLD ? "hold" : "good";
+}
+
+static void
+fmt_time(char *buf, size_t size, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, size, "%Y-%m-%d %H:%M:%SZ", &tm) == 0)
+		snprintf(buf, size, "%" PRId64, t);
+}
+
+/* The subject as "/CN=alice/O=Org" (control bytes escaped by OpenSSL);
+ * "?" when it does not parse. */
+static void
+fmt_subject(char *buf, size_t size, const struct proto_certinfo *ci)
+{
+	const unsigned char *p = ci->subject;
+	X509_NAME *name;
+
+	if ((name = d2i_X509_NAME(NULL, &p, (long)ci->subject_len)) == NULL ||
+	    X509_NAME_oneline(name, buf, (int)size) == NULL) {
+		ERR_clear_error();
+		snprintf(buf, size, "?");
+	}
+	X509_NAME_free(name);
+}
+
+/* One line per certificate; num > 0 numbers it ("1)"). */
+static void
+print_cert(FILE *f, int num, const struct proto_certinfo *ci, time_t now)
+{
+	char serial[SERIAL_HEX_LEN], repl[SERIAL_HEX_LEN], nb[32], na[32];
+	char subj[512];
+
+	serial_hex(serial, ci->serial);
+	fmt_time(nb, sizeof(nb), ci->not_before);
+	fmt_time(na, sizeof(na), ci->not_after);
+	fmt_subject(subj, sizeof(subj), ci);
+	if (num > 0)
+		fprintf(f, "%3d) ", num);
+	fprintf(f, "serial %s  %s  %s .. %s  %s", serial,
+	    cert_status_name(ci, now), nb, na, subj);
+	if (!serial_is_zero16(ci->replaced_by)) {
+		serial_hex(repl, ci->replaced_by);
+		fprintf(f, "  replaced by %s", repl);
+	}
+	fprintf(f, "\n");
+}
+
+static void
+print_certs(FILE *f, const struct proto_msg *r, int reissuable_only)
+{
+	time_t now = time(NULL);
+	size_t i;
+	int num = 0;
+
+	for (i = 0; i < r->num_certs; i++) {
+		if (reissuable_only && !cert_reissuable(&r->certs[i], now))
+			continue;
+		print_cert(f, reissuable_only ? ++num : 0, &r->certs[i], now);
+	}
+	if (r->total > r->num_certs)
+		fprintf(f, "(%" PRIu32 " certificates in all; only the %zu "
+		    "newest are listed)\n", r->total, r->num_certs);
+}
+
+/* Asks on the terminal for a number 1..max; 0 when none was given. */
+static int
+ask_number(int max)
+{
+	char line[32], *end;
+	FILE *tty;
+	long v = 0;
+	int tries;
+
+	if ((tty = fopen("/dev/tty", "r+")) == NULL) {
+		warnx("no terminal to ask which certificate was lost");
+		return 0;
+	}
+	for (tries = 0; tries < 3; tries++) {
+		fprintf(tty, "which certificate was lost? [1-%d]: ", max);
+		fflush(tty);
+		if (fgets(line, sizeof(line), tty) == NULL)
+			break;
+		line[strcspn(line, "\r\n")] = '\0';
+		errno = 0;
+		v = strtol(line, &end, 10);
+		if (line[0] != '\0' && *end == '\0' && errno == 0 &&
+		    v >= 1 && v <= max)
+			break;
+		fprintf(tty, "a number from 1 to %d, please\n", max);
+		v = 0;
+	}
+	fclose(tty);
+	return (int)v;
+}
+
+/*
+ * Picks the lost certificate from a CERTS reply: the one with serial
+ * (when have_serial), else by asking on a terminal, else the only
+ * reissuable one.  Returns EXIT_OK with *out set, or an exit code.
+ */
+static int
+choose_cert(const struct proto_msg *r, const struct opts *o,
+    const uint8_t *serial, int have_serial,
+    const struct proto_certinfo **out)
+{
+	const struct proto_certinfo *cand[PROTO_LIST_MAX];
+	char hex[SERIAL_HEX_LEN];
+	time_t now = time(NULL);
+	size_t i, n = 0;
+	int pick;
+
+	*out = NULL;
+	for (i = 0; i < r->num_certs; i++) {
+		if (have_serial) {
+			if (memcmp(r->certs[i].serial, serial,
+			    PROTO_SERIAL_LEN) == 0) {
+				*out = &r->certs[i];
+				return EXIT_OK;
+			}
+		} else if (cert_reissuable(&r->certs[i], now))
+			cand[n++] = &r->certs[i];
+	}
+	if (have_serial) {
+		serial_hex(hex, serial);
+		warnx("serial %s is not among the certificates listed for "
+		    "account %s; give --subject or --lost-cert", hex,
+		    o->account);
+		return EXIT_FAIL;
+	}
+	if (n == 0) {
+		warnx("account %s has no good certificate to reissue "
+		    "(revoked and expired ones cannot be):", o->account);
+		print_certs(stderr, r, 0);
+		return EXIT_FAIL;
+	}
+	if (isatty(STDIN_FILENO)) {
+		fprintf(stderr, "certificates of account %s that can be "
+		    "reissued:\n", o->account);
+		print_certs(stderr, r, 1);
+		if ((pick = ask_number((int)n)) == 0)
+			return EXIT_FAIL;
+		*out = cand[pick - 1];
+		return EXIT_OK;
+	}
+	if (n == 1) {
+		serial_hex(hex, cand[0]->serial);
+		fprintf(stderr, "mica: taking the only good certificate of "
+		    "account %s: serial %s\n", o->account, hex);
+		*out = cand[0];
+		return EXIT_OK;
+	}
+	warnx("account %s has %zu good certificates and there is no "
+	    "terminal to choose; rerun with --serial SERIAL (and a new "
+	    "code):", o->account, n);
+	print_certs(stderr, r, 1);
+	return EXIT_CHOOSE;
+}
+
+/* ---- commands ---- */
+
+/*
+ * Serial and subject from the options: --lost-cert gives both (unless
+ * --serial / --subject say otherwise).  Either may stay unknown
+ * (*have_serial 0, *out_name NULL): then they come from the server.
+ */
+static int
 subject_and_serial(struct opts *o, X509_NAME **out_name,
-    uint8_t serial[PROTO_SERIAL_LEN])
+    uint8_t serial[PROTO_SERIAL_LEN], int *have_serial)
 {
 	const ASN1_INTEGER *ai;
 	X509 *lost = NULL;
@@ -932,6 +1306,7 @@ subject_and_serial(struct opts *o, X509_NAME **out_name,
 	int rc = 0;
 
 	*out_name = NULL;
+	*have_serial = 0;
 	if (o->lost_cert != NULL) {
 		if ((lost = load_cert(o->lost_cert)) == NULL)
 			goto out;
@@ -948,6 +1323,7 @@ subject_and_serial(struct opts *o, X509_NAME **out_name,
 				    o->lost_cert, PROTO_SERIAL_LEN);
 				goto out;
 			}
+			*have_serial = 1;
 		}
 	}
 	if (o->subject != NULL &&
@@ -956,10 +1332,13 @@ subject_and_serial(struct opts *o, X509_NAME **out_name,
 		    "\"/CN=alice/O=Org\"");
 		goto out;
 	}
-	if (o->serial != NULL && !serial_parse(serial, o->serial)) {
-		warnx("--serial: not a hex serial of at most %d bytes",
-		    PROTO_SERIAL_LEN);
-		goto out;
+	if (o->serial != NULL) {
+		if (!serial_parse(serial, o->serial)) {
+			warnx("--serial: not a hex serial of at most %d bytes",
+			    PROTO_SERIAL_LEN);
+			goto out;
+		}
+		*have_serial = 1;
 	}
 	rc = 1;
  out:
@@ -972,10 +1351,48 @@ subject_and_serial(struct opts *o, X509_NAME **out_name,
 	return rc;
 }
 
+/*
+ * After LOGIN: lists the account's certificates and takes the lost
+ * one's serial (unless known) and subject (unless known) from it.
+ * Returns EXIT_OK or the exit code.
+ */
+static int
+find_lost(struct conn *c, const struct opts *o, uint8_t *serial,
+    int have_serial, X509_NAME **subject)
+{
+	const struct proto_certinfo *ci;
+	const unsigned char *p;
+	struct proto_msg r;
+	int rc = EXIT_FAIL;
+
+	proto_msg_init(&r, PROTO_OK, 0);
+	if (!list_certs(c, &r))
+		goto out;
+	if ((rc = choose_cert(&r, o, serial, have_serial, &ci)) != EXIT_OK)
+		goto out;
+	rc = EXIT_FAIL;
+	memcpy(serial, ci->serial, PROTO_SERIAL_LEN);
+	if (*subject == NULL) {
+		p = ci->subject;
+		if ((*subject = d2i_X509_NAME(NULL, &p,
+		    (long)ci->subject_len)) == NULL ||
+		    p != ci->subject + ci->subject_len) {
+			ssl_warn("the lost certificate's subject from the "
+			    "server does not parse");
+			goto out;
+		}
+	}
+	rc = EXIT_OK;
+ out:
+	proto_msg_cleanup(&r);
+	return rc;
+}
+
 /* Sends WAIT and blocks until ISSUED/REJECTED or the timeout. */
 static int
 wait_result(struct conn *c, const struct opts *o, uint64_t id,
-    const char *reqfile, EVP_PKEY *pkey, int issued)
+    const char *reqfile, EVP_PKEY *pkey, const struct p12_out *p12,
+    int issued)
 {
 	struct proto_msg m, r;
 	time_t deadline = 0;
@@ -1016,7 +1433,7 @@ wait_result(struct conn *c, const struct opts *o, uint64_t id,
 			continue;	/* not ours: ignore */
 		if (r.type == PROTO_ACCEPTED && r.state != PROTO_STATE_REJECTED)
 			continue;	/* acknowledgement: keep waiting */
-		rc = report_answer(&r, o->out, o->ca, pkey);
+		rc = report_answer(&r, o->out, o->ca, pkey, p12);
 		goto out;
 	}
  out:
@@ -1025,9 +1442,52 @@ wait_result(struct conn *c, const struct opts *o, uint64_t id,
 	return rc;
 }
 
+/* --p12: a sodium_malloc'd p12_out with the password (NULL: no --p12).
+ * Returns 0 on failure. */
+static int
+p12_setup(const struct opts *o, struct p12_out **out)
+{
+	struct p12_out *p;
+
+	*out = NULL;
+	if (o->p12 == NULL)
+		return 1;
+	if ((p = sodium_malloc(sizeof(*p))) == NULL) {
+		warn("sodium_malloc");
+		return 0;
+	}
+	memset(p, 0, sizeof(*p));
+	p->path = o->p12;
+	p->legacy = o->p12_legacy;
+	if (!p12_password(p, o)) {
+		sodium_free(p);
+		return 0;
+	}
+	*out = p;
+	return 1;
+}
+
+/* Loads an existing private key (PEM). */
+static EVP_PKEY *
+load_key(const char *keyfile)
+{
+	EVP_PKEY *pkey = NULL;
+	BIO *bio;
+
+	if ((bio = BIO_new_file(keyfile, "r")) == NULL) {
+		ssl_warn(keyfile);
+		return NULL;
+	}
+	if ((pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL)
+		ssl_warn(keyfile);
+	BIO_free(bio);
+	return pkey;
+}
+
 static int
 cmd_reissue(struct opts *o)
 {
+	struct p12_out *p12 = NULL;
 	char reqfile[PATH_MAX], hex[PROTO_TOKEN_HEX_LEN + 1];
 	struct conn c = { .fd = -1 };
 	struct proto_msg m, r;
@@ -1035,13 +1495,11 @@ cmd_reissue(struct opts *o)
 	EVP_PKEY *pkey = NULL;
 	uint8_t *csr = NULL;
 	int csr_len = 0, reason = PROTO_REASON_LOST, rc = EXIT_FAIL;
-	int key_created = 0, accepted = 0;
+	int have_serial, key_created = 0, accepted = 0;
 
 	proto_msg_init(&m, PROTO_REISSUE, 0);
 	proto_msg_init(&r, PROTO_OK, 0);
-	if (o->account == NULL || o->key == NULL || o->out == NULL ||
-	    (o->serial == NULL && o->lost_cert == NULL) ||
-	    (o->subject == NULL && o->lost_cert == NULL)) {
+	if (o->account == NULL || o->key == NULL || o->out == NULL) {
 		fprintf(stderr, "%s", usage_reissue);
 		rc = EXIT_USAGE;
 		goto out;
@@ -1061,16 +1519,24 @@ cmd_reissue(struct opts *o)
 		warnx("--out: path too long");
 		goto out;
 	}
-	if (!subject_and_serial(o, &subject, m.serial) ||
-	    (pkey = load_or_create_key(o->key, &key_created)) == NULL ||
-	    !build_csr(pkey, subject, &csr, &csr_len) ||
-	    !proto_msg_set_csr(&m, csr, (size_t)csr_len))
+	if (!subject_and_serial(o, &subject, m.serial, &have_serial) ||
+	    !p12_setup(o, &p12))
 		goto out;
 	m.reason = (uint8_t)reason;
 	if (o->note != NULL)
 		snprintf(m.note, sizeof(m.note), "%s", o->note);
 
 	if (!conn_open(&c, o->server, o->ca) || !hello(&c) || !login(&c, o))
+		goto out;
+	/* The lost certificate's serial or subject from the server. */
+	if ((!have_serial || subject == NULL) &&
+	    (rc = find_lost(&c, o, m.serial, have_serial, &subject)) !=
+	    EXIT_OK)
+		goto out;
+	rc = EXIT_FAIL;
+	if ((pkey = load_or_create_key(o->key, &key_created)) == NULL ||
+	    !build_csr(pkey, subject, &csr, &csr_len) ||
+	    !proto_msg_set_csr(&m, csr, (size_t)csr_len))
 		goto out;
 	if (!request(&c, &m, &r))
 		goto out;
@@ -1094,13 +1560,13 @@ cmd_reissue(struct opts *o)
 		rc = EXIT_PENDING;
 		goto out;
 	}
-	rc = wait_result(&c, o, r.request, reqfile, pkey,
+	rc = wait_result(&c, o, r.request, reqfile, pkey, p12,
 	    r.state == PROTO_STATE_ISSUED);
  out:
 	/*
-	 * A key made for a request the CA never accepted (login refused,
-	 * request refused, connection lost) certifies nothing: remove it,
-	 * so that a retry does not reuse a key that sat on disk unasked.
+	 * A key made for a request the CA never accepted (request refused,
+	 * connection lost) certifies nothing: remove it, so that a retry
+	 * does not reuse a key that sat on disk unasked.
 	 */
 	if (key_created && !accepted) {
 		if (unlink(o->key) == 0)
@@ -1111,11 +1577,39 @@ cmd_reissue(struct opts *o)
 			    "key %s could not be removed", o->key);
 	}
 	conn_close(&c);
+	sodium_free(p12);	/* wipes the password */
 	OPENSSL_free(csr);
 	X509_NAME_free(subject);
 	EVP_PKEY_free(pkey);
 	proto_msg_cleanup(&r);
 	proto_msg_cleanup(&m);
+	return rc;
+}
+
+/* list: log in, LIST, print. */
+static int
+cmd_list(struct opts *o)
+{
+	struct conn c = { .fd = -1 };
+	struct proto_msg r;
+	int rc = EXIT_FAIL;
+
+	proto_msg_init(&r, PROTO_OK, 0);
+	if (o->account == NULL) {
+		fprintf(stderr, "%s", usage_list);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (!conn_open(&c, o->server, o->ca) || !hello(&c) ||
+	    !login(&c, o) || !list_certs(&c, &r))
+		goto out;
+	printf("account %s: %" PRIu32 " certificate%s\n", o->account,
+	    r.total, r.total == 1 ? "" : "s");
+	print_certs(stdout, &r, 0);
+	rc = EXIT_OK;
+ out:
+	conn_close(&c);
+	proto_msg_cleanup(&r);
 	return rc;
 }
 
@@ -1125,6 +1619,8 @@ cmd_lookup(struct opts *o, int is_fetch)
 {
 	struct conn c = { .fd = -1 };
 	struct proto_msg m, r;
+	struct p12_out *p12 = NULL;
+	EVP_PKEY *pkey = NULL;
 	int rc = EXIT_FAIL;
 
 	proto_msg_init(&m, is_fetch ? PROTO_FETCH : PROTO_STATUS, 0);
@@ -1136,7 +1632,17 @@ cmd_lookup(struct opts *o, int is_fetch)
 		rc = EXIT_USAGE;
 		goto out;
 	}
+	if (o->p12 != NULL && (!is_fetch || o->key == NULL)) {
+		warnx("--p12 needs fetch and --key (the key the request was "
+		    "made with)");
+		fprintf(stderr, "%s", is_fetch ? usage_fetch : usage_status);
+		rc = EXIT_USAGE;
+		goto out;
+	}
 	if (!get_request(o, &m.request, m.token))
+		goto out;
+	if (o->p12 != NULL &&
+	    ((pkey = load_key(o->key)) == NULL || !p12_setup(o, &p12)))
 		goto out;
 	if (!conn_open(&c, o->server, o->ca) || !hello(&c) ||
 	    !request(&c, &m, &r))
@@ -1150,9 +1656,11 @@ cmd_lookup(struct opts *o, int is_fetch)
 			goto out;
 		}
 	}
-	rc = report_answer(&r, is_fetch ? o->out : NULL, o->ca, NULL);
+	rc = report_answer(&r, is_fetch ? o->out : NULL, o->ca, pkey, p12);
  out:
 	conn_close(&c);
+	sodium_free(p12);	/* wipes the password */
+	EVP_PKEY_free(pkey);
 	proto_msg_cleanup(&r);
 	proto_msg_cleanup(&m);
 	return rc;
@@ -1162,7 +1670,7 @@ enum {
 	OPT_SERVER = 256, OPT_CA, OPT_ACCOUNT, OPT_SERIAL, OPT_KEY, OPT_OUT,
 	OPT_REASON, OPT_PWFILE, OPT_OTP, OPT_NOTE, OPT_NOWAIT, OPT_TIMEOUT,
 	OPT_SUBJECT, OPT_LOSTCERT, OPT_REQUEST, OPT_TOKEN, OPT_REQFILE,
-	OPT_HELP, OPT_VERSION,
+	OPT_HELP, OPT_VERSION, OPT_P12, OPT_P12LEGACY, OPT_P12PW,
 };
 
 static const struct option long_opts[] = {
@@ -1185,6 +1693,9 @@ static const struct option long_opts[] = {
 	{ "request-file", required_argument, NULL, OPT_REQFILE },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "p12", required_argument, NULL, OPT_P12 },
+	{ "p12-legacy", no_argument, NULL, OPT_P12LEGACY },
+	{ "p12-password-file", required_argument, NULL, OPT_P12PW },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -1213,6 +1724,9 @@ parse_opts(int argc, char **argv, struct opts *o, int *help)
 		case OPT_REQUEST: o->request = optarg; break;
 		case OPT_TOKEN: o->token = optarg; break;
 		case OPT_REQFILE: o->request_file = optarg; break;
+		case OPT_P12: o->p12 = optarg; break;
+		case OPT_P12LEGACY: o->p12_legacy = 1; break;
+		case OPT_P12PW: o->p12_password_file = optarg; break;
 		case OPT_TIMEOUT:
 			errno = 0;
 			o->timeout = strtol(optarg, &end, 10);
@@ -1276,6 +1790,11 @@ check_formats(const struct opts *o)
 				return 0;
 			}
 	}
+	if ((o->p12_legacy || o->p12_password_file != NULL) &&
+	    o->p12 == NULL) {
+		warnx("--p12-legacy and --p12-password-file go with --p12 FILE");
+		return 0;
+	}
 	if (o->otp != NULL) {
 		for (i = 0; o->otp[i] != '\0'; i++)
 			if (o->otp[i] < '0' || o->otp[i] > '9')
@@ -1318,6 +1837,8 @@ main(int argc, char **argv)
 		usage = usage_fetch;
 	else if (strcmp(cmd, "status") == 0)
 		usage = usage_status;
+	else if (strcmp(cmd, "list") == 0)
+		usage = usage_list;
 	else {
 		warnx("unknown command \"%s\"", cmd);
 		goto usage;
@@ -1345,6 +1866,8 @@ main(int argc, char **argv)
 		goto usage;
 	if (usage == usage_reissue)
 		rc = cmd_reissue(&o);
+	else if (usage == usage_list)
+		rc = cmd_list(&o);
 	else
 		rc = cmd_lookup(&o, usage == usage_fetch);
 	return rc;

@@ -40,6 +40,9 @@ static const struct fdef fdefs[] = {
 	{ PROTO_T_CHAIN,	"CHAIN",	1, PROTO_CERT_MAX },
 	{ PROTO_T_CODE,		"CODE",		2, 2 },
 	{ PROTO_T_TEXT,		"TEXT",		0, PROTO_TEXT_MAX },
+	{ PROTO_T_TOTAL,	"TOTAL",	4, 4 },
+	{ PROTO_T_CERTINFO,	"CERTINFO",	PROTO_CERTINFO_FIXED + 2,
+	    PROTO_CERTINFO_MAX },
 };
 
 #define MDEF_FIELDS_MAX	4
@@ -77,6 +80,9 @@ static const struct mdef mdefs[] = {
 	    { PROTO_T_TEXT, 1 } } },
 	{ PROTO_ERROR, "ERROR", 2, { { PROTO_T_CODE, 1 },
 	    { PROTO_T_TEXT, 1 } } },
+	{ PROTO_LIST, "LIST", 0, { { 0, 0 } } },
+	{ PROTO_CERTS, "CERTS", 2, { { PROTO_T_TOTAL, 1 },
+	    { PROTO_T_CERTINFO, 0 } } },
 };
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
@@ -101,6 +107,20 @@ mdef_find(uint8_t type)
 		if (mdefs[i].type == type)
 			return &mdefs[i];
 	return NULL;
+}
+
+/* How often a field may appear in one message: CHAIN and CERTINFO
+ * repeat, every other field appears at most once. */
+static size_t
+tag_max_count(uint16_t tag)
+{
+	switch (tag) {
+	case PROTO_T_CHAIN:
+		return PROTO_CHAIN_MAX;
+	case PROTO_T_CERTINFO:
+		return PROTO_LIST_MAX;
+	}
+	return 1;
 }
 
 /* Index of tag in the message's field list, or -1. */
@@ -130,6 +150,28 @@ name_char(uint8_t c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' ||
 	    c == '@';
+}
+
+/*
+ * The parts of a CERTINFO value whose length field_check has checked:
+ * status, validity order and a subject that at least starts as a DER
+ * SEQUENCE (the client parses it with d2i_X509_NAME).  NULL if good.
+ */
+static const char *
+certinfo_check(const uint8_t *v)
+{
+	const uint8_t	*p = v + PROTO_SERIAL_LEN;
+	int64_t		 nb, na;
+
+	if (p[0] > PROTO_CERT_REVOKED)
+		return "unknown certificate status";
+	nb = (int64_t)be64_get(p + 1);
+	na = (int64_t)be64_get(p + 9);
+	if (na < nb)
+		return "notAfter before notBefore";
+	if (v[PROTO_CERTINFO_FIXED] != 0x30)
+		return "subject is not a DER Name";
+	return NULL;
 }
 
 /*
@@ -199,6 +241,9 @@ field_check(struct proto_result *res, const struct mdef *md,
 		if (be16_get(v) == 0)
 			bad = "code 0";
 		break;
+	case PROTO_T_CERTINFO:
+		bad = certinfo_check(v);
+		break;
 	}
 	if (bad != NULL) {
 		res->code = PROTO_E_MALFORMED;
@@ -222,6 +267,49 @@ blob_copy(uint8_t **dst, size_t *dst_len, const void *src, size_t len)
 	*dst = p;
 	*dst_len = len;
 	return 1;
+}
+
+static void
+certinfo_unpack(struct proto_certinfo *ci, const uint8_t *v, size_t n)
+{
+	memset(ci, 0, sizeof(*ci));
+	memcpy(ci->serial, v, PROTO_SERIAL_LEN);
+	v += PROTO_SERIAL_LEN;
+	ci->status = v[0];
+	ci->not_before = (int64_t)be64_get(v + 1);
+	ci->not_after = (int64_t)be64_get(v + 9);
+	memcpy(ci->replaced_by, v + 17, PROTO_SERIAL_LEN);
+	ci->subject_len = n - PROTO_CERTINFO_FIXED;
+	memcpy(ci->subject, v + 17 + PROTO_SERIAL_LEN, ci->subject_len);
+}
+
+/* Packs ci into out (PROTO_CERTINFO_MAX bytes); returns the length, or a
+ * length field_check refuses when subject_len is out of range. */
+static size_t
+certinfo_pack(uint8_t *out, const struct proto_certinfo *ci)
+{
+	size_t	sl = ci->subject_len;
+
+	if (sl > PROTO_SUBJECT_MAX)
+		return PROTO_CERTINFO_MAX + 1;
+	memcpy(out, ci->serial, PROTO_SERIAL_LEN);
+	out[PROTO_SERIAL_LEN] = ci->status;
+	be64_put(out + PROTO_SERIAL_LEN + 1, (uint64_t)ci->not_before);
+	be64_put(out + PROTO_SERIAL_LEN + 9, (uint64_t)ci->not_after);
+	memcpy(out + PROTO_SERIAL_LEN + 17, ci->replaced_by,
+	    PROTO_SERIAL_LEN);
+	if (sl > 0)
+		memcpy(out + PROTO_CERTINFO_FIXED, ci->subject, sl);
+	return PROTO_CERTINFO_FIXED + sl;
+}
+
+static int
+certinfo_store(struct proto_msg *m, const uint8_t *v, size_t n)
+{
+	struct proto_certinfo ci;
+
+	certinfo_unpack(&ci, v, n);
+	return proto_msg_add_certinfo(m, &ci);
 }
 
 /* Stores a checked value in m; 0 only when memory ran out. */
@@ -282,6 +370,11 @@ field_store(struct proto_msg *m, uint16_t tag, const uint8_t *v, size_t n)
 	case PROTO_T_CODE:
 		m->code = be16_get(v);
 		break;
+	case PROTO_T_TOTAL:
+		m->total = be32_get(v);
+		break;
+	case PROTO_T_CERTINFO:
+		return certinfo_store(m, v, n);
 	case PROTO_T_TEXT:
 		if (n > 0)
 			memcpy(m->text, v, n);
@@ -311,6 +404,7 @@ proto_msg_cleanup(struct proto_msg *m)
 	free(m->cert);
 	for (i = 0; i < PROTO_CHAIN_MAX; i++)
 		free(m->chain[i]);
+	free(m->certs);
 	/* password and token are secrets: wipe everything */
 	sodium_memzero(m, sizeof(*m));
 }
@@ -341,6 +435,18 @@ proto_msg_add_chain(struct proto_msg *m, const void *der, size_t len)
 	if (!blob_copy(&m->chain[i], &m->chain_len[i], der, len))
 		return 0;
 	m->num_chain++;
+	return 1;
+}
+
+int
+proto_msg_add_certinfo(struct proto_msg *m, const struct proto_certinfo *ci)
+{
+	if (m->num_certs >= PROTO_LIST_MAX)
+		return 0;
+	if (m->certs == NULL &&
+	    (m->certs = calloc(PROTO_LIST_MAX, sizeof(*m->certs))) == NULL)
+		return 0;
+	m->certs[m->num_certs++] = *ci;
 	return 1;
 }
 
@@ -377,12 +483,14 @@ decode_fields(struct proto_result *res, struct proto_msg *m,
 			continue;	/* unknown non-critical: skipped */
 		}
 		fd = fdef_find(tag);
-		if ((seen & (1u << idx)) && tag != PROTO_T_CHAIN) {
+		if ((seen & (1u << idx)) && tag_max_count(tag) == 1) {
 			set_fail(res, PROTO_E_MALFORMED, 0,
 			    "%s: duplicate %s field", md->name, fd->name);
 			return 0;
 		}
-		if (tag == PROTO_T_CHAIN && m->num_chain >= PROTO_CHAIN_MAX) {
+		if ((tag == PROTO_T_CHAIN && m->num_chain >= PROTO_CHAIN_MAX) ||
+		    (tag == PROTO_T_CERTINFO &&
+		    m->num_certs >= PROTO_LIST_MAX)) {
 			set_fail(res, PROTO_E_TOO_LARGE, 0,
 			    "%s: too many %s fields", md->name, fd->name);
 			return 0;
@@ -478,7 +586,8 @@ proto_decode(struct proto_result *res, struct proto_msg *out,
  */
 static void
 field_value(const struct proto_msg *m, uint16_t tag, size_t chain_i,
-    uint8_t tmp[8], const uint8_t **v, size_t *n, int *present)
+    uint8_t tmp[PROTO_CERTINFO_MAX], const uint8_t **v, size_t *n,
+    int *present)
 {
 	*v = tmp;
 	*n = 0;
@@ -554,6 +663,13 @@ field_value(const struct proto_msg *m, uint16_t tag, size_t chain_i,
 		*v = (const uint8_t *)m->text;
 		*n = strnlen(m->text, sizeof(m->text));
 		break;
+	case PROTO_T_TOTAL:
+		be32_put(tmp, m->total);
+		*n = 4;
+		break;
+	case PROTO_T_CERTINFO:
+		*n = certinfo_pack(tmp, &m->certs[chain_i]);
+		break;
 	}
 }
 
@@ -564,7 +680,7 @@ encode_field(struct wb *b, const struct proto_msg *m, const struct mdef *md,
 	struct proto_result res;
 	const struct fdef *fd = fdef_find(md->f[i].tag);
 	const uint8_t *v;
-	uint8_t tmp[8];
+	uint8_t tmp[PROTO_CERTINFO_MAX];
 	size_t n;
 	int present;
 
@@ -595,6 +711,16 @@ proto_encode(struct wb *out, const struct proto_msg *m)
 	wb_u8(&b, m->type);
 	wb_u32(&b, m->id);
 	for (i = 0; i < md->num_fields; i++) {
+		if (md->f[i].tag == PROTO_T_CERTINFO) {
+			/* 0..PROTO_LIST_MAX, like the decoder */
+			if (m->num_certs > PROTO_LIST_MAX ||
+			    (m->num_certs > 0 && m->certs == NULL))
+				goto out;
+			for (j = 0; j < m->num_certs; j++)
+				if (!encode_field(&b, m, md, i, j))
+					goto out;
+			continue;
+		}
 		if (md->f[i].tag != PROTO_T_CHAIN) {
 			if (!encode_field(&b, m, md, i, 0))
 				goto out;
@@ -646,7 +772,7 @@ proto_encode_ok(struct wb *out, uint32_t id)
 int
 proto_type_is_request(uint8_t type)
 {
-	return type >= PROTO_HELLO && type <= PROTO_STATUS;
+	return type >= PROTO_HELLO && type <= PROTO_LIST;
 }
 
 const char *

@@ -38,6 +38,12 @@ struct wb;
 #define PROTO_SERIAL_LEN	16
 #define PROTO_TOKEN_LEN		32
 #define PROTO_TOKEN_HEX_LEN	(2 * PROTO_TOKEN_LEN)	/* lowercase, no NUL */
+#define PROTO_LIST_MAX		32		/* CERTINFO fields in CERTS */
+#define PROTO_SUBJECT_MAX	1024		/* subject Name DER in CERTINFO */
+/* CERTINFO: serial 16 | status u8 | notBefore i64 | notAfter i64 |
+ * replaced_by 16 | subject Name DER 2..PROTO_SUBJECT_MAX */
+#define PROTO_CERTINFO_FIXED	(2 * PROTO_SERIAL_LEN + 1 + 8 + 8)
+#define PROTO_CERTINFO_MAX	(PROTO_CERTINFO_FIXED + PROTO_SUBJECT_MAX)
 
 /* Message types: requests (client -> server) below 0x80, replies above. */
 enum proto_type {
@@ -47,12 +53,14 @@ enum proto_type {
 	PROTO_WAIT = 0x04,		/* REQUEST */
 	PROTO_FETCH = 0x05,		/* REQUEST, TOKEN */
 	PROTO_STATUS = 0x06,		/* REQUEST, TOKEN */
+	PROTO_LIST = 0x07,		/* (no fields) */
 	PROTO_OK = 0x80,		/* (no fields) */
 	PROTO_SERVER_HELLO = 0x81,	/* VERSION, MAX_FRAME */
 	PROTO_ACCEPTED = 0x82,		/* REQUEST, STATE, [TOKEN] */
 	PROTO_ISSUED = 0x83,		/* REQUEST, CERT, CHAIN x 1..8 */
 	PROTO_REJECTED = 0x84,		/* REQUEST, TEXT */
 	PROTO_ERROR = 0x85,		/* CODE, TEXT */
+	PROTO_CERTS = 0x86,		/* TOTAL, CERTINFO x 0..32 */
 };
 
 /* TLV tags. */
@@ -75,6 +83,8 @@ enum proto_tag {
 	PROTO_T_CHAIN = 0x0041,		/* DER 1..16384, repeated 1..8 */
 	PROTO_T_CODE = 0x0050,		/* u16 enum proto_err, != 0 */
 	PROTO_T_TEXT = 0x0051,		/* text 0..512, no C0 control, DEL */
+	PROTO_T_TOTAL = 0x0060,		/* u32: the account's certificates */
+	PROTO_T_CERTINFO = 0x0061,	/* one certificate, repeated 0..32 */
 };
 
 /* Same values as store.h enum req_reason / enum req_state. */
@@ -89,6 +99,24 @@ enum proto_state {
 	PROTO_STATE_APPROVED = 1,
 	PROTO_STATE_REJECTED = 2,
 	PROTO_STATE_ISSUED = 3,
+};
+
+/* Same values as store.h enum cert_status. */
+enum proto_cert_status {
+	PROTO_CERT_GOOD = 0,
+	PROTO_CERT_HOLD = 1,
+	PROTO_CERT_REVOKED = 2,
+};
+
+/* One CERTINFO field of a CERTS reply. */
+struct proto_certinfo {
+	uint8_t		serial[PROTO_SERIAL_LEN];
+	uint8_t		status;			/* enum proto_cert_status */
+	int64_t		not_before;		/* unix seconds */
+	int64_t		not_after;		/* >= not_before */
+	uint8_t		replaced_by[PROTO_SERIAL_LEN];	/* zero = none */
+	uint8_t		subject[PROTO_SUBJECT_MAX];	/* Name DER */
+	size_t		subject_len;		/* 2..PROTO_SUBJECT_MAX */
 };
 
 /* Error codes carried in ERROR frames (CODE field). */
@@ -154,6 +182,11 @@ struct proto_msg {
 	uint16_t	code;			/* enum proto_err */
 	/* ERROR, REJECTED */
 	char		text[PROTO_TEXT_MAX + 1];
+	/* CERTS: certs is malloc'd (PROTO_LIST_MAX entries) on the first
+	 * proto_msg_add_certinfo */
+	uint32_t	total;
+	struct proto_certinfo *certs;
+	size_t		num_certs;
 };
 
 /* Zeroes m and sets version, type and id. */
@@ -166,6 +199,10 @@ int	proto_msg_set_csr(struct proto_msg *m, const void *der, size_t len);
 int	proto_msg_set_cert(struct proto_msg *m, const void *der, size_t len);
 /* Appends one CA certificate to chain; 0 also when the chain is full. */
 int	proto_msg_add_chain(struct proto_msg *m, const void *der, size_t len);
+/* Appends a copy of ci to certs; 0 on ENOMEM or when certs is full
+ * (PROTO_LIST_MAX).  The values are checked by proto_encode. */
+int	proto_msg_add_certinfo(struct proto_msg *m,
+	    const struct proto_certinfo *ci);
 
 enum proto_status {
 	PROTO_NEED_MORE = 0,	/* res->need more bytes are needed at least */
@@ -210,7 +247,7 @@ int	proto_encode_error(struct wb *out, uint32_t id, uint16_t code,
 /* Appends an OK frame. */
 int	proto_encode_ok(struct wb *out, uint32_t id);
 
-/* 1 if type is a request a client may send (HELLO .. STATUS). */
+/* 1 if type is a request a client may send (HELLO .. LIST). */
 int		 proto_type_is_request(uint8_t type);
 /* Static names: "HELLO", ..., "unknown". */
 const char	*proto_type_name(uint8_t type);

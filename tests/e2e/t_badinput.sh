@@ -51,7 +51,7 @@ enroll() {
 # hex16 CERT: the serial as 32 hex digits (the protocol's SERIAL field).
 hex16() { printf '%032s' "$(serial_of "$1")" | tr ' ' 0; }
 
-for a in owner victim l1 l2 l3 l4 l5 l6 l7 l8 l9 l10; do
+for a in owner victim l1 l2 l3 l4 l5 l6 l7 l8 l9 l10 l11 l12; do
 	enroll "$a" || not_ok "enroll $a"
 done
 # owner has a pending request (WAIT/FETCH/STATUS rows use it)
@@ -268,6 +268,14 @@ proto | audit+1 | hello login:l7 f:1:3:9:20=$S_l7,21=$CSR_L3,22=00,23=513*41 | S
 proto | audit+1 | hello login:l8 f:1:3:9:20=$S_l8,21=16385*30,22=00 | SERVER_HELLO@1 OK@2 ERROR4@9 open
 proto | audit+1 | hello login:l9 f:1:2:9:10='l9,11='correct-horse-battery,12='123456 | SERVER_HELLO@1 OK@2 ERROR3@9 open
 proto | audit+2 | hello login:l10 f:1:3:9:20=7fffffffffffffffffffffffffffffff,21=$CSR_L3,22=00 | SERVER_HELLO@1 OK@2 ERROR8@9 open
+# LIST: login first; no fields (a truncated field header is ERROR 1, an
+# unknown critical tag ERROR 13); CERTS is a reply type
+proto | - | hello f:1:7:9                    | SERVER_HELLO@1 ERROR5@9 open
+proto | - | hello raw:0000000701070000000900 | SERVER_HELLO@1 ERROR1@9 open
+proto | - | hello f:1:7:9:8061=00            | SERVER_HELLO@1 ERROR13@9 open
+proto | - | hello f:1:86:9:60=00000000       | SERVER_HELLO@1 ERROR3@9 open
+proto | audit+1 | hello login:l11 f:1:7:9     | SERVER_HELLO@1 OK@2 CERTS@9 open
+proto | audit+1 | hello login:l12 raw:0000000701070000000900 f:1:7:10:61=00 | SERVER_HELLO@1 OK@2 ERROR1@9 CERTS@10 open
 # ---- HTTP: OCSP and the other routes ----
 http | - | POST /ocsp text/plain req.der              | 415
 http | - | POST /ocsp - req.der                       | 415
@@ -351,7 +359,7 @@ cli | - | $BIN/mica --server 127.0.0.1:$CA_PORT reissue --account l1 --serial 01
 cli | - | $MICA reissue --bogus                     | 2 :: reissue: unrecognized option '--bogus'
 cli | - | $MICA reissue --account l1 --serial 01 --subject /CN=l1/O=Org --key $T/k --out $T/o --reason stolen | 2 :: mica: --reason: lost, compromised or damaged
 cli | - | $MICA reissue --account l1 --serial xyz --subject /CN=l1/O=Org --key $T/k --out $T/o --password-file $PW --otp 123456 | 2 :: mica: --serial: not a hex serial of at most 16 bytes
-cli | - | $MICA reissue --account l1 --serial 01 --key $T/k --out $T/o | 2
+cli | - | $MICA reissue --account l1 --serial 01 --out $T/o | 2
 cli | - | $MICA fetch --bogus                       | 2 :: fetch: unrecognized option '--bogus'
 cli | - | $MICA status --bogus                      | 2 :: status: unrecognized option '--bogus'
 cli | - | $MICA fetch --request 1 --token zz --out $T/o | 2 :: mica: --token: expected 64 hex digits

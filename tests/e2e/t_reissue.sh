@@ -205,8 +205,16 @@ expect_exit 1 "second open request" $MICA reissue --account kate \
     --lost-cert "$T/kate.crt" --key "$T/kate.k2" --out "$T/kate.c2" \
     --password-file "$PW" --otp "$K2"
 expect_out "duplicate open request refused" "is still open"
-expect_exit 2 "usage: no subject source" $MICA reissue --account kate \
-    --serial 01 --key "$T/k" --out "$T/o"
+# No --subject / --lost-cert is no longer a usage error (the subject comes
+# from the server after login, t_subscriber.sh); without a terminal or
+# --password-file the login cannot ask for the password (setsid: no
+# controlling terminal even when the tests run from one).
+expect_exit 1 "no subject source: goes on to log in" setsid -w $MICA reissue \
+    --account kate --serial 01 --key "$T/k" --out "$T/o" </dev/null
+expect_out "no subject source: asks for the password" \
+    "mica: no terminal to ask for the password"
+expect_exit 2 "usage: no --key" $MICA reissue --account kate \
+    --serial 01 --out "$T/o"
 expect_exit 0 "--help on reissue" $MICA reissue --help
 
 # ---- transport ----

@@ -21,6 +21,30 @@ blob_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 }
 
 static int
+certs_equal(const struct proto_msg *a, const struct proto_msg *b)
+{
+	const struct proto_certinfo *x, *y;
+	size_t i;
+
+	if (a->num_certs != b->num_certs)
+		return 0;
+	for (i = 0; i < a->num_certs; i++) {
+		x = &a->certs[i];
+		y = &b->certs[i];
+		/* field by field: struct copies need not copy padding */
+		if (memcmp(x->serial, y->serial, sizeof(x->serial)) != 0 ||
+		    x->status != y->status || x->not_before != y->not_before ||
+		    x->not_after != y->not_after ||
+		    memcmp(x->replaced_by, y->replaced_by,
+		    sizeof(x->replaced_by)) != 0 ||
+		    !blob_equal(x->subject, x->subject_len, y->subject,
+		    y->subject_len))
+			return 0;
+	}
+	return 1;
+}
+
+static int
 msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 {
 	struct proto_msg x, y;
@@ -28,7 +52,7 @@ msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 
 	if (!blob_equal(a->csr, a->csr_len, b->csr, b->csr_len) ||
 	    !blob_equal(a->cert, a->cert_len, b->cert, b->cert_len) ||
-	    a->num_chain != b->num_chain)
+	    a->num_chain != b->num_chain || !certs_equal(a, b))
 		return 0;
 	for (i = 0; i < PROTO_CHAIN_MAX; i++)
 		if (!blob_equal(a->chain[i], a->chain_len[i], b->chain[i],
@@ -38,6 +62,7 @@ msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 	memcpy(&x, a, sizeof(x));	/* memcpy keeps the padding bytes */
 	memcpy(&y, b, sizeof(y));
 	x.csr = y.csr = x.cert = y.cert = NULL;
+	x.certs = y.certs = NULL;
 	for (i = 0; i < PROTO_CHAIN_MAX; i++)
 		x.chain[i] = y.chain[i] = NULL;
 	return memcmp(&x, &y, sizeof(x)) == 0;

@@ -891,6 +891,259 @@ test_names_and_token(void **state)
 	    "rejected");
 }
 
+/* ---- LIST / CERTS ---- */
+
+static void
+certinfo_fill(struct proto_certinfo *ci, uint8_t tag)
+{
+	memset(ci, 0, sizeof(*ci));
+	memset(ci->serial, tag, sizeof(ci->serial));
+	ci->status = PROTO_CERT_HOLD;
+	ci->not_before = -5;		/* before 1970 is a valid time */
+	ci->not_after = 1900000000;
+	memset(ci->replaced_by, 0x11, sizeof(ci->replaced_by));
+	memcpy(ci->subject, der2, sizeof(der2));
+	ci->subject_len = sizeof(der2);
+}
+
+/* A raw CERTINFO value: fixed part from ci, then subject bytes. */
+static size_t
+raw_certinfo(uint8_t *out, const struct proto_certinfo *ci)
+{
+	memcpy(out, ci->serial, 16);
+	out[16] = ci->status;
+	be64_put(out + 17, (uint64_t)ci->not_before);
+	be64_put(out + 25, (uint64_t)ci->not_after);
+	memcpy(out + 33, ci->replaced_by, 16);
+	memcpy(out + 49, ci->subject, ci->subject_len);
+	return 49 + ci->subject_len;
+}
+
+static void
+test_rt_list(void **state)
+{
+	struct proto_certinfo ci;
+	struct proto_msg m, o;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(proto_type_is_request(PROTO_LIST), 1);
+	assert_int_equal(proto_type_is_request(PROTO_CERTS), 0);
+	assert_string_equal(proto_type_name(PROTO_LIST), "LIST");
+	assert_string_equal(proto_type_name(PROTO_CERTS), "CERTS");
+	proto_msg_init(&m, PROTO_LIST, 3);
+	round_trip(&m, &o);
+	proto_msg_cleanup(&o);
+
+	/* no certificates: TOTAL 0, no CERTINFO */
+	proto_msg_init(&m, PROTO_CERTS, 4);
+	round_trip(&m, &o);
+	assert_int_equal(o.total, 0);
+	assert_int_equal(o.num_certs, 0);
+	proto_msg_cleanup(&o);
+
+	/* the full 32, TOTAL above them */
+	m.total = 40;
+	for (i = 0; i < PROTO_LIST_MAX; i++) {
+		certinfo_fill(&ci, (uint8_t)(i + 1));
+		assert_int_equal(proto_msg_add_certinfo(&m, &ci), 1);
+	}
+	assert_int_equal(proto_msg_add_certinfo(&m, &ci), 0);	/* full */
+	round_trip(&m, &o);
+	assert_int_equal(o.total, 40);
+	assert_int_equal(o.num_certs, PROTO_LIST_MAX);
+	for (i = 0; i < PROTO_LIST_MAX; i++) {
+		assert_int_equal(o.certs[i].serial[0], i + 1);
+		assert_int_equal(o.certs[i].status, PROTO_CERT_HOLD);
+		assert_true(o.certs[i].not_before == -5);
+		assert_true(o.certs[i].not_after == 1900000000);
+		assert_int_equal(o.certs[i].replaced_by[15], 0x11);
+		assert_int_equal(o.certs[i].subject_len, sizeof(der2));
+		assert_memory_equal(o.certs[i].subject, der2, sizeof(der2));
+	}
+	proto_msg_cleanup(&o);
+	proto_msg_cleanup(&m);
+
+	/* a subject of exactly PROTO_SUBJECT_MAX bytes */
+	proto_msg_init(&m, PROTO_CERTS, 5);
+	certinfo_fill(&ci, 1);
+	memset(ci.subject, 0x30, PROTO_SUBJECT_MAX);
+	ci.subject_len = PROTO_SUBJECT_MAX;
+	assert_int_equal(proto_msg_add_certinfo(&m, &ci), 1);
+	round_trip(&m, &o);
+	assert_int_equal(o.certs[0].subject_len, PROTO_SUBJECT_MAX);
+	proto_msg_cleanup(&o);
+	proto_msg_cleanup(&m);
+}
+
+/* The encoder refuses each CERTINFO the decoder refuses. */
+static void
+test_certs_encode_refuses(void **state)
+{
+	struct proto_certinfo ci;
+	struct proto_msg m;
+	struct wb b;
+
+	(void)state;
+	wb_init(&b);
+	proto_msg_init(&m, PROTO_CERTS, 1);
+	certinfo_fill(&ci, 1);
+	ci.status = 3;
+	assert_int_equal(proto_msg_add_certinfo(&m, &ci), 1);
+	assert_int_equal(proto_encode(&b, &m), 0);	/* unknown status */
+	m.certs[0].status = PROTO_CERT_GOOD;
+	m.certs[0].not_after = -6;
+	assert_int_equal(proto_encode(&b, &m), 0);	/* na < nb */
+	m.certs[0].not_after = 0;
+	m.certs[0].subject[0] = 0x31;
+	assert_int_equal(proto_encode(&b, &m), 0);	/* not a SEQUENCE */
+	m.certs[0].subject[0] = 0x30;
+	m.certs[0].subject_len = 1;
+	assert_int_equal(proto_encode(&b, &m), 0);	/* subject too short */
+	m.certs[0].subject_len = PROTO_SUBJECT_MAX + 1;
+	assert_int_equal(proto_encode(&b, &m), 0);	/* too long */
+	m.certs[0].subject_len = 2;
+	m.num_certs = PROTO_LIST_MAX + 1;
+	assert_int_equal(proto_encode(&b, &m), 0);	/* too many */
+	m.num_certs = 1;
+	assert_int_equal(b.len, 0);
+	assert_int_equal(proto_encode(&b, &m), 1);
+	proto_msg_cleanup(&m);
+	wb_cleanup(&b);
+}
+
+static void
+test_certs_malformed(void **state)
+{
+	struct proto_certinfo ci;
+	struct proto_result res;
+	uint8_t v[PROTO_CERTINFO_MAX + 8], total[4] = { 0, 0, 0, 1 };
+	struct wb b;
+	size_t n, i;
+
+	(void)state;
+	certinfo_fill(&ci, 7);
+	n = raw_certinfo(v, &ci);
+
+	/* LIST carries no fields: a known tag of another message is skipped,
+	 * an unknown critical one is ERROR 13 */
+	raw_begin(&b, 1, PROTO_LIST, 9);
+	raw_tlv(&b, PROTO_T_ACCOUNT, "alice", 5);
+	raw_end(&b);
+	{
+		struct proto_msg o;
+
+		assert_int_equal(proto_decode(&res, &o, b.data, b.len, 0),
+		    PROTO_FRAME);
+		assert_int_equal(o.type, PROTO_LIST);
+		proto_msg_cleanup(&o);
+	}
+	wb_cleanup(&b);
+	raw_begin(&b, 1, PROTO_LIST, 9);
+	raw_tlv(&b, 0x8061, "", 0);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_CRITICAL, 0);
+	assert_int_equal(res.id, 9);
+	wb_cleanup(&b);
+	/* truncated: a field header cut short */
+	raw_begin(&b, 1, PROTO_LIST, 9);
+	wb_u8(&b, 0x00);
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_MALFORMED, 0);
+	wb_cleanup(&b);
+
+	/* CERTS without TOTAL */
+	raw_begin(&b, 1, PROTO_CERTS, 2);
+	raw_tlv(&b, PROTO_T_CERTINFO, v, n);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_MALFORMED, 0);
+	assert_string_equal(res.text, "CERTS: missing TOTAL field");
+	wb_cleanup(&b);
+	/* TOTAL twice */
+	raw_begin(&b, 1, PROTO_CERTS, 2);
+	raw_tlv(&b, PROTO_T_TOTAL, total, 4);
+	raw_tlv(&b, PROTO_T_TOTAL, total, 4);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_MALFORMED, 0);
+	assert_string_equal(res.text, "CERTS: duplicate TOTAL field");
+	wb_cleanup(&b);
+	/* TOTAL of 3 bytes */
+	raw_begin(&b, 1, PROTO_CERTS, 2);
+	raw_tlv(&b, PROTO_T_TOTAL, total, 3);
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_MALFORMED, 0);
+	wb_cleanup(&b);
+	/* CERTINFO: one byte short of the minimum */
+	raw_begin(&b, 1, PROTO_CERTS, 2);
+	raw_tlv(&b, PROTO_T_TOTAL, total, 4);
+	raw_tlv(&b, PROTO_T_CERTINFO, v, PROTO_CERTINFO_FIXED + 1);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_MALFORMED, 0);
+	assert_string_equal(res.text,
+	    "CERTS: CERTINFO field has a bad length");
+	wb_cleanup(&b);
+	/* CERTINFO: one byte too long */
+	raw_begin(&b, 1, PROTO_CERTS, 2);
+	raw_tlv(&b, PROTO_T_TOTAL, total, 4);
+	memset(v + PROTO_CERTINFO_FIXED + 1, 0x30, PROTO_SUBJECT_MAX + 1);
+	raw_tlv(&b, PROTO_T_CERTINFO, v, PROTO_CERTINFO_MAX + 1);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_TOO_LARGE, 0);
+	assert_string_equal(res.text, "CERTS: CERTINFO field too long");
+	wb_cleanup(&b);
+	/* bad status, reversed validity, subject not a SEQUENCE */
+	v[16] = 3;
+	raw_begin(&b, 1, PROTO_CERTS, 2);
+	raw_tlv(&b, PROTO_T_TOTAL, total, 4);
+	raw_tlv(&b, PROTO_T_CERTINFO, v, n);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_MALFORMED, 0);
+	assert_string_equal(res.text,
+	    "CERTS: CERTINFO unknown certificate status");
+	wb_cleanup(&b);
+	v[16] = 2;
+	ci.not_after = -6;
+	n = raw_certinfo(v, &ci);
+	raw_begin(&b, 1, PROTO_CERTS, 2);
+	raw_tlv(&b, PROTO_T_TOTAL, total, 4);
+	raw_tlv(&b, PROTO_T_CERTINFO, v, n);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_MALFORMED, 0);
+	assert_string_equal(res.text,
+	    "CERTS: CERTINFO notAfter before notBefore");
+	wb_cleanup(&b);
+	ci.not_after = 0;
+	n = raw_certinfo(v, &ci);
+	v[PROTO_CERTINFO_FIXED] = 0x04;
+	raw_begin(&b, 1, PROTO_CERTS, 2);
+	raw_tlv(&b, PROTO_T_TOTAL, total, 4);
+	raw_tlv(&b, PROTO_T_CERTINFO, v, n);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_MALFORMED, 0);
+	assert_string_equal(res.text,
+	    "CERTS: CERTINFO subject is not a DER Name");
+	wb_cleanup(&b);
+	v[PROTO_CERTINFO_FIXED] = 0x30;
+	/* a CERTINFO whose value runs past the frame */
+	raw_begin(&b, 1, PROTO_CERTS, 2);
+	raw_tlv(&b, PROTO_T_TOTAL, total, 4);
+	wb_u16(&b, PROTO_T_CERTINFO);
+	wb_u16(&b, (uint16_t)n);
+	wb_put(&b, v, n - 1);
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_MALFORMED, 0);
+	wb_cleanup(&b);
+	/* 33 CERTINFO fields */
+	raw_begin(&b, 1, PROTO_CERTS, 2);
+	raw_tlv(&b, PROTO_T_TOTAL, total, 4);
+	for (i = 0; i < PROTO_LIST_MAX + 1; i++)
+		raw_tlv(&b, PROTO_T_CERTINFO, v, n);
+	raw_end(&b);
+	res = expect_fail(&b, PROTO_E_TOO_LARGE, 0);
+	assert_string_equal(res.text, "CERTS: too many CERTINFO fields");
+	wb_cleanup(&b);
+}
+
 int
 main(void)
 {
@@ -915,6 +1168,9 @@ main(void)
 		cmocka_unit_test(test_log_escape),
 		cmocka_unit_test(test_unknown_tags),
 		cmocka_unit_test(test_names_and_token),
+		cmocka_unit_test(test_rt_list),
+		cmocka_unit_test(test_certs_encode_refuses),
+		cmocka_unit_test(test_certs_malformed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -142,9 +142,11 @@ expect_exit 1 "wrong password" $MICA reissue --account frank \
     --password-file "$T/badpw" --otp "$(otp frank)"
 expect_out "wrong password: authentication failed" \
     "mica: authentication failed"
-check "refused: the key mica made is removed" test ! -e "$T/frank.k2"
-expect_out "... and mica says so" \
-    "mica: removed the new key $T/frank.k2: the CA did not accept the request"
+# the key is made only once the login succeeded and the lost certificate
+# is known
+check "refused login: no key made" test ! -e "$T/frank.k2"
+check "... and none announced" sh -c \
+    "! printf '%s' \"\$1\" | grep -q 'new key'" sh "$OUT"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
     -out "$T/frank.own.key" 2>/dev/null
 expect_exit 1 "wrong password with a key of one's own" $MICA reissue \
@@ -184,6 +186,9 @@ expect_exit 1 "another account's serial" $MICA reissue --account hank \
     --key "$T/hank.k1" --out "$T/hank.c1" --password-file "$PW" \
     --otp "$(otp hank)"
 expect_out "not the account's certificate" "is not a certificate of this account"
+check "refused request: the key mica made is removed" test ! -e "$T/hank.k1"
+expect_out "... and mica says so" \
+    "mica: removed the new key $T/hank.k1: the CA did not accept the request"
 enroll ivan || not_ok "enroll ivan"
 expect_exit 1 "CSR reusing the lost key" $MICA reissue --account ivan \
     --lost-cert "$T/ivan.crt" --key "$T/ivan.key" --out "$T/ivan.c1" \

@@ -140,8 +140,13 @@ expect_out "metrics: revoked results counted" \
 $BIN/mica --server 127.0.0.1:$CA_PORT --ca "$CA" reissue --account alice \
     --serial 01 --subject /CN=alice/O=Org --key "$T/x.key" --out "$T/x.crt" \
     --password-file "$T/pw0" --otp 000000 >/dev/null 2>&1
-sleep 5.5
-curl -s "$URL/metrics" >"$T/m3"
+# the store gauges refresh every 5 s: poll (bounded) until they show the
+# failure instead of sleeping a fixed time
+i=0
+while curl -s "$URL/metrics" >"$T/m3" &&
+    ! grep -q '^mica_auth_failures_total 1$' "$T/m3" && [ $i -lt 150 ]; do
+	sleep 0.1; i=$((i + 1))
+done
 OUT=$(cat "$T/m3")
 expect_out "metrics: store gauges refreshed" "mica_store_certs_revoked 2"
 expect_out "metrics: auth failures from the audit trail" \

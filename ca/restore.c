@@ -304,7 +304,13 @@ load_crls(struct crl_set *s, const struct restore_opts *o)
 				    "CRL found (%" PRIu64 "); changes between "
 				    "them may be missing", dnum, dbase, fnum);
 			set_add_crl(s, delta, 1);
-			s->complete = full != NULL && dbase == fnum;
+			/*
+			 * A delta based on an older full CRL than the one found
+			 * (the base is the oldest full CRL a relying party may
+			 * still hold) lists every change since that base, so
+			 * the pair is complete too (RFC 5280 5.2.4).
+			 */
+			s->complete = full != NULL && dbase <= fnum;
 			used++;
 			log_info("restore: read delta CRL number %" PRIu64
 			    " (base %" PRIu64 ")", dnum, dbase);
@@ -337,6 +343,7 @@ reapply_one(struct store_txn *txn, struct accept_ctx *a,
 	char hex[SERIAL_HEX_LEN], det[128];
 	enum store_rc rc;
 	uint8_t to;
+	int raise_kc;
 
 	serial_hex(hex, e->serial);
 	rc = store_cert_state(txn, e->serial, &st);
@@ -357,7 +364,12 @@ reapply_one(struct store_txn *txn, struct accept_ctx *a,
 	if (rc != STORE_OK)
 		return rc;
 	to = e->status;
-	if ((to == CERT_REVOKED && st.status == CERT_REVOKED) ||
+	/* a reason raised to keyCompromise after the backup is raised again
+	 * (and the key indexed as compromised in the same transaction) */
+	raise_kc = to == CERT_REVOKED && st.status == CERT_REVOKED &&
+	    e->reason == REASON_KEY_COMPROMISE &&
+	    st.reason != REASON_KEY_COMPROMISE;
+	if ((to == CERT_REVOKED && st.status == CERT_REVOKED && !raise_kc) ||
 	    (to == CERT_HOLD && st.status != CERT_GOOD) ||
 	    (to == CERT_GOOD && st.status != CERT_HOLD))
 		return STORE_OK;	/* the store is as new or newer */

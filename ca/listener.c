@@ -73,6 +73,10 @@
  */
 #define LINGER_S		2
 #define LINGER_BYTES		(1024 * 1024)
+/* and in any case LINGER_MAX_S after it began: a client trickling a
+ * byte now and then must not hold a slot (the flood defences do not shed
+ * closing connections) */
+#define LINGER_MAX_S		5
 /*
  * Output throttle: a client that sends requests without reading the
  * replies would make us buffer without bound.  Above OUT_HIGH queued
@@ -316,6 +320,11 @@ linger_start(struct conn *c)
 	if (fd < 0 || shutdown(fd, SHUT_WR) != 0)
 		return 0;
 	c->lingering = 1;
+	if (c->deadline != NULL) {
+		struct timeval	max = { LINGER_MAX_S, 0 };
+
+		evtimer_add(c->deadline, &max);	/* replaces the login one */
+	}
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
 	bufferevent_enable(c->bev, EV_READ);
@@ -1518,6 +1527,12 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (c->lingering) {	/* LINGER_MAX_S after an error: done */
+		log_debug("cid=%" PRIu64 " addr=%s lingered %ds, closing",
+		    c->cid, c->addr, LINGER_MAX_S);
+		conn_free(c);
+		return;
+	}
 	if (c->authed)
 		return;
 	log_debug("cid=%" PRIu64 " addr=%s not logged in within %ds, closing",

@@ -1495,7 +1495,7 @@ cmd_reissue(struct opts *o)
 	EVP_PKEY *pkey = NULL;
 	uint8_t *csr = NULL;
 	int csr_len = 0, reason = PROTO_REASON_LOST, rc = EXIT_FAIL;
-	int have_serial, key_created = 0, accepted = 0;
+	int have_serial, key_created = 0, accepted = 0, sent = 0;
 
 	proto_msg_init(&m, PROTO_REISSUE, 0);
 	proto_msg_init(&r, PROTO_OK, 0);
@@ -1538,6 +1538,7 @@ cmd_reissue(struct opts *o)
 	    !build_csr(pkey, subject, &csr, &csr_len) ||
 	    !proto_msg_set_csr(&m, csr, (size_t)csr_len))
 		goto out;
+	sent = 1;
 	if (!request(&c, &m, &r))
 		goto out;
 	if (r.type != PROTO_ACCEPTED || !r.has_token) {
@@ -1564,11 +1565,17 @@ cmd_reissue(struct opts *o)
 	    r.state == PROTO_STATE_ISSUED);
  out:
 	/*
-	 * A key made for a request the CA never accepted (request refused,
-	 * connection lost) certifies nothing: remove it, so that a retry
-	 * does not reuse a key that sat on disk unasked.
+	 * A key made for a request the CA refused (an ERROR answer) or that
+	 * was never sent certifies nothing: remove it, so that a retry does
+	 * not reuse a key that sat on disk unasked.  When the connection
+	 * was lost or timed out after the request was sent, the CA may have
+	 * recorded it (and under review = auto issued it): keep the key.
 	 */
-	if (key_created && !accepted) {
+	if (key_created && !accepted && sent && r.type != PROTO_ERROR)
+		fprintf(stderr, "mica: no answer to the request; keeping the "
+		    "new key %s: the CA may have recorded the request (ask "
+		    "the CA operator, or run mica list)\n", o->key);
+	else if (key_created && !accepted) {
 		if (unlink(o->key) == 0)
 			fprintf(stderr, "mica: removed the new key %s: the "
 			    "CA did not accept the request\n", o->key);

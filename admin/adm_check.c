@@ -183,6 +183,8 @@ asn1_serial(const ASN1_INTEGER *ai, uint8_t out[STORE_SERIAL_LEN])
 static const struct item *
 item_find(const struct chk *c, const uint8_t serial[STORE_SERIAL_LEN])
 {
+	if (c->num_items == 0)	/* bsearch must not see NULL, even for 0 */
+		return NULL;
 	return bsearch(serial, c->items, c->num_items, sizeof(struct item),
 	    serial_cmp);
 }

@@ -176,8 +176,8 @@ set_find(struct crl_set *s, const uint8_t serial[STORE_SERIAL_LEN])
 	size_t i;
 
 	memcpy(key.serial, serial, STORE_SERIAL_LEN);
-	if ((e = bsearch(&key, s->e, s->sorted, sizeof(*s->e), ent_cmp)) !=
-	    NULL)
+	if (s->sorted > 0 && (e = bsearch(&key, s->e, s->sorted,
+	    sizeof(*s->e), ent_cmp)) != NULL)
 		return e;
 	for (i = s->sorted; i < s->n; i++)
 		if (memcmp(s->e[i].serial, serial, STORE_SERIAL_LEN) == 0)
@@ -257,7 +257,8 @@ set_add_crl(struct crl_set *s, X509_CRL *crl, int dedupe)
 		}
 		s->e[s->n++] = e;
 	}
-	qsort(s->e, s->n, sizeof(*s->e), ent_cmp);
+	if (s->n > 1)	/* qsort must not see NULL, even for 0 */
+		qsort(s->e, s->n, sizeof(*s->e), ent_cmp);
 	s->sorted = s->n;
 }
 

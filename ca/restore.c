@@ -683,64 +683,6 @@ out:
 static pthread_mutex_t keep_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t kept[2];
 
-static int
-keep_piece(const uint8_t *p, size_t len, void *arg)
-{
-	int fd = *(int *)arg;
-	ssize_t w;
-
-	while (len > 0) {
-		if ((w = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return 0;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 1;
-}
-
-static int
-keep_one(const struct crl_snapshot *sn, const char *dir, const char *name)
-{
-	char tmp[PATH_MAX], path[PATH_MAX];
-	int fd = -1, dfd = -1, rc = 0;
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
-	    sizeof(path) || (size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp",
-	    dir, name) >= sizeof(tmp))
-		return 0;
-	if (unlink(tmp) == -1 && errno != ENOENT)
-		goto out;
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) == -1)
-		goto out;
-	if (!crl_snapshot_pieces(sn, keep_piece, &fd) || fsync(fd) == -1)
-		goto out;
-	if (close(fd) == -1) {
-		fd = -1;
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1)
-		goto out;
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    fsync(dfd) == -1)
-		goto out;
-	rc = 1;
-out:
-	if (!rc)
-		log_warn("restore: keeping a copy of the CRL in %s", path);
-	if (fd != -1) {
-		close(fd);
-		unlink(tmp);
-	}
-	if (dfd != -1)
-		close(dfd);
-	return rc;
-}
-
 void
 restore_keep_crls(struct crl_service *crl, const char *dir,
     const char *full_name, const char *delta_name)
@@ -755,7 +697,8 @@ restore_keep_crls(struct crl_service *crl, const char *dir,
 	for (k = CRL_FULL; k <= CRL_DELTA; k++) {
 		if ((sn = crl_service_peek(crl, (enum crl_kind)k)) == NULL)
 			continue;
-		if (sn->number > kept[k] && keep_one(sn, dir, names[k]))
+		if (sn->number > kept[k] &&
+		    crl_snapshot_write(sn, dir, names[k], 0600))
 			kept[k] = sn->number;
 		crl_snapshot_release(sn);
 	}

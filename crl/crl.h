@@ -20,6 +20,8 @@
 #ifndef MICA_CRL_H
 #define MICA_CRL_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -186,6 +188,13 @@ const struct crl_snapshot *crl_snapshot_ref(const struct crl_snapshot *);
  */
 int	crl_snapshot_pieces(const struct crl_snapshot *, crl_piece_fn fn,
 	    void *arg);
+/*
+ * Writes the snapshot's DER as dir/name with mode, atomically and
+ * durably (temp file, fsync, rename, fsync of dir), the way the publish
+ * directory is written.  Returns 1, or 0 (logged).
+ */
+int	crl_snapshot_write(const struct crl_snapshot *, const char *dir,
+	    const char *name, mode_t mode);
 /* Contiguous DER, made on first use and kept (a copy: costs der_len). */
 const uint8_t *crl_snapshot_der(const struct crl_snapshot *);
 /* PEM text of a snapshot, made on first use and kept; NULL on error. */

@@ -337,14 +337,14 @@ write_piece(const uint8_t *p, size_t len, void *arg)
 }
 
 /*
- * Writes name in the publish directory (dfd) atomically: a temp file
- * created with O_EXCL|O_NOFOLLOW (a leftover or a planted symlink at the
- * temp name is removed, never followed), fsync, rename over name, fsync
- * the directory.
+ * Writes name in the directory dfd (named dir in messages) atomically
+ * with the given mode: a temp file created with O_EXCL|O_NOFOLLOW (a
+ * leftover or a planted symlink at the temp name is removed, never
+ * followed), fsync, rename over name, fsync the directory.
  */
 static int
 write_atomic(int dfd, const char *dir, const char *name,
-    const struct crl_tbs *t)
+    const struct crl_tbs *t, mode_t mode)
 {
 	char tmp[256];
 	int fd = -1, rc = 0, tries;
@@ -356,7 +356,7 @@ write_atomic(int dfd, const char *dir, const char *name,
 	}
 	for (tries = 0; tries < 2 && fd == -1; tries++) {
 		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL |
-		    O_NOFOLLOW | O_CLOEXEC, 0644);
+		    O_NOFOLLOW | O_CLOEXEC, mode);
 		if (fd == -1 && errno == EEXIST && tries == 0 &&
 		    unlinkat(dfd, tmp, 0) == -1 && errno != ENOENT)
 			break;
@@ -395,6 +395,22 @@ out:
 		close(fd);
 		unlinkat(dfd, tmp, 0);
 	}
+	return rc;
+}
+
+int
+crl_snapshot_write(const struct crl_snapshot *cs, const char *dir,
+    const char *name, mode_t mode)
+{
+	const struct snap *s = (const struct snap *)cs;
+	int dfd, rc;
+
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		log_warn("crl: open %s", dir);
+		return 0;
+	}
+	rc = write_atomic(dfd, dir, name, &s->t, mode);
+	close(dfd);
 	return rc;
 }
 
@@ -473,7 +489,7 @@ publish(struct crl_service *svc, enum crl_kind kind, struct crl_tbs *t,
 		if (svc->file_number[kind] < t->number) {
 			rc = write_atomic(svc->pub_dfd, svc->publish_dir,
 			    kind == CRL_FULL ?
-			    "full.crl" : "delta.crl", t);
+			    "full.crl" : "delta.crl", t, 0644);
 			if (rc)
 				svc->file_number[kind] = t->number;
 		}

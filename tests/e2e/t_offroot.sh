@@ -55,14 +55,40 @@ tune() {
 	    conf_set "$1" review auto
 }
 
+# ---- a plain root: --subject and --days ----
+expect_exit 0 "init --subject --days (self-signed root)" init "$T/plain" \
+    --subject "/C=DE/O=Plain Org/OU=PKI/CN=Plain Root" --days 400
+expect_eq "the root carries the full subject" \
+    "$(openssl x509 -in "$T/plain/ca.crt" -noout -subject)" \
+    "subject=C = DE, O = Plain Org, OU = PKI, CN = Plain Root"
+check "the root is valid for 399 more days" openssl x509 -noout \
+    -in "$T/plain/ca.crt" -checkend $((399 * 86400))
+expect_exit 1 "but not for 401" openssl x509 -noout \
+    -in "$T/plain/ca.crt" -checkend $((401 * 86400))
+expect_eq "the OCSP signer is named after the CN" \
+    "$(openssl x509 -in "$T/plain/ocsp.crt" -noout -subject)" \
+    "subject=CN = Plain Root OCSP responder"
+expect_eq "a plain root has no chain key" \
+    "$(grep -c '^chain' "$T/plain/mica.conf")" 0
+expect_exit 1 "a bad --subject refused" init "$T/bad" --subject "/CN"
+expect_out "says what is wrong" 'mica-admin: init: subject: expected TYPE=VALUE near "CN"'
+expect_exit 1 "an empty --subject refused" init "$T/bad" --subject ""
+expect_out "says why" "mica-admin: init: subject: empty"
+check "nothing made for a bad subject" test ! -e "$T/bad/private/ca.key"
+
 # ---- init --csr ----
+echo 'offline-root-passphrase' >"$T/pass"
+chmod 600 "$T/pass"
 expect_exit 2 "--csr with --days: the root sets the validity" init "$D" \
     --csr --days 100
 expect_out "--days refusal says why" "the CA's validity is set by whoever signs its certificate"
 expect_exit 2 "--cn and --subject together refused" init "$D" --csr \
     --cn x --subject "/CN=y"
 expect_exit 0 "init --csr" init "$D" --csr \
-    --subject "/C=DE/O=Org/OU=PKI/CN=Org Issuing CA"
+    --subject "/C=DE/O=Org/OU=PKI/CN=Org Issuing CA" \
+    --key-passphrase-file "$T/pass"
+check "the CA key is encrypted" grep -q "BEGIN ENCRYPTED PRIVATE KEY" \
+    "$D/private/ca.key"
 expect_out "says what to do next" "mica-admin init $D --ca-cert ISSUING.crt --chain ROOT.crt"
 expect_eq "private/ca.key is 0600" "$(stat -c %a "$D/private/ca.key")" 600
 expect_eq "only the key and the CSR so far" "$(cd "$D" && ls)" "ca.csr
@@ -86,15 +112,19 @@ expect_out "says to run --csr first" "no CA key: run mica-admin init $T/none --c
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -keyout "$T/other.key" -out "$T/other.csr" -subj "/CN=Other CA" 2>/dev/null
 sign "$T/other.csr" "$T/other.crt" "$R/v3_ca.ext" || not_ok "sign other"
-expect_exit 1 "a certificate for another key refused" init "$D" \
+expect_exit 1 "finishing without the passphrase refused" init "$D" \
+    --ca-cert "$T/other.crt" --chain "$R/root.crt"
+expect_out "says the key is encrypted" "encrypted? no passphrase given"
+PF="--key-passphrase-file $T/pass"
+expect_exit 1 "a certificate for another key refused" init "$D" $PF \
     --ca-cert "$T/other.crt" --chain "$R/root.crt"
 expect_out "key mismatch: exact error" "mica-admin: init: $T/other.crt: its public key is not that of the CA key $D/private/ca.key (was it issued for another CSR than ca.csr?)"
 sign "$D/ca.csr" "$T/leaf.crt" "$R/v3_leaf.ext" || not_ok "sign as leaf"
-expect_exit 1 "a certificate that is not a CA refused" init "$D" \
+expect_exit 1 "a certificate that is not a CA refused" init "$D" $PF \
     --ca-cert "$T/leaf.crt" --chain "$R/root.crt"
 expect_out "not a CA: exact error" "mica-admin: init: $T/leaf.crt: not a CA certificate: no basicConstraints with cA TRUE (RFC 5280 4.2.1.9)"
 sign "$D/ca.csr" "$T/nocrl.crt" "$R/v3_nocrl.ext" || not_ok "sign without cRLSign"
-expect_exit 1 "a CA certificate without cRLSign refused" init "$D" \
+expect_exit 1 "a CA certificate without cRLSign refused" init "$D" $PF \
     --ca-cert "$T/nocrl.crt" --chain "$R/root.crt"
 expect_out "no cRLSign: exact error" "mica-admin: init: $T/nocrl.crt: keyUsage lacks cRLSign: the CA could not sign its CRLs (RFC 5280 4.2.1.3)"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
@@ -104,14 +134,14 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
 sign "$D/ca.csr" "$T/evil-issued.crt" "$R/v3_ca.ext" "$T/evil.crt" \
     "$T/evil.key" || not_ok "sign with another root"
-expect_exit 1 "a CA certificate of another root refused" init "$D" \
+expect_exit 1 "a CA certificate of another root refused" init "$D" $PF \
     --ca-cert "$T/evil-issued.crt" --chain "$R/root.crt"
 expect_out "not chaining: exact error" "mica-admin: init: $T/evil-issued.crt does not chain to a root in $R/root.crt: unable to get local issuer certificate (at CN=Org Issuing CA,OU=PKI,O=Org,C=DE)"
 sign "$D/ca.csr" "$T/issuing.crt" "$R/v3_ca.ext" || not_ok "the root signs ca.csr"
-expect_exit 1 "a chain without the root refused" init "$D" \
+expect_exit 1 "a chain without the root refused" init "$D" $PF \
     --ca-cert "$T/issuing.crt" --chain "$T/issuing.crt"
 expect_out "no root: says so" "no self-signed (root) certificate among the issuers"
-expect_exit 1 "no --chain for a CA that is not a root" init "$D" \
+expect_exit 1 "no --chain for a CA that is not a root" init "$D" $PF \
     --ca-cert "$T/issuing.crt"
 expect_out "asks for --chain" "$T/issuing.crt is not self-signed: name its issuers up to the root with --chain"
 expect_eq "the refusals left only the key and the CSR" "$(cd "$D" && ls)" \
@@ -119,7 +149,8 @@ expect_eq "the refusals left only the key and the CSR" "$(cd "$D" && ls)" \
 private"
 
 # ---- the CA finished ----
-expect_exit 0 "init --ca-cert --chain" init "$D" --ca-cert "$T/issuing.crt" \
+expect_exit 0 "init --ca-cert --chain" init "$D" $PF \
+    --ca-cert "$T/issuing.crt" \
     --chain "$R/root.crt" --ca-listen "127.0.0.1:$CA_PORT" \
     --http-listen "127.0.0.1:$HTTP_PORT"
 expect_out "reports the chain" "chain: $D/chain.pem (2 certificates"

@@ -1134,6 +1134,7 @@ test_chain_load(void **state)
 	/* the given-CA init refuses a certificate of another key */
 	{
 		struct ca_init_given g;
+		struct ca_init_result r2;
 		char crt[256];
 
 		memset(&g, 0, sizeof(g));
@@ -1144,13 +1145,12 @@ test_chain_load(void **state)
 		memset(&o, 0, sizeof(o));
 		snprintf(cmd, sizeof(cmd), "%s/imp", dir2);
 		o.dir = cmd;
-		assert_false(ca_init_given(&r, &o, &g, err, sizeof(err)));
+		assert_false(ca_init_given(&r2, &o, &g, err, sizeof(err)));
 		assert_non_null(strstr(err, "its public key is not that of "
 		    "the CA key"));
 		assert_int_equal(access(cmd, F_OK), -1);
 	}
-	X509_free(other);
-	memset(&r, 0, sizeof(r));
+	ca_init_result_cleanup(&r);	/* frees other */
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir2);
 	assert_int_equal(system(cmd), 0);
 	X509_free(ca);

@@ -334,4 +334,20 @@ expect_exit 2 "CRL (imported): the lost certificate is revoked" \
 expect_out "CRL (imported): says revoked" "certificate revoked"
 check "mica-admin check agrees (imported)" admin check
 stop_micad || not_ok "micad stops cleanly (imported)"
+
+# ---- taking over an existing issuing CA: --chain needed ----
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$O/sub.key" -out "$O/sub.csr" -subj "/O=Org/CN=Old Sub CA" \
+    2>/dev/null
+chmod 600 "$O/sub.key"
+sign "$O/sub.csr" "$O/sub.crt" "$R/v3_ca.ext" || not_ok "the root signs sub"
+expect_exit 1 "an issuing CA imported without --chain refused" init \
+    "$T/sub" --import-key "$O/sub.key" --ca-cert "$O/sub.crt"
+expect_out "asks for --chain" "is not self-signed: name its issuers up to the root with --chain"
+check "no key copied after the refusal" test ! -e "$T/sub/private/ca.key"
+expect_exit 0 "an issuing CA imported with --chain" init "$T/sub" \
+    --import-key "$O/sub.key" --ca-cert "$O/sub.crt" --chain "$R/root.crt" \
+    --ca-listen "127.0.0.1:$CA_PORT" --http-listen "127.0.0.1:$HTTP_PORT"
+expect_out "reports its chain" "chain: $T/sub/chain.pem (2 certificates"
+check "micad -n accepts it" "$BIN/micad" -n -c "$T/sub/mica.conf"
 done_testing

@@ -207,7 +207,8 @@ struct ca_init_result {
 
 /*
  * Creates DIR/ca.crt, DIR/ocsp.crt, DIR/tls.crt (0644) and
- * DIR/private/{ca,ocsp,tls}.key (0600, private/ 0700): a self-signed root,
+ * DIR/private/{ca,ocsp,tls}.key (0600, private/ 0700): a self-signed root
+ * (subject opts->subject, else CN=opts->cn; validity ca_days),
  * an OCSP signer (EKU OCSPSigning, ocsp-nocheck) and a TLS server
  * certificate (SANs from tls_names), three keys of key_type.  Only ca.key
  * is encrypted with the passphrase.  Refuses when DIR/ca.crt or

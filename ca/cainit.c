@@ -341,6 +341,49 @@ given_paths(char paths[G_NUM][GIVEN_PATH_MAX], const struct ca_init_opts *o,
 	return 1;
 }
 
+struct given_keys {
+	EVP_PKEY	*ca, *ocsp, *tls;
+};
+
+/*
+ * Writes the files in a fixed order, each created with O_EXCL and marked
+ * in made[] for the caller to remove on failure.  The imported key is
+ * written anew (PKCS#8, 0600) as ca_init_dir writes its keys; the
+ * original file is left alone.
+ */
+static int
+given_write(char paths[G_NUM][GIVEN_PATH_MAX], int made[G_NUM],
+    const struct ca_init_result *r, const struct given_keys *k,
+    STACK_OF(X509) *path, const char *passphrase, int import, char *err,
+    size_t err_len)
+{
+	if (import) {
+		if (!ca_key_write(paths[G_CA_KEY], k->ca, passphrase, err,
+		    err_len))
+			return 0;
+		made[G_CA_KEY] = 1;
+	}
+	if (!ca_cert_write(paths[G_CA_CRT], r->ca_cert, err, err_len))
+		return 0;
+	made[G_CA_CRT] = 1;
+	if (!ca_certs_write(paths[G_CHAIN], path, err, err_len))
+		return 0;
+	made[G_CHAIN] = 1;
+	if (!ca_key_write(paths[G_OCSP_KEY], k->ocsp, NULL, err, err_len))
+		return 0;
+	made[G_OCSP_KEY] = 1;
+	if (!ca_key_write(paths[G_TLS_KEY], k->tls, NULL, err, err_len))
+		return 0;
+	made[G_TLS_KEY] = 1;
+	if (!ca_cert_write(paths[G_OCSP_CRT], r->ocsp_cert, err, err_len))
+		return 0;
+	made[G_OCSP_CRT] = 1;
+	if (!ca_cert_write(paths[G_TLS_CRT], r->tls_cert, err, err_len))
+		return 0;
+	made[G_TLS_CRT] = 1;
+	return 1;
+}
+
 int
 ca_init_given(struct ca_init_result *out, const struct ca_init_opts *o,
     const struct ca_init_given *g, char *err, size_t err_len)
@@ -353,7 +396,7 @@ ca_init_given(struct ca_init_result *out, const struct ca_init_opts *o,
 	const char *key_path, *kt;
 	struct ca_init_result r;
 	STACK_OF(X509) *issuers = NULL, *path = NULL;
-	EVP_PKEY *ca_key = NULL, *ocsp_key = NULL, *tls_key = NULL;
+	struct given_keys k = { NULL, NULL, NULL };
 	int made[G_NUM], i, rc = 0;
 	time_t now = time(NULL);
 
@@ -371,55 +414,31 @@ ca_init_given(struct ca_init_result *out, const struct ca_init_opts *o,
 	    !join_path(priv, sizeof(priv), o->dir, "private", err, err_len))
 		goto out;
 	key_path = g->import_key ? g->import_key : paths[G_CA_KEY];
-	if (!ca_key_read(&ca_key, key_path, o->passphrase, err, err_len) ||
+	if (!ca_key_read(&k.ca, key_path, o->passphrase, err, err_len) ||
 	    !ca_cert_read(&r.ca_cert, g->ca_cert, err, err_len) ||
 	    (g->chain != NULL && !ca_certs_read(&issuers, g->chain, err,
 	    err_len)) ||
-	    !given_check(&path, r.ca_cert, ca_key, key_path, g, issuers, err,
+	    !given_check(&path, r.ca_cert, k.ca, key_path, g, issuers, err,
 	    err_len))
 		goto out;
-	kt = o->key_type ? o->key_type : key_type_of(ca_key);
-	if (!ca_keygen(&ocsp_key, kt) || !ca_keygen(&tls_key, kt)) {
+	kt = o->key_type ? o->key_type : key_type_of(k.ca);
+	if (!ca_keygen(&k.ocsp, kt) || !ca_keygen(&k.tls, kt)) {
 		snprintf(err, err_len, "cannot generate %s keys", kt);
 		goto out;
 	}
 	ca_name_last_cn(cn, sizeof(cn), X509_get_subject_name(r.ca_cert));
 	snprintf(ocn, sizeof(ocn), "%.200s OCSP responder", cn);
-	if ((r.ocsp_cert = ca_make_sub(r.ca_cert, ca_key, ocn, ocsp_key,
+	if ((r.ocsp_cert = ca_make_sub(r.ca_cert, k.ca, ocn, k.ocsp,
 	    o->ocsp_days ? o->ocsp_days : 365, now, NULL, 0, r.ocsp_serial,
 	    err, err_len)) == NULL ||
-	    (r.tls_cert = ca_make_sub(r.ca_cert, ca_key, names[0], tls_key,
+	    (r.tls_cert = ca_make_sub(r.ca_cert, k.ca, names[0], k.tls,
 	    o->tls_days ? o->tls_days : 365, now, names, num_names,
 	    r.tls_serial, err, err_len)) == NULL)
 		goto out;
-	if (!ca_init_dirs(o->dir, priv, err, err_len))
+	if (!ca_init_dirs(o->dir, priv, err, err_len) ||
+	    !given_write(paths, made, &r, &k, path, o->passphrase,
+	    g->import_key != NULL, err, err_len))
 		goto out;
-	/* the imported key is written anew (PKCS#8, 0600, O_EXCL) as
-	 * ca_init_dir writes its keys; the original file is left alone */
-	if (g->import_key != NULL) {
-		if (!ca_key_write(paths[G_CA_KEY], ca_key, o->passphrase, err,
-		    err_len))
-			goto out;
-		made[G_CA_KEY] = 1;
-	}
-	if (!ca_cert_write(paths[G_CA_CRT], r.ca_cert, err, err_len))
-		goto out;
-	made[G_CA_CRT] = 1;
-	if (!ca_certs_write(paths[G_CHAIN], path, err, err_len))
-		goto out;
-	made[G_CHAIN] = 1;
-	if (!ca_key_write(paths[G_OCSP_KEY], ocsp_key, NULL, err, err_len))
-		goto out;
-	made[G_OCSP_KEY] = 1;
-	if (!ca_key_write(paths[G_TLS_KEY], tls_key, NULL, err, err_len))
-		goto out;
-	made[G_TLS_KEY] = 1;
-	if (!ca_cert_write(paths[G_OCSP_CRT], r.ocsp_cert, err, err_len))
-		goto out;
-	made[G_OCSP_CRT] = 1;
-	if (!ca_cert_write(paths[G_TLS_CRT], r.tls_cert, err, err_len))
-		goto out;
-	made[G_TLS_CRT] = 1;
 	r.external = 1;
 	r.chain_len = sk_X509_num(path);
 	log_info("CA initialised in %s from %s", o->dir, g->ca_cert);
@@ -433,9 +452,9 @@ ca_init_given(struct ca_init_result *out, const struct ca_init_opts *o,
 	ca_init_result_cleanup(&r);
 	sk_X509_pop_free(issuers, X509_free);
 	sk_X509_pop_free(path, X509_free);
-	EVP_PKEY_free(ca_key);
-	EVP_PKEY_free(ocsp_key);
-	EVP_PKEY_free(tls_key);
+	EVP_PKEY_free(k.ca);
+	EVP_PKEY_free(k.ocsp);
+	EVP_PKEY_free(k.tls);
 	return rc;
 }
 

@@ -212,7 +212,8 @@ check "the fetched chain is the same" cmp "$T/alice.new.crt.chain" \
 expect_exit 1 "mica pinning the issuing CA alone does not verify" \
     "$BIN/mica" --server "127.0.0.1:$CA_PORT" --ca "$T/issuing.crt" \
     list --account alice --password-file "$PW" --otp 000000
-expect_out "the TLS check fails" "certificate"
+expect_out "the TLS check fails, asking for the root" \
+    "server certificate: unable to get issuer certificate: $T/issuing.crt is not a root certificate; give the root with --ca"
 
 # ---- OCSP and CRLs under the issuing CA ----
 # ocsp CERT ISSUER ROOT: openssl ocsp's verdict line for CERT

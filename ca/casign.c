@@ -551,8 +551,8 @@ void
 ca_name_last_cn(char *out, size_t out_len, const X509_NAME *n)
 {
 	const X509_NAME_ENTRY *e;
-	const ASN1_STRING *d;
-	int i, j;
+	unsigned char *u = NULL;
+	int i, j, len;
 
 	snprintf(out, out_len, "%s", CA_DEFAULT_CN);
 	if ((i = X509_NAME_get_index_by_NID(n, NID_commonName, -1)) < 0)
@@ -560,9 +560,12 @@ ca_name_last_cn(char *out, size_t out_len, const X509_NAME *n)
 	while ((j = X509_NAME_get_index_by_NID(n, NID_commonName, i)) >= 0)
 		i = j;
 	e = X509_NAME_get_entry(n, i);
-	d = X509_NAME_ENTRY_get_data(e);
-	snprintf(out, out_len, "%.*s", ASN1_STRING_length(d),
-	    (const char *)ASN1_STRING_get0_data(d));
+	/* any string type (an imported CA may use BMPString) as UTF-8 */
+	if ((len = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(e))) > 0)
+		snprintf(out, out_len, "%.*s", len, (const char *)u);
+	else
+		ERR_clear_error();
+	OPENSSL_free(u);
 }
 
 /* OCSP signer (tls_names NULL) or TLS server certificate. */
@@ -674,8 +677,8 @@ ca_init_dir(struct ca_init_result *out, const struct ca_init_opts *o,
 	if (err_len > 0)
 		err[0] = '\0';
 	if (o->dir == NULL || *o->dir == '\0' || num_names == 0 ||
-	    (o->cn != NULL && *o->cn == '\0') || o->ca_days < 0 || o->ocsp_days < 0 ||
-	    o->tls_days < 0 || o->ca_days > MAX_DAYS ||
+	    (o->cn != NULL && *o->cn == '\0') || o->ca_days < 0 ||
+	    o->ocsp_days < 0 || o->tls_days < 0 || o->ca_days > MAX_DAYS ||
 	    o->ocsp_days > MAX_DAYS || o->tls_days > MAX_DAYS) {
 		snprintf(err, err_len, "init: bad options");
 		goto out;

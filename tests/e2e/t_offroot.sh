@@ -176,6 +176,12 @@ check "/ca.crt is the issuing CA (DER)" sh -c "curl -sf '$URL/ca.crt' |
     cmp - '$T/issuing.der'"
 check "/chain.pem is chain.pem" sh -c "curl -sf '$URL/chain.pem' |
     cmp - '$D/chain.pem'"
+expect_exit 0 "CA protocol TLS: the chain verifies to the root" \
+    openssl s_client -connect "127.0.0.1:$CA_PORT" -CAfile "$R/root.crt" \
+    -verify_return_error -verify_hostname localhost -showcerts </dev/null
+expect_out "TLS: the issuing CA is sent after the server certificate" \
+    "1 s:C = DE, O = Org, OU = PKI, CN = Org Issuing CA"
+expect_out "TLS: verify return code 0" "Verify return code: 0 (ok)"
 
 # ---- issue, then reissue with the real client pinning the root ----
 admin account add alice --subject "/CN=alice/O=Org" --password-file "$PW" \

@@ -806,8 +806,11 @@ check_ocsp(struct chk *c)
 		    "micad's log)");
 		goto out;
 	}
+	/* the CA is the anchor even when it is an issuing CA under an
+	 * offline root (not self-signed): PARTIAL_CHAIN */
 	if ((o.trust = X509_STORE_new()) == NULL ||
 	    !X509_STORE_add_cert(o.trust, c->ca) ||
+	    !X509_STORE_set_flags(o.trust, X509_V_FLAG_PARTIAL_CHAIN) ||
 	    (o.certs = sk_X509_new_null()) == NULL ||
 	    !X509_add_cert(o.certs, c->ca, X509_ADD_FLAG_UP_REF))
 		fatalx("check: out of memory");

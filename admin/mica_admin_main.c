@@ -35,11 +35,27 @@ static const char *help_text =
 "but init talks to a running micad over its admin socket.\n"
 "\n"
 "Setting up (offline):\n"
-"  init DIR [--cn NAME] [--key-type ec-p256|ec-p384|ed25519|rsa-3072]\n"
+"  init DIR [--cn NAME | --subject DN] [--days N]\n"
+"       [--key-type ec-p256|ec-p384|ed25519|rsa-3072]\n"
 "       [--ca-listen HOST:PORT] [--http-listen HOST:PORT] [--http-url URL]\n"
-"       [--tls-name NAME]... [--key-passphrase-file F] [--days N]\n"
-"                       create a CA in DIR: ca.crt, ocsp.crt, tls.crt,\n"
-"                       private/*.key, mica.conf and an empty store\n"
+"       [--tls-name NAME]... [--key-passphrase-file F]\n"
+"                       create a CA in DIR: ca.crt (a root; --subject\n"
+"                       \"/C=DE/O=Org/CN=Org CA\", --days its validity),\n"
+"                       ocsp.crt, tls.crt, private/*.key, mica.conf and\n"
+"                       an empty store\n"
+"  init DIR --csr [--cn NAME | --subject DN] [--key-type T]\n"
+"       [--key-passphrase-file F]\n"
+"                       an issuing CA under an offline root, step 1:\n"
+"                       private/ca.key and ca.csr for the root to sign\n"
+"  init DIR --ca-cert CA.crt --chain ROOT.crt [the options of init]\n"
+"                       step 2: checks CA.crt (our key, a CA with\n"
+"                       keyCertSign and cRLSign, chains to the root in\n"
+"                       ROOT.crt, which may hold intermediates too) and\n"
+"                       finishes the CA; chain.pem is served\n"
+"  init DIR --import-key CA.key --ca-cert CA.crt [--chain ROOT.crt] [...]\n"
+"                       take over an existing CA: the key is copied to\n"
+"                       private/ca.key; what it issued before is unknown\n"
+"                       to mica (OCSP answers \"unknown\")\n"
 "\n"
 "Daemon and store:\n"
 "  status [--json]      uptime, store size and counts, CRL, signer expiry\n"
@@ -309,7 +325,7 @@ transact(const char *sock, struct adm_msg *req, int pass_fd,
 
 static int
 write_conf(const char *dir, const char *ca_listen, const char *http_listen,
-    const char *http_url, const char *pass_file)
+    const char *http_url, const char *pass_file, int chain)
 {
 	char path[4096], text[8192];
 	int fd, n;
@@ -322,6 +338,7 @@ write_conf(const char *dir, const char *ca_listen, const char *http_listen,
 "\n"
 "[ca]\n"
 "cert = ca.crt\n"
+"%s"
 "key = private/ca.key\n"
 "%s%s%s"
 "ocsp_cert = ocsp.crt\n"
@@ -415,6 +432,8 @@ write_conf(const char *dir, const char *ca_listen, const char *http_listen,
 "notify_timeout = 30\n"
 "notify_retry_delay = 5\n"
 "expiry_interval = 3600\n",
+	    chain ? "# the CA, its issuers and the root, served as /chain.pem\n"
+	    "chain = chain.pem\n" : "",
 	    pass_file ? "key_passphrase_file = " : "",
 	    pass_file ? pass_file : "", pass_file ? "\n" : "",
 	    http_url, ca_listen, http_listen);
@@ -435,6 +454,7 @@ write_conf(const char *dir, const char *ca_listen, const char *http_listen,
 
 struct init_store {
 	struct ca_init_result	*res;
+	const char		*how;	/* audit text of ca.init */
 };
 
 static enum store_rc
@@ -468,10 +488,15 @@ init_txn(struct store_txn *txn, void *arg)
 	enum store_rc rc;
 
 	if ((rc = store_audit_append(txn, "mica-admin init", "ca.init", "",
-	    "CA created", NULL)) != STORE_OK ||
+	    is->how, NULL)) != STORE_OK)
+		return rc;
+	/* a CA certificate signed by another CA carries that CA's serial:
+	 * it is not one of ours to record or answer OCSP for */
+	if (!is->res->external &&
 	    (rc = add_cert(txn, is->res->ca_cert, "CA certificate")) !=
-	    STORE_OK ||
-	    (rc = add_cert(txn, is->res->ocsp_cert, "OCSP signer")) !=
+	    STORE_OK)
+		return rc;
+	if ((rc = add_cert(txn, is->res->ocsp_cert, "OCSP signer")) !=
 	    STORE_OK ||
 	    (rc = add_cert(txn, is->res->tls_cert, "TLS server certificate"))
 	    != STORE_OK)
@@ -479,61 +504,73 @@ init_txn(struct store_txn *txn, void *arg)
 	return STORE_OK;
 }
 
-static int
-cmd_init(int argc, char **argv)
+struct init_args {
+	const char	*dir, *cn, *subject, *kt, *pfile;
+	const char	*ca_listen, *http_listen, *http_url;
+	const char	*ca_cert, *chain, *import_key;
+	const char	*names[16];
+	size_t		 num_names;
+	int		 ca_days, csr;
+};
+
+/* Parses init's options; a usage error exits 2. */
+static void
+init_parse(struct init_args *a, int argc, char **argv)
 {
-	const char *dir = NULL, *cn = NULL, *kt = NULL, *pfile = NULL;
-	const char *ca_listen = "127.0.0.1:7700";
-	const char *http_listen = "127.0.0.1:7780", *http_url = NULL;
-	const char *names[16];
-	size_t num_names = 0;
-	int ca_days = 0;
-	struct ca_init_opts o;
-	struct ca_init_result res;
-	struct store_opts so;
-	struct store *st = NULL;
-	struct init_store is;
-	char err[1024], url[512], spath[4096], abspass[4096];
-	char *pass = NULL;
-	enum store_rc rc;
+	static const char *const known[] = { "--cn", "--key-type",
+	    "--ca-listen", "--http-listen", "--http-url",
+	    "--key-passphrase-file", "--tls-name", "--days", "--subject",
+	    "--ca-cert", "--chain", "--import-key" };
 	int i;
 
+	memset(a, 0, sizeof(*a));
+	a->ca_listen = "127.0.0.1:7700";
+	a->http_listen = "127.0.0.1:7780";
 	for (i = 1; i < argc; i++) {
-		static const char *const known[] = { "--cn", "--key-type",
-		    "--ca-listen", "--http-listen", "--http-url",
-		    "--key-passphrase-file", "--tls-name", "--days" };
-		const char *a = argv[i];
+		const char *o = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		size_t k;
 
-		if (a[0] != '-' || a[1] == '\0') {
-			if (dir != NULL)
-				die_usage("init: one directory only (%s?)", a);
-			dir = a;
+		if (o[0] != '-' || o[1] == '\0') {
+			if (a->dir != NULL)
+				die_usage("init: one directory only (%s?)", o);
+			a->dir = o;
+			continue;
+		}
+		if (strcmp(o, "--csr") == 0) {
+			a->csr = 1;
 			continue;
 		}
 		/* an unknown option is named as such, value or not */
 		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
-			if (strcmp(a, known[k]) == 0)
+			if (strcmp(o, known[k]) == 0)
 				break;
 		if (k == sizeof(known) / sizeof(known[0]))
-			die_usage("init: unknown option %s", a);
+			die_usage("init: unknown option %s", o);
 		if (v == NULL)
-			die_usage("init: %s needs a value", a);
+			die_usage("init: %s needs a value", o);
 		i++;
-		if (strcmp(a, "--cn") == 0)
-			cn = v;
-		else if (strcmp(a, "--key-type") == 0)
-			kt = v;
-		else if (strcmp(a, "--ca-listen") == 0)
-			ca_listen = v;
-		else if (strcmp(a, "--http-listen") == 0)
-			http_listen = v;
-		else if (strcmp(a, "--http-url") == 0)
-			http_url = v;
-		else if (strcmp(a, "--key-passphrase-file") == 0)
-			pfile = v;
-		else if (strcmp(a, "--days") == 0) {
+		if (strcmp(o, "--cn") == 0)
+			a->cn = v;
+		else if (strcmp(o, "--subject") == 0)
+			a->subject = v;
+		else if (strcmp(o, "--key-type") == 0)
+			a->kt = v;
+		else if (strcmp(o, "--ca-listen") == 0)
+			a->ca_listen = v;
+		else if (strcmp(o, "--http-listen") == 0)
+			a->http_listen = v;
+		else if (strcmp(o, "--http-url") == 0)
+			a->http_url = v;
+		else if (strcmp(o, "--key-passphrase-file") == 0)
+			a->pfile = v;
+		else if (strcmp(o, "--ca-cert") == 0)
+			a->ca_cert = v;
+		else if (strcmp(o, "--chain") == 0)
+			a->chain = v;
+		else if (strcmp(o, "--import-key") == 0)
+			a->import_key = v;
+		else if (strcmp(o, "--days") == 0) {
 			char *end;
 			long d;
 
@@ -543,27 +580,216 @@ cmd_init(int argc, char **argv)
 			    d > 36500)
 				die_usage("init: --days must be 2 to 36500, "
 				    "not %s", v);
-			ca_days = (int)d;
+			a->ca_days = (int)d;
 		} else {
-			if (num_names == 16)
-				die_usage("init: at most 16 %s", a);
-			names[num_names++] = v;
+			if (a->num_names == 16)
+				die_usage("init: at most 16 %s", o);
+			a->names[a->num_names++] = v;
 		}
 	}
-	if (dir == NULL)
+}
+
+/* The rules between init's options; a usage error exits 2. */
+static void
+init_check_args(const struct init_args *a)
+{
+	if (a->dir == NULL)
 		die_usage("init: which directory? (%s)", "init DIR");
-	if (kt != NULL && strcmp(kt, "ec-p256") && strcmp(kt, "ec-p384") &&
-	    strcmp(kt, "ed25519") && strcmp(kt, "rsa-3072"))
+	if (a->cn != NULL && a->subject != NULL)
+		die_usage("init: %s: give --cn or --subject, not both",
+		    a->subject);
+	if (a->csr && (a->ca_cert != NULL || a->chain != NULL ||
+	    a->import_key != NULL))
+		die_usage("init: %s makes the key and CSR only; finish with "
+		    "init DIR --ca-cert CA.crt --chain ROOT.crt once the root "
+		    "has signed it", "--csr");
+	if ((a->chain != NULL || a->import_key != NULL) && a->ca_cert == NULL)
+		die_usage("init: %s needs --ca-cert (the CA certificate)",
+		    a->chain != NULL ? "--chain" : "--import-key");
+	if (a->ca_days != 0 && (a->csr || a->ca_cert != NULL))
+		die_usage("init: %s: the CA's validity is set by whoever signs "
+		    "its certificate (openssl x509 -req -days)", "--days");
+	if (a->ca_cert != NULL && (a->cn != NULL || a->subject != NULL))
+		die_usage("init: %s: the CA's subject is that of its "
+		    "certificate (give --subject or --cn with --csr)",
+		    a->cn != NULL ? "--cn" : "--subject");
+	if (a->kt != NULL && strcmp(a->kt, "ec-p256") &&
+	    strcmp(a->kt, "ec-p384") && strcmp(a->kt, "ed25519") &&
+	    strcmp(a->kt, "rsa-3072"))
 		die_usage("init: --key-type must be ec-p256, ec-p384, ed25519 "
-		    "or rsa-3072, not %s", kt);
-	if (strchr(ca_listen, ':') == NULL)
+		    "or rsa-3072, not %s", a->kt);
+	if (strchr(a->ca_listen, ':') == NULL)
 		die_usage("init: --ca-listen must be HOST:PORT (%s)",
-		    ca_listen);
-	if (strchr(http_listen, ':') == NULL)
+		    a->ca_listen);
+	if (strchr(a->http_listen, ':') == NULL)
 		die_usage("init: --http-listen must be HOST:PORT (%s)",
-		    http_listen);
+		    a->http_listen);
+}
+
+/*
+ * Reads the key passphrase file's first line into sodium_malloc'd memory
+ * (sodium_free) and its absolute path into abspath.  NULL on failure,
+ * the reason printed.
+ */
+static char *
+init_passphrase(const char *pfile, char *abspath)
+{
+	char *pass = NULL;
+	FILE *f = NULL;
+	size_t l;
+
+	if (realpath(pfile, abspath) == NULL) {
+		fprintf(stderr, "mica-admin: %s: %s\n", pfile,
+		    strerror(errno));
+		goto fail;
+	}
+	if ((pass = sodium_malloc(1100)) == NULL)
+		goto fail;
+	if ((f = fopen(abspath, "r")) == NULL || fgets(pass, 1100, f) == NULL) {
+		fprintf(stderr, "mica-admin: cannot read %s\n", pfile);
+		goto fail;
+	}
+	fclose(f);
+	f = NULL;
+	l = strcspn(pass, "\r\n");
+	pass[l] = '\0';
+	if (l < 8) {
+		fprintf(stderr, "mica-admin: the key passphrase must have at "
+		    "least 8 characters\n");
+		goto fail;
+	}
+	return pass;
+ fail:
+	if (f != NULL)
+		fclose(f);
+	if (pass != NULL)
+		sodium_free(pass);
+	return NULL;
+}
+
+/* init --csr: the key and CSR, and what to do next. */
+static int
+init_csr(const struct init_args *a, const struct ca_init_opts *o)
+{
+	char err[1024];
+
+	if (!ca_init_csr(o, err, sizeof(err))) {
+		fprintf(stderr, "mica-admin: init: %s\n", err);
+		return 1;
+	}
+	printf("CA key and CSR made in %s (no CA yet)\n", a->dir);
+	printf("  key: %s/private/ca.key (mode 0600%s)\n", a->dir,
+	    a->pfile ? ", encrypted" : "");
+	printf("  CSR: %s/ca.csr\n", a->dir);
+	printf("next: have the offline root sign %s/ca.csr as a CA "
+	    "certificate\n"
+	    "  (basicConstraints critical CA:TRUE; keyUsage critical "
+	    "keyCertSign, cRLSign),\n"
+	    "  then finish the CA with the root (and any intermediates):\n"
+	    "  mica-admin init %s --ca-cert ISSUING.crt --chain ROOT.crt%s\n"
+	    "    [--ca-listen HOST:PORT] [--http-listen HOST:PORT] "
+	    "[--http-url URL] [--tls-name NAME]...\n",
+	    a->dir, a->dir, a->pfile ? " --key-passphrase-file FILE" : "");
+	return 0;
+}
+
+static void
+init_report(const struct init_args *a, const struct ca_init_result *res,
+    const char *http_url)
+{
+	char hex[SERIAL_HEX_LEN], subj[1024];
+
+	ca_name_print(subj, sizeof(subj), X509_get_subject_name(res->ca_cert));
+	printf("CA %s in %s\n", a->import_key ? "taken over" :
+	    a->ca_cert ? "finished" : "created", a->dir);
+	printf("  subject: %s\n", subj);
+	if (!res->external) {
+		serial_hex(hex, res->ca_serial);
+		printf("  serial: %s\n", hex);
+	} else
+		printf("  chain: %s/chain.pem (%d certificates, the CA to its "
+		    "root; served as /chain.pem)\n", a->dir, res->chain_len);
+	printf("  config: %s/mica.conf\n", a->dir);
+	printf("  CA protocol: %s   HTTP (OCSP/CRL): %s\n", a->ca_listen,
+	    a->http_listen);
+	printf("  certificates will point at: %s\n", http_url);
+	if (a->import_key != NULL)
+		printf("  CA key: copied from %s to %s/private/ca.key (mode "
+		    "0600%s); the original is left as it is\n"
+		    "warning: the certificates this CA issued before are "
+		    "unknown to mica: they are\n"
+		    "  not in its store, mica-admin cannot revoke or list them, "
+		    "its CRLs do not\n"
+		    "  list them and its OCSP answers \"unknown\" for them "
+		    "([http] ocsp_unknown_revoked\n"
+		    "  = no; keep it so while they are in use: with yes OCSP "
+		    "answers them \"revoked\").\n"
+		    "  Revoke them with the tool that issued them and keep "
+		    "its CRL published until\n"
+		    "  they expire.\n", a->import_key, a->dir,
+		    a->pfile ? ", encrypted" : "");
+	printf("next: micad -c %s/mica.conf\n", a->dir);
+	if (res->external)
+		printf("  subscribers pin the root: mica --ca ROOT.crt\n");
+}
+
+/* Writes mica.conf and the store for what init made. */
+static int
+init_finish(const struct init_args *a, struct ca_init_result *res,
+    const char *http_url, const char *abspass)
+{
+	struct store_opts so;
+	struct store *st = NULL;
+	struct init_store is;
+	char spath[4096];
+	enum store_rc rc;
+	int ok = 0;
+
+	if (!write_conf(a->dir, a->ca_listen, a->http_listen, http_url,
+	    abspass, res->external))
+		goto out;
+	snprintf(spath, sizeof(spath), "%s/store", a->dir);
+	memset(&so, 0, sizeof(so));
+	so.create = 1;
+	so.exclusive = 1;
+	if ((rc = store_open(&st, spath, &so)) != STORE_OK) {
+		fprintf(stderr, "mica-admin: init: store %s: %s\n", spath,
+		    store_strerror(rc));
+		goto out;
+	}
+	is.res = res;
+	is.how = a->import_key != NULL ? "existing CA taken over (key and "
+	    "certificate imported)" : a->ca_cert != NULL ? "CA certificate "
+	    "signed by another CA (offline root)" : "CA created";
+	if ((rc = store_write(st, init_txn, &is)) != STORE_OK) {
+		fprintf(stderr, "mica-admin: init: store: %s\n",
+		    store_strerror(rc));
+		goto out;
+	}
+	ok = 1;
+ out:
+	store_close(st);
+	return ok;
+}
+
+static int
+cmd_init(int argc, char **argv)
+{
+	struct init_args a;
+	struct ca_init_opts o;
+	struct ca_init_given g;
+	struct ca_init_result res;
+	const char *http_url;
+	char err[1024], url[512], abspass[4096];
+	char *pass = NULL;
+	int ok, rc = 1;
+
+	memset(&res, 0, sizeof(res));
+	init_parse(&a, argc, argv);
+	init_check_args(&a);
+	http_url = a.http_url;
 	if (http_url == NULL) {
-		snprintf(url, sizeof(url), "http://%s", http_listen);
+		snprintf(url, sizeof(url), "http://%s", a.http_listen);
 		http_url = url;
 	}
 	if (!conf_http_url_check(http_url, err, sizeof(err))) {
@@ -571,91 +797,43 @@ cmd_init(int argc, char **argv)
 		    http_url, err);
 		return 2;
 	}
-	if (pfile != NULL) {
-		size_t l;
-
-		if (realpath(pfile, abspass) == NULL) {
-			fprintf(stderr, "mica-admin: %s: %s\n", pfile,
-			    strerror(errno));
-			return 1;
-		}
-		if ((pass = sodium_malloc(1100)) == NULL)
-			return 1;
-		{
-			FILE *f = fopen(abspass, "r");
-
-			if (f == NULL || fgets(pass, 1100, f) == NULL) {
-				fprintf(stderr, "mica-admin: cannot read %s\n",
-				    pfile);
-				if (f)
-					fclose(f);
-				return 1;
-			}
-			fclose(f);
-		}
-		l = strcspn(pass, "\r\n");
-		pass[l] = '\0';
-		if (l < 8) {
-			fprintf(stderr, "mica-admin: the key passphrase must "
-			    "have at least 8 characters\n");
-			return 1;
-		}
-	}
-	memset(&o, 0, sizeof(o));
-	o.dir = dir;
-	o.cn = cn;
-	o.key_type = kt;
-	o.passphrase = pass;
-	o.ca_days = ca_days;
-	o.tls_names = num_names ? names : NULL;
-	o.num_tls_names = num_names;
-	if (!ca_init_dir(&res, &o, err, sizeof(err))) {
-		fprintf(stderr, "mica-admin: init: %s\n", err);
-		if (pass)
-			sodium_free(pass);
+	if (a.pfile != NULL && (pass = init_passphrase(a.pfile, abspass)) ==
+	    NULL)
 		return 1;
+	memset(&o, 0, sizeof(o));
+	o.dir = a.dir;
+	o.cn = a.cn;
+	o.subject = a.subject;
+	o.key_type = a.kt;
+	o.passphrase = pass;
+	o.ca_days = a.ca_days;
+	o.tls_names = a.num_names ? a.names : NULL;
+	o.num_tls_names = a.num_names;
+	if (a.csr) {
+		rc = init_csr(&a, &o);
+		goto out;
 	}
-	if (pass)
+	if (a.ca_cert != NULL) {
+		memset(&g, 0, sizeof(g));
+		g.ca_cert = a.ca_cert;
+		g.chain = a.chain;
+		g.import_key = a.import_key;
+		ok = ca_init_given(&res, &o, &g, err, sizeof(err));
+	} else
+		ok = ca_init_dir(&res, &o, err, sizeof(err));
+	if (!ok) {
+		fprintf(stderr, "mica-admin: init: %s\n", err);
+		goto out;
+	}
+	if (!init_finish(&a, &res, http_url, a.pfile ? abspass : NULL))
+		goto out;
+	init_report(&a, &res, http_url);
+	rc = 0;
+ out:
+	if (pass != NULL)
 		sodium_free(pass);
-	if (!write_conf(dir, ca_listen, http_listen, http_url,
-	    pfile ? abspass : NULL))
-		goto fail;
-	snprintf(spath, sizeof(spath), "%s/store", dir);
-	memset(&so, 0, sizeof(so));
-	so.create = 1;
-	so.exclusive = 1;
-	if ((rc = store_open(&st, spath, &so)) != STORE_OK) {
-		fprintf(stderr, "mica-admin: init: store %s: %s\n", spath,
-		    store_strerror(rc));
-		goto fail;
-	}
-	is.res = &res;
-	if ((rc = store_write(st, init_txn, &is)) != STORE_OK) {
-		fprintf(stderr, "mica-admin: init: store: %s\n",
-		    store_strerror(rc));
-		goto fail;
-	}
-	store_close(st);
-	{
-		char hex[SERIAL_HEX_LEN], subj[1024];
-
-		serial_hex(hex, res.ca_serial);
-		ca_name_print(subj, sizeof(subj),
-		    X509_get_subject_name(res.ca_cert));
-		printf("CA created in %s\n", dir);
-		printf("  subject: %s\n  serial: %s\n", subj, hex);
-		printf("  config: %s/mica.conf\n", dir);
-		printf("  CA protocol: %s   HTTP (OCSP/CRL): %s\n", ca_listen,
-		    http_listen);
-		printf("  certificates will point at: %s\n", http_url);
-		printf("next: micad -c %s/mica.conf\n", dir);
-	}
 	ca_init_result_cleanup(&res);
-	return 0;
- fail:
-	store_close(st);
-	ca_init_result_cleanup(&res);
-	return 1;
+	return rc;
 }
 
 /* ---- main ---- */

@@ -31,6 +31,9 @@
 #define CA_URL_MAX		400		/* http-url base */
 #define CA_ERR_MAX		512		/* enough for every message */
 #define CA_PROFILE_MAX_EKU	8
+#define CA_CHAIN_MAX		8		/* certificates in a chain file:
+						 * the CA, its issuers, the
+						 * root (= PROTO_CHAIN_MAX) */
 #define CA_DEFAULT_CN		"mica CA"
 #define CA_DEFAULT_KEY_TYPE	"ec-p256"
 /* The account of mica's own certificates (CA, OCSP signer, TLS server)
@@ -81,6 +84,20 @@ int	ca_cert_write_owned(const char *path, X509 *cert, uid_t uid, gid_t gid,
 	    char *err, size_t err_len);
 /* Reads a PEM certificate.  1 with *out owned by the caller, or 0 + err. */
 int	ca_cert_read(X509 **out, const char *path, char *err, size_t err_len);
+
+/*
+ * Reads every PEM certificate of path (at least one, at most
+ * CA_CHAIN_MAX), in file order.  Returns 1 with *out owned by the caller
+ * (sk_X509_pop_free(.., X509_free)), or 0 + err.
+ */
+int	ca_certs_read(STACK_OF(X509) **out, const char *path, char *err,
+	    size_t err_len);
+/* Writes certs as one PEM file, O_EXCL, mode 0644, fsync'd.  1 or 0 + err. */
+int	ca_certs_write(const char *path, STACK_OF(X509) *certs, char *err,
+	    size_t err_len);
+/* Writes a PEM CSR, O_EXCL, mode 0644, fsync'd.  1 or 0 + err. */
+int	ca_csr_write(const char *path, X509_REQ *req, char *err,
+	    size_t err_len);
 
 /* Serial of cert as 16 bytes big-endian; 0 if negative or wider. */
 int	ca_cert_serial(const X509 *cert, uint8_t out[CA_SERIAL_LEN]);
@@ -162,6 +179,8 @@ int	ca_profile_parse(struct ca_profile *out, const char *key_usage,
 struct ca_init_opts {
 	const char		*dir;		/* created 0755 if missing */
 	const char		*cn;		/* NULL = CA_DEFAULT_CN */
+	const char		*subject;	/* full subject, ca_subject_parse
+						 * form; NULL = CN=cn */
 	const char		*key_type;	/* NULL = CA_DEFAULT_KEY_TYPE */
 	const char		*passphrase;	/* encrypts ca.key; NULL = none */
 	int			 ca_days;	/* 0 = 3650 */
@@ -179,11 +198,17 @@ struct ca_init_result {
 	uint8_t		 ca_serial[CA_SERIAL_LEN];
 	uint8_t		 ocsp_serial[CA_SERIAL_LEN];
 	uint8_t		 tls_serial[CA_SERIAL_LEN];
+	/* ca_init_given: the CA certificate was signed elsewhere (its
+	 * serial is another CA's: ca_serial is zero, and it does not go
+	 * into mica's store); chain_len certificates went to chain.pem */
+	int		 external;
+	int		 chain_len;
 };
 
 /*
  * Creates DIR/ca.crt, DIR/ocsp.crt, DIR/tls.crt (0644) and
- * DIR/private/{ca,ocsp,tls}.key (0600, private/ 0700): a self-signed root,
+ * DIR/private/{ca,ocsp,tls}.key (0600, private/ 0700): a self-signed root
+ * (subject opts->subject, else CN=opts->cn; validity ca_days),
  * an OCSP signer (EKU OCSPSigning, ocsp-nocheck) and a TLS server
  * certificate (SANs from tls_names), three keys of key_type.  Only ca.key
  * is encrypted with the passphrase.  Refuses when DIR/ca.crt or
@@ -195,6 +220,67 @@ int	ca_init_dir(struct ca_init_result *out, const struct ca_init_opts *opts,
 	    char *err, size_t err_len);
 /* Frees the certificates and zeroes the result. */
 void	ca_init_result_cleanup(struct ca_init_result *);
+
+/*
+ * First half of an issuing CA under an offline root: makes DIR and
+ * DIR/private as ca_init_dir does, a CA key of key_type in
+ * DIR/private/ca.key (0600, encrypted with the passphrase) and
+ * DIR/ca.csr (0644): a CSR with the subject (or CN) of opts, requesting
+ * basicConstraints cA (critical) and keyUsage keyCertSign, cRLSign
+ * (critical).  Refuses when ca.key, ca.csr or ca.crt exists.  Returns 1,
+ * or 0 with a message in err (and nothing left behind).
+ */
+int	ca_init_csr(const struct ca_init_opts *opts, char *err,
+	    size_t err_len);
+
+/* A CA certificate signed elsewhere, for ca_init_given. */
+struct ca_init_given {
+	const char	*ca_cert;	/* PEM: the CA certificate */
+	const char	*chain;		/* PEM: its issuers up to and
+					 * including the root; NULL: ca_cert
+					 * is itself a (self-signed) root */
+	const char	*import_key;	/* an existing CA key, copied into
+					 * DIR/private/ca.key; NULL: the key
+					 * ca_init_csr left there */
+};
+
+/*
+ * Second half (the offline root signed DIR/ca.csr), or the take-over of
+ * an existing CA (import_key): checks that the certificate's key is the
+ * CA key, that it is a CA (basicConstraints cA, keyUsage keyCertSign and
+ * cRLSign) and that it chains to a self-signed root in the chain file
+ * (X509_verify_cert, times checked), then writes DIR/ca.crt,
+ * DIR/chain.pem (the CA first, the root last), the OCSP signer and TLS
+ * certificates and keys as ca_init_dir does (key type: opts->key_type,
+ * else that of the CA key), and with import_key the CA key as
+ * DIR/private/ca.key (0600, O_EXCL, encrypted when a passphrase is
+ * given; the passphrase also opens the imported file).  Returns 1 with
+ * *out filled (out->external set) or 0 with a message in err, the files
+ * it made removed.
+ */
+int	ca_init_given(struct ca_init_result *out,
+	    const struct ca_init_opts *opts, const struct ca_init_given *given,
+	    char *err, size_t err_len);
+
+/*
+ * Verifies ca up to a root: the self-signed certificates of issuers are
+ * the trust anchors, the others untrusted intermediates; with no issuers
+ * ca must be self-signed.  check_time 0 skips the validity periods.
+ * Returns 1 with *out_path (ca first, the root last; sk_X509_pop_free)
+ * or 0 with a message in err.
+ */
+int	ca_chain_verify(STACK_OF(X509) **out_path, X509 *ca,
+	    STACK_OF(X509) *issuers, int check_time, char *err,
+	    size_t err_len);
+/*
+ * Reads a chain file as micad serves it ([ca] chain): the CA
+ * certificate ca first, then its issuers up to the root, verified with
+ * ca_chain_verify (times not checked: a warning is logged for a
+ * certificate that is expired or not yet valid).  path NULL or "": the
+ * chain is ca alone.  Returns 1 with *out (ca first) or 0 + err.
+ */
+int	ca_chain_load(STACK_OF(X509) **out, const char *path, X509 *ca,
+	    char *err, size_t err_len);
 
 /* ---- the signer micad holds ---- */
 

@@ -404,3 +404,104 @@ ca_cert_der(const X509 *cert, uint8_t **out, size_t *out_len)
  out:
 	return rc;
 }
+
+int
+ca_certs_read(STACK_OF(X509) **out, const char *path, char *err,
+    size_t err_len)
+{
+	STACK_OF(X509) *sk = NULL;
+	BIO *bio = NULL;
+	X509 *x;
+	unsigned long e;
+	int fd, rc = 0;
+	char ebuf[256];
+
+	*out = NULL;
+	if ((fd = open_checked(path, 0, err, err_len)) == -1)
+		goto out;
+	if ((bio = BIO_new_fd(fd, BIO_CLOSE)) == NULL) {
+		close(fd);
+		fatalx("BIO_new_fd");
+	}
+	if ((sk = sk_X509_new_null()) == NULL)
+		fatalx("sk_X509_new_null");
+	for (;;) {
+		if ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
+			/* the end of the file reads as "no start line" */
+			e = ERR_peek_last_error();
+			if (sk_X509_num(sk) > 0 &&
+			    ERR_GET_LIB(e) == ERR_LIB_PEM &&
+			    ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+				ERR_clear_error();
+				break;
+			}
+			ssl_errstr(ebuf, sizeof(ebuf));
+			snprintf(err, err_len, "%s: %s: %s", path,
+			    sk_X509_num(sk) == 0 ? "no PEM certificate" :
+			    "a certificate does not parse", ebuf);
+			goto out;
+		}
+		if (sk_X509_num(sk) == CA_CHAIN_MAX) {
+			X509_free(x);
+			snprintf(err, err_len, "%s: more than %d certificates",
+			    path, CA_CHAIN_MAX);
+			goto out;
+		}
+		if (!sk_X509_push(sk, x))
+			fatalx("sk_X509_push");
+	}
+	*out = sk;
+	sk = NULL;
+	rc = 1;
+ out:
+	sk_X509_pop_free(sk, X509_free);
+	BIO_free(bio);
+	return rc;
+}
+
+int
+ca_certs_write(const char *path, STACK_OF(X509) *certs, char *err,
+    size_t err_len)
+{
+	BIO *mem = NULL;
+	int fd, i, rc = 0;
+
+	if ((mem = BIO_new(BIO_s_mem())) == NULL)
+		fatalx("BIO_new");
+	for (i = 0; i < sk_X509_num(certs); i++)
+		if (!PEM_write_bio_X509(mem, sk_X509_value(certs, i))) {
+			log_ssl("PEM_write_bio_X509");
+			snprintf(err, err_len, "%s: cannot encode the "
+			    "certificates", path);
+			goto out;
+		}
+	if ((fd = create_excl(path, 0644, (uid_t)-1, (gid_t)-1, err,
+	    err_len)) == -1)
+		goto out;
+	rc = flush_mem_to_fd(mem, fd, path, err, err_len);
+ out:
+	BIO_free(mem);
+	return rc;
+}
+
+int
+ca_csr_write(const char *path, X509_REQ *req, char *err, size_t err_len)
+{
+	BIO *mem = NULL;
+	int fd, rc = 0;
+
+	if ((mem = BIO_new(BIO_s_mem())) == NULL)
+		fatalx("BIO_new");
+	if (!PEM_write_bio_X509_REQ(mem, req)) {
+		log_ssl("PEM_write_bio_X509_REQ");
+		snprintf(err, err_len, "%s: cannot encode the CSR", path);
+		goto out;
+	}
+	if ((fd = create_excl(path, 0644, (uid_t)-1, (gid_t)-1, err,
+	    err_len)) == -1)
+		goto out;
+	rc = flush_mem_to_fd(mem, fd, path, err, err_len);
+ out:
+	BIO_free(mem);
+	return rc;
+}

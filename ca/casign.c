@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/sigmd.h"
 #include "ca/ca.h"
+#include "ca/cainit_local.h"
 #include "conf/conf.h"
 
 #define BACKDATE	60		/* seconds before now */
@@ -505,14 +506,11 @@ struct init_keys {
 };
 
 static X509 *
-make_root(const char *cn, EVP_PKEY *key, int days, time_t now,
+make_root(const X509_NAME *name, EVP_PKEY *key, int days, time_t now,
     uint8_t serial[CA_SERIAL_LEN])
 {
-	X509_NAME *name;
 	X509 *x = NULL;
 
-	if ((name = cn_name(cn)) == NULL)
-		return NULL;
 	ca_random_serial(serial);
 	x = cert_start(serial, name, name, key, now, now + (time_t)days * 86400);
 	if (x == NULL || !add_basic_constraints(x, 1) ||
@@ -521,13 +519,58 @@ make_root(const char *cn, EVP_PKEY *key, int days, time_t now,
 		X509_free(x);
 		x = NULL;
 	}
-	X509_NAME_free(name);
 	return x;
 }
 
+X509_NAME *
+ca_init_name(const struct ca_init_opts *o, char *out_cn, size_t cn_len,
+    char *err, size_t err_len)
+{
+	X509_NAME *n;
+
+	if (o->subject == NULL) {
+		snprintf(out_cn, cn_len, "%s", o->cn ? o->cn : CA_DEFAULT_CN);
+		if ((n = cn_name(out_cn)) == NULL)
+			snprintf(err, err_len, "bad common name \"%s\"",
+			    out_cn);
+		return n;
+	}
+	if ((n = ca_subject_parse(o->subject, err, err_len)) == NULL)
+		return NULL;
+	if (X509_NAME_entry_count(n) == 0) {
+		snprintf(err, err_len, "--subject: an empty name (RFC 5280 "
+		    "4.1.2.6: a CA's subject is not empty)");
+		X509_NAME_free(n);
+		return NULL;
+	}
+	ca_name_last_cn(out_cn, cn_len, n);
+	return n;
+}
+
+void
+ca_name_last_cn(char *out, size_t out_len, const X509_NAME *n)
+{
+	const X509_NAME_ENTRY *e;
+	unsigned char *u = NULL;
+	int i, j, len;
+
+	snprintf(out, out_len, "%s", CA_DEFAULT_CN);
+	if ((i = X509_NAME_get_index_by_NID(n, NID_commonName, -1)) < 0)
+		return;
+	while ((j = X509_NAME_get_index_by_NID(n, NID_commonName, i)) >= 0)
+		i = j;
+	e = X509_NAME_get_entry(n, i);
+	/* any string type (an imported CA may use BMPString) as UTF-8 */
+	if ((len = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(e))) > 0)
+		snprintf(out, out_len, "%.*s", len, (const char *)u);
+	else
+		ERR_clear_error();
+	OPENSSL_free(u);
+}
+
 /* OCSP signer (tls_names NULL) or TLS server certificate. */
-static X509 *
-make_sub(X509 *ca, EVP_PKEY *ca_key, const char *cn, EVP_PKEY *key,
+X509 *
+ca_make_sub(X509 *ca, EVP_PKEY *ca_key, const char *cn, EVP_PKEY *key,
     int days, time_t now, const char *const *tls_names, size_t num_names,
     uint8_t serial[CA_SERIAL_LEN], char *err, size_t err_len)
 {
@@ -579,17 +622,16 @@ make_sub(X509 *ca, EVP_PKEY *ca_key, const char *cn, EVP_PKEY *key,
 	return x;
 }
 
-static int
-path_exists(const char *path)
+int
+ca_path_exists(const char *path)
 {
 	struct stat sb;
 
 	return lstat(path, &sb) == 0 || errno != ENOENT;
 }
 
-/* Makes DIR (0755 if new) and DIR/private (0700), refusing loose modes. */
-static int
-init_dirs(const char *dir, const char *priv, char *err, size_t err_len)
+int
+ca_init_dirs(const char *dir, const char *priv, char *err, size_t err_len)
 {
 	struct stat sb;
 
@@ -624,7 +666,8 @@ ca_init_dir(struct ca_init_result *out, const struct ca_init_opts *o,
 	struct init_keys k = { NULL, NULL, NULL };
 	struct ca_init_result r;
 	char paths[6][INIT_PATH_MAX], priv[INIT_PATH_MAX], ocn[256];
-	const char *cn = o->cn ? o->cn : CA_DEFAULT_CN;
+	char cn[CA_SUBJECT_MAX];
+	X509_NAME *name = NULL;
 	const char *const *names = o->tls_names ? o->tls_names : def_names;
 	size_t num_names = o->tls_names ? o->num_tls_names : 2;
 	time_t now = time(NULL);
@@ -634,8 +677,8 @@ ca_init_dir(struct ca_init_result *out, const struct ca_init_opts *o,
 	if (err_len > 0)
 		err[0] = '\0';
 	if (o->dir == NULL || *o->dir == '\0' || num_names == 0 ||
-	    *cn == '\0' || o->ca_days < 0 || o->ocsp_days < 0 ||
-	    o->tls_days < 0 || o->ca_days > MAX_DAYS ||
+	    (o->cn != NULL && *o->cn == '\0') || o->ca_days < 0 ||
+	    o->ocsp_days < 0 || o->tls_days < 0 || o->ca_days > MAX_DAYS ||
 	    o->ocsp_days > MAX_DAYS || o->tls_days > MAX_DAYS) {
 		snprintf(err, err_len, "init: bad options");
 		goto out;
@@ -646,14 +689,16 @@ ca_init_dir(struct ca_init_result *out, const struct ca_init_opts *o,
 			snprintf(err, err_len, "%s: path too long", o->dir);
 			goto out;
 		}
-		if (path_exists(paths[i])) {
+		if (ca_path_exists(paths[i])) {
 			snprintf(err, err_len, "%s exists: the CA is already "
 			    "initialised, refusing to overwrite it", paths[i]);
 			goto out;
 		}
 	}
+	if ((name = ca_init_name(o, cn, sizeof(cn), err, err_len)) == NULL)
+		goto out;
 	snprintf(priv, sizeof(priv), "%s/private", o->dir);
-	if (!init_dirs(o->dir, priv, err, err_len))
+	if (!ca_init_dirs(o->dir, priv, err, err_len))
 		goto out;
 	if (!ca_keygen(&k.ca, o->key_type) || !ca_keygen(&k.ocsp, o->key_type) ||
 	    !ca_keygen(&k.tls, o->key_type)) {
@@ -661,17 +706,17 @@ ca_init_dir(struct ca_init_result *out, const struct ca_init_opts *o,
 		    o->key_type ? o->key_type : CA_DEFAULT_KEY_TYPE);
 		goto out;
 	}
-	if ((r.ca_cert = make_root(cn, k.ca, o->ca_days ? o->ca_days : 3650,
+	if ((r.ca_cert = make_root(name, k.ca, o->ca_days ? o->ca_days : 3650,
 	    now, r.ca_serial)) == NULL) {
 		snprintf(err, err_len, "cannot build the CA certificate");
 		goto out;
 	}
 	snprintf(ocn, sizeof(ocn), "%.200s OCSP responder", cn);
-	if ((r.ocsp_cert = make_sub(r.ca_cert, k.ca, ocn, k.ocsp,
+	if ((r.ocsp_cert = ca_make_sub(r.ca_cert, k.ca, ocn, k.ocsp,
 	    o->ocsp_days ? o->ocsp_days : 365, now, NULL, 0, r.ocsp_serial,
 	    err, err_len)) == NULL)
 		goto out;
-	if ((r.tls_cert = make_sub(r.ca_cert, k.ca, names[0], k.tls,
+	if ((r.tls_cert = ca_make_sub(r.ca_cert, k.ca, names[0], k.tls,
 	    o->tls_days ? o->tls_days : 365, now, names, num_names,
 	    r.tls_serial, err, err_len)) == NULL)
 		goto out;
@@ -697,6 +742,7 @@ ca_init_dir(struct ca_init_result *out, const struct ca_init_opts *o,
 		for (i = 0; i < made; i++)
 			unlink(paths[i]);
 	ca_init_result_cleanup(&r);
+	X509_NAME_free(name);
 	EVP_PKEY_free(k.ca);
 	EVP_PKEY_free(k.ocsp);
 	EVP_PKEY_free(k.tls);

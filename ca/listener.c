@@ -840,6 +840,29 @@ handle_reissue(struct conn *c, struct proto_msg *m)
 	bufferevent_disable(c->bev, EV_READ);
 }
 
+/*
+ * ISSUED carries the CA certificate (res->chain_der) and then its
+ * issuers up to the root, so that the client can build the path to the
+ * root it pins and write it to NEW.crt.chain.
+ */
+static int
+add_issuers(struct proto_msg *r, STACK_OF(X509) *chain)
+{
+	uint8_t *der;
+	size_t len;
+	int i, ok;
+
+	for (i = 1; chain != NULL && i < sk_X509_num(chain); i++) {
+		if (!ca_cert_der(sk_X509_value(chain, i), &der, &len))
+			return 0;
+		ok = proto_msg_add_chain(r, der, len);
+		free(der);
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
 /* Sends the decided (or current) state of a request as one frame. */
 static void
 send_result(struct conn *c, uint32_t frame_id,
@@ -851,7 +874,8 @@ send_result(struct conn *c, uint32_t frame_id,
 		proto_msg_init(&r, PROTO_ISSUED, frame_id);
 		r.request = res->id;
 		if (!proto_msg_set_cert(&r, res->cert_der, res->cert_len) ||
-		    !proto_msg_add_chain(&r, res->chain_der, res->chain_len)) {
+		    !proto_msg_add_chain(&r, res->chain_der, res->chain_len) ||
+		    !add_issuers(&r, L.d->chain)) {
 			proto_msg_cleanup(&r);
 			conn_error(c, frame_id, PROTO_E_INTERNAL,
 			    "internal error");
@@ -1622,8 +1646,27 @@ limits_init(struct micad *d)
 	return 1;
 }
 
+/*
+ * The certificates a client needs between the TLS certificate and the
+ * root it pins: the CA and its intermediates (chain is the CA first, the
+ * root last; a CA that is its own root adds nothing).
+ */
+static int
+tls_add_chain(SSL_CTX *ctx, STACK_OF(X509) *chain)
+{
+	int i, n = chain != NULL ? sk_X509_num(chain) : 0;
+
+	for (i = 0; i + 1 < n; i++)
+		if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)) !=
+		    1) {
+			log_ssl("TLS certificate chain");
+			return 0;
+		}
+	return 1;
+}
+
 static SSL_CTX *
-tls_ctx_new(const struct mica_conf *conf)
+tls_ctx_new(const struct mica_conf *conf, STACK_OF(X509) *chain)
 {
 	SSL_CTX	*ctx = NULL, *ret = NULL;
 
@@ -1640,6 +1683,8 @@ tls_ctx_new(const struct mica_conf *conf)
 		log_ssl("%s", conf->ca.tls_cert);
 		goto out;
 	}
+	if (!tls_add_chain(ctx, chain))
+		goto out;
 	if (SSL_CTX_use_PrivateKey_file(ctx, conf->ca.tls_key,
 	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
 		log_ssl("%s", conf->ca.tls_key);
@@ -1662,7 +1707,7 @@ ca_listener_reload_tls(void)
 
 	if (L.d == NULL || L.ctx == NULL)
 		return 0;
-	if ((ctx = tls_ctx_new(L.d->conf)) == NULL)
+	if ((ctx = tls_ctx_new(L.d->conf, L.d->chain)) == NULL)
 		return 0;
 	/* Connections already open keep the old context (their SSL holds a
 	 * reference); new ones get the renewed certificate. */
@@ -1701,7 +1746,7 @@ ca_listener_start(struct micad *d)
 	L.dummy_mem = L.want_mem = (size_t)d->conf->policy.argon2_memlimit;
 	if (!auth_dummy_hash(L.dummy_hash, L.dummy_ops, L.dummy_mem))
 		goto out;
-	if ((L.ctx = tls_ctx_new(d->conf)) == NULL)
+	if ((L.ctx = tls_ctx_new(d->conf, d->chain)) == NULL)
 		goto out;
 	if (!limits_init(d)) {
 		log_warnx("ca listener: cannot set up the connection limits");

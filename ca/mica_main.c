@@ -553,10 +553,18 @@ conn_open(struct conn *c, const char *server, const char *cafile)
 		goto out;
 	}
 	if (SSL_connect(c->ssl) != 1) {
-		if (SSL_get_verify_result(c->ssl) != X509_V_OK)
+		long v = SSL_get_verify_result(c->ssl);
+
+		/* --ca names a CA that is not a root: the path ends there
+		 * without a self-signed anchor (an issuing CA under an
+		 * offline root is pinned by its root) */
+		if (v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT)
+			warnx("%s: server certificate: %s: %s is not a root "
+			    "certificate; give the root with --ca", server,
+			    X509_verify_cert_error_string(v), cafile);
+		else if (v != X509_V_OK)
 			warnx("%s: server certificate: %s", server,
-			    X509_verify_cert_error_string(
-			    SSL_get_verify_result(c->ssl)));
+			    X509_verify_cert_error_string(v));
 		else
 			ssl_warn("TLS handshake");
 		goto out;

@@ -46,6 +46,9 @@ struct micad {
 	struct mica_conf	*conf;
 	struct store		*store;
 	struct ca_signer	*signer;	/* ca/ca.h */
+	/* The CA certificate, then its issuers up to the root ([ca] chain;
+	 * the CA alone when it is the root); read at start, read-only. */
+	STACK_OF(X509)		*chain;
 	struct ocsp_responder	*ocsp;		/* ocsp/ocsp.h, may be NULL */
 	struct crl_service	*crl;		/* crl/crl.h, may be NULL */
 	struct workq		*workers;	/* common/workq.h */

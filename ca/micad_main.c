@@ -50,8 +50,8 @@
 
 static struct micad micad;
 static struct ocsp_http *http;
-static uint8_t *ca_der, *ca_pem;
-static size_t ca_der_len, ca_pem_len;
+static uint8_t *ca_der, *ca_pem, *chain_pem;
+static size_t ca_der_len, ca_pem_len, chain_pem_len;
 
 /*
  * store_info walks every certificate, so /metrics never calls it: the
@@ -145,6 +145,51 @@ read_passphrase(const char *path)
 	return pw;
 }
 
+/*
+ * [ca] chain: the CA up to its root, checked against the CA certificate
+ * (micad.chain); a chain that does not fit stops micad.
+ */
+static void
+load_chain(const struct mica_conf *c)
+{
+	char err[CA_ERR_MAX + CONF_PATH_MAX];
+
+	if (!ca_chain_load(&micad.chain, c->ca.chain,
+	    ca_signer_get0_cert(micad.signer), err, sizeof(err)))
+		fatalx("[ca] chain: %s", err);
+	if (sk_X509_num(micad.chain) > 1)
+		log_info("CA chain: %d certificates up to the root (%s)",
+		    sk_X509_num(micad.chain), c->ca.chain);
+}
+
+/* micad.chain as one PEM text for /chain.pem; out of memory is fatal. */
+static int
+load_chain_pem(void)
+{
+	BIO *b;
+	char *d;
+	long l;
+	int i, rc = 0;
+
+	if ((b = BIO_new(BIO_s_mem())) == NULL)
+		fatalx("BIO_new: out of memory");
+	for (i = 0; i < sk_X509_num(micad.chain); i++)
+		if (!PEM_write_bio_X509(b, sk_X509_value(micad.chain, i))) {
+			log_ssl("chain: PEM_write_bio_X509");
+			goto out;
+		}
+	if ((l = BIO_get_mem_data(b, &d)) <= 0)
+		goto out;
+	if ((chain_pem = malloc((size_t)l)) == NULL)
+		fatal("malloc");
+	memcpy(chain_pem, d, (size_t)l);
+	chain_pem_len = (size_t)l;
+	rc = 1;
+ out:
+	BIO_free(b);
+	return rc;
+}
+
 /* The CA certificate as DER and PEM for /ca.*; out of memory is fatal. */
 static int
 load_ca_files(const char *path)
@@ -210,6 +255,11 @@ route_ca(struct ocsp_http_req *req, const char *path, void *arg)
 		ct = "application/x-pem-file";
 		body = ca_pem;
 		len = ca_pem_len;
+	} else if (strcmp(path, "/chain.pem") == 0) {
+		/* the CA first, the root last */
+		ct = "application/x-pem-file";
+		body = chain_pem;
+		len = chain_pem_len;
 	} else {
 		ocsp_http_send_error(req, 404, "Not Found");
 		return;
@@ -558,9 +608,10 @@ bind_http(struct mica_conf *c)
 	ho.shed_start = c->http.shed_start;
 	if ((http = ocsp_http_new(micad.ocsp, &ho)) == NULL)
 		fatalx("cannot set up HTTP on %s", c->http.listen);
-	if (!load_ca_files(c->ca.cert))
+	if (!load_ca_files(c->ca.cert) || !load_chain_pem())
 		fatalx("cannot read %s", c->ca.cert);
 	if (!ocsp_http_add_route(http, "/ca.", route_ca, NULL) ||
+	    !ocsp_http_add_route(http, "/chain.", route_ca, NULL) ||
 	    !ocsp_http_add_route(http, "/crl", route_crl, NULL) ||
 	    !ocsp_http_add_route(http, "/metrics", route_metrics, NULL))
 		fatalx("cannot add the HTTP routes");
@@ -810,8 +861,10 @@ main(int argc, char **argv)
 		fatalx("%s", err);
 	if (pass != NULL)
 		sodium_free(pass);
+	load_chain(&conf);
 	if (check) {
 		ch = check_restore(&conf, accept_restore);
+		sk_X509_pop_free(micad.chain, X509_free);
 		ca_signer_free(micad.signer);
 		if (!ch)
 			return 1;
@@ -924,8 +977,10 @@ main(int argc, char **argv)
 	event_base_free(micad.base);
 	store_close(micad.store);
 	ca_signer_free(micad.signer);
+	sk_X509_pop_free(micad.chain, X509_free);
 	free(ca_der);
 	free(ca_pem);
+	free(chain_pem);
 	log_info("stopped");
 	return 0;
 }

@@ -55,6 +55,7 @@ struct key {
 
 static const struct key keys[] = {
 	{ "ca", "cert", K_PATH, S(ca.cert), 0, 0 },
+	{ "ca", "chain", K_PATH, S(ca.chain), 0, 0 },
 	{ "ca", "key", K_PATH, S(ca.key), 0, 0 },
 	{ "ca", "key_passphrase_file", K_PATH, S(ca.key_passphrase_file), 0, 0 },
 	{ "ca", "ocsp_cert", K_PATH, S(ca.ocsp_cert), 0, 0 },

@@ -16,6 +16,9 @@
 struct conf_ca {
 	char		dir[CONF_PATH_MAX];		/* directory of mica.conf */
 	char		cert[CONF_PATH_MAX];		/* ca.crt */
+	char		chain[CONF_PATH_MAX];		/* "" = the CA alone;
+							 * else the CA, its
+							 * issuers, the root */
 	char		key[CONF_PATH_MAX];		/* private/ca.key */
 	char		key_passphrase_file[CONF_PATH_MAX];	/* "" = none */
 	char		ocsp_cert[CONF_PATH_MAX];

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <sodium.h>
@@ -1001,6 +1002,222 @@ test_issue_url(void **state)
 	ca_signer_free(s);
 }
 
+/* Writes text to dir/name and returns its path in out. */
+static void
+put_file(char *out, size_t len, const char *name, const char *text)
+{
+	FILE *f;
+
+	path(out, len, name);
+	f = fopen(out, "w");
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* The PEM text of dir/ca.crt, in a static buffer. */
+static const char *
+ca_pem_text(void)
+{
+	static char buf[8192];
+	char p[256];
+	FILE *f;
+	size_t n;
+
+	path(p, sizeof(p), "ca.crt");
+	f = fopen(p, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* ca_certs_read on malformed chain files: each refused with a message. */
+static void
+test_certs_read(void **state)
+{
+	STACK_OF(X509) *sk = NULL;
+	char p[256], err[CA_ERR_MAX], *many;
+	const char *pem = ca_pem_text();
+	size_t i, plen = strlen(pem);
+
+	(void)state;
+	put_file(p, sizeof(p), "empty.pem", "");
+	assert_false(ca_certs_read(&sk, p, err, sizeof(err)));
+	assert_null(sk);
+	assert_non_null(strstr(err, "no PEM certificate"));
+	put_file(p, sizeof(p), "junk.pem", "hello\nworld\n");
+	assert_false(ca_certs_read(&sk, p, err, sizeof(err)));
+	assert_non_null(strstr(err, "no PEM certificate"));
+	/* a good certificate, then a block whose base64 is broken */
+	many = malloc(plen * 10 + 256);
+	assert_non_null(many);
+	snprintf(many, plen * 10 + 256, "%s-----BEGIN CERTIFICATE-----\n"
+	    "!!!!\n-----END CERTIFICATE-----\n", pem);
+	put_file(p, sizeof(p), "bad2.pem", many);
+	assert_false(ca_certs_read(&sk, p, err, sizeof(err)));
+	assert_non_null(strstr(err, "a certificate does not parse"));
+	/* a block cut short (no END line) */
+	snprintf(many, plen * 10 + 256, "%s%.*s", pem, (int)(plen / 2), pem);
+	put_file(p, sizeof(p), "cut.pem", many);
+	assert_false(ca_certs_read(&sk, p, err, sizeof(err)));
+	assert_non_null(strstr(err, "a certificate does not parse"));
+	/* a DER-looking binary prefix */
+	put_file(p, sizeof(p), "bin.pem", "\x30\x82\x01\x00\x01\x02");
+	assert_false(ca_certs_read(&sk, p, err, sizeof(err)));
+	/* CA_CHAIN_MAX + 1 certificates */
+	many[0] = '\0';
+	for (i = 0; i <= CA_CHAIN_MAX; i++)
+		strcat(many, pem);
+	put_file(p, sizeof(p), "many.pem", many);
+	assert_false(ca_certs_read(&sk, p, err, sizeof(err)));
+	assert_non_null(strstr(err, "more than 8 certificates"));
+	/* exactly CA_CHAIN_MAX, with text around the blocks */
+	snprintf(many, plen * 10 + 256, "# a comment\n");
+	for (i = 0; i < CA_CHAIN_MAX; i++)
+		strcat(many, pem);
+	strcat(many, "trailing text\n");
+	put_file(p, sizeof(p), "eight.pem", many);
+	assert_true(ca_certs_read(&sk, p, err, sizeof(err)));
+	assert_int_equal(sk_X509_num(sk), CA_CHAIN_MAX);
+	sk_X509_pop_free(sk, X509_free);
+	path(p, sizeof(p), "no-such-file.pem");
+	assert_false(ca_certs_read(&sk, p, err, sizeof(err)));
+	assert_int_equal(ERR_peek_error(), 0);
+	free(many);
+}
+
+/* ca_chain_load: the CA alone, the CA's own file, and refusals. */
+static void
+test_chain_load(void **state)
+{
+	STACK_OF(X509) *sk = NULL;
+	X509 *ca = NULL, *other;
+	char p[256], err[CA_ERR_MAX], dir2[64], cmd[320];
+	struct ca_init_opts o;
+	struct ca_init_result r;
+
+	(void)state;
+	path(p, sizeof(p), "ca.crt");
+	assert_true(ca_cert_read(&ca, p, err, sizeof(err)));
+	assert_true(ca_chain_load(&sk, NULL, ca, err, sizeof(err)));
+	assert_int_equal(sk_X509_num(sk), 1);
+	assert_int_equal(X509_cmp(sk_X509_value(sk, 0), ca), 0);
+	sk_X509_pop_free(sk, X509_free);
+	assert_true(ca_chain_load(&sk, p, ca, err, sizeof(err)));
+	assert_int_equal(sk_X509_num(sk), 1);
+	sk_X509_pop_free(sk, X509_free);
+	/* another root: not first, and not the CA's issuer */
+	snprintf(dir2, sizeof(dir2), "/tmp/test_ca2.XXXXXX");
+	assert_non_null(mkdtemp(dir2));
+	memset(&o, 0, sizeof(o));
+	o.dir = dir2;
+	o.subject = "/O=Other/CN=Other Root";
+	assert_true(ca_init_dir(&r, &o, err, sizeof(err)));
+	other = r.ca_cert;
+	assert_string_equal(ca_name_print(err, sizeof(err),
+	    X509_get_subject_name(other)) ? err : "", "CN=Other Root,O=Other");
+	snprintf(cmd, sizeof(cmd), "cat %s/ca.crt %s/ca.crt > %s/wrong.pem",
+	    dir2, dir, dir);
+	assert_int_equal(system(cmd), 0);
+	path(p, sizeof(p), "wrong.pem");
+	assert_false(ca_chain_load(&sk, p, ca, err, sizeof(err)));
+	assert_non_null(strstr(err, "its first certificate is not the CA "
+	    "certificate"));
+	snprintf(cmd, sizeof(cmd), "cat %s/ca.crt %s/ca.crt > %s/wrong2.pem",
+	    dir, dir2, dir);
+	assert_int_equal(system(cmd), 0);
+	path(p, sizeof(p), "wrong2.pem");
+	assert_false(ca_chain_load(&sk, p, ca, err, sizeof(err)));
+	assert_non_null(strstr(err, "the CA does not chain to its root"));
+	/* the given-CA init refuses a certificate of another key */
+	{
+		struct ca_init_given g;
+		struct ca_init_result r2;
+		char crt[256];
+
+		memset(&g, 0, sizeof(g));
+		path(crt, sizeof(crt), "ca.crt");
+		g.ca_cert = crt;
+		snprintf(p, sizeof(p), "%s/private/ca.key", dir2);
+		g.import_key = p;
+		memset(&o, 0, sizeof(o));
+		snprintf(cmd, sizeof(cmd), "%s/imp", dir2);
+		o.dir = cmd;
+		assert_false(ca_init_given(&r2, &o, &g, err, sizeof(err)));
+		assert_non_null(strstr(err, "its public key is not that of "
+		    "the CA key"));
+		assert_int_equal(access(cmd, F_OK), -1);
+	}
+	ca_init_result_cleanup(&r);	/* frees other */
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir2);
+	assert_int_equal(system(cmd), 0);
+	X509_free(ca);
+}
+
+/* init --csr: the key (0600) and a CSR asking for a CA, full subject. */
+static void
+test_init_csr(void **state)
+{
+	struct ca_init_opts o;
+	char d[64], p[256], err[CA_ERR_MAX], cmd[160];
+	X509_REQ *req;
+	STACK_OF(X509_EXTENSION) *exts;
+	BASIC_CONSTRAINTS *bc;
+	ASN1_BIT_STRING *ku;
+	struct stat sb;
+	FILE *f;
+
+	(void)state;
+	snprintf(d, sizeof(d), "/tmp/test_csr.XXXXXX");
+	assert_non_null(mkdtemp(d));
+	memset(&o, 0, sizeof(o));
+	o.dir = d;
+	o.subject = "/C=DE/O=Org/CN=Org Issuing CA";
+	o.key_type = "ec-p384";
+	assert_true(ca_init_csr(&o, err, sizeof(err)));
+	snprintf(p, sizeof(p), "%s/private/ca.key", d);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0600);
+	snprintf(p, sizeof(p), "%s/ca.csr", d);
+	f = fopen(p, "r");
+	assert_non_null(f);
+	req = PEM_read_X509_REQ(f, NULL, NULL, NULL);
+	fclose(f);
+	assert_non_null(req);
+	assert_int_equal(X509_REQ_verify(req, X509_REQ_get0_pubkey(req)), 1);
+	assert_true(ca_name_print(err, sizeof(err),
+	    X509_REQ_get_subject_name(req)));
+	assert_string_equal(err, "CN=Org Issuing CA,O=Org,C=DE");
+	exts = X509_REQ_get_extensions(req);
+	assert_non_null(exts);
+	bc = X509V3_get_d2i(exts, NID_basic_constraints, NULL, NULL);
+	assert_non_null(bc);
+	assert_true(bc->ca);
+	ku = X509V3_get_d2i(exts, NID_key_usage, NULL, NULL);
+	assert_non_null(ku);
+	assert_true(ASN1_BIT_STRING_get_bit(ku, 5));	/* keyCertSign */
+	assert_true(ASN1_BIT_STRING_get_bit(ku, 6));	/* cRLSign */
+	BASIC_CONSTRAINTS_free(bc);
+	ASN1_BIT_STRING_free(ku);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_REQ_free(req);
+	/* a second run refuses and keeps the key */
+	assert_false(ca_init_csr(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "exists: refusing"));
+	/* an empty or unparsable subject is refused, nothing written */
+	snprintf(p, sizeof(p), "%s/x", d);
+	o.dir = p;
+	o.subject = "";
+	assert_false(ca_init_csr(&o, err, sizeof(err)));
+	o.subject = "/CN";
+	assert_false(ca_init_csr(&o, err, sizeof(err)));
+	assert_int_equal(access(p, F_OK), -1);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", d);
+	assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
@@ -1019,6 +1236,9 @@ main(void)
 		cmocka_unit_test(test_csr_explicit_params),
 		cmocka_unit_test(test_issue_subject),
 		cmocka_unit_test(test_issue_url),
+		cmocka_unit_test(test_certs_read),
+		cmocka_unit_test(test_chain_load),
+		cmocka_unit_test(test_init_csr),
 	};
 
 	return cmocka_run_group_tests_name("ca", tests, group_setup,

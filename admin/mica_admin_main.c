@@ -38,11 +38,17 @@ static const char *help_text =
 "  init DIR [--cn NAME] [--key-type ec-p256|ec-p384|ed25519|rsa-3072]\n"
 "       [--ca-listen HOST:PORT] [--http-listen HOST:PORT] [--http-url URL]\n"
 "       [--tls-name NAME]... [--key-passphrase-file F] [--days N]\n"
+"       [--key-uri pkcs11:...] [--ocsp-key-uri pkcs11:...]\n"
+"       [--pkcs11-module LIB]\n"
 "                       create a CA in DIR: ca.crt, ocsp.crt, tls.crt,\n"
-"                       private/*.key, mica.conf and an empty store\n"
+"                       private/*.key, mica.conf and an empty store; with\n"
+"                       --key-uri/--ocsp-key-uri that key is made in (or\n"
+"                       taken from) a PKCS#11 token (RFC 7512 URI with\n"
+"                       ?pin-source=file:PATH) and never written to DIR\n"
 "\n"
 "Daemon and store:\n"
-"  status [--json]      uptime, store size and counts, CRL, signer expiry\n"
+"  status [--json]      uptime, store size and counts, CRL, signer expiry,\n"
+"                       where the CA and OCSP keys live (file or token)\n"
 "  audit [--verify] [--json]\n"
 "                       list the audit trail, or verify its hash chain\n"
 "  backup FILE          consistent, compacted copy of the store (restore:\n"
@@ -307,11 +313,19 @@ transact(const char *sock, struct adm_msg *req, int pass_fd,
 
 /* ---- init (offline) ---- */
 
+/* What init writes for the keys: file names or pkcs11: URIs. */
+struct init_keys_conf {
+	const char	*key;		/* NULL: private/ca.key */
+	const char	*ocsp_key;	/* NULL: private/ocsp.key */
+	const char	*module;	/* NULL: no pkcs11_module line */
+};
+
 static int
 write_conf(const char *dir, const char *ca_listen, const char *http_listen,
-    const char *http_url, const char *pass_file)
+    const char *http_url, const char *pass_file,
+    const struct init_keys_conf *kc)
 {
-	char path[4096], text[8192];
+	char path[4096], text[12288];
 	int fd, n;
 
 	snprintf(path, sizeof(path), "%s/mica.conf", dir);
@@ -322,10 +336,11 @@ write_conf(const char *dir, const char *ca_listen, const char *http_listen,
 "\n"
 "[ca]\n"
 "cert = ca.crt\n"
-"key = private/ca.key\n"
+"key = %s\n"
+"%s%s%s"
 "%s%s%s"
 "ocsp_cert = ocsp.crt\n"
-"ocsp_key = private/ocsp.key\n"
+"ocsp_key = %s\n"
 "tls_cert = tls.crt\n"
 "tls_key = private/tls.key\n"
 "# base URL put into issued certificates (AIA OCSP + caIssuers, CRL DP)\n"
@@ -415,8 +430,13 @@ write_conf(const char *dir, const char *ca_listen, const char *http_listen,
 "notify_timeout = 30\n"
 "notify_retry_delay = 5\n"
 "expiry_interval = 3600\n",
+	    kc->key ? kc->key : "private/ca.key",
 	    pass_file ? "key_passphrase_file = " : "",
 	    pass_file ? pass_file : "", pass_file ? "\n" : "",
+	    kc->module ? "# the PKCS#11 module of the pkcs11: key URIs\n"
+	    "pkcs11_module = " : "", kc->module ? kc->module : "",
+	    kc->module ? "\n" : "",
+	    kc->ocsp_key ? kc->ocsp_key : "private/ocsp.key",
 	    http_url, ca_listen, http_listen);
 	if (n < 0 || (size_t)n >= sizeof(text))
 		return 0;
@@ -485,6 +505,8 @@ cmd_init(int argc, char **argv)
 	const char *dir = NULL, *cn = NULL, *kt = NULL, *pfile = NULL;
 	const char *ca_listen = "127.0.0.1:7700";
 	const char *http_listen = "127.0.0.1:7780", *http_url = NULL;
+	const char *key_uri = NULL, *ocsp_key_uri = NULL, *module = NULL;
+	struct init_keys_conf kc;
 	const char *names[16];
 	size_t num_names = 0;
 	int ca_days = 0;
@@ -501,7 +523,8 @@ cmd_init(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		static const char *const known[] = { "--cn", "--key-type",
 		    "--ca-listen", "--http-listen", "--http-url",
-		    "--key-passphrase-file", "--tls-name", "--days" };
+		    "--key-passphrase-file", "--tls-name", "--days",
+		    "--key-uri", "--ocsp-key-uri", "--pkcs11-module" };
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		size_t k;
@@ -533,6 +556,12 @@ cmd_init(int argc, char **argv)
 			http_url = v;
 		else if (strcmp(a, "--key-passphrase-file") == 0)
 			pfile = v;
+		else if (strcmp(a, "--key-uri") == 0)
+			key_uri = v;
+		else if (strcmp(a, "--ocsp-key-uri") == 0)
+			ocsp_key_uri = v;
+		else if (strcmp(a, "--pkcs11-module") == 0)
+			module = v;
 		else if (strcmp(a, "--days") == 0) {
 			char *end;
 			long d;
@@ -556,6 +585,23 @@ cmd_init(int argc, char **argv)
 	    strcmp(kt, "ed25519") && strcmp(kt, "rsa-3072"))
 		die_usage("init: --key-type must be ec-p256, ec-p384, ed25519 "
 		    "or rsa-3072, not %s", kt);
+	if ((key_uri != NULL && !ca_key_is_uri(key_uri)) ||
+	    (ocsp_key_uri != NULL && !ca_key_is_uri(ocsp_key_uri)))
+		die_usage("init: --key-uri and --ocsp-key-uri take a pkcs11: "
+		    "URI (RFC 7512), not %s", key_uri && !ca_key_is_uri(key_uri) ?
+		    key_uri : ocsp_key_uri);
+	if (key_uri != NULL && pfile != NULL)
+		die_usage("init: --key-passphrase-file is for a key file; the "
+		    "token's PIN protects a --key-uri key%s", "");
+	if (module != NULL && module[0] != '/')
+		die_usage("init: --pkcs11-module needs an absolute path, not %s",
+		    module);
+	if (key_uri != NULL && strpbrk(key_uri, " \t\r\n") != NULL)
+		die_usage("init: RFC 7512: percent-encode spaces in %s",
+		    "--key-uri");
+	if (ocsp_key_uri != NULL && strpbrk(ocsp_key_uri, " \t\r\n") != NULL)
+		die_usage("init: RFC 7512: percent-encode spaces in %s",
+		    "--ocsp-key-uri");
 	if (strchr(ca_listen, ':') == NULL)
 		die_usage("init: --ca-listen must be HOST:PORT (%s)",
 		    ca_listen);
@@ -609,6 +655,10 @@ cmd_init(int argc, char **argv)
 	o.ca_days = ca_days;
 	o.tls_names = num_names ? names : NULL;
 	o.num_tls_names = num_names;
+	o.key_uri = key_uri;
+	o.ocsp_key_uri = ocsp_key_uri;
+	if (module != NULL)
+		ca_key_pkcs11_module(module);
 	if (!ca_init_dir(&res, &o, err, sizeof(err))) {
 		fprintf(stderr, "mica-admin: init: %s\n", err);
 		if (pass)
@@ -617,8 +667,11 @@ cmd_init(int argc, char **argv)
 	}
 	if (pass)
 		sodium_free(pass);
+	kc.key = key_uri;
+	kc.ocsp_key = ocsp_key_uri;
+	kc.module = module;
 	if (!write_conf(dir, ca_listen, http_listen, http_url,
-	    pfile ? abspass : NULL))
+	    pfile ? abspass : NULL, &kc))
 		goto fail;
 	snprintf(spath, sizeof(spath), "%s/store", dir);
 	memset(&so, 0, sizeof(so));
@@ -645,6 +698,12 @@ cmd_init(int argc, char **argv)
 		printf("CA created in %s\n", dir);
 		printf("  subject: %s\n  serial: %s\n", subj, hex);
 		printf("  config: %s/mica.conf\n", dir);
+		ca_key_describe(subj, sizeof(subj), key_uri ? key_uri :
+		    "private/ca.key");
+		printf("  ca key: %s\n", subj);
+		ca_key_describe(subj, sizeof(subj), ocsp_key_uri ?
+		    ocsp_key_uri : "private/ocsp.key");
+		printf("  ocsp signer key: %s\n", subj);
 		printf("  CA protocol: %s   HTTP (OCSP/CRL): %s\n", ca_listen,
 		    http_listen);
 		printf("  certificates will point at: %s\n", http_url);

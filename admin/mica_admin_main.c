@@ -698,11 +698,14 @@ cmd_init(int argc, char **argv)
 		printf("CA created in %s\n", dir);
 		printf("  subject: %s\n  serial: %s\n", subj, hex);
 		printf("  config: %s/mica.conf\n", dir);
-		ca_key_describe(subj, sizeof(subj), key_uri ? key_uri :
-		    "private/ca.key");
+		char kpath[4200];
+
+		snprintf(kpath, sizeof(kpath), "%s/private/ca.key", dir);
+		ca_key_describe(subj, sizeof(subj), key_uri ? key_uri : kpath);
 		printf("  ca key: %s\n", subj);
+		snprintf(kpath, sizeof(kpath), "%s/private/ocsp.key", dir);
 		ca_key_describe(subj, sizeof(subj), ocsp_key_uri ?
-		    ocsp_key_uri : "private/ocsp.key");
+		    ocsp_key_uri : kpath);
 		printf("  ocsp signer key: %s\n", subj);
 		printf("  CA protocol: %s   HTTP (OCSP/CRL): %s\n", ca_listen,
 		    http_listen);

@@ -531,8 +531,15 @@ ca_key_token_load(EVP_PKEY **out, const char *uri, int *out_not_found,
 		goto out;
 	}
 	key = ENGINE_load_private_key(E.eng, euri, NULL, NULL);
-	/* The engine keeps a copy of the PIN: clear it (it cleanses). */
-	(void)ENGINE_ctrl_cmd(E.eng, "PIN", 0, NULL, NULL, 0);
+	/*
+	 * The engine keeps a copy of the PIN until it is set again: set it
+	 * to "" (it cleanses the old one; NULL is refused).  libp11 keeps
+	 * its own copy in the slot for a re-login; that one is libp11's.
+	 */
+	if (!ENGINE_ctrl_cmd_string(E.eng, "PIN", "", 0) && key != NULL) {
+		log_ssl("%s: clearing the engine's PIN", dn);
+		ERR_clear_error();
+	}
 	if (key == NULL) {
 		load_error(err, err_len, dn, out_not_found);
 		goto out;

@@ -6,7 +6,8 @@
 # mica client, OCSP answers verified by openssl ocsp, CRLs by openssl
 # verify -crl_check -extended_crl -use_deltas, the OCSP signer renewed
 # (the same token key certified again); no private key in the CA
-# directory or the store; a wrong PIN is a clear error without the PIN.
+# directory or the store; a wrong PIN is a clear error without the PIN;
+# as root: started as root, the token keys sign after the privilege drop.
 . "$(dirname "$0")/lib.sh"
 
 MOD=""
@@ -86,6 +87,19 @@ check "second init: same CA key" sh -c "openssl x509 -in '$T/ca2/ca.crt' \
 expect_eq "second init: still one key labelled mica-ca in the token" \
     "$(p11 --login --pin "$PIN" --list-objects --type privkey 2>/dev/null |
     grep -c 'label: *mica-ca$')" 1
+# a CA with key files says so, in init's output and in status
+mica_init "$T/ca3" || not_ok "init with key files"
+OUT=$(cat "$T/init.out")
+expect_out "init: ca key: file" "ca key: file $T/ca3/private/ca.key"
+expect_out "init: ocsp signer key: file" \
+    "ocsp signer key: file $T/ca3/private/ocsp.key"
+start_micad || not_ok "micad starts with key files"
+expect_exit 0 "status with key files" admin status
+expect_out "status: ca key: file" "ca key: file $T/ca3/private/ca.key"
+expect_out "status: ocsp signer key: file" \
+    "ocsp signer key: file $T/ca3/private/ocsp.key"
+stop_micad
+: >"$T/micad.log"
 CONF=$D/mica.conf
 export MICA_CONF=$CONF
 
@@ -244,5 +258,39 @@ expect_out "the missing module is named" "which PKCS#11 module?"
 check "the PINs are nowhere in micad's log" sh -c \
     "! grep -q -e '$PIN' -e 864200 '$T/micad.log'"
 check "the good config still checks" "$BIN/micad" -n -c "$CONF"
+
+# ---- started as root, signing in the token after the privilege drop ----
+if [ "$(id -u)" -ne 0 ]; then
+	echo "ok - # SKIP privilege drop needs root"
+	done_testing
+fi
+id mica-test >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin \
+    mica-test 2>/dev/null
+if ! id mica-test >/dev/null 2>&1; then
+	echo "ok - # SKIP privilege drop: cannot create user mica-test"
+	done_testing
+fi
+conf_put() {
+	if grep -q "^$3[ 	]*=" "$1"; then
+		conf_set "$1" "$3" "$4"
+	else
+		sed -i "/^\\[$2\\]/a $3 = $4" "$1"
+	fi
+}
+conf_put "$CONF" daemon user mica-test
+# the PIN file stays root's (read before the drop); SoftHSM2's token
+# files belong to the service user, as its key files would
+chown -R mica-test "$D" "$T/tokens"
+chmod 755 "$T"
+: >"$T/micad.log"
+start_micad || not_ok "micad starts as root with token keys, drops to mica-test"
+check "privileges dropped" grep -q "running as user mica-test" "$T/micad.log"
+make_csr "$T/bob.key" "$T/bob.csr" "/CN=alice/O=Org"
+check "issue after the drop (the CA key signs in the token)" admin issue \
+    --account alice --csr "$T/bob.csr" --out "$T/bob.crt"
+check "... and it verifies" openssl verify -CAfile "$CA" "$T/bob.crt"
+expect_exit 0 "OCSP with a nonce after the drop" ocsp -cert "$T/bob.crt"
+expect_out "signed in the token, verified" "Response verify OK"
+stop_micad
 
 done_testing

@@ -372,6 +372,11 @@ pin_read(struct p11_uri *u, const char *dn, char *err, size_t err_len)
 		goto out;
 	}
 	u->pin[n] = '\0';
+	if (n == P11_PIN_MAX && strcspn(u->pin, "\r\n") == (size_t)n) {
+		snprintf(err, err_len, "%s: PIN file %s: the PIN is too "
+		    "long (at most %d bytes)", dn, u->pin_file, P11_PIN_MAX - 1);
+		goto out;
+	}
 	u->pin[strcspn(u->pin, "\r\n")] = '\0';
 	if (u->pin[0] == '\0') {
 		snprintf(err, err_len, "%s: PIN file %s is empty", dn,
@@ -611,17 +616,57 @@ tool_env(const char *pin, char **out_pin_env)
 	return env;
 }
 
+/*
+ * Runs pkcs11-tool with argv, the PIN in its environment, its report to
+ * /dev/null and its errors to our stderr.  1 when it exits 0.
+ */
+static int
+tool_run(const char *const *argv, const char *pin, const char *dn,
+    char *err, size_t err_len)
+{
+	posix_spawn_file_actions_t fa;
+	char **env, *pin_env = NULL;
+	pid_t pid;
+	int st, rc = 0;
+
+	env = tool_env(pin, &pin_env);
+	if (posix_spawn_file_actions_init(&fa) != 0 ||
+	    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null",
+	    O_WRONLY, 0) != 0)
+		fatal("posix_spawn_file_actions");
+	if ((errno = posix_spawnp(&pid, argv[0], &fa, NULL,
+	    (char *const *)argv, env)) != 0) {
+		snprintf(err, err_len, "%s: cannot run %s (Debian: opensc) to "
+		    "make the key: %s", dn, argv[0], strerror(errno));
+		goto out;
+	}
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR) {
+			snprintf(err, err_len, "%s: waitpid: %s", dn,
+			    strerror(errno));
+			goto out;
+		}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		snprintf(err, err_len, "%s: %s --keypairgen failed (its "
+		    "message is above)", dn, argv[0]);
+		goto out;
+	}
+	rc = 1;
+ out:
+	posix_spawn_file_actions_destroy(&fa);
+	sodium_free(pin_env);
+	free(env);
+	return rc;
+}
+
 int
 ca_key_token_generate(const char *uri, const char *key_type, char *err,
     size_t err_len)
 {
 	struct p11_uri u;
-	posix_spawn_file_actions_t fa;
 	char dn[CA_KEY_URI_MAX], idhex[2 * P11_ID_MAX + 1];
-	char **env = NULL, *pin_env = NULL;
-	const char *argv[20], *module, *kt;
-	pid_t pid;
-	int n = 0, st, rc = 0, fa_ok = 0;
+	const char *argv[24], *module, *kt;
+	int n = 0, rc = 0;
 	size_t i;
 
 	ca_key_uri_display(dn, sizeof(dn), uri);
@@ -648,6 +693,17 @@ ca_key_token_generate(const char *uri, const char *key_type, char *err,
 		    "--pkcs11-module or module-path= in the URI's query", dn);
 		goto out;
 	}
+	/*
+	 * A CKA_ID of its own, always: the engine finds the public half of
+	 * a private key by CKA_ID, and two keys made without one share the
+	 * empty ID (the second would be paired with the first's public key).
+	 */
+	if (u.id_len == 0) {
+		randombytes_buf(u.id, P11_NEW_ID_LEN);
+		u.id_len = P11_NEW_ID_LEN;
+	}
+	for (i = 0; i < u.id_len; i++)
+		snprintf(idhex + 2 * i, 3, "%02x", u.id[i]);
 	argv[n++] = "pkcs11-tool";
 	argv[n++] = "--module";
 	argv[n++] = module;
@@ -660,55 +716,16 @@ ca_key_token_generate(const char *uri, const char *key_type, char *err,
 	argv[n++] = kt;
 	argv[n++] = "--label";
 	argv[n++] = u.object;
-	/*
-	 * A CKA_ID of its own, always: the engine finds the public half of
-	 * a private key by CKA_ID, and two keys made without one share the
-	 * empty ID (the second would be paired with the first's public key).
-	 */
-	if (u.id_len == 0) {
-		randombytes_buf(u.id, P11_NEW_ID_LEN);
-		u.id_len = P11_NEW_ID_LEN;
-	}
-	for (i = 0; i < u.id_len; i++)
-		snprintf(idhex + 2 * i, 3, "%02x", u.id[i]);
 	argv[n++] = "--id";
 	argv[n++] = idhex;
 	argv[n++] = "--usage-sign";
 	argv[n++] = "--sensitive";	/* CKA_SENSITIVE; never extractable */
 	argv[n] = NULL;
-	env = tool_env(u.pin, &pin_env);
-	if (posix_spawn_file_actions_init(&fa) != 0)
-		fatal("posix_spawn_file_actions_init");
-	fa_ok = 1;
-	/* its report goes nowhere; its errors to our stderr */
-	if (posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null",
-	    O_WRONLY, 0) != 0)
-		fatal("posix_spawn_file_actions_addopen");
-	if ((errno = posix_spawnp(&pid, "pkcs11-tool", &fa, NULL,
-	    (char *const *)argv, env)) != 0) {
-		snprintf(err, err_len, "%s: cannot run pkcs11-tool (Debian: "
-		    "opensc) to make the key: %s", dn, strerror(errno));
+	if (!tool_run(argv, u.pin, dn, err, err_len))
 		goto out;
-	}
-	while (waitpid(pid, &st, 0) == -1)
-		if (errno != EINTR) {
-			snprintf(err, err_len, "%s: waitpid: %s", dn,
-			    strerror(errno));
-			goto out;
-		}
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		snprintf(err, err_len, "%s: pkcs11-tool --keypairgen failed "
-		    "(its message is above)", dn);
-		goto out;
-	}
 	log_info("%s: %s key made in the token", dn, kt);
 	rc = 1;
  out:
-	if (fa_ok)
-		posix_spawn_file_actions_destroy(&fa);
-	if (pin_env != NULL)
-		sodium_free(pin_env);
-	free(env);
 	uri_cleanup(&u);
 	return rc;
 }

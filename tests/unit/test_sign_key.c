@@ -197,6 +197,15 @@ test_pin_file(void **state)
 	assert_int_equal(ca_key_token_load(&key, uri, NULL, err, sizeof(err)),
 	    0);
 	assert_non_null(strstr(err, "is empty"));
+	/* longer than a PIN may be, no newline: refused, not cut */
+	assert_non_null(f = fopen(pin, "w"));
+	for (int i = 0; i < 300; i++)
+		fputc('7', f);
+	fclose(f);
+	assert_int_equal(ca_key_token_load(&key, uri, NULL, err, sizeof(err)),
+	    0);
+	assert_non_null(strstr(err, "the PIN is too long (at most 255"));
+	assert_null(strstr(err, "7777"));
 	/* making a key: Ed25519 is not offered in a token */
 	assert_int_equal(ca_key_token_generate(uri, "ed25519", err,
 	    sizeof(err)), 0);

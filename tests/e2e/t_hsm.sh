@@ -152,6 +152,19 @@ expect_exit 0 "OCSP answer verifies with ocsp.crt as the signer" \
     ocsp -cert "$T/alice.new.crt" -no_intern -verify_other "$D/ocsp.crt"
 expect_out "verify OK with ocsp.crt" "Response verify OK"
 
+# the signer threads ([http] signers = 2) share the token key: 16 nonce
+# requests at once, every answer verifies
+j=0
+PIDS=""
+while [ $j -lt 16 ]; do
+	ocsp -cert "$T/alice.new.crt" >"$T/par.$j" 2>&1 &
+	PIDS="$PIDS $!"
+	j=$((j + 1))
+done
+for p in $PIDS; do wait "$p"; done
+expect_eq "16 concurrent nonce answers signed in the token all verify" \
+    "$(cat "$T"/par.* | grep -c 'Response verify OK')" 16
+
 # ---- CRLs, signed by the token's CA key ----
 crlverify() {
 	openssl verify -crl_check -extended_crl -use_deltas -CAfile "$CA" \

@@ -35,6 +35,16 @@ KURI="pkcs11:token=mica;object=mica-ca?pin-source=file:$T/pin"
 OURI="pkcs11:token=mica;object=mica-ocsp?pin-source=file:$T/pin"
 p11() { pkcs11-tool --module "$MOD" --token-label mica "$@"; }
 
+# wait_log PATTERN: up to ~10 s for PATTERN in micad's log.
+wait_log() {
+	i=0
+	while [ $i -lt 100 ]; do
+		grep -q -- "$1" "$T/micad.log" && return 0
+		sleep 0.1; i=$((i + 1))
+	done
+	return 1
+}
+
 # ---- init: keys made in the token, certificates in the directory ----
 mica_init "$T/ca" --pkcs11-module "$MOD" --key-uri "$KURI" \
     --ocsp-key-uri "$OURI" || { not_ok "mica-admin init with token keys"; done_testing; }
@@ -213,6 +223,30 @@ expect_exit 0 "old signer linked to the new one" admin show "$OLD_OCSP"
 expect_out "replaced by the new one" "replaced by: $NEW_OCSP"
 stop_micad
 conf_set "$CONF" renew_before_days 0
+# while running (a worker renews; the responder takes the new signer):
+# the renewal timer runs every expiry_interval s
+conf_set "$CONF" expiry_interval 10
+start_micad || not_ok "micad starts (renewal check every 10 s)"
+RUN_OCSP=$(serial_of "$D/ocsp.crt")
+conf_set "$CONF" renew_before_days 400
+kill -HUP "$MICAD_PID"
+i=0
+while [ "$(serial_of "$D/ocsp.crt")" = "$RUN_OCSP" ] && [ $i -lt 300 ]; do
+	sleep 0.1; i=$((i + 1))
+done
+conf_set "$CONF" renew_before_days 0
+kill -HUP "$MICAD_PID"
+check "ocsp.crt renewed while running" \
+    test "$(serial_of "$D/ocsp.crt")" != "$RUN_OCSP"
+check "... certifying the same token key" sh -c \
+    "openssl x509 -in '$D/ocsp.crt' -noout -pubkey | cmp - '$T/p1'"
+check "the responder took up the new signer" \
+    wait_log "ocsp: signer replaced"
+expect_exit 0 "OCSP answer verifies with the signer renewed while running" \
+    ocsp -cert "$T/alice.new.crt" -no_intern -verify_other "$D/ocsp.crt"
+expect_out "verify OK" "Response verify OK"
+stop_micad
+NEW_OCSP=$(serial_of "$D/ocsp.crt")
 # a renewal interrupted after the certificate was written: installed
 cp "$D/ocsp.crt" "$T/ren-ocsp.crt"
 cp "$T/old-ocsp.crt" "$D/ocsp.crt"

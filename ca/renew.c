@@ -237,7 +237,9 @@ made_here_recently(const char *path, int64_t now)
 /*
  * The key a renewal certifies: a token key (pkcs11: URI) is certified
  * again, never replaced (it cannot be written to a file, and the token
- * is where the operator wants it); a key file gets a new key.
+ * is where the operator wants it); a key file gets a new key.  Only the
+ * OCSP signer's key may be a URI ([ca] tls_key is a file name), so the
+ * token key is the signer's OCSP key, checked against the certificate.
  */
 static EVP_PKEY *
 renew_key(struct micad *d, X509 *old, const char *key_path)

@@ -287,6 +287,10 @@ uri_parse(struct p11_uri *u, const char *uri, char *err, size_t err_len)
 	size_t plen;
 
 	memset(u, 0, sizeof(*u));
+	/* the PIN goes to sodium_malloc memory (a safety net, as in
+	 * ca_random_serial: programs call sodium_init at start) */
+	if (sodium_init() < 0)
+		fatalx("sodium_init failed");
 	ca_key_uri_display(dn, sizeof(dn), uri);
 	if (!ca_key_is_uri(uri) || strlen(uri) >= CA_KEY_URI_MAX) {
 		snprintf(err, err_len, "%.64s: not a pkcs11: URI (RFC 7512) "

@@ -432,7 +432,16 @@ status_finish(struct walk *w)
 	int64_t ocsp_exp = 0, crl_next = 0, ca_nb = 0, ca_na = 0;
 	uint64_t crl_num = 0;
 	char t1[32], t2[32], t3[32];
+	char ca_where[CA_KEY_URI_MAX + 32], ocsp_where[CA_KEY_URI_MAX + 32];
 	int ca_ok;
+
+	/* Where the keys live: "file PATH" or "token LABEL object LABEL". */
+	ca_key_describe(ca_where, sizeof(ca_where), r->d->conf->ca.key);
+	if (r->d->conf->ca.ocsp_cert[0] == '\0')
+		snprintf(ocsp_where, sizeof(ocsp_where), "the CA key");
+	else
+		ca_key_describe(ocsp_where, sizeof(ocsp_where),
+		    r->d->conf->ca.ocsp_key);
 
 	/* The responder's signer: a renewal while running replaces it
 	 * there, not in d->signer (which keeps the CA key). */
@@ -475,6 +484,8 @@ status_finish(struct walk *w)
 		    fmt_time(t1, crl_next));
 		json_kv_str(&r->rep.out, 0, "ocsp_signer_expires",
 		    fmt_time(t2, ocsp_exp));
+		json_kv_str(&r->rep.out, 0, "ca_key", ca_where);
+		json_kv_str(&r->rep.out, 0, "ocsp_signer_key", ocsp_where);
 		json_kv_u64(&r->rep.out, 0, "expiring_30_days",
 		    sc->expiring30);
 		json_kv_str(&r->rep.out, 0, "ca_not_before",
@@ -502,6 +513,8 @@ status_finish(struct walk *w)
 	adm_out(r, "crl number: %" PRIu64 ", next update %s\n", crl_num,
 	    fmt_time(t1, crl_next));
 	adm_out(r, "ocsp signer expires: %s\n", fmt_time(t2, ocsp_exp));
+	adm_out(r, "ca key: %s\n", ca_where);
+	adm_out(r, "ocsp signer key: %s\n", ocsp_where);
 	adm_out(r, "expiring within 30 days: %" PRIu64 "\n", sc->expiring30);
 	if (ca_ok)
 		adm_out(r, "ca certificate: valid until %s\n",

@@ -39,10 +39,15 @@ static const char *help_text =
 "       [--key-type ec-p256|ec-p384|ed25519|rsa-3072]\n"
 "       [--ca-listen HOST:PORT] [--http-listen HOST:PORT] [--http-url URL]\n"
 "       [--tls-name NAME]... [--key-passphrase-file F]\n"
+"       [--key-uri pkcs11:...] [--ocsp-key-uri pkcs11:...]\n"
+"       [--pkcs11-module LIB]\n"
 "                       create a CA in DIR: ca.crt (a root; --subject\n"
 "                       \"/C=DE/O=Org/CN=Org CA\", --days its validity),\n"
 "                       ocsp.crt, tls.crt, private/*.key, mica.conf and\n"
-"                       an empty store\n"
+"                       an empty store; with --key-uri/--ocsp-key-uri\n"
+"                       that key is made in (or taken from) a PKCS#11\n"
+"                       token (RFC 7512 URI with ?pin-source=file:PATH)\n"
+"                       and never written to DIR\n"
 "  init DIR --csr [--cn NAME | --subject DN] [--key-type T]\n"
 "       [--key-passphrase-file F]\n"
 "                       an issuing CA under an offline root, step 1:\n"
@@ -58,7 +63,8 @@ static const char *help_text =
 "                       to mica (OCSP answers \"unknown\")\n"
 "\n"
 "Daemon and store:\n"
-"  status [--json]      uptime, store size and counts, CRL, signer expiry\n"
+"  status [--json]      uptime, store size and counts, CRL, signer expiry,\n"
+"                       where the CA and OCSP keys live (file or token)\n"
 "  audit [--verify] [--json]\n"
 "                       list the audit trail, or verify its hash chain\n"
 "  backup FILE          consistent, compacted copy of the store (restore:\n"
@@ -323,11 +329,19 @@ transact(const char *sock, struct adm_msg *req, int pass_fd,
 
 /* ---- init (offline) ---- */
 
+/* What init writes for the keys: file names or pkcs11: URIs. */
+struct init_keys_conf {
+	const char	*key;		/* NULL: private/ca.key */
+	const char	*ocsp_key;	/* NULL: private/ocsp.key */
+	const char	*module;	/* NULL: no pkcs11_module line */
+};
+
 static int
 write_conf(const char *dir, const char *ca_listen, const char *http_listen,
-    const char *http_url, const char *pass_file, int chain)
+    const char *http_url, const char *pass_file, int chain,
+    const struct init_keys_conf *kc)
 {
-	char path[4096], text[8192];
+	char path[4096], text[12288];
 	int fd, n;
 
 	snprintf(path, sizeof(path), "%s/mica.conf", dir);
@@ -339,10 +353,11 @@ write_conf(const char *dir, const char *ca_listen, const char *http_listen,
 "[ca]\n"
 "cert = ca.crt\n"
 "%s"
-"key = private/ca.key\n"
+"key = %s\n"
+"%s%s%s"
 "%s%s%s"
 "ocsp_cert = ocsp.crt\n"
-"ocsp_key = private/ocsp.key\n"
+"ocsp_key = %s\n"
 "tls_cert = tls.crt\n"
 "tls_key = private/tls.key\n"
 "# base URL put into issued certificates (AIA OCSP + caIssuers, CRL DP)\n"
@@ -434,8 +449,13 @@ write_conf(const char *dir, const char *ca_listen, const char *http_listen,
 "expiry_interval = 3600\n",
 	    chain ? "# the CA, its issuers and the root, served as /chain.pem\n"
 	    "chain = chain.pem\n" : "",
+	    kc->key ? kc->key : "private/ca.key",
 	    pass_file ? "key_passphrase_file = " : "",
 	    pass_file ? pass_file : "", pass_file ? "\n" : "",
+	    kc->module ? "# the PKCS#11 module of the pkcs11: key URIs\n"
+	    "pkcs11_module = " : "", kc->module ? kc->module : "",
+	    kc->module ? "\n" : "",
+	    kc->ocsp_key ? kc->ocsp_key : "private/ocsp.key",
 	    http_url, ca_listen, http_listen);
 	if (n < 0 || (size_t)n >= sizeof(text))
 		return 0;
@@ -508,6 +528,7 @@ struct init_args {
 	const char	*dir, *cn, *subject, *kt, *pfile;
 	const char	*ca_listen, *http_listen, *http_url;
 	const char	*ca_cert, *chain, *import_key;
+	const char	*key_uri, *ocsp_key_uri, *module;
 	const char	*names[16];
 	size_t		 num_names;
 	int		 ca_days, csr;
@@ -520,7 +541,8 @@ init_parse(struct init_args *a, int argc, char **argv)
 	static const char *const known[] = { "--cn", "--key-type",
 	    "--ca-listen", "--http-listen", "--http-url",
 	    "--key-passphrase-file", "--tls-name", "--days", "--subject",
-	    "--ca-cert", "--chain", "--import-key" };
+	    "--ca-cert", "--chain", "--import-key", "--key-uri",
+	    "--ocsp-key-uri", "--pkcs11-module" };
 	int i;
 
 	memset(a, 0, sizeof(*a));
@@ -570,6 +592,12 @@ init_parse(struct init_args *a, int argc, char **argv)
 			a->chain = v;
 		else if (strcmp(o, "--import-key") == 0)
 			a->import_key = v;
+		else if (strcmp(o, "--key-uri") == 0)
+			a->key_uri = v;
+		else if (strcmp(o, "--ocsp-key-uri") == 0)
+			a->ocsp_key_uri = v;
+		else if (strcmp(o, "--pkcs11-module") == 0)
+			a->module = v;
 		else if (strcmp(o, "--days") == 0) {
 			char *end;
 			long d;
@@ -618,6 +646,28 @@ init_check_args(const struct init_args *a)
 	    strcmp(a->kt, "rsa-3072"))
 		die_usage("init: --key-type must be ec-p256, ec-p384, ed25519 "
 		    "or rsa-3072, not %s", a->kt);
+	if ((a->key_uri != NULL && !ca_key_is_uri(a->key_uri)) ||
+	    (a->ocsp_key_uri != NULL && !ca_key_is_uri(a->ocsp_key_uri)))
+		die_usage("init: --key-uri and --ocsp-key-uri take a pkcs11: "
+		    "URI (RFC 7512), not %s", a->key_uri != NULL &&
+		    !ca_key_is_uri(a->key_uri) ? a->key_uri : a->ocsp_key_uri);
+	if (a->key_uri != NULL && a->pfile != NULL)
+		die_usage("init: --key-passphrase-file is for a key file; the "
+		    "token's PIN protects a --key-uri key%s", "");
+	if (a->key_uri != NULL && (a->csr || a->ca_cert != NULL))
+		die_usage("init: %s: a CA key in a token is for a new root "
+		    "only; --csr, --ca-cert and --import-key take a key file",
+		    "--key-uri");
+	if (a->module != NULL && a->module[0] != '/')
+		die_usage("init: --pkcs11-module needs an absolute path, not %s",
+		    a->module);
+	if (a->key_uri != NULL && strpbrk(a->key_uri, " \t\r\n") != NULL)
+		die_usage("init: RFC 7512: percent-encode spaces in %s",
+		    "--key-uri");
+	if (a->ocsp_key_uri != NULL &&
+	    strpbrk(a->ocsp_key_uri, " \t\r\n") != NULL)
+		die_usage("init: RFC 7512: percent-encode spaces in %s",
+		    "--ocsp-key-uri");
 	if (strchr(a->ca_listen, ':') == NULL)
 		die_usage("init: --ca-listen must be HOST:PORT (%s)",
 		    a->ca_listen);
@@ -697,7 +747,7 @@ static void
 init_report(const struct init_args *a, const struct ca_init_result *res,
     const char *http_url)
 {
-	char hex[SERIAL_HEX_LEN], subj[1024];
+	char hex[SERIAL_HEX_LEN], subj[1024], kpath[4200];
 
 	ca_name_print(subj, sizeof(subj), X509_get_subject_name(res->ca_cert));
 	printf("CA %s in %s\n", a->import_key ? "taken over" :
@@ -710,6 +760,13 @@ init_report(const struct init_args *a, const struct ca_init_result *res,
 		printf("  chain: %s/chain.pem (%d certificates, the CA to its "
 		    "root; served as /chain.pem)\n", a->dir, res->chain_len);
 	printf("  config: %s/mica.conf\n", a->dir);
+	snprintf(kpath, sizeof(kpath), "%s/private/ca.key", a->dir);
+	ca_key_describe(subj, sizeof(subj), a->key_uri ? a->key_uri : kpath);
+	printf("  ca key: %s\n", subj);
+	snprintf(kpath, sizeof(kpath), "%s/private/ocsp.key", a->dir);
+	ca_key_describe(subj, sizeof(subj), a->ocsp_key_uri ?
+	    a->ocsp_key_uri : kpath);
+	printf("  ocsp signer key: %s\n", subj);
 	printf("  CA protocol: %s   HTTP (OCSP/CRL): %s\n", a->ca_listen,
 	    a->http_listen);
 	printf("  certificates will point at: %s\n", http_url);
@@ -741,12 +798,16 @@ init_finish(const struct init_args *a, struct ca_init_result *res,
 	struct store_opts so;
 	struct store *st = NULL;
 	struct init_store is;
+	struct init_keys_conf kc;
 	char spath[4096];
 	enum store_rc rc;
 	int ok = 0;
 
+	kc.key = a->key_uri;
+	kc.ocsp_key = a->ocsp_key_uri;
+	kc.module = a->module;
 	if (!write_conf(a->dir, a->ca_listen, a->http_listen, http_url,
-	    abspass, res->external))
+	    abspass, res->external, &kc))
 		goto out;
 	snprintf(spath, sizeof(spath), "%s/store", a->dir);
 	memset(&so, 0, sizeof(so));
@@ -809,6 +870,10 @@ cmd_init(int argc, char **argv)
 	o.ca_days = a.ca_days;
 	o.tls_names = a.num_names ? a.names : NULL;
 	o.num_tls_names = a.num_names;
+	o.key_uri = a.key_uri;
+	o.ocsp_key_uri = a.ocsp_key_uri;
+	if (a.module != NULL)
+		ca_key_pkcs11_module(a.module);
 	if (a.csr) {
 		rc = init_csr(&a, &o);
 		goto out;

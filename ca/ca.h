@@ -65,10 +65,63 @@ int	ca_key_write(const char *path, EVP_PKEY *key, const char *passphrase,
  * Reads a PEM private key.  Refuses a file that is not a regular file or
  * is readable/writable by group or others (mode & 077), naming the file.
  * passphrase may be NULL (an encrypted key then fails, never prompts).
+ * A pkcs11: URI instead of a path loads the key from a token
+ * (ca_key_token_load; passphrase unused).
  * Returns 1 with *out owned by the caller, or 0 with a message in err.
  */
 int	ca_key_read(EVP_PKEY **out, const char *path, const char *passphrase,
 	    char *err, size_t err_len);
+/* ---- keys in a PKCS#11 token (ca/sign_key.c) ---- */
+
+#define CA_KEY_URI_MAX		1024	/* a key setting: path or URI */
+
+/*
+ * 1 when a key setting is an RFC 7512 URI ("pkcs11:...", scheme case
+ * insensitive) rather than a file name.  ca_key_read takes both: for a
+ * URI it calls ca_key_token_load, so ca_key_read stays the one function
+ * through which keys are loaded.
+ */
+int	ca_key_is_uri(const char *setting);
+/*
+ * The PKCS#11 module used for URIs without module-path= in their query
+ * ([ca] pkcs11_module); NULL or "" = none (a URI then needs module-path).
+ * Call before loading; copies path.
+ */
+void	ca_key_pkcs11_module(const char *path);
+/* uri without its query ("?pin-value=..."): what messages may show. */
+void	ca_key_uri_display(char *out, size_t out_len, const char *uri);
+/*
+ * Loads the private key a pkcs11: URI names (token=, object= and/or id=,
+ * the PIN from pin-source=file:PATH (a 0600 file) or pin-value=) through
+ * the OpenSSL "pkcs11" engine (libp11).  The engine is set up at the
+ * first call, in the calling process, and is refused in a process forked
+ * after that: call this in the process that signs.  *out_not_found (may
+ * be NULL) is set to 1 when the token has no such key.  Returns 1 with
+ * *out (EVP_PKEY_free; the key never leaves the token), or 0 with a
+ * message in err that shows the URI without its query (no PIN).
+ */
+int	ca_key_token_load(EVP_PKEY **out, const char *uri, int *out_not_found,
+	    char *err, size_t err_len);
+/*
+ * Makes a key pair of key_type (ec-p256, ec-p384, rsa-3072; NULL =
+ * ec-p256) in the token, labelled with the URI's object= (and its id=),
+ * private key CKA_SENSITIVE and not extractable, by running pkcs11-tool
+ * (opensc; the PIN passed in its environment, not on its command line).
+ * 1, or 0 with err.
+ */
+int	ca_key_token_generate(const char *uri, const char *key_type,
+	    char *err, size_t err_len);
+/* Loads the key the URI names, making it first when the token has none
+ * (*out_made = 1 then).  1 with *out, or 0 with err. */
+int	ca_key_token_obtain(EVP_PKEY **out, const char *uri,
+	    const char *key_type, int *out_made, char *err, size_t err_len);
+/*
+ * Where a key setting keeps the key, for status lines: "file PATH" or
+ * "token LABEL object LABEL" ("token LABEL id HEX"), never the PIN.
+ * Returns 1, or 0 for a URI that does not parse (out then says so).
+ */
+int	ca_key_describe(char *out, size_t out_len, const char *setting);
+
 /* Writes a PEM certificate, O_EXCL, mode 0644, fsync'd.  1 or 0 + err. */
 int	ca_cert_write(const char *path, X509 *cert, char *err, size_t err_len);
 /*
@@ -188,6 +241,11 @@ struct ca_init_opts {
 	int			 tls_days;	/* 0 = 365 */
 	const char *const	*tls_names;	/* NULL = localhost, 127.0.0.1 */
 	size_t			 num_tls_names;
+	/* pkcs11: URIs (RFC 7512): the CA / OCSP signer key lives in that
+	 * token (made there when it has none) and no key file is written;
+	 * NULL = a key file. */
+	const char		*key_uri;
+	const char		*ocsp_key_uri;
 };
 
 /* What init made, so the caller can record the three certificates. */
@@ -211,7 +269,8 @@ struct ca_init_result {
  * (subject opts->subject, else CN=opts->cn; validity ca_days),
  * an OCSP signer (EKU OCSPSigning, ocsp-nocheck) and a TLS server
  * certificate (SANs from tls_names), three keys of key_type.  Only ca.key
- * is encrypted with the passphrase.  Refuses when DIR/ca.crt or
+ * is encrypted with the passphrase.  With key_uri / ocsp_key_uri that key
+ * is the token's (ca_key_token_obtain) and its file is not written.  Refuses when DIR/ca.crt or
  * DIR/private/ca.key exists (or any of the six files); on failure removes
  * the files it created.  Returns 1 with *out filled (ca_init_result_cleanup)
  * or 0 with a message in err.

@@ -256,6 +256,8 @@ ca_key_read(EVP_PKEY **out, const char *path, const char *passphrase,
 	char ebuf[256];
 
 	*out = NULL;
+	if (ca_key_is_uri(path))
+		return ca_key_token_load(out, path, NULL, err, err_len);
 	if ((fd = open_checked(path, 1, err, err_len)) == -1)
 		goto out;
 	if ((bio = BIO_new_fd(fd, BIO_CLOSE)) == NULL) {

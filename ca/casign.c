@@ -655,6 +655,29 @@ ca_init_dirs(const char *dir, const char *priv, char *err, size_t err_len)
 	return 1;
 }
 
+/* A new key of type, or the token's that uri names (made if none). */
+static int
+init_key(EVP_PKEY **out, const char *uri, const char *type, const char *what,
+    char *err, size_t err_len)
+{
+	char dn[CA_KEY_URI_MAX];
+	int made;
+
+	if (uri == NULL) {
+		if (ca_keygen(out, type))
+			return 1;
+		snprintf(err, err_len, "cannot generate the %s key (%s)", what,
+		    type ? type : CA_DEFAULT_KEY_TYPE);
+		return 0;
+	}
+	if (!ca_key_token_obtain(out, uri, type, &made, err, err_len))
+		return 0;
+	ca_key_uri_display(dn, sizeof(dn), uri);
+	log_info("%s key: %s the token's key %s", what, made ? "made" :
+	    "using", dn);
+	return 1;
+}
+
 int
 ca_init_dir(struct ca_init_result *out, const struct ca_init_opts *o,
     char *err, size_t err_len)
@@ -700,12 +723,11 @@ ca_init_dir(struct ca_init_result *out, const struct ca_init_opts *o,
 	snprintf(priv, sizeof(priv), "%s/private", o->dir);
 	if (!ca_init_dirs(o->dir, priv, err, err_len))
 		goto out;
-	if (!ca_keygen(&k.ca, o->key_type) || !ca_keygen(&k.ocsp, o->key_type) ||
-	    !ca_keygen(&k.tls, o->key_type)) {
-		snprintf(err, err_len, "cannot generate %s keys",
-		    o->key_type ? o->key_type : CA_DEFAULT_KEY_TYPE);
+	if (!init_key(&k.ca, o->key_uri, o->key_type, "CA", err, err_len) ||
+	    !init_key(&k.ocsp, o->ocsp_key_uri, o->key_type, "OCSP signer",
+	    err, err_len) ||
+	    !init_key(&k.tls, NULL, o->key_type, "TLS", err, err_len))
 		goto out;
-	}
 	if ((r.ca_cert = make_root(name, k.ca, o->ca_days ? o->ca_days : 3650,
 	    now, r.ca_serial)) == NULL) {
 		snprintf(err, err_len, "cannot build the CA certificate");
@@ -723,6 +745,9 @@ ca_init_dir(struct ca_init_result *out, const struct ca_init_opts *o,
 	for (made = 0; made < 6; made++) {
 		int ok;
 
+		if ((made == 0 && o->key_uri != NULL) ||
+		    (made == 1 && o->ocsp_key_uri != NULL))
+			continue;	/* in the token; no file */
 		if (made < 3)
 			ok = ca_key_write(paths[made], made == 0 ? k.ca :
 			    made == 1 ? k.ocsp : k.tls, made == 0 ?

@@ -751,6 +751,22 @@ guard_restore(struct mica_conf *c, const struct privdrop *pd, int accept)
 		fatalx("cannot hand %s to %s", c->store.hwm_file, pd->user);
 }
 
+/* "ca key: token mica object ca" at start: where each key lives. */
+static void
+log_key_places(const struct mica_conf *c)
+{
+	char where[CA_KEY_URI_MAX + 32];
+
+	ca_key_describe(where, sizeof(where), c->ca.key);
+	log_info("ca key: %s", where);
+	if (c->ca.ocsp_cert[0] == '\0')
+		log_info("ocsp signer key: the CA key");
+	else {
+		ca_key_describe(where, sizeof(where), c->ca.ocsp_key);
+		log_info("ocsp signer key: %s", where);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -842,8 +858,12 @@ main(int argc, char **argv)
 	/* A renewal that crashed between its renames, before the checks. */
 	if (!check && !renew_recover(&conf, err, sizeof(err)))
 		fatalx("%s", err);
-	if (!privdrop_check_key(&pd, conf.ca.key, err, sizeof(err)) ||
-	    !privdrop_check_key(&pd, conf.ca.ocsp_key, err, sizeof(err)) ||
+	/* A token key (pkcs11: URI) has no file; its PIN file is checked
+	 * when it is read. */
+	if ((!ca_key_is_uri(conf.ca.key) &&
+	    !privdrop_check_key(&pd, conf.ca.key, err, sizeof(err))) ||
+	    (!ca_key_is_uri(conf.ca.ocsp_key) &&
+	    !privdrop_check_key(&pd, conf.ca.ocsp_key, err, sizeof(err))) ||
 	    !privdrop_check_key(&pd, conf.ca.tls_key, err, sizeof(err)) ||
 	    !privdrop_check_key(&pd, conf.ca.key_passphrase_file, err,
 	    sizeof(err)))
@@ -857,11 +877,13 @@ main(int argc, char **argv)
 	if (conf.ca.key_passphrase_file[0] != '\0')
 		sp.passphrase = pass = read_passphrase(
 		    conf.ca.key_passphrase_file);
+	ca_key_pkcs11_module(conf.ca.pkcs11_module);
 	if (!ca_signer_load(&micad.signer, &sp, err, sizeof(err)))
 		fatalx("%s", err);
 	if (pass != NULL)
 		sodium_free(pass);
 	load_chain(&conf);
+	log_key_places(&conf);
 	if (check) {
 		ch = check_restore(&conf, accept_restore);
 		sk_X509_pop_free(micad.chain, X509_free);

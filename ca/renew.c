@@ -234,6 +234,29 @@ made_here_recently(const char *path, int64_t now)
 	return rc;
 }
 
+/*
+ * The key a renewal certifies: a token key (pkcs11: URI) is certified
+ * again, never replaced (it cannot be written to a file, and the token
+ * is where the operator wants it); a key file gets a new key.  Only the
+ * OCSP signer's key may be a URI ([ca] tls_key is a file name), so the
+ * token key is the signer's OCSP key, checked against the certificate.
+ */
+static EVP_PKEY *
+renew_key(struct micad *d, X509 *old, const char *key_path)
+{
+	EVP_PKEY *k;
+
+	if (!ca_key_is_uri(key_path))
+		return same_type_key(old);
+	k = ca_signer_get0_ocsp_key(d->signer);
+	if (k == NULL || X509_check_private_key(old, k) != 1 ||
+	    !EVP_PKEY_up_ref(k)) {
+		ERR_clear_error();
+		return NULL;
+	}
+	return k;
+}
+
 static int
 renew_one(struct micad *d, const struct privdrop *pd, const char *what,
     const char *cert_path, const char *key_path, X509 **out_cert,
@@ -243,9 +266,9 @@ renew_one(struct micad *d, const struct privdrop *pd, const char *what,
 	X509 *old = NULL, *x = NULL, *ca = ca_signer_get0_cert(d->signer);
 	EVP_PKEY *key = NULL;
 	char tkey[CONF_PATH_MAX + 8], tcert[CONF_PATH_MAX + 8];
-	char hex[SERIAL_HEX_LEN];
+	char hex[SERIAL_HEX_LEN], where[CA_KEY_URI_MAX + 32];
 	enum store_rc rc = STORE_EXISTS;
-	int tries, ret = 0;
+	int tries, ret = 0, token = ca_key_is_uri(key_path);
 	int64_t now = time(NULL);
 	uid_t uid = (uid_t)-1;
 	gid_t gid = (gid_t)-1;
@@ -255,8 +278,10 @@ renew_one(struct micad *d, const struct privdrop *pd, const char *what,
 	if (!ca_cert_read(&old, cert_path, err, err_len))
 		goto out;
 	if (!ca_cert_serial(old, r.old) ||
-	    (key = same_type_key(old)) == NULL) {
-		snprintf(err, err_len, "%s: cannot make a new key", what);
+	    (key = renew_key(d, old, key_path)) == NULL) {
+		snprintf(err, err_len, "%s: %s", what, token ? "the token "
+		    "key does not match the current certificate" :
+		    "cannot make a new key");
 		goto out;
 	}
 	for (tries = 0; tries < 4 && rc == STORE_EXISTS; tries++) {
@@ -284,29 +309,39 @@ renew_one(struct micad *d, const struct privdrop *pd, const char *what,
 		    "%s", what, store_strerror(rc));
 		goto out;
 	}
-	/* Committed; now the files: temp + rename, key first. */
-	snprintf(tkey, sizeof(tkey), "%s.new", key_path);
+	/* Committed; now the files: temp + rename, key first (a token key
+	 * has no file: the certificate only). */
+	if (!token)
+		snprintf(tkey, sizeof(tkey), "%s.new", key_path);
 	snprintf(tcert, sizeof(tcert), "%s.new", cert_path);
-	unlink(tkey);
+	if (!token)
+		unlink(tkey);
 	unlink(tcert);
 	/* Owner set on the open descriptors: no path-based chown as root. */
 	if (pd != NULL && pd->active) {
 		uid = pd->uid;
 		gid = pd->gid;
 	}
-	if (!ca_key_write_owned(tkey, key, NULL, uid, gid, err, err_len) ||
-	    !ca_cert_write_owned(tcert, x, uid, gid, err, err_len))
+	if ((!token && !ca_key_write_owned(tkey, key, NULL, uid, gid, err,
+	    err_len)) || !ca_cert_write_owned(tcert, x, uid, gid, err, err_len))
 		goto out;
-	if (rename(tkey, key_path) != 0 || rename(tcert, cert_path) != 0) {
+	if ((!token && rename(tkey, key_path) != 0) ||
+	    rename(tcert, cert_path) != 0) {
 		snprintf(err, err_len, "%s: rename: %s", what,
 		    strerror(errno));
 		goto out;
 	}
-	fsync_dir_of(key_path);
+	if (!token)
+		fsync_dir_of(key_path);
 	fsync_dir_of(cert_path);
 	serial_hex(hex, r.rec.serial);
-	log_info("%s renewed: serial=%s, %s and %s replaced", what, hex,
-	    cert_path, key_path);
+	if (token) {
+		ca_key_describe(where, sizeof(where), key_path);
+		log_info("%s renewed: serial=%s, %s replaced, same key (%s)",
+		    what, hex, cert_path, where);
+	} else
+		log_info("%s renewed: serial=%s, %s and %s replaced", what,
+		    hex, cert_path, key_path);
 	note_made(r.rec.serial);
 	*out_cert = x;
 	*out_key = key;
@@ -314,10 +349,10 @@ renew_one(struct micad *d, const struct privdrop *pd, const char *what,
 	key = NULL;
 	ret = 1;
  out:
-	if (!ret && tkey[0] != '\0') {
+	if (!ret && tkey[0] != '\0')
 		unlink(tkey);
+	if (!ret && tcert[0] != '\0')
 		unlink(tcert);
-	}
 	free(r.rec.der);
 	X509_free(old);
 	X509_free(x);
@@ -433,6 +468,63 @@ pair_ok(X509 *ca, const char *cpath, const char *kpath)
 	return ok;
 }
 
+/*
+ * 1 when the certificate at cpath is signed by ca and certifies the same
+ * public key as the one at cur_path (a token key certified again; the
+ * token is not opened here: this runs before any signer process).
+ */
+static int
+same_key_ok(X509 *ca, const char *cpath, const char *cur_path)
+{
+	X509 *x = NULL, *cur = NULL;
+	char err[CA_ERR_MAX];
+	int ok = 0;
+
+	if (!is_file(cpath) || !ca_cert_read(&x, cpath, err, sizeof(err)) ||
+	    !ca_cert_read(&cur, cur_path, err, sizeof(err)))
+		goto out;
+	if (EVP_PKEY_eq(X509_get0_pubkey(x), X509_get0_pubkey(cur)) != 1 ||
+	    X509_check_issued(ca, x) != X509_V_OK ||
+	    X509_verify(x, X509_get0_pubkey(ca)) != 1)
+		goto out;
+	ok = 1;
+ out:
+	ERR_clear_error();
+	X509_free(x);
+	X509_free(cur);
+	return ok;
+}
+
+/* recover_one for a token key: only the certificate was written. */
+static int
+recover_token(X509 *ca, const char *what, const char *cert_path, char *err,
+    size_t err_len)
+{
+	char tcert[CONF_PATH_MAX + 8];
+
+	snprintf(tcert, sizeof(tcert), "%s.new", cert_path);
+	if (!is_there(tcert))
+		return 1;
+	if (same_key_ok(ca, tcert, cert_path)) {
+		if (rename(tcert, cert_path) != 0)
+			goto fail;
+		log_info("%s: finished an interrupted renewal: %s installed",
+		    what, tcert);
+	} else {
+		if (unlink(tcert) != 0)
+			goto fail;
+		log_warnx("%s: discarded the leftover of an interrupted "
+		    "renewal (%s): not the token key's certificate from this "
+		    "CA", what, tcert);
+	}
+	fsync_dir_of(cert_path);
+	return 1;
+ fail:
+	snprintf(err, err_len, "%s: recovering an interrupted renewal: %s",
+	    what, strerror(errno));
+	return 0;
+}
+
 /* Finishes or discards one interrupted renewal (see renew.h). */
 static int
 recover_one(X509 *ca, const char *what, const char *cert_path,
@@ -443,6 +535,8 @@ recover_one(X509 *ca, const char *what, const char *cert_path,
 
 	if (cert_path[0] == '\0' || key_path[0] == '\0')
 		return 1;
+	if (ca_key_is_uri(key_path))
+		return recover_token(ca, what, cert_path, err, err_len);
 	snprintf(tkey, sizeof(tkey), "%s.new", key_path);
 	snprintf(tcert, sizeof(tcert), "%s.new", cert_path);
 	hk = is_there(tkey);

@@ -29,6 +29,7 @@
 enum ktype {
 	K_STR,		/* text, copied */
 	K_PATH,		/* file name, relative to the config's directory */
+	K_KEY,		/* K_PATH, or a pkcs11: URI (RFC 7512) kept as is */
 	K_INT,		/* int in [min, max] */
 	K_SIZE,		/* u64 with optional K/M/G suffix, in [min, max] */
 	K_U32,		/* uint32_t in [min, max], K/M suffix allowed */
@@ -56,10 +57,11 @@ struct key {
 static const struct key keys[] = {
 	{ "ca", "cert", K_PATH, S(ca.cert), 0, 0 },
 	{ "ca", "chain", K_PATH, S(ca.chain), 0, 0 },
-	{ "ca", "key", K_PATH, S(ca.key), 0, 0 },
+	{ "ca", "key", K_KEY, S(ca.key), 0, 0 },
 	{ "ca", "key_passphrase_file", K_PATH, S(ca.key_passphrase_file), 0, 0 },
 	{ "ca", "ocsp_cert", K_PATH, S(ca.ocsp_cert), 0, 0 },
-	{ "ca", "ocsp_key", K_PATH, S(ca.ocsp_key), 0, 0 },
+	{ "ca", "ocsp_key", K_KEY, S(ca.ocsp_key), 0, 0 },
+	{ "ca", "pkcs11_module", K_PATH, S(ca.pkcs11_module), 0, 0 },
 	{ "ca", "tls_cert", K_PATH, S(ca.tls_cert), 0, 0 },
 	{ "ca", "tls_key", K_PATH, S(ca.tls_key), 0, 0 },
 	{ "ca", "http_url", K_URL, S(ca.http_url), 0, 0 },
@@ -427,6 +429,28 @@ set_key(struct mica_conf *c, const struct key *k, const char *v, char *why,
 				base[--l] = '\0';
 		}
 		return 1;
+	case K_KEY:
+		if (strncasecmp(v, "pkcs11:", 7) == 0) {
+			size_t i;
+
+			if (strlen(v) >= k->size) {
+				snprintf(why, why_len, "URI too long (max %zu)",
+				    k->size - 1);
+				return 0;
+			}
+			for (i = 0; v[i] != '\0'; i++)
+				if ((unsigned char)v[i] <= ' ' ||
+				    (unsigned char)v[i] >= 0x7f) {
+					snprintf(why, why_len, "RFC 7512: a "
+					    "pkcs11: URI has no spaces or "
+					    "control characters (percent-"
+					    "encode them)");
+					return 0;
+				}
+			snprintf(base, k->size, "%s", v);
+			return 1;
+		}
+		/* FALLTHROUGH */
 	case K_PATH:
 		if (strlen(v) + strlen(c->ca.dir) + 2 > k->size) {
 			snprintf(why, why_len, "path too long");

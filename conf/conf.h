@@ -19,10 +19,14 @@ struct conf_ca {
 	char		chain[CONF_PATH_MAX];		/* "" = the CA alone;
 							 * else the CA, its
 							 * issuers, the root */
-	char		key[CONF_PATH_MAX];		/* private/ca.key */
+	char		key[CONF_PATH_MAX];		/* private/ca.key, or a
+							 * pkcs11: URI */
 	char		key_passphrase_file[CONF_PATH_MAX];	/* "" = none */
 	char		ocsp_cert[CONF_PATH_MAX];
-	char		ocsp_key[CONF_PATH_MAX];
+	char		ocsp_key[CONF_PATH_MAX];	/* path or pkcs11: URI */
+	char		pkcs11_module[CONF_PATH_MAX];	/* "" = none: a URI
+							 * then needs
+							 * module-path= */
 	char		tls_cert[CONF_PATH_MAX];
 	char		tls_key[CONF_PATH_MAX];
 	char		http_url[CONF_STR_MAX];		/* AIA / CRL DP base */

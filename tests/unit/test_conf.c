@@ -255,6 +255,36 @@ test_syntax_and_mode(void **state)
 }
 
 /* The documented sample must load: every key in it is a real key. */
+/* [ca] key and ocsp_key: a file name (joined) or a pkcs11: URI (kept). */
+static void
+test_key_uri(void **state)
+{
+	struct mica_conf c;
+	char err[512], want[256];
+
+	(void)state;
+	write_conf("[ca]\nkey = pkcs11:token=mica;object=ca%20key"
+	    "?pin-source=file:/etc/mica/pin\nocsp_key = PKCS11:object=o;id=%01"
+	    "\npkcs11_module = /usr/lib/softhsm/libsofthsm2.so\n", 0600);
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), 1);
+	assert_string_equal(c.ca.key, "pkcs11:token=mica;object=ca%20key"
+	    "?pin-source=file:/etc/mica/pin");
+	assert_string_equal(c.ca.ocsp_key, "PKCS11:object=o;id=%01");
+	assert_string_equal(c.ca.pkcs11_module,
+	    "/usr/lib/softhsm/libsofthsm2.so");
+	write_conf("[ca]\nkey = private/pkcs11.key\n", 0600);
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), 1);
+	snprintf(want, sizeof(want), "%s/private/pkcs11.key", dir);
+	assert_string_equal(c.ca.key, want);
+	assert_string_equal(c.ca.pkcs11_module, "");
+	expect_error("[ca]\nkey = pkcs11:token=my hsm;object=ca\n",
+	    "2: [ca] key: RFC 7512: a pkcs11: URI has no spaces or control "
+	    "characters (percent-encode them)");
+	expect_error("[ca]\nocsp_key = pkcs11:token=a\tb;object=o\n",
+	    "2: [ca] ocsp_key: RFC 7512: a pkcs11: URI has no spaces or "
+	    "control characters (percent-encode them)");
+}
+
 static void
 test_sample(void **state)
 {
@@ -279,6 +309,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_nets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_syntax_and_mode, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_key_uri, setup, teardown),
 		cmocka_unit_test(test_sample),
 	};
 

@@ -8,6 +8,8 @@
  * up to date there, and only then, back on the loop, is the admin told.
  * The adm_req lives until adm_done, so a done callback may always use it.
  */
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -27,6 +29,7 @@
 #include "ca/ca.h"
 #include "ca/micad.h"
 #include "ca/reissue.h"
+#include "ca/renew.h"
 #include "ca/restore.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -36,7 +39,7 @@
 #include "ocsp/ocsp.h"
 #include "store/store.h"
 
-#define MAX_OPTS	16
+#define MAX_OPTS	40
 
 struct args {
 	const char	*pos[8];
@@ -1860,6 +1863,126 @@ cmd_crl(struct adm_req *r)
 	}
 }
 
+/* ---- tls renew ---- */
+
+/*
+ * The SAN texts of the values of every option opt in a: "DNS:v" or
+ * "IP:v" from --name (an address is an IP SAN, as at init), "IP:v"
+ * from --ip, "v" itself from --san.  Each is checked; 1, or 0 after
+ * adm_fail/adm_usage.  The texts are malloc'd into out (free_texts).
+ */
+static int
+collect_sans(struct adm_req *r, const char *what, const struct args *a,
+    char **out, size_t *out_num)
+{
+	GENERAL_NAME *gn = NULL;
+	unsigned char ip[16];
+	char text[CA_SAN_TEXT_MAX + 8], err[CA_ERR_MAX];
+	int i, is_ip;
+
+	*out_num = 0;
+	for (i = 0; i < a->num; i++) {
+		const char *v = a->val[i];
+
+		is_ip = inet_pton(AF_INET, v, ip) == 1 ||
+		    inet_pton(AF_INET6, v, ip) == 1;
+		if (strcmp(a->name[i], "--name") == 0)
+			snprintf(text, sizeof(text), "%s:%s", is_ip ? "IP" :
+			    "DNS", v);
+		else if (strcmp(a->name[i], "--ip") == 0) {
+			if (!is_ip) {
+				adm_fail(r, "%s: --ip %s: not an IPv4 or IPv6 "
+				    "address", what, v);
+				return 0;
+			}
+			snprintf(text, sizeof(text), "IP:%s", v);
+		} else if (strcmp(a->name[i], "--san") == 0)
+			snprintf(text, sizeof(text), "%s", v);
+		else
+			continue;
+		if (!ca_san_parse(&gn, text, err, sizeof(err))) {
+			adm_fail(r, "%s: %s", what, err);
+			return 0;
+		}
+		GENERAL_NAME_free(gn);
+		gn = NULL;
+		if (*out_num == CA_SANS_MAX) {
+			adm_fail(r, "%s: more than %d names", what, CA_SANS_MAX);
+			return 0;
+		}
+		if ((out[(*out_num)++] = strdup(text)) == NULL)
+			fatalx("out of memory");
+	}
+	return 1;
+}
+
+static void
+free_texts(char **t, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(t[i]);
+}
+
+struct tls_renew_ctx {
+	struct adm_req	*r;
+	char		 names[CA_SAN_LIST_MAX + 1];
+};
+
+static void
+tls_renewed(void *arg, int ok, const char *text)
+{
+	struct tls_renew_ctx *t = arg;
+	struct adm_req *r = t->r;
+
+	if (ok) {
+		log_info("TLS server certificate renewed by %s: serial=%s "
+		    "names=%s", r->actor, text, t->names);
+		adm_out(r, "serial: %s\nnames: %s\n", text, t->names);
+		adm_out(r, "micad gives new connections the new certificate; "
+		    "open connections keep theirs\n");
+	} else
+		adm_fail(r, "tls renew: %s", text);
+	free(t);
+	adm_done(r);
+}
+
+static void
+cmd_tls_renew(struct adm_req *r)
+{
+	struct args a;
+	struct tls_renew_ctx *t;
+	char *sans[CA_SANS_MAX];
+	size_t n = 0, i, len;
+
+	if (!args_parse(r, 2, " --name --ip ", NULL, &a))
+		return;
+	if (a.num_pos != 0 || a.num == 0) {
+		adm_usage(r, "usage: tls renew --name NAME... [--ip ADDR...]");
+		return;
+	}
+	if (!collect_sans(r, "tls renew", &a, sans, &n))
+		goto out;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		fatalx("out of memory");
+	t->r = r;
+	for (i = 0; i < n; i++) {
+		len = strlen(t->names);
+		snprintf(t->names + len, sizeof(t->names) - len, "%s%s",
+		    i ? ", " : "", sans[i]);
+	}
+	if (!renew_tls_names(r->d, (const char *const *)sans, n, tls_renewed,
+	    t)) {
+		adm_fail(r, "tls renew: a renewal is running; try again");
+		free(t);
+		goto out;
+	}
+	r->async = 1;	/* tls_renewed replies */
+ out:
+	free_texts(sans, n);
+}
+
 /* ---- dispatch ---- */
 
 struct command {
@@ -1886,6 +2009,7 @@ static const struct command commands[] = {
 	{ "reject", NULL, cmd_reject },
 	{ "crl", NULL, cmd_crl },
 	{ "check", NULL, adm_cmd_check },
+	{ "tls", "renew", cmd_tls_renew },
 };
 
 void
@@ -1909,7 +2033,8 @@ adm_dispatch(struct adm_req *r)
 		return;
 	}
 	adm_usage(r, "unknown command \"%s%s%s\" (see mica-admin --help)",
-	    cmd, strcmp(cmd, "account") == 0 ? " " : "",
-	    strcmp(cmd, "account") == 0 ? sub : "");
+	    cmd, strcmp(cmd, "account") == 0 || strcmp(cmd, "tls") == 0 ?
+	    " " : "", strcmp(cmd, "account") == 0 ||
+	    strcmp(cmd, "tls") == 0 ? sub : "");
 	adm_done(r);
 }

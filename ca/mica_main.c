@@ -106,7 +106,8 @@ enum rd_rc { RD_OK, RD_TIMEOUT, RD_ERR };
 "  read from the first line of --p12-password-file F (not empty).\n"
 
 static const char usage_main[] =
-"usage: mica [--server HOST:PORT] [--ca CA.crt] COMMAND [options]\n"
+"usage: mica [--server HOST:PORT] [--ca CA.crt] [--server-name NAME]\n"
+"            COMMAND [options]\n"
 "\n"
 "commands:\n"
 "  reissue   ask for a replacement of a lost certificate and wait for it\n"
@@ -114,7 +115,9 @@ static const char usage_main[] =
 "  status    show the state of an earlier request\n"
 "  list      log in and list the account's certificates\n"
 "\n"
-"  --server defaults to $MICA_SERVER, --ca to $MICA_CA.\n"
+"  --server defaults to $MICA_SERVER, --ca to $MICA_CA.  --server-name\n"
+"  is the name (DNS name or IP address) the server's certificate must\n"
+"  carry, when it is not the HOST of --server.\n"
 "  mica COMMAND --help shows the command's options; mica --version the\n"
 "  version.\n"
 "exit: 0 certificate written, 1 failed, 2 usage (or: several\n"
@@ -506,10 +509,73 @@ conn_close(struct conn *c)
 	c->fd = -1;
 }
 
+/* --server-name: the name the server's certificate must carry when it
+ * is not the host of --server (NULL: that host). */
+static const char *server_name_opt;
+
+/* The server certificate a name check failed on (verify_cb keeps it). */
+static X509 *mismatch_cert;
+
+static int
+verify_cb(int ok, X509_STORE_CTX *sctx)
+{
+	int e = X509_STORE_CTX_get_error(sctx);
+
+	if (!ok && (e == X509_V_ERR_HOSTNAME_MISMATCH ||
+	    e == X509_V_ERR_IP_ADDRESS_MISMATCH) && mismatch_cert == NULL &&
+	    X509_STORE_CTX_get0_cert(sctx) != NULL &&
+	    X509_up_ref(X509_STORE_CTX_get0_cert(sctx)))
+		mismatch_cert = X509_STORE_CTX_get0_cert(sctx);
+	return ok;
+}
+
+/* "DNS:a, IP:b" from cert's subjectAltName, at most size - 1 bytes. */
+static void
+cert_names(char *out, size_t size, X509 *cert)
+{
+	GENERAL_NAMES *gens;
+	const GENERAL_NAME *gn;
+	char ip[INET6_ADDRSTRLEN];
+	const ASN1_STRING *s;
+	size_t len;
+	int i;
+
+	out[0] = '\0';
+	gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+		gn = sk_GENERAL_NAME_value(gens, i);
+		len = strlen(out);
+		if (gn->type == GEN_DNS) {
+			s = gn->d.dNSName;
+			snprintf(out + len, size - len, "%sDNS:%.*s",
+			    len ? ", " : "", ASN1_STRING_length(s),
+			    (const char *)ASN1_STRING_get0_data(s));
+		} else if (gn->type == GEN_IPADD &&
+		    (ASN1_STRING_length(gn->d.iPAddress) == 4 ||
+		    ASN1_STRING_length(gn->d.iPAddress) == 16) &&
+		    inet_ntop(ASN1_STRING_length(gn->d.iPAddress) == 4 ?
+		    AF_INET : AF_INET6,
+		    ASN1_STRING_get0_data(gn->d.iPAddress), ip,
+		    sizeof(ip)) != NULL)
+			snprintf(out + len, size - len, "%sIP:%s",
+			    len ? ", " : "", ip);
+	}
+	GENERAL_NAMES_free(gens);
+	if (out[0] == '\0')
+		snprintf(out, size, "no DNS or IP names");
+	/* the names are the CA's, but they end up on a terminal */
+	for (len = 0; out[len] != '\0'; len++)
+		if ((unsigned char)out[len] < 0x20 ||
+		    (unsigned char)out[len] >= 0x7f)
+			out[len] = '?';
+}
+
 /* TCP + TLS 1.3, server certificate checked against cafile and host. */
 static int
 conn_open(struct conn *c, const char *server, const char *cafile)
 {
+	char names[1024];
+	const char *check;
 	char host[256];
 	const char *port;
 	unsigned char ip[16];
@@ -522,8 +588,9 @@ conn_open(struct conn *c, const char *server, const char *cafile)
 		warnx("--server: expected HOST:PORT, got \"%s\"", server);
 		return 0;
 	}
-	is_ip = inet_pton(AF_INET, host, ip) == 1 ||
-	    inet_pton(AF_INET6, host, ip) == 1;
+	check = server_name_opt != NULL ? server_name_opt : host;
+	is_ip = inet_pton(AF_INET, check, ip) == 1 ||
+	    inet_pton(AF_INET6, check, ip) == 1;
 	if ((c->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
 	    !SSL_CTX_set_min_proto_version(c->ctx, TLS1_3_VERSION)) {
 		ssl_warn("TLS setup");
@@ -533,7 +600,7 @@ conn_open(struct conn *c, const char *server, const char *cafile)
 		ssl_warn(cafile);
 		goto out;
 	}
-	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, verify_cb);
 	if ((c->fd = tcp_connect(host, port)) == -1)
 		goto out;
 	if ((c->ssl = SSL_new(c->ctx)) == NULL ||
@@ -543,17 +610,26 @@ conn_open(struct conn *c, const char *server, const char *cafile)
 	}
 	if (is_ip) {
 		if (!X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl),
-		    host)) {
+		    check)) {
 			ssl_warn("TLS setup");
 			goto out;
 		}
-	} else if (!SSL_set_tlsext_host_name(c->ssl, host) ||
-	    !SSL_set1_host(c->ssl, host)) {
+	} else if (!SSL_set_tlsext_host_name(c->ssl, check) ||
+	    !SSL_set1_host(c->ssl, check)) {
 		ssl_warn("TLS setup");
 		goto out;
 	}
 	if (SSL_connect(c->ssl) != 1) {
-		if (SSL_get_verify_result(c->ssl) != X509_V_OK)
+		if (mismatch_cert != NULL) {
+			cert_names(names, sizeof(names), mismatch_cert);
+			warnx("%s: server certificate: it is for %s, not %s "
+			    "(connect with --server-name NAME to expect one "
+			    "of its names, or have the CA operator run "
+			    "`mica-admin tls renew --name %s`)", server, names,
+			    check, check);
+			X509_free(mismatch_cert);
+			mismatch_cert = NULL;
+		} else if (SSL_get_verify_result(c->ssl) != X509_V_OK)
 			warnx("%s: server certificate: %s", server,
 			    X509_verify_cert_error_string(
 			    SSL_get_verify_result(c->ssl)));
@@ -1678,6 +1754,7 @@ enum {
 	OPT_REASON, OPT_PWFILE, OPT_OTP, OPT_NOTE, OPT_NOWAIT, OPT_TIMEOUT,
 	OPT_SUBJECT, OPT_LOSTCERT, OPT_REQUEST, OPT_TOKEN, OPT_REQFILE,
 	OPT_HELP, OPT_VERSION, OPT_P12, OPT_P12LEGACY, OPT_P12PW,
+	OPT_SERVERNAME = 400,
 };
 
 static const struct option long_opts[] = {
@@ -1703,6 +1780,7 @@ static const struct option long_opts[] = {
 	{ "p12", required_argument, NULL, OPT_P12 },
 	{ "p12-legacy", no_argument, NULL, OPT_P12LEGACY },
 	{ "p12-password-file", required_argument, NULL, OPT_P12PW },
+	{ "server-name", required_argument, NULL, OPT_SERVERNAME },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -1734,6 +1812,7 @@ parse_opts(int argc, char **argv, struct opts *o, int *help)
 		case OPT_P12: o->p12 = optarg; break;
 		case OPT_P12LEGACY: o->p12_legacy = 1; break;
 		case OPT_P12PW: o->p12_password_file = optarg; break;
+		case OPT_SERVERNAME: server_name_opt = optarg; break;
 		case OPT_TIMEOUT:
 			errno = 0;
 			o->timeout = strtol(optarg, &end, 10);

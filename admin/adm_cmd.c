@@ -107,6 +107,10 @@ args_parse(struct adm_req *r, int start, const char *valopts,
 	return 1;
 }
 
+static int collect_sans(struct adm_req *, const char *, const struct args *,
+    char **, size_t *);
+static void free_texts(char **, size_t);
+
 static const char *
 arg(const struct args *a, const char *name)
 {
@@ -619,6 +623,8 @@ acct_add_written(void *arg, enum store_rc rc)
 	    w->acct.totp_len);
 	adm_out(r, "account: %s\nsubject: %s\n", w->acct.name,
 	    w->acct.subject);
+	if (w->acct.sans[0] != '\0')
+		adm_out(r, "sans: %s\n", w->acct.sans);
 	adm_out(r, "totp secret (base32, shown once): %s\n", b32);
 	adm_out(r, "totp uri: %s\n", uri);
 	sodium_memzero(b32, sizeof(b32));
@@ -658,13 +664,29 @@ cmd_account_add(struct adm_req *r)
 	X509_NAME *nm;
 	char err[CA_ERR_MAX];
 
-	if (!args_parse(r, 2, " --subject --password-file ", NULL, &a))
+	char *sans[CA_SANS_MAX], list[STORE_SANS_MAX + 1] = "";
+	size_t num_sans = 0, i, len;
+
+	if (!args_parse(r, 2, " --subject --password-file --san ", NULL, &a))
 		return;
 	if (a.num_pos != 1 || (subj = arg(&a, "--subject")) == NULL) {
 		adm_usage(r, "usage: account add NAME --subject DN "
-		    "[--password-file F]");
+		    "[--san DNS:NAME|IP:ADDR|email:ADDR]... [--password-file F]");
 		return;
 	}
+	if (!collect_sans(r, "account add", &a, sans, &num_sans))
+		return;
+	for (i = 0; i < num_sans; i++) {
+		len = strlen(list);
+		if ((size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+		    i ? "," : "", sans[i]) >= sizeof(list) - len) {
+			adm_fail(r, "account add: the --san list is longer "
+			    "than %d characters", STORE_SANS_MAX);
+			free_texts(sans, num_sans);
+			return;
+		}
+	}
+	free_texts(sans, num_sans);
 	if (!valid_name(a.pos[0])) {
 		adm_fail(r, "account add: bad name \"%s\" (1-64 of "
 		    "A-Z a-z 0-9 . - _ @)", a.pos[0]);
@@ -699,6 +721,7 @@ cmd_account_add(struct adm_req *r)
 	w->pw_len = pw->len;
 	snprintf(w->acct.name, sizeof(w->acct.name), "%s", a.pos[0]);
 	snprintf(w->acct.subject, sizeof(w->acct.subject), "%s", subj);
+	snprintf(w->acct.sans, sizeof(w->acct.sans), "%s", list);
 	auth_totp_secret_new(w->acct.totp_secret);
 	w->acct.totp_len = AUTH_TOTP_SECRET_LEN;
 	w->acct.created = time(NULL);
@@ -735,10 +758,12 @@ acct_list_cb(const struct account_rec *ac, void *arg)
 		json_kv_str(o, 0, "locked_until",
 		    fmt_time(t, locked ? ac->locked_until : 0));
 		json_kv_str(o, 0, "created", fmt_time(t, ac->created));
+		json_kv_str(o, 0, "sans", ac->sans);
 		wb_u8(o, '}');
 	} else
-		adm_out(l->r, "%-20s %-8s failed=%u  %s\n", ac->name,
-		    locked ? "locked" : "active", ac->failed, ac->subject);
+		adm_out(l->r, "%-20s %-8s failed=%u  %s%s%s\n", ac->name,
+		    locked ? "locked" : "active", ac->failed, ac->subject,
+		    ac->sans[0] != '\0' ? "  sans=" : "", ac->sans);
 	l->n++;
 	return 1;
 }
@@ -882,6 +907,9 @@ struct issue_ctx {
 	size_t		 csr_len;
 	char		 account[STORE_NAME_MAX + 1];
 	int		 days;
+	char		*sans[CA_SANS_MAX];	/* --san, checked */
+	size_t		 num_sans;
+	char		 profile[CONF_PROFILE_NAME_MAX + 1];	/* "" = [ca] */
 	uint8_t		 serial[STORE_SERIAL_LEN];
 	uint8_t		*der;
 	size_t		 der_len;
@@ -892,11 +920,15 @@ static enum store_rc
 issue_txn(struct store_txn *txn, void *arg)
 {
 	struct issue_ctx *ic = arg;
+	struct micad_issue_opts o;
 
 	free(ic->der);
 	ic->der = NULL;
-	return micad_issue_txn(ic->r->d, txn, ic->csr, ic->csr_len,
-	    ic->account, ic->days, ic->r->actor, ic->serial, &ic->der,
+	o.profile = ic->profile[0] != '\0' ? ic->profile : NULL;
+	o.sans = (const char *const *)ic->sans;
+	o.num_sans = ic->num_sans;
+	return micad_issue_txn_opts(ic->r->d, txn, ic->csr, ic->csr_len,
+	    ic->account, ic->days, ic->r->actor, &o, ic->serial, &ic->der,
 	    &ic->der_len, ic->err, sizeof(ic->err));
 }
 
@@ -941,6 +973,7 @@ issue_written(void *arg, enum store_rc rc)
 	BIO_free(mem);
 	free(ic->der);
 	free(ic->csr);
+	free_texts(ic->sans, ic->num_sans);
 	free(ic);
 	adm_done(r);
 }
@@ -954,12 +987,21 @@ cmd_issue(struct adm_req *r)
 	const char *days, *account;
 	uint64_t d = 0;
 
-	if (!args_parse(r, 1, " --account --csr --days --out ", NULL, &a))
+	const char *profile;
+
+	if (!args_parse(r, 1, " --account --csr --days --out --san --profile ",
+	    NULL, &a))
 		return;
 	if (a.num_pos != 0 || (account = arg(&a, "--account")) == NULL ||
 	    (at = adm_msg_get(&r->in, "csr")) == NULL) {
 		adm_usage(r, "usage: issue --account NAME --csr FILE "
-		    "[--days N] --out FILE");
+		    "[--days N] [--profile NAME] [--san TYPE:VALUE]... "
+		    "--out FILE");
+		return;
+	}
+	if ((profile = arg(&a, "--profile")) != NULL &&
+	    strlen(profile) > CONF_PROFILE_NAME_MAX) {
+		adm_fail(r, "issue: --profile %s: no such profile", profile);
 		return;
 	}
 	if ((days = arg(&a, "--days")) != NULL &&
@@ -976,15 +1018,23 @@ cmd_issue(struct adm_req *r)
 	snprintf(ic->account, sizeof(ic->account), "%s", account);
 	ic->days = (int)d;
 	ic->r = r;
+	if (profile != NULL)
+		snprintf(ic->profile, sizeof(ic->profile), "%s", profile);
+	if (!collect_sans(r, "issue", &a, ic->sans, &ic->num_sans)) {
+		free(ic);
+		return;
+	}
 	if (!csr_to_der(at, &ic->csr, &ic->csr_len)) {
 		adm_fail(r, "issue: CSR: RFC 2986: not a PEM certificate "
 		    "request");
+		free_texts(ic->sans, ic->num_sans);
 		free(ic);
 		return;
 	}
 	if (!micad_write(r->d, issue_txn, ic, NULL, issue_written)) {
 		adm_fail(r, "issue: micad is stopping");
 		free(ic->csr);
+		free_texts(ic->sans, ic->num_sans);
 		free(ic);
 		return;
 	}

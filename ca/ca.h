@@ -287,6 +287,11 @@ struct ca_issue_params {
 	const char		*base_url;	/* http-url; NULL/"" = no AIA,
 						 * CRL DP, freshestCRL */
 	time_t			 now;		/* 0 = time(NULL) */
+	const char *const	*sans;		/* SAN texts set by the operator
+						 * (ca_san_parse form), instead
+						 * of the CSR's; num_sans 0 =
+						 * none */
+	size_t			 num_sans;
 };
 
 struct ca_issued {

@@ -178,13 +178,28 @@ int
 micad_settings_from_conf(struct micad_settings *out,
     const struct mica_conf *c, char *err, size_t err_len)
 {
-	int rc = 0;
+	int i, rc = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (!ca_profile_parse(&out->profile, c->ca.key_usage,
 	    c->ca.ext_key_usage, err, err_len))
 		goto out;
 	out->profile.copy_san = c->ca.copy_san;
+	for (i = 0; i < c->num_profiles; i++) {
+		struct micad_profile *mp = &out->profiles[i];
+		char e[256];
+
+		snprintf(mp->name, sizeof(mp->name), "%s",
+		    c->profiles[i].name);
+		if (!ca_profile_parse(&mp->profile, c->profiles[i].key_usage,
+		    c->profiles[i].ext_key_usage, e, sizeof(e))) {
+			snprintf(err, err_len, "[profile.%s]: %s", mp->name, e);
+			goto out;
+		}
+		mp->profile.copy_san = c->profiles[i].copy_san;
+		mp->default_days = c->profiles[i].default_days;
+	}
+	out->num_profiles = c->num_profiles;
 	out->policy = c->policy;
 	out->default_days = c->ca.default_days;
 	out->renew_before_days = c->ca.renew_before_days;
@@ -391,12 +406,95 @@ account_subject(X509_NAME **out, const struct account_rec *acct, char *err,
 	return 1;
 }
 
+const struct micad_profile *
+micad_profile_find(const struct micad_settings *s, const char *name)
+{
+	int i;
+
+	for (i = 0; i < s->num_profiles; i++)
+		if (strcmp(s->profiles[i].name, name) == 0)
+			return &s->profiles[i];
+	return NULL;
+}
+
+int
+micad_csr_sans_check(const struct micad_settings *s, X509_REQ *req,
+    const char *acct_sans, char *err, size_t err_len)
+{
+	if (!s->profile.copy_san)
+		return 1;	/* nothing of the CSR's SANs is copied */
+	return ca_csr_san_allowed(req, acct_sans, err, err_len);
+}
+
+/*
+ * Who asked: the operator (mica-admin issue: an account without a SAN
+ * list gets the CSR's SANs unchecked, as the operator reviewed the CSR)
+ * or a subscriber (only SANs on the account's list).
+ */
+enum issue_origin { ISSUE_OPERATOR, ISSUE_SUBSCRIBER };
+
+static int issue_core(struct micad *, const struct micad_settings *,
+    struct store_txn *, const uint8_t *, size_t, const char *, int,
+    const char *, const X509_NAME *, enum issue_origin,
+    const struct micad_issue_opts *, uint8_t[16], uint8_t **, size_t *,
+    char *, size_t);
+
 int
 micad_issue_txn_with(struct micad *d, const struct micad_settings *s,
     struct store_txn *txn, const uint8_t *csr_der, size_t csr_len,
     const char *account, int days, const char *actor,
     const X509_NAME *subject, uint8_t out_serial[16], uint8_t **out_der,
     size_t *out_len, char *err, size_t err_len)
+{
+	return issue_core(d, s, txn, csr_der, csr_len, account, days, actor,
+	    subject, subject != NULL ? ISSUE_SUBSCRIBER : ISSUE_OPERATOR,
+	    NULL, out_serial, out_der, out_len, err, err_len);
+}
+
+int
+micad_issue_txn_opts(struct micad *d, struct store_txn *txn,
+    const uint8_t *csr_der, size_t csr_len, const char *account, int days,
+    const char *actor, const struct micad_issue_opts *o,
+    uint8_t out_serial[16], uint8_t **out_der, size_t *out_len, char *err,
+    size_t err_len)
+{
+	struct micad_settings s;
+	const struct micad_profile *mp;
+	char names[256] = "";
+	size_t len;
+	int i;
+
+	err[0] = '\0';
+	if (!micad_settings_copy(d, &s, err, err_len))
+		return STORE_INVALID;
+	if (o != NULL && o->profile != NULL) {
+		if ((mp = micad_profile_find(&s, o->profile)) == NULL) {
+			for (i = 0; i < s.num_profiles; i++) {
+				len = strlen(names);
+				snprintf(names + len, sizeof(names) - len,
+				    "%s%s", i ? ", " : "", s.profiles[i].name);
+			}
+			snprintf(err, err_len, "--profile %s: no such profile "
+			    "in the configuration (%s%s)", o->profile,
+			    s.num_profiles ? "configured: " : "none configured;"
+			    " add a [profile.NAME] section", names);
+			return STORE_INVALID;
+		}
+		s.profile = mp->profile;
+		s.default_days = mp->default_days;
+	}
+	return issue_core(d, &s, txn, csr_der, csr_len, account, days, actor,
+	    NULL, ISSUE_OPERATOR, o, out_serial, out_der, out_len, err,
+	    err_len);
+}
+
+static int
+issue_core(struct micad *d, const struct micad_settings *s,
+    struct store_txn *txn, const uint8_t *csr_der, size_t csr_len,
+    const char *account, int days, const char *actor,
+    const X509_NAME *subject, enum issue_origin origin,
+    const struct micad_issue_opts *o, uint8_t out_serial[16],
+    uint8_t **out_der, size_t *out_len, char *err, size_t err_len)
 {
 	struct account_rec acct;
 	struct ca_csr_policy pol;
@@ -423,6 +521,11 @@ micad_issue_txn_with(struct micad *d, const struct micad_settings *s,
 	    STORE_OK)
 		goto out;
 	rc = STORE_INVALID;
+	/* the CSR's SANs, when they are what the certificate gets */
+	if ((o == NULL || o->num_sans == 0) && s->profile.copy_san &&
+	    (origin == ISSUE_SUBSCRIBER || acct.sans[0] != '\0') &&
+	    !micad_csr_sans_check(s, req, acct.sans, err, err_len))
+		goto out;
 	if (subject == NULL &&
 	    !account_subject(&acct_subj, &acct, err, err_len))
 		goto out;
@@ -432,6 +535,10 @@ micad_issue_txn_with(struct micad *d, const struct micad_settings *s,
 	ip.days = days > 0 ? days : s->default_days;
 	ip.profile = &s->profile;
 	ip.base_url = d->conf->ca.http_url;
+	if (o != NULL && o->num_sans > 0) {
+		ip.sans = o->sans;
+		ip.num_sans = o->num_sans;
+	}
 	for (tries = 0; tries < 4; tries++) {
 		ca_random_serial(ip.serial);
 		ca_issued_cleanup(&iss);

@@ -254,6 +254,8 @@ check_csr(struct create_ctx *c, struct store_txn *txn,
 	pol.lost_cert_der = lost->der;
 	pol.lost_cert_len = lost->der_len;
 	if (!ca_csr_check(&req, c->csr, c->csr_len, &pol, c->err,
+	    sizeof(c->err)) ||
+	    !micad_csr_sans_check(&c->set, req, acct->sans, c->err,
 	    sizeof(c->err))) {
 		c->rc = REISSUE_BAD_REQUEST;
 		goto out;

@@ -140,6 +140,20 @@ struct conf_daemon {
 	int		workers;			/* 2 */
 };
 
+/*
+ * A named issuance profile, section [profile.NAME] (mica-admin issue
+ * --profile NAME).  Unset keys take [ca]'s value.
+ */
+#define CONF_PROFILES_MAX	8
+#define CONF_PROFILE_NAME_MAX	31	/* a-z 0-9 _ - */
+struct conf_profile {
+	char		name[CONF_PROFILE_NAME_MAX + 1];
+	char		key_usage[CONF_STR_MAX];
+	char		ext_key_usage[CONF_STR_MAX];
+	int		copy_san;
+	int		default_days;
+};
+
 struct mica_conf {
 	char			path[CONF_PATH_MAX];
 	struct conf_ca		ca;
@@ -150,6 +164,8 @@ struct mica_conf {
 	struct conf_store	store;
 	struct conf_crl		crl;
 	struct conf_daemon	daemon;
+	struct conf_profile	profiles[CONF_PROFILES_MAX];
+	int			num_profiles;
 };
 
 /*
@@ -160,6 +176,10 @@ struct mica_conf {
  * Returns 1, or 0 with the reason in why.
  */
 int	conf_http_url_check(const char *url, char *why, size_t why_len);
+
+/* The profile [profile.name], or NULL. */
+const struct conf_profile *conf_profile_find(const struct mica_conf *,
+	    const char *name);
 
 /* Fills every field with its default (paths relative to dir). */
 void	conf_defaults(struct mica_conf *, const char *dir);

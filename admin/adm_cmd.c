@@ -1736,11 +1736,13 @@ req_list_cb(const struct request_rec *q, void *arg)
 	struct req_list *l = arg;
 	struct wb *o = l->o;
 	char lost[SERIAL_HEX_LEN], nw[SERIAL_HEX_LEN], t[32];
+	int enrol;
 
 	if (l->pending_only && q->state != REQ_PENDING)
 		return 1;
 	serial_hex(lost, q->lost_serial);
 	serial_hex(nw, q->new_serial);
+	enrol = reissue_is_enrolment(q->lost_serial);
 	if (l->json) {
 		if (l->n)
 			wb_u8(o, ',');
@@ -1748,8 +1750,10 @@ req_list_cb(const struct request_rec *q, void *arg)
 		json_kv_u64(o, 1, "id", q->id);
 		json_kv_str(o, 0, "state", req_state_name(q->state));
 		json_kv_str(o, 0, "account", q->account);
-		json_kv_str(o, 0, "lost_serial", lost);
-		json_kv_str(o, 0, "reason", req_reason_name(q->reason));
+		json_kv_str(o, 0, "kind", enrol ? "enrolment" : "reissue");
+		json_kv_str(o, 0, "lost_serial", enrol ? "" : lost);
+		json_kv_str(o, 0, "reason", enrol ? "" :
+		    req_reason_name(q->reason));
 		json_kv_str(o, 0, "note", q->note);
 		json_kv_str(o, 0, "created", fmt_time(t, q->created));
 		json_kv_bool(o, 0, "held", q->held);
@@ -1763,9 +1767,16 @@ req_list_cb(const struct request_rec *q, void *arg)
 			json_kv_str(o, 0, "why", q->why);
 		wb_u8(o, '}');
 	} else {
-		walk_printf(o, "%" PRIu64 " %-8s account=%s lost=%s reason=%s "
-		    "created=%s", q->id, req_state_name(q->state), q->account,
-		    lost, req_reason_name(q->reason), fmt_time(t, q->created));
+		if (enrol)
+			walk_printf(o, "%" PRIu64 " %-8s account=%s enrolment "
+			    "created=%s", q->id, req_state_name(q->state),
+			    q->account, fmt_time(t, q->created));
+		else
+			walk_printf(o, "%" PRIu64 " %-8s account=%s lost=%s "
+			    "reason=%s created=%s", q->id,
+			    req_state_name(q->state), q->account, lost,
+			    req_reason_name(q->reason), fmt_time(t,
+			    q->created));
 		if (q->state == REQ_ISSUED)
 			walk_printf(o, " new=%s", nw);
 		if (q->note[0])

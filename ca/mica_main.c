@@ -111,6 +111,7 @@ static const char usage_main[] =
 "\n"
 "commands:\n"
 "  reissue   ask for a replacement of a lost certificate and wait for it\n"
+"  request   ask for a first certificate (enrolment) and wait for it\n"
 "  fetch     fetch the replacement of an earlier request\n"
 "  status    show the state of an earlier request\n"
 "  list      log in and list the account's certificates\n"
@@ -144,6 +145,23 @@ static const char usage_reissue[] =
 "  limit) and writes NEW.crt and the CA chain NEW.crt.chain (up to the\n"
 "  root).  --no-wait prints the token once and exits 4.  A NEW.key that\n"
 "  mica created is removed again when the CA does not accept the request.\n"
+P12_HELP;
+
+static const char usage_request[] =
+"usage: mica [global] request --account NAME --out NEW.crt [--key-out NEW.key]\n"
+"           [--subject DN] [--password-file F] [--otp CODE] [--note TEXT]\n"
+"           [--no-wait] [--timeout SECONDS]\n"
+"           [--p12 FILE [--p12-legacy] [--p12-password-file F]]\n"
+"\n"
+"  Enrolment: asks for a first certificate of the account (no openssl\n"
+"  req needed).  Logs in, creates NEW.key (EC P-256, PKCS#8 PEM, mode\n"
+"  0600; default: NEW.crt's name with .key) unless it exists, sends a\n"
+"  CSR (subject --subject \"/CN=alice/O=Org\", default /CN=NAME; the\n"
+"  certificate carries the account's subject) and waits for the review\n"
+"  as `mica reissue` does: NEW.crt.request (mode 0600) for `mica fetch`,\n"
+"  NEW.crt and NEW.crt.chain when approved, --no-wait prints the token\n"
+"  once and exits 4.  A NEW.key that mica created is removed again when\n"
+"  the CA does not accept the request.\n"
 P12_HELP;
 
 static const char usage_list[] =
@@ -1669,6 +1687,127 @@ cmd_reissue(struct opts *o)
 	return rc;
 }
 
+/* request --key-out default: OUT without .crt/.pem, plus .key. */
+static int
+default_key_path(char *buf, size_t size, const char *out)
+{
+	size_t n = strlen(out);
+
+	if (n > 4 && (strcmp(out + n - 4, ".crt") == 0 ||
+	    strcmp(out + n - 4, ".pem") == 0))
+		n -= 4;
+	return snprintf(buf, size, "%.*s.key", (int)n, out) < (int)size;
+}
+
+/* request: an enrolment (ENROLL), then the same wait/fetch as reissue. */
+static int
+cmd_request(struct opts *o)
+{
+	struct p12_out *p12 = NULL;
+	char reqfile[PATH_MAX], keyfile[PATH_MAX], subj[PROTO_ACCOUNT_MAX + 8];
+	char hex[PROTO_TOKEN_HEX_LEN + 1];
+	struct conn c = { .fd = -1 };
+	struct proto_msg m, r;
+	X509_NAME *subject = NULL;
+	EVP_PKEY *pkey = NULL;
+	uint8_t *csr = NULL;
+	int csr_len = 0, rc = EXIT_FAIL;
+	int key_created = 0, accepted = 0, sent = 0;
+
+	proto_msg_init(&m, PROTO_ENROLL, 0);
+	proto_msg_init(&r, PROTO_OK, 0);
+	if (o->account == NULL || o->out == NULL) {
+		fprintf(stderr, "%s", usage_request);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (o->serial != NULL || o->lost_cert != NULL || o->reason != NULL) {
+		warnx("request asks for a first certificate: --serial, "
+		    "--lost-cert and --reason belong to reissue");
+		fprintf(stderr, "%s", usage_request);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (o->note != NULL && strlen(o->note) > PROTO_NOTE_MAX) {
+		warnx("--note: longer than %d bytes", PROTO_NOTE_MAX);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (snprintf(reqfile, sizeof(reqfile), "%s.request", o->out) >=
+	    (int)sizeof(reqfile) || (o->key == NULL &&
+	    !default_key_path(keyfile, sizeof(keyfile), o->out))) {
+		warnx("--out: path too long");
+		goto out;
+	}
+	if (o->key == NULL)
+		o->key = keyfile;
+	snprintf(subj, sizeof(subj), "/CN=%s", o->account);
+	if ((subject = parse_subject(o->subject != NULL ? o->subject :
+	    subj)) == NULL) {
+		warnx("--subject: expected /TYPE=value/... as openssl req "
+		    "-subj");
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (!p12_setup(o, &p12))
+		goto out;
+	if (o->note != NULL)
+		snprintf(m.note, sizeof(m.note), "%s", o->note);
+	if (!conn_open(&c, o->server, o->ca) || !hello(&c) || !login(&c, o))
+		goto out;
+	if ((pkey = load_or_create_key(o->key, &key_created)) == NULL ||
+	    !build_csr(pkey, subject, &csr, &csr_len) ||
+	    !proto_msg_set_csr(&m, csr, (size_t)csr_len))
+		goto out;
+	sent = 1;
+	if (!request(&c, &m, &r))
+		goto out;
+	if (r.type != PROTO_ACCEPTED || !r.has_token) {
+		warnx("unexpected answer to ENROLL: %s",
+		    proto_type_name(r.type));
+		goto out;
+	}
+	accepted = 1;
+	if (!save_request_file(reqfile, r.request, r.token))
+		goto out;
+	printf("request: %" PRIu64 "\n", r.request);
+	fflush(stdout);
+	if (o->no_wait) {
+		proto_token_hex(hex, r.token);
+		printf("token: %s\n", hex);
+		sodium_memzero(hex, sizeof(hex));
+		fprintf(stderr, "mica: the token is shown once; it is also "
+		    "saved in %s\nmica: later: mica fetch --request-file %s "
+		    "--out %s\n", reqfile, reqfile, o->out);
+		rc = EXIT_PENDING;
+		goto out;
+	}
+	rc = wait_result(&c, o, r.request, reqfile, pkey, p12,
+	    r.state == PROTO_STATE_ISSUED);
+ out:
+	/* as in cmd_reissue: a key for a refused request goes */
+	if (key_created && !accepted && sent && r.type != PROTO_ERROR)
+		fprintf(stderr, "mica: no answer to the request; keeping the "
+		    "new key %s: the CA may have recorded the request (ask "
+		    "the CA operator)\n", o->key);
+	else if (key_created && !accepted) {
+		if (unlink(o->key) == 0)
+			fprintf(stderr, "mica: removed the new key %s: the "
+			    "CA did not accept the request\n", o->key);
+		else
+			warn("the CA did not accept the request, but the new "
+			    "key %s could not be removed", o->key);
+	}
+	conn_close(&c);
+	sodium_free(p12);
+	OPENSSL_free(csr);
+	X509_NAME_free(subject);
+	EVP_PKEY_free(pkey);
+	proto_msg_cleanup(&r);
+	proto_msg_cleanup(&m);
+	return rc;
+}
+
 /* list: log in, LIST, print. */
 static int
 cmd_list(struct opts *o)
@@ -1781,6 +1920,7 @@ static const struct option long_opts[] = {
 	{ "p12-legacy", no_argument, NULL, OPT_P12LEGACY },
 	{ "p12-password-file", required_argument, NULL, OPT_P12PW },
 	{ "server-name", required_argument, NULL, OPT_SERVERNAME },
+	{ "key-out", required_argument, NULL, OPT_KEY },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -1925,6 +2065,8 @@ main(int argc, char **argv)
 		usage = usage_status;
 	else if (strcmp(cmd, "list") == 0)
 		usage = usage_list;
+	else if (strcmp(cmd, "request") == 0)
+		usage = usage_request;
 	else {
 		warnx("unknown command \"%s\"", cmd);
 		goto usage;
@@ -1954,6 +2096,8 @@ main(int argc, char **argv)
 		rc = cmd_reissue(&o);
 	else if (usage == usage_list)
 		rc = cmd_list(&o);
+	else if (usage == usage_request)
+		rc = cmd_request(&o);
 	else
 		rc = cmd_lookup(&o, usage == usage_fetch);
 	return rc;

@@ -307,13 +307,8 @@ micad_issue_txn(struct micad *d, struct store_txn *txn,
     const char *actor, uint8_t out_serial[16], uint8_t **out_der,
     size_t *out_len, char *err, size_t err_len)
 {
-	struct micad_settings s;
-
-	err[0] = '\0';
-	if (!micad_settings_copy(d, &s, err, err_len))
-		return STORE_INVALID;
-	return micad_issue_txn_with(d, &s, txn, csr_der, csr_len, account,
-	    days, actor, NULL, out_serial, out_der, out_len, err, err_len);
+	return micad_issue_txn_opts(d, txn, csr_der, csr_len, account, days,
+	    actor, NULL, out_serial, out_der, out_len, err, err_len);
 }
 
 /* 1 if key is the public key of the certificate in the file path. */
@@ -447,8 +442,24 @@ micad_issue_txn_with(struct micad *d, const struct micad_settings *s,
     size_t *out_len, char *err, size_t err_len)
 {
 	return issue_core(d, s, txn, csr_der, csr_len, account, days, actor,
-	    subject, subject != NULL ? ISSUE_SUBSCRIBER : ISSUE_OPERATOR,
-	    NULL, out_serial, out_der, out_len, err, err_len);
+	    subject, ISSUE_SUBSCRIBER, NULL, out_serial, out_der, out_len,
+	    err, err_len);
+}
+
+int
+micad_issue_txn_enrol(struct micad *d, const struct micad_settings *s,
+    struct store_txn *txn, const uint8_t *csr_der, size_t csr_len,
+    const char *account, int days, const char *actor,
+    uint8_t out_serial[16], uint8_t **out_der, size_t *out_len, char *err,
+    size_t err_len)
+{
+	struct micad_issue_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.enrolment = 1;
+	return issue_core(d, s, txn, csr_der, csr_len, account, days, actor,
+	    NULL, ISSUE_SUBSCRIBER, &o, out_serial, out_der, out_len, err,
+	    err_len);
 }
 
 int
@@ -513,7 +524,8 @@ issue_core(struct micad *d, const struct micad_settings *s,
 	if ((rc = store_account_get(txn, account, &acct)) != STORE_OK)
 		goto out;
 	memset(&pol, 0, sizeof(pol));
-	pol.allowed_subject = acct.subject;
+	if (o == NULL || !o->enrolment)
+		pol.allowed_subject = acct.subject;
 	rc = STORE_INVALID;
 	if (!ca_csr_check(&req, csr_der, csr_len, &pol, err, err_len))
 		goto out;

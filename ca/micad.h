@@ -180,6 +180,11 @@ struct micad_issue_opts {
 						 * of the CSR's; num_sans 0:
 						 * none given */
 	size_t			 num_sans;
+	int			 enrolment;	/* subscriber's first
+						 * certificate: the CSR's
+						 * subject is not compared (the
+						 * certificate carries the
+						 * account's) */
 };
 
 /*
@@ -193,6 +198,16 @@ struct micad_issue_opts {
 int	micad_issue_txn_opts(struct micad *, struct store_txn *,
 	    const uint8_t *csr_der, size_t csr_len, const char *account,
 	    int days, const char *actor, const struct micad_issue_opts *o,
+	    uint8_t out_serial[16], uint8_t **out_der, size_t *out_len,
+	    char *err, size_t err_len);
+/*
+ * An enrolment's approval (mica request): micad_issue_txn_with for the
+ * account's own subject (the CSR's when the account allows any), the
+ * CSR's subject not compared, the subscriber's SAN rules.
+ */
+int	micad_issue_txn_enrol(struct micad *, const struct micad_settings *s,
+	    struct store_txn *, const uint8_t *csr_der, size_t csr_len,
+	    const char *account, int days, const char *actor,
 	    uint8_t out_serial[16], uint8_t **out_der, size_t *out_len,
 	    char *err, size_t err_len);
 /*

@@ -577,6 +577,28 @@ route_metrics(struct ocsp_http_req *req, const char *path, void *arg)
 	ocsp_http_send(req, 200, "OK");
 }
 
+/*
+ * The path parts of [ca] http_url and of the earlier URLs in
+ * old_http_urls: certificates carry <url>/ocsp, <url>/crl, ...; after
+ * http_url changed, both the old and the new certificates' URLs must be
+ * answered.  1, or 0 when the HTTP layer refused one.
+ */
+static int
+add_url_prefixes(struct ocsp_http *h, const struct mica_conf *c)
+{
+	char buf[CONF_STR_MAX], path[CONF_STR_MAX], *tok, *p, *save = NULL;
+
+	if (conf_url_path(path, sizeof(path), c->ca.http_url) &&
+	    !ocsp_http_add_prefix(h, path))
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", c->ca.old_http_urls);
+	for (p = buf; (tok = strtok_r(p, ", \t", &save)) != NULL; p = NULL)
+		if (conf_url_path(path, sizeof(path), tok) &&
+		    !ocsp_http_add_prefix(h, path))
+			return 0;
+	return 1;
+}
+
 static void
 on_stop(evutil_socket_t sig, short what, void *arg)
 {
@@ -672,6 +694,9 @@ bind_http(struct mica_conf *c)
 		fatalx("cannot set up HTTP on %s", c->http.listen);
 	if (!load_ca_files(c->ca.cert))
 		fatalx("cannot read %s", c->ca.cert);
+	if (!add_url_prefixes(http, c))
+		fatalx("cannot serve the paths of [ca] http_url and "
+		    "old_http_urls (at most 8)");
 	if (!ocsp_http_add_route(http, "/ca.", route_ca, NULL) ||
 	    !ocsp_http_add_route(http, "/crl", route_crl, NULL) ||
 	    !ocsp_http_add_route(http, "/metrics", route_metrics, NULL))

@@ -62,6 +62,7 @@ static const struct key keys[] = {
 	{ "ca", "tls_cert", K_PATH, S(ca.tls_cert), 0, 0 },
 	{ "ca", "tls_key", K_PATH, S(ca.tls_key), 0, 0 },
 	{ "ca", "http_url", K_URL, S(ca.http_url), 0, 0 },
+	{ "ca", "old_http_urls", K_STR, S(ca.old_http_urls), 0, 0 },
 	{ "ca", "default_days", K_INT, N(ca.default_days), 1, 36500 },
 	{ "ca", "key_usage", K_STR, S(ca.key_usage), 0, 0 },
 	{ "ca", "ext_key_usage", K_STR, S(ca.ext_key_usage), 0, 0 },
@@ -372,6 +373,52 @@ conf_http_url_check(const char *url, char *why, size_t why_len)
 		snprintf(why, why_len, "must be an http:// URL with a host "
 		    "(RFC 5280 4.2.1.13)");
 		return 0;
+	}
+	return 1;
+}
+
+int
+conf_url_path(char *out, size_t out_len, const char *url)
+{
+	const char *p;
+	size_t n;
+
+	if (strncmp(url, "http://", 7) != 0 || url[7] == '\0')
+		return 0;
+	if ((p = strchr(url + 7, '/')) == NULL)
+		p = "";
+	n = strlen(p);
+	while (n > 0 && p[n - 1] == '/')
+		n--;
+	if (n >= out_len)
+		return 0;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 1;
+}
+
+/* [ca] old_http_urls: each one an http_url, their paths not too long. */
+static int
+check_old_urls(const struct mica_conf *c, const char *path, char *err,
+    size_t err_len)
+{
+	char buf[CONF_STR_MAX], *tok, *save = NULL, *p, why[256];
+	char up[CONF_STR_MAX];
+
+	snprintf(buf, sizeof(buf), "%s", c->ca.old_http_urls);
+	for (p = buf; (tok = strtok_r(p, ", \t", &save)) != NULL; p = NULL) {
+		if (!conf_http_url_check(tok, why, sizeof(why)) ||
+		    !conf_url_path(up, 100, tok)) {
+			if (why[0] == '\0' || conf_http_url_check(tok, why,
+			    sizeof(why)))
+				snprintf(why, sizeof(why), "its path is longer "
+				    "than 99 characters");
+			snprintf(err, err_len, "%s:%d: [ca] old_http_urls: "
+			    "\"%s\": %s", path, key_line(path, "ca",
+			    "old_http_urls"), tok, why);
+			return 0;
+		}
+		why[0] = '\0';
 	}
 	return 1;
 }
@@ -826,6 +873,7 @@ conf_load(struct mica_conf *c, const char *path, char *err, size_t err_len)
 	    !check_default(nc, path, err, err_len))
 		goto out;
 	if (!apply(c, nc, path, err, err_len) ||
+	    !check_old_urls(c, path, err, err_len) ||
 	    !apply_profiles(c, nc, path, err, err_len))
 		goto out;
 	rc = 1;

@@ -23,6 +23,11 @@ struct conf_ca {
 	char		tls_cert[CONF_PATH_MAX];
 	char		tls_key[CONF_PATH_MAX];
 	char		http_url[CONF_STR_MAX];		/* AIA / CRL DP base */
+	char		old_http_urls[CONF_STR_MAX];	/* earlier http_url
+							 * values, comma-
+							 * separated: their
+							 * paths are served
+							 * too */
 	int		default_days;			/* 365 */
 	char		key_usage[CONF_STR_MAX];	/* digitalSignature */
 	char		ext_key_usage[CONF_STR_MAX];	/* clientAuth */
@@ -180,6 +185,13 @@ int	conf_http_url_check(const char *url, char *why, size_t why_len);
 /* The profile [profile.name], or NULL. */
 const struct conf_profile *conf_profile_find(const struct mica_conf *,
 	    const char *name);
+
+/*
+ * The path part of an http:// URL ("/pki" of "http://ca:80/pki"), with
+ * no trailing slash; "" when it has none.  Returns 0 when it does not
+ * fit out or the URL has no "http://host".
+ */
+int	conf_url_path(char *out, size_t out_len, const char *url);
 
 /* Fills every field with its default (paths relative to dir). */
 void	conf_defaults(struct mica_conf *, const char *dir);

@@ -646,7 +646,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	    "[policy] review=%s argon2_opslimit=%" PRIu64 " argon2_memlimit=%"
 	    PRIu64 " (and the rest of [policy]), [ca] "
 	    "default_days=%d key_usage ext_key_usage copy_san "
-	    "renew_before_days; not reloaded (restart needed): listeners, "
+	    "renew_before_days, [profile.*]; not reloaded (restart needed): listeners, "
 	    "keys and certificates, store, [http], [protocol], [crl], [admin], "
 	    "[daemon] user/group/workers/notify_timeout/notify_retry_delay/"
 	    "expiry_interval", nc->daemon.log_level == LOG_LVL_DEBUG ?

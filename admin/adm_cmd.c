@@ -924,6 +924,7 @@ issue_txn(struct store_txn *txn, void *arg)
 
 	free(ic->der);
 	ic->der = NULL;
+	memset(&o, 0, sizeof(o));	/* no enrolment: the subject is checked */
 	o.profile = ic->profile[0] != '\0' ? ic->profile : NULL;
 	o.sans = (const char *const *)ic->sans;
 	o.num_sans = ic->num_sans;

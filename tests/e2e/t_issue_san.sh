@@ -43,6 +43,13 @@ bad_san "email:a@b@example.com" 'SAN "email:a@b@example.com": email "a@b@example
 bad_san "URI:http://x" 'SAN "URI:http://x": expected DNS:NAME, IP:ADDRESS or email:ADDRESS'
 check "nothing written for a refused --san" test ! -e "$T/bad.crt"
 
+# the account's subject is still checked with --san and --profile
+make_csr "$T/wx.key" "$T/wx.csr" "/CN=somebody-else"
+expect_exit 1 "issue --san --profile: a CSR for another subject is refused" \
+    admin issue --account web --csr "$T/wx.csr" --out "$T/wx.crt" \
+    --profile server --san DNS:www.example.com
+expect_out "the subject rule" "does not match the account's allowed subject"
+
 # ---- --profile ----
 make_csr "$T/w2.key" "$T/w2.csr" "/CN=web"
 expect_exit 0 "issue --profile server" admin issue --account web \

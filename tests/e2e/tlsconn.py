@@ -58,7 +58,9 @@ def main():
     print("hello ok" if f[1] == 0x81 else "hello 0x%02x" % f[1])
     der = s.getpeercert(binary_form=True)
     from cryptography import x509
-    print("serial %X" % x509.load_der_x509_certificate(der).serial_number)
+    hexs = "%X" % x509.load_der_x509_certificate(der).serial_number
+    # as openssl prints it: whole bytes
+    print("serial " + ("0" + hexs if len(hexs) % 2 else hexs))
     sys.stdout.flush()
     deadline = time.time() + 25
     while not os.path.exists(go) and time.time() < deadline:

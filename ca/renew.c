@@ -783,7 +783,12 @@ tls_done(void *arg)
 {
 	struct tls_job *j = arg;
 
-	if (j->ok && !ca_listener_reload_tls()) {
+	if (j->ok && j->d->stopping) {
+		j->ok = 0;
+		snprintf(j->err, sizeof(j->err), "the new TLS certificate "
+		    "(serial %s) is on disk; micad is stopping and takes it up "
+		    "at its next start", j->serial);
+	} else if (j->ok && !ca_listener_reload_tls()) {
 		j->ok = 0;
 		snprintf(j->err, sizeof(j->err), "the new TLS certificate "
 		    "(serial %s) is on disk but micad did not take it up: "

@@ -514,7 +514,7 @@ issue_core(struct micad *d, const struct micad_settings *s,
 	struct cert_rec rec;
 	X509_REQ *req = NULL;
 	X509_NAME *acct_subj = NULL;
-	char hex[SERIAL_HEX_LEN], det[STORE_NAME_MAX + 64];
+	char hex[SERIAL_HEX_LEN], det[STORE_NAME_MAX + 128];
 	int tries;
 	enum store_rc rc;
 
@@ -574,7 +574,14 @@ issue_core(struct micad *d, const struct micad_settings *s,
 	if (rc != STORE_OK)
 		goto out;
 	serial_hex(hex, ip.serial);
-	snprintf(det, sizeof(det), "account=%s days=%d", account, ip.days);
+	/* what the operator chose is on the record too */
+	if (o != NULL && (o->profile != NULL || o->num_sans > 0))
+		snprintf(det, sizeof(det), "account=%s days=%d profile=%s "
+		    "sans=%zu", account, ip.days, o->profile != NULL ?
+		    o->profile : "(ca)", o->num_sans);
+	else
+		snprintf(det, sizeof(det), "account=%s days=%d", account,
+		    ip.days);
 	if ((rc = store_audit_append(txn, actor, "cert.issue", hex, det,
 	    NULL)) != STORE_OK)
 		goto out;

@@ -55,6 +55,8 @@ make_csr "$T/w2.key" "$T/w2.csr" "/CN=web"
 expect_exit 0 "issue --profile server" admin issue --account web \
     --csr "$T/w2.csr" --out "$T/w2.crt" --profile server --san DNS:www.example.com
 expect_eq "server profile: EKU" "$(eku "$T/w2.crt")" "TLS Web Server Authentication"
+check "the audit names the profile and the SAN count" sh -c \
+    "$BIN/mica-admin -c '$CONF' audit | grep -q 'cert.issue.*$(serial_of "$T/w2.crt").*account=web days=365 profile=server sans=1'"
 expect_eq "server profile: key usage" "$(ku "$T/w2.crt")" "Digital Signature, Key Encipherment"
 make_csr "$T/w3.key" "$T/w3.csr" "/CN=web"
 expect_exit 0 "issue --profile email" admin issue --account web \

@@ -829,8 +829,8 @@ handle_reissue(struct conn *c, struct proto_msg *m)
 	rj->conn = c;
 	rj->cid = c->cid;
 	rj->frame_id = m->id;
-	/* ENROLL: the same request without a lost certificate */
-	if (!reissue_create(L.d, c->account, m->type == PROTO_ENROLL ? NULL :
+	/* REQUEST: the same request without a lost certificate */
+	if (!reissue_create(L.d, c->account, m->type == PROTO_REQUEST ? NULL :
 	    m->serial, m->csr, m->csr_len, m->reason, m->note, reissue_created,
 	    rj)) {
 		free(rj);
@@ -1130,14 +1130,14 @@ dispatch(struct conn *c, struct proto_msg *m)
 		handle_login(c, m);
 		break;
 	case PROTO_REISSUE:
-	case PROTO_ENROLL:
+	case PROTO_REQUEST:
 	case PROTO_WAIT:
 		if (!c->authed) {
 			conn_error(c, m->id, PROTO_E_NOT_AUTH,
 			    "not authenticated: LOGIN first");
 			break;
 		}
-		if (m->type == PROTO_REISSUE || m->type == PROTO_ENROLL)
+		if (m->type == PROTO_REISSUE || m->type == PROTO_REQUEST)
 			handle_reissue(c, m);
 		else
 			handle_wait(c, m);

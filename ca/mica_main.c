@@ -1699,7 +1699,7 @@ default_key_path(char *buf, size_t size, const char *out)
 	return snprintf(buf, size, "%.*s.key", (int)n, out) < (int)size;
 }
 
-/* request: an enrolment (ENROLL), then the same wait/fetch as reissue. */
+/* request: an enrolment (REQUEST), then the same wait/fetch as reissue. */
 static int
 cmd_request(struct opts *o)
 {
@@ -1714,7 +1714,7 @@ cmd_request(struct opts *o)
 	int csr_len = 0, rc = EXIT_FAIL;
 	int key_created = 0, accepted = 0, sent = 0;
 
-	proto_msg_init(&m, PROTO_ENROLL, 0);
+	proto_msg_init(&m, PROTO_REQUEST, 0);
 	proto_msg_init(&r, PROTO_OK, 0);
 	if (o->account == NULL || o->out == NULL) {
 		fprintf(stderr, "%s", usage_request);
@@ -1763,7 +1763,7 @@ cmd_request(struct opts *o)
 	if (!request(&c, &m, &r))
 		goto out;
 	if (r.type != PROTO_ACCEPTED || !r.has_token) {
-		warnx("unexpected answer to ENROLL: %s",
+		warnx("unexpected answer to REQUEST: %s",
 		    proto_type_name(r.type));
 		goto out;
 	}

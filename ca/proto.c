@@ -83,7 +83,7 @@ static const struct mdef mdefs[] = {
 	{ PROTO_LIST, "LIST", 0, { { 0, 0 } } },
 	{ PROTO_CERTS, "CERTS", 2, { { PROTO_T_TOTAL, 1 },
 	    { PROTO_T_CERTINFO, 0 } } },
-	{ PROTO_ENROLL, "ENROLL", 2, { { PROTO_T_CSR, 1 },
+	{ PROTO_REQUEST, "REQUEST", 2, { { PROTO_T_CSR, 1 },
 	    { PROTO_T_NOTE, 0 } } },
 };
 
@@ -775,7 +775,7 @@ int
 proto_type_is_request(uint8_t type)
 {
 	return (type >= PROTO_HELLO && type <= PROTO_LIST) ||
-	    type == PROTO_ENROLL;
+	    type == PROTO_REQUEST;
 }
 
 const char *

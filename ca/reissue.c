@@ -240,7 +240,7 @@ struct create_ctx {
 	uint8_t			*csr;		/* malloc'd copy */
 	size_t			 csr_len;
 	uint8_t			 reason;
-	int			 enrol;		/* ENROLL: no lost certificate */
+	int			 enrol;		/* REQUEST: no lost certificate */
 	char			 note[STORE_NOTE_MAX + 1];
 	uint8_t			 hash[STORE_HASH_LEN];
 	uint8_t			 token[REISSUE_TOKEN_LEN];
@@ -340,7 +340,7 @@ out:
 	return rc;
 }
 
-/* ENROLL: a pending request for a first certificate of the account. */
+/* REQUEST: a pending request for a first certificate of the account. */
 static enum store_rc
 enrol_txn(struct store_txn *txn, struct create_ctx *c)
 {

@@ -72,7 +72,7 @@ typedef void (*reissue_create_fn)(void *arg, enum reissue_rc rc,
  * nothing was queued (micad is stopping, out of memory), fn never runs.
  */
 /*
- * lost_serial NULL: an enrolment (ENROLL, `mica request`): a request for
+ * lost_serial NULL: an enrolment (REQUEST, `mica request`): a request for
  * a first certificate of the account, reviewed like a reissue; approving
  * it signs the certificate (the account's subject, the SAN rules) and
  * revokes nothing.  Its request record carries, instead of a lost

@@ -1,6 +1,6 @@
 #!/bin/sh
 # t_request.sh - initial enrolment without openssl req: `mica request`
-# logs in, makes the key, sends a CSR (ENROLL, type 0x20), the operator
+# logs in, makes the key, sends a CSR (REQUEST, type 0x20), the operator
 # approves as for a reissue, and the same wait / fetch / PKCS#12 follow.
 . "$(dirname "$0")/lib.sh"
 
@@ -29,7 +29,7 @@ expect_out "says why" "mica: request asks for a first certificate: --serial, --l
 expect_exit 0 "mica --help lists request" $BIN/mica --help
 expect_out "in the command list" "request   ask for a first certificate (enrolment) and wait for it"
 
-# ---- ENROLL (0x20) before LOGIN: ERROR 5 ----
+# ---- REQUEST (0x20) before LOGIN: ERROR 5 ----
 cat >"$T/enroll.py" <<'P'
 import socket, ssl, struct, sys
 def frame(t, i, b=b""):
@@ -56,7 +56,7 @@ f = rd(s)
 print("type 0x%02x id %d code %d" % (f[1], struct.unpack(">I", f[2:6])[0],
       struct.unpack(">H", f[10:12])[0]))
 P
-expect_eq "ENROLL before LOGIN: ERROR 5 with the frame's id" \
+expect_eq "REQUEST before LOGIN: ERROR 5 with the frame's id" \
     "$(/usr/bin/python3 "$T/enroll.py" "$CA" "$CA_PORT")" "type 0x85 id 9 code 5"
 
 # ---- manual review, --no-wait, approve, fetch ----

@@ -196,7 +196,7 @@ test_rt_reissue(void **state)
 	proto_msg_cleanup(&m);
 }
 
-/* ENROLL (0x20): CSR and an optional NOTE; no CSR, a control character
+/* REQUEST (0x20): CSR and an optional NOTE; no CSR, a control character
  * in NOTE, a CSR over the limit or a truncated field are refused. */
 static void
 test_rt_enroll(void **state)
@@ -206,9 +206,9 @@ test_rt_enroll(void **state)
 	static uint8_t big[PROTO_CSR_MAX + 1];
 
 	(void)state;
-	assert_true(proto_type_is_request(PROTO_ENROLL));
-	assert_string_equal(proto_type_name(PROTO_ENROLL), "ENROLL");
-	proto_msg_init(&m, PROTO_ENROLL, 5);
+	assert_true(proto_type_is_request(PROTO_REQUEST));
+	assert_string_equal(proto_type_name(PROTO_REQUEST), "REQUEST");
+	proto_msg_init(&m, PROTO_REQUEST, 5);
 	assert_int_equal(proto_msg_set_csr(&m, der1, sizeof(der1)), 1);
 	strcpy(m.note, "new starter, desk 4");
 	round_trip(&m, &o);
@@ -222,23 +222,23 @@ test_rt_enroll(void **state)
 	proto_msg_cleanup(&o);
 	proto_msg_cleanup(&m);
 
-	raw_begin(&b, 1, PROTO_ENROLL, 1);	/* no CSR */
+	raw_begin(&b, 1, PROTO_REQUEST, 1);	/* no CSR */
 	raw_tlv(&b, PROTO_T_NOTE, "x", 1);
 	raw_end(&b);
 	expect_fail(&b, PROTO_E_MALFORMED, 0);
 	wb_cleanup(&b);
-	raw_begin(&b, 1, PROTO_ENROLL, 1);
+	raw_begin(&b, 1, PROTO_REQUEST, 1);
 	raw_tlv(&b, PROTO_T_CSR, der1, sizeof(der1));
 	raw_tlv(&b, PROTO_T_NOTE, "a\nb", 3);
 	raw_end(&b);
 	expect_fail(&b, PROTO_E_MALFORMED, 0);
 	wb_cleanup(&b);
-	raw_begin(&b, 1, PROTO_ENROLL, 1);
+	raw_begin(&b, 1, PROTO_REQUEST, 1);
 	raw_tlv(&b, PROTO_T_CSR, big, sizeof(big));
 	raw_end(&b);
 	expect_fail(&b, PROTO_E_TOO_LARGE, 0);
 	wb_cleanup(&b);
-	raw_begin(&b, 1, PROTO_ENROLL, 1);	/* value past the frame */
+	raw_begin(&b, 1, PROTO_REQUEST, 1);	/* value past the frame */
 	wb_u16(&b, PROTO_T_CSR);
 	wb_u16(&b, 10);
 	wb_put(&b, der1, sizeof(der1));

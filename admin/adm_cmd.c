@@ -8,6 +8,8 @@
  * up to date there, and only then, back on the loop, is the admin told.
  * The adm_req lives until adm_done, so a done callback may always use it.
  */
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -27,6 +29,7 @@
 #include "ca/ca.h"
 #include "ca/micad.h"
 #include "ca/reissue.h"
+#include "ca/renew.h"
 #include "ca/restore.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -36,7 +39,7 @@
 #include "ocsp/ocsp.h"
 #include "store/store.h"
 
-#define MAX_OPTS	16
+#define MAX_OPTS	40
 
 struct args {
 	const char	*pos[8];
@@ -103,6 +106,10 @@ args_parse(struct adm_req *r, int start, const char *valopts,
 	}
 	return 1;
 }
+
+static int collect_sans(struct adm_req *, const char *, const struct args *,
+    char **, size_t *);
+static void free_texts(char **, size_t);
 
 static const char *
 arg(const struct args *a, const char *name)
@@ -629,6 +636,8 @@ acct_add_written(void *arg, enum store_rc rc)
 	    w->acct.totp_len);
 	adm_out(r, "account: %s\nsubject: %s\n", w->acct.name,
 	    w->acct.subject);
+	if (w->acct.sans[0] != '\0')
+		adm_out(r, "sans: %s\n", w->acct.sans);
 	adm_out(r, "totp secret (base32, shown once): %s\n", b32);
 	adm_out(r, "totp uri: %s\n", uri);
 	sodium_memzero(b32, sizeof(b32));
@@ -668,13 +677,29 @@ cmd_account_add(struct adm_req *r)
 	X509_NAME *nm;
 	char err[CA_ERR_MAX];
 
-	if (!args_parse(r, 2, " --subject --password-file ", NULL, &a))
+	char *sans[CA_SANS_MAX], list[STORE_SANS_MAX + 1] = "";
+	size_t num_sans = 0, i, len;
+
+	if (!args_parse(r, 2, " --subject --password-file --san ", NULL, &a))
 		return;
 	if (a.num_pos != 1 || (subj = arg(&a, "--subject")) == NULL) {
 		adm_usage(r, "usage: account add NAME --subject DN "
-		    "[--password-file F]");
+		    "[--san DNS:NAME|IP:ADDR|email:ADDR]... [--password-file F]");
 		return;
 	}
+	if (!collect_sans(r, "account add", &a, sans, &num_sans))
+		return;
+	for (i = 0; i < num_sans; i++) {
+		len = strlen(list);
+		if ((size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+		    i ? "," : "", sans[i]) >= sizeof(list) - len) {
+			adm_fail(r, "account add: the --san list is longer "
+			    "than %d characters", STORE_SANS_MAX);
+			free_texts(sans, num_sans);
+			return;
+		}
+	}
+	free_texts(sans, num_sans);
 	if (!valid_name(a.pos[0])) {
 		adm_fail(r, "account add: bad name \"%s\" (1-64 of "
 		    "A-Z a-z 0-9 . - _ @)", a.pos[0]);
@@ -709,6 +734,7 @@ cmd_account_add(struct adm_req *r)
 	w->pw_len = pw->len;
 	snprintf(w->acct.name, sizeof(w->acct.name), "%s", a.pos[0]);
 	snprintf(w->acct.subject, sizeof(w->acct.subject), "%s", subj);
+	snprintf(w->acct.sans, sizeof(w->acct.sans), "%s", list);
 	auth_totp_secret_new(w->acct.totp_secret);
 	w->acct.totp_len = AUTH_TOTP_SECRET_LEN;
 	w->acct.created = time(NULL);
@@ -745,10 +771,12 @@ acct_list_cb(const struct account_rec *ac, void *arg)
 		json_kv_str(o, 0, "locked_until",
 		    fmt_time(t, locked ? ac->locked_until : 0));
 		json_kv_str(o, 0, "created", fmt_time(t, ac->created));
+		json_kv_str(o, 0, "sans", ac->sans);
 		wb_u8(o, '}');
 	} else
-		adm_out(l->r, "%-20s %-8s failed=%u  %s\n", ac->name,
-		    locked ? "locked" : "active", ac->failed, ac->subject);
+		adm_out(l->r, "%-20s %-8s failed=%u  %s%s%s\n", ac->name,
+		    locked ? "locked" : "active", ac->failed, ac->subject,
+		    ac->sans[0] != '\0' ? "  sans=" : "", ac->sans);
 	l->n++;
 	return 1;
 }
@@ -892,6 +920,9 @@ struct issue_ctx {
 	size_t		 csr_len;
 	char		 account[STORE_NAME_MAX + 1];
 	int		 days;
+	char		*sans[CA_SANS_MAX];	/* --san, checked */
+	size_t		 num_sans;
+	char		 profile[CONF_PROFILE_NAME_MAX + 1];	/* "" = [ca] */
 	uint8_t		 serial[STORE_SERIAL_LEN];
 	uint8_t		*der;
 	size_t		 der_len;
@@ -902,11 +933,16 @@ static enum store_rc
 issue_txn(struct store_txn *txn, void *arg)
 {
 	struct issue_ctx *ic = arg;
+	struct micad_issue_opts o;
 
 	free(ic->der);
 	ic->der = NULL;
-	return micad_issue_txn(ic->r->d, txn, ic->csr, ic->csr_len,
-	    ic->account, ic->days, ic->r->actor, ic->serial, &ic->der,
+	memset(&o, 0, sizeof(o));	/* no enrolment: the subject is checked */
+	o.profile = ic->profile[0] != '\0' ? ic->profile : NULL;
+	o.sans = (const char *const *)ic->sans;
+	o.num_sans = ic->num_sans;
+	return micad_issue_txn_opts(ic->r->d, txn, ic->csr, ic->csr_len,
+	    ic->account, ic->days, ic->r->actor, &o, ic->serial, &ic->der,
 	    &ic->der_len, ic->err, sizeof(ic->err));
 }
 
@@ -951,6 +987,7 @@ issue_written(void *arg, enum store_rc rc)
 	BIO_free(mem);
 	free(ic->der);
 	free(ic->csr);
+	free_texts(ic->sans, ic->num_sans);
 	free(ic);
 	adm_done(r);
 }
@@ -964,12 +1001,21 @@ cmd_issue(struct adm_req *r)
 	const char *days, *account;
 	uint64_t d = 0;
 
-	if (!args_parse(r, 1, " --account --csr --days --out ", NULL, &a))
+	const char *profile;
+
+	if (!args_parse(r, 1, " --account --csr --days --out --san --profile ",
+	    NULL, &a))
 		return;
 	if (a.num_pos != 0 || (account = arg(&a, "--account")) == NULL ||
 	    (at = adm_msg_get(&r->in, "csr")) == NULL) {
 		adm_usage(r, "usage: issue --account NAME --csr FILE "
-		    "[--days N] --out FILE");
+		    "[--days N] [--profile NAME] [--san TYPE:VALUE]... "
+		    "--out FILE");
+		return;
+	}
+	if ((profile = arg(&a, "--profile")) != NULL &&
+	    strlen(profile) > CONF_PROFILE_NAME_MAX) {
+		adm_fail(r, "issue: --profile %s: no such profile", profile);
 		return;
 	}
 	if ((days = arg(&a, "--days")) != NULL &&
@@ -986,15 +1032,23 @@ cmd_issue(struct adm_req *r)
 	snprintf(ic->account, sizeof(ic->account), "%s", account);
 	ic->days = (int)d;
 	ic->r = r;
+	if (profile != NULL)
+		snprintf(ic->profile, sizeof(ic->profile), "%s", profile);
+	if (!collect_sans(r, "issue", &a, ic->sans, &ic->num_sans)) {
+		free(ic);
+		return;
+	}
 	if (!csr_to_der(at, &ic->csr, &ic->csr_len)) {
 		adm_fail(r, "issue: CSR: RFC 2986: not a PEM certificate "
 		    "request");
+		free_texts(ic->sans, ic->num_sans);
 		free(ic);
 		return;
 	}
 	if (!micad_write(r->d, issue_txn, ic, NULL, issue_written)) {
 		adm_fail(r, "issue: micad is stopping");
 		free(ic->csr);
+		free_texts(ic->sans, ic->num_sans);
 		free(ic);
 		return;
 	}
@@ -1696,11 +1750,13 @@ req_list_cb(const struct request_rec *q, void *arg)
 	struct req_list *l = arg;
 	struct wb *o = l->o;
 	char lost[SERIAL_HEX_LEN], nw[SERIAL_HEX_LEN], t[32];
+	int enrol;
 
 	if (l->pending_only && q->state != REQ_PENDING)
 		return 1;
 	serial_hex(lost, q->lost_serial);
 	serial_hex(nw, q->new_serial);
+	enrol = reissue_is_enrolment(q->lost_serial);
 	if (l->json) {
 		if (l->n)
 			wb_u8(o, ',');
@@ -1708,8 +1764,10 @@ req_list_cb(const struct request_rec *q, void *arg)
 		json_kv_u64(o, 1, "id", q->id);
 		json_kv_str(o, 0, "state", req_state_name(q->state));
 		json_kv_str(o, 0, "account", q->account);
-		json_kv_str(o, 0, "lost_serial", lost);
-		json_kv_str(o, 0, "reason", req_reason_name(q->reason));
+		json_kv_str(o, 0, "kind", enrol ? "enrolment" : "reissue");
+		json_kv_str(o, 0, "lost_serial", enrol ? "" : lost);
+		json_kv_str(o, 0, "reason", enrol ? "" :
+		    req_reason_name(q->reason));
 		json_kv_str(o, 0, "note", q->note);
 		json_kv_str(o, 0, "created", fmt_time(t, q->created));
 		json_kv_bool(o, 0, "held", q->held);
@@ -1723,9 +1781,16 @@ req_list_cb(const struct request_rec *q, void *arg)
 			json_kv_str(o, 0, "why", q->why);
 		wb_u8(o, '}');
 	} else {
-		walk_printf(o, "%" PRIu64 " %-8s account=%s lost=%s reason=%s "
-		    "created=%s", q->id, req_state_name(q->state), q->account,
-		    lost, req_reason_name(q->reason), fmt_time(t, q->created));
+		if (enrol)
+			walk_printf(o, "%" PRIu64 " %-8s account=%s enrolment "
+			    "created=%s", q->id, req_state_name(q->state),
+			    q->account, fmt_time(t, q->created));
+		else
+			walk_printf(o, "%" PRIu64 " %-8s account=%s lost=%s "
+			    "reason=%s created=%s", q->id,
+			    req_state_name(q->state), q->account, lost,
+			    req_reason_name(q->reason), fmt_time(t,
+			    q->created));
 		if (q->state == REQ_ISSUED)
 			walk_printf(o, " new=%s", nw);
 		if (q->note[0])
@@ -1873,6 +1938,126 @@ cmd_crl(struct adm_req *r)
 	}
 }
 
+/* ---- tls renew ---- */
+
+/*
+ * The SAN texts of the values of every option opt in a: "DNS:v" or
+ * "IP:v" from --name (an address is an IP SAN, as at init), "IP:v"
+ * from --ip, "v" itself from --san.  Each is checked; 1, or 0 after
+ * adm_fail/adm_usage.  The texts are malloc'd into out (free_texts).
+ */
+static int
+collect_sans(struct adm_req *r, const char *what, const struct args *a,
+    char **out, size_t *out_num)
+{
+	GENERAL_NAME *gn = NULL;
+	unsigned char ip[16];
+	char text[CA_SAN_TEXT_MAX + 8], err[CA_ERR_MAX];
+	int i, is_ip;
+
+	*out_num = 0;
+	for (i = 0; i < a->num; i++) {
+		const char *v = a->val[i];
+
+		is_ip = inet_pton(AF_INET, v, ip) == 1 ||
+		    inet_pton(AF_INET6, v, ip) == 1;
+		if (strcmp(a->name[i], "--name") == 0)
+			snprintf(text, sizeof(text), "%s:%s", is_ip ? "IP" :
+			    "DNS", v);
+		else if (strcmp(a->name[i], "--ip") == 0) {
+			if (!is_ip) {
+				adm_fail(r, "%s: --ip %s: not an IPv4 or IPv6 "
+				    "address", what, v);
+				return 0;
+			}
+			snprintf(text, sizeof(text), "IP:%s", v);
+		} else if (strcmp(a->name[i], "--san") == 0)
+			snprintf(text, sizeof(text), "%s", v);
+		else
+			continue;
+		if (!ca_san_parse(&gn, text, err, sizeof(err))) {
+			adm_fail(r, "%s: %s", what, err);
+			return 0;
+		}
+		GENERAL_NAME_free(gn);
+		gn = NULL;
+		if (*out_num == CA_SANS_MAX) {
+			adm_fail(r, "%s: more than %d names", what, CA_SANS_MAX);
+			return 0;
+		}
+		if ((out[(*out_num)++] = strdup(text)) == NULL)
+			fatalx("out of memory");
+	}
+	return 1;
+}
+
+static void
+free_texts(char **t, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(t[i]);
+}
+
+struct tls_renew_ctx {
+	struct adm_req	*r;
+	char		 names[CA_SAN_LIST_MAX + 1];
+};
+
+static void
+tls_renewed(void *arg, int ok, const char *text)
+{
+	struct tls_renew_ctx *t = arg;
+	struct adm_req *r = t->r;
+
+	if (ok) {
+		log_info("TLS server certificate renewed by %s: serial=%s "
+		    "names=%s", r->actor, text, t->names);
+		adm_out(r, "serial: %s\nnames: %s\n", text, t->names);
+		adm_out(r, "micad gives new connections the new certificate; "
+		    "open connections keep theirs\n");
+	} else
+		adm_fail(r, "tls renew: %s", text);
+	free(t);
+	adm_done(r);
+}
+
+static void
+cmd_tls_renew(struct adm_req *r)
+{
+	struct args a;
+	struct tls_renew_ctx *t;
+	char *sans[CA_SANS_MAX];
+	size_t n = 0, i, len;
+
+	if (!args_parse(r, 2, " --name --ip ", NULL, &a))
+		return;
+	if (a.num_pos != 0 || a.num == 0) {
+		adm_usage(r, "usage: tls renew --name NAME... [--ip ADDR...]");
+		return;
+	}
+	if (!collect_sans(r, "tls renew", &a, sans, &n))
+		goto out;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		fatalx("out of memory");
+	t->r = r;
+	for (i = 0; i < n; i++) {
+		len = strlen(t->names);
+		snprintf(t->names + len, sizeof(t->names) - len, "%s%s",
+		    i ? ", " : "", sans[i]);
+	}
+	if (!renew_tls_names(r->d, (const char *const *)sans, n, tls_renewed,
+	    t)) {
+		adm_fail(r, "tls renew: a renewal is running; try again");
+		free(t);
+		goto out;
+	}
+	r->async = 1;	/* tls_renewed replies */
+ out:
+	free_texts(sans, n);
+}
+
 /* ---- dispatch ---- */
 
 struct command {
@@ -1899,6 +2084,7 @@ static const struct command commands[] = {
 	{ "reject", NULL, cmd_reject },
 	{ "crl", NULL, cmd_crl },
 	{ "check", NULL, adm_cmd_check },
+	{ "tls", "renew", cmd_tls_renew },
 };
 
 void
@@ -1922,7 +2108,8 @@ adm_dispatch(struct adm_req *r)
 		return;
 	}
 	adm_usage(r, "unknown command \"%s%s%s\" (see mica-admin --help)",
-	    cmd, strcmp(cmd, "account") == 0 ? " " : "",
-	    strcmp(cmd, "account") == 0 ? sub : "");
+	    cmd, strcmp(cmd, "account") == 0 || strcmp(cmd, "tls") == 0 ?
+	    " " : "", strcmp(cmd, "account") == 0 ||
+	    strcmp(cmd, "tls") == 0 ? sub : "");
 	adm_done(r);
 }

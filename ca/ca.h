@@ -24,6 +24,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #define CA_SERIAL_LEN		16
 #define CA_CSR_MAX		(64 * 1024)	/* DER bytes, checked first */
@@ -227,6 +228,43 @@ void	ca_profile_default(struct ca_profile *);
 int	ca_profile_parse(struct ca_profile *out, const char *key_usage,
 	    const char *ext_key_usage, char *err, size_t err_len);
 
+/* ---- subjectAltNames as text (ca/san.c) ---- */
+
+#define CA_SAN_TEXT_MAX		300	/* "email:" + 254 and a NUL */
+#define CA_SAN_LIST_MAX		1024	/* an account's list, comma-separated */
+#define CA_SANS_MAX		32	/* --san given to one command */
+
+/*
+ * Checks a DNS name: labels of 1..63 letters, digits and hyphens, not
+ * starting or ending with a hyphen, at most 253 characters, one leading
+ * "*." allowed (RFC 1034 3.1, RFC 1035 2.3.1).  1, or 0 with err.
+ */
+int	ca_dns_name_check(const char *name, char *err, size_t err_len);
+/*
+ * Parses "DNS:name", "IP:v4-or-v6" or "email:local@domain" (prefix in
+ * any case) into a GENERAL_NAME (*out, GENERAL_NAME_free).  1, or 0 with
+ * a message naming the SAN and the rule in err.
+ */
+int	ca_san_parse(GENERAL_NAME **out, const char *text, char *err,
+	    size_t err_len);
+/* Prints a DNS, IP or email GENERAL_NAME as "DNS:x", "IP:x", "email:x".
+ * 0 for other types or when it does not fit. */
+int	ca_san_print(char *out, size_t out_len, const GENERAL_NAME *gn);
+/* Checks a comma-separated list of SAN texts.  1, or 0 with err. */
+int	ca_san_list_check(const char *list, char *err, size_t err_len);
+/*
+ * 1 when every DNS, IP and email SAN of req is on list (comma-separated
+ * SAN texts; DNS names and emails compared ignoring case); 0 with "CSR:
+ * subjectAltName DNS:x is not among the names the account may have (...)"
+ * in err.
+ */
+int	ca_csr_san_allowed(X509_REQ *req, const char *list, char *err,
+	    size_t err_len);
+/* Adds (replacing any) a subjectAltName extension with the SAN texts
+ * (num > 0).  1, or 0 with err. */
+int	ca_add_sans(X509 *x, const char *const *sans, size_t num, char *err,
+	    size_t err_len);
+
 /* ---- CA initialisation (mica-admin init, offline) ---- */
 
 struct ca_init_opts {
@@ -394,6 +432,11 @@ struct ca_issue_params {
 	const char		*base_url;	/* http-url; NULL/"" = no AIA,
 						 * CRL DP, freshestCRL */
 	time_t			 now;		/* 0 = time(NULL) */
+	const char *const	*sans;		/* SAN texts set by the operator
+						 * (ca_san_parse form), instead
+						 * of the CSR's; num_sans 0 =
+						 * none */
+	size_t			 num_sans;
 };
 
 struct ca_issued {

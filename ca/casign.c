@@ -977,7 +977,14 @@ leaf_exts(X509 *x, X509 *ca, const struct ca_issue_params *ip,
 	if (!add_basic_constraints(x, 0) || !add_key_usage(x, prof->key_usage) ||
 	    !add_eku(x, prof->eku, prof->num_eku) || !add_key_ids(x, ca))
 		return 0;
-	if (prof->copy_san && !copy_csr_san(x, ip->req))
+	if (ip->num_sans > 0) {
+		char e[CA_ERR_MAX];
+
+		if (!ca_add_sans(x, ip->sans, ip->num_sans, e, sizeof(e))) {
+			log_warnx("issue: %s", e);
+			return 0;
+		}
+	} else if (prof->copy_san && !copy_csr_san(x, ip->req))
 		return 0;
 	if (url[0] != '\0' && (!add_aia(x, url) ||
 	    !add_dp(x, NID_crl_distribution_points, url, "/crl") ||

@@ -829,8 +829,10 @@ handle_reissue(struct conn *c, struct proto_msg *m)
 	rj->conn = c;
 	rj->cid = c->cid;
 	rj->frame_id = m->id;
-	if (!reissue_create(L.d, c->account, m->serial, m->csr, m->csr_len,
-	    m->reason, m->note, reissue_created, rj)) {
+	/* REQUEST: the same request without a lost certificate */
+	if (!reissue_create(L.d, c->account, m->type == PROTO_REQUEST ? NULL :
+	    m->serial, m->csr, m->csr_len, m->reason, m->note, reissue_created,
+	    rj)) {
 		free(rj);
 		conn_error(c, m->id, PROTO_E_INTERNAL, "internal error");
 		return;
@@ -1152,13 +1154,14 @@ dispatch(struct conn *c, struct proto_msg *m)
 		handle_login(c, m);
 		break;
 	case PROTO_REISSUE:
+	case PROTO_REQUEST:
 	case PROTO_WAIT:
 		if (!c->authed) {
 			conn_error(c, m->id, PROTO_E_NOT_AUTH,
 			    "not authenticated: LOGIN first");
 			break;
 		}
-		if (m->type == PROTO_REISSUE)
+		if (m->type == PROTO_REISSUE || m->type == PROTO_REQUEST)
 			handle_reissue(c, m);
 		else
 			handle_wait(c, m);

@@ -106,15 +106,19 @@ enum rd_rc { RD_OK, RD_TIMEOUT, RD_ERR };
 "  read from the first line of --p12-password-file F (not empty).\n"
 
 static const char usage_main[] =
-"usage: mica [--server HOST:PORT] [--ca CA.crt] COMMAND [options]\n"
+"usage: mica [--server HOST:PORT] [--ca CA.crt] [--server-name NAME]\n"
+"            COMMAND [options]\n"
 "\n"
 "commands:\n"
 "  reissue   ask for a replacement of a lost certificate and wait for it\n"
+"  request   ask for a first certificate (enrolment) and wait for it\n"
 "  fetch     fetch the replacement of an earlier request\n"
 "  status    show the state of an earlier request\n"
 "  list      log in and list the account's certificates\n"
 "\n"
-"  --server defaults to $MICA_SERVER, --ca to $MICA_CA.\n"
+"  --server defaults to $MICA_SERVER, --ca to $MICA_CA.  --server-name\n"
+"  is the name (DNS name or IP address) the server's certificate must\n"
+"  carry, when it is not the HOST of --server.\n"
 "  mica COMMAND --help shows the command's options; mica --version the\n"
 "  version.\n"
 "exit: 0 certificate written, 1 failed, 2 usage (or: several\n"
@@ -141,6 +145,23 @@ static const char usage_reissue[] =
 "  limit) and writes NEW.crt and the CA chain NEW.crt.chain (up to the\n"
 "  root).  --no-wait prints the token once and exits 4.  A NEW.key that\n"
 "  mica created is removed again when the CA does not accept the request.\n"
+P12_HELP;
+
+static const char usage_request[] =
+"usage: mica [global] request --account NAME --out NEW.crt [--key-out NEW.key]\n"
+"           [--subject DN] [--password-file F] [--otp CODE] [--note TEXT]\n"
+"           [--no-wait] [--timeout SECONDS]\n"
+"           [--p12 FILE [--p12-legacy] [--p12-password-file F]]\n"
+"\n"
+"  Enrolment: asks for a first certificate of the account (no openssl\n"
+"  req needed).  Logs in, creates NEW.key (EC P-256, PKCS#8 PEM, mode\n"
+"  0600; default: NEW.crt's name with .key) unless it exists, sends a\n"
+"  CSR (subject --subject \"/CN=alice/O=Org\", default /CN=NAME; the\n"
+"  certificate carries the account's subject) and waits for the review\n"
+"  as `mica reissue` does: NEW.crt.request (mode 0600) for `mica fetch`,\n"
+"  NEW.crt and NEW.crt.chain when approved, --no-wait prints the token\n"
+"  once and exits 4.  A NEW.key that mica created is removed again when\n"
+"  the CA does not accept the request.\n"
 P12_HELP;
 
 static const char usage_list[] =
@@ -506,10 +527,73 @@ conn_close(struct conn *c)
 	c->fd = -1;
 }
 
+/* --server-name: the name the server's certificate must carry when it
+ * is not the host of --server (NULL: that host). */
+static const char *server_name_opt;
+
+/* The server certificate a name check failed on (verify_cb keeps it). */
+static X509 *mismatch_cert;
+
+static int
+verify_cb(int ok, X509_STORE_CTX *sctx)
+{
+	int e = X509_STORE_CTX_get_error(sctx);
+
+	if (!ok && (e == X509_V_ERR_HOSTNAME_MISMATCH ||
+	    e == X509_V_ERR_IP_ADDRESS_MISMATCH) && mismatch_cert == NULL &&
+	    X509_STORE_CTX_get0_cert(sctx) != NULL &&
+	    X509_up_ref(X509_STORE_CTX_get0_cert(sctx)))
+		mismatch_cert = X509_STORE_CTX_get0_cert(sctx);
+	return ok;
+}
+
+/* "DNS:a, IP:b" from cert's subjectAltName, at most size - 1 bytes. */
+static void
+cert_names(char *out, size_t size, X509 *cert)
+{
+	GENERAL_NAMES *gens;
+	const GENERAL_NAME *gn;
+	char ip[INET6_ADDRSTRLEN];
+	const ASN1_STRING *s;
+	size_t len;
+	int i;
+
+	out[0] = '\0';
+	gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+		gn = sk_GENERAL_NAME_value(gens, i);
+		len = strlen(out);
+		if (gn->type == GEN_DNS) {
+			s = gn->d.dNSName;
+			snprintf(out + len, size - len, "%sDNS:%.*s",
+			    len ? ", " : "", ASN1_STRING_length(s),
+			    (const char *)ASN1_STRING_get0_data(s));
+		} else if (gn->type == GEN_IPADD &&
+		    (ASN1_STRING_length(gn->d.iPAddress) == 4 ||
+		    ASN1_STRING_length(gn->d.iPAddress) == 16) &&
+		    inet_ntop(ASN1_STRING_length(gn->d.iPAddress) == 4 ?
+		    AF_INET : AF_INET6,
+		    ASN1_STRING_get0_data(gn->d.iPAddress), ip,
+		    sizeof(ip)) != NULL)
+			snprintf(out + len, size - len, "%sIP:%s",
+			    len ? ", " : "", ip);
+	}
+	GENERAL_NAMES_free(gens);
+	if (out[0] == '\0')
+		snprintf(out, size, "no DNS or IP names");
+	/* the names are the CA's, but they end up on a terminal */
+	for (len = 0; out[len] != '\0'; len++)
+		if ((unsigned char)out[len] < 0x20 ||
+		    (unsigned char)out[len] >= 0x7f)
+			out[len] = '?';
+}
+
 /* TCP + TLS 1.3, server certificate checked against cafile and host. */
 static int
 conn_open(struct conn *c, const char *server, const char *cafile)
 {
+	char names[1024];
+	const char *check;
 	char host[256];
 	const char *port;
 	unsigned char ip[16];
@@ -522,8 +606,9 @@ conn_open(struct conn *c, const char *server, const char *cafile)
 		warnx("--server: expected HOST:PORT, got \"%s\"", server);
 		return 0;
 	}
-	is_ip = inet_pton(AF_INET, host, ip) == 1 ||
-	    inet_pton(AF_INET6, host, ip) == 1;
+	check = server_name_opt != NULL ? server_name_opt : host;
+	is_ip = inet_pton(AF_INET, check, ip) == 1 ||
+	    inet_pton(AF_INET6, check, ip) == 1;
 	if ((c->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
 	    !SSL_CTX_set_min_proto_version(c->ctx, TLS1_3_VERSION)) {
 		ssl_warn("TLS setup");
@@ -533,7 +618,7 @@ conn_open(struct conn *c, const char *server, const char *cafile)
 		ssl_warn(cafile);
 		goto out;
 	}
-	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, verify_cb);
 	if ((c->fd = tcp_connect(host, port)) == -1)
 		goto out;
 	if ((c->ssl = SSL_new(c->ctx)) == NULL ||
@@ -543,22 +628,31 @@ conn_open(struct conn *c, const char *server, const char *cafile)
 	}
 	if (is_ip) {
 		if (!X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl),
-		    host)) {
+		    check)) {
 			ssl_warn("TLS setup");
 			goto out;
 		}
-	} else if (!SSL_set_tlsext_host_name(c->ssl, host) ||
-	    !SSL_set1_host(c->ssl, host)) {
+	} else if (!SSL_set_tlsext_host_name(c->ssl, check) ||
+	    !SSL_set1_host(c->ssl, check)) {
 		ssl_warn("TLS setup");
 		goto out;
 	}
 	if (SSL_connect(c->ssl) != 1) {
 		long v = SSL_get_verify_result(c->ssl);
 
+		if (mismatch_cert != NULL) {
+			cert_names(names, sizeof(names), mismatch_cert);
+			warnx("%s: server certificate: it is for %s, not %s "
+			    "(connect with --server-name NAME to expect one "
+			    "of its names, or have the CA operator run "
+			    "`mica-admin tls renew --name %s`)", server, names,
+			    check, check);
+			X509_free(mismatch_cert);
+			mismatch_cert = NULL;
 		/* --ca names a CA that is not a root: the path ends there
 		 * without a self-signed anchor (an issuing CA under an
 		 * offline root is pinned by its root) */
-		if (v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT)
+		} else if (v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT)
 			warnx("%s: server certificate: %s: %s is not a root "
 			    "certificate; give the root with --ca", server,
 			    X509_verify_cert_error_string(v), cafile);
@@ -1601,6 +1695,127 @@ cmd_reissue(struct opts *o)
 	return rc;
 }
 
+/* request --key-out default: OUT without .crt/.pem, plus .key. */
+static int
+default_key_path(char *buf, size_t size, const char *out)
+{
+	size_t n = strlen(out);
+
+	if (n > 4 && (strcmp(out + n - 4, ".crt") == 0 ||
+	    strcmp(out + n - 4, ".pem") == 0))
+		n -= 4;
+	return snprintf(buf, size, "%.*s.key", (int)n, out) < (int)size;
+}
+
+/* request: an enrolment (REQUEST), then the same wait/fetch as reissue. */
+static int
+cmd_request(struct opts *o)
+{
+	struct p12_out *p12 = NULL;
+	char reqfile[PATH_MAX], keyfile[PATH_MAX], subj[PROTO_ACCOUNT_MAX + 8];
+	char hex[PROTO_TOKEN_HEX_LEN + 1];
+	struct conn c = { .fd = -1 };
+	struct proto_msg m, r;
+	X509_NAME *subject = NULL;
+	EVP_PKEY *pkey = NULL;
+	uint8_t *csr = NULL;
+	int csr_len = 0, rc = EXIT_FAIL;
+	int key_created = 0, accepted = 0, sent = 0;
+
+	proto_msg_init(&m, PROTO_REQUEST, 0);
+	proto_msg_init(&r, PROTO_OK, 0);
+	if (o->account == NULL || o->out == NULL) {
+		fprintf(stderr, "%s", usage_request);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (o->serial != NULL || o->lost_cert != NULL || o->reason != NULL) {
+		warnx("request asks for a first certificate: --serial, "
+		    "--lost-cert and --reason belong to reissue");
+		fprintf(stderr, "%s", usage_request);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (o->note != NULL && strlen(o->note) > PROTO_NOTE_MAX) {
+		warnx("--note: longer than %d bytes", PROTO_NOTE_MAX);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (snprintf(reqfile, sizeof(reqfile), "%s.request", o->out) >=
+	    (int)sizeof(reqfile) || (o->key == NULL &&
+	    !default_key_path(keyfile, sizeof(keyfile), o->out))) {
+		warnx("--out: path too long");
+		goto out;
+	}
+	if (o->key == NULL)
+		o->key = keyfile;
+	snprintf(subj, sizeof(subj), "/CN=%s", o->account);
+	if ((subject = parse_subject(o->subject != NULL ? o->subject :
+	    subj)) == NULL) {
+		warnx("--subject: expected /TYPE=value/... as openssl req "
+		    "-subj");
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (!p12_setup(o, &p12))
+		goto out;
+	if (o->note != NULL)
+		snprintf(m.note, sizeof(m.note), "%s", o->note);
+	if (!conn_open(&c, o->server, o->ca) || !hello(&c) || !login(&c, o))
+		goto out;
+	if ((pkey = load_or_create_key(o->key, &key_created)) == NULL ||
+	    !build_csr(pkey, subject, &csr, &csr_len) ||
+	    !proto_msg_set_csr(&m, csr, (size_t)csr_len))
+		goto out;
+	sent = 1;
+	if (!request(&c, &m, &r))
+		goto out;
+	if (r.type != PROTO_ACCEPTED || !r.has_token) {
+		warnx("unexpected answer to REQUEST: %s",
+		    proto_type_name(r.type));
+		goto out;
+	}
+	accepted = 1;
+	if (!save_request_file(reqfile, r.request, r.token))
+		goto out;
+	printf("request: %" PRIu64 "\n", r.request);
+	fflush(stdout);
+	if (o->no_wait) {
+		proto_token_hex(hex, r.token);
+		printf("token: %s\n", hex);
+		sodium_memzero(hex, sizeof(hex));
+		fprintf(stderr, "mica: the token is shown once; it is also "
+		    "saved in %s\nmica: later: mica fetch --request-file %s "
+		    "--out %s\n", reqfile, reqfile, o->out);
+		rc = EXIT_PENDING;
+		goto out;
+	}
+	rc = wait_result(&c, o, r.request, reqfile, pkey, p12,
+	    r.state == PROTO_STATE_ISSUED);
+ out:
+	/* as in cmd_reissue: a key for a refused request goes */
+	if (key_created && !accepted && sent && r.type != PROTO_ERROR)
+		fprintf(stderr, "mica: no answer to the request; keeping the "
+		    "new key %s: the CA may have recorded the request (ask "
+		    "the CA operator)\n", o->key);
+	else if (key_created && !accepted) {
+		if (unlink(o->key) == 0)
+			fprintf(stderr, "mica: removed the new key %s: the "
+			    "CA did not accept the request\n", o->key);
+		else
+			warn("the CA did not accept the request, but the new "
+			    "key %s could not be removed", o->key);
+	}
+	conn_close(&c);
+	sodium_free(p12);
+	OPENSSL_free(csr);
+	X509_NAME_free(subject);
+	EVP_PKEY_free(pkey);
+	proto_msg_cleanup(&r);
+	proto_msg_cleanup(&m);
+	return rc;
+}
+
 /* list: log in, LIST, print. */
 static int
 cmd_list(struct opts *o)
@@ -1686,6 +1901,7 @@ enum {
 	OPT_REASON, OPT_PWFILE, OPT_OTP, OPT_NOTE, OPT_NOWAIT, OPT_TIMEOUT,
 	OPT_SUBJECT, OPT_LOSTCERT, OPT_REQUEST, OPT_TOKEN, OPT_REQFILE,
 	OPT_HELP, OPT_VERSION, OPT_P12, OPT_P12LEGACY, OPT_P12PW,
+	OPT_SERVERNAME = 400,
 };
 
 static const struct option long_opts[] = {
@@ -1711,6 +1927,8 @@ static const struct option long_opts[] = {
 	{ "p12", required_argument, NULL, OPT_P12 },
 	{ "p12-legacy", no_argument, NULL, OPT_P12LEGACY },
 	{ "p12-password-file", required_argument, NULL, OPT_P12PW },
+	{ "server-name", required_argument, NULL, OPT_SERVERNAME },
+	{ "key-out", required_argument, NULL, OPT_KEY },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -1742,6 +1960,7 @@ parse_opts(int argc, char **argv, struct opts *o, int *help)
 		case OPT_P12: o->p12 = optarg; break;
 		case OPT_P12LEGACY: o->p12_legacy = 1; break;
 		case OPT_P12PW: o->p12_password_file = optarg; break;
+		case OPT_SERVERNAME: server_name_opt = optarg; break;
 		case OPT_TIMEOUT:
 			errno = 0;
 			o->timeout = strtol(optarg, &end, 10);
@@ -1854,6 +2073,8 @@ main(int argc, char **argv)
 		usage = usage_status;
 	else if (strcmp(cmd, "list") == 0)
 		usage = usage_list;
+	else if (strcmp(cmd, "request") == 0)
+		usage = usage_request;
 	else {
 		warnx("unknown command \"%s\"", cmd);
 		goto usage;
@@ -1883,6 +2104,8 @@ main(int argc, char **argv)
 		rc = cmd_reissue(&o);
 	else if (usage == usage_list)
 		rc = cmd_list(&o);
+	else if (usage == usage_request)
+		rc = cmd_request(&o);
 	else
 		rc = cmd_lookup(&o, usage == usage_fetch);
 	return rc;

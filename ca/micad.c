@@ -178,13 +178,28 @@ int
 micad_settings_from_conf(struct micad_settings *out,
     const struct mica_conf *c, char *err, size_t err_len)
 {
-	int rc = 0;
+	int i, rc = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (!ca_profile_parse(&out->profile, c->ca.key_usage,
 	    c->ca.ext_key_usage, err, err_len))
 		goto out;
 	out->profile.copy_san = c->ca.copy_san;
+	for (i = 0; i < c->num_profiles; i++) {
+		struct micad_profile *mp = &out->profiles[i];
+		char e[256];
+
+		snprintf(mp->name, sizeof(mp->name), "%s",
+		    c->profiles[i].name);
+		if (!ca_profile_parse(&mp->profile, c->profiles[i].key_usage,
+		    c->profiles[i].ext_key_usage, e, sizeof(e))) {
+			snprintf(err, err_len, "[profile.%s]: %s", mp->name, e);
+			goto out;
+		}
+		mp->profile.copy_san = c->profiles[i].copy_san;
+		mp->default_days = c->profiles[i].default_days;
+	}
+	out->num_profiles = c->num_profiles;
 	out->policy = c->policy;
 	out->default_days = c->ca.default_days;
 	out->renew_before_days = c->ca.renew_before_days;
@@ -292,13 +307,8 @@ micad_issue_txn(struct micad *d, struct store_txn *txn,
     const char *actor, uint8_t out_serial[16], uint8_t **out_der,
     size_t *out_len, char *err, size_t err_len)
 {
-	struct micad_settings s;
-
-	err[0] = '\0';
-	if (!micad_settings_copy(d, &s, err, err_len))
-		return STORE_INVALID;
-	return micad_issue_txn_with(d, &s, txn, csr_der, csr_len, account,
-	    days, actor, NULL, out_serial, out_der, out_len, err, err_len);
+	return micad_issue_txn_opts(d, txn, csr_der, csr_len, account, days,
+	    actor, NULL, out_serial, out_der, out_len, err, err_len);
 }
 
 /* 1 if key is the public key of the certificate in the file path. */
@@ -391,12 +401,111 @@ account_subject(X509_NAME **out, const struct account_rec *acct, char *err,
 	return 1;
 }
 
+const struct micad_profile *
+micad_profile_find(const struct micad_settings *s, const char *name)
+{
+	int i;
+
+	for (i = 0; i < s->num_profiles; i++)
+		if (strcmp(s->profiles[i].name, name) == 0)
+			return &s->profiles[i];
+	return NULL;
+}
+
+int
+micad_csr_sans_check(const struct micad_settings *s, X509_REQ *req,
+    const char *acct_sans, char *err, size_t err_len)
+{
+	if (!s->profile.copy_san)
+		return 1;	/* nothing of the CSR's SANs is copied */
+	return ca_csr_san_allowed(req, acct_sans, err, err_len);
+}
+
+/*
+ * Who asked: the operator (mica-admin issue: an account without a SAN
+ * list gets the CSR's SANs unchecked, as the operator reviewed the CSR)
+ * or a subscriber (only SANs on the account's list).
+ */
+enum issue_origin { ISSUE_OPERATOR, ISSUE_SUBSCRIBER };
+
+static int issue_core(struct micad *, const struct micad_settings *,
+    struct store_txn *, const uint8_t *, size_t, const char *, int,
+    const char *, const X509_NAME *, enum issue_origin,
+    const struct micad_issue_opts *, uint8_t[16], uint8_t **, size_t *,
+    char *, size_t);
+
 int
 micad_issue_txn_with(struct micad *d, const struct micad_settings *s,
     struct store_txn *txn, const uint8_t *csr_der, size_t csr_len,
     const char *account, int days, const char *actor,
     const X509_NAME *subject, uint8_t out_serial[16], uint8_t **out_der,
     size_t *out_len, char *err, size_t err_len)
+{
+	return issue_core(d, s, txn, csr_der, csr_len, account, days, actor,
+	    subject, ISSUE_SUBSCRIBER, NULL, out_serial, out_der, out_len,
+	    err, err_len);
+}
+
+int
+micad_issue_txn_enrol(struct micad *d, const struct micad_settings *s,
+    struct store_txn *txn, const uint8_t *csr_der, size_t csr_len,
+    const char *account, int days, const char *actor,
+    uint8_t out_serial[16], uint8_t **out_der, size_t *out_len, char *err,
+    size_t err_len)
+{
+	struct micad_issue_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.enrolment = 1;
+	return issue_core(d, s, txn, csr_der, csr_len, account, days, actor,
+	    NULL, ISSUE_SUBSCRIBER, &o, out_serial, out_der, out_len, err,
+	    err_len);
+}
+
+int
+micad_issue_txn_opts(struct micad *d, struct store_txn *txn,
+    const uint8_t *csr_der, size_t csr_len, const char *account, int days,
+    const char *actor, const struct micad_issue_opts *o,
+    uint8_t out_serial[16], uint8_t **out_der, size_t *out_len, char *err,
+    size_t err_len)
+{
+	struct micad_settings s;
+	const struct micad_profile *mp;
+	char names[256] = "";
+	size_t len;
+	int i;
+
+	err[0] = '\0';
+	if (!micad_settings_copy(d, &s, err, err_len))
+		return STORE_INVALID;
+	if (o != NULL && o->profile != NULL) {
+		if ((mp = micad_profile_find(&s, o->profile)) == NULL) {
+			for (i = 0; i < s.num_profiles; i++) {
+				len = strlen(names);
+				snprintf(names + len, sizeof(names) - len,
+				    "%s%s", i ? ", " : "", s.profiles[i].name);
+			}
+			snprintf(err, err_len, "--profile %s: no such profile "
+			    "in the configuration (%s%s)", o->profile,
+			    s.num_profiles ? "configured: " : "none configured;"
+			    " add a [profile.NAME] section", names);
+			return STORE_INVALID;
+		}
+		s.profile = mp->profile;
+		s.default_days = mp->default_days;
+	}
+	return issue_core(d, &s, txn, csr_der, csr_len, account, days, actor,
+	    NULL, ISSUE_OPERATOR, o, out_serial, out_der, out_len, err,
+	    err_len);
+}
+
+static int
+issue_core(struct micad *d, const struct micad_settings *s,
+    struct store_txn *txn, const uint8_t *csr_der, size_t csr_len,
+    const char *account, int days, const char *actor,
+    const X509_NAME *subject, enum issue_origin origin,
+    const struct micad_issue_opts *o, uint8_t out_serial[16],
+    uint8_t **out_der, size_t *out_len, char *err, size_t err_len)
 {
 	struct account_rec acct;
 	struct ca_csr_policy pol;
@@ -405,7 +514,7 @@ micad_issue_txn_with(struct micad *d, const struct micad_settings *s,
 	struct cert_rec rec;
 	X509_REQ *req = NULL;
 	X509_NAME *acct_subj = NULL;
-	char hex[SERIAL_HEX_LEN], det[STORE_NAME_MAX + 64];
+	char hex[SERIAL_HEX_LEN], det[STORE_NAME_MAX + 128];
 	int tries;
 	enum store_rc rc;
 
@@ -415,7 +524,8 @@ micad_issue_txn_with(struct micad *d, const struct micad_settings *s,
 	if ((rc = store_account_get(txn, account, &acct)) != STORE_OK)
 		goto out;
 	memset(&pol, 0, sizeof(pol));
-	pol.allowed_subject = acct.subject;
+	if (o == NULL || !o->enrolment)
+		pol.allowed_subject = acct.subject;
 	rc = STORE_INVALID;
 	if (!ca_csr_check(&req, csr_der, csr_len, &pol, err, err_len))
 		goto out;
@@ -423,6 +533,11 @@ micad_issue_txn_with(struct micad *d, const struct micad_settings *s,
 	    STORE_OK)
 		goto out;
 	rc = STORE_INVALID;
+	/* the CSR's SANs, when they are what the certificate gets */
+	if ((o == NULL || o->num_sans == 0) && s->profile.copy_san &&
+	    (origin == ISSUE_SUBSCRIBER || acct.sans[0] != '\0') &&
+	    !micad_csr_sans_check(s, req, acct.sans, err, err_len))
+		goto out;
 	if (subject == NULL &&
 	    !account_subject(&acct_subj, &acct, err, err_len))
 		goto out;
@@ -432,6 +547,10 @@ micad_issue_txn_with(struct micad *d, const struct micad_settings *s,
 	ip.days = days > 0 ? days : s->default_days;
 	ip.profile = &s->profile;
 	ip.base_url = d->conf->ca.http_url;
+	if (o != NULL && o->num_sans > 0) {
+		ip.sans = o->sans;
+		ip.num_sans = o->num_sans;
+	}
 	for (tries = 0; tries < 4; tries++) {
 		ca_random_serial(ip.serial);
 		ca_issued_cleanup(&iss);
@@ -455,7 +574,14 @@ micad_issue_txn_with(struct micad *d, const struct micad_settings *s,
 	if (rc != STORE_OK)
 		goto out;
 	serial_hex(hex, ip.serial);
-	snprintf(det, sizeof(det), "account=%s days=%d", account, ip.days);
+	/* what the operator chose is on the record too */
+	if (o != NULL && (o->profile != NULL || o->num_sans > 0))
+		snprintf(det, sizeof(det), "account=%s days=%d profile=%s "
+		    "sans=%zu", account, ip.days, o->profile != NULL ?
+		    o->profile : "(ca)", o->num_sans);
+	else
+		snprintf(det, sizeof(det), "account=%s days=%d", account,
+		    ip.days);
 	if ((rc = store_audit_append(txn, actor, "cert.issue", hex, det,
 	    NULL)) != STORE_OK)
 		goto out;

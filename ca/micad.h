@@ -31,12 +31,21 @@ struct expiry;
  * once with micad_settings_copy and uses only that copy, so one job never
  * mixes two configurations.
  */
+/* A [profile.NAME] section, parsed. */
+struct micad_profile {
+	char			name[CONF_PROFILE_NAME_MAX + 1];
+	struct ca_profile	profile;
+	int			default_days;
+};
+
 struct micad_settings {
 	struct conf_policy	policy;		/* [policy] */
 	struct ca_profile	profile;	/* [ca] key_usage, ext_key_usage,
 						 * copy_san, parsed */
 	int			default_days;	/* [ca] */
 	int			renew_before_days; /* [ca] */
+	struct micad_profile	profiles[CONF_PROFILES_MAX];
+	int			num_profiles;
 };
 
 struct micad {
@@ -166,6 +175,56 @@ int	micad_issue_txn_with(struct micad *, const struct micad_settings *s,
 	    const char *account, int days, const char *actor,
 	    const X509_NAME *subject, uint8_t out_serial[16],
 	    uint8_t **out_der, size_t *out_len, char *err, size_t err_len);
+/* What an operator's `mica-admin issue` may add. */
+struct micad_issue_opts {
+	const char		*profile;	/* [profile.NAME]; NULL: [ca] */
+	const char *const	*sans;		/* the certificate's SANs
+						 * ("DNS:x", checked), instead
+						 * of the CSR's; num_sans 0:
+						 * none given */
+	size_t			 num_sans;
+	int			 enrolment;	/* subscriber's first
+						 * certificate: the CSR's
+						 * subject is not compared (the
+						 * certificate carries the
+						 * account's) */
+};
+
+/*
+ * micad_issue_txn for the operator: with a named profile (its key
+ * usage, EKU, copy_san and default_days) and SANs set by the operator.
+ * A CSR's SANs (copied when the profile's copy_san is on and no SANs are
+ * given) must be on the account's list when it has one.  An unknown
+ * profile is STORE_INVALID with "--profile NAME: no such profile ..." in
+ * err.
+ */
+int	micad_issue_txn_opts(struct micad *, struct store_txn *,
+	    const uint8_t *csr_der, size_t csr_len, const char *account,
+	    int days, const char *actor, const struct micad_issue_opts *o,
+	    uint8_t out_serial[16], uint8_t **out_der, size_t *out_len,
+	    char *err, size_t err_len);
+/*
+ * An enrolment's approval (mica request): micad_issue_txn_with for the
+ * account's own subject (the CSR's when the account allows any), the
+ * CSR's subject not compared, the subscriber's SAN rules.
+ */
+int	micad_issue_txn_enrol(struct micad *, const struct micad_settings *s,
+	    struct store_txn *, const uint8_t *csr_der, size_t csr_len,
+	    const char *account, int days, const char *actor,
+	    uint8_t out_serial[16], uint8_t **out_der, size_t *out_len,
+	    char *err, size_t err_len);
+/*
+ * The SAN rule for a subscriber's CSR (reissue, enrolment): when
+ * s->profile.copy_san is on, every DNS, IP and email SAN of req must be
+ * on the account's list (acct_sans; an empty list allows none).  1, or 0
+ * with the reason in err.
+ */
+int	micad_csr_sans_check(const struct micad_settings *s, X509_REQ *req,
+	    const char *acct_sans, char *err, size_t err_len);
+/* The named profile of s, or NULL. */
+const struct micad_profile *micad_profile_find(const struct micad_settings *s,
+	    const char *name);
+
 /*
  * Inside a transaction: the key rules no CSR check alone can apply.  The
  * key must not be mica's own (the CA's, the OCSP signer's, the TLS

@@ -73,6 +73,16 @@ static _Atomic uint64_t si_vals[SI_COUNT];
  * appended by the CA protocol listener) incrementally on the worker. */
 static _Atomic uint64_t auth_failures, auth_logins;
 static uint64_t audit_seen;	/* last audit seq counted; worker only */
+/* Reissue/enrolment requests by outcome recorded in the audit trail
+ * before this run started (request.created, .refused, .approved,
+ * .rejected): /metrics adds this run's counters, so the totals survive a
+ * restart. */
+enum { RQ_CREATED, RQ_REFUSED, RQ_APPROVED, RQ_REJECTED, RQ_COUNT };
+static _Atomic uint64_t req_before[RQ_COUNT];
+static int audit_at_start;	/* the scan at start counts req_before */
+/* notAfter (unix) of micad's own certificates, read by the worker. */
+enum { OWN_CA, OWN_OCSP, OWN_TLS, OWN_COUNT };
+static _Atomic int64_t own_not_after[OWN_COUNT];
 static _Atomic int64_t si_time;
 static _Atomic int si_wanted = 1, si_busy;
 static struct event *si_timer;
@@ -286,10 +296,18 @@ static int
 audit_count_cb(const struct audit_rec *a, void *arg)
 {
 	(void)arg;
+	static const char *req_actions[RQ_COUNT] = { "request.created",
+	    "request.refused", "request.approved", "request.rejected" };
+	int i;
+
 	if (strcmp(a->action, "auth.failure") == 0)
 		atomic_fetch_add(&auth_failures, 1);
 	else if (strcmp(a->action, "auth.login") == 0)
 		atomic_fetch_add(&auth_logins, 1);
+	else if (audit_at_start)
+		for (i = 0; i < RQ_COUNT; i++)
+			if (strcmp(a->action, req_actions[i]) == 0)
+				atomic_fetch_add(&req_before[i], 1);
 	audit_seen = a->seq;
 	return 1;
 }
@@ -300,12 +318,33 @@ audit_count_txn(struct store_txn *txn, void *arg)
 	return store_audit_iter(txn, audit_seen + 1, audit_count_cb, arg);
 }
 
+/* notAfter of the certificate in path (0 when it cannot be read). */
+static int64_t
+file_not_after(const char *path)
+{
+	X509 *x = NULL;
+	int64_t nb, na = 0;
+	char err[CA_ERR_MAX];
+
+	if (path[0] == '\0' || !ca_cert_read(&x, path, err, sizeof(err)) ||
+	    !ca_cert_times(x, &nb, &na))
+		na = 0;
+	X509_free(x);
+	return na;
+}
+
 static void
 si_work(void *arg)
 {
 	struct store_info si;
 
 	(void)arg;
+	/* the files: renewals replace ocsp.crt and tls.crt while running */
+	atomic_store(&own_not_after[OWN_CA], file_not_after(micad.conf->ca.cert));
+	atomic_store(&own_not_after[OWN_OCSP],
+	    file_not_after(micad.conf->ca.ocsp_cert));
+	atomic_store(&own_not_after[OWN_TLS],
+	    file_not_after(micad.conf->ca.tls_cert));
 	(void)store_read(micad.store, audit_count_txn, NULL);
 	memset(&si, 0, sizeof(si));
 	if (store_info(micad.store, &si) != STORE_OK)
@@ -356,6 +395,68 @@ metric(struct wb *m, const char *type, const char *name, const char *help,
 	wb_str(m, line);
 }
 
+/* The last full CRL build. */
+static void
+crl_full_metrics(struct wb *m)
+{
+	struct crl_full_stats fs;
+	char line[512];
+
+	crl_service_full_stats(micad.crl, &fs);
+	snprintf(line, sizeof(line),
+	    "# HELP mica_crl_full_last_build_seconds Duration of the last "
+	    "full CRL build (build, sign, publish).\n"
+	    "# TYPE mica_crl_full_last_build_seconds gauge\n"
+	    "mica_crl_full_last_build_seconds %.6f\n",
+	    (double)fs.duration_usec / 1e6);
+	wb_str(m, line);
+	metric(m, "gauge", "mica_crl_full_last_entries",
+	    "Entries (revoked certificates) in the last full CRL.",
+	    fs.entries);
+	metric(m, "gauge", "mica_crl_full_last_build_timestamp_seconds",
+	    "thisUpdate (unix time) of the last full CRL built.",
+	    (uint64_t)(fs.time > 0 ? fs.time : 0));
+	metric(m, "counter", "mica_crl_full_builds_total",
+	    "Full CRL builds (this run: resets at restart).", fs.builds);
+	metric(m, "counter", "mica_crl_full_build_failures_total",
+	    "Full CRL builds that failed (this run: resets at restart).",
+	    fs.failures);
+}
+
+/* notAfter of the CA, OCSP signer and TLS certificates, and the seconds
+ * left. */
+static void
+cert_metrics(struct wb *m)
+{
+	static const char *names[OWN_COUNT] = { "ca", "ocsp", "tls" };
+	char line[256];
+	int64_t na, now = (int64_t)time(NULL);
+	int i;
+
+	wb_str(m, "# HELP mica_certificate_not_after_timestamp_seconds "
+	    "notAfter (unix time) of micad's own certificates: the CA, the "
+	    "OCSP signer, the CA protocol's TLS certificate (read from the "
+	    "files, refreshed with the store gauges; 0: unreadable).\n"
+	    "# TYPE mica_certificate_not_after_timestamp_seconds gauge\n");
+	for (i = 0; i < OWN_COUNT; i++) {
+		snprintf(line, sizeof(line),
+		    "mica_certificate_not_after_timestamp_seconds"
+		    "{cert=\"%s\"} %" PRId64 "\n", names[i],
+		    atomic_load(&own_not_after[i]));
+		wb_str(m, line);
+	}
+	wb_str(m, "# HELP mica_certificate_expiry_seconds Seconds until "
+	    "notAfter of micad's own certificates (negative: expired).\n"
+	    "# TYPE mica_certificate_expiry_seconds gauge\n");
+	for (i = 0; i < OWN_COUNT; i++) {
+		if ((na = atomic_load(&own_not_after[i])) == 0)
+			continue;
+		snprintf(line, sizeof(line), "mica_certificate_expiry_seconds"
+		    "{cert=\"%s\"} %" PRId64 "\n", names[i], na - now);
+		wb_str(m, line);
+	}
+}
+
 static void
 crl_metrics(struct wb *m)
 {
@@ -375,37 +476,43 @@ crl_metrics(struct wb *m)
 		crl_snapshot_release(sn);
 	}
 	metric(m, "counter", "mica_crl_delta_builds_total",
-	    "Delta CRL rebuilds after a status change.",
-	    micad_stat_get(MSTAT_CRL_DELTA_BUILDS));
+	    "Delta CRL rebuilds after a status change (this run: resets at "
+	    "restart).", micad_stat_get(MSTAT_CRL_DELTA_BUILDS));
 	metric(m, "counter", "mica_crl_delta_build_failures_total",
-	    "Delta CRL rebuilds that failed.",
+	    "Delta CRL rebuilds that failed (this run: resets at restart).",
 	    micad_stat_get(MSTAT_CRL_DELTA_FAILED));
 	snprintf(line, sizeof(line), "# HELP mica_crl_delta_build_seconds_total"
-	    " Time spent in delta CRL rebuilds.\n# TYPE "
-	    "mica_crl_delta_build_seconds_total counter\n"
+	    " Time spent in delta CRL rebuilds (this run: resets at "
+	    "restart).\n# TYPE mica_crl_delta_build_seconds_total counter\n"
 	    "mica_crl_delta_build_seconds_total %.6f\n",
 	    (double)micad_stat_get(MSTAT_CRL_DELTA_USEC) / 1e6);
 	wb_str(m, line);
+	crl_full_metrics(m);
 }
 
 static void
 reissue_metrics(struct wb *m)
 {
-	static const struct { const char *state; enum micad_stat s; } rs[] = {
-		{ "created", MSTAT_REQ_CREATED },
-		{ "refused", MSTAT_REQ_REFUSED },
-		{ "approved", MSTAT_REQ_APPROVED },
-		{ "rejected", MSTAT_REQ_REJECTED },
+	static const struct {
+		const char *state; enum micad_stat s; int before;
+	} rs[] = {
+		{ "created", MSTAT_REQ_CREATED, RQ_CREATED },
+		{ "refused", MSTAT_REQ_REFUSED, RQ_REFUSED },
+		{ "approved", MSTAT_REQ_APPROVED, RQ_APPROVED },
+		{ "rejected", MSTAT_REQ_REJECTED, RQ_REJECTED },
 	};
 	char line[256];
 	size_t i;
 
-	wb_str(m, "# HELP mica_reissue_requests_total Reissue requests by "
-	    "outcome.\n# TYPE mica_reissue_requests_total counter\n");
+	wb_str(m, "# HELP mica_reissue_requests_total Reissue and enrolment "
+	    "requests by outcome (kept across restarts: earlier runs are "
+	    "counted from the audit trail).\n"
+	    "# TYPE mica_reissue_requests_total counter\n");
 	for (i = 0; i < sizeof(rs) / sizeof(rs[0]); i++) {
 		snprintf(line, sizeof(line), "mica_reissue_requests_total"
 		    "{state=\"%s\"} %" PRIu64 "\n", rs[i].state,
-		    micad_stat_get(rs[i].s));
+		    micad_stat_get(rs[i].s) +
+		    atomic_load(&req_before[rs[i].before]));
 		wb_str(m, line);
 	}
 }
@@ -436,7 +543,7 @@ conn_metrics(struct wb *m)
 	wb_str(m, "# HELP mica_connections_dropped_total Connections refused "
 	    "at accept (max_connections, max_per_address), shed to make "
 	    "room (shed) or closed by a timeout before a request, by "
-	    "listener and reason.\n"
+	    "listener and reason (this run: resets at restart).\n"
 	    "# TYPE mica_connections_dropped_total counter\n");
 	for (i = 0; http != NULL && i < sizeof(hs) / sizeof(hs[0]); i++) {
 		snprintf(line, sizeof(line), "mica_connections_dropped_total"
@@ -478,23 +585,28 @@ route_metrics(struct ocsp_http_req *req, const char *path, void *arg)
 	if (micad.crl != NULL)
 		crl_metrics(&m);
 	reissue_metrics(&m);
+	cert_metrics(&m);
 	conn_metrics(&m);
 	metric(&m, "counter", "mica_notify_delivered_total",
-	    "Notify events delivered (command exited 0).",
+	    "Notify events delivered (command exited 0; this run: resets at "
+	    "restart).",
 	    notify_stat_delivered(micad.notify));
 	metric(&m, "counter", "mica_notify_failures_total",
-	    "Failed notify command runs (retried).",
+	    "Failed notify command runs (retried; this run: resets at "
+	    "restart).",
 	    notify_stat_failures(micad.notify));
 	metric(&m, "gauge", "mica_notify_queued", "Notify events waiting.",
 	    notify_stat_queued(micad.notify));
 	metric(&m, "counter", "mica_expiry_events_total",
-	    "cert.expiring events emitted.",
+	    "cert.expiring events emitted (this run: resets at restart).",
 	    micad_stat_get(MSTAT_EXPIRY_SENT));
 	metric(&m, "counter", "mica_auth_failures_total",
-	    "Failed CA protocol logins (from the audit trail; refreshed with "
-	    "the store gauges).", atomic_load(&auth_failures));
+	    "Failed CA protocol logins (from the audit trail, so kept across "
+	    "restarts; refreshed with the store gauges).",
+	    atomic_load(&auth_failures));
 	metric(&m, "counter", "mica_auth_logins_total",
-	    "Successful CA protocol logins (from the audit trail).",
+	    "Successful CA protocol logins (from the audit trail, so kept "
+	    "across restarts).",
 	    atomic_load(&auth_logins));
 	atomic_store(&si_wanted, 1);
 	for (i = 0; i < SI_COUNT; i++)
@@ -513,6 +625,28 @@ route_metrics(struct ocsp_http_req *req, const char *path, void *arg)
 	wb_cleanup(&m);
 	ocsp_http_add_header(req, "Content-Type", "text/plain; version=0.0.4");
 	ocsp_http_send(req, 200, "OK");
+}
+
+/*
+ * The path parts of [ca] http_url and of the earlier URLs in
+ * old_http_urls: certificates carry <url>/ocsp, <url>/crl, ...; after
+ * http_url changed, both the old and the new certificates' URLs must be
+ * answered.  1, or 0 when the HTTP layer refused one.
+ */
+static int
+add_url_prefixes(struct ocsp_http *h, const struct mica_conf *c)
+{
+	char buf[CONF_STR_MAX], path[CONF_STR_MAX], *tok, *p, *save = NULL;
+
+	if (conf_url_path(path, sizeof(path), c->ca.http_url) &&
+	    !ocsp_http_add_prefix(h, path))
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", c->ca.old_http_urls);
+	for (p = buf; (tok = strtok_r(p, ", \t", &save)) != NULL; p = NULL)
+		if (conf_url_path(path, sizeof(path), tok) &&
+		    !ocsp_http_add_prefix(h, path))
+			return 0;
+	return 1;
 }
 
 static void
@@ -562,7 +696,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	    "[policy] review=%s argon2_opslimit=%" PRIu64 " argon2_memlimit=%"
 	    PRIu64 " (and the rest of [policy]), [ca] "
 	    "default_days=%d key_usage ext_key_usage copy_san "
-	    "renew_before_days; not reloaded (restart needed): listeners, "
+	    "renew_before_days, [profile.*]; not reloaded (restart needed): listeners, "
 	    "keys and certificates, store, [http], [protocol], [crl], [admin], "
 	    "[daemon] user/group/workers/notify_timeout/notify_retry_delay/"
 	    "expiry_interval", nc->daemon.log_level == LOG_LVL_DEBUG ?
@@ -610,6 +744,9 @@ bind_http(struct mica_conf *c)
 		fatalx("cannot set up HTTP on %s", c->http.listen);
 	if (!load_ca_files(c->ca.cert) || !load_chain_pem())
 		fatalx("cannot read %s", c->ca.cert);
+	if (!add_url_prefixes(http, c))
+		fatalx("cannot serve the paths of [ca] http_url and "
+		    "old_http_urls (at most 8)");
 	if (!ocsp_http_add_route(http, "/ca.", route_ca, NULL) ||
 	    !ocsp_http_add_route(http, "/chain.", route_ca, NULL) ||
 	    !ocsp_http_add_route(http, "/crl", route_crl, NULL) ||
@@ -908,6 +1045,12 @@ main(int argc, char **argv)
 		    "start a second one", conf.store.path);
 	if (rc != STORE_OK)
 		fatalx("store %s: %s", conf.store.path, store_strerror(rc));
+	/* the audit trail so far: what /metrics counts from earlier runs
+	 * (the worker goes on from there) */
+	audit_at_start = 1;
+	if (store_read(micad.store, audit_count_txn, NULL) != STORE_OK)
+		log_warnx("metrics: the audit trail could not be counted");
+	audit_at_start = 0;
 	guard_restore(&conf, &pd, accept_restore);
 
 	micad.conf = &conf;

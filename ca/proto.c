@@ -83,6 +83,8 @@ static const struct mdef mdefs[] = {
 	{ PROTO_LIST, "LIST", 0, { { 0, 0 } } },
 	{ PROTO_CERTS, "CERTS", 2, { { PROTO_T_TOTAL, 1 },
 	    { PROTO_T_CERTINFO, 0 } } },
+	{ PROTO_REQUEST, "REQUEST", 2, { { PROTO_T_CSR, 1 },
+	    { PROTO_T_NOTE, 0 } } },
 };
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
@@ -772,7 +774,8 @@ proto_encode_ok(struct wb *out, uint32_t id)
 int
 proto_type_is_request(uint8_t type)
 {
-	return type >= PROTO_HELLO && type <= PROTO_LIST;
+	return (type >= PROTO_HELLO && type <= PROTO_LIST) ||
+	    type == PROTO_REQUEST;
 }
 
 const char *

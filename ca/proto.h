@@ -54,6 +54,8 @@ enum proto_type {
 	PROTO_FETCH = 0x05,		/* REQUEST, TOKEN */
 	PROTO_STATUS = 0x06,		/* REQUEST, TOKEN */
 	PROTO_LIST = 0x07,		/* (no fields) */
+	/* 0x20..0x27: requests added in the issue 14 round */
+	PROTO_REQUEST = 0x20,		/* CSR, [NOTE]: a first certificate */
 	PROTO_OK = 0x80,		/* (no fields) */
 	PROTO_SERVER_HELLO = 0x81,	/* VERSION, MAX_FRAME */
 	PROTO_ACCEPTED = 0x82,		/* REQUEST, STATE, [TOKEN] */

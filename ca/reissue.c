@@ -203,6 +203,34 @@ reissue_free(struct reissue *r)
 	free(r);
 }
 
+/* ---- enrolment requests (no lost certificate) ---- */
+
+int
+reissue_is_enrolment(const uint8_t lost_serial[16])
+{
+	return (lost_serial[0] & 0x80) != 0;
+}
+
+/* The marker an enrolment request carries instead of a lost serial. */
+static void
+enrolment_marker(uint8_t out[16], uint64_t id)
+{
+	memset(out, 0, 16);
+	out[0] = 0x80;
+	be64_put(out + 8, id);
+}
+
+/* "-" for an enrolment, else the lost serial in hex. */
+static const char *
+lost_text(char hex[SERIAL_HEX_LEN], const uint8_t lost[16])
+{
+	if (reissue_is_enrolment(lost))
+		snprintf(hex, SERIAL_HEX_LEN, "-");
+	else
+		serial_hex(hex, lost);
+	return hex;
+}
+
 /* ---- creating a request ---- */
 
 struct create_ctx {
@@ -212,6 +240,7 @@ struct create_ctx {
 	uint8_t			*csr;		/* malloc'd copy */
 	size_t			 csr_len;
 	uint8_t			 reason;
+	int			 enrol;		/* REQUEST: no lost certificate */
 	char			 note[STORE_NOTE_MAX + 1];
 	uint8_t			 hash[STORE_HASH_LEN];
 	uint8_t			 token[REISSUE_TOKEN_LEN];
@@ -254,6 +283,8 @@ check_csr(struct create_ctx *c, struct store_txn *txn,
 	pol.lost_cert_der = lost->der;
 	pol.lost_cert_len = lost->der_len;
 	if (!ca_csr_check(&req, c->csr, c->csr_len, &pol, c->err,
+	    sizeof(c->err)) ||
+	    !micad_csr_sans_check(&c->set, req, acct->sans, c->err,
 	    sizeof(c->err))) {
 		c->rc = REISSUE_BAD_REQUEST;
 		goto out;
@@ -271,6 +302,87 @@ check_csr(struct create_ctx *c, struct store_txn *txn,
 out:
 	X509_REQ_free(req);
 	X509_free(lcert);
+	return rc;
+}
+
+/*
+ * An enrolment's CSR: the account's key rules and SAN list.  Its subject
+ * is not checked against the account's: the certificate carries the
+ * account's subject (the CSR proves possession of the key); an account
+ * that allows any subject gets the CSR's.
+ */
+static int
+check_enrol_csr(struct create_ctx *c, struct store_txn *txn,
+    const struct account_rec *acct)
+{
+	X509_REQ	*req = NULL;
+	enum store_rc	 src;
+	int		 rc = 0;
+
+	if (!ca_csr_check(&req, c->csr, c->csr_len, NULL, c->err,
+	    sizeof(c->err)) ||
+	    !micad_csr_sans_check(&c->set, req, acct->sans, c->err,
+	    sizeof(c->err))) {
+		c->rc = REISSUE_BAD_REQUEST;
+		goto out;
+	}
+	src = micad_csr_key_check(c->d, txn, req, c->err, sizeof(c->err));
+	if (src != STORE_OK) {
+		c->rc = src == STORE_INVALID ? REISSUE_BAD_REQUEST :
+		    REISSUE_INTERNAL;
+		if (src != STORE_INVALID)
+			snprintf(c->err, sizeof(c->err), "internal error");
+		goto out;
+	}
+	rc = 1;
+out:
+	X509_REQ_free(req);
+	return rc;
+}
+
+/* REQUEST: a pending request for a first certificate of the account. */
+static enum store_rc
+enrol_txn(struct store_txn *txn, struct create_ctx *c)
+{
+	struct account_rec	 acct;
+	struct request_rec	 q;
+	char			 subj[64];
+	enum store_rc		 rc;
+
+	memset(&acct, 0, sizeof(acct));
+	memset(&q, 0, sizeof(q));
+	if ((rc = store_account_get(txn, c->account, &acct)) != STORE_OK)
+		goto out;
+	if (!check_enrol_csr(c, txn, &acct)) {
+		rc = STORE_ABORT;
+		goto out;
+	}
+	if ((rc = store_request_next_id(txn, &c->id)) != STORE_OK)
+		goto out;
+	enrolment_marker(c->lost, c->id);
+	q.id = c->id;
+	q.state = REQ_PENDING;
+	q.reason = REQREASON_LOST;	/* unused: nothing is revoked */
+	snprintf(q.account, sizeof(q.account), "%s", c->account);
+	memcpy(q.lost_serial, c->lost, STORE_SERIAL_LEN);
+	memcpy(q.token_hash, c->hash, STORE_HASH_LEN);
+	q.created = c->now;
+	snprintf(q.note, sizeof(q.note), "%s", c->note);
+	q.csr = c->csr;
+	q.csr_len = c->csr_len;
+	if ((rc = store_request_put(txn, &q)) != STORE_OK)
+		goto out;
+	snprintf(subj, sizeof(subj), "req=%" PRIu64, c->id);
+	if ((rc = store_audit_append(txn, c->account, "request.created", subj,
+	    "enrolment (a first certificate, nothing replaced)", NULL)) !=
+	    STORE_OK)
+		goto out;
+	c->held = 0;
+	c->rc = REISSUE_OK;
+out:
+	if (rc != STORE_OK && rc != STORE_ABORT)
+		c->rc = REISSUE_INTERNAL;
+	account_rec_wipe(&acct);
 	return rc;
 }
 
@@ -292,6 +404,8 @@ create_txn(struct store_txn *txn, void *arg)
 	c->rc = REISSUE_INTERNAL;
 	c->held = 0;
 	c->err[0] = '\0';
+	if (c->enrol)
+		return enrol_txn(txn, c);
 	serial_hex(hex, c->lost);
 
 	rc = store_cert_get(txn, c->lost, &lost);
@@ -421,12 +535,13 @@ create_refuse_queue(struct create_ctx *c)
 	char hex[SERIAL_HEX_LEN];
 
 	micad_stat_add(MSTAT_REQ_REFUSED, 1);
-	serial_hex(hex, c->lost);
+	lost_text(hex, c->lost);
 	/* err may quote the CSR's subject: escaped for the log and audit */
 	proto_log_escape(c->audit.details, sizeof(c->audit.details), c->err,
 	    sizeof(c->err));
-	log_info("reissue refused account=%s serial=%s why=\"%s\"",
-	    c->account, hex, c->audit.details);
+	log_info("%s refused account=%s serial=%s why=\"%s\"",
+	    c->enrol ? "enrolment" : "reissue", c->account, hex,
+	    c->audit.details);
 	snprintf(c->audit.actor, sizeof(c->audit.actor), "%s", c->account);
 	c->audit.action = "request.refused";
 	snprintf(c->audit.subject, sizeof(c->audit.subject), "%s", hex);
@@ -464,7 +579,7 @@ create_written(void *arg, enum store_rc rc)
 	struct notify_info	 ni;
 	char			 hex[SERIAL_HEX_LEN];
 
-	serial_hex(hex, c->lost);
+	lost_text(hex, c->lost);
 	if (rc != STORE_OK || c->rc != REISSUE_OK) {
 		if (c->rc == REISSUE_OK || c->rc == REISSUE_INTERNAL) {
 			c->rc = REISSUE_INTERNAL;
@@ -475,16 +590,20 @@ create_written(void *arg, enum store_rc rc)
 		create_refuse(c);
 		return;
 	}
-	log_info("req=%" PRIu64 " reissue requested account=%s serial=%s "
-	    "reason=%s held=%d", c->id, c->account, hex,
-	    req_reason_name(c->reason), c->held);
+	if (c->enrol)
+		log_info("req=%" PRIu64 " enrolment requested account=%s",
+		    c->id, c->account);
+	else
+		log_info("req=%" PRIu64 " reissue requested account=%s "
+		    "serial=%s reason=%s held=%d", c->id, c->account, hex,
+		    req_reason_name(c->reason), c->held);
 	micad_stat_add(MSTAT_REQ_CREATED, 1);
 	memset(&ni, 0, sizeof(ni));
 	ni.event = "request.created";
 	ni.request_id = c->id;
 	ni.account = c->account;
-	ni.serial = c->lost;
-	ni.reason = req_reason_name(c->reason);
+	ni.serial = c->enrol ? NULL : c->lost;
+	ni.reason = c->enrol ? NULL : req_reason_name(c->reason);
 	ni.time = c->now;
 	notify_event(c->d->notify, &ni);
 	c->state = REQ_PENDING;
@@ -516,7 +635,10 @@ reissue_create(struct micad *d, const char *account,
 	c->fn = fn;
 	c->arg = arg;
 	snprintf(c->account, sizeof(c->account), "%s", account);
-	memcpy(c->lost, lost_serial, sizeof(c->lost));
+	if (lost_serial != NULL)
+		memcpy(c->lost, lost_serial, sizeof(c->lost));
+	else
+		c->enrol = 1;	/* the marker is set with the id */
 	if (csr_len > 0)
 		memcpy(c->csr, csr_der, csr_len);
 	c->csr_len = csr_len;
@@ -695,6 +817,40 @@ approve_recheck(struct decide_ctx *c, const struct cert_rec *lost)
 	return 1;
 }
 
+/* Approving an enrolment: sign, mark the request issued; nothing is
+ * revoked or linked. */
+static enum store_rc
+approve_enrol_txn(struct store_txn *txn, struct decide_ctx *c,
+    struct request_rec *q)
+{
+	char		subj[64], nhex[SERIAL_HEX_LEN], details[256];
+	enum store_rc	rc;
+
+	rc = micad_issue_txn_enrol(c->d, &c->set, txn, q->csr, q->csr_len,
+	    q->account, c->set.policy.request_days, c->actor, c->new_serial,
+	    &c->der, &c->der_len, c->err, sizeof(c->err));
+	if (rc != STORE_OK) {
+		if (rc == STORE_INVALID)
+			c->rc = REISSUE_BAD_REQUEST;
+		return rc;
+	}
+	serial_hex(nhex, c->new_serial);
+	q->state = REQ_ISSUED;
+	memcpy(q->new_serial, c->new_serial, STORE_SERIAL_LEN);
+	q->decided = c->now;
+	snprintf(q->decided_by, sizeof(q->decided_by), "%s", c->actor);
+	if ((rc = store_request_put(txn, q)) != STORE_OK)
+		return rc;
+	snprintf(subj, sizeof(subj), "req=%" PRIu64, c->id);
+	snprintf(details, sizeof(details), "account=%s enrolment new=%s",
+	    q->account, nhex);
+	if ((rc = store_audit_append(txn, c->actor, "request.approved", subj,
+	    details, NULL)) != STORE_OK)
+		return rc;
+	c->rc = REISSUE_OK;
+	return STORE_OK;
+}
+
 static enum store_rc
 approve_txn(struct store_txn *txn, void *arg)
 {
@@ -715,6 +871,10 @@ approve_txn(struct store_txn *txn, void *arg)
 	c->err[0] = '\0';
 	if ((rc = decide_get(c, txn, &q)) != STORE_OK)
 		goto out;
+	if (reissue_is_enrolment(q.lost_serial)) {
+		rc = approve_enrol_txn(txn, c, &q);
+		goto out;
+	}
 	if ((rc = store_cert_get(txn, q.lost_serial, &lost)) != STORE_OK)
 		goto out;
 	/*
@@ -880,7 +1040,7 @@ decide_written(void *arg, enum store_rc rc)
 		}
 		return;
 	}
-	serial_hex(lhex, c->lost);
+	lost_text(lhex, c->lost);
 	memset(&res, 0, sizeof(res));
 	res.id = c->id;
 	if (c->approve) {
@@ -906,7 +1066,7 @@ decide_written(void *arg, enum store_rc rc)
 	ni.event = c->approve ? "request.approved" : "request.rejected";
 	ni.request_id = c->id;
 	ni.account = c->account;
-	ni.serial = c->lost;
+	ni.serial = reissue_is_enrolment(c->lost) ? NULL : c->lost;
 	ni.new_serial = c->approve ? c->new_serial : NULL;
 	ni.actor = c->actor;
 	ni.why = c->approve ? NULL : c->why;

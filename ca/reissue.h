@@ -71,6 +71,15 @@ typedef void (*reissue_create_fn)(void *arg, enum reissue_rc rc,
  * loop, never before this returns (a refusal is audited first); or 0:
  * nothing was queued (micad is stopping, out of memory), fn never runs.
  */
+/*
+ * lost_serial NULL: an enrolment (REQUEST, `mica request`): a request for
+ * a first certificate of the account, reviewed like a reissue; approving
+ * it signs the certificate (the account's subject, the SAN rules) and
+ * revokes nothing.  Its request record carries, instead of a lost
+ * serial, 0x80, seven zero bytes and the request id (reissue_is_enrolment):
+ * never a certificate's serial (top bit clear), and unique for the
+ * store's one-open-request-per-serial index.
+ */
 int	reissue_create(struct micad *d, const char *account,
 	    const uint8_t lost_serial[16], const uint8_t *csr_der,
 	    size_t csr_len, uint8_t reason, const char *note,
@@ -118,6 +127,8 @@ enum reissue_rc	reissue_lookup(struct micad *d, uint64_t id,
  */
 enum reissue_rc	reissue_wait(struct micad *d, const char *account,
 		    uint64_t id, reissue_wait_fn fn, void *arg);
+/* 1 when a request's lost_serial is an enrolment's marker. */
+int	reissue_is_enrolment(const uint8_t lost_serial[16]);
 /* Drops every waiter registered with arg (a closing connection). */
 void		reissue_wait_cancel(struct reissue *, void *arg);
 

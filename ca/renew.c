@@ -89,11 +89,19 @@ same_type_key(X509 *cert)
 	return out;
 }
 
-/* The old certificate again, with key, serial and validity new. */
+/* SANs that replace the old certificate's (tls renew --name). */
+struct renew_sans {
+	const char *const	*sans;	/* "DNS:x", "IP:x" */
+	size_t			 num;
+};
+
+/* The old certificate again, with key, serial and validity new, and with
+ * sans (if not NULL) instead of its subjectAltName. */
 static X509 *
 make_cert(X509 *old, X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key,
-    const uint8_t serial[16], int64_t now)
+    const uint8_t serial[16], int64_t now, const struct renew_sans *sans)
 {
+	char serr[CA_ERR_MAX];
 	X509 *x = NULL, *ret = NULL;
 	X509_EXTENSION *ski = NULL;
 	X509V3_CTX v3;
@@ -126,11 +134,18 @@ make_cert(X509 *old, X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key,
 	for (i = 0; i < X509_get_ext_count(old); i++) {
 		X509_EXTENSION *e = X509_get_ext(old, i);
 
-		if (OBJ_obj2nid(X509_EXTENSION_get_object(e)) ==
-		    NID_subject_key_identifier)
+		int nid = OBJ_obj2nid(X509_EXTENSION_get_object(e));
+
+		if (nid == NID_subject_key_identifier ||
+		    (sans != NULL && nid == NID_subject_alt_name))
 			continue;
 		if (!X509_add_ext(x, e, -1))
 			goto out;
+	}
+	if (sans != NULL && !ca_add_sans(x, sans->sans, sans->num, serr,
+	    sizeof(serr))) {
+		log_warnx("renew: %s", serr);
+		goto out;
 	}
 	X509V3_set_ctx(&v3, ca, x, NULL, NULL, 0);
 	if ((ski = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_key_identifier,
@@ -259,8 +274,9 @@ renew_key(struct micad *d, X509 *old, const char *key_path)
 
 static int
 renew_one(struct micad *d, const struct privdrop *pd, const char *what,
-    const char *cert_path, const char *key_path, X509 **out_cert,
-    EVP_PKEY **out_key, char *err, size_t err_len)
+    const char *cert_path, const char *key_path,
+    const struct renew_sans *sans, X509 **out_cert, EVP_PKEY **out_key,
+    char *err, size_t err_len)
 {
 	struct renew_rec r;
 	X509 *old = NULL, *x = NULL, *ca = ca_signer_get0_cert(d->signer);
@@ -290,7 +306,7 @@ renew_one(struct micad *d, const struct privdrop *pd, const char *what,
 		memset(&r.rec, 0, sizeof(r.rec));
 		ca_random_serial(r.rec.serial);
 		if ((x = make_cert(old, ca, ca_signer_get0_key(d->signer), key,
-		    r.rec.serial, now)) == NULL ||
+		    r.rec.serial, now, sans)) == NULL ||
 		    !ca_cert_times(x, &r.rec.st.not_before,
 		    &r.rec.st.not_after) ||
 		    !ca_cert_der(x, &r.rec.der, &r.rec.der_len)) {
@@ -615,7 +631,7 @@ renew_at_start(struct micad *d, const struct privdrop *pd, int *out_renewed,
 			goto out;
 		if (due) {
 			if (!renew_one(d, pd, "OCSP signer", c->ca.ocsp_cert,
-			    c->ca.ocsp_key, &x, &k, err, err_len))
+			    c->ca.ocsp_key, NULL, &x, &k, err, err_len))
 				goto out;
 			if (!ca_signer_new(&ns, ca_signer_get0_cert(d->signer),
 			    ca_signer_get0_key(d->signer), x, k, err,
@@ -637,7 +653,7 @@ renew_at_start(struct micad *d, const struct privdrop *pd, int *out_renewed,
 		k = NULL;
 		if (due) {
 			if (!renew_one(d, pd, "TLS server certificate",
-			    c->ca.tls_cert, c->ca.tls_key, &x, &k, err,
+			    c->ca.tls_cert, c->ca.tls_key, NULL, &x, &k, err,
 			    err_len))
 				goto out;
 			n++;
@@ -694,7 +710,7 @@ renew_work(void *arg)
 	    file_due(c->ca.ocsp_cert, ca, j->now, j->rbd, &due, err,
 	    sizeof(err)) && due) {
 		if (!renew_one(d, NULL, "OCSP signer", c->ca.ocsp_cert,
-		    c->ca.ocsp_key, &x, &k, err, sizeof(err)))
+		    c->ca.ocsp_key, NULL, &x, &k, err, sizeof(err)))
 			log_warnx("OCSP signer renewal failed, will retry: %s",
 			    err);
 		else if (!ocsp_responder_set_signer(d->ocsp, x, k))
@@ -711,7 +727,8 @@ renew_work(void *arg)
 	    file_due(c->ca.tls_cert, ca, j->now, j->rbd, &due, err,
 	    sizeof(err)) && due) {
 		if (!renew_one(d, NULL, "TLS server certificate",
-		    c->ca.tls_cert, c->ca.tls_key, &x, &k, err, sizeof(err)))
+		    c->ca.tls_cert, c->ca.tls_key, NULL, &x, &k, err,
+		    sizeof(err)))
 			log_warnx("TLS certificate renewal failed, will retry: "
 			    "%s", err);
 		else
@@ -802,4 +819,107 @@ renew_stop(void)
 	if (R.kick != NULL)
 		event_free(R.kick);
 	memset(&R, 0, sizeof(R));
+}
+
+/* ---- mica-admin tls renew: a new TLS certificate with other names ---- */
+
+struct tls_job {
+	struct micad	*d;
+	char		*sans[CA_SANS_MAX];
+	size_t		 num;
+	renew_tls_done_fn done;
+	void		*arg;
+	int		 ok;
+	char		 serial[SERIAL_HEX_LEN];
+	char		 err[CA_ERR_MAX];
+};
+
+static void
+tls_job_free(struct tls_job *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->num; i++)
+		free(j->sans[i]);
+	free(j);
+}
+
+/* Worker: the same renewal as when it is due, with the new SANs. */
+static void
+tls_work(void *arg)
+{
+	struct tls_job *j = arg;
+	struct mica_conf *c = j->d->conf;
+	struct renew_sans rs = { (const char *const *)j->sans, j->num };
+	X509 *x = NULL;
+	EVP_PKEY *k = NULL;
+	uint8_t sn[STORE_SERIAL_LEN];
+
+	if (c->ca.tls_cert[0] == '\0') {
+		snprintf(j->err, sizeof(j->err), "no [ca] tls_cert configured");
+		return;
+	}
+	if (!renew_one(j->d, NULL,
+	    "TLS server certificate", c->ca.tls_cert, c->ca.tls_key, &rs,
+	    &x, &k, j->err, sizeof(j->err)))
+		goto out;
+	if (ca_cert_serial(x, sn))
+		serial_hex(j->serial, sn);
+	j->ok = 1;
+ out:
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
+/* Loop: the files are in place; new connections get the new one. */
+static void
+tls_done(void *arg)
+{
+	struct tls_job *j = arg;
+
+	if (j->ok && j->d->stopping) {
+		j->ok = 0;
+		snprintf(j->err, sizeof(j->err), "the new TLS certificate "
+		    "(serial %s) is on disk; micad is stopping and takes it up "
+		    "at its next start", j->serial);
+	} else if (j->ok && !ca_listener_reload_tls()) {
+		j->ok = 0;
+		snprintf(j->err, sizeof(j->err), "the new TLS certificate "
+		    "(serial %s) is on disk but micad did not take it up: "
+		    "restart micad", j->serial);
+	}
+	j->done(j->arg, j->ok, j->ok ? j->serial : j->err);
+	tls_job_free(j);
+	R.busy = 0;
+	if (R.again && !R.d->stopping) {
+		R.again = 0;
+		renew_check(R.d);
+	}
+}
+
+int
+renew_tls_names(struct micad *d, const char *const *sans, size_t num,
+    renew_tls_done_fn done, void *arg)
+{
+	struct tls_job *j;
+	size_t i;
+
+	if (R.busy || num == 0 || num > CA_SANS_MAX)
+		return 0;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		fatalx("out of memory");
+	for (i = 0; i < num; i++)
+		if ((j->sans[j->num++] = strdup(sans[i])) == NULL)
+			fatalx("out of memory");
+	j->d = d;
+	j->done = done;
+	j->arg = arg;
+	R.d = d;
+	R.busy = 1;	/* no automatic renewal at the same time */
+	if (!workq_submit(d->workers, tls_work, tls_done, j)) {
+		R.busy = 0;
+		tls_job_free(j);
+		return 0;
+	}
+	return 1;
 }

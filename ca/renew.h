@@ -79,6 +79,21 @@ void	renew_check(struct micad *d);
 int	renew_start(struct micad *d);
 /* Any thread, never blocks: makes the loop run renew_check soon. */
 void	renew_kick(void *unused);
+/* Called on the loop when renew_tls_names is done: ok with the new
+ * certificate's serial (hex) as text, or not ok with the reason. */
+typedef void (*renew_tls_done_fn)(void *arg, int ok, const char *text);
+/*
+ * Loop thread (mica-admin tls renew): issues a new TLS server
+ * certificate with these SANs ("DNS:name", "IP:addr", checked by the
+ * caller) instead of the current one's, on a worker, the same way as an
+ * automatic renewal (new key, recorded and audited as cert.renew, files
+ * replaced atomically), then reloads the listener: new connections get
+ * it, open ones keep theirs.  done runs on the loop.  Returns 0 (done
+ * will not run) when a renewal is already running or num is 0 or above
+ * CA_SANS_MAX.
+ */
+int	renew_tls_names(struct micad *d, const char *const *sans, size_t num,
+	    renew_tls_done_fn done, void *arg);
 /* At exit, after the HTTP threads and the workers have stopped. */
 void	renew_stop(void);
 

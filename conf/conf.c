@@ -65,6 +65,7 @@ static const struct key keys[] = {
 	{ "ca", "tls_cert", K_PATH, S(ca.tls_cert), 0, 0 },
 	{ "ca", "tls_key", K_PATH, S(ca.tls_key), 0, 0 },
 	{ "ca", "http_url", K_URL, S(ca.http_url), 0, 0 },
+	{ "ca", "old_http_urls", K_STR, S(ca.old_http_urls), 0, 0 },
 	{ "ca", "default_days", K_INT, N(ca.default_days), 1, 36500 },
 	{ "ca", "key_usage", K_STR, S(ca.key_usage), 0, 0 },
 	{ "ca", "ext_key_usage", K_STR, S(ca.ext_key_usage), 0, 0 },
@@ -128,6 +129,18 @@ static const struct key keys[] = {
 	{ "daemon", "expiry_interval", K_INT, N(daemon.expiry_interval), 10, 7 * 86400 },
 	{ "daemon", "workers", K_INT, N(daemon.workers), 1, 64 },
 };
+
+/* The keys of a [profile.NAME] section; offsets into profiles[0]. */
+#define P(f)	offsetof(struct mica_conf, profiles[0].f), \
+	sizeof(((struct mica_conf *)0)->profiles[0].f)
+#define PN(f)	offsetof(struct mica_conf, profiles[0].f), 0
+static const struct key profile_keys[] = {
+	{ "profile.NAME", "key_usage", K_STR, P(key_usage), 0, 0 },
+	{ "profile.NAME", "ext_key_usage", K_STR, P(ext_key_usage), 0, 0 },
+	{ "profile.NAME", "copy_san", K_BOOL, PN(copy_san), 0, 0 },
+	{ "profile.NAME", "default_days", K_INT, PN(default_days), 1, 36500 },
+};
+#define PROFILE_PREFIX	"profile."
 
 static const char *sections[] = {
 	"ca", "protocol", "http", "admin", "policy", "store", "crl", "daemon",
@@ -368,6 +381,52 @@ conf_http_url_check(const char *url, char *why, size_t why_len)
 }
 
 int
+conf_url_path(char *out, size_t out_len, const char *url)
+{
+	const char *p;
+	size_t n;
+
+	if (strncmp(url, "http://", 7) != 0 || url[7] == '\0')
+		return 0;
+	if ((p = strchr(url + 7, '/')) == NULL)
+		p = "";
+	n = strlen(p);
+	while (n > 0 && p[n - 1] == '/')
+		n--;
+	if (n >= out_len)
+		return 0;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 1;
+}
+
+/* [ca] old_http_urls: each one an http_url, their paths not too long. */
+static int
+check_old_urls(const struct mica_conf *c, const char *path, char *err,
+    size_t err_len)
+{
+	char buf[CONF_STR_MAX], *tok, *save = NULL, *p, why[256];
+	char up[CONF_STR_MAX];
+
+	snprintf(buf, sizeof(buf), "%s", c->ca.old_http_urls);
+	for (p = buf; (tok = strtok_r(p, ", \t", &save)) != NULL; p = NULL) {
+		if (!conf_http_url_check(tok, why, sizeof(why)) ||
+		    !conf_url_path(up, 100, tok)) {
+			if (why[0] == '\0' || conf_http_url_check(tok, why,
+			    sizeof(why)))
+				snprintf(why, sizeof(why), "its path is longer "
+				    "than 99 characters");
+			snprintf(err, err_len, "%s:%d: [ca] old_http_urls: "
+			    "\"%s\": %s", path, key_line(path, "ca",
+			    "old_http_urls"), tok, why);
+			return 0;
+		}
+		why[0] = '\0';
+	}
+	return 1;
+}
+
+int
 conf_net_match(const struct conf_net *nets, int n, const struct sockaddr *sa)
 {
 	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -554,6 +613,19 @@ find_key(const char *section, const char *name)
 	return NULL;
 }
 
+/* 1 when s is "profile.NAME" with a valid NAME. */
+static int
+profile_section(const char *s)
+{
+	size_t n;
+
+	if (strncmp(s, PROFILE_PREFIX, strlen(PROFILE_PREFIX)) != 0)
+		return 0;
+	s += strlen(PROFILE_PREFIX);
+	n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-");
+	return n > 0 && n <= CONF_PROFILE_NAME_MAX && s[n] == '\0';
+}
+
 static int
 known_section(const char *s)
 {
@@ -562,7 +634,121 @@ known_section(const char *s)
 	for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
 		if (strcmp(sections[i], s) == 0)
 			return 1;
-	return 0;
+	return profile_section(s);
+}
+
+/*
+ * One [profile.NAME] section into c->profiles (after [ca] was applied:
+ * unset keys keep [ca]'s values).  0 with err on an unknown key, a bad
+ * value, a repeated section or too many profiles.
+ */
+static int
+apply_profile(struct mica_conf *c, CONF *nc, const char *path,
+    const char *secname, int line, char *err, size_t err_len)
+{
+	STACK_OF(CONF_VALUE) *sec;
+	struct conf_profile *pr;
+	struct key k;
+	CONF_VALUE *cv;
+	const char *name = secname + strlen(PROFILE_PREFIX);
+	char why[256];
+	size_t i;
+	int j, found, n;
+
+	for (j = 0; j < c->num_profiles; j++)
+		if (strcmp(c->profiles[j].name, name) == 0) {
+			snprintf(err, err_len, "%s:%d: [%s]: section given "
+			    "twice", path, line, secname);
+			return 0;
+		}
+	if (c->num_profiles == CONF_PROFILES_MAX) {
+		snprintf(err, err_len, "%s:%d: [%s]: more than %d profiles",
+		    path, line, secname, CONF_PROFILES_MAX);
+		return 0;
+	}
+	n = c->num_profiles++;
+	pr = &c->profiles[n];
+	memset(pr, 0, sizeof(*pr));
+	snprintf(pr->name, sizeof(pr->name), "%s", name);
+	snprintf(pr->key_usage, sizeof(pr->key_usage), "%s", c->ca.key_usage);
+	snprintf(pr->ext_key_usage, sizeof(pr->ext_key_usage), "%s",
+	    c->ca.ext_key_usage);
+	pr->copy_san = c->ca.copy_san;
+	pr->default_days = c->ca.default_days;
+	if ((sec = NCONF_get_section(nc, secname)) == NULL)
+		return 1;
+	for (j = 0; j < sk_CONF_VALUE_num(sec); j++) {
+		cv = sk_CONF_VALUE_value(sec, j);
+		found = 0;
+		for (i = 0; i < sizeof(profile_keys) / sizeof(profile_keys[0]);
+		    i++) {
+			if (strcmp(profile_keys[i].name, cv->name) != 0)
+				continue;
+			k = profile_keys[i];
+			k.off += (size_t)n * sizeof(struct conf_profile);
+			found = 1;
+			if (!set_key(c, &k, cv->value, why, sizeof(why))) {
+				snprintf(err, err_len, "%s:%d: [%s] %s: %s",
+				    path, key_line(path, secname, cv->name),
+				    secname, cv->name, why);
+				return 0;
+			}
+		}
+		if (!found) {
+			snprintf(err, err_len, "%s:%d: [%s] %s: unknown key (a "
+			    "profile has key_usage, ext_key_usage, copy_san, "
+			    "default_days)", path, key_line(path, secname,
+			    cv->name), secname, cv->name);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* Every [profile.NAME] section of the file, in the file's order. */
+static int
+apply_profiles(struct mica_conf *c, CONF *nc, const char *path, char *err,
+    size_t err_len)
+{
+	FILE *f;
+	char line[4096];
+	int n = 0, rc = 1;
+
+	c->num_profiles = 0;
+	if ((f = fopen(path, "r")) == NULL)
+		return 1;
+	while (rc && fgets(line, sizeof(line), f) != NULL) {
+		char *p = line, *e;
+
+		n++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != '[')
+			continue;
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if ((e = strchr(p, ']')) == NULL)
+			continue;
+		while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		*e = '\0';
+		if (profile_section(p))
+			rc = apply_profile(c, nc, path, p, n, err, err_len);
+	}
+	fclose(f);
+	return rc;
+}
+
+const struct conf_profile *
+conf_profile_find(const struct mica_conf *c, const char *name)
+{
+	int i;
+
+	for (i = 0; i < c->num_profiles; i++)
+		if (strcmp(c->profiles[i].name, name) == 0)
+			return &c->profiles[i];
+	return NULL;
 }
 
 /* Walks every section NCONF found: unknown sections or keys are errors. */
@@ -711,7 +897,9 @@ conf_load(struct mica_conf *c, const char *path, char *err, size_t err_len)
 	if (!check_sections(path, err, err_len) ||
 	    !check_default(nc, path, err, err_len))
 		goto out;
-	if (!apply(c, nc, path, err, err_len))
+	if (!apply(c, nc, path, err, err_len) ||
+	    !check_old_urls(c, path, err, err_len) ||
+	    !apply_profiles(c, nc, path, err, err_len))
 		goto out;
 	rc = 1;
  out:

@@ -30,6 +30,11 @@ struct conf_ca {
 	char		tls_cert[CONF_PATH_MAX];
 	char		tls_key[CONF_PATH_MAX];
 	char		http_url[CONF_STR_MAX];		/* AIA / CRL DP base */
+	char		old_http_urls[CONF_STR_MAX];	/* earlier http_url
+							 * values, comma-
+							 * separated: their
+							 * paths are served
+							 * too */
 	int		default_days;			/* 365 */
 	char		key_usage[CONF_STR_MAX];	/* digitalSignature */
 	char		ext_key_usage[CONF_STR_MAX];	/* clientAuth */
@@ -147,6 +152,20 @@ struct conf_daemon {
 	int		workers;			/* 2 */
 };
 
+/*
+ * A named issuance profile, section [profile.NAME] (mica-admin issue
+ * --profile NAME).  Unset keys take [ca]'s value.
+ */
+#define CONF_PROFILES_MAX	8
+#define CONF_PROFILE_NAME_MAX	31	/* a-z 0-9 _ - */
+struct conf_profile {
+	char		name[CONF_PROFILE_NAME_MAX + 1];
+	char		key_usage[CONF_STR_MAX];
+	char		ext_key_usage[CONF_STR_MAX];
+	int		copy_san;
+	int		default_days;
+};
+
 struct mica_conf {
 	char			path[CONF_PATH_MAX];
 	struct conf_ca		ca;
@@ -157,6 +176,8 @@ struct mica_conf {
 	struct conf_store	store;
 	struct conf_crl		crl;
 	struct conf_daemon	daemon;
+	struct conf_profile	profiles[CONF_PROFILES_MAX];
+	int			num_profiles;
 };
 
 /*
@@ -167,6 +188,17 @@ struct mica_conf {
  * Returns 1, or 0 with the reason in why.
  */
 int	conf_http_url_check(const char *url, char *why, size_t why_len);
+
+/* The profile [profile.name], or NULL. */
+const struct conf_profile *conf_profile_find(const struct mica_conf *,
+	    const char *name);
+
+/*
+ * The path part of an http:// URL ("/pki" of "http://ca:80/pki"), with
+ * no trailing slash; "" when it has none.  Returns 0 when it does not
+ * fit out or the URL has no "http://host".
+ */
+int	conf_url_path(char *out, size_t out_len, const char *url);
 
 /* Fills every field with its default (paths relative to dir). */
 void	conf_defaults(struct mica_conf *, const char *dir);

@@ -160,6 +160,16 @@ void			 crl_service_free(struct crl_service *);
  * or 0 (the thread retries within a second).
  */
 int	crl_service_changed(struct crl_service *);
+/* The last full CRL build (for /metrics); counts are per run. */
+struct crl_full_stats {
+	uint64_t	duration_usec;	/* build, sign and publish */
+	uint64_t	entries;	/* revoked entries listed */
+	int64_t		time;		/* its thisUpdate (unix), 0 = none */
+	uint64_t	builds;		/* full builds since start */
+	uint64_t	failures;	/* failed full builds since start */
+};
+/* Any thread. */
+void	crl_service_full_stats(struct crl_service *, struct crl_full_stats *);
 /* Builds and publishes a full CRL (and a fresh delta) now.  1 or 0. */
 int	crl_service_rebuild(struct crl_service *);
 /*

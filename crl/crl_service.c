@@ -42,6 +42,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,13 @@ struct crl_service {
 	struct timespec		 full_due, delta_due;
 	pthread_t		 thr;
 	int			 have_thr;
+
+	/* the last full build, for /metrics (crl_service_full_stats) */
+	_Atomic uint64_t	 full_usec;
+	_Atomic uint64_t	 full_entries;
+	_Atomic int64_t		 full_time;
+	_Atomic uint64_t	 full_builds;
+	_Atomic uint64_t	 full_failures;
 };
 
 /* The wall clock of a build and the monotonic time its second began. */
@@ -790,9 +798,11 @@ build_full(struct crl_service *svc)
 	uint64_t number = 0, seq = 0;
 	size_t num;
 	int rc;
+	struct timespec t0, t1;
 
 	memset(&t, 0, sizeof(t));
 	pthread_mutex_lock(&svc->full_mu);
+	mono_now(&t0);
 	pthread_mutex_lock(&svc->state_mu);
 	stamp_now(svc, &st);
 	next = st.wall + svc->validity;
@@ -815,7 +825,14 @@ build_full(struct crl_service *svc)
 		pthread_mutex_unlock(&svc->state_mu);
 		log_info("crl: full number=%" PRIu64 " entries=%zu", number,
 		    num);
-	}
+		mono_now(&t1);
+		atomic_store(&svc->full_usec, (uint64_t)((t1.tv_sec -
+		    t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
+		atomic_store(&svc->full_entries, (uint64_t)num);
+		atomic_store(&svc->full_time, st.wall);
+		atomic_fetch_add(&svc->full_builds, 1);
+	} else
+		atomic_fetch_add(&svc->full_failures, 1);
 	pthread_mutex_unlock(&svc->full_mu);
 	crl_tbs_cleanup(&t);
 	if (rc) {
@@ -1010,4 +1027,14 @@ crl_service_free(struct crl_service *svc)
 	pthread_mutex_destroy(&svc->file_mu);
 	pthread_mutex_destroy(&svc->sched_mu);
 	free(svc);
+}
+
+void
+crl_service_full_stats(struct crl_service *svc, struct crl_full_stats *out)
+{
+	out->duration_usec = atomic_load(&svc->full_usec);
+	out->entries = atomic_load(&svc->full_entries);
+	out->time = atomic_load(&svc->full_time);
+	out->builds = atomic_load(&svc->full_builds);
+	out->failures = atomic_load(&svc->full_failures);
 }

@@ -77,6 +77,8 @@
 #include "ocsp/ocsp_int.h"
 
 #define MAX_ROUTES	32
+#define MAX_PREFIXES	8	/* http_url paths served (old and new) */
+#define PREFIX_MAX	100
 #define MAX_THREADS	64
 #define ROUTE_MAX	128
 #define BACKLOG		1024
@@ -206,6 +208,8 @@ struct ocsp_http {
 	struct ocsp_http_opts	 opts;
 	struct route		 routes[MAX_ROUTES];
 	int			 nroutes;
+	char			 prefixes[MAX_PREFIXES][PREFIX_MAX];
+	int			 nprefixes;
 	struct http_thread	*threads;
 	int			 nthreads;
 	int			 started;
@@ -907,6 +911,24 @@ dispatch(struct ocsp_http_req *rq, const uint8_t *body, size_t body_len)
 		ocsp_http_send_error(rq, 400, reason_of(400));
 		return;
 	}
+	/* the path part of http_url (now or before): served as the root */
+	for (i = 0; i < h->nprefixes; i++) {
+		size_t n = strlen(h->prefixes[i]);
+
+		if (plen < n || memcmp(path, h->prefixes[i], n) != 0)
+			continue;
+		if (path[n] == '/') {		/* "/pki/ocsp" -> "/ocsp" */
+			path += n;
+			plen -= n;
+			break;
+		}
+		if (path[n] == '\0') {		/* "/pki" -> "/" */
+			t->path[n - 1] = '/';
+			path += n - 1;
+			plen = 1;
+			break;
+		}
+	}
 	for (i = 0; i < h->nroutes; i++)
 		if (strncmp(path, h->routes[i].prefix, h->routes[i].len) == 0) {
 			h->routes[i].cb(rq, path, h->routes[i].arg);
@@ -1568,6 +1590,28 @@ ocsp_http_new(struct ocsp_responder *r, const struct ocsp_http_opts *opts)
 		return NULL;
 	}
 	return h;
+}
+
+int
+ocsp_http_add_prefix(struct ocsp_http *h, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	int i;
+
+	while (n > 0 && prefix[n - 1] == '/')
+		n--;
+	if (n == 0)
+		return 1;
+	if (h->started || h->nprefixes >= MAX_PREFIXES || n >= PREFIX_MAX ||
+	    prefix[0] != '/')
+		return 0;
+	for (i = 0; i < h->nprefixes; i++)
+		if (strlen(h->prefixes[i]) == n &&
+		    memcmp(h->prefixes[i], prefix, n) == 0)
+			return 1;
+	memcpy(h->prefixes[h->nprefixes], prefix, n);
+	h->prefixes[h->nprefixes++][n] = '\0';
+	return 1;
 }
 
 int

@@ -1276,18 +1276,19 @@ ocsp_metrics_append(struct ocsp_responder *r, struct wb *b)
 	int i;
 
 	put_line(b, "# HELP mica_ocsp_requests_total OCSP requests by "
-	    "result (first CertID's status for successful answers).\n");
+	    "result (first CertID's status for successful answers; this run: "
+	    "resets at restart).\n");
 	put_line(b, "# TYPE mica_ocsp_requests_total counter\n");
 	for (i = 0; i < OCSPRES_COUNT; i++)
 		put_line(b, "mica_ocsp_requests_total{result=\"%s\"} %" PRIu64
 		    "\n", result_names[i], ocsp_stat_result(r, i));
 	put_line(b, "# HELP mica_ocsp_cache_hits_total OCSP answers served "
-	    "from the response cache.\n");
+	    "from the response cache (this run: resets at restart).\n");
 	put_line(b, "# TYPE mica_ocsp_cache_hits_total counter\n");
 	put_line(b, "mica_ocsp_cache_hits_total %" PRIu64 "\n",
 	    ocsp_stat_cache_hits(r));
 	put_line(b, "# HELP mica_ocsp_cache_misses_total OCSP requests not "
-	    "found in the response cache.\n");
+	    "found in the response cache (this run: resets at restart).\n");
 	put_line(b, "# TYPE mica_ocsp_cache_misses_total counter\n");
 	put_line(b, "mica_ocsp_cache_misses_total %" PRIu64 "\n",
 	    ocsp_stat_cache_misses(r));
@@ -1300,7 +1301,8 @@ ocsp_metrics_append(struct ocsp_responder *r, struct wb *b)
 	put_line(b, "# TYPE mica_ocsp_cache_bytes gauge\n");
 	put_line(b, "mica_ocsp_cache_bytes %zu\n", ocsp_cache_bytes(r->cache));
 	put_line(b, "# HELP mica_ocsp_request_duration_seconds Time to answer "
-	    "an OCSP request (excluding HTTP).\n");
+	    "an OCSP request (excluding HTTP; this run: resets at "
+	    "restart).\n");
 	put_line(b, "# TYPE mica_ocsp_request_duration_seconds histogram\n");
 	for (i = 0; i <= NLAT; i++) {
 		cum += atomic_load_explicit(&r->lat[i], memory_order_relaxed);

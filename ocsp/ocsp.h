@@ -274,6 +274,16 @@ struct ocsp_http	*ocsp_http_new(struct ocsp_responder *,
 int	ocsp_http_add_route(struct ocsp_http *, const char *prefix,
 	    ocsp_http_cb cb, void *arg);
 /*
+ * Also serves every path under prefix ("/pki": /pki/ocsp, /pki/crl,
+ * /pki/ca.crt ... are answered as /ocsp, /crl, /ca.crt ...): the path
+ * part of [ca] http_url and of the earlier URLs in old_http_urls, so
+ * that certificates issued with either find their OCSP, CRL and CA
+ * certificate URLs.  The prefix is stripped when it is followed by '/'
+ * or ends the path.  Only before ocsp_http_start; "" and "/" are
+ * ignored.  Returns 1, or 0 when started, full (8) or longer than 99.
+ */
+int	ocsp_http_add_prefix(struct ocsp_http *, const char *prefix);
+/*
  * Binds the listen address (SO_REUSEPORT, one socket per thread, all on the
  * same port; port 0 picks one) without starting any thread, so a daemon can
  * bind as root and serve only after dropping privileges.  Returns 1, or 0

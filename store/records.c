@@ -10,6 +10,9 @@
  * rev      ver serial[16] status reason when invalidity
  * account  ver failed(u32) locked_until last_totp_step created
  *          s16 pwhash s16 totp_secret s16 subject
+ *          version 2 (an account with allowed SANs) adds: s16 sans, not
+ *          empty; an account without is written as version 1, and both
+ *          are read
  * request  ver state reason held lost[16] new[16] token_hash[32] created
  *          decided s16 account s16 decided_by s16 note s16 why b32 csr
  * audit    ver when s16 actor s16 action s16 subject s16 details
@@ -201,9 +204,11 @@ store_rec_rev_decode(struct rev_event *out, uint64_t seq, const uint8_t *p,
 int
 store_rec_account_encode(struct wb *b, const struct account_rec *a)
 {
+	int with_sans = a->sans[0] != '\0';
+
 	if (a->totp_len > STORE_TOTP_MAX)
 		return 0;
-	wb_u8(b, STORE_REC_VERSION);
+	wb_u8(b, with_sans ? STORE_ACCOUNT_VERSION_SANS : STORE_REC_VERSION);
 	wb_u32(b, a->failed);
 	wb_u64(b, (uint64_t)a->locked_until);
 	wb_u64(b, a->last_totp_step);
@@ -213,6 +218,8 @@ store_rec_account_encode(struct wb *b, const struct account_rec *a)
 	wb_u16(b, (uint16_t)a->totp_len);
 	wb_put(b, a->totp_secret, a->totp_len);
 	if (!put_str(b, a->subject, sizeof(a->subject)))
+		return 0;
+	if (with_sans && !put_str(b, a->sans, sizeof(a->sans)))
 		return 0;
 	return wb_ok(b);
 }
@@ -232,7 +239,8 @@ store_rec_account_decode(struct account_rec *out, const uint8_t *key,
 		goto bad;
 	memcpy(out->name, key, key_len);
 	rd_init(&r, p, len);
-	if (!rd_u8(&r, &ver) || ver != STORE_REC_VERSION ||
+	if (!rd_u8(&r, &ver) || (ver != STORE_REC_VERSION &&
+	    ver != STORE_ACCOUNT_VERSION_SANS) ||
 	    !rd_u32(&r, &out->failed) || !get_i64(&r, &out->locked_until) ||
 	    !rd_u64(&r, &out->last_totp_step) ||
 	    !get_i64(&r, &out->created) ||
@@ -240,8 +248,14 @@ store_rec_account_decode(struct account_rec *out, const uint8_t *key,
 	    !rd_u16_prefixed(&r, &totp) ||
 	    (totp_len = rd_left(&totp)) > STORE_TOTP_MAX ||
 	    !rd_copy(&totp, out->totp_secret, totp_len) ||
-	    !get_str(&r, out->subject, sizeof(out->subject)) ||
-	    rd_left(&r) != 0)
+	    !get_str(&r, out->subject, sizeof(out->subject)))
+		goto bad;
+	/* version 2: the SAN list, never empty (one encoding per record) */
+	if (ver == STORE_ACCOUNT_VERSION_SANS &&
+	    (!get_str(&r, out->sans, sizeof(out->sans)) ||
+	    out->sans[0] == '\0'))
+		goto bad;
+	if (rd_left(&r) != 0)
 		goto bad;
 	out->totp_len = totp_len;
 	return 1;

@@ -33,6 +33,7 @@
 #define STORE_SERIAL_LEN	16
 #define STORE_NAME_MAX		64	/* account names, actors */
 #define STORE_SUBJECT_MAX	1024	/* allowed subject DN text */
+#define STORE_SANS_MAX		1024	/* an account's allowed SANs */
 #define STORE_PWHASH_MAX	128	/* crypto_pwhash_STRBYTES */
 #define STORE_TOTP_MAX		64	/* TOTP secret bytes */
 #define STORE_NOTE_MAX		512
@@ -251,6 +252,9 @@ struct account_rec {
 	uint64_t	last_totp_step;	/* replay guard */
 	int64_t		created;
 	char		subject[STORE_SUBJECT_MAX + 1];	/* allowed subject */
+	/* SANs a CSR of this account may carry ("DNS:a,IP:b,email:c");
+	 * "" = none listed.  Record version 2 (records.c). */
+	char		sans[STORE_SANS_MAX + 1];
 };
 
 /* Wipes the secrets (sodium_memzero) and the rest of the record. */

@@ -33,11 +33,34 @@ sed -n 's/^	{ "\([a-z]*\)", "\([a-z_0-9]*\)",.*/\1 \2/p' "$TOP/conf/conf.c" |
     sort >"$T/code.txt"
 awk '/^\[/ { gsub(/[][ ]/, ""); sec = $0; next }
     /^#?[a-z_0-9]+ *=/ { k = $0; sub(/^#/, "", k); sub(/ *=.*/, "", k);
-	print sec " " k }' "$TOP/conf/mica.conf.sample" | sort -u >"$T/sample.txt"
+	print sec " " k }' "$TOP/conf/mica.conf.sample" | grep -v '^profile\.' |
+    sort -u >"$T/sample.txt"
 awk '/^\.Sh \[/ { sec = $2; gsub(/[][]/, "", sec); next }
     /^\.Sh / { sec = "" }
     sec != "" && /^\.It Cm [a-z_0-9]+ No = / { print sec " " $3 }' \
-    "$M/mica.conf.5" | sort >"$T/man.txt"
+    "$M/mica.conf.5" | sort >"$T/man_all.txt"
+# [profile.NAME] sections: their keys (conf.c's profile_keys) separately
+grep -v '^profile\.' "$T/man_all.txt" >"$T/man.txt"
+sed -n 's/^	{ "profile\.NAME", "\([a-z_0-9]*\)",.*/profile.NAME \1/p' \
+    "$TOP/conf/conf.c" | sort >"$T/pcode.txt"
+grep '^profile\.NAME ' "$T/man_all.txt" >"$T/pman.txt"
+expect_eq "conf.c has 4 profile keys" "$(wc -l <"$T/pcode.txt")" 4
+if diff "$T/pcode.txt" "$T/pman.txt" >"$T/dp"; then
+	ok "mica.conf(5) documents exactly the [profile.NAME] keys"
+else
+	not_ok "mica.conf(5) and conf.c's profile keys differ"
+	sed 's/^/#   /' "$T/dp"
+fi
+for p in client server email; do
+	awk -v s="[profile.$p]" '$0 == s { f = 1; next } /^\[/ { f = 0 }
+	    f && /^[a-z_]+ *=/ { sub(/ *=.*/, ""); print "profile.NAME " $0 }' \
+	    "$TOP/conf/mica.conf.sample" | sort >"$T/ps.txt"
+	if [ -s "$T/ps.txt" ] && diff "$T/pcode.txt" "$T/ps.txt" >/dev/null; then
+		ok "mica.conf.sample: [profile.$p] sets every profile key"
+	else
+		not_ok "mica.conf.sample: [profile.$p]"
+	fi
+done
 n=$(wc -l <"$T/code.txt")
 [ "$n" -ge 50 ] && ok "conf.c has $n keys" || not_ok "conf.c keys not found ($n)"
 if diff "$T/code.txt" "$T/man.txt" >"$T/d1"; then
@@ -59,7 +82,8 @@ bad=$(awk '/^\.It Cm / { if (k != "" && (!d || !h)) print k; k = $3; d = h = 0 }
 expect_eq "every key in mica.conf(5) has a default and a SIGHUP line" "$bad" ""
 # the keys SIGHUP reloads, as micad's reload applies them
 awk '/^\.Sh \[/ { sec = $2; gsub(/[][]/, "", sec) } /^\.It Cm / { k = sec " " $3 }
-    /^reloaded\.$/ { print k }' "$M/mica.conf.5" | sort >"$T/reload.txt"
+    /^reloaded\.$/ { print k }' "$M/mica.conf.5" | grep -v '^profile\.' |
+    sort >"$T/reload.txt"
 cat >"$T/want_reload.txt" <<'W'
 ca copy_san
 ca default_days

@@ -1218,6 +1218,77 @@ test_init_csr(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* SAN text: the syntax rules, and a CSR's SANs against a list. */
+static void
+test_san_text(void **state)
+{
+	static const char *good[] = { "DNS:host", "dns:a-b.example.com",
+	    "DNS:*.example.com", "IP:192.0.2.1", "ip:2001:db8::1",
+	    "email:a.b+c@example.com", "EMAIL:x@y.z" };
+	static const char *bad[] = { "", "DNS:", "DNS:-a.example",
+	    "DNS:a-.example", "DNS:a..b", "DNS:a.b.", "DNS:.a", "DNS:a_b",
+	    "DNS:a b", "DNS:*", "DNS:a.*.b", "IP:", "IP:1.2.3", "IP:1.2.3.256",
+	    "IP:::g", "email:", "email:@x.y", "email:a@", "email:a@b@c",
+	    "email:a b@c.d", "email:a@-b.c", "URI:http://x", "host",
+	    "DNS:a\x01b" };
+	GENERAL_NAME *gn = NULL;
+	char err[CA_ERR_MAX], out[CA_SAN_TEXT_MAX], l64[80];
+	X509_REQ *req;
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+	STACK_OF(X509_EXTENSION) *exts;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_true(ca_san_parse(&gn, good[i], err, sizeof(err)));
+		assert_true(ca_san_print(out, sizeof(out), gn));
+		GENERAL_NAME_free(gn);
+		gn = NULL;
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_false(ca_san_parse(&gn, bad[i], err, sizeof(err)));
+		assert_null(gn);
+		assert_true(err[0] != '\0');
+	}
+	memset(l64, 'a', 64);
+	l64[64] = '\0';
+	assert_false(ca_dns_name_check(l64, err, sizeof(err)));
+	l64[63] = '\0';
+	assert_true(ca_dns_name_check(l64, err, sizeof(err)));
+	assert_true(ca_san_list_check("DNS:a.example,IP:192.0.2.1", err,
+	    sizeof(err)));
+	assert_false(ca_san_list_check("DNS:a.example,IP:x", err,
+	    sizeof(err)));
+	assert_string_equal(err, "SAN \"IP:x\": not an IPv4 or IPv6 address");
+
+	/* a CSR: DNS (case ignored) and IP on the list, URI ignored */
+	req = X509_REQ_new();
+	X509V3_set_ctx(&ctx, NULL, NULL, req, NULL, 0);
+	ext = X509V3_EXT_nconf_nid(NULL, &ctx, NID_subject_alt_name,
+	    "DNS:Host.Example,URI:http://evil.example/,IP:2001:db8::1");
+	assert_non_null(ext);
+	exts = sk_X509_EXTENSION_new_null();
+	sk_X509_EXTENSION_push(exts, ext);
+	assert_true(X509_REQ_add_extensions(req, exts));
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	assert_true(ca_csr_san_allowed(req, "DNS:host.example,IP:2001:DB8:0::1",
+	    err, sizeof(err)));
+	assert_false(ca_csr_san_allowed(req, "DNS:host.example", err,
+	    sizeof(err)));
+	assert_string_equal(err, "CSR: subjectAltName IP:2001:db8::1 is not "
+	    "among the names the account may have (DNS:host.example)");
+	assert_false(ca_csr_san_allowed(req, "", err, sizeof(err)));
+	assert_string_equal(err, "CSR: subjectAltName DNS:Host.Example is not "
+	    "among the names the account may have (none)");
+	X509_REQ_free(req);
+	/* no SAN at all: allowed with any list */
+	req = X509_REQ_new();
+	assert_true(ca_csr_san_allowed(req, "", err, sizeof(err)));
+	X509_REQ_free(req);
+}
+
 int
 main(void)
 {
@@ -1239,6 +1310,7 @@ main(void)
 		cmocka_unit_test(test_certs_read),
 		cmocka_unit_test(test_chain_load),
 		cmocka_unit_test(test_init_csr),
+		cmocka_unit_test(test_san_text),
 	};
 
 	return cmocka_run_group_tests_name("ca", tests, group_setup,

@@ -196,6 +196,57 @@ test_rt_reissue(void **state)
 	proto_msg_cleanup(&m);
 }
 
+/* REQUEST (0x20): CSR and an optional NOTE; no CSR, a control character
+ * in NOTE, a CSR over the limit or a truncated field are refused. */
+static void
+test_rt_enroll(void **state)
+{
+	struct proto_msg m, o;
+	struct wb b;
+	static uint8_t big[PROTO_CSR_MAX + 1];
+
+	(void)state;
+	assert_true(proto_type_is_request(PROTO_REQUEST));
+	assert_string_equal(proto_type_name(PROTO_REQUEST), "REQUEST");
+	proto_msg_init(&m, PROTO_REQUEST, 5);
+	assert_int_equal(proto_msg_set_csr(&m, der1, sizeof(der1)), 1);
+	strcpy(m.note, "new starter, desk 4");
+	round_trip(&m, &o);
+	assert_int_equal(o.csr_len, sizeof(der1));
+	assert_memory_equal(o.csr, der1, sizeof(der1));
+	assert_string_equal(o.note, "new starter, desk 4");
+	proto_msg_cleanup(&o);
+	m.note[0] = '\0';
+	round_trip(&m, &o);
+	assert_string_equal(o.note, "");
+	proto_msg_cleanup(&o);
+	proto_msg_cleanup(&m);
+
+	raw_begin(&b, 1, PROTO_REQUEST, 1);	/* no CSR */
+	raw_tlv(&b, PROTO_T_NOTE, "x", 1);
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_MALFORMED, 0);
+	wb_cleanup(&b);
+	raw_begin(&b, 1, PROTO_REQUEST, 1);
+	raw_tlv(&b, PROTO_T_CSR, der1, sizeof(der1));
+	raw_tlv(&b, PROTO_T_NOTE, "a\nb", 3);
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_MALFORMED, 0);
+	wb_cleanup(&b);
+	raw_begin(&b, 1, PROTO_REQUEST, 1);
+	raw_tlv(&b, PROTO_T_CSR, big, sizeof(big));
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_TOO_LARGE, 0);
+	wb_cleanup(&b);
+	raw_begin(&b, 1, PROTO_REQUEST, 1);	/* value past the frame */
+	wb_u16(&b, PROTO_T_CSR);
+	wb_u16(&b, 10);
+	wb_put(&b, der1, sizeof(der1));
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_MALFORMED, 0);
+	wb_cleanup(&b);
+}
+
 static void
 test_rt_requests(void **state)
 {
@@ -1152,6 +1203,7 @@ main(void)
 		cmocka_unit_test(test_rt_login),
 		cmocka_unit_test(test_doc_example),
 		cmocka_unit_test(test_rt_reissue),
+		cmocka_unit_test(test_rt_enroll),
 		cmocka_unit_test(test_rt_requests),
 		cmocka_unit_test(test_rt_replies),
 		cmocka_unit_test(test_encode_helpers),

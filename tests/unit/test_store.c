@@ -2108,10 +2108,76 @@ test_bad_keys(void **state)
 	EVP_PKEY_free(k3);
 }
 
+/*
+ * Account records: without SANs version 1 (the bytes of earlier
+ * releases), with SANs version 2 (the list appended); a version 2 record
+ * with an empty list, a truncated list or trailing bytes is refused.
+ */
+static void
+test_account_record_sans(void **state)
+{
+	struct account_rec a, b;
+	struct wb w;
+	uint8_t *p;
+	size_t len;
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	snprintf(a.name, sizeof(a.name), "srv");
+	snprintf(a.pwhash, sizeof(a.pwhash), "$argon2id$x");
+	a.totp_len = 20;
+	memset(a.totp_secret, 7, 20);
+	a.failed = 2;
+	snprintf(a.subject, sizeof(a.subject), "/CN=srv");
+
+	/* version 1: no SAN field */
+	wb_init(&w);
+	assert_true(store_rec_account_encode(&w, &a));
+	assert_int_equal(w.data[0], 1);
+	assert_true(store_rec_account_decode(&b, (const uint8_t *)"srv", 3,
+	    w.data, w.len));
+	assert_string_equal(b.sans, "");
+	assert_string_equal(b.subject, "/CN=srv");
+	/* a v1 record with bytes after the subject is refused */
+	wb_u8(&w, 0);
+	assert_false(store_rec_account_decode(&b, (const uint8_t *)"srv", 3,
+	    w.data, w.len));
+	wb_cleanup(&w);
+
+	/* version 2: the list at the end */
+	snprintf(a.sans, sizeof(a.sans), "DNS:srv.example.com,IP:192.0.2.9");
+	wb_init(&w);
+	assert_true(store_rec_account_encode(&w, &a));
+	assert_int_equal(w.data[0], 2);
+	assert_true(store_rec_account_decode(&b, (const uint8_t *)"srv", 3,
+	    w.data, w.len));
+	assert_string_equal(b.sans, "DNS:srv.example.com,IP:192.0.2.9");
+	assert_string_equal(b.subject, "/CN=srv");
+	assert_int_equal(b.failed, 2);
+	/* every truncation is refused */
+	for (len = 0; len < w.len; len++)
+		assert_false(store_rec_account_decode(&b,
+		    (const uint8_t *)"srv", 3, w.data, len));
+	p = w.data;
+	len = w.len;
+	/* an empty list in a version 2 record: not the one encoding */
+	p[len - 2 - strlen(a.sans)] = 0;
+	p[len - 1 - strlen(a.sans)] = 0;
+	assert_false(store_rec_account_decode(&b, (const uint8_t *)"srv", 3,
+	    p, len - strlen(a.sans)));
+	/* an unknown version */
+	p[0] = 3;
+	assert_false(store_rec_account_decode(&b, (const uint8_t *)"srv", 3,
+	    p, len));
+	wb_cleanup(&w);
+	account_rec_wipe(&b);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_account_record_sans),
 		cmocka_unit_test_setup_teardown(test_create_open, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_cert_basic, setup,

@@ -555,6 +555,8 @@ struct acct_add {
 	struct account_rec	 acct;		/* secrets: wiped at the end */
 	char			*pw;		/* sodium_malloc */
 	size_t			 pw_len;
+	uint8_t			 totp[AUTH_TOTP_SECRET_LEN];	/* clear,
+						 * shown once; w is sodium_malloc'd */
 	int			 ok;
 };
 
@@ -610,10 +612,9 @@ acct_add_written(void *arg, enum store_rc rc)
 		goto out;
 	}
 	log_info("account=%s added by %s", w->acct.name, r->actor);
-	auth_base32_encode(b32, sizeof(b32), w->acct.totp_secret,
-	    w->acct.totp_len, 0);
-	auth_otpauth_uri(uri, sizeof(uri), w->acct.name, w->acct.totp_secret,
-	    w->acct.totp_len);
+	auth_base32_encode(b32, sizeof(b32), w->totp, sizeof(w->totp), 0);
+	auth_otpauth_uri(uri, sizeof(uri), w->acct.name, w->totp,
+	    sizeof(w->totp));
 	adm_out(r, "account: %s\nsubject: %s\n", w->acct.name,
 	    w->acct.subject);
 	adm_out(r, "totp secret (base32, shown once): %s\n", b32);
@@ -696,9 +697,13 @@ cmd_account_add(struct adm_req *r)
 	w->pw_len = pw->len;
 	snprintf(w->acct.name, sizeof(w->acct.name), "%s", a.pos[0]);
 	snprintf(w->acct.subject, sizeof(w->acct.subject), "%s", subj);
-	auth_totp_secret_new(w->acct.totp_secret);
-	w->acct.totp_len = AUTH_TOTP_SECRET_LEN;
-	w->acct.created = time(NULL);
+	w->acct.created = w->acct.pw_changed = time(NULL);
+	if (!auth_totp_new_sealed(w->totp, r->d->totp_key, &w->acct)) {
+		adm_fail(r, "account add: cannot seal the TOTP secret (no "
+		    "TOTP key?)");
+		acct_add_free(w);
+		return;
+	}
 	if (!workq_submit(r->d->workers, acct_add_work, acct_add_done, w)) {
 		adm_fail(r, "account add: micad is stopping");
 		acct_add_free(w);
@@ -1641,6 +1646,9 @@ backup_done(void *arg)
 	else {
 		adm_out(r, "backup written (consistent, compacted LMDB "
 		    "data file)\n");
+		adm_out(r, "not in the backup: the TOTP key %s (the accounts' "
+		    "TOTP secrets are sealed with it): back it up separately, "
+		    "apart from this file\n", r->d->conf->store.totp_key_file);
 		log_info("backup taken by %s", r->actor);
 	}
 	free(b);

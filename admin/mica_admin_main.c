@@ -23,6 +23,7 @@
 #include "ca/ca.h"
 #include "common/bytes.h"
 #include "common/log.h"
+#include "common/totpseal.h"
 #include "common/version.h"
 #include "conf/conf.h"
 #include "store/store.h"
@@ -492,6 +493,7 @@ cmd_init(int argc, char **argv)
 	struct ca_init_result res;
 	struct store_opts so;
 	struct store *st = NULL;
+	struct totpseal_key *tk = NULL;
 	struct init_store is;
 	char err[1024], url[512], spath[4096], abspass[4096];
 	char *pass = NULL;
@@ -620,10 +622,17 @@ cmd_init(int argc, char **argv)
 	if (!write_conf(dir, ca_listen, http_listen, http_url,
 	    pfile ? abspass : NULL))
 		goto fail;
+	snprintf(spath, sizeof(spath), "%s/private/totp.key", dir);
+	if (totpseal_key_load(&tk, spath, 1, err, sizeof(err)) ==
+	    TOTPSEAL_FAILED) {
+		fprintf(stderr, "mica-admin: init: %s\n", err);
+		goto fail;
+	}
 	snprintf(spath, sizeof(spath), "%s/store", dir);
 	memset(&so, 0, sizeof(so));
 	so.create = 1;
 	so.exclusive = 1;
+	so.totp_key = tk;
 	if ((rc = store_open(&st, spath, &so)) != STORE_OK) {
 		fprintf(stderr, "mica-admin: init: store %s: %s\n", spath,
 		    store_strerror(rc));
@@ -648,12 +657,17 @@ cmd_init(int argc, char **argv)
 		printf("  CA protocol: %s   HTTP (OCSP/CRL): %s\n", ca_listen,
 		    http_listen);
 		printf("  certificates will point at: %s\n", http_url);
+		printf("  TOTP key: %s/private/totp.key (seals the accounts' "
+		    "second factor; not in the store or a backup: keep a "
+		    "copy of it elsewhere)\n", dir);
 		printf("next: micad -c %s/mica.conf\n", dir);
 	}
 	ca_init_result_cleanup(&res);
+	totpseal_key_free(tk);
 	return 0;
  fail:
 	store_close(st);
+	totpseal_key_free(tk);
 	ca_init_result_cleanup(&res);
 	return 1;
 }

@@ -74,7 +74,7 @@ HELPER_SRCS = $(wildcard tests/helpers/*.c)
 HELPER_BINS = $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-valgrind test deps demo bench bench-ocsp bench-crl fuzz soak \
-	install clean tests
+	install clean tests prev
 
 all: $(PROGS)
 
@@ -126,6 +126,20 @@ $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(ALL_LIBS)
 	    $(call group,$(ALL_LIBS)) $(LDLIBS)
 
 tests: $(PROGS) $(UNIT_BINS) $(REPLAY_BINS) $(HELPER_BINS)
+
+# The release before the TOTP secrets were sealed (store schema 3), built
+# from git into $(BUILD)/prev/bin: tests/e2e/t_totp_migrate.sh makes an
+# old store with it and lets the new micad upgrade it.  Only micad and
+# mica-admin, without sanitizers.
+PREV_REV ?= 0d4b2f7
+prev: $(BUILD)/prev/bin/micad
+$(BUILD)/prev/bin/micad:
+	rm -rf $(BUILD)/prev
+	mkdir -p $(BUILD)/prev/src
+	git archive --format=tar $(PREV_REV) | tar -x -C $(BUILD)/prev/src
+	CFLAGS="-O0 -g" $(MAKE) --no-print-directory -C $(BUILD)/prev/src \
+	    SANITIZE=0 BUILD=obj \
+	    BIN=../bin ../bin/micad ../bin/mica-admin
 
 deps:
 	@sh tests/deps.sh

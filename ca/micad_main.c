@@ -707,7 +707,8 @@ guard_restore(struct mica_conf *c, const struct privdrop *pd, int accept)
  * for a CA directory from before it existed, owned like the other keys.
  */
 static struct totpseal_key *
-load_totp_key(const struct mica_conf *c, const struct privdrop *pd)
+load_totp_key(const struct mica_conf *c, const struct privdrop *pd,
+    int *out_created)
 {
 	struct totpseal_key *k = NULL;
 	struct stat sb;
@@ -721,6 +722,7 @@ load_totp_key(const struct mica_conf *c, const struct privdrop *pd)
 	    sizeof(err));
 	if (lr == TOTPSEAL_FAILED)
 		fatalx("refusing to start: %s", err);
+	*out_created = lr == TOTPSEAL_CREATED;
 	if (lr == TOTPSEAL_CREATED) {
 		log_info("TOTP key created: %s (back it up separately: it is "
 		    "not in the store or a backup)", c->store.totp_key_file);
@@ -859,8 +861,16 @@ main(int argc, char **argv)
 	so.map_max = conf.store.map_max;
 	so.no_grow = conf.store.no_grow;
 	so.exclusive = 1;
-	so.totp_key = micad.totp_key = totp_key = load_totp_key(&conf, &pd);
+	so.totp_key = micad.totp_key = totp_key = load_totp_key(&conf, &pd,
+	    &so.totp_key_new);
 	rc = store_open(&micad.store, conf.store.path, &so);
+	if (rc != STORE_OK && so.totp_key_new)
+		unlink(conf.store.totp_key_file);	/* not the right one */
+	if (rc == STORE_INVALID && so.totp_key_new)
+		fatalx("store %s: the TOTP key %s is missing and the accounts' "
+		    "TOTP secrets are sealed with it: restore it from your "
+		    "copy of the keys", conf.store.path,
+		    conf.store.totp_key_file);
 	if (rc == STORE_LOCKED)
 		fatalx("store %s is in use by another micad; refusing to "
 		    "start a second one", conf.store.path);

@@ -499,14 +499,23 @@ out:
  */
 static enum store_rc
 open_totp(struct store_txn *t, const char *dir, uint64_t ver,
-    const struct totpseal_key *key)
+    const struct totpseal_key *key, int key_new)
 {
 	MDB_cursor *c = NULL;
 	MDB_val k, v;
+	MDB_stat ms;
 	enum store_rc rc = STORE_OK;
 	uint64_t n = 0;
 	int mrc;
 
+	if (ver >= 4 && key_new && mdb_stat(t->txn, t->s->dbi[DB_ACCOUNTS],
+	    &ms) == MDB_SUCCESS && ms.ms_entries > 0) {
+		log_warnx("store: %s: its %zu accounts' TOTP secrets are "
+		    "sealed with a TOTP key that is missing (a new one was "
+		    "just made): put the original key back", dir,
+		    (size_t)ms.ms_entries);
+		return STORE_INVALID;
+	}
 	if (ver >= 4 || !t->write)
 		return STORE_OK;
 	if (key == NULL) {
@@ -548,7 +557,7 @@ out:
  */
 static enum store_rc
 open_dbs(struct store *s, const char *dir, int create, int read_only,
-    const struct totpseal_key *key)
+    const struct store_opts *o)
 {
 	struct store_txn t;
 	enum store_rc rc;
@@ -593,7 +602,8 @@ open_dbs(struct store *s, const char *dir, int create, int read_only,
 	}
 	if ((rc = open_index(&t, dir, &ver, fresh)) != STORE_OK ||
 	    (rc = open_badkeys(&t, dir, ver, fresh)) != STORE_OK ||
-	    (rc = open_totp(&t, dir, ver, key)) != STORE_OK)
+	    (rc = open_totp(&t, dir, ver, o->totp_key, o->totp_key_new &&
+	    !fresh)) != STORE_OK)
 		goto out;
 	if (ver < STORE_SCHEMA_VERSION && !read_only) {
 		/* One-way: the indexes above were built in this txn. */
@@ -694,7 +704,7 @@ store_open(struct store **out, const char *dir, const struct store_opts *opts)
 	for (i = 0; i < DB_COUNT; i++)
 		s->dbi[i] = 0;
 	if ((rc = open_dbs(s, dir, o->create && !o->read_only,
-	    o->read_only, o->totp_key)) != STORE_OK)
+	    o->read_only, o)) != STORE_OK)
 		goto out;
 	*out = s;
 	s = NULL;

@@ -73,6 +73,10 @@ struct store_opts {
 	/* Seals the TOTP secrets of a schema 1..3 store opened for writing
 	 * (the upgrade to schema 4); such an open fails without it. */
 	const struct totpseal_key *totp_key;
+	/* 1: totp_key was just made (its file was missing).  A store whose
+	 * accounts are sealed already is then refused (STORE_INVALID): they
+	 * were sealed with another key, the one that went missing. */
+	int		totp_key_new;
 };
 
 /*

@@ -16,8 +16,11 @@ FUZZ_SECONDS ?= 60
 SANITIZE ?= 0
 
 PKGS	 = openssl libevent libevent_openssl libevent_pthreads lmdb libsodium
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libqrencode: `mica enroll --qr` (built without it when it is missing)
+QR_PKG	:= $(shell pkg-config --exists libqrencode 2>/dev/null && echo libqrencode)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(QR_PKG) 2>/dev/null) \
+	   $(if $(QR_PKG),-DMICA_QRENCODE)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) $(QR_PKG) 2>/dev/null)
 
 WARN	 = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
 	   -Wsign-compare -Werror

@@ -224,4 +224,41 @@ done
 run $MICA enroll --account hank --code "$HCODE" --new-password-file "$T/newpw"
 expect_eq "an expired code is refused" "$OUT" "mica: enrolment code not valid (wrong, already used or expired): ask an administrator for a new one"
 stop_micad
+
+# ---- password_max_days: micad's clock moved 2 days on (libfaketime) ----
+FT_LIB=$(dpkg -L libfaketime 2>/dev/null | grep '/libfaketimeMT\.so\.1$' |
+    head -n 1)
+if [ -z "$FT_LIB" ] || [ ! -r "$FT_LIB" ]; then
+	echo "ok - # SKIP password_max_days: libfaketime is not installed"
+	done_testing
+fi
+CLK=$T/clock
+echo "+0" >"$CLK"
+conf_put "$CONF" policy password_max_days 1
+export LD_PRELOAD="$FT_LIB" FAKETIME_TIMESTAMP_FILE="$CLK" \
+    FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1 \
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+start_micad
+RC=$?
+unset LD_PRELOAD FAKETIME_TIMESTAMP_FILE FAKETIME_NO_CACHE \
+    FAKETIME_DONT_FAKE_MONOTONIC
+[ $RC -eq 0 ] || { not_ok "micad starts under libfaketime"; done_testing; }
+enroll ivan || not_ok "account add ivan"
+run $MICA list --account ivan --password-file "$PW" --otp "$(code ivan)"
+expect_eq "a fresh password logs in" "$RC" 0
+echo "+2d" >"$CLK"
+# code at +2 days: 5760 steps on
+run $MICA list --account ivan --password-file "$PW" --otp "$(code ivan 5760)"
+expect_eq "two days later the password has expired" "$RC" 1
+expect_eq "... saying how to go on" "$OUT" "mica: password expired (older than 1 days, [policy] password_max_days): set a new one with \`mica passwd\`"
+run $MICA passwd --account ivan --password-file "$PW" \
+    --otp "$(code ivan 5761)" --new-password-file "$T/newpw"
+expect_eq "mica passwd goes through the expired login" "$RC" 0
+expect_out "... says the login said so" "mica: password expired"
+expect_out "... and changes it" "password changed for account ivan"
+# two steps on: the expired login and passwd used steps +0 and +1
+echo "+172860" >"$CLK"
+run $MICA list --account ivan --password-file "$T/newpw" --otp "$(code ivan 5762)"
+expect_eq "the new password logs in" "$RC" 0
+stop_micad
 done_testing

@@ -140,9 +140,8 @@ $(BUILD)/prev/bin/micad:
 	rm -rf $(BUILD)/prev
 	mkdir -p $(BUILD)/prev/src
 	git archive --format=tar $(PREV_REV) | tar -x -C $(BUILD)/prev/src
-	CFLAGS="-O0 -g" $(MAKE) --no-print-directory -C $(BUILD)/prev/src \
-	    SANITIZE=0 BUILD=obj \
-	    BIN=../bin ../bin/micad ../bin/mica-admin
+	$(MAKE) --no-print-directory -C $(BUILD)/prev/src SANITIZE=0 \
+	    BUILD=obj BIN=../bin ../bin/micad ../bin/mica-admin
 
 deps:
 	@sh tests/deps.sh

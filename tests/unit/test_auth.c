@@ -347,6 +347,46 @@ test_login_apply(void **state)
 	tkey = NULL;
 }
 
+/* The password policy and the enrolment codes. */
+static void
+test_policy_and_codes(void **state)
+{
+	char why[128], code[AUTH_ENROL_CODE_TEXT], code2[AUTH_ENROL_CODE_TEXT];
+	uint8_t h1[32], h2[32];
+	size_t i;
+
+	(void)state;
+	assert_false(auth_password_check("alice", "short-pw1", 9, 12, why,
+	    sizeof(why)));
+	assert_string_equal(why, "password refused: shorter than 12 "
+	    "characters ([policy] min_password_length)");
+	assert_false(auth_password_check("accountname12", "AccountName12",
+	    13, 12, why, sizeof(why)));
+	assert_string_equal(why, "password refused: it is the account name");
+	assert_true(auth_password_check("alice", "New-Horse-Battery-42", 20,
+	    12, why, sizeof(why)));
+
+	assert_true(auth_enrol_code_new(code, h1));
+	assert_int_equal(strlen(code), 23);
+	for (i = 0; i < 23; i++)
+		assert_true(i % 6 == 5 ? code[i] == '-' :
+		    (code[i] >= 'A' && code[i] <= 'Z') ||
+		    (code[i] >= '2' && code[i] <= '7'));
+	/* either case, dashes anywhere */
+	for (i = 0; i < 23; i++)
+		code2[i] = (char)(code[i] >= 'A' && code[i] <= 'Z' ?
+		    code[i] - 'A' + 'a' : code[i]);
+	code2[23] = '\0';
+	assert_true(auth_enrol_code_hash(h2, code2));
+	assert_memory_equal(h1, h2, 32);
+	assert_false(auth_enrol_code_hash(h2, "AAAAA-AAAAA-AAAAA-AAAA"));
+	assert_false(auth_enrol_code_hash(h2, "AAAAA-AAAAA-AAAAA-AAAAAA"));
+	assert_false(auth_enrol_code_hash(h2, "AAAAA-AAAAA-AAAAA-AAAA1"));
+	assert_false(auth_enrol_code_hash(h2, ""));
+	assert_true(auth_enrol_code_new(code2, h2));
+	assert_string_not_equal(code, code2);
+}
+
 /* Seal and open: the name is bound, a flipped bit is refused. */
 static void
 test_totpseal(void **state)
@@ -429,6 +469,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_totpseal),
+		cmocka_unit_test(test_policy_and_codes),
 		cmocka_unit_test(test_totpseal_file),
 		cmocka_unit_test(test_totp_rfc6238),
 		cmocka_unit_test(test_totp_oathtool),

@@ -741,7 +741,7 @@ acct_list_cb(const struct account_rec *ac, void *arg)
 		    fmt_time(t, locked ? ac->locked_until : 0));
 		json_kv_str(o, 0, "created", fmt_time(t, ac->created));
 		json_kv_bool(o, 0, "disabled", disabled);
-		json_kv_str(o, 0, "password_changed",
+		json_kv_str(o, 0, "credentials_changed",
 		    fmt_time(t, ac->pw_changed));
 		json_kv_str(o, 0, "enrolment_code_until",
 		    fmt_time(t, enrol ? ac->enrol_expires : 0));

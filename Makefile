@@ -16,8 +16,11 @@ FUZZ_SECONDS ?= 60
 SANITIZE ?= 0
 
 PKGS	 = openssl libevent libevent_openssl libevent_pthreads lmdb libsodium
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libqrencode: `mica enroll --qr` (built without it when it is missing)
+QR_PKG	:= $(shell pkg-config --exists libqrencode 2>/dev/null && echo libqrencode)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(QR_PKG) 2>/dev/null) \
+	   $(if $(QR_PKG),-DMICA_QRENCODE)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) $(QR_PKG) 2>/dev/null)
 
 WARN	 = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
 	   -Wsign-compare -Werror
@@ -74,7 +77,7 @@ HELPER_SRCS = $(wildcard tests/helpers/*.c)
 HELPER_BINS = $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-valgrind test deps demo bench bench-ocsp bench-crl fuzz soak \
-	install clean tests
+	install clean tests prev
 
 all: $(PROGS)
 
@@ -126,6 +129,19 @@ $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(ALL_LIBS)
 	    $(call group,$(ALL_LIBS)) $(LDLIBS)
 
 tests: $(PROGS) $(UNIT_BINS) $(REPLAY_BINS) $(HELPER_BINS)
+
+# The release before the TOTP secrets were sealed (store schema 3), built
+# from git into $(BUILD)/prev/bin: tests/e2e/t_totp_migrate.sh makes an
+# old store with it and lets the new micad upgrade it.  Only micad and
+# mica-admin, without sanitizers.
+PREV_REV ?= 0d4b2f7
+prev: $(BUILD)/prev/bin/micad
+$(BUILD)/prev/bin/micad:
+	rm -rf $(BUILD)/prev
+	mkdir -p $(BUILD)/prev/src
+	git archive --format=tar $(PREV_REV) | tar -x -C $(BUILD)/prev/src
+	$(MAKE) --no-print-directory -C $(BUILD)/prev/src SANITIZE=0 \
+	    BUILD=obj BIN=../bin ../bin/micad ../bin/mica-admin
 
 deps:
 	@sh tests/deps.sh

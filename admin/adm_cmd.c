@@ -26,6 +26,7 @@
 
 #include "admin/adm_local.h"
 #include "ca/auth.h"
+#include "ca/notify.h"
 #include "ca/ca.h"
 #include "ca/micad.h"
 #include "ca/reissue.h"
@@ -575,6 +576,8 @@ struct acct_add {
 	struct account_rec	 acct;		/* secrets: wiped at the end */
 	char			*pw;		/* sodium_malloc */
 	size_t			 pw_len;
+	uint8_t			 totp[AUTH_TOTP_SECRET_LEN];	/* clear,
+						 * shown once; w is sodium_malloc'd */
 	int			 ok;
 };
 
@@ -630,10 +633,9 @@ acct_add_written(void *arg, enum store_rc rc)
 		goto out;
 	}
 	log_info("account=%s added by %s", w->acct.name, r->actor);
-	auth_base32_encode(b32, sizeof(b32), w->acct.totp_secret,
-	    w->acct.totp_len, 0);
-	auth_otpauth_uri(uri, sizeof(uri), w->acct.name, w->acct.totp_secret,
-	    w->acct.totp_len);
+	auth_base32_encode(b32, sizeof(b32), w->totp, sizeof(w->totp), 0);
+	auth_otpauth_uri(uri, sizeof(uri), w->acct.name, w->totp,
+	    sizeof(w->totp));
 	adm_out(r, "account: %s\nsubject: %s\n", w->acct.name,
 	    w->acct.subject);
 	if (w->acct.sans[0] != '\0')
@@ -735,9 +737,13 @@ cmd_account_add(struct adm_req *r)
 	snprintf(w->acct.name, sizeof(w->acct.name), "%s", a.pos[0]);
 	snprintf(w->acct.subject, sizeof(w->acct.subject), "%s", subj);
 	snprintf(w->acct.sans, sizeof(w->acct.sans), "%s", list);
-	auth_totp_secret_new(w->acct.totp_secret);
-	w->acct.totp_len = AUTH_TOTP_SECRET_LEN;
-	w->acct.created = time(NULL);
+	w->acct.created = w->acct.pw_changed = time(NULL);
+	if (!auth_totp_new_sealed(w->totp, r->d->totp_key, &w->acct)) {
+		adm_fail(r, "account add: cannot seal the TOTP secret (no "
+		    "TOTP key?)");
+		acct_add_free(w);
+		return;
+	}
 	if (!workq_submit(r->d->workers, acct_add_work, acct_add_done, w)) {
 		adm_fail(r, "account add: micad is stopping");
 		acct_add_free(w);
@@ -760,6 +766,8 @@ acct_list_cb(const struct account_rec *ac, void *arg)
 	struct wb *o = &l->r->rep.out;
 	char t[32];
 	int locked = ac->locked_until > l->now;
+	int disabled = (ac->flags & STORE_ACCT_DISABLED) != 0;
+	int enrol = ac->enrol_expires > l->now;
 
 	if (l->json) {
 		wb_str(o, l->n ? "," : "");
@@ -772,11 +780,17 @@ acct_list_cb(const struct account_rec *ac, void *arg)
 		    fmt_time(t, locked ? ac->locked_until : 0));
 		json_kv_str(o, 0, "created", fmt_time(t, ac->created));
 		json_kv_str(o, 0, "sans", ac->sans);
+		json_kv_bool(o, 0, "disabled", disabled);
+		json_kv_str(o, 0, "credentials_changed",
+		    fmt_time(t, ac->pw_changed));
+		json_kv_str(o, 0, "enrolment_code_until",
+		    fmt_time(t, enrol ? ac->enrol_expires : 0));
 		wb_u8(o, '}');
 	} else
-		adm_out(l->r, "%-20s %-8s failed=%u  %s%s%s\n", ac->name,
-		    locked ? "locked" : "active", ac->failed, ac->subject,
-		    ac->sans[0] != '\0' ? "  sans=" : "", ac->sans);
+		adm_out(l->r, "%-20s %-8s failed=%u  %s%s%s%s\n", ac->name,
+		    disabled ? "disabled" : locked ? "locked" : "active",
+		    ac->failed, ac->subject, ac->sans[0] != '\0' ? "  sans=" :
+		    "", ac->sans, enrol ? "  (enrolment code pending)" : "");
 	l->n++;
 	return 1;
 }
@@ -876,6 +890,203 @@ cmd_account_unlock(struct adm_req *r)
 		return;
 	}
 	r->async = 1;	/* unlock_written replies */
+}
+
+/* ---- account reset, disable, enable, remove ---- */
+
+enum acct_op { ACCT_RESET, ACCT_DISABLE, ACCT_ENABLE, ACCT_REMOVE };
+
+static const struct {
+	const char	*sub;		/* "account SUB NAME" */
+	const char	*audit;		/* audit action and notify event */
+} acct_ops[] = {
+	[ACCT_RESET] = { "reset", "account.reset" },
+	[ACCT_DISABLE] = { "disable", "account.disabled" },
+	[ACCT_ENABLE] = { "enable", "account.enabled" },
+	[ACCT_REMOVE] = { "remove", "account.removed" },
+};
+
+struct acct_chg {
+	struct adm_req	*r;
+	enum acct_op	 op;
+	char		 name[STORE_NAME_MAX + 1];
+	char		 code[AUTH_ENROL_CODE_TEXT];	/* RESET: shown once */
+	uint8_t		 hash[32];
+	int64_t		 expires;
+	int		 noop;		/* already in the asked state */
+};
+
+static enum store_rc
+acct_chg_txn(struct store_txn *txn, void *arg)
+{
+	struct acct_chg *w = arg;
+	struct account_rec a;
+	enum store_rc rc;
+	char details[256], t[32];
+
+	w->noop = 0;
+	details[0] = '\0';
+	if ((rc = store_account_get(txn, w->name, &a)) != STORE_OK)
+		goto out;
+	switch (w->op) {
+	case ACCT_RESET:
+		memcpy(a.enrol_hash, w->hash, sizeof(a.enrol_hash));
+		a.enrol_expires = w->expires;
+		snprintf(details, sizeof(details), "enrolment code until %s",
+		    fmt_time(t, w->expires));
+		break;
+	case ACCT_DISABLE:
+	case ACCT_ENABLE:
+		w->noop = (w->op == ACCT_DISABLE) ==
+		    ((a.flags & STORE_ACCT_DISABLED) != 0);
+		if (w->op == ACCT_DISABLE)
+			a.flags |= STORE_ACCT_DISABLED;
+		else
+			a.flags &= (uint8_t)~STORE_ACCT_DISABLED;
+		break;
+	case ACCT_REMOVE:
+		snprintf(details, sizeof(details), "subject %.100s; "
+		    "certificates and audit trail kept", a.subject);
+		break;
+	}
+	if (w->noop) {
+		rc = STORE_OK;
+		goto out;
+	}
+	if (w->op == ACCT_REMOVE)
+		rc = store_account_del(txn, w->name);
+	else
+		rc = store_account_put(txn, &a, 0);
+	if (rc != STORE_OK)
+		goto out;
+	rc = store_audit_append(txn, w->r->actor, acct_ops[w->op].audit,
+	    w->name, details, NULL);
+out:
+	account_rec_wipe(&a);
+	return rc;
+}
+
+static void
+acct_chg_written(void *arg, enum store_rc rc)
+{
+	struct acct_chg *w = arg;
+	struct adm_req *r = w->r;
+	struct notify_info ni;
+	char t[32];
+
+	if (rc == STORE_NOTFOUND) {
+		adm_fail(r, "account %s: no account \"%s\"",
+		    acct_ops[w->op].sub, w->name);
+		goto out;
+	}
+	if (rc != STORE_OK) {
+		fail_store(r, w->op == ACCT_RESET ? "account reset" :
+		    "account change", rc);
+		goto out;
+	}
+	if (w->noop) {
+		adm_out(r, "account %s was %s already\n", w->name,
+		    w->op == ACCT_DISABLE ? "disabled" : "enabled");
+		goto out;
+	}
+	log_info("account=%s %s by %s", w->name, acct_ops[w->op].audit,
+	    r->actor);
+	memset(&ni, 0, sizeof(ni));
+	ni.event = acct_ops[w->op].audit;
+	ni.account = w->name;
+	ni.actor = r->actor;
+	notify_event(r->d->notify, &ni);
+	switch (w->op) {
+	case ACCT_RESET:
+		adm_out(r, "enrolment code: %s\n", w->code);
+		adm_out(r, "expires: %s (single use)\n",
+		    fmt_time(t, w->expires));
+		adm_out(r, "the subscriber runs: mica enroll --account %s "
+		    "--code %s\n", w->name, w->code);
+		adm_out(r, "(a new password and a new TOTP secret; the old "
+		    "ones work until then)\n");
+		break;
+	case ACCT_DISABLE:
+		adm_out(r, "account %s disabled (logins refused until "
+		    "`account enable`)\n", w->name);
+		break;
+	case ACCT_ENABLE:
+		adm_out(r, "account %s enabled\n", w->name);
+		break;
+	case ACCT_REMOVE:
+		adm_out(r, "account %s removed (its certificates and the "
+		    "audit trail are kept)\n", w->name);
+		break;
+	}
+out:
+	sodium_free(w);		/* wipes the code */
+	adm_done(r);
+}
+
+static void
+acct_chg_start(struct adm_req *r, enum acct_op op)
+{
+	struct args a;
+	struct acct_chg *w;
+	struct micad_settings s;
+	char err[CA_ERR_MAX];
+
+	if (!args_parse(r, 2, NULL, NULL, &a))
+		return;
+	if (a.num_pos != 1) {
+		adm_usage(r, "usage: account %s NAME", acct_ops[op].sub);
+		return;
+	}
+	if (!valid_name(a.pos[0])) {
+		adm_fail(r, "account %s: no account \"%s\"", acct_ops[op].sub,
+		    a.pos[0]);
+		return;
+	}
+	if ((w = sodium_malloc(sizeof(*w))) == NULL)
+		fatalx("out of memory");
+	memset(w, 0, sizeof(*w));
+	w->r = r;
+	w->op = op;
+	snprintf(w->name, sizeof(w->name), "%s", a.pos[0]);
+	if (op == ACCT_RESET) {
+		if (!micad_settings_copy(r->d, &s, err, sizeof(err)) ||
+		    !auth_enrol_code_new(w->code, w->hash)) {
+			adm_fail(r, "account reset: %s", "internal error");
+			sodium_free(w);
+			return;
+		}
+		w->expires = time(NULL) + s.policy.enrol_code_lifetime;
+	}
+	if (!micad_write(r->d, acct_chg_txn, w, NULL, acct_chg_written)) {
+		sodium_free(w);
+		adm_fail(r, "account %s: micad is stopping", acct_ops[op].sub);
+		return;
+	}
+	r->async = 1;	/* acct_chg_written replies */
+}
+
+static void
+cmd_account_reset(struct adm_req *r)
+{
+	acct_chg_start(r, ACCT_RESET);
+}
+
+static void
+cmd_account_disable(struct adm_req *r)
+{
+	acct_chg_start(r, ACCT_DISABLE);
+}
+
+static void
+cmd_account_enable(struct adm_req *r)
+{
+	acct_chg_start(r, ACCT_ENABLE);
+}
+
+static void
+cmd_account_remove(struct adm_req *r)
+{
+	acct_chg_start(r, ACCT_REMOVE);
 }
 
 /* ---- issue, revoke, hold, unhold ---- */
@@ -1708,6 +1919,9 @@ backup_done(void *arg)
 	else {
 		adm_out(r, "backup written (consistent, compacted LMDB "
 		    "data file)\n");
+		adm_out(r, "not in the backup: the TOTP key %s (the accounts' "
+		    "TOTP secrets are sealed with it): back it up separately, "
+		    "apart from this file\n", r->d->conf->store.totp_key_file);
 		log_info("backup taken by %s", r->actor);
 	}
 	free(b);
@@ -2071,6 +2285,10 @@ static const struct command commands[] = {
 	{ "account", "add", cmd_account_add },
 	{ "account", "list", cmd_account_list },
 	{ "account", "unlock", cmd_account_unlock },
+	{ "account", "reset", cmd_account_reset },
+	{ "account", "disable", cmd_account_disable },
+	{ "account", "enable", cmd_account_enable },
+	{ "account", "remove", cmd_account_remove },
 	{ "issue", NULL, cmd_issue },
 	{ "revoke", NULL, cmd_revoke },
 	{ "hold", NULL, cmd_hold },

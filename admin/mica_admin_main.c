@@ -23,6 +23,7 @@
 #include "ca/ca.h"
 #include "common/bytes.h"
 #include "common/log.h"
+#include "common/totpseal.h"
 #include "common/version.h"
 #include "conf/conf.h"
 #include "store/store.h"
@@ -80,6 +81,13 @@ static const char *help_text =
 "                       enroll; prints the TOTP secret and otpauth URI once\n"
 "  account list [--json]\n"
 "  account unlock NAME  clear failed logins and a lock-out\n"
+"  account reset NAME   print a one-time enrolment code (single use, expires\n"
+"                       after [policy] enrol_code_lifetime) for mica enroll:\n"
+"                       new password and new TOTP secret\n"
+"  account disable NAME refuse the account's logins until enabled again\n"
+"  account enable NAME\n"
+"  account remove NAME  delete the account (its certificates and the audit\n"
+"                       trail are kept)\n"
 "\n"
 "Certificates (serials in any hex form; printed as uppercase hex):\n"
 "  issue --account NAME --csr FILE [--days N] [--profile NAME]\n"
@@ -795,6 +803,9 @@ init_report(const struct init_args *a, const struct ca_init_result *res,
 	printf("  CA protocol: %s   HTTP (OCSP/CRL): %s\n", a->ca_listen,
 	    a->http_listen);
 	printf("  certificates will point at: %s\n", http_url);
+	printf("  TOTP key: %s/private/totp.key (seals the accounts' second "
+	    "factor; not in the store or a backup: keep a copy of it "
+	    "elsewhere)\n", a->dir);
 	if (a->import_key != NULL)
 		printf("  CA key: copied from %s to %s/private/ca.key (mode "
 		    "0600%s); the original is left as it is\n"
@@ -824,7 +835,8 @@ init_finish(const struct init_args *a, struct ca_init_result *res,
 	struct store *st = NULL;
 	struct init_store is;
 	struct init_keys_conf kc;
-	char spath[4096];
+	struct totpseal_key *tk = NULL;
+	char spath[4096], err[1024];
 	enum store_rc rc;
 	int ok = 0;
 
@@ -834,10 +846,17 @@ init_finish(const struct init_args *a, struct ca_init_result *res,
 	if (!write_conf(a->dir, a->ca_listen, a->http_listen, http_url,
 	    abspass, res->external, &kc))
 		goto out;
+	snprintf(spath, sizeof(spath), "%s/private/totp.key", a->dir);
+	if (totpseal_key_load(&tk, spath, 1, err, sizeof(err)) ==
+	    TOTPSEAL_FAILED) {
+		fprintf(stderr, "mica-admin: init: %s\n", err);
+		goto out;
+	}
 	snprintf(spath, sizeof(spath), "%s/store", a->dir);
 	memset(&so, 0, sizeof(so));
 	so.create = 1;
 	so.exclusive = 1;
+	so.totp_key = tk;
 	if ((rc = store_open(&st, spath, &so)) != STORE_OK) {
 		fprintf(stderr, "mica-admin: init: store %s: %s\n", spath,
 		    store_strerror(rc));
@@ -855,6 +874,7 @@ init_finish(const struct init_args *a, struct ca_init_result *res,
 	ok = 1;
  out:
 	store_close(st);
+	totpseal_key_free(tk);
 	return ok;
 }
 

@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -11,6 +12,7 @@
 
 #include "ca/auth.h"
 #include "common/log.h"
+#include "common/totpseal.h"
 #include "store/store.h"
 
 int
@@ -240,14 +242,70 @@ auth_dummy_hash(char out[AUTH_PWHASH_LEN], uint64_t ops, size_t mem)
 	return rc;
 }
 
+int
+auth_totp_open(uint8_t **out, size_t *out_len, const struct totpseal_key *key,
+    const struct account_rec *acct)
+{
+	uint8_t	*p = NULL;
+	int	 rc = 0;
+
+	*out = NULL;
+	*out_len = 0;
+	if (acct->totp_clear || acct->totp_sealed_len < TOTPSEAL_OVERHEAD)
+		goto out;
+	if ((p = sodium_malloc(STORE_TOTP_MAX)) == NULL)
+		goto out;
+	if (!totpseal_open(key, acct->name, p, STORE_TOTP_MAX, out_len,
+	    acct->totp_sealed, acct->totp_sealed_len))
+		goto out;
+	*out = p;
+	p = NULL;
+	rc = 1;
+out:
+	if (p != NULL)
+		sodium_free(p);
+	return rc;
+}
+
+int
+auth_totp_new_sealed(uint8_t out[AUTH_TOTP_SECRET_LEN],
+    const struct totpseal_key *key, struct account_rec *acct)
+{
+	auth_totp_secret_new(out);
+	acct->totp_clear = 0;
+	return totpseal_seal(key, acct->name, acct->totp_sealed,
+	    sizeof(acct->totp_sealed), &acct->totp_sealed_len, out,
+	    AUTH_TOTP_SECRET_LEN);
+}
+
+/* Counts one failure; locks the account at max_failures. */
+static void
+login_failed(struct account_rec *acct, int64_t now,
+    const struct auth_policy *pol, int password_ok, const char **out_detail)
+{
+	int	 max_fail;
+
+	*out_detail = !password_ok ? "wrong password" : "wrong code";
+	if (acct->failed < UINT32_MAX)
+		acct->failed++;
+	max_fail = pol->max_failures > 0 ? pol->max_failures : 1;
+	if (acct->failed >= (uint32_t)max_fail) {
+		acct->locked_until = now + pol->lockout_seconds;
+		*out_detail = !password_ok ? "wrong password, locked" :
+		    "wrong code, locked";
+	}
+}
+
 enum auth_login_rc
 auth_login_apply(struct account_rec *acct, int password_ok,
     const char *code, int64_t now, const struct auth_policy *pol,
     const char **out_detail)
 {
 	enum auth_totp_rc	 trc = AUTH_TOTP_WRONG;
+	enum auth_login_rc	 rc = AUTH_LOGIN_FAILED;
 	uint64_t		 step = 0;
-	int			 max_fail;
+	uint8_t			*secret = NULL;
+	size_t			 secret_len = 0;
 
 	if (acct->locked_until > now) {
 		*out_detail = "account locked";
@@ -258,29 +316,106 @@ auth_login_apply(struct account_rec *acct, int password_ok,
 		acct->locked_until = 0;
 		acct->failed = 0;
 	}
-	if (code_is_valid(code))
-		trc = auth_totp_verify(acct->totp_secret, acct->totp_len, code,
-		    now, acct->last_totp_step, &step);
-	if (password_ok && trc == AUTH_TOTP_OK) {
-		acct->failed = 0;
+	if (code_is_valid(code)) {
+		if (!auth_totp_open(&secret, &secret_len, pol->totp_key,
+		    acct)) {
+			*out_detail = "TOTP secret does not open (wrong TOTP "
+			    "key?)";
+			rc = AUTH_LOGIN_INTERNAL;
+			goto out;
+		}
+		trc = auth_totp_verify(secret, secret_len, code, now,
+		    acct->last_totp_step, &step);
+	}
+	if (password_ok && trc == AUTH_TOTP_REPLAY) {
+		*out_detail = "replayed code, not counted";
+		rc = AUTH_LOGIN_REPLAY;
+	} else if (password_ok && trc == AUTH_TOTP_OK) {
 		acct->last_totp_step = step;
+		if (acct->flags & STORE_ACCT_DISABLED) {
+			*out_detail = "account disabled";
+			rc = AUTH_LOGIN_DISABLED;
+			goto out;
+		}
+		acct->failed = 0;
 		*out_detail = "password and code ok";
-		return AUTH_LOGIN_OK;
+		rc = AUTH_LOGIN_OK;
+	} else
+		login_failed(acct, now, pol, password_ok, out_detail);
+out:
+	if (secret != NULL)
+		sodium_free(secret);	/* wipes */
+	return rc;
+}
+
+int
+auth_password_check(const char *name, const char *pw, size_t pw_len,
+    int min_len, char *why, size_t why_len)
+{
+	size_t	 nlen = strlen(name);
+
+	if (pw_len < (size_t)(min_len > 0 ? min_len : 1)) {
+		snprintf(why, why_len, "password refused: shorter than %d "
+		    "characters ([policy] min_password_length)", min_len);
+		return 0;
 	}
-	if (!password_ok)
-		*out_detail = "wrong password";
-	else if (trc == AUTH_TOTP_REPLAY)
-		*out_detail = "replayed code";
-	else
-		*out_detail = "wrong code";
-	if (acct->failed < UINT32_MAX)
-		acct->failed++;
-	max_fail = pol->max_failures > 0 ? pol->max_failures : 1;
-	if (acct->failed >= (uint32_t)max_fail) {
-		acct->locked_until = now + pol->lockout_seconds;
-		*out_detail = !password_ok ? "wrong password, locked" :
-		    trc == AUTH_TOTP_REPLAY ? "replayed code, locked" :
-		    "wrong code, locked";
+	if (pw_len == nlen && strncasecmp(pw, name, nlen) == 0) {
+		snprintf(why, why_len, "password refused: it is the account "
+		    "name");
+		return 0;
 	}
-	return AUTH_LOGIN_FAILED;
+	return 1;
+}
+
+#define ENROL_CODE_LETTERS	20
+
+int
+auth_enrol_code_new(char out[AUTH_ENROL_CODE_TEXT], uint8_t hash[32])
+{
+	uint8_t	 raw[13];
+	char	 b32[32];
+	size_t	 i, o = 0;
+	int	 rc = 0;
+
+	randombytes_buf(raw, sizeof(raw));
+	if (!auth_base32_encode(b32, sizeof(b32), raw, sizeof(raw), 0))
+		goto out;
+	for (i = 0; i < ENROL_CODE_LETTERS; i++) {
+		if (i > 0 && i % 5 == 0)
+			out[o++] = '-';
+		out[o++] = b32[i];
+	}
+	out[o] = '\0';
+	rc = auth_enrol_code_hash(hash, out);
+out:
+	sodium_memzero(raw, sizeof(raw));
+	sodium_memzero(b32, sizeof(b32));
+	return rc;
+}
+
+int
+auth_enrol_code_hash(uint8_t hash[32], const char *code)
+{
+	char	 norm[ENROL_CODE_LETTERS];
+	size_t	 n = 0;
+	int	 c, rc = 0;
+
+	for (; *code != '\0'; code++) {
+		c = (unsigned char)*code;
+		if (c == '-')
+			continue;
+		if (c >= 'a' && c <= 'z')
+			c -= 'a' - 'A';
+		if (!((c >= 'A' && c <= 'Z') || (c >= '2' && c <= '7')) ||
+		    n == ENROL_CODE_LETTERS)
+			goto out;
+		norm[n++] = (char)c;
+	}
+	if (n != ENROL_CODE_LETTERS)
+		goto out;
+	rc = crypto_generichash(hash, 32, (const unsigned char *)norm, n,
+	    NULL, 0) == 0;
+out:
+	sodium_memzero(norm, sizeof(norm));
+	return rc;
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 struct account_rec;
+struct totpseal_key;
 
 #define AUTH_TOTP_PERIOD	30
 #define AUTH_TOTP_DIGITS	6
@@ -81,16 +82,37 @@ int	auth_dummy_hash(char out[AUTH_PWHASH_LEN], uint64_t ops, size_t mem);
 
 enum auth_login_rc {
 	AUTH_LOGIN_OK = 0,
-	AUTH_LOGIN_FAILED,	/* wrong password, wrong or replayed code,
-				 * or unknown account: one answer for all */
+	AUTH_LOGIN_FAILED,	/* wrong password, wrong code, or unknown
+				 * account: one answer for all */
 	AUTH_LOGIN_LOCKED,	/* locked_until is in the future */
-	AUTH_LOGIN_INTERNAL,	/* store failure */
+	AUTH_LOGIN_INTERNAL,	/* store failure, secret does not open */
+	AUTH_LOGIN_REPLAY,	/* right password, the code's step was used
+				 * already: not counted as a failure */
+	AUTH_LOGIN_DISABLED,	/* right password and code, account disabled
+				 * by an administrator */
 };
 
 struct auth_policy {
 	int	max_failures;		/* lock after this many; >= 1 */
 	int	lockout_seconds;
+	const struct totpseal_key *totp_key;	/* opens the TOTP secrets */
 };
+
+/*
+ * Opens the account's sealed TOTP secret (common/totpseal.h) into
+ * sodium_malloc'd memory: *out (sodium_free it; it wipes) and *out_len.
+ * Returns 1, or 0 when it does not open (wrong key, altered record) or
+ * the record holds a clear secret (a store not upgraded).
+ */
+int	auth_totp_open(uint8_t **out, size_t *out_len,
+	    const struct totpseal_key *key, const struct account_rec *acct);
+/*
+ * Makes a new TOTP secret for acct: the clear secret goes to
+ * out[AUTH_TOTP_SECRET_LEN] (for showing once; the caller wipes it), the
+ * sealed one into acct.  Returns 1, or 0.
+ */
+int	auth_totp_new_sealed(uint8_t out[AUTH_TOTP_SECRET_LEN],
+	    const struct totpseal_key *key, struct account_rec *acct);
 
 /*
  * Applies one login attempt to the freshly re-read account record acct
@@ -98,10 +120,33 @@ struct auth_policy {
  * unchanged; an expired lock is cleared first; password_ok == 0 or a
  * wrong or replayed code -> failed++, and at max_failures locked_until =
  * now + lockout; success -> failed = 0, last_totp_step = matched step.
+ * The right password with a code whose step was used already ->
+ * AUTH_LOGIN_REPLAY, not counted; the right password and code on a
+ * disabled account -> AUTH_LOGIN_DISABLED (the step is used up).  The
+ * secret is opened with pol->totp_key into secure memory and wiped.
  * *out_detail (static text, no secret) says why, for the audit record.
  */
 enum auth_login_rc auth_login_apply(struct account_rec *acct,
 		    int password_ok, const char *code, int64_t now,
 		    const struct auth_policy *pol, const char **out_detail);
+
+/*
+ * The password policy ([policy] min_password_length; never the account
+ * name, in any case).  Returns 1, or 0 with the rule in why (no secret).
+ */
+int	auth_password_check(const char *name, const char *pw, size_t pw_len,
+	    int min_len, char *why, size_t why_len);
+
+/* Enrolment codes: 20 base32 letters shown as XXXXX-XXXXX-XXXXX-XXXXX
+ * (100 bits); only their BLAKE2b-256 is stored. */
+#define AUTH_ENROL_CODE_TEXT	24	/* 23 characters and the NUL */
+/* A new random code and its hash.  Returns 1, or 0. */
+int	auth_enrol_code_new(char out[AUTH_ENROL_CODE_TEXT],
+	    uint8_t hash[32]);
+/*
+ * The hash of a code as typed (either case, '-' anywhere ignored).
+ * Returns 1, or 0 when it is not 20 base32 letters.
+ */
+int	auth_enrol_code_hash(uint8_t hash[32], const char *code);
 
 #endif

@@ -49,6 +49,7 @@
 #include "ca/auth.h"
 #include "ca/listener.h"
 #include "ca/micad.h"
+#include "ca/notify.h"
 #include "ca/proto.h"
 #include "ca/reissue.h"
 #include "ca/renew.h"
@@ -109,6 +110,7 @@ enum conn_state {
 
 struct login_job;
 struct reissue_job;
+struct acct_job;
 
 struct wait_ref {
 	struct wait_ref	*next;
@@ -127,6 +129,9 @@ struct conn {
 	char			 account[STORE_NAME_MAX + 1];
 	struct login_job	*login;		/* LOGIN in progress */
 	struct reissue_job	*rjob;		/* REISSUE being stored */
+	struct acct_job		*ajob;		/* PASSWD/ENROLL in progress */
+	int			 pw_expired;	/* LOGIN verified, password too
+						 * old: PASSWD only */
 	struct wait_ref		*waits;
 	int			 num_errors;
 	int			 out_full;	/* reading paused: OUT_HIGH */
@@ -162,6 +167,9 @@ struct login_job {
 	enum auth_login_rc rc;		/* results */
 	const char	*detail;
 	int		 unknown;	/* name is not an account */
+	int		 pw_max_days;	/* [policy] password_max_days */
+	int		 pw_expired;	/* OK, but the password is too old */
+	int64_t		 locked_until;	/* LOCKED: until then */
 };
 
 /* A REISSUE whose request is being stored; conn is NULL once the
@@ -213,6 +221,7 @@ static struct {
 
 static void	read_cb(struct bufferevent *, void *);
 static void	write_cb(struct bufferevent *, void *);
+static void	acct_conn_gone(struct conn *);
 static void	event_cb(struct bufferevent *, short, void *);
 static void	process_input(struct conn *);
 static void	deadline_cb(evutil_socket_t, short, void *);
@@ -257,6 +266,7 @@ conn_free(struct conn *c)
 	}
 	if (c->rjob != NULL)
 		c->rjob->conn = NULL;	/* still stored, nobody told */
+	acct_conn_gone(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -551,6 +561,14 @@ login_txn(struct store_txn *txn, void *arg)
 		pw_ok = 0;
 	j->rc = auth_login_apply(&a, pw_ok, j->code, j->now, &j->pol,
 	    &j->detail);
+	j->locked_until = a.locked_until;
+	j->pw_expired = 0;
+	if (j->rc == AUTH_LOGIN_OK && j->pw_max_days > 0 &&
+	    (a.pw_changed != 0 ? a.pw_changed : a.created) +
+	    (int64_t)j->pw_max_days * 86400 <= j->now) {
+		j->pw_expired = 1;
+		j->detail = "password and code ok, password expired";
+	}
 	if (j->rc != AUTH_LOGIN_LOCKED &&
 	    (rc = store_account_put(txn, &a, 0)) != STORE_OK)
 		goto out;
@@ -578,6 +596,37 @@ login_unlist(struct login_job *j)
 		}
 }
 
+/* ERROR 7 saying until when (UTC) and who can lift the lock. */
+static void
+login_locked(struct conn *c, const struct login_job *j)
+{
+	char		 text[PROTO_TEXT_MAX + 1], when[32];
+	struct tm	 tm;
+	time_t		 t = (time_t)j->locked_until;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(when, sizeof(when), "later");
+	snprintf(text, sizeof(text), "account locked until %s (too many "
+	    "failed logins); an administrator can unlock it earlier", when);
+	conn_error(c, j->frame_id, PROTO_E_LOCKED, text);
+}
+
+/* Password and code were right, the password is too old: the
+ * connection may only PASSWD (ERROR 23 says so). */
+static void
+login_expired(struct conn *c, const struct login_job *j)
+{
+	char	 text[PROTO_TEXT_MAX + 1];
+
+	c->pw_expired = 1;
+	snprintf(c->account, sizeof(c->account), "%s", j->account);
+	snprintf(text, sizeof(text), "password expired (older than %d "
+	    "days, [policy] password_max_days): set a new one with `mica "
+	    "passwd`", j->pw_max_days);
+	conn_error(c, j->frame_id, PROTO_E_PW_EXPIRED, text);
+}
+
 /* Back on the loop after the commit: tell the client. */
 static void
 login_written(void *arg, enum store_rc rc)
@@ -594,12 +643,21 @@ login_written(void *arg, enum store_rc rc)
 	}
 	if (rc == STORE_OK && j->unknown && j->rc == AUTH_LOGIN_FAILED)
 		unknown_failed(j->account, j->now, &j->pol);
+	if (j->unknown && j->rc == AUTH_LOGIN_LOCKED) {
+		struct unknown_name *u = unknown_find(j->account);
+
+		j->locked_until = u != NULL ? u->locked_until : j->now;
+	}
 	log_info("cid=%" PRIu64 " login account=%s result=%s detail=\"%s\"",
 	    j->cid, j->account, j->rc == AUTH_LOGIN_OK ? "ok" : "refused",
 	    j->detail);
 	if (c == NULL)
 		goto out;
 	c->login = NULL;
+	if (j->rc == AUTH_LOGIN_OK && j->pw_expired) {
+		login_expired(c, j);
+		goto next;
+	}
 	switch (j->rc) {
 	case AUTH_LOGIN_OK: {
 		struct wb w;
@@ -623,12 +681,21 @@ login_written(void *arg, enum store_rc rc)
 		    "authentication failed");
 		break;
 	case AUTH_LOGIN_LOCKED:
-		conn_error(c, j->frame_id, PROTO_E_LOCKED, "account locked");
+		login_locked(c, j);
+		break;
+	case AUTH_LOGIN_REPLAY:
+		conn_error(c, j->frame_id, PROTO_E_REPLAY, "code already used; "
+		    "wait for the next one");
+		break;
+	case AUTH_LOGIN_DISABLED:
+		conn_error(c, j->frame_id, PROTO_E_DISABLED, "account disabled "
+		    "by an administrator; ask them to enable it");
 		break;
 	default:
 		conn_error(c, j->frame_id, PROTO_E_INTERNAL, "internal error");
 		break;
 	}
+next:
 	/* Frames that arrived meanwhile. */
 	if (c->state != CS_CLOSING) {
 		if (!c->out_full)
@@ -668,6 +735,8 @@ login_done(void *arg)
 	}
 	j->pol.max_failures = set.policy.max_failures;
 	j->pol.lockout_seconds = set.policy.lockout_seconds;
+	j->pol.totp_key = j->d->totp_key;
+	j->pw_max_days = set.policy.password_max_days;
 	j->now = (int64_t)time(NULL);
 	j->unk_rc = unknown_check(j->account, j->now, &j->unk_detail);
 	/* Stays in L.logins (the caps) and c->login until written. */
@@ -751,6 +820,370 @@ handle_login(struct conn *c, struct proto_msg *m)
 	return;
 fail:
 	login_job_free(j);
+}
+
+/* ---- PASSWD and ENROLL: the subscriber looks after the account ---- */
+
+/*
+ * One PASSWD or ENROLL: the new password is checked against the policy
+ * on the loop, hashed (argon2id) on a worker, and stored by ONE write
+ * transaction that re-reads the account; the client hears after the
+ * commit.  conn is NULL once the connection is gone (the write still
+ * commits).  Secrets live in sodium_malloc'd memory: the job itself.
+ */
+struct acct_job {
+	struct micad	*d;
+	struct conn	*conn;
+	uint64_t	 cid;
+	uint32_t	 frame_id;
+	uint8_t		 type;			/* PROTO_PASSWD / ENROLL */
+	char		 account[STORE_NAME_MAX + 1];
+	char		 pw[PROTO_PASSWORD_MAX + 1];	/* the new one */
+	size_t		 pw_len;
+	char		 hash[AUTH_PWHASH_LEN];
+	uint8_t		 code_hash[32];		/* ENROLL */
+	uint8_t		 totp[AUTH_TOTP_SECRET_LEN];	/* ENROLL: new */
+	uint64_t	 ops;
+	size_t		 mem;
+	int		 hashed;
+	int64_t		 now;
+	enum {
+		AJ_OK = 0, AJ_GONE, AJ_CODE, AJ_INTERNAL,
+	}		 result;
+};
+
+/* PASSWD and ENROLL in flight, to cap the argon2id work they queue. */
+static int	num_acct_jobs;
+
+static void
+acct_job_free(struct acct_job *j)
+{
+	if (j == NULL)
+		return;
+	num_acct_jobs--;
+	sodium_free(j);		/* wipes */
+}
+
+static void
+acct_conn_gone(struct conn *c)
+{
+	if (c->ajob != NULL)
+		c->ajob->conn = NULL;
+}
+
+/* Worker: the new password's argon2id hash. */
+static void
+acct_work(void *arg)
+{
+	struct acct_job	*j = arg;
+
+	j->hashed = auth_pwhash(j->hash, j->pw, j->pw_len, j->ops, j->mem);
+	sodium_memzero(j->pw, sizeof(j->pw));
+}
+
+/* The code is the account's, not used and not expired (constant time). */
+static int
+enrol_code_ok(const struct account_rec *a, const uint8_t hash[32],
+    int64_t now)
+{
+	return a->enrol_expires != 0 && now < a->enrol_expires &&
+	    sodium_memcmp(a->enrol_hash, hash, 32) == 0;
+}
+
+static enum store_rc
+acct_txn(struct store_txn *txn, void *arg)
+{
+	struct acct_job		*j = arg;
+	struct account_rec	 a;
+	enum store_rc		 rc;
+	char			 details[64];
+
+	j->result = AJ_INTERNAL;
+	rc = store_account_get(txn, j->account, &a);
+	if (rc == STORE_NOTFOUND && j->type == PROTO_ENROLL) {
+		j->result = AJ_CODE;
+		rc = STORE_ABORT;
+		goto out;
+	}
+	if (rc == STORE_NOTFOUND) {
+		j->result = AJ_GONE;	/* removed meanwhile */
+		rc = STORE_ABORT;
+		goto out;
+	}
+	if (rc != STORE_OK)
+		goto out;
+	memcpy(a.pwhash, j->hash, AUTH_PWHASH_LEN);
+	a.pwhash[AUTH_PWHASH_LEN - 1] = '\0';
+	a.pw_changed = j->now;
+	if (j->type == PROTO_ENROLL) {
+		/* Single use: the check and the clearing commit together. */
+		if (!enrol_code_ok(&a, j->code_hash, j->now)) {
+			j->result = AJ_CODE;
+			rc = STORE_ABORT;
+			goto out;
+		}
+		if (!auth_totp_new_sealed(j->totp, j->d->totp_key, &a)) {
+			rc = STORE_ABORT;
+			goto out;
+		}
+		sodium_memzero(a.enrol_hash, sizeof(a.enrol_hash));
+		a.enrol_expires = 0;
+		a.failed = 0;
+		a.locked_until = 0;
+		a.last_totp_step = 0;
+	}
+	if ((rc = store_account_put(txn, &a, 0)) != STORE_OK)
+		goto out;
+	snprintf(details, sizeof(details), "cid=%" PRIu64, j->cid);
+	rc = store_audit_append(txn, j->account, j->type == PROTO_ENROLL ?
+	    "account.enrolled" : "account.password_changed", j->account,
+	    details, NULL);
+	if (rc == STORE_OK)
+		j->result = AJ_OK;
+out:
+	account_rec_wipe(&a);
+	return rc;
+}
+
+static void
+acct_notify(struct acct_job *j)
+{
+	struct notify_info ni;
+
+	memset(&ni, 0, sizeof(ni));
+	ni.event = j->type == PROTO_ENROLL ? "account.enrolled" :
+	    "account.password_changed";
+	ni.account = j->account;
+	ni.actor = j->account;
+	notify_event(j->d->notify, &ni);
+}
+
+static void
+acct_reply(struct conn *c, struct acct_job *j)
+{
+	struct proto_msg	r;
+
+	switch (j->result) {
+	case AJ_OK:
+		break;
+	case AJ_CODE:
+		conn_error(c, j->frame_id, PROTO_E_AUTH_FAILED, "enrolment "
+		    "code not valid (wrong, already used or expired): ask an "
+		    "administrator for a new one");
+		return;
+	case AJ_GONE:
+		conn_error(c, j->frame_id, PROTO_E_NOT_FOUND, "the account "
+		    "was removed");
+		return;
+	default:
+		conn_error(c, j->frame_id, PROTO_E_INTERNAL, "internal error");
+		return;
+	}
+	if (j->type == PROTO_PASSWD) {
+		/* The credentials were verified by LOGIN: with a fresh
+		 * password the connection is logged in. */
+		c->pw_expired = 0;
+		c->authed = 1;
+		c->state = CS_AUTHED;
+		if (c->deadline != NULL)
+			evtimer_del(c->deadline);
+		proto_msg_init(&r, PROTO_OK, j->frame_id);
+	} else {
+		proto_msg_init(&r, PROTO_ENROLLED, j->frame_id);
+		memcpy(r.totp_secret, j->totp, sizeof(j->totp));
+		r.totp_secret_len = sizeof(j->totp);
+	}
+	conn_send(c, &r);
+	proto_msg_cleanup(&r);	/* wipes the secret */
+}
+
+/* Loop, after the commit (or the abort). */
+static void
+acct_written(void *arg, enum store_rc rc)
+{
+	struct acct_job	*j = arg;
+	struct conn	*c = j->conn;
+
+	if (rc != STORE_OK && j->result == AJ_OK)
+		j->result = AJ_INTERNAL;
+	if (rc != STORE_OK && rc != STORE_ABORT)
+		log_warnx("cid=%" PRIu64 " %s account=%s: store: %s", j->cid,
+		    proto_type_name(j->type), j->account, store_strerror(rc));
+	log_info("cid=%" PRIu64 " %s account=%s result=%s", j->cid,
+	    proto_type_name(j->type), j->account, j->result == AJ_OK ? "ok" :
+	    j->result == AJ_CODE ? "refused: enrolment code" :
+	    j->result == AJ_GONE ? "refused: no account" : "failed");
+	if (j->result == AJ_OK)
+		acct_notify(j);
+	if (c == NULL)
+		goto out;
+	c->ajob = NULL;
+	acct_reply(c, j);
+	if (c->state != CS_CLOSING) {
+		if (!c->out_full)
+			bufferevent_enable(c->bev, EV_READ);
+		process_input(c);
+	}
+	conn_settle(c);
+out:
+	acct_job_free(j);
+}
+
+/* Loop, after argon2id: the change goes to the writer. */
+static void
+acct_hashed(void *arg)
+{
+	struct acct_job	*j = arg;
+
+	if (!j->hashed) {
+		j->result = AJ_INTERNAL;
+		acct_written(j, STORE_IO);
+		return;
+	}
+	j->now = (int64_t)time(NULL);
+	if (!micad_write(j->d, acct_txn, j, NULL, acct_written))
+		acct_written(j, STORE_IO);
+}
+
+/*
+ * Checks the new password against the policy and queues its hashing.
+ * Returns the job (c->ajob, reading paused) or NULL after an ERROR.
+ */
+static struct acct_job *
+acct_start(struct conn *c, struct proto_msg *m, const char *account)
+{
+	struct micad_settings	 set;
+	struct acct_job		*j;
+	char			 why[CA_ERR_MAX];
+
+	if (!micad_settings_copy(L.d, &set, why, sizeof(why))) {
+		log_warnx("cid=%" PRIu64 " %s: %s", c->cid,
+		    proto_type_name(m->type), why);
+		conn_error(c, m->id, PROTO_E_INTERNAL, "internal error");
+		return NULL;
+	}
+	if (!auth_password_check(account, m->new_password,
+	    m->new_password_len, set.policy.min_password_length, why,
+	    sizeof(why))) {
+		log_info("cid=%" PRIu64 " %s account=%s refused: %s", c->cid,
+		    proto_type_name(m->type), account, why);
+		conn_error(c, m->id, PROTO_E_POLICY, why);
+		return NULL;
+	}
+	if (num_acct_jobs >= LOGINS_PER_WORKER *
+	    (L.d->conf->daemon.workers > 0 ? L.d->conf->daemon.workers : 1)) {
+		conn_error(c, m->id, PROTO_E_BUSY, "busy: too many password "
+		    "changes in progress, try again later");
+		return NULL;
+	}
+	if ((j = sodium_malloc(sizeof(*j))) == NULL) {
+		conn_error(c, m->id, PROTO_E_BUSY, "server busy");
+		return NULL;
+	}
+	memset(j, 0, sizeof(*j));
+	num_acct_jobs++;
+	j->d = L.d;
+	j->conn = c;
+	j->cid = c->cid;
+	j->frame_id = m->id;
+	j->type = m->type;
+	snprintf(j->account, sizeof(j->account), "%s", account);
+	memcpy(j->pw, m->new_password, m->new_password_len);
+	j->pw_len = m->new_password_len;
+	j->ops = set.policy.argon2_opslimit;
+	j->mem = (size_t)set.policy.argon2_memlimit;
+	return j;
+}
+
+static void
+acct_submit(struct conn *c, struct acct_job *j)
+{
+	if (!workq_submit(L.d->workers, acct_work, acct_hashed, j)) {
+		conn_error(c, j->frame_id, PROTO_E_BUSY, "server busy");
+		acct_job_free(j);
+		return;
+	}
+	c->ajob = j;
+	bufferevent_disable(c->bev, EV_READ);
+}
+
+/* PASSWD: after a LOGIN (also one answered "password expired"). */
+static void
+handle_passwd(struct conn *c, struct proto_msg *m)
+{
+	struct acct_job	*j;
+
+	if (!c->authed && !c->pw_expired) {
+		conn_error(c, m->id, PROTO_E_NOT_AUTH,
+		    "not authenticated: LOGIN first");
+		return;
+	}
+	if ((j = acct_start(c, m, c->account)) != NULL)
+		acct_submit(c, j);
+}
+
+struct enrol_read {
+	const char	*account;
+	const uint8_t	*hash;
+	int64_t		 now;
+	int		 ok;
+};
+
+static enum store_rc
+enrol_read_txn(struct store_txn *txn, void *arg)
+{
+	struct enrol_read	*e = arg;
+	struct account_rec	 a;
+	enum store_rc		 rc;
+
+	e->ok = 0;
+	if ((rc = store_account_get(txn, e->account, &a)) == STORE_OK)
+		e->ok = enrol_code_ok(&a, e->hash, e->now);
+	account_rec_wipe(&a);
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+/*
+ * ENROLL: before any LOGIN.  A wrong, used or expired code (or an
+ * unknown account) is refused at once, before any argon2id work; the
+ * write transaction checks it again and uses it up.
+ */
+static void
+handle_enroll(struct conn *c, struct proto_msg *m)
+{
+	struct enrol_read	 e;
+	struct acct_job		*j;
+	uint8_t			 hash[32];
+	enum store_rc		 rc;
+
+	if (c->authed || c->pw_expired) {
+		conn_error(c, m->id, PROTO_E_TYPE, "ENROLL is for a "
+		    "connection that has not logged in");
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	e.account = m->account;
+	e.hash = hash;
+	e.now = (int64_t)time(NULL);
+	if (auth_enrol_code_hash(hash, m->enrol_code) &&
+	    (rc = store_read(L.d->store, enrol_read_txn, &e)) != STORE_OK) {
+		log_warnx("cid=%" PRIu64 " enroll: store: %s", c->cid,
+		    store_strerror(rc));
+		conn_error(c, m->id, PROTO_E_INTERNAL, "internal error");
+		return;
+	}
+	if (!e.ok) {
+		log_info("cid=%" PRIu64 " ENROLL account=%s result=refused: "
+		    "enrolment code", c->cid, m->account);
+		conn_error(c, m->id, PROTO_E_AUTH_FAILED, "enrolment code not "
+		    "valid (wrong, already used or expired): ask an "
+		    "administrator for a new one");
+		return;
+	}
+	if ((j = acct_start(c, m, m->account)) == NULL)
+		return;
+	memcpy(j->code_hash, hash, sizeof(hash));
+	acct_submit(c, j);
 }
 
 /* ---- REISSUE, WAIT, FETCH, STATUS ---- */
@@ -1179,6 +1612,12 @@ dispatch(struct conn *c, struct proto_msg *m)
 	case PROTO_STATUS:
 		handle_fetch(c, m, 1);
 		break;
+	case PROTO_PASSWD:
+		handle_passwd(c, m);
+		break;
+	case PROTO_ENROLL:
+		handle_enroll(c, m);
+		break;
 	default:
 		conn_error(c, m->id, PROTO_E_TYPE, "unknown message type");
 		break;
@@ -1226,8 +1665,8 @@ process_input(struct conn *c)
 	size_t			 len;
 
 	while (c->state != CS_CLOSING && c->state != CS_HANDSHAKE &&
-	    c->login == NULL && c->rjob == NULL && !c->out_full &&
-	    (len = evbuffer_get_length(in)) > 0) {
+	    c->login == NULL && c->rjob == NULL && c->ajob == NULL &&
+	    !c->out_full && (len = evbuffer_get_length(in)) > 0) {
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
 		    OUT_HIGH) {
 			/* The client does not read: stop reading it until
@@ -1293,7 +1732,7 @@ write_cb(struct bufferevent *bev, void *arg)
 		c->out_full = 0;
 		log_debug("cid=%" PRIu64 " output drained, reading resumed",
 		    c->cid);
-		if (c->login == NULL && c->rjob == NULL)
+		if (c->login == NULL && c->rjob == NULL && c->ajob == NULL)
 			bufferevent_enable(bev, EV_READ);
 		process_input(c);
 	}
@@ -1366,7 +1805,7 @@ pick_victim(void)
 	for (c = L.conns_tail; c != NULL && seen < SHED_SCAN;
 	    c = c->prev, seen++) {
 		if (c->authed || c->state == CS_CLOSING || c->login != NULL ||
-		    c->rjob != NULL || c->waits != NULL ||
+		    c->rjob != NULL || c->ajob != NULL || c->waits != NULL ||
 		    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
 			continue;
 		n = addrcount_get(L.addrs, &c->key);

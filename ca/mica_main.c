@@ -35,10 +35,14 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <sodium.h>
+#ifdef MICA_QRENCODE
+#include <qrencode.h>
+#endif
 
 #include "common/bytes.h"
 #include "common/sigmd.h"
 #include "common/version.h"
+#include "ca/auth.h"
 #include "ca/proto.h"
 
 #define EXIT_OK		0
@@ -72,6 +76,9 @@ struct opts {
 	const char	*p12;		/* --p12 FILE */
 	const char	*p12_password_file;
 	int		 p12_legacy;
+	const char	*new_password_file;	/* passwd, enroll */
+	const char	*code;			/* enroll */
+	int		 qr;			/* enroll --qr */
 };
 
 #define P12_PASSWORD_MAX	1024
@@ -115,6 +122,9 @@ static const char usage_main[] =
 "  fetch     fetch the replacement of an earlier request\n"
 "  status    show the state of an earlier request\n"
 "  list      log in and list the account's certificates\n"
+"  passwd    change the account's password\n"
+"  enroll    set a new password and get a new TOTP secret with the\n"
+"            enrolment code an administrator gave you\n"
 "\n"
 "  --server defaults to $MICA_SERVER, --ca to $MICA_CA.  --server-name\n"
 "  is the name (DNS name or IP address) the server's certificate must\n"
@@ -170,6 +180,26 @@ static const char usage_list[] =
 "  Logs in and lists the account's certificates, newest first (at most\n"
 "  the 32 newest): serial, status (good, hold, revoked, expired),\n"
 "  validity, subject, and the replacement's serial.\n";
+
+static const char usage_passwd[] =
+"usage: mica [global] passwd --account NAME [--password-file OLD]\n"
+"           [--otp CODE] [--new-password-file NEW]\n"
+"\n"
+"  Logs in with the current password and a code, then sets the new\n"
+"  password (first line of NEW, or asked twice on the terminal).  The\n"
+"  server's [policy] decides what it accepts (at least\n"
+"  min_password_length characters, not the account name).  A password\n"
+"  older than password_max_days can only be changed this way.\n";
+
+static const char usage_enroll[] =
+"usage: mica [global] enroll --account NAME --code CODE\n"
+"           [--new-password-file NEW] [--qr]\n"
+"\n"
+"  For a forgotten password or a lost authenticator: with the one-time\n"
+"  code of `mica-admin account reset NAME`, sets a new password (first\n"
+"  line of NEW, or asked twice) and prints a new TOTP secret and its\n"
+"  otpauth:// URI once (--qr also as a QR code for the terminal).  The\n"
+"  code works once and expires.\n";
 
 static const char usage_fetch[] =
 "usage: mica [global] fetch (--request ID --token T | --request-file F)\n"
@@ -1843,6 +1873,229 @@ cmd_list(struct opts *o)
 	return rc;
 }
 
+/* ---- passwd and enroll: the subscriber looks after the account ---- */
+
+/* The new password: first line of --new-password-file, or asked twice
+ * on the terminal.  Into m->new_password. */
+static int
+read_new_password(const struct opts *o, struct proto_msg *m)
+{
+	char again[PROTO_PASSWORD_MAX + 2];
+	size_t n = 0;
+	int rc = 0;
+
+	if (o->new_password_file != NULL) {
+		if (!read_first_line(o->new_password_file, m->new_password,
+		    sizeof(m->new_password), &m->new_password_len))
+			goto out;
+	} else {
+		if (!ask_secret("new password", m->new_password,
+		    sizeof(m->new_password), &m->new_password_len) ||
+		    !ask_secret("new password again", again, sizeof(again),
+		    &n))
+			goto out;
+		if (n != m->new_password_len ||
+		    sodium_memcmp(again, m->new_password, n) != 0) {
+			warnx("the new passwords differ");
+			goto out;
+		}
+	}
+	if (m->new_password_len == 0) {
+		warnx("empty new password");
+		goto out;
+	}
+	rc = 1;
+ out:
+	sodium_memzero(again, sizeof(again));
+	return rc;
+}
+
+/*
+ * LOGIN for passwd: like login(), but ERROR 23 (password expired) is the
+ * expected way in, not a failure: the server then takes only PASSWD.
+ */
+static int
+passwd_login(struct conn *c, const struct opts *o)
+{
+	struct proto_msg m, r;
+	size_t n = 0;
+	int rc = 0;
+
+	proto_msg_init(&m, PROTO_LOGIN, c->next_id++);
+	proto_msg_init(&r, PROTO_OK, 0);
+	snprintf(m.account, sizeof(m.account), "%s", o->account);
+	if (o->password_file != NULL) {
+		if (!read_first_line(o->password_file, m.password,
+		    sizeof(m.password), &m.password_len))
+			goto out;
+	} else if (!ask_secret("current password", m.password,
+	    sizeof(m.password), &m.password_len))
+		goto out;
+	if (m.password_len == 0) {
+		warnx("empty password");
+		goto out;
+	}
+	if (o->otp != NULL)
+		snprintf(m.otp, sizeof(m.otp), "%s", o->otp);
+	else if (!ask_secret("code", m.otp, sizeof(m.otp), &n))
+		goto out;
+	if (strlen(m.otp) != PROTO_OTP_LEN ||
+	    strspn(m.otp, "0123456789") != PROTO_OTP_LEN) {
+		warnx("the code must be %d digits", PROTO_OTP_LEN);
+		goto out;
+	}
+	if (!send_msg(c, &m) || read_msg(c, &r, 0) != RD_OK)
+		goto out;
+	if (r.type == PROTO_ERROR && r.code == PROTO_E_PW_EXPIRED) {
+		fprintf(stderr, "mica: %s\n", r.text);
+		rc = 1;
+	} else if (r.type == PROTO_ERROR)
+		warnx("%s", r.text[0] != '\0' ? r.text :
+		    proto_err_name(r.code));
+	else if (r.type != PROTO_OK)
+		warnx("unexpected answer to LOGIN: %s",
+		    proto_type_name(r.type));
+	else
+		rc = 1;
+ out:
+	proto_msg_cleanup(&r);
+	proto_msg_cleanup(&m);	/* wipes the password */
+	return rc;
+}
+
+static int
+cmd_passwd(struct opts *o)
+{
+	struct conn c = { .fd = -1 };
+	struct proto_msg m, r;
+	int rc = EXIT_FAIL;
+
+	proto_msg_init(&m, PROTO_PASSWD, 0);
+	proto_msg_init(&r, PROTO_OK, 0);
+	if (o->account == NULL) {
+		fprintf(stderr, "%s", usage_passwd);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	/* the new password first: nothing is sent if it cannot be read */
+	if (!read_new_password(o, &m))
+		goto out;
+	if (!conn_open(&c, o->server, o->ca) || !hello(&c) ||
+	    !passwd_login(&c, o) || !request(&c, &m, &r))
+		goto out;
+	if (r.type != PROTO_OK) {
+		warnx("unexpected answer to PASSWD: %s",
+		    proto_type_name(r.type));
+		goto out;
+	}
+	printf("password changed for account %s\n", o->account);
+	rc = EXIT_OK;
+ out:
+	conn_close(&c);
+	proto_msg_cleanup(&r);
+	proto_msg_cleanup(&m);
+	return rc;
+}
+
+#ifdef MICA_QRENCODE
+/* The otpauth URI as a terminal QR code: two modules per character
+ * (Unicode half blocks), dark on light, with a quiet zone of 2. */
+static void
+print_qr(FILE *f, const char *uri)
+{
+	static const char *const cell[4] = { "\u2588", "\u2580", "\u2584",
+	    " " };
+	QRcode *qr;
+	int x, y, w, top, bot;
+
+	if ((qr = QRcode_encodeString(uri, 0, QR_ECLEVEL_M, QR_MODE_8,
+	    1)) == NULL) {
+		warnx("cannot make a QR code of the URI");
+		return;
+	}
+	w = qr->width;
+	for (y = -2; y < w + 2; y += 2) {
+		for (x = -2; x < w + 2; x++) {
+			top = y >= 0 && y < w && x >= 0 && x < w &&
+			    (qr->data[y * w + x] & 1);
+			bot = y + 1 >= 0 && y + 1 < w && x >= 0 && x < w &&
+			    (qr->data[(y + 1) * w + x] & 1);
+			/* light module = full block, dark = space */
+			fputs(cell[(top ? 2 : 0) + (bot ? 1 : 0)], f);
+		}
+		fputc('\n', f);
+	}
+	QRcode_free(qr);
+}
+#endif
+
+static int
+cmd_enroll(struct opts *o)
+{
+	struct conn c = { .fd = -1 };
+	struct proto_msg m, r;
+	char b32[(PROTO_TOTP_SECRET_MAX * 8 + 4) / 5 + 1], uri[512];
+	int rc = EXIT_FAIL;
+
+	proto_msg_init(&m, PROTO_ENROLL, 0);
+	proto_msg_init(&r, PROTO_OK, 0);
+	if (o->account == NULL || o->code == NULL) {
+		fprintf(stderr, "%s", usage_enroll);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (strlen(o->account) > PROTO_ACCOUNT_MAX ||
+	    !proto_account_valid(o->account)) {
+		warnx("--account: 1-64 of A-Z a-z 0-9 . - _ @");
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (strlen(o->code) > PROTO_ENROL_CODE_MAX) {
+		warnx("--code: not an enrolment code");
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	snprintf(m.account, sizeof(m.account), "%s", o->account);
+	snprintf(m.enrol_code, sizeof(m.enrol_code), "%s", o->code);
+	if (!read_new_password(o, &m))
+		goto out;
+	if (!conn_open(&c, o->server, o->ca) || !hello(&c) ||
+	    !request(&c, &m, &r))
+		goto out;
+	if (r.type != PROTO_ENROLLED) {
+		warnx("unexpected answer to ENROLL: %s",
+		    proto_type_name(r.type));
+		goto out;
+	}
+	if (!auth_base32_encode(b32, sizeof(b32), r.totp_secret,
+	    r.totp_secret_len, 0) || !auth_otpauth_uri(uri, sizeof(uri),
+	    o->account, r.totp_secret, r.totp_secret_len)) {
+		warnx("cannot show the TOTP secret");
+		goto out;
+	}
+	printf("account: %s\n", o->account);
+	printf("password set; enrolment code used up\n");
+	printf("totp secret (base32, shown once): %s\n", b32);
+	printf("totp uri: %s\n", uri);
+	if (o->qr) {
+#ifdef MICA_QRENCODE
+		print_qr(stdout, uri);
+#else
+		warnx("--qr: this mica was built without libqrencode");
+#endif
+	}
+	printf("add it to your authenticator app now: it is not shown "
+	    "again\n");
+	rc = EXIT_OK;
+ out:
+	sodium_memzero(b32, sizeof(b32));
+	sodium_memzero(uri, sizeof(uri));
+	conn_close(&c);
+	proto_msg_cleanup(&r);	/* wipes the secret */
+	proto_msg_cleanup(&m);
+	return rc;
+}
+
 /* fetch (is_fetch) or status. */
 static int
 cmd_lookup(struct opts *o, int is_fetch)
@@ -1901,6 +2154,7 @@ enum {
 	OPT_REASON, OPT_PWFILE, OPT_OTP, OPT_NOTE, OPT_NOWAIT, OPT_TIMEOUT,
 	OPT_SUBJECT, OPT_LOSTCERT, OPT_REQUEST, OPT_TOKEN, OPT_REQFILE,
 	OPT_HELP, OPT_VERSION, OPT_P12, OPT_P12LEGACY, OPT_P12PW,
+	OPT_NEWPW, OPT_CODE, OPT_QR,
 	OPT_SERVERNAME = 400,
 };
 
@@ -1929,6 +2183,9 @@ static const struct option long_opts[] = {
 	{ "p12-password-file", required_argument, NULL, OPT_P12PW },
 	{ "server-name", required_argument, NULL, OPT_SERVERNAME },
 	{ "key-out", required_argument, NULL, OPT_KEY },
+	{ "new-password-file", required_argument, NULL, OPT_NEWPW },
+	{ "code", required_argument, NULL, OPT_CODE },
+	{ "qr", no_argument, NULL, OPT_QR },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -1961,6 +2218,9 @@ parse_opts(int argc, char **argv, struct opts *o, int *help)
 		case OPT_P12LEGACY: o->p12_legacy = 1; break;
 		case OPT_P12PW: o->p12_password_file = optarg; break;
 		case OPT_SERVERNAME: server_name_opt = optarg; break;
+		case OPT_NEWPW: o->new_password_file = optarg; break;
+		case OPT_CODE: o->code = optarg; break;
+		case OPT_QR: o->qr = 1; break;
 		case OPT_TIMEOUT:
 			errno = 0;
 			o->timeout = strtol(optarg, &end, 10);
@@ -2075,6 +2335,10 @@ main(int argc, char **argv)
 		usage = usage_list;
 	else if (strcmp(cmd, "request") == 0)
 		usage = usage_request;
+	else if (strcmp(cmd, "passwd") == 0)
+		usage = usage_passwd;
+	else if (strcmp(cmd, "enroll") == 0)
+		usage = usage_enroll;
 	else {
 		warnx("unknown command \"%s\"", cmd);
 		goto usage;
@@ -2106,6 +2370,10 @@ main(int argc, char **argv)
 		rc = cmd_list(&o);
 	else if (usage == usage_request)
 		rc = cmd_request(&o);
+	else if (usage == usage_passwd)
+		rc = cmd_passwd(&o);
+	else if (usage == usage_enroll)
+		rc = cmd_enroll(&o);
 	else
 		rc = cmd_lookup(&o, usage == usage_fetch);
 	return rc;

@@ -68,6 +68,9 @@ struct micad {
 	volatile int		 stopping;
 	struct workq		*writer;	/* 1 thread: every store commit */
 	struct hwm		*hwm;		/* common/hwm.h, may be NULL */
+	/* seals the accounts' TOTP secrets (common/totpseal.h); NULL only
+	 * in unit tests that need no TOTP */
+	const struct totpseal_key *totp_key;
 	const char		*crl_keep_dir;	/* copies of the last CRLs for
 						 * a restore (ca/restore.h);
 						 * NULL: publish_dir has them */

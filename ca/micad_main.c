@@ -39,6 +39,7 @@
 #include "common/bytes.h"
 #include "common/hwm.h"
 #include "common/log.h"
+#include "common/totpseal.h"
 #include "common/version.h"
 #include "common/workq.h"
 #include "conf/conf.h"
@@ -904,6 +905,38 @@ log_key_places(const struct mica_conf *c)
 	}
 }
 
+/*
+ * At start, as root, before the store opens (a schema 3 store is sealed
+ * with it in the opening transaction): the TOTP key, made on first use
+ * for a CA directory from before it existed, owned like the other keys.
+ */
+static struct totpseal_key *
+load_totp_key(const struct mica_conf *c, const struct privdrop *pd,
+    int *out_created)
+{
+	struct totpseal_key *k = NULL;
+	struct stat sb;
+	char err[2048];
+	enum totpseal_load lr;
+
+	if (lstat(c->store.totp_key_file, &sb) == 0 &&
+	    !privdrop_check_key(pd, c->store.totp_key_file, err, sizeof(err)))
+		fatalx("refusing to start: %s", err);
+	lr = totpseal_key_load(&k, c->store.totp_key_file, 1, err,
+	    sizeof(err));
+	if (lr == TOTPSEAL_FAILED)
+		fatalx("refusing to start: %s", err);
+	*out_created = lr == TOTPSEAL_CREATED;
+	if (lr == TOTPSEAL_CREATED) {
+		log_info("TOTP key created: %s (back it up separately: it is "
+		    "not in the store or a backup)", c->store.totp_key_file);
+		if (!privdrop_chown(pd, c->store.totp_key_file, 0))
+			fatalx("cannot hand %s to %s",
+			    c->store.totp_key_file, pd->user);
+	}
+	return k;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -922,6 +955,7 @@ main(int argc, char **argv)
 	struct event *ev_term, *ev_int, *ev_hup;
 	struct notify_opts no;
 	struct privdrop pd;
+	struct totpseal_key *totp_key = NULL;
 	struct timeval si_tv = { SI_REFRESH_S, 0 };
 	int renewed = 0;
 	const char *cpath = getenv("MICA_CONF");
@@ -1039,7 +1073,16 @@ main(int argc, char **argv)
 	so.map_max = conf.store.map_max;
 	so.no_grow = conf.store.no_grow;
 	so.exclusive = 1;
+	so.totp_key = micad.totp_key = totp_key = load_totp_key(&conf, &pd,
+	    &so.totp_key_new);
 	rc = store_open(&micad.store, conf.store.path, &so);
+	if (rc != STORE_OK && so.totp_key_new)
+		unlink(conf.store.totp_key_file);	/* not the right one */
+	if (rc == STORE_INVALID && so.totp_key_new)
+		fatalx("store %s: the TOTP key %s is missing and the accounts' "
+		    "TOTP secrets are sealed with it: restore it from your "
+		    "copy of the keys", conf.store.path,
+		    conf.store.totp_key_file);
 	if (rc == STORE_LOCKED)
 		fatalx("store %s is in use by another micad; refusing to "
 		    "start a second one", conf.store.path);
@@ -1141,6 +1184,7 @@ main(int argc, char **argv)
 	event_free(ev_hup);
 	event_base_free(micad.base);
 	store_close(micad.store);
+	totpseal_key_free(totp_key);
 	ca_signer_free(micad.signer);
 	sk_X509_pop_free(micad.chain, X509_free);
 	free(ca_der);

@@ -43,6 +43,10 @@ static const struct fdef fdefs[] = {
 	{ PROTO_T_TOTAL,	"TOTAL",	4, 4 },
 	{ PROTO_T_CERTINFO,	"CERTINFO",	PROTO_CERTINFO_FIXED + 2,
 	    PROTO_CERTINFO_MAX },
+	{ PROTO_T_NEW_PASSWORD,	"NEW_PASSWORD",	1, PROTO_PASSWORD_MAX },
+	{ PROTO_T_ENROL_CODE,	"ENROL_CODE",	1, PROTO_ENROL_CODE_MAX },
+	{ PROTO_T_TOTP_SECRET,	"TOTP_SECRET",	PROTO_TOTP_SECRET_MIN,
+	    PROTO_TOTP_SECRET_MAX },
 };
 
 #define MDEF_FIELDS_MAX	4
@@ -85,6 +89,10 @@ static const struct mdef mdefs[] = {
 	    { PROTO_T_CERTINFO, 0 } } },
 	{ PROTO_REQUEST, "REQUEST", 2, { { PROTO_T_CSR, 1 },
 	    { PROTO_T_NOTE, 0 } } },
+	{ PROTO_PASSWD, "PASSWD", 1, { { PROTO_T_NEW_PASSWORD, 1 } } },
+	{ PROTO_ENROLL, "ENROLL", 3, { { PROTO_T_ACCOUNT, 1 },
+	    { PROTO_T_ENROL_CODE, 1 }, { PROTO_T_NEW_PASSWORD, 1 } } },
+	{ PROTO_ENROLLED, "ENROLLED", 1, { { PROTO_T_TOTP_SECRET, 1 } } },
 };
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
@@ -215,8 +223,18 @@ field_check(struct proto_result *res, const struct mdef *md,
 				bad = "field: only A-Z a-z 0-9 . - _ @ allowed";
 		break;
 	case PROTO_T_PASSWORD:
+	case PROTO_T_NEW_PASSWORD:
 		if (n > 0 && memchr(v, '\0', n) != NULL)
 			bad = "field contains NUL";
+		break;
+	case PROTO_T_ENROL_CODE:
+		/* RFC 4648 base32 letters in either case, '-' between
+		 * groups */
+		for (i = 0; i < n; i++)
+			if (!((v[i] >= 'A' && v[i] <= 'Z') ||
+			    (v[i] >= 'a' && v[i] <= 'z') ||
+			    (v[i] >= '2' && v[i] <= '7') || v[i] == '-'))
+				bad = "field: only A-Z a-z 2-7 - allowed";
 		break;
 	case PROTO_T_NOTE:
 	case PROTO_T_TEXT:
@@ -377,6 +395,19 @@ field_store(struct proto_msg *m, uint16_t tag, const uint8_t *v, size_t n)
 		break;
 	case PROTO_T_CERTINFO:
 		return certinfo_store(m, v, n);
+	case PROTO_T_NEW_PASSWORD:
+		memcpy(m->new_password, v, n);
+		m->new_password[n] = '\0';
+		m->new_password_len = n;
+		break;
+	case PROTO_T_ENROL_CODE:
+		memcpy(m->enrol_code, v, n);
+		m->enrol_code[n] = '\0';
+		break;
+	case PROTO_T_TOTP_SECRET:
+		memcpy(m->totp_secret, v, n);
+		m->totp_secret_len = n;
+		break;
 	case PROTO_T_TEXT:
 		if (n > 0)
 			memcpy(m->text, v, n);
@@ -672,6 +703,18 @@ field_value(const struct proto_msg *m, uint16_t tag, size_t chain_i,
 	case PROTO_T_CERTINFO:
 		*n = certinfo_pack(tmp, &m->certs[chain_i]);
 		break;
+	case PROTO_T_NEW_PASSWORD:
+		*v = (const uint8_t *)m->new_password;
+		*n = m->new_password_len;
+		break;
+	case PROTO_T_ENROL_CODE:
+		*v = (const uint8_t *)m->enrol_code;
+		*n = strnlen(m->enrol_code, sizeof(m->enrol_code));
+		break;
+	case PROTO_T_TOTP_SECRET:
+		*v = m->totp_secret;
+		*n = m->totp_secret_len;
+		break;
 	}
 }
 
@@ -775,7 +818,8 @@ int
 proto_type_is_request(uint8_t type)
 {
 	return (type >= PROTO_HELLO && type <= PROTO_LIST) ||
-	    type == PROTO_REQUEST;
+	    type == PROTO_REQUEST || type == PROTO_PASSWD ||
+	    type == PROTO_ENROLL;
 }
 
 const char *
@@ -797,6 +841,16 @@ proto_err_name(uint16_t code)
 		"internal error", "unknown critical field",
 	};
 
+	switch (code) {
+	case PROTO_E_REPLAY:
+		return "code already used";
+	case PROTO_E_DISABLED:
+		return "account disabled";
+	case PROTO_E_POLICY:
+		return "password refused by the policy";
+	case PROTO_E_PW_EXPIRED:
+		return "password expired";
+	}
 	return code < NELEM(names) ? names[code] : "unknown error";
 }
 

@@ -44,6 +44,9 @@ struct wb;
  * replaced_by 16 | subject Name DER 2..PROTO_SUBJECT_MAX */
 #define PROTO_CERTINFO_FIXED	(2 * PROTO_SERIAL_LEN + 1 + 8 + 8)
 #define PROTO_CERTINFO_MAX	(PROTO_CERTINFO_FIXED + PROTO_SUBJECT_MAX)
+#define PROTO_ENROL_CODE_MAX	64		/* ENROL_CODE text */
+#define PROTO_TOTP_SECRET_MIN	10		/* RFC 4226: >= 128 bits */
+#define PROTO_TOTP_SECRET_MAX	64
 
 /* Message types: requests (client -> server) below 0x80, replies above. */
 enum proto_type {
@@ -56,6 +59,9 @@ enum proto_type {
 	PROTO_LIST = 0x07,		/* (no fields) */
 	/* 0x20..0x27: requests added in the issue 14 round */
 	PROTO_REQUEST = 0x20,		/* CSR, [NOTE]: a first certificate */
+	/* the account (0x10..0x17 / 0x90..0x97) */
+	PROTO_PASSWD = 0x10,		/* NEW_PASSWORD */
+	PROTO_ENROLL = 0x11,		/* ACCOUNT, ENROL_CODE, NEW_PASSWORD */
 	PROTO_OK = 0x80,		/* (no fields) */
 	PROTO_SERVER_HELLO = 0x81,	/* VERSION, MAX_FRAME */
 	PROTO_ACCEPTED = 0x82,		/* REQUEST, STATE, [TOKEN] */
@@ -63,6 +69,7 @@ enum proto_type {
 	PROTO_REJECTED = 0x84,		/* REQUEST, TEXT */
 	PROTO_ERROR = 0x85,		/* CODE, TEXT */
 	PROTO_CERTS = 0x86,		/* TOTAL, CERTINFO x 0..32 */
+	PROTO_ENROLLED = 0x90,		/* TOTP_SECRET */
 };
 
 /* TLV tags. */
@@ -87,6 +94,9 @@ enum proto_tag {
 	PROTO_T_TEXT = 0x0051,		/* text 0..512, no C0 control, DEL */
 	PROTO_T_TOTAL = 0x0060,		/* u32: the account's certificates */
 	PROTO_T_CERTINFO = 0x0061,	/* one certificate, repeated 0..32 */
+	PROTO_T_NEW_PASSWORD = 0x0070,	/* bytes 1..1024, no NUL */
+	PROTO_T_ENROL_CODE = 0x0071,	/* 1..64 of A-Z a-z 2-7 - */
+	PROTO_T_TOTP_SECRET = 0x0072,	/* 10..64 bytes */
 };
 
 /* Same values as store.h enum req_reason / enum req_state. */
@@ -138,6 +148,12 @@ enum proto_err {
 	PROTO_E_BUSY = 11,		/* rate limited, try later */
 	PROTO_E_INTERNAL = 12,		/* server-side failure */
 	PROTO_E_CRITICAL = 13,		/* unknown critical TLV tag */
+	/* the account (20..27) */
+	PROTO_E_REPLAY = 20,		/* right password, code already used:
+					 * not counted as a failure */
+	PROTO_E_DISABLED = 21,		/* account disabled by an admin */
+	PROTO_E_POLICY = 22,		/* new password refused by the policy */
+	PROTO_E_PW_EXPIRED = 23,	/* password too old: PASSWD only */
 };
 
 /*
@@ -189,6 +205,13 @@ struct proto_msg {
 	uint32_t	total;
 	struct proto_certinfo *certs;
 	size_t		num_certs;
+	/* PASSWD, ENROLL (secrets: wiped by proto_msg_cleanup) */
+	char		new_password[PROTO_PASSWORD_MAX + 1];
+	size_t		new_password_len;
+	char		enrol_code[PROTO_ENROL_CODE_MAX + 1];
+	/* ENROLLED */
+	uint8_t		totp_secret[PROTO_TOTP_SECRET_MAX];
+	size_t		totp_secret_len;
 };
 
 /* Zeroes m and sets version, type and id. */
@@ -249,7 +272,8 @@ int	proto_encode_error(struct wb *out, uint32_t id, uint16_t code,
 /* Appends an OK frame. */
 int	proto_encode_ok(struct wb *out, uint32_t id);
 
-/* 1 if type is a request a client may send (HELLO .. LIST). */
+/* 1 if type is a request a client may send (HELLO .. LIST, PASSWD,
+ * ENROLL). */
 int		 proto_type_is_request(uint8_t type);
 /* Static names: "HELLO", ..., "unknown". */
 const char	*proto_type_name(uint8_t type);

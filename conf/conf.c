@@ -106,12 +106,16 @@ static const struct key keys[] = {
 	{ "policy", "argon2_opslimit", K_SIZE, N(policy.argon2_opslimit), 1, 1000 },
 	{ "policy", "argon2_memlimit", K_SIZE, N(policy.argon2_memlimit), 8192, 4ULL << 30 },
 	{ "policy", "request_days", K_INT, N(policy.request_days), 1, 36500 },
+	{ "policy", "min_password_length", K_INT, N(policy.min_password_length), 8, 1024 },
+	{ "policy", "password_max_days", K_INT, N(policy.password_max_days), 0, 36500 },
+	{ "policy", "enrol_code_lifetime", K_INT, N(policy.enrol_code_lifetime), 1, 30 * 86400 },
 
 	{ "store", "path", K_PATH, S(store.path), 0, 0 },
 	{ "store", "map_size", K_SIZE, N(store.map_size), 1 << 20, 1ULL << 40 },
 	{ "store", "map_max", K_SIZE, N(store.map_max), 0, 1ULL << 40 },
 	{ "store", "no_grow", K_BOOL, N(store.no_grow), 0, 0 },
 	{ "store", "hwm_file", K_PATH, S(store.hwm_file), 0, 0 },
+	{ "store", "totp_key_file", K_PATH, S(store.totp_key_file), 0, 0 },
 
 	{ "crl", "full_interval", K_INT, N(crl.full_interval), 1, 365 * 86400 },
 	{ "crl", "next_update", K_INT, N(crl.next_update), 60, 365 * 86400 },
@@ -264,10 +268,15 @@ conf_defaults(struct mica_conf *c, const char *dir)
 	c->policy.argon2_opslimit = crypto_pwhash_OPSLIMIT_MODERATE;
 	c->policy.argon2_memlimit = crypto_pwhash_MEMLIMIT_MODERATE;
 	c->policy.request_days = 365;
+	c->policy.min_password_length = 12;
+	c->policy.password_max_days = 0;
+	c->policy.enrol_code_lifetime = 86400;
 
 	join(c->store.path, sizeof(c->store.path), dir, "store");
 	c->store.map_size = 64ULL << 20;
 	join(c->store.hwm_file, sizeof(c->store.hwm_file), dir, "private/hwm");
+	join(c->store.totp_key_file, sizeof(c->store.totp_key_file), dir,
+	    "private/totp.key");
 
 	c->crl.full_interval = 3600;
 	c->crl.next_update = 0;		/* = full_interval */

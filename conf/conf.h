@@ -122,6 +122,9 @@ struct conf_policy {
 	uint64_t	argon2_memlimit;		/* MODERATE */
 	int		request_days;			/* validity of a
 							 * replacement, 365 */
+	int		min_password_length;		/* 12 */
+	int		password_max_days;		/* 0 = no maximum age */
+	int		enrol_code_lifetime;		/* s, 86400 */
 };
 
 struct conf_store {
@@ -131,6 +134,9 @@ struct conf_store {
 	int		no_grow;			/* 0 */
 	char		hwm_file[CONF_PATH_MAX];	/* private/hwm: the
 							 * high-water mark */
+	char		totp_key_file[CONF_PATH_MAX];	/* private/totp.key:
+							 * seals the TOTP
+							 * secrets */
 };
 
 struct conf_crl {

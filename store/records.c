@@ -10,9 +10,13 @@
  * rev      ver serial[16] status reason when invalidity
  * account  ver failed(u32) locked_until last_totp_step created
  *          s16 pwhash s16 totp_secret s16 subject
- *          version 2 (an account with allowed SANs) adds: s16 sans, not
- *          empty; an account without is written as version 1, and both
- *          are read
+ *   version 2 (schema 4; the secret sealed, common/totpseal.h):
+ *          ver=2 failed(u32) locked_until last_totp_step created
+ *          pw_changed enrol_expires flags(u8) enrol_hash[32]
+ *          s16 pwhash s16 totp_sealed s16 subject
+ *   version 3: version 2 and s16 sans (the SANs a CSR of the account may
+ *          carry, never empty: an account without a list is written as
+ *          version 2, so each record has one encoding)
  * request  ver state reason held lost[16] new[16] token_hash[32] created
  *          decided s16 account s16 decided_by s16 note s16 why b32 csr
  * audit    ver when s16 actor s16 action s16 subject s16 details
@@ -200,23 +204,30 @@ store_rec_rev_decode(struct rev_event *out, uint64_t seq, const uint8_t *p,
 	return 1;
 }
 
-/* Encodes an account (the name is the key, not in the value). */
+/* Encodes an account as version 2, or 3 with a SAN list (the name is the key, not in
+ * the value); 0 for a record with a clear secret or a bad field. */
 int
 store_rec_account_encode(struct wb *b, const struct account_rec *a)
 {
 	int with_sans = a->sans[0] != '\0';
 
-	if (a->totp_len > STORE_TOTP_MAX)
+	if (a->totp_clear || a->totp_sealed_len > STORE_TOTP_SEALED_MAX ||
+	    (a->flags & ~STORE_ACCT_FLAGS) != 0)
 		return 0;
-	wb_u8(b, with_sans ? STORE_ACCOUNT_VERSION_SANS : STORE_REC_VERSION);
+	wb_u8(b, with_sans ? STORE_ACCOUNT_VERSION_SANS :
+	    STORE_ACCOUNT_VERSION);
 	wb_u32(b, a->failed);
 	wb_u64(b, (uint64_t)a->locked_until);
 	wb_u64(b, a->last_totp_step);
 	wb_u64(b, (uint64_t)a->created);
+	wb_u64(b, (uint64_t)a->pw_changed);
+	wb_u64(b, (uint64_t)a->enrol_expires);
+	wb_u8(b, a->flags);
+	wb_put(b, a->enrol_hash, STORE_HASH_LEN);
 	if (!put_str(b, a->pwhash, sizeof(a->pwhash)))
 		return 0;
-	wb_u16(b, (uint16_t)a->totp_len);
-	wb_put(b, a->totp_secret, a->totp_len);
+	wb_u16(b, (uint16_t)a->totp_sealed_len);
+	wb_put(b, a->totp_sealed, a->totp_sealed_len);
 	if (!put_str(b, a->subject, sizeof(a->subject)))
 		return 0;
 	if (with_sans && !put_str(b, a->sans, sizeof(a->sans)))
@@ -224,13 +235,24 @@ store_rec_account_encode(struct wb *b, const struct account_rec *a)
 	return wb_ok(b);
 }
 
-/* Decodes an account whose key (name) is key[key_len]. */
+/* The fields of version 2 between created and pwhash. */
+static int
+account_v2_rd(struct rd *r, struct account_rec *out)
+{
+	return get_i64(r, &out->pw_changed) &&
+	    get_i64(r, &out->enrol_expires) && rd_u8(r, &out->flags) &&
+	    (out->flags & ~STORE_ACCT_FLAGS) == 0 &&
+	    rd_copy(r, out->enrol_hash, STORE_HASH_LEN);
+}
+
+/* Decodes an account whose key (name) is key[key_len]: version 2, or
+ * version 1 with totp_clear set (see store.h). */
 int
 store_rec_account_decode(struct account_rec *out, const uint8_t *key,
     size_t key_len, const uint8_t *p, size_t len)
 {
 	struct rd r, totp;
-	size_t totp_len = 0;
+	size_t totp_len = 0, cap;
 	uint8_t ver;
 
 	sodium_memzero(out, sizeof(*out));
@@ -239,25 +261,33 @@ store_rec_account_decode(struct account_rec *out, const uint8_t *key,
 		goto bad;
 	memcpy(out->name, key, key_len);
 	rd_init(&r, p, len);
-	if (!rd_u8(&r, &ver) || (ver != STORE_REC_VERSION &&
+	if (!rd_u8(&r, &ver) || (ver != 1 && ver != STORE_ACCOUNT_VERSION &&
 	    ver != STORE_ACCOUNT_VERSION_SANS) ||
 	    !rd_u32(&r, &out->failed) || !get_i64(&r, &out->locked_until) ||
 	    !rd_u64(&r, &out->last_totp_step) ||
-	    !get_i64(&r, &out->created) ||
-	    !get_str(&r, out->pwhash, sizeof(out->pwhash)) ||
+	    !get_i64(&r, &out->created))
+		goto bad;
+	if (ver >= STORE_ACCOUNT_VERSION && !account_v2_rd(&r, out))
+		goto bad;
+	cap = ver == 1 ? STORE_TOTP_MAX : STORE_TOTP_SEALED_MAX;
+	if (!get_str(&r, out->pwhash, sizeof(out->pwhash)) ||
 	    !rd_u16_prefixed(&r, &totp) ||
-	    (totp_len = rd_left(&totp)) > STORE_TOTP_MAX ||
-	    !rd_copy(&totp, out->totp_secret, totp_len) ||
+	    (totp_len = rd_left(&totp)) > cap ||
+	    !rd_copy(&totp, out->totp_sealed, totp_len) ||
 	    !get_str(&r, out->subject, sizeof(out->subject)))
 		goto bad;
-	/* version 2: the SAN list, never empty (one encoding per record) */
+	/* version 3: the SAN list, never empty (one encoding per record) */
 	if (ver == STORE_ACCOUNT_VERSION_SANS &&
 	    (!get_str(&r, out->sans, sizeof(out->sans)) ||
 	    out->sans[0] == '\0'))
 		goto bad;
 	if (rd_left(&r) != 0)
 		goto bad;
-	out->totp_len = totp_len;
+	out->totp_sealed_len = totp_len;
+	if (ver == 1) {
+		out->totp_clear = 1;
+		out->pw_changed = out->created;
+	}
 	return 1;
 bad:
 	sodium_memzero(out, sizeof(*out));

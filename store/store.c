@@ -37,6 +37,7 @@
 #include "common/bytes.h"
 #include "common/keyhash.h"
 #include "common/log.h"
+#include "common/totpseal.h"
 #include "store/store.h"
 #include "store/store_extra.h"
 
@@ -442,6 +443,112 @@ open_badkeys(struct store_txn *t, const char *dir, uint64_t ver, int fresh)
 	return STORE_OK;
 }
 
+/* Rewrites one version 1 account record (clear secret) as version 2,
+ * the secret sealed under key; at the cursor's position. */
+static enum store_rc
+account_seal_one(struct store_txn *t, MDB_cursor *c, const MDB_val *k,
+    const MDB_val *v, const struct totpseal_key *key)
+{
+	struct account_rec a;
+	struct wb b;
+	uint8_t clear[STORE_TOTP_MAX];
+	size_t clear_len;
+	enum store_rc rc = STORE_CORRUPT;
+	char name[STORE_NAME_MAX];
+	MDB_val nk, nv;
+
+	wb_init(&b);
+	if (!wb_reserve(&b, 64 + sizeof(a)))
+		fatalx("store: out of memory");
+	if (!store_rec_account_decode(&a, k->mv_data, k->mv_size, v->mv_data,
+	    v->mv_size))
+		goto out;
+	rc = STORE_OK;
+	if (!a.totp_clear)
+		goto out;	/* already sealed (an interrupted downgrade) */
+	rc = STORE_IO;
+	clear_len = a.totp_sealed_len;
+	memcpy(clear, a.totp_sealed, clear_len);
+	a.totp_clear = 0;
+	if (!totpseal_seal(key, a.name, a.totp_sealed,
+	    sizeof(a.totp_sealed), &a.totp_sealed_len, clear, clear_len) ||
+	    !store_rec_account_encode(&b, &a))
+		goto out;
+	nv.mv_size = b.len;
+	nv.mv_data = b.data;
+	/* The key is copied: k points into the page the put rewrites. */
+	nk.mv_size = k->mv_size;
+	nk.mv_data = name;
+	memcpy(name, k->mv_data, k->mv_size);
+	rc = lmdb_rc(t, mdb_cursor_put(c, &nk, &nv, MDB_CURRENT),
+	    "accounts");
+out:
+	sodium_memzero(clear, sizeof(clear));
+	account_rec_wipe(&a);
+	if (b.data != NULL)
+		sodium_memzero(b.data, b.cap);
+	wb_cleanup(&b);
+	return rc;
+}
+
+/*
+ * Schema 4 seals the accounts' TOTP secrets (account record version 2).
+ * A schema 1..3 store opened for writing has every account rewritten in
+ * the open transaction (with the version bump, or not at all); that needs
+ * the TOTP key.  Read-only, the clear records are read as they are.
+ */
+static enum store_rc
+open_totp(struct store_txn *t, const char *dir, uint64_t ver,
+    const struct totpseal_key *key, int key_new)
+{
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	MDB_stat ms;
+	enum store_rc rc = STORE_OK;
+	uint64_t n = 0;
+	int mrc;
+
+	if (ver >= 4 && key_new && mdb_stat(t->txn, t->s->dbi[DB_ACCOUNTS],
+	    &ms) == MDB_SUCCESS && ms.ms_entries > 0) {
+		log_warnx("store: %s: its %zu accounts' TOTP secrets are "
+		    "sealed with a TOTP key that is missing (a new one was "
+		    "just made): put the original key back", dir,
+		    (size_t)ms.ms_entries);
+		return STORE_INVALID;
+	}
+	if (ver >= 4 || !t->write)
+		return STORE_OK;
+	if (key == NULL) {
+		log_warnx("store: %s: schema %" PRIu64 " keeps the TOTP "
+		    "secrets in clear; upgrading it needs the TOTP key "
+		    "([store] totp_key_file)", dir, ver);
+		return STORE_VERSION;
+	}
+	if ((rc = lmdb_rc(t, mdb_cursor_open(t->txn, t->s->dbi[DB_ACCOUNTS],
+	    &c), "accounts")) != STORE_OK)
+		goto out;
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == MDB_SUCCESS;
+	    mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if ((rc = account_seal_one(t, c, &k, &v, key)) != STORE_OK) {
+			log_warnx("store: %s: upgrade: account %.*s: %s", dir,
+			    (int)(k.mv_size > STORE_NAME_MAX ? STORE_NAME_MAX :
+			    k.mv_size), (const char *)k.mv_data,
+			    store_strerror(rc));
+			goto out;
+		}
+		n++;
+	}
+	if ((rc = lmdb_rc(t, mrc, "accounts")) != STORE_NOTFOUND)
+		goto out;
+	log_info("store: %s: upgrade: the TOTP secrets of %" PRIu64
+	    " accounts sealed", dir, n);
+	rc = STORE_OK;
+out:
+	if (c != NULL)
+		mdb_cursor_close(c);
+	return rc;
+}
+
 /*
  * Opens the named databases (creating them when create), writes the schema
  * version into a new store and checks it in an existing one; upgrades a
@@ -449,7 +556,8 @@ open_badkeys(struct store_txn *t, const char *dir, uint64_t ver, int fresh)
  * the dbi handles stay open.
  */
 static enum store_rc
-open_dbs(struct store *s, const char *dir, int create, int read_only)
+open_dbs(struct store *s, const char *dir, int create, int read_only,
+    const struct store_opts *o)
 {
 	struct store_txn t;
 	enum store_rc rc;
@@ -493,7 +601,9 @@ open_dbs(struct store *s, const char *dir, int create, int read_only)
 		goto out;
 	}
 	if ((rc = open_index(&t, dir, &ver, fresh)) != STORE_OK ||
-	    (rc = open_badkeys(&t, dir, ver, fresh)) != STORE_OK)
+	    (rc = open_badkeys(&t, dir, ver, fresh)) != STORE_OK ||
+	    (rc = open_totp(&t, dir, ver, o->totp_key, o->totp_key_new &&
+	    !fresh)) != STORE_OK)
 		goto out;
 	if (ver < STORE_SCHEMA_VERSION && !read_only) {
 		/* One-way: the indexes above were built in this txn. */
@@ -594,7 +704,7 @@ store_open(struct store **out, const char *dir, const struct store_opts *opts)
 	for (i = 0; i < DB_COUNT; i++)
 		s->dbi[i] = 0;
 	if ((rc = open_dbs(s, dir, o->create && !o->read_only,
-	    o->read_only)) != STORE_OK)
+	    o->read_only, o)) != STORE_OK)
 		goto out;
 	*out = s;
 	s = NULL;
@@ -1285,6 +1395,21 @@ out:
 		sodium_memzero(b.data, b.cap);
 	wb_cleanup(&b);
 	return rc;
+}
+
+/* Deletes the account record; STORE_NOTFOUND if there is none. */
+enum store_rc
+store_account_del(struct store_txn *t, const char *name)
+{
+	MDB_val k;
+	size_t n;
+
+	if (!t->write || !name_ok(name, &n))
+		return STORE_INVALID;
+	k.mv_size = n;
+	k.mv_data = (void *)name;
+	return lmdb_rc(t, mdb_del(t->txn, t->s->dbi[DB_ACCOUNTS], &k, NULL),
+	    "accounts");
 }
 
 struct account_walk {

@@ -29,18 +29,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION	3	/* 2: open_requests, 3: bad_keys */
+#define STORE_SCHEMA_VERSION	4	/* 2: open_requests, 3: bad_keys,
+					 * 4: TOTP secrets sealed (v2 accounts) */
 #define STORE_SERIAL_LEN	16
 #define STORE_NAME_MAX		64	/* account names, actors */
 #define STORE_SUBJECT_MAX	1024	/* allowed subject DN text */
 #define STORE_SANS_MAX		1024	/* an account's allowed SANs */
 #define STORE_PWHASH_MAX	128	/* crypto_pwhash_STRBYTES */
 #define STORE_TOTP_MAX		64	/* TOTP secret bytes */
+#define STORE_TOTP_SEALED_MAX	(STORE_TOTP_MAX + 40)	/* + nonce, tag */
 #define STORE_NOTE_MAX		512
 #define STORE_HASH_LEN		32	/* BLAKE2b-256 */
 #define STORE_KEYHASH_LEN	32	/* SHA-256 of an SPKI (keyhash.h) */
 
 struct store;		/* the environment and its databases */
+struct totpseal_key;	/* common/totpseal.h */
 struct store_txn;	/* a read or write transaction */
 struct store_reader;	/* a reusable read transaction for one thread */
 
@@ -68,6 +71,13 @@ struct store_opts {
 	int		exclusive;	/* 1: take DIR/micad.lock (flock); a second
 					 * exclusive opener gets STORE_LOCKED */
 	int		read_only;	/* 1: MDB_RDONLY (offline inspection) */
+	/* Seals the TOTP secrets of a schema 1..3 store opened for writing
+	 * (the upgrade to schema 4); such an open fails without it. */
+	const struct totpseal_key *totp_key;
+	/* 1: totp_key was just made (its file was missing).  A store whose
+	 * accounts are sealed already is then refused (STORE_INVALID): they
+	 * were sealed with another key, the one that went missing. */
+	int		totp_key_new;
 };
 
 /*
@@ -242,18 +252,34 @@ enum store_rc	store_bad_key_check(struct store_txn *,
 
 /* ---- accounts ---- */
 
+#define STORE_ACCT_DISABLED	0x01	/* account_rec.flags */
+#define STORE_ACCT_FLAGS	STORE_ACCT_DISABLED	/* all known flags */
+
+/*
+ * Record version 2 (schema 4): the TOTP secret is sealed with the TOTP
+ * key (common/totpseal.h, the account name as associated data); the store
+ * never sees it in clear.  A version 1 record (clear secret) is read only
+ * from a schema 1..3 store opened read-only: totp_clear is then 1 and
+ * totp_sealed holds the clear secret; such a record is never written.
+ */
 struct account_rec {
 	char		name[STORE_NAME_MAX + 1];
 	char		pwhash[STORE_PWHASH_MAX + 1];	/* argon2id string */
-	uint8_t		totp_secret[STORE_TOTP_MAX];
-	size_t		totp_len;
+	uint8_t		totp_sealed[STORE_TOTP_SEALED_MAX];
+	size_t		totp_sealed_len;
+	int		totp_clear;	/* 1: version 1 record (see above) */
 	uint32_t	failed;		/* consecutive failed logins */
 	int64_t		locked_until;	/* 0 = not locked */
 	uint64_t	last_totp_step;	/* replay guard */
 	int64_t		created;
 	char		subject[STORE_SUBJECT_MAX + 1];	/* allowed subject */
+	uint8_t		flags;		/* STORE_ACCT_* */
+	int64_t		pw_changed;	/* password set; version 1: created */
+	uint8_t		enrol_hash[STORE_HASH_LEN];	/* BLAKE2b-256 of the
+							 * enrolment code */
+	int64_t		enrol_expires;	/* 0 = no enrolment code */
 	/* SANs a CSR of this account may carry ("DNS:a,IP:b,email:c");
-	 * "" = none listed.  Record version 2 (records.c). */
+	 * "" = none listed.  Record version 3 (records.c). */
 	char		sans[STORE_SANS_MAX + 1];
 };
 
@@ -264,6 +290,9 @@ enum store_rc	store_account_get(struct store_txn *, const char *name,
 /* create_only: STORE_EXISTS if the name is taken; else insert or replace. */
 enum store_rc	store_account_put(struct store_txn *,
 		    const struct account_rec *, int create_only);
+/* Deletes the account record (certificates and audit records stay);
+ * STORE_NOTFOUND if there is none. */
+enum store_rc	store_account_del(struct store_txn *, const char *name);
 typedef int (*store_account_cb)(const struct account_rec *, void *arg);
 enum store_rc	store_account_iter(struct store_txn *, store_account_cb,
 		    void *arg);

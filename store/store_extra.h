@@ -19,8 +19,9 @@
 #include "store/store.h"
 
 #define STORE_REC_VERSION	1
-/* An account record with allowed SANs (records.c); others stay 1. */
-#define STORE_ACCOUNT_VERSION_SANS	2
+#define STORE_ACCOUNT_VERSION	2	/* accounts: the TOTP secret sealed */
+/* An account record with allowed SANs (records.c): version 2 + sans. */
+#define STORE_ACCOUNT_VERSION_SANS	3
 #define STORE_DER_MAX		(1024 * 1024)	/* cert or CSR DER */
 #define STORE_REV_REC_LEN	(1 + STORE_SERIAL_LEN + 1 + 1 + 8 + 8)
 #define STORE_AUDIT_HEAD_LEN	(8 + STORE_HASH_LEN)

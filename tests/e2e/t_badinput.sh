@@ -51,7 +51,7 @@ enroll() {
 # hex16 CERT: the serial as 32 hex digits (the protocol's SERIAL field).
 hex16() { printf '%032s' "$(serial_of "$1")" | tr ' ' 0; }
 
-for a in owner victim l1 l2 l3 l4 l5 l6 l7 l8 l9 l10 l11 l12; do
+for a in owner victim l1 l2 l3 l4 l5 l6 l7 l8 l9 l10 l11 l12 l13 l14; do
 	enroll "$a" || not_ok "enroll $a"
 done
 # owner has a pending request (WAIT/FETCH/STATUS rows use it)
@@ -276,6 +276,27 @@ proto | - | hello f:1:7:9:8061=00            | SERVER_HELLO@1 ERROR13@9 open
 proto | - | hello f:1:86:9:60=00000000       | SERVER_HELLO@1 ERROR3@9 open
 proto | audit+1 | hello login:l11 f:1:7:9     | SERVER_HELLO@1 OK@2 CERTS@9 open
 proto | audit+1 | hello login:l12 raw:0000000701070000000900 f:1:7:10:61=00 | SERVER_HELLO@1 OK@2 ERROR1@9 CERTS@10 open
+# PASSWD (0x10): login first; NEW_PASSWORD 1..1024 bytes without NUL; the
+# policy (ERROR 22) after a login.  ENROLL (0x11): before a login; a code
+# that is not pending is ERROR 6 and changes nothing.  ENROLLED (0x90) is
+# a reply type.
+proto | - | hello f:1:10:9:70='New-Horse-Battery-42 | SERVER_HELLO@1 ERROR5@9 open
+proto | - | hello f:1:10:9                   | SERVER_HELLO@1 ERROR1@9 open
+proto | - | hello f:1:10:9:70=               | SERVER_HELLO@1 ERROR1@9 open
+proto | - | hello f:1:10:9:70=610062         | SERVER_HELLO@1 ERROR1@9 open
+proto | - | hello f:1:10:9:70=1025*41        | SERVER_HELLO@1 ERROR4@9 open
+proto | - | hello f:1:10:9:70='New-Horse-Battery-42,8070=00 | SERVER_HELLO@1 ERROR13@9 open
+proto | - | hello f:1:11:9:10='victim,71='AAAAA-AAAAA-AAAAA-AAAAA,70='New-Horse-Battery-42 | SERVER_HELLO@1 ERROR6@9 open
+proto | - | hello f:1:11:9:10='nobody,71='AAAAA-AAAAA-AAAAA-AAAAA,70='New-Horse-Battery-42 | SERVER_HELLO@1 ERROR6@9 open
+proto | - | hello f:1:11:9:10='victim,71='AAAA1,70='New-Horse-Battery-42 | SERVER_HELLO@1 ERROR1@9 open
+proto | - | hello f:1:11:9:10='victim,71=65*41,70='New-Horse-Battery-42 | SERVER_HELLO@1 ERROR4@9 open
+proto | - | hello f:1:11:9:10='victim,70='New-Horse-Battery-42 | SERVER_HELLO@1 ERROR1@9 open
+proto | - | hello f:1:11:9:10='victim,71='AAAAA | SERVER_HELLO@1 ERROR1@9 open
+proto | - | hello f:1:11:9:10='vic%tim,71='AAAAA,70='New-Horse-Battery-42 | SERVER_HELLO@1 ERROR1@9 open
+proto | - | hello f:1:90:9:72=20*00          | SERVER_HELLO@1 ERROR3@9 open
+proto | - | hello f:1:90:9:72=9*00           | SERVER_HELLO@1 ERROR3@9 open
+proto | audit+1 | hello login:l13 f:1:10:9:70='short | SERVER_HELLO@1 OK@2 ERROR22@9 open
+proto | audit+1 | hello login:l14 f:1:11:9:10='l14,71='AAAAA-AAAAA-AAAAA-AAAAA,70='New-Horse-Battery-42 | SERVER_HELLO@1 OK@2 ERROR3@9 open
 # ---- HTTP: OCSP and the other routes ----
 http | - | POST /ocsp text/plain req.der              | 415
 http | - | POST /ocsp - req.der                       | 415

@@ -100,16 +100,19 @@ expect_exit 0 "2 simultaneous logins with one code" timeout 60 $PLOGIN 2 \
     twin "$PW" "$C"
 NKNOWN=$((NKNOWN + 2))
 expect_eq "exactly one succeeds" "$(count ok)" 1
-expect_eq "the other is refused (replay, ERROR 6)" "$(count 'error 6')" 1
+expect_eq "the other is refused (replay, ERROR 20)" "$(count 'error 20')" 1
 check "enroll quad" enroll quad
 C=$(otp quad)
 expect_exit 0 "4 simultaneous logins with one code" timeout 60 $PLOGIN 4 \
     quad "$PW" "$C"
 NKNOWN=$((NKNOWN + 4))
 expect_eq "4-way: exactly one succeeds" "$(count ok)" 1
-expect_eq "4-way: three replays refused" "$(count 'error 6')" 3
+expect_eq "4-way: three replays refused" "$(count 'error 20')" 3
 check "micad logged the replays" grep -q \
-    'login account=quad result=refused detail="replayed code"' "$T/micad.log"
+    'login account=quad result=refused detail="replayed code, not counted"' \
+    "$T/micad.log"
+expect_eq "4-way: the replays are not counted as failures" \
+    "$(acct_line quad | sed -n 's/.*failed=\([0-9]*\).*/\1/p')" 0
 
 # ---- unknown accounts cost the same argon2id work ----
 # 4 known accounts x 5 wrong passwords (the 5th locks, still ERROR 6)

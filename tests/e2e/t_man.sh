@@ -94,9 +94,12 @@ daemon log_level
 daemon notify_command
 policy argon2_memlimit
 policy argon2_opslimit
+policy enrol_code_lifetime
 policy hold_on_request
 policy lockout_seconds
 policy max_failures
+policy min_password_length
+policy password_max_days
 policy request_days
 policy review
 W

@@ -172,12 +172,16 @@ expect_exit 4 "gina logs in" reissue gina --otp "$G" --no-wait
 expect_exit 1 "replayed code refused" $MICA reissue --account gina \
     --serial "$(serial_of "$T/gina.crt")" --subject /CN=gina/O=Org \
     --key "$T/gina.k2" --out "$T/gina.c2" --password-file "$PW" --otp "$G"
-expect_out "replay: authentication failed" "mica: authentication failed"
+expect_out "replay: its own message, not counted" \
+    "mica: code already used; wait for the next one"
 
 # frank: 3 failures so far (max_failures 3): locked even with the right
 # password and a fresh code
 expect_exit 1 "locked account" reissue frank --otp "$(otp frank)"
-expect_out "locked account message" "locked"
+expect_out "locked account message: until when, who can unlock" \
+    "mica: account locked until "
+expect_out "... UTC, an administrator can unlock it" \
+    "UTC (too many failed logins); an administrator can unlock it earlier"
 
 # ---- validation ----
 enroll hank || not_ok "enroll hank"

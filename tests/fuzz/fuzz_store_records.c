@@ -72,7 +72,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (strlen(a.name) != klen ||
 			    memcmp(a.name, key, klen) != 0)
 				abort();
-			same(&b, store_rec_account_encode(&b, &a), p, len);
+			/* version 1 (a clear secret) is read, never written */
+			if (a.totp_clear) {
+				if (store_rec_account_encode(&b, &a))
+					abort();
+				wb_cleanup(&b);
+			} else
+				same(&b, store_rec_account_encode(&b, &a), p,
+				    len);
 		}
 		break;
 	case 4:

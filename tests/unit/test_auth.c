@@ -3,6 +3,8 @@
  * rule), base32 (RFC 4648 section 10), otpauth URI, argon2id hashing
  * with small limits, the dummy hash, and the login decision.
  */
+#include <sys/stat.h>
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +16,9 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include <unistd.h>
 #include "ca/auth.h"
+#include "common/totpseal.h"
 #include "store/store.h"
 
 #define OPS	1		/* crypto_pwhash_OPSLIMIT_MIN */
@@ -230,19 +234,25 @@ test_pwhash(void **state)
 	assert_false(auth_pwverify(dummy, "", 0));
 }
 
+static struct totpseal_key *tkey;
+
 static void
 mk_account(struct account_rec *a)
 {
+	static const uint8_t k[TOTPSEAL_KEY_LEN] = { 1, 2, 3 };
+
 	memset(a, 0, sizeof(*a));
 	snprintf(a->name, sizeof(a->name), "alice");
-	memcpy(a->totp_secret, rfc_key, 20);
-	a->totp_len = 20;
+	if (tkey == NULL)
+		assert_non_null(tkey = totpseal_key_from(k));
+	assert_true(totpseal_seal(tkey, a->name, a->totp_sealed,
+	    sizeof(a->totp_sealed), &a->totp_sealed_len, rfc_key, 20));
 }
 
 static void
 test_login_apply(void **state)
 {
-	const struct auth_policy pol = { 3, 900 };
+	struct auth_policy pol = { 3, 900, NULL };
 	const int64_t	 now = 1111111109;
 	const uint64_t	 t = 37037036;
 	struct account_rec a;
@@ -251,6 +261,7 @@ test_login_apply(void **state)
 
 	(void)state;
 	mk_account(&a);
+	pol.totp_key = tkey;
 	code_for(c, t);
 	code_for(cprev, t - 1);
 
@@ -268,13 +279,22 @@ test_login_apply(void **state)
 	assert_int_equal(a.failed, 0);
 	assert_int_equal(a.last_totp_step, t);
 
-	/* The same code again (a racing second login): replay. */
+	/* The same code again (a racing second login): replay, with its
+	 * own answer and not counted; the older step likewise. */
 	assert_int_equal(auth_login_apply(&a, 1, c, now, &pol, &why),
-	    AUTH_LOGIN_FAILED);
-	assert_string_equal(why, "replayed code");
-	assert_int_equal(a.failed, 1);
+	    AUTH_LOGIN_REPLAY);
+	assert_string_equal(why, "replayed code, not counted");
+	assert_int_equal(a.failed, 0);
 	assert_int_equal(auth_login_apply(&a, 1, cprev, now, &pol, &why),
+	    AUTH_LOGIN_REPLAY);
+	assert_int_equal(a.failed, 0);
+	/* A replayed code with a wrong password is a plain failure. */
+	assert_int_equal(auth_login_apply(&a, 0, c, now, &pol, &why),
 	    AUTH_LOGIN_FAILED);
+	assert_int_equal(a.failed, 1);
+	assert_int_equal(auth_login_apply(&a, 1, "999999", now, &pol, &why),
+	    AUTH_LOGIN_FAILED);
+	assert_string_equal(why, "wrong code");
 	assert_int_equal(a.failed, 2);
 	assert_int_equal(a.locked_until, 0);
 
@@ -302,12 +322,155 @@ test_login_apply(void **state)
 	    AUTH_LOGIN_OK);
 	assert_int_equal(a.failed, 0);
 	assert_int_equal(a.last_totp_step, auth_totp_step(now + 900));
+
+	/* Disabled: right password and code are refused, step used up. */
+	a.flags = STORE_ACCT_DISABLED;
+	code_for(c, auth_totp_step(now + 930));
+	assert_int_equal(auth_login_apply(&a, 1, c, now + 930, &pol, &why),
+	    AUTH_LOGIN_DISABLED);
+	assert_string_equal(why, "account disabled");
+	assert_int_equal(a.last_totp_step, auth_totp_step(now + 930));
+	a.flags = 0;
+
+	/* Another key, or the sealed secret moved to another name: the
+	 * secret does not open; nothing is counted. */
+	snprintf(a.name, sizeof(a.name), "mallory");
+	code_for(c, auth_totp_step(now + 960));
+	assert_int_equal(auth_login_apply(&a, 1, c, now + 960, &pol, &why),
+	    AUTH_LOGIN_INTERNAL);
+	assert_int_equal(a.failed, 0);
+	snprintf(a.name, sizeof(a.name), "alice");
+	pol.totp_key = NULL;
+	assert_int_equal(auth_login_apply(&a, 1, c, now + 960, &pol, &why),
+	    AUTH_LOGIN_INTERNAL);
+	totpseal_key_free(tkey);
+	tkey = NULL;
+}
+
+/* The password policy and the enrolment codes. */
+static void
+test_policy_and_codes(void **state)
+{
+	char why[128], code[AUTH_ENROL_CODE_TEXT], code2[AUTH_ENROL_CODE_TEXT];
+	uint8_t h1[32], h2[32];
+	size_t i;
+
+	(void)state;
+	assert_false(auth_password_check("alice", "short-pw1", 9, 12, why,
+	    sizeof(why)));
+	assert_string_equal(why, "password refused: shorter than 12 "
+	    "characters ([policy] min_password_length)");
+	assert_false(auth_password_check("accountname12", "AccountName12",
+	    13, 12, why, sizeof(why)));
+	assert_string_equal(why, "password refused: it is the account name");
+	assert_true(auth_password_check("alice", "New-Horse-Battery-42", 20,
+	    12, why, sizeof(why)));
+
+	assert_true(auth_enrol_code_new(code, h1));
+	assert_int_equal(strlen(code), 23);
+	for (i = 0; i < 23; i++)
+		assert_true(i % 6 == 5 ? code[i] == '-' :
+		    (code[i] >= 'A' && code[i] <= 'Z') ||
+		    (code[i] >= '2' && code[i] <= '7'));
+	/* either case, dashes anywhere */
+	for (i = 0; i < 23; i++)
+		code2[i] = (char)(code[i] >= 'A' && code[i] <= 'Z' ?
+		    code[i] - 'A' + 'a' : code[i]);
+	code2[23] = '\0';
+	assert_true(auth_enrol_code_hash(h2, code2));
+	assert_memory_equal(h1, h2, 32);
+	assert_false(auth_enrol_code_hash(h2, "AAAAA-AAAAA-AAAAA-AAAA"));
+	assert_false(auth_enrol_code_hash(h2, "AAAAA-AAAAA-AAAAA-AAAAAA"));
+	assert_false(auth_enrol_code_hash(h2, "AAAAA-AAAAA-AAAAA-AAAA1"));
+	assert_false(auth_enrol_code_hash(h2, ""));
+	assert_true(auth_enrol_code_new(code2, h2));
+	assert_string_not_equal(code, code2);
+}
+
+/* Seal and open: the name is bound, a flipped bit is refused. */
+static void
+test_totpseal(void **state)
+{
+	static const uint8_t k1[TOTPSEAL_KEY_LEN] = { 9 };
+	static const uint8_t k2[TOTPSEAL_KEY_LEN] = { 8 };
+	struct totpseal_key *a, *b;
+	uint8_t sealed[STORE_TOTP_SEALED_MAX], out[STORE_TOTP_MAX];
+	size_t slen, olen;
+
+	(void)state;
+	assert_non_null(a = totpseal_key_from(k1));
+	assert_non_null(b = totpseal_key_from(k2));
+	assert_true(totpseal_seal(a, "alice", sealed, sizeof(sealed), &slen,
+	    rfc_key, 20));
+	assert_int_equal(slen, 20 + TOTPSEAL_OVERHEAD);
+	assert_null(memmem(sealed, slen, rfc_key, 20));
+	assert_true(totpseal_open(a, "alice", out, sizeof(out), &olen,
+	    sealed, slen));
+	assert_int_equal(olen, 20);
+	assert_memory_equal(out, rfc_key, 20);
+	assert_false(totpseal_open(a, "bob", out, sizeof(out), &olen, sealed,
+	    slen));
+	assert_false(totpseal_open(b, "alice", out, sizeof(out), &olen,
+	    sealed, slen));
+	sealed[slen - 1] ^= 1;
+	assert_false(totpseal_open(a, "alice", out, sizeof(out), &olen,
+	    sealed, slen));
+	assert_false(totpseal_open(a, "alice", out, sizeof(out), &olen,
+	    sealed, TOTPSEAL_OVERHEAD - 1));
+	/* too small an output */
+	assert_false(totpseal_seal(a, "alice", sealed, 20 + TOTPSEAL_OVERHEAD
+	    - 1, &slen, rfc_key, 20));
+	totpseal_key_free(a);
+	totpseal_key_free(b);
+}
+
+/* The key file: created 0600 with 32 bytes, loose modes and bad sizes
+ * refused. */
+static void
+test_totpseal_file(void **state)
+{
+	char dir[] = "/tmp/mica-totpkey-XXXXXX", path[256], err[512];
+	struct totpseal_key *k = NULL;
+	struct stat sb;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/totp.key", dir);
+	assert_int_equal(totpseal_key_load(&k, path, 0, err, sizeof(err)),
+	    TOTPSEAL_FAILED);
+	assert_int_equal(totpseal_key_load(&k, path, 1, err, sizeof(err)),
+	    TOTPSEAL_CREATED);
+	totpseal_key_free(k);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(sb.st_size, TOTPSEAL_KEY_LEN);
+	assert_int_equal(totpseal_key_load(&k, path, 1, err, sizeof(err)),
+	    TOTPSEAL_LOADED);
+	totpseal_key_free(k);
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(totpseal_key_load(&k, path, 0, err, sizeof(err)),
+	    TOTPSEAL_FAILED);
+	assert_non_null(strstr(err, "chmod 600"));
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_non_null(f = fopen(path, "a"));
+	fputc('x', f);
+	fclose(f);
+	assert_int_equal(totpseal_key_load(&k, path, 0, err, sizeof(err)),
+	    TOTPSEAL_FAILED);
+	assert_non_null(strstr(err, "33 bytes, want 32"));
+	assert_null(k);
+	unlink(path);
+	rmdir(dir);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_totpseal),
+		cmocka_unit_test(test_policy_and_codes),
+		cmocka_unit_test(test_totpseal_file),
 		cmocka_unit_test(test_totp_rfc6238),
 		cmocka_unit_test(test_totp_oathtool),
 		cmocka_unit_test(test_totp_window_and_replay),

@@ -141,6 +141,88 @@ test_rt_login(void **state)
 }
 
 /* The LOGIN example of docs/PROTOCOL.md, byte for byte. */
+/* PASSWD, ENROLL, ENROLLED: round trips and the refusals of their fields */
+static void
+test_rt_account(void **state)
+{
+	static const uint8_t nul_pw[] = { 'a', 0, 'b' };
+	struct proto_msg m, o;
+	struct wb b;
+	size_t i;
+
+	(void)state;
+	assert_true(proto_type_is_request(PROTO_PASSWD));
+	assert_true(proto_type_is_request(PROTO_ENROLL));
+	assert_false(proto_type_is_request(PROTO_ENROLLED));
+	assert_string_equal(proto_type_name(PROTO_ENROLLED), "ENROLLED");
+	assert_string_equal(proto_err_name(PROTO_E_REPLAY),
+	    "code already used");
+	assert_string_equal(proto_err_name(PROTO_E_POLICY),
+	    "password refused by the policy");
+
+	proto_msg_init(&m, PROTO_PASSWD, 3);
+	strcpy(m.new_password, "New-Horse-Battery-42");
+	m.new_password_len = strlen(m.new_password);
+	round_trip(&m, &o);
+	assert_string_equal(o.new_password, "New-Horse-Battery-42");
+	assert_int_equal(o.new_password_len, 20);
+	proto_msg_cleanup(&o);
+
+	proto_msg_init(&m, PROTO_ENROLL, 4);
+	strcpy(m.account, "alice");
+	strcpy(m.enrol_code, "abcde-FGHIJ-KLMNO-PQRS7");
+	strcpy(m.new_password, "New-Horse-Battery-42");
+	m.new_password_len = strlen(m.new_password);
+	round_trip(&m, &o);
+	assert_string_equal(o.account, "alice");
+	assert_string_equal(o.enrol_code, "abcde-FGHIJ-KLMNO-PQRS7");
+	proto_msg_cleanup(&o);
+
+	proto_msg_init(&m, PROTO_ENROLLED, 4);
+	for (i = 0; i < 20; i++)
+		m.totp_secret[i] = (uint8_t)i;
+	m.totp_secret_len = 20;
+	round_trip(&m, &o);
+	assert_int_equal(o.totp_secret_len, 20);
+	assert_memory_equal(o.totp_secret, m.totp_secret, 20);
+	proto_msg_cleanup(&o);
+
+	/* the encoder refuses what the decoder refuses */
+	wb_init(&b);
+	m.totp_secret_len = 9;
+	assert_int_equal(proto_encode(&b, &m), 0);
+	proto_msg_init(&m, PROTO_ENROLL, 4);
+	strcpy(m.account, "alice");
+	strcpy(m.enrol_code, "ABCD1");
+	strcpy(m.new_password, "x");
+	m.new_password_len = 1;
+	assert_int_equal(proto_encode(&b, &m), 0);
+	proto_msg_init(&m, PROTO_PASSWD, 3);
+	assert_int_equal(proto_encode(&b, &m), 0);	/* no password */
+	assert_int_equal(b.len, 0);
+	wb_cleanup(&b);
+
+	/* decoder: a NUL in NEW_PASSWORD, a bad code letter, no code */
+	raw_begin(&b, 1, PROTO_PASSWD, 3);
+	raw_tlv(&b, PROTO_T_NEW_PASSWORD, nul_pw, sizeof(nul_pw));
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_MALFORMED, 0);
+	wb_cleanup(&b);
+	raw_begin(&b, 1, PROTO_ENROLL, 3);
+	raw_tlv(&b, PROTO_T_ACCOUNT, "alice", 5);
+	raw_tlv(&b, PROTO_T_ENROL_CODE, "AB=CD", 5);
+	raw_tlv(&b, PROTO_T_NEW_PASSWORD, "x", 1);
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_MALFORMED, 0);
+	wb_cleanup(&b);
+	raw_begin(&b, 1, PROTO_ENROLL, 3);
+	raw_tlv(&b, PROTO_T_ACCOUNT, "alice", 5);
+	raw_tlv(&b, PROTO_T_NEW_PASSWORD, "x", 1);
+	raw_end(&b);
+	expect_fail(&b, PROTO_E_MALFORMED, 0);
+	wb_cleanup(&b);
+}
+
 static void
 test_doc_example(void **state)
 {
@@ -1201,6 +1283,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rt_hello),
 		cmocka_unit_test(test_rt_login),
+		cmocka_unit_test(test_rt_account),
 		cmocka_unit_test(test_doc_example),
 		cmocka_unit_test(test_rt_reissue),
 		cmocka_unit_test(test_rt_enroll),

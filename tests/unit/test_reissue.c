@@ -222,7 +222,7 @@ setup_txn(struct store_txn *txn, void *arg)
 	memset(&a, 0, sizeof(a));
 	snprintf(a.name, sizeof(a.name), "alice");
 	snprintf(a.pwhash, sizeof(a.pwhash), "x");
-	a.totp_len = 20;
+	a.totp_sealed_len = 20;
 	snprintf(a.subject, sizeof(a.subject), "/CN=alice");
 	if ((rc = store_account_put(txn, &a, 0)) != STORE_OK)
 		return rc;

@@ -30,6 +30,7 @@
 #include "common/bytes.h"
 #include "common/keyhash.h"
 #include "common/log.h"
+#include "common/totpseal.h"
 #include "store/store.h"
 #include "store/store_extra.h"
 
@@ -80,10 +81,22 @@ open_new(struct fx *f)
 	assert_int_equal(store_open(&f->s, f->dir, &o), STORE_OK);
 }
 
+/* The TOTP key of every writable reopen (an older schema is sealed). */
+static struct totpseal_key *
+test_totp_key(void)
+{
+	static const uint8_t k[TOTPSEAL_KEY_LEN] = { 0x42 };
+	static struct totpseal_key *key;
+
+	if (key == NULL)
+		assert_non_null(key = totpseal_key_from(k));
+	return key;
+}
+
 static void
 reopen(struct fx *f)
 {
-	struct store_opts o = { 0 };
+	struct store_opts o = { .totp_key = test_totp_key() };
 
 	store_close(f->s);
 	f->s = NULL;
@@ -634,7 +647,7 @@ collect_acct(const struct account_rec *a, void *arg)
 {
 	struct acct_arg *x = arg;
 
-	assert_int_equal(a->totp_len, 20);
+	assert_int_equal(a->totp_sealed_len, 20);
 	memcpy(x->names[x->n++], a->name, sizeof(a->name));
 	return 1;
 }
@@ -655,8 +668,8 @@ fill_acct(struct account_rec *a, const char *name, uint32_t failed)
 	snprintf(a->pwhash, sizeof(a->pwhash),
 	    "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA");
 	for (i = 0; i < 20; i++)
-		a->totp_secret[i] = (uint8_t)(0xa0 + i);
-	a->totp_len = 20;
+		a->totp_sealed[i] = (uint8_t)(0xa0 + i);
+	a->totp_sealed_len = 20;
 	a->failed = failed;
 	a->locked_until = -5;
 	a->last_totp_step = 55555555;
@@ -683,8 +696,9 @@ test_accounts(void **state)
 	assert_int_equal(store_read(f->s, tx_acct_get, &x), STORE_OK);
 	assert_string_equal(x.a.name, "bob");
 	assert_string_equal(x.a.pwhash, want.pwhash);
-	assert_int_equal(x.a.totp_len, 20);
-	assert_memory_equal(x.a.totp_secret, want.totp_secret, 20);
+	assert_int_equal(x.a.totp_sealed_len, 20);
+	assert_memory_equal(x.a.totp_sealed, want.totp_sealed, 20);
+	assert_int_equal(x.a.totp_clear, 0);
 	assert_int_equal(x.a.failed, 2);
 	assert_int_equal(x.a.locked_until, -5);
 	assert_int_equal(x.a.last_totp_step, 55555555);
@@ -699,8 +713,8 @@ test_accounts(void **state)
 	assert_int_equal(store_read(f->s, tx_acct_get, &x), STORE_OK);
 	assert_int_equal(x.a.failed, 3);
 	account_rec_wipe(&x.a);
-	assert_int_equal(x.a.totp_len, 0);
-	assert_int_equal(x.a.totp_secret[0], 0);
+	assert_int_equal(x.a.totp_sealed_len, 0);
+	assert_int_equal(x.a.totp_sealed[0], 0);
 	assert_int_equal(x.a.pwhash[0], '\0');
 	/* missing; invalid name */
 	snprintf(x.a.name, sizeof(x.a.name), "nobody");
@@ -1587,6 +1601,104 @@ make_schema1(struct fx *f, int keep_stale_index)
 	raw_close(&r);
 }
 
+/* A version 1 account record (clear secret), as schema 1..3 wrote it. */
+static void
+put_v1_account(struct raw *r, const char *name, const uint8_t *secret,
+    size_t len)
+{
+	struct wb b;
+
+	wb_init(&b);
+	wb_u8(&b, 1);
+	wb_u32(&b, 2);			/* failed */
+	wb_u64(&b, 0);			/* locked_until */
+	wb_u64(&b, 777);		/* last_totp_step */
+	wb_u64(&b, 1700000000);		/* created */
+	wb_u16(&b, 3);
+	wb_put(&b, "$x$", 3);		/* pwhash */
+	wb_u16(&b, (uint16_t)len);
+	wb_put(&b, secret, len);
+	wb_u16(&b, 7);
+	wb_put(&b, "CN=test", 7);
+	assert_true(wb_ok(&b));
+	raw_put(r, name, strlen(name), b.data, b.len);
+	wb_cleanup(&b);
+}
+
+/*
+ * A schema 3 store with clear TOTP secrets: read-only it reads as it is
+ * (totp_clear), for writing it needs the key, and with the key every
+ * account is sealed in the opening transaction (schema 4).
+ */
+static void
+test_totp_upgrade(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts ro = { .read_only = 1 }, nokey = { 0 };
+	struct acct_arg x;
+	struct raw r;
+	uint8_t secret[20], v[8], out[STORE_TOTP_MAX], *raw;
+	size_t i, rlen, olen;
+	uint64_t ver = 0;
+
+	for (i = 0; i < sizeof(secret); i++)
+		secret[i] = (uint8_t)(0x30 + i);
+	open_new(f);
+	store_close(f->s);
+	f->s = NULL;
+	raw_open(&r, f->dir, "accounts");
+	put_v1_account(&r, "alice", secret, sizeof(secret));
+	put_v1_account(&r, "bob", secret, sizeof(secret));
+	raw_close(&r);
+	raw_open(&r, f->dir, "meta");
+	be64_put(v, 3);
+	raw_put(&r, "schema_version", strlen("schema_version"), v, 8);
+	raw_close(&r);
+
+	/* read-only: as it is */
+	assert_int_equal(store_open(&f->s, f->dir, &ro), STORE_OK);
+	memset(&x, 0, sizeof(x));
+	snprintf(x.a.name, sizeof(x.a.name), "alice");
+	assert_int_equal(store_read(f->s, tx_acct_get, &x), STORE_OK);
+	assert_int_equal(x.a.totp_clear, 1);
+	assert_int_equal(x.a.totp_sealed_len, 20);
+	assert_int_equal(x.a.pw_changed, 1700000000);
+	store_close(f->s);
+	f->s = NULL;
+	/* for writing, without the key: refused, nothing changed */
+	assert_int_equal(store_open(&f->s, f->dir, &nokey), STORE_VERSION);
+	raw_open(&r, f->dir, "meta");
+	raw = raw_get(&r, "schema_version", strlen("schema_version"), &rlen);
+	assert_int_equal(be64_get(raw), 3);
+	free(raw);
+	raw_close(&r);
+	/* with the key: sealed */
+	reopen(f);
+	assert_int_equal(store_read(f->s, tx_schema, &ver), STORE_OK);
+	assert_int_equal(ver, STORE_SCHEMA_VERSION);
+	snprintf(x.a.name, sizeof(x.a.name), "bob");
+	assert_int_equal(store_read(f->s, tx_acct_get, &x), STORE_OK);
+	assert_int_equal(x.a.totp_clear, 0);
+	assert_int_equal(x.a.totp_sealed_len, 20 + TOTPSEAL_OVERHEAD);
+	assert_int_equal(x.a.failed, 2);
+	assert_int_equal(x.a.last_totp_step, 777);
+	assert_string_equal(x.a.subject, "CN=test");
+	assert_true(totpseal_open(test_totp_key(), "bob", out, sizeof(out),
+	    &olen, x.a.totp_sealed, x.a.totp_sealed_len));
+	assert_int_equal(olen, 20);
+	assert_memory_equal(out, secret, 20);
+	account_rec_wipe(&x.a);
+	store_close(f->s);
+	f->s = NULL;
+	/* the raw bytes: version 2, no clear secret anywhere */
+	raw_open(&r, f->dir, "accounts");
+	raw = raw_get(&r, "alice", 5, &rlen);
+	assert_int_equal(raw[0], 2);
+	assert_null(memmem(raw, rlen, secret, sizeof(secret)));
+	free(raw);
+	raw_close(&r);
+}
+
 static int
 has_db(struct fx *f, const char *db)
 {
@@ -2096,7 +2208,7 @@ test_bad_keys(void **state)
 	assert_false(has_db(f, "bad_keys"));
 	reopen(f);
 	assert_int_equal(store_read(f->s, tx_schema, &ver), STORE_OK);
-	assert_int_equal(ver, 3);
+	assert_int_equal(ver, STORE_SCHEMA_VERSION);
 	bk_check_ok(f, 2);
 	assert_int_equal(bk_get(f, k1, &bk), STORE_OK);
 	assert_int_equal(bk.why, BADKEY_COMPROMISE);
@@ -2109,8 +2221,8 @@ test_bad_keys(void **state)
 }
 
 /*
- * Account records: without SANs version 1 (the bytes of earlier
- * releases), with SANs version 2 (the list appended); a version 2 record
+ * Account records: without SANs version 2 (sealed TOTP secret), with
+ * SANs version 3 (the list appended); a version 3 record
  * with an empty list, a truncated list or trailing bytes is refused.
  */
 static void
@@ -2125,30 +2237,30 @@ test_account_record_sans(void **state)
 	memset(&a, 0, sizeof(a));
 	snprintf(a.name, sizeof(a.name), "srv");
 	snprintf(a.pwhash, sizeof(a.pwhash), "$argon2id$x");
-	a.totp_len = 20;
-	memset(a.totp_secret, 7, 20);
+	a.totp_sealed_len = 60;
+	memset(a.totp_sealed, 7, 60);
 	a.failed = 2;
 	snprintf(a.subject, sizeof(a.subject), "/CN=srv");
 
-	/* version 1: no SAN field */
+	/* version 2: no SAN field */
 	wb_init(&w);
 	assert_true(store_rec_account_encode(&w, &a));
-	assert_int_equal(w.data[0], 1);
+	assert_int_equal(w.data[0], 2);
 	assert_true(store_rec_account_decode(&b, (const uint8_t *)"srv", 3,
 	    w.data, w.len));
 	assert_string_equal(b.sans, "");
 	assert_string_equal(b.subject, "/CN=srv");
-	/* a v1 record with bytes after the subject is refused */
+	/* a v2 record with bytes after the subject is refused */
 	wb_u8(&w, 0);
 	assert_false(store_rec_account_decode(&b, (const uint8_t *)"srv", 3,
 	    w.data, w.len));
 	wb_cleanup(&w);
 
-	/* version 2: the list at the end */
+	/* version 3: the list at the end */
 	snprintf(a.sans, sizeof(a.sans), "DNS:srv.example.com,IP:192.0.2.9");
 	wb_init(&w);
 	assert_true(store_rec_account_encode(&w, &a));
-	assert_int_equal(w.data[0], 2);
+	assert_int_equal(w.data[0], 3);
 	assert_true(store_rec_account_decode(&b, (const uint8_t *)"srv", 3,
 	    w.data, w.len));
 	assert_string_equal(b.sans, "DNS:srv.example.com,IP:192.0.2.9");
@@ -2160,13 +2272,13 @@ test_account_record_sans(void **state)
 		    (const uint8_t *)"srv", 3, w.data, len));
 	p = w.data;
 	len = w.len;
-	/* an empty list in a version 2 record: not the one encoding */
+	/* an empty list in a version 3 record: not the one encoding */
 	p[len - 2 - strlen(a.sans)] = 0;
 	p[len - 1 - strlen(a.sans)] = 0;
 	assert_false(store_rec_account_decode(&b, (const uint8_t *)"srv", 3,
 	    p, len - strlen(a.sans)));
 	/* an unknown version */
-	p[0] = 3;
+	p[0] = 4;
 	assert_false(store_rec_account_decode(&b, (const uint8_t *)"srv", 3,
 	    p, len));
 	wb_cleanup(&w);
@@ -2224,6 +2336,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_index_check,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_totp_upgrade, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_bad_keys, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_growth_with_readers,

@@ -93,6 +93,7 @@ struct conn {
 	size_t		 cap;
 	uint32_t	 next_id;
 	uint32_t	 max_frame;	/* the server's, from SERVER_HELLO */
+	int		 lost;		/* the connection broke (not an ERROR) */
 };
 
 enum rd_rc { RD_OK, RD_TIMEOUT, RD_ERR };
@@ -585,6 +586,7 @@ send_msg(struct conn *c, const struct proto_msg *m)
 		goto out;
 	}
 	if (SSL_write(c->ssl, b.data, (int)b.len) != (int)b.len) {
+		c->lost = 1;
 		ssl_warn("sending to the server");
 		goto out;
 	}
@@ -650,17 +652,20 @@ read_msg(struct conn *c, struct proto_msg *out, time_t deadline)
 		    (SSL_get_error(c->ssl, n) == SSL_ERROR_SYSCALL &&
 		    errno == 0)) {
 			warnx("the server closed the connection");
+			c->lost = 1;
 			return RD_ERR;
 		}
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			ERR_clear_error();
 			if (deadline == 0) {
 				warnx("no answer from the server");
+				c->lost = 1;
 				return RD_ERR;
 			}
 			continue;	/* the loop checks the deadline */
 		}
 		ssl_warn("reading from the server");
+		c->lost = 1;
 		return RD_ERR;
 	}
 }
@@ -712,50 +717,186 @@ hello(struct conn *c)
 	return rc;
 }
 
-static int
-login(struct conn *c, const struct opts *o)
-{
-	struct proto_msg m, r;
-	size_t n;
-	int rc = 0;
+/* The exact words when a login was lost with the connection. */
+#define MSG_RERUN \
+	"the server restarted before your request was recorded; run the " \
+	"command again with a new code"
 
-	proto_msg_init(&m, PROTO_LOGIN, 0);
-	proto_msg_init(&r, PROTO_OK, 0);
+#define BUSY_DEFAULT_S	120	/* retry busy this long without --timeout */
+#define BACKOFF_MAX_S	15
+
+/* Reads password and code once into m (a LOGIN); 0 on failure. */
+static int
+login_prepare(const struct opts *o, struct proto_msg *m)
+{
+	size_t n;
+
 	if (strlen(o->account) > PROTO_ACCOUNT_MAX) {
 		warnx("--account: longer than %d bytes", PROTO_ACCOUNT_MAX);
-		goto out;
+		return 0;
 	}
-	snprintf(m.account, sizeof(m.account), "%s", o->account);
+	snprintf(m->account, sizeof(m->account), "%s", o->account);
 	if (o->password_file != NULL) {
-		if (!read_first_line(o->password_file, m.password,
-		    sizeof(m.password), &m.password_len))
-			goto out;
-	} else if (!ask_secret("password", m.password, sizeof(m.password),
-	    &m.password_len))
-		goto out;
-	if (m.password_len == 0) {
+		if (!read_first_line(o->password_file, m->password,
+		    sizeof(m->password), &m->password_len))
+			return 0;
+	} else if (!ask_secret("password", m->password, sizeof(m->password),
+	    &m->password_len))
+		return 0;
+	if (m->password_len == 0) {
 		warnx("empty password");
-		goto out;
+		return 0;
 	}
 	if (o->otp != NULL) {
-		snprintf(m.otp, sizeof(m.otp), "%s", o->otp);
+		snprintf(m->otp, sizeof(m->otp), "%s", o->otp);
 		n = strlen(o->otp);
-	} else if (!ask_secret("code", m.otp, sizeof(m.otp), &n))
-		goto out;
-	if (n != PROTO_OTP_LEN || strspn(m.otp, "0123456789") != n) {
+	} else if (!ask_secret("code", m->otp, sizeof(m->otp), &n))
+		return 0;
+	if (n != PROTO_OTP_LEN || strspn(m->otp, "0123456789") != n) {
 		warnx("the code must be %d digits", PROTO_OTP_LEN);
+		return 0;
+	}
+	return 1;
+}
+
+/* The N of a "retry after N s" in an ERROR text; 0 if there is none. */
+static int
+retry_hint(const char *text)
+{
+	const char *p = strstr(text, "retry after ");
+	long v;
+	char *end;
+
+	if (p == NULL)
+		return 0;
+	errno = 0;
+	v = strtol(p + 12, &end, 10);
+	if (end == p + 12 || errno != 0 || v < 1 || v > 3600)
+		return 0;
+	return (int)v;
+}
+
+/*
+ * Sleeps before retry number attempt (0, 1, ...): the server's hint if
+ * it gave one, else 1, 2, 4 .. BACKOFF_MAX_S seconds, with +-50 %
+ * jitter so that clients refused together do not come back together;
+ * never past deadline (0: none).  Returns 0 if the deadline is reached.
+ */
+static int
+backoff(int attempt, int hint, time_t deadline)
+{
+	long base_ms, ms, left_ms;
+	struct timespec ts;
+
+	base_ms = 1000L << (attempt < 4 ? attempt : 4);
+	if (base_ms > BACKOFF_MAX_S * 1000L)
+		base_ms = BACKOFF_MAX_S * 1000L;
+	if (hint > 0 && hint * 1000L > base_ms / 2)
+		base_ms = hint * 1000L;
+	/* hint: at least the hint, up to 1.5 times; else 0.5 .. 1.5 */
+	ms = (hint > 0 ? base_ms : base_ms / 2) +
+	    (long)randombytes_uniform((uint32_t)(hint > 0 ? base_ms / 2 :
+	    base_ms) + 1);
+	if (deadline != 0) {
+		left_ms = (long)(deadline - time(NULL)) * 1000L;
+		if (left_ms <= 0)
+			return 0;
+		if (ms > left_ms)
+			ms = left_ms;
+	}
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+	return 1;
+}
+
+enum login_rc { LOGIN_OK, LOGIN_BUSY, LOGIN_REFUSED, LOGIN_LOST };
+
+/* One LOGIN on c; *out_hint: the busy answer's retry hint. */
+static enum login_rc
+login_once(struct conn *c, struct proto_msg *m, int *out_hint)
+{
+	struct proto_msg r;
+	enum login_rc rc = LOGIN_REFUSED;
+
+	proto_msg_init(&r, PROTO_OK, 0);
+	*out_hint = 0;
+	m->id = c->next_id++;
+	if (!send_msg(c, m)) {
+		rc = LOGIN_LOST;
 		goto out;
 	}
-	if (!request(c, &m, &r))
+	if (read_msg(c, &r, 0) != RD_OK) {
+		rc = LOGIN_LOST;
 		goto out;
-	if (r.type != PROTO_OK) {
+	}
+	if (r.type == PROTO_ERROR && r.code == PROTO_E_BUSY) {
+		*out_hint = retry_hint(r.text);
+		fprintf(stderr, "mica: %s\n", r.text[0] != '\0' ? r.text :
+		    proto_err_name(r.code));
+		rc = LOGIN_BUSY;
+		goto out;
+	}
+	if (r.type == PROTO_ERROR) {
+		warnx("%s", r.text[0] != '\0' ? r.text :
+		    proto_err_name(r.code));
+		goto out;
+	}
+	if (r.type != PROTO_OK || r.id != m->id) {
 		warnx("unexpected answer to LOGIN: %s",
 		    proto_type_name(r.type));
 		goto out;
 	}
-	rc = 1;
+	rc = LOGIN_OK;
  out:
 	proto_msg_cleanup(&r);
+	return rc;
+}
+
+/*
+ * Connects, says HELLO and logs in.  A busy server (ERROR 11) is asked
+ * again on a new connection after a jittered back-off that honours its
+ * "retry after" hint, until --timeout (default BUSY_DEFAULT_S): the code
+ * was not checked, so sending it again is fine.  A connection lost while
+ * the LOGIN was out is not retried: the server may have used the code.
+ */
+static int
+session_open(struct conn *c, const struct opts *o)
+{
+	struct proto_msg m;
+	time_t deadline;
+	int attempt, hint, rc = 0;
+
+	proto_msg_init(&m, PROTO_LOGIN, 0);
+	if (!login_prepare(o, &m))
+		goto out;
+	deadline = time(NULL) + (o->timeout > 0 ? o->timeout :
+	    BUSY_DEFAULT_S);
+	for (attempt = 0;; attempt++) {
+		if (!conn_open(c, o->server, o->ca) || !hello(c))
+			goto out;
+		switch (login_once(c, &m, &hint)) {
+		case LOGIN_OK:
+			rc = 1;
+			goto out;
+		case LOGIN_REFUSED:
+			goto out;
+		case LOGIN_LOST:
+			warnx("%s", MSG_RERUN);
+			goto out;
+		case LOGIN_BUSY:
+			break;
+		}
+		conn_close(c);
+		if (!backoff(attempt, hint, deadline)) {
+			warnx("the server stayed busy; giving up after %ld "
+			    "seconds (--timeout)", o->timeout > 0 ?
+			    o->timeout : (long)BUSY_DEFAULT_S);
+			goto out;
+		}
+	}
+ out:
 	proto_msg_cleanup(&m);	/* wipes the password */
 	return rc;
 }
@@ -1388,11 +1529,65 @@ find_lost(struct conn *c, const struct opts *o, uint8_t *serial,
 	return rc;
 }
 
+/*
+ * The connection was lost while waiting (micad restarted, the network
+ * went away): reconnects and asks with FETCH and the saved token (no
+ * login, no code) until the request is decided or the deadline (0: none)
+ * passes, backing off between tries.
+ */
+static int
+resume_fetch(const struct opts *o, uint64_t id, const uint8_t *token,
+    const char *reqfile, EVP_PKEY *pkey, const struct p12_out *p12,
+    time_t deadline)
+{
+	struct conn c = { .fd = -1 };
+	struct proto_msg m, r;
+	int attempt, rc = EXIT_FAIL;
+
+	proto_msg_init(&m, PROTO_FETCH, 0);
+	proto_msg_init(&r, PROTO_OK, 0);
+	m.request = id;
+	memcpy(m.token, token, PROTO_TOKEN_LEN);
+	fprintf(stderr, "mica: lost the connection while waiting; resuming "
+	    "request %" PRIu64 " with the saved token (%s), no new login\n",
+	    id, reqfile);
+	for (attempt = 0;; attempt++) {
+		if (!backoff(attempt, 0, deadline))
+			break;
+		proto_msg_cleanup(&r);
+		proto_msg_init(&r, PROTO_OK, 0);
+		if (conn_open(&c, o->server, o->ca) && hello(&c) &&
+		    request(&c, &m, &r)) {
+			if (r.type != PROTO_ACCEPTED ||
+			    r.state == PROTO_STATE_REJECTED) {
+				rc = report_answer(&r, o->out, o->ca, pkey,
+				    p12);
+				goto out;
+			}
+			if (attempt == 0)
+				fprintf(stderr, "mica: request %" PRIu64
+				    " still pending; asking again from time "
+				    "to time\n", id);
+		} else if (c.fd != -1 && r.type == PROTO_ERROR &&
+		    r.code == PROTO_E_NOT_FOUND)
+			goto out;	/* the token is wrong: no point */
+		conn_close(&c);
+	}
+	warnx("still pending after %ld seconds; later: mica fetch "
+	    "--request-file %s --out %s", o->timeout, reqfile, o->out);
+	rc = EXIT_PENDING;
+ out:
+	conn_close(&c);
+	proto_msg_cleanup(&r);
+	proto_msg_cleanup(&m);
+	return rc;
+}
+
 /* Sends WAIT and blocks until ISSUED/REJECTED or the timeout. */
 static int
 wait_result(struct conn *c, const struct opts *o, uint64_t id,
-    const char *reqfile, EVP_PKEY *pkey, const struct p12_out *p12,
-    int issued)
+    const uint8_t *token, const char *reqfile, EVP_PKEY *pkey,
+    const struct p12_out *p12, int issued)
 {
 	struct proto_msg m, r;
 	time_t deadline = 0;
@@ -1402,10 +1597,12 @@ wait_result(struct conn *c, const struct opts *o, uint64_t id,
 	proto_msg_init(&m, PROTO_WAIT, c->next_id++);
 	proto_msg_init(&r, PROTO_OK, 0);
 	m.request = id;
-	if (!send_msg(c, &m))
-		goto out;
 	if (o->timeout > 0)
 		deadline = time(NULL) + o->timeout;
+	if (!send_msg(c, &m)) {
+		rc = resume_fetch(o, id, token, reqfile, pkey, p12, deadline);
+		goto out;
+	}
 	/* under review = auto the request is issued already: say so */
 	if (issued)
 		fprintf(stderr, "mica: approved at once (the CA reviews "
@@ -1422,8 +1619,11 @@ wait_result(struct conn *c, const struct opts *o, uint64_t id,
 			rc = EXIT_PENDING;
 			goto out;
 		}
-		if (rr != RD_OK)
+		if (rr != RD_OK) {
+			rc = resume_fetch(o, id, token, reqfile, pkey, p12,
+			    deadline);
 			goto out;
+		}
 		if (r.type == PROTO_ERROR) {
 			warnx("%s", r.text[0] != '\0' ? r.text :
 			    proto_err_name(r.code));
@@ -1496,6 +1696,7 @@ cmd_reissue(struct opts *o)
 	uint8_t *csr = NULL;
 	int csr_len = 0, reason = PROTO_REASON_LOST, rc = EXIT_FAIL;
 	int have_serial, key_created = 0, accepted = 0, sent = 0;
+	int logged_in = 0;
 
 	proto_msg_init(&m, PROTO_REISSUE, 0);
 	proto_msg_init(&r, PROTO_OK, 0);
@@ -1526,8 +1727,9 @@ cmd_reissue(struct opts *o)
 	if (o->note != NULL)
 		snprintf(m.note, sizeof(m.note), "%s", o->note);
 
-	if (!conn_open(&c, o->server, o->ca) || !hello(&c) || !login(&c, o))
+	if (!session_open(&c, o))
 		goto out;
+	logged_in = 1;
 	/* The lost certificate's serial or subject from the server. */
 	if ((!have_serial || subject == NULL) &&
 	    (rc = find_lost(&c, o, m.serial, have_serial, &subject)) !=
@@ -1561,7 +1763,7 @@ cmd_reissue(struct opts *o)
 		rc = EXIT_PENDING;
 		goto out;
 	}
-	rc = wait_result(&c, o, r.request, reqfile, pkey, p12,
+	rc = wait_result(&c, o, r.request, r.token, reqfile, pkey, p12,
 	    r.state == PROTO_STATE_ISSUED);
  out:
 	/*
@@ -1571,6 +1773,9 @@ cmd_reissue(struct opts *o)
 	 * was lost or timed out after the request was sent, the CA may have
 	 * recorded it (and under review = auto issued it): keep the key.
 	 */
+	/* The connection broke after the LOGIN used the code. */
+	if (logged_in && !accepted && c.lost)
+		warnx("%s", MSG_RERUN);
 	if (key_created && !accepted && sent && r.type != PROTO_ERROR)
 		fprintf(stderr, "mica: no answer to the request; keeping the "
 		    "new key %s: the CA may have recorded the request (ask "
@@ -1607,8 +1812,7 @@ cmd_list(struct opts *o)
 		rc = EXIT_USAGE;
 		goto out;
 	}
-	if (!conn_open(&c, o->server, o->ca) || !hello(&c) ||
-	    !login(&c, o) || !list_certs(&c, &r))
+	if (!session_open(&c, o) || !list_certs(&c, &r))
 		goto out;
 	printf("account %s: %" PRIu32 " certificate%s\n", o->account,
 	    r.total, r.total == 1 ? "" : "s");

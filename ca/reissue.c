@@ -1095,3 +1095,91 @@ out:
 	cert_rec_cleanup(&c.cert);
 	return rc;
 }
+
+/* ---- requests left pending by a stop (review = auto) ---- */
+
+#define RESUME_MAX	4096	/* per start; more wait for the next one */
+
+struct resume_ctx {
+	uint64_t	ids[RESUME_MAX];
+	size_t		num;
+	size_t		more;	/* pending beyond RESUME_MAX */
+};
+
+static int
+resume_cb(const struct request_rec *q, void *arg)
+{
+	struct resume_ctx *rc = arg;
+
+	if (q->state != REQ_PENDING)
+		return 1;
+	if (rc->num < RESUME_MAX)
+		rc->ids[rc->num++] = q->id;
+	else
+		rc->more++;
+	return 1;
+}
+
+static enum store_rc
+resume_txn(struct store_txn *txn, void *arg)
+{
+	struct resume_ctx *rc = arg;
+
+	rc->num = rc->more = 0;
+	return store_request_iter(txn, resume_cb, rc);
+}
+
+static void
+resume_done(void *arg, int ok, const char *err)
+{
+	uint64_t id = (uint64_t)(uintptr_t)arg;
+
+	if (ok)
+		log_info("req=%" PRIu64 " left pending by a stop: approved "
+		    "(review = auto)", id);
+	else
+		log_warnx("req=%" PRIu64 " left pending by a stop: automatic "
+		    "approval failed: %s", id, err);
+}
+
+int
+reissue_resume_auto(struct micad *d)
+{
+	struct micad_settings	 set;
+	struct resume_ctx	*rc = NULL;
+	char			 err[CA_ERR_MAX];
+	enum store_rc		 src;
+	size_t			 i;
+	int			 ok = 0;
+
+	if (!micad_settings_copy(d, &set, err, sizeof(err))) {
+		log_warnx("resume pending requests: %s", err);
+		goto out;
+	}
+	if (set.policy.review != REVIEW_AUTO) {
+		ok = 1;
+		goto out;
+	}
+	if ((rc = calloc(1, sizeof(*rc))) == NULL) {
+		log_warn("resume pending requests");
+		goto out;
+	}
+	if ((src = store_read(d->store, resume_txn, rc)) != STORE_OK) {
+		log_warnx("resume pending requests: store: %s",
+		    store_strerror(src));
+		goto out;
+	}
+	if (rc->num > 0)
+		log_info("review = auto: %zu request%s left pending by a stop, "
+		    "deciding them now%s", rc->num, rc->num == 1 ? "" : "s",
+		    rc->more > 0 ? " (more at the next start)" : "");
+	for (i = 0; i < rc->num; i++)
+		if (!reissue_approve(d, rc->ids[i], "auto", resume_done,
+		    (void *)(uintptr_t)rc->ids[i]))
+			log_warnx("req=%" PRIu64 " left pending: approval not "
+			    "queued", rc->ids[i]);
+	ok = 1;
+out:
+	free(rc);
+	return ok;
+}

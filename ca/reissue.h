@@ -121,4 +121,12 @@ enum reissue_rc	reissue_wait(struct micad *d, const char *account,
 /* Drops every waiter registered with arg (a closing connection). */
 void		reissue_wait_cancel(struct reissue *, void *arg);
 
+/*
+ * At start, with [policy] review = auto: approves (actor "auto") the
+ * requests still pending, which a stop caught between storing them and
+ * their automatic approval.  Each approval runs like reissue_approve;
+ * outcomes are logged.  Returns 0 if the store could not be read.
+ */
+int		reissue_resume_auto(struct micad *d);
+
 #endif

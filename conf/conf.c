@@ -76,6 +76,8 @@ static const struct key keys[] = {
 	{ "protocol", "idle_timeout", K_INT, N(proto.idle_timeout), 1, 86400 },
 	{ "protocol", "login_timeout", K_INT, N(proto.login_timeout), 1, 3600 },
 	{ "protocol", "max_frame", K_U32, N(proto.max_frame), 1024, 1 << 20 },
+	{ "protocol", "login_queue_per_address", K_INT, N(proto.login_queue_per_address), 0, 100000 },
+	{ "protocol", "login_queue_max", K_INT, N(proto.login_queue_max), 0, 100000 },
 
 	{ "http", "listen", K_LISTEN, S(http.listen), 0, 0 },
 	{ "http", "threads", K_INT, N(http.threads), 1, 64 },
@@ -224,6 +226,8 @@ conf_defaults(struct mica_conf *c, const char *dir)
 	c->proto.idle_timeout = 300;
 	c->proto.login_timeout = 30;
 	c->proto.max_frame = 65536;
+	c->proto.login_queue_per_address = 32;
+	c->proto.login_queue_max = 256;
 
 	snprintf(c->http.listen, sizeof(c->http.listen), "127.0.0.1:7780");
 	c->http.threads = 1;

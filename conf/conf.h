@@ -46,6 +46,10 @@ struct conf_proto {			/* [protocol]: the CA protocol */
 	int		login_timeout;			/* s, 30: log in
 							 * by then */
 	uint32_t	max_frame;			/* 65536 */
+	int		login_queue_per_address;	/* 32: LOGINs waiting
+							 * for a worker, from
+							 * one address */
+	int		login_queue_max;		/* 256: in all */
 };
 
 #define CONF_NETS_MAX	16

@@ -52,6 +52,7 @@
 #include "ca/proto.h"
 #include "ca/reissue.h"
 #include "ca/renew.h"
+#include "ca/subrenew.h"
 #include "common/addrcount.h"
 #include "common/bytes.h"
 #include "common/log.h"
@@ -61,6 +62,9 @@
 #include "store/store.h"
 
 #define PREAUTH_MAX_FRAME	4096	/* LOGIN fits; REISSUE needs login */
+/* after a CHALLENGE, before any LOGIN: a RENEW carries a certificate, a
+ * CSR and a signature (RSA 4096 fits) */
+#define RENEW_MAX_FRAME		12288
 #define MAX_ERRORS		16	/* protocol errors before we close */
 /*
  * After an ERROR that closes the connection (a frame too large or
@@ -131,6 +135,9 @@ struct conn {
 	char			 account[STORE_NAME_MAX + 1];
 	struct login_job	*login;		/* LOGIN in progress */
 	struct reissue_job	*rjob;		/* REISSUE being stored */
+	struct renew_job	*renew;		/* RENEW being stored */
+	uint8_t			 nonce[PROTO_NONCE_LEN];	/* CHALLENGE's */
+	int			 has_nonce;	/* unused nonce in nonce */
 	struct wait_ref		*waits;
 	int			 num_errors;
 	int			 out_full;	/* reading paused: OUT_HIGH */
@@ -168,6 +175,14 @@ struct login_job {
 	enum auth_login_rc rc;		/* results */
 	const char	*detail;
 	int		 unknown;	/* name is not an account */
+};
+
+/* A RENEW being signed and stored; conn is NULL once the connection
+ * is gone (the renewal still commits, nobody is told). */
+struct renew_job {
+	struct conn	*conn;
+	uint64_t	 cid;
+	uint32_t	 frame_id;
 };
 
 /* A REISSUE whose request is being stored; conn is NULL once the
@@ -280,6 +295,8 @@ conn_free(struct conn *c)
 	}
 	if (c->rjob != NULL)
 		c->rjob->conn = NULL;	/* still stored, nobody told */
+	if (c->renew != NULL)
+		c->renew->conn = NULL;	/* still commits, nobody told */
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -1121,6 +1138,101 @@ handle_fetch(struct conn *c, struct proto_msg *m, int status_only)
 		    "not found" : "internal error");
 }
 
+/* ---- CHALLENGE, RENEW ---- */
+
+/* A fresh nonce for this connection's next RENEW (replaces any other). */
+static void
+handle_challenge(struct conn *c, struct proto_msg *m)
+{
+	struct proto_msg	r;
+
+	randombytes_buf(c->nonce, sizeof(c->nonce));
+	c->has_nonce = 1;
+	c->useful = 1;	/* shed after those that did nothing */
+	proto_msg_init(&r, PROTO_NONCE, m->id);
+	memcpy(r.nonce, c->nonce, sizeof(r.nonce));
+	conn_send(c, &r);
+	proto_msg_cleanup(&r);
+}
+
+/* Loop: the renewal committed (or was refused); RENEWED or ERROR. */
+static void
+renew_done(void *arg, uint16_t code, const char *err, const uint8_t *der,
+    size_t der_len)
+{
+	struct renew_job	*rj = arg;
+	struct conn		*c = rj->conn;
+	struct proto_msg	 r;
+	uint8_t			*ca_der = NULL;
+	size_t			 ca_len = 0;
+
+	if (c == NULL)
+		goto out;
+	c->renew = NULL;
+	if (code != 0)
+		conn_error(c, rj->frame_id, code, err);
+	else {
+		proto_msg_init(&r, PROTO_RENEWED, rj->frame_id);
+		if (!ca_cert_der(ca_signer_get0_cert(L.d->signer), &ca_der,
+		    &ca_len) || !proto_msg_set_cert(&r, der, der_len) ||
+		    !proto_msg_add_chain(&r, ca_der, ca_len))
+			conn_error(c, rj->frame_id, PROTO_E_INTERNAL,
+			    "internal error (the certificate was renewed: "
+			    "run mica list)");
+		else
+			conn_send(c, &r);
+		proto_msg_cleanup(&r);
+		free(ca_der);
+	}
+	/* Frames that arrived meanwhile. */
+	if (c->state != CS_CLOSING) {
+		if (!c->out_full)
+			bufferevent_enable(c->bev, EV_READ);
+		process_input(c);
+	}
+	conn_settle(c);
+out:
+	free(rj);
+}
+
+static void
+handle_renew(struct conn *c, struct proto_msg *m)
+{
+	struct renew_job	*rj;
+	uint8_t			 nonce[PROTO_NONCE_LEN];
+	char			 err[CA_ERR_MAX];
+	uint16_t		 code;
+
+	if (!c->has_nonce) {
+		conn_error(c, m->id, PROTO_E_BAD_REQUEST, "RENEW: no unused "
+		    "CHALLENGE nonce on this connection: send CHALLENGE "
+		    "first and sign its nonce");
+		return;
+	}
+	/* single use, whatever the outcome */
+	memcpy(nonce, c->nonce, sizeof(nonce));
+	sodium_memzero(c->nonce, sizeof(c->nonce));
+	c->has_nonce = 0;
+	if ((rj = calloc(1, sizeof(*rj))) == NULL) {
+		log_warn("cid=%" PRIu64 " renew", c->cid);
+		conn_error(c, m->id, PROTO_E_BUSY, "server busy");
+		return;
+	}
+	rj->conn = c;
+	rj->cid = c->cid;
+	rj->frame_id = m->id;
+	if (!subrenew_start(L.d, c->cid, nonce, m->cert, m->cert_len, m->csr,
+	    m->csr_len, m->sig, m->sig_len, renew_done, rj, &code, err,
+	    sizeof(err))) {
+		free(rj);
+		conn_error(c, m->id, code, err);
+		return;
+	}
+	c->renew = rj;
+	/* Replies stay in request order: no more frames until it is done. */
+	bufferevent_disable(c->bev, EV_READ);
+}
+
 /* ---- LIST ---- */
 
 /*
@@ -1307,6 +1419,12 @@ dispatch(struct conn *c, struct proto_msg *m)
 	case PROTO_FETCH:
 		handle_fetch(c, m, 0);
 		break;
+	case PROTO_CHALLENGE:
+		handle_challenge(c, m);
+		break;
+	case PROTO_RENEW:
+		handle_renew(c, m);
+		break;
 	case PROTO_STATUS:
 		handle_fetch(c, m, 1);
 		break;
@@ -1357,7 +1475,8 @@ process_input(struct conn *c)
 	size_t			 len;
 
 	while (c->state != CS_CLOSING && c->state != CS_HANDSHAKE &&
-	    c->login == NULL && c->rjob == NULL && !c->out_full &&
+	    c->login == NULL && c->rjob == NULL && c->renew == NULL &&
+	    !c->out_full &&
 	    (len = evbuffer_get_length(in)) > 0) {
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
 		    OUT_HIGH) {
@@ -1371,6 +1490,9 @@ process_input(struct conn *c)
 		}
 		cap = c->authed ? L.max_frame : (L.max_frame <
 		    PREAUTH_MAX_FRAME ? L.max_frame : PREAUTH_MAX_FRAME);
+		if (!c->authed && c->has_nonce)
+			cap = L.max_frame < RENEW_MAX_FRAME ? L.max_frame :
+			    RENEW_MAX_FRAME;
 		if (len > PROTO_LEN_PREFIX + (size_t)cap)
 			len = PROTO_LEN_PREFIX + (size_t)cap;
 		if ((buf = evbuffer_pullup(in, (ev_ssize_t)len)) == NULL) {
@@ -1424,7 +1546,7 @@ write_cb(struct bufferevent *bev, void *arg)
 		c->out_full = 0;
 		log_debug("cid=%" PRIu64 " output drained, reading resumed",
 		    c->cid);
-		if (c->login == NULL && c->rjob == NULL)
+		if (c->login == NULL && c->rjob == NULL && c->renew == NULL)
 			bufferevent_enable(bev, EV_READ);
 		process_input(c);
 	}
@@ -1497,7 +1619,7 @@ pick_victim(void)
 	for (c = L.conns_tail; c != NULL && seen < SHED_SCAN;
 	    c = c->prev, seen++) {
 		if (c->authed || c->state == CS_CLOSING || c->login != NULL ||
-		    c->rjob != NULL || c->waits != NULL ||
+		    c->rjob != NULL || c->renew != NULL || c->waits != NULL ||
 		    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
 			continue;
 		n = addrcount_get(L.addrs, &c->key);

@@ -47,6 +47,7 @@
 #define EXIT_REJECTED	3
 #define EXIT_PENDING	4
 #define EXIT_CHOOSE	EXIT_USAGE	/* several certificates, no terminal */
+#define EXIT_NOT_DUE	EXIT_PENDING	/* renew: before the window */
 
 #define IO_TIMEOUT	30	/* seconds, for everything but WAIT */
 #define WAIT_FOREVER	((time_t)-1)
@@ -72,6 +73,8 @@ struct opts {
 	const char	*p12;		/* --p12 FILE */
 	const char	*p12_password_file;
 	int		 p12_legacy;
+	const char	*cert;		/* renew: --cert CUR.crt */
+	const char	*new_key;	/* renew: --new-key NEW.key */
 };
 
 #define P12_PASSWORD_MAX	1024
@@ -114,6 +117,7 @@ static const char usage_main[] =
 "  fetch     fetch the replacement of an earlier request\n"
 "  status    show the state of an earlier request\n"
 "  list      log in and list the account's certificates\n"
+"  renew     replace a certificate before it expires (no login)\n"
 "\n"
 "  --server defaults to $MICA_SERVER, --ca to $MICA_CA.\n"
 "  mica COMMAND --help shows the command's options; mica --version the\n"
@@ -150,6 +154,24 @@ static const char usage_list[] =
 "  Logs in and lists the account's certificates, newest first (at most\n"
 "  the 32 newest): serial, status (good, hold, revoked, expired),\n"
 "  validity, subject, and the replacement's serial.\n";
+
+static const char usage_renew[] =
+"usage: mica [global] renew --cert CUR.crt --key CUR.key --out NEW.crt\n"
+"           [--new-key NEW.key]\n"
+"           [--p12 FILE [--p12-legacy] [--p12-password-file F]]\n"
+"\n"
+"  Replaces a good certificate of this CA before it expires: no password,\n"
+"  no code, no review.  mica proves it holds CUR.key by signing the\n"
+"  server's one-time nonce, the certificate and the new request with it.\n"
+"  The new certificate has CUR.crt's subject and is for NEW.key (created,\n"
+"  EC P-256, mode 0600, unless it exists) or, without --new-key, for\n"
+"  CUR.key.  Writes NEW.crt and NEW.crt.chain (NEW.crt may be CUR.crt).\n"
+"  The CA allows it within its renewal window before notAfter (default\n"
+"  30 days) or when an administrator allowed it (mica-admin\n"
+"  allow-renew); the old certificate is revoked as superseded at once\n"
+"  (unless the CA leaves it to expire).  Exit 0 renewed, 1 refused or\n"
+"  failed, 4 not due yet (before the window: nothing changed).\n"
+P12_HELP;
 
 static const char usage_fetch[] =
 "usage: mica [global] fetch (--request ID --token T | --request-file F)\n"
@@ -1798,6 +1820,157 @@ cmd_reissue(struct opts *o)
 	return rc;
 }
 
+/* ---- renew ---- */
+
+/* Loads a PEM certificate; NULL on failure (warned). */
+static X509 *
+load_cert_file(const char *path)
+{
+	X509 *x = NULL;
+	BIO *bio;
+
+	if ((bio = BIO_new_file(path, "r")) == NULL) {
+		ssl_warn(path);
+		return NULL;
+	}
+	if ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
+		ssl_warn(path);
+	BIO_free(bio);
+	return x;
+}
+
+/* The RENEW signature by key over proto_renew_tbs; 0 on failure. */
+static int
+renew_sign(struct proto_msg *m, EVP_PKEY *key, const uint8_t *nonce)
+{
+	uint8_t tbs[PROTO_RENEW_TBS_LEN];
+	unsigned char *sig = NULL;
+	EVP_MD_CTX *mc = NULL;
+	size_t sig_len = 0;
+	int rc = 0;
+
+	proto_renew_tbs(tbs, nonce, m->cert, m->cert_len, m->csr, m->csr_len);
+	if ((mc = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit_ex(mc, NULL, sigmd_name(key), NULL, NULL, key,
+	    NULL) != 1 ||
+	    EVP_DigestSign(mc, NULL, &sig_len, tbs, sizeof(tbs)) != 1 ||
+	    (sig = OPENSSL_malloc(sig_len)) == NULL ||
+	    EVP_DigestSign(mc, sig, &sig_len, tbs, sizeof(tbs)) != 1) {
+		ssl_warn("signing the renewal with --key");
+		goto out;
+	}
+	if (!proto_msg_set_sig(m, sig, sig_len)) {
+		warnx("the signature is larger than %d bytes", PROTO_SIG_MAX);
+		goto out;
+	}
+	rc = 1;
+ out:
+	OPENSSL_free(sig);
+	EVP_MD_CTX_free(mc);
+	return rc;
+}
+
+static int
+cmd_renew(struct opts *o)
+{
+	struct p12_out *p12 = NULL;
+	struct conn c = { .fd = -1 };
+	struct proto_msg ch, m, r;
+	EVP_PKEY *cur_key = NULL, *new_key = NULL;
+	X509 *cur = NULL;
+	uint8_t *csr = NULL, *der = NULL;
+	int csr_len = 0, der_len, created = 0, sent = 0, renewed = 0;
+	int rc = EXIT_FAIL;
+
+	proto_msg_init(&ch, PROTO_CHALLENGE, 0);
+	proto_msg_init(&m, PROTO_RENEW, 0);
+	proto_msg_init(&r, PROTO_OK, 0);
+	if (o->cert == NULL || o->key == NULL || o->out == NULL) {
+		fprintf(stderr, "%s", usage_renew);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if ((cur = load_cert_file(o->cert)) == NULL ||
+	    (cur_key = load_key(o->key)) == NULL)
+		goto out;
+	if (X509_check_private_key(cur, cur_key) != 1) {
+		ERR_clear_error();
+		warnx("%s is not the key of %s", o->key, o->cert);
+		goto out;
+	}
+	if (!p12_setup(o, &p12))
+		goto out;
+	if (o->new_key != NULL) {
+		if ((new_key = load_or_create_key(o->new_key, &created)) ==
+		    NULL)
+			goto out;
+	} else {
+		if (!EVP_PKEY_up_ref(cur_key))
+			goto out;
+		new_key = cur_key;
+	}
+	if ((der_len = i2d_X509(cur, &der)) <= 0 ||
+	    !proto_msg_set_cert(&m, der, (size_t)der_len) ||
+	    !build_csr(new_key, X509_get_subject_name(cur), &csr, &csr_len) ||
+	    !proto_msg_set_csr(&m, csr, (size_t)csr_len)) {
+		warnx("cannot build the renewal request");
+		goto out;
+	}
+	if (!conn_open(&c, o->server, o->ca) || !hello(&c) ||
+	    !request(&c, &ch, &r))
+		goto out;
+	if (r.type != PROTO_NONCE) {
+		warnx("unexpected answer to CHALLENGE: %s",
+		    proto_type_name(r.type));
+		goto out;
+	}
+	if (!renew_sign(&m, cur_key, r.nonce))
+		goto out;
+	proto_msg_cleanup(&r);
+	proto_msg_init(&r, PROTO_OK, 0);
+	sent = 1;
+	if (!request(&c, &m, &r)) {
+		if (r.type == PROTO_ERROR &&
+		    strstr(r.text, "renewal opens") != NULL) {
+			fprintf(stderr, "mica: not due yet: nothing changed\n");
+			rc = EXIT_NOT_DUE;
+		}
+		goto out;
+	}
+	if (r.type != PROTO_RENEWED) {
+		warnx("unexpected answer to RENEW: %s",
+		    proto_type_name(r.type));
+		goto out;
+	}
+	renewed = 1;
+	if (!write_issued(&r, o->out, o->ca, new_key, p12))
+		goto out;
+	rc = EXIT_OK;
+ out:
+	if (created && !renewed && sent && c.lost)
+		fprintf(stderr, "mica: no answer to RENEW; keeping the new key "
+		    "%s: the CA may have renewed the certificate (run mica "
+		    "list, or ask the CA operator)\n", o->new_key);
+	else if (created && !renewed) {
+		if (unlink(o->new_key) == 0)
+			fprintf(stderr, "mica: removed the new key %s: the "
+			    "certificate was not renewed\n", o->new_key);
+		else
+			warn("the new key %s could not be removed", o->new_key);
+	}
+	conn_close(&c);
+	sodium_free(p12);
+	OPENSSL_free(csr);
+	OPENSSL_free(der);
+	X509_free(cur);
+	EVP_PKEY_free(cur_key);
+	EVP_PKEY_free(new_key);
+	proto_msg_cleanup(&r);
+	proto_msg_cleanup(&m);
+	proto_msg_cleanup(&ch);
+	return rc;
+}
+
 /* list: log in, LIST, print. */
 static int
 cmd_list(struct opts *o)
@@ -1882,6 +2055,7 @@ enum {
 	OPT_REASON, OPT_PWFILE, OPT_OTP, OPT_NOTE, OPT_NOWAIT, OPT_TIMEOUT,
 	OPT_SUBJECT, OPT_LOSTCERT, OPT_REQUEST, OPT_TOKEN, OPT_REQFILE,
 	OPT_HELP, OPT_VERSION, OPT_P12, OPT_P12LEGACY, OPT_P12PW,
+	OPT_CERT, OPT_NEWKEY,
 };
 
 static const struct option long_opts[] = {
@@ -1902,6 +2076,8 @@ static const struct option long_opts[] = {
 	{ "request", required_argument, NULL, OPT_REQUEST },
 	{ "token", required_argument, NULL, OPT_TOKEN },
 	{ "request-file", required_argument, NULL, OPT_REQFILE },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "new-key", required_argument, NULL, OPT_NEWKEY },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "p12", required_argument, NULL, OPT_P12 },
@@ -1938,6 +2114,8 @@ parse_opts(int argc, char **argv, struct opts *o, int *help)
 		case OPT_P12: o->p12 = optarg; break;
 		case OPT_P12LEGACY: o->p12_legacy = 1; break;
 		case OPT_P12PW: o->p12_password_file = optarg; break;
+		case OPT_CERT: o->cert = optarg; break;
+		case OPT_NEWKEY: o->new_key = optarg; break;
 		case OPT_TIMEOUT:
 			errno = 0;
 			o->timeout = strtol(optarg, &end, 10);
@@ -2050,6 +2228,8 @@ main(int argc, char **argv)
 		usage = usage_status;
 	else if (strcmp(cmd, "list") == 0)
 		usage = usage_list;
+	else if (strcmp(cmd, "renew") == 0)
+		usage = usage_renew;
 	else {
 		warnx("unknown command \"%s\"", cmd);
 		goto usage;
@@ -2079,6 +2259,8 @@ main(int argc, char **argv)
 		rc = cmd_reissue(&o);
 	else if (usage == usage_list)
 		rc = cmd_list(&o);
+	else if (usage == usage_renew)
+		rc = cmd_renew(&o);
 	else
 		rc = cmd_lookup(&o, usage == usage_fetch);
 	return rc;

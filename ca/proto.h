@@ -44,6 +44,8 @@ struct wb;
  * replaced_by 16 | subject Name DER 2..PROTO_SUBJECT_MAX */
 #define PROTO_CERTINFO_FIXED	(2 * PROTO_SERIAL_LEN + 1 + 8 + 8)
 #define PROTO_CERTINFO_MAX	(PROTO_CERTINFO_FIXED + PROTO_SUBJECT_MAX)
+#define PROTO_NONCE_LEN		32		/* CHALLENGE's nonce */
+#define PROTO_SIG_MAX		1024		/* RENEW's signature */
 
 /* Message types: requests (client -> server) below 0x80, replies above. */
 enum proto_type {
@@ -54,6 +56,8 @@ enum proto_type {
 	PROTO_FETCH = 0x05,		/* REQUEST, TOKEN */
 	PROTO_STATUS = 0x06,		/* REQUEST, TOKEN */
 	PROTO_LIST = 0x07,		/* (no fields) */
+	PROTO_CHALLENGE = 0x18,		/* (no fields) */
+	PROTO_RENEW = 0x19,		/* CERT, CSR, SIGNATURE */
 	PROTO_OK = 0x80,		/* (no fields) */
 	PROTO_SERVER_HELLO = 0x81,	/* VERSION, MAX_FRAME */
 	PROTO_ACCEPTED = 0x82,		/* REQUEST, STATE, [TOKEN] */
@@ -61,6 +65,8 @@ enum proto_type {
 	PROTO_REJECTED = 0x84,		/* REQUEST, TEXT */
 	PROTO_ERROR = 0x85,		/* CODE, TEXT */
 	PROTO_CERTS = 0x86,		/* TOTAL, CERTINFO x 0..32 */
+	PROTO_NONCE = 0x98,		/* NONCE */
+	PROTO_RENEWED = 0x99,		/* CERT, CHAIN x 1..8 */
 };
 
 /* TLV tags. */
@@ -85,6 +91,8 @@ enum proto_tag {
 	PROTO_T_TEXT = 0x0051,		/* text 0..512, no C0 control, DEL */
 	PROTO_T_TOTAL = 0x0060,		/* u32: the account's certificates */
 	PROTO_T_CERTINFO = 0x0061,	/* one certificate, repeated 0..32 */
+	PROTO_T_NONCE = 0x0090,		/* 32 bytes */
+	PROTO_T_SIGNATURE = 0x0091,	/* 1..1024 bytes */
 };
 
 /* Same values as store.h enum req_reason / enum req_state. */
@@ -187,6 +195,11 @@ struct proto_msg {
 	uint32_t	total;
 	struct proto_certinfo *certs;
 	size_t		num_certs;
+	/* NONCE */
+	uint8_t		nonce[PROTO_NONCE_LEN];
+	/* RENEW: sig is malloc'd (proto_msg_set_sig) */
+	uint8_t		*sig;
+	size_t		sig_len;
 };
 
 /* Zeroes m and sets version, type and id. */
@@ -197,6 +210,7 @@ void	proto_msg_cleanup(struct proto_msg *m);
  * or when len is 0 or above the field's limit. */
 int	proto_msg_set_csr(struct proto_msg *m, const void *der, size_t len);
 int	proto_msg_set_cert(struct proto_msg *m, const void *der, size_t len);
+int	proto_msg_set_sig(struct proto_msg *m, const void *sig, size_t len);
 /* Appends one CA certificate to chain; 0 also when the chain is full. */
 int	proto_msg_add_chain(struct proto_msg *m, const void *der, size_t len);
 /* Appends a copy of ci to certs; 0 on ENOMEM or when certs is full
@@ -247,7 +261,8 @@ int	proto_encode_error(struct wb *out, uint32_t id, uint16_t code,
 /* Appends an OK frame. */
 int	proto_encode_ok(struct wb *out, uint32_t id);
 
-/* 1 if type is a request a client may send (HELLO .. LIST). */
+/* 1 if type is a request a client may send (HELLO .. LIST, CHALLENGE,
+ * RENEW). */
 int		 proto_type_is_request(uint8_t type);
 /* Static names: "HELLO", ..., "unknown". */
 const char	*proto_type_name(uint8_t type);
@@ -276,6 +291,18 @@ int	proto_account_valid(const char *name);
  */
 void	proto_log_escape(char *out, size_t out_len, const char *in,
 	    size_t max_in);
+
+/*
+ * RENEW's proof of possession: the bytes the current certificate's key
+ * signs, PROTO_RENEW_TBS_LEN of them: the context "mica-renew-v1" and a
+ * NUL, the server's NONCE, SHA-256 of the CERT value, SHA-256 of the CSR
+ * value (docs/PROTOCOL.md, RENEW).
+ */
+#define PROTO_RENEW_CTX		"mica-renew-v1"
+#define PROTO_RENEW_TBS_LEN	(sizeof(PROTO_RENEW_CTX) + PROTO_NONCE_LEN + 64)
+void	proto_renew_tbs(uint8_t out[PROTO_RENEW_TBS_LEN],
+	    const uint8_t nonce[PROTO_NONCE_LEN], const uint8_t *cert,
+	    size_t cert_len, const uint8_t *csr, size_t csr_len);
 
 /* Token as lowercase hex: out must hold PROTO_TOKEN_HEX_LEN + 1 bytes. */
 void	proto_token_hex(char *out, const uint8_t token[PROTO_TOKEN_LEN]);

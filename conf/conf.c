@@ -34,6 +34,7 @@ enum ktype {
 	K_U32,		/* uint32_t in [min, max], K/M suffix allowed */
 	K_BOOL,		/* yes/no/true/false/1/0 */
 	K_REVIEW,	/* manual|auto */
+	K_RENEW,	/* auto|manual|off */
 	K_LOGLEVEL,	/* error|warn|info|debug */
 	K_UIDS,		/* comma-separated uids */
 	K_NETS,		/* comma-separated addresses or prefixes */
@@ -104,6 +105,9 @@ static const struct key keys[] = {
 	{ "policy", "argon2_opslimit", K_SIZE, N(policy.argon2_opslimit), 1, 1000 },
 	{ "policy", "argon2_memlimit", K_SIZE, N(policy.argon2_memlimit), 8192, 4ULL << 30 },
 	{ "policy", "request_days", K_INT, N(policy.request_days), 1, 36500 },
+	{ "policy", "renew", K_RENEW, N(policy.renew), 0, 0 },
+	{ "policy", "renew_window", K_INT, N(policy.renew_window), 0, 36500 },
+	{ "policy", "renew_revoke_old", K_BOOL, N(policy.renew_revoke_old), 0, 0 },
 
 	{ "store", "path", K_PATH, S(store.path), 0, 0 },
 	{ "store", "map_size", K_SIZE, N(store.map_size), 1 << 20, 1ULL << 40 },
@@ -252,6 +256,9 @@ conf_defaults(struct mica_conf *c, const char *dir)
 	c->policy.argon2_opslimit = crypto_pwhash_OPSLIMIT_MODERATE;
 	c->policy.argon2_memlimit = crypto_pwhash_MEMLIMIT_MODERATE;
 	c->policy.request_days = 365;
+	c->policy.renew = RENEW_AUTO;
+	c->policy.renew_window = 30;
+	c->policy.renew_revoke_old = 1;
 
 	join(c->store.path, sizeof(c->store.path), dir, "store");
 	c->store.map_size = 64ULL << 20;
@@ -483,6 +490,18 @@ set_key(struct mica_conf *c, const struct key *k, const char *v, char *why,
 			*(int *)base = REVIEW_AUTO;
 		else {
 			snprintf(why, why_len, "must be manual or auto");
+			return 0;
+		}
+		return 1;
+	case K_RENEW:
+		if (strcmp(v, "auto") == 0)
+			*(int *)base = RENEW_AUTO;
+		else if (strcmp(v, "manual") == 0)
+			*(int *)base = RENEW_MANUAL;
+		else if (strcmp(v, "off") == 0)
+			*(int *)base = RENEW_OFF;
+		else {
+			snprintf(why, why_len, "must be auto, manual or off");
 			return 0;
 		}
 		return 1;

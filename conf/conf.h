@@ -104,6 +104,8 @@ struct conf_admin {
 };
 
 enum conf_review { REVIEW_MANUAL = 0, REVIEW_AUTO = 1 };
+/* [policy] renew: mica renew with the current key */
+enum conf_renew { RENEW_AUTO = 0, RENEW_MANUAL = 1, RENEW_OFF = 2 };
 
 struct conf_policy {
 	int		review;				/* enum conf_review */
@@ -114,6 +116,12 @@ struct conf_policy {
 	uint64_t	argon2_memlimit;		/* MODERATE */
 	int		request_days;			/* validity of a
 							 * replacement, 365 */
+	int		renew;				/* enum conf_renew,
+							 * auto */
+	int		renew_window;			/* days before
+							 * notAfter, 30 */
+	int		renew_revoke_old;		/* 1: superseded at
+							 * once; 0: expires */
 };
 
 struct conf_store {

@@ -799,10 +799,12 @@ retry_hint(const char *text)
 }
 
 /*
- * Sleeps before retry number attempt (0, 1, ...): the server's hint if
- * it gave one, else 1, 2, 4 .. BACKOFF_MAX_S seconds, with +-50 %
- * jitter so that clients refused together do not come back together;
- * never past deadline (0: none).  Returns 0 if the deadline is reached.
+ * Sleeps before retry number attempt (0, 1, ...): with the server's hint
+ * N, N to 2N seconds (the server knows its queue: no growth, so that the
+ * code sent again is still fresh); without one 1, 2, 4 .. BACKOFF_MAX_S
+ * seconds, +-50 %.  The random part keeps clients refused together from
+ * coming back together.  Never past deadline (0: none).  Returns 0 if
+ * the deadline is reached.
  */
 static int
 backoff(int attempt, int hint, time_t deadline)
@@ -810,15 +812,16 @@ backoff(int attempt, int hint, time_t deadline)
 	long base_ms, ms, left_ms;
 	struct timespec ts;
 
-	base_ms = 1000L << (attempt < 4 ? attempt : 4);
-	if (base_ms > BACKOFF_MAX_S * 1000L)
-		base_ms = BACKOFF_MAX_S * 1000L;
-	if (hint > 0 && hint * 1000L > base_ms / 2)
+	if (hint > 0) {
 		base_ms = hint * 1000L;
-	/* hint: at least the hint, up to 1.5 times; else 0.5 .. 1.5 */
-	ms = (hint > 0 ? base_ms : base_ms / 2) +
-	    (long)randombytes_uniform((uint32_t)(hint > 0 ? base_ms / 2 :
-	    base_ms) + 1);
+		ms = base_ms + (long)randombytes_uniform((uint32_t)base_ms + 1);
+	} else {
+		base_ms = 1000L << (attempt < 4 ? attempt : 4);
+		if (base_ms > BACKOFF_MAX_S * 1000L)
+			base_ms = BACKOFF_MAX_S * 1000L;
+		ms = base_ms / 2 +
+		    (long)randombytes_uniform((uint32_t)base_ms + 1);
+	}
 	if (deadline != 0) {
 		left_ms = (long)(deadline - time(NULL)) * 1000L;
 		if (left_ms <= 0)
@@ -887,14 +890,14 @@ static int
 session_open(struct conn *c, const struct opts *o)
 {
 	struct proto_msg m;
-	time_t deadline;
+	time_t start, deadline;
 	int attempt, hint, rc = 0;
 
 	proto_msg_init(&m, PROTO_LOGIN, 0);
 	if (!login_prepare(o, &m))
 		goto out;
-	deadline = time(NULL) + (o->timeout > 0 ? o->timeout :
-	    BUSY_DEFAULT_S);
+	start = time(NULL);
+	deadline = start + (o->timeout > 0 ? o->timeout : BUSY_DEFAULT_S);
 	for (attempt = 0;; attempt++) {
 		if (!conn_open(c, o->server, o->ca) || !hello(c))
 			goto out;
@@ -903,6 +906,11 @@ session_open(struct conn *c, const struct opts *o)
 			rc = 1;
 			goto out;
 		case LOGIN_REFUSED:
+			/* RFC 6238: a code is valid for a step or two */
+			if (attempt > 0 && time(NULL) - start >= 30)
+				fprintf(stderr, "mica: the code may have "
+				    "expired while the server was busy; run "
+				    "the command again with a new code\n");
 			goto out;
 		case LOGIN_LOST:
 			warnx("%s", MSG_RERUN);

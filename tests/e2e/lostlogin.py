@@ -7,8 +7,9 @@ chosen step, as a micad killed at that moment would (tests only).
 Listens on 127.0.0.1 (a free port, written to PORTFILE), serves one
 TLS 1.3 connection: answers HELLO with SERVER_HELLO; with STEP "login" it
 closes the connection as soon as the LOGIN frame has arrived (no answer:
-the client cannot know whether its code was used).  Prints "got LOGIN"
-when it saw one.
+the client cannot know whether its code was used); with STEP "reissue"
+it answers the LOGIN with OK and closes when the next frame (the
+REISSUE) has arrived.  Prints "got LOGIN" / "got REISSUE".
 """
 import socket
 import ssl
@@ -66,8 +67,14 @@ def main():
     s.sendall(frame(0x81, fid, tlv(2, b"\x01") +
                     tlv(3, struct.pack(">I", 65536))))
     b = read_frame(s)
-    if b[1] == 0x02 and step == "login":
+    if b[1] == 0x02:
         print("got LOGIN", flush=True)
+    if b[1] == 0x02 and step == "reissue":
+        fid = struct.unpack(">I", b[2:6])[0]
+        s.sendall(frame(0x80, fid))
+        b = read_frame(s)
+        if b[1] == 0x03:
+            print("got REISSUE", flush=True)
     # gone, like a killed micad: no answer
     s.close()
     ls.close()

@@ -216,6 +216,82 @@ wait "$LPID"
 check "the fake server saw the LOGIN" grep -q "got LOGIN" "$T/lost.out"
 check "login lost: no key made" test ! -e "$T/z1.new.key"
 
+# ---- the connection lost after the REISSUE was sent ----
+python3 "$(dirname "$0")/lostlogin.py" "$T/ca/tls.crt" \
+    "$T/ca/private/tls.key" "$T/lost2.port" reissue >"$T/lost2.out" 2>&1 &
+LPID=$!
+i=0
+while [ ! -s "$T/lost2.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+expect_exit 1 "request lost: mica fails" "$BIN/mica" --server \
+    "127.0.0.1:$(cat "$T/lost2.port")" --ca "$CA" reissue --account z1 \
+    --serial "$(serial_of "$T/z1.crt")" --subject /CN=z1/O=Org \
+    --key "$T/z1.new.key" \
+    --out "$T/z1.new.crt" --password-file "$PW" --otp 123456 </dev/null
+expect_out "request lost: the exact advice" \
+    "mica: the server restarted before your request was recorded; run the command again with a new code"
+expect_out "request lost: the key is kept for the rerun" \
+    "mica: no answer to the request; keeping the new key $T/z1.new.key"
+wait "$LPID"
+check "the fake server saw the REISSUE" grep -q "got REISSUE" "$T/lost2.out"
+check "request lost: the key is kept" test -s "$T/z1.new.key"
+
+# ---- the rerun finds a request whose ACCEPTED was lost ----
+# (micad recorded it, the client never saw its token: here the request
+# file is deleted).  Manual review: the same key gets the pending request
+# back with a new token; another key is told it is still open.
+stop_micad
+conf_set "$CONF" review manual
+start_micad || { not_ok "micad restarts (manual)"; done_testing; }
+# next NAME: the next time step's code (the current one is used)
+next() { oathtool --totp -N "now + 30 seconds" -b "$(cat "$T/$1.secret")"; }
+enroll y1 || not_ok "enroll y1"
+expect_exit 4 "y1: request recorded (--no-wait)" $MICA reissue --account y1 \
+    --key "$T/y1.new.key" --out "$T/y1.new.crt" --password-file "$PW" \
+    --otp "$(otp y1)" --no-wait </dev/null
+Y1REQ=$(sed -n 's/^request: //p' "$T/y1.new.crt.request")
+rm -f "$T/y1.new.crt.request"
+enroll y3 || not_ok "enroll y3"
+expect_exit 4 "y3: request recorded (--no-wait)" $MICA reissue --account y3 \
+    --key "$T/y3.new.key" --out "$T/y3.new.crt" --password-file "$PW" \
+    --otp "$(otp y3)" --no-wait </dev/null
+Y3REQ=$(sed -n 's/^request: //p' "$T/y3.new.crt.request")
+make_csr "$T/y3.other.key" "$T/y3.other.csr" "/CN=y3/O=Org"
+expect_exit 1 "y3: another key: the request is still open" $MICA reissue \
+    --account y3 --key "$T/y3.other.key" --out "$T/y3.x.crt" \
+    --password-file "$PW" --otp "$(next y3)" </dev/null
+expect_out "another key: message" \
+    "mica: request $Y3REQ for serial $(serial_of "$T/y3.crt") is still open"
+admin reject "$Y3REQ" >/dev/null || not_ok "reject $Y3REQ"
+( $MICA reissue --account y1 --key "$T/y1.new.key" --out "$T/y1.new.crt" \
+    --password-file "$PW" --otp "$(next y1)" --timeout 60 </dev/null \
+    >"$T/y1.out" 2>&1; echo $? >"$T/y1.rc" ) &
+wait_log "req=$Y1REQ resumed account=y1" 1 ||
+    not_ok "y1: micad resumed request $Y1REQ"
+admin approve "$Y1REQ" >/dev/null || not_ok "approve $Y1REQ"
+wait_all y1 || not_ok "y1: rerun ended"
+all_issued "y1: rerun with the same key" y1
+issued_once "y1: rerun" y1
+check "y1: the same request id" grep -q "^request: $Y1REQ\$" "$T/y1.out"
+
+# Automatic review: the request was issued before the ACCEPTED was lost;
+# the rerun with the same key gets that certificate.
+stop_micad
+conf_set "$CONF" review auto
+start_micad || { not_ok "micad restarts (auto)"; done_testing; }
+enroll y2 || not_ok "enroll y2"
+expect_exit 4 "y2: request issued at once (--no-wait)" $MICA reissue \
+    --account y2 --key "$T/y2.new.key" --out "$T/y2.new.crt" \
+    --password-file "$PW" --otp "$(otp y2)" --no-wait </dev/null
+rm -f "$T/y2.new.crt.request"
+expect_exit 0 "y2: rerun with the same key and the next code" $MICA \
+    reissue --account y2 --key "$T/y2.new.key" --out "$T/y2.new.crt" \
+    --password-file "$PW" \
+    --otp "$(next y2)" </dev/null
+echo 0 >"$T/y2.rc"
+printf '%s\n' "$OUT" >"$T/y2.out"
+all_issued "y2: rerun after the issue" y2
+issued_once "y2: rerun" y2
+
 # ---- the store is consistent ----
 expect_exit 0 "mica-admin check passes" admin check
 stop_micad

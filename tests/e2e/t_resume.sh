@@ -117,6 +117,16 @@ NQ=$(($(grep -c 'login queued' "$T/micad.log") - Q0))
 echo "# LOGINs that waited in the queue: $NQ"
 expect_eq "20 clients: nobody was refused busy" \
     "$(cat "$T"/q*.out | grep -c 'busy')" 0
+# 12 LOGINs sent at once on 12 connections from one address (a barrier:
+# all are in micad before the first is answered): with the queue, every
+# one is checked (a wrong password: ERROR 6), none is refused busy
+set --
+i=0
+while [ $i -lt 12 ]; do set -- "$@" "nobody-$i" wrong-password 123456; i=$((i + 1)); done
+expect_exit 0 "12 concurrent LOGINs from one address" timeout 120 \
+    python3 "$(dirname "$0")/mica_login.py" "$CA" "$CA_PORT" 12 "$@"
+expect_eq "all 12 checked (ERROR 6), none busy" \
+    "$(printf '%s\n' "$OUT" | grep -c '^error 6$')" 12
 
 # ---- the same with no queue: refused LOGINs retry after the hint ----
 stop_micad

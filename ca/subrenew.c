@@ -54,6 +54,7 @@ struct renew_ctx {
 	char			 account[STORE_NAME_MAX + 1];
 	int			 revoked_old;
 	int			 allowed;	/* by an administrator */
+	int			 resent;	/* an earlier renewal, again */
 	uint16_t		 code;
 	char			 err[CA_ERR_MAX];
 };
@@ -106,6 +107,62 @@ ctx_free(struct renew_ctx *c)
 	free(c->der);
 	X509_NAME_free(c->subject);
 	free(c);
+}
+
+/*
+ * The answer to an earlier RENEW was lost (micad stopped after the
+ * commit): the same proof for a CSR with the key of old's replacement
+ * made by a renewal gets that replacement again, nothing is signed.
+ * 1 with c->der set when so.
+ */
+static int
+renew_again(struct renew_ctx *c, const struct cert_rec *old,
+    struct store_txn *txn, enum store_rc *out_rc)
+{
+	struct cert_rec		 nw;
+	const unsigned char	*p;
+	X509			*x = NULL;
+	X509_REQ		*req = NULL;
+	int			 same = 0;
+
+	memset(&nw, 0, sizeof(nw));
+	*out_rc = STORE_OK;
+	if (serial_is_zero(old->replaced_by))
+		return 0;
+	if ((*out_rc = store_cert_get(txn, old->replaced_by, &nw)) !=
+	    STORE_OK) {
+		if (*out_rc == STORE_NOTFOUND)
+			*out_rc = STORE_OK;
+		goto out;
+	}
+	if (memcmp(nw.replaces, c->old_serial, STORE_SERIAL_LEN) != 0 ||
+	    strcmp(nw.account, old->account) != 0 ||
+	    nw.der_len > LONG_MAX || c->csr_len > LONG_MAX)
+		goto out;
+	p = nw.der;
+	if ((x = d2i_X509(NULL, &p, (long)nw.der_len)) == NULL)
+		goto out;
+	p = c->csr;
+	if ((req = d2i_X509_REQ(NULL, &p, (long)c->csr_len)) == NULL ||
+	    X509_REQ_get0_pubkey(req) == NULL ||
+	    EVP_PKEY_eq(X509_get0_pubkey(x), X509_REQ_get0_pubkey(req)) != 1)
+		goto out;
+	if ((c->der = malloc(nw.der_len)) == NULL) {
+		*out_rc = STORE_INVALID;
+		goto out;
+	}
+	memcpy(c->der, nw.der, nw.der_len);
+	c->der_len = nw.der_len;
+	memcpy(c->new_serial, nw.serial, STORE_SERIAL_LEN);
+	snprintf(c->account, sizeof(c->account), "%s", old->account);
+	c->resent = 1;
+	same = 1;
+out:
+	ERR_clear_error();
+	X509_free(x);
+	X509_REQ_free(req);
+	cert_rec_cleanup(&nw);
+	return same;
 }
 
 /* The rules that need the store; STORE_ABORT with c->err on a refusal. */
@@ -200,6 +257,7 @@ renew_txn(struct store_txn *txn, void *arg)
 	c->der = NULL;
 	c->chg.n = 0;
 	c->revoked_old = 0;
+	c->resent = 0;
 	c->code = PROTO_E_INTERNAL;
 	c->err[0] = '\0';
 	serial_hex(hex, c->old_serial);
@@ -209,6 +267,15 @@ renew_txn(struct store_txn *txn, void *arg)
 		snprintf(c->err, sizeof(c->err), "certificate %s is not "
 		    "known to this CA", hex);
 		rc = STORE_ABORT;
+		goto out;
+	}
+	if (rc != STORE_OK)
+		goto out;
+	if (old.der_len == c->cert_len &&
+	    memcmp(old.der, c->cert, c->cert_len) == 0 &&
+	    renew_again(c, &old, txn, &rc)) {
+		c->code = 0;
+		rc = STORE_ABORT;	/* nothing to write */
 		goto out;
 	}
 	if (rc != STORE_OK || (rc = renew_check(c, &old, txn)) != STORE_OK)
@@ -294,6 +361,12 @@ renew_written(void *arg, enum store_rc rc)
 		goto out;
 	}
 	serial_hex(nhex, c->new_serial);
+	if (c->resent) {
+		log_info("cid=%" PRIu64 " renew account=%s old=%s: renewed "
+		    "before as %s, sent again", c->cid, c->account, hex, nhex);
+		c->fn(c->arg, 0, "", c->der, c->der_len);
+		goto out;
+	}
 	log_info("cid=%" PRIu64 " renewed account=%s old=%s new=%s "
 	    "old_revoked=%d", c->cid, c->account, hex, nhex, c->revoked_old);
 	memset(&ni, 0, sizeof(ni));

@@ -76,12 +76,28 @@ expect_out "old: linked to the new one" "$NEW"
 expect_exit 0 "audit" admin audit
 expect_out "audited cert.renewed" "cert.renewed"
 
-# ---- the old (now revoked) certificate cannot renew again ----
-expect_exit 1 "renew a revoked certificate" $MICA renew \
-    --cert "$T/ann.crt" --key "$T/ann.key" --out "$T/ann.x.crt"
+# ---- the answer lost: the same renewal again gets the same certificate
+expect_exit 0 "renew again (same certificate and key)" $MICA renew \
+    --cert "$T/ann.crt" --key "$T/ann.key" --out "$T/ann.again.crt"
+check "the same certificate, nothing signed again" cmp "$T/ann.new.crt" \
+    "$T/ann.again.crt"
+expect_eq "ann: still 2 certificates" \
+    "$(admin list --account ann | grep -c ' ann$')" 2
+# ... but another key does not get it: the old one is revoked
+expect_exit 1 "renew a revoked certificate for another key" $MICA renew \
+    --cert "$T/ann.crt" --key "$T/ann.key" --out "$T/ann.x.crt" \
+    --new-key "$T/ann.x.key"
 expect_out "revoked: message" \
     "mica: certificate $OLD is revoked: a revoked certificate cannot be renewed"
 check "nothing written" test ! -e "$T/ann.x.crt"
+check "the key mica made is removed" test ! -e "$T/ann.x.key"
+# a certificate an administrator revoked
+cert hal 5 || not_ok "hal's certificate"
+admin revoke "$(serial_of "$T/hal.crt")" >/dev/null || not_ok "revoke hal"
+expect_exit 1 "renew a certificate an administrator revoked" $MICA renew \
+    --cert "$T/hal.crt" --key "$T/hal.key" --out "$T/hal.new.crt"
+expect_out "revoked by an administrator: message" \
+    "mica: certificate $(serial_of "$T/hal.crt") is revoked: a revoked certificate cannot be renewed"
 
 # ---- --new-key and --p12 ----
 cert bea 5 || not_ok "bea's certificate"

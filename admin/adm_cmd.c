@@ -32,6 +32,7 @@
 #include "ca/reissue.h"
 #include "ca/renew.h"
 #include "ca/restore.h"
+#include "ca/subrenew.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/workq.h"
@@ -1483,6 +1484,125 @@ cmd_unhold(struct adm_req *r)
 	change_status(r, "unhold SERIAL", CERT_GOOD, "unhold");
 }
 
+/* ---- allow-renew ---- */
+
+#define ALLOW_RENEW_DAYS	30	/* default of --days */
+
+struct allow_ctx {
+	struct adm_req	*r;
+	uint8_t		 serial[STORE_SERIAL_LEN];
+	int64_t		 until;
+	char		 err[160];
+};
+
+static enum store_rc
+allow_txn(struct store_txn *txn, void *arg)
+{
+	struct allow_ctx *ac = arg;
+	struct cert_rec c;
+	char hex[SERIAL_HEX_LEN], details[64];
+	enum store_rc rc;
+
+	memset(&c, 0, sizeof(c));
+	ac->err[0] = '\0';
+	serial_hex(hex, ac->serial);
+	if ((rc = store_cert_get(txn, ac->serial, &c)) != STORE_OK) {
+		if (rc == STORE_NOTFOUND)
+			snprintf(ac->err, sizeof(ac->err), "no certificate %s",
+			    hex);
+		goto out;
+	}
+	if (strcmp(c.account, "(ca)") == 0)
+		snprintf(ac->err, sizeof(ac->err), "certificate %s is one of "
+		    "micad's own; micad renews it", hex);
+	else if (c.st.status != CERT_GOOD)
+		snprintf(ac->err, sizeof(ac->err), "certificate %s is %s: only "
+		    "a good certificate can renew", hex,
+		    c.st.status == CERT_HOLD ? "on hold" : "revoked");
+	else if (!serial_is_zero(c.replaced_by))
+		snprintf(ac->err, sizeof(ac->err), "certificate %s was "
+		    "already replaced", hex);
+	if (ac->err[0] != '\0') {
+		rc = STORE_ABORT;
+		goto out;
+	}
+	if ((rc = subrenew_allow_txn(txn, ac->serial, ac->until)) != STORE_OK)
+		goto out;
+	snprintf(details, sizeof(details), "until=%" PRId64, ac->until);
+	rc = store_audit_append(txn, ac->r->actor, "cert.renew_allowed", hex,
+	    details, NULL);
+out:
+	cert_rec_cleanup(&c);
+	return rc;
+}
+
+static void
+allow_written(void *arg, enum store_rc rc)
+{
+	struct allow_ctx *ac = arg;
+	struct adm_req *r = ac->r;
+	char hex[SERIAL_HEX_LEN], t[32];
+	struct tm tm;
+	time_t tt = (time_t)ac->until;
+
+	serial_hex(hex, ac->serial);
+	if (ac->err[0] != '\0')
+		adm_fail(r, "allow-renew: %s", ac->err);
+	else if (rc != STORE_OK)
+		fail_store(r, "allow-renew", rc);
+	else {
+		if (gmtime_r(&tt, &tm) == NULL ||
+		    strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+			snprintf(t, sizeof(t), "%" PRId64, ac->until);
+		adm_out(r, "certificate %s may renew (mica renew) until %s, "
+		    "once\n", hex, t);
+	}
+	free(ac);
+	adm_done(r);
+}
+
+/* allow-renew SERIAL [--days N]: renewal outside the window, or at all
+ * with [policy] renew = manual. */
+static void
+cmd_allow_renew(struct adm_req *r)
+{
+	struct args a;
+	struct allow_ctx *ac;
+	const char *ds;
+	char *end;
+	long days = ALLOW_RENEW_DAYS;
+
+	if (!args_parse(r, 1, " --days ", NULL, &a))
+		return;
+	if (a.num_pos != 1) {
+		adm_usage(r, "usage: allow-renew SERIAL [--days N]");
+		return;
+	}
+	if ((ds = arg(&a, "--days")) != NULL) {
+		days = strtol(ds, &end, 10);
+		if (*ds == '\0' || *end != '\0' || days < 1 || days > 3650) {
+			adm_fail(r, "allow-renew: --days must be 1..3650");
+			return;
+		}
+	}
+	if ((ac = calloc(1, sizeof(*ac))) == NULL)
+		fatalx("out of memory");
+	ac->r = r;
+	if (!serial_parse(ac->serial, a.pos[0])) {
+		adm_fail(r, "allow-renew: \"%s\" is not a serial number in "
+		    "hex", a.pos[0]);
+		free(ac);
+		return;
+	}
+	ac->until = (int64_t)time(NULL) + (int64_t)days * 86400;
+	if (!micad_write(r->d, allow_txn, ac, NULL, allow_written)) {
+		free(ac);
+		adm_fail(r, "allow-renew: micad is stopping");
+		return;
+	}
+	r->async = 1;	/* allow_written replies */
+}
+
 /* ---- show, list ---- */
 
 static void
@@ -2293,6 +2413,7 @@ static const struct command commands[] = {
 	{ "revoke", NULL, cmd_revoke },
 	{ "hold", NULL, cmd_hold },
 	{ "unhold", NULL, cmd_unhold },
+	{ "allow-renew", NULL, cmd_allow_renew },
 	{ "show", NULL, cmd_show },
 	{ "list", NULL, cmd_list },
 	{ "audit", NULL, cmd_audit },

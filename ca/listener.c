@@ -53,6 +53,7 @@
 #include "ca/proto.h"
 #include "ca/reissue.h"
 #include "ca/renew.h"
+#include "ca/subrenew.h"
 #include "common/addrcount.h"
 #include "common/bytes.h"
 #include "common/log.h"
@@ -62,6 +63,9 @@
 #include "store/store.h"
 
 #define PREAUTH_MAX_FRAME	4096	/* LOGIN fits; REISSUE needs login */
+/* after a CHALLENGE, before any LOGIN: a RENEW carries a certificate, a
+ * CSR and a signature (RSA 4096 fits) */
+#define RENEW_MAX_FRAME		12288
 #define MAX_ERRORS		16	/* protocol errors before we close */
 /*
  * After an ERROR that closes the connection (a frame too large or
@@ -86,8 +90,12 @@
  */
 #define OUT_HIGH		(256 * 1024)
 #define OUT_LOW			(OUT_HIGH / 2)
-/* LOGINs in flight (queued or hashing): per address, and in all
- * LOGINS_PER_WORKER x [daemon] workers.  Beyond: ERROR 11. */
+/* LOGINs in flight (on the worker pool or being written): per address,
+ * and in all LOGINS_PER_WORKER x [daemon] workers.  Beyond, a LOGIN
+ * waits in the login queue (FIFO, at most [protocol]
+ * login_queue_per_address from one address and login_queue_max in all);
+ * only when that is full is it refused with ERROR 11 and a "retry after
+ * N s" hint. */
 #define LOGINS_PER_ADDR		1
 #define LOGINS_PER_WORKER	2
 /* Failed-login counters for names that are not accounts, so that the
@@ -132,6 +140,9 @@ struct conn {
 	struct acct_job		*ajob;		/* PASSWD/ENROLL in progress */
 	int			 pw_expired;	/* LOGIN verified, password too
 						 * old: PASSWD only */
+	struct renew_job	*renew;		/* RENEW being stored */
+	uint8_t			 nonce[PROTO_NONCE_LEN];	/* CHALLENGE's */
+	int			 has_nonce;	/* unused nonce in nonce */
 	struct wait_ref		*waits;
 	int			 num_errors;
 	int			 out_full;	/* reading paused: OUT_HIGH */
@@ -144,7 +155,9 @@ struct conn {
 };
 
 struct login_job {
-	struct login_job *next;		/* L.logins: in flight */
+	struct login_job *next;		/* L.logins: in flight, or L.queue */
+	int		 queued;	/* in L.queue, not yet submitted */
+	int64_t		 started_ms;	/* submitted (for the retry hint) */
 	struct micad	*d;
 	struct conn	*conn;		/* NULL once the connection is gone */
 	atomic_int	 cancelled;	/* connection gone: skip the hash */
@@ -170,6 +183,14 @@ struct login_job {
 	int		 pw_max_days;	/* [policy] password_max_days */
 	int		 pw_expired;	/* OK, but the password is too old */
 	int64_t		 locked_until;	/* LOCKED: until then */
+};
+
+/* A RENEW being signed and stored; conn is NULL once the connection
+ * is gone (the renewal still commits, nobody is told). */
+struct renew_job {
+	struct conn	*conn;
+	uint64_t	 cid;
+	uint32_t	 frame_id;
 };
 
 /* A REISSUE whose request is being stored; conn is NULL once the
@@ -202,6 +223,11 @@ static struct {
 	size_t			 want_mem;
 	struct login_job	*logins;	/* in flight, loop thread only */
 	int			 num_logins;
+	struct login_job	*queue;		/* waiting, oldest first */
+	struct login_job	*queue_tail;
+	int			 num_queued;
+	int64_t			 login_ms;	/* moving average of a LOGIN's
+						 * time in flight, ms */
 	int64_t			 tls_nb, tls_na; /* L.ctx's certificate */
 	int64_t			 tls_kicked;	/* monotonic s, last kick */
 } L;
@@ -225,6 +251,9 @@ static void	acct_conn_gone(struct conn *);
 static void	event_cb(struct bufferevent *, short, void *);
 static void	process_input(struct conn *);
 static void	deadline_cb(evutil_socket_t, short, void *);
+static void	login_dequeue(struct login_job *);
+static void	login_job_free(struct login_job *);
+static void	login_queue_run(void);
 
 /* ---- connection lifecycle ---- */
 
@@ -257,6 +286,15 @@ conn_free(struct conn *c)
 		reissue_wait_cancel(L.d->reissue, w);
 		free(w);
 	}
+	if (c->login != NULL && c->login->queued) {
+		/* Never submitted: dropped, not counted. */
+		login_dequeue(c->login);
+		log_info("cid=%" PRIu64 " login account=%s result=cancelled "
+		    "detail=\"connection gone while queued, not counted\"",
+		    c->cid, c->login->account);
+		login_job_free(c->login);
+		c->login = NULL;
+	}
 	if (c->login != NULL) {
 		/* Not hashed yet: the worker skips it, and an attempt whose
 		 * password was never checked is not counted.  Hashed: its
@@ -267,6 +305,8 @@ conn_free(struct conn *c)
 	if (c->rjob != NULL)
 		c->rjob->conn = NULL;	/* still stored, nobody told */
 	acct_conn_gone(c);
+	if (c->renew != NULL)
+		c->renew->conn = NULL;	/* still commits, nobody told */
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -583,17 +623,33 @@ out:
 	return rc;
 }
 
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Out of L.logins (a slot is free: the queue moves on). */
 static void
 login_unlist(struct login_job *j)
 {
 	struct login_job	**pp;
+	int64_t			  took;
 
 	for (pp = &L.logins; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == j) {
 			*pp = j->next;
 			L.num_logins--;
+			took = mono_ms() - j->started_ms;
+			if (took >= 0 && j->verified)
+				L.login_ms = L.login_ms == 0 ? took :
+				    (L.login_ms * 7 + took) / 8;
 			break;
 		}
+	login_queue_run();
 }
 
 /* ERROR 7 saying until when (UTC) and who can lift the lock. */
@@ -744,17 +800,144 @@ login_done(void *arg)
 		login_written(j, STORE_IO);
 }
 
-/* LOGINs in flight from addr (their connections may be gone). */
+/* LOGINs in list from addr (their connections may be gone). */
 static int
-addr_logins(const char *addr)
+addr_logins(const struct login_job *list, const char *addr)
 {
-	struct login_job	*j;
+	const struct login_job	*j;
 	int			 n = 0;
 
-	for (j = L.logins; j != NULL; j = j->next)
+	for (j = list; j != NULL; j = j->next)
 		if (strcmp(j->addr, addr) == 0)
 			n++;
 	return n;
+}
+
+static int
+logins_max(void)
+{
+	return LOGINS_PER_WORKER * (L.d->conf->daemon.workers > 0 ?
+	    L.d->conf->daemon.workers : 1);
+}
+
+/* 1 if a LOGIN from addr may go to the workers now. */
+static int
+login_slot_free(const char *addr)
+{
+	return L.num_logins < logins_max() &&
+	    addr_logins(L.logins, addr) < LOGINS_PER_ADDR;
+}
+
+/*
+ * The "retry after" hint of a refused LOGIN, in seconds: the time the
+ * LOGINs ahead of it need, from the measured average (at least 1 s, at
+ * most 60 s).
+ */
+static int
+login_retry_after(int ahead)
+{
+	int64_t	ms = L.login_ms > 0 ? L.login_ms : 1000;
+	int64_t	s;
+
+	s = (ms * (ahead + 1) / logins_max() + 999) / 1000;
+	if (s < 1)
+		s = 1;
+	if (s > 60)
+		s = 60;
+	return (int)s;
+}
+
+/* Takes j out of the login queue (it is not freed). */
+static void
+login_dequeue(struct login_job *j)
+{
+	struct login_job	**pp, *prev = NULL;
+
+	for (pp = &L.queue; *pp != NULL; prev = *pp, pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			if (L.queue_tail == j)
+				L.queue_tail = prev;
+			L.num_queued--;
+			j->queued = 0;
+			j->next = NULL;
+			return;
+		}
+}
+
+/* Hands j to the worker pool; 0 if the pool refused it. */
+static int
+login_submit(struct login_job *j)
+{
+	if (!workq_submit(L.d->workers, login_work, login_done, j))
+		return 0;
+	j->started_ms = mono_ms();
+	j->next = L.logins;
+	L.logins = j;
+	L.num_logins++;
+	return 1;
+}
+
+/* Loop: moves queued LOGINs (oldest first) to free slots. */
+static void
+login_queue_run(void)
+{
+	struct login_job	*j, *next;
+	struct conn		*c;
+
+	for (j = L.queue; j != NULL && L.num_logins < logins_max();
+	    j = next) {
+		next = j->next;
+		if (addr_logins(L.logins, j->addr) >= LOGINS_PER_ADDR)
+			continue;
+		login_dequeue(j);
+		if (login_submit(j))
+			continue;
+		c = j->conn;
+		log_warnx("cid=%" PRIu64 " login: worker pool refused a "
+		    "queued LOGIN", j->cid);
+		if (c != NULL) {
+			c->login = NULL;
+			conn_error(c, j->frame_id, PROTO_E_BUSY, "server busy, "
+			    "retry after 1 s");
+			if (c->state != CS_CLOSING && !c->out_full)
+				bufferevent_enable(c->bev, EV_READ);
+			/* freed by write_cb if closing */
+		}
+		login_job_free(j);
+	}
+}
+
+/* Appends j to the login queue, or refuses it (ERROR 11): 1 if queued. */
+static int
+login_enqueue(struct conn *c, struct login_job *j)
+{
+	const struct conf_proto	*p = &L.d->conf->proto;
+	char			 text[128];
+	int			 mine = addr_logins(L.queue, c->addr);
+
+	if (mine >= p->login_queue_per_address ||
+	    L.num_queued >= p->login_queue_max) {
+		snprintf(text, sizeof(text), "busy: login queue full (%d "
+		    "waiting from your address, %d in all), retry after %d s",
+		    mine, L.num_queued, login_retry_after(L.num_queued));
+		log_info("cid=%" PRIu64 " addr=%s login refused: %d in "
+		    "flight, %d queued (%d from the address)", c->cid, c->addr,
+		    L.num_logins, L.num_queued, mine);
+		conn_error(c, j->frame_id, PROTO_E_BUSY, text);
+		return 0;
+	}
+	j->queued = 1;
+	j->next = NULL;
+	if (L.queue_tail != NULL)
+		L.queue_tail->next = j;
+	else
+		L.queue = j;
+	L.queue_tail = j;
+	L.num_queued++;
+	log_debug("cid=%" PRIu64 " addr=%s login queued: %d in flight, %d "
+	    "queued", c->cid, c->addr, L.num_logins, L.num_queued);
+	return 1;
 }
 
 static void
@@ -766,15 +949,6 @@ handle_login(struct conn *c, struct proto_msg *m)
 
 	if (c->authed) {
 		conn_error(c, m->id, PROTO_E_TYPE, "already logged in");
-		return;
-	}
-	if (L.num_logins >= LOGINS_PER_WORKER * (L.d->conf->daemon.workers >
-	    0 ? L.d->conf->daemon.workers : 1) ||
-	    addr_logins(c->addr) >= LOGINS_PER_ADDR) {
-		log_info("cid=%" PRIu64 " addr=%s login refused: %d in flight",
-		    c->cid, c->addr, L.num_logins);
-		conn_error(c, m->id, PROTO_E_BUSY, "busy: too many logins in "
-		    "progress, try again later");
 		return;
 	}
 	if ((j = calloc(1, sizeof(*j))) == NULL ||
@@ -807,14 +981,15 @@ handle_login(struct conn *c, struct proto_msg *m)
 		memcpy(j->hash, L.dummy_hash, AUTH_PWHASH_LEN);
 		j->dummy = 1;
 	}
-	if (!workq_submit(L.d->workers, login_work, login_done, j)) {
-		conn_error(c, m->id, PROTO_E_BUSY, "server busy");
+	if (!login_slot_free(c->addr)) {
+		if (!login_enqueue(c, j))
+			goto fail;
+	} else if (!login_submit(j)) {
+		conn_error(c, m->id, PROTO_E_BUSY, "server busy, retry after "
+		    "1 s");
 		goto fail;
 	}
 	c->login = j;
-	j->next = L.logins;
-	L.logins = j;
-	L.num_logins++;
 	/* Replies stay in request order: no more frames until it is done. */
 	bufferevent_disable(c->bev, EV_READ);
 	return;
@@ -1422,6 +1597,101 @@ handle_fetch(struct conn *c, struct proto_msg *m, int status_only)
 		    "not found" : "internal error");
 }
 
+/* ---- CHALLENGE, RENEW ---- */
+
+/* A fresh nonce for this connection's next RENEW (replaces any other). */
+static void
+handle_challenge(struct conn *c, struct proto_msg *m)
+{
+	struct proto_msg	r;
+
+	randombytes_buf(c->nonce, sizeof(c->nonce));
+	c->has_nonce = 1;
+	c->useful = 1;	/* shed after those that did nothing */
+	proto_msg_init(&r, PROTO_NONCE, m->id);
+	memcpy(r.nonce, c->nonce, sizeof(r.nonce));
+	conn_send(c, &r);
+	proto_msg_cleanup(&r);
+}
+
+/* Loop: the renewal committed (or was refused); RENEWED or ERROR. */
+static void
+renew_done(void *arg, uint16_t code, const char *err, const uint8_t *der,
+    size_t der_len)
+{
+	struct renew_job	*rj = arg;
+	struct conn		*c = rj->conn;
+	struct proto_msg	 r;
+	uint8_t			*ca_der = NULL;
+	size_t			 ca_len = 0;
+
+	if (c == NULL)
+		goto out;
+	c->renew = NULL;
+	if (code != 0)
+		conn_error(c, rj->frame_id, code, err);
+	else {
+		proto_msg_init(&r, PROTO_RENEWED, rj->frame_id);
+		if (!ca_cert_der(ca_signer_get0_cert(L.d->signer), &ca_der,
+		    &ca_len) || !proto_msg_set_cert(&r, der, der_len) ||
+		    !proto_msg_add_chain(&r, ca_der, ca_len))
+			conn_error(c, rj->frame_id, PROTO_E_INTERNAL,
+			    "internal error (the certificate was renewed: "
+			    "run mica list)");
+		else
+			conn_send(c, &r);
+		proto_msg_cleanup(&r);
+		free(ca_der);
+	}
+	/* Frames that arrived meanwhile. */
+	if (c->state != CS_CLOSING) {
+		if (!c->out_full)
+			bufferevent_enable(c->bev, EV_READ);
+		process_input(c);
+	}
+	conn_settle(c);
+out:
+	free(rj);
+}
+
+static void
+handle_renew(struct conn *c, struct proto_msg *m)
+{
+	struct renew_job	*rj;
+	uint8_t			 nonce[PROTO_NONCE_LEN];
+	char			 err[CA_ERR_MAX];
+	uint16_t		 code;
+
+	if (!c->has_nonce) {
+		conn_error(c, m->id, PROTO_E_BAD_REQUEST, "RENEW: no unused "
+		    "CHALLENGE nonce on this connection: send CHALLENGE "
+		    "first and sign its nonce");
+		return;
+	}
+	/* single use, whatever the outcome */
+	memcpy(nonce, c->nonce, sizeof(nonce));
+	sodium_memzero(c->nonce, sizeof(c->nonce));
+	c->has_nonce = 0;
+	if ((rj = calloc(1, sizeof(*rj))) == NULL) {
+		log_warn("cid=%" PRIu64 " renew", c->cid);
+		conn_error(c, m->id, PROTO_E_BUSY, "server busy");
+		return;
+	}
+	rj->conn = c;
+	rj->cid = c->cid;
+	rj->frame_id = m->id;
+	if (!subrenew_start(L.d, c->cid, nonce, m->cert, m->cert_len, m->csr,
+	    m->csr_len, m->sig, m->sig_len, renew_done, rj, &code, err,
+	    sizeof(err))) {
+		free(rj);
+		conn_error(c, m->id, code, err);
+		return;
+	}
+	c->renew = rj;
+	/* Replies stay in request order: no more frames until it is done. */
+	bufferevent_disable(c->bev, EV_READ);
+}
+
 /* ---- LIST ---- */
 
 /*
@@ -1609,6 +1879,12 @@ dispatch(struct conn *c, struct proto_msg *m)
 	case PROTO_FETCH:
 		handle_fetch(c, m, 0);
 		break;
+	case PROTO_CHALLENGE:
+		handle_challenge(c, m);
+		break;
+	case PROTO_RENEW:
+		handle_renew(c, m);
+		break;
 	case PROTO_STATUS:
 		handle_fetch(c, m, 1);
 		break;
@@ -1666,7 +1942,8 @@ process_input(struct conn *c)
 
 	while (c->state != CS_CLOSING && c->state != CS_HANDSHAKE &&
 	    c->login == NULL && c->rjob == NULL && c->ajob == NULL &&
-	    !c->out_full && (len = evbuffer_get_length(in)) > 0) {
+	    c->renew == NULL && !c->out_full &&
+	    (len = evbuffer_get_length(in)) > 0) {
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
 		    OUT_HIGH) {
 			/* The client does not read: stop reading it until
@@ -1679,6 +1956,9 @@ process_input(struct conn *c)
 		}
 		cap = c->authed ? L.max_frame : (L.max_frame <
 		    PREAUTH_MAX_FRAME ? L.max_frame : PREAUTH_MAX_FRAME);
+		if (!c->authed && c->has_nonce)
+			cap = L.max_frame < RENEW_MAX_FRAME ? L.max_frame :
+			    RENEW_MAX_FRAME;
 		if (len > PROTO_LEN_PREFIX + (size_t)cap)
 			len = PROTO_LEN_PREFIX + (size_t)cap;
 		if ((buf = evbuffer_pullup(in, (ev_ssize_t)len)) == NULL) {
@@ -1732,7 +2012,8 @@ write_cb(struct bufferevent *bev, void *arg)
 		c->out_full = 0;
 		log_debug("cid=%" PRIu64 " output drained, reading resumed",
 		    c->cid);
-		if (c->login == NULL && c->rjob == NULL && c->ajob == NULL)
+		if (c->login == NULL && c->rjob == NULL && c->ajob == NULL &&
+		    c->renew == NULL)
 			bufferevent_enable(bev, EV_READ);
 		process_input(c);
 	}
@@ -1805,7 +2086,8 @@ pick_victim(void)
 	for (c = L.conns_tail; c != NULL && seen < SHED_SCAN;
 	    c = c->prev, seen++) {
 		if (c->authed || c->state == CS_CLOSING || c->login != NULL ||
-		    c->rjob != NULL || c->ajob != NULL || c->waits != NULL ||
+		    c->rjob != NULL || c->ajob != NULL || c->renew != NULL ||
+		    c->waits != NULL ||
 		    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
 			continue;
 		n = addrcount_get(L.addrs, &c->key);
@@ -2001,6 +2283,23 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (c->authed)
 		return;
+	if (c->login != NULL && c->login->queued) {
+		char	text[128];
+
+		/* Its password was never checked: the client may send the
+		 * same LOGIN again, so tell it rather than just close. */
+		login_dequeue(c->login);
+		snprintf(text, sizeof(text), "busy: your LOGIN waited in the "
+		    "login queue for login_timeout (%d s), retry after %d s",
+		    L.d->conf->proto.login_timeout,
+		    login_retry_after(L.num_queued));
+		conn_error(c, c->login->frame_id, PROTO_E_BUSY, text);
+		login_job_free(c->login);
+		c->login = NULL;
+		ratelog_event(&L.rl[CA_LISTENER_LOGIN_TIMEOUT], c->addr);
+		conn_close(c);
+		return;
+	}
 	log_debug("cid=%" PRIu64 " addr=%s not logged in within %ds, closing",
 	    c->cid, c->addr, L.d->conf->proto.login_timeout);
 	ratelog_event(&L.rl[CA_LISTENER_LOGIN_TIMEOUT], c->addr);

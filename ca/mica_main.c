@@ -51,6 +51,7 @@
 #define EXIT_REJECTED	3
 #define EXIT_PENDING	4
 #define EXIT_CHOOSE	EXIT_USAGE	/* several certificates, no terminal */
+#define EXIT_NOT_DUE	EXIT_PENDING	/* renew: before the window */
 
 #define IO_TIMEOUT	30	/* seconds, for everything but WAIT */
 #define WAIT_FOREVER	((time_t)-1)
@@ -79,6 +80,8 @@ struct opts {
 	const char	*new_password_file;	/* passwd, enroll */
 	const char	*code;			/* enroll */
 	int		 qr;			/* enroll --qr */
+	const char	*cert;		/* renew: --cert CUR.crt */
+	const char	*new_key;	/* renew: --new-key NEW.key */
 };
 
 #define P12_PASSWORD_MAX	1024
@@ -100,6 +103,7 @@ struct conn {
 	size_t		 cap;
 	uint32_t	 next_id;
 	uint32_t	 max_frame;	/* the server's, from SERVER_HELLO */
+	int		 lost;		/* the connection broke (not an ERROR) */
 };
 
 enum rd_rc { RD_OK, RD_TIMEOUT, RD_ERR };
@@ -125,6 +129,7 @@ static const char usage_main[] =
 "  passwd    change the account's password\n"
 "  enroll    set a new password and get a new TOTP secret with the\n"
 "            enrolment code an administrator gave you\n"
+"  renew     replace a certificate before it expires (no login)\n"
 "\n"
 "  --server defaults to $MICA_SERVER, --ca to $MICA_CA.  --server-name\n"
 "  is the name (DNS name or IP address) the server's certificate must\n"
@@ -200,6 +205,24 @@ static const char usage_enroll[] =
 "  line of NEW, or asked twice) and prints a new TOTP secret and its\n"
 "  otpauth:// URI once (--qr also as a QR code for the terminal).  The\n"
 "  code works once and expires.\n";
+
+static const char usage_renew[] =
+"usage: mica [global] renew --cert CUR.crt --key CUR.key --out NEW.crt\n"
+"           [--new-key NEW.key]\n"
+"           [--p12 FILE [--p12-legacy] [--p12-password-file F]]\n"
+"\n"
+"  Replaces a good certificate of this CA before it expires: no password,\n"
+"  no code, no review.  mica proves it holds CUR.key by signing the\n"
+"  server's one-time nonce, the certificate and the new request with it.\n"
+"  The new certificate has CUR.crt's subject and is for NEW.key (created,\n"
+"  EC P-256, mode 0600, unless it exists) or, without --new-key, for\n"
+"  CUR.key.  Writes NEW.crt and NEW.crt.chain (NEW.crt may be CUR.crt).\n"
+"  The CA allows it within its renewal window before notAfter (default\n"
+"  30 days) or when an administrator allowed it (mica-admin\n"
+"  allow-renew); the old certificate is revoked as superseded at once\n"
+"  (unless the CA leaves it to expire).  Exit 0 renewed, 1 refused or\n"
+"  failed, 4 not due yet (before the window: nothing changed).\n"
+P12_HELP;
 
 static const char usage_fetch[] =
 "usage: mica [global] fetch (--request ID --token T | --request-file F)\n"
@@ -717,6 +740,7 @@ send_msg(struct conn *c, const struct proto_msg *m)
 		goto out;
 	}
 	if (SSL_write(c->ssl, b.data, (int)b.len) != (int)b.len) {
+		c->lost = 1;
 		ssl_warn("sending to the server");
 		goto out;
 	}
@@ -782,17 +806,20 @@ read_msg(struct conn *c, struct proto_msg *out, time_t deadline)
 		    (SSL_get_error(c->ssl, n) == SSL_ERROR_SYSCALL &&
 		    errno == 0)) {
 			warnx("the server closed the connection");
+			c->lost = 1;
 			return RD_ERR;
 		}
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			ERR_clear_error();
 			if (deadline == 0) {
 				warnx("no answer from the server");
+				c->lost = 1;
 				return RD_ERR;
 			}
 			continue;	/* the loop checks the deadline */
 		}
 		ssl_warn("reading from the server");
+		c->lost = 1;
 		return RD_ERR;
 	}
 }
@@ -844,50 +871,194 @@ hello(struct conn *c)
 	return rc;
 }
 
-static int
-login(struct conn *c, const struct opts *o)
-{
-	struct proto_msg m, r;
-	size_t n;
-	int rc = 0;
+/* The exact words when a login was lost with the connection. */
+#define MSG_RERUN \
+	"the server restarted before your request was recorded; run the " \
+	"command again with a new code"
 
-	proto_msg_init(&m, PROTO_LOGIN, 0);
-	proto_msg_init(&r, PROTO_OK, 0);
+#define BUSY_DEFAULT_S	120	/* retry busy this long without --timeout */
+#define BACKOFF_MAX_S	15
+
+/* Reads password and code once into m (a LOGIN); 0 on failure. */
+static int
+login_prepare(const struct opts *o, struct proto_msg *m)
+{
+	size_t n;
+
 	if (strlen(o->account) > PROTO_ACCOUNT_MAX) {
 		warnx("--account: longer than %d bytes", PROTO_ACCOUNT_MAX);
-		goto out;
+		return 0;
 	}
-	snprintf(m.account, sizeof(m.account), "%s", o->account);
+	snprintf(m->account, sizeof(m->account), "%s", o->account);
 	if (o->password_file != NULL) {
-		if (!read_first_line(o->password_file, m.password,
-		    sizeof(m.password), &m.password_len))
-			goto out;
-	} else if (!ask_secret("password", m.password, sizeof(m.password),
-	    &m.password_len))
-		goto out;
-	if (m.password_len == 0) {
+		if (!read_first_line(o->password_file, m->password,
+		    sizeof(m->password), &m->password_len))
+			return 0;
+	} else if (!ask_secret("password", m->password, sizeof(m->password),
+	    &m->password_len))
+		return 0;
+	if (m->password_len == 0) {
 		warnx("empty password");
-		goto out;
+		return 0;
 	}
 	if (o->otp != NULL) {
-		snprintf(m.otp, sizeof(m.otp), "%s", o->otp);
+		snprintf(m->otp, sizeof(m->otp), "%s", o->otp);
 		n = strlen(o->otp);
-	} else if (!ask_secret("code", m.otp, sizeof(m.otp), &n))
-		goto out;
-	if (n != PROTO_OTP_LEN || strspn(m.otp, "0123456789") != n) {
+	} else if (!ask_secret("code", m->otp, sizeof(m->otp), &n))
+		return 0;
+	if (n != PROTO_OTP_LEN || strspn(m->otp, "0123456789") != n) {
 		warnx("the code must be %d digits", PROTO_OTP_LEN);
+		return 0;
+	}
+	return 1;
+}
+
+/* The N of a "retry after N s" in an ERROR text; 0 if there is none. */
+static int
+retry_hint(const char *text)
+{
+	const char *p = strstr(text, "retry after ");
+	long v;
+	char *end;
+
+	if (p == NULL)
+		return 0;
+	errno = 0;
+	v = strtol(p + 12, &end, 10);
+	if (end == p + 12 || errno != 0 || v < 1 || v > 3600)
+		return 0;
+	return (int)v;
+}
+
+/*
+ * Sleeps before retry number attempt (0, 1, ...): with the server's hint
+ * N, N to 2N seconds (the server knows its queue: no growth, so that the
+ * code sent again is still fresh); without one 1, 2, 4 .. BACKOFF_MAX_S
+ * seconds, +-50 %.  The random part keeps clients refused together from
+ * coming back together.  Never past deadline (0: none).  Returns 0 if
+ * the deadline is reached.
+ */
+static int
+backoff(int attempt, int hint, time_t deadline)
+{
+	long base_ms, ms, left_ms;
+	struct timespec ts;
+
+	if (hint > 0) {
+		base_ms = hint * 1000L;
+		ms = base_ms + (long)randombytes_uniform((uint32_t)base_ms + 1);
+	} else {
+		base_ms = 1000L << (attempt < 4 ? attempt : 4);
+		if (base_ms > BACKOFF_MAX_S * 1000L)
+			base_ms = BACKOFF_MAX_S * 1000L;
+		ms = base_ms / 2 +
+		    (long)randombytes_uniform((uint32_t)base_ms + 1);
+	}
+	if (deadline != 0) {
+		left_ms = (long)(deadline - time(NULL)) * 1000L;
+		if (left_ms <= 0)
+			return 0;
+		if (ms > left_ms)
+			ms = left_ms;
+	}
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+	return 1;
+}
+
+enum login_rc { LOGIN_OK, LOGIN_BUSY, LOGIN_REFUSED, LOGIN_LOST };
+
+/* One LOGIN on c; *out_hint: the busy answer's retry hint. */
+static enum login_rc
+login_once(struct conn *c, struct proto_msg *m, int *out_hint)
+{
+	struct proto_msg r;
+	enum login_rc rc = LOGIN_REFUSED;
+
+	proto_msg_init(&r, PROTO_OK, 0);
+	*out_hint = 0;
+	m->id = c->next_id++;
+	if (!send_msg(c, m)) {
+		rc = LOGIN_LOST;
 		goto out;
 	}
-	if (!request(c, &m, &r))
+	if (read_msg(c, &r, 0) != RD_OK) {
+		rc = LOGIN_LOST;
 		goto out;
-	if (r.type != PROTO_OK) {
+	}
+	if (r.type == PROTO_ERROR && r.code == PROTO_E_BUSY) {
+		*out_hint = retry_hint(r.text);
+		fprintf(stderr, "mica: %s\n", r.text[0] != '\0' ? r.text :
+		    proto_err_name(r.code));
+		rc = LOGIN_BUSY;
+		goto out;
+	}
+	if (r.type == PROTO_ERROR) {
+		warnx("%s", r.text[0] != '\0' ? r.text :
+		    proto_err_name(r.code));
+		goto out;
+	}
+	if (r.type != PROTO_OK || r.id != m->id) {
 		warnx("unexpected answer to LOGIN: %s",
 		    proto_type_name(r.type));
 		goto out;
 	}
-	rc = 1;
+	rc = LOGIN_OK;
  out:
 	proto_msg_cleanup(&r);
+	return rc;
+}
+
+/*
+ * Connects, says HELLO and logs in.  A busy server (ERROR 11) is asked
+ * again on a new connection after a jittered back-off that honours its
+ * "retry after" hint, until --timeout (default BUSY_DEFAULT_S): the code
+ * was not checked, so sending it again is fine.  A connection lost while
+ * the LOGIN was out is not retried: the server may have used the code.
+ */
+static int
+session_open(struct conn *c, const struct opts *o)
+{
+	struct proto_msg m;
+	time_t start, deadline;
+	int attempt, hint, rc = 0;
+
+	proto_msg_init(&m, PROTO_LOGIN, 0);
+	if (!login_prepare(o, &m))
+		goto out;
+	start = time(NULL);
+	deadline = start + (o->timeout > 0 ? o->timeout : BUSY_DEFAULT_S);
+	for (attempt = 0;; attempt++) {
+		if (!conn_open(c, o->server, o->ca) || !hello(c))
+			goto out;
+		switch (login_once(c, &m, &hint)) {
+		case LOGIN_OK:
+			rc = 1;
+			goto out;
+		case LOGIN_REFUSED:
+			/* RFC 6238: a code is valid for a step or two */
+			if (attempt > 0 && time(NULL) - start >= 30)
+				fprintf(stderr, "mica: the code may have "
+				    "expired while the server was busy; run "
+				    "the command again with a new code\n");
+			goto out;
+		case LOGIN_LOST:
+			warnx("%s", MSG_RERUN);
+			goto out;
+		case LOGIN_BUSY:
+			break;
+		}
+		conn_close(c);
+		if (!backoff(attempt, hint, deadline)) {
+			warnx("the server stayed busy; giving up after %ld "
+			    "seconds (--timeout)", o->timeout > 0 ?
+			    o->timeout : (long)BUSY_DEFAULT_S);
+			goto out;
+		}
+	}
+ out:
 	proto_msg_cleanup(&m);	/* wipes the password */
 	return rc;
 }
@@ -1520,11 +1691,65 @@ find_lost(struct conn *c, const struct opts *o, uint8_t *serial,
 	return rc;
 }
 
+/*
+ * The connection was lost while waiting (micad restarted, the network
+ * went away): reconnects and asks with FETCH and the saved token (no
+ * login, no code) until the request is decided or the deadline (0: none)
+ * passes, backing off between tries.
+ */
+static int
+resume_fetch(const struct opts *o, uint64_t id, const uint8_t *token,
+    const char *reqfile, EVP_PKEY *pkey, const struct p12_out *p12,
+    time_t deadline)
+{
+	struct conn c = { .fd = -1 };
+	struct proto_msg m, r;
+	int attempt, rc = EXIT_FAIL;
+
+	proto_msg_init(&m, PROTO_FETCH, 0);
+	proto_msg_init(&r, PROTO_OK, 0);
+	m.request = id;
+	memcpy(m.token, token, PROTO_TOKEN_LEN);
+	fprintf(stderr, "mica: lost the connection while waiting; resuming "
+	    "request %" PRIu64 " with the saved token (%s), no new login\n",
+	    id, reqfile);
+	for (attempt = 0;; attempt++) {
+		if (!backoff(attempt, 0, deadline))
+			break;
+		proto_msg_cleanup(&r);
+		proto_msg_init(&r, PROTO_OK, 0);
+		if (conn_open(&c, o->server, o->ca) && hello(&c) &&
+		    request(&c, &m, &r)) {
+			if (r.type != PROTO_ACCEPTED ||
+			    r.state == PROTO_STATE_REJECTED) {
+				rc = report_answer(&r, o->out, o->ca, pkey,
+				    p12);
+				goto out;
+			}
+			if (attempt == 0)
+				fprintf(stderr, "mica: request %" PRIu64
+				    " still pending; asking again from time "
+				    "to time\n", id);
+		} else if (c.fd != -1 && r.type == PROTO_ERROR &&
+		    r.code == PROTO_E_NOT_FOUND)
+			goto out;	/* the token is wrong: no point */
+		conn_close(&c);
+	}
+	warnx("still pending after %ld seconds; later: mica fetch "
+	    "--request-file %s --out %s", o->timeout, reqfile, o->out);
+	rc = EXIT_PENDING;
+ out:
+	conn_close(&c);
+	proto_msg_cleanup(&r);
+	proto_msg_cleanup(&m);
+	return rc;
+}
+
 /* Sends WAIT and blocks until ISSUED/REJECTED or the timeout. */
 static int
 wait_result(struct conn *c, const struct opts *o, uint64_t id,
-    const char *reqfile, EVP_PKEY *pkey, const struct p12_out *p12,
-    int issued)
+    const uint8_t *token, const char *reqfile, EVP_PKEY *pkey,
+    const struct p12_out *p12, int issued)
 {
 	struct proto_msg m, r;
 	time_t deadline = 0;
@@ -1534,10 +1759,12 @@ wait_result(struct conn *c, const struct opts *o, uint64_t id,
 	proto_msg_init(&m, PROTO_WAIT, c->next_id++);
 	proto_msg_init(&r, PROTO_OK, 0);
 	m.request = id;
-	if (!send_msg(c, &m))
-		goto out;
 	if (o->timeout > 0)
 		deadline = time(NULL) + o->timeout;
+	if (!send_msg(c, &m)) {
+		rc = resume_fetch(o, id, token, reqfile, pkey, p12, deadline);
+		goto out;
+	}
 	/* under review = auto the request is issued already: say so */
 	if (issued)
 		fprintf(stderr, "mica: approved at once (the CA reviews "
@@ -1554,8 +1781,11 @@ wait_result(struct conn *c, const struct opts *o, uint64_t id,
 			rc = EXIT_PENDING;
 			goto out;
 		}
-		if (rr != RD_OK)
+		if (rr != RD_OK) {
+			rc = resume_fetch(o, id, token, reqfile, pkey, p12,
+			    deadline);
 			goto out;
+		}
 		if (r.type == PROTO_ERROR) {
 			warnx("%s", r.text[0] != '\0' ? r.text :
 			    proto_err_name(r.code));
@@ -1628,6 +1858,7 @@ cmd_reissue(struct opts *o)
 	uint8_t *csr = NULL;
 	int csr_len = 0, reason = PROTO_REASON_LOST, rc = EXIT_FAIL;
 	int have_serial, key_created = 0, accepted = 0, sent = 0;
+	int logged_in = 0;
 
 	proto_msg_init(&m, PROTO_REISSUE, 0);
 	proto_msg_init(&r, PROTO_OK, 0);
@@ -1658,8 +1889,9 @@ cmd_reissue(struct opts *o)
 	if (o->note != NULL)
 		snprintf(m.note, sizeof(m.note), "%s", o->note);
 
-	if (!conn_open(&c, o->server, o->ca) || !hello(&c) || !login(&c, o))
+	if (!session_open(&c, o))
 		goto out;
+	logged_in = 1;
 	/* The lost certificate's serial or subject from the server. */
 	if ((!have_serial || subject == NULL) &&
 	    (rc = find_lost(&c, o, m.serial, have_serial, &subject)) !=
@@ -1693,7 +1925,7 @@ cmd_reissue(struct opts *o)
 		rc = EXIT_PENDING;
 		goto out;
 	}
-	rc = wait_result(&c, o, r.request, reqfile, pkey, p12,
+	rc = wait_result(&c, o, r.request, r.token, reqfile, pkey, p12,
 	    r.state == PROTO_STATE_ISSUED);
  out:
 	/*
@@ -1703,6 +1935,9 @@ cmd_reissue(struct opts *o)
 	 * was lost or timed out after the request was sent, the CA may have
 	 * recorded it (and under review = auto issued it): keep the key.
 	 */
+	/* The connection broke after the LOGIN used the code. */
+	if (logged_in && !accepted && c.lost)
+		warnx("%s", MSG_RERUN);
 	if (key_created && !accepted && sent && r.type != PROTO_ERROR)
 		fprintf(stderr, "mica: no answer to the request; keeping the "
 		    "new key %s: the CA may have recorded the request (ask "
@@ -1791,7 +2026,7 @@ cmd_request(struct opts *o)
 		goto out;
 	if (o->note != NULL)
 		snprintf(m.note, sizeof(m.note), "%s", o->note);
-	if (!conn_open(&c, o->server, o->ca) || !hello(&c) || !login(&c, o))
+	if (!session_open(&c, o))
 		goto out;
 	if ((pkey = load_or_create_key(o->key, &key_created)) == NULL ||
 	    !build_csr(pkey, subject, &csr, &csr_len) ||
@@ -1820,7 +2055,7 @@ cmd_request(struct opts *o)
 		rc = EXIT_PENDING;
 		goto out;
 	}
-	rc = wait_result(&c, o, r.request, reqfile, pkey, p12,
+	rc = wait_result(&c, o, r.request, r.token, reqfile, pkey, p12,
 	    r.state == PROTO_STATE_ISSUED);
  out:
 	/* as in cmd_reissue: a key for a refused request goes */
@@ -1860,8 +2095,7 @@ cmd_list(struct opts *o)
 		rc = EXIT_USAGE;
 		goto out;
 	}
-	if (!conn_open(&c, o->server, o->ca) || !hello(&c) ||
-	    !login(&c, o) || !list_certs(&c, &r))
+	if (!session_open(&c, o) || !list_certs(&c, &r))
 		goto out;
 	printf("account %s: %" PRIu32 " certificate%s\n", o->account,
 	    r.total, r.total == 1 ? "" : "s");
@@ -1911,7 +2145,7 @@ read_new_password(const struct opts *o, struct proto_msg *m)
 }
 
 /*
- * LOGIN for passwd: like login(), but ERROR 23 (password expired) is the
+ * LOGIN for passwd: like login_once(), but ERROR 23 (password expired) is the
  * expected way in, not a failure: the server then takes only PASSWD.
  */
 static int
@@ -2149,6 +2383,157 @@ cmd_lookup(struct opts *o, int is_fetch)
 	return rc;
 }
 
+/* ---- renew ---- */
+
+/* Loads a PEM certificate; NULL on failure (warned). */
+static X509 *
+load_cert_file(const char *path)
+{
+	X509 *x = NULL;
+	BIO *bio;
+
+	if ((bio = BIO_new_file(path, "r")) == NULL) {
+		ssl_warn(path);
+		return NULL;
+	}
+	if ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
+		ssl_warn(path);
+	BIO_free(bio);
+	return x;
+}
+
+/* The RENEW signature by key over proto_renew_tbs; 0 on failure. */
+static int
+renew_sign(struct proto_msg *m, EVP_PKEY *key, const uint8_t *nonce)
+{
+	uint8_t tbs[PROTO_RENEW_TBS_LEN];
+	unsigned char *sig = NULL;
+	EVP_MD_CTX *mc = NULL;
+	size_t sig_len = 0;
+	int rc = 0;
+
+	proto_renew_tbs(tbs, nonce, m->cert, m->cert_len, m->csr, m->csr_len);
+	if ((mc = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit_ex(mc, NULL, sigmd_name(key), NULL, NULL, key,
+	    NULL) != 1 ||
+	    EVP_DigestSign(mc, NULL, &sig_len, tbs, sizeof(tbs)) != 1 ||
+	    (sig = OPENSSL_malloc(sig_len)) == NULL ||
+	    EVP_DigestSign(mc, sig, &sig_len, tbs, sizeof(tbs)) != 1) {
+		ssl_warn("signing the renewal with --key");
+		goto out;
+	}
+	if (!proto_msg_set_sig(m, sig, sig_len)) {
+		warnx("the signature is larger than %d bytes", PROTO_SIG_MAX);
+		goto out;
+	}
+	rc = 1;
+ out:
+	OPENSSL_free(sig);
+	EVP_MD_CTX_free(mc);
+	return rc;
+}
+
+static int
+cmd_renew(struct opts *o)
+{
+	struct p12_out *p12 = NULL;
+	struct conn c = { .fd = -1 };
+	struct proto_msg ch, m, r;
+	EVP_PKEY *cur_key = NULL, *new_key = NULL;
+	X509 *cur = NULL;
+	uint8_t *csr = NULL, *der = NULL;
+	int csr_len = 0, der_len, created = 0, sent = 0, renewed = 0;
+	int rc = EXIT_FAIL;
+
+	proto_msg_init(&ch, PROTO_CHALLENGE, 0);
+	proto_msg_init(&m, PROTO_RENEW, 0);
+	proto_msg_init(&r, PROTO_OK, 0);
+	if (o->cert == NULL || o->key == NULL || o->out == NULL) {
+		fprintf(stderr, "%s", usage_renew);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if ((cur = load_cert_file(o->cert)) == NULL ||
+	    (cur_key = load_key(o->key)) == NULL)
+		goto out;
+	if (X509_check_private_key(cur, cur_key) != 1) {
+		ERR_clear_error();
+		warnx("%s is not the key of %s", o->key, o->cert);
+		goto out;
+	}
+	if (!p12_setup(o, &p12))
+		goto out;
+	if (o->new_key != NULL) {
+		if ((new_key = load_or_create_key(o->new_key, &created)) ==
+		    NULL)
+			goto out;
+	} else {
+		if (!EVP_PKEY_up_ref(cur_key))
+			goto out;
+		new_key = cur_key;
+	}
+	if ((der_len = i2d_X509(cur, &der)) <= 0 ||
+	    !proto_msg_set_cert(&m, der, (size_t)der_len) ||
+	    !build_csr(new_key, X509_get_subject_name(cur), &csr, &csr_len) ||
+	    !proto_msg_set_csr(&m, csr, (size_t)csr_len)) {
+		warnx("cannot build the renewal request");
+		goto out;
+	}
+	if (!conn_open(&c, o->server, o->ca) || !hello(&c) ||
+	    !request(&c, &ch, &r))
+		goto out;
+	if (r.type != PROTO_NONCE) {
+		warnx("unexpected answer to CHALLENGE: %s",
+		    proto_type_name(r.type));
+		goto out;
+	}
+	if (!renew_sign(&m, cur_key, r.nonce))
+		goto out;
+	proto_msg_cleanup(&r);
+	proto_msg_init(&r, PROTO_OK, 0);
+	sent = 1;
+	if (!request(&c, &m, &r)) {
+		if (r.type == PROTO_ERROR &&
+		    strstr(r.text, "renewal opens") != NULL) {
+			fprintf(stderr, "mica: not due yet: nothing changed\n");
+			rc = EXIT_NOT_DUE;
+		}
+		goto out;
+	}
+	if (r.type != PROTO_RENEWED) {
+		warnx("unexpected answer to RENEW: %s",
+		    proto_type_name(r.type));
+		goto out;
+	}
+	renewed = 1;
+	if (!write_issued(&r, o->out, o->ca, new_key, p12))
+		goto out;
+	rc = EXIT_OK;
+ out:
+	if (created && !renewed && sent && c.lost)
+		fprintf(stderr, "mica: no answer to RENEW; keeping the new key "
+		    "%s: the CA may have renewed the certificate (run mica "
+		    "list, or ask the CA operator)\n", o->new_key);
+	else if (created && !renewed) {
+		if (unlink(o->new_key) == 0)
+			fprintf(stderr, "mica: removed the new key %s: the "
+			    "certificate was not renewed\n", o->new_key);
+		else
+			warn("the new key %s could not be removed", o->new_key);
+	}
+	conn_close(&c);
+	sodium_free(p12);
+	OPENSSL_free(csr);
+	OPENSSL_free(der);
+	X509_free(cur);
+	EVP_PKEY_free(cur_key);
+	EVP_PKEY_free(new_key);
+	proto_msg_cleanup(&r);
+	proto_msg_cleanup(&m);
+	proto_msg_cleanup(&ch);
+	return rc;
+}
+
 enum {
 	OPT_SERVER = 256, OPT_CA, OPT_ACCOUNT, OPT_SERIAL, OPT_KEY, OPT_OUT,
 	OPT_REASON, OPT_PWFILE, OPT_OTP, OPT_NOTE, OPT_NOWAIT, OPT_TIMEOUT,
@@ -2156,6 +2541,7 @@ enum {
 	OPT_HELP, OPT_VERSION, OPT_P12, OPT_P12LEGACY, OPT_P12PW,
 	OPT_NEWPW, OPT_CODE, OPT_QR,
 	OPT_SERVERNAME = 400,
+	OPT_CERT, OPT_NEWKEY,
 };
 
 static const struct option long_opts[] = {
@@ -2176,6 +2562,8 @@ static const struct option long_opts[] = {
 	{ "request", required_argument, NULL, OPT_REQUEST },
 	{ "token", required_argument, NULL, OPT_TOKEN },
 	{ "request-file", required_argument, NULL, OPT_REQFILE },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "new-key", required_argument, NULL, OPT_NEWKEY },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "p12", required_argument, NULL, OPT_P12 },
@@ -2221,6 +2609,8 @@ parse_opts(int argc, char **argv, struct opts *o, int *help)
 		case OPT_NEWPW: o->new_password_file = optarg; break;
 		case OPT_CODE: o->code = optarg; break;
 		case OPT_QR: o->qr = 1; break;
+		case OPT_CERT: o->cert = optarg; break;
+		case OPT_NEWKEY: o->new_key = optarg; break;
 		case OPT_TIMEOUT:
 			errno = 0;
 			o->timeout = strtol(optarg, &end, 10);
@@ -2339,6 +2729,8 @@ main(int argc, char **argv)
 		usage = usage_passwd;
 	else if (strcmp(cmd, "enroll") == 0)
 		usage = usage_enroll;
+	else if (strcmp(cmd, "renew") == 0)
+		usage = usage_renew;
 	else {
 		warnx("unknown command \"%s\"", cmd);
 		goto usage;
@@ -2374,6 +2766,8 @@ main(int argc, char **argv)
 		rc = cmd_passwd(&o);
 	else if (usage == usage_enroll)
 		rc = cmd_enroll(&o);
+	else if (usage == usage_renew)
+		rc = cmd_renew(&o);
 	else
 		rc = cmd_lookup(&o, usage == usage_fetch);
 	return rc;

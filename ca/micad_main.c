@@ -1152,6 +1152,9 @@ main(int argc, char **argv)
 	event_add(ev_int, NULL);
 	event_add(ev_hup, NULL);
 
+	/* review = auto: what a stop left pending is decided now. */
+	if (!reissue_resume_auto(&micad))
+		log_warnx("requests left pending were not looked at");
 	log_info("micad ready: CA protocol on %s, http on %s, admin socket %s",
 	    conf.proto.listen, conf.http.listen, conf.admin.socket);
 	event_base_dispatch(micad.base);

@@ -47,6 +47,8 @@ static const struct fdef fdefs[] = {
 	{ PROTO_T_ENROL_CODE,	"ENROL_CODE",	1, PROTO_ENROL_CODE_MAX },
 	{ PROTO_T_TOTP_SECRET,	"TOTP_SECRET",	PROTO_TOTP_SECRET_MIN,
 	    PROTO_TOTP_SECRET_MAX },
+	{ PROTO_T_NONCE,	"NONCE",	PROTO_NONCE_LEN, PROTO_NONCE_LEN },
+	{ PROTO_T_SIGNATURE,	"SIGNATURE",	1, PROTO_SIG_MAX },
 };
 
 #define MDEF_FIELDS_MAX	4
@@ -93,6 +95,12 @@ static const struct mdef mdefs[] = {
 	{ PROTO_ENROLL, "ENROLL", 3, { { PROTO_T_ACCOUNT, 1 },
 	    { PROTO_T_ENROL_CODE, 1 }, { PROTO_T_NEW_PASSWORD, 1 } } },
 	{ PROTO_ENROLLED, "ENROLLED", 1, { { PROTO_T_TOTP_SECRET, 1 } } },
+	{ PROTO_CHALLENGE, "CHALLENGE", 0, { { 0, 0 } } },
+	{ PROTO_RENEW, "RENEW", 3, { { PROTO_T_CERT, 1 }, { PROTO_T_CSR, 1 },
+	    { PROTO_T_SIGNATURE, 1 } } },
+	{ PROTO_NONCE, "NONCE", 1, { { PROTO_T_NONCE, 1 } } },
+	{ PROTO_RENEWED, "RENEWED", 2, { { PROTO_T_CERT, 1 },
+	    { PROTO_T_CHAIN, 1 } } },
 };
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
@@ -408,6 +416,11 @@ field_store(struct proto_msg *m, uint16_t tag, const uint8_t *v, size_t n)
 		memcpy(m->totp_secret, v, n);
 		m->totp_secret_len = n;
 		break;
+	case PROTO_T_NONCE:
+		memcpy(m->nonce, v, n);
+		break;
+	case PROTO_T_SIGNATURE:
+		return proto_msg_set_sig(m, v, n);
 	case PROTO_T_TEXT:
 		if (n > 0)
 			memcpy(m->text, v, n);
@@ -438,6 +451,7 @@ proto_msg_cleanup(struct proto_msg *m)
 	for (i = 0; i < PROTO_CHAIN_MAX; i++)
 		free(m->chain[i]);
 	free(m->certs);
+	free(m->sig);
 	/* password and token are secrets: wipe everything */
 	sodium_memzero(m, sizeof(*m));
 }
@@ -456,6 +470,14 @@ proto_msg_set_cert(struct proto_msg *m, const void *der, size_t len)
 	if (len > PROTO_CERT_MAX)
 		return 0;
 	return blob_copy(&m->cert, &m->cert_len, der, len);
+}
+
+int
+proto_msg_set_sig(struct proto_msg *m, const void *sig, size_t len)
+{
+	if (len > PROTO_SIG_MAX)
+		return 0;
+	return blob_copy(&m->sig, &m->sig_len, sig, len);
 }
 
 int
@@ -715,6 +737,14 @@ field_value(const struct proto_msg *m, uint16_t tag, size_t chain_i,
 		*v = m->totp_secret;
 		*n = m->totp_secret_len;
 		break;
+	case PROTO_T_NONCE:
+		*v = m->nonce;
+		*n = PROTO_NONCE_LEN;
+		break;
+	case PROTO_T_SIGNATURE:
+		*v = m->sig;
+		*n = m->sig != NULL ? m->sig_len : 0;
+		break;
 	}
 }
 
@@ -819,7 +849,8 @@ proto_type_is_request(uint8_t type)
 {
 	return (type >= PROTO_HELLO && type <= PROTO_LIST) ||
 	    type == PROTO_REQUEST || type == PROTO_PASSWD ||
-	    type == PROTO_ENROLL;
+	    type == PROTO_ENROLL || type == PROTO_CHALLENGE ||
+	    type == PROTO_RENEW;
 }
 
 const char *
@@ -974,4 +1005,20 @@ proto_log_escape(char *out, size_t out_len, const char *in, size_t max_in)
 		out[o++] = '.';
 	}
 	out[o] = '\0';
+}
+
+void
+proto_renew_tbs(uint8_t out[PROTO_RENEW_TBS_LEN],
+    const uint8_t nonce[PROTO_NONCE_LEN], const uint8_t *cert,
+    size_t cert_len, const uint8_t *csr, size_t csr_len)
+{
+	uint8_t	*p = out;
+
+	memcpy(p, PROTO_RENEW_CTX, sizeof(PROTO_RENEW_CTX));	/* and NUL */
+	p += sizeof(PROTO_RENEW_CTX);
+	memcpy(p, nonce, PROTO_NONCE_LEN);
+	p += PROTO_NONCE_LEN;
+	crypto_hash_sha256(p, cert, cert_len);
+	p += 32;
+	crypto_hash_sha256(p, csr, csr_len);
 }

@@ -47,6 +47,8 @@ struct wb;
 #define PROTO_ENROL_CODE_MAX	64		/* ENROL_CODE text */
 #define PROTO_TOTP_SECRET_MIN	10		/* RFC 4226: >= 128 bits */
 #define PROTO_TOTP_SECRET_MAX	64
+#define PROTO_NONCE_LEN		32		/* CHALLENGE's nonce */
+#define PROTO_SIG_MAX		1024		/* RENEW's signature */
 
 /* Message types: requests (client -> server) below 0x80, replies above. */
 enum proto_type {
@@ -62,6 +64,8 @@ enum proto_type {
 	/* the account (0x10..0x17 / 0x90..0x97) */
 	PROTO_PASSWD = 0x10,		/* NEW_PASSWORD */
 	PROTO_ENROLL = 0x11,		/* ACCOUNT, ENROL_CODE, NEW_PASSWORD */
+	PROTO_CHALLENGE = 0x18,		/* (no fields) */
+	PROTO_RENEW = 0x19,		/* CERT, CSR, SIGNATURE */
 	PROTO_OK = 0x80,		/* (no fields) */
 	PROTO_SERVER_HELLO = 0x81,	/* VERSION, MAX_FRAME */
 	PROTO_ACCEPTED = 0x82,		/* REQUEST, STATE, [TOKEN] */
@@ -70,6 +74,8 @@ enum proto_type {
 	PROTO_ERROR = 0x85,		/* CODE, TEXT */
 	PROTO_CERTS = 0x86,		/* TOTAL, CERTINFO x 0..32 */
 	PROTO_ENROLLED = 0x90,		/* TOTP_SECRET */
+	PROTO_NONCE = 0x98,		/* NONCE */
+	PROTO_RENEWED = 0x99,		/* CERT, CHAIN x 1..8 */
 };
 
 /* TLV tags. */
@@ -97,6 +103,8 @@ enum proto_tag {
 	PROTO_T_NEW_PASSWORD = 0x0070,	/* bytes 1..1024, no NUL */
 	PROTO_T_ENROL_CODE = 0x0071,	/* 1..64 of A-Z a-z 2-7 - */
 	PROTO_T_TOTP_SECRET = 0x0072,	/* 10..64 bytes */
+	PROTO_T_NONCE = 0x0090,		/* 32 bytes */
+	PROTO_T_SIGNATURE = 0x0091,	/* 1..1024 bytes */
 };
 
 /* Same values as store.h enum req_reason / enum req_state. */
@@ -212,6 +220,11 @@ struct proto_msg {
 	/* ENROLLED */
 	uint8_t		totp_secret[PROTO_TOTP_SECRET_MAX];
 	size_t		totp_secret_len;
+	/* NONCE */
+	uint8_t		nonce[PROTO_NONCE_LEN];
+	/* RENEW: sig is malloc'd (proto_msg_set_sig) */
+	uint8_t		*sig;
+	size_t		sig_len;
 };
 
 /* Zeroes m and sets version, type and id. */
@@ -222,6 +235,7 @@ void	proto_msg_cleanup(struct proto_msg *m);
  * or when len is 0 or above the field's limit. */
 int	proto_msg_set_csr(struct proto_msg *m, const void *der, size_t len);
 int	proto_msg_set_cert(struct proto_msg *m, const void *der, size_t len);
+int	proto_msg_set_sig(struct proto_msg *m, const void *sig, size_t len);
 /* Appends one CA certificate to chain; 0 also when the chain is full. */
 int	proto_msg_add_chain(struct proto_msg *m, const void *der, size_t len);
 /* Appends a copy of ci to certs; 0 on ENOMEM or when certs is full
@@ -273,7 +287,7 @@ int	proto_encode_error(struct wb *out, uint32_t id, uint16_t code,
 int	proto_encode_ok(struct wb *out, uint32_t id);
 
 /* 1 if type is a request a client may send (HELLO .. LIST, PASSWD,
- * ENROLL). */
+ * ENROLL, CHALLENGE, RENEW, REQUEST). */
 int		 proto_type_is_request(uint8_t type);
 /* Static names: "HELLO", ..., "unknown". */
 const char	*proto_type_name(uint8_t type);
@@ -302,6 +316,18 @@ int	proto_account_valid(const char *name);
  */
 void	proto_log_escape(char *out, size_t out_len, const char *in,
 	    size_t max_in);
+
+/*
+ * RENEW's proof of possession: the bytes the current certificate's key
+ * signs, PROTO_RENEW_TBS_LEN of them: the context "mica-renew-v1" and a
+ * NUL, the server's NONCE, SHA-256 of the CERT value, SHA-256 of the CSR
+ * value (docs/PROTOCOL.md, RENEW).
+ */
+#define PROTO_RENEW_CTX		"mica-renew-v1"
+#define PROTO_RENEW_TBS_LEN	(sizeof(PROTO_RENEW_CTX) + PROTO_NONCE_LEN + 64)
+void	proto_renew_tbs(uint8_t out[PROTO_RENEW_TBS_LEN],
+	    const uint8_t nonce[PROTO_NONCE_LEN], const uint8_t *cert,
+	    size_t cert_len, const uint8_t *csr, size_t csr_len);
 
 /* Token as lowercase hex: out must hold PROTO_TOKEN_HEX_LEN + 1 bytes. */
 void	proto_token_hex(char *out, const uint8_t token[PROTO_TOKEN_LEN]);

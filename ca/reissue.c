@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <sodium.h>
 
@@ -254,9 +256,133 @@ struct create_ctx {
 	uint64_t		 id;
 	int			 held;
 	uint8_t			 state;
+	int			 resumed;	/* an earlier request, new token */
 	enum reissue_rc		 rc;
 	char			 err[CA_ERR_MAX];
 };
+
+/* ---- resuming a request whose ACCEPTED was lost ---- */
+
+/* 1 if the two CSRs (DER) carry the same public key. */
+static int
+csr_same_key(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	const unsigned char	*p;
+	X509_REQ		*ra = NULL, *rb = NULL;
+	EVP_PKEY		*ka, *kb;
+	int			 same = 0;
+
+	if (alen > LONG_MAX || blen > LONG_MAX)
+		return 0;
+	p = a;
+	if ((ra = d2i_X509_REQ(NULL, &p, (long)alen)) == NULL)
+		goto out;
+	p = b;
+	if ((rb = d2i_X509_REQ(NULL, &p, (long)blen)) == NULL)
+		goto out;
+	if ((ka = X509_REQ_get0_pubkey(ra)) != NULL &&
+	    (kb = X509_REQ_get0_pubkey(rb)) != NULL)
+		same = EVP_PKEY_eq(ka, kb) == 1;
+out:
+	ERR_clear_error();
+	X509_REQ_free(ra);
+	X509_REQ_free(rb);
+	return same;
+}
+
+struct issued_find {
+	const uint8_t	*new_serial;
+	uint64_t	 id;
+};
+
+static int
+issued_find_cb(const struct request_rec *q, void *arg)
+{
+	struct issued_find *f = arg;
+
+	if (q->state == REQ_ISSUED &&
+	    memcmp(q->new_serial, f->new_serial, STORE_SERIAL_LEN) == 0) {
+		f->id = q->id;
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * The connection broke after the request was stored and before the
+ * client had its ACCEPTED (micad killed in between, under review = auto
+ * even after the approval).  The client keeps the key it sent and runs
+ * again with a new code: the same account asking again for the same
+ * lost serial with a CSR for the same key gets that request back with a
+ * new token (the old one, never seen by anybody, stops working).
+ * STORE_OK and c->resumed when request id is such a request, else
+ * STORE_NOTFOUND.
+ */
+static enum store_rc
+resume_request(struct create_ctx *c, struct store_txn *txn, uint64_t id,
+    int same_lost)
+{
+	struct request_rec	q;
+	char			subj[64];
+	enum store_rc		rc;
+
+	memset(&q, 0, sizeof(q));
+	if ((rc = store_request_get(txn, id, &q)) != STORE_OK)
+		goto out;
+	if (strcmp(q.account, c->account) != 0 || (same_lost &&
+	    memcmp(q.lost_serial, c->lost, STORE_SERIAL_LEN) != 0) ||
+	    (q.state != REQ_PENDING && q.state != REQ_ISSUED) ||
+	    !csr_same_key(q.csr, q.csr_len, c->csr, c->csr_len)) {
+		rc = STORE_NOTFOUND;
+		goto out;
+	}
+	memcpy(q.token_hash, c->hash, STORE_HASH_LEN);
+	if ((rc = store_request_put(txn, &q)) != STORE_OK)
+		goto out;
+	snprintf(subj, sizeof(subj), "req=%" PRIu64, id);
+	if ((rc = store_audit_append(txn, c->account, "request.resumed", subj,
+	    "same account, lost serial and key: a new retrieval token",
+	    NULL)) != STORE_OK)
+		goto out;
+	c->id = id;
+	c->held = q.held;
+	c->state = q.state;
+	c->resumed = 1;
+	c->rc = REISSUE_OK;
+out:
+	request_rec_cleanup(&q);
+	return rc;
+}
+
+/*
+ * The lost certificate was replaced already, by a request of this
+ * account for this key whose ACCEPTED was lost?  Named either by the
+ * lost serial (revoked, replaced_by set) or, by a client that took "the
+ * only good certificate", by the replacement itself (replaces set, its
+ * key the CSR's).  As resume_request.
+ */
+static enum store_rc
+resume_issued(struct create_ctx *c, struct store_txn *txn,
+    const struct cert_rec *lost)
+{
+	struct issued_find	f;
+	enum store_rc		rc;
+	int			by_replacement;
+
+	if (strcmp(lost->account, c->account) != 0)
+		return STORE_NOTFOUND;
+	by_replacement = lost->st.status != CERT_REVOKED;
+	if (by_replacement ? serial_is_zero(lost->replaces) :
+	    serial_is_zero(lost->replaced_by))
+		return STORE_NOTFOUND;
+	f.new_serial = by_replacement ? lost->serial : lost->replaced_by;
+	f.id = 0;
+	if ((rc = store_request_iter(txn, issued_find_cb, &f)) != STORE_OK)
+		return rc;
+	if (f.id == 0)
+		return STORE_NOTFOUND;
+	return resume_request(c, txn, f.id, !by_replacement);
+}
 
 /* The CSR rules of ca/ca.h against the lost certificate and account. */
 static int
@@ -403,6 +529,7 @@ create_txn(struct store_txn *txn, void *arg)
 	memset(&q, 0, sizeof(q));
 	c->rc = REISSUE_INTERNAL;
 	c->held = 0;
+	c->resumed = 0;
 	c->err[0] = '\0';
 	if (c->enrol)
 		return enrol_txn(txn, c);
@@ -420,6 +547,13 @@ create_txn(struct store_txn *txn, void *arg)
 	}
 	if (rc != STORE_OK)
 		goto out;
+	if (lost.st.status == CERT_REVOKED ||
+	    !serial_is_zero(lost.replaces)) {
+		rc = resume_issued(c, txn, &lost);
+		if (rc != STORE_NOTFOUND)
+			goto out;	/* resumed, or a store error */
+		rc = STORE_OK;
+	}
 	if (lost.st.status != CERT_GOOD && lost.st.status != CERT_HOLD) {
 		c->rc = REISSUE_BAD_REQUEST;
 		snprintf(c->err, sizeof(c->err), "certificate %s is revoked",
@@ -445,6 +579,9 @@ create_txn(struct store_txn *txn, void *arg)
 	/* One open request per lost serial: an index lookup (store.h). */
 	rc = store_request_open_find(txn, c->lost, &open_id);
 	if (rc == STORE_OK) {
+		if ((rc = resume_request(c, txn, open_id, 1)) !=
+		    STORE_NOTFOUND)
+			goto out;	/* resumed, or a store error */
 		c->rc = REISSUE_DUPLICATE;
 		snprintf(c->err, sizeof(c->err), "request %" PRIu64 " for "
 		    "serial %s is still open", open_id, hex);
@@ -588,6 +725,18 @@ create_written(void *arg, enum store_rc rc)
 			    c->account, hex, store_strerror(rc));
 		}
 		create_refuse(c);
+		return;
+	}
+	if (c->resumed) {
+		/* an earlier request of this client, now with a new token */
+		log_info("req=%" PRIu64 " resumed account=%s serial=%s "
+		    "state=%s", c->id, c->account, hex,
+		    c->state == REQ_ISSUED ? "issued" : "pending");
+		if (c->state == REQ_PENDING &&
+		    c->set.policy.review == REVIEW_AUTO &&
+		    reissue_approve(c->d, c->id, "auto", create_auto_done, c))
+			return;
+		create_finish(c);
 		return;
 	}
 	if (c->enrol)
@@ -1254,4 +1403,92 @@ out:
 	request_rec_cleanup(&c.q);
 	cert_rec_cleanup(&c.cert);
 	return rc;
+}
+
+/* ---- requests left pending by a stop (review = auto) ---- */
+
+#define RESUME_MAX	4096	/* per start; more wait for the next one */
+
+struct resume_ctx {
+	uint64_t	ids[RESUME_MAX];
+	size_t		num;
+	size_t		more;	/* pending beyond RESUME_MAX */
+};
+
+static int
+resume_cb(const struct request_rec *q, void *arg)
+{
+	struct resume_ctx *rc = arg;
+
+	if (q->state != REQ_PENDING)
+		return 1;
+	if (rc->num < RESUME_MAX)
+		rc->ids[rc->num++] = q->id;
+	else
+		rc->more++;
+	return 1;
+}
+
+static enum store_rc
+resume_txn(struct store_txn *txn, void *arg)
+{
+	struct resume_ctx *rc = arg;
+
+	rc->num = rc->more = 0;
+	return store_request_iter(txn, resume_cb, rc);
+}
+
+static void
+resume_done(void *arg, int ok, const char *err)
+{
+	uint64_t id = (uint64_t)(uintptr_t)arg;
+
+	if (ok)
+		log_info("req=%" PRIu64 " left pending by a stop: approved "
+		    "(review = auto)", id);
+	else
+		log_warnx("req=%" PRIu64 " left pending by a stop: automatic "
+		    "approval failed: %s", id, err);
+}
+
+int
+reissue_resume_auto(struct micad *d)
+{
+	struct micad_settings	 set;
+	struct resume_ctx	*rc = NULL;
+	char			 err[CA_ERR_MAX];
+	enum store_rc		 src;
+	size_t			 i;
+	int			 ok = 0;
+
+	if (!micad_settings_copy(d, &set, err, sizeof(err))) {
+		log_warnx("resume pending requests: %s", err);
+		goto out;
+	}
+	if (set.policy.review != REVIEW_AUTO) {
+		ok = 1;
+		goto out;
+	}
+	if ((rc = calloc(1, sizeof(*rc))) == NULL) {
+		log_warn("resume pending requests");
+		goto out;
+	}
+	if ((src = store_read(d->store, resume_txn, rc)) != STORE_OK) {
+		log_warnx("resume pending requests: store: %s",
+		    store_strerror(src));
+		goto out;
+	}
+	if (rc->num > 0)
+		log_info("review = auto: %zu request%s left pending by a stop, "
+		    "deciding them now%s", rc->num, rc->num == 1 ? "" : "s",
+		    rc->more > 0 ? " (more at the next start)" : "");
+	for (i = 0; i < rc->num; i++)
+		if (!reissue_approve(d, rc->ids[i], "auto", resume_done,
+		    (void *)(uintptr_t)rc->ids[i]))
+			log_warnx("req=%" PRIu64 " left pending: approval not "
+			    "queued", rc->ids[i]);
+	ok = 1;
+out:
+	free(rc);
+	return ok;
 }

@@ -132,4 +132,12 @@ int	reissue_is_enrolment(const uint8_t lost_serial[16]);
 /* Drops every waiter registered with arg (a closing connection). */
 void		reissue_wait_cancel(struct reissue *, void *arg);
 
+/*
+ * At start, with [policy] review = auto: approves (actor "auto") the
+ * requests still pending, which a stop caught between storing them and
+ * their automatic approval.  Each approval runs like reissue_approve;
+ * outcomes are logged.  Returns 0 if the store could not be read.
+ */
+int		reissue_resume_auto(struct micad *d);
+
 #endif

@@ -35,6 +35,7 @@ enum ktype {
 	K_U32,		/* uint32_t in [min, max], K/M suffix allowed */
 	K_BOOL,		/* yes/no/true/false/1/0 */
 	K_REVIEW,	/* manual|auto */
+	K_RENEW,	/* auto|manual|off */
 	K_LOGLEVEL,	/* error|warn|info|debug */
 	K_UIDS,		/* comma-separated uids */
 	K_NETS,		/* comma-separated addresses or prefixes */
@@ -80,6 +81,8 @@ static const struct key keys[] = {
 	{ "protocol", "idle_timeout", K_INT, N(proto.idle_timeout), 1, 86400 },
 	{ "protocol", "login_timeout", K_INT, N(proto.login_timeout), 1, 3600 },
 	{ "protocol", "max_frame", K_U32, N(proto.max_frame), 1024, 1 << 20 },
+	{ "protocol", "login_queue_per_address", K_INT, N(proto.login_queue_per_address), 0, 100000 },
+	{ "protocol", "login_queue_max", K_INT, N(proto.login_queue_max), 0, 100000 },
 
 	{ "http", "listen", K_LISTEN, S(http.listen), 0, 0 },
 	{ "http", "threads", K_INT, N(http.threads), 1, 64 },
@@ -109,6 +112,9 @@ static const struct key keys[] = {
 	{ "policy", "min_password_length", K_INT, N(policy.min_password_length), 8, 1024 },
 	{ "policy", "password_max_days", K_INT, N(policy.password_max_days), 0, 36500 },
 	{ "policy", "enrol_code_lifetime", K_INT, N(policy.enrol_code_lifetime), 1, 30 * 86400 },
+	{ "policy", "renew", K_RENEW, N(policy.renew), 0, 0 },
+	{ "policy", "renew_window", K_INT, N(policy.renew_window), 0, 36500 },
+	{ "policy", "renew_revoke_old", K_BOOL, N(policy.renew_revoke_old), 0, 0 },
 
 	{ "store", "path", K_PATH, S(store.path), 0, 0 },
 	{ "store", "map_size", K_SIZE, N(store.map_size), 1 << 20, 1ULL << 40 },
@@ -244,6 +250,8 @@ conf_defaults(struct mica_conf *c, const char *dir)
 	c->proto.idle_timeout = 300;
 	c->proto.login_timeout = 30;
 	c->proto.max_frame = 65536;
+	c->proto.login_queue_per_address = 32;
+	c->proto.login_queue_max = 256;
 
 	snprintf(c->http.listen, sizeof(c->http.listen), "127.0.0.1:7780");
 	c->http.threads = 1;
@@ -271,6 +279,9 @@ conf_defaults(struct mica_conf *c, const char *dir)
 	c->policy.min_password_length = 12;
 	c->policy.password_max_days = 0;
 	c->policy.enrol_code_lifetime = 86400;
+	c->policy.renew = RENEW_AUTO;
+	c->policy.renew_window = 30;
+	c->policy.renew_revoke_old = 1;
 
 	join(c->store.path, sizeof(c->store.path), dir, "store");
 	c->store.map_size = 64ULL << 20;
@@ -572,6 +583,18 @@ set_key(struct mica_conf *c, const struct key *k, const char *v, char *why,
 			*(int *)base = REVIEW_AUTO;
 		else {
 			snprintf(why, why_len, "must be manual or auto");
+			return 0;
+		}
+		return 1;
+	case K_RENEW:
+		if (strcmp(v, "auto") == 0)
+			*(int *)base = RENEW_AUTO;
+		else if (strcmp(v, "manual") == 0)
+			*(int *)base = RENEW_MANUAL;
+		else if (strcmp(v, "off") == 0)
+			*(int *)base = RENEW_OFF;
+		else {
+			snprintf(why, why_len, "must be auto, manual or off");
 			return 0;
 		}
 		return 1;

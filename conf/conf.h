@@ -58,6 +58,10 @@ struct conf_proto {			/* [protocol]: the CA protocol */
 	int		login_timeout;			/* s, 30: log in
 							 * by then */
 	uint32_t	max_frame;			/* 65536 */
+	int		login_queue_per_address;	/* 32: LOGINs waiting
+							 * for a worker, from
+							 * one address */
+	int		login_queue_max;		/* 256: in all */
 };
 
 #define CONF_NETS_MAX	16
@@ -112,6 +116,8 @@ struct conf_admin {
 };
 
 enum conf_review { REVIEW_MANUAL = 0, REVIEW_AUTO = 1 };
+/* [policy] renew: mica renew with the current key */
+enum conf_renew { RENEW_AUTO = 0, RENEW_MANUAL = 1, RENEW_OFF = 2 };
 
 struct conf_policy {
 	int		review;				/* enum conf_review */
@@ -125,6 +131,12 @@ struct conf_policy {
 	int		min_password_length;		/* 12 */
 	int		password_max_days;		/* 0 = no maximum age */
 	int		enrol_code_lifetime;		/* s, 86400 */
+	int		renew;				/* enum conf_renew,
+							 * auto */
+	int		renew_window;			/* days before
+							 * notAfter, 30 */
+	int		renew_revoke_old;		/* 1: superseded at
+							 * once; 0: expires */
 };
 
 struct conf_store {

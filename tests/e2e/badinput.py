@@ -38,7 +38,8 @@ import sys
 import time
 
 NAMES = {0x80: "OK", 0x81: "SERVER_HELLO", 0x82: "ACCEPTED", 0x83: "ISSUED",
-         0x84: "REJECTED", 0x85: "ERROR", 0x86: "CERTS", 0x90: "ENROLLED"}
+         0x84: "REJECTED", 0x85: "ERROR", 0x86: "CERTS", 0x90: "ENROLLED",
+         0x98: "NONCE", 0x99: "RENEWED"}
 PROBE_ID = 0xfffffffe
 
 

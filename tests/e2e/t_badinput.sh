@@ -63,6 +63,8 @@ REQID=$(sed -n 's/^request: //p' "$T/owner.new.crt.request")
 [ -n "$REQID" ] || not_ok "owner's pending request"
 export REQ=$(printf '%016x' "$REQID")
 export OWNER_SERIAL=$(hex16 "$T/owner.crt")
+export OWNER_CERT=$(openssl x509 -in "$T/owner.crt" -outform DER |
+    od -An -v -tx1 | tr -d ' \n')
 OSER=$(serial_of "$T/owner.crt")
 for a in l3 l4 l5 l6 l7 l8 l10; do
 	eval "export S_$a=$(hex16 "$T/$a.crt")"
@@ -268,6 +270,26 @@ proto | audit+1 | hello login:l7 f:1:3:9:20=$S_l7,21=$CSR_L3,22=00,23=513*41 | S
 proto | audit+1 | hello login:l8 f:1:3:9:20=$S_l8,21=16385*30,22=00 | SERVER_HELLO@1 OK@2 ERROR4@9 open
 proto | audit+1 | hello login:l9 f:1:2:9:10='l9,11='correct-horse-battery,12='123456 | SERVER_HELLO@1 OK@2 ERROR3@9 open
 proto | audit+2 | hello login:l10 f:1:3:9:20=7fffffffffffffffffffffffffffffff,21=$CSR_L3,22=00 | SERVER_HELLO@1 OK@2 ERROR8@9 open
+# CHALLENGE / RENEW (no login): the nonce first, single use; a bad
+# signature is ERROR 8; SIGNATURE 1..1024 bytes, required; NONCE and
+# RENEWED are reply types; before a CHALLENGE the frame limit is 4096,
+# after it 12288
+proto | - | hello f:1:18:9                   | SERVER_HELLO@1 NONCE@9 open
+proto | - | hello f:1:18:9:90=32*00          | SERVER_HELLO@1 NONCE@9 open
+proto | - | hello f:1:18:9:8090=32*00        | SERVER_HELLO@1 ERROR13@9 open
+proto | - | hello f:1:19:9:40=$OWNER_CERT,21=$CSR_L3,91=64*01 | SERVER_HELLO@1 ERROR8@9 open
+proto | - | hello f:1:18:8 f:1:19:9:40=$OWNER_CERT,21=$CSR_L3,91=64*01 | SERVER_HELLO@1 NONCE@8 ERROR8@9 open
+proto | - | hello f:1:18:8 f:1:19:9:40=$OWNER_CERT,21=$CSR_L3,91=64*01 f:1:19:10:40=$OWNER_CERT,21=$CSR_L3,91=64*01 | SERVER_HELLO@1 NONCE@8 ERROR8@9 ERROR8@10 open
+proto | - | hello f:1:18:8 f:1:19:9:40=$OWNER_CERT,21=$CSR_L3 | SERVER_HELLO@1 NONCE@8 ERROR1@9 open
+proto | - | hello f:1:18:8 f:1:19:9:40=$OWNER_CERT,91=01 | SERVER_HELLO@1 NONCE@8 ERROR1@9 open
+proto | - | hello f:1:18:8 f:1:19:9:40=$OWNER_CERT,21=$CSR_L3,91= | SERVER_HELLO@1 NONCE@8 ERROR1@9 open
+proto | - | hello f:1:18:8 f:1:19:9:40=$OWNER_CERT,21=$CSR_L3,91=1025*01 | SERVER_HELLO@1 NONCE@8 ERROR4@9 open
+proto | - | hello f:1:18:8 f:1:19:9:40=30,21=$CSR_L3,91=01 | SERVER_HELLO@1 NONCE@8 ERROR8@9 open
+proto | - | hello f:1:18:8 f:1:19:9:40=5000*30,21=30,91=01 | SERVER_HELLO@1 NONCE@8 ERROR8@9 open
+proto | - | hello f:1:19:9:40=5000*30,21=30,91=01 | SERVER_HELLO@1 ERROR4@0 closed
+proto | - | hello f:1:18:8 f:1:19:9:40=13000*30,21=30,91=01 | SERVER_HELLO@1 NONCE@8 ERROR4@0 closed
+proto | - | hello f:1:98:9:90=32*00          | SERVER_HELLO@1 ERROR3@9 open
+proto | - | hello f:1:99:9:40=30,41=30       | SERVER_HELLO@1 ERROR3@9 open
 # LIST: login first; no fields (a truncated field header is ERROR 1, an
 # unknown critical tag ERROR 13); CERTS is a reply type
 proto | - | hello f:1:7:9                    | SERVER_HELLO@1 ERROR5@9 open

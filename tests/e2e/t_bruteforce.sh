@@ -7,7 +7,8 @@
 # account costs an argon2id verification (of the dummy hash) like a known
 # one.  Timing is printed, never asserted: the dummy verification is
 # checked structurally in micad's debug log.  micad lets one LOGIN per
-# address be in flight (2 x workers in all; beyond: ERROR 11), so the
+# address be in flight (2 x workers in all; beyond: the login queue, set
+# to 0 here, so ERROR 11), so the
 # concurrent cases come from 127.0.0.2, .3, ... (MICA_LOGIN_SPREAD) with
 # 10 workers; one address flooding LOGINs gets ERROR 11.  Names that are
 # not accounts are locked like accounts (in memory), so ERROR 7 does not
@@ -22,6 +23,10 @@ conf_set "$CONF" max_failures 5
 conf_set "$CONF" lockout_seconds 900
 conf_set "$CONF" log_level debug
 conf_set "$CONF" workers 10
+# no login queue: a LOGIN that finds its address's slot taken is refused
+# at once (ERROR 11), as this test's flood case wants; t_resume tests the
+# queue
+conf_set "$CONF" login_queue_per_address 0
 start_micad || { not_ok "micad starts"; done_testing; }
 CA=$T/ca/ca.crt
 PW='correct-horse-battery'
@@ -171,7 +176,8 @@ expect_eq "audit: 7 auth.failure records for ghost" \
 
 # ---- LOGIN flood from one address: ERROR 11 beyond the cap ----
 # 12 connections from 127.0.0.1 send LOGIN at once; one LOGIN per address
-# may be in flight, so the others are refused at once with ERROR 11 (no
+# may be in flight and the queue is 0, so the others are refused at once
+# with ERROR 11 (no
 # argon2id spent on them).  How many arrive while the first is hashed
 # depends on scheduling, so "at least one" is asserted, and that every
 # ERROR 11 cost no verification.

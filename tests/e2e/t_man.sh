@@ -100,6 +100,9 @@ policy lockout_seconds
 policy max_failures
 policy min_password_length
 policy password_max_days
+policy renew
+policy renew_revoke_old
+policy renew_window
 policy request_days
 policy review
 W
@@ -113,7 +116,7 @@ fi
 # sample, the README and mica.conf(5)
 grep -rhoE '(ni\.event = |\? |: )"(cert|request)\.[a-z]+"' "$TOP/ca" |
     grep -oE '(cert|request)\.[a-z]+' | sort -u >"$T/events.txt"
-expect_eq "the code emits 7 notify events" "$(wc -l <"$T/events.txt")" 7
+expect_eq "the code emits 8 notify events" "$(wc -l <"$T/events.txt")" 8
 for doc in conf/mica.conf.sample README.md man/mica.conf.5; do
 	tr -s ' \n' ' ' <"$TOP/$doc" | grep -oE '(cert|request)\.(created|approved|rejected|revoked|hold|released|expiring|[a-z]+)' |
 	    grep -vE '^(cert|request)\.(crt|pem|key|csr|chain|request)$' | sort -u >"$T/doc.txt"

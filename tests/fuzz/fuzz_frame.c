@@ -52,6 +52,7 @@ msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 
 	if (!blob_equal(a->csr, a->csr_len, b->csr, b->csr_len) ||
 	    !blob_equal(a->cert, a->cert_len, b->cert, b->cert_len) ||
+	    !blob_equal(a->sig, a->sig_len, b->sig, b->sig_len) ||
 	    a->num_chain != b->num_chain || !certs_equal(a, b))
 		return 0;
 	for (i = 0; i < PROTO_CHAIN_MAX; i++)
@@ -63,6 +64,7 @@ msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 	memcpy(&y, b, sizeof(y));
 	x.csr = y.csr = x.cert = y.cert = NULL;
 	x.certs = y.certs = NULL;
+	x.sig = y.sig = NULL;
 	for (i = 0; i < PROTO_CHAIN_MAX; i++)
 		x.chain[i] = y.chain[i] = NULL;
 	return memcmp(&x, &y, sizeof(x)) == 0;

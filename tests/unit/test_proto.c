@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include <sodium.h>
+
 #include "common/bytes.h"
 #include "ca/proto.h"
 
@@ -327,6 +329,78 @@ test_rt_enroll(void **state)
 	raw_end(&b);
 	expect_fail(&b, PROTO_E_MALFORMED, 0);
 	wb_cleanup(&b);
+}
+
+/* CHALLENGE, NONCE, RENEW, RENEWED round trips; the encoder refuses a
+ * RENEW without SIGNATURE or with one over PROTO_SIG_MAX; the TBS bytes
+ * are fixed by the spec. */
+static void
+test_rt_renew(void **state)
+{
+	struct proto_msg m, o;
+	struct wb b;
+	uint8_t sig[PROTO_SIG_MAX + 1], tbs[PROTO_RENEW_TBS_LEN];
+	uint8_t nonce[PROTO_NONCE_LEN];
+	size_t i;
+
+	(void)state;
+	proto_msg_init(&m, PROTO_CHALLENGE, 4);
+	round_trip(&m, &o);
+	assert_int_equal(o.type, PROTO_CHALLENGE);
+	proto_msg_cleanup(&o);
+	assert_int_equal(proto_type_is_request(PROTO_CHALLENGE), 1);
+	assert_int_equal(proto_type_is_request(PROTO_RENEW), 1);
+	assert_int_equal(proto_type_is_request(PROTO_NONCE), 0);
+	assert_int_equal(proto_type_is_request(PROTO_RENEWED), 0);
+	assert_string_equal(proto_type_name(PROTO_RENEW), "RENEW");
+
+	proto_msg_init(&m, PROTO_NONCE, 4);
+	for (i = 0; i < PROTO_NONCE_LEN; i++)
+		m.nonce[i] = (uint8_t)i;
+	round_trip(&m, &o);
+	assert_memory_equal(o.nonce, m.nonce, PROTO_NONCE_LEN);
+	proto_msg_cleanup(&o);
+
+	proto_msg_init(&m, PROTO_RENEW, 5);
+	memset(sig, 0x5a, sizeof(sig));
+	assert_int_equal(proto_msg_set_cert(&m, der1, sizeof(der1)), 1);
+	assert_int_equal(proto_msg_set_csr(&m, der2, sizeof(der2)), 1);
+	wb_init(&b);
+	assert_int_equal(proto_encode(&b, &m), 0);	/* no SIGNATURE */
+	assert_int_equal(proto_msg_set_sig(&m, sig, sizeof(sig)), 0);
+	assert_int_equal(proto_msg_set_sig(&m, sig, PROTO_SIG_MAX), 1);
+	round_trip(&m, &o);
+	assert_int_equal(o.sig_len, PROTO_SIG_MAX);
+	assert_memory_equal(o.sig, sig, PROTO_SIG_MAX);
+	assert_memory_equal(o.cert, der1, sizeof(der1));
+	assert_memory_equal(o.csr, der2, sizeof(der2));
+	proto_msg_cleanup(&o);
+	proto_msg_cleanup(&m);
+	wb_cleanup(&b);
+
+	proto_msg_init(&m, PROTO_RENEWED, 5);
+	assert_int_equal(proto_msg_set_cert(&m, der1, sizeof(der1)), 1);
+	assert_int_equal(proto_msg_add_chain(&m, der2, sizeof(der2)), 1);
+	round_trip(&m, &o);
+	assert_int_equal(o.num_chain, 1);
+	proto_msg_cleanup(&o);
+	proto_msg_cleanup(&m);
+
+	/* "mica-renew-v1" NUL || nonce || SHA-256(cert) || SHA-256(csr) */
+	memset(nonce, 0xa5, sizeof(nonce));
+	assert_int_equal(PROTO_RENEW_TBS_LEN, 14 + 32 + 64);
+	proto_renew_tbs(tbs, nonce, der1, sizeof(der1), der2, sizeof(der2));
+	assert_memory_equal(tbs, "mica-renew-v1\0", 14);
+	assert_memory_equal(tbs + 14, nonce, sizeof(nonce));
+	/* SHA-256 of the 5 bytes 30 03 02 01 05 */
+	{
+		uint8_t h[32];
+
+		crypto_hash_sha256(h, der1, sizeof(der1));
+		assert_memory_equal(tbs + 46, h, 32);
+		crypto_hash_sha256(h, der2, sizeof(der2));
+		assert_memory_equal(tbs + 78, h, 32);
+	}
 }
 
 static void
@@ -1287,6 +1361,7 @@ main(void)
 		cmocka_unit_test(test_doc_example),
 		cmocka_unit_test(test_rt_reissue),
 		cmocka_unit_test(test_rt_enroll),
+		cmocka_unit_test(test_rt_renew),
 		cmocka_unit_test(test_rt_requests),
 		cmocka_unit_test(test_rt_replies),
 		cmocka_unit_test(test_encode_helpers),

@@ -371,7 +371,17 @@ test_reissue_approve(void **state)
 	    sizeof(err)), REISSUE_OK);
 	assert_int_equal(st, REQ_PENDING);
 	assert_int_equal(id, 1);
-	/* A second open request for the serial. */
+	/* The same request again (same account, serial and key: a client
+	 * whose ACCEPTED was lost): the open request, with a new token. */
+	assert_int_equal(create_sync(&f->d, "alice", f->lost, csr, len,
+	    REQREASON_LOST, "", &id2, &st, tok2, err, sizeof(err)),
+	    REISSUE_OK);
+	assert_int_equal(id2, id);
+	assert_int_equal(st, REQ_PENDING);
+	memcpy(tok, tok2, sizeof(tok));
+	OPENSSL_free(csr);
+	/* A second open request for the serial with another key. */
+	len = mk_csr(&csr, f->k3, "alice");
 	assert_int_equal(create_sync(&f->d, "alice", f->lost, csr, len,
 	    REQREASON_LOST, "", &id2, &st, tok2, err, sizeof(err)),
 	    REISSUE_DUPLICATE);

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -440,6 +441,12 @@ route_metrics(struct ocsp_http_req *req, const char *path, void *arg)
 	metric(&m, "counter", "mica_expiry_events_total",
 	    "cert.expiring events emitted.",
 	    micad_stat_get(MSTAT_EXPIRY_SENT));
+	metric(&m, "counter", "mica_store_write_batches_total",
+	    "Writer group commits (one journal and one store fsync each).",
+	    micad_stat_get(MSTAT_WRITE_COMMITS));
+	metric(&m, "counter", "mica_store_writes_grouped_total",
+	    "Writes that shared a group commit with an earlier one.",
+	    micad_stat_get(MSTAT_WRITE_GROUPED));
 	metric(&m, "counter", "mica_auth_failures_total",
 	    "Failed CA protocol logins (from the audit trail; refreshed with "
 	    "the store gauges).", atomic_load(&auth_failures));
@@ -700,6 +707,34 @@ guard_restore(struct mica_conf *c, const struct privdrop *pd, int accept)
 		fatalx("cannot hand %s to %s", c->store.hwm_file, pd->user);
 }
 
+/*
+ * As root: the journal directory (store_open may have made it) and its
+ * segments go to the user micad runs as, who appends and rotates.
+ */
+static void
+chown_journal(const struct mica_conf *c, const struct privdrop *pd)
+{
+	char path[CONF_PATH_MAX + 300];
+	struct dirent *e;
+	DIR *d;
+
+	if (c->store.journal_dir[0] == '\0')
+		return;
+	if (!privdrop_chown(pd, c->store.journal_dir, 0))
+		fatalx("cannot hand %s to %s", c->store.journal_dir, pd->user);
+	if ((d = opendir(c->store.journal_dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strstr(e->d_name, ".mjnl") == NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", c->store.journal_dir,
+		    e->d_name);
+		if (!privdrop_chown(pd, path, 0))
+			fatalx("cannot hand %s to %s", path, pd->user);
+	}
+	closedir(d);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -827,6 +862,10 @@ main(int argc, char **argv)
 	so.map_max = conf.store.map_max;
 	so.no_grow = conf.store.no_grow;
 	so.exclusive = 1;
+	if (conf.store.journal_dir[0] != '\0') {
+		so.journal_dir = conf.store.journal_dir;
+		so.journal_segment_size = conf.store.journal_segment_size;
+	}
 	rc = store_open(&micad.store, conf.store.path, &so);
 	if (rc == STORE_LOCKED)
 		fatalx("store %s is in use by another micad; refusing to "
@@ -834,6 +873,7 @@ main(int argc, char **argv)
 	if (rc != STORE_OK)
 		fatalx("store %s: %s", conf.store.path, store_strerror(rc));
 	guard_restore(&conf, &pd, accept_restore);
+	chown_journal(&conf, &pd);
 
 	micad.conf = &conf;
 	micad.started = time(NULL);

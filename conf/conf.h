@@ -119,6 +119,8 @@ struct conf_store {
 	int		no_grow;			/* 0 */
 	char		hwm_file[CONF_PATH_MAX];	/* private/hwm: the
 							 * high-water mark */
+	char		journal_dir[CONF_PATH_MAX];	/* journal; "" = off */
+	uint64_t	journal_segment_size;		/* 16 MiB */
 };
 
 struct conf_crl {

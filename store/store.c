@@ -1046,6 +1046,8 @@ batch_attempt(struct store *s, struct store_job *jobs, size_t n,
 			    seq);
 			journal_undo(s->jnl, recs.len);
 		}
+		if (t.map_full)		/* at commit: grow and run again */
+			*out_map_full = 1;
 	}
 	if (rc == STORE_OK && s->jnl != NULL && seq > s->j_seq) {
 		pthread_mutex_lock(&s->j_mu);

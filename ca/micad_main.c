@@ -708,6 +708,59 @@ guard_restore(struct mica_conf *c, const struct privdrop *pd, int accept)
 }
 
 /*
+ * The journal position never goes back: the high-water mark's journal_seq
+ * is the store's seq at the last start and clean stop.  A store behind it
+ * lost acknowledged changes (a backup restored without its journal):
+ * refused unless --accept-restore, which moves the mark down to it.
+ */
+static void
+guard_journal(const struct mica_conf *c, int accept)
+{
+	struct store_journal_info ji;
+	struct hwm_state hs;
+	enum store_rc rc;
+
+	if (micad.hwm == NULL)
+		return;
+	if ((rc = store_journal_info(micad.store, &ji)) != STORE_OK)
+		fatalx("store %s: %s", c->store.path, store_strerror(rc));
+	hwm_get(micad.hwm, &hs);
+	if (hs.journal_seq > ji.seq && !accept)
+		fatalx("refusing to start: store %s is at journal seq %" PRIu64
+		    " but the high-water mark %s records seq %" PRIu64 ": "
+		    "changes were acknowledged that this store lacks (a "
+		    "backup restored without its journal?).  Restore it with "
+		    "mica-admin restore BACKUP --journal DIR --to NEWDIR, or "
+		    "start once with micad --accept-restore", c->store.path,
+		    ji.seq, hwm_path(micad.hwm), hs.journal_seq);
+	if (hs.journal_seq != ji.seq) {
+		hs.journal_seq = ji.seq;
+		if (!hwm_set(micad.hwm, &hs))
+			fatalx("cannot write the high-water mark %s",
+			    hwm_path(micad.hwm));
+	}
+}
+
+/* At a clean stop: the mark's journal_seq catches up with the store. */
+static void
+mark_journal(void)
+{
+	struct store_journal_info ji;
+	struct hwm_state hs;
+
+	if (micad.hwm == NULL || micad.store == NULL ||
+	    store_journal_info(micad.store, &ji) != STORE_OK)
+		return;
+	hwm_get(micad.hwm, &hs);
+	if (ji.seq > hs.journal_seq) {
+		hs.journal_seq = ji.seq;
+		if (!hwm_set(micad.hwm, &hs))
+			log_warnx("cannot record journal seq %" PRIu64 " in the "
+			    "high-water mark", ji.seq);
+	}
+}
+
+/*
  * As root: the journal directory (store_open may have made it) and its
  * segments go to the user micad runs as, who appends and rotates.
  */
@@ -873,6 +926,7 @@ main(int argc, char **argv)
 	if (rc != STORE_OK)
 		fatalx("store %s: %s", conf.store.path, store_strerror(rc));
 	guard_restore(&conf, &pd, accept_restore);
+	guard_journal(&conf, accept_restore);
 	chown_journal(&conf, &pd);
 
 	micad.conf = &conf;
@@ -948,6 +1002,7 @@ main(int argc, char **argv)
 	micad.workers = NULL;
 	workq_free(micad.writer);
 	micad.writer = NULL;
+	mark_journal();
 	expiry_free(micad.expiry);
 	renew_stop();
 	notify_free(micad.notify);

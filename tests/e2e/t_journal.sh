@@ -253,4 +253,19 @@ expect_out "missing segment: the gap is named" "(records missing)"
 check "missing segment: nothing left behind" test ! -e "$T/bad"
 : "$BSEQ" "$FIRST"
 
+# ---- the high-water mark's journal_seq: a store restored without its
+# journal is refused even when no revocation was lost ----
+CONF=$D/mica.conf
+start_micad "$CONF" || not_ok "the primary starts again"
+expect_exit 0 "backup before one more issuance" admin backup "$T/b2.mdb"
+expect_exit 0 "one more issuance" admin issue --account bulk \
+    --csr "$T/bulk.csr" --out "$T/last.crt"
+stop_micad
+rm -rf "$D/store" "$J"
+mkdir -m 700 "$D/store" && cp "$T/b2.mdb" "$D/store/data.mdb"
+expect_exit 1 "a store behind the mark's journal seq is refused" \
+    "$BIN/micad" -c "$CONF"
+expect_out "the refusal names both seqs" "but the high-water mark $D/private/hwm records seq"
+expect_out "the refusal says how to restore" "mica-admin restore BACKUP --journal DIR --to NEWDIR"
+
 done_testing

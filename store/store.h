@@ -13,7 +13,12 @@
  *   accounts     name              -> account record
  *   requests     id u64            -> reissue request record
  *   audit        seq u64           -> audit record, BLAKE2b hash chain
- *   meta         name              -> u64 counters, schema version, chain head
+ *   meta         name              -> u64 counters, schema version, chain head;
+ *                                     journal_seq, journal_head (32 bytes),
+ *                                     journal_epoch: the last change-journal
+ *                                     record the store holds (written with
+ *                                     each journalled commit, not journalled
+ *                                     themselves; see store/journal.h)
  *   open_requests lost serial[16]  -> u64 id of its pending/approved request
  *                                     (schema 2; kept by store_request_put)
  *   bad_keys     SPKI SHA-256[32]  -> the first certificate with that key
@@ -22,6 +27,12 @@
  *                                     store_cert_set_status and
  *                                     store_request_put)
  * Every record starts with a version byte.
+ *
+ * With a journal (store_opts.journal_dir), store_write and
+ * store_write_batch record the puts and deletes of each transaction and
+ * append them as one record, fsync'd, before the LMDB commit; store_open
+ * applies records the store lacks (a crash between the two) and refuses a
+ * journal behind the store or of another history.
  */
 #ifndef MICA_STORE_H
 #define MICA_STORE_H

@@ -140,6 +140,10 @@ expect_eq "every acknowledged reissue's lost certificate is revoked" \
     "$notrev" 0
 expect_exit 0 "audit chain intact" admin audit --verify
 expect_exit 0 "mica-admin check passes on the restored store" admin check
+expect_exit 0 "digest through the admin socket" admin digest
+check "it prints a BLAKE2b-256 digest and the journal seq" \
+    sh -c "printf '%s\n' \"\$1\" | grep -Eq '^digest [0-9A-F]{64} seq [0-9]+\$'" \
+    sh "$OUT"
 stop_micad
 
 # ---- the primary restarted on its own store: journal and store agree ---

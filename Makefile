@@ -4,7 +4,7 @@
 #   make check      install missing packages, build, run every test
 #   make check SANITIZE=1   the same under ASan+UBSan (build-san/)
 #   make demo       the lost-certificate story end to end
-#   make bench      benchmarks (bench-ocsp, bench-crl); not part of check
+#   make bench      benchmarks (bench-ocsp, bench-crl, bench-issue); not part of check
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each
 #   make install PREFIX=/usr/local DESTDIR=
 
@@ -58,6 +58,7 @@ LIB	 = $(ALL_LIBS)
 TESTLIBS_common	= common
 TESTLIBS_hwm	= common
 TESTLIBS_store	= store common
+TESTLIBS_journal = store common
 TESTLIBS_conf	= conf common
 TESTLIBS_ocsp	= ocsp store common
 TESTLIBS_crl	= crl ocsp store common
@@ -76,8 +77,8 @@ FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=build-fuzz/fuzz_%)
 HELPER_SRCS = $(wildcard tests/helpers/*.c)
 HELPER_BINS = $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check check-valgrind test deps demo bench bench-ocsp bench-crl fuzz soak \
-	install clean tests prev
+.PHONY: all check check-valgrind test deps demo bench bench-ocsp bench-crl bench-issue \
+	fuzz soak install clean tests prev
 
 all: $(PROGS)
 
@@ -192,13 +193,16 @@ fuzz: deps $(FUZZ_BINS)
 soak: all
 	@sh tests/soak.sh $(BIN)
 
-bench: bench-ocsp bench-crl
+bench: bench-ocsp bench-crl bench-issue
 
 bench-ocsp: deps all $(HELPER_BINS)
 	@sh tests/bench/ocsp.sh $(BIN) $(BUILD)
 
 bench-crl: deps all $(HELPER_BINS)
 	@sh tests/bench/crl.sh $(BIN) $(BUILD)
+
+bench-issue: deps all $(HELPER_BINS)
+	@sh tests/bench/issue.sh $(BIN) $(BUILD)
 
 # Paths the installed unit names are those of this PREFIX: the unit in
 # conf/ says /usr/local; install rewrites it.

@@ -396,6 +396,7 @@ struct status_ctx {
 	int64_t			 now;
 	int			 json;
 	struct store_info	 info;
+	struct store_journal_info journal;
 	uint64_t		 expiring30;
 	char			 restore[1024];	/* "" or an accepted restore */
 };
@@ -427,7 +428,8 @@ status_work(struct walk *w)
 {
 	struct status_ctx *sc = w->ctx;
 
-	if ((w->rc = store_info(w->store, &sc->info)) == STORE_OK)
+	if ((w->rc = store_info(w->store, &sc->info)) == STORE_OK &&
+	    (w->rc = store_journal_info(w->store, &sc->journal)) == STORE_OK)
 		w->rc = store_read(w->store, status_read, sc);
 }
 
@@ -505,6 +507,15 @@ status_finish(struct walk *w)
 		    sc->now < ca_nb ? "not yet valid" : "expired");
 		if (sc->restore[0] != '\0')
 			json_kv_str(&r->rep.out, 0, "restore", sc->restore);
+		json_kv_str(&r->rep.out, 0, "journal", sc->journal.enabled ?
+		    sc->journal.dir : "off");
+		json_kv_u64(&r->rep.out, 0, "journal_seq", sc->journal.seq);
+		json_kv_u64(&r->rep.out, 0, "journal_epoch",
+		    sc->journal.epoch);
+		json_kv_u64(&r->rep.out, 0, "journal_segments",
+		    sc->journal.num_segments);
+		json_kv_u64(&r->rep.out, 0, "journal_bytes",
+		    sc->journal.bytes);
 		wb_str(&r->rep.out, "}\n");
 		return;
 	}
@@ -535,6 +546,15 @@ status_finish(struct walk *w)
 		    fmt_time(t1, ca_nb), fmt_time(t3, ca_na));
 	if (sc->restore[0] != '\0')
 		adm_out(r, "restore: %s\n", sc->restore);
+	if (sc->journal.enabled)
+		adm_out(r, "journal: %s at seq %" PRIu64 " (epoch %" PRIu64
+		    "), %" PRIu64 " segments, %" PRIu64 " bytes\n",
+		    sc->journal.dir, sc->journal.seq, sc->journal.epoch,
+		    sc->journal.num_segments, sc->journal.bytes);
+	else
+		adm_out(r, "journal: off (store at seq %" PRIu64 "): changes "
+		    "after the last backup are lost with the host\n",
+		    sc->journal.seq);
 }
 
 static void
@@ -2069,6 +2089,59 @@ cmd_backup(struct adm_req *r)
 	r->async = 1;
 }
 
+/* ---- digest ---- */
+
+struct digest_job {
+	struct adm_req	*r;
+	enum store_rc	 rc;
+	uint8_t		 digest[STORE_HASH_LEN];
+	uint64_t	 seq;
+};
+
+static void
+digest_work(void *arg)
+{
+	struct digest_job *g = arg;
+
+	g->rc = store_digest(g->r->d->store, g->digest, &g->seq);
+}
+
+static void
+digest_done(void *arg)
+{
+	struct digest_job *g = arg;
+	struct adm_req *r = g->r;
+	char hex[2 * STORE_HASH_LEN + 1];
+
+	if (g->rc != STORE_OK)
+		fail_store(r, "digest", g->rc);
+	else {
+		hex_encode(hex, g->digest, sizeof(g->digest));
+		adm_out(r, "digest %s seq %" PRIu64 "\n", hex, g->seq);
+	}
+	free(g);
+	adm_done(r);
+}
+
+static void
+cmd_digest(struct adm_req *r)
+{
+	struct digest_job *g;
+	struct args a;
+
+	if (!args_parse(r, 1, NULL, "", &a))
+		return;
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		fatalx("out of memory");
+	g->r = r;
+	if (!workq_submit(r->d->workers, digest_work, digest_done, g)) {
+		free(g);
+		adm_fail(r, "digest: micad is stopping");
+		return;
+	}
+	r->async = 1;
+}
+
 /* ---- reissue requests ---- */
 
 struct req_list {
@@ -2418,6 +2491,7 @@ static const struct command commands[] = {
 	{ "list", NULL, cmd_list },
 	{ "audit", NULL, cmd_audit },
 	{ "backup", NULL, cmd_backup },
+	{ "digest", NULL, cmd_digest },
 	{ "requests", NULL, cmd_requests },
 	{ "approve", NULL, cmd_approve },
 	{ "reject", NULL, cmd_reject },

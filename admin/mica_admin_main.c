@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include "common/totpseal.h"
 #include "common/version.h"
 #include "conf/conf.h"
+#include "store/journal.h"
 #include "store/store.h"
 
 static const char *help_text =
@@ -70,6 +72,17 @@ static const char *help_text =
 "                       list the audit trail, or verify its hash chain\n"
 "  backup FILE          consistent, compacted copy of the store (restore:\n"
 "                       stop micad, copy FILE to STORE/data.mdb)\n"
+"  restore BACKUP --journal DIR --to STOREDIR [--until SEQ|TIME]\n"
+"                       offline point-in-time restore: the backup plus the\n"
+"                       journal records after it into a new store directory\n"
+"                       (TIME: YYYY-MM-DDTHH:MM:SSZ, UTC)\n"
+"  digest [--store DIR] BLAKE2b over every record of the store (offline\n"
+"                       with --store) and its journal seq\n"
+"  journal verify [--journal DIR]\n"
+"                       check every journal record and the hash chain\n"
+"  journal prune --backup FILE [--journal DIR]\n"
+"                       remove the segments every record of which is in\n"
+"                       the backup\n"
 "  crl                  rebuild the full CRL now\n"
 "  check                prove the store, OCSP answers and CRLs agree (exit 1\n"
 "                       naming the first disagreement)\n"
@@ -463,6 +476,10 @@ write_conf(const char *dir, const char *ca_listen, const char *http_listen,
 "map_size = 64M\n"
 "map_max = 0\n"
 "no_grow = no\n"
+"# change journal (write-ahead, for mica-admin restore --journal); put it\n"
+"# on another disk; empty = off\n"
+"journal_dir = journal\n"
+"journal_segment_size = 16M\n"
 "\n"
 "[crl]\n"
 "# a full CRL every full_interval s (and on mica-admin crl); a delta\n"
@@ -960,6 +977,208 @@ cmd_init(int argc, char **argv)
 	return rc;
 }
 
+/* ---- offline: point-in-time restore, digest, journal ---- */
+
+/* SEQ (digits) or TIME (YYYY-MM-DDTHH:MM:SSZ, UTC). */
+static int
+parse_until(const char *v, uint64_t *seq, uint64_t *time_us)
+{
+	struct tm tm;
+	char *end;
+	time_t t;
+	unsigned long long n;
+
+	*seq = *time_us = 0;
+	if (strspn(v, "0123456789") == strlen(v) && *v != '\0') {
+		errno = 0;
+		n = strtoull(v, &end, 10);
+		if (errno != 0 || n == 0)
+			return 0;
+		*seq = n;
+		return 1;
+	}
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(v, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (end == NULL || *end != '\0' || (t = timegm(&tm)) <= 0)
+		return 0;
+	*time_us = (uint64_t)t * 1000000 + 999999;
+	return 1;
+}
+
+static int
+cmd_restore(int argc, char **argv)
+{
+	struct store_restore_opts o;
+	struct store_restore_result res;
+	char err[2048], hex[2 * STORE_HASH_LEN + 1];
+	int i;
+
+	memset(&o, 0, sizeof(o));
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--journal") == 0 && i + 1 < argc)
+			o.journal_dir = argv[++i];
+		else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+			o.to = argv[++i];
+		else if (strcmp(argv[i], "--until") == 0 && i + 1 < argc) {
+			if (!parse_until(argv[++i], &o.until_seq,
+			    &o.until_time_us))
+				die_usage("--until %s: give a record seq or a "
+				    "UTC time YYYY-MM-DDTHH:MM:SSZ", argv[i]);
+		} else if (argv[i][0] != '-' && o.backup == NULL)
+			o.backup = argv[i];
+		else
+			die_usage("restore: unexpected %s", argv[i]);
+	}
+	if (o.backup == NULL || o.journal_dir == NULL || o.to == NULL)
+		die_usage("usage: restore BACKUP --journal DIR --to STOREDIR "
+		    "[--until SEQ|TIME]%s", "");
+	if (!store_restore(&o, &res, err, sizeof(err))) {
+		fprintf(stderr, "mica-admin: restore: %s; nothing restored\n",
+		    err);
+		return 1;
+	}
+	hex_encode(hex, res.digest, sizeof(res.digest));
+	printf("restored %s: backup at journal seq %llu, %llu records "
+	    "applied, store at seq %llu (epoch %llu)\n", o.to,
+	    (unsigned long long)res.base_seq,
+	    (unsigned long long)res.applied,
+	    (unsigned long long)res.last_seq, (unsigned long long)res.epoch);
+	printf("digest %s seq %llu\n", hex,
+	    (unsigned long long)res.last_seq);
+	return 0;
+}
+
+static int
+cmd_digest_offline(const char *dir)
+{
+	struct store_opts so;
+	struct store *st = NULL;
+	uint8_t d[STORE_HASH_LEN];
+	char hex[2 * STORE_HASH_LEN + 1];
+	uint64_t seq;
+	enum store_rc rc;
+
+	memset(&so, 0, sizeof(so));
+	so.read_only = 1;
+	if ((rc = store_open(&st, dir, &so)) != STORE_OK ||
+	    (rc = store_digest(st, d, &seq)) != STORE_OK) {
+		fprintf(stderr, "mica-admin: digest: %s: %s\n", dir,
+		    store_strerror(rc));
+		store_close(st);
+		return 1;
+	}
+	store_close(st);
+	hex_encode(hex, d, sizeof(d));
+	printf("digest %s seq %llu\n", hex, (unsigned long long)seq);
+	return 0;
+}
+
+/* The journal_seq a backup file contains (opened read-only in place). */
+static int
+backup_seq(const char *backup, uint64_t *out)
+{
+	struct store_journal_info ji;
+	struct store_opts so;
+	struct store *st = NULL;
+	char dir[] = "/tmp/mica-backup.XXXXXX", path[64], abs[PATH_MAX];
+	enum store_rc rc = STORE_IO;
+
+	if (realpath(backup, abs) == NULL) {
+		fprintf(stderr, "mica-admin: %s: %s\n", backup,
+		    strerror(errno));
+		return 0;
+	}
+	if (mkdtemp(dir) == NULL)
+		return 0;
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	if (symlink(abs, path) == -1)
+		goto out;
+	memset(&so, 0, sizeof(so));
+	so.read_only = 1;
+	if ((rc = store_open(&st, dir, &so)) == STORE_OK)
+		rc = store_journal_info(st, &ji);
+	store_close(st);
+	if (rc == STORE_OK)
+		*out = ji.seq;
+	else
+		fprintf(stderr, "mica-admin: %s: %s\n", backup,
+		    store_strerror(rc));
+out:
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/lock.mdb", dir);
+	unlink(path);
+	rmdir(dir);
+	return rc == STORE_OK;
+}
+
+static int
+cmd_journal(int argc, char **argv, const char *cpath)
+{
+	static struct mica_conf conf;
+	struct journal_scan_opts so;
+	struct journal_end end;
+	const char *dir = NULL, *backup = NULL, *sub = argc > 1 ? argv[1] : "";
+	char err[2048];
+	uint64_t upto = 0, removed;
+	int i;
+
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--journal") == 0 && i + 1 < argc)
+			dir = argv[++i];
+		else if (strcmp(argv[i], "--backup") == 0 && i + 1 < argc)
+			backup = argv[++i];
+		else
+			die_usage("journal: unexpected %s", argv[i]);
+	}
+	if (dir == NULL) {
+		if (cpath == NULL || *cpath == '\0')
+			die_usage("journal: give --journal DIR, -c CONF or "
+			    "MICA_CONF%s", "");
+		if (!conf_load(&conf, cpath, err, sizeof(err))) {
+			fprintf(stderr, "mica-admin: %s\n", err);
+			return 1;
+		}
+		if (conf.store.journal_dir[0] == '\0') {
+			fprintf(stderr, "mica-admin: [store] journal_dir is "
+			    "off in %s\n", cpath);
+			return 1;
+		}
+		dir = conf.store.journal_dir;
+	}
+	if (strcmp(sub, "verify") == 0 && backup == NULL) {
+		memset(&so, 0, sizeof(so));
+		so.torn_ok = 0;
+		if (!journal_scan(dir, &so, NULL, NULL, &end, err,
+		    sizeof(err))) {
+			fprintf(stderr, "mica-admin: %s\n", err);
+			return 1;
+		}
+		printf("journal %s: records %llu..%llu, %llu segments, %llu "
+		    "bytes: chain intact\n", dir,
+		    (unsigned long long)end.first_seq,
+		    (unsigned long long)end.last_seq,
+		    (unsigned long long)end.num_segments,
+		    (unsigned long long)end.total_bytes);
+		return 0;
+	}
+	if (strcmp(sub, "prune") == 0 && backup != NULL) {
+		if (!backup_seq(backup, &upto))
+			return 1;
+		if (!journal_prune(dir, upto, &removed, err, sizeof(err))) {
+			fprintf(stderr, "mica-admin: %s\n", err);
+			return 1;
+		}
+		printf("journal %s: %llu segments removed (every record in "
+		    "them is in %s, at seq %llu)\n", dir,
+		    (unsigned long long)removed, backup,
+		    (unsigned long long)upto);
+		return 0;
+	}
+	die_usage("usage: journal verify|prune --backup FILE [--journal DIR]%s",
+	    "");
+	return 2;
+}
+
 /* ---- main ---- */
 
 int
@@ -1006,6 +1225,13 @@ main(int argc, char **argv)
 		return 1;
 	if (strcmp(argv[first], "init") == 0)
 		return cmd_init(argc - first, argv + first);
+	if (strcmp(argv[first], "restore") == 0)
+		return cmd_restore(argc - first, argv + first);
+	if (strcmp(argv[first], "journal") == 0)
+		return cmd_journal(argc - first, argv + first, cpath);
+	if (strcmp(argv[first], "digest") == 0 && argc - first == 3 &&
+	    strcmp(argv[first + 1], "--store") == 0)
+		return cmd_digest_offline(argv[first + 2]);
 	for (i = first; i < argc; i++)
 		if (strcmp(argv[i], "--help") == 0) {
 			fputs(help_text, stdout);

@@ -234,6 +234,17 @@ micad_settings_copy(struct micad *d, struct micad_settings *out, char *err,
 
 /* ---- the writer thread ---- */
 
+/*
+ * Group commit.  Every micad_write is queued twice: on the writer's
+ * workq (for the done callback on the loop, in order) and on wq_pending.
+ * The writer's work for the oldest job takes everything pending (up to
+ * WRITE_BATCH_MAX) and commits it as one batch (store_write_batch: one
+ * journal fsync, one store fsync); the work items of the jobs it took
+ * then find them done.  While a batch is being fsync'd, new jobs queue
+ * up and form the next one: the more clients wait, the bigger the batch.
+ */
+#define WRITE_BATCH_MAX	256
+
 struct wjob {
 	struct micad		*d;
 	store_txn_fn		 fn;
@@ -241,7 +252,12 @@ struct wjob {
 	struct micad_changed	*changed;
 	micad_done_fn		 done;
 	enum store_rc		 rc;
+	int			 committed;	/* writer thread only */
+	struct wjob		*next;		/* wq_pending */
 };
+
+static pthread_mutex_t wq_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct wjob *wq_head, *wq_tail;
 
 /* store_write may run the transaction again (map grown): start empty. */
 static enum store_rc
@@ -258,12 +274,38 @@ wjob_txn(struct store_txn *txn, void *arg)
 static void
 wjob_work(void *arg)
 {
-	struct wjob *j = arg;
+	struct wjob *j = arg, *batch[WRITE_BATCH_MAX], *b;
+	struct store_job sj[WRITE_BATCH_MAX];
+	size_t n = 0, i;
 
-	j->rc = store_write(j->d->store, wjob_txn, j);
-	if (j->rc == STORE_OK && j->changed != NULL)
-		changed_apply(j->d, (const uint8_t (*)[16])j->changed->serial,
-		    j->changed->n);
+	if (j->committed)
+		return;		/* an earlier batch took it */
+	pthread_mutex_lock(&wq_mtx);
+	while (n < WRITE_BATCH_MAX && (b = wq_head) != NULL) {
+		wq_head = b->next;
+		if (wq_head == NULL)
+			wq_tail = NULL;
+		batch[n++] = b;
+	}
+	pthread_mutex_unlock(&wq_mtx);
+	for (i = 0; i < n; i++) {
+		sj[i].fn = wjob_txn;
+		sj[i].arg = batch[i];
+		sj[i].rc = STORE_IO;
+	}
+	store_write_batch(j->d->store, sj, n);
+	for (i = 0; i < n; i++) {
+		b = batch[i];
+		b->rc = sj[i].rc;
+		b->committed = 1;
+		if (b->rc == STORE_OK && b->changed != NULL)
+			changed_apply(b->d,
+			    (const uint8_t (*)[16])b->changed->serial,
+			    b->changed->n);
+	}
+	micad_stat_add(MSTAT_WRITE_COMMITS, 1);
+	if (n > 1)
+		micad_stat_add(MSTAT_WRITE_GROUPED, n - 1);
 }
 
 /* Loop: now anyone may be told. */
@@ -292,10 +334,22 @@ micad_write(struct micad *d, store_txn_fn fn, void *arg,
 	j->changed = changed;
 	j->done = done;
 	j->rc = STORE_IO;
+	/* Submitted and made pending under wq_mtx, so the writer cannot
+	 * look for pending jobs in between.  The workq is FIFO with one
+	 * thread: the oldest pending job's work item always runs first and
+	 * takes it.  (Lock order: wq_mtx, then the workq's own.) */
+	pthread_mutex_lock(&wq_mtx);
 	if (!workq_submit(d->writer, wjob_work, wjob_done, j)) {
+		pthread_mutex_unlock(&wq_mtx);
 		free(j);
 		goto out;
 	}
+	if (wq_tail != NULL)
+		wq_tail->next = j;
+	else
+		wq_head = j;
+	wq_tail = j;
+	pthread_mutex_unlock(&wq_mtx);
 	rc = 1;
  out:
 	return rc;

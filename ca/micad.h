@@ -106,6 +106,8 @@ enum micad_stat {
 	MSTAT_CRL_DELTA_FAILED,
 	MSTAT_CRL_DELTA_USEC,		/* their total duration */
 	MSTAT_EXPIRY_SENT,		/* cert.expiring events */
+	MSTAT_WRITE_COMMITS,		/* writer batches committed */
+	MSTAT_WRITE_GROUPED,		/* writes that shared a batch's fsync */
 	MSTAT_COUNT
 };
 

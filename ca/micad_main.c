@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -601,6 +602,12 @@ route_metrics(struct ocsp_http_req *req, const char *path, void *arg)
 	metric(&m, "counter", "mica_expiry_events_total",
 	    "cert.expiring events emitted (this run: resets at restart).",
 	    micad_stat_get(MSTAT_EXPIRY_SENT));
+	metric(&m, "counter", "mica_store_write_batches_total",
+	    "Writer group commits (one journal and one store fsync each).",
+	    micad_stat_get(MSTAT_WRITE_COMMITS));
+	metric(&m, "counter", "mica_store_writes_grouped_total",
+	    "Writes that shared a group commit with an earlier one.",
+	    micad_stat_get(MSTAT_WRITE_GROUPED));
 	metric(&m, "counter", "mica_auth_failures_total",
 	    "Failed CA protocol logins (from the audit trail, so kept across "
 	    "restarts; refreshed with the store gauges).",
@@ -906,6 +913,59 @@ log_key_places(const struct mica_conf *c)
 }
 
 /*
+ * The journal position never goes back: the high-water mark's journal_seq
+ * is the store's seq at the last start and clean stop.  A store behind it
+ * lost acknowledged changes (a backup restored without its journal):
+ * refused unless --accept-restore, which moves the mark down to it.
+ */
+static void
+guard_journal(const struct mica_conf *c, int accept)
+{
+	struct store_journal_info ji;
+	struct hwm_state hs;
+	enum store_rc rc;
+
+	if (micad.hwm == NULL)
+		return;
+	if ((rc = store_journal_info(micad.store, &ji)) != STORE_OK)
+		fatalx("store %s: %s", c->store.path, store_strerror(rc));
+	hwm_get(micad.hwm, &hs);
+	if (hs.journal_seq > ji.seq && !accept)
+		fatalx("refusing to start: store %s is at journal seq %" PRIu64
+		    " but the high-water mark %s records seq %" PRIu64 ": "
+		    "changes were acknowledged that this store lacks (a "
+		    "backup restored without its journal?).  Restore it with "
+		    "mica-admin restore BACKUP --journal DIR --to NEWDIR, or "
+		    "start once with micad --accept-restore", c->store.path,
+		    ji.seq, hwm_path(micad.hwm), hs.journal_seq);
+	if (hs.journal_seq != ji.seq) {
+		hs.journal_seq = ji.seq;
+		if (!hwm_set(micad.hwm, &hs))
+			fatalx("cannot write the high-water mark %s",
+			    hwm_path(micad.hwm));
+	}
+}
+
+/* At a clean stop: the mark's journal_seq catches up with the store. */
+static void
+mark_journal(void)
+{
+	struct store_journal_info ji;
+	struct hwm_state hs;
+
+	if (micad.hwm == NULL || micad.store == NULL ||
+	    store_journal_info(micad.store, &ji) != STORE_OK)
+		return;
+	hwm_get(micad.hwm, &hs);
+	if (ji.seq > hs.journal_seq) {
+		hs.journal_seq = ji.seq;
+		if (!hwm_set(micad.hwm, &hs))
+			log_warnx("cannot record journal seq %" PRIu64 " in the "
+			    "high-water mark", ji.seq);
+	}
+}
+
+/*
  * At start, as root, before the store opens (a schema 3 store is sealed
  * with it in the opening transaction): the TOTP key, made on first use
  * for a CA directory from before it existed, owned like the other keys.
@@ -935,6 +995,34 @@ load_totp_key(const struct mica_conf *c, const struct privdrop *pd,
 			    c->store.totp_key_file, pd->user);
 	}
 	return k;
+}
+
+/*
+ * As root: the journal directory (store_open may have made it) and its
+ * segments go to the user micad runs as, who appends and rotates.
+ */
+static void
+chown_journal(const struct mica_conf *c, const struct privdrop *pd)
+{
+	char path[CONF_PATH_MAX + 300];
+	struct dirent *e;
+	DIR *d;
+
+	if (c->store.journal_dir[0] == '\0')
+		return;
+	if (!privdrop_chown(pd, c->store.journal_dir, 0))
+		fatalx("cannot hand %s to %s", c->store.journal_dir, pd->user);
+	if ((d = opendir(c->store.journal_dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strstr(e->d_name, ".mjnl") == NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", c->store.journal_dir,
+		    e->d_name);
+		if (!privdrop_chown(pd, path, 0))
+			fatalx("cannot hand %s to %s", path, pd->user);
+	}
+	closedir(d);
 }
 
 int
@@ -1075,6 +1163,10 @@ main(int argc, char **argv)
 	so.exclusive = 1;
 	so.totp_key = micad.totp_key = totp_key = load_totp_key(&conf, &pd,
 	    &so.totp_key_new);
+	if (conf.store.journal_dir[0] != '\0') {
+		so.journal_dir = conf.store.journal_dir;
+		so.journal_segment_size = conf.store.journal_segment_size;
+	}
 	rc = store_open(&micad.store, conf.store.path, &so);
 	if (rc != STORE_OK && so.totp_key_new)
 		unlink(conf.store.totp_key_file);	/* not the right one */
@@ -1095,6 +1187,8 @@ main(int argc, char **argv)
 		log_warnx("metrics: the audit trail could not be counted");
 	audit_at_start = 0;
 	guard_restore(&conf, &pd, accept_restore);
+	guard_journal(&conf, accept_restore);
+	chown_journal(&conf, &pd);
 
 	micad.conf = &conf;
 	micad.started = time(NULL);
@@ -1172,6 +1266,7 @@ main(int argc, char **argv)
 	micad.workers = NULL;
 	workq_free(micad.writer);
 	micad.writer = NULL;
+	mark_journal();
 	expiry_free(micad.expiry);
 	renew_stop();
 	notify_free(micad.notify);

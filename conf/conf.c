@@ -122,6 +122,8 @@ static const struct key keys[] = {
 	{ "store", "no_grow", K_BOOL, N(store.no_grow), 0, 0 },
 	{ "store", "hwm_file", K_PATH, S(store.hwm_file), 0, 0 },
 	{ "store", "totp_key_file", K_PATH, S(store.totp_key_file), 0, 0 },
+	{ "store", "journal_dir", K_PATH, S(store.journal_dir), 0, 0 },
+	{ "store", "journal_segment_size", K_SIZE, N(store.journal_segment_size), 64 << 10, 1ULL << 30 },
 
 	{ "crl", "full_interval", K_INT, N(crl.full_interval), 1, 365 * 86400 },
 	{ "crl", "next_update", K_INT, N(crl.next_update), 60, 365 * 86400 },
@@ -288,6 +290,8 @@ conf_defaults(struct mica_conf *c, const char *dir)
 	join(c->store.hwm_file, sizeof(c->store.hwm_file), dir, "private/hwm");
 	join(c->store.totp_key_file, sizeof(c->store.totp_key_file), dir,
 	    "private/totp.key");
+	join(c->store.journal_dir, sizeof(c->store.journal_dir), dir, "journal");
+	c->store.journal_segment_size = 16ULL << 20;
 
 	c->crl.full_interval = 3600;
 	c->crl.next_update = 0;		/* = full_interval */

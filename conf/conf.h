@@ -149,6 +149,8 @@ struct conf_store {
 	char		totp_key_file[CONF_PATH_MAX];	/* private/totp.key:
 							 * seals the TOTP
 							 * secrets */
+	char		journal_dir[CONF_PATH_MAX];	/* journal; "" = off */
+	uint64_t	journal_segment_size;		/* 16 MiB */
 };
 
 struct conf_crl {

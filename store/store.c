@@ -38,6 +38,7 @@
 #include "common/keyhash.h"
 #include "common/log.h"
 #include "common/totpseal.h"
+#include "store/journal.h"
 #include "store/store.h"
 #include "store/store_extra.h"
 
@@ -66,6 +67,10 @@ static const char *const db_names[DB_COUNT] = {
 #define META_NEXT_REQ		"next_request_id"
 #define META_AUDIT_HEAD		"audit_head"
 #define META_REV_FLOOR		"rev_seq_floor"
+#define META_J_SEQ		"journal_seq"	/* last record in the store */
+#define META_J_HEAD		"journal_head"	/* its hash */
+#define META_J_EPOCH		"journal_epoch"	/* timeline, from 1 */
+#define BATCH_MAX		256		/* jobs in one group commit */
 
 struct store {
 	MDB_env			*env;
@@ -81,6 +86,16 @@ struct store {
 	int			 req_index;
 	/* 1: bad_keys is open; 0: a schema 1/2 store opened read-only */
 	int			 key_index;
+	/* The change journal (NULL: off).  j_seq, j_head and j_epoch are
+	 * what the store's meta says; they change only under LMDB's write
+	 * lock, inside a write transaction, so that lock guards them too;
+	 * j_mu lets status read them from other threads. */
+	struct journal		*jnl;
+	uint64_t		 j_seq;
+	uint8_t			 j_head[JOURNAL_HASH_LEN];
+	uint64_t		 j_epoch;
+	pthread_mutex_t		 j_mu;
+	int			 no_sync;
 };
 
 struct store_txn {
@@ -88,6 +103,10 @@ struct store_txn {
 	MDB_txn		*txn;
 	int		 write;
 	int		 map_full;	/* an operation hit MDB_MAP_FULL */
+	struct wb	*ops;		/* journal: this transaction's puts and
+					 * deletes (NULL: not journalled) */
+	uint32_t	 num_ops;
+	int		 ops_failed;	/* an op did not fit in a record */
 };
 
 struct store_reader {
@@ -320,6 +339,12 @@ all_empty(struct store_txn *t)
 }
 
 static int	key_u64(const MDB_val *, uint64_t *);
+static enum store_rc	db_get(struct store_txn *, int, const void *, size_t,
+		    MDB_val *);
+static enum store_rc	jmeta_put(struct store_txn *, uint64_t,
+		    const uint8_t *, uint64_t);
+static enum store_rc	jmeta_get(struct store_txn *, uint64_t *, uint8_t *,
+		    uint64_t *);
 static int	request_is_open(uint8_t state);
 static enum store_rc	index_put(struct store_txn *, const uint8_t *serial,
 		    uint64_t id);
@@ -652,6 +677,198 @@ prepare_dir(const char *dir, const struct store_opts *o)
 	return STORE_OK;
 }
 
+/* ---- journal: applying records, start-up reconciliation ---- */
+
+static const int jdb_map[JOURNAL_DB_COUNT] = {
+	DB_CERTS, DB_REVS, DB_ACCOUNTS, DB_REQUESTS, DB_AUDIT, DB_META,
+	DB_OPEN_REQS, DB_BAD_KEYS,
+};
+
+/* Applies a record's ops and moves the store's journal position. */
+static enum store_rc
+apply_rec(struct store_txn *t, const struct journal_rec *rec,
+    uint64_t epoch)
+{
+	struct journal_op op;
+	struct rd r;
+	MDB_val k, v;
+	uint32_t i;
+	int mrc, db;
+
+	rd_init(&r, rec->ops, rec->ops_len);
+	for (i = 0; i < rec->num_ops; i++) {
+		if (!journal_op_next(&r, &op))
+			return STORE_CORRUPT;	/* parse checked them */
+		db = jdb_map[op.db];
+		if ((db == DB_OPEN_REQS && !t->s->req_index) ||
+		    (db == DB_BAD_KEYS && !t->s->key_index))
+			return STORE_VERSION;
+		k.mv_data = (void *)op.key;
+		k.mv_size = op.key_len;
+		if (op.type == JOURNAL_OP_PUT) {
+			v.mv_data = (void *)op.val;
+			v.mv_size = op.val_len;
+			mrc = mdb_put(t->txn, t->s->dbi[db], &k, &v, 0);
+		} else {
+			mrc = mdb_del(t->txn, t->s->dbi[db], &k, NULL);
+			if (mrc == MDB_NOTFOUND)
+				mrc = 0;
+		}
+		if (mrc != 0)
+			return lmdb_rc(t, mrc, db_names[db]);
+	}
+	return jmeta_put(t, rec->seq, rec->hash, epoch);
+}
+
+struct apply_ctx {
+	const struct journal_rec	*rec;
+	uint64_t			 epoch;
+};
+
+static enum store_rc
+apply_txn(struct store_txn *t, void *arg)
+{
+	struct apply_ctx *a = arg;
+
+	return apply_rec(t, a->rec, a->epoch);
+}
+
+/* The records after the store's position, applied one by one. */
+struct rollfwd {
+	struct store	*s;
+	uint64_t	 want;		/* next seq to apply */
+	uint64_t	 epoch;		/* the store's */
+	uint64_t	 until_time_us;	/* restore --until TIME */
+	uint64_t	 applied;
+	int		 failed;
+	int		 time_stop;
+	char		 err[1024];
+};
+
+static int
+rollfwd_cb(const struct journal_rec *rec, const char *seg, uint64_t off,
+    void *arg)
+{
+	struct rollfwd *f = arg;
+	struct apply_ctx a = { rec, f->epoch };
+	enum store_rc rc;
+
+	if (rec->seq != f->want) {
+		snprintf(f->err, sizeof(f->err), "journal %s: record seq %"
+		    PRIu64 " at offset %" PRIu64 ": expected seq %" PRIu64
+		    " (records %" PRIu64 "..%" PRIu64 " are not in the "
+		    "journal: pruned?)", seg, rec->seq, off, f->want, f->want,
+		    rec->seq - 1);
+		f->failed = 1;
+		return 0;
+	}
+	if (rec->epoch != f->epoch) {
+		snprintf(f->err, sizeof(f->err), "journal %s: record seq %"
+		    PRIu64 " at offset %" PRIu64 ": epoch %" PRIu64 ", the "
+		    "store's is %" PRIu64 " (the store was restored to an "
+		    "earlier point and this journal is the old timeline: "
+		    "give it its own journal_dir)", seg, rec->seq, off,
+		    rec->epoch, f->epoch);
+		f->failed = 1;
+		return 0;
+	}
+	if (f->until_time_us != 0 && rec->time_us > f->until_time_us) {
+		f->time_stop = 1;
+		return 0;
+	}
+	if ((rc = store_write(f->s, apply_txn, &a)) != STORE_OK) {
+		snprintf(f->err, sizeof(f->err), "journal %s: record seq %"
+		    PRIu64 ": cannot apply: %s", seg, rec->seq,
+		    store_strerror(rc));
+		f->failed = 1;
+		return 0;
+	}
+	f->s->j_seq = rec->seq;
+	memcpy(f->s->j_head, rec->hash, JOURNAL_HASH_LEN);
+	f->want++;
+	f->applied++;
+	return 1;
+}
+
+static enum store_rc
+jpos_txn(struct store_txn *t, void *arg)
+{
+	struct store *s = arg;
+
+	return jmeta_get(t, &s->j_seq, s->j_head, &s->j_epoch);
+}
+
+/*
+ * Start-up: the store's position (meta) against the journal's end.
+ * Equal: go on.  Journal ahead: its records were fsync'd but the store
+ * did not commit them (a crash in between): apply them.  Journal behind
+ * or of another history: refuse, naming the record.  No journal yet:
+ * start one at the store's position.
+ */
+static enum store_rc
+journal_start(struct store *s, const struct store_opts *o)
+{
+	struct journal_scan_opts so;
+	struct journal_end end;
+	struct rollfwd f;
+	char err[1024];
+	enum store_rc rc;
+
+	if ((rc = store_read(s, jpos_txn, s)) != STORE_OK)
+		return rc;
+	if (s->j_epoch == 0)
+		s->j_epoch = 1;
+	memset(&f, 0, sizeof(f));
+	f.s = s;
+	f.want = s->j_seq + 1;
+	f.epoch = s->j_epoch;
+	memset(&so, 0, sizeof(so));
+	so.from = s->j_seq + 1;
+	so.from_prev = s->j_head;
+	so.torn_ok = 1;
+	if (!journal_scan(o->journal_dir, &so, rollfwd_cb, &f, &end, err,
+	    sizeof(err))) {
+		log_warnx("store: %s", err);
+		return STORE_CORRUPT;
+	}
+	if (f.failed) {
+		log_warnx("store: %s", f.err);
+		return STORE_CORRUPT;
+	}
+	if (end.last_seq == 0 && s->j_seq > 0)
+		log_warnx("store: journal %s is empty and the store is at "
+		    "seq %" PRIu64 ": it starts at %" PRIu64 " (take a backup: "
+		    "older backups cannot be rolled forward with it)",
+		    o->journal_dir, s->j_seq, s->j_seq + 1);
+	else if (end.last_seq != 0 && end.last_seq < s->j_seq) {
+		log_warnx("store: journal %s ends at seq %" PRIu64 " but the "
+		    "store is at seq %" PRIu64 ": the journal lost records "
+		    "or belongs to another store (move it away to start a "
+		    "new one)", o->journal_dir, end.last_seq, s->j_seq);
+		return STORE_CORRUPT;
+	} else if (end.last_seq != 0 && end.last_seq == s->j_seq &&
+	    memcmp(end.last_hash, s->j_head, JOURNAL_HASH_LEN) != 0) {
+		log_warnx("store: journal %s: record seq %" PRIu64 " is not "
+		    "the store's last record (hash differs): the journal "
+		    "belongs to another history", o->journal_dir,
+		    end.last_seq);
+		return STORE_CORRUPT;
+	}
+	if (f.applied > 0)
+		log_warnx("store: journal: %" PRIu64 " records (seq %" PRIu64
+		    "..%" PRIu64 ") were written but not committed before a "
+		    "crash; applied", f.applied, f.want - f.applied,
+		    f.want - 1);
+	if ((s->jnl = journal_open(o->journal_dir, o->journal_segment_size,
+	    &end, err, sizeof(err))) == NULL) {
+		log_warnx("store: %s", err);
+		return STORE_IO;
+	}
+	log_info("store: journal %s at seq %" PRIu64 " (epoch %" PRIu64 ")",
+	    o->journal_dir, s->j_seq, s->j_epoch);
+	return STORE_OK;
+}
+
 /*
  * Opens or creates the store in dir.  Returns STORE_NOTFOUND when dir has
  * no store and opts->create is 0, STORE_LOCKED, STORE_VERSION, STORE_IO.
@@ -682,7 +899,8 @@ store_open(struct store **out, const char *dir, const struct store_opts *opts)
 		map_size = o->map_max;
 	if (map_size > SIZE_MAX)
 		map_size = SIZE_MAX;
-	if (pthread_rwlock_init(&s->map_lock, NULL) != 0)
+	if (pthread_rwlock_init(&s->map_lock, NULL) != 0 ||
+	    pthread_mutex_init(&s->j_mu, NULL) != 0)
 		fatalx("store: rwlock init");
 	s->lock_inited = 1;
 	if ((rc = prepare_dir(dir, o)) != STORE_OK)
@@ -692,6 +910,15 @@ store_open(struct store **out, const char *dir, const struct store_opts *opts)
 	rc = STORE_IO;
 	if (o->read_only)
 		flags |= MDB_RDONLY;
+	/* With the journal, the record is fsync'd before the commit, and
+	 * the commit still fsyncs the data pages; only the meta page goes
+	 * unsynced (LMDB keeps its integrity, a system crash may undo the
+	 * last commit, and the journal redoes it at the next start). */
+	if (o->journal_dir != NULL && !o->read_only)
+		flags |= MDB_NOMETASYNC;
+	if (o->no_sync && !o->read_only)
+		flags |= MDB_NOSYNC;
+	s->no_sync = o->no_sync;
 	if ((mrc = mdb_env_create(&s->env)) != 0 ||
 	    (mrc = mdb_env_set_maxdbs(s->env, DB_COUNT)) != 0 ||
 	    (mrc = mdb_env_set_mapsize(s->env, (size_t)map_size)) != 0 ||
@@ -705,6 +932,9 @@ store_open(struct store **out, const char *dir, const struct store_opts *opts)
 		s->dbi[i] = 0;
 	if ((rc = open_dbs(s, dir, o->create && !o->read_only,
 	    o->read_only, o)) != STORE_OK)
+		goto out;
+	if (o->journal_dir != NULL && !o->read_only &&
+	    (rc = journal_start(s, o)) != STORE_OK)
 		goto out;
 	*out = s;
 	s = NULL;
@@ -720,55 +950,283 @@ store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
-	if (s->env != NULL)
+	if (s->env != NULL) {
+		if (s->no_sync && !s->read_only)
+			mdb_env_sync(s->env, 1);
 		mdb_env_close(s->env);
+	}
+	journal_close(s->jnl);
 	if (s->lock_fd != -1)
 		close(s->lock_fd);
-	if (s->lock_inited)
+	if (s->lock_inited) {
 		pthread_rwlock_destroy(&s->map_lock);
+		pthread_mutex_destroy(&s->j_mu);
+	}
 	free(s);
 }
 
 /* ---- transactions ---- */
 
+/* Wall clock in microseconds (record times; restore --until TIME). */
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Puts the journal position into meta, not journalled (the record's seq
+ * and hash say it). */
+static enum store_rc
+jmeta_put(struct store_txn *t, uint64_t seq, const uint8_t *head,
+    uint64_t epoch)
+{
+	MDB_val k, v;
+	uint8_t b[8];
+	int mrc;
+
+	k.mv_data = (void *)META_J_SEQ;
+	k.mv_size = strlen(META_J_SEQ);
+	be64_put(b, seq);
+	v.mv_data = b;
+	v.mv_size = 8;
+	if ((mrc = mdb_put(t->txn, t->s->dbi[DB_META], &k, &v, 0)) != 0)
+		return lmdb_rc(t, mrc, "meta journal_seq");
+	k.mv_data = (void *)META_J_HEAD;
+	k.mv_size = strlen(META_J_HEAD);
+	v.mv_data = (void *)head;
+	v.mv_size = JOURNAL_HASH_LEN;
+	if ((mrc = mdb_put(t->txn, t->s->dbi[DB_META], &k, &v, 0)) != 0)
+		return lmdb_rc(t, mrc, "meta journal_head");
+	k.mv_data = (void *)META_J_EPOCH;
+	k.mv_size = strlen(META_J_EPOCH);
+	be64_put(b, epoch);
+	v.mv_data = b;
+	v.mv_size = 8;
+	if ((mrc = mdb_put(t->txn, t->s->dbi[DB_META], &k, &v, 0)) != 0)
+		return lmdb_rc(t, mrc, "meta journal_epoch");
+	return STORE_OK;
+}
+
+/* Reads the journal position from meta (zero when never written). */
+static enum store_rc
+jmeta_get(struct store_txn *t, uint64_t *seq, uint8_t *head, uint64_t *epoch)
+{
+	MDB_val v;
+	enum store_rc rc;
+
+	memset(head, 0, JOURNAL_HASH_LEN);
+	if ((rc = store_meta_get_u64(t, META_J_SEQ, seq)) != STORE_OK ||
+	    (rc = store_meta_get_u64(t, META_J_EPOCH, epoch)) != STORE_OK)
+		return rc;
+	rc = db_get(t, DB_META, META_J_HEAD, strlen(META_J_HEAD), &v);
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc != STORE_OK)
+		return rc;
+	if (v.mv_size != JOURNAL_HASH_LEN) {
+		log_warnx("store: meta journal_head: bad length %zu",
+		    v.mv_size);
+		return STORE_CORRUPT;
+	}
+	memcpy(head, v.mv_data, JOURNAL_HASH_LEN);
+	return STORE_OK;
+}
+
+/* One job in the batch: a nested transaction when there are several. */
+static enum store_rc
+batch_run_one(struct store_txn *t, struct store_job *job, int nested,
+    struct wb *ops, uint32_t *out_num_ops)
+{
+	struct store_txn c = *t;
+	enum store_rc rc;
+	int mrc;
+
+	wb_init(ops);
+	c.ops = t->s->jnl != NULL ? ops : NULL;
+	c.num_ops = 0;
+	c.ops_failed = 0;
+	if (nested) {
+		mrc = mdb_txn_begin(t->s->env, t->txn, 0, &c.txn);
+		if (mrc != 0)
+			return lmdb_rc(t, mrc, "begin nested transaction");
+	}
+	rc = job->fn(&c, job->arg);
+	if (c.map_full)
+		t->map_full = 1;
+	if (rc == STORE_OK && c.ops_failed) {
+		log_warnx("store: a change does not fit in a journal record");
+		rc = STORE_FULL;
+	}
+	if (nested && rc == STORE_OK && !c.map_full) {
+		mrc = mdb_txn_commit(c.txn);
+		rc = lmdb_rc(t, mrc, "commit nested transaction");
+	} else if (nested)
+		mdb_txn_abort(c.txn);
+	*out_num_ops = c.num_ops;
+	return rc;
+}
+
 /*
- * Runs fn in a write transaction and commits if it returns STORE_OK;
- * grows the map and runs fn again after MDB_MAP_FULL (at most
- * STORE_WRITE_TRIES times).  Returns fn's result or the commit's.
+ * The journal side of a batch: one record per job that changed
+ * something, the meta position, then append + fsync.  The records are
+ * durable before LMDB commits (write-ahead): a crash between the two
+ * leaves records the store lacks, and store_open rolls them forward.
  */
-enum store_rc
-store_write(struct store *s, store_txn_fn fn, void *arg)
+static enum store_rc
+batch_journal(struct store_txn *t, struct wb *recs, uint64_t *seq,
+    uint8_t *head, struct store_job *jobs, struct wb *ops,
+    const uint32_t *num_ops, size_t n)
+{
+	struct store *s = t->s;
+	uint64_t now = now_us(), first = s->j_seq + 1;
+	enum store_rc rc;
+	size_t i;
+
+	*seq = s->j_seq;
+	memcpy(head, s->j_head, JOURNAL_HASH_LEN);
+	for (i = 0; i < n; i++) {
+		if (jobs[i].rc != STORE_OK || num_ops[i] == 0)
+			continue;
+		(*seq)++;
+		if (!journal_rec_encode(recs, *seq, s->j_epoch, now, head,
+		    num_ops[i], ops[i].data, ops[i].len, head)) {
+			log_warnx("store: journal record %" PRIu64 " too big",
+			    *seq);
+			return STORE_FULL;
+		}
+	}
+	if (*seq == s->j_seq)
+		return STORE_OK;
+	if ((rc = jmeta_put(t, *seq, head, s->j_epoch)) != STORE_OK)
+		return rc;
+	if (!journal_append(s->jnl, first, recs->data, recs->len))
+		return STORE_IO;
+	return STORE_OK;
+}
+
+/* One attempt at a batch: STORE_FULL with t.map_full = grow and retry. */
+static enum store_rc
+batch_attempt(struct store *s, struct store_job *jobs, size_t n,
+    int *out_map_full)
 {
 	struct store_txn t;
+	struct wb recs, *ops = NULL;
+	uint32_t *num_ops = NULL;
+	uint8_t head[JOURNAL_HASH_LEN];
+	uint64_t seq = 0;
+	enum store_rc rc;
+	size_t i;
+	int mrc, any = 0;
+
+	*out_map_full = 0;
+	wb_init(&recs);
+	if ((ops = calloc(n, sizeof(*ops))) == NULL ||
+	    (num_ops = calloc(n, sizeof(*num_ops))) == NULL)
+		fatal("store: calloc");
+	if ((rc = txn_begin(s, 1, &t)) != STORE_OK)
+		goto out;
+	for (i = 0; i < n && !t.map_full; i++) {
+		jobs[i].rc = batch_run_one(&t, &jobs[i], n > 1, &ops[i],
+		    &num_ops[i]);
+		any |= jobs[i].rc == STORE_OK;
+	}
+	if (t.map_full) {
+		*out_map_full = 1;
+		rc = STORE_FULL;
+		txn_end(&t);
+		goto out;
+	}
+	rc = STORE_OK;
+	if (any && s->jnl != NULL)
+		rc = batch_journal(&t, &recs, &seq, head, jobs, ops, num_ops,
+		    n);
+	if (any && rc == STORE_OK) {
+		mrc = mdb_txn_commit(t.txn);
+		t.txn = NULL;
+		rc = lmdb_rc(&t, mrc, "commit");
+		if (rc != STORE_OK && s->jnl != NULL && seq != s->j_seq) {
+			/* Not in the store, so out of the journal too (a
+			 * crash here instead leaves them for store_open to
+			 * roll forward, as PostgreSQL's WAL). */
+			log_warnx("store: commit failed; journal records %"
+			    PRIu64 "..%" PRIu64 " taken back", s->j_seq + 1,
+			    seq);
+			journal_undo(s->jnl, recs.len);
+		}
+		if (t.map_full)		/* at commit: grow and run again */
+			*out_map_full = 1;
+	}
+	if (rc == STORE_OK && s->jnl != NULL && seq > s->j_seq) {
+		pthread_mutex_lock(&s->j_mu);
+		s->j_seq = seq;
+		memcpy(s->j_head, head, JOURNAL_HASH_LEN);
+		pthread_mutex_unlock(&s->j_mu);
+	}
+	txn_end(&t);
+	for (i = 0; i < n && rc != STORE_OK; i++)
+		if (jobs[i].rc == STORE_OK)
+			jobs[i].rc = rc;
+out:
+	for (i = 0; i < n; i++)
+		wb_cleanup(&ops[i]);
+	free(ops);
+	free(num_ops);
+	wb_cleanup(&recs);
+	return rc;
+}
+
+/*
+ * Runs the jobs in one write transaction (nested transactions when more
+ * than one) and commits; grows the map and runs them all again after
+ * MDB_MAP_FULL (at most STORE_WRITE_TRIES times).
+ */
+enum store_rc
+store_write_batch(struct store *s, struct store_job *jobs, size_t n)
+{
 	enum store_rc rc = STORE_FULL;
-	int attempt, mrc;
+	size_t i;
+	int attempt, map_full;
 
 	if (s->read_only) {
 		log_warnx("store: write to a store opened read-only");
-		return STORE_INVALID;
+		rc = STORE_INVALID;
+		goto fail;
 	}
+	if (n == 0)
+		return STORE_OK;
 	for (attempt = 0; attempt < STORE_WRITE_TRIES; attempt++) {
-		if ((rc = txn_begin(s, 1, &t)) != STORE_OK)
-			goto out;
-		rc = fn(&t, arg);
-		if (rc == STORE_OK && !t.map_full) {
-			mrc = mdb_txn_commit(t.txn);
-			t.txn = NULL;
-			rc = lmdb_rc(&t, mrc, "commit");
-		}
-		txn_end(&t);
-		if (!t.map_full)
-			goto out;
+		rc = batch_attempt(s, jobs, n, &map_full);
+		if (!map_full)
+			return rc;
 		if (!store_grow(s)) {
 			rc = STORE_FULL;
-			goto out;
+			goto fail;
 		}
 	}
 	log_warnx("store: still full after %d map growths",
 	    STORE_WRITE_TRIES);
 	rc = STORE_FULL;
-out:
+fail:
+	for (i = 0; i < n; i++)
+		jobs[i].rc = rc;
 	return rc;
+}
+
+/*
+ * Runs fn in a write transaction and commits if it returns STORE_OK
+ * (journalled first when the journal is on); grows the map and runs fn
+ * again after MDB_MAP_FULL.  Returns fn's result or the commit's.
+ */
+enum store_rc
+store_write(struct store *s, store_txn_fn fn, void *arg)
+{
+	struct store_job job = { .fn = fn, .arg = arg, .rc = STORE_IO };
+
+	store_write_batch(s, &job, 1);
+	return job.rc;
 }
 
 /* Runs fn inside a fresh read transaction and returns its result. */
@@ -867,20 +1325,51 @@ db_get(struct store_txn *t, int db, const void *key, size_t key_len,
 	    db_names[db]);
 }
 
+/* Journal capture: what this transaction changed, as the record's ops. */
+static void
+ops_add(struct store_txn *t, uint8_t type, int db, const void *key,
+    size_t key_len, const void *val, size_t val_len)
+{
+	if (t->ops == NULL)
+		return;
+	if (!journal_op_put(t->ops, type, (uint8_t)db, key, key_len, val,
+	    val_len))
+		t->ops_failed = 1;
+	t->num_ops++;
+}
+
 static enum store_rc
 db_put(struct store_txn *t, int db, const void *key, size_t key_len,
     const void *val, size_t val_len, unsigned int flags)
 {
 	MDB_val k = { .mv_size = key_len, .mv_data = (void *)key };
 	MDB_val v = { .mv_size = val_len, .mv_data = (void *)val };
+	enum store_rc rc;
 
 	if (!t->write) {
 		log_warnx("store: put into %s in a read transaction",
 		    db_names[db]);
 		return STORE_INVALID;
 	}
-	return lmdb_rc(t, mdb_put(t->txn, t->s->dbi[db], &k, &v, flags),
+	rc = lmdb_rc(t, mdb_put(t->txn, t->s->dbi[db], &k, &v, flags),
 	    db_names[db]);
+	if (rc == STORE_OK)
+		ops_add(t, JOURNAL_OP_PUT, db, key, key_len, val, val_len);
+	return rc;
+}
+
+/* Deletes a key (STORE_NOTFOUND if absent) and journals it. */
+static enum store_rc
+db_del(struct store_txn *t, int db, const void *key, size_t key_len)
+{
+	MDB_val k = { .mv_size = key_len, .mv_data = (void *)key };
+	enum store_rc rc;
+
+	rc = lmdb_rc(t, mdb_del(t->txn, t->s->dbi[db], &k, NULL),
+	    db_names[db]);
+	if (rc == STORE_OK)
+		ops_add(t, JOURNAL_OP_DEL, db, key, key_len, NULL, 0);
+	return rc;
 }
 
 /* Calls fn for each record from start (NULL: the first) in key order. */
@@ -1554,7 +2043,6 @@ index_put(struct store_txn *t, const uint8_t *serial, uint64_t id)
 static enum store_rc
 index_del(struct store_txn *t, const uint8_t *serial, uint64_t id)
 {
-	MDB_val k = { .mv_size = STORE_SERIAL_LEN, .mv_data = (void *)serial };
 	uint64_t cur;
 	enum store_rc rc;
 
@@ -1563,8 +2051,7 @@ index_del(struct store_txn *t, const uint8_t *serial, uint64_t id)
 		return STORE_OK;
 	if (rc != STORE_OK)
 		return rc;
-	return lmdb_rc(t, mdb_del(t->txn, t->s->dbi[DB_OPEN_REQS], &k, NULL),
-	    db_names[DB_OPEN_REQS]);
+	return db_del(t, DB_OPEN_REQS, serial, STORE_SERIAL_LEN);
 }
 
 /* Moves the index from the stored version of q (if any) to q. */
@@ -2258,7 +2745,8 @@ store_meta_set_u64(struct store_txn *t, const char *key, uint64_t v)
 	uint8_t val[8];
 	size_t n;
 
-	if (!meta_key_ok(key, &n) || strcmp(key, META_AUDIT_HEAD) == 0)
+	if (!meta_key_ok(key, &n) || strcmp(key, META_AUDIT_HEAD) == 0 ||
+	    strncmp(key, "journal_", 8) == 0)
 		return STORE_INVALID;
 	be64_put(val, v);
 	return db_put(t, DB_META, key, n, val, sizeof(val), 0);
@@ -2578,4 +3066,318 @@ store_backup_fd(struct store *s, int fd)
 		return errno == ENOSPC ? STORE_FULL : STORE_IO;
 	}
 	return STORE_OK;
+}
+
+/* ---- journal position, digest, point-in-time restore ---- */
+
+static enum store_rc
+jinfo_txn(struct store_txn *t, void *arg)
+{
+	struct store_journal_info *ji = arg;
+
+	return jmeta_get(t, &ji->seq, ji->head, &ji->epoch);
+}
+
+enum store_rc
+store_journal_info(struct store *s, struct store_journal_info *out)
+{
+	enum store_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = store_read(s, jinfo_txn, out)) != STORE_OK)
+		return rc;
+	if (out->epoch == 0)
+		out->epoch = 1;
+	if (s->jnl != NULL) {
+		out->enabled = 1;
+		snprintf(out->dir, sizeof(out->dir), "%s",
+		    journal_dir(s->jnl));
+		journal_size(s->jnl, &out->num_segments, &out->bytes);
+	}
+	return STORE_OK;
+}
+
+struct digest_ctx {
+	crypto_generichash_state	st;
+	int				db;
+};
+
+static enum walk
+digest_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct digest_ctx *d = arg;
+	uint8_t n[4];
+
+	if (d->db == DB_META && k->mv_size == strlen(META_J_EPOCH) &&
+	    memcmp(k->mv_data, META_J_EPOCH, k->mv_size) == 0)
+		return WALK_NEXT;
+	be32_put(n, (uint32_t)k->mv_size);
+	crypto_generichash_update(&d->st, n, 4);
+	crypto_generichash_update(&d->st, k->mv_data, k->mv_size);
+	be32_put(n, (uint32_t)v->mv_size);
+	crypto_generichash_update(&d->st, n, 4);
+	crypto_generichash_update(&d->st, v->mv_data, v->mv_size);
+	return WALK_NEXT;
+}
+
+struct digest_arg {
+	uint8_t		*out;
+	uint64_t	*seq;
+};
+
+static enum store_rc
+digest_txn(struct store_txn *t, void *arg)
+{
+	struct digest_arg *a = arg;
+	struct digest_ctx d;
+	uint8_t head[JOURNAL_HASH_LEN];
+	uint64_t epoch;
+	enum store_rc rc;
+
+	if ((rc = jmeta_get(t, a->seq, head, &epoch)) != STORE_OK)
+		return rc;
+	crypto_generichash_init(&d.st, NULL, 0, STORE_HASH_LEN);
+	for (d.db = 0; d.db < DB_COUNT; d.db++) {
+		if ((d.db == DB_OPEN_REQS && !t->s->req_index) ||
+		    (d.db == DB_BAD_KEYS && !t->s->key_index))
+			continue;
+		crypto_generichash_update(&d.st,
+		    (const uint8_t *)db_names[d.db],
+		    strlen(db_names[d.db]) + 1);
+		if ((rc = db_walk(t, d.db, NULL, 0, digest_one, &d)) !=
+		    STORE_OK)
+			return rc;
+	}
+	crypto_generichash_final(&d.st, a->out, STORE_HASH_LEN);
+	return STORE_OK;
+}
+
+enum store_rc
+store_digest(struct store *s, uint8_t out[STORE_HASH_LEN], uint64_t *out_seq)
+{
+	struct digest_arg a = { out, out_seq };
+
+	return store_read(s, digest_txn, &a);
+}
+
+/* Removes a restore's scratch directory (only the files a store has). */
+static void
+scratch_remove(const char *dir)
+{
+	static const char *const files[] = { "data.mdb", "lock.mdb",
+	    "micad.lock" };
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (snprintf(path, sizeof(path), "%s/%s", dir, files[i]) <
+		    (int)sizeof(path))
+			unlink(path);
+	}
+	rmdir(dir);
+}
+
+/* Copies the backup into dir/data.mdb and fsyncs it. */
+static int
+copy_backup(const char *backup, const char *dir, char *err, size_t err_len)
+{
+	char path[PATH_MAX], buf[65536];
+	ssize_t n, w;
+	size_t off;
+	int in = -1, out = -1, rc = 0;
+
+	if (snprintf(path, sizeof(path), "%s/data.mdb", dir) >=
+	    (int)sizeof(path)) {
+		snprintf(err, err_len, "%s: path too long", dir);
+		goto out;
+	}
+	if ((in = open(backup, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, err_len, "%s: %s", backup, strerror(errno));
+		goto out;
+	}
+	out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out == -1) {
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	while ((n = read(in, buf, sizeof(buf))) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			snprintf(err, err_len, "%s: %s", backup,
+			    strerror(errno));
+			goto out;
+		}
+		for (off = 0; off < (size_t)n; off += (size_t)w) {
+			if ((w = write(out, buf + off, (size_t)n - off)) <=
+			    0) {
+				snprintf(err, err_len, "%s: %s", path,
+				    strerror(errno));
+				goto out;
+			}
+		}
+	}
+	if (fsync(out) == -1) {
+		snprintf(err, err_len, "%s: fsync: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = 1;
+out:
+	if (in != -1)
+		close(in);
+	if (out != -1)
+		close(out);
+	return rc;
+}
+
+static enum store_rc
+epoch_txn(struct store_txn *t, void *arg)
+{
+	struct store *s = t->s;
+
+	return jmeta_put(t, s->j_seq, s->j_head, *(uint64_t *)arg);
+}
+
+/* Applies the journal to the scratch store st (see store_restore). */
+static int
+restore_apply(struct store *st, const struct store_restore_opts *o,
+    struct store_restore_result *res, char *err, size_t err_len)
+{
+	struct journal_scan_opts so;
+	struct journal_end end;
+	struct rollfwd f;
+	enum store_rc rc;
+
+	if ((rc = store_read(st, jpos_txn, st)) != STORE_OK) {
+		snprintf(err, err_len, "backup %s: %s", o->backup,
+		    store_strerror(rc));
+		return 0;
+	}
+	if (st->j_epoch == 0)
+		st->j_epoch = 1;
+	res->base_seq = st->j_seq;
+	memset(&f, 0, sizeof(f));
+	f.s = st;
+	f.want = st->j_seq + 1;
+	f.epoch = st->j_epoch;
+	f.until_time_us = o->until_time_us;
+	memset(&so, 0, sizeof(so));
+	so.from = st->j_seq + 1;
+	so.from_prev = st->j_head;
+	so.until = o->until_seq;
+	if (o->until_seq != 0 && o->until_seq < st->j_seq) {
+		snprintf(err, err_len, "--until %" PRIu64 " is before the "
+		    "backup's journal position %" PRIu64, o->until_seq,
+		    st->j_seq);
+		return 0;
+	}
+	if (!journal_scan(o->journal_dir, &so, rollfwd_cb, &f, &end, err,
+	    err_len))
+		return 0;
+	if (f.failed) {
+		snprintf(err, err_len, "%s", f.err);
+		return 0;
+	}
+	if (end.last_seq < st->j_seq) {
+		snprintf(err, err_len, "journal %s ends at seq %" PRIu64
+		    ", before the backup's position %" PRIu64 ": not this "
+		    "store's journal", o->journal_dir, end.last_seq,
+		    st->j_seq);
+		return 0;
+	}
+	if (end.last_seq == st->j_seq && end.last_seq != 0 &&
+	    memcmp(end.last_hash, st->j_head, JOURNAL_HASH_LEN) != 0) {
+		snprintf(err, err_len, "journal %s: record seq %" PRIu64
+		    " is not the backup's last record (hash differs): "
+		    "another history", o->journal_dir, end.last_seq);
+		return 0;
+	}
+	if (o->until_seq != 0 && st->j_seq < o->until_seq) {
+		snprintf(err, err_len, "journal %s ends at seq %" PRIu64
+		    ", before --until %" PRIu64, o->journal_dir, st->j_seq,
+		    o->until_seq);
+		return 0;
+	}
+	res->applied = f.applied;
+	res->last_seq = st->j_seq;
+	res->journal_end = end.last_seq;
+	res->epoch = st->j_epoch;
+	/* A point in time: what may follow in the journal is another
+	 * timeline now; the restored store's records get a new epoch. */
+	if (o->until_seq != 0 || o->until_time_us != 0) {
+		res->epoch = st->j_epoch + 1;
+		if ((rc = store_write(st, epoch_txn, &res->epoch)) !=
+		    STORE_OK) {
+			snprintf(err, err_len, "new epoch: %s",
+			    store_strerror(rc));
+			return 0;
+		}
+	}
+	if ((rc = store_digest(st, res->digest, &res->last_seq)) !=
+	    STORE_OK) {
+		snprintf(err, err_len, "digest: %s", store_strerror(rc));
+		return 0;
+	}
+	return 1;
+}
+
+int
+store_restore(const struct store_restore_opts *o,
+    struct store_restore_result *res, char *err, size_t err_len)
+{
+	struct store_opts so;
+	struct store *st = NULL;
+	struct stat sb;
+	char tmp[PATH_MAX], parent[PATH_MAX], *slash;
+	enum store_rc rc;
+	int ok = 0, made = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (lstat(o->to, &sb) == 0 || errno != ENOENT) {
+		snprintf(err, err_len, "%s: exists (restore makes a new "
+		    "store directory)", o->to);
+		goto out;
+	}
+	if (snprintf(tmp, sizeof(tmp), "%s.restore-XXXXXX", o->to) >=
+	    (int)sizeof(tmp) || mkdtemp(tmp) == NULL) {
+		snprintf(err, err_len, "%s: cannot make a scratch directory: "
+		    "%s", o->to, strerror(errno));
+		goto out;
+	}
+	made = 1;
+	if (!copy_backup(o->backup, tmp, err, err_len))
+		goto out;
+	memset(&so, 0, sizeof(so));
+	so.no_sync = 1;
+	if ((rc = store_open(&st, tmp, &so)) != STORE_OK) {
+		snprintf(err, err_len, "backup %s: %s", o->backup,
+		    store_strerror(rc));
+		goto out;
+	}
+	if (!restore_apply(st, o, res, err, err_len))
+		goto out;
+	store_close(st);	/* syncs (MDB_NOSYNC until here) */
+	st = NULL;
+	if (rename(tmp, o->to) == -1) {
+		snprintf(err, err_len, "rename %s to %s: %s", tmp, o->to,
+		    strerror(errno));
+		goto out;
+	}
+	made = 0;
+	snprintf(parent, sizeof(parent), "%s", o->to);
+	if ((slash = strrchr(parent, '/')) != NULL) {
+		int fd;
+
+		*(slash == parent ? slash + 1 : slash) = '\0';
+		if ((fd = open(parent, O_RDONLY | O_DIRECTORY)) != -1) {
+			fsync(fd);
+			close(fd);
+		}
+	}
+	ok = 1;
+out:
+	store_close(st);
+	if (made)
+		scratch_remove(tmp);
+	return ok;
 }

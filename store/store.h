@@ -13,7 +13,12 @@
  *   accounts     name              -> account record
  *   requests     id u64            -> reissue request record
  *   audit        seq u64           -> audit record, BLAKE2b hash chain
- *   meta         name              -> u64 counters, schema version, chain head
+ *   meta         name              -> u64 counters, schema version, chain head;
+ *                                     journal_seq, journal_head (32 bytes),
+ *                                     journal_epoch: the last change-journal
+ *                                     record the store holds (written with
+ *                                     each journalled commit, not journalled
+ *                                     themselves; see store/journal.h)
  *   open_requests lost serial[16]  -> u64 id of its pending/approved request
  *                                     (schema 2; kept by store_request_put)
  *   bad_keys     SPKI SHA-256[32]  -> the first certificate with that key
@@ -22,6 +27,12 @@
  *                                     store_cert_set_status and
  *                                     store_request_put)
  * Every record starts with a version byte.
+ *
+ * With a journal (store_opts.journal_dir), store_write and
+ * store_write_batch record the puts and deletes of each transaction and
+ * append them as one record, fsync'd, before the LMDB commit; store_open
+ * applies records the store lacks (a crash between the two) and refuses a
+ * journal behind the store or of another history.
  */
 #ifndef MICA_STORE_H
 #define MICA_STORE_H
@@ -78,6 +89,13 @@ struct store_opts {
 	 * accounts are sealed already is then refused (STORE_INVALID): they
 	 * were sealed with another key, the one that went missing. */
 	int		totp_key_new;
+	/* The change journal (see store/journal.h and "Journal" below):
+	 * NULL = off.  Every committed write transaction is appended there
+	 * and fsync'd before the LMDB commit. */
+	const char	*journal_dir;
+	uint64_t	journal_segment_size;	/* 0 = 16 MiB */
+	int		no_sync;	/* 1: MDB_NOSYNC (a restore's scratch
+					 * store, synced once at the end) */
 };
 
 /*
@@ -100,6 +118,23 @@ void		store_close(struct store *);
  */
 typedef enum store_rc (*store_txn_fn)(struct store_txn *, void *arg);
 enum store_rc	store_write(struct store *, store_txn_fn fn, void *arg);
+
+/*
+ * Group commit: runs n jobs, each in its own nested transaction of one
+ * write transaction, and commits them with one fsync of the journal and
+ * one of the store.  A job whose fn fails is rolled back alone (its rc
+ * says why); the others commit.  jobs[i].rc is fn's result or, for the
+ * jobs whose fn succeeded, the commit's.  Returns STORE_OK when the
+ * commit succeeded (or nothing was to commit), else the commit's error.
+ * fn may run more than once (map growth), as with store_write.
+ */
+struct store_job {
+	store_txn_fn	 fn;
+	void		*arg;
+	enum store_rc	 rc;
+};
+enum store_rc	store_write_batch(struct store *, struct store_job *jobs,
+		    size_t n);
 /* Runs fn inside a fresh read transaction. */
 enum store_rc	store_read(struct store *, store_txn_fn fn, void *arg);
 
@@ -426,5 +461,61 @@ enum store_rc	store_info(struct store *, struct store_info *info);
  * to fd while others keep reading and writing.
  */
 enum store_rc	store_backup_fd(struct store *, int fd);
+
+/* ---- journal (store/journal.h has the record format) ---- */
+
+struct store_journal_info {
+	int		enabled;
+	char		dir[1024];
+	uint64_t	seq;		/* last record the store contains */
+	uint64_t	epoch;
+	uint8_t		head[STORE_HASH_LEN];
+	uint64_t	num_segments;	/* 0 when off */
+	uint64_t	bytes;
+};
+
+/* The store's journal position (from meta; also in a backup). */
+enum store_rc	store_journal_info(struct store *,
+		    struct store_journal_info *out);
+/*
+ * BLAKE2b-256 over every record of every database in key order (meta's
+ * journal_epoch left out: a restore that stops early starts a new
+ * epoch), and the journal seq the store is at.  Two stores with the same
+ * digest hold the same records.
+ */
+enum store_rc	store_digest(struct store *, uint8_t out[STORE_HASH_LEN],
+		    uint64_t *out_seq);
+
+struct store_restore_opts {
+	const char	*backup;	/* a data.mdb from mica-admin backup */
+	const char	*journal_dir;
+	const char	*to;		/* the new store directory (must not
+					 * exist) */
+	uint64_t	 until_seq;	/* 0: no limit */
+	uint64_t	 until_time_us;	/* 0: no limit; records later than it
+					 * are not applied */
+};
+
+struct store_restore_result {
+	uint64_t	base_seq;	/* the backup's journal position */
+	uint64_t	last_seq;	/* the restored store's */
+	uint64_t	applied;
+	uint64_t	journal_end;	/* the journal's last seq */
+	uint64_t	epoch;		/* the restored store's epoch */
+	uint8_t		digest[STORE_HASH_LEN];
+};
+
+/*
+ * Point-in-time restore: copies backup into a temporary directory next
+ * to o->to, applies the journal records after the backup's position (to
+ * o->until_seq / o->until_time_us or the end), checks the hash chain
+ * from the backup's head on, and only then renames the directory to
+ * o->to.  A truncated, reordered or altered record stops it with err
+ * naming the segment file and the record's seq, and nothing is left.
+ * Stopping before the journal's end starts a new epoch.  Returns 1 or 0.
+ */
+int		store_restore(const struct store_restore_opts *,
+		    struct store_restore_result *out, char *err,
+		    size_t err_len);
 
 #endif

@@ -343,6 +343,8 @@ if [ -e "$T/backup.ok" ]; then
 	# a clone beside the running CA, not a restore in its place: it
 	# starts its own high-water mark (t_restore covers restores)
 	rm -f "$T/ca2/private/hwm"
+	# and its own journal (the copied one would roll it forward)
+	rm -rf "$T/ca2/journal"
 	cp "$T/backup.mdb" "$T/ca2/store/data.mdb"
 	CA2_PORT=$(free_port); HTTP2_PORT=$(free_port)
 	mkdir -p "$T/pub2"

@@ -1,0 +1,228 @@
+/*
+ * issue_load.c - durable issuances through the admin socket from several
+ * concurrent clients: each thread connects, sends `issue` with a CSR
+ * attachment (as mica-admin does), waits for the certificate, and starts
+ * over.  A reply with a certificate is an acknowledgement: the issuance
+ * is committed (and journalled).  Prints "issued N in S s: R/s".
+ *
+ *   issue_load -s SOCKET -a ACCOUNT -r CSR.der [-c CLIENTS] [-n PER_CLIENT]
+ *              [-o ACKED]
+ *
+ * -o: every acknowledged serial (uppercase hex, as mica-admin prints) is
+ * appended as one line, flushed before the next request: what the
+ * clients were told.  A failed request ends that client (micad killed).
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "admin/admin.h"
+#include "common/bytes.h"
+
+static const char *sock_path, *account;
+static uint8_t *csr;
+static size_t csr_len;
+static long per_client = 100;
+static FILE *acked;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static long total;
+
+static int
+io_all(int fd, void *buf, size_t len, int wr)
+{
+	uint8_t *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = wr ? write(fd, p, len) : read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 1;
+}
+
+/* One issue request; 1 and the serial's hex when acknowledged. */
+static int
+issue_one(char *hex, size_t hex_len)
+{
+	struct sockaddr_un sun;
+	struct adm_msg req, rep;
+	const struct adm_attach *cert;
+	struct wb b;
+	uint8_t hdr[4], *body = NULL;
+	uint32_t len;
+	char err[256];
+	const unsigned char *p;
+	X509 *x = NULL;
+	BIGNUM *bn = NULL;
+	char *h = NULL;
+	int fd = -1, ok = 0;
+	static const char *argv[] = { "issue", "--account", NULL, "--csr",
+	    "load.csr", "--days", "30" };
+	size_t i;
+
+	adm_msg_init(&req);
+	adm_msg_init(&rep);
+	wb_init(&b);
+	for (i = 0; i < sizeof(argv) / sizeof(argv[0]); i++)
+		req.argv[req.argc++] = strdup(argv[i] ? argv[i] : account);
+	adm_msg_attach(&req, "csr", csr, csr_len);
+	if (!adm_request_encode(&b, &req))
+		goto out;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock_path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
+	    !io_all(fd, b.data, b.len, 1) || !io_all(fd, hdr, 4, 0))
+		goto out;
+	len = be32_get(hdr);
+	if (len > ADM_MAX_REPLY || (body = malloc(len ? len : 1)) == NULL ||
+	    !io_all(fd, body, len, 0) ||
+	    !adm_reply_parse(&rep, body, len, err, sizeof(err)) ||
+	    rep.code != 0 || (cert = adm_msg_get(&rep, "cert")) == NULL)
+		goto out;
+	p = cert->data;
+	if ((x = d2i_X509(NULL, &p, (long)cert->len)) == NULL) {
+		/* PEM: mica-admin writes what it gets; take the serial
+		 * from PEM too */
+		BIO *bio = BIO_new_mem_buf(cert->data, (int)cert->len);
+
+		x = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) :
+		    NULL;
+		BIO_free(bio);
+		if (x == NULL)
+			goto out;
+	}
+	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) ==
+	    NULL || (h = BN_bn2hex(bn)) == NULL)
+		goto out;
+	snprintf(hex, hex_len, "%s", h);
+	ok = 1;
+out:
+	OPENSSL_free(h);
+	BN_free(bn);
+	X509_free(x);
+	free(body);
+	if (fd >= 0)
+		close(fd);
+	wb_cleanup(&b);
+	adm_msg_cleanup(&req);
+	adm_msg_cleanup(&rep);
+	return ok;
+}
+
+static void *
+client(void *arg)
+{
+	char hex[80];
+	long i, n = 0;
+
+	(void)arg;
+	for (i = 0; i < per_client; i++) {
+		if (!issue_one(hex, sizeof(hex)))
+			break;
+		n++;
+		if (acked != NULL) {
+			pthread_mutex_lock(&mu);
+			fprintf(acked, "%s\n", hex);
+			fflush(acked);
+			pthread_mutex_unlock(&mu);
+		}
+	}
+	pthread_mutex_lock(&mu);
+	total += n;
+	pthread_mutex_unlock(&mu);
+	return NULL;
+}
+
+static int
+read_csr(const char *path)
+{
+	FILE *f;
+	uint8_t buf[65536];
+	size_t n;
+
+	if ((f = fopen(path, "rb")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	if (n == 0 || (csr = malloc(n)) == NULL)
+		return 0;
+	memcpy(csr, buf, n);
+	csr_len = n;
+	return 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct timespec t0, t1;
+	pthread_t *th;
+	double secs;
+	int ch, clients = 1, i;
+
+	while ((ch = getopt(argc, argv, "s:a:r:c:n:o:")) != -1) {
+		switch (ch) {
+		case 's': sock_path = optarg; break;
+		case 'a': account = optarg; break;
+		case 'r':
+			if (!read_csr(optarg)) {
+				fprintf(stderr, "issue_load: %s: cannot read\n",
+				    optarg);
+				return 1;
+			}
+			break;
+		case 'c': clients = atoi(optarg); break;
+		case 'n': per_client = atol(optarg); break;
+		case 'o':
+			if ((acked = fopen(optarg, "a")) == NULL) {
+				perror(optarg);
+				return 1;
+			}
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (sock_path == NULL || account == NULL || csr == NULL ||
+	    clients < 1 || clients > 1024 || per_client < 1)
+		goto usage;
+	if ((th = calloc((size_t)clients, sizeof(*th))) == NULL)
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < clients; i++)
+		if (pthread_create(&th[i], NULL, client, NULL) != 0)
+			return 1;
+	for (i = 0; i < clients; i++)
+		pthread_join(th[i], NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("issued %ld in %.2f s: %.0f/s with %d clients\n", total, secs,
+	    secs > 0 ? (double)total / secs : 0.0, clients);
+	free(th);
+	free(csr);
+	if (acked != NULL)
+		fclose(acked);
+	return total == (long)clients * per_client ? 0 : 1;
+usage:
+	fprintf(stderr, "usage: issue_load -s SOCKET -a ACCOUNT -r CSR "
+	    "[-c CLIENTS] [-n PER_CLIENT] [-o ACKED]\n");
+	return 2;
+}

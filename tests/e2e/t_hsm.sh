@@ -265,8 +265,10 @@ expect_eq "no file under the CA directory holds a private key but tls.key" \
     "$(cat "$T/pk.list")" "$D/private/tls.key"
 check "the store holds no PEM private key" sh -c \
     "! grep -rqa 'PRIVATE KEY' '$D/store'"
-expect_eq "the only key file is tls.key" \
-    "$(cd "$D" && find . -name '*.key*' | sort | tr '\n' ' ')" "./private/tls.key "
+# totp.key is the symmetric key sealing the TOTP secrets, not a CA key
+expect_eq "the only key files are tls.key and totp.key" \
+    "$(cd "$D" && find . -name '*.key*' | sort | tr '\n' ' ')" \
+    "./private/tls.key ./private/totp.key "
 
 # ---- a wrong PIN: a clear error, and the PIN is not printed ----
 printf '864200\n' >"$T/badpin"

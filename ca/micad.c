@@ -3,6 +3,8 @@
  * store transaction, and the after-commit hook that makes OCSP and the
  * CRLs tell the truth before anyone is told of a status change.
  */
+#include <sys/stat.h>
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -365,24 +367,93 @@ micad_issue_txn(struct micad *d, struct store_txn *txn,
 	    actor, NULL, out_serial, out_der, out_len, err, err_len);
 }
 
+/*
+ * The public keys of mica's own certificates (OCSP signer, TLS server),
+ * read once per file version: the check runs in the writer's
+ * transaction for every issuance, and parsing the PEM file each time cost
+ * more than the issuance itself.  A renewal replaces the file by rename,
+ * so a new inode, size or mtime reads it again.
+ */
+#define OWNKEY_SLOTS	4
+
+struct ownkey {
+	char		 path[CONF_PATH_MAX];
+	dev_t		 dev;
+	ino_t		 ino;
+	off_t		 size;
+	struct timespec	 mtim;
+	EVP_PKEY	*pub;
+};
+
+static pthread_mutex_t ownkey_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct ownkey ownkeys[OWNKEY_SLOTS];
+
+/* The cached public key of the certificate file path (an up-ref'd copy,
+ * EVP_PKEY_free), or NULL when it cannot be read (logged). */
+static EVP_PKEY *
+ownkey_get(const char *path)
+{
+	struct ownkey *k = NULL;
+	struct stat sb;
+	X509 *x = NULL;
+	EVP_PKEY *pub = NULL;
+	char e[CA_ERR_MAX];
+	size_t i;
+
+	if (strlen(path) >= sizeof(ownkeys[0].path))
+		return NULL;
+	pthread_mutex_lock(&ownkey_mtx);
+	for (i = 0; i < OWNKEY_SLOTS && k == NULL; i++)
+		if (strcmp(ownkeys[i].path, path) == 0)
+			k = &ownkeys[i];
+	for (i = 0; i < OWNKEY_SLOTS && k == NULL; i++)
+		if (ownkeys[i].path[0] == '\0')
+			k = &ownkeys[i];
+	if (k == NULL)
+		k = &ownkeys[0];	/* more own files than slots: reuse */
+	if (stat(path, &sb) == -1) {
+		log_warn("own-key check: %s", path);
+		goto out;
+	}
+	if (k->pub == NULL || strcmp(k->path, path) != 0 ||
+	    k->dev != sb.st_dev || k->ino != sb.st_ino ||
+	    k->size != sb.st_size || k->mtim.tv_sec != sb.st_mtim.tv_sec ||
+	    k->mtim.tv_nsec != sb.st_mtim.tv_nsec) {
+		EVP_PKEY_free(k->pub);
+		memset(k, 0, sizeof(*k));
+		if (!ca_cert_read(&x, path, e, sizeof(e))) {
+			log_warnx("own-key check: %s", e);
+			goto out;
+		}
+		if ((k->pub = X509_get_pubkey(x)) == NULL)
+			goto out;
+		memcpy(k->path, path, strlen(path) + 1);
+		k->dev = sb.st_dev;
+		k->ino = sb.st_ino;
+		k->size = sb.st_size;
+		k->mtim = sb.st_mtim;
+	}
+	if (EVP_PKEY_up_ref(k->pub))
+		pub = k->pub;
+ out:
+	pthread_mutex_unlock(&ownkey_mtx);
+	X509_free(x);
+	return pub;
+}
+
 /* 1 if key is the public key of the certificate in the file path. */
 static int
 key_of_cert_file(EVP_PKEY *key, const char *path)
 {
-	X509 *x = NULL;
-	char e[CA_ERR_MAX];
+	EVP_PKEY *pub;
 	int same = 0;
 
 	if (path == NULL || *path == '\0')
 		return 0;
-	if (!ca_cert_read(&x, path, e, sizeof(e))) {
-		log_warnx("own-key check: %s", e);
-		goto out;
-	}
-	same = EVP_PKEY_eq(key, X509_get0_pubkey(x)) == 1;
- out:
+	if ((pub = ownkey_get(path)) != NULL)
+		same = EVP_PKEY_eq(key, pub) == 1;
 	ERR_clear_error();	/* EVP_PKEY_eq of different types */
-	X509_free(x);
+	EVP_PKEY_free(pub);
 	return same;
 }
 

@@ -18,6 +18,7 @@ struct mica_conf;
 struct store;
 struct store_txn;
 struct ca_signer;
+struct sign_client;
 struct ocsp_responder;
 struct crl_service;
 struct workq;
@@ -46,6 +47,9 @@ struct micad {
 	struct mica_conf	*conf;
 	struct store		*store;
 	struct ca_signer	*signer;	/* ca/ca.h */
+	struct sign_client	*sclient;	/* ca/sign_client.h: the signer
+						 * process; NULL = keys here
+						 * (tests) */
 	struct ocsp_responder	*ocsp;		/* ocsp/ocsp.h, may be NULL */
 	struct crl_service	*crl;		/* crl/crl.h, may be NULL */
 	struct workq		*workers;	/* common/workq.h */

@@ -178,8 +178,9 @@ refuse(struct sproc *sp, uint16_t type, const char *what, const char *why)
 
 	log_warnx("signer: refused %s%s%s: %s", sign_type_name(type),
 	    what[0] ? " " : "", what, why);
-	snprintf(line, sizeof(line), "%lld refused kind=%s %s reason=\"%s\"\n",
-	    (long long)time(NULL), sign_type_name(type), what, why);
+	snprintf(line, sizeof(line), "%lld refused kind=%s %s%sreason=\"%s\"\n",
+	    (long long)time(NULL), sign_type_name(type), what,
+	    what[0] ? " " : "", why);
 	for (i = 0; line[i] != '\0' && line[i + 1] != '\0'; i++)
 		if (line[i] == '\n' || line[i] == '\r')
 			line[i] = '?';
@@ -865,8 +866,8 @@ serve(struct sproc *sp, int fd)
 			continue;
 		if (n <= 0) {
 			if (n == 0)
-				log_info("signer: the network process closed "
-				    "its end; exiting");
+				log_info("signer: the network process is gone "
+				    "(EOF); exiting");
 			else
 				log_warn("signer: read");
 			break;
@@ -914,6 +915,19 @@ serve(struct sproc *sp, int fd)
 	return 1;
 }
 
+/* PR_SET_PDEATHSIG (SIGUSR2): the network process died, often before
+ * the EOF is read. */
+static void
+on_term(int sig)
+{
+	static const char msg[] = "micad-signer: info: signer: the network "
+	    "process is gone; exiting\n";
+
+	(void)sig;
+	(void)write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	_exit(0);
+}
+
 void
 sign_proc_main(int fd, const struct mica_conf *c, const struct privdrop *pd)
 {
@@ -927,10 +941,15 @@ sign_proc_main(int fd, const struct mica_conf *c, const struct privdrop *pd)
 	sp.log_fd = sp.state_fd = -1;
 	log_init("micad-signer", log_getlevel());
 	/* the network process gone for any reason: go too */
-	(void)prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	signal(SIGUSR2, on_term);
+	(void)prctl(PR_SET_PDEATHSIG, SIGUSR2, 0, 0, 0);
+	/* A stop signal for the whole group (^C, systemd's SIGTERM to the
+	 * unit) is micad's to handle: the signer serves micad's shutdown
+	 * and exits when micad closes the socket. */
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
-	signal(SIGINT, SIG_IGN);	/* a ^C stops micad, which closes */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
 	/* A renewal that crashed between its renames, before the keys
 	 * are loaded. */
 	ok = renew_recover(c, err, sizeof(err)) &&

@@ -302,7 +302,8 @@ renew_one(struct micad *d, const struct privdrop *pd, const char *what,
 	/* Committed; now the files: temp + rename, key first. */
 	snprintf(tkey, sizeof(tkey), "%s.new", key_path);
 	snprintf(tcert, sizeof(tcert), "%s.new", cert_path);
-	unlink(tkey);
+	if (!remote_ocsp)	/* else the signer's new key is in tkey */
+		unlink(tkey);
 	unlink(tcert);
 	/* Owner set on the open descriptors: no path-based chown as root. */
 	if (pd != NULL && pd->active) {

@@ -194,9 +194,10 @@ main(int argc, char **argv)
 	{
 		X509 *x = leaf("probe-ca", base + 2, (time_t)cna - 86400);
 
-		X509_delete_ext(x, X509_get_ext_by_NID(x,
-		    NID_basic_constraints, -1));
-		X509_delete_ext(x, X509_get_ext_by_NID(x, NID_key_usage, -1));
+		X509_EXTENSION_free(X509_delete_ext(x, X509_get_ext_by_NID(x,
+		    NID_basic_constraints, -1)));
+		X509_EXTENSION_free(X509_delete_ext(x, X509_get_ext_by_NID(x,
+		    NID_key_usage, -1)));
 		add_ext(x, NID_basic_constraints, "critical,CA:TRUE");
 		add_ext(x, NID_key_usage, "critical,keyCertSign,cRLSign");
 		send_cert("ca-cert", x, 0);

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -43,9 +44,12 @@ struct sign_client {
 	int		 fd;
 	pid_t		 pid;
 	X509		*ca;
-	pthread_t	 thr;
+	pthread_t	 thr;		/* the watchdog */
 	int		 thr_started;
-	pthread_mutex_t	 mu;		/* pending, next_id, lost */
+	pthread_mutex_t	 mu;		/* pending, next_id, lost, reading */
+	int		 reading;	/* a caller is the reader now */
+	uint8_t		*rbuf;		/* the reader's (one at a time) */
+	size_t		 rlen, rcap;
 	pthread_mutex_t	 wmu;		/* writes to fd */
 	struct pend	*pending;
 	uint32_t	 next_id;
@@ -163,51 +167,70 @@ deliver(struct sign_client *sc, const struct sign_frame *f)
 	return found;
 }
 
-static void *
-receiver(void *arg)
+/*
+ * One read by the caller that holds the reader role: every complete
+ * reply in the buffer goes to its waiter.  0 on EOF or a bad reply.
+ */
+static int
+read_step(struct sign_client *sc)
 {
-	struct sign_client *sc = arg;
-	uint8_t *buf, *nb;
-	size_t cap = RBUF, len = 0, off, used;
 	struct sign_frame f;
 	enum sign_parse_rc prc;
+	size_t off = 0, used = 0;
+	uint8_t *nb;
 	char err[256];
 	ssize_t n;
 
-	if ((buf = malloc(cap)) == NULL)
-		fatal("malloc");
-	for (;;) {
-		n = read(sc->fd, buf + len, cap - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		off = 0;
-		while ((prc = sign_frame_parse(&f, &used, buf + off, len - off,
-		    err, sizeof(err))) == SIGN_PARSE_OK) {
-			if (!deliver(sc, &f)) {
-				log_warnx("signer: a reply for no request "
-				    "(id %u)", (unsigned)f.id);
-				goto out;
-			}
-			off += used;
+	n = read(sc->fd, sc->rbuf + sc->rlen, sc->rcap - sc->rlen);
+	if (n == -1 && errno == EINTR)
+		return 1;
+	if (n <= 0)
+		return 0;
+	sc->rlen += (size_t)n;
+	while ((prc = sign_frame_parse(&f, &used, sc->rbuf + off,
+	    sc->rlen - off, err, sizeof(err))) == SIGN_PARSE_OK) {
+		if (!deliver(sc, &f)) {
+			log_warnx("signer: a reply for no request (id %u)",
+			    (unsigned)f.id);
+			return 0;
 		}
-		if (prc == SIGN_PARSE_BAD) {
-			log_warnx("signer: malformed reply: %s", err);
-			goto out;
-		}
-		memmove(buf, buf + off, len - off);
-		len -= off;
-		if (used > cap) {
-			if ((nb = realloc(buf, used)) == NULL)
-				fatal("realloc");
-			buf = nb;
-			cap = used;
-		}
+		off += used;
 	}
- out:
-	free(buf);
+	if (prc == SIGN_PARSE_BAD) {
+		log_warnx("signer: malformed reply: %s", err);
+		return 0;
+	}
+	memmove(sc->rbuf, sc->rbuf + off, sc->rlen - off);
+	sc->rlen -= off;
+	if (used > sc->rcap) {
+		if ((nb = realloc(sc->rbuf, used)) == NULL)
+			fatal("realloc");
+		sc->rbuf = nb;
+		sc->rcap = used;
+	}
+	return 1;
+}
+
+/*
+ * Notices the signer's death while nobody waits for a reply: poll with
+ * no events wakes only for POLLHUP/POLLERR (the peer closed, or our own
+ * shutdown in sign_client_free).
+ */
+static void *
+watchdog(void *arg)
+{
+	struct sign_client *sc = arg;
+	struct pollfd pfd;
+
+	pfd.fd = sc->fd;
+	pfd.events = 0;
+	for (;;) {
+		pfd.revents = 0;
+		if (poll(&pfd, 1, -1) == -1 && errno == EINTR)
+			continue;
+		if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL))
+			break;
+	}
 	mark_lost(sc);
 	return NULL;
 }
@@ -217,9 +240,9 @@ sign_client_call(struct sign_client *sc, uint16_t type, const void *body,
     size_t body_len, uint8_t **out, size_t *out_len, char *err,
     size_t err_len)
 {
-	struct pend p, **pp;
+	struct pend p, **pp, *q;
 	struct wb w;
-	int rc = 0, sent;
+	int rc = 0, sent, ok;
 
 	*out = NULL;
 	*out_len = 0;
@@ -244,12 +267,34 @@ sign_client_call(struct sign_client *sc, uint16_t type, const void *body,
 	sent = write_all(sc->fd, w.data, w.len);
 	pthread_mutex_unlock(&sc->wmu);
 
+	/*
+	 * Leader/follower: the first waiter reads for everyone and hands
+	 * each reply to its waiter; when its own has come it passes the
+	 * role on.  A reply read by its own waiter costs no thread switch.
+	 */
 	pthread_mutex_lock(&sc->mu);
-	while (sent && !p.done && !sc->lost)
-		pthread_cond_wait(&p.cv, &sc->mu);
+	while (sent && !p.done && !sc->lost) {
+		if (sc->reading) {
+			pthread_cond_wait(&p.cv, &sc->mu);
+			continue;
+		}
+		sc->reading = 1;
+		pthread_mutex_unlock(&sc->mu);
+		ok = read_step(sc);
+		if (!ok)
+			mark_lost(sc);
+		pthread_mutex_lock(&sc->mu);
+		sc->reading = 0;
+	}
 	for (pp = &sc->pending; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == &p) {
 			*pp = p.next;
+			break;
+		}
+	/* someone still waiting takes over the reading */
+	for (q = sc->pending; q != NULL; q = q->next)
+		if (!q->done) {
+			pthread_cond_signal(&q->cv);
 			break;
 		}
 	pthread_mutex_unlock(&sc->mu);
@@ -504,8 +549,11 @@ sign_client_start(const struct mica_conf *c, const struct privdrop *pd,
 		(void)waitpid(sc->pid, &status, 0);
 		goto fail;
 	}
-	if (pthread_create(&sc->thr, NULL, receiver, sc) != 0) {
-		snprintf(err, err_len, "cannot start the signer reply thread");
+	if ((sc->rbuf = malloc(RBUF)) == NULL)
+		fatal("malloc");
+	sc->rcap = RBUF;
+	if (pthread_create(&sc->thr, NULL, watchdog, sc) != 0) {
+		snprintf(err, err_len, "cannot start the signer watchdog");
 		goto fail;
 	}
 	sc->thr_started = 1;
@@ -552,6 +600,7 @@ sign_client_free(struct sign_client *sc)
 	for (i = 0; i < NSTANDIN; i++)
 		EVP_PKEY_free(sc->standin[i]);
 	X509_free(sc->ca);
+	free(sc->rbuf);
 	pthread_mutex_destroy(&sc->mu);
 	pthread_mutex_destroy(&sc->wmu);
 	pthread_mutex_destroy(&sc->smu);

@@ -4,8 +4,11 @@
  * sign_client_start forks the signer (ca/sign_proc.h) over a socketpair
  * and waits for its HELLO answer, which fails when the keys do not load.
  * From then on any thread may ask for a signature: requests are written
- * under a lock and pipelined, one receiver thread hands each reply to the
- * thread waiting for that request id.  The network process never holds a
+ * under a lock and pipelined; the first waiting thread reads the replies
+ * for everyone (leader/follower), hands each to the thread waiting for
+ * that request id and passes the reading on once its own has come, so a
+ * reply read by its own waiter costs no thread switch.  A watchdog
+ * thread notices the signer's death while nobody waits.  The network process never holds a
  * CA or OCSP private key: certificates are built here and signed there,
  * CRLs and OCSP responses are signed there through struct rsign.
  *
@@ -39,7 +42,8 @@ struct sign_client *sign_client_start(const struct mica_conf *c,
 	    size_t err_len);
 /* Closes the socket (the signer exits), joins, reaps.  NULL allowed. */
 void	sign_client_free(struct sign_client *);
-/* Runs fn(arg) once, on the receiver thread, if the signer goes away. */
+/* Runs fn(arg) once (on the thread that noticed) if the signer goes
+ * away. */
 void	sign_client_on_lost(struct sign_client *, void (*fn)(void *),
 	    void *arg);
 pid_t	sign_client_pid(const struct sign_client *);

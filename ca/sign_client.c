@@ -57,6 +57,11 @@ struct sign_client {
 	void		(*lost_fn)(void *);
 	void		*lost_arg;
 	struct rsign	 rs;
+	/* OCSP channels (sign_proc.h): free ones on a stack */
+	pthread_mutex_t	 cmu;
+	int		 chan[SIGN_OCSP_CHANS];
+	int		 chan_free[SIGN_OCSP_CHANS];
+	int		 num_free;
 	pthread_mutex_t	 smu;		/* stand-ins */
 	EVP_PKEY	*standin[NSTANDIN];
 };
@@ -315,6 +320,59 @@ sign_client_call(struct sign_client *sc, uint16_t type, const void *body,
 	return rc;
 }
 
+/*
+ * One OCSP request on a channel of its own: written, and its reply read,
+ * by the calling thread.  -1 when no channel is free (use the main
+ * socket), else 1 or 0 with err.
+ */
+static int
+chan_call(struct sign_client *sc, const uint8_t *tbs, size_t tbs_len,
+    uint8_t **out, size_t *out_len, char *err, size_t err_len)
+{
+	struct sign_frame f;
+	struct wb w;
+	uint8_t *buf = NULL;
+	int fd, rc = 0;
+
+	pthread_mutex_lock(&sc->cmu);
+	if (sc->num_free == 0) {
+		pthread_mutex_unlock(&sc->cmu);
+		return -1;
+	}
+	fd = sc->chan_free[--sc->num_free];
+	pthread_mutex_unlock(&sc->cmu);
+	wb_init(&w);
+	if (!sign_frame_encode(&w, SIGN_T_OCSP, 1, tbs, tbs_len) ||
+	    !wb_ok(&w))
+		fatalx("signer request of %zu bytes: over the limit", tbs_len);
+	if (!write_all(fd, w.data, w.len) ||
+	    !read_frame(fd, &f, &buf, err, err_len)) {
+		snprintf(err, err_len, "the signer process is gone");
+		mark_lost(sc);
+		fd = -1;	/* not given back */
+		goto out;
+	}
+	if (f.type != SIGN_R_OK) {
+		snprintf(err, err_len, "signer refused: %.*s",
+		    (int)f.body_len, (const char *)f.body);
+		goto out;
+	}
+	if ((*out = malloc(f.body_len + 1)) == NULL)
+		fatal("malloc");
+	memcpy(*out, f.body, f.body_len);
+	*out_len = f.body_len;
+	rc = 1;
+ out:
+	if (fd != -1) {
+		pthread_mutex_lock(&sc->cmu);
+		sc->chan_free[sc->num_free++] = fd;
+		pthread_mutex_unlock(&sc->cmu);
+	}
+	free(buf);
+	wb_cleanup(&w);
+	return rc;
+}
+
 static int
 rsign_cb(void *arg, enum rsign_kind kind, const uint8_t *tbs, size_t tbs_len,
     uint8_t *sig, size_t sig_cap, size_t *out_sig_len)
@@ -324,8 +382,13 @@ rsign_cb(void *arg, enum rsign_kind kind, const uint8_t *tbs, size_t tbs_len,
 	char err[SIGN_SMALL_MAX];
 	int rc = 0;
 
-	if (!sign_client_call(arg, kind == RSIGN_CRL ? SIGN_T_CRL :
-	    SIGN_T_OCSP, tbs, tbs_len, &r, &rlen, err, sizeof(err))) {
+	int crc = kind == RSIGN_OCSP ? chan_call(arg, tbs, tbs_len, &r, &rlen,
+	    err, sizeof(err)) : -1;
+
+	if (crc == -1)
+		crc = sign_client_call(arg, kind == RSIGN_CRL ? SIGN_T_CRL :
+		    SIGN_T_OCSP, tbs, tbs_len, &r, &rlen, err, sizeof(err));
+	if (!crc) {
 		log_warnx("%s: %s", kind == RSIGN_CRL ? "crl" : "ocsp", err);
 		goto out;
 	}
@@ -513,11 +576,14 @@ sign_client_start(const struct mica_conf *c, const struct privdrop *pd,
     char *info, size_t info_len, char *err, size_t err_len)
 {
 	struct sign_client *sc;
-	int sv[2], status;
+	int sv[2], cv[SIGN_OCSP_CHANS][2], child[SIGN_OCSP_CHANS], status, i;
 
 	if ((sc = calloc(1, sizeof(*sc))) == NULL)
 		fatal("calloc");
 	sc->fd = -1;
+	for (i = 0; i < SIGN_OCSP_CHANS; i++)
+		sc->chan[i] = cv[i][0] = cv[i][1] = -1;
+	pthread_mutex_init(&sc->cmu, NULL);
 	pthread_mutex_init(&sc->mu, NULL);
 	pthread_mutex_init(&sc->wmu, NULL);
 	pthread_mutex_init(&sc->smu, NULL);
@@ -525,6 +591,13 @@ sign_client_start(const struct mica_conf *c, const struct privdrop *pd,
 	sc->rs.arg = sc;
 	if (!ca_cert_read(&sc->ca, c->ca.cert, err, err_len))
 		goto fail;
+	for (i = 0; i < SIGN_OCSP_CHANS; i++)
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+		    cv[i]) != 0) {
+			snprintf(err, err_len, "socketpair: %s",
+			    strerror(errno));
+			goto fail;
+		}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
 		snprintf(err, err_len, "socketpair: %s", strerror(errno));
 		goto fail;
@@ -539,10 +612,21 @@ sign_client_start(const struct mica_conf *c, const struct privdrop *pd,
 	}
 	if (sc->pid == 0) {
 		close(sv[0]);
-		sign_proc_main(sv[1], c, pd);
+		for (i = 0; i < SIGN_OCSP_CHANS; i++) {
+			close(cv[i][0]);
+			child[i] = cv[i][1];
+		}
+		sign_proc_main(sv[1], child, SIGN_OCSP_CHANS, c, pd);
 	}
 	close(sv[1]);
 	sc->fd = sv[0];
+	for (i = 0; i < SIGN_OCSP_CHANS; i++) {
+		close(cv[i][1]);
+		cv[i][1] = -1;
+		sc->chan[i] = sc->chan_free[i] = cv[i][0];
+		cv[i][0] = -1;
+	}
+	sc->num_free = SIGN_OCSP_CHANS;
 	if (!hello(sc, info, info_len, err, err_len)) {
 		close(sc->fd);
 		sc->fd = -1;
@@ -559,6 +643,12 @@ sign_client_start(const struct mica_conf *c, const struct privdrop *pd,
 	sc->thr_started = 1;
 	return sc;
  fail:
+	for (i = 0; i < SIGN_OCSP_CHANS; i++) {
+		if (cv[i][0] != -1)
+			close(cv[i][0]);
+		if (cv[i][1] != -1)
+			close(cv[i][1]);
+	}
 	sign_client_free(sc);
 	return NULL;
 }
@@ -597,6 +687,9 @@ sign_client_free(struct sign_client *sc)
 		while (waitpid(sc->pid, &status, 0) == -1 && errno == EINTR)
 			;
 	}
+	for (i = 0; i < SIGN_OCSP_CHANS; i++)
+		if (sc->chan[i] != -1)
+			close(sc->chan[i]);
 	for (i = 0; i < NSTANDIN; i++)
 		EVP_PKEY_free(sc->standin[i]);
 	X509_free(sc->ca);
@@ -604,5 +697,6 @@ sign_client_free(struct sign_client *sc)
 	pthread_mutex_destroy(&sc->mu);
 	pthread_mutex_destroy(&sc->wmu);
 	pthread_mutex_destroy(&sc->smu);
+	pthread_mutex_destroy(&sc->cmu);
 	free(sc);
 }

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -845,6 +846,100 @@ write_all(int fd, const uint8_t *p, size_t len)
 	return 1;
 }
 
+/*
+ * OCSP channels: one socketpair per OCSP signing thread of the network
+ * side, each served by its own thread here, synchronously (one request,
+ * one reply): no lock and no hand-off on either side, and the
+ * signatures of several threads are made in parallel.  These threads
+ * only read the keys; OCSP_COMMIT, the one request that changes them,
+ * takes the lock for writing.
+ */
+static pthread_rwlock_t keys_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+struct chan {
+	struct sproc	*sp;
+	int		 fd;
+};
+
+static void *
+chan_main(void *arg)
+{
+	struct chan *ch = arg;
+	struct sign_frame f;
+	struct wb out;
+	uint8_t *buf, *nb;
+	size_t cap = 64 * 1024, len = 0, used = 0;
+	enum sign_parse_rc prc;
+	char err[256];
+	ssize_t n;
+
+	if ((buf = malloc(cap)) == NULL)
+		fatal("signer: malloc");
+	wb_init(&out);
+	for (;;) {
+		prc = sign_frame_parse(&f, &used, buf, len, err, sizeof(err));
+		if (prc == SIGN_PARSE_OK) {
+			if (f.type != SIGN_T_OCSP) {
+				log_warnx("signer: a %s request on an OCSP "
+				    "channel; closing it",
+				    sign_type_name(f.type));
+				break;
+			}
+			pthread_rwlock_rdlock(&keys_lock);
+			handle(ch->sp, &f, &out);
+			pthread_rwlock_unlock(&keys_lock);
+			if (!wb_ok(&out) || !write_all(ch->fd, out.data,
+			    out.len))
+				break;
+			out.len = 0;
+			memmove(buf, buf + used, len - used);
+			len -= used;
+			continue;
+		}
+		if (prc == SIGN_PARSE_BAD) {
+			log_warnx("signer: malformed request: %s; closing "
+			    "an OCSP channel", err);
+			break;
+		}
+		if (used > cap) {
+			if ((nb = realloc(buf, used)) == NULL)
+				fatal("signer: realloc");
+			buf = nb;
+			cap = used;
+		}
+		n = read(ch->fd, buf + len, cap - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	/* the network side sees the EOF and stops */
+	close(ch->fd);
+	free(buf);
+	wb_cleanup(&out);
+	return NULL;
+}
+
+static int
+start_chans(struct sproc *sp, const int *fds, int num)
+{
+	struct chan *ch;
+	pthread_t t;
+	int i;
+
+	for (i = 0; i < num; i++) {
+		if ((ch = calloc(1, sizeof(*ch))) == NULL)
+			fatal("signer: calloc");
+		ch->sp = sp;
+		ch->fd = fds[i];
+		if (pthread_create(&t, NULL, chan_main, ch) != 0 ||
+		    pthread_detach(t) != 0)
+			return 0;
+	}
+	return 1;
+}
+
 /* Reads frames, answers each, writes the replies of one read at once. */
 static int
 serve(struct sproc *sp, int fd)
@@ -881,7 +976,12 @@ serve(struct sproc *sp, int fd)
 				prc = SIGN_PARSE_BAD;
 				break;
 			}
+			if (f.type == SIGN_T_OCSP_COMMIT)
+				pthread_rwlock_wrlock(&keys_lock);
+			else
+				pthread_rwlock_rdlock(&keys_lock);
 			handle(sp, &f, &out);
+			pthread_rwlock_unlock(&keys_lock);
 			off += used;
 		}
 		if (prc == SIGN_PARSE_BAD) {
@@ -929,7 +1029,8 @@ on_term(int sig)
 }
 
 void
-sign_proc_main(int fd, const struct mica_conf *c, const struct privdrop *pd)
+sign_proc_main(int fd, const int *ocsp_fds, int num_ocsp,
+    const struct mica_conf *c, const struct privdrop *pd)
 {
 	struct sproc sp;
 	struct wb out;
@@ -974,6 +1075,8 @@ sign_proc_main(int fd, const struct mica_conf *c, const struct privdrop *pd)
 	log_info("signer: ready (pid %ld), CA key and OCSP key loaded, "
 	    "last CRL numbers full %" PRIu64 " delta %" PRIu64,
 	    (long)getpid(), sp.last_crl[0], sp.last_crl[1]);
+	if (!start_chans(&sp, ocsp_fds, num_ocsp))
+		fatalx("signer: cannot start the OCSP channel threads");
 	ok = serve(&sp, fd);
 	_exit(ok ? 0 : 1);
 }

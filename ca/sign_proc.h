@@ -19,9 +19,15 @@
 #include "ca/privdrop.h"
 #include "conf/conf.h"
 
-/* Serves fd until EOF; exits the process (0 on EOF, 1 on an error). */
-void	sign_proc_main(int fd, const struct mica_conf *c,
-	    const struct privdrop *pd) __attribute__((noreturn));
+/*
+ * Serves fd until EOF, and each of the num_ocsp ocsp_fds (OCSP requests
+ * only, one at a time, each on its own thread); exits the process (0 on
+ * EOF, 1 on an error).
+ */
+#define SIGN_OCSP_CHANS	4
+void	sign_proc_main(int fd, const int *ocsp_fds, int num_ocsp,
+	    const struct mica_conf *c, const struct privdrop *pd)
+	    __attribute__((noreturn));
 
 /*
  * Reads a passphrase file's first line into sodium_malloc'd memory with

@@ -1015,6 +1015,26 @@ serve(struct sproc *sp, int fd)
 	return 1;
 }
 
+/* Frees what the signer holds (memcheck then reports real leaks only). */
+static void
+sproc_cleanup(struct sproc *sp)
+{
+	X509_free(sp->ca);
+	EVP_PKEY_free(sp->ca_key);
+	OPENSSL_free(sp->ca_alg);
+	OPENSSL_free(sp->ca_name);
+	EVP_MD_CTX_free(sp->cur.tmpl);
+	EVP_PKEY_free(sp->cur.key);
+	EVP_MD_CTX_free(sp->prev.tmpl);
+	EVP_PKEY_free(sp->prev.key);
+	EVP_PKEY_free(sp->pending);
+	free(sp->set);
+	if (sp->log_fd != -1)
+		close(sp->log_fd);
+	if (sp->state_fd != -1)
+		close(sp->state_fd);
+}
+
 /* PR_SET_PDEATHSIG (SIGUSR2): the network process died, often before
  * the EOF is read. */
 static void
@@ -1078,5 +1098,8 @@ sign_proc_main(int fd, const int *ocsp_fds, int num_ocsp,
 	if (!start_chans(&sp, ocsp_fds, num_ocsp))
 		fatalx("signer: cannot start the OCSP channel threads");
 	ok = serve(&sp, fd);
+	/* the channel threads are held off for good: free, then go */
+	pthread_rwlock_wrlock(&keys_lock);
+	sproc_cleanup(&sp);
 	_exit(ok ? 0 : 1);
 }

@@ -402,8 +402,27 @@ int	ca_signer_load(struct ca_signer **out, const struct ca_signer_paths *,
 /* Builds a signer from objects (up-refs them; ocsp may be NULL). 1 or 0. */
 int	ca_signer_new(struct ca_signer **out, X509 *ca_cert, EVP_PKEY *ca_key,
 	    X509 *ocsp_cert, EVP_PKEY *ocsp_key, char *err, size_t err_len);
+/*
+ * Signs *x with the CA key (replacing *x by the signed certificate when
+ * another process signed it).  ocsp_renewal: *x is the OCSP signer's
+ * renewed certificate for the key the signer process made
+ * (sign_client_ocsp_newkey); else a leaf.  1, or 0 with err.
+ */
+typedef int (*ca_sign_cert_fn)(void *arg, X509 **x, int ocsp_renewal,
+	    char *err, size_t err_len);
+/*
+ * A signer whose private keys live in another process (micad's signer,
+ * ca/sign_client.h): fn signs certificates, the get0_key functions
+ * return NULL.  Up-refs the certificates (ocsp may be NULL).  1 or 0.
+ */
+int	ca_signer_new_remote(struct ca_signer **out, X509 *ca_cert,
+	    X509 *ocsp_cert, ca_sign_cert_fn fn, void *arg, char *err,
+	    size_t err_len);
+int	ca_signer_sign_cert(const struct ca_signer *, X509 **x,
+	    int ocsp_renewal, char *err, size_t err_len);
 void	ca_signer_free(struct ca_signer *);
-/* Borrowed pointers, valid until ca_signer_free. */
+/* Borrowed pointers, valid until ca_signer_free; the keys are NULL for
+ * a remote signer. */
 X509		*ca_signer_get0_cert(const struct ca_signer *);
 EVP_PKEY	*ca_signer_get0_key(const struct ca_signer *);
 X509		*ca_signer_get0_ocsp_cert(const struct ca_signer *);

@@ -31,9 +31,12 @@
 
 struct ca_signer {
 	X509		*ca;
-	EVP_PKEY	*ca_key;
+	EVP_PKEY	*ca_key;	/* NULL when remote */
 	X509		*ocsp;		/* == ca when no separate signer */
-	EVP_PKEY	*ocsp_key;
+	EVP_PKEY	*ocsp_key;	/* NULL when remote */
+	/* remote: the signer process signs (ca_signer_new_remote) */
+	ca_sign_cert_fn	 remote;
+	void		*remote_arg;
 };
 
 /* ---- profile ---- */
@@ -867,6 +870,53 @@ ca_signer_load(struct ca_signer **out, const struct ca_signer_paths *p,
 	return rc;
 }
 
+int
+ca_signer_new_remote(struct ca_signer **out, X509 *ca_cert, X509 *ocsp_cert,
+    ca_sign_cert_fn fn, void *arg, char *err, size_t err_len)
+{
+	struct ca_signer *s;
+
+	*out = NULL;
+	if (X509_check_ca(ca_cert) == 0) {
+		snprintf(err, err_len, "the CA certificate is not a CA "
+		    "(basicConstraints/keyUsage)");
+		return 0;
+	}
+	if (ocsp_cert != NULL && (X509_check_issued(ca_cert, ocsp_cert) !=
+	    X509_V_OK || X509_verify(ocsp_cert, X509_get0_pubkey(ca_cert)) !=
+	    1)) {
+		ERR_clear_error();
+		snprintf(err, err_len, "the OCSP certificate was not issued "
+		    "by this CA");
+		return 0;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		fatal("calloc");
+	if (ocsp_cert == NULL)
+		ocsp_cert = ca_cert;
+	if (!X509_up_ref(ca_cert) || !X509_up_ref(ocsp_cert))
+		fatalx("up_ref");
+	s->ca = ca_cert;
+	s->ocsp = ocsp_cert;
+	s->remote = fn;
+	s->remote_arg = arg;
+	*out = s;
+	return 1;
+}
+
+int
+ca_signer_sign_cert(const struct ca_signer *s, X509 **x, int ocsp_renewal,
+    char *err, size_t err_len)
+{
+	if (s->remote != NULL)
+		return s->remote(s->remote_arg, x, ocsp_renewal, err, err_len);
+	if (!cert_sign(*x, s->ca_key)) {
+		snprintf(err, err_len, "signing the certificate failed");
+		return 0;
+	}
+	return 1;
+}
+
 void
 ca_signer_free(struct ca_signer *s)
 {
@@ -1043,11 +1093,16 @@ ca_issue(const struct ca_signer *s, struct ca_issued *out,
 	if ((x = cert_start(ip->serial, ip->subject != NULL ? ip->subject :
 	    X509_REQ_get_subject_name(ip->req),
 	    X509_get_subject_name(s->ca), pub, now, not_after)) == NULL ||
-	    !leaf_exts(x, s->ca, ip, prof, url) || !cert_sign(x, s->ca_key)) {
-		snprintf(err, err_len, "issue: building or signing the "
-		    "certificate failed");
+	    /* the signer refuses a notBefore before the CA's */
+	    ((int64_t)now - BACKDATE < ca_nb && ASN1_TIME_set(
+	    X509_getm_notBefore(x), (time_t)ca_nb) == NULL) ||
+	    !leaf_exts(x, s->ca, ip, prof, url)) {
+		snprintf(err, err_len, "issue: building the certificate "
+		    "failed");
 		goto out;
 	}
+	if (!ca_signer_sign_cert(s, &x, 0, err, err_len))
+		goto out;
 	if (!ca_cert_der(x, &out->der, &out->der_len) ||
 	    !ca_cert_times(x, &out->not_before, &out->not_after)) {
 		snprintf(err, err_len, "issue: encoding failed");

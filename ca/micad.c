@@ -473,9 +473,13 @@ micad_csr_key_check(struct micad *d, struct store_txn *txn, X509_REQ *req,
 		    "subjectPKInfo cannot be decoded");
 		return STORE_INVALID;
 	}
-	if (EVP_PKEY_eq(key, ca_signer_get0_key(d->signer)) == 1)
+	/* public keys from the certificates: this process holds no
+	 * private key (the signer process does) */
+	if (EVP_PKEY_eq(key, X509_get0_pubkey(ca_signer_get0_cert(
+	    d->signer))) == 1)
 		whose = "the CA's own key";
-	else if (EVP_PKEY_eq(key, ca_signer_get0_ocsp_key(d->signer)) == 1 ||
+	else if (EVP_PKEY_eq(key, X509_get0_pubkey(ca_signer_get0_ocsp_cert(
+	    d->signer))) == 1 ||
 	    key_of_cert_file(key, d->conf->ca.ocsp_cert))
 		whose = "the OCSP signer's key";
 	else if (key_of_cert_file(key, d->conf->ca.tls_cert))

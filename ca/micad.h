@@ -18,6 +18,7 @@ struct mica_conf;
 struct store;
 struct store_txn;
 struct ca_signer;
+struct sign_client;
 struct ocsp_responder;
 struct crl_service;
 struct workq;
@@ -58,6 +59,9 @@ struct micad {
 	/* The CA certificate, then its issuers up to the root ([ca] chain;
 	 * the CA alone when it is the root); read at start, read-only. */
 	STACK_OF(X509)		*chain;
+	struct sign_client	*sclient;	/* ca/sign_client.h: the signer
+						 * process; NULL = keys here
+						 * (tests) */
 	struct ocsp_responder	*ocsp;		/* ocsp/ocsp.h, may be NULL */
 	struct crl_service	*crl;		/* crl/crl.h, may be NULL */
 	struct workq		*workers;	/* common/workq.h */

@@ -37,6 +37,7 @@
 #include "ca/renew.h"
 #include "ca/reissue.h"
 #include "ca/restore.h"
+#include "ca/sign_client.h"
 #include "common/bytes.h"
 #include "common/hwm.h"
 #include "common/log.h"
@@ -47,8 +48,6 @@
 #include "crl/crl.h"
 #include "ocsp/ocsp.h"
 #include "store/store.h"
-
-#define PASS_MAX	1024	/* bytes of a key passphrase */
 
 static struct micad micad;
 static struct ocsp_http *http;
@@ -115,46 +114,6 @@ usage(FILE *f)
 "\n"
 "Signals: SIGTERM/SIGINT stop (in-flight work is finished, the store is\n"
 "closed cleanly, exit 0); SIGHUP reloads the log level and policy.\n");
-}
-
-/*
- * Reads a passphrase file's first line into sodium_malloc'd memory with
- * read(2): no stdio buffer keeps a copy of the secret.
- */
-static char *
-read_passphrase(const char *path)
-{
-	char *pw;
-	size_t n = 0;
-	ssize_t r;
-	struct stat sb;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		fatal("key passphrase file %s", path);
-	if (fstat(fd, &sb) == 0 && (sb.st_mode & 077))
-		fatalx("key passphrase file %s is readable by group or others "
-		    "(mode %03o); chmod 600 it", path,
-		    (unsigned)(sb.st_mode & 0777));
-	if ((pw = sodium_malloc(PASS_MAX + 1)) == NULL)
-		fatalx("out of memory");
-	while (n < PASS_MAX) {
-		r = read(fd, pw + n, PASS_MAX - n);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1)
-			fatal("key passphrase file %s", path);
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (memchr(pw + n - (size_t)r, '\n', (size_t)r) != NULL)
-			break;
-	}
-	close(fd);
-	pw[n] = '\0';
-	n = strcspn(pw, "\r\n");
-	sodium_memzero(pw + n, PASS_MAX + 1 - n);
-	return pw;
 }
 
 /*
@@ -730,9 +689,13 @@ bind_http(struct mica_conf *c)
 	oo.max_certids = c->http.ocsp_max_certids;
 	oo.unknown_revoked = c->http.ocsp_unknown_revoked;
 	oo.max_request = (size_t)c->http.max_body;
+	/* responses are signed by the signer process; the stand-in key
+	 * only tells the encoder the signature algorithm */
+	oo.rsign = sign_client_rsign(micad.sclient);
 	micad.ocsp = ocsp_responder_new(&oo, ca,
 	    ca_signer_get0_ocsp_cert(micad.signer),
-	    ca_signer_get0_ocsp_key(micad.signer), micad.store);
+	    sign_client_standin(micad.sclient,
+	    ca_signer_get0_ocsp_cert(micad.signer)), micad.store);
 	if (micad.ocsp == NULL)
 		fatalx("cannot start the OCSP responder");
 
@@ -780,9 +743,10 @@ start_serving(struct mica_conf *c)
 	co.base_url = c->ca.http_url;
 	co.publish_dir = c->crl.publish_dir;
 	co.hwm = micad.hwm;
+	co.rsign = sign_client_rsign(micad.sclient);
 	micad.crl = crl_service_new(micad.store,
 	    ca_signer_get0_cert(micad.signer),
-	    ca_signer_get0_key(micad.signer), &co);
+	    X509_get0_pubkey(ca_signer_get0_cert(micad.signer)), &co);
 	if (micad.crl == NULL)
 		fatalx("cannot start the CRL service");
 	restore_keep_crls(micad.crl, micad.crl_keep_dir, RESTORE_KEEP_FULL,
@@ -965,6 +929,9 @@ mark_journal(void)
 	}
 }
 
+/* The TOTP sealing key (micad.totp_key), freed at the end. */
+static struct totpseal_key *totp_key;
+
 /*
  * At start, as root, before the store opens (a schema 3 store is sealed
  * with it in the opening transaction): the TOTP key, made on first use
@@ -1025,8 +992,16 @@ chown_journal(const struct mica_conf *c, const struct privdrop *pd)
 	closedir(d);
 }
 
-int
-main(int argc, char **argv)
+/* What the command line asked for. */
+struct args {
+	const char	*cpath;
+	int		 check;
+	int		 debug;
+	int		 accept_restore;
+};
+
+static void
+parse_args(struct args *a, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -1037,170 +1012,195 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct mica_conf conf;
-	struct ca_signer_paths sp;
-	struct store_opts so;
-	struct event *ev_term, *ev_int, *ev_hup;
-	struct notify_opts no;
-	struct privdrop pd;
-	struct totpseal_key *totp_key = NULL;
-	struct timeval si_tv = { SI_REFRESH_S, 0 };
-	int renewed = 0;
-	const char *cpath = getenv("MICA_CONF");
-	char err[1024], *pass = NULL;
-	enum store_rc rc;
-	int ch, check = 0, debug = 0, accept_restore = 0;
+	int ch;
 
-	log_init("micad", LOG_LVL_INFO);
-	log_stamp_auto();
+	memset(a, 0, sizeof(*a));
+	a->cpath = getenv("MICA_CONF");
 	while ((ch = getopt_long(argc, argv, "c:ndhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			cpath = optarg;
+			a->cpath = optarg;
 			break;
 		case 'n':
-			check = 1;
+			a->check = 1;
 			break;
 		case 'd':
-			debug = 1;
+			a->debug = 1;
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			exit(0);
 		case 'R':
-			accept_restore = 1;
+			a->accept_restore = 1;
 			break;
 		case 'V':
 			printf("micad %s\n", MICA_VERSION);
-			return 0;
+			exit(0);
 		default:
 			usage(stderr);
-			return 2;
+			exit(2);
 		}
 	}
 	if (optind != argc) {
 		usage(stderr);
-		return 2;
+		exit(2);
 	}
-	if (cpath == NULL)
-		cpath = "mica.conf";
-	if (!conf_load(&conf, cpath, err, sizeof(err)))
+	if (a->cpath == NULL)
+		a->cpath = "mica.conf";
+}
+
+/* The configuration, the log level and the issuance profile. */
+static void
+load_config(struct mica_conf *conf, const struct args *a)
+{
+	struct micad_settings set;
+	struct rlimit no_core = { 0, 0 };
+	char err[1024];
+
+	if (!conf_load(conf, a->cpath, err, sizeof(err)))
 		fatalx("%s", err);
-	log_setlevel(debug ? LOG_LVL_DEBUG : conf.daemon.log_level);
-	{
-		struct micad_settings set;
-
-		/* the issuance profile is checked now, not at first use;
-		 * published before any other thread runs */
-		if (!micad_settings_from_conf(&set, &conf, err, sizeof(err)))
-			fatalx("%s: [ca] profile: %s", cpath, err);
-		micad_settings_set(&micad, &set);
-	}
-	{
-		/* Keys, passwords and TOTP secrets pass through this
-		 * process's memory: never into a core dump (nor readable by
-		 * a same-uid ptrace). */
-		struct rlimit no_core = { 0, 0 };
-
-		if (setrlimit(RLIMIT_CORE, &no_core) != 0 ||
-		    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
-			log_warn("cannot disable core dumps");
-	}
+	log_setlevel(a->debug ? LOG_LVL_DEBUG : conf->daemon.log_level);
+	/* the issuance profile is checked now, not at first use; published
+	 * before any other thread runs */
+	if (!micad_settings_from_conf(&set, conf, err, sizeof(err)))
+		fatalx("%s: [ca] profile: %s", a->cpath, err);
+	micad_settings_set(&micad, &set);
+	/* Passwords, TOTP secrets and the TLS key pass through this
+	 * process's memory: never into a core dump (nor readable by a
+	 * same-uid ptrace). */
+	if (setrlimit(RLIMIT_CORE, &no_core) != 0 ||
+	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		log_warn("cannot disable core dumps");
 	if (sodium_init() < 0)
 		fatalx("libsodium initialisation failed");
+}
 
-	/* Key files must belong to the user micad runs as. */
-	if (!privdrop_resolve(&pd, conf.daemon.user, conf.daemon.group, err,
+/* [daemon] user, and key files that belong to it. */
+static void
+check_user(struct mica_conf *c, struct privdrop *pd, const char *cpath)
+{
+	char err[1024];
+
+	if (!privdrop_resolve(pd, c->daemon.user, c->daemon.group, err,
 	    sizeof(err)))
 		fatalx("%s", err);
-	check_reloadable(&pd, cpath);
-	/* A renewal that crashed between its renames, before the checks. */
-	if (!check && !renew_recover(&conf, err, sizeof(err)))
-		fatalx("%s", err);
+	check_reloadable(pd, cpath);
 	/* A token key (pkcs11: URI) has no file; its PIN file is checked
-	 * when it is read. */
-	if ((!ca_key_is_uri(conf.ca.key) &&
-	    !privdrop_check_key(&pd, conf.ca.key, err, sizeof(err))) ||
-	    (!ca_key_is_uri(conf.ca.ocsp_key) &&
-	    !privdrop_check_key(&pd, conf.ca.ocsp_key, err, sizeof(err))) ||
-	    !privdrop_check_key(&pd, conf.ca.tls_key, err, sizeof(err)) ||
-	    !privdrop_check_key(&pd, conf.ca.key_passphrase_file, err,
+	 * when the signer reads it. */
+	if ((!ca_key_is_uri(c->ca.key) &&
+	    !privdrop_check_key(pd, c->ca.key, err, sizeof(err))) ||
+	    (!ca_key_is_uri(c->ca.ocsp_key) &&
+	    !privdrop_check_key(pd, c->ca.ocsp_key, err, sizeof(err))) ||
+	    !privdrop_check_key(pd, c->ca.tls_key, err, sizeof(err)) ||
+	    !privdrop_check_key(pd, c->ca.key_passphrase_file, err,
 	    sizeof(err)))
 		fatalx("refusing to start: %s", err);
+}
 
-	memset(&sp, 0, sizeof(sp));
-	sp.ca_cert = conf.ca.cert;
-	sp.ca_key = conf.ca.key;
-	sp.ocsp_cert = conf.ca.ocsp_cert;
-	sp.ocsp_key = conf.ca.ocsp_key;
-	if (conf.ca.key_passphrase_file[0] != '\0')
-		sp.passphrase = pass = read_passphrase(
-		    conf.ca.key_passphrase_file);
-	ca_key_pkcs11_module(conf.ca.pkcs11_module);
-	if (!ca_signer_load(&micad.signer, &sp, err, sizeof(err)))
+/*
+ * Forks the signer process, the only one that loads the CA and OCSP
+ * keys (it also finishes a renewal that crashed between its renames);
+ * this process keeps the certificates.
+ */
+static void
+start_signer(struct mica_conf *c, const struct privdrop *pd)
+{
+	X509 *ca = NULL, *ocsp = NULL;
+	char err[2048], info[4096];
+
+	ca_key_pkcs11_module(c->ca.pkcs11_module);	/* read in the signer */
+	if ((micad.sclient = sign_client_start(c, pd, info, sizeof(info), err,
+	    sizeof(err))) == NULL)
 		fatalx("%s", err);
-	if (pass != NULL)
-		sodium_free(pass);
-	load_chain(&conf);
-	log_key_places(&conf);
-	if (check) {
-		ch = check_restore(&conf, accept_restore);
-		sk_X509_pop_free(micad.chain, X509_free);
-		ca_signer_free(micad.signer);
-		if (!ch)
-			return 1;
-		printf("configuration OK\n");
-		return 0;
-	}
+	log_info("signer process: %s", info);
+	if (!ca_cert_read(&ca, c->ca.cert, err, sizeof(err)) ||
+	    (c->ca.ocsp_cert[0] != '\0' &&
+	    !ca_cert_read(&ocsp, c->ca.ocsp_cert, err, sizeof(err))) ||
+	    !ca_signer_new_remote(&micad.signer, ca, ocsp, sign_client_cert,
+	    micad.sclient, err, sizeof(err)))
+		fatalx("%s", err);
+	X509_free(ca);
+	X509_free(ocsp);
+	load_chain(c);
+	log_key_places(c);
+}
+
+/* micad -n: the keys loaded (in the signer), the store compared. */
+static int
+check_only(const struct mica_conf *c, int accept_restore)
+{
+	int ok = check_restore(c, accept_restore);
+
+	sk_X509_pop_free(micad.chain, X509_free);
+	ca_signer_free(micad.signer);
+	sign_client_free(micad.sclient);
+	if (!ok)
+		return 1;
+	printf("configuration OK\n");
+	return 0;
+}
+
+static void
+open_store(struct mica_conf *c, const struct privdrop *pd, int accept)
+{
+	struct store_opts so;
+	enum store_rc rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() != 0)
 		fatalx("libevent threads unavailable");
 	memset(&so, 0, sizeof(so));
-	so.map_size = conf.store.map_size;
-	so.map_max = conf.store.map_max;
-	so.no_grow = conf.store.no_grow;
+	so.map_size = c->store.map_size;
+	so.map_max = c->store.map_max;
+	so.no_grow = c->store.no_grow;
 	so.exclusive = 1;
-	so.totp_key = micad.totp_key = totp_key = load_totp_key(&conf, &pd,
+	so.totp_key = micad.totp_key = totp_key = load_totp_key(c, pd,
 	    &so.totp_key_new);
-	if (conf.store.journal_dir[0] != '\0') {
-		so.journal_dir = conf.store.journal_dir;
-		so.journal_segment_size = conf.store.journal_segment_size;
+	if (c->store.journal_dir[0] != '\0') {
+		so.journal_dir = c->store.journal_dir;
+		so.journal_segment_size = c->store.journal_segment_size;
 	}
-	rc = store_open(&micad.store, conf.store.path, &so);
+	rc = store_open(&micad.store, c->store.path, &so);
 	if (rc != STORE_OK && so.totp_key_new)
-		unlink(conf.store.totp_key_file);	/* not the right one */
+		unlink(c->store.totp_key_file);	/* not the right one */
 	if (rc == STORE_INVALID && so.totp_key_new)
 		fatalx("store %s: the TOTP key %s is missing and the accounts' "
 		    "TOTP secrets are sealed with it: restore it from your "
-		    "copy of the keys", conf.store.path,
-		    conf.store.totp_key_file);
+		    "copy of the keys", c->store.path,
+		    c->store.totp_key_file);
 	if (rc == STORE_LOCKED)
 		fatalx("store %s is in use by another micad; refusing to "
-		    "start a second one", conf.store.path);
+		    "start a second one", c->store.path);
 	if (rc != STORE_OK)
-		fatalx("store %s: %s", conf.store.path, store_strerror(rc));
+		fatalx("store %s: %s", c->store.path, store_strerror(rc));
 	/* the audit trail so far: what /metrics counts from earlier runs
 	 * (the worker goes on from there) */
 	audit_at_start = 1;
 	if (store_read(micad.store, audit_count_txn, NULL) != STORE_OK)
 		log_warnx("metrics: the audit trail could not be counted");
 	audit_at_start = 0;
-	guard_restore(&conf, &pd, accept_restore);
-	guard_journal(&conf, accept_restore);
-	chown_journal(&conf, &pd);
-
-	micad.conf = &conf;
+	guard_restore(c, pd, accept);
+	guard_journal(c, accept);
+	chown_journal(c, pd);
+	micad.conf = c;
 	micad.started = time(NULL);
+}
+
+/* As root, before any thread serves: renew, bind every socket. */
+static void
+bind_all(struct mica_conf *c, const struct privdrop *pd)
+{
+	int renewed = 0;
+	char err[1024];
+
 	if ((micad.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
-	/* As root, before any thread serves: renew, bind every socket. */
-	if (!renew_at_start(&micad, &pd, &renewed, err, sizeof(err)))
+	if (!renew_at_start(&micad, pd, &renewed, err, sizeof(err)))
 		fatalx("certificate renewal: %s", err);
-	bind_http(&conf);
+	bind_http(c);
 	/* The CA listener wants the pool; workers get work only from the
 	 * loop, which runs after the drop. */
-	if ((micad.workers = workq_new(micad.base, conf.daemon.workers)) ==
+	if ((micad.workers = workq_new(micad.base, c->daemon.workers)) ==
 	    NULL)
 		fatalx("cannot start worker threads");
 	/* Every store commit of the loop's callers, in order, off the loop;
@@ -1214,46 +1214,89 @@ main(int argc, char **argv)
 		fatalx("cannot set up the reissue workflow");
 	if (!ca_listener_start(&micad))
 		fatalx("cannot listen for the CA protocol on %s",
-		    conf.proto.listen);
+		    c->proto.listen);
 	if (!adm_server_start(&micad))
-		fatalx("cannot serve the admin socket %s", conf.admin.socket);
-	/* Everything is bound: hand the admin socket over, drop root. */
-	if (!privdrop_chown(&pd, conf.admin.socket,
-	    conf.admin.group[0] != '\0'))
-		fatalx("cannot hand the admin socket to %s", pd.user);
-	if (!privdrop_drop(&pd, err, sizeof(err)))
+		fatalx("cannot serve the admin socket %s", c->admin.socket);
+}
+
+/* Everything is bound: hand the admin socket over, drop root for good. */
+static void
+drop_privileges(struct mica_conf *c, const struct privdrop *pd)
+{
+	char err[1024];
+
+	if (!privdrop_chown(pd, c->admin.socket, c->admin.group[0] != '\0'))
+		fatalx("cannot hand the admin socket to %s", pd->user);
+	if (!privdrop_drop(pd, err, sizeof(err)))
 		fatalx("%s", err);
+	/* setuid made the process dumpable again; and nothing it runs (the
+	 * notify command) gains privileges through set-uid bits */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		log_warn("prctl");
+}
+
+/* After the drop: notifier, CRLs, HTTP threads, expiry, metrics. */
+static void
+start_services(struct mica_conf *c)
+{
+	struct notify_opts no;
+	struct timeval si_tv = { SI_REFRESH_S, 0 };
 
 	memset(&no, 0, sizeof(no));
-	no.command = conf.daemon.notify_command;
-	no.timeout = conf.daemon.notify_timeout;
-	no.retry_delay = conf.daemon.notify_retry_delay;
+	no.command = c->daemon.notify_command;
+	no.timeout = c->daemon.notify_timeout;
+	no.retry_delay = c->daemon.notify_retry_delay;
 	if ((micad.notify = notify_new(&no)) == NULL)
 		fatalx("cannot start the notifier");
-	start_serving(&conf);
-	if ((micad.expiry = expiry_new(&micad, conf.daemon.expiry_interval)) ==
+	start_serving(c);
+	if ((micad.expiry = expiry_new(&micad, c->daemon.expiry_interval)) ==
 	    NULL)
 		fatalx("cannot start the expiry watch");
 	if ((si_timer = event_new(micad.base, -1, EV_PERSIST, on_si_timer,
 	    NULL)) == NULL || event_add(si_timer, &si_tv) != 0)
 		fatalx("cannot start the metrics timer");
 	on_si_timer(-1, 0, NULL);
-
-	ev_term = evsignal_new(micad.base, SIGTERM, on_stop, NULL);
-	ev_int = evsignal_new(micad.base, SIGINT, on_stop, NULL);
-	ev_hup = evsignal_new(micad.base, SIGHUP, on_hup, NULL);
-	event_add(ev_term, NULL);
-	event_add(ev_int, NULL);
-	event_add(ev_hup, NULL);
-
 	/* review = auto: what a stop left pending is decided now. */
 	if (!reissue_resume_auto(&micad))
 		log_warnx("requests left pending were not looked at");
-	log_info("micad ready: CA protocol on %s, http on %s, admin socket %s",
-	    conf.proto.listen, conf.http.listen, conf.admin.socket);
-	event_base_dispatch(micad.base);
+}
 
-	/* Stop taking work, finish what is in flight, close cleanly. */
+static atomic_int signer_lost;
+
+/* Receiver thread: the signer is gone; stop like on SIGTERM. */
+static void
+on_signer_lost(void *arg)
+{
+	(void)arg;
+	atomic_store(&signer_lost, 1);
+	kill(getpid(), SIGTERM);
+}
+
+static void
+run_loop(const struct mica_conf *c)
+{
+	struct event *ev[3];
+	int i;
+
+	ev[0] = evsignal_new(micad.base, SIGTERM, on_stop, NULL);
+	ev[1] = evsignal_new(micad.base, SIGINT, on_stop, NULL);
+	ev[2] = evsignal_new(micad.base, SIGHUP, on_hup, NULL);
+	for (i = 0; i < 3; i++)
+		if (ev[i] == NULL || event_add(ev[i], NULL) != 0)
+			fatalx("cannot set up the signal handlers");
+	sign_client_on_lost(micad.sclient, on_signer_lost, NULL);
+	log_info("micad ready: CA protocol on %s, http on %s, admin socket %s",
+	    c->proto.listen, c->http.listen, c->admin.socket);
+	event_base_dispatch(micad.base);
+	for (i = 0; i < 3; i++)
+		event_free(ev[i]);
+}
+
+/* Stop taking work, finish what is in flight, close cleanly. */
+static void
+shutdown_all(void)
+{
 	adm_server_stop();
 	ca_listener_stop();
 	ocsp_http_stop(http);
@@ -1277,17 +1320,45 @@ main(int argc, char **argv)
 	crl_service_free(micad.crl);
 	hwm_free(micad.hwm);
 	ocsp_responder_free(micad.ocsp);
-	event_free(ev_term);
-	event_free(ev_int);
-	event_free(ev_hup);
 	event_base_free(micad.base);
 	store_close(micad.store);
 	totpseal_key_free(totp_key);
+	micad.totp_key = NULL;
 	ca_signer_free(micad.signer);
+	/* the signer exits when its socket closes */
+	sign_client_free(micad.sclient);
 	sk_X509_pop_free(micad.chain, X509_free);
 	free(ca_der);
 	free(ca_pem);
 	free(chain_pem);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct mica_conf conf;
+	struct privdrop pd;
+	struct args a;
+
+	log_init("micad", LOG_LVL_INFO);
+	log_stamp_auto();
+	parse_args(&a, argc, argv);
+	load_config(&conf, &a);
+	check_user(&conf, &pd, a.cpath);
+	start_signer(&conf, &pd);
+	if (a.check)
+		return check_only(&conf, a.accept_restore);
+	open_store(&conf, &pd, a.accept_restore);
+	bind_all(&conf, &pd);
+	drop_privileges(&conf, &pd);
+	start_services(&conf);
+	run_loop(&conf);
+	shutdown_all();
+	if (atomic_load(&signer_lost)) {
+		log_warnx("stopped: the signer process is gone (what was "
+		    "committed is in the store); exit status 1");
+		return 1;
+	}
 	log_info("stopped");
 	return 0;
 }

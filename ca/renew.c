@@ -26,6 +26,7 @@
 #include "ca/privdrop.h"
 #include "ca/listener.h"
 #include "ca/renew.h"
+#include "ca/sign_client.h"
 #include "common/bytes.h"
 #include "common/log.h"
 #include "common/sigmd.h"
@@ -98,10 +99,11 @@ struct renew_sans {
 /* The old certificate again, with key, serial and validity new, and with
  * sans (if not NULL) instead of its subjectAltName. */
 static X509 *
-make_cert(X509 *old, X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key,
+make_cert(X509 *old, const struct ca_signer *signer, int ocsp, EVP_PKEY *key,
     const uint8_t serial[16], int64_t now, const struct renew_sans *sans)
 {
-	char serr[CA_ERR_MAX];
+	X509 *ca = ca_signer_get0_cert(signer);
+	char err[CA_ERR_MAX], serr[CA_ERR_MAX];
 	X509 *x = NULL, *ret = NULL;
 	X509_EXTENSION *ski = NULL;
 	X509V3_CTX v3;
@@ -151,8 +153,10 @@ make_cert(X509 *old, X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key,
 	if ((ski = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_key_identifier,
 	    "hash")) == NULL || !X509_add_ext(x, ski, -1))
 		goto out;
-	if (X509_sign(x, ca_key, sigmd_get(ca_key)) <= 0)
+	if (!ca_signer_sign_cert(signer, &x, ocsp, err, sizeof(err))) {
+		log_warnx("renew: %s", err);
 		goto out;
+	}
 	ret = x;
 	x = NULL;
  out:
@@ -249,29 +253,6 @@ made_here_recently(const char *path, int64_t now)
 	return rc;
 }
 
-/*
- * The key a renewal certifies: a token key (pkcs11: URI) is certified
- * again, never replaced (it cannot be written to a file, and the token
- * is where the operator wants it); a key file gets a new key.  Only the
- * OCSP signer's key may be a URI ([ca] tls_key is a file name), so the
- * token key is the signer's OCSP key, checked against the certificate.
- */
-static EVP_PKEY *
-renew_key(struct micad *d, X509 *old, const char *key_path)
-{
-	EVP_PKEY *k;
-
-	if (!ca_key_is_uri(key_path))
-		return same_type_key(old);
-	k = ca_signer_get0_ocsp_key(d->signer);
-	if (k == NULL || X509_check_private_key(old, k) != 1 ||
-	    !EVP_PKEY_up_ref(k)) {
-		ERR_clear_error();
-		return NULL;
-	}
-	return k;
-}
-
 static int
 renew_one(struct micad *d, const struct privdrop *pd, const char *what,
     const char *cert_path, const char *key_path,
@@ -279,8 +260,10 @@ renew_one(struct micad *d, const struct privdrop *pd, const char *what,
     char *err, size_t err_len)
 {
 	struct renew_rec r;
-	X509 *old = NULL, *x = NULL, *ca = ca_signer_get0_cert(d->signer);
+	X509 *old = NULL, *x = NULL;
 	EVP_PKEY *key = NULL;
+	int is_ocsp = key_path == d->conf->ca.ocsp_key;
+	int remote_ocsp = is_ocsp && d->sclient != NULL;
 	char tkey[CONF_PATH_MAX + 8], tcert[CONF_PATH_MAX + 8];
 	char hex[SERIAL_HEX_LEN], where[CA_KEY_URI_MAX + 32];
 	enum store_rc rc = STORE_EXISTS;
@@ -293,11 +276,22 @@ renew_one(struct micad *d, const struct privdrop *pd, const char *what,
 	tkey[0] = tcert[0] = '\0';
 	if (!ca_cert_read(&old, cert_path, err, err_len))
 		goto out;
-	if (!ca_cert_serial(old, r.old) ||
-	    (key = renew_key(d, old, key_path)) == NULL) {
-		snprintf(err, err_len, "%s: %s", what, token ? "the token "
-		    "key does not match the current certificate" :
-		    "cannot make a new key");
+	/* The OCSP signer's key is made by the signer process (this one
+	 * gets the public key); the TLS key lives here. */
+	if (!ca_cert_serial(old, r.old))
+		goto nokey;
+	if (remote_ocsp) {
+		/* a token key: the signer certifies the same key again */
+		if ((key = sign_client_ocsp_newkey(d->sclient, err,
+		    err_len)) == NULL)
+			goto out;
+	} else if (token) {
+		snprintf(err, err_len, "%s: a key in a token is renewed "
+		    "through the signer process", what);
+		goto out;
+	} else if ((key = same_type_key(old)) == NULL) {
+ nokey:
+		snprintf(err, err_len, "%s: cannot make a new key", what);
 		goto out;
 	}
 	for (tries = 0; tries < 4 && rc == STORE_EXISTS; tries++) {
@@ -305,7 +299,7 @@ renew_one(struct micad *d, const struct privdrop *pd, const char *what,
 		free(r.rec.der);
 		memset(&r.rec, 0, sizeof(r.rec));
 		ca_random_serial(r.rec.serial);
-		if ((x = make_cert(old, ca, ca_signer_get0_key(d->signer), key,
+		if ((x = make_cert(old, d->signer, is_ocsp, key,
 		    r.rec.serial, now, sans)) == NULL ||
 		    !ca_cert_times(x, &r.rec.st.not_before,
 		    &r.rec.st.not_after) ||
@@ -330,7 +324,7 @@ renew_one(struct micad *d, const struct privdrop *pd, const char *what,
 	if (!token)
 		snprintf(tkey, sizeof(tkey), "%s.new", key_path);
 	snprintf(tcert, sizeof(tcert), "%s.new", cert_path);
-	if (!token)
+	if (!remote_ocsp)	/* else the signer's new key is in tkey */
 		unlink(tkey);
 	unlink(tcert);
 	/* Owner set on the open descriptors: no path-based chown as root. */
@@ -338,11 +332,23 @@ renew_one(struct micad *d, const struct privdrop *pd, const char *what,
 		uid = pd->uid;
 		gid = pd->gid;
 	}
-	if ((!token && !ca_key_write_owned(tkey, key, NULL, uid, gid, err,
-	    err_len)) || !ca_cert_write_owned(tcert, x, uid, gid, err, err_len))
-		goto out;
-	if ((!token && rename(tkey, key_path) != 0) ||
-	    rename(tcert, cert_path) != 0) {
+	if (remote_ocsp) {
+		/* the signer wrote tkey; it renames it and takes it up */
+		if (!ca_cert_write_owned(tcert, x, uid, gid, err, err_len) ||
+		    !sign_client_ocsp_commit(d->sclient, err, err_len))
+			goto out;
+	} else {
+		if (!ca_key_write_owned(tkey, key, NULL, uid, gid, err,
+		    err_len) || !ca_cert_write_owned(tcert, x, uid, gid, err,
+		    err_len))
+			goto out;
+		if (rename(tkey, key_path) != 0) {
+			snprintf(err, err_len, "%s: rename: %s", what,
+			    strerror(errno));
+			goto out;
+		}
+	}
+	if (rename(tcert, cert_path) != 0) {
 		snprintf(err, err_len, "%s: rename: %s", what,
 		    strerror(errno));
 		goto out;
@@ -633,7 +639,10 @@ renew_at_start(struct micad *d, const struct privdrop *pd, int *out_renewed,
 			if (!renew_one(d, pd, "OCSP signer", c->ca.ocsp_cert,
 			    c->ca.ocsp_key, NULL, &x, &k, err, err_len))
 				goto out;
-			if (!ca_signer_new(&ns, ca_signer_get0_cert(d->signer),
+			if (d->sclient != NULL ? !ca_signer_new_remote(&ns,
+			    ca_signer_get0_cert(d->signer), x,
+			    sign_client_cert, d->sclient, err, err_len) :
+			    !ca_signer_new(&ns, ca_signer_get0_cert(d->signer),
 			    ca_signer_get0_key(d->signer), x, k, err,
 			    err_len))
 				goto out;
@@ -713,7 +722,9 @@ renew_work(void *arg)
 		    c->ca.ocsp_key, NULL, &x, &k, err, sizeof(err)))
 			log_warnx("OCSP signer renewal failed, will retry: %s",
 			    err);
-		else if (!ocsp_responder_set_signer(d->ocsp, x, k))
+		else if (!ocsp_responder_set_signer(d->ocsp, x,
+		    d->sclient != NULL ? sign_client_standin(d->sclient, x) :
+		    k))
 			log_warnx("OCSP signer renewed on disk but not taken up: "
 			    "restart micad");
 		X509_free(x);

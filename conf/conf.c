@@ -257,7 +257,7 @@ conf_defaults(struct mica_conf *c, const char *dir)
 
 	snprintf(c->http.listen, sizeof(c->http.listen), "127.0.0.1:7780");
 	c->http.threads = 1;
-	c->http.signers = 2;
+	c->http.signers = 6;
 	c->http.max_body = 16384;
 	c->http.header_timeout = 10;
 	c->http.idle_timeout = 60;

@@ -28,6 +28,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "common/rsign.h"
+
 struct store;
 struct hwm;
 struct rev_event;
@@ -56,6 +58,12 @@ enum crl_kind {
 struct crl_builder	*crl_builder_new(X509 *ca_cert, EVP_PKEY *ca_key,
 			    const char *freshest_url);
 void			 crl_builder_free(struct crl_builder *);
+/*
+ * Signs through rs (copied; NULL: with the builder's own key again)
+ * instead of the key given to crl_builder_new, which then only needs to
+ * be the CA's public key: the signer process holds the private one.
+ */
+void	crl_builder_set_rsign(struct crl_builder *, const struct rsign *rs);
 /*
  * Applies one status change event (events must come in seq order).
  * New revocations and holds append an encoded entry; a released hold, a
@@ -113,6 +121,9 @@ struct crl_opts {
 					 * NULL = none */
 	int64_t		(*clock)(void);	/* wall clock in s; NULL = time()
 					 * (tests move it) */
+	const struct rsign *rsign;	/* NULL: sign with ca_key; else
+					 * ca_key may be the public key and
+					 * rsign signs (another process) */
 };
 
 /*

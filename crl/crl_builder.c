@@ -51,7 +51,8 @@ struct logrec {
 
 struct crl_builder {
 	X509		*ca;
-	EVP_PKEY	*key;
+	EVP_PKEY	*key;		/* public only with rsign */
+	struct rsign	 rsign;		/* .sign NULL: sign with key here */
 	const EVP_MD	*md;		/* NULL for Ed25519 */
 	uint8_t		 alg[16];	/* AlgorithmIdentifier DER */
 	size_t		 alg_len;
@@ -735,7 +736,9 @@ crl_builder_new(X509 *ca_cert, EVP_PKEY *ca_key, const char *freshest_url)
 	if (!EVP_PKEY_up_ref(ca_key))
 		goto out;
 	b->key = ca_key;
-	if (X509_check_private_key(ca_cert, ca_key) != 1) {
+	/* public parts only: ca_key may be the certificate's public key
+	 * when another process signs (crl_builder_set_rsign) */
+	if (EVP_PKEY_eq(X509_get0_pubkey(ca_cert), ca_key) != 1) {
 		log_ssl("crl: CA key does not match the CA certificate");
 		goto out;
 	}
@@ -1175,6 +1178,15 @@ sign_piece(const uint8_t *p, size_t len, void *arg)
 	return EVP_DigestSignUpdate(arg, p, len) == 1;
 }
 
+void
+crl_builder_set_rsign(struct crl_builder *b, const struct rsign *rs)
+{
+	if (rs != NULL)
+		b->rsign = *rs;
+	else
+		memset(&b->rsign, 0, sizeof(b->rsign));
+}
+
 int
 crl_builder_sign(const struct crl_builder *b, struct crl_tbs *t)
 {
@@ -1187,9 +1199,19 @@ crl_builder_sign(const struct crl_builder *b, struct crl_tbs *t)
 	if ((sig = malloc(b->sig_max)) == NULL ||
 	    (ctx = EVP_MD_CTX_new()) == NULL)
 		goto oom;
-	if (EVP_DigestSignInit(ctx, NULL, b->md, NULL, b->key) != 1)
+	if (b->rsign.sign != NULL) {
+		/* the signer process checks and signs the whole TBS */
+		if ((f.p = malloc(t->tbs_len)) == NULL)
+			goto oom;
+		(void)pieces(t, 0, flat_piece, &f);
+		if (!b->rsign.sign(b->rsign.arg, RSIGN_CRL, f.p, f.len, sig,
+		    b->sig_max, &siglen)) {
+			log_warnx("crl: the signer did not sign the CRL");
+			goto out;
+		}
+	} else if (EVP_DigestSignInit(ctx, NULL, b->md, NULL, b->key) != 1)
 		goto ssl;
-	if (b->md != NULL) {
+	else if (b->md != NULL) {
 		if (!pieces(t, 0, sign_piece, ctx) ||
 		    EVP_DigestSignFinal(ctx, sig, &siglen) != 1)
 			goto ssl;

@@ -980,6 +980,7 @@ crl_service_new(struct store *store, X509 *ca_cert, EVP_PKEY *ca_key,
 	}
 	if ((svc->b = crl_builder_new(ca_cert, ca_key, u)) == NULL)
 		goto out;
+	crl_builder_set_rsign(svc->b, opts->rsign);
 	stamp_now(svc, &st);
 	if (!base_restore(svc, st.wall))
 		goto out;

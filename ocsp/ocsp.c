@@ -84,6 +84,7 @@ struct signer {
 	X509			*cert;
 	EVP_PKEY		*key;
 	const char		*mdname;	/* NULL for EdDSA */
+	const struct rsign	*remote;	/* signs instead of key */
 	int			 is_ca;
 	/* cert's validity as integers: checked at every signature */
 	int64_t			 not_before, not_after;
@@ -202,6 +203,33 @@ issuer_hashes(struct ocsp_responder *r)
  * AlgorithmIdentifier OpenSSL writes for this key (RSA, RSA-PSS, ECDSA,
  * EdDSA alike); every later response reuses its DER.
  */
+/*
+ * The same with a stand-in key (another process signs): an X509 signed
+ * with it carries the AlgorithmIdentifier OpenSSL writes for that key
+ * type, without OCSP_basic_sign_ctx's key-matches-certificate check.
+ */
+static int
+learn_sigalg_standin(struct signer *r)
+{
+	X509 *x = NULL;
+	unsigned char *der = NULL;
+	int len, rc = 0;
+
+	if ((x = X509_new()) == NULL ||
+	    !X509_set_pubkey(x, X509_get0_pubkey(r->cert)) ||
+	    X509_sign(x, r->key, sigmd_get(r->key)) <= 0 ||
+	    (len = i2d_X509_ALGOR(X509_get0_tbs_sigalg(x), &der)) <= 0) {
+		log_ssl("ocsp: signature algorithm");
+		goto out;
+	}
+	r->sigalg = der;
+	r->sigalg_len = (size_t)len;
+	rc = 1;
+ out:
+	X509_free(x);
+	return rc;
+}
+
 static int
 learn_sigalg(struct signer *r)
 {
@@ -210,6 +238,8 @@ learn_sigalg(struct signer *r)
 	unsigned char *der = NULL;
 	int len, rc = 0;
 
+	if (r->remote != NULL)		/* key is a stand-in of cert's type */
+		return learn_sigalg_standin(r);
 	if ((bs = OCSP_BASICRESP_new()) == NULL ||
 	    (mctx = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestSignInit_ex(mctx, NULL, r->mdname, NULL, NULL, r->key,
@@ -256,7 +286,7 @@ encoder_setup(struct signer *r)
 		log_ssl("ocsp: signer key hash");
 		goto out;
 	}
-	if ((size = EVP_PKEY_get_size(r->key)) <= 0) {
+	if ((size = EVP_PKEY_get_size(X509_get0_pubkey(r->cert))) <= 0) {
 		log_ssl("ocsp: signature size");
 		goto out;
 	}
@@ -308,7 +338,9 @@ check_signer(struct signer *r, X509 *ca)
 		log_ssl("ocsp: signer certificate validity");
 		return 0;
 	}
-	if (X509_check_private_key(r->cert, r->key) != 1) {
+	/* With a remote signer, key is a stand-in of the same type: the
+	 * signer process checked its own key against the certificate. */
+	if (!r->remote && X509_check_private_key(r->cert, r->key) != 1) {
 		log_ssl("ocsp: signer key does not match signer certificate");
 		return 0;
 	}
@@ -343,7 +375,7 @@ signer_unref(struct signer *s)
 
 /* Checks a signer against the CA and precomputes its pieces. */
 static struct signer *
-signer_new(X509 *ca, X509 *cert, EVP_PKEY *key)
+signer_new(X509 *ca, X509 *cert, EVP_PKEY *key, const struct rsign *remote)
 {
 	struct signer *s;
 
@@ -352,6 +384,7 @@ signer_new(X509 *ca, X509 *cert, EVP_PKEY *key)
 		return NULL;
 	}
 	atomic_init(&s->refs, 1);
+	s->remote = remote;
 	if (!X509_up_ref(cert)) {
 		free(s);
 		return NULL;
@@ -375,7 +408,7 @@ ocsp_responder_set_signer(struct ocsp_responder *r, X509 *cert,
 {
 	struct signer *s, *old;
 
-	if ((s = signer_new(r->ca, cert, key)) == NULL)
+	if ((s = signer_new(r->ca, cert, key, r->opts.rsign)) == NULL)
 		return 0;
 	pthread_mutex_lock(&r->sig_mu);
 	old = r->sig;
@@ -409,8 +442,9 @@ ctx_sync_signer(struct ocsp_ctx *c)
 	pthread_mutex_unlock(&r->sig_mu);
 	/* A template copied per response saves the provider fetch. */
 	if ((tmpl = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestSignInit_ex(tmpl, NULL, s->mdname, NULL, NULL, s->key,
-	    NULL) != 1 || (sig = malloc(s->sig_max)) == NULL) {
+	    (s->remote == NULL && EVP_DigestSignInit_ex(tmpl, NULL, s->mdname,
+	    NULL, NULL, s->key, NULL) != 1) ||
+	    (sig = malloc(s->sig_max)) == NULL) {
 		log_ssl("ocsp: signing context");
 		EVP_MD_CTX_free(tmpl);
 		free(sig);
@@ -451,7 +485,8 @@ ocsp_responder_new(const struct ocsp_opts *opts, X509 *ca_cert,
 	if (!X509_up_ref(ca_cert))
 		goto fail;
 	r->ca = ca_cert;
-	if ((r->sig = signer_new(ca_cert, signer_cert, signer_key)) == NULL ||
+	if ((r->sig = signer_new(ca_cert, signer_cert, signer_key,
+	    r->opts.rsign)) == NULL ||
 	    !issuer_hashes(r))
 		goto fail;
 	if ((r->cache = ocsp_cache_new(r->opts.cache_entries,
@@ -923,6 +958,9 @@ sign_tbs(struct ocsp_ctx *c, const uint8_t *tbs, size_t tbs_len,
 {
 	struct signer *r = c->s;
 
+	if (r->remote != NULL)
+		return r->remote->sign(r->remote->arg, RSIGN_OCSP, tbs,
+		    tbs_len, c->sig, r->sig_max, out_sig_len);
 	if (EVP_MD_CTX_copy_ex(c->work, c->tmpl) != 1) {
 		/* EdDSA contexts cannot be copied: initialise afresh. */
 		ERR_clear_error();

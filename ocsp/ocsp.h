@@ -26,6 +26,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "common/rsign.h"
+
 struct store;
 struct wb;
 struct ocsp_responder;
@@ -41,6 +43,13 @@ struct ocsp_opts {
 	size_t		max_request;	/* request DER cap; 16384 */
 	size_t		cache_entries;	/* cached responses; 65536 */
 	size_t		cache_bytes;	/* bytes of cached DER; 64 MiB */
+	const struct rsign *rsign;	/* NULL: sign with signer_key; else
+					 * responses are signed through it
+					 * (the signer process) and
+					 * signer_key is only a key of the
+					 * same type (it sets the signature
+					 * algorithm); must outlive the
+					 * responder */
 };
 
 /* Fills opts with the defaults above. */

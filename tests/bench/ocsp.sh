@@ -12,7 +12,7 @@
 # second than any responder here, and a second one would take the second
 # core from the responder under test (with wrk and the responder both
 # busy on 2 cores, the scheduler's time slices, not the responder, set
-# the p99).  micad runs with its defaults ([http] threads 1, signers 2).
+# the p99).  micad runs with its defaults ([http] threads 1, signers 6).
 # Rows:
 #   post, get        the issued leaf, nonce-less (micad answers from cache)
 #   post-nonce       the leaf with a nonce (micad signs every answer)

@@ -341,8 +341,11 @@ if [ -e "$T/backup.ok" ]; then
 	cp -r "$T/ca" "$T/ca2"
 	rm -f "$T/ca2/store/"* "$T/ca2/admin.sock"
 	# a clone beside the running CA, not a restore in its place: it
-	# starts its own high-water mark (t_restore covers restores)
-	rm -f "$T/ca2/private/hwm"
+	# starts its own high-water mark and its own signer records (the
+	# signer refuses CRL numbers below those it signed; t_restore
+	# covers restores)
+	rm -f "$T/ca2/private/hwm" "$T/ca2/private/signer.state" \
+	    "$T/ca2/private/signer.log"
 	# and its own journal (the copied one would roll it forward)
 	rm -rf "$T/ca2/journal"
 	cp "$T/backup.mdb" "$T/ca2/store/data.mdb"

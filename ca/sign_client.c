@@ -1,0 +1,702 @@
+/*
+ * sign_client.c - the network side of the signer process (see
+ * sign_client.h).
+ */
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "ca/ca.h"
+#include "ca/sign_client.h"
+#include "ca/sign_proc.h"
+#include "ca/sign_proto.h"
+#include "common/bytes.h"
+#include "common/log.h"
+#include "common/sigmd.h"
+
+#define RBUF		(128 * 1024)
+#define NSTANDIN	4
+
+struct pend {
+	uint32_t	 id;
+	int		 done;
+	uint16_t	 type;
+	uint8_t		*body;
+	size_t		 len;
+	pthread_cond_t	 cv;
+	struct pend	*next;
+};
+
+struct sign_client {
+	int		 fd;
+	pid_t		 pid;
+	X509		*ca;
+	pthread_t	 thr;		/* the watchdog */
+	int		 thr_started;
+	pthread_mutex_t	 mu;		/* pending, next_id, lost, reading */
+	int		 reading;	/* a caller is the reader now */
+	uint8_t		*rbuf;		/* the reader's (one at a time) */
+	size_t		 rlen, rcap;
+	pthread_mutex_t	 wmu;		/* writes to fd */
+	struct pend	*pending;
+	uint32_t	 next_id;
+	int		 lost, closing;
+	void		(*lost_fn)(void *);
+	void		*lost_arg;
+	struct rsign	 rs;
+	/* OCSP channels (sign_proc.h): free ones on a stack */
+	pthread_mutex_t	 cmu;
+	int		 chan[SIGN_OCSP_CHANS];
+	int		 chan_free[SIGN_OCSP_CHANS];
+	int		 num_free;
+	pthread_mutex_t	 smu;		/* stand-ins */
+	EVP_PKEY	*standin[NSTANDIN];
+};
+
+static int
+write_all(int fd, const uint8_t *p, size_t len)
+{
+	ssize_t w;
+
+	while (len > 0) {
+		w = send(fd, p, len, MSG_NOSIGNAL);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return 0;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 1;
+}
+
+/* Reads exactly one frame (blocking), before the receiver runs. */
+static int
+read_frame(int fd, struct sign_frame *f, uint8_t **out_buf, char *err,
+    size_t err_len)
+{
+	uint8_t *buf = NULL, *nb;
+	size_t cap = SIGN_HDR_LEN, len = 0, used = 0;
+	enum sign_parse_rc prc;
+	ssize_t n;
+
+	if ((buf = malloc(cap)) == NULL)
+		fatal("malloc");
+	for (;;) {
+		prc = sign_frame_parse(f, &used, buf, len, err, err_len);
+		if (prc == SIGN_PARSE_OK)
+			break;
+		if (prc == SIGN_PARSE_BAD)
+			goto fail;
+		if (used > cap) {
+			if ((nb = realloc(buf, used)) == NULL)
+				fatal("realloc");
+			buf = nb;
+			cap = used;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, err_len, "the signer process exited "
+			    "before answering");
+			goto fail;
+		}
+		len += (size_t)n;
+	}
+	*out_buf = buf;
+	return 1;
+ fail:
+	free(buf);
+	return 0;
+}
+
+static void
+mark_lost(struct sign_client *sc)
+{
+	struct pend *p;
+	int tell;
+
+	pthread_mutex_lock(&sc->mu);
+	tell = !sc->lost && !sc->closing;
+	sc->lost = 1;
+	for (p = sc->pending; p != NULL; p = p->next)
+		pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&sc->mu);
+	if (tell) {
+		log_warnx("the signer process (pid %ld) is gone: no "
+		    "certificate, CRL or OCSP response can be signed; "
+		    "stopping", (long)sc->pid);
+		if (sc->lost_fn != NULL)
+			sc->lost_fn(sc->lost_arg);
+	}
+}
+
+/* Hands one reply to its waiter; 0 when nobody asked for that id. */
+static int
+deliver(struct sign_client *sc, const struct sign_frame *f)
+{
+	struct pend *p;
+	int found = 0;
+
+	pthread_mutex_lock(&sc->mu);
+	for (p = sc->pending; p != NULL; p = p->next)
+		if (p->id == f->id && !p->done)
+			break;
+	if (p != NULL && (f->type == SIGN_R_OK || f->type == SIGN_R_ERR)) {
+		if ((p->body = malloc(f->body_len + 1)) == NULL)
+			fatal("malloc");
+		if (f->body_len > 0)
+			memcpy(p->body, f->body, f->body_len);
+		p->body[f->body_len] = '\0';
+		p->len = f->body_len;
+		p->type = f->type;
+		p->done = 1;
+		pthread_cond_signal(&p->cv);
+		found = 1;
+	}
+	pthread_mutex_unlock(&sc->mu);
+	return found;
+}
+
+/*
+ * One read by the caller that holds the reader role: every complete
+ * reply in the buffer goes to its waiter.  0 on EOF or a bad reply.
+ */
+static int
+read_step(struct sign_client *sc)
+{
+	struct sign_frame f;
+	enum sign_parse_rc prc;
+	size_t off = 0, used = 0;
+	uint8_t *nb;
+	char err[256];
+	ssize_t n;
+
+	n = read(sc->fd, sc->rbuf + sc->rlen, sc->rcap - sc->rlen);
+	if (n == -1 && errno == EINTR)
+		return 1;
+	if (n <= 0)
+		return 0;
+	sc->rlen += (size_t)n;
+	while ((prc = sign_frame_parse(&f, &used, sc->rbuf + off,
+	    sc->rlen - off, err, sizeof(err))) == SIGN_PARSE_OK) {
+		if (!deliver(sc, &f)) {
+			log_warnx("signer: a reply for no request (id %u)",
+			    (unsigned)f.id);
+			return 0;
+		}
+		off += used;
+	}
+	if (prc == SIGN_PARSE_BAD) {
+		log_warnx("signer: malformed reply: %s", err);
+		return 0;
+	}
+	memmove(sc->rbuf, sc->rbuf + off, sc->rlen - off);
+	sc->rlen -= off;
+	if (used > sc->rcap) {
+		if ((nb = realloc(sc->rbuf, used)) == NULL)
+			fatal("realloc");
+		sc->rbuf = nb;
+		sc->rcap = used;
+	}
+	return 1;
+}
+
+/*
+ * Notices the signer's death while nobody waits for a reply: poll with
+ * no events wakes only for POLLHUP/POLLERR (the peer closed, or our own
+ * shutdown in sign_client_free).
+ */
+static void *
+watchdog(void *arg)
+{
+	struct sign_client *sc = arg;
+	struct pollfd pfd;
+
+	pfd.fd = sc->fd;
+	pfd.events = 0;
+	for (;;) {
+		pfd.revents = 0;
+		if (poll(&pfd, 1, -1) == -1 && errno == EINTR)
+			continue;
+		if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL))
+			break;
+	}
+	mark_lost(sc);
+	return NULL;
+}
+
+int
+sign_client_call(struct sign_client *sc, uint16_t type, const void *body,
+    size_t body_len, uint8_t **out, size_t *out_len, char *err,
+    size_t err_len)
+{
+	struct pend p, **pp, *q;
+	struct wb w;
+	int rc = 0, sent, ok;
+
+	*out = NULL;
+	*out_len = 0;
+	memset(&p, 0, sizeof(p));
+	pthread_cond_init(&p.cv, NULL);
+	wb_init(&w);
+	pthread_mutex_lock(&sc->mu);
+	if (sc->lost) {
+		pthread_mutex_unlock(&sc->mu);
+		snprintf(err, err_len, "the signer process is gone");
+		goto out;
+	}
+	p.id = ++sc->next_id;
+	p.next = sc->pending;
+	sc->pending = &p;
+	pthread_mutex_unlock(&sc->mu);
+
+	if (!sign_frame_encode(&w, type, p.id, body, body_len) || !wb_ok(&w))
+		fatalx("signer request of %zu bytes: over the limit",
+		    body_len);
+	pthread_mutex_lock(&sc->wmu);
+	sent = write_all(sc->fd, w.data, w.len);
+	pthread_mutex_unlock(&sc->wmu);
+
+	/*
+	 * Leader/follower: the first waiter reads for everyone and hands
+	 * each reply to its waiter; when its own has come it passes the
+	 * role on.  A reply read by its own waiter costs no thread switch.
+	 */
+	pthread_mutex_lock(&sc->mu);
+	while (sent && !p.done && !sc->lost) {
+		if (sc->reading) {
+			pthread_cond_wait(&p.cv, &sc->mu);
+			continue;
+		}
+		sc->reading = 1;
+		pthread_mutex_unlock(&sc->mu);
+		ok = read_step(sc);
+		if (!ok)
+			mark_lost(sc);
+		pthread_mutex_lock(&sc->mu);
+		sc->reading = 0;
+	}
+	for (pp = &sc->pending; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == &p) {
+			*pp = p.next;
+			break;
+		}
+	/* someone still waiting takes over the reading */
+	for (q = sc->pending; q != NULL; q = q->next)
+		if (!q->done) {
+			pthread_cond_signal(&q->cv);
+			break;
+		}
+	pthread_mutex_unlock(&sc->mu);
+	if (!p.done)
+		snprintf(err, err_len, "the signer process is gone");
+	else if (p.type != SIGN_R_OK)
+		snprintf(err, err_len, "signer refused: %s", (char *)p.body);
+	else {
+		*out = p.body;
+		*out_len = p.len;
+		p.body = NULL;
+		rc = 1;
+	}
+ out:
+	free(p.body);
+	pthread_cond_destroy(&p.cv);
+	wb_cleanup(&w);
+	return rc;
+}
+
+/*
+ * One OCSP request on a channel of its own: written, and its reply read,
+ * by the calling thread.  -1 when no channel is free (use the main
+ * socket), else 1 or 0 with err.
+ */
+static int
+chan_call(struct sign_client *sc, const uint8_t *tbs, size_t tbs_len,
+    uint8_t **out, size_t *out_len, char *err, size_t err_len)
+{
+	struct sign_frame f;
+	struct wb w;
+	uint8_t *buf = NULL;
+	int fd, rc = 0;
+
+	pthread_mutex_lock(&sc->cmu);
+	if (sc->num_free == 0) {
+		pthread_mutex_unlock(&sc->cmu);
+		return -1;
+	}
+	fd = sc->chan_free[--sc->num_free];
+	pthread_mutex_unlock(&sc->cmu);
+	wb_init(&w);
+	if (!sign_frame_encode(&w, SIGN_T_OCSP, 1, tbs, tbs_len) ||
+	    !wb_ok(&w))
+		fatalx("signer request of %zu bytes: over the limit", tbs_len);
+	if (!write_all(fd, w.data, w.len) ||
+	    !read_frame(fd, &f, &buf, err, err_len)) {
+		snprintf(err, err_len, "the signer process is gone");
+		mark_lost(sc);
+		fd = -1;	/* not given back */
+		goto out;
+	}
+	if (f.type != SIGN_R_OK) {
+		snprintf(err, err_len, "signer refused: %.*s",
+		    (int)f.body_len, (const char *)f.body);
+		goto out;
+	}
+	if ((*out = malloc(f.body_len + 1)) == NULL)
+		fatal("malloc");
+	memcpy(*out, f.body, f.body_len);
+	*out_len = f.body_len;
+	rc = 1;
+ out:
+	if (fd != -1) {
+		pthread_mutex_lock(&sc->cmu);
+		sc->chan_free[sc->num_free++] = fd;
+		pthread_mutex_unlock(&sc->cmu);
+	}
+	free(buf);
+	wb_cleanup(&w);
+	return rc;
+}
+
+static int
+rsign_cb(void *arg, enum rsign_kind kind, const uint8_t *tbs, size_t tbs_len,
+    uint8_t *sig, size_t sig_cap, size_t *out_sig_len)
+{
+	uint8_t *r = NULL;
+	size_t rlen = 0;
+	char err[SIGN_SMALL_MAX];
+	int rc = 0;
+
+	int crc = kind == RSIGN_OCSP ? chan_call(arg, tbs, tbs_len, &r, &rlen,
+	    err, sizeof(err)) : -1;
+
+	if (crc == -1)
+		crc = sign_client_call(arg, kind == RSIGN_CRL ? SIGN_T_CRL :
+		    SIGN_T_OCSP, tbs, tbs_len, &r, &rlen, err, sizeof(err));
+	if (!crc) {
+		log_warnx("%s: %s", kind == RSIGN_CRL ? "crl" : "ocsp", err);
+		goto out;
+	}
+	if (rlen > sig_cap || rlen == 0) {
+		log_warnx("signer: a signature of %zu bytes (room for %zu)",
+		    rlen, sig_cap);
+		goto out;
+	}
+	memcpy(sig, r, rlen);
+	*out_sig_len = rlen;
+	rc = 1;
+ out:
+	free(r);
+	return rc;
+}
+
+const struct rsign *
+sign_client_rsign(struct sign_client *sc)
+{
+	return &sc->rs;
+}
+
+EVP_PKEY *
+sign_client_standin(struct sign_client *sc, X509 *cert)
+{
+	EVP_PKEY *pub = X509_get0_pubkey(cert), *k = NULL;
+	char group[64] = "";
+	int i;
+
+	if (pub == NULL)
+		return NULL;
+	pthread_mutex_lock(&sc->smu);
+	for (i = 0; i < NSTANDIN && sc->standin[i] != NULL; i++)
+		if (EVP_PKEY_get_base_id(sc->standin[i]) ==
+		    EVP_PKEY_get_base_id(pub) &&
+		    EVP_PKEY_get_bits(sc->standin[i]) ==
+		    EVP_PKEY_get_bits(pub) &&
+		    sigmd_get(sc->standin[i]) == sigmd_get(pub)) {
+			k = sc->standin[i];
+			goto out;
+		}
+	if (i == NSTANDIN)
+		goto out;
+	if (EVP_PKEY_is_a(pub, "RSA"))
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
+		    (size_t)EVP_PKEY_get_bits(pub));
+	else if (EVP_PKEY_is_a(pub, "EC") && EVP_PKEY_get_group_name(pub,
+	    group, sizeof(group), NULL) == 1)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", group);
+	else if (EVP_PKEY_is_a(pub, "ED25519"))
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	if (k == NULL)
+		log_ssl("signer: stand-in key");
+	sc->standin[i] = k;
+ out:
+	pthread_mutex_unlock(&sc->smu);
+	return k;
+}
+
+/* The signed certificate must be the one sent, signed by the CA. */
+static int
+same_cert(const struct sign_client *sc, X509 *sent, X509 *got)
+{
+	return X509_cmp(sent, got) != 0 &&	/* signature differs */
+	    ASN1_INTEGER_cmp(X509_get0_serialNumber(sent),
+	    X509_get0_serialNumber(got)) == 0 &&
+	    X509_NAME_cmp(X509_get_subject_name(sent),
+	    X509_get_subject_name(got)) == 0 &&
+	    EVP_PKEY_eq(X509_get0_pubkey(sent), X509_get0_pubkey(got)) == 1 &&
+	    X509_verify(got, X509_get0_pubkey(sc->ca)) == 1;
+}
+
+int
+sign_client_cert(void *arg, X509 **x, int ocsp_renewal, char *err,
+    size_t err_len)
+{
+	struct sign_client *sc = arg;
+	EVP_PKEY *si;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	uint8_t *r = NULL;
+	size_t rlen = 0;
+	X509 *got = NULL;
+	int n, rc = 0;
+
+	if ((si = sign_client_standin(sc, sc->ca)) == NULL ||
+	    X509_sign(*x, si, sigmd_get(si)) <= 0 ||
+	    (n = i2d_X509(*x, &der)) <= 0) {
+		log_ssl("signer: preparing the certificate");
+		snprintf(err, err_len, "preparing the certificate failed");
+		goto out;
+	}
+	if (!sign_client_call(sc, ocsp_renewal ? SIGN_T_OCSP_CERT :
+	    SIGN_T_CERT, der, (size_t)n, &r, &rlen, err, err_len))
+		goto out;
+	p = r;
+	if ((got = d2i_X509(NULL, &p, (long)rlen)) == NULL ||
+	    p != r + rlen || !same_cert(sc, *x, got)) {
+		snprintf(err, err_len, "the signer's certificate is not the "
+		    "one asked for");
+		goto out;
+	}
+	X509_free(*x);
+	*x = got;
+	got = NULL;
+	rc = 1;
+ out:
+	ERR_clear_error();
+	X509_free(got);
+	OPENSSL_free(der);
+	free(r);
+	return rc;
+}
+
+EVP_PKEY *
+sign_client_ocsp_newkey(struct sign_client *sc, char *err, size_t err_len)
+{
+	uint8_t *r = NULL;
+	size_t rlen = 0;
+	const unsigned char *p;
+	EVP_PKEY *k = NULL;
+
+	if (!sign_client_call(sc, SIGN_T_OCSP_NEWKEY, NULL, 0, &r, &rlen, err,
+	    err_len))
+		goto out;
+	p = r;
+	if ((k = d2i_PUBKEY(NULL, &p, (long)rlen)) == NULL ||
+	    p != r + rlen) {
+		EVP_PKEY_free(k);
+		k = NULL;
+		snprintf(err, err_len, "the signer's new key does not decode");
+	}
+ out:
+	ERR_clear_error();
+	free(r);
+	return k;
+}
+
+int
+sign_client_ocsp_commit(struct sign_client *sc, char *err, size_t err_len)
+{
+	uint8_t *r = NULL;
+	size_t rlen = 0;
+	int rc;
+
+	rc = sign_client_call(sc, SIGN_T_OCSP_COMMIT, NULL, 0, &r, &rlen, err,
+	    err_len);
+	free(r);
+	return rc;
+}
+
+static int
+hello(struct sign_client *sc, char *info, size_t info_len, char *err,
+    size_t err_len)
+{
+	struct sign_frame f;
+	struct wb w;
+	uint8_t *buf = NULL;
+	int rc = 0;
+
+	wb_init(&w);
+	(void)sign_frame_encode(&w, SIGN_T_HELLO, 0, NULL, 0);
+	if (!wb_ok(&w) || !write_all(sc->fd, w.data, w.len)) {
+		snprintf(err, err_len, "the signer process exited at start");
+		goto out;
+	}
+	if (!read_frame(sc->fd, &f, &buf, err, err_len))
+		goto out;
+	if (f.type != SIGN_R_OK) {
+		snprintf(err, err_len, "%.*s", (int)f.body_len,
+		    (const char *)f.body);
+		goto out;
+	}
+	snprintf(info, info_len, "%.*s", (int)f.body_len,
+	    (const char *)f.body);
+	rc = 1;
+ out:
+	free(buf);
+	wb_cleanup(&w);
+	return rc;
+}
+
+struct sign_client *
+sign_client_start(const struct mica_conf *c, const struct privdrop *pd,
+    char *info, size_t info_len, char *err, size_t err_len)
+{
+	struct sign_client *sc;
+	int sv[2], cv[SIGN_OCSP_CHANS][2], child[SIGN_OCSP_CHANS], status, i;
+
+	if ((sc = calloc(1, sizeof(*sc))) == NULL)
+		fatal("calloc");
+	sc->fd = -1;
+	for (i = 0; i < SIGN_OCSP_CHANS; i++)
+		sc->chan[i] = cv[i][0] = cv[i][1] = -1;
+	pthread_mutex_init(&sc->cmu, NULL);
+	pthread_mutex_init(&sc->mu, NULL);
+	pthread_mutex_init(&sc->wmu, NULL);
+	pthread_mutex_init(&sc->smu, NULL);
+	sc->rs.sign = rsign_cb;
+	sc->rs.arg = sc;
+	if (!ca_cert_read(&sc->ca, c->ca.cert, err, err_len))
+		goto fail;
+	for (i = 0; i < SIGN_OCSP_CHANS; i++)
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+		    cv[i]) != 0) {
+			snprintf(err, err_len, "socketpair: %s",
+			    strerror(errno));
+			goto fail;
+		}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		snprintf(err, err_len, "socketpair: %s", strerror(errno));
+		goto fail;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	if ((sc->pid = fork()) == -1) {
+		snprintf(err, err_len, "fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		goto fail;
+	}
+	if (sc->pid == 0) {
+		close(sv[0]);
+		for (i = 0; i < SIGN_OCSP_CHANS; i++) {
+			close(cv[i][0]);
+			child[i] = cv[i][1];
+		}
+		sign_proc_main(sv[1], child, SIGN_OCSP_CHANS, c, pd);
+	}
+	close(sv[1]);
+	sc->fd = sv[0];
+	for (i = 0; i < SIGN_OCSP_CHANS; i++) {
+		close(cv[i][1]);
+		cv[i][1] = -1;
+		sc->chan[i] = sc->chan_free[i] = cv[i][0];
+		cv[i][0] = -1;
+	}
+	sc->num_free = SIGN_OCSP_CHANS;
+	if (!hello(sc, info, info_len, err, err_len)) {
+		close(sc->fd);
+		sc->fd = -1;
+		(void)waitpid(sc->pid, &status, 0);
+		goto fail;
+	}
+	if ((sc->rbuf = malloc(RBUF)) == NULL)
+		fatal("malloc");
+	sc->rcap = RBUF;
+	if (pthread_create(&sc->thr, NULL, watchdog, sc) != 0) {
+		snprintf(err, err_len, "cannot start the signer watchdog");
+		goto fail;
+	}
+	sc->thr_started = 1;
+	return sc;
+ fail:
+	for (i = 0; i < SIGN_OCSP_CHANS; i++) {
+		if (cv[i][0] != -1)
+			close(cv[i][0]);
+		if (cv[i][1] != -1)
+			close(cv[i][1]);
+	}
+	sign_client_free(sc);
+	return NULL;
+}
+
+void
+sign_client_on_lost(struct sign_client *sc, void (*fn)(void *), void *arg)
+{
+	pthread_mutex_lock(&sc->mu);
+	sc->lost_fn = fn;
+	sc->lost_arg = arg;
+	pthread_mutex_unlock(&sc->mu);
+}
+
+pid_t
+sign_client_pid(const struct sign_client *sc)
+{
+	return sc->pid;
+}
+
+void
+sign_client_free(struct sign_client *sc)
+{
+	int i, status;
+
+	if (sc == NULL)
+		return;
+	pthread_mutex_lock(&sc->mu);
+	sc->closing = 1;
+	pthread_mutex_unlock(&sc->mu);
+	if (sc->fd != -1)
+		(void)shutdown(sc->fd, SHUT_RDWR);
+	if (sc->thr_started)
+		pthread_join(sc->thr, NULL);
+	if (sc->fd != -1) {
+		close(sc->fd);
+		while (waitpid(sc->pid, &status, 0) == -1 && errno == EINTR)
+			;
+	}
+	for (i = 0; i < SIGN_OCSP_CHANS; i++)
+		if (sc->chan[i] != -1)
+			close(sc->chan[i]);
+	for (i = 0; i < NSTANDIN; i++)
+		EVP_PKEY_free(sc->standin[i]);
+	X509_free(sc->ca);
+	free(sc->rbuf);
+	pthread_mutex_destroy(&sc->mu);
+	pthread_mutex_destroy(&sc->wmu);
+	pthread_mutex_destroy(&sc->smu);
+	pthread_mutex_destroy(&sc->cmu);
+	free(sc);
+}

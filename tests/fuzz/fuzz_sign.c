@@ -1,0 +1,53 @@
+/*
+ * fuzz_sign.c - the signer process's parsers on arbitrary bytes: every
+ * frame of the input (ca/sign_proto.c) is decoded, re-encoded and decoded
+ * again (the two must be equal), and its body goes through the walkers
+ * the signer runs before signing (TBSCertList, ResponseData).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ca/sign_policy.h"
+#include "ca/sign_proto.h"
+#include "common/bytes.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
+{
+	struct sign_frame f, g;
+	struct sign_crl_info ci;
+	struct wb w;
+	const uint8_t *rid;
+	size_t used, used2, rlen, off = 0;
+	char err[256];
+
+	/* the walkers on the whole input too */
+	(void)sign_crl_parse(&ci, data, len, err, sizeof(err));
+	(void)sign_ocsp_parse(&rid, &rlen, data, len, err, sizeof(err));
+	while (off < len && sign_frame_parse(&f, &used, data + off, len - off,
+	    err, sizeof(err)) == SIGN_PARSE_OK) {
+		if (used < SIGN_HDR_LEN || used > len - off)
+			abort();
+		wb_init(&w);
+		if (!sign_frame_encode(&w, f.type, f.id, f.body, f.body_len) ||
+		    !wb_ok(&w) || w.len != used ||
+		    sign_frame_parse(&g, &used2, w.data, w.len, err,
+		    sizeof(err)) != SIGN_PARSE_OK || used2 != used ||
+		    g.type != f.type || g.id != f.id ||
+		    g.body_len != f.body_len ||
+		    (f.body_len > 0 && memcmp(g.body, f.body, f.body_len) != 0))
+			abort();
+		wb_cleanup(&w);
+		if (f.type == SIGN_T_CRL)
+			(void)sign_crl_parse(&ci, f.body, f.body_len, err,
+			    sizeof(err));
+		else if (f.type == SIGN_T_OCSP)
+			(void)sign_ocsp_parse(&rid, &rlen, f.body, f.body_len,
+			    err, sizeof(err));
+		off += used;
+	}
+	return 0;
+}

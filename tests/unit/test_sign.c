@@ -1,0 +1,345 @@
+/*
+ * test_sign.c - the signer protocol codec (ca/sign_proto.c) and the
+ * signer's DER walkers (ca/sign_policy.c): round trips, every malformed
+ * frame rule, truncated and malformed TBSCertList / ResponseData.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <openssl/asn1.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "ca/sign_policy.h"
+#include "ca/sign_proto.h"
+#include "common/bytes.h"
+
+static enum sign_parse_rc
+parse(const struct wb *b, struct sign_frame *f, size_t *used)
+{
+	char err[256];
+
+	return sign_frame_parse(f, used, b->data, b->len, err, sizeof(err));
+}
+
+static void
+test_roundtrip(void **state)
+{
+	struct wb b;
+	struct sign_frame f;
+	size_t used;
+	static const uint8_t body[] = "ResponseData";
+
+	(void)state;
+	wb_init(&b);
+	assert_true(sign_frame_encode(&b, SIGN_T_OCSP, 77, body,
+	    sizeof(body)));
+	assert_true(sign_frame_encode(&b, SIGN_T_HELLO, 78, NULL, 0));
+	assert_int_equal(parse(&b, &f, &used), SIGN_PARSE_OK);
+	assert_int_equal(f.type, SIGN_T_OCSP);
+	assert_int_equal(f.id, 77);
+	assert_int_equal(f.body_len, sizeof(body));
+	assert_memory_equal(f.body, body, sizeof(body));
+	assert_int_equal(used, SIGN_HDR_LEN + sizeof(body));
+	/* the second frame, pipelined behind it */
+	assert_int_equal(sign_frame_parse(&f, &used, b.data + used,
+	    b.len - used, NULL, 0), SIGN_PARSE_OK);
+	assert_int_equal(f.type, SIGN_T_HELLO);
+	assert_int_equal(f.id, 78);
+	assert_int_equal(f.body_len, 0);
+	wb_cleanup(&b);
+}
+
+static void
+test_short(void **state)
+{
+	struct wb b;
+	struct sign_frame f;
+	size_t used, i;
+	char err[64];
+
+	(void)state;
+	wb_init(&b);
+	assert_true(sign_frame_encode(&b, SIGN_T_CRL, 1, "0123456789", 10));
+	for (i = 0; i < b.len; i++) {
+		assert_int_equal(sign_frame_parse(&f, &used, b.data, i, err,
+		    sizeof(err)), SIGN_PARSE_SHORT);
+		/* once the header is there, the whole length is known */
+		assert_int_equal(used, i < SIGN_HDR_LEN ? 0 : b.len);
+	}
+	wb_cleanup(&b);
+}
+
+/* A raw header: len, type, flags, id. */
+static void
+raw(struct wb *b, uint32_t len, uint16_t type, uint16_t flags)
+{
+	wb_init(b);
+	wb_u32(b, len);
+	wb_u16(b, type);
+	wb_u16(b, flags);
+	wb_u32(b, 9);
+}
+
+static void
+test_malformed(void **state)
+{
+	struct wb b;
+	struct sign_frame f;
+	size_t used;
+
+	(void)state;
+	raw(&b, 7, SIGN_T_HELLO, 0);		/* below the header */
+	assert_int_equal(parse(&b, &f, &used), SIGN_PARSE_BAD);
+	wb_cleanup(&b);
+	raw(&b, 8, 99, 0);			/* unknown type */
+	assert_int_equal(parse(&b, &f, &used), SIGN_PARSE_BAD);
+	wb_cleanup(&b);
+	raw(&b, 8, 0, 0);			/* type 0 */
+	assert_int_equal(parse(&b, &f, &used), SIGN_PARSE_BAD);
+	wb_cleanup(&b);
+	raw(&b, 8, SIGN_T_HELLO, 1);		/* flags */
+	assert_int_equal(parse(&b, &f, &used), SIGN_PARSE_BAD);
+	wb_cleanup(&b);
+	raw(&b, 9, SIGN_T_HELLO, 0);		/* HELLO has no body */
+	wb_u8(&b, 0);
+	assert_int_equal(parse(&b, &f, &used), SIGN_PARSE_BAD);
+	wb_cleanup(&b);
+	/* over the limit: refused from the header, body never awaited */
+	raw(&b, 8 + SIGN_OCSP_MAX + 1, SIGN_T_OCSP, 0);
+	assert_int_equal(parse(&b, &f, &used), SIGN_PARSE_BAD);
+	wb_cleanup(&b);
+	raw(&b, 8 + SIGN_CERT_MAX + 1, SIGN_T_CERT, 0);
+	assert_int_equal(parse(&b, &f, &used), SIGN_PARSE_BAD);
+	wb_cleanup(&b);
+	raw(&b, 0xffffffffu, SIGN_T_CRL, 0);
+	assert_int_equal(parse(&b, &f, &used), SIGN_PARSE_BAD);
+	wb_cleanup(&b);
+	raw(&b, 8 + SIGN_SMALL_MAX + 1, SIGN_R_ERR, 0);
+	assert_int_equal(parse(&b, &f, &used), SIGN_PARSE_BAD);
+	wb_cleanup(&b);
+	/* the largest CRL is a header the reader may wait for */
+	raw(&b, 8 + SIGN_CRL_MAX, SIGN_T_CRL, 0);
+	assert_int_equal(parse(&b, &f, &used), SIGN_PARSE_SHORT);
+	assert_int_equal(used, 12 + SIGN_CRL_MAX);
+	wb_cleanup(&b);
+	/* the encoder refuses what the parser would */
+	wb_init(&b);
+	assert_false(sign_frame_encode(&b, SIGN_T_HELLO, 1, "x", 1));
+	assert_false(sign_frame_encode(&b, 42, 1, NULL, 0));
+	wb_cleanup(&b);
+}
+
+static void
+test_der_next(void **state)
+{
+	struct rd r, c;
+	const uint8_t *tlv;
+	size_t tl;
+	uint8_t tag;
+	static const uint8_t ok[] = { 0x30, 0x81, 0x80 };
+	static const uint8_t nonmin[] = { 0x30, 0x81, 0x05, 1, 2, 3, 4, 5 };
+	static const uint8_t lead0[] = { 0x30, 0x82, 0x00, 0x90 };
+	static const uint8_t indef[] = { 0x30, 0x80, 0, 0 };
+	static const uint8_t hightag[] = { 0x1f, 0x01, 0x00 };
+	static const uint8_t toolong[] = { 0x04, 0x85, 1, 0, 0, 0, 0 };
+	static const uint8_t past[] = { 0x04, 0x05, 1, 2 };
+
+	(void)state;
+	rd_init(&r, ok, sizeof(ok));		/* 128 bytes announced, 0 there */
+	assert_false(sign_der_next(&r, &tag, &c, &tlv, &tl));
+	rd_init(&r, nonmin, sizeof(nonmin));
+	assert_false(sign_der_next(&r, &tag, &c, &tlv, &tl));
+	rd_init(&r, lead0, sizeof(lead0));
+	assert_false(sign_der_next(&r, &tag, &c, &tlv, &tl));
+	rd_init(&r, indef, sizeof(indef));
+	assert_false(sign_der_next(&r, &tag, &c, &tlv, &tl));
+	rd_init(&r, hightag, sizeof(hightag));
+	assert_false(sign_der_next(&r, &tag, &c, &tlv, &tl));
+	rd_init(&r, toolong, sizeof(toolong));
+	assert_false(sign_der_next(&r, &tag, &c, &tlv, &tl));
+	rd_init(&r, past, sizeof(past));
+	assert_false(sign_der_next(&r, &tag, &c, &tlv, &tl));
+	rd_init(&r, past, 0);
+	assert_false(sign_der_next(&r, &tag, &c, &tlv, &tl));
+}
+
+/* A TBSCertList from OpenSSL, numbered number, delta when base > 0. */
+static uint8_t *
+make_tbs(size_t *out_len, long number, long base, int revoked)
+{
+	X509_CRL *crl = X509_CRL_new();
+	X509_NAME *n = X509_NAME_new();
+	ASN1_INTEGER *num = ASN1_INTEGER_new(), *b = ASN1_INTEGER_new();
+	ASN1_TIME *t = ASN1_TIME_set(NULL, 1700000000);
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	unsigned char *der = NULL;
+	uint8_t *out;
+	int len, i;
+
+	assert_non_null(crl);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+	    (const unsigned char *)"Unit CA", -1, -1, 0);
+	X509_CRL_set_version(crl, X509_CRL_VERSION_2);
+	X509_CRL_set_issuer_name(crl, n);
+	X509_CRL_set1_lastUpdate(crl, t);
+	X509_CRL_set1_nextUpdate(crl, t);
+	for (i = 0; i < revoked; i++) {
+		X509_REVOKED *rv = X509_REVOKED_new();
+		ASN1_INTEGER *sn = ASN1_INTEGER_new();
+
+		ASN1_INTEGER_set(sn, 1000 + i);
+		X509_REVOKED_set_serialNumber(rv, sn);
+		X509_REVOKED_set_revocationDate(rv, t);
+		X509_CRL_add0_revoked(crl, rv);
+		ASN1_INTEGER_free(sn);
+	}
+	if (number >= 0) {
+		ASN1_INTEGER_set(num, number);
+		X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0);
+	}
+	if (base > 0) {
+		ASN1_INTEGER_set(b, base);
+		X509_CRL_add1_ext_i2d(crl, NID_delta_crl, b, 1, 0);
+	}
+	assert_true(X509_CRL_sign(crl, k, EVP_sha256()) > 0);
+	assert_true((len = i2d_re_X509_CRL_tbs(crl, &der)) > 0);
+	out = malloc((size_t)len);
+	memcpy(out, der, (size_t)len);
+	*out_len = (size_t)len;
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+	ASN1_TIME_free(t);
+	ASN1_INTEGER_free(num);
+	ASN1_INTEGER_free(b);
+	X509_NAME_free(n);
+	X509_CRL_free(crl);
+	return out;
+}
+
+static void
+test_crl_parse(void **state)
+{
+	struct sign_crl_info ci;
+	uint8_t *tbs, *bad;
+	size_t len, i;
+	char err[256];
+
+	(void)state;
+	tbs = make_tbs(&len, 41, 0, 3);
+	assert_true(sign_crl_parse(&ci, tbs, len, err, sizeof(err)));
+	assert_int_equal(ci.number, 41);
+	assert_false(ci.is_delta);
+	assert_int_equal(ci.issuer[0], 0x30);
+	/* every truncation, and a trailing byte, is refused */
+	for (i = 0; i < len; i++)
+		assert_false(sign_crl_parse(&ci, tbs, i, err, sizeof(err)));
+	bad = malloc(len + 1);
+	memcpy(bad, tbs, len);
+	bad[len] = 0;
+	assert_false(sign_crl_parse(&ci, bad, len + 1, err, sizeof(err)));
+	/* a different outer tag */
+	memcpy(bad, tbs, len);
+	bad[0] = 0x31;
+	assert_false(sign_crl_parse(&ci, bad, len, err, sizeof(err)));
+	free(bad);
+	free(tbs);
+
+	tbs = make_tbs(&len, 42, 41, 0);
+	assert_true(sign_crl_parse(&ci, tbs, len, err, sizeof(err)));
+	assert_int_equal(ci.number, 42);
+	assert_true(ci.is_delta);
+	free(tbs);
+
+	tbs = make_tbs(&len, -1, 0, 1);		/* no cRLNumber */
+	assert_false(sign_crl_parse(&ci, tbs, len, err, sizeof(err)));
+	assert_non_null(strstr(err, "5.2.3"));
+	free(tbs);
+}
+
+static void
+test_ocsp_parse(void **state)
+{
+	/* [0] version, [2] byKey, producedAt, responses, [1] extensions */
+	static const uint8_t good[] = {
+		0x30, 0x32, 0xa0, 0x03, 0x02, 0x01, 0x00,
+		0xa2, 0x16, 0x04, 0x14,
+		1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
+		19, 20,
+		0x18, 0x0f, '2', '0', '2', '6', '0', '1', '0', '1', '0', '0',
+		'0', '0', '0', '0', 'Z', 0x30, 0x00, 0xa1, 0x00,
+	};
+	uint8_t bad[sizeof(good) + 1];
+	const uint8_t *rid;
+	size_t rlen, i;
+	char err[256];
+
+	(void)state;
+	assert_true(sign_ocsp_parse(&rid, &rlen, good, sizeof(good), err,
+	    sizeof(err)));
+	assert_int_equal(rlen, 24);
+	assert_ptr_equal(rid, good + 7);
+	for (i = 0; i < sizeof(good); i++)
+		assert_false(sign_ocsp_parse(&rid, &rlen, good, i, err,
+		    sizeof(err)));
+	memcpy(bad, good, sizeof(good));
+	bad[sizeof(good)] = 0;
+	assert_false(sign_ocsp_parse(&rid, &rlen, bad, sizeof(bad), err,
+	    sizeof(err)));
+	memcpy(bad, good, sizeof(good));
+	bad[7] = 0xa3;				/* not a responderID */
+	assert_false(sign_ocsp_parse(&rid, &rlen, bad, sizeof(good), err,
+	    sizeof(err)));
+	memcpy(bad, good, sizeof(good));
+	bad[31] = 0x17;				/* producedAt UTCTime */
+	assert_false(sign_ocsp_parse(&rid, &rlen, bad, sizeof(good), err,
+	    sizeof(err)));
+	/* a TBSCertificate is no ResponseData: the key's domains differ */
+	memcpy(bad, good, sizeof(good));
+	bad[7] = 0x02;
+	assert_false(sign_ocsp_parse(&rid, &rlen, bad, sizeof(good), err,
+	    sizeof(err)));
+}
+
+static void
+test_respid(void **state)
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	X509 *x = X509_new();
+	uint8_t rid[SIGN_RESPID_LEN], h[20];
+	unsigned int n = 0;
+
+	(void)state;
+	assert_non_null(k);
+	assert_true(sign_respid_bykey(rid, k));
+	assert_true(X509_set_pubkey(x, k));
+	assert_int_equal(X509_pubkey_digest(x, EVP_sha1(), h, &n), 1);
+	assert_int_equal(rid[0], 0xa2);
+	assert_int_equal(rid[1], 22);
+	assert_memory_equal(rid + 4, h, 20);
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_short),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_der_next),
+		cmocka_unit_test(test_crl_parse),
+		cmocka_unit_test(test_ocsp_parse),
+		cmocka_unit_test(test_respid),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

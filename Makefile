@@ -135,7 +135,7 @@ tests: $(PROGS) $(UNIT_BINS) $(REPLAY_BINS) $(HELPER_BINS)
 # from git into $(BUILD)/prev/bin: tests/e2e/t_totp_migrate.sh makes an
 # old store with it and lets the new micad upgrade it.  Only micad and
 # mica-admin, without sanitizers.
-PREV_REV ?= 0d4b2f7
+PREV_REV ?= 0d4b2f7c4373e89a2170ed630bb79916b21ba357
 prev: $(BUILD)/prev/bin/micad
 $(BUILD)/prev/bin/micad:
 	rm -rf $(BUILD)/prev

@@ -77,7 +77,7 @@ FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=build-fuzz/fuzz_%)
 HELPER_SRCS = $(wildcard tests/helpers/*.c)
 HELPER_BINS = $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check check-valgrind test deps demo bench bench-ocsp bench-crl bench-issue \
+.PHONY: all check check-valgrind test deps demo bench bench-ocsp bench-crl bench-issue bench-start \
 	fuzz soak install clean tests prev
 
 all: $(PROGS)

@@ -77,7 +77,7 @@ FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=build-fuzz/fuzz_%)
 HELPER_SRCS = $(wildcard tests/helpers/*.c)
 HELPER_BINS = $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check check-valgrind test deps demo bench bench-ocsp bench-crl bench-issue \
+.PHONY: all check check-valgrind test deps demo bench bench-ocsp bench-crl bench-issue bench-start \
 	fuzz soak install clean tests prev
 
 all: $(PROGS)
@@ -193,7 +193,7 @@ fuzz: deps $(FUZZ_BINS)
 soak: all
 	@sh tests/soak.sh $(BIN)
 
-bench: bench-ocsp bench-crl bench-issue
+bench: bench-ocsp bench-crl bench-issue bench-start
 
 bench-ocsp: deps all $(HELPER_BINS)
 	@sh tests/bench/ocsp.sh $(BIN) $(BUILD)
@@ -203,6 +203,9 @@ bench-crl: deps all $(HELPER_BINS)
 
 bench-issue: deps all $(HELPER_BINS)
 	@sh tests/bench/issue.sh $(BIN) $(BUILD)
+
+bench-start: deps all $(HELPER_BINS)
+	@sh tests/bench/start.sh $(BIN) $(BUILD)
 
 # Paths the installed unit names are those of this PREFIX: the unit in
 # conf/ says /usr/local; install rewrites it.

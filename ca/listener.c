@@ -28,12 +28,14 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -217,6 +219,8 @@ static struct {
 	uint64_t		 next_cid;
 	uint32_t		 max_frame;
 	char			 dummy_hash[AUTH_PWHASH_LEN];
+	int			 dummy_ready;	/* dummy_hash is made: LOGINs
+						 * wait in the queue until then */
 	uint64_t		 dummy_ops;	/* the limits of dummy_hash */
 	size_t			 dummy_mem;
 	uint64_t		 want_ops;	/* the newest limits asked for */
@@ -824,7 +828,7 @@ logins_max(void)
 static int
 login_slot_free(const char *addr)
 {
-	return L.num_logins < logins_max() &&
+	return L.dummy_ready && L.num_logins < logins_max() &&
 	    addr_logins(L.logins, addr) < LOGINS_PER_ADDR;
 }
 
@@ -869,6 +873,10 @@ login_dequeue(struct login_job *j)
 static int
 login_submit(struct login_job *j)
 {
+	/* The dummy of now: a LOGIN queued before it was made gets the
+	 * finished one, never a half-made one. */
+	if (j->dummy)
+		memcpy(j->hash, L.dummy_hash, AUTH_PWHASH_LEN);
 	if (!workq_submit(L.d->workers, login_work, login_done, j))
 		return 0;
 	j->started_ms = mono_ms();
@@ -885,8 +893,8 @@ login_queue_run(void)
 	struct login_job	*j, *next;
 	struct conn		*c;
 
-	for (j = L.queue; j != NULL && L.num_logins < logins_max();
-	    j = next) {
+	for (j = L.queue; L.dummy_ready && j != NULL &&
+	    L.num_logins < logins_max(); j = next) {
 		next = j->next;
 		if (addr_logins(L.logins, j->addr) >= LOGINS_PER_ADDR)
 			continue;
@@ -977,10 +985,8 @@ handle_login(struct conn *c, struct proto_msg *m)
 		goto fail;
 	}
 	/* Unknown account: the same argon2id work against the dummy. */
-	if (!p.found) {
-		memcpy(j->hash, L.dummy_hash, AUTH_PWHASH_LEN);
-		j->dummy = 1;
-	}
+	if (!p.found)
+		j->dummy = 1;	/* login_submit copies the dummy hash */
 	if (!login_slot_free(c->addr)) {
 		if (!login_enqueue(c, j))
 			goto fail;
@@ -2460,6 +2466,8 @@ ca_listener_reload_tls(void)
 	return 1;
 }
 
+static int dummy_start(uint64_t, size_t);
+
 int
 ca_listener_start(struct micad *d)
 {
@@ -2485,7 +2493,9 @@ ca_listener_start(struct micad *d)
 	/* Unknown accounts cost the same argon2id work as known ones. */
 	L.dummy_ops = L.want_ops = d->conf->policy.argon2_opslimit;
 	L.dummy_mem = L.want_mem = (size_t)d->conf->policy.argon2_memlimit;
-	if (!auth_dummy_hash(L.dummy_hash, L.dummy_ops, L.dummy_mem))
+	/* Made on a worker: OCSP, CRLs and the admin socket do not wait for
+	 * it; LOGINs do (queued until dummy_done). */
+	if (!dummy_start(L.dummy_ops, L.dummy_mem))
 		goto out;
 	if ((L.ctx = tls_ctx_new(d->conf, d->chain)) == NULL)
 		goto out;
@@ -2524,6 +2534,7 @@ out:
  */
 struct dummy_job {
 	uint64_t	gen;
+	int64_t		started_ms;
 	uint64_t	ops;
 	size_t		mem;
 	int		ok;
@@ -2548,8 +2559,19 @@ dummy_done(void *arg)
 	struct dummy_job	*j = arg;
 	const char		*params;
 
-	if (L.lev == NULL || j->gen != dummy_gen)
-		goto out;		/* stopped, or superseded */
+	if (L.lev == NULL)
+		goto out;		/* stopped */
+	if (!L.dummy_ready && !j->ok) {
+		log_warnx("ca protocol: argon2id dummy hash for opslimit=%"
+		    PRIu64 " memlimit=%zu failed at start; stopping", j->ops,
+		    j->mem);
+		kill(getpid(), SIGTERM);
+		goto out;
+	}
+	/* superseded (two SIGHUPs); at start the older one serves until
+	 * the newer is made */
+	if (j->gen != dummy_gen && L.dummy_ready)
+		goto out;
 	if (!j->ok) {
 		log_warnx("ca protocol: argon2id dummy hash for opslimit=%"
 		    PRIu64 " memlimit=%zu failed; unknown accounts keep "
@@ -2563,6 +2585,14 @@ dummy_done(void *arg)
 	memcpy(L.dummy_hash, j->hash, sizeof(L.dummy_hash));
 	L.dummy_ops = j->ops;
 	L.dummy_mem = j->mem;
+	if (!L.dummy_ready) {
+		L.dummy_ready = 1;
+		log_info("ca protocol: argon2id dummy hash made in %" PRId64
+		    " ms; LOGINs are served (%d waited)",
+		    mono_ms() - j->started_ms, L.num_queued);
+		login_queue_run();
+		goto out;
+	}
 	/* the parameters the hash itself carries ("$m=...,t=...,p=..."),
 	 * so the log shows what a verification of it will cost */
 	if ((params = strstr(L.dummy_hash, "$m=")) != NULL)
@@ -2577,21 +2607,19 @@ dummy_done(void *arg)
 	free(j);
 }
 
-int
-ca_listener_set_argon2(uint64_t ops, size_t mem)
+/* Asks a worker for a dummy hash at these limits. */
+static int
+dummy_start(uint64_t ops, size_t mem)
 {
 	struct dummy_job	*j = NULL;
 	int			 rc = 0;
 
-	if (L.lev == NULL || (ops == L.want_ops && mem == L.want_mem)) {
-		rc = 1;
-		goto out;
-	}
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		log_warn("ca protocol: dummy hash");
 		goto out;
 	}
 	j->gen = ++dummy_gen;
+	j->started_ms = mono_ms();
 	j->ops = ops;
 	j->mem = mem;
 	if (!workq_submit(L.d->workers, dummy_work, dummy_done, j)) {
@@ -2599,13 +2627,29 @@ ca_listener_set_argon2(uint64_t ops, size_t mem)
 		goto out;
 	}
 	j = NULL;
+	rc = 1;
+ out:
+	free(j);
+	return rc;
+}
+
+int
+ca_listener_set_argon2(uint64_t ops, size_t mem)
+{
+	int	rc = 0;
+
+	if (L.lev == NULL || (ops == L.want_ops && mem == L.want_mem)) {
+		rc = 1;
+		goto out;
+	}
+	if (!dummy_start(ops, mem))
+		goto out;
 	L.want_ops = ops;
 	L.want_mem = mem;
 	log_info("ca protocol: argon2id limits changed: recomputing the "
 	    "dummy hash for opslimit=%" PRIu64 " memlimit=%zu", ops, mem);
 	rc = 1;
  out:
-	free(j);
 	return rc;
 }
 

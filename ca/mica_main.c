@@ -881,7 +881,7 @@ hello(struct conn *c)
 
 /* Reads password and code once into m (a LOGIN); 0 on failure. */
 static int
-login_prepare(const struct opts *o, struct proto_msg *m)
+login_prepare(const struct opts *o, struct proto_msg *m, const char *prompt)
 {
 	size_t n;
 
@@ -894,7 +894,7 @@ login_prepare(const struct opts *o, struct proto_msg *m)
 		if (!read_first_line(o->password_file, m->password,
 		    sizeof(m->password), &m->password_len))
 			return 0;
-	} else if (!ask_secret("password", m->password, sizeof(m->password),
+	} else if (!ask_secret(prompt, m->password, sizeof(m->password),
 	    &m->password_len))
 		return 0;
 	if (m->password_len == 0) {
@@ -1026,7 +1026,7 @@ session_open(struct conn *c, const struct opts *o)
 	int attempt, hint, rc = 0;
 
 	proto_msg_init(&m, PROTO_LOGIN, 0);
-	if (!login_prepare(o, &m))
+	if (!login_prepare(o, &m, "password"))
 		goto out;
 	start = time(NULL);
 	deadline = start + (o->timeout > 0 ? o->timeout : BUSY_DEFAULT_S);
@@ -1846,17 +1846,89 @@ load_key(const char *keyfile)
 	return pkey;
 }
 
+/*
+ * The end of a command that may have made a new key at path.  A key made
+ * for a request the CA refused (an ERROR answer) or that was never sent
+ * certifies nothing: it is removed, so that a retry does not reuse a key
+ * that sat on disk unasked.  When the answer was lost after the request
+ * was sent, the CA may have acted on it: the key is kept, and why_kept
+ * says what the CA may have done.
+ */
+static void
+new_key_settle(const char *path, int created, int used, int unanswered,
+    const char *what, const char *why_kept, const char *why_removed)
+{
+	if (!created || used)
+		return;
+	if (unanswered)
+		fprintf(stderr, "mica: no answer to %s; keeping the new key "
+		    "%s: %s\n", what, path, why_kept);
+	else if (unlink(path) == 0)
+		fprintf(stderr, "mica: removed the new key %s: %s\n", path,
+		    why_removed);
+	else
+		warn("%s, but the new key %s could not be removed",
+		    why_removed, path);
+}
+
+/*
+ * reissue and request, once logged in: a key and a CSR for subject, the
+ * request m, ACCEPTED with its token saved in reqfile, then --no-wait's
+ * print or the wait for the certificate.  *key_created, *sent and
+ * *accepted tell the caller what to do with a new key.
+ */
+static int
+submit_and_wait(struct conn *c, const struct opts *o, struct proto_msg *m,
+    struct proto_msg *r, const X509_NAME *subject, const char *reqfile,
+    struct p12_out *p12, EVP_PKEY **pkey, int *key_created, int *sent,
+    int *accepted)
+{
+	char hex[PROTO_TOKEN_HEX_LEN + 1];
+	uint8_t *csr = NULL;
+	int csr_len = 0, ok;
+
+	ok = (*pkey = load_or_create_key(o->key, key_created)) != NULL &&
+	    build_csr(*pkey, subject, &csr, &csr_len) &&
+	    proto_msg_set_csr(m, csr, (size_t)csr_len);
+	OPENSSL_free(csr);
+	if (!ok)
+		return EXIT_FAIL;
+	*sent = 1;
+	if (!request(c, m, r))
+		return EXIT_FAIL;
+	if (r->type != PROTO_ACCEPTED || !r->has_token) {
+		warnx("unexpected answer to %s: %s", proto_type_name(m->type),
+		    proto_type_name(r->type));
+		return EXIT_FAIL;
+	}
+	*accepted = 1;	/* the CA has the CSR: the key is needed now */
+	if (!save_request_file(reqfile, r->request, r->token))
+		return EXIT_FAIL;
+	printf("request: %" PRIu64 "\n", r->request);
+	fflush(stdout);
+	if (o->no_wait) {
+		proto_token_hex(hex, r->token);
+		printf("token: %s\n", hex);
+		sodium_memzero(hex, sizeof(hex));
+		fprintf(stderr, "mica: the token is shown once; it is also "
+		    "saved in %s\nmica: later: mica fetch --request-file %s "
+		    "--out %s\n", reqfile, reqfile, o->out);
+		return EXIT_PENDING;
+	}
+	return wait_result(c, o, r->request, r->token, reqfile, *pkey, p12,
+	    r->state == PROTO_STATE_ISSUED);
+}
+
 static int
 cmd_reissue(struct opts *o)
 {
 	struct p12_out *p12 = NULL;
-	char reqfile[PATH_MAX], hex[PROTO_TOKEN_HEX_LEN + 1];
+	char reqfile[PATH_MAX];
 	struct conn c = { .fd = -1 };
 	struct proto_msg m, r;
 	X509_NAME *subject = NULL;
 	EVP_PKEY *pkey = NULL;
-	uint8_t *csr = NULL;
-	int csr_len = 0, reason = PROTO_REASON_LOST, rc = EXIT_FAIL;
+	int reason = PROTO_REASON_LOST, rc = EXIT_FAIL;
 	int have_serial, key_created = 0, accepted = 0, sent = 0;
 	int logged_in = 0;
 
@@ -1897,62 +1969,18 @@ cmd_reissue(struct opts *o)
 	    (rc = find_lost(&c, o, m.serial, have_serial, &subject)) !=
 	    EXIT_OK)
 		goto out;
-	rc = EXIT_FAIL;
-	if ((pkey = load_or_create_key(o->key, &key_created)) == NULL ||
-	    !build_csr(pkey, subject, &csr, &csr_len) ||
-	    !proto_msg_set_csr(&m, csr, (size_t)csr_len))
-		goto out;
-	sent = 1;
-	if (!request(&c, &m, &r))
-		goto out;
-	if (r.type != PROTO_ACCEPTED || !r.has_token) {
-		warnx("unexpected answer to REISSUE: %s",
-		    proto_type_name(r.type));
-		goto out;
-	}
-	accepted = 1;	/* the CA has the CSR: the key is needed now */
-	if (!save_request_file(reqfile, r.request, r.token))
-		goto out;
-	printf("request: %" PRIu64 "\n", r.request);
-	fflush(stdout);
-	if (o->no_wait) {
-		proto_token_hex(hex, r.token);
-		printf("token: %s\n", hex);
-		sodium_memzero(hex, sizeof(hex));
-		fprintf(stderr, "mica: the token is shown once; it is also "
-		    "saved in %s\nmica: later: mica fetch --request-file %s "
-		    "--out %s\n", reqfile, reqfile, o->out);
-		rc = EXIT_PENDING;
-		goto out;
-	}
-	rc = wait_result(&c, o, r.request, r.token, reqfile, pkey, p12,
-	    r.state == PROTO_STATE_ISSUED);
+	rc = submit_and_wait(&c, o, &m, &r, subject, reqfile, p12, &pkey,
+	    &key_created, &sent, &accepted);
  out:
-	/*
-	 * A key made for a request the CA refused (an ERROR answer) or that
-	 * was never sent certifies nothing: remove it, so that a retry does
-	 * not reuse a key that sat on disk unasked.  When the connection
-	 * was lost or timed out after the request was sent, the CA may have
-	 * recorded it (and under review = auto issued it): keep the key.
-	 */
 	/* The connection broke after the LOGIN used the code. */
 	if (logged_in && !accepted && c.lost)
 		warnx("%s", MSG_RERUN);
-	if (key_created && !accepted && sent && r.type != PROTO_ERROR)
-		fprintf(stderr, "mica: no answer to the request; keeping the "
-		    "new key %s: the CA may have recorded the request (ask "
-		    "the CA operator, or run mica list)\n", o->key);
-	else if (key_created && !accepted) {
-		if (unlink(o->key) == 0)
-			fprintf(stderr, "mica: removed the new key %s: the "
-			    "CA did not accept the request\n", o->key);
-		else
-			warn("the CA did not accept the request, but the new "
-			    "key %s could not be removed", o->key);
-	}
+	new_key_settle(o->key, key_created, accepted,
+	    sent && r.type != PROTO_ERROR, "the request",
+	    "the CA may have recorded the request (ask the CA operator, or "
+	    "run mica list)", "the CA did not accept the request");
 	conn_close(&c);
 	sodium_free(p12);	/* wipes the password */
-	OPENSSL_free(csr);
 	X509_NAME_free(subject);
 	EVP_PKEY_free(pkey);
 	proto_msg_cleanup(&r);
@@ -1978,13 +2006,11 @@ cmd_request(struct opts *o)
 {
 	struct p12_out *p12 = NULL;
 	char reqfile[PATH_MAX], keyfile[PATH_MAX], subj[PROTO_ACCOUNT_MAX + 8];
-	char hex[PROTO_TOKEN_HEX_LEN + 1];
 	struct conn c = { .fd = -1 };
 	struct proto_msg m, r;
 	X509_NAME *subject = NULL;
 	EVP_PKEY *pkey = NULL;
-	uint8_t *csr = NULL;
-	int csr_len = 0, rc = EXIT_FAIL;
+	int rc = EXIT_FAIL;
 	int key_created = 0, accepted = 0, sent = 0;
 
 	proto_msg_init(&m, PROTO_REQUEST, 0);
@@ -2028,52 +2054,15 @@ cmd_request(struct opts *o)
 		snprintf(m.note, sizeof(m.note), "%s", o->note);
 	if (!session_open(&c, o))
 		goto out;
-	if ((pkey = load_or_create_key(o->key, &key_created)) == NULL ||
-	    !build_csr(pkey, subject, &csr, &csr_len) ||
-	    !proto_msg_set_csr(&m, csr, (size_t)csr_len))
-		goto out;
-	sent = 1;
-	if (!request(&c, &m, &r))
-		goto out;
-	if (r.type != PROTO_ACCEPTED || !r.has_token) {
-		warnx("unexpected answer to REQUEST: %s",
-		    proto_type_name(r.type));
-		goto out;
-	}
-	accepted = 1;
-	if (!save_request_file(reqfile, r.request, r.token))
-		goto out;
-	printf("request: %" PRIu64 "\n", r.request);
-	fflush(stdout);
-	if (o->no_wait) {
-		proto_token_hex(hex, r.token);
-		printf("token: %s\n", hex);
-		sodium_memzero(hex, sizeof(hex));
-		fprintf(stderr, "mica: the token is shown once; it is also "
-		    "saved in %s\nmica: later: mica fetch --request-file %s "
-		    "--out %s\n", reqfile, reqfile, o->out);
-		rc = EXIT_PENDING;
-		goto out;
-	}
-	rc = wait_result(&c, o, r.request, r.token, reqfile, pkey, p12,
-	    r.state == PROTO_STATE_ISSUED);
+	rc = submit_and_wait(&c, o, &m, &r, subject, reqfile, p12, &pkey,
+	    &key_created, &sent, &accepted);
  out:
-	/* as in cmd_reissue: a key for a refused request goes */
-	if (key_created && !accepted && sent && r.type != PROTO_ERROR)
-		fprintf(stderr, "mica: no answer to the request; keeping the "
-		    "new key %s: the CA may have recorded the request (ask "
-		    "the CA operator)\n", o->key);
-	else if (key_created && !accepted) {
-		if (unlink(o->key) == 0)
-			fprintf(stderr, "mica: removed the new key %s: the "
-			    "CA did not accept the request\n", o->key);
-		else
-			warn("the CA did not accept the request, but the new "
-			    "key %s could not be removed", o->key);
-	}
+	new_key_settle(o->key, key_created, accepted,
+	    sent && r.type != PROTO_ERROR, "the request",
+	    "the CA may have recorded the request (ask the CA operator)",
+	    "the CA did not accept the request");
 	conn_close(&c);
 	sodium_free(p12);
-	OPENSSL_free(csr);
 	X509_NAME_free(subject);
 	EVP_PKEY_free(pkey);
 	proto_msg_cleanup(&r);
@@ -2152,32 +2141,12 @@ static int
 passwd_login(struct conn *c, const struct opts *o)
 {
 	struct proto_msg m, r;
-	size_t n = 0;
 	int rc = 0;
 
 	proto_msg_init(&m, PROTO_LOGIN, c->next_id++);
 	proto_msg_init(&r, PROTO_OK, 0);
-	snprintf(m.account, sizeof(m.account), "%s", o->account);
-	if (o->password_file != NULL) {
-		if (!read_first_line(o->password_file, m.password,
-		    sizeof(m.password), &m.password_len))
-			goto out;
-	} else if (!ask_secret("current password", m.password,
-	    sizeof(m.password), &m.password_len))
+	if (!login_prepare(o, &m, "current password"))
 		goto out;
-	if (m.password_len == 0) {
-		warnx("empty password");
-		goto out;
-	}
-	if (o->otp != NULL)
-		snprintf(m.otp, sizeof(m.otp), "%s", o->otp);
-	else if (!ask_secret("code", m.otp, sizeof(m.otp), &n))
-		goto out;
-	if (strlen(m.otp) != PROTO_OTP_LEN ||
-	    strspn(m.otp, "0123456789") != PROTO_OTP_LEN) {
-		warnx("the code must be %d digits", PROTO_OTP_LEN);
-		goto out;
-	}
 	if (!send_msg(c, &m) || read_msg(c, &r, 0) != RD_OK)
 		goto out;
 	if (r.type == PROTO_ERROR && r.code == PROTO_E_PW_EXPIRED) {
@@ -2510,17 +2479,9 @@ cmd_renew(struct opts *o)
 		goto out;
 	rc = EXIT_OK;
  out:
-	if (created && !renewed && sent && c.lost)
-		fprintf(stderr, "mica: no answer to RENEW; keeping the new key "
-		    "%s: the CA may have renewed the certificate (run mica "
-		    "list, or ask the CA operator)\n", o->new_key);
-	else if (created && !renewed) {
-		if (unlink(o->new_key) == 0)
-			fprintf(stderr, "mica: removed the new key %s: the "
-			    "certificate was not renewed\n", o->new_key);
-		else
-			warn("the new key %s could not be removed", o->new_key);
-	}
+	new_key_settle(o->new_key, created, renewed, sent && c.lost, "RENEW",
+	    "the CA may have renewed the certificate (run mica list, or ask "
+	    "the CA operator)", "the certificate was not renewed");
 	conn_close(&c);
 	sodium_free(p12);
 	OPENSSL_free(csr);

@@ -19,36 +19,10 @@ import struct
 import sys
 import time
 
+from micaframe import connect, frame, read_frame, tlv
+
 FETCH, STATUS = 0x05, 0x06
 ISSUED, ACCEPTED, ERROR = 0x83, 0x82, 0x85
-
-
-def frame(typ, fid, body=b""):
-    b = bytes([1, typ]) + struct.pack(">I", fid) + body
-    return struct.pack(">I", len(b)) + b
-
-
-def tlv(t, v):
-    return struct.pack(">HH", t, len(v)) + v
-
-
-def read_frame(s):
-    hdr = b""
-    while len(hdr) < 4:
-        d = s.recv(4 - len(hdr))
-        if not d:
-            raise EOFError("closed")
-        hdr += d
-    n = struct.unpack(">I", hdr)[0]
-    if n < 6 or n > 1 << 20:
-        raise ValueError("bad frame length %d" % n)
-    body = b""
-    while len(body) < n:
-        d = s.recv(n - len(body))
-        if not d:
-            raise EOFError("closed")
-        body += d
-    return body
 
 
 def rss_kb(pid):
@@ -57,19 +31,6 @@ def rss_kb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
-
-
-def connect(ca, port):
-    ctx = ssl.create_default_context(cafile=ca)
-    ctx.check_hostname = False
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    s = ctx.wrap_socket(s)
-    s.sendall(frame(1, 1, tlv(1, b"\x01")))
-    f = read_frame(s)
-    if f[1] != 0x81:
-        raise ValueError("no SERVER_HELLO")
-    return s
 
 
 def main():

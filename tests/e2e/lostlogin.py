@@ -16,33 +16,7 @@ import ssl
 import struct
 import sys
 
-
-def frame(typ, fid, body=b""):
-    b = bytes([1, typ]) + struct.pack(">I", fid) + body
-    return struct.pack(">I", len(b)) + b
-
-
-def tlv(t, v):
-    return struct.pack(">HH", t, len(v)) + v
-
-
-def read_frame(s):
-    hdr = b""
-    while len(hdr) < 4:
-        d = s.recv(4 - len(hdr))
-        if not d:
-            raise EOFError("closed")
-        hdr += d
-    n = struct.unpack(">I", hdr)[0]
-    if n < 6 or n > 1 << 16:
-        raise ValueError("bad frame length %d" % n)
-    body = b""
-    while len(body) < n:
-        d = s.recv(n - len(body))
-        if not d:
-            raise EOFError("closed")
-        body += d
-    return body
+from micaframe import frame, read_frame, tlv
 
 
 def main():
@@ -62,17 +36,17 @@ def main():
     c, _ = ls.accept()
     c.settimeout(30)
     s = ctx.wrap_socket(c, server_side=True)
-    b = read_frame(s)
+    b = read_frame(s, 1 << 16)
     fid = struct.unpack(">I", b[2:6])[0]
     s.sendall(frame(0x81, fid, tlv(2, b"\x01") +
                     tlv(3, struct.pack(">I", 65536))))
-    b = read_frame(s)
+    b = read_frame(s, 1 << 16)
     if b[1] == 0x02:
         print("got LOGIN", flush=True)
     if b[1] == 0x02 and step == "reissue":
         fid = struct.unpack(">I", b[2:6])[0]
         s.sendall(frame(0x80, fid))
-        b = read_frame(s)
+        b = read_frame(s, 1 << 16)
         if b[1] == 0x03:
             print("got REISSUE", flush=True)
     # gone, like a killed micad: no answer

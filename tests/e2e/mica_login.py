@@ -14,62 +14,11 @@ environment, concurrent connection i comes from 127.0.0.(2+i) (micad
 allows one LOGIN in flight per address).
 """
 import os
-import socket
-import ssl
-import struct
 import sys
 import threading
 import time
 
-
-def frame(typ, fid, body=b""):
-    b = bytes([1, typ]) + struct.pack(">I", fid) + body
-    return struct.pack(">I", len(b)) + b
-
-
-def tlv(t, v):
-    return struct.pack(">HH", t, len(v)) + v
-
-
-def read_frame(s):
-    hdr = b""
-    while len(hdr) < 4:
-        d = s.recv(4 - len(hdr))
-        if not d:
-            raise EOFError("closed")
-        hdr += d
-    n = struct.unpack(">I", hdr)[0]
-    if n < 6 or n > 1 << 20:
-        raise ValueError("bad frame length %d" % n)
-    body = b""
-    while len(body) < n:
-        d = s.recv(n - len(body))
-        if not d:
-            raise EOFError("closed")
-        body += d
-    return body
-
-
-def result(f):
-    if f[1] == 0x80:
-        return "ok"
-    if f[1] == 0x85 and len(f) >= 12:
-        return "error %d" % struct.unpack(">H", f[10:12])[0]
-    return "frame 0x%02x" % f[1]
-
-
-def connect(ca, port, src=None):
-    ctx = ssl.create_default_context(cafile=ca)
-    ctx.check_hostname = False
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-    s = socket.create_connection(("127.0.0.1", port), timeout=60,
-                                 source_address=(src, 0) if src else None)
-    s = ctx.wrap_socket(s)
-    s.sendall(frame(1, 1, tlv(1, b"\x01")))
-    f = read_frame(s)
-    if f[1] != 0x81:
-        raise ValueError("no SERVER_HELLO: %s" % result(f))
-    return s
+from micaframe import connect, frame, read_frame, result, tlv
 
 
 def login_frame(acct, pw, code):

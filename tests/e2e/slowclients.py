@@ -23,9 +23,10 @@ import os
 import selectors
 import socket
 import ssl
-import struct
 import sys
 import time
+
+from micaframe import frame, tlv
 
 
 class Conn:
@@ -43,15 +44,6 @@ def tcp(addr, port):
     s.settimeout(10)
     s.connect(("127.0.0.1", port))
     return s
-
-
-def frame(typ, fid, body=b""):
-    b = bytes([1, typ]) + struct.pack(">I", fid) + body
-    return struct.pack(">I", len(b)) + b
-
-
-def tlv(t, v):
-    return struct.pack(">HH", t, len(v)) + v
 
 
 def is_closed(c):

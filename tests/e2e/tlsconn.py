@@ -19,31 +19,7 @@ import struct
 import sys
 import time
 
-
-def frame(typ, fid, body=b""):
-    b = bytes([1, typ]) + struct.pack(">I", fid) + body
-    return struct.pack(">I", len(b)) + b
-
-
-def tlv(t, v):
-    return struct.pack(">HH", t, len(v)) + v
-
-
-def read_frame(s):
-    hdr = b""
-    while len(hdr) < 4:
-        d = s.recv(4 - len(hdr))
-        if not d:
-            raise EOFError("closed")
-        hdr += d
-    n = struct.unpack(">I", hdr)[0]
-    body = b""
-    while len(body) < n:
-        d = s.recv(n - len(body))
-        if not d:
-            raise EOFError("closed")
-        body += d
-    return body
+from micaframe import frame, read_frame, tlv
 
 
 def main():

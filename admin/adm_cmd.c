@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1116,15 +1117,20 @@ cmd_account_remove(struct adm_req *r)
 static int
 csr_to_der(const struct adm_attach *at, uint8_t **out, size_t *out_len)
 {
-	X509_REQ *req = NULL;
 	BIO *bio = NULL;
 	unsigned char *der = NULL;
-	int n, rc = 0;
+	char *name = NULL;
+	long n;
+	int rc = 0;
 
+	/* Only the PEM armour is taken off here: the DER inside is decoded
+	 * and checked once, by ca_csr_check (decoding a public key is what
+	 * costs most in an issuance). */
 	if (at->len >= 10 && memcmp(at->data, "-----BEGIN", 10) == 0) {
-		if ((bio = BIO_new_mem_buf(at->data, (int)at->len)) == NULL ||
-		    (req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL)) ==
-		    NULL || (n = i2d_X509_REQ(req, &der)) <= 0)
+		if (at->len > INT_MAX ||
+		    (bio = BIO_new_mem_buf(at->data, (int)at->len)) == NULL ||
+		    !PEM_bytes_read_bio(&der, &n, &name, PEM_STRING_X509_REQ,
+		    bio, NULL, NULL) || n <= 0)
 			goto out;
 		*out = malloc((size_t)n);
 		if (*out == NULL)
@@ -1141,7 +1147,7 @@ csr_to_der(const struct adm_attach *at, uint8_t **out, size_t *out_len)
  out:
 	ERR_clear_error();
 	OPENSSL_free(der);
-	X509_REQ_free(req);
+	OPENSSL_free(name);
 	BIO_free(bio);
 	return rc;
 }
@@ -1159,6 +1165,9 @@ struct issue_ctx {
 	uint8_t		*der;
 	size_t		 der_len;
 	char		 err[CA_ERR_MAX];
+	/* signed on d->presign before the write (ca/micad.h) */
+	struct micad_presigned ps;
+	enum store_rc	 ps_rc;
 };
 
 static enum store_rc
@@ -1178,14 +1187,64 @@ issue_txn(struct store_txn *txn, void *arg)
 	    &ic->der_len, ic->err, sizeof(ic->err));
 }
 
+/* Presign thread: the checks and the signature, in a read transaction. */
+static enum store_rc
+issue_presign_txn(struct store_txn *txn, void *arg)
+{
+	struct issue_ctx *ic = arg;
+	struct micad_issue_opts o;
+
+	memset(&o, 0, sizeof(o));	/* no enrolment: the subject is checked */
+	o.profile = ic->profile[0] != '\0' ? ic->profile : NULL;
+	o.sans = (const char *const *)ic->sans;
+	o.num_sans = ic->num_sans;
+	return micad_issue_presign(ic->r->d, txn, ic->csr, ic->csr_len,
+	    ic->account, ic->days, &o, &ic->ps, ic->err, sizeof(ic->err));
+}
+
+static void
+issue_presign_work(void *arg)
+{
+	struct issue_ctx *ic = arg;
+
+	ic->ps_rc = store_read(ic->r->d->store, issue_presign_txn, ic);
+}
+
+/* Writer: store what was signed (re-checked there). */
+static enum store_rc
+issue_store_txn(struct store_txn *txn, void *arg)
+{
+	struct issue_ctx *ic = arg;
+
+	return micad_issue_presigned_txn(ic->r->d, txn, &ic->ps,
+	    ic->r->actor, ic->err, sizeof(ic->err));
+}
+
+static void	issue_written(void *, enum store_rc);
+
+/* Loop: signed; now the write, and the reply after its commit. */
+static void
+issue_presigned(void *arg)
+{
+	struct issue_ctx *ic = arg;
+
+	if (ic->ps_rc != STORE_OK) {
+		issue_written(ic, ic->ps_rc);
+		return;
+	}
+	if (!micad_write(ic->r->d, issue_store_txn, ic, NULL,
+	    issue_written)) {
+		snprintf(ic->err, sizeof(ic->err), "micad is stopping");
+		issue_written(ic, STORE_INVALID);
+	}
+}
+
 /* Loop, after the commit: the certificate goes back as PEM. */
 static void
 issue_written(void *arg, enum store_rc rc)
 {
 	struct issue_ctx *ic = arg;
 	struct adm_req *r = ic->r;
-	const unsigned char *p;
-	X509 *cert = NULL;
 	BIO *mem = NULL;
 	char *pem;
 	long pem_len;
@@ -1200,13 +1259,21 @@ issue_written(void *arg, enum store_rc rc)
 			fail_store(r, "issue", rc);
 		goto out;
 	}
+	if (ic->ps.der != NULL) {	/* signed before the write */
+		memcpy(ic->serial, ic->ps.serial, sizeof(ic->serial));
+		free(ic->der);
+		ic->der = ic->ps.der;
+		ic->der_len = ic->ps.der_len;
+		ic->ps.der = NULL;
+	}
 	serial_hex(hex, ic->serial);
 	log_info("serial=%s issued account=%s by %s", hex, ic->account,
 	    r->actor);
-	p = ic->der;
-	if ((cert = d2i_X509(NULL, &p, (long)ic->der_len)) == NULL ||
-	    (mem = BIO_new(BIO_s_mem())) == NULL ||
-	    !PEM_write_bio_X509(mem, cert)) {
+	/* the DER the signer made and the store holds, armoured: no need
+	 * to decode it */
+	if (ic->der_len > LONG_MAX || (mem = BIO_new(BIO_s_mem())) == NULL ||
+	    PEM_write_bio(mem, PEM_STRING_X509, "", ic->der,
+	    (long)ic->der_len) <= 0) {
 		adm_fail(r, "issue: certificate %s stored but not encodable",
 		    hex);
 		goto out;
@@ -1215,10 +1282,10 @@ issue_written(void *arg, enum store_rc rc)
 	adm_msg_attach(&r->rep, "cert", pem, (size_t)pem_len);
 	adm_out(r, "serial: %s\n", hex);
  out:
-	X509_free(cert);
 	BIO_free(mem);
 	free(ic->der);
 	free(ic->csr);
+	micad_presigned_cleanup(&ic->ps);
 	free_texts(ic->sans, ic->num_sans);
 	free(ic);
 	adm_done(r);
@@ -1277,14 +1344,22 @@ cmd_issue(struct adm_req *r)
 		free(ic);
 		return;
 	}
-	if (!micad_write(r->d, issue_txn, ic, NULL, issue_written)) {
-		adm_fail(r, "issue: micad is stopping");
-		free(ic->csr);
-		free_texts(ic->sans, ic->num_sans);
-		free(ic);
+	/* signed in parallel with others first, when there is the pool
+	 * for it; else signed inside the write */
+	if (r->d->presign != NULL) {
+		if (workq_submit(r->d->presign, issue_presign_work,
+		    issue_presigned, ic)) {
+			r->async = 1;	/* issue_written replies */
+			return;
+		}
+	} else if (micad_write(r->d, issue_txn, ic, NULL, issue_written)) {
+		r->async = 1;
 		return;
 	}
-	r->async = 1;	/* issue_written replies */
+	adm_fail(r, "issue: micad is stopping");
+	free(ic->csr);
+	free_texts(ic->sans, ic->num_sans);
+	free(ic);
 }
 
 struct status_change {

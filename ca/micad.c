@@ -457,16 +457,39 @@ key_of_cert_file(EVP_PKEY *key, const char *path)
 	return same;
 }
 
-int
-micad_csr_key_check(struct micad *d, struct store_txn *txn, X509_REQ *req,
+/* The compromised-key index for a key's hash (keyhash_pkey). */
+static int
+key_bad_check(struct store_txn *txn, const uint8_t hash[KEYHASH_LEN],
     char *err, size_t err_len)
 {
-	EVP_PKEY *key = X509_REQ_get0_pubkey(req);
 	struct bad_key bk;
-	uint8_t hash[KEYHASH_LEN];
 	char hex[SERIAL_HEX_LEN];
-	const char *whose = NULL;
 	enum store_rc rc;
+
+	rc = store_bad_key_get(txn, hash, &bk);
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc != STORE_OK)
+		return rc;
+	serial_hex(hex, bk.serial);
+	if (bk.why == BADKEY_COMPROMISE)
+		snprintf(err, err_len, "CSR: key: the public key was revoked "
+		    "for keyCompromise (certificate %s) and is never certified "
+		    "again; make a new key", hex);
+	else
+		snprintf(err, err_len, "CSR: key: the public key is the key "
+		    "of lost certificate %s and is never certified again; "
+		    "make a new key", hex);
+	return STORE_INVALID;
+}
+
+/* micad_csr_key_check for a public key (NULL: not decodable); the key's
+ * hash goes to hash. */
+static int
+key_check(struct micad *d, struct store_txn *txn, EVP_PKEY *key,
+    uint8_t hash[KEYHASH_LEN], char *err, size_t err_len)
+{
+	const char *whose = NULL;
 
 	if (key == NULL) {
 		snprintf(err, err_len, "CSR: RFC 2986 section 4.1: the "
@@ -494,21 +517,17 @@ micad_csr_key_check(struct micad *d, struct store_txn *txn, X509_REQ *req,
 		snprintf(err, err_len, "CSR: key: cannot hash the public key");
 		return STORE_INVALID;
 	}
-	rc = store_bad_key_get(txn, hash, &bk);
-	if (rc == STORE_NOTFOUND)
-		return STORE_OK;
-	if (rc != STORE_OK)
-		return rc;
-	serial_hex(hex, bk.serial);
-	if (bk.why == BADKEY_COMPROMISE)
-		snprintf(err, err_len, "CSR: key: the public key was revoked "
-		    "for keyCompromise (certificate %s) and is never certified "
-		    "again; make a new key", hex);
-	else
-		snprintf(err, err_len, "CSR: key: the public key is the key "
-		    "of lost certificate %s and is never certified again; "
-		    "make a new key", hex);
-	return STORE_INVALID;
+	return key_bad_check(txn, hash, err, err_len);
+}
+
+int
+micad_csr_key_check(struct micad *d, struct store_txn *txn, X509_REQ *req,
+    char *err, size_t err_len)
+{
+	uint8_t hash[KEYHASH_LEN];
+
+	return key_check(d, txn, X509_REQ_get0_pubkey(req), hash, err,
+	    err_len);
 }
 
 /* The account's allowed subject as mica encodes it; NULL = any. */
@@ -591,6 +610,38 @@ micad_issue_txn_enrol(struct micad *d, const struct micad_settings *s,
 	    err_len);
 }
 
+/* The settings for an operator's issuance: [ca] or o->profile's. */
+static int
+opts_settings(struct micad *d, const struct micad_issue_opts *o,
+    struct micad_settings *s, char *err, size_t err_len)
+{
+	const struct micad_profile *mp;
+	char names[256] = "";
+	size_t len;
+	int i;
+
+	err[0] = '\0';
+	if (!micad_settings_copy(d, s, err, err_len))
+		return 0;
+	if (o != NULL && o->profile != NULL) {
+		if ((mp = micad_profile_find(s, o->profile)) == NULL) {
+			for (i = 0; i < s->num_profiles; i++) {
+				len = strlen(names);
+				snprintf(names + len, sizeof(names) - len,
+				    "%s%s", i ? ", " : "", s->profiles[i].name);
+			}
+			snprintf(err, err_len, "--profile %s: no such profile "
+			    "in the configuration (%s%s)", o->profile,
+			    s->num_profiles ? "configured: " : "none configured;"
+			    " add a [profile.NAME] section", names);
+			return 0;
+		}
+		s->profile = mp->profile;
+		s->default_days = mp->default_days;
+	}
+	return 1;
+}
+
 int
 micad_issue_txn_opts(struct micad *d, struct store_txn *txn,
     const uint8_t *csr_der, size_t csr_len, const char *account, int days,
@@ -599,52 +650,32 @@ micad_issue_txn_opts(struct micad *d, struct store_txn *txn,
     size_t err_len)
 {
 	struct micad_settings s;
-	const struct micad_profile *mp;
-	char names[256] = "";
-	size_t len;
-	int i;
 
-	err[0] = '\0';
-	if (!micad_settings_copy(d, &s, err, err_len))
+	if (!opts_settings(d, o, &s, err, err_len))
 		return STORE_INVALID;
-	if (o != NULL && o->profile != NULL) {
-		if ((mp = micad_profile_find(&s, o->profile)) == NULL) {
-			for (i = 0; i < s.num_profiles; i++) {
-				len = strlen(names);
-				snprintf(names + len, sizeof(names) - len,
-				    "%s%s", i ? ", " : "", s.profiles[i].name);
-			}
-			snprintf(err, err_len, "--profile %s: no such profile "
-			    "in the configuration (%s%s)", o->profile,
-			    s.num_profiles ? "configured: " : "none configured;"
-			    " add a [profile.NAME] section", names);
-			return STORE_INVALID;
-		}
-		s.profile = mp->profile;
-		s.default_days = mp->default_days;
-	}
 	return issue_core(d, &s, txn, csr_der, csr_len, account, days, actor,
 	    NULL, ISSUE_OPERATOR, o, out_serial, out_der, out_len, err,
 	    err_len);
 }
 
+/*
+ * The signing half of an issuance (txn may be a read transaction): the
+ * account, the CSR and key rules, then the signature with a fresh random
+ * serial.  What the storing half re-checks is kept in ps.
+ */
 static int
-issue_core(struct micad *d, const struct micad_settings *s,
+issue_sign(struct micad *d, const struct micad_settings *s,
     struct store_txn *txn, const uint8_t *csr_der, size_t csr_len,
-    const char *account, int days, const char *actor,
-    const X509_NAME *subject, enum issue_origin origin,
-    const struct micad_issue_opts *o, uint8_t out_serial[16],
-    uint8_t **out_der, size_t *out_len, char *err, size_t err_len)
+    const char *account, int days, const X509_NAME *subject,
+    enum issue_origin origin, const struct micad_issue_opts *o,
+    struct micad_presigned *ps, char *err, size_t err_len)
 {
 	struct account_rec acct;
 	struct ca_csr_policy pol;
 	struct ca_issue_params ip;
 	struct ca_issued iss;
-	struct cert_rec rec;
 	X509_REQ *req = NULL;
 	X509_NAME *acct_subj = NULL;
-	char hex[SERIAL_HEX_LEN], det[STORE_NAME_MAX + 128];
-	int tries;
 	enum store_rc rc;
 
 	memset(&acct, 0, sizeof(acct));
@@ -658,8 +689,8 @@ issue_core(struct micad *d, const struct micad_settings *s,
 	rc = STORE_INVALID;
 	if (!ca_csr_check(&req, csr_der, csr_len, &pol, err, err_len))
 		goto out;
-	if ((rc = micad_csr_key_check(d, txn, req, err, err_len)) !=
-	    STORE_OK)
+	if ((rc = key_check(d, txn, X509_REQ_get0_pubkey(req), ps->keyhash,
+	    err, err_len)) != STORE_OK)
 		goto out;
 	rc = STORE_INVALID;
 	/* the CSR's SANs, when they are what the certificate gets */
@@ -680,49 +711,156 @@ issue_core(struct micad *d, const struct micad_settings *s,
 		ip.sans = o->sans;
 		ip.num_sans = o->num_sans;
 	}
-	for (tries = 0; tries < 4; tries++) {
-		ca_random_serial(ip.serial);
-		ca_issued_cleanup(&iss);
-		if (!ca_issue(d->signer, &iss, &ip, err, err_len)) {
-			rc = STORE_INVALID;
-			goto out;
-		}
-		memset(&rec, 0, sizeof(rec));
-		memcpy(rec.serial, ip.serial, sizeof(rec.serial));
-		rec.st.status = CERT_GOOD;
-		rec.st.not_before = iss.not_before;
-		rec.st.not_after = iss.not_after;
-		rec.issued_at = time(NULL);
-		snprintf(rec.account, sizeof(rec.account), "%s", account);
-		rec.der = iss.der;
-		rec.der_len = iss.der_len;
-		rc = store_cert_add(txn, &rec);
-		if (rc != STORE_EXISTS)	/* a serial is never reused */
-			break;
-	}
-	if (rc != STORE_OK)
+	ca_random_serial(ip.serial);
+	if (!ca_issue(d->signer, &iss, &ip, err, err_len))
 		goto out;
-	serial_hex(hex, ip.serial);
+	memcpy(ps->serial, ip.serial, sizeof(ps->serial));
+	ps->not_before = iss.not_before;
+	ps->not_after = iss.not_after;
+	ps->der = iss.der;
+	ps->der_len = iss.der_len;
+	iss.der = NULL;
+	snprintf(ps->account, sizeof(ps->account), "%s", account);
+	memcpy(ps->acct_subject, acct.subject, sizeof(ps->acct_subject));
+	memcpy(ps->acct_sans, acct.sans, sizeof(ps->acct_sans));
 	/* what the operator chose is on the record too */
 	if (o != NULL && (o->profile != NULL || o->num_sans > 0))
-		snprintf(det, sizeof(det), "account=%s days=%d profile=%s "
-		    "sans=%zu", account, ip.days, o->profile != NULL ?
+		snprintf(ps->det, sizeof(ps->det), "account=%s days=%d "
+		    "profile=%s sans=%zu", account, ip.days, o->profile != NULL ?
 		    o->profile : "(ca)", o->num_sans);
 	else
-		snprintf(det, sizeof(det), "account=%s days=%d", account,
-		    ip.days);
-	if ((rc = store_audit_append(txn, actor, "cert.issue", hex, det,
-	    NULL)) != STORE_OK)
-		goto out;
-	memcpy(out_serial, ip.serial, 16);
-	*out_der = iss.der;
-	*out_len = iss.der_len;
-	iss.der = NULL;
+		snprintf(ps->det, sizeof(ps->det), "account=%s days=%d",
+		    account, ip.days);
 	rc = STORE_OK;
  out:
 	ca_issued_cleanup(&iss);
 	X509_NAME_free(acct_subj);
 	X509_REQ_free(req);
 	account_rec_wipe(&acct);
+	return rc;
+}
+
+/*
+ * The storing half, in the write transaction.  recheck: the signing half
+ * ran in an earlier transaction, so what it decided on must still hold
+ * (the account is there with the same allowed subject and SANs, the key
+ * is not in the compromised-key index since: by its hash, as the
+ * encoding of keys costs more than the rest of the write; mica's own
+ * keys change only by renewals, whose new keys come from no CSR).  STORE_EXISTS: the serial is taken.
+ */
+static int
+issue_store(struct store_txn *txn,
+    const struct micad_presigned *ps, const char *actor, int recheck,
+    char *err, size_t err_len)
+{
+	struct account_rec acct;
+	struct cert_rec rec;
+	char hex[SERIAL_HEX_LEN];
+	enum store_rc rc;
+
+	if (recheck) {
+		memset(&acct, 0, sizeof(acct));
+		rc = store_account_get(txn, ps->account, &acct);
+		if (rc == STORE_OK && (strcmp(acct.subject,
+		    ps->acct_subject) != 0 || strcmp(acct.sans,
+		    ps->acct_sans) != 0)) {
+			snprintf(err, err_len, "the account \"%s\" was "
+			    "changed while the certificate was being signed; "
+			    "nothing was issued, ask again", ps->account);
+			rc = STORE_INVALID;
+		}
+		account_rec_wipe(&acct);
+		if (rc != STORE_OK)
+			return rc;
+		if ((rc = key_bad_check(txn, ps->keyhash, err, err_len)) !=
+		    STORE_OK)
+			return rc;
+	}
+	memset(&rec, 0, sizeof(rec));
+	memcpy(rec.serial, ps->serial, sizeof(rec.serial));
+	rec.st.status = CERT_GOOD;
+	rec.st.not_before = ps->not_before;
+	rec.st.not_after = ps->not_after;
+	rec.issued_at = time(NULL);
+	snprintf(rec.account, sizeof(rec.account), "%s", ps->account);
+	rec.der = ps->der;
+	rec.der_len = ps->der_len;
+	if ((rc = store_cert_add(txn, &rec)) != STORE_OK)
+		return rc;
+	serial_hex(hex, ps->serial);
+	return store_audit_append(txn, actor, "cert.issue", hex, ps->det,
+	    NULL);
+}
+
+void
+micad_presigned_cleanup(struct micad_presigned *ps)
+{
+	free(ps->der);
+	memset(ps, 0, sizeof(*ps));
+}
+
+static int
+issue_core(struct micad *d, const struct micad_settings *s,
+    struct store_txn *txn, const uint8_t *csr_der, size_t csr_len,
+    const char *account, int days, const char *actor,
+    const X509_NAME *subject, enum issue_origin origin,
+    const struct micad_issue_opts *o, uint8_t out_serial[16],
+    uint8_t **out_der, size_t *out_len, char *err, size_t err_len)
+{
+	struct micad_presigned ps;
+	int tries;
+	enum store_rc rc = STORE_INVALID;
+
+	memset(&ps, 0, sizeof(ps));
+	for (tries = 0; tries < 4; tries++) {
+		micad_presigned_cleanup(&ps);
+		if ((rc = issue_sign(d, s, txn, csr_der, csr_len, account,
+		    days, subject, origin, o, &ps, err, err_len)) != STORE_OK)
+			goto out;
+		rc = issue_store(txn, &ps, actor, 0, err, err_len);
+		if (rc != STORE_EXISTS)	/* a serial is never reused */
+			break;
+	}
+	if (rc != STORE_OK)
+		goto out;
+	memcpy(out_serial, ps.serial, 16);
+	*out_der = ps.der;
+	*out_len = ps.der_len;
+	ps.der = NULL;
+ out:
+	micad_presigned_cleanup(&ps);
+	return rc;
+}
+
+int
+micad_issue_presign(struct micad *d, struct store_txn *txn,
+    const uint8_t *csr_der, size_t csr_len, const char *account, int days,
+    const struct micad_issue_opts *o, struct micad_presigned *ps, char *err,
+    size_t err_len)
+{
+	struct micad_settings s;
+
+	memset(ps, 0, sizeof(*ps));
+	if (!opts_settings(d, o, &s, err, err_len))
+		return STORE_INVALID;
+	return issue_sign(d, &s, txn, csr_der, csr_len, account, days, NULL,
+	    ISSUE_OPERATOR, o, ps, err, err_len);
+}
+
+int
+micad_issue_presigned_txn(struct micad *d, struct store_txn *txn,
+    const struct micad_presigned *ps, const char *actor, char *err,
+    size_t err_len)
+{
+	enum store_rc rc;
+
+	(void)d;
+	err[0] = '\0';
+	rc = issue_store(txn, ps, actor, 1, err, err_len);
+	if (rc == STORE_EXISTS) {
+		snprintf(err, err_len, "the random serial was taken; nothing "
+		    "was issued, ask again");
+		rc = STORE_INVALID;
+	}
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "ca/ca.h"
+#include "common/keyhash.h"
 #include "conf/conf.h"
 #include "store/store.h"
 
@@ -71,6 +72,10 @@ struct micad {
 	time_t			 started;
 	volatile int		 stopping;
 	struct workq		*writer;	/* 1 thread: every store commit */
+	/* MICAD_PRESIGN_THREADS: an operator's issuance is checked and
+	 * signed there, in parallel, before its write goes to the writer;
+	 * NULL: signed inside the write (tests) */
+	struct workq		*presign;
 	struct hwm		*hwm;		/* common/hwm.h, may be NULL */
 	/* seals the accounts' TOTP secrets (common/totpseal.h); NULL only
 	 * in unit tests that need no TOTP */
@@ -243,5 +248,55 @@ const struct micad_profile *micad_profile_find(const struct micad_settings *s,
  */
 int	micad_csr_key_check(struct micad *, struct store_txn *,
 	    X509_REQ *req, char *err, size_t err_len);
+
+/*
+ * Signing outside the writer.  The writer runs the write transactions
+ * one after another; a certificate signed inside one (micad_issue_txn)
+ * holds the whole batch for a round trip to the signer process and its
+ * fdatasync of signer.log.  An operator's issuance is therefore signed
+ * first, on one of MICAD_PRESIGN_THREADS threads, in a read transaction
+ * (many in flight at once: the signer answers them together after one
+ * fdatasync), and only stored in the write, which checks again what may
+ * have changed in between.  The certificate is told to nobody before the
+ * write committed; one that is signed but not stored (the account
+ * changed, the key was found compromised, the write failed) is in
+ * signer.log only, as a signed certificate whose store write failed
+ * always was.
+ */
+#define MICAD_PRESIGN_THREADS	16
+
+struct micad_presigned {
+	uint8_t		 serial[16];
+	uint8_t		*der;		/* malloc'd */
+	size_t		 der_len;
+	int64_t		 not_before, not_after;
+	uint8_t		 keyhash[KEYHASH_LEN];	/* the CSR key's */
+	char		 account[STORE_NAME_MAX + 1];
+	/* the account as the signing half saw it */
+	char		 acct_subject[STORE_SUBJECT_MAX + 1];
+	char		 acct_sans[STORE_SANS_MAX + 1];
+	char		 det[STORE_NAME_MAX + 128];	/* audit details */
+};
+
+/*
+ * micad_issue_txn_opts's checks and signature, in txn (a read
+ * transaction will do); nothing is stored.  STORE_OK with ps filled
+ * (micad_presigned_cleanup), else as micad_issue_txn_opts.
+ */
+int	micad_issue_presign(struct micad *, struct store_txn *,
+	    const uint8_t *csr_der, size_t csr_len, const char *account,
+	    int days, const struct micad_issue_opts *o,
+	    struct micad_presigned *ps, char *err, size_t err_len);
+/*
+ * In the write transaction: the account still there with the allowed
+ * subject and SANs the signature was made for (else STORE_NOTFOUND, or
+ * STORE_INVALID with err), the key not put in the compromised-key index
+ * since (mica's own keys are not checked again); then the
+ * certificate is stored as good with its audit record by actor.
+ */
+int	micad_issue_presigned_txn(struct micad *, struct store_txn *,
+	    const struct micad_presigned *ps, const char *actor, char *err,
+	    size_t err_len);
+void	micad_presigned_cleanup(struct micad_presigned *);
 
 #endif

@@ -1207,6 +1207,11 @@ bind_all(struct mica_conf *c, const struct privdrop *pd)
 	 * the OCSP/CRL updates after a status change run there too. */
 	if ((micad.writer = workq_new(micad.base, 1)) == NULL)
 		fatalx("cannot start the writer thread");
+	/* Operators' issuances are signed there, many at once, before their
+	 * writes (ca/micad.h) */
+	if ((micad.presign = workq_new(micad.base, MICAD_PRESIGN_THREADS)) ==
+	    NULL)
+		fatalx("cannot start the signing threads");
 	/* An OCSP signer found invalid while signing kicks a renewal. */
 	if (!renew_start(&micad))
 		fatalx("cannot set up certificate renewal");
@@ -1307,6 +1312,8 @@ shutdown_all(void)
 	 * before the notifier, the CRL service and the store go. */
 	workq_free(micad.workers);
 	micad.workers = NULL;
+	workq_free(micad.presign);	/* its done callbacks queue writes */
+	micad.presign = NULL;
 	workq_free(micad.writer);
 	micad.writer = NULL;
 	mark_journal();

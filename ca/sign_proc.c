@@ -61,6 +61,7 @@ struct sproc {
 	size_t		 set_cap, set_num;
 	int		 set_loaded;
 	int		 log_fd, state_fd;
+	int		 log_unsynced;	/* lines written, not yet fdatasync'd */
 	uint64_t	 last_crl[2];	/* full, delta */
 	char		 log_path[CONF_PATH_MAX + 32];
 };
@@ -147,9 +148,14 @@ hex_of(char *out, size_t out_len, const uint8_t *p, size_t n)
 	hex_encode(out, p, n);
 }
 
-/* Appends one line and makes it durable before the answer goes out. */
+/*
+ * Appends one line; durable only after log_sync.  A certificate's line
+ * is written when it is signed and synced, for all the certificates of
+ * one read, before the replies are written (serve): one fdatasync per
+ * group of concurrent requests instead of one per certificate.
+ */
 static int
-log_line(struct sproc *sp, const char *line)
+log_write(struct sproc *sp, const char *line)
 {
 	size_t len = strlen(line), off = 0;
 	ssize_t w;
@@ -164,11 +170,29 @@ log_line(struct sproc *sp, const char *line)
 		}
 		off += (size_t)w;
 	}
+	sp->log_unsynced = 1;
+	return 1;
+}
+
+/* Makes every line written so far durable. */
+static int
+log_sync(struct sproc *sp)
+{
+	if (!sp->log_unsynced)
+		return 1;
 	if (fdatasync(sp->log_fd) != 0) {
 		log_warn("signer: fdatasync %s", sp->log_path);
 		return 0;
 	}
+	sp->log_unsynced = 0;
 	return 1;
+}
+
+/* Appends one line and makes it durable before the answer goes out. */
+static int
+log_line(struct sproc *sp, const char *line)
+{
+	return log_write(sp, line) && log_sync(sp);
 }
 
 static void
@@ -639,7 +663,9 @@ do_cert(struct sproc *sp, const struct sign_frame *f, struct reply *rp)
 	describe(x, what, sizeof(what));
 	snprintf(line, sizeof(line), "%lld %s %s\n", (long long)time(NULL),
 	    renewal ? "ocsp-cert" : "cert", what);
-	if (!log_line(sp, line)) {
+	/* synced with the others of this read before any reply goes out
+	 * (serve) */
+	if (!log_write(sp, line)) {
 		snprintf(rp->err, sizeof(rp->err), "signer: cannot write "
 		    "signer.log; not signed");
 		goto out;
@@ -1004,6 +1030,13 @@ serve(struct sproc *sp, int fd)
 			if ((buf = malloc(cap)) == NULL)
 				fatal("signer: malloc");
 		}
+		/* the certificates signed in this round are in signer.log
+		 * before any of them leaves; if that cannot be made durable,
+		 * none leaves and the signer stops (micad stops with it) */
+		if (!log_sync(sp))
+			fatalx("signer: signer.log cannot be made durable; "
+			    "the certificates just signed are not sent; "
+			    "exiting");
 		if (!wb_ok(&out) || !write_all(fd, out.data, out.len)) {
 			log_warn("signer: write");
 			break;

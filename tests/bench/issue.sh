@@ -7,7 +7,8 @@
 #   sh tests/bench/issue.sh BIN BUILD [CLIENTS...]   (make bench-issue)
 # Target: >= 2,000/s at 8 or more clients.  Each row issues about
 # ISSUES_TOTAL certificates (default 2000, split over the clients, at
-# least 20 each); JOURNAL_MODES="on off" by default.
+# least 20 each); JOURNAL_MODES="on off" by default.  The load column is
+# the 1-minute load average after the row (the machine may be shared).
 set -eu
 
 BIN=${1:-bin}
@@ -55,10 +56,11 @@ run() {
 		out=$("$LOAD" -s "$d/admin.sock" -a bench -r "$TMP/r.csr" \
 		    -c "$c" -n "$n")
 		rate=$(printf '%s\n' "$out" | sed -n 's/.*: \([0-9]*\)\/s.*/\1/p')
-		printf '%-8s %8s %8s %12s\n' "$1" "$c" "$((c * n))" "$rate"
+		printf '%-8s %8s %8s %12s %6s\n' "$1" "$c" "$((c * n))" "$rate" \
+		    "$(cut -d' ' -f1 /proc/loadavg)"
 	done
 	kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
 }
 
-printf '%-8s %8s %8s %12s\n' journal clients issued durable/s
+printf '%-8s %8s %8s %12s %6s\n' journal clients issued durable/s load
 for m in ${JOURNAL_MODES:-on off}; do run "$m"; done

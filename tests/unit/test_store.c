@@ -312,6 +312,91 @@ test_create_open(void **state)
 	    "store locked by another process");
 }
 
+/* A job that stored a certificate and an audit record, then failed. */
+static enum store_rc
+tx_add_then_fail(struct store_txn *t, void *arg)
+{
+	enum store_rc rc;
+
+	if ((rc = tx_add(t, arg)) != STORE_OK)
+		return rc;
+	if ((rc = store_audit_append(t, "test", "cert.issue", "x", "failed",
+	    NULL)) != STORE_OK)
+		return rc;
+	return STORE_INVALID;
+}
+
+static enum store_rc
+tx_audit_count(struct store_txn *t, void *arg)
+{
+	char why[256];
+
+	return store_audit_verify(t, arg, NULL, why, sizeof(why));
+}
+
+/*
+ * Group commit: in one batch, the job that fails after writing is rolled
+ * back alone (its certificate and audit record are nowhere, in the store
+ * or the journal); the jobs before and after it commit, each as one
+ * journal record; reopening (which checks the journal against the store)
+ * finds the same.
+ */
+static void
+test_batch_one_fails(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { .create = 1 };
+	struct store_journal_info ji, ji2;
+	struct add_arg a[3];
+	struct store_job jobs[3];
+	struct get_arg g;
+	char jdir[128];
+	uint64_t audits = 0, seq0;
+	int i;
+
+	snprintf(jdir, sizeof(jdir), "%s/journal", f->dir);
+	o.journal_dir = jdir;
+	o.totp_key = test_totp_key();
+	assert_int_equal(store_open(&f->s, f->dir, &o), STORE_OK);
+	assert_int_equal(store_journal_info(f->s, &ji), STORE_OK);
+	assert_true(ji.enabled);
+	seq0 = ji.seq;
+	memset(a, 0, sizeof(a));
+	for (i = 0; i < 3; i++) {
+		mkserial(a[i].serial, 21 + (unsigned)i);
+		a[i].der = der1;
+		a[i].der_len = sizeof(der1);
+		a[i].issued = 1000;
+		jobs[i].fn = i == 1 ? tx_add_then_fail : tx_add;
+		jobs[i].arg = &a[i];
+		jobs[i].rc = STORE_IO;
+	}
+	assert_int_equal(store_write_batch(f->s, jobs, 3), STORE_OK);
+	assert_int_equal(jobs[0].rc, STORE_OK);
+	assert_int_equal(jobs[1].rc, STORE_INVALID);
+	assert_int_equal(jobs[2].rc, STORE_OK);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(get_cert(f, 21, &g), STORE_OK);
+		cert_rec_cleanup(&g.rec);
+		assert_int_equal(get_cert(f, 22, &g), STORE_NOTFOUND);
+		assert_int_equal(get_cert(f, 23, &g), STORE_OK);
+		cert_rec_cleanup(&g.rec);
+		assert_int_equal(store_read(f->s, tx_audit_count, &audits),
+		    STORE_OK);
+		assert_int_equal(audits, 0);
+		/* one record per job that committed */
+		assert_int_equal(store_journal_info(f->s, &ji2), STORE_OK);
+		assert_int_equal(ji2.seq, seq0 + 2);
+		if (i == 0) {
+			store_close(f->s);
+			f->s = NULL;
+			o.create = 0;
+			assert_int_equal(store_open(&f->s, f->dir, &o),
+			    STORE_OK);
+		}
+	}
+}
+
 static void
 test_cert_basic(void **state)
 {
@@ -2291,6 +2376,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_account_record_sans),
 		cmocka_unit_test_setup_teardown(test_create_open, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_batch_one_fails, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_cert_basic, setup,
 		    teardown),

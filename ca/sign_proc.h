@@ -24,7 +24,7 @@
  * only, one at a time, each on its own thread); exits the process (0 on
  * EOF, 1 on an error).
  */
-#define SIGN_OCSP_CHANS	4
+#define SIGN_OCSP_CHANS	2
 void	sign_proc_main(int fd, const int *ocsp_fds, int num_ocsp,
 	    const struct mica_conf *c, const struct privdrop *pd)
 	    __attribute__((noreturn));

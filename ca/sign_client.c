@@ -97,6 +97,7 @@ struct sign_client {
 	struct ochan	 och[SIGN_OCSP_CHANS];
 	struct ochan	*ofree[SIGN_OCSP_CHANS];
 	int		 nofree;
+	int		 nchan;		/* channels in use */
 	uint32_t	 onext_id;
 	int		 olost;
 	pthread_mutex_t	 smu;		/* stand-ins */
@@ -831,6 +832,36 @@ hello(struct sign_client *sc, char *info, size_t info_len, char *err,
 	return rc;
 }
 
+/*
+ * How many OCSP channels (signer threads): one for an EC or Ed25519 key,
+ * whose signature (tens of microseconds) costs less than a thread's
+ * wake-up here: one channel batches best, and measured least CPU per
+ * answer.  An RSA key's signature takes a millisecond or more: one
+ * channel per CPU (at most SIGN_OCSP_CHANS) signs in parallel.
+ */
+static int
+ocsp_chans(const struct mica_conf *c, X509 *ca)
+{
+	X509 *x = NULL;
+	EVP_PKEY *k;
+	char err[256];
+	long ncpu;
+	int n = 1;
+
+	if (c->ca.ocsp_cert[0] != '\0' &&
+	    !ca_cert_read(&x, c->ca.ocsp_cert, err, sizeof(err)))
+		return 1;	/* the signer says why at HELLO */
+	k = X509_get0_pubkey(x != NULL ? x : ca);
+	if (k != NULL && EVP_PKEY_is_a(k, "RSA")) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		n = ncpu < 1 ? 1 : ncpu > SIGN_OCSP_CHANS ? SIGN_OCSP_CHANS :
+		    (int)ncpu;
+	}
+	X509_free(x);
+	ERR_clear_error();
+	return n;
+}
+
 struct sign_client *
 sign_client_start(const struct mica_conf *c, const struct privdrop *pd,
     char *info, size_t info_len, char *err, size_t err_len)
@@ -854,7 +885,8 @@ sign_client_start(const struct mica_conf *c, const struct privdrop *pd,
 	sc->rs.arg = sc;
 	if (!ca_cert_read(&sc->ca, c->ca.cert, err, err_len))
 		goto fail;
-	for (i = 0; i < SIGN_OCSP_CHANS; i++)
+	sc->nchan = ocsp_chans(c, sc->ca);
+	for (i = 0; i < sc->nchan; i++)
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 		    cv[i]) != 0) {
 			snprintf(err, err_len, "socketpair: %s",
@@ -875,15 +907,15 @@ sign_client_start(const struct mica_conf *c, const struct privdrop *pd,
 	}
 	if (sc->pid == 0) {
 		close(sv[0]);
-		for (i = 0; i < SIGN_OCSP_CHANS; i++) {
+		for (i = 0; i < sc->nchan; i++) {
 			close(cv[i][0]);
 			child[i] = cv[i][1];
 		}
-		sign_proc_main(sv[1], child, SIGN_OCSP_CHANS, c, pd);
+		sign_proc_main(sv[1], child, sc->nchan, c, pd);
 	}
 	close(sv[1]);
 	sc->fd = sv[0];
-	for (i = 0; i < SIGN_OCSP_CHANS; i++) {
+	for (i = 0; i < sc->nchan; i++) {
 		close(cv[i][1]);
 		cv[i][1] = -1;
 		sc->och[i].fd = cv[i][0];
@@ -893,7 +925,7 @@ sign_client_start(const struct mica_conf *c, const struct privdrop *pd,
 		sc->och[i].rcap = OCHAN_RBUF;
 		sc->ofree[i] = &sc->och[i];
 	}
-	sc->nofree = SIGN_OCSP_CHANS;
+	sc->nofree = sc->nchan;
 	if (!hello(sc, info, info_len, err, err_len)) {
 		close(sc->fd);
 		sc->fd = -1;

@@ -833,11 +833,14 @@ hello(struct sign_client *sc, char *info, size_t info_len, char *err,
 }
 
 /*
- * How many OCSP channels (signer threads): one for an EC or Ed25519 key,
- * whose signature (tens of microseconds) costs less than a thread's
- * wake-up here: one channel batches best, and measured least CPU per
- * answer.  An RSA key's signature takes a millisecond or more: one
- * channel per CPU (at most SIGN_OCSP_CHANS) signs in parallel.
+ * How many OCSP channels (signer threads): one per CPU, at most two for
+ * an EC or Ed25519 key, whose signature (tens of microseconds) costs
+ * less than a thread wake-up here (fewer channels batch more), at most
+ * SIGN_OCSP_CHANS for an RSA key (a millisecond or more a signature:
+ * made in parallel).  One channel was measured too: a little less CPU
+ * per answer, but at 16 connections requests seldom overlap, and a
+ * request that waits for the busy channel costs its thread one more
+ * wake-up (docs/SIGNER.md).
  */
 static int
 ocsp_chans(const struct mica_conf *c, X509 *ca)
@@ -846,20 +849,18 @@ ocsp_chans(const struct mica_conf *c, X509 *ca)
 	EVP_PKEY *k;
 	char err[256];
 	long ncpu;
-	int n = 1;
+	int max = 2;
 
 	if (c->ca.ocsp_cert[0] != '\0' &&
 	    !ca_cert_read(&x, c->ca.ocsp_cert, err, sizeof(err)))
 		return 1;	/* the signer says why at HELLO */
 	k = X509_get0_pubkey(x != NULL ? x : ca);
-	if (k != NULL && EVP_PKEY_is_a(k, "RSA")) {
-		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		n = ncpu < 1 ? 1 : ncpu > SIGN_OCSP_CHANS ? SIGN_OCSP_CHANS :
-		    (int)ncpu;
-	}
+	if (k != NULL && EVP_PKEY_is_a(k, "RSA"))
+		max = SIGN_OCSP_CHANS;
 	X509_free(x);
 	ERR_clear_error();
-	return n;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	return ncpu < 1 ? 1 : ncpu > max ? max : (int)ncpu;
 }
 
 struct sign_client *

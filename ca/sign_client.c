@@ -6,6 +6,9 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -29,6 +32,15 @@
 
 #define RBUF		(128 * 1024)
 #define NSTANDIN	4
+#define OCSP_BATCH_MAX	SIGN_BATCH_MAX	/* OCSP requests in one write */
+#define OCSP_BATCH_BYTES (64 * 1024)	/* their bytes (one may be more) */
+#define OCHAN_RBUF	(16 * 1024)
+
+/* struct ojob's st */
+#define OJ_IDLE		0	/* nothing new */
+#define OJ_SLEEP	1	/* its thread sleeps on st */
+#define OJ_KICK		2	/* look again (a channel is free, or lost) */
+#define OJ_DONE		3	/* finished: ok/err/sig_len are set */
 
 struct pend {
 	uint32_t	 id;
@@ -38,6 +50,28 @@ struct pend {
 	size_t		 len;
 	pthread_cond_t	 cv;
 	struct pend	*next;
+};
+
+/* One OCSP signature asked for (on the caller's stack). */
+struct ojob {
+	const uint8_t	*tbs;
+	size_t		 len;
+	uint8_t		*sig;		/* the caller's buffer */
+	size_t		 sig_cap, sig_len;
+	int		 sent;		/* in a batch: its sender finishes it */
+	int		 st;		/* OJ_*, atomic: the futex word */
+	int		 ok;
+	int		 refused;	/* err is the signer's reason */
+	char		 err[1024];
+	struct ojob	*next;
+};
+
+/* An OCSP channel (sign_proc.h): used by one sender at a time. */
+struct ochan {
+	int		 fd;
+	struct wb	 w;		/* the batch's frames */
+	uint8_t		*rbuf;
+	size_t		 rlen, rcap;
 };
 
 struct sign_client {
@@ -57,11 +91,15 @@ struct sign_client {
 	void		(*lost_fn)(void *);
 	void		*lost_arg;
 	struct rsign	 rs;
-	/* OCSP channels (sign_proc.h): free ones on a stack */
-	pthread_mutex_t	 cmu;
-	int		 chan[SIGN_OCSP_CHANS];
-	int		 chan_free[SIGN_OCSP_CHANS];
-	int		 num_free;
+	/* OCSP batches: the queue and the free channels */
+	pthread_mutex_t	 omu;		/* all of these */
+	struct ojob	*oq, **oq_tail;
+	struct ochan	 och[SIGN_OCSP_CHANS];
+	struct ochan	*ofree[SIGN_OCSP_CHANS];
+	int		 nofree;
+	int		 nchan;		/* channels in use */
+	uint32_t	 onext_id;
+	int		 olost;
 	pthread_mutex_t	 smu;		/* stand-ins */
 	EVP_PKEY	*standin[NSTANDIN];
 };
@@ -124,9 +162,58 @@ read_frame(int fd, struct sign_frame *f, uint8_t **out_buf, char *err,
 	return 0;
 }
 
+/*
+ * The wake-ups of OCSP jobs: a futex word per job instead of a condition
+ * variable under the queue's lock, so a thread woken for its signature
+ * never wakes only to wait for the lock the waker still holds (each of
+ * those is one more context switch).  A job's thread returns as soon as
+ * it sees OJ_DONE: whoever sets it touches nothing of the job after the
+ * exchange but the futex address (a stray wake-up is harmless).
+ */
+static void
+futex_wake1(int *w)
+{
+	(void)syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Sleeps until st changes from OJ_IDLE; a kick sent before counts. */
+static void
+ojob_wait(struct ojob *j)
+{
+	int v = OJ_IDLE;
+
+	if (__atomic_compare_exchange_n(&j->st, &v, OJ_SLEEP, 0,
+	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&j->st, __ATOMIC_ACQUIRE) == OJ_SLEEP)
+			(void)syscall(SYS_futex, &j->st, FUTEX_WAIT_PRIVATE,
+			    OJ_SLEEP, NULL, NULL, 0);
+	v = OJ_KICK;
+	(void)__atomic_compare_exchange_n(&j->st, &v, OJ_IDLE, 0,
+	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+/* Called with omu held, j still queued (not done): look again. */
+static void
+ojob_kick(struct ojob *j)
+{
+	if (__atomic_exchange_n(&j->st, OJ_KICK, __ATOMIC_ACQ_REL) ==
+	    OJ_SLEEP)
+		futex_wake1(&j->st);
+}
+
+/* The result is set: j's thread may return from here on. */
+static void
+ojob_done(struct ojob *j)
+{
+	if (__atomic_exchange_n(&j->st, OJ_DONE, __ATOMIC_ACQ_REL) ==
+	    OJ_SLEEP)
+		futex_wake1(&j->st);
+}
+
 static void
 mark_lost(struct sign_client *sc)
 {
+	struct ojob *j;
 	struct pend *p;
 	int tell;
 
@@ -136,6 +223,11 @@ mark_lost(struct sign_client *sc)
 	for (p = sc->pending; p != NULL; p = p->next)
 		pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&sc->mu);
+	pthread_mutex_lock(&sc->omu);
+	sc->olost = 1;
+	for (j = sc->oq; j != NULL; j = j->next)
+		ojob_kick(j);
+	pthread_mutex_unlock(&sc->omu);
 	if (tell) {
 		log_warnx("the signer process (pid %ld) is gone: no "
 		    "certificate, CRL or OCSP response can be signed; "
@@ -321,56 +413,222 @@ sign_client_call(struct sign_client *sc, uint16_t type, const void *body,
 }
 
 /*
- * One OCSP request on a channel of its own: written, and its reply read,
- * by the calling thread.  -1 when no channel is free (use the main
- * socket), else 1 or 0 with err.
+ * OCSP signatures, batched.  A thread that needs one queues a job; if a
+ * channel is free it becomes the sender: it takes every queued job (up
+ * to OCSP_BATCH_MAX jobs, OCSP_BATCH_BYTES bytes), writes their frames
+ * back to back in one write, reads the replies (the signer answers the
+ * frames of one read with one write), hands each signature to its job
+ * and wakes the jobs' threads.  Jobs queued meanwhile wait for the next
+ * free channel: under load one round trip to the signer carries many
+ * signatures, with one light load it is one request and one reply, as
+ * before.  The signature is written straight into the caller's buffer.
  */
-static int
-chan_call(struct sign_client *sc, const uint8_t *tbs, size_t tbs_len,
-    uint8_t **out, size_t *out_len, char *err, size_t err_len)
+/* Sets the result (not yet told: ojob_done). */
+static void
+ojob_finish(struct ojob *j, int ok, const char *why, size_t why_len)
 {
-	struct sign_frame f;
-	struct wb w;
-	uint8_t *buf = NULL;
-	int fd, rc = 0;
+	j->ok = ok;
+	if (!ok)
+		snprintf(j->err, sizeof(j->err), "%.*s", (int)why_len, why);
+	j->sig_len = ok ? j->sig_len : 0;
+}
 
-	pthread_mutex_lock(&sc->cmu);
-	if (sc->num_free == 0) {
-		pthread_mutex_unlock(&sc->cmu);
-		return -1;
+
+/* Reads the replies of the batch b[0..n) (ids base..base+n-1); 0 when
+ * the channel is broken (EOF, a malformed or unexpected reply). */
+static int
+ochan_read(struct ochan *ch, struct ojob **b, int n, uint32_t base,
+    uint8_t *answered)
+{
+	struct sign_frame f[OCSP_BATCH_MAX];
+	enum sign_parse_rc prc;
+	size_t used = 0, got, i;
+	uint8_t *nb;
+	char err[256];
+	int left = n;
+	uint32_t k;
+	ssize_t r;
+
+	ch->rlen = 0;
+	while (left > 0) {
+		prc = sign_batch_parse(f, (size_t)left, &got, &used, 0,
+		    ch->rbuf, ch->rlen, err, sizeof(err));
+		if (prc == SIGN_PARSE_BAD) {
+			log_warnx("signer: malformed reply: %s", err);
+			return 0;
+		}
+		if (prc == SIGN_PARSE_SHORT) {
+			if (used > ch->rcap) {
+				if ((nb = realloc(ch->rbuf, used)) == NULL)
+					fatal("realloc");
+				ch->rbuf = nb;
+				ch->rcap = used;
+			}
+			r = read(ch->fd, ch->rbuf + ch->rlen, ch->rcap -
+			    ch->rlen);
+			if (r == -1 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				return 0;
+			ch->rlen += (size_t)r;
+			continue;
+		}
+		for (i = 0; i < got; i++) {
+			k = f[i].id - base;
+			if (k >= (uint32_t)n || answered[k]) {
+				log_warnx("signer: an OCSP reply for no "
+				    "request (id %u)", (unsigned)f[i].id);
+				return 0;
+			}
+			answered[k] = 1;
+			if (f[i].type == SIGN_R_ERR) {
+				b[k]->refused = 1;
+				ojob_finish(b[k], 0, (const char *)f[i].body,
+				    f[i].body_len);
+			} else if (f[i].body_len == 0 ||
+			    f[i].body_len > b[k]->sig_cap) {
+				log_warnx("signer: a signature of %zu bytes "
+				    "(room for %zu)", f[i].body_len,
+				    b[k]->sig_cap);
+				ojob_finish(b[k], 0, "bad signature length",
+				    20);
+			} else {
+				memcpy(b[k]->sig, f[i].body, f[i].body_len);
+				b[k]->sig_len = f[i].body_len;
+				ojob_finish(b[k], 1, NULL, 0);
+			}
+			left--;
+		}
+		memmove(ch->rbuf, ch->rbuf + used, ch->rlen - used);
+		ch->rlen -= used;
 	}
-	fd = sc->chan_free[--sc->num_free];
-	pthread_mutex_unlock(&sc->cmu);
-	wb_init(&w);
-	if (!sign_frame_encode(&w, SIGN_T_OCSP, 1, tbs, tbs_len) ||
-	    !wb_ok(&w))
-		fatalx("signer request of %zu bytes: over the limit", tbs_len);
-	if (!write_all(fd, w.data, w.len) ||
-	    !read_frame(fd, &f, &buf, err, err_len)) {
-		snprintf(err, err_len, "the signer process is gone");
-		mark_lost(sc);
-		fd = -1;	/* not given back */
-		goto out;
+	if (ch->rlen != 0) {
+		log_warnx("signer: %zu bytes after the last OCSP reply",
+		    ch->rlen);
+		return 0;
 	}
-	if (f.type != SIGN_R_OK) {
-		snprintf(err, err_len, "signer refused: %.*s",
-		    (int)f.body_len, (const char *)f.body);
-		goto out;
+	return 1;
+}
+
+/*
+ * Called with omu held, a channel free and jobs queued: sends one batch
+ * and waits for its replies (omu released meanwhile, held again on
+ * return).  me is the caller's job (maybe not in this batch).
+ */
+static void
+osend(struct sign_client *sc, struct ojob *me)
+{
+	struct ojob *b[OCSP_BATCH_MAX], *j;
+	uint8_t answered[OCSP_BATCH_MAX];
+	struct ochan *ch;
+	size_t bytes = 0;
+	uint32_t base;
+	int n = 0, i, ok, mine = -1;
+
+	ch = sc->ofree[--sc->nofree];
+	while ((j = sc->oq) != NULL && n < OCSP_BATCH_MAX &&
+	    (n == 0 || bytes + j->len <= OCSP_BATCH_BYTES)) {
+		if ((sc->oq = j->next) == NULL)
+			sc->oq_tail = &sc->oq;
+		j->sent = 1;
+		bytes += j->len;
+		if (j == me)
+			mine = n;
+		b[n++] = j;
 	}
-	if ((*out = malloc(f.body_len + 1)) == NULL)
-		fatal("malloc");
-	memcpy(*out, f.body, f.body_len);
-	*out_len = f.body_len;
-	rc = 1;
- out:
-	if (fd != -1) {
-		pthread_mutex_lock(&sc->cmu);
-		sc->chan_free[sc->num_free++] = fd;
-		pthread_mutex_unlock(&sc->cmu);
+	base = sc->onext_id;
+	sc->onext_id += (uint32_t)n;
+	/* more waiting and another channel free: its sender starts now */
+	if (sc->oq != NULL && sc->nofree > 0)
+		ojob_kick(sc->oq);
+	pthread_mutex_unlock(&sc->omu);
+
+	memset(answered, 0, sizeof(answered));
+	ch->w.len = 0;
+	for (i = 0; i < n; i++)
+		if (!sign_frame_encode(&ch->w, SIGN_T_OCSP, base + (uint32_t)i,
+		    b[i]->tbs, b[i]->len))
+			fatalx("signer request of %zu bytes: over the limit",
+			    b[i]->len);
+	if (!wb_ok(&ch->w))
+		fatalx("signer: out of memory");
+	ok = write_all(ch->fd, ch->w.data, ch->w.len) &&
+	    ochan_read(ch, b, n, base, answered);
+	if (ch->w.cap > 4 * OCSP_BATCH_BYTES) {
+		wb_cleanup(&ch->w);
+		wb_init(&ch->w);
 	}
-	free(buf);
-	wb_cleanup(&w);
-	return rc;
+	if (!ok)
+		mark_lost(sc);	/* before the jobs go: later ones fail */
+	/* the channel is free again before the jobs are told */
+	pthread_mutex_lock(&sc->omu);
+	if (ok)
+		sc->ofree[sc->nofree++] = ch;	/* a broken one is dropped */
+	/* the next batch: the oldest waiting job sends it */
+	if (sc->oq != NULL && sc->nofree > 0)
+		ojob_kick(sc->oq);
+	pthread_mutex_unlock(&sc->omu);
+	for (i = 0; i < n; i++) {
+		if (!ok && !answered[i])
+			ojob_finish(b[i], 0, "the signer process is gone", 26);
+		if (i != mine)
+			ojob_done(b[i]);
+	}
+	if (mine != -1)
+		__atomic_store_n(&me->st, OJ_DONE, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&sc->omu);
+}
+
+static int
+ocsp_sign(struct sign_client *sc, const uint8_t *tbs, size_t tbs_len,
+    uint8_t *sig, size_t sig_cap, size_t *out_sig_len, char *err,
+    size_t err_len)
+{
+	struct ojob j, **pp;
+
+	memset(&j, 0, sizeof(j));
+	j.tbs = tbs;
+	j.len = tbs_len;
+	j.sig = sig;
+	j.sig_cap = sig_cap;
+	pthread_mutex_lock(&sc->omu);
+	*sc->oq_tail = &j;
+	sc->oq_tail = &j.next;
+	while (__atomic_load_n(&j.st, __ATOMIC_ACQUIRE) != OJ_DONE) {
+		if (j.sent) {
+			/* in a batch: its sender tells */
+			pthread_mutex_unlock(&sc->omu);
+			while (__atomic_load_n(&j.st, __ATOMIC_ACQUIRE) !=
+			    OJ_DONE)
+				ojob_wait(&j);
+			pthread_mutex_lock(&sc->omu);
+			break;
+		}
+		if (sc->olost) {
+			/* out of the queue: nobody will send it */
+			for (pp = &sc->oq; *pp != &j; pp = &(*pp)->next)
+				;
+			if ((*pp = j.next) == NULL)
+				sc->oq_tail = pp;
+			ojob_finish(&j, 0, "the signer process is gone", 26);
+			break;
+		}
+		if (sc->nofree > 0) {
+			osend(sc, &j);
+			continue;
+		}
+		pthread_mutex_unlock(&sc->omu);
+		ojob_wait(&j);
+		pthread_mutex_lock(&sc->omu);
+	}
+	pthread_mutex_unlock(&sc->omu);
+	if (!j.ok) {
+		snprintf(err, err_len, "%s%s", j.refused ? "signer refused: " :
+		    "", j.err);
+		return 0;
+	}
+	*out_sig_len = j.sig_len;
+	return 1;
 }
 
 static int
@@ -382,14 +640,17 @@ rsign_cb(void *arg, enum rsign_kind kind, const uint8_t *tbs, size_t tbs_len,
 	char err[SIGN_SMALL_MAX];
 	int rc = 0;
 
-	int crc = kind == RSIGN_OCSP ? chan_call(arg, tbs, tbs_len, &r, &rlen,
-	    err, sizeof(err)) : -1;
-
-	if (crc == -1)
-		crc = sign_client_call(arg, kind == RSIGN_CRL ? SIGN_T_CRL :
-		    SIGN_T_OCSP, tbs, tbs_len, &r, &rlen, err, sizeof(err));
-	if (!crc) {
-		log_warnx("%s: %s", kind == RSIGN_CRL ? "crl" : "ocsp", err);
+	if (kind == RSIGN_OCSP) {
+		if (!ocsp_sign(arg, tbs, tbs_len, sig, sig_cap, out_sig_len,
+		    err, sizeof(err))) {
+			log_warnx("ocsp: %s", err);
+			return 0;
+		}
+		return 1;
+	}
+	if (!sign_client_call(arg, SIGN_T_CRL, tbs, tbs_len, &r, &rlen, err,
+	    sizeof(err))) {
+		log_warnx("crl: %s", err);
 		goto out;
 	}
 	if (rlen > sig_cap || rlen == 0) {
@@ -571,6 +832,37 @@ hello(struct sign_client *sc, char *info, size_t info_len, char *err,
 	return rc;
 }
 
+/*
+ * How many OCSP channels (signer threads): one per CPU, at most two for
+ * an EC or Ed25519 key, whose signature (tens of microseconds) costs
+ * less than a thread wake-up here (fewer channels batch more), at most
+ * SIGN_OCSP_CHANS for an RSA key (a millisecond or more a signature:
+ * made in parallel).  One channel was measured too: a little less CPU
+ * per answer, but at 16 connections requests seldom overlap, and a
+ * request that waits for the busy channel costs its thread one more
+ * wake-up (docs/SIGNER.md).
+ */
+static int
+ocsp_chans(const struct mica_conf *c, X509 *ca)
+{
+	X509 *x = NULL;
+	EVP_PKEY *k;
+	char err[256];
+	long ncpu;
+	int max = 2;
+
+	if (c->ca.ocsp_cert[0] != '\0' &&
+	    !ca_cert_read(&x, c->ca.ocsp_cert, err, sizeof(err)))
+		return 1;	/* the signer says why at HELLO */
+	k = X509_get0_pubkey(x != NULL ? x : ca);
+	if (k != NULL && EVP_PKEY_is_a(k, "RSA"))
+		max = SIGN_OCSP_CHANS;
+	X509_free(x);
+	ERR_clear_error();
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	return ncpu < 1 ? 1 : ncpu > max ? max : (int)ncpu;
+}
+
 struct sign_client *
 sign_client_start(const struct mica_conf *c, const struct privdrop *pd,
     char *info, size_t info_len, char *err, size_t err_len)
@@ -581,9 +873,12 @@ sign_client_start(const struct mica_conf *c, const struct privdrop *pd,
 	if ((sc = calloc(1, sizeof(*sc))) == NULL)
 		fatal("calloc");
 	sc->fd = -1;
-	for (i = 0; i < SIGN_OCSP_CHANS; i++)
-		sc->chan[i] = cv[i][0] = cv[i][1] = -1;
-	pthread_mutex_init(&sc->cmu, NULL);
+	for (i = 0; i < SIGN_OCSP_CHANS; i++) {
+		sc->och[i].fd = cv[i][0] = cv[i][1] = -1;
+		wb_init(&sc->och[i].w);
+	}
+	sc->oq_tail = &sc->oq;
+	pthread_mutex_init(&sc->omu, NULL);
 	pthread_mutex_init(&sc->mu, NULL);
 	pthread_mutex_init(&sc->wmu, NULL);
 	pthread_mutex_init(&sc->smu, NULL);
@@ -591,7 +886,8 @@ sign_client_start(const struct mica_conf *c, const struct privdrop *pd,
 	sc->rs.arg = sc;
 	if (!ca_cert_read(&sc->ca, c->ca.cert, err, err_len))
 		goto fail;
-	for (i = 0; i < SIGN_OCSP_CHANS; i++)
+	sc->nchan = ocsp_chans(c, sc->ca);
+	for (i = 0; i < sc->nchan; i++)
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 		    cv[i]) != 0) {
 			snprintf(err, err_len, "socketpair: %s",
@@ -612,21 +908,25 @@ sign_client_start(const struct mica_conf *c, const struct privdrop *pd,
 	}
 	if (sc->pid == 0) {
 		close(sv[0]);
-		for (i = 0; i < SIGN_OCSP_CHANS; i++) {
+		for (i = 0; i < sc->nchan; i++) {
 			close(cv[i][0]);
 			child[i] = cv[i][1];
 		}
-		sign_proc_main(sv[1], child, SIGN_OCSP_CHANS, c, pd);
+		sign_proc_main(sv[1], child, sc->nchan, c, pd);
 	}
 	close(sv[1]);
 	sc->fd = sv[0];
-	for (i = 0; i < SIGN_OCSP_CHANS; i++) {
+	for (i = 0; i < sc->nchan; i++) {
 		close(cv[i][1]);
 		cv[i][1] = -1;
-		sc->chan[i] = sc->chan_free[i] = cv[i][0];
+		sc->och[i].fd = cv[i][0];
 		cv[i][0] = -1;
+		if ((sc->och[i].rbuf = malloc(OCHAN_RBUF)) == NULL)
+			fatal("malloc");
+		sc->och[i].rcap = OCHAN_RBUF;
+		sc->ofree[i] = &sc->och[i];
 	}
-	sc->num_free = SIGN_OCSP_CHANS;
+	sc->nofree = sc->nchan;
 	if (!hello(sc, info, info_len, err, err_len)) {
 		close(sc->fd);
 		sc->fd = -1;
@@ -687,9 +987,12 @@ sign_client_free(struct sign_client *sc)
 		while (waitpid(sc->pid, &status, 0) == -1 && errno == EINTR)
 			;
 	}
-	for (i = 0; i < SIGN_OCSP_CHANS; i++)
-		if (sc->chan[i] != -1)
-			close(sc->chan[i]);
+	for (i = 0; i < SIGN_OCSP_CHANS; i++) {
+		if (sc->och[i].fd != -1)
+			close(sc->och[i].fd);
+		wb_cleanup(&sc->och[i].w);
+		free(sc->och[i].rbuf);
+	}
 	for (i = 0; i < NSTANDIN; i++)
 		EVP_PKEY_free(sc->standin[i]);
 	X509_free(sc->ca);
@@ -697,6 +1000,6 @@ sign_client_free(struct sign_client *sc)
 	pthread_mutex_destroy(&sc->mu);
 	pthread_mutex_destroy(&sc->wmu);
 	pthread_mutex_destroy(&sc->smu);
-	pthread_mutex_destroy(&sc->cmu);
+	pthread_mutex_destroy(&sc->omu);
 	free(sc);
 }

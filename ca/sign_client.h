@@ -7,10 +7,14 @@
  * under a lock and pipelined; the first waiting thread reads the replies
  * for everyone (leader/follower), hands each to the thread waiting for
  * that request id and passes the reading on once its own has come, so a
- * reply read by its own waiter costs no thread switch.  A watchdog
- * thread notices the signer's death while nobody waits.  The network process never holds a
- * CA or OCSP private key: certificates are built here and signed there,
- * CRLs and OCSP responses are signed there through struct rsign.
+ * reply read by its own waiter costs no thread switch.  OCSP signatures
+ * go over channels of their own, batched: a caller that finds a channel
+ * free sends every OCSP request queued at that moment back to back and
+ * hands each signature to its caller (docs/SIGNER.md).  A watchdog
+ * thread notices the signer's death while nobody waits.  The network
+ * process never holds a CA or OCSP private key: certificates are built
+ * here and signed there, CRLs and OCSP responses are signed there
+ * through struct rsign.
  *
  * When the signer goes away (EOF), every waiting and later request fails
  * and the lost callback runs once (micad stops, exit status 1).

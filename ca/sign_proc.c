@@ -56,6 +56,7 @@ struct sproc {
 					 * taken up a renewed OCSP signer */
 	EVP_PKEY	*pending;	/* renewal's new key, not installed */
 	int		 ocsp_is_ca;
+	int		 ca_token, ocsp_token;	/* the key is in a PKCS#11 token */
 	/* serials signed (open addressing, 0 = empty), loaded lazily */
 	uint8_t		(*set)[CA_SERIAL_LEN];
 	size_t		 set_cap, set_num;
@@ -450,6 +451,8 @@ load_keys(struct sproc *sp, char *err, size_t err_len)
 	if (sp->ca == NULL || !EVP_PKEY_up_ref(sp->ca_key))
 		fatalx("signer: out of memory");
 	sp->ocsp_is_ca = ca_signer_get0_ocsp_key(s) == sp->ca_key;
+	sp->ca_token = is_uri(cc->key);
+	sp->ocsp_token = sp->ocsp_is_ca ? sp->ca_token : is_uri(cc->ocsp_key);
 	if (!EVP_PKEY_up_ref(ca_signer_get0_ocsp_key(s)) ||
 	    !okey_set(&sp->cur, ca_signer_get0_ocsp_key(s)) ||
 	    !learn_ca_alg(sp)) {
@@ -475,13 +478,23 @@ struct reply {
 	char		 err[ERRLEN];
 };
 
+/*
+ * A key in a token signs through the libp11 engine, whose thread safety
+ * we do not rely on: its signatures (the OCSP channels' threads, the main
+ * thread's CRLs and certificates) are made one at a time.
+ */
+static pthread_mutex_t token_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static int
-sign_raw(EVP_MD_CTX *tmpl, EVP_PKEY *key, const uint8_t *tbs, size_t len,
-    uint8_t **out, size_t *out_len)
+sign_raw(EVP_MD_CTX *tmpl, EVP_PKEY *key, int token, const uint8_t *tbs,
+    size_t len, uint8_t **out, size_t *out_len)
 {
 	EVP_MD_CTX *c = NULL;
 	size_t n = 0;
 	int rc = 0;
+
+	if (token)
+		pthread_mutex_lock(&token_mu);
 
 	if ((c = EVP_MD_CTX_new()) == NULL)
 		goto out;
@@ -506,6 +519,8 @@ sign_raw(EVP_MD_CTX *tmpl, EVP_PKEY *key, const uint8_t *tbs, size_t len,
 	if (!rc)
 		log_ssl("signer: signing");
 	EVP_MD_CTX_free(c);
+	if (token)
+		pthread_mutex_unlock(&token_mu);
 	return rc;
 }
 
@@ -529,8 +544,8 @@ do_ocsp(struct sproc *sp, const struct sign_frame *f, struct reply *rp)
 		    "4.2.1: the responderID is not this responder's key");
 		goto refused;
 	}
-	if (!sign_raw(k->tmpl, k->key, f->body, f->body_len, &rp->owned,
-	    &rp->len)) {
+	if (!sign_raw(k->tmpl, k->key, sp->ocsp_token, f->body, f->body_len,
+	    &rp->owned, &rp->len)) {
 		snprintf(rp->err, sizeof(rp->err), "signing failed");
 		return;
 	}
@@ -586,8 +601,8 @@ do_crl(struct sproc *sp, const struct sign_frame *f, struct reply *rp)
 		    "the CRL number; not signed");
 		return;
 	}
-	if (!sign_raw(NULL, sp->ca_key, f->body, f->body_len, &rp->owned,
-	    &rp->len)) {
+	if (!sign_raw(NULL, sp->ca_key, sp->ca_token, f->body, f->body_len,
+	    &rp->owned, &rp->len)) {
 		snprintf(rp->err, sizeof(rp->err), "signing failed");
 		return;
 	}
@@ -654,8 +669,12 @@ do_cert(struct sproc *sp, const struct sign_frame *f, struct reply *rp)
 		    "16 bytes)");
 		goto refused;
 	}
-	if (X509_sign(x, sp->ca_key, sigmd_get(sp->ca_key)) <= 0 ||
-	    (n = i2d_X509(x, &der)) <= 0) {
+	if (sp->ca_token)
+		pthread_mutex_lock(&token_mu);
+	n = X509_sign(x, sp->ca_key, sigmd_get(sp->ca_key));
+	if (sp->ca_token)
+		pthread_mutex_unlock(&token_mu);
+	if (n <= 0 || (n = i2d_X509(x, &der)) <= 0) {
 		log_ssl("signer: X509_sign");
 		snprintf(rp->err, sizeof(rp->err), "signing failed");
 		goto out;
@@ -872,13 +891,16 @@ write_all(int fd, const uint8_t *p, size_t len)
 	return 1;
 }
 
+
 /*
- * OCSP channels: one socketpair per OCSP signing thread of the network
- * side, each served by its own thread here, synchronously (one request,
- * one reply): no lock and no hand-off on either side, and the
- * signatures of several threads are made in parallel.  These threads
- * only read the keys; OCSP_COMMIT, the one request that changes them,
- * takes the lock for writing.
+ * OCSP channels: SIGN_OCSP_CHANS socketpairs, each served by its own
+ * thread here.  The network side writes a batch of OCSP frames back to
+ * back on a channel (one sender at a time per channel); the thread reads
+ * what is there, signs every complete frame and writes all the replies
+ * at once, so a batch costs one read and one write on each side.  The
+ * channels' threads sign in parallel; they only read the keys, and
+ * OCSP_COMMIT, the one request that changes them, takes the lock for
+ * writing.
  */
 static pthread_rwlock_t keys_lock = PTHREAD_RWLOCK_INITIALIZER;
 
@@ -891,28 +913,29 @@ static void *
 chan_main(void *arg)
 {
 	struct chan *ch = arg;
-	struct sign_frame f;
+	struct sign_frame f[SIGN_BATCH_MAX];
 	struct wb out;
 	uint8_t *buf, *nb;
-	size_t cap = 64 * 1024, len = 0, used = 0;
+	size_t cap = 64 * 1024, len = 0, used = 0, n = 0, i;
 	enum sign_parse_rc prc;
 	char err[256];
-	ssize_t n;
+	ssize_t r;
 
 	if ((buf = malloc(cap)) == NULL)
 		fatal("signer: malloc");
 	wb_init(&out);
 	for (;;) {
-		prc = sign_frame_parse(&f, &used, buf, len, err, sizeof(err));
+		/* a batch: the complete frames read, answered in one write */
+		prc = sign_batch_parse(f, SIGN_BATCH_MAX, &n, &used,
+		    SIGN_T_OCSP, buf, len, err, sizeof(err));
+		if (prc == SIGN_PARSE_BAD) {
+			log_warnx("signer: OCSP channel: %s; closing it", err);
+			break;
+		}
 		if (prc == SIGN_PARSE_OK) {
-			if (f.type != SIGN_T_OCSP) {
-				log_warnx("signer: a %s request on an OCSP "
-				    "channel; closing it",
-				    sign_type_name(f.type));
-				break;
-			}
 			pthread_rwlock_rdlock(&keys_lock);
-			handle(ch->sp, &f, &out);
+			for (i = 0; i < n; i++)
+				handle(ch->sp, &f[i], &out);
 			pthread_rwlock_unlock(&keys_lock);
 			if (!wb_ok(&out) || !write_all(ch->fd, out.data,
 			    out.len))
@@ -922,23 +945,18 @@ chan_main(void *arg)
 			len -= used;
 			continue;
 		}
-		if (prc == SIGN_PARSE_BAD) {
-			log_warnx("signer: malformed request: %s; closing "
-			    "an OCSP channel", err);
-			break;
-		}
-		if (used > cap) {
+		if (used > cap) {	/* a large frame announced */
 			if ((nb = realloc(buf, used)) == NULL)
 				fatal("signer: realloc");
 			buf = nb;
 			cap = used;
 		}
-		n = read(ch->fd, buf + len, cap - len);
-		if (n == -1 && errno == EINTR)
+		r = read(ch->fd, buf + len, cap - len);
+		if (r == -1 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (r <= 0)
 			break;
-		len += (size_t)n;
+		len += (size_t)r;
 	}
 	/* the network side sees the EOF and stops */
 	close(ch->fd);

@@ -21,8 +21,8 @@
 
 /*
  * Serves fd until EOF, and each of the num_ocsp ocsp_fds (OCSP requests
- * only, one at a time, each on its own thread); exits the process (0 on
- * EOF, 1 on an error).
+ * only, in batches, each channel on its own thread); exits the process
+ * (0 on EOF, 1 on an error).  num_ocsp <= SIGN_OCSP_CHANS.
  */
 #define SIGN_OCSP_CHANS	4
 void	sign_proc_main(int fd, const int *ocsp_fds, int num_ocsp,

@@ -101,6 +101,44 @@ sign_frame_parse(struct sign_frame *out, size_t *out_used, const uint8_t *buf,
 	return SIGN_PARSE_OK;
 }
 
+enum sign_parse_rc
+sign_batch_parse(struct sign_frame *out, size_t max, size_t *out_n,
+    size_t *out_used, uint16_t type, const uint8_t *buf, size_t len,
+    char *err, size_t err_len)
+{
+	struct sign_frame f;
+	enum sign_parse_rc prc = SIGN_PARSE_SHORT;
+	size_t off = 0, used = 0, n = 0;
+
+	*out_n = 0;
+	*out_used = 0;
+	if (max > SIGN_BATCH_MAX)
+		max = SIGN_BATCH_MAX;
+	while (n < max && (prc = sign_frame_parse(&f, &used, buf + off,
+	    len - off, err, err_len)) == SIGN_PARSE_OK) {
+		if (type != 0 ? f.type != type :
+		    f.type != SIGN_R_OK && f.type != SIGN_R_ERR) {
+			snprintf(err, err_len, "a %s frame in a batch of %s",
+			    sign_type_name(f.type), type != 0 ?
+			    sign_type_name(type) : "replies");
+			return SIGN_PARSE_BAD;
+		}
+		out[n++] = f;
+		off += used;
+	}
+	if (n == max)
+		prc = SIGN_PARSE_OK;
+	if (prc == SIGN_PARSE_BAD)
+		return SIGN_PARSE_BAD;
+	*out_n = n;
+	if (n == 0) {
+		*out_used = used;	/* the first frame's length, or 0 */
+		return SIGN_PARSE_SHORT;
+	}
+	*out_used = off;
+	return SIGN_PARSE_OK;
+}
+
 int
 sign_frame_encode(struct wb *out, uint16_t type, uint32_t id,
     const void *body, size_t body_len)

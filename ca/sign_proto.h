@@ -31,6 +31,7 @@
 #define SIGN_OCSP_MAX	(1024u * 1024)		/* ResponseData DER */
 #define SIGN_CERT_MAX	(64u * 1024)		/* certificate DER */
 #define SIGN_SMALL_MAX	4096		/* errors, key info, public keys */
+#define SIGN_BATCH_MAX	32		/* OCSP frames answered per write */
 
 enum sign_type {
 	SIGN_T_HELLO = 1,	/* -> where the keys live (text) */
@@ -73,6 +74,19 @@ const char *sign_type_name(uint16_t type);
  */
 enum sign_parse_rc sign_frame_parse(struct sign_frame *out, size_t *out_used,
 	    const uint8_t *buf, size_t len, char *err, size_t err_len);
+/*
+ * A batch: the complete frames at the start of buf, at most max of them
+ * (max <= SIGN_BATCH_MAX), each of type `type` (or, with type 0, each a
+ * reply: SIGN_R_OK or SIGN_R_ERR).  On SIGN_PARSE_OK out[0..*out_n)
+ * hold them and *out_used is the bytes they take; SIGN_PARSE_SHORT when
+ * not even one is complete (*out_used = the first frame's length once
+ * its header is there, as sign_frame_parse); SIGN_PARSE_BAD (err) when
+ * one is malformed or of another type, even after good ones: the
+ * connection is closed.
+ */
+enum sign_parse_rc sign_batch_parse(struct sign_frame *out, size_t max,
+	    size_t *out_n, size_t *out_used, uint16_t type, const uint8_t *buf,
+	    size_t len, char *err, size_t err_len);
 /* Appends one frame to out (wb_ok tells).  0 when body_len is over the
  * type's limit or the type is unknown. */
 int	sign_frame_encode(struct wb *out, uint16_t type, uint32_t id,

@@ -8,7 +8,8 @@
 #   tests/bench/ocsp.sh BIN BUILD        (make bench-ocsp)
 # Environment: DUR (seconds per run, default 5), CONNS ("1 16 64"),
 # SIZES ("1000 1000000"), NREQ (random-serial requests, 64), WRK_THREADS
-# (1).  One wrk thread for every responder: it sustains more requests a
+# (1), ROWS (the row names to run, e.g. "micad-post-nonce
+# openssl-post-nonce"; default all).  One wrk thread for every responder: it sustains more requests a
 # second than any responder here, and a second one would take the second
 # core from the responder under test (with wrk and the responder both
 # busy on 2 cores, the scheduler's time slices, not the responder, set
@@ -213,6 +214,9 @@ setup_size() {
 # "size name conns rps p50_us p99_us" to $RESULTS.
 run() {
 	size=$1 name=$2 c=$3 url=$4 lua=${5:-}
+	if [ -n "${ROWS:-}" ]; then
+		case " $ROWS " in *" $name "*) ;; *) return ;; esac
+	fi
 	th=${WRK_THREADS:-1}
 	[ "$c" -lt "$th" ] && th=$c
 	case $name in openssl-*)
@@ -282,7 +286,7 @@ kill -0 "$NGINX_PID" 2>/dev/null ||
 RESULTS=$T/results
 : >"$RESULTS"
 echo "# DUR=${DUR}s CONNS=\"$CONNS\" SIZES=\"$SIZES\" NREQ=$NREQ" \
-    "WRK_THREADS=${WRK_THREADS:-1}; $(nproc) CPUs, load average" \
+    "WRK_THREADS=${WRK_THREADS:-1}${ROWS:+ ROWS=\"$ROWS\"}; $(nproc) CPUs, load average" \
     "$(cut -d' ' -f1-3 /proc/loadavg)"
 for n in $SIZES; do
 	setup_size "$n" || exit 1
@@ -304,6 +308,7 @@ for n in $SIZES; do
 done
 
 echo
+echo "# load average at the end: $(cut -d" " -f1-3 /proc/loadavg)"
 echo "table (ratio = micad req/s / peer req/s; p50/p99 are micad's, us):"
 awk -v sizes="$SIZES" -v conns="$CONNS" '
     { k = $1 " " $2 " " $3; rps[k] = $4; p50[k] = $5; p99[k] = $6 }

@@ -71,6 +71,17 @@ expect_exit 0 "nonce'd OCSP answer signed by the signer" \
     -cert "$T/l2.crt" -nonce
 expect_out "it says revoked" "l2.crt: revoked"
 expect_out "and verifies" "Response verify OK"
+# OCSP batches: 16 threads x 25 nonce'd requests at once (the signatures
+# reach the signer several to a write); each answer must echo its own
+# nonce, be for its own certificate and verify under the OCSP signer
+OUT=$(python3 "$TOP/tests/e2e/ocsp_nonce_burst.py" "$URL/ocsp" \
+    "$D/ca.crt" "$D/ocsp.crt" 16 25 "$T/l1.crt" "$T/l2.crt" 2>&1)
+[ "$OUT" = "ok 400" ] &&
+    ok "400 concurrent nonce'd answers: own nonce, own certificate, verified" ||
+    not_ok "400 concurrent nonce'd answers: $OUT"
+grep -q "refused kind=ocsp" "$D/private/signer.log" &&
+    not_ok "the signer refused none of them" ||
+    ok "the signer refused none of them"
 curl -sf "$URL/crl" -o "$T/full.crl" &&
     openssl crl -inform DER -in "$T/full.crl" -CAfile "$D/ca.crt" -noout \
     >/dev/null 2>&1 && ok "the full CRL verifies under the CA" ||

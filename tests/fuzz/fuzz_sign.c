@@ -2,7 +2,10 @@
  * fuzz_sign.c - the signer process's parsers on arbitrary bytes: every
  * frame of the input (ca/sign_proto.c) is decoded, re-encoded and decoded
  * again (the two must be equal), and its body goes through the walkers
- * the signer runs before signing (TBSCertList, ResponseData).
+ * the signer runs before signing (TBSCertList, ResponseData); the input
+ * is also split as a batch of OCSP requests and as a batch of replies
+ * (sign_batch_parse), whose frames must lie within the input and add up
+ * to what it says it used.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +17,34 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+static void
+batch(const uint8_t *data, size_t len, uint16_t type, size_t max)
+{
+	struct sign_frame fr[SIGN_BATCH_MAX];
+	size_t n, used, i, sum = 0;
+	char err[256];
+
+	if (sign_batch_parse(fr, max, &n, &used, type, data, len, err,
+	    sizeof(err)) != SIGN_PARSE_OK) {
+		if (n != 0)
+			abort();
+		return;
+	}
+	if (n == 0 || n > SIGN_BATCH_MAX || n > max || used > len)
+		abort();
+	for (i = 0; i < n; i++) {
+		if (fr[i].body < data || fr[i].body + fr[i].body_len >
+		    data + used)
+			abort();
+		if (type != 0 ? fr[i].type != type :
+		    fr[i].type != SIGN_R_OK && fr[i].type != SIGN_R_ERR)
+			abort();
+		sum += SIGN_HDR_LEN + fr[i].body_len;
+	}
+	if (sum != used)
+		abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
@@ -24,6 +55,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	size_t used, used2, rlen, off = 0;
 	char err[256];
 
+	batch(data, len, SIGN_T_OCSP, SIGN_BATCH_MAX);
+	batch(data, len, SIGN_T_OCSP, len % 7 + 1);
+	batch(data, len, 0, SIGN_BATCH_MAX);
 	/* the walkers on the whole input too */
 	(void)sign_crl_parse(&ci, data, len, err, sizeof(err));
 	(void)sign_ocsp_parse(&rid, &rlen, data, len, err, sizeof(err));

@@ -9,7 +9,9 @@
  * each batch (one store_write, default 10,000 certificates) touches few
  * pages.  The DER is a filler SEQUENCE of der_bytes (OCSP reads only the
  * state).  Every revoke_every-th certificate (default 100; 0 = none) is
- * revoked with keyCompromise.  -i appends the same certificates to an
+ * revoked as superseded: not keyCompromise, whose revocation indexes the
+ * certificate's key (the filler has none, and the store would warn about
+ * every such record).  -i appends the same certificates to an
  * `openssl ca` index.txt (for `openssl ocsp -index`); -q writes that many
  * OCSP requests (SHA-1 CertID) for random filled serials as
  * reqdir/req_K.der (nonce-less) and reqdir/nonce_K.der (the same CertID
@@ -97,7 +99,7 @@ add_batch(struct store_txn *txn, void *arg)
 		if ((rc = store_cert_add(txn, &rec)) != STORE_OK)
 			break;
 		if (is_revoked(f, i) && (rc = store_cert_set_status(txn,
-		    rec.serial, CERT_REVOKED, REASON_KEY_COMPROMISE,
+		    rec.serial, CERT_REVOKED, REASON_SUPERSEDED,
 		    f->now - 60, 0, NULL)) != STORE_OK)
 			break;
 	}
@@ -143,7 +145,7 @@ write_index(const struct fill *f, const char *path)
 	for (i = 0; i < f->num; i++) {
 		serial_hex(hex, f->serials[i]);
 		if (is_revoked(f, i))
-			fprintf(fp, "R\t%s\t%s,keyCompromise\t%s\tunknown\t"
+			fprintf(fp, "R\t%s\t%s,superseded\t%s\tunknown\t"
 			    "/CN=fill-%zu\n", exp, rev, hex, i);
 		else
 			fprintf(fp, "V\t%s\t\t%s\tunknown\t/CN=fill-%zu\n",

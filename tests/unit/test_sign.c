@@ -137,6 +137,95 @@ test_malformed(void **state)
 	wb_cleanup(&b);
 }
 
+/* A batch of OCSP frames, as a channel reads it. */
+static void
+test_batch(void **state)
+{
+	struct wb b;
+	struct sign_frame f[SIGN_BATCH_MAX];
+	size_t n, used, i, whole;
+	char err[256];
+
+	(void)state;
+	wb_init(&b);
+	for (i = 0; i < 3; i++)
+		assert_true(sign_frame_encode(&b, SIGN_T_OCSP,
+		    (uint32_t)(10 + i), "tbs", 3));
+	whole = b.len;
+	assert_int_equal(sign_batch_parse(f, SIGN_BATCH_MAX, &n, &used,
+	    SIGN_T_OCSP, b.data, b.len, err, sizeof(err)), SIGN_PARSE_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(used, whole);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(f[i].id, 10 + i);
+		assert_int_equal(f[i].body_len, 3);
+		assert_memory_equal(f[i].body, "tbs", 3);
+	}
+	/* a partial fourth frame waits; the three complete ones go */
+	assert_true(sign_frame_encode(&b, SIGN_T_OCSP, 13, "tbs", 3));
+	assert_int_equal(sign_batch_parse(f, SIGN_BATCH_MAX, &n, &used,
+	    SIGN_T_OCSP, b.data, b.len - 1, err, sizeof(err)),
+	    SIGN_PARSE_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(used, whole);
+	/* the count limit: max, then the rest in the next round */
+	assert_int_equal(sign_batch_parse(f, 2, &n, &used, SIGN_T_OCSP,
+	    b.data, b.len, err, sizeof(err)), SIGN_PARSE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(used, 2 * (SIGN_HDR_LEN + 3));
+	/* never more than SIGN_BATCH_MAX, whatever max says */
+	wb_cleanup(&b);
+	wb_init(&b);
+	for (i = 0; i < SIGN_BATCH_MAX + 5; i++)
+		assert_true(sign_frame_encode(&b, SIGN_T_OCSP, (uint32_t)i,
+		    "x", 1));
+	assert_int_equal(sign_batch_parse(f, 1000, &n, &used, SIGN_T_OCSP,
+	    b.data, b.len, err, sizeof(err)), SIGN_PARSE_OK);
+	assert_int_equal(n, SIGN_BATCH_MAX);
+	assert_int_equal(used, SIGN_BATCH_MAX * (SIGN_HDR_LEN + 1));
+	wb_cleanup(&b);
+	/* nothing complete: SHORT, with the first frame's length */
+	assert_int_equal(sign_batch_parse(f, SIGN_BATCH_MAX, &n, &used,
+	    SIGN_T_OCSP, NULL, 0, err, sizeof(err)), SIGN_PARSE_SHORT);
+	assert_int_equal(n, 0);
+	assert_int_equal(used, 0);
+	wb_init(&b);
+	assert_true(sign_frame_encode(&b, SIGN_T_OCSP, 1, "tbs", 3));
+	assert_int_equal(sign_batch_parse(f, SIGN_BATCH_MAX, &n, &used,
+	    SIGN_T_OCSP, b.data, SIGN_HDR_LEN, err, sizeof(err)),
+	    SIGN_PARSE_SHORT);
+	assert_int_equal(used, SIGN_HDR_LEN + 3);
+	/* another type inside the batch closes the channel */
+	assert_true(sign_frame_encode(&b, SIGN_T_CRL, 2, "tbs", 3));
+	assert_int_equal(sign_batch_parse(f, SIGN_BATCH_MAX, &n, &used,
+	    SIGN_T_OCSP, b.data, b.len, err, sizeof(err)), SIGN_PARSE_BAD);
+	assert_non_null(strstr(err, "crl frame in a batch of ocsp"));
+	assert_int_equal(n, 0);
+	wb_cleanup(&b);
+	/* a malformed header after good frames closes it too */
+	wb_init(&b);
+	assert_true(sign_frame_encode(&b, SIGN_T_OCSP, 1, "tbs", 3));
+	wb_u32(&b, 8 + SIGN_OCSP_MAX + 1);
+	wb_u16(&b, SIGN_T_OCSP);
+	wb_u16(&b, 0);
+	wb_u32(&b, 2);
+	assert_int_equal(sign_batch_parse(f, SIGN_BATCH_MAX, &n, &used,
+	    SIGN_T_OCSP, b.data, b.len, err, sizeof(err)), SIGN_PARSE_BAD);
+	wb_cleanup(&b);
+	/* replies (type 0): OK and ERR, nothing else */
+	wb_init(&b);
+	assert_true(sign_frame_encode(&b, SIGN_R_OK, 1, "sig", 3));
+	assert_true(sign_frame_encode(&b, SIGN_R_ERR, 2, "no", 2));
+	assert_int_equal(sign_batch_parse(f, SIGN_BATCH_MAX, &n, &used, 0,
+	    b.data, b.len, err, sizeof(err)), SIGN_PARSE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(f[1].type, SIGN_R_ERR);
+	assert_true(sign_frame_encode(&b, SIGN_T_OCSP, 3, "tbs", 3));
+	assert_int_equal(sign_batch_parse(f, SIGN_BATCH_MAX, &n, &used, 0,
+	    b.data, b.len, err, sizeof(err)), SIGN_PARSE_BAD);
+	wb_cleanup(&b);
+}
+
 static void
 test_der_next(void **state)
 {
@@ -335,6 +424,7 @@ main(void)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_short),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_der_next),
 		cmocka_unit_test(test_crl_parse),
 		cmocka_unit_test(test_ocsp_parse),

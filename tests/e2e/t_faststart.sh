@@ -1,11 +1,15 @@
 #!/bin/sh
 # Back in service at once: micad serves OCSP before the argon2id dummy
-# hash (for unknown accounts) is made; that hash is made on a worker and
-# LOGINs wait in the login queue for it, so a LOGIN arriving early gets
-# the same answer as later (a known account logs in, an unknown one gets
-# the same error).  A clean stop loses nothing acknowledged: a revocation
-# acknowledged just before SIGTERM is in force after the restart.
-# Behaviour only; the timings are in `make bench-start`.
+# hash (for unknown accounts) is made; that hash is made by a child
+# process and LOGINs wait in the login queue for it, so a LOGIN arriving
+# early gets the same answer as later (a known account logs in, an
+# unknown one gets the same error).  The CRLs published last before a
+# stop are served after the restart until the first build (never an
+# older one).  A clean stop loses nothing acknowledged: a revocation
+# acknowledged just before SIGTERM is in force after the restart, also
+# when the stop comes while the dummy hash is still being made (the
+# child is killed, not waited for).  Behaviour only; the timings are in
+# `make bench-start`.
 . "$(dirname "$0")/lib.sh"
 
 mica_init "$T/ca" || { not_ok "mica-admin init"; done_testing; }

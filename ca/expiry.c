@@ -3,6 +3,7 @@
  * what is sent in store meta keys, then queue cert.expiring events.
  */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,11 @@ struct pass {
 	struct expiry_hit	*hits;
 	size_t			 num, cap;
 	int			 ok;
+	int			 cancelled;	/* expiry_cancel: given up */
 };
+
+/* expiry_cancel: a pass in progress gives up (micad is stopping). */
+static _Atomic int cancel_all;
 
 int
 expiry_threshold(int64_t left)
@@ -80,6 +85,10 @@ scan_cb(const struct cert_rec *c, void *arg)
 	struct expiry_hit *h;
 	int t;
 
+	if (atomic_load_explicit(&cancel_all, memory_order_relaxed)) {
+		p->cancelled = 1;
+		return 0;
+	}
 	if (c->st.status != CERT_GOOD || !serial_is_zero(c->replaced_by))
 		return 1;
 	if ((t = expiry_threshold(c->st.not_after - p->now)) == 0)
@@ -119,6 +128,8 @@ scan_txn(struct store_txn *txn, void *arg)
 
 	if ((rc = store_cert_iter(txn, scan_cb, p)) != STORE_OK)
 		return rc;
+	if (p->cancelled)
+		return STORE_ABORT;
 	for (i = 0; i < p->num; i++) {
 		meta_key(key, sizeof(key), p->hits[i].serial);
 		if ((rc = store_meta_get_u64(txn, key, &sent)) != STORE_OK)
@@ -161,7 +172,9 @@ expiry_collect(struct store *s, int64_t now, struct expiry_hit **out,
 	p.ok = 1;
 	*out = NULL;
 	*out_num = 0;
-	if ((rc = store_read(s, scan_txn, &p)) != STORE_OK || !p.ok) {
+	if ((rc = store_read(s, scan_txn, &p)) != STORE_OK && p.cancelled)
+		goto out;		/* stopping */
+	if (rc != STORE_OK || !p.ok) {
 		log_warnx("expiry: scan failed: %s", p.ok ?
 		    store_strerror(rc) : "out of memory");
 		goto out;
@@ -269,4 +282,10 @@ expiry_free(struct expiry *ex)
 	if (ex->timer != NULL)
 		event_free(ex->timer);
 	free(ex);
+}
+
+void
+expiry_cancel(void)
+{
+	atomic_store(&cancel_all, 1);
 }

@@ -58,5 +58,10 @@ struct expiry	*expiry_new(struct micad *d, int interval);
 /* Stops the timer; NULL allowed.  Call after workq_free (which runs the
  * done callback of a pass in flight) and before notify_free. */
 void		 expiry_free(struct expiry *);
+/*
+ * At stop, before workq_free: a pass in progress (a walk of every
+ * certificate) gives up, records nothing and notifies nothing.
+ */
+void		 expiry_cancel(void);
 
 #endif

@@ -27,8 +27,14 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -2466,7 +2472,7 @@ ca_listener_reload_tls(void)
 	return 1;
 }
 
-static int dummy_start(uint64_t, size_t);
+static int dummy_start(uint64_t, size_t, int);
 
 int
 ca_listener_start(struct micad *d)
@@ -2495,7 +2501,7 @@ ca_listener_start(struct micad *d)
 	L.dummy_mem = L.want_mem = (size_t)d->conf->policy.argon2_memlimit;
 	/* Made on a worker: OCSP, CRLs and the admin socket do not wait for
 	 * it; LOGINs do (queued until dummy_done). */
-	if (!dummy_start(L.dummy_ops, L.dummy_mem))
+	if (!dummy_start(L.dummy_ops, L.dummy_mem, 1))
 		goto out;
 	if ((L.ctx = tls_ctx_new(d->conf, d->chain)) == NULL)
 		goto out;
@@ -2527,36 +2533,38 @@ out:
 }
 
 /*
- * A new dummy hash, computed on a worker.  Only the newest one asked for
- * is taken (two SIGHUPs in a row may finish in either order); the
- * generation lives outside L, so a restarted listener never takes a job
- * of the one before.
+ * A new dummy hash, made by a child process (micad --argon2-dummy, see
+ * ca_listener_dummy_main): argon2id cannot be interrupted, and a stop
+ * must not wait for it, nor share an address space with its 256 MiB
+ * (populating them holds the memory map lock other threads need).  A
+ * stop kills the child.  Only the newest one asked for is taken (two
+ * SIGHUPs in a row may finish in either order); the generation lives
+ * outside L, so a restarted listener never takes a job of the one
+ * before.  Loop thread only.
  */
 struct dummy_job {
+	struct dummy_job *next;
 	uint64_t	gen;
 	int64_t		started_ms;
 	uint64_t	ops;
 	size_t		mem;
+	pid_t		pid;
+	int		fd;		/* the child's stdout */
+	struct event	*ev;
+	size_t		len;
 	int		ok;
 	char		hash[AUTH_PWHASH_LEN];
 };
 
-static uint64_t dummy_gen;	/* loop thread only */
-
-/* Worker: the argon2id work (about 0.5 s at 256 MiB). */
-static void
-dummy_work(void *arg)
-{
-	struct dummy_job *j = arg;
-
-	j->ok = auth_dummy_hash(j->hash, j->ops, j->mem);
-}
+static uint64_t dummy_gen;
+static struct dummy_job *dummy_jobs;	/* children running */
+static struct event *dummy_first;	/* the first one, from the loop */
+static char dummy_exe[PATH_MAX];	/* this program, read at start */
 
 /* Loop: logins started from now on use the new dummy. */
 static void
-dummy_done(void *arg)
+dummy_done(struct dummy_job *j)
 {
-	struct dummy_job	*j = arg;
 	const char		*params;
 
 	if (L.lev == NULL)
@@ -2607,30 +2615,226 @@ dummy_done(void *arg)
 	free(j);
 }
 
-/* Asks a worker for a dummy hash at these limits. */
-static int
-dummy_start(uint64_t ops, size_t mem)
+static void
+dummy_unlink(struct dummy_job *j)
 {
-	struct dummy_job	*j = NULL;
-	int			 rc = 0;
+	struct dummy_job **pp;
+
+	for (pp = &dummy_jobs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			return;
+		}
+}
+
+/* Ends a child: killed (kill) or exited; 1 if it exited 0. */
+static int
+dummy_reap(struct dummy_job *j, int kill_it)
+{
+	int st = 0;
+
+	if (j->ev != NULL)
+		event_free(j->ev);
+	j->ev = NULL;
+	if (j->fd != -1)
+		close(j->fd);
+	j->fd = -1;
+	if (kill_it)
+		(void)kill(j->pid, SIGKILL);
+	while (waitpid(j->pid, &st, 0) == -1 && errno == EINTR)
+		;
+	return !kill_it && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* Loop: the child's answer (the hash string), then its end. */
+static void
+dummy_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dummy_job *j = arg;
+	ssize_t n;
+	int exited;
+
+	(void)what;
+	n = read(fd, j->hash + j->len, sizeof(j->hash) - j->len);
+	if (n == -1 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n > 0) {
+		j->len += (size_t)n;
+		if (j->len < sizeof(j->hash))
+			return;
+		n = -1;		/* too long: not a hash */
+	}
+	dummy_unlink(j);
+	exited = dummy_reap(j, 0);
+	j->ok = n == 0 && exited && j->len > 0 && j->len < sizeof(j->hash) &&
+	    strncmp(j->hash, "$argon2id$", 10) == 0;
+	if (j->len < sizeof(j->hash))
+		j->hash[j->len] = '\0';
+	dummy_done(j);
+}
+
+/* A child making a dummy hash at these limits. */
+static int
+dummy_spawn(uint64_t ops, size_t mem)
+{
+	extern char **environ;
+	posix_spawn_file_actions_t fa;
+	struct dummy_job *j;
+	char a_ops[32], a_mem[32], a_ppid[32];
+	char *argv[] = { "micad", "--argon2-dummy", a_ops, a_mem, a_ppid,
+	    NULL };
+	int p[2] = { -1, -1 }, e;
 
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		log_warn("ca protocol: dummy hash");
-		goto out;
+		return 0;
 	}
+	j->fd = -1;
 	j->gen = ++dummy_gen;
 	j->started_ms = mono_ms();
 	j->ops = ops;
 	j->mem = mem;
-	if (!workq_submit(L.d->workers, dummy_work, dummy_done, j)) {
-		log_warnx("ca protocol: dummy hash: workers stopping");
-		goto out;
+	snprintf(a_ops, sizeof(a_ops), "%" PRIu64, ops);
+	snprintf(a_mem, sizeof(a_mem), "%zu", mem);
+	snprintf(a_ppid, sizeof(a_ppid), "%ld", (long)getpid());
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		log_warn("ca protocol: dummy hash: pipe");
+		free(j);
+		return 0;
 	}
-	j = NULL;
-	rc = 1;
- out:
-	free(j);
-	return rc;
+	/* stdout is the pipe; stderr stays (its log lines go with ours);
+	 * nothing else of ours (sockets, the store) goes to the child */
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	e = posix_spawn(&j->pid, dummy_exe, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	if (e != 0) {
+		log_warnx("ca protocol: dummy hash: cannot run %s: %s",
+		    dummy_exe, strerror(e));
+		close(p[0]);
+		free(j);
+		return 0;
+	}
+	j->fd = p[0];
+	if ((j->ev = event_new(L.d->base, j->fd, EV_READ | EV_PERSIST,
+	    dummy_read_cb, j)) == NULL || event_add(j->ev, NULL) != 0) {
+		log_warnx("ca protocol: dummy hash: cannot watch the child");
+		(void)dummy_reap(j, 1);
+		free(j);
+		return 0;
+	}
+	j->next = dummy_jobs;
+	dummy_jobs = j;
+	return 1;
+}
+
+/* Loop, once it runs (every service is up): the first dummy. */
+static void
+dummy_first_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (!dummy_spawn(L.dummy_ops, L.dummy_mem)) {
+		log_warnx("ca protocol: cannot start the argon2id dummy hash; "
+		    "stopping");
+		kill(getpid(), SIGTERM);
+	}
+}
+
+/*
+ * At start (first), the child is started from the loop once it runs, so
+ * nothing of the start waits for it; later ones (SIGHUP) at once.
+ */
+static int
+dummy_start(uint64_t ops, size_t mem, int first)
+{
+	ssize_t n;
+
+	if (!first)
+		return dummy_spawn(ops, mem);
+	/* as root, before the drop: /proc/self/exe is ours to read */
+	if ((n = readlink("/proc/self/exe", dummy_exe,
+	    sizeof(dummy_exe) - 1)) <= 0) {
+		log_warn("ca protocol: dummy hash: /proc/self/exe");
+		return 0;
+	}
+	dummy_exe[n] = '\0';
+	if (dummy_first == NULL &&
+	    (dummy_first = event_new(L.d->base, -1, 0, dummy_first_cb,
+	    NULL)) == NULL) {
+		log_warnx("ca protocol: dummy hash: cannot make the event");
+		return 0;
+	}
+	event_active(dummy_first, EV_READ, 0);
+	return 1;
+}
+
+/* At stop: a dummy still being made is not waited for: its child is
+ * killed. */
+static void
+dummy_stop(void)
+{
+	struct dummy_job *j;
+	int n = 0;
+
+	if (dummy_first != NULL)
+		event_free(dummy_first);
+	dummy_first = NULL;
+	while ((j = dummy_jobs) != NULL) {
+		dummy_jobs = j->next;
+		(void)dummy_reap(j, 1);
+		sodium_memzero(j->hash, sizeof(j->hash));
+		free(j);
+		n++;
+	}
+	if (n > 0)
+		log_info("ca protocol: %d argon2id dummy hash(es) still being "
+		    "made at stop: not waited for", n);
+}
+
+/*
+ * micad --argon2-dummy OPS MEM PPID: the child's side.  Prints the hash
+ * of a random password; dies with its parent.
+ */
+int
+ca_listener_dummy_main(int argc, char **argv)
+{
+	char out[AUTH_PWHASH_LEN];
+	unsigned long long ops, mem;
+	long ppid;
+	size_t len, off = 0;
+	ssize_t w;
+	char *end;
+
+	if (argc != 5)
+		return 2;
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	ops = strtoull(argv[2], &end, 10);
+	if (*end != '\0')
+		return 2;
+	mem = strtoull(argv[3], &end, 10);
+	if (*end != '\0')
+		return 2;
+	ppid = strtol(argv[4], &end, 10);
+	if (*end != '\0' || (long)getppid() != ppid)
+		return 1;	/* the parent is gone already */
+	if (sodium_init() < 0 || !auth_dummy_hash(out, (uint64_t)ops,
+	    (size_t)mem))
+		return 1;
+	len = strnlen(out, sizeof(out));
+	while (off < len) {
+		if ((w = write(1, out + off, len - off)) <= 0) {
+			if (w == -1 && errno == EINTR)
+				continue;
+			return 1;
+		}
+		off += (size_t)w;
+	}
+	sodium_memzero(out, sizeof(out));
+	return 0;
 }
 
 int
@@ -2642,7 +2846,7 @@ ca_listener_set_argon2(uint64_t ops, size_t mem)
 		rc = 1;
 		goto out;
 	}
-	if (!dummy_start(ops, mem))
+	if (!dummy_start(ops, mem, 0))
 		goto out;
 	L.want_ops = ops;
 	L.want_mem = mem;
@@ -2673,4 +2877,5 @@ ca_listener_stop(void)
 	SSL_CTX_free(L.ctx);
 	L.ctx = NULL;
 	sodium_memzero(L.dummy_hash, sizeof(L.dummy_hash));
+	dummy_stop();
 }

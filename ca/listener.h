@@ -53,5 +53,11 @@ uint64_t	ca_listener_stat(enum ca_listener_stat st);
  * reissue_free and before the event base is freed.
  */
 void	ca_listener_stop(void);
+/*
+ * micad --argon2-dummy OPS MEM PPID (argv[1] is "--argon2-dummy"): the
+ * child the listener runs to make the argon2id dummy hash for unknown
+ * accounts; prints it and returns the exit status.  Not for users.
+ */
+int	ca_listener_dummy_main(int argc, char **argv);
 
 #endif

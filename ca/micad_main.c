@@ -86,7 +86,12 @@ enum { OWN_CA, OWN_OCSP, OWN_TLS, OWN_COUNT };
 static _Atomic int64_t own_not_after[OWN_COUNT];
 static _Atomic int64_t si_time;
 static _Atomic int si_wanted = 1, si_busy;
+static _Atomic int si_stop;	/* stopping: a walk in progress gives up */
 static struct event *si_timer;
+/* The last CRL numbers the signer signed (full, delta; its HELLO). */
+static uint64_t signed_crl[2];
+/* The first CRLs could not be made: the exit status says so. */
+static atomic_int crl_failed;
 
 static void
 usage(FILE *f)
@@ -308,7 +313,7 @@ si_work(void *arg)
 	    file_not_after(micad.conf->ca.tls_cert));
 	(void)store_read(micad.store, audit_count_txn, NULL);
 	memset(&si, 0, sizeof(si));
-	if (store_info(micad.store, &si) != STORE_OK)
+	if (store_info_until(micad.store, &si, &si_stop) != STORE_OK)
 		return;
 	atomic_store(&si_vals[SI_MAP], si.map_size);
 	atomic_store(&si_vals[SI_USED], si.used_bytes);
@@ -728,8 +733,29 @@ bind_http(struct mica_conf *c)
 }
 
 /*
- * After the privilege drop: the CRL service (first publish, rebuild
- * thread) and the HTTP threads.
+ * The CRL thread made the first CRLs (or could not): a copy for a later
+ * restore, or stop (micad exits 1).
+ */
+static void
+on_crl_ready(void *arg, int ok)
+{
+	(void)arg;
+	if (ok) {
+		restore_keep_crls(micad.crl, micad.crl_keep_dir,
+		    RESTORE_KEEP_FULL, RESTORE_KEEP_DELTA);
+		return;
+	}
+	log_warnx("cannot make the first CRLs; stopping");
+	atomic_store(&crl_failed, 1);
+	kill(getpid(), SIGTERM);
+}
+
+/*
+ * After the privilege drop: the CRL service and the HTTP threads.  The
+ * CRL thread makes the first CRLs in the background (OCSP does not wait
+ * for them); until then the CRLs published before are served if they
+ * are the last ones the signer signed and still current, else getting a
+ * CRL waits for them.
  */
 static void
 start_serving(struct mica_conf *c)
@@ -744,13 +770,21 @@ start_serving(struct mica_conf *c)
 	co.publish_dir = c->crl.publish_dir;
 	co.hwm = micad.hwm;
 	co.rsign = sign_client_rsign(micad.sclient);
+	co.background = 1;
+	co.seed_dir = c->crl.publish_dir[0] != '\0' ? c->crl.publish_dir :
+	    micad.crl_keep_dir;
+	co.seed_name[CRL_FULL] = c->crl.publish_dir[0] != '\0' ?
+	    "full.crl" : RESTORE_KEEP_FULL;
+	co.seed_name[CRL_DELTA] = c->crl.publish_dir[0] != '\0' ?
+	    "delta.crl" : RESTORE_KEEP_DELTA;
+	co.seed_last[CRL_FULL] = signed_crl[0];
+	co.seed_last[CRL_DELTA] = signed_crl[1];
+	co.ready = on_crl_ready;
 	micad.crl = crl_service_new(micad.store,
 	    ca_signer_get0_cert(micad.signer),
 	    X509_get0_pubkey(ca_signer_get0_cert(micad.signer)), &co);
 	if (micad.crl == NULL)
 		fatalx("cannot start the CRL service");
-	restore_keep_crls(micad.crl, micad.crl_keep_dir, RESTORE_KEEP_FULL,
-	    RESTORE_KEEP_DELTA);
 	if (!ocsp_http_start(http))
 		fatalx("cannot start HTTP on %s", c->http.listen);
 	log_info("http listening on %s (OCSP, CRL, CA certificate)",
@@ -1107,12 +1141,17 @@ start_signer(struct mica_conf *c, const struct privdrop *pd)
 {
 	X509 *ca = NULL, *ocsp = NULL;
 	char err[2048], info[4096];
+	const char *p;
 
 	ca_key_pkcs11_module(c->ca.pkcs11_module);	/* read in the signer */
 	if ((micad.sclient = sign_client_start(c, pd, info, sizeof(info), err,
 	    sizeof(err))) == NULL)
 		fatalx("%s", err);
 	log_info("signer process: %s", info);
+	if ((p = strstr(info, " crl_full=")) == NULL ||
+	    sscanf(p, " crl_full=%" SCNu64 " crl_delta=%" SCNu64,
+	    &signed_crl[0], &signed_crl[1]) != 2)
+		signed_crl[0] = signed_crl[1] = 0;	/* serve none before */
 	if (!ca_cert_read(&ca, c->ca.cert, err, sizeof(err)) ||
 	    (c->ca.ocsp_cert[0] != '\0' &&
 	    !ca_cert_read(&ocsp, c->ca.ocsp_cert, err, sizeof(err))) ||
@@ -1302,6 +1341,11 @@ run_loop(const struct mica_conf *c)
 static void
 shutdown_all(void)
 {
+	/* what runs in the background gives up: the walks of every
+	 * certificate (metrics, expiry), a first CRL build not yet begun */
+	atomic_store(&si_stop, 1);
+	expiry_cancel();
+	crl_service_stopping(micad.crl);
 	adm_server_stop();
 	ca_listener_stop();
 	ocsp_http_stop(http);
@@ -1347,6 +1391,8 @@ main(int argc, char **argv)
 	struct privdrop pd;
 	struct args a;
 
+	if (argc > 1 && strcmp(argv[1], "--argon2-dummy") == 0)
+		return ca_listener_dummy_main(argc, argv);
 	log_init("micad", LOG_LVL_INFO);
 	log_stamp_auto();
 	parse_args(&a, argc, argv);
@@ -1361,6 +1407,8 @@ main(int argc, char **argv)
 	start_services(&conf);
 	run_loop(&conf);
 	shutdown_all();
+	if (atomic_load(&crl_failed))
+		return 1;
 	if (atomic_load(&signer_lost)) {
 		log_warnx("stopped: the signer process is gone (what was "
 		    "committed is in the store); exit status 1");

@@ -697,7 +697,8 @@ restore_keep_crls(struct crl_service *crl, const char *dir,
 	for (k = CRL_FULL; k <= CRL_DELTA; k++) {
 		if ((sn = crl_service_peek(crl, (enum crl_kind)k)) == NULL)
 			continue;
-		if (sn->number > kept[k] &&
+		/* one read from these copies at start is there already */
+		if (sn->number > kept[k] && !sn->from_file &&
 		    crl_snapshot_write(sn, dir, names[k], 0600))
 			kept[k] = sn->number;
 		crl_snapshot_release(sn);

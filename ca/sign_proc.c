@@ -820,12 +820,16 @@ do_hello(struct sproc *sp, struct reply *rp)
 	if ((t = malloc(SIGN_SMALL_MAX)) == NULL)
 		fatal("signer: malloc");
 	/* where the keys live, never a PIN (a URI's query is cut) */
+	/* ... and the last CRL numbers signed (micad serves the CRLs
+	 * published before while it makes new ones, only if they are
+	 * these: nothing newer was ever published) */
 	snprintf(t, SIGN_SMALL_MAX, "pid=%ld ca_key=%s:%.*s ocsp_key=%s:%.*s "
-	    "log=%s", (long)getpid(), is_uri(cc->key) ? "token" : "file",
+	    "log=%s crl_full=%" PRIu64 " crl_delta=%" PRIu64, (long)getpid(),
+	    is_uri(cc->key) ? "token" : "file",
 	    (int)strcspn(cc->key, "?"), cc->key, sp->ocsp_is_ca ? "ca" :
 	    is_uri(cc->ocsp_key) ? "token" : "file",
 	    (int)strcspn(cc->ocsp_key, "?"), sp->ocsp_is_ca ? "" :
-	    cc->ocsp_key, sp->log_path);
+	    cc->ocsp_key, sp->log_path, sp->last_crl[0], sp->last_crl[1]);
 	rp->owned = (uint8_t *)t;
 	rp->body = rp->owned;
 	rp->len = strlen(t);

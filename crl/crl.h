@@ -124,6 +124,23 @@ struct crl_opts {
 	const struct rsign *rsign;	/* NULL: sign with ca_key; else
 					 * ca_key may be the public key and
 					 * rsign signs (another process) */
+	/*
+	 * Start in the background (micad): crl_service_new returns at once
+	 * and the thread makes the first CRLs.  Until then the last CRLs
+	 * published are served from seed_dir if they are current: signed
+	 * by the CA, not expired, and numbered seed_last[kind] (the last
+	 * number of that kind the signer signed, so nothing newer was ever
+	 * published); otherwise getting a CRL of that kind waits for the
+	 * first build, and so do crl_service_changed and _rebuild.  ready
+	 * is called on the thread once the first build is done (ok 1) or
+	 * failed (ok 0).  Needs a thread (no_thread 0).
+	 */
+	int		 background;
+	const char	*seed_dir;	/* NULL/"" = serve nothing before */
+	const char	*seed_name[2];	/* [CRL_FULL], [CRL_DELTA] */
+	uint64_t	 seed_last[2];	/* 0 = unknown: not served */
+	void		(*ready)(void *arg, int ok);
+	void		*ready_arg;
 };
 
 /*
@@ -144,6 +161,9 @@ struct crl_snapshot {
 					 * the delta's nextUpdate */
 	uint64_t	 number;
 	uint64_t	 base_number;	/* delta only, else 0 */
+	int		 from_file;	/* the one published before, read
+					 * at a background start (it is on
+					 * disk already) */
 	char		 etag[48];	/* quoted, e.g. "\"full-1a\"" */
 };
 
@@ -161,6 +181,12 @@ struct crl_snapshot {
  */
 struct crl_service	*crl_service_new(struct store *, X509 *ca_cert,
 			    EVP_PKEY *ca_key, const struct crl_opts *);
+/*
+ * micad is stopping: a first build of a background start not yet past
+ * reading the events gives up (takes no number, publishes nothing).  Any
+ * thread; NULL allowed.
+ */
+void			 crl_service_stopping(struct crl_service *);
 /* Stops the thread, frees everything; NULL allowed.  Held snapshots stay
  * valid until released. */
 void			 crl_service_free(struct crl_service *);

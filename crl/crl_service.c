@@ -49,7 +49,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "common/hwm.h"
 #include "common/log.h"
@@ -103,6 +106,18 @@ struct crl_service {
 	pthread_mutex_t		 sched_mu;
 	pthread_cond_t		 cond;
 	int			 stop;
+	_Atomic int		 stopping;	/* stop, read without sched_mu */
+
+	/* background start (crl_opts.background) */
+	int			 bg;
+	int			 ready;		/* pub_mu: first build done */
+	pthread_cond_t		 pub_cv;	/* pub_mu: cur[] or ready */
+	X509			*ca;		/* verifies the seeds */
+	char			*seed_dir;
+	char			*seed_name[2];
+	uint64_t		 seed_last[2];
+	void			(*ready_cb)(void *, int);
+	void			*ready_arg;
 	struct timespec		 full_due, delta_due;
 	pthread_t		 thr;
 	int			 have_thr;
@@ -318,6 +333,10 @@ crl_service_peek(struct crl_service *svc, enum crl_kind kind)
 	if (kind != CRL_FULL && kind != CRL_DELTA)
 		return NULL;
 	pthread_mutex_lock(&svc->pub_mu);
+	/* a background start: none of that kind yet, the first is coming */
+	while (svc->cur[kind] == NULL && svc->bg && !svc->ready &&
+	    !atomic_load(&svc->stopping))
+		pthread_cond_wait(&svc->pub_cv, &svc->pub_mu);
 	if ((s = svc->cur[kind]) != NULL)
 		__atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
 	pthread_mutex_unlock(&svc->pub_mu);
@@ -455,16 +474,15 @@ open_publish_dir(const char *dir)
  * Makes a snapshot of the signed CRL t (taking its contents) current
  * unless a newer one already is, then writes it to the publish directory.
  */
-static int
-publish(struct crl_service *svc, enum crl_kind kind, struct crl_tbs *t,
-    int64_t this_update, int64_t next_update, int64_t fresh_until)
+static struct snap *
+snap_new(enum crl_kind kind, struct crl_tbs *t, int64_t this_update,
+    int64_t next_update, int64_t fresh_until)
 {
-	struct snap *s, *old = NULL;
-	int rc = 1;
+	struct snap *s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		log_warnx("crl: out of memory");
-		return 0;
+		return NULL;
 	}
 	pthread_mutex_init(&s->pem_mu, NULL);
 	s->t = *t;
@@ -480,14 +498,39 @@ publish(struct crl_service *svc, enum crl_kind kind, struct crl_tbs *t,
 	s->pub.base_number = t->base_number;
 	snprintf(s->pub.etag, sizeof(s->pub.etag), "\"%s-%" PRIx64 "\"",
 	    kind == CRL_FULL ? "full" : "delta", t->number);
+	return s;
+}
+
+/* Makes s current unless a newer one is; the old one, to unref. */
+static struct snap *
+make_current(struct crl_service *svc, enum crl_kind kind, struct snap *s)
+{
+	struct snap *old = NULL;
 
 	pthread_mutex_lock(&svc->pub_mu);
-	if (svc->cur[kind] == NULL || svc->cur[kind]->pub.number < t->number) {
+	if (svc->cur[kind] == NULL ||
+	    svc->cur[kind]->pub.number < s->pub.number) {
 		old = svc->cur[kind];
 		svc->cur[kind] = s;
 		__atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+		pthread_cond_broadcast(&svc->pub_cv);
 	}
 	pthread_mutex_unlock(&svc->pub_mu);
+	return old;
+}
+
+static int
+publish(struct crl_service *svc, enum crl_kind kind, struct crl_tbs *t,
+    int64_t this_update, int64_t next_update, int64_t fresh_until)
+{
+	struct snap *s, *old;
+	int rc = 1;
+
+	if ((s = snap_new(kind, t, this_update, next_update,
+	    fresh_until)) == NULL)
+		return 0;
+	t = &s->t;
+	old = make_current(svc, kind, s);
 	log_debug("crl: kind=%s number=%" PRIu64 " entries=%zu bytes=%zu",
 	    kind == CRL_FULL ? "full" : "delta", t->number, t->num_entries,
 	    t->der_len);
@@ -789,8 +832,13 @@ build_delta(struct crl_service *svc)
 	return rc;
 }
 
+/*
+ * may_stop (the first build of a background start): micad stopping
+ * meanwhile gives it up before each step that takes time (a number, the
+ * signature, publishing, the delta); what was published before stays.
+ */
 static int
-build_full(struct crl_service *svc)
+build_full_ex(struct crl_service *svc, int may_stop)
 {
 	struct crl_tbs t;
 	struct stamp st;
@@ -807,15 +855,22 @@ build_full(struct crl_service *svc)
 	stamp_now(svc, &st);
 	next = st.wall + svc->validity;
 	fulls_prune(svc, st.wall);
-	rc = load_events(svc) && next_number(svc, &number) &&
+	/* a stop during the first build of a background start: no number
+	 * taken, nothing published (what was published stays) */
+	rc = load_events(svc) &&
+	    !(may_stop && atomic_load(&svc->stopping)) &&
+	    next_number(svc, &number) &&
 	    crl_builder_full_tbs(svc->b, &t, number, st.wall, next);
 	seq = t.seq;
 	num = t.num_entries;
 	if (rc)
-		rc = base_save(svc, number, seq, next);
+		rc = !(may_stop && atomic_load(&svc->stopping)) &&
+		    base_save(svc, number, seq, next);
 	pthread_mutex_unlock(&svc->state_mu);
 	if (rc)
-		rc = crl_builder_sign(svc->b, &t) &&
+		rc = !(may_stop && atomic_load(&svc->stopping)) &&
+		    crl_builder_sign(svc->b, &t) &&
+		    !(may_stop && atomic_load(&svc->stopping)) &&
 		    publish(svc, CRL_FULL, &t, st.wall, next,
 		    st.wall + svc->interval);
 	if (rc) {
@@ -837,12 +892,229 @@ build_full(struct crl_service *svc)
 	crl_tbs_cleanup(&t);
 	if (rc) {
 		schedule_due(svc, &svc->full_due, &st, svc->interval);
-		rc = build_delta(svc);
+		if (!(may_stop && atomic_load(&svc->stopping)))
+			rc = build_delta(svc);
 	}
 	return rc;
 }
 
+static int
+build_full(struct crl_service *svc)
+{
+	return build_full_ex(svc, 0);
+}
+
+/* ---- the last published CRLs, served at a background start ---- */
+
+#define SEED_MAX	(512L * 1024 * 1024)	/* larger is not ours */
+
+static int64_t
+asn1_unix(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (t == NULL || !ASN1_TIME_to_tm(t, &tm))
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+static uint64_t
+ext_u64(X509_CRL *crl, int nid)
+{
+	ASN1_INTEGER *ai;
+	uint64_t v = 0;
+
+	if ((ai = X509_CRL_get_ext_d2i(crl, nid, NULL, NULL)) != NULL) {
+		if (!ASN1_INTEGER_get_uint64(&v, ai))
+			v = 0;
+		ASN1_INTEGER_free(ai);
+	}
+	return v;
+}
+
+/* The file's bytes (at most SEED_MAX), or NULL (why set). */
+static uint8_t *
+seed_read(const char *path, size_t *out_len, const char **why)
+{
+	struct stat sb;
+	uint8_t *buf = NULL;
+	size_t off = 0;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		*why = errno == ENOENT ? "none" : "cannot be read";
+		return NULL;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) || sb.st_size <= 0 ||
+	    sb.st_size > SEED_MAX || (buf = malloc((size_t)sb.st_size)) ==
+	    NULL) {
+		*why = "not a CRL file";
+		goto fail;
+	}
+	while (off < (size_t)sb.st_size) {
+		if ((n = read(fd, buf + off, (size_t)sb.st_size - off)) <= 0) {
+			if (n == -1 && errno == EINTR)
+				continue;
+			*why = "cannot be read";
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	close(fd);
+	*out_len = off;
+	return buf;
+fail:
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+/*
+ * Serves the CRL of that kind last published (in seed_dir) until the
+ * first build, if it is current: ours (issuer, signature), of that kind,
+ * numbered as the last one of its kind the signer signed (nothing newer
+ * was ever published), not expired.  Otherwise that kind waits.
+ */
+static void
+seed_one(struct crl_service *svc, enum crl_kind kind, int64_t now)
+{
+	const char *kname = kind == CRL_FULL ? "full" : "delta", *why = NULL;
+	char path[4096];
+	struct crl_tbs t;
+	struct snap *sn, *old;
+	X509_CRL *crl = NULL;
+	EVP_PKEY *pk;
+	const uint8_t *p;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	uint64_t number, base;
+	int64_t this_update, next_update, fresh;
+
+	if (svc->seed_last[kind] == 0) {
+		why = "the signer's last number is unknown";
+		goto skip;
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", svc->seed_dir,
+	    svc->seed_name[kind]) >= sizeof(path)) {
+		why = "path too long";
+		goto skip;
+	}
+	if ((der = seed_read(path, &len, &why)) == NULL)
+		goto skip;
+	p = der;
+	if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) == NULL ||
+	    p != der + len) {
+		why = "not a DER CRL";
+		goto skip;
+	}
+	pk = X509_get0_pubkey(svc->ca);
+	if (X509_NAME_cmp(X509_CRL_get_issuer(crl),
+	    X509_get_subject_name(svc->ca)) != 0 || pk == NULL ||
+	    X509_CRL_verify(crl, pk) != 1) {
+		why = "not signed by this CA";
+		goto skip;
+	}
+	number = ext_u64(crl, NID_crl_number);
+	base = ext_u64(crl, NID_delta_crl);
+	this_update = asn1_unix(X509_CRL_get0_lastUpdate(crl));
+	next_update = asn1_unix(X509_CRL_get0_nextUpdate(crl));
+	if ((kind == CRL_DELTA) != (base != 0)) {
+		why = "not of that kind";
+		goto skip;
+	}
+	if (number != svc->seed_last[kind]) {
+		why = "not the last one signed";
+		goto skip;
+	}
+	if (next_update <= now || this_update > now + CRL_SKEW) {
+		why = "not current";
+		goto skip;
+	}
+	fresh = kind == CRL_FULL ? this_update + svc->interval : next_update;
+	if (fresh > next_update)
+		fresh = next_update;
+	memset(&t, 0, sizeof(t));
+	if ((t.tail = malloc(1)) == NULL) {
+		why = "out of memory";
+		goto skip;
+	}
+	t.head = der;
+	t.head_len = t.tbs_len = t.der_len = len;
+	t.number = number;
+	t.base_number = base;
+	t.num_entries = (size_t)sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl));
+	der = NULL;
+	if ((sn = snap_new(kind, &t, this_update, next_update, fresh)) ==
+	    NULL) {
+		crl_tbs_cleanup(&t);
+		why = "out of memory";
+		goto skip;
+	}
+	/* it is the file: never written back */
+	pthread_mutex_lock(&svc->file_mu);
+	if (svc->file_number[kind] < number)
+		svc->file_number[kind] = number;
+	pthread_mutex_unlock(&svc->file_mu);
+	sn->pub.from_file = 1;
+	old = make_current(svc, kind, sn);
+	snap_unref(old);
+	snap_unref(sn);
+	log_info("crl: serving the %s CRL number %" PRIu64 " published "
+	    "before (%s) until the first build", kname, number, path);
+	X509_CRL_free(crl);
+	ERR_clear_error();
+	return;
+skip:
+	log_info("crl: the %s CRL published before is not served (%s: %s); "
+	    "%s CRLs wait for the first build", kname,
+	    svc->seed_name[kind] != NULL ? svc->seed_name[kind] : "-",
+	    why != NULL ? why : "?", kname);
+	X509_CRL_free(crl);
+	free(der);
+	ERR_clear_error();
+}
+
+/* Waits for the first build of a background start. */
+static void
+wait_ready(struct crl_service *svc)
+{
+	if (!svc->bg)
+		return;
+	pthread_mutex_lock(&svc->pub_mu);
+	while (!svc->ready)
+		pthread_cond_wait(&svc->pub_cv, &svc->pub_mu);
+	pthread_mutex_unlock(&svc->pub_mu);
+}
+
 /* ---- the rebuild thread ---- */
+
+/*
+ * A background start: the last published CRLs if current, then the
+ * first build (given up if micad stops meanwhile).
+ */
+static void
+first_build(struct crl_service *svc)
+{
+	struct stamp st;
+	int ok = 0;
+
+	if (svc->seed_dir != NULL) {
+		stamp_now(svc, &st);
+		if (!atomic_load(&svc->stopping))
+			seed_one(svc, CRL_FULL, st.wall);
+		if (!atomic_load(&svc->stopping))
+			seed_one(svc, CRL_DELTA, st.wall);
+	}
+	if (!atomic_load(&svc->stopping))
+		ok = build_full_ex(svc, 1);
+	pthread_mutex_lock(&svc->pub_mu);
+	svc->ready = 1;
+	pthread_cond_broadcast(&svc->pub_cv);
+	pthread_mutex_unlock(&svc->pub_mu);
+	if (svc->ready_cb != NULL && !atomic_load(&svc->stopping))
+		svc->ready_cb(svc->ready_arg, ok);
+}
 
 /*
  * Builds the full CRL when the schedule says (full_interval after the
@@ -857,6 +1129,8 @@ rebuild_main(void *arg)
 	struct timespec now, due, t;
 	int full;
 
+	if (svc->bg)
+		first_build(svc);
 	pthread_mutex_lock(&svc->sched_mu);
 	while (!svc->stop) {
 		mono_now(&now);
@@ -893,6 +1167,7 @@ crl_service_changed(struct crl_service *svc)
 	struct timespec t;
 	int rc;
 
+	wait_ready(svc);
 	if ((rc = build_delta(svc)) == 0) {
 		/* the thread tries again in a second */
 		pthread_mutex_lock(&svc->sched_mu);
@@ -909,6 +1184,7 @@ crl_service_changed(struct crl_service *svc)
 int
 crl_service_rebuild(struct crl_service *svc)
 {
+	wait_ready(svc);
 	return build_full(svc);
 }
 
@@ -960,6 +1236,10 @@ crl_service_new(struct store *store, X509 *ca_cert, EVP_PKEY *ca_key,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&svc->cond, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&svc->pub_cv, NULL);
+	if (X509_up_ref(ca_cert) != 1)
+		goto out;
+	svc->ca = ca_cert;
 	mono_now(&svc->full_due);
 	ts_add_ms(&svc->full_due, (uint64_t)svc->interval * 1000);
 	svc->delta_due = svc->full_due;
@@ -984,8 +1264,26 @@ crl_service_new(struct store *store, X509 *ca_cert, EVP_PKEY *ca_key,
 	stamp_now(svc, &st);
 	if (!base_restore(svc, st.wall))
 		goto out;
-	/* replay every event (seq starts at 1), then the first CRLs */
-	if (!build_full(svc))
+	if (opts->background && !opts->no_thread) {
+		/* the thread replays the events and makes the first CRLs */
+		svc->bg = 1;
+		svc->ready_cb = opts->ready;
+		svc->ready_arg = opts->ready_arg;
+		svc->seed_last[CRL_FULL] = opts->seed_last[CRL_FULL];
+		svc->seed_last[CRL_DELTA] = opts->seed_last[CRL_DELTA];
+		if (opts->seed_dir != NULL && opts->seed_dir[0] != '\0' &&
+		    opts->seed_name[CRL_FULL] != NULL &&
+		    opts->seed_name[CRL_DELTA] != NULL &&
+		    ((svc->seed_dir = strdup(opts->seed_dir)) == NULL ||
+		    (svc->seed_name[CRL_FULL] =
+		    strdup(opts->seed_name[CRL_FULL])) == NULL ||
+		    (svc->seed_name[CRL_DELTA] =
+		    strdup(opts->seed_name[CRL_DELTA])) == NULL)) {
+			log_warnx("crl: out of memory");
+			goto out;
+		}
+	} else if (!build_full(svc))
+		/* replay every event (seq starts at 1), then the first CRLs */
 		goto out;
 	if (!opts->no_thread) {
 		if (pthread_create(&svc->thr, NULL, rebuild_main, svc) != 0) {
@@ -1002,11 +1300,24 @@ out:
 }
 
 void
+crl_service_stopping(struct crl_service *svc)
+{
+	if (svc == NULL)
+		return;
+	atomic_store(&svc->stopping, 1);
+	/* those waiting for a first CRL get none */
+	pthread_mutex_lock(&svc->pub_mu);
+	pthread_cond_broadcast(&svc->pub_cv);
+	pthread_mutex_unlock(&svc->pub_mu);
+}
+
+void
 crl_service_free(struct crl_service *svc)
 {
 	if (svc == NULL)
 		return;
 	if (svc->have_thr) {
+		atomic_store(&svc->stopping, 1);
 		pthread_mutex_lock(&svc->sched_mu);
 		svc->stop = 1;
 		pthread_cond_signal(&svc->cond);
@@ -1016,11 +1327,16 @@ crl_service_free(struct crl_service *svc)
 	snap_unref(svc->cur[CRL_FULL]);
 	snap_unref(svc->cur[CRL_DELTA]);
 	crl_builder_free(svc->b);
+	X509_free(svc->ca);
+	free(svc->seed_dir);
+	free(svc->seed_name[CRL_FULL]);
+	free(svc->seed_name[CRL_DELTA]);
 	free(svc->fulls);
 	free(svc->publish_dir);
 	if (svc->pub_dfd != -1)
 		close(svc->pub_dfd);
 	pthread_cond_destroy(&svc->cond);
+	pthread_cond_destroy(&svc->pub_cv);
 	pthread_mutex_destroy(&svc->full_mu);
 	pthread_mutex_destroy(&svc->delta_mu);
 	pthread_mutex_destroy(&svc->state_mu);

@@ -25,6 +25,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2976,12 +2977,29 @@ out:
 
 /* ---- whole store ---- */
 
+/* store_info's walks: the counts, and when to give up */
+struct info_arg {
+	struct store_info	*info;
+	const _Atomic int	*stop;
+	unsigned int		 n;
+};
+
+static int
+info_stopped(struct info_arg *ia)
+{
+	return ia->stop != NULL && (++ia->n & 1023) == 0 &&
+	    atomic_load(ia->stop);
+}
+
 static enum walk
 info_cert_one(const MDB_val *k, const MDB_val *v, void *arg)
 {
-	struct store_info *info = arg;
+	struct info_arg *ia = arg;
+	struct store_info *info = ia->info;
 	struct cert_state st;
 
+	if (info_stopped(ia))
+		return WALK_STOP;
 	if (k->mv_size != STORE_SERIAL_LEN ||
 	    !store_rec_cert_state_decode(&st, v->mv_data, v->mv_size))
 		return WALK_CORRUPT;
@@ -2997,11 +3015,14 @@ info_cert_one(const MDB_val *k, const MDB_val *v, void *arg)
 static enum walk
 info_request_one(const MDB_val *k, const MDB_val *v, void *arg)
 {
-	struct store_info *info = arg;
+	struct info_arg *ia = arg;
+	struct store_info *info = ia->info;
 	uint8_t ver, state;
 	struct rd r;
 
 	(void)k;
+	if (info_stopped(ia))
+		return WALK_STOP;
 	rd_init(&r, v->mv_data, v->mv_size);
 	if (!rd_u8(&r, &ver) || ver != STORE_REC_VERSION ||
 	    !rd_u8(&r, &state))
@@ -3014,7 +3035,8 @@ info_request_one(const MDB_val *k, const MDB_val *v, void *arg)
 static enum store_rc
 info_txn(struct store_txn *t, void *arg)
 {
-	struct store_info *info = arg;
+	struct info_arg *ia = arg;
+	struct store_info *info = ia->info;
 	MDB_stat st;
 	MDB_envinfo ei;
 	uint64_t *counts[DB_COUNT] = {
@@ -3039,18 +3061,30 @@ info_txn(struct store_txn *t, void *arg)
 		return rc;
 	info->map_size = ei.me_mapsize;
 	info->used_bytes = ((uint64_t)ei.me_last_pgno + 1) * st.ms_psize;
-	if ((rc = db_walk(t, DB_CERTS, NULL, 0, info_cert_one, info)) !=
+	if ((rc = db_walk(t, DB_CERTS, NULL, 0, info_cert_one, ia)) !=
+	    STORE_OK ||
+	    (rc = db_walk(t, DB_REQUESTS, NULL, 0, info_request_one, ia)) !=
 	    STORE_OK)
 		return rc;
-	return db_walk(t, DB_REQUESTS, NULL, 0, info_request_one, info);
+	return ia->stop != NULL && atomic_load(ia->stop) ? STORE_ABORT :
+	    STORE_OK;
 }
 
 /* Fills info (sizes and counts) from one read transaction. */
 enum store_rc
 store_info(struct store *s, struct store_info *info)
 {
+	return store_info_until(s, info, NULL);
+}
+
+enum store_rc
+store_info_until(struct store *s, struct store_info *info,
+    const _Atomic int *stop)
+{
+	struct info_arg ia = { info, stop, 0 };
+
 	memset(info, 0, sizeof(*info));
-	return store_read(s, info_txn, info);
+	return store_read(s, info_txn, &ia);
 }
 
 /*

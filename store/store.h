@@ -457,6 +457,12 @@ struct store_info {
 /* Fills info (counts by status walk the certs: O(n)). */
 enum store_rc	store_info(struct store *, struct store_info *info);
 /*
+ * The same, giving up (STORE_ABORT) soon after *stop becomes non-zero
+ * (micad's stop does not wait for a walk of 10^6 certificates).
+ */
+enum store_rc	store_info_until(struct store *, struct store_info *info,
+		    const _Atomic int *stop);
+/*
  * Writes a consistent, compacted copy of the environment (a data.mdb file)
  * to fd while others keep reading and writing.
  */

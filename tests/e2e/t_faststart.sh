@@ -1,11 +1,15 @@
 #!/bin/sh
 # Back in service at once: micad serves OCSP before the argon2id dummy
-# hash (for unknown accounts) is made; that hash is made on a worker and
-# LOGINs wait in the login queue for it, so a LOGIN arriving early gets
-# the same answer as later (a known account logs in, an unknown one gets
-# the same error).  A clean stop loses nothing acknowledged: a revocation
-# acknowledged just before SIGTERM is in force after the restart.
-# Behaviour only; the timings are in `make bench-start`.
+# hash (for unknown accounts) is made; that hash is made by a child
+# process and LOGINs wait in the login queue for it, so a LOGIN arriving
+# early gets the same answer as later (a known account logs in, an
+# unknown one gets the same error).  The CRLs published last before a
+# stop are served after the restart until the first build (never an
+# older one).  A clean stop loses nothing acknowledged: a revocation
+# acknowledged just before SIGTERM is in force after the restart, also
+# when the stop comes while the dummy hash is still being made (the
+# child is killed, not waited for).  Behaviour only; the timings are in
+# `make bench-start`.
 . "$(dirname "$0")/lib.sh"
 
 mica_init "$T/ca" || { not_ok "mica-admin init"; done_testing; }
@@ -30,10 +34,22 @@ UNKNOWN_BEFORE=$($LOGIN 1 nobody "$PW" 123456 2>&1 | head -n 1)
 expect_eq "unknown account refused" \
     "$(printf %s "$UNKNOWN_BEFORE" | cut -c1-5)" "error"
 
+# crlnum FILE.pem: the CRL number (decimal)
+crlnum() {
+	openssl crl -in "$1" -noout -crlnumber | sed 's/^crlNumber=//' |
+	    tr -d '\n' | { read -r h; printf '%d' "$h"; }
+}
+
 # ---- a revocation acknowledged just before SIGTERM ----
 S2=$(serial_of "$T/l2.crt")
 expect_exit 0 "revoke l2 (acknowledged)" admin revoke "$S2" \
     --reason keyCompromise
+# the CRLs published last before the stop
+curl -sf "$URL/crl/full.crl.pem" >"$T/full1.pem" &&
+    curl -sf "$URL/crl/delta.crl.pem" >"$T/delta1.pem" ||
+    not_ok "GET the CRLs before the stop"
+FULL1=$(crlnum "$T/full1.pem")
+DELTA1=$(crlnum "$T/delta1.pem")
 kill -TERM "$MICAD_PID"
 wait "$MICAD_PID"
 expect_eq "micad stops cleanly right after the acknowledged revoke" "$?" 0
@@ -65,6 +81,27 @@ expect_exit 0 "the revocation acknowledged before SIGTERM survived" \
     -url "$URL/ocsp" -cert "$T/l2.crt"
 expect_out "l2 is revoked" "l2.crt: revoked"
 
+# the CRLs: the ones published last before the stop were current and the
+# last the signer signed, so they were served until the first build;
+# a relying party never gets an older one, and l2 is in them
+check "the full CRL published before was served at start" \
+    grep -q "crl: serving the full CRL number $FULL1 published before" \
+    "$T/micad.log"
+check "the delta CRL published before was served at start" \
+    grep -q "crl: serving the delta CRL number $DELTA1 published before" \
+    "$T/micad.log"
+curl -sf "$URL/crl/full.crl.pem" >"$T/full2.pem" &&
+    curl -sf "$URL/crl/delta.crl.pem" >"$T/delta2.pem" ||
+    not_ok "GET the CRLs after the restart"
+check "full CRL after the restart: not older than before the stop" \
+    test "$(crlnum "$T/full2.pem")" -ge "$FULL1"
+check "delta CRL after the restart: not older than before the stop" \
+    test "$(crlnum "$T/delta2.pem")" -ge "$DELTA1"
+check "l2 is in the delta CRL served after the restart" sh -c \
+    "openssl crl -in '$T/delta2.pem' -noout -text | grep -q 'Serial Number: $S2'"
+check "signed by the CA" openssl crl -in "$T/delta2.pem" -noout \
+    -CAfile "$D/ca.crt"
+
 # a LOGIN now waits for the dummy, then is answered as always
 GOT=$($LOGIN 1 alice "$PW" "$(otp)" 2>&1 | head -n 1)
 expect_eq "known account logs in (it waited for the dummy)" "$GOT" ok
@@ -76,6 +113,30 @@ expect_eq "unknown account gets the same answer as before" "$GOT" \
     "$UNKNOWN_BEFORE"
 check "and was verified against the dummy" \
     grep -q "argon2id verified against=dummy" "$T/micad.log"
+stop_micad
+expect_eq "micad stops" "$?" 0
+
+# ---- a stop while the dummy hash is being made ----
+# (a cost that takes seconds; the stop does not wait for it: the child
+# making it is killed; nothing acknowledged is lost)
+conf_set "$CONF" argon2_opslimit 100
+mv "$T/micad.log" "$T/micad.log.2"
+start_micad || not_ok "micad starts again"
+expect_exit 0 "revoke l1 (acknowledged)" admin revoke "$(serial_of "$T/l1.crt")" \
+    --reason superseded
+P=$MICAD_PID
+stop_micad
+expect_eq "micad stops while the dummy hash is being made" "$?" 0
+check "the dummy hash was not waited for" grep -q \
+    "1 argon2id dummy hash(es) still being made at stop: not waited for" \
+    "$T/micad.log"
+check "no dummy hash child left" sh -c \
+    "! pgrep -f 'argon2-dummy .* $P\$' >/dev/null"
+start_micad || not_ok "micad starts after that stop"
+expect_exit 0 "the revocation before that stop survived" \
+    openssl ocsp -issuer "$D/ca.crt" -CAfile "$D/ca.crt" \
+    -url "$URL/ocsp" -cert "$T/l1.crt"
+expect_out "l1 is revoked" "l1.crt: revoked"
 stop_micad
 expect_eq "micad stops" "$?" 0
 done_testing

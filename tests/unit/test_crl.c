@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1267,6 +1268,165 @@ test_intervals(void **state)
 	env_close(&e);
 }
 
+/*
+ * A background start (micad): crl_service_new returns at once; until the
+ * first build, the CRLs published before are served if they are the last
+ * ones signed and current; a status change waits for the first build;
+ * numbers go on above.  The clock holds the first build (its third call:
+ * crl_service_new, the seeds, then the build) until the gate opens.
+ */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_open, gate_calls, ready_calls, ready_ok;
+
+static int64_t
+gate_clock(void)
+{
+	pthread_mutex_lock(&gate_mu);
+	if (++gate_calls >= 3)
+		while (!gate_open)
+			pthread_cond_wait(&gate_cv, &gate_mu);
+	pthread_mutex_unlock(&gate_mu);
+	return test_now;
+}
+
+static void
+gate_set(int open)
+{
+	pthread_mutex_lock(&gate_mu);
+	gate_open = open;
+	if (!open)
+		gate_calls = 0;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
+}
+
+static void
+on_ready(void *arg, int ok)
+{
+	(void)arg;
+	ready_calls++;
+	ready_ok = ok;
+}
+
+static void
+test_background(void **state)
+{
+	struct env e;
+	struct crl_service *svc;
+	const struct crl_snapshot *s;
+	struct crl_opts o = {
+		.full_interval = INTERVAL,
+		.next_update = NEXT_UPDATE,
+		.delta_max_age = DELTA_AGE,
+		.clock = gate_clock,
+		.background = 1,
+		.seed_name = { "full.crl", "delta.crl" },
+		.ready = on_ready,
+	};
+	uint64_t full, delta;
+	X509_CRL *crl;
+	unsigned int i;
+
+	(void)state;
+	env_open(&e, "EC");
+	for (i = 1; i <= 3; i++) {
+		add_cert(e.st, i);
+		set_status(e.st, i, CERT_REVOKED, 1, T0, 0);
+	}
+	/* a run before: full and delta published */
+	assert_non_null(svc = service(&e));
+	assert_non_null(s = crl_service_peek(svc, CRL_FULL));
+	full = s->number;
+	crl_snapshot_release(s);
+	assert_non_null(s = crl_service_peek(svc, CRL_DELTA));
+	delta = s->number;
+	crl_snapshot_release(s);
+	crl_service_free(svc);
+
+	/* restart: they are served while the first build is held */
+	o.publish_dir = o.seed_dir = e.pub;
+	o.seed_last[CRL_FULL] = full;
+	o.seed_last[CRL_DELTA] = delta;
+	gate_set(0);
+	ready_calls = 0;
+	assert_non_null(svc = crl_service_new(e.st, e.ca.cert, e.ca.key, &o));
+	assert_non_null(s = crl_service_get(svc, CRL_FULL));
+	assert_int_equal(s->number, full);
+	assert_int_equal(s->from_file, 1);
+	crl = parse(s->der, s->der_len, &e.ca);
+	assert_int_equal(num_entries(crl), 3);
+	X509_CRL_free(crl);
+	crl_snapshot_release(s);
+	assert_non_null(s = crl_service_peek(svc, CRL_DELTA));
+	assert_int_equal(s->number, delta);
+	assert_int_equal(s->base_number, full);
+	crl_snapshot_release(s);
+	assert_int_equal(ready_calls, 0);
+	/* a change waits for the first build, then its delta comes */
+	add_cert(e.st, 4);
+	set_status(e.st, 4, CERT_REVOKED, 1, T0, 0);
+	gate_set(1);
+	assert_int_equal(crl_service_changed(svc), 1);
+	assert_int_equal(ready_calls, 1);
+	assert_int_equal(ready_ok, 1);
+	assert_non_null(s = crl_service_get(svc, CRL_FULL));
+	assert_true(s->number > delta);
+	assert_int_equal(s->from_file, 0);
+	crl = parse(s->der, s->der_len, &e.ca);
+	assert_int_equal(num_entries(crl), 4);
+	X509_CRL_free(crl);
+	crl_snapshot_release(s);
+	/* the delta keeps the base of before (relying parties hold it):
+	 * the one change since */
+	assert_non_null(s = crl_service_get(svc, CRL_DELTA));
+	assert_true(s->number > full);
+	assert_int_equal(s->base_number, full);
+	crl = parse(s->der, s->der_len, &e.ca);
+	assert_int_equal(num_entries(crl), 1);
+	X509_CRL_free(crl);
+	full = s->number - 1;
+	delta = s->number;
+	crl_snapshot_release(s);
+	crl_service_free(svc);
+
+	/* the files are not the last ones signed (a newer full was signed,
+	 * never written): the full one is not served, the first build's is */
+	o.seed_last[CRL_FULL] = full + 100;
+	o.seed_last[CRL_DELTA] = delta;
+	gate_set(0);
+	assert_non_null(svc = crl_service_new(e.st, e.ca.cert, e.ca.key, &o));
+	assert_non_null(s = crl_service_peek(svc, CRL_DELTA));
+	assert_int_equal(s->number, delta);
+	crl_snapshot_release(s);
+	gate_set(1);
+	assert_non_null(s = crl_service_peek(svc, CRL_FULL));
+	assert_true(s->number > delta);
+	crl_snapshot_release(s);
+	crl_service_free(svc);
+
+	/* a stop before the first build began: no number taken, the ready
+	 * callback not called, nothing newer published */
+	o.seed_last[CRL_FULL] = o.seed_last[CRL_DELTA] = 0;
+	gate_set(0);
+	ready_calls = 0;
+	assert_non_null(svc = crl_service_new(e.st, e.ca.cert, e.ca.key, &o));
+	crl_service_stopping(svc);
+	assert_null(crl_service_peek(svc, CRL_FULL));
+	gate_set(1);
+	crl_service_free(svc);
+	assert_int_equal(ready_calls, 0);
+	o.background = 0;
+	o.clock = test_clock;
+	assert_non_null(svc = crl_service_new(e.st, e.ca.cert, e.ca.key, &o));
+	assert_non_null(s = crl_service_peek(svc, CRL_DELTA));
+	/* the first build of this one took the next two numbers */
+	assert_true(s->number > delta + 1);
+	crl_snapshot_release(s);
+	crl_service_free(svc);
+	env_close(&e);
+}
+
 int
 main(void)
 {
@@ -1281,6 +1441,7 @@ main(void)
 		cmocka_unit_test(test_base_window),
 		cmocka_unit_test(test_reason_change),
 		cmocka_unit_test(test_intervals),
+		cmocka_unit_test(test_background),
 	};
 
 	log_init("test_crl", LOG_LVL_WARN);

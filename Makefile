@@ -66,6 +66,7 @@ TESTLIBS_crl	= crl ocsp store common
 TESTLIBS_http_parse = ocsp common
 TESTLIBS_proto	= ca store conf common
 TESTLIBS_auth	= ca store conf common
+TESTLIBS_ban	= ca conf common
 testlibs = $(foreach m,$(or $(TESTLIBS_$(1)),$(MODULES)),$(call modlib,$(m)))
 
 PROGS	 = $(BIN)/micad $(BIN)/mica $(BIN)/mica-admin

@@ -4,7 +4,8 @@
 #   make check      install missing packages, build, run every test
 #   make check SANITIZE=1   the same under ASan+UBSan (build-san/)
 #   make demo       the lost-certificate story end to end
-#   make bench      benchmarks (bench-ocsp, bench-crl, bench-issue); not part of check
+#   make bench      benchmarks (bench-ocsp, bench-crl, bench-issue, bench-start,
+#                   bench-varnish); not part of check
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each
 #   make install PREFIX=/usr/local DESTDIR=
 
@@ -65,6 +66,7 @@ TESTLIBS_crl	= crl ocsp store common
 TESTLIBS_http_parse = ocsp common
 TESTLIBS_proto	= ca store conf common
 TESTLIBS_auth	= ca store conf common
+TESTLIBS_ban	= ca conf common
 testlibs = $(foreach m,$(or $(TESTLIBS_$(1)),$(MODULES)),$(call modlib,$(m)))
 
 PROGS	 = $(BIN)/micad $(BIN)/mica $(BIN)/mica-admin
@@ -78,7 +80,7 @@ HELPER_SRCS = $(wildcard tests/helpers/*.c)
 HELPER_BINS = $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-valgrind test deps demo bench bench-ocsp bench-crl bench-issue bench-start \
-	fuzz soak install clean tests prev
+	fuzz soak soak-varnish bench-varnish install clean tests prev
 
 all: $(PROGS)
 
@@ -193,7 +195,14 @@ fuzz: deps $(FUZZ_BINS)
 soak: all
 	@sh tests/soak.sh $(BIN)
 
-bench: bench-ocsp bench-crl bench-issue bench-start
+# 1,000 reissues through Varnish (make check runs t_varnish with 200)
+soak-varnish: all
+	@sh tests/soak.sh $(BIN) t_varnish
+
+bench: bench-ocsp bench-crl bench-issue bench-start bench-varnish
+
+bench-varnish: deps all
+	@sh tests/bench/varnish.sh $(BIN) $(BUILD)
 
 bench-ocsp: deps all $(HELPER_BINS)
 	@sh tests/bench/ocsp.sh $(BIN) $(BUILD)

@@ -27,6 +27,7 @@
 
 #include "admin/adm_local.h"
 #include "ca/auth.h"
+#include "ca/ban.h"
 #include "ca/notify.h"
 #include "ca/ca.h"
 #include "ca/micad.h"
@@ -393,6 +394,8 @@ walk_start(struct walk *w)
 
 /* ---- status ---- */
 
+static void	status_caches(struct adm_req *, int);
+
 struct status_ctx {
 	int64_t			 now;
 	int			 json;
@@ -517,6 +520,7 @@ status_finish(struct walk *w)
 		    sc->journal.num_segments);
 		json_kv_u64(&r->rep.out, 0, "journal_bytes",
 		    sc->journal.bytes);
+		status_caches(r, 1);
 		wb_str(&r->rep.out, "}\n");
 		return;
 	}
@@ -556,6 +560,48 @@ status_finish(struct walk *w)
 		adm_out(r, "journal: off (store at seq %" PRIu64 "): changes "
 		    "after the last backup are lost with the host\n",
 		    sc->journal.seq);
+	status_caches(r, 0);
+}
+
+/* [http] ban_urls: one line (or JSON object) per HTTP cache. */
+static void
+status_caches(struct adm_req *r, int json)
+{
+	struct ban_cache_stat st;
+	char t1[32], t2[32];
+	int i;
+
+	if (json)
+		wb_str(&r->rep.out, ",\"caches\":[");
+	else if (r->d->ban == NULL)
+		adm_out(r, "http caches: none ([http] ban_urls)\n");
+	for (i = 0; ban_stat(r->d->ban, i, &st); i++) {
+		if (!json) {
+			adm_out(r, "http cache %s: last ban ok %s, %" PRIu64
+			    " bans, %" PRIu64 " failures%s%s%s\n", st.url,
+			    fmt_time(t1, st.last_ok), st.bans, st.failures,
+			    st.failures > 0 ? " (last " : "",
+			    st.failures > 0 ? fmt_time(t2, st.last_failure) :
+			    "", st.failures > 0 ? ")" : "");
+			if (st.failures > 0)
+				adm_out(r, "http cache %s: last error: %s\n",
+				    st.url, st.last_error);
+			continue;
+		}
+		if (i > 0)
+			wb_u8(&r->rep.out, ',');
+		wb_u8(&r->rep.out, '{');
+		json_kv_str(&r->rep.out, 1, "url", st.url);
+		json_kv_u64(&r->rep.out, 0, "bans", st.bans);
+		json_kv_u64(&r->rep.out, 0, "failures", st.failures);
+		json_kv_str(&r->rep.out, 0, "last_ok", fmt_time(t1, st.last_ok));
+		json_kv_str(&r->rep.out, 0, "last_failure",
+		    fmt_time(t2, st.last_failure));
+		json_kv_str(&r->rep.out, 0, "last_error", st.last_error);
+		wb_u8(&r->rep.out, '}');
+	}
+	if (json)
+		wb_u8(&r->rep.out, ']');
 }
 
 static void

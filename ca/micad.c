@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
+#include "ca/ban.h"
 #include "ca/ca.h"
 #include "ca/micad.h"
 #include "ca/notify.h"
@@ -151,13 +152,30 @@ changed_apply(struct micad *d, const uint8_t (*serials)[16], int n)
 	    RESTORE_KEEP_DELTA);
 }
 
+/*
+ * The HTTP caches drop their answers for the serials in e (one BAN per
+ * cache for the whole commit batch), bounded by [http] ban_timeout_ms;
+ * a cache that fails is counted and logged by ban_send, and the
+ * acknowledgement goes on.
+ */
+static void
+changed_ban(struct micad *d, struct ban_expr *e)
+{
+	if (d->ban != NULL && e->num > 0)
+		ban_send_expr(d->ban, e);
+}
+
 void
 micad_status_changed(struct micad *d, const uint8_t serial[16])
 {
 	uint8_t one[1][16];
+	struct ban_expr e;
 
 	memcpy(one[0], serial, 16);
 	changed_apply(d, (const uint8_t (*)[16])one, 1);
+	ban_expr_init(&e);
+	ban_expr_add(&e, serial);
+	changed_ban(d, &e);
 }
 
 int
@@ -278,7 +296,9 @@ wjob_work(void *arg)
 {
 	struct wjob *j = arg, *batch[WRITE_BATCH_MAX], *b;
 	struct store_job sj[WRITE_BATCH_MAX];
+	struct ban_expr e;
 	size_t n = 0, i;
+	int k;
 
 	if (j->committed)
 		return;		/* an earlier batch took it */
@@ -296,15 +316,21 @@ wjob_work(void *arg)
 		sj[i].rc = STORE_IO;
 	}
 	store_write_batch(j->d->store, sj, n);
+	ban_expr_init(&e);
 	for (i = 0; i < n; i++) {
 		b = batch[i];
 		b->rc = sj[i].rc;
 		b->committed = 1;
-		if (b->rc == STORE_OK && b->changed != NULL)
+		if (b->rc == STORE_OK && b->changed != NULL) {
 			changed_apply(b->d,
 			    (const uint8_t (*)[16])b->changed->serial,
 			    b->changed->n);
+			for (k = 0; k < b->changed->n; k++)
+				ban_expr_add(&e, b->changed->serial[k]);
+		}
 	}
+	/* before wjob_done tells anyone: no cache serves the old answer */
+	changed_ban(j->d, &e);
 	micad_stat_add(MSTAT_WRITE_COMMITS, 1);
 	if (n > 1)
 		micad_stat_add(MSTAT_WRITE_GROUPED, n - 1);

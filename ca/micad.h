@@ -69,6 +69,9 @@ struct micad {
 	struct reissue		*reissue;	/* ca/reissue.h, may be NULL */
 	struct notify		*notify;	/* ca/notify.h, may be NULL */
 	struct expiry		*expiry;	/* ca/expiry.h, may be NULL */
+	struct ban		*ban;		/* ca/ban.h: HTTP caches to ban
+						 * changed serials in; NULL:
+						 * none */
 	time_t			 started;
 	volatile int		 stopping;
 	struct workq		*writer;	/* 1 thread: every store commit */

@@ -28,6 +28,7 @@
 #include <sodium.h>
 
 #include "admin/admin.h"
+#include "ca/ban.h"
 #include "ca/ca.h"
 #include "ca/expiry.h"
 #include "ca/listener.h"
@@ -553,6 +554,8 @@ route_metrics(struct ocsp_http_req *req, const char *path, void *arg)
 	reissue_metrics(&m);
 	cert_metrics(&m);
 	conn_metrics(&m);
+	if (micad.ban != NULL)
+		ban_metrics_append(micad.ban, &m);
 	metric(&m, "counter", "mica_notify_delivered_total",
 	    "Notify events delivered (command exited 0; this run: resets at "
 	    "restart).",
@@ -716,6 +719,7 @@ bind_http(struct mica_conf *c)
 	ho.max_connections = c->http.max_connections;
 	ho.max_per_address = c->http.max_per_address;
 	ho.shed_start = c->http.shed_start;
+	ho.cache_max_age = c->http.cache_max_age;
 	if ((http = ocsp_http_new(micad.ocsp, &ho)) == NULL)
 		fatalx("cannot set up HTTP on %s", c->http.listen);
 	if (!load_ca_files(c->ca.cert) || !load_chain_pem())
@@ -1286,7 +1290,16 @@ start_services(struct mica_conf *c)
 {
 	struct notify_opts no;
 	struct timeval si_tv = { SI_REFRESH_S, 0 };
+	char err[256];
 
+	/* [http] ban_urls: before the first write can change a status */
+	if ((micad.ban = ban_new(c->http.ban_urls, c->http.ban_timeout_ms,
+	    err, sizeof(err))) == NULL && err[0] != '\0')
+		fatalx("%s: [http] %s", c->path, err);
+	if (micad.ban != NULL)
+		log_info("ban: %d HTTP caches (%s), timeout %d ms",
+		    ban_num_caches(micad.ban), c->http.ban_urls,
+		    c->http.ban_timeout_ms);
 	memset(&no, 0, sizeof(no));
 	no.command = c->daemon.notify_command;
 	no.timeout = c->daemon.notify_timeout;
@@ -1360,6 +1373,8 @@ shutdown_all(void)
 	micad.presign = NULL;
 	workq_free(micad.writer);
 	micad.writer = NULL;
+	ban_free(micad.ban);
+	micad.ban = NULL;
 	mark_journal();
 	expiry_free(micad.expiry);
 	renew_stop();

@@ -97,6 +97,9 @@ static const struct key keys[] = {
 	{ "http", "ocsp_max_certids", K_INT, N(http.ocsp_max_certids), 1, 256 },
 	{ "http", "ocsp_unknown_revoked", K_BOOL, N(http.ocsp_unknown_revoked), 0, 0 },
 	{ "http", "metrics_from", K_NETS, N(http), 0, 0 },
+	{ "http", "cache_max_age", K_INT, N(http.cache_max_age), 0, 86400 },
+	{ "http", "ban_urls", K_STR, S(http.ban_urls), 0, 0 },
+	{ "http", "ban_timeout_ms", K_INT, N(http.ban_timeout_ms), 10, 10000 },
 
 	{ "admin", "socket", K_PATH, S(admin.socket), 0, 0 },
 	{ "admin", "allowed_uids", K_UIDS, N(admin), 0, 0 },
@@ -269,6 +272,8 @@ conf_defaults(struct mica_conf *c, const char *dir)
 	parse_nets("127.0.0.0/8, ::1", c->http.metrics_from,
 	    &c->http.num_metrics_from, NULL, 0);
 	c->http.ocsp_max_certids = 16;
+	c->http.cache_max_age = 60;
+	c->http.ban_timeout_ms = 200;
 
 	join(c->admin.socket, sizeof(c->admin.socket), dir, "admin.sock");
 
@@ -421,6 +426,75 @@ conf_url_path(char *out, size_t out_len, const char *url)
 		return 0;
 	memcpy(out, p, n);
 	out[n] = '\0';
+	return 1;
+}
+
+int
+conf_ban_url_parse(const char *url, char *host, size_t host_len,
+    int *out_port)
+{
+	const char *h, *colon, *end;
+	char *e;
+	long port;
+
+	if (strncmp(url, "http://", 7) != 0)
+		return 0;
+	h = url + 7;
+	end = h + strlen(h);
+	if (end > h && end[-1] == '/')
+		end--;
+	if (memchr(h, '/', (size_t)(end - h)) != NULL)
+		return 0;
+	if (*h == '[') {		/* [v6]:port */
+		if ((colon = memchr(h, ']', (size_t)(end - h))) == NULL ||
+		    colon[1] != ':')
+			return 0;
+		h++;
+		if ((size_t)(colon - h) + 1 > host_len || colon == h)
+			return 0;
+		memcpy(host, h, (size_t)(colon - h));
+		host[colon - h] = '\0';
+		colon++;
+	} else {
+		if ((colon = memchr(h, ':', (size_t)(end - h))) == NULL ||
+		    colon == h || (size_t)(colon - h) + 1 > host_len)
+			return 0;
+		memcpy(host, h, (size_t)(colon - h));
+		host[colon - h] = '\0';
+	}
+	if (colon + 1 >= end || end - colon > 6 || colon[1] < '0' ||
+	    colon[1] > '9')
+		return 0;
+	port = strtol(colon + 1, &e, 10);
+	if (e != end || port < 1 || port > 65535)
+		return 0;
+	*out_port = (int)port;
+	return 1;
+}
+
+/* [http] ban_urls: each one http://HOST:PORT, at most CONF_BAN_MAX. */
+static int
+check_ban_urls(const struct mica_conf *c, const char *path, char *err,
+    size_t err_len)
+{
+	char buf[CONF_STR_MAX], *tok, *save = NULL, *p, host[256];
+	int port, n = 0;
+
+	snprintf(buf, sizeof(buf), "%s", c->http.ban_urls);
+	for (p = buf; (tok = strtok_r(p, ", \t", &save)) != NULL; p = NULL) {
+		if (++n > CONF_BAN_MAX) {
+			snprintf(err, err_len, "%s:%d: [http] ban_urls: more "
+			    "than %d caches", path, key_line(path, "http",
+			    "ban_urls"), CONF_BAN_MAX);
+			return 0;
+		}
+		if (!conf_ban_url_parse(tok, host, sizeof(host), &port)) {
+			snprintf(err, err_len, "%s:%d: [http] ban_urls: "
+			    "\"%s\": not http://HOST:PORT", path,
+			    key_line(path, "http", "ban_urls"), tok);
+			return 0;
+		}
+	}
 	return 1;
 }
 
@@ -935,6 +1009,7 @@ conf_load(struct mica_conf *c, const char *path, char *err, size_t err_len)
 		goto out;
 	if (!apply(c, nc, path, err, err_len) ||
 	    !check_old_urls(c, path, err, err_len) ||
+	    !check_ban_urls(c, path, err, err_len) ||
 	    !apply_profiles(c, nc, path, err, err_len))
 		goto out;
 	rc = 1;

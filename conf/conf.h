@@ -104,6 +104,15 @@ struct conf_http {			/* [http]: OCSP, CRL, CA cert */
 	struct conf_net	metrics_from[CONF_NETS_MAX];	/* who may GET
 							 * /metrics; loopback */
 	int		num_metrics_from;		/* 0: nobody */
+	int		cache_max_age;			/* s, 60: longest
+							 * max-age of a GET
+							 * answer; 0 no-store */
+	char		ban_urls[CONF_STR_MAX];		/* http://HOST:PORT of
+							 * HTTP caches to BAN
+							 * changed serials in;
+							 * "" = none */
+	int		ban_timeout_ms;			/* 200: all bans of a
+							 * commit together */
 };
 
 struct conf_admin {
@@ -208,6 +217,16 @@ struct mica_conf {
  * Returns 1, or 0 with the reason in why.
  */
 int	conf_http_url_check(const char *url, char *why, size_t why_len);
+
+#define CONF_BAN_MAX	16	/* [http] ban_urls */
+
+/*
+ * Splits one [http] ban_urls entry "http://HOST:PORT" (or
+ * "http://[V6]:PORT", a trailing "/" allowed) into host and port.
+ * Returns 1, or 0 when it is not that form or host does not fit.
+ */
+int	conf_ban_url_parse(const char *url, char *host, size_t host_len,
+	    int *out_port);
 
 /* The profile [profile.name], or NULL. */
 const struct conf_profile *conf_profile_find(const struct mica_conf *,

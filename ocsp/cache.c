@@ -73,8 +73,10 @@ ocsp_blob_unref(struct ocsp_blob *b)
 {
 	if (b == NULL)
 		return;
-	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
+		free(b->serials);
 		free(b);
+	}
 }
 
 struct ocsp_cache *

@@ -111,6 +111,7 @@ struct sign_job {
 	struct http_thread	*t;		/* whose done list */
 	struct hconn		*c;
 	int			 minor, head;	/* for the answer's framing */
+	int			 get;		/* GET or HEAD: may be cached */
 	char			 inm[OCSP_ETAG_MAX]; /* If-None-Match or "" */
 	struct ocsp_answer	 a;
 	int			 ok;
@@ -255,6 +256,7 @@ ocsp_http_opts_defaults(struct ocsp_http_opts *o)
 	o->max_connections = 1024;
 	o->max_per_address = 64;
 	o->shed_start = 75;
+	o->cache_max_age = 60;
 }
 
 /* ---- GET path decoding ---- */
@@ -739,9 +741,14 @@ ocsp_http_send_error(struct ocsp_http_req *rq, int code, const char *reason)
 
 /* ---- OCSP answers ---- */
 
-/* RFC 5019 section 6.2 header values for a, from the memo if current. */
+/*
+ * RFC 5019 section 6.2 header values for a, from the memo if current:
+ * max-age and Expires end at nextUpdate or after max_age seconds,
+ * whichever is first (a short lifetime bounds how long an HTTP cache
+ * can serve an answer a lost ban left behind).
+ */
 static const struct hdr_memo *
-hdr_values(struct hdr_memo *m, const struct ocsp_answer *a)
+hdr_values(struct hdr_memo *m, const struct ocsp_answer *a, int max_age)
 {
 	int64_t now = (int64_t)time(NULL), age;
 
@@ -749,11 +756,13 @@ hdr_values(struct hdr_memo *m, const struct ocsp_answer *a)
 	    m->next_update == a->next_update)
 		return m;
 	age = a->next_update > now ? a->next_update - now : 0;
+	if (age > max_age)
+		age = max_age;
 	snprintf(m->cache_control, sizeof(m->cache_control), "max-age=%"
 	    PRId64 ", public, no-transform, must-revalidate", age);
 	ocsp_http_date(m->last_modified, sizeof(m->last_modified),
 	    a->this_update);
-	ocsp_http_date(m->expires, sizeof(m->expires), a->next_update);
+	ocsp_http_date(m->expires, sizeof(m->expires), now + age);
 	m->now = now;
 	m->this_update = a->this_update;
 	m->next_update = a->next_update;
@@ -762,24 +771,28 @@ hdr_values(struct hdr_memo *m, const struct ocsp_answer *a)
 
 /*
  * Writes answer a into this turn's output for c: HTTP/1.<minor>
- * framing, no body for HEAD (head), 304 when inm is its ETag.
+ * framing, no body for HEAD (head), 304 when inm is its ETag.  Only a
+ * GET (get) answer that names its serials may be kept by HTTP caches;
+ * POST, error and nonce answers get no-store.
  */
 static void
 tx_answer(struct http_thread *t, struct hconn *c, int minor, int head,
-    const char *inm, const struct ocsp_answer *a)
+    int get, const char *inm, const struct ocsp_answer *a)
 {
 	const struct hdr_memo *m;
-	int code = 200;
+	int code = 200, cacheable;
 
-	if (a->cacheable && inm != NULL && strcmp(inm, a->etag) == 0)
+	cacheable = a->cacheable && get && a->serials != NULL &&
+	    t->h->opts.cache_max_age > 0;
+	if (cacheable && inm != NULL && strcmp(inm, a->etag) == 0)
 		code = 304;
 	tx_status(t, c, minor, code, reason_of(code),
 	    code == 304 ? -1 : (int64_t)a->der_len);
-	if (!a->cacheable) {
+	if (!cacheable) {
 		tx_str(t, "Content-Type: " CT_RESPONSE
 		    "\r\nCache-Control: no-cache, no-store\r\n\r\n");
 	} else {
-		m = hdr_values(&t->memo, a);
+		m = hdr_values(&t->memo, a, t->h->opts.cache_max_age);
 		tx_str(t, "Content-Type: " CT_RESPONSE "\r\nCache-Control: ");
 		tx_str(t, m->cache_control);
 		tx_str(t, "\r\nLast-Modified: ");
@@ -788,6 +801,8 @@ tx_answer(struct http_thread *t, struct hconn *c, int minor, int head,
 		tx_str(t, m->expires);
 		tx_str(t, "\r\nETag: ");
 		tx_str(t, a->etag);
+		tx_str(t, "\r\nX-Mica-Serials: ");
+		tx_str(t, a->serials);
 		tx_str(t, "\r\n\r\n");
 	}
 	if (code == 200 && !head)
@@ -812,6 +827,7 @@ enqueue(struct ocsp_http_req *rq, const uint8_t *der, size_t len)
 	j->c = rq->c;
 	j->minor = rq->h->minor;
 	j->head = rq->h->method == OCSP_HTTP_HEAD;
+	j->get = rq->h->method == OCSP_HTTP_GET || j->head;
 	if ((inm = ocsp_http_req_header(rq, "If-None-Match")) != NULL &&
 	    strlen(inm) < sizeof(j->inm))
 		memcpy(j->inm, inm, strlen(inm) + 1);
@@ -859,6 +875,7 @@ answer(struct ocsp_http_req *rq, const uint8_t *der, size_t len)
 	}
 	rq->sent = 1;
 	tx_answer(t, rq->c, rq->h->minor, rq->h->method == OCSP_HTTP_HEAD,
+	    rq->h->method != OCSP_HTTP_POST,
 	    ocsp_http_req_header(rq, "If-None-Match"), &a);
 	ocsp_answer_cleanup(&a);
 }
@@ -874,15 +891,47 @@ content_type_ok(const struct ocsp_http_req *rq)
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
 }
 
-/* RFC 6960 A.1: GET {url}/{url-encoding of base-64 encoding of DER}. */
+/*
+ * 1 when der[0..len) is exactly one DER SEQUENCE (an OCSPRequest starts
+ * so): tag 0x30, a definite length (X.690 8.1.3) covering the rest.
+ */
+static int
+der_one_sequence(const uint8_t *der, size_t len)
+{
+	size_t n, hl, i, nl;
+
+	if (len < 2 || der[0] != 0x30)
+		return 0;
+	if (der[1] < 0x80) {
+		n = der[1];
+		hl = 2;
+	} else {
+		nl = der[1] & 0x7f;
+		if (nl == 0 || nl > 4 || len < 2 + nl)
+			return 0;
+		for (n = 0, i = 0; i < nl; i++)
+			n = n << 8 | der[2 + i];
+		hl = 2 + nl;
+	}
+	return n == len - hl;
+}
+
+/*
+ * RFC 6960 A.1: GET {url}/{url-encoding of base-64 encoding of DER}.
+ * A path that is not that (not base64, not one DER SEQUENCE) is no OCSP
+ * request: 404, so that no HTTP cache keeps junk as a 200.
+ */
 static void
 handle_get(struct ocsp_http_req *rq, const char *b64, size_t b64_len)
 {
 	struct http_thread *t = rq->t;
 	size_t len = 0, cap = (size_t)t->h->opts.max_body;
 
-	if (!ocsp_get_decode(t->getbuf, cap, &len, b64, b64_len))
-		len = 0;	/* answered as malformedRequest */
+	if (!ocsp_get_decode(t->getbuf, cap, &len, b64, b64_len) ||
+	    !der_one_sequence(t->getbuf, len)) {
+		ocsp_http_send_error(rq, 404, reason_of(404));
+		return;
+	}
 	answer(rq, t->getbuf, len);
 }
 
@@ -1491,7 +1540,7 @@ done_cb(evutil_socket_t fd, short ev, void *arg)
 		c->waiting = 0;
 		t->tx.len = 0;
 		if (j->ok)
-			tx_answer(t, c, j->minor, j->head,
+			tx_answer(t, c, j->minor, j->head, j->get,
 			    j->inm[0] != '\0' ? j->inm : NULL, &j->a);
 		else
 			tx_error(t, c, 503);

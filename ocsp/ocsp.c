@@ -39,6 +39,7 @@
 #define RESPID_LEN	(4 + SHA1_LEN)
 #define SINGLE_MAX	160	/* a SingleResponse beyond its CertID */
 #define ENVELOPE_MAX	256	/* fixed parts of ResponseData, OCSPResponse */
+#define SERIALS_TXT_MAX	1024	/* X-Mica-Serials; more: not HTTP-cached */
 
 /* Upper bounds of the latency buckets, microseconds. */
 static const uint64_t lat_bounds_us[NLAT] = {
@@ -1100,6 +1101,50 @@ respond_miss(struct ocsp_ctx *c, const uint8_t *in, size_t len, int64_t now,
 	return res;
 }
 
+/*
+ * b->serials: the non-zero serials of the request, upper-case hex as mica
+ * prints them, comma-separated, each once; left NULL when they do not
+ * fit SERIALS_TXT_MAX (an HTTP cache then gets no-store: a ban could not
+ * name the answer).
+ */
+static void
+set_serials(struct ocsp_blob *b, const uint8_t (*serials)[OCSP_SERIAL_LEN],
+    size_t num)
+{
+	static const uint8_t zero[OCSP_SERIAL_LEN];
+	char hex[SERIAL_HEX_LEN], *t;
+	size_t i, j, n = 0, hl;
+
+	if ((t = malloc(SERIALS_TXT_MAX)) == NULL)
+		return;
+	for (i = 0; i < num; i++) {
+		if (memcmp(serials[i], zero, OCSP_SERIAL_LEN) == 0)
+			continue;
+		for (j = 0; j < i; j++)
+			if (memcmp(serials[i], serials[j],
+			    OCSP_SERIAL_LEN) == 0)
+				break;
+		if (j < i)
+			continue;
+		serial_hex(hex, serials[i]);
+		hl = strlen(hex);
+		if (n + hl + 2 > SERIALS_TXT_MAX) {
+			free(t);
+			return;
+		}
+		if (n > 0)
+			t[n++] = ',';
+		memcpy(t + n, hex, hl);
+		n += hl;
+	}
+	if (n == 0) {
+		free(t);
+		return;
+	}
+	t[n] = '\0';
+	b->serials = t;
+}
+
 static void
 set_etag(struct ocsp_blob *b)
 {
@@ -1146,8 +1191,10 @@ answer_blob(struct ocsp_answer *a, struct ocsp_blob *b, int cacheable)
 	a->cacheable = cacheable;
 	a->this_update = b->this_update;
 	a->next_update = b->next_update;
-	if (cacheable)
+	if (cacheable) {
 		memcpy(a->etag, b->etag, sizeof(a->etag));
+		a->serials = b->serials;
+	}
 }
 
 static void
@@ -1222,6 +1269,9 @@ ocsp_respond(struct ocsp_ctx *c, struct ocsp_answer *out, const uint8_t *req,
 	 * kept: the serial may be issued a moment later. */
 	if (!nonce)
 		set_etag(b);
+	if (!nonce && !c->saw_unissued)
+		set_serials(b, (const uint8_t (*)[OCSP_SERIAL_LEN])c->serials,
+		    num);
 	if (!nonce && !c->saw_unissued) {
 		ocsp_cache_put(r->cache, h, req, req_len, b,
 		    (const uint8_t (*)[OCSP_SERIAL_LEN])c->serials, num,

@@ -81,6 +81,9 @@ struct ocsp_answer {
 	int64_t			 this_update;	/* unix s, when cacheable */
 	int64_t			 next_update;
 	char			 etag[OCSP_ETAG_MAX];	/* quoted, "" if none */
+	/* "HEX[,HEX...]" (serial_hex) of the serials answered, for HTTP
+	 * caches' bans; NULL: HTTP caches must not keep the answer */
+	const char		*serials;
 	struct ocsp_blob	*ref;		/* keeps der alive; internal */
 };
 
@@ -192,7 +195,10 @@ struct ocsp_http_opts {
 					 * with no request in progress (the
 					 * address holding most connections
 					 * first, then the oldest); 75,
-					 * 0 = never */
+					 * 0 = never */	int		cache_max_age;	/* s, the longest Cache-Control
+					 * max-age of a GET answer (never
+					 * past its nextUpdate); 60,
+					 * 0 = no-store */
 };
 
 /* What the listener counts (refused, shed, closed connections). */

@@ -22,6 +22,10 @@ struct ocsp_blob {
 	/* the signer's validity: served from the cache only inside it */
 	int64_t		signer_not_before, signer_not_after;
 	char		etag[OCSP_ETAG_MAX];
+	/* "HEX,HEX": the serials it answers for (X-Mica-Serials), or NULL
+	 * when it must not be kept by HTTP caches (a serial not issued
+	 * yet, too many to name); freed with the blob */
+	char		*serials;
 	size_t		len;
 	uint8_t		der[];
 };

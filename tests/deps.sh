@@ -6,7 +6,7 @@ PKGS="build-essential pkg-config libssl-dev openssl libevent-dev liblmdb-dev
 lmdb-utils libsodium-dev libcmocka-dev oathtool gnutls-bin clang
 libclang-rt-14-dev valgrind util-linux procps curl python3 faketime golang-go
 python3-cryptography mandoc man-db libnss3-tools
-libengine-pkcs11-openssl softhsm2 opensc libqrencode-dev git"
+libengine-pkcs11-openssl softhsm2 opensc libqrencode-dev git varnish"
 # Used by some tests and benchmarks, which skip cleanly without them.
 OPTIONAL="nginx-light wrk"
 missing=""

@@ -334,10 +334,14 @@ http | - | POST /ocsp application/ocsp-request nonce128.der | 200 ocsp=0
 http | - | POST /ocsp application/ocsp-request foreign.der | 200 ocsp=6
 http | - | POST /ocsp application/ocsp-request many17.der | 200 ocsp=1
 http | - | POST /ocsp application/ocsp-request many16.der | 200 ocsp=0
-http | - | GET /ocsp/!!!notbase64 - -                  | 200 ocsp=1
-http | - | GET /ocsp/%zz - -                           | 200 ocsp=1
-http | - | GET /ocsp/ - -                              | 200 ocsp=1
-http | - | GET /ocsp/${REQ_B64}== - -                  | 200 ocsp=1
+http | - | GET /ocsp/!!!notbase64 - -                  | 404
+http | - | GET /ocsp/%zz - -                           | 404
+http | - | GET /ocsp/ - -                              | 404
+http | - | GET /ocsp/${REQ_B64}== - -                  | 404
+http | - | GET /ocsp/MAQCAQE%3D - -                    | 404
+http | - | GET /ocsp/MAMCAQE%3D - -                    | 200 ocsp=1
+http | - | GET /favicon.ico - -                        | 404
+http | - | GET /robots.txt - -                         | 404
 http | - | GET /ocsp/$REQ_URL - -                      | 200 ocsp=0
 http | - | GET /crl/nothing - -                        | 404
 http | - | GET /crl/full.crlx - -                      | 404

@@ -88,6 +88,14 @@ expect_out "RFC 5019 Cache-Control" "public, no-transform, must-revalidate"
 expect_out "Last-Modified" "Last-Modified: "
 expect_out "Expires" "Expires: "
 expect_out "ETag" "ETag: \""
+expect_out "X-Mica-Serials names the serial" \
+    "X-Mica-Serials: $(serial_of "$T/l2.crt")"
+age=$(printf '%s\n' "$OUT" | tr -d '\r' | sed -n 's/^Cache-Control: max-age=\([0-9]*\).*/\1/p')
+if [ -n "$age" ] && [ "$age" -gt 0 ] && [ "$age" -le 60 ]; then
+	ok "max-age $age within [http] cache_max_age (60)"
+else
+	not_ok "max-age '$age' not within 1..60"
+fi
 expect_exit 0 "GET /<escaped base64>" curl -sf -o "$T/get2.der" "$URL/$ESC"
 expect_exit 0 "escaped GET answers the same bytes (cache)" \
     cmp "$T/get.der" "$T/get2.der"
@@ -95,9 +103,15 @@ expect_exit 0 "escaped GET answers the same bytes (cache)" \
 # POST with the wrong media type; bad GET; health
 expect_eq "POST text/plain is 415" "$(curl -s -o /dev/null -w '%{http_code}' \
     -H 'Content-Type: text/plain' --data-binary @"$T/req.der" "$URL/ocsp")" 415
-curl -s -o "$T/bad.der" "$URL/ocsp/YQ=a"
-expect_eq "bad base64 is an OCSP malformedRequest" \
+expect_eq "bad base64 is no OCSP request: 404" \
+    "$(curl -s -o /dev/null -w '%{http_code}' "$URL/ocsp/YQ=a")" 404
+expect_eq "an unknown path is 404" \
+    "$(curl -s -o /dev/null -w '%{http_code}' "$URL/favicon.ico")" 404
+curl -s -D "$T/bad.hdr" -o "$T/bad.der" "$URL/ocsp/MAMCAQE%3D"
+expect_eq "a DER SEQUENCE that is no OCSPRequest: malformedRequest" \
     "$(od -An -tx1 "$T/bad.der" | tr -d ' \n')" 30030a0101
+expect_eq "malformedRequest is no-store" "$(tr -d '\r' <"$T/bad.hdr" |
+    sed -n 's/^Cache-Control: //p')" "no-cache, no-store"
 expect_eq "/healthz" "$(curl -s "$URL/healthz")" ok
 
 # gnutls as a second client

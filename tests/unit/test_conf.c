@@ -95,6 +95,61 @@ test_values(void **state)
 	assert_int_equal(c.http.max_per_address, 1000);
 	assert_int_equal(c.http.shed_start, 0);
 	assert_int_equal(c.proto.shed_start, 100);
+	/* HTTP caches: defaults, then set */
+	assert_int_equal(c.http.cache_max_age, 60);
+	assert_string_equal(c.http.ban_urls, "");
+	assert_int_equal(c.http.ban_timeout_ms, 200);
+	write_conf("[http]\ncache_max_age = 0\nban_timeout_ms = 50\n"
+	    "ban_urls = http://127.0.0.1:6081, http://[::1]:80/ "
+	    "http://cache.example:8080\n", 0600);
+	assert_true(conf_load(&c, path, err, sizeof(err)));
+	assert_int_equal(c.http.cache_max_age, 0);
+	assert_int_equal(c.http.ban_timeout_ms, 50);
+}
+
+static void
+test_ban_url(void **state)
+{
+	static const struct {
+		const char	*url, *host;
+		int		 port;
+	} t[] = {
+		{ "http://127.0.0.1:6081", "127.0.0.1", 6081 },
+		{ "http://127.0.0.1:6081/", "127.0.0.1", 6081 },
+		{ "http://[::1]:80", "::1", 80 },
+		{ "http://cache.example:65535", "cache.example", 65535 },
+		{ "http://127.0.0.1", NULL, 0 },
+		{ "http://127.0.0.1:", NULL, 0 },
+		{ "http://127.0.0.1:0", NULL, 0 },
+		{ "http://127.0.0.1:65536", NULL, 0 },
+		{ "http://127.0.0.1:+80", NULL, 0 },
+		{ "http://127.0.0.1:80x", NULL, 0 },
+		{ "http://127.0.0.1:80/ban", NULL, 0 },
+		{ "http://:80", NULL, 0 },
+		{ "http://[::1]80", NULL, 0 },
+		{ "http://[]:80", NULL, 0 },
+		{ "https://127.0.0.1:443", NULL, 0 },
+		{ "127.0.0.1:80", NULL, 0 },
+		{ "", NULL, 0 },
+	};
+	char host[64];
+	size_t i;
+	int port;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		port = 0;
+		if (conf_ban_url_parse(t[i].url, host, sizeof(host), &port) !=
+		    (t[i].host != NULL))
+			fail_msg("%s: wrong verdict", t[i].url);
+		if (t[i].host != NULL) {
+			assert_string_equal(host, t[i].host);
+			assert_int_equal(port, t[i].port);
+		}
+	}
+	/* a host that does not fit */
+	assert_false(conf_ban_url_parse("http://a-long-host-name:80", host, 8,
+	    &port));
 }
 
 static void
@@ -125,6 +180,12 @@ test_errors(void **state)
 	    "2: [http] max_per_address: must be a number from 1 to 100000");
 	expect_error("[http]\nshed_start = 101\n",
 	    "2: [http] shed_start: must be a number from 0 to 100");
+	expect_error("[http]\nban_urls = http://127.0.0.1:6081 ftp://x:1\n",
+	    "2: [http] ban_urls: \"ftp://x:1\": not http://HOST:PORT");
+	expect_error("[http]\nban_timeout_ms = 5\n",
+	    "2: [http] ban_timeout_ms: must be a number from 10 to 10000");
+	expect_error("[http]\ncache_max_age = -1\n",
+	    "2: [http] cache_max_age: must be a number from 0 to 86400");
 	expect_error("[protocol]\nshed_start = -1\n",
 	    "2: [protocol] shed_start: must be a number from 0 to 100");
 	expect_error("[policy]\nreview = sometimes\n",
@@ -311,6 +372,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_key_uri, setup, teardown),
 		cmocka_unit_test(test_sample),
+		cmocka_unit_test(test_ban_url),
 	};
 
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);

@@ -1024,11 +1024,10 @@ test_http(void **state)
 	    strncmp(resp, "HTTP/1.1 200", 12) == 0);
 	assert_non_null(strstr(resp,
 	    "Content-Type: application/ocsp-response\r\n"));
-	assert_non_null(strstr(resp, "Cache-Control: max-age="));
-	assert_non_null(strstr(resp, "public, no-transform, must-revalidate"));
-	assert_non_null(strstr(resp, "ETag: \""));
-	assert_non_null(strstr(resp, "Last-Modified: "));
-	assert_non_null(strstr(resp, "Expires: "));
+	/* POST answers are never kept by HTTP caches */
+	assert_non_null(strstr(resp, "Cache-Control: no-cache, no-store"));
+	assert_null(strstr(resp, "ETag: "));
+	assert_null(strstr(resp, "X-Mica-Serials: "));
 	body = http_body(resp, rlen, &blen);
 	assert_int_equal(body_status(body, blen), V_OCSP_CERTSTATUS_GOOD);
 	free(resp);
@@ -1061,13 +1060,48 @@ test_http(void **state)
 	snprintf(head, sizeof(head), "GET /ocsp/%s HTTP/1.0\r\n\r\n", b64);
 	resp = http_exchange(port, head, NULL, 0, &rlen);
 	assert_non_null(strstr(resp, " 200 "));
+	{
+		/* RFC 5019 6.2 fields; max-age at most cache_max_age (60) */
+		char want[64], hex[SERIAL_HEX_LEN];
+		const char *ma = strstr(resp, "Cache-Control: max-age=");
+
+		assert_non_null(ma);
+		assert_true(atoi(ma + 23) > 0 && atoi(ma + 23) <= 60);
+		assert_non_null(strstr(resp,
+		    "public, no-transform, must-revalidate"));
+		assert_non_null(strstr(resp, "ETag: \""));
+		assert_non_null(strstr(resp, "Last-Modified: "));
+		assert_non_null(strstr(resp, "Expires: "));
+		serial_hex(hex, F.serial[L_GOOD]);
+		snprintf(want, sizeof(want), "X-Mica-Serials: %s\r\n", hex);
+		assert_non_null(strstr(resp, want));
+	}
 	body = http_body(resp, rlen, &blen);
 	assert_int_equal(body_status(body, blen), V_OCSP_CERTSTATUS_GOOD);
 	free(resp);
 
-	/* GET with bad base64: an OCSP malformedRequest */
-	resp = http_exchange(port, "GET /ocsp/YQ=a HTTP/1.0\r\n\r\n", NULL, 0,
-	    &rlen);
+	/* GET paths that are no OCSP request: 404, never a 200 to keep */
+	{
+		static const char *const bad[] = {
+			"/ocsp/YQ=a",		/* not base64 */
+			"/ocsp/AAAA",		/* base64, not a SEQUENCE */
+			"/ocsp/MAQCAQE%3D",	/* SEQUENCE, wrong length */
+			"/favicon.ico", "/robots.txt", "/index", "/MIIB",
+		};
+		size_t k;
+
+		for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+			snprintf(head, sizeof(head), "GET %s HTTP/1.0\r\n"
+			    "\r\n", bad[k]);
+			resp = http_exchange(port, head, NULL, 0, &rlen);
+			if (strstr(resp, " 404 ") == NULL)
+				fail_msg("GET %s: %.40s", bad[k], resp);
+			free(resp);
+		}
+	}
+	/* a DER SEQUENCE that is no OCSPRequest: malformedRequest, not kept */
+	resp = http_exchange(port, "GET /ocsp/MAMCAQE%3D HTTP/1.0\r\n\r\n",
+	    NULL, 0, &rlen);
 	assert_non_null(strstr(resp, " 200 "));
 	assert_non_null(strstr(resp, "Cache-Control: no-cache, no-store"));
 	body = http_body(resp, rlen, &blen);
@@ -1228,7 +1262,7 @@ test_http_wire(void **state)
 		close(fd);
 		assert_int_equal(count_str(resp, rlen, "HTTP/1.1 200 OK\r\n"),
 		    41);
-		/* the k-th answer: nonce (no-cache), cached (max-age), ... */
+		/* the k-th answer: nonce, cached, ...: all POST, no-store */
 		p = resp;
 		for (i = 0; i < 41; i++) {
 			size_t left = rlen - (size_t)(p - resp);
@@ -1241,12 +1275,9 @@ test_http_wire(void **state)
 			if (i == 40)
 				assert_non_null(memmem(p, (size_t)(at[2] - p),
 				    "text/plain", 10));
-			else if (i % 2 == 0)
+			else	/* POST: never kept by HTTP caches */
 				assert_non_null(memmem(p, (size_t)(at[2] - p),
 				    "no-cache, no-store", 18));
-			else
-				assert_non_null(memmem(p, (size_t)(at[2] - p),
-				    "Cache-Control: max-age=", 23));
 			p = at[2];
 		}
 		assert_int_equal(memcmp(resp + rlen - 3, "ok\n", 3), 0);
@@ -1287,17 +1318,27 @@ test_http_wire(void **state)
 	assert_true(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17) == 0);
 	body = http_body(resp, rlen, &blen);
 	assert_int_equal(body_status(body, blen), V_OCSP_CERTSTATUS_GOOD);
-	p = strstr(resp, "ETag: ");
-	assert_non_null(p);
-	snprintf(etag, sizeof(etag), "%.*s", (int)strcspn(p + 6, "\r"), p + 6);
+	assert_null(strstr(resp, "ETag: "));	/* POST: not cacheable */
 	free(resp);
 
-	/* the same answer again with its ETag: 304, no body */
-	hl = snprintf(head, sizeof(head), "POST /ocsp HTTP/1.1\r\nHost: x\r\n"
-	    "If-None-Match: %s\r\nContent-Type: application/ocsp-request"
-	    "\r\nContent-Length: %zu\r\n\r\n", etag, len);
+	/* the GET form has an ETag; asked again with it: 304, no body */
+	{
+		char enc[2048];
+
+		EVP_EncodeBlock((unsigned char *)enc, der, (int)len);
+		hl = snprintf(head, sizeof(head), "GET /ocsp/%s HTTP/1.1\r\n"
+		    "Host: x\r\n\r\n", enc);
+		wire_send(fd, head, (size_t)hl);
+		resp = wire_read_one(fd, &rlen);
+		p = strstr(resp, "ETag: ");
+		assert_non_null(p);
+		snprintf(etag, sizeof(etag), "%.*s",
+		    (int)strcspn(p + 6, "\r"), p + 6);
+		free(resp);
+		hl = snprintf(head, sizeof(head), "GET /ocsp/%s HTTP/1.1\r\n"
+		    "Host: x\r\nIf-None-Match: %s\r\n\r\n", enc, etag);
+	}
 	wire_send(fd, head, (size_t)hl);
-	wire_send(fd, der, len);
 	resp = wire_read_one(fd, &rlen);
 	assert_true(strncmp(resp, "HTTP/1.1 304 Not Modified\r\n", 27) == 0);
 	assert_null(strstr(resp, "Content-Length"));

@@ -31,6 +31,7 @@
 #include "ca/micad.h"
 #include "ca/reissue.h"
 #include "ca/renew.h"
+#include "ca/repl.h"
 #include "ca/restore.h"
 #include "ca/subrenew.h"
 #include "common/json.h"
@@ -516,6 +517,7 @@ status_finish(struct walk *w)
 		    sc->journal.num_segments);
 		json_kv_u64(&r->rep.out, 0, "journal_bytes",
 		    sc->journal.bytes);
+		repl_status(&r->rep.out, 1);
 		wb_str(&r->rep.out, "}\n");
 		return;
 	}
@@ -555,6 +557,7 @@ status_finish(struct walk *w)
 		adm_out(r, "journal: off (store at seq %" PRIu64 "): changes "
 		    "after the last backup are lost with the host\n",
 		    sc->journal.seq);
+	repl_status(&r->rep.out, 0);
 }
 
 static void
@@ -2506,6 +2509,7 @@ adm_dispatch(struct adm_req *r)
 	size_t i;
 	const char *cmd = r->in.argc > 0 ? r->in.argv[0] : "";
 	const char *sub = r->in.argc > 1 ? r->in.argv[1] : "";
+	char refuse[512];
 
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(commands[i].name, cmd) != 0)
@@ -2515,7 +2519,10 @@ adm_dispatch(struct adm_req *r)
 			continue;
 		log_debug("admin %s: %s%s%s", r->actor, cmd,
 		    commands[i].sub ? " " : "", commands[i].sub ? sub : "");
-		commands[i].fn(r);
+		if (repl_refuse_admin(cmd, sub, refuse, sizeof(refuse)))
+			adm_fail(r, "%s", refuse);
+		else
+			commands[i].fn(r);
 		if (!r->async)
 			adm_done(r);
 		return;

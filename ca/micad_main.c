@@ -36,6 +36,7 @@
 #include "ca/privdrop.h"
 #include "ca/renew.h"
 #include "ca/reissue.h"
+#include "ca/repl.h"
 #include "ca/restore.h"
 #include "ca/sign_client.h"
 #include "common/bytes.h"
@@ -250,6 +251,8 @@ static void
 route_crl(struct ocsp_http_req *req, const char *path, void *arg)
 {
 	(void)arg;
+	if (repl_crl_http(req, path))	/* a standby: the primary's */
+		return;
 	crl_http_handle(micad.crl, req, path);
 }
 
@@ -548,6 +551,7 @@ route_metrics(struct ocsp_http_req *req, const char *path, void *arg)
 	reissue_metrics(&m);
 	cert_metrics(&m);
 	conn_metrics(&m);
+	repl_metrics(&m);
 	metric(&m, "counter", "mica_notify_delivered_total",
 	    "Notify events delivered (command exited 0; this run: resets at "
 	    "restart).",
@@ -744,6 +748,8 @@ start_serving(struct mica_conf *c)
 	co.publish_dir = c->crl.publish_dir;
 	co.hwm = micad.hwm;
 	co.rsign = sign_client_rsign(micad.sclient);
+	if (repl_is_standby())	/* serves the CRLs its primary signed */
+		goto http;
 	micad.crl = crl_service_new(micad.store,
 	    ca_signer_get0_cert(micad.signer),
 	    X509_get0_pubkey(ca_signer_get0_cert(micad.signer)), &co);
@@ -751,6 +757,7 @@ start_serving(struct mica_conf *c)
 		fatalx("cannot start the CRL service");
 	restore_keep_crls(micad.crl, micad.crl_keep_dir, RESTORE_KEEP_FULL,
 	    RESTORE_KEEP_DELTA);
+ http:
 	if (!ocsp_http_start(http))
 		fatalx("cannot start HTTP on %s", c->http.listen);
 	log_info("http listening on %s (OCSP, CRL, CA certificate)",
@@ -1173,14 +1180,19 @@ open_store(struct mica_conf *c, const struct privdrop *pd, int accept)
 		    "start a second one", c->store.path);
 	if (rc != STORE_OK)
 		fatalx("store %s: %s", c->store.path, store_strerror(rc));
+	/* a standby's store changes only with its primary's records */
+	store_set_standby(micad.store, c->replica.primary[0] != '\0');
 	/* the audit trail so far: what /metrics counts from earlier runs
 	 * (the worker goes on from there) */
 	audit_at_start = 1;
 	if (store_read(micad.store, audit_count_txn, NULL) != STORE_OK)
 		log_warnx("metrics: the audit trail could not be counted");
 	audit_at_start = 0;
-	guard_restore(c, pd, accept);
-	guard_journal(c, accept);
+	/* a standby's store is its primary's: no own high-water mark */
+	if (c->replica.primary[0] == '\0') {
+		guard_restore(c, pd, accept);
+		guard_journal(c, accept);
+	}
 	chown_journal(c, pd);
 	micad.conf = c;
 	micad.started = time(NULL);
@@ -1195,6 +1207,9 @@ bind_all(struct mica_conf *c, const struct privdrop *pd)
 
 	if ((micad.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
+	if (!repl_init(&micad, err, sizeof(err)) ||
+	    !repl_bind(&micad, err, sizeof(err)))
+		fatalx("%s", err);
 	if (!renew_at_start(&micad, pd, &renewed, err, sizeof(err)))
 		fatalx("certificate renewal: %s", err);
 	bind_http(c);
@@ -1250,15 +1265,17 @@ start_services(struct mica_conf *c)
 	if ((micad.notify = notify_new(&no)) == NULL)
 		fatalx("cannot start the notifier");
 	start_serving(c);
-	if ((micad.expiry = expiry_new(&micad, c->daemon.expiry_interval)) ==
-	    NULL)
+	if (!repl_is_standby() && (micad.expiry = expiry_new(&micad,
+	    c->daemon.expiry_interval)) == NULL)
 		fatalx("cannot start the expiry watch");
 	if ((si_timer = event_new(micad.base, -1, EV_PERSIST, on_si_timer,
 	    NULL)) == NULL || event_add(si_timer, &si_tv) != 0)
 		fatalx("cannot start the metrics timer");
 	on_si_timer(-1, 0, NULL);
+	if (!repl_start(&micad))
+		fatalx("cannot start replication");
 	/* review = auto: what a stop left pending is decided now. */
-	if (!reissue_resume_auto(&micad))
+	if (!repl_is_standby() && !reissue_resume_auto(&micad))
 		log_warnx("requests left pending were not looked at");
 }
 
@@ -1299,6 +1316,7 @@ shutdown_all(void)
 {
 	adm_server_stop();
 	ca_listener_stop();
+	repl_stop();
 	ocsp_http_stop(http);
 	event_free(si_timer);
 	/* Workers first: their done callbacks (a hashed LOGIN, account add)

@@ -1,0 +1,206 @@
+#!/bin/sh
+# t_replica.sh - a warm standby: a primary and a standby micad on
+# loopback ports (mutual TLS 1.3, the standby's client certificate
+# CN=replica:sb1 issued by the CA and registered in the primary's
+# replicas file).  MICA_REPL_N (default 200; `make soak-replica` runs
+# 1000) revocations on the primary, each acknowledged by mica-admin;
+# after each one the standby's OCSP (openssl ocsp against its HTTP
+# port) is polled until it says revoked: the time is the replication
+# lag (p50/p99 printed), and once it said revoked it never says good
+# again.  The standby's CRL equals the primary's byte for byte and
+# verifies; the standby refuses writes; status and /metrics show the
+# lag.  Then records sent truncated, reordered or altered (the
+# primary's test hook MICA_TEST_REPL_CORRUPT): the standby stops with
+# the exact error naming the record, its store at the last good record.
+. "$(dirname "$0")/lib.sh"
+
+N=${MICA_REPL_N:-200}
+LOAD=${MICA_BUILD:-$TOP/build}/tests/issue_load
+[ -x "$LOAD" ] || { not_ok "issue_load helper missing"; done_testing; }
+
+mica_init "$T/p" || { not_ok "mica-admin init"; done_testing; }
+P=$T/p
+PCONF=$CONF
+PHTTP=$HTTP_PORT
+RPORT=$(free_port)
+printf '\n[replica]\nlisten = 127.0.0.1:%s\n' "$RPORT" >>"$PCONF"
+echo "sb1" >"$P/replicas"
+start_micad "$PCONF" || { not_ok "primary starts"; done_testing; }
+PPID_=$MICAD_PID
+
+PW=$T/pw
+echo 'correct-horse-battery' >"$PW"
+admin account add bulk --subject "/CN=bulk/O=Org" --password-file "$PW" \
+    >/dev/null 2>&1 || not_ok "account bulk"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$T/bulk.key" -outform DER -out "$T/bulk.der" \
+    -subj "/CN=bulk/O=Org" 2>/dev/null
+: >"$T/serials"
+"$LOAD" -s "$P/admin.sock" -a bulk -r "$T/bulk.der" -c 2 -n $((N / 2 + 5)) \
+    -o "$T/serials" >"$T/load.out" 2>&1
+check "issued the certificates to revoke" test "$(wc -l <"$T/serials")" -ge "$N"
+
+# ---- the standby's directory: the CA's public part, its own ports,
+# ---- a copy of the store, its replication client certificate ----
+S=$T/s
+mkdir -p "$S/private" "$S/store"
+chmod 700 "$S/private"
+cp "$P/ca.crt" "$P/ocsp.crt" "$P/tls.crt" "$S/"
+cp "$P/private/ca.key" "$P/private/ocsp.key" "$P/private/tls.key" \
+    "$P/private/totp.key" "$S/private/"
+admin backup "$S/store/data.mdb" >/dev/null 2>&1 || not_ok "backup for the standby"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$S/private/replica.key" -out "$T/replica.csr" \
+    -subj "/CN=replica:sb1" 2>/dev/null
+openssl x509 -req -in "$T/replica.csr" -CA "$P/ca.crt" \
+    -CAkey "$P/private/ca.key" -days 30 -set_serial 0x$(openssl rand -hex 15) \
+    -out "$S/replica.crt" 2>/dev/null || not_ok "replication certificate"
+SCA_PORT=$(free_port); SHTTP=$(free_port)
+sed "s|127.0.0.1:$CA_PORT|127.0.0.1:$SCA_PORT|g;
+    s|127.0.0.1:$PHTTP|127.0.0.1:$SHTTP|g;
+    s|^listen = 127.0.0.1:$RPORT|primary = 127.0.0.1:$RPORT|" \
+    "$PCONF" >"$S/mica.conf"
+SCONF=$S/mica.conf
+
+start_standby() {
+	"$BIN/micad" -c "$SCONF" >>"$T/standby.log" 2>&1 &
+	SPID=$!
+	i=0
+	while [ $i -lt 100 ]; do
+		"$BIN/mica-admin" -c "$SCONF" status >/dev/null 2>&1 && return 0
+		kill -0 "$SPID" 2>/dev/null || break
+		sleep 0.1; i=$((i + 1))
+	done
+	sed 's/^/#   /' "$T/standby.log" | tail -n 20
+	return 1
+}
+stop_standby() { kill -TERM "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; }
+sadmin() { "$BIN/mica-admin" -c "$SCONF" "$@"; }
+trap 'stop_standby; cleanup' EXIT
+
+start_standby || { not_ok "standby starts"; done_testing; }
+ok "standby starts"
+# caught up: the standby's applied seq reaches the primary's
+pseq() { admin status 2>/dev/null | sed -n 's/^journal: .* at seq \([0-9]*\).*/\1/p'; }
+sseq() { sadmin status 2>/dev/null | sed -n 's/^replica: applied seq \([0-9]*\),.*/\1/p'; }
+catch_up() {
+	i=0
+	while [ $i -lt 200 ]; do
+		[ "$(sseq)" = "$(pseq)" ] && return 0
+		sleep 0.05; i=$((i + 1))
+	done
+	return 1
+}
+check "the standby catches up" catch_up
+
+# ---- N revocations: the lag until the standby's OCSP says revoked ----
+ocsp_status() {	# URL SERIAL -> good / revoked / other
+	openssl ocsp -issuer "$P/ca.crt" -serial "0x$2" -url "$1" -no_nonce \
+	    -CAfile "$P/ca.crt" 2>/dev/null | sed -n "s/^0x$2: //p" | head -n 1
+}
+: >"$T/lags"
+bad_after=0
+i=0
+head -n "$N" "$T/serials" >"$T/to_revoke"
+while read -r s; do
+	admin revoke "$s" --reason keyCompromise >/dev/null 2>&1 ||
+	    { not_ok "revoke $s on the primary"; continue; }
+	t0=$(date +%s%N)
+	j=0
+	while [ $j -lt 400 ]; do
+		st=$(ocsp_status "http://127.0.0.1:$SHTTP" "$s")
+		[ "$st" = "revoked" ] && break
+		j=$((j + 1))
+	done
+	t1=$(date +%s%N)
+	echo $(( (t1 - t0) / 1000000 )) >>"$T/lags"
+	# after the lag bound: never good again
+	st=$(ocsp_status "http://127.0.0.1:$SHTTP" "$s")
+	[ "$st" = "revoked" ] || bad_after=$((bad_after + 1))
+	i=$((i + 1))
+done <"$T/to_revoke"
+NL=$(wc -l <"$T/lags")
+expect_eq "lag measured for every revocation" "$NL" "$N"
+sort -n "$T/lags" >"$T/lags.sorted"
+P50=$(sed -n "$(( (NL + 1) / 2 ))p" "$T/lags.sorted")
+P99=$(sed -n "$(( (NL * 99 + 99) / 100 ))p" "$T/lags.sorted")
+echo "# replication lag over $NL revocations (ack on the primary to revoked from the standby's OCSP, incl. one openssl ocsp run): p50 ${P50} ms, p99 ${P99} ms"
+echo "# good answers after the lag bound: $bad_after"
+expect_eq "good answers after the lag bound: 0" "$bad_after" 0
+
+# ---- CRLs: the very bytes the primary signed ----
+crl_same() {
+	curl -sf "$URL/crl/delta.crl" -o "$T/p.delta" &&
+	    curl -sf "http://127.0.0.1:$SHTTP/crl/delta.crl" -o "$T/s.delta" &&
+	    cmp -s "$T/p.delta" "$T/s.delta"
+}
+i=0
+while [ $i -lt 100 ] && ! crl_same; do sleep 0.1; i=$((i + 1)); done
+check "the standby's delta CRL equals the primary's byte for byte" crl_same
+curl -sf "$URL/crl/full.crl" -o "$T/p.full"
+curl -sf "http://127.0.0.1:$SHTTP/crl/full.crl" -o "$T/s.full"
+check "the standby's full CRL equals the primary's" cmp "$T/p.full" "$T/s.full"
+check "the standby's CRL verifies" openssl crl -inform DER -in "$T/s.delta" \
+    -CAfile "$P/ca.crt" -noout
+
+# ---- the standby refuses writes, shows its lag ----
+last=$(tail -n 1 "$T/serials")
+expect_exit 1 "the standby refuses mica-admin revoke" sadmin revoke "$last"
+expect_out "refusal names the primary" \
+    "this server is a standby; the primary is 127.0.0.1:$RPORT"
+expect_exit 1 "the standby refuses mica-admin account add" \
+    sadmin account add x1 --subject "/CN=x1" --password-file "$PW"
+expect_out "account add refusal" "this server is a standby"
+expect_exit 0 "standby status" sadmin status
+expect_out "status: role" "role: standby of 127.0.0.1:$RPORT"
+expect_out "status: lag" "lag 0 records, 0 ms"
+expect_exit 0 "primary status" admin status
+expect_out "primary status: role" "role: primary (epoch 1), replication on 127.0.0.1:$RPORT, 1 standby(s)"
+check "standby /metrics: lag" sh -c "curl -sf http://127.0.0.1:$SHTTP/metrics | grep -q '^mica_replica_lag_records 0$'"
+check "standby show works (reads)" sadmin show "$last"
+
+# ---- corrupted records: the standby stops, naming the record ----
+stop_standby
+# the standby's seq while it is stopped: from its store
+sseq_off() { "$BIN/mica-admin" digest --store "$S/store" 2>/dev/null | sed -n 's/^digest [0-9A-F]* seq //p'; }
+A=$(sseq_off)
+check "standby stopped at a seq ($A)" test -n "$A"
+# more changes on the primary while the standby is away
+for s in $(sed -n "$((N + 1)),$((N + 4))p" "$T/serials"); do
+	admin revoke "$s" >/dev/null 2>&1 || not_ok "revoke $s"
+done
+for m in cut flip swap; do
+	stop_micad
+	MICA_TEST_REPL_CORRUPT="$m:$((A + 1))" start_micad "$PCONF" ||
+	    { not_ok "primary restarts ($m)"; continue; }
+	start_standby || { not_ok "standby restarts ($m)"; continue; }
+	i=0
+	while [ $i -lt 100 ]; do
+		sadmin status 2>/dev/null | grep -q '^role: standby.*: stopped' && break
+		sleep 0.1; i=$((i + 1))
+	done
+	expect_exit 0 "standby status after a $m record" sadmin status
+	case $m in
+	cut) expect_out "truncated record: exact error" \
+	    "stopped: record seq $((A + 1)) (after seq $A): truncated" ;;
+	flip) expect_out "altered record: exact error" \
+	    "stopped: record seq $((A + 1)) (after seq $A): " ;;
+	swap) expect_out "reordered records: exact error" \
+	    "stopped: record seq $((A + 2)): expected seq $((A + 1)) (records missing or reordered)" ;;
+	esac
+	expect_out "$m: nothing past the last good record" "applied seq $A,"
+	stop_standby
+	expect_eq "$m: the standby's store is at seq $A" "$(sseq_off)" "$A"
+done
+grep -q "record seq $((A + 1)) (after seq $A): .*hash" "$T/standby.log" &&
+    ok "altered record: the log says the hash does not match" ||
+    not_ok "altered record: hash error in the log"
+
+# ---- the real stream again: it catches up ----
+stop_micad
+start_micad "$PCONF" || not_ok "primary restarts"
+start_standby || not_ok "standby restarts"
+check "the standby catches up after the bad records" catch_up
+stop_standby
+stop_micad
+done_testing

@@ -2468,6 +2468,23 @@ cmd_tls_renew(struct adm_req *r)
 	free_texts(sans, n);
 }
 
+/* ---- replication ---- */
+
+static void
+cmd_promote(struct adm_req *r)
+{
+	char msg[1024];
+
+	if (r->in.argc != 1) {
+		adm_usage(r, "usage: promote");
+		return;
+	}
+	if (!repl_promote(msg, sizeof(msg)))
+		adm_fail(r, "promote: %s", msg);
+	else
+		adm_out(r, "%s", msg);
+}
+
 /* ---- dispatch ---- */
 
 struct command {
@@ -2501,6 +2518,7 @@ static const struct command commands[] = {
 	{ "crl", NULL, cmd_crl },
 	{ "check", NULL, adm_cmd_check },
 	{ "tls", "renew", cmd_tls_renew },
+	{ "promote", NULL, cmd_promote },
 };
 
 void

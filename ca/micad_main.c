@@ -1372,6 +1372,7 @@ main(int argc, char **argv)
 	start_services(&conf);
 	run_loop(&conf);
 	shutdown_all();
+	repl_restart(argv);	/* after mica-admin promote */
 	if (atomic_load(&signer_lost)) {
 		log_warnx("stopped: the signer process is gone (what was "
 		    "committed is in the store); exit status 1");

@@ -35,6 +35,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "ca/ca.h"
 #include "ca/micad.h"
 #include "ca/proto.h"
 #include "ca/repl.h"
@@ -97,6 +99,9 @@ static struct {
 	uint64_t		 head_time_us;
 	uint64_t		 last_rec_time_us;	/* last applied */
 	int			 stopped;	/* a bad record: no more */
+	atomic_int		 follow_stop;	/* promote */
+	int			 restart;	/* promoted: run again */
+	char			 why_standby[512];	/* a peer's newer epoch */
 	uint8_t			*crl[2];
 	size_t			 crl_len[2];
 	uint64_t		 crl_number[2];
@@ -611,6 +616,19 @@ follower_main(void *arg)
 	}
 	rc = read_frame(ssl, fo->fd, REPL_IO_TIMEOUT_S * 1000, &type, &in,
 	    why, sizeof(why));
+	if (rc == 1 && type == REPL_EPOCH_Q) {
+		uint8_t b[16];
+
+		store_journal_pos(R.d->store, &committed, NULL, &epoch);
+		be64_put(b, epoch);
+		be64_put(b + 8, committed);
+		out.len = 0;
+		repl_frame_put(&out, REPL_EPOCH, b, sizeof(b));
+		(void)ssl_write_all(ssl, out.data, out.len);
+		log_info("replica %s (%s): asked for the epoch (%" PRIu64 ")",
+		    name, fo->peer, epoch);
+		goto out;
+	}
 	if (rc != 1 || type != REPL_FOLLOW ||
 	    !repl_follow_parse(in.data, in.len, &f)) {
 		log_warnx("replica %s (%s): no FOLLOW: %s", name, fo->peer,
@@ -828,13 +846,13 @@ repl_bind(struct micad *d, char *err, size_t err_len)
 /* ==================== standby ==================== */
 
 static int
-connect_primary(int *out_fd, char *err, size_t err_len)
+connect_primary(const char *addr, int *out_fd, char *err, size_t err_len)
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	char host[256], port[16];
 	int fd = -1, rc;
 
-	if (!split_hostport(R.primary, host, sizeof(host), port,
+	if (!split_hostport(addr, host, sizeof(host), port,
 	    sizeof(port))) {
 		snprintf(err, err_len, "[replica] primary: must be HOST:PORT");
 		return 0;
@@ -843,7 +861,7 @@ connect_primary(int *out_fd, char *err, size_t err_len)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
 	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		snprintf(err, err_len, "%s: %s", R.primary, gai_strerror(rc));
+		snprintf(err, err_len, "%s: %s", addr, gai_strerror(rc));
 		return 0;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -853,7 +871,7 @@ connect_primary(int *out_fd, char *err, size_t err_len)
 		set_timeouts(fd, REPL_IO_TIMEOUT_S);
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
-		snprintf(err, err_len, "connect %s: %s", R.primary,
+		snprintf(err, err_len, "connect %s: %s", addr,
 		    strerror(errno));
 		close(fd);
 		fd = -1;
@@ -968,6 +986,8 @@ crl_keep(const struct repl_crl *c)
 	}
 }
 
+static SSL	*tls_connect(const char *, int *, char *, size_t);
+
 /* One connection: 1 = reconnect, 0 = stop following (a bad record). */
 static int
 follow_once(void)
@@ -977,7 +997,7 @@ follow_once(void)
 	struct repl_crl crl;
 	struct wb in, out;
 	SSL *ssl = NULL;
-	char err[1024], why[512], host[256], port[16];
+	char err[1024], why[512];
 	uint64_t last_frame;
 	uint8_t type;
 	int fd = -1, rc, again = 1;
@@ -985,28 +1005,7 @@ follow_once(void)
 	wb_init(&in);
 	wb_init(&out);
 	set_state("connecting", NULL);
-	if (!connect_primary(&fd, err, sizeof(err))) {
-		set_state("disconnected", err);
-		goto out;
-	}
-	if ((ssl = SSL_new(R.cctx)) == NULL || SSL_set_fd(ssl, fd) != 1)
-		goto out;
-	if (split_hostport(R.primary, host, sizeof(host), port,
-	    sizeof(port))) {
-		X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
-		struct in6_addr a6;
-
-		if (inet_pton(AF_INET, host, &a6) == 1 ||
-		    inet_pton(AF_INET6, host, &a6) == 1)
-			X509_VERIFY_PARAM_set1_ip_asc(vp, host);
-		else {
-			X509_VERIFY_PARAM_set1_host(vp, host, 0);
-			SSL_set_tlsext_host_name(ssl, host);
-		}
-	}
-	if (SSL_connect(ssl) != 1) {
-		repl_sslerr(why, sizeof(why));
-		snprintf(err, sizeof(err), "TLS with %.300s: %.300s", R.primary, why);
+	if ((ssl = tls_connect(R.primary, &fd, err, sizeof(err))) == NULL) {
 		set_state("disconnected", err);
 		goto out;
 	}
@@ -1025,7 +1024,7 @@ follow_once(void)
 	log_info("standby: following %s from seq %" PRIu64, R.primary,
 	    f.from_seq);
 	last_frame = mono_ms();
-	while (!atomic_load(&R.stopping)) {
+	while (!atomic_load(&R.stopping) && !atomic_load(&R.follow_stop)) {
 		rc = read_frame(ssl, fd, 500, &type, &in, why, sizeof(why));
 		if (rc == 0) {
 			if (mono_ms() - last_frame > REPL_SILENCE_S * 1000) {
@@ -1109,14 +1108,15 @@ standby_main(void *arg)
 	int backoff = 500, i;
 
 	(void)arg;
-	while (!atomic_load(&R.stopping)) {
+	while (!atomic_load(&R.stopping) && !atomic_load(&R.follow_stop)) {
 		if (!follow_once())
 			break;
 		if (strcmp(R.state, "following") != 0)
 			backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
 		else
 			backoff = 500;
-		for (i = 0; i < backoff / 50 && !atomic_load(&R.stopping); i++)
+		for (i = 0; i < backoff / 50 && !atomic_load(&R.stopping) &&
+		    !atomic_load(&R.follow_stop); i++)
 			usleep(50000);
 	}
 	return NULL;
@@ -1124,43 +1124,233 @@ standby_main(void *arg)
 
 /* ==================== micad ==================== */
 
-int
-repl_init(struct micad *d, char *err, size_t err_len)
+static SSL_CTX *
+client_ctx(const struct mica_conf *c, char *err, size_t err_len)
 {
-	const struct mica_conf *c = d->conf;
+	SSL_CTX *ctx;
 
-	R.d = d;
-	pthread_mutex_init(&R.mu, NULL);
-	R.primary_on = c->replica.listen[0] != '\0';
-	if (c->replica.primary[0] == '\0')
-		return 1;
-	R.standby = 1;
-	snprintf(R.primary, sizeof(R.primary), "%s", c->replica.primary);
-	if (c->store.journal_dir[0] == '\0') {
-		snprintf(err, err_len, "[replica] primary: a standby needs its "
-		    "own journal ([store] journal_dir)");
-		return 0;
-	}
-	if ((R.cctx = SSL_CTX_new(TLS_client_method())) == NULL ||
-	    !SSL_CTX_set_min_proto_version(R.cctx, TLS1_3_VERSION) ||
-	    SSL_CTX_use_certificate_chain_file(R.cctx, c->replica.cert) !=
-	    1 || SSL_CTX_use_PrivateKey_file(R.cctx, c->replica.key,
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+	    SSL_CTX_use_certificate_chain_file(ctx, c->replica.cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, c->replica.key,
 	    SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_load_verify_locations(R.cctx, c->ca.cert, NULL) != 1) {
+	    SSL_CTX_load_verify_locations(ctx, c->ca.cert, NULL) != 1) {
 		char why[256];
 
 		repl_sslerr(why, sizeof(why));
 		snprintf(err, err_len, "[replica] cert %s, key %s (and [ca] "
 		    "cert %s): %s", c->replica.cert, c->replica.key,
 		    c->ca.cert, why);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+}
+
+/* Connects R.cctx to addr with TLS (host name or IP checked). */
+static SSL *
+tls_connect(const char *addr, int *out_fd, char *err, size_t err_len)
+{
+	char host[256], port[16], why[256];
+	struct in6_addr a6;
+	SSL *ssl;
+	int fd;
+
+	if (!connect_primary(addr, &fd, err, err_len))
+		return NULL;
+	if ((ssl = SSL_new(R.cctx)) == NULL || SSL_set_fd(ssl, fd) != 1) {
+		snprintf(err, err_len, "out of memory");
+		SSL_free(ssl);
+		close(fd);
+		return NULL;
+	}
+	if (split_hostport(addr, host, sizeof(host), port, sizeof(port))) {
+		X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+
+		if (inet_pton(AF_INET, host, &a6) == 1 ||
+		    inet_pton(AF_INET6, host, &a6) == 1)
+			X509_VERIFY_PARAM_set1_ip_asc(vp, host);
+		else {
+			X509_VERIFY_PARAM_set1_host(vp, host, 0);
+			SSL_set_tlsext_host_name(ssl, host);
+		}
+	}
+	if (SSL_connect(ssl) != 1) {
+		repl_sslerr(why, sizeof(why));
+		snprintf(err, err_len, "TLS with %.300s: %.200s", addr, why);
+		SSL_free(ssl);
+		close(fd);
+		return NULL;
+	}
+	*out_fd = fd;
+	return ssl;
+}
+
+/* A peer's epoch: 1 with *epoch, or 0 (unreachable: err). */
+static int
+peer_epoch(const char *addr, uint64_t *epoch, uint64_t *seq, char *err,
+    size_t err_len)
+{
+	struct wb in, out;
+	SSL *ssl;
+	uint8_t type;
+	int fd, rc, ok = 0;
+	char why[256];
+
+	if ((ssl = tls_connect(addr, &fd, err, err_len)) == NULL)
+		return 0;
+	wb_init(&in);
+	wb_init(&out);
+	repl_frame_put(&out, REPL_EPOCH_Q, NULL, 0);
+	if (ssl_write_all(ssl, out.data, out.len)) {
+		rc = read_frame(ssl, fd, 3000, &type, &in, why, sizeof(why));
+		if (rc == 1 && type == REPL_EPOCH && in.len == 16) {
+			*epoch = be64_get(in.data);
+			*seq = be64_get(in.data + 8);
+			ok = 1;
+		} else if (rc == 1 && type == REPL_ERROR)
+			snprintf(err, err_len, "%s refused: %.*s", addr,
+			    (int)(in.len > 512 ? 512 : in.len),
+			    (const char *)in.data);
+		else
+			snprintf(err, err_len, "%s: no epoch answer", addr);
+	} else
+		snprintf(err, err_len, "%s: cannot send", addr);
+	SSL_shutdown(ssl);
+	SSL_free(ssl);
+	close(fd);
+	wb_cleanup(&in);
+	wb_cleanup(&out);
+	ERR_clear_error();
+	return ok;
+}
+
+/*
+ * The role: a standby when [replica] primary is set, unless this store
+ * was promoted and has taken nothing newer since (its epoch is still the
+ * promotion's).  A primary with [replica] peers asks them first: a peer
+ * at a newer epoch replaced it, and it follows that peer.
+ */
+int
+repl_init(struct micad *d, char *err, size_t err_len)
+{
+	const struct mica_conf *c = d->conf;
+	char list[CONF_STR_MAX], *tok, *p, *save = NULL, perr[1024];
+	uint64_t seq, epoch, promoted = 0, pe, ps;
+
+	R.d = d;
+	pthread_mutex_init(&R.mu, NULL);
+	R.primary_on = c->replica.listen[0] != '\0';
+	store_journal_pos(d->store, &seq, NULL, &epoch);
+	if (store_promoted_epoch(d->store, &promoted) != STORE_OK)
+		promoted = 0;
+	if (c->replica.primary[0] != '\0' && !(promoted != 0 &&
+	    promoted == epoch)) {
+		R.standby = 1;
+		snprintf(R.primary, sizeof(R.primary), "%s",
+		    c->replica.primary);
+	} else if (c->replica.primary[0] != '\0')
+		log_info("promoted at epoch %" PRIu64 ": a primary ([replica] "
+		    "primary %s is the old one)", promoted,
+		    c->replica.primary);
+	if (!R.standby && c->replica.peers[0] != '\0') {
+		if ((R.cctx = client_ctx(c, err, err_len)) == NULL)
+			return 0;
+		snprintf(list, sizeof(list), "%s", c->replica.peers);
+		for (p = list; (tok = strtok_r(p, ", \t", &save)) != NULL;
+		    p = NULL) {
+			if (!peer_epoch(tok, &pe, &ps, perr, sizeof(perr))) {
+				log_warnx("replica peer %s: %s (going on as "
+				    "the primary)", tok, perr);
+				continue;
+			}
+			log_info("replica peer %s: epoch %" PRIu64 " seq %"
+			    PRIu64 "; ours: epoch %" PRIu64 " seq %" PRIu64,
+			    tok, pe, ps, epoch, seq);
+			if (pe > epoch) {
+				R.standby = 1;
+				snprintf(R.primary, sizeof(R.primary), "%s",
+				    tok);
+				snprintf(R.why_standby, sizeof(R.why_standby),
+				    "the peer %.200s is at epoch %" PRIu64
+				    ", newer than this store's %" PRIu64 ": it "
+				    "was promoted, and this server follows it",
+				    tok, pe, epoch);
+				log_warnx("%s; writes are refused",
+				    R.why_standby);
+				break;
+			}
+		}
+		R.primary[0] = R.standby ? R.primary[0] : '\0';
+	}
+	store_set_standby(d->store, R.standby);
+	if (!R.standby)
+		return 1;
+	if (c->store.journal_dir[0] == '\0') {
+		snprintf(err, err_len, "[replica] primary: a standby needs its "
+		    "own journal ([store] journal_dir)");
 		return 0;
 	}
-	SSL_CTX_set_verify(R.cctx, SSL_VERIFY_PEER, NULL);
-	store_set_standby(d->store, 1);
+	if (R.cctx == NULL && (R.cctx = client_ctx(c, err, err_len)) == NULL)
+		return 0;
 	snprintf(R.state, sizeof(R.state), "starting");
 	log_info("standby of %s: the store takes changes only from it",
 	    R.primary);
 	return 1;
+}
+
+int
+repl_promote(char *msg, size_t msg_len)
+{
+	const struct mica_conf *c = R.d->conf;
+	uint64_t seq, epoch;
+	enum store_rc rc;
+
+	if (!R.standby) {
+		snprintf(msg, msg_len, "this server is a primary already");
+		return 0;
+	}
+	/* The signer loaded [ca] key at start and checked that it matches
+	 * ca.crt (it refuses to start otherwise): present means usable. */
+	if (c->ca.key[0] == '\0' || (!ca_key_is_uri(c->ca.key) &&
+	    access(c->ca.key, F_OK) != 0)) {
+		snprintf(msg, msg_len, "refused: no CA key here ([ca] key %s): "
+		    "copy the CA key file (or use the same HSM) first",
+		    c->ca.key[0] ? c->ca.key : "is not set");
+		return 0;
+	}
+	atomic_store(&R.follow_stop, 1);
+	if (R.standby_on)
+		pthread_join(R.standby_th, NULL);
+	R.standby_on = 0;
+	store_journal_pos(R.d->store, &seq, NULL, &epoch);
+	if ((rc = store_promote(R.d->store, epoch + 1)) != STORE_OK) {
+		snprintf(msg, msg_len, "cannot write the new epoch: %s",
+		    store_strerror(rc));
+		return 0;
+	}
+	set_state("promoted", NULL);
+	R.restart = 1;
+	log_warnx("promoted: epoch %" PRIu64 " from seq %" PRIu64 " on; "
+	    "micad restarts as the primary", epoch + 1, seq);
+	snprintf(msg, msg_len, "promoted: epoch %" PRIu64 " at seq %" PRIu64
+	    "; micad restarts as the primary (the old primary, if it comes "
+	    "back with [replica] peers set to this server, stays a "
+	    "standby)\n", epoch + 1, seq);
+	kill(getpid(), SIGTERM);
+	return 1;
+}
+
+void
+repl_restart(char **argv)
+{
+	if (!R.restart)
+		return;
+	log_info("restarting as the primary");
+	execv("/proc/self/exe", argv);
+	log_warn("cannot run micad again (exec)");
+	exit(75);	/* EX_TEMPFAIL: a service manager restarts it */
 }
 
 int
@@ -1355,6 +1545,11 @@ repl_status(struct wb *out, int json)
 	if (l.last_error[0] != '\0') {
 		snprintf(line, sizeof(line), "replica last error: %s\n",
 		    l.last_error);
+		wb_str(out, line);
+	}
+	if (R.why_standby[0] != '\0') {
+		snprintf(line, sizeof(line), "replica: a standby because %s\n",
+		    R.why_standby);
 		wb_str(out, line);
 	}
 }

@@ -19,6 +19,9 @@
  *			the CRL the primary signed, served as is
  *	0xa3 ERROR	text: why the primary will not stream (diverged at
  *			seq N, pruned, newer epoch, not registered)
+ *	0x41 EPOCH?	(empty) a restarted primary asks its [replica]
+ *			peers before it takes writes
+ *	0xa4 EPOCH	u64 epoch, u64 seq: the answer
  */
 #ifndef MICA_REPL_H
 #define MICA_REPL_H
@@ -30,6 +33,8 @@
 #include "store/journal.h"
 
 #define REPL_FOLLOW		0x40
+#define REPL_EPOCH_Q		0x41
+#define REPL_EPOCH		0xa4
 #define REPL_RECORD		0xa0
 #define REPL_HEARTBEAT		0xa1
 #define REPL_CRL		0xa2
@@ -109,6 +114,16 @@ int	repl_refuse_proto(int type, char *msg, size_t msg_len);
  * after others), and /metrics. */
 void	repl_status(struct wb *out, int json);
 void	repl_metrics(struct wb *out);
+/*
+ * mica-admin promote on a standby: refuses without a CA key; else stops
+ * following, writes the next epoch durably (the store then starts as a
+ * primary) and asks micad to stop; main then runs micad again
+ * (repl_restart).  1 with msg, or 0 with msg.
+ */
+int	repl_promote(char *msg, size_t msg_len);
+/* After shutdown: a promotion asked for a restart: execs argv (returns
+ * only if that failed). */
+void	repl_restart(char **argv);
 /* A standby serves the primary's CRLs: 1 when it answered req. */
 int	repl_crl_http(struct ocsp_http_req *, const char *path);
 

@@ -39,6 +39,12 @@ repl_frame_hdr(const uint8_t hdr[REPL_FRAME_HDR], uint8_t *type,
 	case REPL_ERROR:
 		max = REPL_TEXT_MAX;
 		break;
+	case REPL_EPOCH_Q:
+		max = 0;
+		break;
+	case REPL_EPOCH:
+		max = 16;
+		break;
 	default:
 		snprintf(why, why_len, "unknown frame type 0x%02x", *type);
 		return 0;

@@ -3500,6 +3500,8 @@ out:
 	return rc;
 }
 
+#define META_PROMOTED	"replica_promoted"	/* epoch of a promotion */
+
 struct repl_epoch_ctx {
 	uint64_t	seq;
 	uint8_t		head[JOURNAL_HASH_LEN];
@@ -3510,12 +3512,39 @@ static enum store_rc
 repl_epoch_txn(struct store_txn *t, void *arg)
 {
 	struct repl_epoch_ctx *e = arg;
+	enum store_rc rc;
+	MDB_val k, v;
+	uint8_t b[8];
+	int mrc;
 
-	return jmeta_put(t, e->seq, e->head, e->epoch);
+	if ((rc = jmeta_put(t, e->seq, e->head, e->epoch)) != STORE_OK)
+		return rc;
+	/* not journalled: this store's own fact */
+	k.mv_data = (void *)META_PROMOTED;
+	k.mv_size = strlen(META_PROMOTED);
+	be64_put(b, e->epoch);
+	v.mv_data = b;
+	v.mv_size = 8;
+	if ((mrc = mdb_put(t->txn, t->s->dbi[DB_META], &k, &v, 0)) != 0)
+		return lmdb_rc(t, mrc, "meta replica_promoted");
+	return STORE_OK;
+}
+
+static enum store_rc
+promoted_txn(struct store_txn *t, void *arg)
+{
+	return store_meta_get_u64(t, META_PROMOTED, arg);
 }
 
 enum store_rc
-store_journal_set_epoch(struct store *s, uint64_t epoch)
+store_promoted_epoch(struct store *s, uint64_t *out)
+{
+	*out = 0;
+	return store_read(s, promoted_txn, out);
+}
+
+enum store_rc
+store_promote(struct store *s, uint64_t epoch)
 {
 	struct repl_epoch_ctx e;
 	struct store_txn t;

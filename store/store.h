@@ -541,7 +541,10 @@ enum store_rc	store_journal_apply(struct store *, const struct journal_rec *,
 /* 1: store_write and store_write_batch refuse (a standby's store
  * changes only through store_journal_apply). */
 void		store_set_standby(struct store *, int on);
-/* Promotion: a new epoch, durably, for the next records. */
-enum store_rc	store_journal_set_epoch(struct store *, uint64_t epoch);
+/* Promotion: a new epoch, durably, for the next records, and the meta
+ * "replica_promoted" (not journalled) = epoch. */
+enum store_rc	store_promote(struct store *, uint64_t epoch);
+/* That promotion's epoch, 0 if none. */
+enum store_rc	store_promoted_epoch(struct store *, uint64_t *out);
 
 #endif

@@ -55,12 +55,22 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 openssl x509 -req -in "$T/replica.csr" -CA "$P/ca.crt" \
     -CAkey "$P/private/ca.key" -days 30 -set_serial 0x$(openssl rand -hex 15) \
     -out "$S/replica.crt" 2>/dev/null || not_ok "replication certificate"
-SCA_PORT=$(free_port); SHTTP=$(free_port)
+SCA_PORT=$(free_port); SHTTP=$(free_port); SRPORT=$(free_port)
 sed "s|127.0.0.1:$CA_PORT|127.0.0.1:$SCA_PORT|g;
     s|127.0.0.1:$PHTTP|127.0.0.1:$SHTTP|g;
     s|^listen = 127.0.0.1:$RPORT|primary = 127.0.0.1:$RPORT|" \
     "$PCONF" >"$S/mica.conf"
 SCONF=$S/mica.conf
+# the standby listens too: after a promotion the old primary follows it
+echo "listen = 127.0.0.1:$SRPORT" >>"$SCONF"
+echo "p1" >"$S/replicas"
+# the primary's own replication certificate (for when it is the standby)
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$P/private/replica.key" -out "$T/p1.csr" \
+    -subj "/CN=replica:p1" 2>/dev/null
+openssl x509 -req -in "$T/p1.csr" -CA "$P/ca.crt" \
+    -CAkey "$P/private/ca.key" -days 30 -set_serial 0x$(openssl rand -hex 15) \
+    -out "$P/replica.crt" 2>/dev/null || not_ok "p1 replication certificate"
 
 start_standby() {
 	"$BIN/micad" -c "$SCONF" >>"$T/standby.log" 2>&1 &
@@ -201,6 +211,42 @@ stop_micad
 start_micad "$PCONF" || not_ok "primary restarts"
 start_standby || not_ok "standby restarts"
 check "the standby catches up after the bad records" catch_up
+
+# ---- failover: the primary dies, the standby is promoted ----
+kill -KILL "$MICAD_PID"; wait "$MICAD_PID" 2>/dev/null; MICAD_PID=""
+expect_exit 0 "mica-admin promote on the standby" sadmin promote
+expect_out "promote says the epoch" "promoted: epoch 2 at seq"
+i=0
+while [ $i -lt 100 ]; do
+	sadmin status 2>/dev/null | grep -q '^role: primary (epoch 2)' && break
+	sleep 0.1; i=$((i + 1))
+done
+expect_exit 0 "the promoted server's status" sadmin status
+expect_out "it is the primary at epoch 2" "role: primary (epoch 2)"
+s=$(sed -n "$((N + 6))p" "$T/serials")
+expect_exit 0 "the promoted server takes a revocation" sadmin revoke "$s"
+expect_eq "its OCSP says revoked" "$(ocsp_status "http://127.0.0.1:$SHTTP" "$s")" revoked
+PROM_SEQ=$(sadmin status | sed -n 's/^journal: .* at seq \([0-9]*\).*/\1/p')
+
+# ---- the old primary comes back with [replica] peers: stays a standby ----
+echo "peers = 127.0.0.1:$SRPORT" >>"$PCONF"
+start_micad "$PCONF" || not_ok "the old primary starts"
+expect_exit 0 "the old primary's status" admin status
+expect_out "it is a standby of the promoted one" "role: standby of 127.0.0.1:$SRPORT"
+expect_out "status says why (epoch older)" \
+    "a standby because the peer 127.0.0.1:$SRPORT is at epoch 2, newer than this store's 1"
+expect_exit 1 "the old primary refuses mica-admin revoke" admin revoke "$(sed -n "$((N + 7))p" "$T/serials")"
+expect_out "its refusal names the new primary" \
+    "this server is a standby; the primary is 127.0.0.1:$SRPORT"
+i=0
+while [ $i -lt 100 ]; do
+	[ "$(admin status | sed -n 's/^replica: applied seq \([0-9]*\),.*/\1/p')" = "$PROM_SEQ" ] && break
+	sleep 0.1; i=$((i + 1))
+done
+expect_exit 0 "the old primary's status" admin status
+expect_out "it followed the new primary to its seq" "applied seq $PROM_SEQ,"
+expect_eq "its OCSP says revoked for the promoted server's revocation" \
+    "$(ocsp_status "$URL" "$s")" revoked
 stop_standby
 stop_micad
 done_testing

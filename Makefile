@@ -59,6 +59,7 @@ TESTLIBS_common	= common
 TESTLIBS_hwm	= common
 TESTLIBS_store	= store common
 TESTLIBS_journal = store common
+TESTLIBS_repl	= ca store common
 TESTLIBS_conf	= conf common
 TESTLIBS_ocsp	= ocsp store common
 TESTLIBS_crl	= crl ocsp store common

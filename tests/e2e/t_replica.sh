@@ -45,9 +45,17 @@ check "issued the certificates to revoke" test "$(wc -l <"$T/serials")" -ge "$N"
 S=$T/s
 mkdir -p "$S/private" "$S/store"
 chmod 700 "$S/private"
-cp "$P/ca.crt" "$P/ocsp.crt" "$P/tls.crt" "$S/"
-cp "$P/private/ca.key" "$P/private/ocsp.key" "$P/private/tls.key" \
-    "$P/private/totp.key" "$S/private/"
+cp "$P/ca.crt" "$P/tls.crt" "$S/"
+cp "$P/private/tls.key" "$P/private/totp.key" "$S/private/"
+# no CA key on the standby: an OCSP signer of its own, issued by the CA
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$S/private/ocsp.key" -out "$T/socsp.csr" \
+    -subj "/CN=mica OCSP standby sb1" 2>/dev/null
+printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=OCSPSigning\nnoCheck=ignored\n' >"$T/ocsp.ext"
+openssl x509 -req -in "$T/socsp.csr" -CA "$P/ca.crt" \
+    -CAkey "$P/private/ca.key" -days 30 -set_serial 0x$(openssl rand -hex 15) \
+    -extfile "$T/ocsp.ext" -out "$S/ocsp.crt" 2>/dev/null ||
+    not_ok "the standby's OCSP signer certificate"
 admin backup "$S/store/data.mdb" >/dev/null 2>&1 || not_ok "backup for the standby"
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -keyout "$S/private/replica.key" -out "$T/replica.csr" \
@@ -64,6 +72,7 @@ SCONF=$S/mica.conf
 # the standby listens too: after a promotion the old primary follows it
 echo "listen = 127.0.0.1:$SRPORT" >>"$SCONF"
 echo "p1" >"$S/replicas"
+conf_set_in "$SCONF" ca key "" || not_ok "standby: [ca] key empty"
 # the primary's own replication certificate (for when it is the standby)
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -keyout "$P/private/replica.key" -out "$T/p1.csr" \
@@ -212,8 +221,20 @@ start_micad "$PCONF" || not_ok "primary restarts"
 start_standby || not_ok "standby restarts"
 check "the standby catches up after the bad records" catch_up
 
+check "the standby's OCSP answers are signed by its own signer" sh -c \
+    "openssl ocsp -issuer '$P/ca.crt' -serial 0x$last -url http://127.0.0.1:$SHTTP -no_nonce -CAfile '$P/ca.crt' -resp_text 2>/dev/null | grep -q 'CN *= *mica OCSP standby sb1'"
+grep -q "ca_key=" "$T/standby.log" && ! grep -q "private/ca.key" "$T/standby.log" &&
+    ok "the standby runs without the CA key" || not_ok "the standby runs without the CA key"
+
 # ---- failover: the primary dies, the standby is promoted ----
 kill -KILL "$MICAD_PID"; wait "$MICAD_PID" 2>/dev/null; MICAD_PID=""
+expect_exit 1 "promote is refused without the CA key" sadmin promote
+expect_out "refusal says why" "refused: no CA key here"
+# the operator brings the CA key (a file here; or the same HSM)
+stop_standby
+cp "$P/private/ca.key" "$S/private/ca.key"
+conf_set_in "$SCONF" ca key private/ca.key
+start_standby || not_ok "the standby restarts with the CA key"
 expect_exit 0 "mica-admin promote on the standby" sadmin promote
 expect_out "promote says the epoch" "promoted: epoch 2 at seq"
 i=0

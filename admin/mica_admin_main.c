@@ -83,6 +83,12 @@ static const char *help_text =
 "  journal prune --backup FILE [--journal DIR]\n"
 "                       remove the segments every record of which is in\n"
 "                       the backup\n"
+"  replica add NAME --out DIR [--primary HOST:PORT] [--tls-name NAME]...\n"
+"                       offline (micad stopped): a ready standby directory\n"
+"                       (its own OCSP signer, TLS and replication\n"
+"                       certificates, a copy of the store, mica.conf\n"
+"                       without the CA key); NAME registered in\n"
+"                       [replica] names_file\n"
 "  promote              on a standby ([replica] primary) holding the CA key:\n"
 "                       become the primary (next epoch; micad runs again)\n"
 "  crl                  rebuild the full CRL now\n"
@@ -1240,6 +1246,8 @@ main(int argc, char **argv)
 		return cmd_init(argc - first, argv + first);
 	if (strcmp(argv[first], "restore") == 0)
 		return cmd_restore(argc - first, argv + first);
+	if (strcmp(argv[first], "replica") == 0)
+		return adm_replica_cmd(argc - first, argv + first, cpath);
 	if (strcmp(argv[first], "journal") == 0)
 		return cmd_journal(argc - first, argv + first, cpath);
 	if (strcmp(argv[first], "digest") == 0 && argc - first == 3 &&

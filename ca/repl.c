@@ -253,21 +253,45 @@ read_frame(SSL *ssl, int fd, int ms, uint8_t *type, struct wb *buf,
 
 /* ==================== primary ==================== */
 
-/* Is name listed in [replica] names_file (one name a line)? */
+/* Is name listed in [replica] names_file ("NAME SHA256" a line, the
+ * SHA-256 of its replication certificate: any other certificate with
+ * that CN, a subscriber's included, is refused)? */
 static int
-name_registered(const char *name)
+name_registered(const char *name, X509 *cert)
 {
-	char line[256];
+	char line[512], want[65], *fp;
+	unsigned char md[32];
+	unsigned int n = 0;
 	FILE *f;
-	size_t n;
+	size_t len, i, j;
 	int found = 0;
 
+	if (X509_digest(cert, EVP_sha256(), md, &n) != 1 || n != 32)
+		return 0;
+	hex_encode(want, md, 32);
+	want[64] = '\0';
 	if ((f = fopen(R.d->conf->replica.names_file, "r")) == NULL)
 		return 0;
 	while (!found && fgets(line, sizeof(line), f) != NULL) {
-		n = strcspn(line, " \t\r\n#");
-		line[n] = '\0';
-		found = n > 0 && strcmp(line, name) == 0;
+		len = strcspn(line, " \t\r\n#");
+		if (len == 0 || line[len] == '\0' || line[len] == '#')
+			continue;
+		line[len] = '\0';
+		if (strcmp(line, name) != 0)
+			continue;
+		fp = line + len + 1;
+		fp += strspn(fp, " \t");
+		/* hex, any case, colons allowed */
+		for (i = j = 0; fp[i] != '\0' && fp[i] != '\n' &&
+		    fp[i] != '\r' && fp[i] != ' ' && j <= 64; i++) {
+			if (fp[i] == ':')
+				continue;
+			if (j == 64 || (fp[i] | 0x20) != (want[j] | 0x20))
+				break;
+			j++;
+		}
+		found = j == 64 && (fp[i] == '\0' || fp[i] == '\n' ||
+		    fp[i] == '\r' || fp[i] == ' ');
 	}
 	fclose(f);
 	return found;
@@ -604,9 +628,11 @@ follower_main(void *arg)
 	if ((cert = peer_cert(ssl)) == NULL ||
 	    X509_NAME_get_text_by_NID(X509_get_subject_name(cert),
 	    NID_commonName, cn, sizeof(cn)) <= 0 ||
-	    !repl_cn_name(cn, name, sizeof(name)) || !name_registered(name)) {
+	    !repl_cn_name(cn, name, sizeof(name)) ||
+	    !name_registered(name, cert)) {
 		snprintf(err, sizeof(err), "the client certificate (CN=%s) is "
-		    "not a registered replica (mica-admin replica add NAME)",
+		    "not a registered replica (name and SHA-256 in the "
+		    "primary's [replica] names_file: mica-admin replica add)",
 		    cn);
 		log_warnx("replica %s: %s", fo->peer, err);
 		wb_init(&out);

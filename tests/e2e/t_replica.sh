@@ -24,7 +24,6 @@ PCONF=$CONF
 PHTTP=$HTTP_PORT
 RPORT=$(free_port)
 printf '\n[replica]\nlisten = 127.0.0.1:%s\n' "$RPORT" >>"$PCONF"
-echo "sb1" >"$P/replicas"
 start_micad "$PCONF" || { not_ok "primary starts"; done_testing; }
 PPID_=$MICAD_PID
 
@@ -40,46 +39,37 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -o "$T/serials" >"$T/load.out" 2>&1
 check "issued the certificates to revoke" test "$(wc -l <"$T/serials")" -ge "$N"
 
-# ---- the standby's directory: the CA's public part, its own ports,
-# ---- a copy of the store, its replication client certificate ----
+# ---- the standby's directory: mica-admin replica add (offline) ----
 S=$T/s
-mkdir -p "$S/private" "$S/store"
-chmod 700 "$S/private"
-cp "$P/ca.crt" "$P/tls.crt" "$S/"
-cp "$P/private/tls.key" "$P/private/totp.key" "$S/private/"
-# no CA key on the standby: an OCSP signer of its own, issued by the CA
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$S/private/ocsp.key" -out "$T/socsp.csr" \
-    -subj "/CN=mica OCSP standby sb1" 2>/dev/null
-printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=OCSPSigning\nnoCheck=ignored\n' >"$T/ocsp.ext"
-openssl x509 -req -in "$T/socsp.csr" -CA "$P/ca.crt" \
-    -CAkey "$P/private/ca.key" -days 30 -set_serial 0x$(openssl rand -hex 15) \
-    -extfile "$T/ocsp.ext" -out "$S/ocsp.crt" 2>/dev/null ||
-    not_ok "the standby's OCSP signer certificate"
-admin backup "$S/store/data.mdb" >/dev/null 2>&1 || not_ok "backup for the standby"
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$S/private/replica.key" -out "$T/replica.csr" \
-    -subj "/CN=replica:sb1" 2>/dev/null
-openssl x509 -req -in "$T/replica.csr" -CA "$P/ca.crt" \
-    -CAkey "$P/private/ca.key" -days 30 -set_serial 0x$(openssl rand -hex 15) \
-    -out "$S/replica.crt" 2>/dev/null || not_ok "replication certificate"
+stop_micad
+expect_exit 0 "replica add sb1 (offline)" "$BIN/mica-admin" -c "$PCONF" \
+    replica add sb1 --out "$S" --primary "127.0.0.1:$RPORT"
+expect_out "replica add says where" "replica sb1: $S is ready"
+check "sb1 registered with its certificate's SHA-256" \
+    grep -qi "^sb1 $(openssl x509 -in "$S/replica.crt" -outform DER | sha256sum | cut -c1-64)\$" "$P/replicas"
+check "no CA key in the standby's directory" test ! -e "$S/private/ca.key"
+check "the standby's OCSP signer is issued by the CA" \
+    openssl verify -CAfile "$P/ca.crt" -purpose ocsphelper "$S/ocsp.crt"
+check "its replication certificate: CN=replica:sb1, clientAuth" sh -c \
+    "openssl x509 -in '$S/replica.crt' -noout -subject -ext extendedKeyUsage | tr -d ' ' | grep -q 'CN=replica:sb1' && openssl x509 -in '$S/replica.crt' -noout -ext extendedKeyUsage | grep -q 'Client Authentication'"
+# the primary's own replication certificate, for when it is the standby
+expect_exit 0 "replica add p1 (the primary's own)" "$BIN/mica-admin" \
+    -c "$PCONF" replica add p1 --out "$T/p1kit" --primary "127.0.0.1:$RPORT"
+cp "$T/p1kit/replica.crt" "$P/replica.crt"
+cp "$T/p1kit/private/replica.key" "$P/private/replica.key"
+start_micad "$PCONF" || { not_ok "primary restarts"; done_testing; }
+# the three certificates replica add issued are in the store
+expect_exit 0 "replica add's certificates are recorded" admin show \
+    "$(serial_of "$S/ocsp.crt")"
+expect_out "as good" "status: good"
+# on this one host the standby needs other ports
 SCA_PORT=$(free_port); SHTTP=$(free_port); SRPORT=$(free_port)
-sed "s|127.0.0.1:$CA_PORT|127.0.0.1:$SCA_PORT|g;
-    s|127.0.0.1:$PHTTP|127.0.0.1:$SHTTP|g;
-    s|^listen = 127.0.0.1:$RPORT|primary = 127.0.0.1:$RPORT|" \
-    "$PCONF" >"$S/mica.conf"
 SCONF=$S/mica.conf
+sed -i "s|127.0.0.1:$CA_PORT|127.0.0.1:$SCA_PORT|g;
+    s|127.0.0.1:$PHTTP|127.0.0.1:$SHTTP|g" "$SCONF"
 # the standby listens too: after a promotion the old primary follows it
-echo "listen = 127.0.0.1:$SRPORT" >>"$SCONF"
-echo "p1" >"$S/replicas"
-conf_set_in "$SCONF" ca key "" || not_ok "standby: [ca] key empty"
-# the primary's own replication certificate (for when it is the standby)
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$P/private/replica.key" -out "$T/p1.csr" \
-    -subj "/CN=replica:p1" 2>/dev/null
-openssl x509 -req -in "$T/p1.csr" -CA "$P/ca.crt" \
-    -CAkey "$P/private/ca.key" -days 30 -set_serial 0x$(openssl rand -hex 15) \
-    -out "$P/replica.crt" 2>/dev/null || not_ok "p1 replication certificate"
+sed -i "s|^#listen = 0.0.0.0:7790|listen = 127.0.0.1:$SRPORT|" "$SCONF"
+grep "^p1 " "$P/replicas" >"$S/replicas"
 
 start_standby() {
 	"$BIN/micad" -c "$SCONF" >>"$T/standby.log" 2>&1 &
@@ -222,7 +212,7 @@ start_standby || not_ok "standby restarts"
 check "the standby catches up after the bad records" catch_up
 
 check "the standby's OCSP answers are signed by its own signer" sh -c \
-    "openssl ocsp -issuer '$P/ca.crt' -serial 0x$last -url http://127.0.0.1:$SHTTP -no_nonce -CAfile '$P/ca.crt' -resp_text 2>/dev/null | grep -q 'CN *= *mica OCSP standby sb1'"
+    "openssl ocsp -issuer '$P/ca.crt' -serial 0x$last -url http://127.0.0.1:$SHTTP -no_nonce -CAfile '$P/ca.crt' -resp_text 2>/dev/null | grep -q 'CN *= *mica OCSP sb1'"
 grep -q "ca_key=" "$T/standby.log" && ! grep -q "private/ca.key" "$T/standby.log" &&
     ok "the standby runs without the CA key" || not_ok "the standby runs without the CA key"
 

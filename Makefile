@@ -79,7 +79,7 @@ HELPER_SRCS = $(wildcard tests/helpers/*.c)
 HELPER_BINS = $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-valgrind test deps demo bench bench-ocsp bench-crl bench-issue bench-start \
-	fuzz soak install clean tests prev
+	fuzz soak soak-replica install clean tests prev
 
 all: $(PROGS)
 
@@ -193,6 +193,10 @@ fuzz: deps $(FUZZ_BINS)
 
 soak: all
 	@sh tests/soak.sh $(BIN)
+
+# the warm standby's lag over 1000 revocations (t_replica runs 200)
+soak-replica: all $(HELPER_BINS)
+	@MICA_REPL_N=1000 sh tests/run.sh $(BUILD) $(BIN) t_replica
 
 bench: bench-ocsp bench-crl bench-issue bench-start
 

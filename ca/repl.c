@@ -643,11 +643,12 @@ follower_main(void *arg)
 	rc = read_frame(ssl, fo->fd, REPL_IO_TIMEOUT_S * 1000, &type, &in,
 	    why, sizeof(why));
 	if (rc == 1 && type == REPL_EPOCH_Q) {
-		uint8_t b[16];
+		uint8_t b[17];
 
 		store_journal_pos(R.d->store, &committed, NULL, &epoch);
 		be64_put(b, epoch);
 		be64_put(b + 8, committed);
+		b[16] = R.standby ? 0 : 1;	/* 1: a primary */
 		out.len = 0;
 		repl_frame_put(&out, REPL_EPOCH, b, sizeof(b));
 		(void)ssl_write_all(ssl, out.data, out.len);
@@ -1215,8 +1216,8 @@ tls_connect(const char *addr, int *out_fd, char *err, size_t err_len)
 
 /* A peer's epoch: 1 with *epoch, or 0 (unreachable: err). */
 static int
-peer_epoch(const char *addr, uint64_t *epoch, uint64_t *seq, char *err,
-    size_t err_len)
+peer_epoch(const char *addr, uint64_t *epoch, uint64_t *seq, int *primary,
+    char *err, size_t err_len)
 {
 	struct wb in, out;
 	SSL *ssl;
@@ -1231,9 +1232,10 @@ peer_epoch(const char *addr, uint64_t *epoch, uint64_t *seq, char *err,
 	repl_frame_put(&out, REPL_EPOCH_Q, NULL, 0);
 	if (ssl_write_all(ssl, out.data, out.len)) {
 		rc = read_frame(ssl, fd, 3000, &type, &in, why, sizeof(why));
-		if (rc == 1 && type == REPL_EPOCH && in.len == 16) {
+		if (rc == 1 && type == REPL_EPOCH && in.len == 17) {
 			*epoch = be64_get(in.data);
 			*seq = be64_get(in.data + 8);
+			*primary = in.data[16] == 1;
 			ok = 1;
 		} else if (rc == 1 && type == REPL_ERROR)
 			snprintf(err, err_len, "%s refused: %.*s", addr,
@@ -1264,6 +1266,7 @@ repl_init(struct micad *d, char *err, size_t err_len)
 	const struct mica_conf *c = d->conf;
 	char list[CONF_STR_MAX], *tok, *p, *save = NULL, perr[1024];
 	uint64_t seq, epoch, promoted = 0, pe, ps;
+	int pprim;
 
 	R.d = d;
 	pthread_mutex_init(&R.mu, NULL);
@@ -1286,21 +1289,25 @@ repl_init(struct micad *d, char *err, size_t err_len)
 		snprintf(list, sizeof(list), "%s", c->replica.peers);
 		for (p = list; (tok = strtok_r(p, ", \t", &save)) != NULL;
 		    p = NULL) {
-			if (!peer_epoch(tok, &pe, &ps, perr, sizeof(perr))) {
+			if (!peer_epoch(tok, &pe, &ps, &pprim, perr,
+			    sizeof(perr))) {
 				log_warnx("replica peer %s: %s (going on as "
 				    "the primary)", tok, perr);
 				continue;
 			}
-			log_info("replica peer %s: epoch %" PRIu64 " seq %"
+			log_info("replica peer %s: %s, epoch %" PRIu64 " seq %"
 			    PRIu64 "; ours: epoch %" PRIu64 " seq %" PRIu64,
-			    tok, pe, ps, epoch, seq);
-			if (pe > epoch) {
+			    tok, pprim ? "a primary" : "a standby", pe, ps,
+			    epoch, seq);
+			/* a primary at our epoch or a newer one replaced us
+			 * (a promotion raises the epoch) */
+			if (pprim && pe >= epoch) {
 				R.standby = 1;
 				snprintf(R.primary, sizeof(R.primary), "%s",
 				    tok);
 				snprintf(R.why_standby, sizeof(R.why_standby),
-				    "the peer %.200s is at epoch %" PRIu64
-				    ", newer than this store's %" PRIu64 ": it "
+				    "the peer %.200s is a primary at epoch %"
+				    PRIu64 " (this store's: %" PRIu64 "): it "
 				    "was promoted, and this server follows it",
 				    tok, pe, epoch);
 				log_warnx("%s; writes are refused",

@@ -21,7 +21,8 @@
  *			seq N, pruned, newer epoch, not registered)
  *	0x41 EPOCH?	(empty) a restarted primary asks its [replica]
  *			peers before it takes writes
- *	0xa4 EPOCH	u64 epoch, u64 seq: the answer
+ *	0xa4 EPOCH	u64 epoch, u64 seq, u8 role (1 primary, 0
+ *			standby): the answer
  */
 #ifndef MICA_REPL_H
 #define MICA_REPL_H

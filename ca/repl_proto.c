@@ -43,7 +43,7 @@ repl_frame_hdr(const uint8_t hdr[REPL_FRAME_HDR], uint8_t *type,
 		max = 0;
 		break;
 	case REPL_EPOCH:
-		max = 16;
+		max = 17;
 		break;
 	default:
 		snprintf(why, why_len, "unknown frame type 0x%02x", *type);

@@ -245,7 +245,7 @@ start_micad "$PCONF" || not_ok "the old primary starts"
 expect_exit 0 "the old primary's status" admin status
 expect_out "it is a standby of the promoted one" "role: standby of 127.0.0.1:$SRPORT"
 expect_out "status says why (epoch older)" \
-    "a standby because the peer 127.0.0.1:$SRPORT is at epoch 2, newer than this store's 1"
+    "a standby because the peer 127.0.0.1:$SRPORT is a primary at epoch 2 (this store's: 1)"
 expect_exit 1 "the old primary refuses mica-admin revoke" admin revoke "$(sed -n "$((N + 7))p" "$T/serials")"
 expect_out "its refusal names the new primary" \
     "this server is a standby; the primary is 127.0.0.1:$SRPORT"
@@ -258,6 +258,13 @@ expect_exit 0 "the old primary's status" admin status
 expect_out "it followed the new primary to its seq" "applied seq $PROM_SEQ,"
 expect_eq "its OCSP says revoked for the promoted server's revocation" \
     "$(ocsp_status "$URL" "$s")" revoked
+# restarted again, now at the same epoch as the new primary: still a
+# standby (the peer is a primary, at an epoch not older)
+stop_micad
+start_micad "$PCONF" || not_ok "the old primary starts again"
+expect_exit 0 "the old primary's status after a second restart" admin status
+expect_out "still a standby" "role: standby of 127.0.0.1:$SRPORT (epoch 2)"
+expect_exit 1 "it still refuses writes" admin revoke "$(sed -n "$((N + 7))p" "$T/serials")"
 stop_standby
 stop_micad
 done_testing

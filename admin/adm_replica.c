@@ -188,6 +188,63 @@ fingerprint(char out[65], X509 *x)
 	out[64] = '\0';
 }
 
+/* replica list | replica remove NAME: the names file. */
+static int
+names_cmd(const struct mica_conf *c, const char *name)
+{
+	char line[512], tmp[CONF_PATH_MAX + 8];
+	FILE *f, *o = NULL;
+	size_t n;
+	int found = 0, ok = 1;
+
+	if ((f = fopen(c->replica.names_file, "r")) == NULL) {
+		if (errno == ENOENT && name == NULL)
+			return 0;
+		fprintf(stderr, "mica-admin: %s: %s\n", c->replica.names_file,
+		    strerror(errno));
+		return 1;
+	}
+	if (name != NULL) {
+		snprintf(tmp, sizeof(tmp), "%s.new", c->replica.names_file);
+		if ((o = fopen(tmp, "w")) == NULL) {
+			fprintf(stderr, "mica-admin: %s: %s\n", tmp,
+			    strerror(errno));
+			fclose(f);
+			return 1;
+		}
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		n = strcspn(line, " \t\r\n");
+		if (name == NULL) {
+			if (n > 0 && line[0] != '#')
+				printf("%.*s\n", (int)n, line);
+			continue;
+		}
+		if (n == strlen(name) && strncmp(line, name, n) == 0) {
+			found = 1;
+			continue;
+		}
+		if (fputs(line, o) == EOF)
+			ok = 0;
+	}
+	fclose(f);
+	if (name == NULL)
+		return 0;
+	if (fflush(o) != 0 || fsync(fileno(o)) != 0)
+		ok = 0;
+	fclose(o);
+	if (!ok || !found || rename(tmp, c->replica.names_file) != 0) {
+		unlink(tmp);
+		fprintf(stderr, "mica-admin: replica remove %s: %s\n", name,
+		    !found ? "not registered" : strerror(errno));
+		return 1;
+	}
+	printf("replica %s removed from %s (a connection it has now goes on "
+	    "until it ends; restart micad to cut it)\n", name,
+	    c->replica.names_file);
+	return 0;
+}
+
 int
 adm_replica_cmd(int argc, char **argv, const char *cpath)
 {
@@ -210,9 +267,26 @@ adm_replica_cmd(int argc, char **argv, const char *cpath)
 	int i, fd = -1, ret = 1;
 
 	memset(&rr, 0, sizeof(rr));
+	if (argc >= 2 && (strcmp(argv[1], "list") == 0 ||
+	    strcmp(argv[1], "remove") == 0)) {
+		if ((strcmp(argv[1], "list") == 0 && argc != 2) ||
+		    (strcmp(argv[1], "remove") == 0 && argc != 3)) {
+			fprintf(stderr, "usage: mica-admin replica list | "
+			    "replica remove NAME\n");
+			return 2;
+		}
+		if (cpath == NULL || *cpath == '\0' ||
+		    !conf_load(&conf, cpath, err, sizeof(err))) {
+			fprintf(stderr, "mica-admin: %s\n", cpath ? err :
+			    "which CA? give -c CONF or set MICA_CONF");
+			return 1;
+		}
+		return names_cmd(&conf, argc == 3 ? argv[2] : NULL);
+	}
 	if (argc < 2 || strcmp(argv[1], "add") != 0) {
 		fprintf(stderr, "usage: mica-admin replica add NAME --out DIR "
-		    "[--primary HOST:PORT] [--tls-name NAME]...\n");
+		    "[--primary HOST:PORT] [--tls-name NAME]... | replica list "
+		    "| replica remove NAME\n");
 		return 2;
 	}
 	for (i = 2; i < argc; i++) {

@@ -89,6 +89,8 @@ static const char *help_text =
 "                       certificates, a copy of the store, mica.conf\n"
 "                       without the CA key); NAME registered in\n"
 "                       [replica] names_file\n"
+"  replica list         the registered replicas\n"
+"  replica remove NAME  unregister one (its next connection is refused)\n"
 "  promote              on a standby ([replica] primary) holding the CA key:\n"
 "                       become the primary (next epoch; micad runs again)\n"
 "  crl                  rebuild the full CRL now\n"

@@ -52,6 +52,8 @@ check "the standby's OCSP signer is issued by the CA" \
     openssl verify -CAfile "$P/ca.crt" -purpose ocsphelper "$S/ocsp.crt"
 check "its replication certificate: CN=replica:sb1, clientAuth" sh -c \
     "openssl x509 -in '$S/replica.crt' -noout -subject -ext extendedKeyUsage | tr -d ' ' | grep -q 'CN=replica:sb1' && openssl x509 -in '$S/replica.crt' -noout -ext extendedKeyUsage | grep -q 'Client Authentication'"
+expect_exit 0 "replica list" "$BIN/mica-admin" -c "$PCONF" replica list
+expect_eq "replica list shows sb1" "$OUT" "sb1"
 # the primary's own replication certificate, for when it is the standby
 expect_exit 0 "replica add p1 (the primary's own)" "$BIN/mica-admin" \
     -c "$PCONF" replica add p1 --out "$T/p1kit" --primary "127.0.0.1:$RPORT"
@@ -265,6 +267,11 @@ start_micad "$PCONF" || not_ok "the old primary starts again"
 expect_exit 0 "the old primary's status after a second restart" admin status
 expect_out "still a standby" "role: standby of 127.0.0.1:$SRPORT (epoch 2)"
 expect_exit 1 "it still refuses writes" admin revoke "$(sed -n "$((N + 7))p" "$T/serials")"
+expect_exit 0 "replica remove p1" "$BIN/mica-admin" -c "$PCONF" replica remove p1
+expect_exit 0 "replica list after remove" "$BIN/mica-admin" -c "$PCONF" replica list
+expect_eq "only sb1 is left" "$OUT" "sb1"
+expect_exit 1 "replica remove of an unknown name" "$BIN/mica-admin" -c "$PCONF" replica remove nobody
+expect_out "says so" "not registered"
 stop_standby
 stop_micad
 done_testing

@@ -1152,6 +1152,7 @@ open_store(struct mica_conf *c, const struct privdrop *pd, int accept)
 {
 	struct store_opts so;
 	enum store_rc rc;
+	int standby;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() != 0)
@@ -1181,7 +1182,8 @@ open_store(struct mica_conf *c, const struct privdrop *pd, int accept)
 	if (rc != STORE_OK)
 		fatalx("store %s: %s", c->store.path, store_strerror(rc));
 	/* a standby's store changes only with its primary's records */
-	store_set_standby(micad.store, c->replica.primary[0] != '\0');
+	standby = repl_configured_standby(micad.store, c);
+	store_set_standby(micad.store, standby);
 	/* the audit trail so far: what /metrics counts from earlier runs
 	 * (the worker goes on from there) */
 	audit_at_start = 1;
@@ -1189,7 +1191,7 @@ open_store(struct mica_conf *c, const struct privdrop *pd, int accept)
 		log_warnx("metrics: the audit trail could not be counted");
 	audit_at_start = 0;
 	/* a standby's store is its primary's: no own high-water mark */
-	if (c->replica.primary[0] == '\0') {
+	if (!standby) {
 		guard_restore(c, pd, accept);
 		guard_journal(c, accept);
 	}

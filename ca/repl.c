@@ -1254,6 +1254,19 @@ peer_epoch(const char *addr, uint64_t *epoch, uint64_t *seq, int *primary,
 	return ok;
 }
 
+int
+repl_configured_standby(struct store *st, const struct mica_conf *c)
+{
+	uint64_t seq, epoch, promoted = 0;
+
+	if (c->replica.primary[0] == '\0')
+		return 0;
+	store_journal_pos(st, &seq, NULL, &epoch);
+	if (store_promoted_epoch(st, &promoted) != STORE_OK)
+		promoted = 0;
+	return !(promoted != 0 && promoted == epoch);
+}
+
 /*
  * The role: a standby when [replica] primary is set, unless this store
  * was promoted and has taken nothing newer since (its epoch is still the

@@ -99,6 +99,11 @@ struct ocsp_http_req;
  * and on a standby the store refuses every write but the primary's
  * records.  After open_store.  1, or 0 with err. */
 int	repl_init(struct micad *, char *err, size_t err_len);
+/* Before repl_init: 1 when [replica] primary makes this a standby (not
+ * when the store was promoted and is still at that epoch). */
+struct store;
+struct mica_conf;
+int	repl_configured_standby(struct store *, const struct mica_conf *);
 /* Primary with [replica] listen: binds (as root, before the drop). */
 int	repl_bind(struct micad *, char *err, size_t err_len);
 /* Starts the threads (after the drop). */

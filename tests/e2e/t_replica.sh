@@ -114,8 +114,11 @@ bad_after=0
 i=0
 head -n "$N" "$T/serials" >"$T/to_revoke"
 while read -r s; do
-	admin revoke "$s" --reason keyCompromise >/dev/null 2>&1 ||
-	    { not_ok "revoke $s on the primary"; continue; }
+	if ! out=$(admin revoke "$s" --reason keyCompromise 2>&1); then
+		not_ok "revoke $s on the primary"
+		printf '%s\n' "$out" | sed 's/^/#   /' | head -n 3
+		continue
+	fi
 	t0=$(date +%s%N)
 	j=0
 	while [ $j -lt 400 ]; do

@@ -1212,7 +1212,9 @@ bind_all(struct mica_conf *c, const struct privdrop *pd)
 	if (!repl_init(&micad, err, sizeof(err)) ||
 	    !repl_bind(&micad, err, sizeof(err)))
 		fatalx("%s", err);
-	if (!renew_at_start(&micad, pd, &renewed, err, sizeof(err)))
+	/* a standby has no CA key: mica-admin replica add again instead */
+	if (!repl_is_standby() &&
+	    !renew_at_start(&micad, pd, &renewed, err, sizeof(err)))
 		fatalx("certificate renewal: %s", err);
 	bind_http(c);
 	/* The CA listener wants the pool; workers get work only from the

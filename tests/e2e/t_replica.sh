@@ -1,17 +1,24 @@
 #!/bin/sh
-# t_replica.sh - a warm standby: a primary and a standby micad on
-# loopback ports (mutual TLS 1.3, the standby's client certificate
-# CN=replica:sb1 issued by the CA and registered in the primary's
-# replicas file).  MICA_REPL_N (default 200; `make soak-replica` runs
-# 1000) revocations on the primary, each acknowledged by mica-admin;
-# after each one the standby's OCSP (openssl ocsp against its HTTP
-# port) is polled until it says revoked: the time is the replication
-# lag (p50/p99 printed), and once it said revoked it never says good
-# again.  The standby's CRL equals the primary's byte for byte and
-# verifies; the standby refuses writes; status and /metrics show the
-# lag.  Then records sent truncated, reordered or altered (the
-# primary's test hook MICA_TEST_REPL_CORRUPT): the standby stops with
-# the exact error naming the record, its store at the last good record.
+# t_replica.sh - a warm standby.  The standby's directory is made by
+# mica-admin replica add (offline: its own OCSP signer, TLS and
+# replication certificates, a copy of the store, mica.conf without the
+# CA key; the name and certificate hash registered on the primary); a
+# primary and a standby micad on loopback ports (mutual TLS 1.3).
+# MICA_REPL_N (default 200; `make soak-replica` runs 1000) revocations
+# on the primary, each acknowledged by mica-admin; after each one the
+# standby's OCSP (openssl ocsp against its HTTP port) is polled until it
+# says revoked: the time is the replication lag (p50/p99 printed), and
+# once it said revoked it never says good again.  The standby's CRLs
+# equal the primary's byte for byte and verify; the standby refuses
+# admin writes and a reissue over the CA protocol; status and /metrics
+# show its lag.  Records sent truncated, reordered or altered (the
+# primary's test hook MICA_TEST_REPL_CORRUPT) stop the standby with the
+# exact error naming the record, its store at the last good record.
+# Failover: kill -9 of the primary, promote refused without the CA key,
+# then done with it; a revocation and a real reissue (mica reissue +
+# approve) on the promoted server; the old primary restarted with
+# [replica] peers stays a standby (refuses writes, says why), follows
+# the new primary and answers revoked for both.
 . "$(dirname "$0")/lib.sh"
 
 N=${MICA_REPL_N:-200}
@@ -38,6 +45,21 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 "$LOAD" -s "$P/admin.sock" -a bulk -r "$T/bulk.der" -c 2 -n $((N / 2 + 5)) \
     -o "$T/serials" >"$T/load.out" 2>&1
 check "issued the certificates to revoke" test "$(wc -l <"$T/serials")" -ge "$N"
+
+# a subscriber for the real reissues later (CA protocol, TOTP)
+admin account add u1 --subject "/CN=u1/O=Org" --password-file "$PW" \
+    >"$T/u1.add" 2>&1 || not_ok "account u1"
+sed -n 's/^totp secret[^:]*: //p' "$T/u1.add" >"$T/u1.secret"
+make_csr "$T/u1.key" "$T/u1.csr" "/CN=u1/O=Org"
+admin issue --account u1 --csr "$T/u1.csr" --out "$T/u1.crt" >/dev/null 2>&1 ||
+    not_ok "issue u1"
+reissue() {	# SERVER-PORT: mica reissue of u1's certificate there
+	code=$(oathtool --totp -b "$(cat "$T/u1.secret")")
+	"$BIN/mica" --server "127.0.0.1:$1" --ca "$P/ca.crt" reissue \
+	    --account u1 --lost-cert "$T/u1.crt" --key "$T/u1.new.key" \
+	    --out "$T/u1.new.crt" --password-file "$PW" --otp "$code" \
+	    --no-wait
+}
 
 # ---- the standby's directory: mica-admin replica add (offline) ----
 S=$T/s
@@ -165,6 +187,9 @@ expect_out "refusal names the primary" \
 expect_exit 1 "the standby refuses mica-admin account add" \
     sadmin account add x1 --subject "/CN=x1" --password-file "$PW"
 expect_out "account add refusal" "this server is a standby"
+expect_exit 1 "the standby refuses a reissue (CA protocol)" reissue "$SCA_PORT"
+expect_out "reissue refusal names the primary" \
+    "this server is a standby; the primary is 127.0.0.1:$RPORT"
 expect_exit 0 "standby status" sadmin status
 expect_out "status: role" "role: standby of 127.0.0.1:$RPORT"
 expect_out "status: lag" "lag 0 records, 0 ms"
@@ -242,6 +267,14 @@ expect_out "it is the primary at epoch 2" "role: primary (epoch 2)"
 s=$(sed -n "$((N + 6))p" "$T/serials")
 expect_exit 0 "the promoted server takes a revocation" sadmin revoke "$s"
 expect_eq "its OCSP says revoked" "$(ocsp_status "http://127.0.0.1:$SHTTP" "$s")" revoked
+# a real reissue on the promoted server: mica reissue, then approve
+# (the standby refused before LOGIN: the TOTP code was not spent; exit 4:
+# the request waits for approval)
+expect_exit 4 "mica reissue on the promoted server" reissue "$SCA_PORT"
+RID=$(printf '%s\n' "$OUT" | sed -n 's/^request: //p')
+expect_exit 0 "approve on the promoted server" sadmin approve "$RID"
+expect_eq "the lost certificate is revoked there" \
+    "$(ocsp_status "http://127.0.0.1:$SHTTP" "$(serial_of "$T/u1.crt")")" revoked
 PROM_SEQ=$(sadmin status | sed -n 's/^journal: .* at seq \([0-9]*\).*/\1/p')
 
 # ---- the old primary comes back with [replica] peers: stays a standby ----
@@ -263,6 +296,8 @@ expect_exit 0 "the old primary's status" admin status
 expect_out "it followed the new primary to its seq" "applied seq $PROM_SEQ,"
 expect_eq "its OCSP says revoked for the promoted server's revocation" \
     "$(ocsp_status "$URL" "$s")" revoked
+expect_eq "and for the lost certificate of the reissue there" \
+    "$(ocsp_status "$URL" "$(serial_of "$T/u1.crt")")" revoked
 # restarted again, now at the same epoch as the new primary: still a
 # standby (the peer is a primary, at an epoch not older)
 stop_micad

@@ -60,6 +60,7 @@ TESTLIBS_common	= common
 TESTLIBS_hwm	= common
 TESTLIBS_store	= store common
 TESTLIBS_journal = store common
+TESTLIBS_repl	= ca store common
 TESTLIBS_conf	= conf common
 TESTLIBS_ocsp	= ocsp store common
 TESTLIBS_crl	= crl ocsp store common
@@ -80,7 +81,7 @@ HELPER_SRCS = $(wildcard tests/helpers/*.c)
 HELPER_BINS = $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-valgrind test deps demo bench bench-ocsp bench-crl bench-issue bench-start \
-	fuzz soak soak-varnish bench-varnish install clean tests prev
+	fuzz soak soak-varnish soak-replica bench-varnish install clean tests prev
 
 all: $(PROGS)
 
@@ -198,6 +199,10 @@ soak: all
 # 1,000 reissues through Varnish (make check runs t_varnish with 200)
 soak-varnish: all
 	@sh tests/soak.sh $(BIN) t_varnish
+
+# the warm standby's lag over 1000 revocations (t_replica runs 200)
+soak-replica: all $(HELPER_BINS)
+	@MICA_REPL_N=1000 sh tests/run.sh $(BUILD) $(BIN) t_replica
 
 bench: bench-ocsp bench-crl bench-issue bench-start bench-varnish
 

@@ -33,6 +33,7 @@
 #include "ca/micad.h"
 #include "ca/reissue.h"
 #include "ca/renew.h"
+#include "ca/repl.h"
 #include "ca/restore.h"
 #include "ca/subrenew.h"
 #include "common/json.h"
@@ -521,6 +522,7 @@ status_finish(struct walk *w)
 		json_kv_u64(&r->rep.out, 0, "journal_bytes",
 		    sc->journal.bytes);
 		status_caches(r, 1);
+		repl_status(&r->rep.out, 1);
 		wb_str(&r->rep.out, "}\n");
 		return;
 	}
@@ -561,6 +563,7 @@ status_finish(struct walk *w)
 		    "after the last backup are lost with the host\n",
 		    sc->journal.seq);
 	status_caches(r, 0);
+	repl_status(&r->rep.out, 0);
 }
 
 /* [http] ban_urls: one line (or JSON object) per HTTP cache. */
@@ -2586,6 +2589,23 @@ cmd_tls_renew(struct adm_req *r)
 	free_texts(sans, n);
 }
 
+/* ---- replication ---- */
+
+static void
+cmd_promote(struct adm_req *r)
+{
+	char msg[1024];
+
+	if (r->in.argc != 1) {
+		adm_usage(r, "usage: promote");
+		return;
+	}
+	if (!repl_promote(msg, sizeof(msg)))
+		adm_fail(r, "promote: %s", msg);
+	else
+		adm_out(r, "%s", msg);
+}
+
 /* ---- dispatch ---- */
 
 struct command {
@@ -2619,6 +2639,7 @@ static const struct command commands[] = {
 	{ "crl", NULL, cmd_crl },
 	{ "check", NULL, adm_cmd_check },
 	{ "tls", "renew", cmd_tls_renew },
+	{ "promote", NULL, cmd_promote },
 };
 
 void
@@ -2627,6 +2648,7 @@ adm_dispatch(struct adm_req *r)
 	size_t i;
 	const char *cmd = r->in.argc > 0 ? r->in.argv[0] : "";
 	const char *sub = r->in.argc > 1 ? r->in.argv[1] : "";
+	char refuse[512];
 
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(commands[i].name, cmd) != 0)
@@ -2636,7 +2658,10 @@ adm_dispatch(struct adm_req *r)
 			continue;
 		log_debug("admin %s: %s%s%s", r->actor, cmd,
 		    commands[i].sub ? " " : "", commands[i].sub ? sub : "");
-		commands[i].fn(r);
+		if (repl_refuse_admin(cmd, sub, refuse, sizeof(refuse)))
+			adm_fail(r, "%s", refuse);
+		else
+			commands[i].fn(r);
 		if (!r->async)
 			adm_done(r);
 		return;

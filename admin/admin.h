@@ -80,4 +80,7 @@ const char	*adm_reason_name(int reason);
 /* Parses a reason name allowed for `revoke`; -1 if unknown. */
 int		 adm_reason_parse(const char *name);
 
+/* mica-admin replica add NAME --out DIR (offline; adm_replica.c). */
+int	adm_replica_cmd(int argc, char **argv, const char *cpath);
+
 #endif

@@ -83,6 +83,16 @@ static const char *help_text =
 "  journal prune --backup FILE [--journal DIR]\n"
 "                       remove the segments every record of which is in\n"
 "                       the backup\n"
+"  replica add NAME --out DIR [--primary HOST:PORT] [--tls-name NAME]...\n"
+"                       offline (micad stopped): a ready standby directory\n"
+"                       (its own OCSP signer, TLS and replication\n"
+"                       certificates, a copy of the store, mica.conf\n"
+"                       without the CA key); NAME registered in\n"
+"                       [replica] names_file\n"
+"  replica list         the registered replicas\n"
+"  replica remove NAME  unregister one (its next connection is refused)\n"
+"  promote              on a standby ([replica] primary) holding the CA key:\n"
+"                       become the primary (next epoch; micad runs again)\n"
 "  crl                  rebuild the full CRL now\n"
 "  check                prove the store, OCSP answers and CRLs agree (exit 1\n"
 "                       naming the first disagreement)\n"
@@ -505,6 +515,17 @@ write_conf(const char *dir, const char *ca_listen, const char *http_listen,
 "notify_timeout = 30\n"
 "notify_retry_delay = 5\n"
 "expiry_interval = 3600\n"
+"\n"
+"[replica]\n"
+"# a warm standby (README \"Running two machines\"): on the primary\n"
+"#listen = 0.0.0.0:7790\n"
+"#names_file = replicas\n"
+"# on a standby: the primary's listen address, this side's certificate\n"
+"#primary = primary.example.net:7790\n"
+"#cert = replica.crt\n"
+"#key = private/replica.key\n"
+"# the other machine: asked for its epoch at start\n"
+"#peers = standby.example.net:7790\n"
 "\n"
 "# issuance profiles for mica-admin issue --profile NAME (unset keys: [ca])\n"
 "[profile.client]\n"
@@ -1234,6 +1255,8 @@ main(int argc, char **argv)
 		return cmd_init(argc - first, argv + first);
 	if (strcmp(argv[first], "restore") == 0)
 		return cmd_restore(argc - first, argv + first);
+	if (strcmp(argv[first], "replica") == 0)
+		return adm_replica_cmd(argc - first, argv + first, cpath);
 	if (strcmp(argv[first], "journal") == 0)
 		return cmd_journal(argc - first, argv + first, cpath);
 	if (strcmp(argv[first], "digest") == 0 && argc - first == 3 &&

@@ -33,6 +33,10 @@ X509		*ca_make_sub(X509 *ca, EVP_PKEY *ca_key, const char *cn,
 		    EVP_PKEY *key, int days, time_t now,
 		    const char *const *tls_names, size_t num_names,
 		    uint8_t serial[CA_SERIAL_LEN], char *err, size_t err_len);
+/* A TLS client certificate CN=cn (EKU clientAuth), like ca_make_sub. */
+X509		*ca_make_client(X509 *ca, EVP_PKEY *ca_key, const char *cn,
+		    EVP_PKEY *key, int days, time_t now,
+		    uint8_t serial[CA_SERIAL_LEN], char *err, size_t err_len);
 /* The last commonName of n into out, or CA_DEFAULT_CN when it has none. */
 void		 ca_name_last_cn(char *out, size_t out_len, const X509_NAME *n);
 /* lstat says the path exists (or cannot tell): 1, else 0. */

@@ -625,6 +625,45 @@ ca_make_sub(X509 *ca, EVP_PKEY *ca_key, const char *cn, EVP_PKEY *key,
 	return x;
 }
 
+/* A TLS client certificate CN=cn (a standby's replication certificate:
+ * EKU clientAuth, no SAN), like ca_make_sub otherwise. */
+X509 *
+ca_make_client(X509 *ca, EVP_PKEY *ca_key, const char *cn, EVP_PKEY *key,
+    int days, time_t now, uint8_t serial[CA_SERIAL_LEN], char *err,
+    size_t err_len)
+{
+	X509_NAME *name;
+	X509 *x = NULL;
+	int64_t ca_nb, ca_na;
+	time_t not_after;
+	int eku = NID_client_auth;
+
+	if ((name = cn_name(cn)) == NULL) {
+		snprintf(err, err_len, "bad common name \"%s\"", cn);
+		return NULL;
+	}
+	ca_random_serial(serial);
+	not_after = now + (time_t)days * 86400;
+	if (!ca_cert_times(ca, &ca_nb, &ca_na)) {
+		snprintf(err, err_len, "CA validity unreadable");
+		X509_NAME_free(name);
+		return NULL;
+	}
+	if ((int64_t)not_after > ca_na)
+		not_after = (time_t)ca_na;
+	x = cert_start(serial, name, X509_get_subject_name(ca), key, now,
+	    not_after);
+	if (x == NULL || !add_basic_constraints(x, 0) ||
+	    !add_key_usage(x, KU_DIGITAL_SIGNATURE) || !add_eku(x, &eku, 1) ||
+	    !add_key_ids(x, ca) || !cert_sign(x, ca_key)) {
+		snprintf(err, err_len, "cannot build the client certificate");
+		X509_free(x);
+		x = NULL;
+	}
+	X509_NAME_free(name);
+	return x;
+}
+
 int
 ca_path_exists(const char *path)
 {

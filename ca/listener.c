@@ -59,6 +59,7 @@
 #include "ca/micad.h"
 #include "ca/notify.h"
 #include "ca/proto.h"
+#include "ca/repl.h"
 #include "ca/reissue.h"
 #include "ca/renew.h"
 #include "ca/subrenew.h"
@@ -1847,6 +1848,8 @@ handle_hello(struct conn *c, struct proto_msg *m)
 static void
 dispatch(struct conn *c, struct proto_msg *m)
 {
+	char refuse[512];
+
 	log_debug("cid=%" PRIu64 " id=%" PRIu32 " got %s", c->cid, m->id,
 	    proto_type_name(m->type));
 	if (c->state == CS_HELLO && m->type != PROTO_HELLO) {
@@ -1856,6 +1859,10 @@ dispatch(struct conn *c, struct proto_msg *m)
 	}
 	if (!proto_type_is_request(m->type)) {
 		conn_error(c, m->id, PROTO_E_TYPE, "not a request type");
+		return;
+	}
+	if (repl_refuse_proto(m->type, refuse, sizeof(refuse))) {
+		conn_error(c, m->id, PROTO_E_BUSY, refuse);
 		return;
 	}
 	switch (m->type) {

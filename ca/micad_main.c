@@ -37,6 +37,7 @@
 #include "ca/privdrop.h"
 #include "ca/renew.h"
 #include "ca/reissue.h"
+#include "ca/repl.h"
 #include "ca/restore.h"
 #include "ca/sign_client.h"
 #include "common/bytes.h"
@@ -256,6 +257,8 @@ static void
 route_crl(struct ocsp_http_req *req, const char *path, void *arg)
 {
 	(void)arg;
+	if (repl_crl_http(req, path))	/* a standby: the primary's */
+		return;
 	crl_http_handle(micad.crl, req, path);
 }
 
@@ -556,6 +559,7 @@ route_metrics(struct ocsp_http_req *req, const char *path, void *arg)
 	conn_metrics(&m);
 	if (micad.ban != NULL)
 		ban_metrics_append(micad.ban, &m);
+	repl_metrics(&m);
 	metric(&m, "counter", "mica_notify_delivered_total",
 	    "Notify events delivered (command exited 0; this run: resets at "
 	    "restart).",
@@ -784,11 +788,14 @@ start_serving(struct mica_conf *c)
 	co.seed_last[CRL_FULL] = signed_crl[0];
 	co.seed_last[CRL_DELTA] = signed_crl[1];
 	co.ready = on_crl_ready;
+	if (repl_is_standby())	/* serves the CRLs its primary signed */
+		goto http;
 	micad.crl = crl_service_new(micad.store,
 	    ca_signer_get0_cert(micad.signer),
 	    X509_get0_pubkey(ca_signer_get0_cert(micad.signer)), &co);
 	if (micad.crl == NULL)
 		fatalx("cannot start the CRL service");
+ http:
 	if (!ocsp_http_start(http))
 		fatalx("cannot start HTTP on %s", c->http.listen);
 	log_info("http listening on %s (OCSP, CRL, CA certificate)",
@@ -1188,6 +1195,7 @@ open_store(struct mica_conf *c, const struct privdrop *pd, int accept)
 {
 	struct store_opts so;
 	enum store_rc rc;
+	int standby;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() != 0)
@@ -1216,14 +1224,20 @@ open_store(struct mica_conf *c, const struct privdrop *pd, int accept)
 		    "start a second one", c->store.path);
 	if (rc != STORE_OK)
 		fatalx("store %s: %s", c->store.path, store_strerror(rc));
+	/* a standby's store changes only with its primary's records */
+	standby = repl_configured_standby(micad.store, c);
+	store_set_standby(micad.store, standby);
 	/* the audit trail so far: what /metrics counts from earlier runs
 	 * (the worker goes on from there) */
 	audit_at_start = 1;
 	if (store_read(micad.store, audit_count_txn, NULL) != STORE_OK)
 		log_warnx("metrics: the audit trail could not be counted");
 	audit_at_start = 0;
-	guard_restore(c, pd, accept);
-	guard_journal(c, accept);
+	/* a standby's store is its primary's: no own high-water mark */
+	if (!standby) {
+		guard_restore(c, pd, accept);
+		guard_journal(c, accept);
+	}
 	chown_journal(c, pd);
 	micad.conf = c;
 	micad.started = time(NULL);
@@ -1238,7 +1252,12 @@ bind_all(struct mica_conf *c, const struct privdrop *pd)
 
 	if ((micad.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
-	if (!renew_at_start(&micad, pd, &renewed, err, sizeof(err)))
+	if (!repl_init(&micad, err, sizeof(err)) ||
+	    !repl_bind(&micad, err, sizeof(err)))
+		fatalx("%s", err);
+	/* a standby has no CA key: mica-admin replica add again instead */
+	if (!repl_is_standby() &&
+	    !renew_at_start(&micad, pd, &renewed, err, sizeof(err)))
 		fatalx("certificate renewal: %s", err);
 	bind_http(c);
 	/* The CA listener wants the pool; workers get work only from the
@@ -1307,15 +1326,17 @@ start_services(struct mica_conf *c)
 	if ((micad.notify = notify_new(&no)) == NULL)
 		fatalx("cannot start the notifier");
 	start_serving(c);
-	if ((micad.expiry = expiry_new(&micad, c->daemon.expiry_interval)) ==
-	    NULL)
+	if (!repl_is_standby() && (micad.expiry = expiry_new(&micad,
+	    c->daemon.expiry_interval)) == NULL)
 		fatalx("cannot start the expiry watch");
 	if ((si_timer = event_new(micad.base, -1, EV_PERSIST, on_si_timer,
 	    NULL)) == NULL || event_add(si_timer, &si_tv) != 0)
 		fatalx("cannot start the metrics timer");
 	on_si_timer(-1, 0, NULL);
+	if (!repl_start(&micad))
+		fatalx("cannot start replication");
 	/* review = auto: what a stop left pending is decided now. */
-	if (!reissue_resume_auto(&micad))
+	if (!repl_is_standby() && !reissue_resume_auto(&micad))
 		log_warnx("requests left pending were not looked at");
 }
 
@@ -1361,6 +1382,7 @@ shutdown_all(void)
 	crl_service_stopping(micad.crl);
 	adm_server_stop();
 	ca_listener_stop();
+	repl_stop();
 	ocsp_http_stop(http);
 	event_free(si_timer);
 	/* Workers first: their done callbacks (a hashed LOGIN, account add)
@@ -1422,6 +1444,7 @@ main(int argc, char **argv)
 	start_services(&conf);
 	run_loop(&conf);
 	shutdown_all();
+	repl_restart(argv);	/* after mica-admin promote */
 	if (atomic_load(&crl_failed))
 		return 1;
 	if (atomic_load(&signer_lost)) {

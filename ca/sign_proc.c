@@ -79,7 +79,7 @@ sign_proc_dir(const struct mica_conf *c)
 	static char dir[CONF_PATH_MAX + 16];
 	char *slash;
 
-	if (!is_uri(c->ca.key)) {
+	if (!is_uri(c->ca.key) && c->ca.key[0] != '\0') {
 		snprintf(dir, sizeof(dir), "%s", c->ca.key);
 		if ((slash = strrchr(dir, '/')) == NULL)
 			snprintf(dir, sizeof(dir), ".");
@@ -422,6 +422,56 @@ learn_ca_alg(struct sproc *sp)
 	return rc;
 }
 
+/*
+ * A standby without the CA key ([ca] key empty): only its own OCSP
+ * signer, issued by the CA; certificates and CRLs are refused.
+ */
+static int
+load_ocsp_only(struct sproc *sp, char *err, size_t err_len)
+{
+	const struct conf_ca *cc = &sp->c->ca;
+	X509 *ocsp = NULL;
+	EVP_PKEY *k = NULL;
+	unsigned char *der = NULL;
+	int n, rc = 0;
+
+	if (cc->ocsp_cert[0] == '\0') {
+		snprintf(err, err_len, "[ca] key is not set: a standby needs "
+		    "its own OCSP signer ([ca] ocsp_cert, ocsp_key)");
+		return 0;
+	}
+	if (!ca_cert_read(&sp->ca, cc->cert, err, err_len) ||
+	    !ca_cert_read(&ocsp, cc->ocsp_cert, err, err_len) ||
+	    !ca_key_read(&k, cc->ocsp_key, NULL, err, err_len))
+		goto out;
+	if (X509_check_private_key(ocsp, k) != 1) {
+		snprintf(err, err_len, "the OCSP key does not match the OCSP "
+		    "certificate");
+		goto out;
+	}
+	if (X509_check_issued(sp->ca, ocsp) != X509_V_OK ||
+	    X509_verify(ocsp, X509_get0_pubkey(sp->ca)) != 1) {
+		snprintf(err, err_len, "the OCSP certificate was not issued "
+		    "by this CA");
+		goto out;
+	}
+	if ((n = i2d_X509_NAME(X509_get_subject_name(sp->ca), &der)) <= 0)
+		goto out;
+	sp->ca_name = der;
+	sp->ca_name_len = (size_t)n;
+	if (!okey_set(&sp->cur, k)) {
+		snprintf(err, err_len, "signer: preparing the OCSP key failed");
+		goto out;
+	}
+	k = NULL;
+	rc = 1;
+ out:
+	X509_free(ocsp);
+	EVP_PKEY_free(k);
+	ERR_clear_error();
+	return rc;
+}
+
 static int
 load_keys(struct sproc *sp, char *err, size_t err_len)
 {
@@ -431,6 +481,8 @@ load_keys(struct sproc *sp, char *err, size_t err_len)
 	const struct conf_ca *cc = &sp->c->ca;
 	int rc = 0;
 
+	if (cc->key[0] == '\0')
+		return load_ocsp_only(sp, err, err_len);
 	memset(&p, 0, sizeof(p));
 	p.ca_cert = cc->cert;
 	p.ca_key = cc->key;
@@ -601,6 +653,11 @@ do_crl(struct sproc *sp, const struct sign_frame *f, struct reply *rp)
 		    "the CRL number; not signed");
 		return;
 	}
+	if (sp->ca_key == NULL) {
+		snprintf(rp->err, sizeof(rp->err), "no CA key here (a "
+		    "standby): CRLs are signed by the primary");
+		return;
+	}
 	if (!sign_raw(NULL, sp->ca_key, sp->ca_token, f->body, f->body_len,
 	    &rp->owned, &rp->len)) {
 		snprintf(rp->err, sizeof(rp->err), "signing failed");
@@ -668,6 +725,11 @@ do_cert(struct sproc *sp, const struct sign_frame *f, struct reply *rp)
 		    "4.1.2.2: the serial was signed before (or is wider than "
 		    "16 bytes)");
 		goto refused;
+	}
+	if (sp->ca_key == NULL) {
+		snprintf(rp->err, sizeof(rp->err), "no CA key here (a "
+		    "standby): certificates are signed by the primary");
+		goto out;
 	}
 	if (sp->ca_token)
 		pthread_mutex_lock(&token_mu);

@@ -143,6 +143,13 @@ static const struct key keys[] = {
 	{ "daemon", "notify_retry_delay", K_INT, N(daemon.notify_retry_delay), 1, 3600 },
 	{ "daemon", "expiry_interval", K_INT, N(daemon.expiry_interval), 10, 7 * 86400 },
 	{ "daemon", "workers", K_INT, N(daemon.workers), 1, 64 },
+
+	{ "replica", "listen", K_STR, S(replica.listen), 0, 0 },
+	{ "replica", "primary", K_STR, S(replica.primary), 0, 0 },
+	{ "replica", "cert", K_PATH, S(replica.cert), 0, 0 },
+	{ "replica", "key", K_PATH, S(replica.key), 0, 0 },
+	{ "replica", "names_file", K_PATH, S(replica.names_file), 0, 0 },
+	{ "replica", "peers", K_STR, S(replica.peers), 0, 0 },
 };
 
 /* The keys of a [profile.NAME] section; offsets into profiles[0]. */
@@ -159,6 +166,7 @@ static const struct key profile_keys[] = {
 
 static const char *sections[] = {
 	"ca", "protocol", "http", "admin", "policy", "store", "crl", "daemon",
+	"replica",
 };
 
 static void
@@ -308,6 +316,12 @@ conf_defaults(struct mica_conf *c, const char *dir)
 	c->daemon.notify_timeout = 30;
 	c->daemon.notify_retry_delay = 5;
 	c->daemon.expiry_interval = 3600;
+
+	join(c->replica.cert, sizeof(c->replica.cert), dir, "replica.crt");
+	join(c->replica.key, sizeof(c->replica.key), dir,
+	    "private/replica.key");
+	join(c->replica.names_file, sizeof(c->replica.names_file), dir,
+	    "replicas");
 }
 
 /* Finds the line of "key =" in [section] by scanning the file text. */

@@ -170,6 +170,22 @@ struct conf_crl {
 	char		publish_dir[CONF_PATH_MAX];	/* "" = none */
 };
 
+struct conf_replica {			/* [replica]: a warm standby */
+	char		listen[CONF_STR_MAX];		/* "" = off; primary:
+							 * ADDR:PORT for
+							 * standbys */
+	char		primary[CONF_STR_MAX];		/* "" = a primary;
+							 * HOST:PORT: this
+							 * micad is a standby */
+	char		cert[CONF_PATH_MAX];		/* standby: client cert
+							 * CN=replica:NAME */
+	char		key[CONF_PATH_MAX];
+	char		names_file[CONF_PATH_MAX];	/* primary: replicas,
+							 * one NAME a line */
+	char		peers[CONF_STR_MAX];		/* HOST:PORT of the
+							 * other machine */
+};
+
 struct conf_daemon {
 	int		log_level;			/* LOG_LVL_INFO */
 	char		user[CONF_STR_MAX];		/* "" = stay */
@@ -205,6 +221,7 @@ struct mica_conf {
 	struct conf_store	store;
 	struct conf_crl		crl;
 	struct conf_daemon	daemon;
+	struct conf_replica	replica;
 	struct conf_profile	profiles[CONF_PROFILES_MAX];
 	int			num_profiles;
 };

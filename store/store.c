@@ -100,7 +100,10 @@ struct store {
 	uint64_t		 j_epoch;
 	pthread_mutex_t		 j_mu;
 	pthread_mutex_t		 w_mu;
+	pthread_cond_t		 j_cv;	/* j_seq moved (replication) */
 	int			 no_sync;
+	int			 standby;	/* replication: only
+						 * store_journal_apply writes */
 };
 
 struct store_txn {
@@ -906,7 +909,8 @@ store_open(struct store **out, const char *dir, const struct store_opts *opts)
 		map_size = SIZE_MAX;
 	if (pthread_rwlock_init(&s->map_lock, NULL) != 0 ||
 	    pthread_mutex_init(&s->j_mu, NULL) != 0 ||
-	    pthread_mutex_init(&s->w_mu, NULL) != 0)
+	    pthread_mutex_init(&s->w_mu, NULL) != 0 ||
+	    pthread_cond_init(&s->j_cv, NULL) != 0)
 		fatalx("store: rwlock init");
 	s->lock_inited = 1;
 	if ((rc = prepare_dir(dir, o)) != STORE_OK)
@@ -968,6 +972,7 @@ store_close(struct store *s)
 		pthread_rwlock_destroy(&s->map_lock);
 		pthread_mutex_destroy(&s->j_mu);
 		pthread_mutex_destroy(&s->w_mu);
+		pthread_cond_destroy(&s->j_cv);
 	}
 	free(s);
 }
@@ -1171,6 +1176,7 @@ batch_attempt(struct store *s, struct store_job *jobs, size_t n,
 		pthread_mutex_lock(&s->j_mu);
 		s->j_seq = seq;
 		memcpy(s->j_head, head, JOURNAL_HASH_LEN);
+		pthread_cond_broadcast(&s->j_cv);
 		pthread_mutex_unlock(&s->j_mu);
 	}
 	txn_end(&t);
@@ -1201,6 +1207,12 @@ store_write_batch(struct store *s, struct store_job *jobs, size_t n)
 
 	if (s->read_only) {
 		log_warnx("store: write to a store opened read-only");
+		rc = STORE_INVALID;
+		goto fail;
+	}
+	if (s->standby) {
+		log_warnx("store: a standby takes changes only from its "
+		    "primary: write refused");
 		rc = STORE_INVALID;
 		goto fail;
 	}
@@ -3422,4 +3434,184 @@ out:
 	if (made)
 		scratch_remove(tmp);
 	return ok;
+}
+
+/* ---- replication (ca/repl_*.c): position, wake-up, applying ---- */
+
+void
+store_journal_pos(struct store *s, uint64_t *seq, uint8_t *head,
+    uint64_t *epoch)
+{
+	pthread_mutex_lock(&s->j_mu);
+	*seq = s->j_seq;
+	if (head != NULL)
+		memcpy(head, s->j_head, JOURNAL_HASH_LEN);
+	if (epoch != NULL)
+		*epoch = s->j_epoch;
+	pthread_mutex_unlock(&s->j_mu);
+}
+
+uint64_t
+store_journal_wait(struct store *s, uint64_t seq, int timeout_ms)
+{
+	struct timespec ts;
+	uint64_t cur;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->j_mu);
+	while (s->j_seq <= seq) {
+		if (pthread_cond_timedwait(&s->j_cv, &s->j_mu, &ts) != 0)
+			break;
+	}
+	cur = s->j_seq;
+	pthread_mutex_unlock(&s->j_mu);
+	return cur;
+}
+
+enum store_rc
+store_journal_apply(struct store *s, const struct journal_rec *rec,
+    const uint8_t *raw, size_t raw_len, char *err, size_t err_len)
+{
+	struct store_txn t;
+	enum store_rc rc = STORE_IO;
+	int attempt, mrc;
+
+	pthread_mutex_lock(&s->w_mu);
+	if (s->jnl == NULL) {
+		snprintf(err, err_len, "the store has no journal ([store] "
+		    "journal_dir): a standby needs one");
+		rc = STORE_INVALID;
+		goto out;
+	}
+	if (rec->seq != s->j_seq + 1 ||
+	    memcmp(rec->prev, s->j_head, JOURNAL_HASH_LEN) != 0 ||
+	    rec->epoch < s->j_epoch) {
+		snprintf(err, err_len, "record seq %" PRIu64 " does not follow "
+		    "the store's seq %" PRIu64 " (epoch %" PRIu64 ")",
+		    rec->seq, s->j_seq, s->j_epoch);
+		rc = STORE_INVALID;
+		goto out;
+	}
+	for (attempt = 0; attempt < STORE_WRITE_TRIES; attempt++) {
+		if ((rc = txn_begin(s, 1, &t)) != STORE_OK)
+			break;
+		rc = apply_rec(&t, rec, rec->epoch);
+		if (rc == STORE_OK && !journal_append(s->jnl, rec->seq, raw,
+		    raw_len))
+			rc = STORE_IO;
+		else if (rc == STORE_OK) {
+			mrc = mdb_txn_commit(t.txn);
+			t.txn = NULL;
+			if ((rc = lmdb_rc(&t, mrc, "commit")) != STORE_OK)
+				journal_undo(s->jnl, raw_len);
+		}
+		txn_end(&t);
+		if (rc == STORE_OK || !t.map_full)
+			break;
+		if (!store_grow(s)) {
+			rc = STORE_FULL;
+			break;
+		}
+	}
+	if (rc == STORE_OK) {
+		pthread_mutex_lock(&s->j_mu);
+		s->j_seq = rec->seq;
+		memcpy(s->j_head, rec->hash, JOURNAL_HASH_LEN);
+		s->j_epoch = rec->epoch;
+		pthread_cond_broadcast(&s->j_cv);
+		pthread_mutex_unlock(&s->j_mu);
+	} else if (err[0] == '\0' || rc != STORE_INVALID)
+		snprintf(err, err_len, "record seq %" PRIu64 ": cannot apply: "
+		    "%s", rec->seq, store_strerror(rc));
+out:
+	pthread_mutex_unlock(&s->w_mu);
+	return rc;
+}
+
+#define META_PROMOTED	"replica_promoted"	/* epoch of a promotion */
+
+struct repl_epoch_ctx {
+	uint64_t	seq;
+	uint8_t		head[JOURNAL_HASH_LEN];
+	uint64_t	epoch;
+};
+
+static enum store_rc
+repl_epoch_txn(struct store_txn *t, void *arg)
+{
+	struct repl_epoch_ctx *e = arg;
+	enum store_rc rc;
+	MDB_val k, v;
+	uint8_t b[8];
+	int mrc;
+
+	if ((rc = jmeta_put(t, e->seq, e->head, e->epoch)) != STORE_OK)
+		return rc;
+	/* not journalled: this store's own fact */
+	k.mv_data = (void *)META_PROMOTED;
+	k.mv_size = strlen(META_PROMOTED);
+	be64_put(b, e->epoch);
+	v.mv_data = b;
+	v.mv_size = 8;
+	if ((mrc = mdb_put(t->txn, t->s->dbi[DB_META], &k, &v, 0)) != 0)
+		return lmdb_rc(t, mrc, "meta replica_promoted");
+	return STORE_OK;
+}
+
+static enum store_rc
+promoted_txn(struct store_txn *t, void *arg)
+{
+	return store_meta_get_u64(t, META_PROMOTED, arg);
+}
+
+enum store_rc
+store_promoted_epoch(struct store *s, uint64_t *out)
+{
+	*out = 0;
+	return store_read(s, promoted_txn, out);
+}
+
+enum store_rc
+store_promote(struct store *s, uint64_t epoch)
+{
+	struct repl_epoch_ctx e;
+	struct store_txn t;
+	enum store_rc rc;
+	int mrc;
+
+	pthread_mutex_lock(&s->w_mu);
+	e.seq = s->j_seq;
+	memcpy(e.head, s->j_head, JOURNAL_HASH_LEN);
+	e.epoch = epoch;
+	if ((rc = txn_begin(s, 1, &t)) == STORE_OK) {
+		if ((rc = repl_epoch_txn(&t, &e)) == STORE_OK) {
+			mrc = mdb_txn_commit(t.txn);
+			t.txn = NULL;
+			rc = lmdb_rc(&t, mrc, "commit");
+		}
+		txn_end(&t);
+	}
+	if (rc == STORE_OK) {
+		if (!s->no_sync)
+			mdb_env_sync(s->env, 1);
+		pthread_mutex_lock(&s->j_mu);
+		s->j_epoch = epoch;
+		pthread_mutex_unlock(&s->j_mu);
+	}
+	pthread_mutex_unlock(&s->w_mu);
+	return rc;
+}
+
+void
+store_set_standby(struct store *s, int on)
+{
+	pthread_mutex_lock(&s->w_mu);
+	s->standby = on;
+	pthread_mutex_unlock(&s->w_mu);
 }

@@ -524,4 +524,33 @@ int		store_restore(const struct store_restore_opts *,
 		    struct store_restore_result *out, char *err,
 		    size_t err_len);
 
+/* ---- replication (ca/repl_*.c) ---- */
+
+struct journal_rec;
+/* The store's journal position now (head: 32 bytes, may be NULL). */
+void		store_journal_pos(struct store *, uint64_t *seq,
+		    uint8_t *head, uint64_t *epoch);
+/* Waits until the store's journal seq passes seq (a commit) or
+ * timeout_ms; returns the seq then.  Any thread. */
+uint64_t	store_journal_wait(struct store *, uint64_t seq,
+		    int timeout_ms);
+/*
+ * A standby: applies a record received from the primary (already parsed
+ * and checked) in one transaction with the journal position, appending
+ * raw (the framed record) to the store's own journal before the commit.
+ * rec must be the next record (seq, prev, epoch not older).  STORE_OK, or
+ * an error with err; nothing is half-applied.
+ */
+enum store_rc	store_journal_apply(struct store *, const struct journal_rec *,
+		    const uint8_t *raw, size_t raw_len, char *err,
+		    size_t err_len);
+/* 1: store_write and store_write_batch refuse (a standby's store
+ * changes only through store_journal_apply). */
+void		store_set_standby(struct store *, int on);
+/* Promotion: a new epoch, durably, for the next records, and the meta
+ * "replica_promoted" (not journalled) = epoch. */
+enum store_rc	store_promote(struct store *, uint64_t epoch);
+/* That promotion's epoch, 0 if none. */
+enum store_rc	store_promoted_epoch(struct store *, uint64_t *out);
+
 #endif

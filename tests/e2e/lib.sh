@@ -113,10 +113,14 @@ start_micad() {
 	if [ -n "${MICA_VALGRIND:-}" ]; then
 		# memcheck: any error or definite/indirect leak at a clean
 		# shutdown makes micad exit 99, which stop_micad reports.
+		# The logs go to a directory anyone may write: a micad that
+		# drops privileges spawns its dummy-hash child (under
+		# valgrind too) as the daemon user.
+		mkdir -p "$T/vg" && chmod 1777 "$T/vg"
 		valgrind -q --leak-check=full \
 		    --show-leak-kinds=definite,indirect \
 		    --errors-for-leak-kinds=definite,indirect \
-		    --error-exitcode=99 --log-file="$T/valgrind.%p.log" \
+		    --error-exitcode=99 --log-file="$T/vg/valgrind.%p.log" \
 		    "$BIN/micad" -c "$conf" >>"$T/micad.log" 2>&1 &
 		limit=900
 	else
@@ -144,7 +148,7 @@ stop_micad() {
 	wait "$MICAD_PID"
 	rc=$?
 	if [ -n "${MICA_VALGRIND:-}" ]; then
-		for v in "$T"/valgrind.*.log; do
+		for v in "$T"/vg/valgrind.*.log; do
 			[ -s "$v" ] || continue
 			echo "# valgrind report $v:"
 			sed 's/^/#   /' "$v" | head -n 60

@@ -650,6 +650,8 @@ struct acct_add {
 	uint8_t			 totp[AUTH_TOTP_SECRET_LEN];	/* clear,
 						 * shown once; w is sodium_malloc'd */
 	int			 ok;
+	uint64_t		 removed;	/* the name's account was
+						 * removed then: refused */
 };
 
 static void
@@ -680,6 +682,12 @@ acct_add_txn(struct store_txn *txn, void *arg)
 	struct acct_add *w = arg;
 	enum store_rc rc;
 
+	/* a removed account's certificates still carry its name */
+	rc = store_account_removed_get(txn, w->acct.name, &w->removed);
+	if (rc == STORE_OK)
+		return STORE_EXISTS;
+	if (rc != STORE_NOTFOUND)
+		return rc;
 	if ((rc = store_account_put(txn, &w->acct, 1)) != STORE_OK)
 		return rc;
 	return store_audit_append(txn, w->r->actor, "account.add",
@@ -694,6 +702,15 @@ acct_add_written(void *arg, enum store_rc rc)
 	struct adm_req *r = w->r;
 	char b32[64], uri[512];
 
+	if (rc == STORE_EXISTS && w->removed != 0) {
+		char t[32];
+
+		adm_fail(r, "account add: the name \"%s\" belonged to an "
+		    "account removed on %s; its certificates still carry the "
+		    "name, so a new account cannot have it: choose another "
+		    "name", w->acct.name, fmt_time(t, (int64_t)w->removed));
+		goto out;
+	}
 	if (rc == STORE_EXISTS) {
 		adm_fail(r, "account add: account \"%s\" already exists",
 		    w->acct.name);
@@ -1024,9 +1041,12 @@ acct_chg_txn(struct store_txn *txn, void *arg)
 		rc = STORE_OK;
 		goto out;
 	}
-	if (w->op == ACCT_REMOVE)
+	if (w->op == ACCT_REMOVE) {
 		rc = store_account_del(txn, w->name);
-	else
+		if (rc == STORE_OK)
+			rc = store_account_removed_set(txn, w->name,
+			    (uint64_t)time(NULL));
+	} else
 		rc = store_account_put(txn, &a, 0);
 	if (rc != STORE_OK)
 		goto out;

@@ -110,7 +110,7 @@ static const char *help_text =
 "  account disable NAME refuse the account's logins until enabled again\n"
 "  account enable NAME\n"
 "  account remove NAME  delete the account (its certificates and the audit\n"
-"                       trail are kept)\n"
+"                       trail are kept; the name is not given out again)\n"
 "\n"
 "Certificates (serials in any hex form; printed as uppercase hex):\n"
 "  issue --account NAME --csr FILE [--days N] [--profile NAME]\n"

@@ -1922,6 +1922,45 @@ store_account_del(struct store_txn *t, const char *name)
 	    "accounts");
 }
 
+#define META_ACCT_REMOVED	"account_removed:"
+
+static int
+removed_key(char *key, size_t cap, const char *name)
+{
+	size_t n;
+
+	if (!name_ok(name, &n))
+		return 0;
+	return snprintf(key, cap, "%s%s", META_ACCT_REMOVED, name) <
+	    (int)cap;
+}
+
+enum store_rc
+store_account_removed_set(struct store_txn *t, const char *name,
+    uint64_t when)
+{
+	char key[sizeof(META_ACCT_REMOVED) + STORE_NAME_MAX];
+
+	if (!t->write || !removed_key(key, sizeof(key), name))
+		return STORE_INVALID;
+	return store_meta_set_u64(t, key, when ? when : 1);
+}
+
+enum store_rc
+store_account_removed_get(struct store_txn *t, const char *name,
+    uint64_t *when)
+{
+	char key[sizeof(META_ACCT_REMOVED) + STORE_NAME_MAX];
+	enum store_rc rc;
+
+	*when = 0;
+	if (!removed_key(key, sizeof(key), name))
+		return STORE_INVALID;
+	if ((rc = store_meta_get_u64(t, key, when)) != STORE_OK)
+		return rc;
+	return *when == 0 ? STORE_NOTFOUND : STORE_OK;
+}
+
 struct account_walk {
 	store_account_cb	 cb;
 	void			*arg;

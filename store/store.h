@@ -328,6 +328,16 @@ enum store_rc	store_account_put(struct store_txn *,
 /* Deletes the account record (certificates and audit records stay);
  * STORE_NOTFOUND if there is none. */
 enum store_rc	store_account_del(struct store_txn *, const char *name);
+/*
+ * A removed account's name stays taken: its certificates still carry it,
+ * and a new account of that name could list, reissue and revoke them.
+ * _set records the removal time (meta "account_removed:NAME"); _get
+ * gives it, or STORE_NOTFOUND for a name never removed.
+ */
+enum store_rc	store_account_removed_set(struct store_txn *,
+		    const char *name, uint64_t when);
+enum store_rc	store_account_removed_get(struct store_txn *,
+		    const char *name, uint64_t *when);
 typedef int (*store_account_cb)(const struct account_rec *, void *arg);
 enum store_rc	store_account_iter(struct store_txn *, store_account_cb,
 		    void *arg);

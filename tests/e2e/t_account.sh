@@ -185,6 +185,13 @@ run $MICA list --account gina --password-file "$PW" --otp "$(code gina)"
 expect_eq "a removed account cannot log in" "$OUT" "mica: authentication failed"
 run admin account remove gina
 expect_eq "remove twice" "$OUT" 'mica-admin: account remove: no account "gina"'
+run admin account add gina --subject "/CN=gina2/O=Org" --password-file "$PW"
+expect_eq "a removed account's name is not given out again (exit)" "$RC" 1
+expect_out "... and says why" 'the name "gina" belonged to an account removed on'
+run admin list --account gina
+expect_out "gina's certificate still names the old account" "$(serial_of "$T/gina.crt")"
+run admin account list
+check "no new gina in the account list" sh -c '! printf "%s\n" "$1" | grep -q "^gina"' _ "$OUT"
 
 # ---- audit and notify ----
 run admin audit

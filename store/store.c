@@ -1911,15 +1911,11 @@ out:
 enum store_rc
 store_account_del(struct store_txn *t, const char *name)
 {
-	MDB_val k;
 	size_t n;
 
 	if (!t->write || !name_ok(name, &n))
 		return STORE_INVALID;
-	k.mv_size = n;
-	k.mv_data = (void *)name;
-	return lmdb_rc(t, mdb_del(t->txn, t->s->dbi[DB_ACCOUNTS], &k, NULL),
-	    "accounts");
+	return db_del(t, DB_ACCOUNTS, name, n);
 }
 
 #define META_ACCT_REMOVED	"account_removed:"

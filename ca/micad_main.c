@@ -99,12 +99,22 @@ static void	catch_signals(void);
 
 /*
  * Where start and stop time goes: a debug line per step with the
- * milliseconds since main (start) or since the stop signal was handled.
+ * milliseconds since main (start) or since the stop signal was handled,
+ * and the CPU time of the process (all its threads) so far.
  */
 static void
 step(const char *phase, const char *what)
 {
-	log_debug("%s: %s +%.1f ms", phase, what, log_clock_ms());
+	struct timespec cpu;
+	struct rusage ru;
+
+	if (log_getlevel() < LOG_LVL_DEBUG)
+		return;
+	(void)clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	(void)getrusage(RUSAGE_SELF, &ru);
+	log_debug("%s: %s +%.1f ms (process cpu %.1f ms, %ld page faults)",
+	    phase, what, log_clock_ms(), (double)cpu.tv_sec * 1e3 +
+	    (double)cpu.tv_nsec / 1e6, ru.ru_minflt + ru.ru_majflt);
 }
 
 static void

@@ -95,8 +95,6 @@ static uint64_t signed_crl[2];
 /* The first CRLs could not be made: the exit status says so. */
 static atomic_int crl_failed;
 
-static void	catch_signals(void);
-
 /*
  * Where start and stop time goes: a debug line per step with the
  * milliseconds since main (start) or since the stop signal was handled,
@@ -1310,7 +1308,6 @@ bind_all(struct mica_conf *c, const struct privdrop *pd)
 
 	if ((micad.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
-	catch_signals();
 	if (!repl_init(&micad, err, sizeof(err)) ||
 	    !repl_bind(&micad, err, sizeof(err)))
 		fatalx("%s", err);
@@ -1421,10 +1418,11 @@ on_signer_lost(void *arg)
 static struct event *sig_ev[3];
 
 /*
- * SIGTERM, SIGINT and SIGHUP are caught from the moment the loop exists,
- * before anything serves: a stop that comes as soon as the first OCSP
- * answer went out is a clean stop (handled when the loop runs), not the
- * default death by signal.
+ * SIGTERM, SIGINT and SIGHUP are caught before anything serves: a stop
+ * that comes as soon as the first OCSP answer went out is a clean stop
+ * (handled when the loop runs), not the default death by signal.  Not
+ * earlier: until the signer has answered (a token may be slow), a stop
+ * still ends micad at once, as nothing has been served.
  */
 static void
 catch_signals(void)
@@ -1536,6 +1534,7 @@ main(int argc, char **argv)
 	step("start", "store open");
 	bind_all(&conf, &pd);
 	signer_ready();
+	catch_signals();
 	drop_privileges(&conf, &pd);
 	step("start", "privileges dropped");
 	start_services(&conf);

@@ -35,6 +35,11 @@
 #define CA_CHAIN_MAX		8		/* certificates in a chain file:
 						 * the CA, its issuers, the
 						 * root (= PROTO_CHAIN_MAX) */
+/* PEM files are read whole into memory (one read(2)), capped: a key
+ * file (an encrypted RSA-8192 key is about 6.5 KB), a certificate file
+ * (a chain file: CA_CHAIN_MAX times that) */
+#define CA_KEY_FILE_MAX		(64 * 1024)
+#define CA_CERT_FILE_MAX	(64 * 1024)
 #define CA_DEFAULT_CN		"mica CA"
 #define CA_DEFAULT_KEY_TYPE	"ec-p256"
 /* The account of mica's own certificates (CA, OCSP signer, TLS server)

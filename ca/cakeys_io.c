@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,10 +247,101 @@ open_checked(const char *path, int strict, char *err, size_t err_len)
 	return fd;
 }
 
+/* A whole PEM file in memory (file_slurp). */
+struct filebuf {
+	uint8_t	*p;
+	size_t	 len;
+	int	 secret;	/* sodium_malloc'd: locked, wiped when freed */
+};
+
+/*
+ * Reads the whole file open on fd, at most max bytes, in a few read(2)s
+ * and closes fd.  OpenSSL's descriptor BIO reads PEM one byte per
+ * read(2) (BIO_gets): about 600 system calls per certificate, 2,400 for
+ * the signer's start.  A secret (a key file) goes into locked memory
+ * that file_buf_free wipes.  Returns 1, or 0 with err set.
+ */
+static int
+file_slurp(struct filebuf *fb, int fd, const char *path, size_t max,
+    int secret, char *err, size_t err_len)
+{
+	struct stat sb;
+	size_t cap, len = 0;
+	ssize_t n;
+	int rc = 0;
+
+	memset(fb, 0, sizeof(*fb));
+	fb->secret = secret;
+	if (fstat(fd, &sb) == -1) {
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (sb.st_size < 0 || (uint64_t)sb.st_size > max) {
+		snprintf(err, err_len, "%s: larger than %zu bytes; not a PEM "
+		    "%s file", path, max, secret ? "key" : "certificate");
+		goto out;
+	}
+	/* one byte more than the file: a file that grew shows as longer */
+	cap = (size_t)sb.st_size + 1;
+	/* sodium_malloc needs it; a no-op when done (every program of
+	 * ours calls it, a test helper may not) */
+	if (secret && sodium_init() < 0)
+		fatalx("libsodium initialisation failed");
+	fb->p = secret ? sodium_malloc(cap) : malloc(cap);
+	if (fb->p == NULL)
+		fatal("%s: allocating %zu bytes", path, cap);
+	while (len < cap) {
+		n = read(fd, fb->p + len, cap - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			snprintf(err, err_len, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len == cap) {
+		snprintf(err, err_len, "%s: changed while being read", path);
+		goto out;
+	}
+	fb->len = len;
+	rc = 1;
+ out:
+	close(fd);
+	return rc;
+}
+
+static void
+file_buf_free(struct filebuf *fb)
+{
+	if (fb->p == NULL)
+		return;
+	if (fb->secret)
+		sodium_free(fb->p);	/* wipes */
+	else
+		free(fb->p);
+	fb->p = NULL;
+}
+
+/* A read-only memory BIO over fb; out of memory is fatal. */
+static BIO *
+file_bio(const struct filebuf *fb)
+{
+	BIO *bio;
+
+	if (fb->len > INT_MAX ||
+	    (bio = BIO_new_mem_buf(fb->p, (int)fb->len)) == NULL)
+		fatalx("BIO_new_mem_buf");
+	return bio;
+}
+
 int
 ca_key_read(EVP_PKEY **out, const char *path, const char *passphrase,
     char *err, size_t err_len)
 {
+	struct filebuf fb = { NULL, 0, 0 };
 	BIO *bio = NULL;
 	EVP_PKEY *key = NULL;
 	int fd, rc = 0;
@@ -258,12 +350,10 @@ ca_key_read(EVP_PKEY **out, const char *path, const char *passphrase,
 	*out = NULL;
 	if (ca_key_is_uri(path))
 		return ca_key_token_load(out, path, NULL, err, err_len);
-	if ((fd = open_checked(path, 1, err, err_len)) == -1)
+	if ((fd = open_checked(path, 1, err, err_len)) == -1 ||
+	    !file_slurp(&fb, fd, path, CA_KEY_FILE_MAX, 1, err, err_len))
 		goto out;
-	if ((bio = BIO_new_fd(fd, BIO_CLOSE)) == NULL) {
-		close(fd);
-		fatalx("BIO_new_fd");
-	}
+	bio = file_bio(&fb);
 	key = PEM_read_bio_PrivateKey(bio, NULL, pass_cb, (void *)passphrase);
 	if (key == NULL) {
 		ssl_errstr(ebuf, sizeof(ebuf));
@@ -276,6 +366,7 @@ ca_key_read(EVP_PKEY **out, const char *path, const char *passphrase,
 	rc = 1;
  out:
 	BIO_free(bio);
+	file_buf_free(&fb);
 	return rc;
 }
 
@@ -312,18 +403,17 @@ ca_cert_write_owned(const char *path, X509 *cert, uid_t uid, gid_t gid,
 int
 ca_cert_read(X509 **out, const char *path, char *err, size_t err_len)
 {
+	struct filebuf fb = { NULL, 0, 0 };
 	BIO *bio = NULL;
 	X509 *cert;
 	int fd, rc = 0;
 	char ebuf[256];
 
 	*out = NULL;
-	if ((fd = open_checked(path, 0, err, err_len)) == -1)
+	if ((fd = open_checked(path, 0, err, err_len)) == -1 ||
+	    !file_slurp(&fb, fd, path, CA_CERT_FILE_MAX, 0, err, err_len))
 		goto out;
-	if ((bio = BIO_new_fd(fd, BIO_CLOSE)) == NULL) {
-		close(fd);
-		fatalx("BIO_new_fd");
-	}
+	bio = file_bio(&fb);
 	if ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
 		ssl_errstr(ebuf, sizeof(ebuf));
 		snprintf(err, err_len, "%s: not a PEM certificate: %s", path,
@@ -334,6 +424,7 @@ ca_cert_read(X509 **out, const char *path, char *err, size_t err_len)
 	rc = 1;
  out:
 	BIO_free(bio);
+	file_buf_free(&fb);
 	return rc;
 }
 
@@ -411,6 +502,7 @@ int
 ca_certs_read(STACK_OF(X509) **out, const char *path, char *err,
     size_t err_len)
 {
+	struct filebuf fb = { NULL, 0, 0 };
 	STACK_OF(X509) *sk = NULL;
 	BIO *bio = NULL;
 	X509 *x;
@@ -419,12 +511,11 @@ ca_certs_read(STACK_OF(X509) **out, const char *path, char *err,
 	char ebuf[256];
 
 	*out = NULL;
-	if ((fd = open_checked(path, 0, err, err_len)) == -1)
+	if ((fd = open_checked(path, 0, err, err_len)) == -1 ||
+	    !file_slurp(&fb, fd, path, CA_CERT_FILE_MAX * CA_CHAIN_MAX, 0, err,
+	    err_len))
 		goto out;
-	if ((bio = BIO_new_fd(fd, BIO_CLOSE)) == NULL) {
-		close(fd);
-		fatalx("BIO_new_fd");
-	}
+	bio = file_bio(&fb);
 	if ((sk = sk_X509_new_null()) == NULL)
 		fatalx("sk_X509_new_null");
 	for (;;) {
@@ -458,6 +549,7 @@ ca_certs_read(STACK_OF(X509) **out, const char *path, char *err,
  out:
 	sk_X509_pop_free(sk, X509_free);
 	BIO_free(bio);
+	file_buf_free(&fb);
 	return rc;
 }
 

@@ -95,6 +95,26 @@ static uint64_t signed_crl[2];
 /* The first CRLs could not be made: the exit status says so. */
 static atomic_int crl_failed;
 
+/*
+ * Where start and stop time goes: a debug line per step with the
+ * milliseconds since main (start) or since the stop signal was handled,
+ * and the CPU time of the process (all its threads) so far.
+ */
+static void
+step(const char *phase, const char *what)
+{
+	struct timespec cpu;
+	struct rusage ru;
+
+	if (log_getlevel() < LOG_LVL_DEBUG)
+		return;
+	(void)clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	(void)getrusage(RUSAGE_SELF, &ru);
+	log_debug("%s: %s +%.1f ms (process cpu %.1f ms, %ld page faults)",
+	    phase, what, log_clock_ms(), (double)cpu.tv_sec * 1e3 +
+	    (double)cpu.tv_nsec / 1e6, ru.ru_minflt + ru.ru_majflt);
+}
+
 static void
 usage(FILE *f)
 {
@@ -633,6 +653,7 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 {
 	(void)what;
 	(void)arg;
+	log_clock_mark();
 	log_info("signal %d: stopping", (int)sig);
 	micad.stopping = 1;
 	event_base_loopexit(micad.base, NULL);
@@ -795,9 +816,11 @@ start_serving(struct mica_conf *c)
 	    X509_get0_pubkey(ca_signer_get0_cert(micad.signer)), &co);
 	if (micad.crl == NULL)
 		fatalx("cannot start the CRL service");
+	step("start", "CRL service started");
  http:
 	if (!ocsp_http_start(http))
 		fatalx("cannot start HTTP on %s", c->http.listen);
+	step("start", "HTTP threads serving");
 	log_info("http listening on %s (OCSP, CRL, CA certificate)",
 	    c->http.listen);
 }
@@ -1143,26 +1166,52 @@ check_user(struct mica_conf *c, struct privdrop *pd, const char *cpath)
 }
 
 /*
- * Forks the signer process, the only one that loads the CA and OCSP
- * keys (it also finishes a renewal that crashed between its renames);
- * this process keeps the certificates.
+ * The signer's HELLO answer: its keys are loaded (else micad stops with
+ * its reason), and the numbers of the last CRLs it signed.  Once.
  */
 static void
-start_signer(struct mica_conf *c, const struct privdrop *pd)
+signer_ready(void)
 {
-	X509 *ca = NULL, *ocsp = NULL;
+	static int done;
 	char err[2048], info[4096];
 	const char *p;
 
-	ca_key_pkcs11_module(c->ca.pkcs11_module);	/* read in the signer */
-	if ((micad.sclient = sign_client_start(c, pd, info, sizeof(info), err,
-	    sizeof(err))) == NULL)
+	if (done)
+		return;
+	if (!sign_client_ready(micad.sclient, info, sizeof(info), err,
+	    sizeof(err)))
 		fatalx("%s", err);
+	done = 1;
+	step("start", "signer HELLO answered");
 	log_info("signer process: %s", info);
 	if ((p = strstr(info, " crl_full=")) == NULL ||
 	    sscanf(p, " crl_full=%" SCNu64 " crl_delta=%" SCNu64,
 	    &signed_crl[0], &signed_crl[1]) != 2)
 		signed_crl[0] = signed_crl[1] = 0;	/* serve none before */
+}
+
+/*
+ * Forks the signer process, the only one that loads the CA and OCSP
+ * keys (it also finishes a renewal that crashed between its renames);
+ * this process keeps the certificates.  The signer loads its keys while
+ * this process goes on (signer_ready waits for it before the privilege
+ * drop, a renewal at start as soon as it signs), unless a renewal was
+ * interrupted: the signer's renames come before the certificates are
+ * read here.
+ */
+static void
+start_signer(struct mica_conf *c, const struct privdrop *pd)
+{
+	X509 *ca = NULL, *ocsp = NULL;
+	char err[2048];
+
+	ca_key_pkcs11_module(c->ca.pkcs11_module);	/* read in the signer */
+	if ((micad.sclient = sign_client_spawn(c, pd, err, sizeof(err))) ==
+	    NULL)
+		fatalx("%s", err);
+	step("start", "signer forked");
+	if (renew_interrupted(c))
+		signer_ready();
 	if (!ca_cert_read(&ca, c->ca.cert, err, sizeof(err)) ||
 	    (c->ca.ocsp_cert[0] != '\0' &&
 	    !ca_cert_read(&ocsp, c->ca.ocsp_cert, err, sizeof(err))) ||
@@ -1179,7 +1228,10 @@ start_signer(struct mica_conf *c, const struct privdrop *pd)
 static int
 check_only(const struct mica_conf *c, int accept_restore)
 {
-	int ok = check_restore(c, accept_restore);
+	int ok;
+
+	signer_ready();
+	ok = check_restore(c, accept_restore);
 
 	sk_X509_pop_free(micad.chain, X509_free);
 	ca_signer_free(micad.signer);
@@ -1211,7 +1263,9 @@ open_store(struct mica_conf *c, const struct privdrop *pd, int accept)
 		so.journal_dir = c->store.journal_dir;
 		so.journal_segment_size = c->store.journal_segment_size;
 	}
+	step("start", "TOTP key loaded");
 	rc = store_open(&micad.store, c->store.path, &so);
+	step("start", "store_open");
 	if (rc != STORE_OK && so.totp_key_new)
 		unlink(c->store.totp_key_file);	/* not the right one */
 	if (rc == STORE_INVALID && so.totp_key_new)
@@ -1233,10 +1287,12 @@ open_store(struct mica_conf *c, const struct privdrop *pd, int accept)
 	if (store_read(micad.store, audit_count_txn, NULL) != STORE_OK)
 		log_warnx("metrics: the audit trail could not be counted");
 	audit_at_start = 0;
+	step("start", "audit trail counted");
 	/* a standby's store is its primary's: no own high-water mark */
 	if (!standby) {
 		guard_restore(c, pd, accept);
 		guard_journal(c, accept);
+		step("start", "restore and journal guards");
 	}
 	chown_journal(c, pd);
 	micad.conf = c;
@@ -1259,7 +1315,9 @@ bind_all(struct mica_conf *c, const struct privdrop *pd)
 	if (!repl_is_standby() &&
 	    !renew_at_start(&micad, pd, &renewed, err, sizeof(err)))
 		fatalx("certificate renewal: %s", err);
+	step("start", "replication set up, renewal checked");
 	bind_http(c);
+	step("start", "HTTP bound");
 	/* The CA listener wants the pool; workers get work only from the
 	 * loop, which runs after the drop. */
 	if ((micad.workers = workq_new(micad.base, c->daemon.workers)) ==
@@ -1279,11 +1337,14 @@ bind_all(struct mica_conf *c, const struct privdrop *pd)
 		fatalx("cannot set up certificate renewal");
 	if ((micad.reissue = reissue_new(&micad)) == NULL)
 		fatalx("cannot set up the reissue workflow");
+	step("start", "worker threads");
 	if (!ca_listener_start(&micad))
 		fatalx("cannot listen for the CA protocol on %s",
 		    c->proto.listen);
+	step("start", "CA protocol listener (TLS context)");
 	if (!adm_server_start(&micad))
 		fatalx("cannot serve the admin socket %s", c->admin.socket);
+	step("start", "admin socket");
 }
 
 /* Everything is bound: hand the admin socket over, drop root for good. */
@@ -1325,16 +1386,19 @@ start_services(struct mica_conf *c)
 	no.retry_delay = c->daemon.notify_retry_delay;
 	if ((micad.notify = notify_new(&no)) == NULL)
 		fatalx("cannot start the notifier");
+	step("start", "ban and notifier");
 	start_serving(c);
 	if (!repl_is_standby() && (micad.expiry = expiry_new(&micad,
 	    c->daemon.expiry_interval)) == NULL)
 		fatalx("cannot start the expiry watch");
+	step("start", "expiry watch");
 	if ((si_timer = event_new(micad.base, -1, EV_PERSIST, on_si_timer,
 	    NULL)) == NULL || event_add(si_timer, &si_tv) != 0)
 		fatalx("cannot start the metrics timer");
 	on_si_timer(-1, 0, NULL);
 	if (!repl_start(&micad))
 		fatalx("cannot start replication");
+	step("start", "metrics walk and replication started");
 	/* review = auto: what a stop left pending is decided now. */
 	if (!repl_is_standby() && !reissue_resume_auto(&micad))
 		log_warnx("requests left pending were not looked at");
@@ -1351,24 +1415,39 @@ on_signer_lost(void *arg)
 	kill(getpid(), SIGTERM);
 }
 
+static struct event *sig_ev[3];
+
+/*
+ * SIGTERM, SIGINT and SIGHUP are caught before anything serves: a stop
+ * that comes as soon as the first OCSP answer went out is a clean stop
+ * (handled when the loop runs), not the default death by signal.  Not
+ * earlier: until the signer has answered (a token may be slow), a stop
+ * still ends micad at once, as nothing has been served.
+ */
+static void
+catch_signals(void)
+{
+	int i;
+
+	sig_ev[0] = evsignal_new(micad.base, SIGTERM, on_stop, NULL);
+	sig_ev[1] = evsignal_new(micad.base, SIGINT, on_stop, NULL);
+	sig_ev[2] = evsignal_new(micad.base, SIGHUP, on_hup, NULL);
+	for (i = 0; i < 3; i++)
+		if (sig_ev[i] == NULL || event_add(sig_ev[i], NULL) != 0)
+			fatalx("cannot set up the signal handlers");
+}
+
 static void
 run_loop(const struct mica_conf *c)
 {
-	struct event *ev[3];
 	int i;
 
-	ev[0] = evsignal_new(micad.base, SIGTERM, on_stop, NULL);
-	ev[1] = evsignal_new(micad.base, SIGINT, on_stop, NULL);
-	ev[2] = evsignal_new(micad.base, SIGHUP, on_hup, NULL);
-	for (i = 0; i < 3; i++)
-		if (ev[i] == NULL || event_add(ev[i], NULL) != 0)
-			fatalx("cannot set up the signal handlers");
 	sign_client_on_lost(micad.sclient, on_signer_lost, NULL);
 	log_info("micad ready: CA protocol on %s, http on %s, admin socket %s",
 	    c->proto.listen, c->http.listen, c->admin.socket);
 	event_base_dispatch(micad.base);
 	for (i = 0; i < 3; i++)
-		event_free(ev[i]);
+		event_free(sig_ev[i]);
 }
 
 /* Stop taking work, finish what is in flight, close cleanly. */
@@ -1385,6 +1464,7 @@ shutdown_all(void)
 	repl_stop();
 	ocsp_http_stop(http);
 	event_free(si_timer);
+	step("stop", "listeners stopped");
 	/* Workers first: their done callbacks (a hashed LOGIN, account add)
 	 * queue writes; the writer then commits everything queued, runs the
 	 * done callbacks (connections are gone: nobody is told) and joins,
@@ -1395,26 +1475,34 @@ shutdown_all(void)
 	micad.presign = NULL;
 	workq_free(micad.writer);
 	micad.writer = NULL;
+	step("stop", "workers and writer joined");
 	ban_free(micad.ban);
 	micad.ban = NULL;
 	mark_journal();
+	step("stop", "journal position marked");
 	expiry_free(micad.expiry);
 	renew_stop();
 	notify_free(micad.notify);
 	reissue_free(micad.reissue);
+	step("stop", "expiry, renewal, notifier, reissue freed");
 	ocsp_http_free(http);
+	step("stop", "HTTP threads joined");
 	restore_keep_crls(micad.crl, micad.crl_keep_dir, RESTORE_KEEP_FULL,
 	    RESTORE_KEEP_DELTA);
+	step("stop", "CRLs kept");
 	crl_service_free(micad.crl);
+	step("stop", "CRL service joined");
 	hwm_free(micad.hwm);
 	ocsp_responder_free(micad.ocsp);
 	event_base_free(micad.base);
 	store_close(micad.store);
+	step("stop", "store closed");
 	totpseal_key_free(totp_key);
 	micad.totp_key = NULL;
 	ca_signer_free(micad.signer);
 	/* the signer exits when its socket closes */
 	sign_client_free(micad.sclient);
+	step("stop", "signer exited");
 	sk_X509_pop_free(micad.chain, X509_free);
 	free(ca_der);
 	free(ca_pem);
@@ -1428,22 +1516,32 @@ main(int argc, char **argv)
 	struct privdrop pd;
 	struct args a;
 
+	log_clock_mark();
 	if (argc > 1 && strcmp(argv[1], "--argon2-dummy") == 0)
 		return ca_listener_dummy_main(argc, argv);
 	log_init("micad", LOG_LVL_INFO);
 	log_stamp_auto();
 	parse_args(&a, argc, argv);
 	load_config(&conf, &a);
+	step("start", "config loaded");
 	check_user(&conf, &pd, a.cpath);
+	step("start", "user and key files checked");
 	start_signer(&conf, &pd);
+	step("start", "certificates read");
 	if (a.check)
 		return check_only(&conf, a.accept_restore);
 	open_store(&conf, &pd, a.accept_restore);
+	step("start", "store open");
 	bind_all(&conf, &pd);
+	signer_ready();
+	catch_signals();
 	drop_privileges(&conf, &pd);
+	step("start", "privileges dropped");
 	start_services(&conf);
+	step("start", "services started");
 	run_loop(&conf);
 	shutdown_all();
+	step("stop", "done");
 	repl_restart(argv);	/* after mica-admin promote */
 	if (atomic_load(&crl_failed))
 		return 1;

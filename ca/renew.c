@@ -597,6 +597,25 @@ recover_one(X509 *ca, const char *what, const char *cert_path,
 	return 0;
 }
 
+/* path.new is there (path empty: no). */
+static int
+new_there(const char *path)
+{
+	char t[CONF_PATH_MAX + 8];
+
+	if (path[0] == '\0' || ca_key_is_uri(path))
+		return 0;
+	snprintf(t, sizeof(t), "%s.new", path);
+	return is_there(t);
+}
+
+int
+renew_interrupted(const struct mica_conf *c)
+{
+	return new_there(c->ca.ocsp_cert) || new_there(c->ca.ocsp_key) ||
+	    new_there(c->ca.tls_cert) || new_there(c->ca.tls_key);
+}
+
 int
 renew_recover(const struct mica_conf *c, char *err, size_t err_len)
 {

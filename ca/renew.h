@@ -62,6 +62,13 @@ int	renew_at_start(struct micad *d, const struct privdrop *pd,
  */
 int	renew_recover(const struct mica_conf *c, char *err, size_t err_len);
 /*
+ * 1 when renew_recover has work: a KEY.new or CERT.new of the OCSP
+ * signer or the TLS server is there (only lstat; nothing is read).
+ * micad then waits for the signer, which runs renew_recover, before it
+ * reads those certificates itself.
+ */
+int	renew_interrupted(const struct mica_conf *c);
+/*
  * While running (loop thread; from the expiry timer and renew_kick):
  * queues one renewal job on d->workers unless one runs (then it runs
  * once more afterwards).  The job renews what is due (a certificate

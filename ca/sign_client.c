@@ -102,6 +102,11 @@ struct sign_client {
 	int		 olost;
 	pthread_mutex_t	 smu;		/* stand-ins */
 	EVP_PKEY	*standin[NSTANDIN];
+	/* the HELLO answer, read once (sign_client_ready) */
+	pthread_mutex_t	 hmu;
+	int		 hello_state;	/* 0 not read, 1 ok, -1 failed */
+	char		 hello_info[1024];
+	char		 hello_err[1024];
 };
 
 static int
@@ -343,6 +348,9 @@ sign_client_call(struct sign_client *sc, uint16_t type, const void *body,
 
 	*out = NULL;
 	*out_len = 0;
+	/* the first call may come before the HELLO answer was read */
+	if (!sign_client_ready(sc, NULL, 0, err, err_len))
+		return 0;
 	memset(&p, 0, sizeof(p));
 	pthread_cond_init(&p.cv, NULL);
 	wb_init(&w);
@@ -801,13 +809,12 @@ sign_client_ocsp_commit(struct sign_client *sc, char *err, size_t err_len)
 	return rc;
 }
 
+/* Asks for the HELLO answer (read by hello_read); a few bytes into an
+ * empty socket: never blocks. */
 static int
-hello(struct sign_client *sc, char *info, size_t info_len, char *err,
-    size_t err_len)
+hello_send(struct sign_client *sc, char *err, size_t err_len)
 {
-	struct sign_frame f;
 	struct wb w;
-	uint8_t *buf = NULL;
 	int rc = 0;
 
 	wb_init(&w);
@@ -816,6 +823,21 @@ hello(struct sign_client *sc, char *info, size_t info_len, char *err,
 		snprintf(err, err_len, "the signer process exited at start");
 		goto out;
 	}
+	rc = 1;
+ out:
+	wb_cleanup(&w);
+	return rc;
+}
+
+/* Waits for the HELLO answer: the keys loaded (info) or why not. */
+static int
+hello_read(struct sign_client *sc, char *info, size_t info_len, char *err,
+    size_t err_len)
+{
+	struct sign_frame f;
+	uint8_t *buf = NULL;
+	int rc = 0;
+
 	if (!read_frame(sc->fd, &f, &buf, err, err_len))
 		goto out;
 	if (f.type != SIGN_R_OK) {
@@ -828,7 +850,6 @@ hello(struct sign_client *sc, char *info, size_t info_len, char *err,
 	rc = 1;
  out:
 	free(buf);
-	wb_cleanup(&w);
 	return rc;
 }
 
@@ -868,7 +889,56 @@ sign_client_start(const struct mica_conf *c, const struct privdrop *pd,
     char *info, size_t info_len, char *err, size_t err_len)
 {
 	struct sign_client *sc;
-	int sv[2], cv[SIGN_OCSP_CHANS][2], child[SIGN_OCSP_CHANS], status, i;
+
+	if ((sc = sign_client_spawn(c, pd, err, err_len)) == NULL)
+		return NULL;
+	if (!sign_client_ready(sc, info, info_len, err, err_len)) {
+		sign_client_free(sc);
+		return NULL;
+	}
+	return sc;
+}
+
+int
+sign_client_ready(struct sign_client *sc, char *info, size_t info_len,
+    char *err, size_t err_len)
+{
+	int status, rc;
+
+	pthread_mutex_lock(&sc->hmu);
+	if (sc->hello_state == 0) {
+		if (hello_read(sc, sc->hello_info, sizeof(sc->hello_info),
+		    sc->hello_err, sizeof(sc->hello_err))) {
+			sc->hello_state = 1;
+			/* from now on the watchdog tells a lost signer */
+			if (pthread_create(&sc->thr, NULL, watchdog, sc) != 0)
+				fatalx("cannot start the signer watchdog");
+			sc->thr_started = 1;
+		} else {
+			sc->hello_state = -1;
+			/* it exits after saying why: reaped here, not lost */
+			(void)shutdown(sc->fd, SHUT_RDWR);
+			while (waitpid(sc->pid, &status, 0) == -1 &&
+			    errno == EINTR)
+				;
+			sc->pid = -1;
+		}
+	}
+	rc = sc->hello_state == 1;
+	if (info != NULL)
+		snprintf(info, info_len, "%s", rc ? sc->hello_info : "");
+	if (!rc)
+		snprintf(err, err_len, "%s", sc->hello_err);
+	pthread_mutex_unlock(&sc->hmu);
+	return rc;
+}
+
+struct sign_client *
+sign_client_spawn(const struct mica_conf *c, const struct privdrop *pd,
+    char *err, size_t err_len)
+{
+	struct sign_client *sc;
+	int sv[2], cv[SIGN_OCSP_CHANS][2], child[SIGN_OCSP_CHANS], i;
 
 	if ((sc = calloc(1, sizeof(*sc))) == NULL)
 		fatal("calloc");
@@ -882,6 +952,7 @@ sign_client_start(const struct mica_conf *c, const struct privdrop *pd,
 	pthread_mutex_init(&sc->mu, NULL);
 	pthread_mutex_init(&sc->wmu, NULL);
 	pthread_mutex_init(&sc->smu, NULL);
+	pthread_mutex_init(&sc->hmu, NULL);
 	sc->rs.sign = rsign_cb;
 	sc->rs.arg = sc;
 	if (!ca_cert_read(&sc->ca, c->ca.cert, err, err_len))
@@ -927,20 +998,11 @@ sign_client_start(const struct mica_conf *c, const struct privdrop *pd,
 		sc->ofree[i] = &sc->och[i];
 	}
 	sc->nofree = sc->nchan;
-	if (!hello(sc, info, info_len, err, err_len)) {
-		close(sc->fd);
-		sc->fd = -1;
-		(void)waitpid(sc->pid, &status, 0);
-		goto fail;
-	}
 	if ((sc->rbuf = malloc(RBUF)) == NULL)
 		fatal("malloc");
 	sc->rcap = RBUF;
-	if (pthread_create(&sc->thr, NULL, watchdog, sc) != 0) {
-		snprintf(err, err_len, "cannot start the signer watchdog");
+	if (!hello_send(sc, err, err_len))
 		goto fail;
-	}
-	sc->thr_started = 1;
 	return sc;
  fail:
 	for (i = 0; i < SIGN_OCSP_CHANS; i++) {
@@ -984,7 +1046,8 @@ sign_client_free(struct sign_client *sc)
 		pthread_join(sc->thr, NULL);
 	if (sc->fd != -1) {
 		close(sc->fd);
-		while (waitpid(sc->pid, &status, 0) == -1 && errno == EINTR)
+		while (sc->pid > 0 && waitpid(sc->pid, &status, 0) == -1 &&
+		    errno == EINTR)
 			;
 	}
 	for (i = 0; i < SIGN_OCSP_CHANS; i++) {
@@ -1001,5 +1064,6 @@ sign_client_free(struct sign_client *sc)
 	pthread_mutex_destroy(&sc->wmu);
 	pthread_mutex_destroy(&sc->smu);
 	pthread_mutex_destroy(&sc->omu);
+	pthread_mutex_destroy(&sc->hmu);
 	free(sc);
 }

@@ -2,7 +2,10 @@
  * sign_client.h - micad's network-side end of the signer process.
  *
  * sign_client_start forks the signer (ca/sign_proc.h) over a socketpair
- * and waits for its HELLO answer, which fails when the keys do not load.
+ * and waits for its HELLO answer, which fails when the keys do not load;
+ * micad forks it with sign_client_spawn first thing and reads that
+ * answer later (sign_client_ready), so the signer loads its keys while
+ * micad opens the store and binds its sockets.
  * From then on any thread may ask for a signature: requests are written
  * under a lock and pipelined; the first waiting thread reads the replies
  * for everyone (leader/follower), hands each to the thread waiting for
@@ -44,6 +47,18 @@ struct sign_client;
 struct sign_client *sign_client_start(const struct mica_conf *c,
 	    const struct privdrop *pd, char *info, size_t info_len, char *err,
 	    size_t err_len);
+/*
+ * sign_client_start in two halves.  spawn forks and asks for the HELLO
+ * answer without waiting (call before any other thread runs; NULL with
+ * err set when it cannot fork).  ready waits for that answer once (later
+ * calls return the same): 1 with info, or 0 with the signer's reason in
+ * err (the signer has exited; free the client).  sign_client_call waits
+ * for it first.  Thread-safe.
+ */
+struct sign_client *sign_client_spawn(const struct mica_conf *c,
+	    const struct privdrop *pd, char *err, size_t err_len);
+int	sign_client_ready(struct sign_client *, char *info, size_t info_len,
+	    char *err, size_t err_len);
 /* Closes the socket (the signer exits), joins, reaps.  NULL allowed. */
 void	sign_client_free(struct sign_client *);
 /* Runs fn(arg) once (on the thread that noticed) if the signer goes

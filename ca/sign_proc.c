@@ -1190,10 +1190,12 @@ sign_proc_main(int fd, const int *ocsp_fds, int num_ocsp,
 	signal(SIGTERM, SIG_IGN);
 	/* A renewal that crashed between its renames, before the keys
 	 * are loaded. */
+	log_debug("signer start: forked +%.1f ms", log_clock_ms());
 	ok = renew_recover(c, err, sizeof(err)) &&
 	    open_records(&sp, pd, err, sizeof(err)) &&
 	    load_keys(&sp, err, sizeof(err)) &&
 	    privdrop_drop(pd, err, sizeof(err));
+	log_debug("signer start: keys loaded +%.1f ms", log_clock_ms());
 	/* setuid made the process dumpable again: keys never in a core
 	 * dump, no same-uid ptrace */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)

@@ -52,6 +52,24 @@ log_stamp_auto(void)
 		log_stamp = 0;
 }
 
+static struct timespec log_t0;
+
+void
+log_clock_mark(void)
+{
+	(void)clock_gettime(CLOCK_MONOTONIC, &log_t0);
+}
+
+double
+log_clock_ms(void)
+{
+	struct timespec now;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - log_t0.tv_sec) * 1e3 +
+	    (double)(now.tv_nsec - log_t0.tv_nsec) / 1e6;
+}
+
 void
 log_setlevel(int level)
 {

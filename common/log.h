@@ -26,6 +26,13 @@ void	log_init(const char *progname, int level);
 void	log_stamp_auto(void);
 void	log_setlevel(int level);
 int	log_getlevel(void);
+/*
+ * Step timing for start and stop (debug lines "start: STEP +12.3 ms"):
+ * log_clock_mark sets the origin (CLOCK_MONOTONIC; a forked child
+ * inherits it), log_clock_ms gives the milliseconds since then.
+ */
+void	log_clock_mark(void);
+double	log_clock_ms(void);
 /* Parses "error|warn|info|debug"; returns the level or -1. */
 int	log_level_parse(const char *name);
 

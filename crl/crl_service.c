@@ -614,31 +614,64 @@ next_number(struct crl_service *svc, uint64_t *out)
 	return 1;
 }
 
+struct events_arg {
+	struct crl_service	*svc;
+	int			 may_stop;	/* the first build */
+	int			 stopped;	/* given up: micad stops */
+	size_t			 num;		/* events applied */
+};
+
+/* Every EVENTS_STOP_CHECK events the first build looks at the stop. */
+#define EVENTS_STOP_CHECK	1024
+
 static int
 apply_cb(const struct rev_event *ev, void *arg)
 {
-	struct crl_builder *b = arg;
+	struct events_arg *ea = arg;
 
-	return crl_builder_apply(b, ev);
+	if (ea->may_stop && ea->num % EVENTS_STOP_CHECK == 0 &&
+	    atomic_load(&ea->svc->stopping)) {
+		ea->stopped = 1;
+		return 0;
+	}
+	ea->num++;
+	return crl_builder_apply(ea->svc->b, ev);
 }
 
 static enum store_rc
 events_txn(struct store_txn *txn, void *arg)
 {
-	struct crl_builder *b = arg;
+	struct events_arg *ea = arg;
 
-	return store_rev_iter(txn, crl_builder_last_seq(b) + 1, apply_cb, b);
+	return store_rev_iter(txn, crl_builder_last_seq(ea->svc->b) + 1,
+	    apply_cb, ea);
 }
 
-/* Applies the events after the last one seen; state_mu held. */
+/*
+ * Applies the events after the last one seen; state_mu held.  may_stop
+ * (the first build of a background start, which reads every revocation
+ * in the store): a stop meanwhile gives it up within EVENTS_STOP_CHECK
+ * events, and the build with it (returns 0; nothing is built from a
+ * part of the events).
+ */
 static int
-load_events(struct crl_service *svc)
+load_events(struct crl_service *svc, int may_stop)
 {
+	struct events_arg ea;
 	enum store_rc rc;
 
-	if ((rc = store_read(svc->store, events_txn, svc->b)) != STORE_OK) {
+	memset(&ea, 0, sizeof(ea));
+	ea.svc = svc;
+	ea.may_stop = may_stop;
+	if ((rc = store_read(svc->store, events_txn, &ea)) != STORE_OK) {
 		log_warnx("crl: reading revocation events: %s",
 		    store_strerror(rc));
+		return 0;
+	}
+	if (ea.stopped) {
+		log_info("crl: the first build was given up at stop (%zu "
+		    "revocation events read); the CRLs published before "
+		    "stay", ea.num);
 		return 0;
 	}
 	return 1;
@@ -819,7 +852,7 @@ build_delta(struct crl_service *svc)
 	stamp_now(svc, &st);
 	next = st.wall + svc->delta_age;
 	fulls_prune(svc, st.wall);
-	rc = load_events(svc) && next_number(svc, &number) &&
+	rc = load_events(svc, 0) && next_number(svc, &number) &&
 	    crl_builder_delta_tbs(svc->b, &t, number, st.wall, next);
 	pthread_mutex_unlock(&svc->state_mu);
 	if (rc)
@@ -857,7 +890,7 @@ build_full_ex(struct crl_service *svc, int may_stop)
 	fulls_prune(svc, st.wall);
 	/* a stop during the first build of a background start: no number
 	 * taken, nothing published (what was published stays) */
-	rc = load_events(svc) &&
+	rc = load_events(svc, may_stop) &&
 	    !(may_stop && atomic_load(&svc->stopping)) &&
 	    next_number(svc, &number) &&
 	    crl_builder_full_tbs(svc->b, &t, number, st.wall, next);
@@ -1006,6 +1039,11 @@ seed_one(struct crl_service *svc, enum crl_kind kind, int64_t now)
 	if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) == NULL ||
 	    p != der + len) {
 		why = "not a DER CRL";
+		goto skip;
+	}
+	/* parsing a large CRL takes time: a stop meanwhile ends here */
+	if (atomic_load(&svc->stopping)) {
+		why = "micad stops";
 		goto skip;
 	}
 	pk = X509_get0_pubkey(svc->ca);

@@ -8,8 +8,11 @@
 # older one).  A clean stop loses nothing acknowledged: a revocation
 # acknowledged just before SIGTERM is in force after the restart, also
 # when the stop comes while the dummy hash is still being made (the
-# child is killed, not waited for).  Behaviour only; the timings are in
-# `make bench-start`.
+# child is killed, not waited for).  A SIGTERM right after the first
+# OCSP answer at a store of 100,000 revocations (the first CRL build
+# reads them all) exits 0 at once, and the next start serves a full CRL
+# listing every revocation, numbered above all published before.
+# Behaviour only; the timings are in `make bench-start`.
 . "$(dirname "$0")/lib.sh"
 
 mica_init "$T/ca" || { not_ok "mica-admin init"; done_testing; }
@@ -137,6 +140,84 @@ expect_exit 0 "the revocation before that stop survived" \
     openssl ocsp -issuer "$D/ca.crt" -CAfile "$D/ca.crt" \
     -url "$URL/ocsp" -cert "$T/l1.crt"
 expect_out "l1 is revoked" "l1.crt: revoked"
+stop_micad
+expect_eq "micad stops" "$?" 0
+
+# ---- SIGTERM during the first CRL build at a large store ----
+# 100,000 revocations filled offline: the first build at the next start
+# reads every one.  A SIGTERM as soon as the first OCSP answer came
+# (while that build runs, or before it began) ends micad cleanly (exit
+# 0) without a CRL number taken for a CRL never published; the next
+# start serves a full CRL listing every revocation, numbered above every
+# one published before.  (Outcomes only: whether the stop came during
+# the build is printed, not asserted.)
+FILL=${MICA_BUILD:-$TOP/build}/tests/fill_store
+NFILL=100000
+# under valgrind (make check-valgrind) the first build is far slower
+[ -n "${MICA_VALGRIND:-}" ] && NFILL=20000
+crlnum_der() {
+	openssl crl -inform DER -in "$1" -noout -crlnumber |
+	    sed 's/^crlNumber=//' | tr -d '\n' | { read -r h; printf '%d' "$h"; }
+}
+LASTFULL=$(crlnum_der "$D/private/last-full.crl")
+check "a full CRL was kept at the last stop" test "$LASTFULL" -ge 1
+conf_set "$CONF" argon2_opslimit 3
+if [ ! -x "$FILL" ]; then
+	not_ok "fill_store helper missing: make tests"
+	done_testing
+fi
+expect_exit 0 "fill the store with $NFILL revoked certificates" \
+    "$FILL" -d "$D/store" -c "$D/ca.crt" -n $NFILL -r 1 -s 64
+mv "$T/micad.log" "$T/micad.log.3"
+"$BIN/micad" -c "$CONF" >>"$T/micad.log" 2>&1 &
+MICAD_PID=$!
+i=0
+while [ $i -lt 500 ]; do
+	openssl ocsp -issuer "$D/ca.crt" -CAfile "$D/ca.crt" \
+	    -url "$URL/ocsp" -cert "$T/l2.crt" >"$T/first3.out" 2>&1 && break
+	kill -0 "$MICAD_PID" 2>/dev/null || break
+	sleep 0.02
+	i=$((i + 1))
+done
+kill -TERM "$MICAD_PID"
+wait "$MICAD_PID"
+expect_eq "SIGTERM right after the first answer at a large store: exit 0" \
+    "$?" 0
+MICAD_PID=""
+check "that start answered OCSP (l2 revoked)" grep -q "l2.crt: revoked" \
+    "$T/first3.out"
+check "and stopped cleanly" grep -q "micad: info: stopped" "$T/micad.log"
+if grep -q "crl: the first build was given up at stop" "$T/micad.log"; then
+	echo "# the stop came during the first build's read of the revocations"
+elif grep -q "crl: full number=" "$T/micad.log"; then
+	echo "# the first build had finished before the stop"
+else
+	echo "# the stop came before or after the read of the revocations"
+fi
+# the numbers that run published (if any)
+RUNMAX=$(sed -n 's/.*crl: \(full\|delta\) number=\([0-9]*\).*/\2/p' \
+    "$T/micad.log" | sort -n | tail -n 1)
+RUNMAX=${RUNMAX:-0}
+mv "$T/micad.log" "$T/micad.log.4"
+start_micad || not_ok "micad starts after the stop during the first build"
+i=0
+while [ $i -lt 600 ] && ! grep -q "crl: full number=" "$T/micad.log"; do
+	sleep 0.1
+	i=$((i + 1))
+done
+check "the next start made its first full CRL" \
+    grep -q "crl: full number=.* entries=$((NFILL + 2))\$" "$T/micad.log"
+curl -sf "$URL/crl/full.crl" >"$T/full5.crl" || not_ok "GET the full CRL"
+N5=$(crlnum_der "$T/full5.crl")
+check "its number is above the one kept before ($N5 > $LASTFULL)" \
+    test "$N5" -gt "$LASTFULL"
+check "and above every one the stopped run published ($N5 > $RUNMAX)" \
+    test "$N5" -gt "$RUNMAX"
+expect_eq "it lists every revocation" \
+    "$(openssl crl -inform DER -in "$T/full5.crl" -noout -text |
+    grep -c 'Serial Number:')" $((NFILL + 2))
+check "signed by the CA" openssl crl -inform DER -in "$T/full5.crl" \
+    -noout -CAfile "$D/ca.crt"
 stop_micad
 expect_eq "micad stops" "$?" 0
 done_testing

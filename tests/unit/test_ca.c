@@ -1088,6 +1088,87 @@ test_certs_read(void **state)
 	free(many);
 }
 
+/*
+ * PEM files are read whole into memory (not one byte per read(2)): a
+ * file over the cap is refused before any parsing, an empty or cut one
+ * reads as no key / no certificate, a key with text around it reads.
+ */
+static void
+test_pem_whole_file(void **state)
+{
+	EVP_PKEY *k = NULL;
+	X509 *x = NULL;
+	char p[256], src[256], err[CA_ERR_MAX], *big, *key;
+	const char *pem = ca_pem_text();
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	/* a certificate file one byte over the cap */
+	big = malloc(CA_CERT_FILE_MAX + 2);
+	assert_non_null(big);
+	memset(big, 'A', CA_CERT_FILE_MAX + 1);
+	big[CA_CERT_FILE_MAX + 1] = '\0';
+	put_file(p, sizeof(p), "big.crt", big);
+	assert_false(ca_cert_read(&x, p, err, sizeof(err)));
+	assert_null(x);
+	assert_non_null(strstr(err, "larger than 65536 bytes"));
+	/* exactly at the cap: read, then refused as not PEM */
+	big[CA_CERT_FILE_MAX] = '\0';
+	put_file(p, sizeof(p), "cap.crt", big);
+	assert_false(ca_cert_read(&x, p, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a PEM certificate"));
+	/* a key file over its cap (mode 0600, else refused for that) */
+	memset(big, 'A', CA_KEY_FILE_MAX + 1);
+	big[CA_KEY_FILE_MAX + 1] = '\0';
+	put_file(p, sizeof(p), "big.key", big);
+	assert_int_equal(chmod(p, 0600), 0);
+	assert_false(ca_key_read(&k, p, NULL, err, sizeof(err)));
+	assert_null(k);
+	assert_non_null(strstr(err, "larger than 65536 bytes"));
+	free(big);
+	/* empty files */
+	put_file(p, sizeof(p), "empty.key", "");
+	assert_int_equal(chmod(p, 0600), 0);
+	assert_false(ca_key_read(&k, p, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "cannot read the private key"));
+	put_file(p, sizeof(p), "empty.crt", "");
+	assert_false(ca_cert_read(&x, p, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a PEM certificate"));
+	/* a certificate cut in half */
+	big = strdup(pem);
+	assert_non_null(big);
+	big[strlen(big) / 2] = '\0';
+	put_file(p, sizeof(p), "half.crt", big);
+	assert_false(ca_cert_read(&x, p, err, sizeof(err)));
+	free(big);
+	/* the real key with text before and after it reads */
+	path(src, sizeof(src), "private/tls.key");
+	assert_non_null(f = fopen(src, "r"));
+	key = calloc(1, 8192);
+	assert_non_null(key);
+	n = fread(key, 1, 8191, f);
+	fclose(f);
+	assert_true(n > 0);
+	big = malloc(n + 64);
+	assert_non_null(big);
+	snprintf(big, n + 64, "# the TLS key\n%s\n# end\n", key);
+	put_file(p, sizeof(p), "framed.key", big);
+	assert_int_equal(chmod(p, 0600), 0);
+	assert_true(ca_key_read(&k, p, NULL, err, sizeof(err)));
+	assert_non_null(k);
+	EVP_PKEY_free(k);
+	/* cut short: refused */
+	key[n / 2] = '\0';
+	put_file(p, sizeof(p), "cut.key", key);
+	assert_int_equal(chmod(p, 0600), 0);
+	assert_false(ca_key_read(&k, p, NULL, err, sizeof(err)));
+	assert_null(k);
+	free(big);
+	free(key);
+	ERR_clear_error();
+}
+
 /* ca_chain_load: the CA alone, the CA's own file, and refusals. */
 static void
 test_chain_load(void **state)
@@ -1308,6 +1389,7 @@ main(void)
 		cmocka_unit_test(test_issue_subject),
 		cmocka_unit_test(test_issue_url),
 		cmocka_unit_test(test_certs_read),
+		cmocka_unit_test(test_pem_whole_file),
 		cmocka_unit_test(test_chain_load),
 		cmocka_unit_test(test_init_csr),
 		cmocka_unit_test(test_san_text),

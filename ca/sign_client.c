@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -102,6 +103,10 @@ struct sign_client {
 	int		 olost;
 	pthread_mutex_t	 smu;		/* stand-ins */
 	EVP_PKEY	*standin[NSTANDIN];
+	/* the CA key's signatures are checked by sign_client_der's own
+	 * EVP_DigestVerify (not an RSA-PSS key, whose parameters only
+	 * X509_verify reads) */
+	int		 der_check;
 };
 
 static int
@@ -764,6 +769,167 @@ sign_client_cert(void *arg, X509 **x, int ocsp_renewal, char *err,
 	return rc;
 }
 
+/*
+ * One DER element of the universal type tag at *p (left bytes there):
+ * its contents in *out_c, *out_c_len; *p and *left move past it.
+ */
+static int
+der_next(const unsigned char **p, long *left, int tag,
+    const unsigned char **out_c, long *out_c_len)
+{
+	const unsigned char *q = *p;
+	long len;
+	int t, xclass, r;
+
+	if (*left <= 0)
+		return 0;
+	r = ASN1_get_object(&q, &len, &t, &xclass, *left);
+	/* 0x80: an error; 0x21: indefinite length, not DER */
+	if ((r & 0x80) != 0 || r == 0x21 || xclass != V_ASN1_UNIVERSAL ||
+	    t != tag || len < 0 || len > *left - (long)(q - *p))
+		return 0;
+	*out_c = q;
+	*out_c_len = len;
+	*left -= (long)(q - *p) + len;
+	*p = q + len;
+	return 1;
+}
+
+/*
+ * RFC 5280 4.1: Certificate ::= SEQUENCE { tbsCertificate,
+ * signatureAlgorithm, signatureValue BIT STRING } and nothing after it.
+ * The spans of the first two elements (with their headers) and the
+ * signature bytes (the BIT STRING's contents after its unused-bits
+ * octet, which must be 0).
+ */
+static int
+cert_spans(const unsigned char *der, long len, const unsigned char **tbs,
+    long *tbs_len, const unsigned char **alg, long *alg_len,
+    const unsigned char **sig, long *sig_len)
+{
+	const unsigned char *p = der, *c, *q;
+	long left = len, cl;
+
+	if (!der_next(&p, &left, V_ASN1_SEQUENCE, &c, &cl) || left != 0)
+		return 0;
+	p = c;
+	left = cl;
+	q = p;
+	if (!der_next(&p, &left, V_ASN1_SEQUENCE, &c, &cl))
+		return 0;
+	*tbs = q;
+	*tbs_len = (long)(p - q);
+	q = p;
+	if (!der_next(&p, &left, V_ASN1_SEQUENCE, &c, &cl))
+		return 0;
+	*alg = q;
+	*alg_len = (long)(p - q);
+	if (!der_next(&p, &left, V_ASN1_BIT_STRING, &c, &cl) || left != 0 ||
+	    cl < 2 || c[0] != 0)
+		return 0;
+	*sig = c + 1;
+	*sig_len = cl - 1;
+	return 1;
+}
+
+/* 1 if sig is the CA key's signature over tbs. */
+static int
+ca_sig_ok(const struct sign_client *sc, const unsigned char *tbs,
+    long tbs_len, const unsigned char *sig, long sig_len)
+{
+	EVP_PKEY *pub = X509_get0_pubkey(sc->ca);
+	EVP_MD_CTX *m = NULL;
+	int ok;
+
+	ok = pub != NULL && (m = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestVerifyInit(m, NULL, sigmd_get(pub), NULL, pub) == 1 &&
+	    EVP_DigestVerify(m, sig, (size_t)sig_len, tbs,
+	    (size_t)tbs_len) == 1;
+	EVP_MD_CTX_free(m);
+	return ok;
+}
+
+/* 1 if ca_sig_ok checks this CA key's signatures as X509_verify does. */
+static int
+der_checkable(EVP_PKEY *pub)
+{
+	return pub != NULL && (EVP_PKEY_is_a(pub, "EC") ||
+	    EVP_PKEY_is_a(pub, "RSA") || EVP_PKEY_is_a(pub, "ED25519") ||
+	    EVP_PKEY_is_a(pub, "ED448"));
+}
+
+/* sign_client_der for a key sign_client_der cannot check itself: the
+ * certificate decoded and compared (sign_client_cert). */
+static int
+der_by_cert(struct sign_client *sc, X509 *x, uint8_t **out_der,
+    size_t *out_len, char *err, size_t err_len)
+{
+	X509 *y = x;
+	int rc = 0;
+
+	if (!X509_up_ref(x))
+		fatalx("X509_up_ref");
+	if (!sign_client_cert(sc, &y, 0, err, err_len))
+		goto out;
+	if (!ca_cert_der(y, out_der, out_len)) {
+		snprintf(err, err_len, "encoding the certificate failed");
+		goto out;
+	}
+	rc = 1;
+ out:
+	X509_free(y);
+	return rc;
+}
+
+int
+sign_client_der(void *arg, X509 *x, uint8_t **out_der, size_t *out_len,
+    char *err, size_t err_len)
+{
+	struct sign_client *sc = arg;
+	EVP_PKEY *si;
+	unsigned char *der = NULL;
+	const unsigned char *tbs, *alg, *rtbs, *ralg, *sig;
+	long tbs_len, alg_len, rtbs_len, ralg_len, sig_len;
+	uint8_t *r = NULL;
+	size_t rlen = 0;
+	int n, rc = 0;
+
+	if (!sc->der_check)
+		return der_by_cert(sc, x, out_der, out_len, err, err_len);
+	if ((si = sign_client_standin(sc, sc->ca)) == NULL ||
+	    X509_sign(x, si, sigmd_get(si)) <= 0 ||
+	    (n = i2d_X509(x, &der)) <= 0 || !cert_spans(der, n, &tbs,
+	    &tbs_len, &alg, &alg_len, &sig, &sig_len)) {
+		log_ssl("signer: preparing the certificate");
+		snprintf(err, err_len, "preparing the certificate failed");
+		goto out;
+	}
+	if (!sign_client_call(sc, SIGN_T_CERT, der, (size_t)n, &r, &rlen,
+	    err, err_len))
+		goto out;
+	/* what was sent, byte for byte, and the CA's signature over it:
+	 * the certificate asked for, without decoding it again (decoding
+	 * its key costs OpenSSL 3 more than the signature check) */
+	if (rlen > LONG_MAX || !cert_spans(r, (long)rlen, &rtbs, &rtbs_len,
+	    &ralg, &ralg_len, &sig, &sig_len) || rtbs_len != tbs_len ||
+	    memcmp(rtbs, tbs, (size_t)tbs_len) != 0 || ralg_len != alg_len ||
+	    memcmp(ralg, alg, (size_t)alg_len) != 0 ||
+	    !ca_sig_ok(sc, rtbs, rtbs_len, sig, sig_len)) {
+		snprintf(err, err_len, "the signer's certificate is not the "
+		    "one asked for");
+		goto out;
+	}
+	*out_der = r;
+	*out_len = rlen;
+	r = NULL;
+	rc = 1;
+ out:
+	ERR_clear_error();
+	OPENSSL_free(der);
+	free(r);
+	return rc;
+}
+
 EVP_PKEY *
 sign_client_ocsp_newkey(struct sign_client *sc, char *err, size_t err_len)
 {
@@ -886,6 +1052,7 @@ sign_client_start(const struct mica_conf *c, const struct privdrop *pd,
 	sc->rs.arg = sc;
 	if (!ca_cert_read(&sc->ca, c->ca.cert, err, err_len))
 		goto fail;
+	sc->der_check = der_checkable(X509_get0_pubkey(sc->ca));
 	sc->nchan = ocsp_chans(c, sc->ca);
 	for (i = 0; i < sc->nchan; i++)
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,

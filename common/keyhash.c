@@ -16,6 +16,13 @@
 int
 keyhash_pkey(uint8_t out[KEYHASH_LEN], const EVP_PKEY *key)
 {
+	return keyhash_pkey_der(out, key, NULL, NULL);
+}
+
+int
+keyhash_pkey_der(uint8_t out[KEYHASH_LEN], const EVP_PKEY *key,
+    unsigned char **out_der, size_t *out_len)
+{
 	EVP_PKEY *dup = NULL;
 	unsigned char *der = NULL;
 	unsigned int n = 0;
@@ -38,6 +45,11 @@ keyhash_pkey(uint8_t out[KEYHASH_LEN], const EVP_PKEY *key)
 	    n != KEYHASH_LEN) {
 		log_ssl("keyhash: SubjectPublicKeyInfo");
 		goto out;
+	}
+	if (out_der != NULL) {
+		*out_der = der;
+		*out_len = (size_t)len;
+		der = NULL;
 	}
 	rc = 1;
  out:

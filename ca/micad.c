@@ -882,6 +882,22 @@ micad_issue_presign(struct micad *d, struct store_txn *txn,
 }
 
 int
+micad_issue_presign_sub(struct micad *d, const struct micad_settings *s,
+    struct store_txn *txn, const uint8_t *csr_der, size_t csr_len,
+    const char *account, int days, const X509_NAME *subject, int enrolment,
+    struct micad_presigned *ps, char *err, size_t err_len)
+{
+	struct micad_issue_opts o;
+
+	memset(ps, 0, sizeof(*ps));
+	memset(&o, 0, sizeof(o));
+	o.enrolment = enrolment;
+	/* as issue_core is called by micad_issue_txn_with and _enrol */
+	return issue_sign(d, s, txn, csr_der, csr_len, account, days, subject,
+	    ISSUE_SUBSCRIBER, enrolment ? &o : NULL, ps, err, err_len);
+}
+
+int
 micad_issue_presigned_txn(struct micad *d, struct store_txn *txn,
     const struct micad_presigned *ps, const char *actor, char *err,
     size_t err_len)

@@ -10,7 +10,6 @@
 #include <sys/syscall.h>
 
 #include <errno.h>
-#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,6 +24,7 @@
 
 #include "ca/ca.h"
 #include "ca/sign_client.h"
+#include "ca/sign_policy.h"
 #include "ca/sign_proc.h"
 #include "ca/sign_proto.h"
 #include "common/bytes.h"
@@ -769,73 +769,9 @@ sign_client_cert(void *arg, X509 **x, int ocsp_renewal, char *err,
 	return rc;
 }
 
-/*
- * One DER element of the universal type tag at *p (left bytes there):
- * its contents in *out_c, *out_c_len; *p and *left move past it.
- */
-static int
-der_next(const unsigned char **p, long *left, int tag,
-    const unsigned char **out_c, long *out_c_len)
-{
-	const unsigned char *q = *p;
-	long len;
-	int t, xclass, r;
-
-	if (*left <= 0)
-		return 0;
-	r = ASN1_get_object(&q, &len, &t, &xclass, *left);
-	/* 0x80: an error; 0x21: indefinite length, not DER */
-	if ((r & 0x80) != 0 || r == 0x21 || xclass != V_ASN1_UNIVERSAL ||
-	    t != tag || len < 0 || len > *left - (long)(q - *p))
-		return 0;
-	*out_c = q;
-	*out_c_len = len;
-	*left -= (long)(q - *p) + len;
-	*p = q + len;
-	return 1;
-}
-
-/*
- * RFC 5280 4.1: Certificate ::= SEQUENCE { tbsCertificate,
- * signatureAlgorithm, signatureValue BIT STRING } and nothing after it.
- * The spans of the first two elements (with their headers) and the
- * signature bytes (the BIT STRING's contents after its unused-bits
- * octet, which must be 0).
- */
-static int
-cert_spans(const unsigned char *der, long len, const unsigned char **tbs,
-    long *tbs_len, const unsigned char **alg, long *alg_len,
-    const unsigned char **sig, long *sig_len)
-{
-	const unsigned char *p = der, *c, *q;
-	long left = len, cl;
-
-	if (!der_next(&p, &left, V_ASN1_SEQUENCE, &c, &cl) || left != 0)
-		return 0;
-	p = c;
-	left = cl;
-	q = p;
-	if (!der_next(&p, &left, V_ASN1_SEQUENCE, &c, &cl))
-		return 0;
-	*tbs = q;
-	*tbs_len = (long)(p - q);
-	q = p;
-	if (!der_next(&p, &left, V_ASN1_SEQUENCE, &c, &cl))
-		return 0;
-	*alg = q;
-	*alg_len = (long)(p - q);
-	if (!der_next(&p, &left, V_ASN1_BIT_STRING, &c, &cl) || left != 0 ||
-	    cl < 2 || c[0] != 0)
-		return 0;
-	*sig = c + 1;
-	*sig_len = cl - 1;
-	return 1;
-}
-
 /* 1 if sig is the CA key's signature over tbs. */
 static int
-ca_sig_ok(const struct sign_client *sc, const unsigned char *tbs,
-    long tbs_len, const unsigned char *sig, long sig_len)
+ca_sig_ok(const struct sign_client *sc, const struct sign_cert_spans *c)
 {
 	EVP_PKEY *pub = X509_get0_pubkey(sc->ca);
 	EVP_MD_CTX *m = NULL;
@@ -843,8 +779,7 @@ ca_sig_ok(const struct sign_client *sc, const unsigned char *tbs,
 
 	ok = pub != NULL && (m = EVP_MD_CTX_new()) != NULL &&
 	    EVP_DigestVerifyInit(m, NULL, sigmd_get(pub), NULL, pub) == 1 &&
-	    EVP_DigestVerify(m, sig, (size_t)sig_len, tbs,
-	    (size_t)tbs_len) == 1;
+	    EVP_DigestVerify(m, c->sig, c->sig_len, c->tbs, c->tbs_len) == 1;
 	EVP_MD_CTX_free(m);
 	return ok;
 }
@@ -886,10 +821,9 @@ sign_client_der(void *arg, X509 *x, uint8_t **out_der, size_t *out_len,
     char *err, size_t err_len)
 {
 	struct sign_client *sc = arg;
+	struct sign_cert_spans sent, got;
 	EVP_PKEY *si;
 	unsigned char *der = NULL;
-	const unsigned char *tbs, *alg, *rtbs, *ralg, *sig;
-	long tbs_len, alg_len, rtbs_len, ralg_len, sig_len;
 	uint8_t *r = NULL;
 	size_t rlen = 0;
 	int n, rc = 0;
@@ -898,8 +832,8 @@ sign_client_der(void *arg, X509 *x, uint8_t **out_der, size_t *out_len,
 		return der_by_cert(sc, x, out_der, out_len, err, err_len);
 	if ((si = sign_client_standin(sc, sc->ca)) == NULL ||
 	    X509_sign(x, si, sigmd_get(si)) <= 0 ||
-	    (n = i2d_X509(x, &der)) <= 0 || !cert_spans(der, n, &tbs,
-	    &tbs_len, &alg, &alg_len, &sig, &sig_len)) {
+	    (n = i2d_X509(x, &der)) <= 0 ||
+	    !sign_cert_spans(&sent, der, (size_t)n)) {
 		log_ssl("signer: preparing the certificate");
 		snprintf(err, err_len, "preparing the certificate failed");
 		goto out;
@@ -910,11 +844,11 @@ sign_client_der(void *arg, X509 *x, uint8_t **out_der, size_t *out_len,
 	/* what was sent, byte for byte, and the CA's signature over it:
 	 * the certificate asked for, without decoding it again (decoding
 	 * its key costs OpenSSL 3 more than the signature check) */
-	if (rlen > LONG_MAX || !cert_spans(r, (long)rlen, &rtbs, &rtbs_len,
-	    &ralg, &ralg_len, &sig, &sig_len) || rtbs_len != tbs_len ||
-	    memcmp(rtbs, tbs, (size_t)tbs_len) != 0 || ralg_len != alg_len ||
-	    memcmp(ralg, alg, (size_t)alg_len) != 0 ||
-	    !ca_sig_ok(sc, rtbs, rtbs_len, sig, sig_len)) {
+	if (!sign_cert_spans(&got, r, rlen) || got.tbs_len != sent.tbs_len ||
+	    memcmp(got.tbs, sent.tbs, sent.tbs_len) != 0 ||
+	    got.alg_len != sent.alg_len ||
+	    memcmp(got.alg, sent.alg, sent.alg_len) != 0 ||
+	    !ca_sig_ok(sc, &got)) {
 		snprintf(err, err_len, "the signer's certificate is not the "
 		    "one asked for");
 		goto out;

@@ -416,6 +416,14 @@ int	ca_signer_new(struct ca_signer **out, X509 *ca_cert, EVP_PKEY *ca_key,
 typedef int (*ca_sign_cert_fn)(void *arg, X509 **x, int ocsp_renewal,
 	    char *err, size_t err_len);
 /*
+ * Signs the leaf x (built, unsigned) with the CA key in another process
+ * and returns the signed certificate as DER only (malloc'd *out_der),
+ * checked without decoding it: its TBSCertificate is the one built, and
+ * its signature verifies under the CA key.  1, or 0 with err.
+ */
+typedef int (*ca_sign_der_fn)(void *arg, X509 *x, uint8_t **out_der,
+	    size_t *out_len, char *err, size_t err_len);
+/*
  * A signer whose private keys live in another process (micad's signer,
  * ca/sign_client.h): fn signs certificates, the get0_key functions
  * return NULL.  Up-refs the certificates (ocsp may be NULL).  1 or 0.
@@ -425,6 +433,9 @@ int	ca_signer_new_remote(struct ca_signer **out, X509 *ca_cert,
 	    size_t err_len);
 int	ca_signer_sign_cert(const struct ca_signer *, X509 **x,
 	    int ocsp_renewal, char *err, size_t err_len);
+/* A remote signer's DER path for leaves (ca_issue with der_only); fn
+ * takes the arg given to ca_signer_new_remote. */
+void	ca_signer_set_remote_der(struct ca_signer *, ca_sign_der_fn fn);
 void	ca_signer_free(struct ca_signer *);
 /* Borrowed pointers, valid until ca_signer_free; the keys are NULL for
  * a remote signer. */
@@ -461,10 +472,19 @@ struct ca_issue_params {
 						 * of the CSR's; num_sans 0 =
 						 * none */
 	size_t			 num_sans;
+	/* the CSR key's SubjectPublicKeyInfo as OpenSSL encodes the key
+	 * (keyhash_pkey_der), when the caller has it: a CSR whose own
+	 * SubjectPublicKeyInfo is these bytes has them copied into the
+	 * certificate, without encoding the key again.  NULL = encode. */
+	const uint8_t		*spki;
+	size_t			 spki_len;
+	/* 1: only der and the times are wanted; out->cert stays NULL
+	 * (a remote signer's answer is then checked, not decoded) */
+	int			 der_only;
 };
 
 struct ca_issued {
-	X509		*cert;
+	X509		*cert;		/* NULL with der_only */
 	uint8_t		*der;		/* malloc'd */
 	size_t		 der_len;
 	int64_t		 not_before;	/* now - 60 s */

@@ -36,6 +36,7 @@ struct ca_signer {
 	EVP_PKEY	*ocsp_key;	/* NULL when remote */
 	/* remote: the signer process signs (ca_signer_new_remote) */
 	ca_sign_cert_fn	 remote;
+	ca_sign_der_fn	 remote_der;	/* NULL: remote only */
 	void		*remote_arg;
 };
 
@@ -453,7 +454,8 @@ set_serial(X509 *x, const uint8_t serial[CA_SERIAL_LEN])
 }
 
 /*
- * A new v3 certificate with serial, names, key and validity
+ * A new v3 certificate with serial, names, key (pub NULL: set by the
+ * caller) and validity
  * [now - BACKDATE, not_after]; extensions are added by the caller.
  */
 static X509 *
@@ -466,7 +468,8 @@ cert_start(const uint8_t serial[CA_SERIAL_LEN], const X509_NAME *subject,
 		fatalx("X509_new");
 	if (!X509_set_version(x, X509_VERSION_3) || !set_serial(x, serial) ||
 	    !X509_set_subject_name(x, subject) ||
-	    !X509_set_issuer_name(x, issuer) || !X509_set_pubkey(x, pub) ||
+	    !X509_set_issuer_name(x, issuer) ||
+	    (pub != NULL && !X509_set_pubkey(x, pub)) ||
 	    ASN1_TIME_set(X509_getm_notBefore(x), now - BACKDATE) == NULL ||
 	    ASN1_TIME_set(X509_getm_notAfter(x), not_after) == NULL) {
 		log_ssl("building certificate");
@@ -943,6 +946,12 @@ ca_signer_new_remote(struct ca_signer **out, X509 *ca_cert, X509 *ocsp_cert,
 	return 1;
 }
 
+void
+ca_signer_set_remote_der(struct ca_signer *s, ca_sign_der_fn fn)
+{
+	s->remote_der = fn;
+}
+
 int
 ca_signer_sign_cert(const struct ca_signer *s, X509 **x, int ocsp_renewal,
     char *err, size_t err_len)
@@ -1082,6 +1091,49 @@ leaf_exts(X509 *x, X509 *ca, const struct ca_issue_params *ip,
 	return 1;
 }
 
+/*
+ * The certificate's key: the CSR's SubjectPublicKeyInfo copied as it is
+ * when it is the encoding OpenSSL would make of the key (spki), else the
+ * key encoded again.  Encoding a key goes through OpenSSL 3's encoder
+ * lookup, which cost more than the rest of the certificate; the copy
+ * gives the same bytes.
+ */
+static int
+leaf_pubkey(X509 *x, X509_REQ *req, EVP_PKEY *pub, const uint8_t *spki,
+    size_t spki_len)
+{
+	X509_PUBKEY *src = X509_REQ_get_X509_PUBKEY(req);
+	X509_ALGOR *salg = NULL, *dalg = NULL;
+	ASN1_OBJECT *aobj = NULL;
+	const unsigned char *pk = NULL;
+	unsigned char *raw = NULL, *bits = NULL;
+	int raw_len = -1, pk_len = 0, rc = 0;
+
+	if (spki == NULL || src == NULL ||
+	    (raw_len = i2d_X509_PUBKEY(src, &raw)) <= 0 ||
+	    (size_t)raw_len != spki_len || memcmp(raw, spki, spki_len) != 0) {
+		ERR_clear_error();
+		rc = X509_set_pubkey(x, pub);
+		goto out;
+	}
+	if (!X509_PUBKEY_get0_param(&aobj, &pk, &pk_len, &salg, src) ||
+	    !X509_PUBKEY_get0_param(NULL, NULL, NULL, &dalg,
+	    X509_get_X509_PUBKEY(x)) || pk_len <= 0 ||
+	    (bits = OPENSSL_memdup(pk, (size_t)pk_len)) == NULL)
+		goto out;
+	/* the key bits (unused bits 0, as the re-encoding showed), then
+	 * the algorithm with its parameters */
+	if (!X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), NULL,
+	    V_ASN1_UNDEF, NULL, bits, pk_len))
+		goto out;
+	bits = NULL;
+	rc = X509_ALGOR_copy(dalg, salg);
+ out:
+	OPENSSL_free(bits);
+	OPENSSL_free(raw);
+	return rc;
+}
+
 int
 ca_issue(const struct ca_signer *s, struct ca_issued *out,
     const struct ca_issue_params *ip, char *err, size_t err_len)
@@ -1131,13 +1183,26 @@ ca_issue(const struct ca_signer *s, struct ca_issued *out,
 	}
 	if ((x = cert_start(ip->serial, ip->subject != NULL ? ip->subject :
 	    X509_REQ_get_subject_name(ip->req),
-	    X509_get_subject_name(s->ca), pub, now, not_after)) == NULL ||
+	    X509_get_subject_name(s->ca), NULL, now, not_after)) == NULL ||
+	    !leaf_pubkey(x, ip->req, pub, ip->spki, ip->spki_len) ||
 	    /* the signer refuses a notBefore before the CA's */
 	    ((int64_t)now - BACKDATE < ca_nb && ASN1_TIME_set(
 	    X509_getm_notBefore(x), (time_t)ca_nb) == NULL) ||
 	    !leaf_exts(x, s->ca, ip, prof, url)) {
 		snprintf(err, err_len, "issue: building the certificate "
 		    "failed");
+		goto out;
+	}
+	if (ip->der_only && s->remote_der != NULL) {
+		/* the TBSCertificate signed is x's: the times are its */
+		if (!s->remote_der(s->remote_arg, x, &out->der,
+		    &out->der_len, err, err_len))
+			goto out;
+		if (!ca_cert_times(x, &out->not_before, &out->not_after)) {
+			snprintf(err, err_len, "issue: encoding failed");
+			goto out;
+		}
+		rc = 1;
 		goto out;
 	}
 	if (!ca_signer_sign_cert(s, &x, 0, err, err_len))
@@ -1147,8 +1212,10 @@ ca_issue(const struct ca_signer *s, struct ca_issued *out,
 		snprintf(err, err_len, "issue: encoding failed");
 		goto out;
 	}
-	out->cert = x;
-	x = NULL;
+	if (!ip->der_only) {
+		out->cert = x;
+		x = NULL;
+	}
 	rc = 1;
  out:
 	X509_free(x);

@@ -510,10 +510,12 @@ key_bad_check(struct store_txn *txn, const uint8_t hash[KEYHASH_LEN],
 }
 
 /* micad_csr_key_check for a public key (NULL: not decodable); the key's
- * hash goes to hash. */
+ * hash goes to hash and, when out_spki is not NULL, the canonical SPKI
+ * it hashed to *out_spki (OPENSSL_free). */
 static int
 key_check(struct micad *d, struct store_txn *txn, EVP_PKEY *key,
-    uint8_t hash[KEYHASH_LEN], char *err, size_t err_len)
+    uint8_t hash[KEYHASH_LEN], unsigned char **out_spki,
+    size_t *out_spki_len, char *err, size_t err_len)
 {
 	const char *whose = NULL;
 
@@ -539,7 +541,7 @@ key_check(struct micad *d, struct store_txn *txn, EVP_PKEY *key,
 		    "subscriber certificate needs a key of its own", whose);
 		return STORE_INVALID;
 	}
-	if (!keyhash_pkey(hash, key)) {
+	if (!keyhash_pkey_der(hash, key, out_spki, out_spki_len)) {
 		snprintf(err, err_len, "CSR: key: cannot hash the public key");
 		return STORE_INVALID;
 	}
@@ -552,8 +554,8 @@ micad_csr_key_check(struct micad *d, struct store_txn *txn, X509_REQ *req,
 {
 	uint8_t hash[KEYHASH_LEN];
 
-	return key_check(d, txn, X509_REQ_get0_pubkey(req), hash, err,
-	    err_len);
+	return key_check(d, txn, X509_REQ_get0_pubkey(req), hash, NULL, NULL,
+	    err, err_len);
 }
 
 /* The account's allowed subject as mica encodes it; NULL = any. */
@@ -702,6 +704,8 @@ issue_sign(struct micad *d, const struct micad_settings *s,
 	struct ca_issued iss;
 	X509_REQ *req = NULL;
 	X509_NAME *acct_subj = NULL;
+	unsigned char *spki = NULL;
+	size_t spki_len = 0;
 	enum store_rc rc;
 
 	memset(&acct, 0, sizeof(acct));
@@ -716,7 +720,7 @@ issue_sign(struct micad *d, const struct micad_settings *s,
 	if (!ca_csr_check(&req, csr_der, csr_len, &pol, err, err_len))
 		goto out;
 	if ((rc = key_check(d, txn, X509_REQ_get0_pubkey(req), ps->keyhash,
-	    err, err_len)) != STORE_OK)
+	    &spki, &spki_len, err, err_len)) != STORE_OK)
 		goto out;
 	rc = STORE_INVALID;
 	/* the CSR's SANs, when they are what the certificate gets */
@@ -733,6 +737,9 @@ issue_sign(struct micad *d, const struct micad_settings *s,
 	ip.days = days > 0 ? days : s->default_days;
 	ip.profile = &s->profile;
 	ip.base_url = d->conf->ca.http_url;
+	ip.spki = spki;
+	ip.spki_len = spki_len;
+	ip.der_only = 1;	/* the DER is what is stored and sent */
 	if (o != NULL && o->num_sans > 0) {
 		ip.sans = o->sans;
 		ip.num_sans = o->num_sans;
@@ -760,6 +767,7 @@ issue_sign(struct micad *d, const struct micad_settings *s,
 	rc = STORE_OK;
  out:
 	ca_issued_cleanup(&iss);
+	OPENSSL_free(spki);
 	X509_NAME_free(acct_subj);
 	X509_REQ_free(req);
 	account_rec_wipe(&acct);
@@ -871,6 +879,22 @@ micad_issue_presign(struct micad *d, struct store_txn *txn,
 		return STORE_INVALID;
 	return issue_sign(d, &s, txn, csr_der, csr_len, account, days, NULL,
 	    ISSUE_OPERATOR, o, ps, err, err_len);
+}
+
+int
+micad_issue_presign_sub(struct micad *d, const struct micad_settings *s,
+    struct store_txn *txn, const uint8_t *csr_der, size_t csr_len,
+    const char *account, int days, const X509_NAME *subject, int enrolment,
+    struct micad_presigned *ps, char *err, size_t err_len)
+{
+	struct micad_issue_opts o;
+
+	memset(ps, 0, sizeof(*ps));
+	memset(&o, 0, sizeof(o));
+	o.enrolment = enrolment;
+	/* as issue_core is called by micad_issue_txn_with and _enrol */
+	return issue_sign(d, s, txn, csr_der, csr_len, account, days, subject,
+	    ISSUE_SUBSCRIBER, enrolment ? &o : NULL, ps, err, err_len);
 }
 
 int

@@ -291,6 +291,17 @@ int	micad_issue_presign(struct micad *, struct store_txn *,
 	    int days, const struct micad_issue_opts *o,
 	    struct micad_presigned *ps, char *err, size_t err_len);
 /*
+ * The signing half of micad_issue_txn_with (subject != NULL: a reissue
+ * approval) or of micad_issue_txn_enrol (subject NULL, enrolment 1), in
+ * txn (a read transaction will do); nothing is stored.  STORE_OK with ps
+ * filled, stored by micad_issue_presigned_txn; else as those.
+ */
+int	micad_issue_presign_sub(struct micad *, const struct micad_settings *s,
+	    struct store_txn *, const uint8_t *csr_der, size_t csr_len,
+	    const char *account, int days, const X509_NAME *subject,
+	    int enrolment, struct micad_presigned *ps, char *err,
+	    size_t err_len);
+/*
  * In the write transaction: the account still there with the allowed
  * subject and SANs the signature was made for (else STORE_NOTFOUND, or
  * STORE_INVALID with err), the key not put in the compromised-key index

@@ -1218,6 +1218,7 @@ start_signer(struct mica_conf *c, const struct privdrop *pd)
 	    !ca_signer_new_remote(&micad.signer, ca, ocsp, sign_client_cert,
 	    micad.sclient, err, sizeof(err)))
 		fatalx("%s", err);
+	ca_signer_set_remote_der(micad.signer, sign_client_der);
 	X509_free(ca);
 	X509_free(ocsp);
 	load_chain(c);

@@ -29,6 +29,7 @@
 #include "ca/reissue.h"
 #include "common/bytes.h"
 #include "common/log.h"
+#include "common/workq.h"
 #include "conf/conf.h"
 #include "store/store.h"
 
@@ -884,6 +885,11 @@ struct decide_ctx {
 	char			 account[STORE_NAME_MAX + 1];
 	enum reissue_rc		 rc;
 	char			 err[CA_ERR_MAX];
+	/* an approval signed on d->presign before the write (ps.der set),
+	 * for this request's CSR (BLAKE2b) */
+	struct micad_presigned	 ps;
+	enum store_rc		 ps_rc;
+	uint8_t			 ps_csr[crypto_generichash_BYTES];
 };
 
 /* Re-reads the request inside the transaction: it must still be pending. */
@@ -966,6 +972,50 @@ approve_recheck(struct decide_ctx *c, const struct cert_rec *lost)
 	return 1;
 }
 
+/*
+ * The new certificate of an approval, in the write: signed here (no
+ * presign pool), or the one signed before (approve_presign_txn) stored
+ * after the rechecks, for the same request and CSR.  subject: the lost
+ * certificate's (NULL for an enrolment, and when presigned).
+ */
+static enum store_rc
+approve_sign(struct decide_ctx *c, struct store_txn *txn,
+    const struct request_rec *q, const X509_NAME *subject)
+{
+	uint8_t		h[crypto_generichash_BYTES];
+	enum store_rc	rc;
+
+	if (c->ps.der == NULL) {
+		if (reissue_is_enrolment(q->lost_serial))
+			return micad_issue_txn_enrol(c->d, &c->set, txn,
+			    q->csr, q->csr_len, q->account,
+			    c->set.policy.request_days, c->actor,
+			    c->new_serial, &c->der, &c->der_len, c->err,
+			    sizeof(c->err));
+		return micad_issue_txn_with(c->d, &c->set, txn, q->csr,
+		    q->csr_len, q->account, c->set.policy.request_days,
+		    c->actor, subject, c->new_serial, &c->der, &c->der_len,
+		    c->err, sizeof(c->err));
+	}
+	crypto_generichash(h, sizeof(h), q->csr, q->csr_len, NULL, 0);
+	if (sodium_memcmp(h, c->ps_csr, sizeof(h)) != 0 ||
+	    strcmp(q->account, c->ps.account) != 0) {
+		snprintf(c->err, sizeof(c->err), "the request changed while "
+		    "its certificate was being signed; nothing was issued, "
+		    "approve again");
+		return STORE_INVALID;
+	}
+	rc = micad_issue_presigned_txn(c->d, txn, &c->ps, c->actor, c->err,
+	    sizeof(c->err));
+	if (rc == STORE_NOTFOUND)
+		snprintf(c->err, sizeof(c->err), "the account \"%s\" was "
+		    "removed while the certificate was being signed; nothing "
+		    "was issued", q->account);
+	if (rc == STORE_OK)
+		memcpy(c->new_serial, c->ps.serial, STORE_SERIAL_LEN);
+	return rc;
+}
+
 /* Approving an enrolment: sign, mark the request issued; nothing is
  * revoked or linked. */
 static enum store_rc
@@ -975,9 +1025,7 @@ approve_enrol_txn(struct store_txn *txn, struct decide_ctx *c,
 	char		subj[64], nhex[SERIAL_HEX_LEN], details[256];
 	enum store_rc	rc;
 
-	rc = micad_issue_txn_enrol(c->d, &c->set, txn, q->csr, q->csr_len,
-	    q->account, c->set.policy.request_days, c->actor, c->new_serial,
-	    &c->der, &c->der_len, c->err, sizeof(c->err));
+	rc = approve_sign(c, txn, q, NULL);
 	if (rc != STORE_OK) {
 		if (rc == STORE_INVALID)
 			c->rc = REISSUE_BAD_REQUEST;
@@ -1036,14 +1084,14 @@ approve_txn(struct store_txn *txn, void *arg)
 		rc = STORE_ABORT;
 		goto out;
 	}
-	if ((subject = lost_subject(&lost)) == NULL) {
+	/* presigned: for the subject of this lost certificate, whose DER
+	 * does not change */
+	if (c->ps.der == NULL && (subject = lost_subject(&lost)) == NULL) {
 		snprintf(c->err, sizeof(c->err), "internal error");
 		rc = STORE_INVALID;
 		goto out;
 	}
-	rc = micad_issue_txn_with(c->d, &c->set, txn, q.csr, q.csr_len,
-	    q.account, c->set.policy.request_days, c->actor, subject,
-	    c->new_serial, &c->der, &c->der_len, c->err, sizeof(c->err));
+	rc = approve_sign(c, txn, &q, subject);
 	if (rc != STORE_OK) {
 		if (rc == STORE_INVALID)
 			c->rc = REISSUE_BAD_REQUEST;
@@ -1148,7 +1196,86 @@ decide_finish(struct decide_ctx *c, int ok)
 {
 	c->fn(c->arg, ok, ok ? "" : c->err);
 	free(c->der);
+	micad_presigned_cleanup(&c->ps);
 	free(c);
+}
+
+/*
+ * Presign thread, in a read transaction: what approve_txn checks before
+ * it signs, and the signature (micad.h: signing outside the writer).
+ * The write checks it all again (approve_txn with ps.der set).
+ */
+static enum store_rc
+approve_presign_txn(struct store_txn *txn, void *arg)
+{
+	struct decide_ctx	*c = arg;
+	struct request_rec	 q;
+	struct cert_rec		 lost;
+	X509_NAME		*subject = NULL;
+	enum store_rc		 rc;
+	int			 enrol;
+
+	memset(&q, 0, sizeof(q));
+	memset(&lost, 0, sizeof(lost));
+	micad_presigned_cleanup(&c->ps);
+	c->rc = REISSUE_INTERNAL;
+	c->err[0] = '\0';
+	if ((rc = decide_get(c, txn, &q)) != STORE_OK)
+		goto out;
+	if (!(enrol = reissue_is_enrolment(q.lost_serial))) {
+		if ((rc = store_cert_get(txn, q.lost_serial, &lost)) !=
+		    STORE_OK)
+			goto out;
+		if (!approve_recheck(c, &lost)) {
+			c->rc = REISSUE_BAD_REQUEST;
+			rc = STORE_ABORT;
+			goto out;
+		}
+		if ((subject = lost_subject(&lost)) == NULL) {
+			snprintf(c->err, sizeof(c->err), "internal error");
+			rc = STORE_INVALID;
+			goto out;
+		}
+	}
+	rc = micad_issue_presign_sub(c->d, &c->set, txn, q.csr, q.csr_len,
+	    q.account, c->set.policy.request_days, subject, enrol, &c->ps,
+	    c->err, sizeof(c->err));
+	if (rc == STORE_INVALID)
+		c->rc = REISSUE_BAD_REQUEST;
+	if (rc == STORE_OK)
+		crypto_generichash(c->ps_csr, sizeof(c->ps_csr), q.csr,
+		    q.csr_len, NULL, 0);
+out:
+	X509_NAME_free(subject);
+	cert_rec_cleanup(&lost);
+	request_rec_cleanup(&q);
+	return rc;
+}
+
+static void
+approve_presign_work(void *arg)
+{
+	struct decide_ctx *c = arg;
+
+	c->ps_rc = store_read(c->d->store, approve_presign_txn, c);
+}
+
+static void	decide_written(void *, enum store_rc);
+
+/* Loop: signed (or refused); now the write, which checks again. */
+static void
+approve_presigned(void *arg)
+{
+	struct decide_ctx *c = arg;
+
+	if (c->ps_rc != STORE_OK) {
+		decide_written(c, c->ps_rc);
+		return;
+	}
+	if (!micad_write(c->d, approve_txn, c, &c->chg, decide_written)) {
+		snprintf(c->err, sizeof(c->err), "micad is stopping");
+		decide_finish(c, 0);
+	}
 }
 
 static void
@@ -1188,6 +1315,12 @@ decide_written(void *arg, enum store_rc rc)
 			decide_finish(c, 0);
 		}
 		return;
+	}
+	if (c->ps.der != NULL) {	/* signed before the write */
+		free(c->der);
+		c->der = c->ps.der;
+		c->der_len = c->ps.der_len;
+		c->ps.der = NULL;
 	}
 	lost_text(lhex, c->lost);
 	memset(&res, 0, sizeof(res));
@@ -1247,6 +1380,17 @@ decide(struct micad *d, uint64_t id, const char *actor, const char *why,
 		log_warnx("req=%" PRIu64 " %s", id, c->err);
 		free(c);
 		return 0;
+	}
+	/* an approval is signed first when there is the pool for it (as
+	 * mica-admin issue), so that the writer does not wait for the
+	 * signer; else it is signed inside the write */
+	if (c->approve && d->presign != NULL) {
+		if (!workq_submit(d->presign, approve_presign_work,
+		    approve_presigned, c)) {
+			free(c);
+			return 0;
+		}
+		return 1;
 	}
 	if (!micad_write(d, c->approve ? approve_txn : reject_txn, c, &c->chg,
 	    decide_written)) {

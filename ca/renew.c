@@ -665,6 +665,8 @@ renew_at_start(struct micad *d, const struct privdrop *pd, int *out_renewed,
 			    ca_signer_get0_key(d->signer), x, k, err,
 			    err_len))
 				goto out;
+			if (d->sclient != NULL)
+				ca_signer_set_remote_der(ns, sign_client_der);
 			ca_signer_free(d->signer);
 			d->signer = ns;
 			ca = ca_signer_get0_cert(d->signer);

@@ -24,6 +24,7 @@
 
 #include "ca/ca.h"
 #include "ca/sign_client.h"
+#include "ca/sign_policy.h"
 #include "ca/sign_proc.h"
 #include "ca/sign_proto.h"
 #include "common/bytes.h"
@@ -107,6 +108,10 @@ struct sign_client {
 	int		 hello_state;	/* 0 not read, 1 ok, -1 failed */
 	char		 hello_info[1024];
 	char		 hello_err[1024];
+	/* the CA key's signatures are checked by sign_client_der's own
+	 * EVP_DigestVerify (not an RSA-PSS key, whose parameters only
+	 * X509_verify reads) */
+	int		 der_check;
 };
 
 static int
@@ -772,6 +777,101 @@ sign_client_cert(void *arg, X509 **x, int ocsp_renewal, char *err,
 	return rc;
 }
 
+/* 1 if sig is the CA key's signature over tbs. */
+static int
+ca_sig_ok(const struct sign_client *sc, const struct sign_cert_spans *c)
+{
+	EVP_PKEY *pub = X509_get0_pubkey(sc->ca);
+	EVP_MD_CTX *m = NULL;
+	int ok;
+
+	ok = pub != NULL && (m = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestVerifyInit(m, NULL, sigmd_get(pub), NULL, pub) == 1 &&
+	    EVP_DigestVerify(m, c->sig, c->sig_len, c->tbs, c->tbs_len) == 1;
+	EVP_MD_CTX_free(m);
+	return ok;
+}
+
+/* 1 if ca_sig_ok checks this CA key's signatures as X509_verify does. */
+static int
+der_checkable(EVP_PKEY *pub)
+{
+	return pub != NULL && (EVP_PKEY_is_a(pub, "EC") ||
+	    EVP_PKEY_is_a(pub, "RSA") || EVP_PKEY_is_a(pub, "ED25519") ||
+	    EVP_PKEY_is_a(pub, "ED448"));
+}
+
+/* sign_client_der for a key sign_client_der cannot check itself: the
+ * certificate decoded and compared (sign_client_cert). */
+static int
+der_by_cert(struct sign_client *sc, X509 *x, uint8_t **out_der,
+    size_t *out_len, char *err, size_t err_len)
+{
+	X509 *y = x;
+	int rc = 0;
+
+	if (!X509_up_ref(x))
+		fatalx("X509_up_ref");
+	if (!sign_client_cert(sc, &y, 0, err, err_len))
+		goto out;
+	if (!ca_cert_der(y, out_der, out_len)) {
+		snprintf(err, err_len, "encoding the certificate failed");
+		goto out;
+	}
+	rc = 1;
+ out:
+	X509_free(y);
+	return rc;
+}
+
+int
+sign_client_der(void *arg, X509 *x, uint8_t **out_der, size_t *out_len,
+    char *err, size_t err_len)
+{
+	struct sign_client *sc = arg;
+	struct sign_cert_spans sent, got;
+	EVP_PKEY *si;
+	unsigned char *der = NULL;
+	uint8_t *r = NULL;
+	size_t rlen = 0;
+	int n, rc = 0;
+
+	if (!sc->der_check)
+		return der_by_cert(sc, x, out_der, out_len, err, err_len);
+	if ((si = sign_client_standin(sc, sc->ca)) == NULL ||
+	    X509_sign(x, si, sigmd_get(si)) <= 0 ||
+	    (n = i2d_X509(x, &der)) <= 0 ||
+	    !sign_cert_spans(&sent, der, (size_t)n)) {
+		log_ssl("signer: preparing the certificate");
+		snprintf(err, err_len, "preparing the certificate failed");
+		goto out;
+	}
+	if (!sign_client_call(sc, SIGN_T_CERT, der, (size_t)n, &r, &rlen,
+	    err, err_len))
+		goto out;
+	/* what was sent, byte for byte, and the CA's signature over it:
+	 * the certificate asked for, without decoding it again (decoding
+	 * its key costs OpenSSL 3 more than the signature check) */
+	if (!sign_cert_spans(&got, r, rlen) || got.tbs_len != sent.tbs_len ||
+	    memcmp(got.tbs, sent.tbs, sent.tbs_len) != 0 ||
+	    got.alg_len != sent.alg_len ||
+	    memcmp(got.alg, sent.alg, sent.alg_len) != 0 ||
+	    !ca_sig_ok(sc, &got)) {
+		snprintf(err, err_len, "the signer's certificate is not the "
+		    "one asked for");
+		goto out;
+	}
+	*out_der = r;
+	*out_len = rlen;
+	r = NULL;
+	rc = 1;
+ out:
+	ERR_clear_error();
+	OPENSSL_free(der);
+	free(r);
+	return rc;
+}
+
 EVP_PKEY *
 sign_client_ocsp_newkey(struct sign_client *sc, char *err, size_t err_len)
 {
@@ -957,6 +1057,7 @@ sign_client_spawn(const struct mica_conf *c, const struct privdrop *pd,
 	sc->rs.arg = sc;
 	if (!ca_cert_read(&sc->ca, c->ca.cert, err, err_len))
 		goto fail;
+	sc->der_check = der_checkable(X509_get0_pubkey(sc->ca));
 	sc->nchan = ocsp_chans(c, sc->ca);
 	for (i = 0; i < sc->nchan; i++)
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,

@@ -50,6 +50,33 @@ sign_der_next(struct rd *r, uint8_t *out_tag, struct rd *out_content,
 	return 1;
 }
 
+int
+sign_cert_spans(struct sign_cert_spans *out, const uint8_t *der,
+    size_t der_len)
+{
+	struct rd r, c, v;
+	const uint8_t *tlv;
+	size_t tlv_len;
+	uint8_t tag, unused;
+
+	memset(out, 0, sizeof(*out));
+	rd_init(&r, der, der_len);
+	if (!sign_der_next(&r, &tag, &c, &tlv, &tlv_len) ||
+	    tag != (V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED) || r.len != 0)
+		return 0;
+	if (!sign_der_next(&c, &tag, &v, &out->tbs, &out->tbs_len) ||
+	    tag != (V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED) ||
+	    !sign_der_next(&c, &tag, &v, &out->alg, &out->alg_len) ||
+	    tag != (V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED) ||
+	    !sign_der_next(&c, &tag, &v, &tlv, &tlv_len) ||
+	    tag != V_ASN1_BIT_STRING || c.len != 0 ||
+	    !rd_u8(&v, &unused) || unused != 0 || v.len == 0)
+		return 0;
+	out->sig = v.p;
+	out->sig_len = v.len;
+	return 1;
+}
+
 /* Reads a non-negative INTEGER of at most 64 bits. */
 static int
 asn1_u64(const ASN1_INTEGER *ai, uint64_t *out)

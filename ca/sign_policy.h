@@ -29,6 +29,25 @@
 int	sign_der_next(struct rd *r, uint8_t *out_tag, struct rd *out_content,
 	    const uint8_t **out_tlv, size_t *out_tlv_len);
 
+/* The parts of a DER Certificate (RFC 5280 4.1). */
+struct sign_cert_spans {
+	const uint8_t	*tbs;		/* tbsCertificate TLV */
+	size_t		 tbs_len;
+	const uint8_t	*alg;		/* signatureAlgorithm TLV */
+	size_t		 alg_len;
+	const uint8_t	*sig;		/* signatureValue bits */
+	size_t		 sig_len;
+};
+
+/*
+ * Splits der as Certificate ::= SEQUENCE { tbsCertificate SEQUENCE,
+ * signatureAlgorithm SEQUENCE, signatureValue BIT STRING (no unused
+ * bits, at least one byte) } with nothing after it, without decoding the
+ * parts.  Pointers in *out point into der.  1, or 0 when malformed.
+ */
+int	sign_cert_spans(struct sign_cert_spans *out, const uint8_t *der,
+	    size_t der_len);
+
 /* The fields of a TBSCertList (RFC 5280 5.1.2) the policy checks. */
 struct sign_crl_info {
 	const uint8_t	*alg;		/* signature AlgorithmIdentifier TLV */

@@ -16,6 +16,10 @@
 
 /* Hash of key's SPKI.  Returns 1, or 0 (OpenSSL error, logged). */
 int	keyhash_pkey(uint8_t out[KEYHASH_LEN], const EVP_PKEY *key);
+/* keyhash_pkey, also giving the canonical SPKI DER it hashed in
+ * *out_der (OPENSSL_free) when out_der is not NULL. */
+int	keyhash_pkey_der(uint8_t out[KEYHASH_LEN], const EVP_PKEY *key,
+	    unsigned char **out_der, size_t *out_len);
 /* Hash of the key of the certificate in der.  1, or 0 if it does not
  * parse (logged). */
 int	keyhash_cert_der(uint8_t out[KEYHASH_LEN], const uint8_t *der,

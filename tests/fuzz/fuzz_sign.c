@@ -5,7 +5,9 @@
  * the signer runs before signing (TBSCertList, ResponseData); the input
  * is also split as a batch of OCSP requests and as a batch of replies
  * (sign_batch_parse), whose frames must lie within the input and add up
- * to what it says it used.
+ * to what it says it used; a certificate (the whole input, a CERT
+ * frame's body) is split by sign_cert_spans, whose parts must lie within
+ * it in order.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -45,6 +47,21 @@ batch(const uint8_t *data, size_t len, uint16_t type, size_t max)
 		abort();
 }
 
+/* A certificate's spans (micad's check of a signer's answer) lie
+ * inside it, in order, and cover it but for the headers. */
+static void
+spans(const uint8_t *data, size_t len)
+{
+	struct sign_cert_spans c;
+
+	if (!sign_cert_spans(&c, data, len))
+		return;
+	if (c.tbs < data || c.tbs_len < 2 || c.alg != c.tbs + c.tbs_len ||
+	    c.alg_len < 2 || c.sig <= c.alg + c.alg_len || c.sig_len == 0 ||
+	    c.sig + c.sig_len != data + len)
+		abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
@@ -59,6 +76,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	batch(data, len, SIGN_T_OCSP, len % 7 + 1);
 	batch(data, len, 0, SIGN_BATCH_MAX);
 	/* the walkers on the whole input too */
+	spans(data, len);
 	(void)sign_crl_parse(&ci, data, len, err, sizeof(err));
 	(void)sign_ocsp_parse(&rid, &rlen, data, len, err, sizeof(err));
 	while (off < len && sign_frame_parse(&f, &used, data + off, len - off,
@@ -75,6 +93,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		    (f.body_len > 0 && memcmp(g.body, f.body, f.body_len) != 0))
 			abort();
 		wb_cleanup(&w);
+		if (f.type == SIGN_T_CERT)
+			spans(f.body, f.body_len);
 		if (f.type == SIGN_T_CRL)
 			(void)sign_crl_parse(&ci, f.body, f.body_len, err,
 			    sizeof(err));

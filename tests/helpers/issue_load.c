@@ -16,6 +16,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,9 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/bn.h>
+#include <openssl/asn1.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include "admin/admin.h"
 #include "common/bytes.h"
@@ -56,6 +57,94 @@ io_all(int fd, void *buf, size_t len, int wr)
 	return 1;
 }
 
+/* The next DER element of universal type tag: p moves into its
+ * contents (into: 1) or past it (into: 0). */
+static int
+der_step(const unsigned char **p, long *left, int tag, int into)
+{
+	const unsigned char *q = *p;
+	long len;
+	int t, xclass, r;
+
+	r = ASN1_get_object(&q, &len, &t, &xclass, *left);
+	if ((r & 0x80) != 0 || r == 0x21 || t != tag ||
+	    len > *left - (long)(q - *p))
+		return 0;
+	*left -= (long)(q - *p) + (into ? 0 : len);
+	*p = into ? q : q + len;
+	if (into)
+		*left = len;
+	return 1;
+}
+
+/*
+ * The serial (uppercase hex, as mica-admin prints it) of the PEM or DER
+ * certificate in buf, read off the DER without decoding the certificate
+ * (whose key OpenSSL 3 decodes at a cost that is the client's, not
+ * micad's): Certificate -> tbsCertificate -> [0] version -> serial.
+ */
+static int
+cert_serial_hex(const uint8_t *buf, size_t len, char *hex, size_t hex_len)
+{
+	BIO *bio = NULL;
+	unsigned char *der = NULL;
+	char *name = NULL, *hdr = NULL;
+	const unsigned char *p;
+	long n, left, vlen;
+	int t, xclass, r, i = 0, ok = 0;
+	size_t o;
+
+	if (len >= 10 && memcmp(buf, "-----BEGIN", 10) == 0) {
+		if (len > INT_MAX ||
+		    (bio = BIO_new_mem_buf(buf, (int)len)) == NULL ||
+		    !PEM_read_bio(bio, &name, &hdr, &der, &n))
+			goto out;
+		p = der;
+		left = n;
+	} else {
+		p = buf;
+		left = (long)len;
+	}
+	if (!der_step(&p, &left, V_ASN1_SEQUENCE, 1) ||
+	    !der_step(&p, &left, V_ASN1_SEQUENCE, 1))
+		goto out;
+	/* [0] EXPLICIT version, when there */
+	{
+		const unsigned char *q = p;
+
+		r = ASN1_get_object(&q, &vlen, &t, &xclass, left);
+		if ((r & 0x80) == 0 && xclass == V_ASN1_CONTEXT_SPECIFIC &&
+		    t == 0) {
+			left -= (long)(q - p) + vlen;
+			p = q + vlen;
+		}
+	}
+	{
+		const unsigned char *q = p;
+
+		r = ASN1_get_object(&q, &vlen, &t, &xclass, left);
+		if ((r & 0x80) != 0 || t != V_ASN1_INTEGER || vlen < 1 ||
+		    vlen > 40)
+			goto out;
+		p = q;
+	}
+	/* as BN_bn2hex: no leading zero bytes, "0" for zero */
+	while (i < vlen - 1 && p[i] == 0)
+		i++;
+	for (o = 0; i < vlen && o + 3 <= hex_len; i++, o += 2)
+		snprintf(hex + o, 3, "%02X", p[i]);
+	if (i != vlen)
+		goto out;
+	ok = 1;
+ out:
+	ERR_clear_error();
+	OPENSSL_free(name);
+	OPENSSL_free(hdr);
+	OPENSSL_free(der);
+	BIO_free(bio);
+	return ok;
+}
+
 /* One issue request; 1 and the serial's hex when acknowledged. */
 static int
 issue_one(char *hex, size_t hex_len)
@@ -67,10 +156,6 @@ issue_one(char *hex, size_t hex_len)
 	uint8_t hdr[4], *body = NULL;
 	uint32_t len;
 	char err[256];
-	const unsigned char *p;
-	X509 *x = NULL;
-	BIGNUM *bn = NULL;
-	char *h = NULL;
 	int fd = -1, ok = 0;
 	static const char *argv[] = { "issue", "--account", NULL, "--csr",
 	    "load.csr", "--days", "30" };
@@ -97,27 +182,10 @@ issue_one(char *hex, size_t hex_len)
 	    !adm_reply_parse(&rep, body, len, err, sizeof(err)) ||
 	    rep.code != 0 || (cert = adm_msg_get(&rep, "cert")) == NULL)
 		goto out;
-	p = cert->data;
-	if ((x = d2i_X509(NULL, &p, (long)cert->len)) == NULL) {
-		/* PEM: mica-admin writes what it gets; take the serial
-		 * from PEM too */
-		BIO *bio = BIO_new_mem_buf(cert->data, (int)cert->len);
-
-		x = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) :
-		    NULL;
-		BIO_free(bio);
-		if (x == NULL)
-			goto out;
-	}
-	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) ==
-	    NULL || (h = BN_bn2hex(bn)) == NULL)
+	if (!cert_serial_hex(cert->data, cert->len, hex, hex_len))
 		goto out;
-	snprintf(hex, hex_len, "%s", h);
 	ok = 1;
 out:
-	OPENSSL_free(h);
-	BN_free(bn);
-	X509_free(x);
 	free(body);
 	if (fd >= 0)
 		close(fd);

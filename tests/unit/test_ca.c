@@ -22,6 +22,7 @@
 
 #include "common/log.h"
 #include "ca/ca.h"
+#include "common/keyhash.h"
 
 #define PASS	"correct horse battery"
 #define URL	"http://127.0.0.1:7780/"
@@ -512,6 +513,93 @@ test_issue(void **state)
 	X509_REQ_free(req);
 	free(csr);
 	EVP_PKEY_free(k);
+	ca_signer_free(s);
+}
+
+/*
+ * ca_issue with the CSR key's canonical SPKI (keyhash_pkey_der): the
+ * certificate's SubjectPublicKeyInfo is the same bytes as by encoding
+ * the key, for a CSR with the usual uncompressed point (copied) and one
+ * with a compressed point (encoded again, as before); der_only leaves
+ * out.cert NULL.
+ */
+static void
+test_issue_spki_copy(void **state)
+{
+	struct ca_signer *s;
+	struct ca_issue_params ip;
+	struct ca_issued out, ref;
+	EVP_PKEY *k;
+	X509_REQ *req;
+	X509 *a, *b;
+	uint8_t *csr, h[KEYHASH_LEN];
+	unsigned char *spki = NULL, *da = NULL, *db = NULL;
+	const unsigned char *p;
+	size_t csr_len, spki_len;
+	char err[CA_ERR_MAX];
+	int pass, la, lb;
+
+	(void)state;
+	s = load_signer();
+	for (pass = 0; pass < 2; pass++) {
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+		assert_non_null(k);
+		if (pass == 1)
+			assert_true(EVP_PKEY_set_utf8_string_param(k,
+			    OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+			    OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_COMPRESSED));
+		csr = make_csr(k, "alice", &csr_len);
+		assert_true(ca_csr_check(&req, csr, csr_len, NULL, err,
+		    sizeof(err)));
+		assert_true(keyhash_pkey_der(h, X509_REQ_get0_pubkey(req),
+		    &spki, &spki_len));
+		memset(&ip, 0, sizeof(ip));
+		ip.req = req;
+		ca_random_serial(ip.serial);
+		ip.days = 30;
+		ip.base_url = URL;
+		ip.now = 1800000000;
+		assert_true(ca_issue(s, &ref, &ip, err, sizeof(err)));
+		ip.spki = spki;
+		ip.spki_len = spki_len;
+		ip.der_only = 1;
+		assert_true(ca_issue(s, &out, &ip, err, sizeof(err)));
+		assert_null(out.cert);
+		assert_int_equal(out.not_after, ref.not_after);
+		p = out.der;
+		a = d2i_X509(NULL, &p, (long)out.der_len);
+		assert_non_null(a);
+		p = ref.der;
+		b = d2i_X509(NULL, &p, (long)ref.der_len);
+		assert_non_null(b);
+		assert_int_equal(X509_verify(a,
+		    X509_get0_pubkey(ca_signer_get0_cert(s))), 1);
+		la = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(a), &da);
+		lb = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(b), &db);
+		assert_true(la > 0 && la == lb);
+		assert_memory_equal(da, db, (size_t)la);
+		/* the key as sent: compressed stays compressed */
+		assert_int_equal(la, pass == 0 ? (int)spki_len :
+		    (int)spki_len - 32);
+		assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(a), k), 1);
+		/* and the extensions (SKI from the key) the same */
+		assert_int_equal(X509_get_ext_count(a), X509_get_ext_count(b));
+		assert_int_equal(ASN1_OCTET_STRING_cmp(
+		    X509_get0_subject_key_id(a), X509_get0_subject_key_id(b)),
+		    0);
+		OPENSSL_free(da);
+		OPENSSL_free(db);
+		da = db = NULL;
+		OPENSSL_free(spki);
+		spki = NULL;
+		X509_free(a);
+		X509_free(b);
+		ca_issued_cleanup(&out);
+		ca_issued_cleanup(&ref);
+		X509_REQ_free(req);
+		free(csr);
+		EVP_PKEY_free(k);
+	}
 	ca_signer_free(s);
 }
 
@@ -1380,6 +1468,7 @@ main(void)
 		cmocka_unit_test(test_init_certs),
 		cmocka_unit_test(test_signer_load),
 		cmocka_unit_test(test_issue),
+		cmocka_unit_test(test_issue_spki_copy),
 		cmocka_unit_test(test_issue_san_copy),
 		cmocka_unit_test(test_csr_checks),
 		cmocka_unit_test(test_subject),

@@ -221,6 +221,70 @@ test_keyhash(void **state)
 	EVP_PKEY_free(k2);
 }
 
+/*
+ * The SPKI keyhash builds itself for a named-curve EC key is the one
+ * OpenSSL's encoder writes (uncompressed), for each curve and for a key
+ * decoded from a compressed point; an RSA and an Ed25519 key go through
+ * the encoder and come out as i2d_PUBKEY.
+ */
+static void
+test_keyhash_der(void **state)
+{
+	static const char *const curves[] = { "P-256", "P-384", "P-521",
+	    "secp256k1" };
+	EVP_PKEY *k, *dup;
+	uint8_t h1[KEYHASH_LEN], h2[KEYHASH_LEN];
+	unsigned char *der, *enc, *cder;
+	const unsigned char *p;
+	size_t der_len;
+	int enc_len, clen;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(curves) / sizeof(curves[0]) + 2; i++) {
+		if (i < sizeof(curves) / sizeof(curves[0]))
+			k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curves[i]);
+		else if (i == sizeof(curves) / sizeof(curves[0]))
+			k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+		else
+			k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		assert_non_null(k);
+		der = enc = NULL;
+		assert_true(keyhash_pkey_der(h1, k, &der, &der_len));
+		enc_len = i2d_PUBKEY(k, &enc);
+		assert_true(enc_len > 0);
+		assert_int_equal((size_t)enc_len, der_len);
+		assert_memory_equal(der, enc, der_len);
+		assert_true(EVP_Digest(enc, (size_t)enc_len, h2, NULL,
+		    EVP_sha256(), NULL));
+		assert_memory_equal(h1, h2, KEYHASH_LEN);
+		OPENSSL_free(der);
+		OPENSSL_free(enc);
+		/* the same key decoded from a compressed point */
+		if (!EVP_PKEY_is_a(k, "EC"))
+			goto next;
+		dup = EVP_PKEY_dup(k);
+		assert_true(EVP_PKEY_set_utf8_string_param(dup,
+		    OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+		    OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_COMPRESSED));
+		cder = NULL;
+		clen = i2d_PUBKEY(dup, &cder);
+		assert_true(clen > 0 && clen < enc_len);
+		EVP_PKEY_free(dup);
+		p = cder;
+		dup = d2i_PUBKEY(NULL, &p, clen);
+		OPENSSL_free(cder);
+		assert_non_null(dup);
+		assert_true(keyhash_pkey_der(h2, dup, &der, &der_len));
+		assert_memory_equal(h1, h2, KEYHASH_LEN);
+		assert_int_equal((size_t)enc_len, der_len);
+		OPENSSL_free(der);
+		EVP_PKEY_free(dup);
+ next:
+		EVP_PKEY_free(k);
+	}
+}
+
 /* The signing digest per key type. */
 static void
 test_sigmd(void **state)
@@ -255,6 +319,7 @@ main(void)
 		cmocka_unit_test(test_addrcount),
 		cmocka_unit_test(test_ratelog),
 		cmocka_unit_test(test_keyhash),
+		cmocka_unit_test(test_keyhash_der),
 		cmocka_unit_test(test_sigmd),
 	};
 

@@ -417,6 +417,110 @@ test_respid(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* 1 if the spans' signature verifies under k over the TBS span. */
+static int
+spans_verify(EVP_PKEY *k, const struct sign_cert_spans *c)
+{
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	int ok;
+
+	ok = m != NULL && EVP_DigestVerifyInit(m, NULL, EVP_sha256(), NULL,
+	    k) == 1 && EVP_DigestVerify(m, c->sig, c->sig_len, c->tbs,
+	    c->tbs_len) == 1;
+	EVP_MD_CTX_free(m);
+	return ok;
+}
+
+/*
+ * sign_cert_spans: a real certificate splits into the TBS, the
+ * algorithm and the signature bytes; every malformed shape is refused
+ * (trailing bytes, a missing or extra element, wrong tags, unused bits,
+ * an empty signature, lengths past the end, every truncation).
+ */
+static void
+test_cert_spans(void **state)
+{
+	struct sign_cert_spans c;
+	EVP_PKEY *k;
+	X509 *x;
+	X509_NAME *n;
+	unsigned char *der = NULL, buf[4096];
+	size_t i;
+	int len;
+	static const uint8_t bad[][16] = {
+		/* SEQ { SEQ{}, SEQ{}, BIT STRING 00 01 } : good shape */
+		{ 0x30, 0x08, 0x30, 0x00, 0x30, 0x00, 0x03, 0x02, 0x00, 0x01 },
+		/* unused bits 1 */
+		{ 0x30, 0x08, 0x30, 0x00, 0x30, 0x00, 0x03, 0x02, 0x01, 0x01 },
+		/* empty signature */
+		{ 0x30, 0x07, 0x30, 0x00, 0x30, 0x00, 0x03, 0x01, 0x00 },
+		/* OCTET STRING for the signature */
+		{ 0x30, 0x08, 0x30, 0x00, 0x30, 0x00, 0x04, 0x02, 0x00, 0x01 },
+		/* TBS not a SEQUENCE */
+		{ 0x30, 0x08, 0x31, 0x00, 0x30, 0x00, 0x03, 0x02, 0x00, 0x01 },
+		/* an element after the signature */
+		{ 0x30, 0x0a, 0x30, 0x00, 0x30, 0x00, 0x03, 0x02, 0x00, 0x01,
+		  0x05, 0x00 },
+		/* two elements only */
+		{ 0x30, 0x04, 0x30, 0x00, 0x03, 0x02, 0x00, 0x01 },
+		/* outer length past the end */
+		{ 0x30, 0x09, 0x30, 0x00, 0x30, 0x00, 0x03, 0x02, 0x00, 0x01 },
+		/* indefinite length */
+		{ 0x30, 0x80, 0x30, 0x00, 0x30, 0x00, 0x03, 0x02, 0x00, 0x01,
+		  0x00, 0x00 },
+	};
+	static const size_t bad_len[] = { 10, 10, 9, 10, 10, 12, 6, 10, 12 };
+
+	(void)state;
+	assert_true(sign_cert_spans(&c, bad[0], bad_len[0]));
+	assert_int_equal(c.sig_len, 1);
+	assert_int_equal(c.sig[0], 0x01);
+	assert_ptr_equal(c.tbs, bad[0] + 2);
+	assert_int_equal(c.tbs_len, 2);
+	for (i = 1; i < sizeof(bad_len) / sizeof(bad_len[0]); i++)
+		assert_false(sign_cert_spans(&c, bad[i], bad_len[i]));
+	/* trailing byte after the certificate */
+	memcpy(buf, bad[0], 10);
+	buf[10] = 0;
+	assert_false(sign_cert_spans(&c, buf, 11));
+
+	/* a real certificate: the spans are its TBS and signature */
+	k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	assert_non_null(k);
+	x = X509_new();
+	n = X509_get_subject_name(x);
+	assert_true(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+	    (const unsigned char *)"t", -1, -1, 0));
+	assert_true(X509_set_issuer_name(x, n));
+	assert_true(X509_set_pubkey(x, k));
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), 0));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 60));
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	len = i2d_X509(x, &der);
+	assert_true(len > 0 && (size_t)len < sizeof(buf));
+	assert_true(sign_cert_spans(&c, der, (size_t)len));
+	{
+		unsigned char *tbs = NULL;
+		const ASN1_BIT_STRING *sig;
+		int tl = i2d_re_X509_tbs(x, &tbs);
+
+		assert_int_equal((size_t)tl, c.tbs_len);
+		assert_memory_equal(tbs, c.tbs, c.tbs_len);
+		X509_get0_signature(&sig, NULL, x);
+		assert_int_equal((size_t)ASN1_STRING_length(sig), c.sig_len);
+		assert_memory_equal(ASN1_STRING_get0_data(sig), c.sig,
+		    c.sig_len);
+		OPENSSL_free(tbs);
+	}
+	assert_int_equal(spans_verify(k, &c), 1);
+	/* every truncation is refused */
+	for (i = 0; i < (size_t)len; i++)
+		assert_false(sign_cert_spans(&c, der, i));
+	OPENSSL_free(der);
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
 int
 main(void)
 {
@@ -426,6 +530,7 @@ main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_der_next),
+		cmocka_unit_test(test_cert_spans),
 		cmocka_unit_test(test_crl_parse),
 		cmocka_unit_test(test_ocsp_parse),
 		cmocka_unit_test(test_respid),

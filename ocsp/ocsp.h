@@ -207,6 +207,9 @@ enum ocsp_http_stat {
 	OCSP_HTTP_REFUSED_PER_ADDRESS,		/* max_per_address */
 	OCSP_HTTP_SHED,				/* closed for a new one */
 	OCSP_HTTP_HEADER_TIMEOUT,		/* header_timeout */
+	OCSP_HTTP_SIGN_BUSY,			/* a request answered 503:
+						 * the signer channel's queue
+						 * was full */
 	OCSP_HTTP_STAT_COUNT
 };
 

@@ -5,7 +5,13 @@
  *
  * N event threads, each with its own event_base, listening socket (all
  * bound to one port with SO_REUSEPORT, so the kernel spreads connections)
- * and its own ocsp_ctx, send what the response cache holds.  M signer
+ * and its own ocsp_ctx, send what the response cache holds.  With a
+ * remote signer that offers channels (struct rsign_chan: micad's signer
+ * process), each event thread answers the rest itself without blocking:
+ * it decodes, reads the store and encodes the ResponseData, queues it on
+ * its channel and writes the answer when the signature comes back
+ * (answer_async, sch_done); what one loop turn queued leaves as one
+ * batch.  Otherwise M signer
  * threads answer the rest (decode, store lookup, signature: a nonce, a
  * first query) from a shared queue and hand each answer back to its event
  * thread through that thread's eventfd; meanwhile the event thread goes

@@ -848,8 +848,7 @@ achan_input(struct rsign_chan *rc, rsign_done_fn done)
 		achan_broken(ch, done);
 		return;
 	}
-	ch->nout = 0;
-	achan_flush(rc, done);
+	ch->nout = 0;		/* the caller flushes what queued meanwhile */
 }
 
 static void

@@ -41,7 +41,9 @@ struct rsign_chan_ops {
 		    size_t tbs_len, void *cookie);
 	/* Sends the queued requests unless a batch is out. */
 	void	(*flush)(struct rsign_chan *, rsign_done_fn);
-	/* The descriptor is readable: takes the replies in. */
+	/* The descriptor is readable: takes the replies in.  Call flush
+	 * after it (at the end of the loop's turn, so that requests read
+	 * in the same turn go in the same batch). */
 	void	(*input)(struct rsign_chan *, rsign_done_fn);
 	/* Fails every request (no I/O), for a stop; later replies of a
 	 * batch that was out are read and dropped. */

@@ -894,6 +894,11 @@ sch_cb(evutil_socket_t fd, short ev, void *arg)
 	(void)fd;
 	(void)ev;
 	t->sch->ops->input(t->sch, sch_done);
+	/* the next batch after this turn's other requests are in */
+	if (!t->flush_pending) {
+		t->flush_pending = 1;
+		event_active(t->flush_ev, EV_TIMEOUT, 1);
+	}
 }
 
 /*

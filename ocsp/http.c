@@ -1729,8 +1729,8 @@ http_limits_init(struct ocsp_http *h)
 	if (!ratelog_init(&h->rl[OCSP_HTTP_HEADER_TIMEOUT], "http: closed",
 	    why))
 		return 0;
-	return ratelog_init(&h->rl[OCSP_HTTP_SIGN_BUSY], "ocsp: answered "
-	    "503", "the signer channel's queue is full");
+	return ratelog_init(&h->rl[OCSP_HTTP_SIGN_BUSY], "ocsp: answered 503 "
+	    "on", "a nonce'd request: the signer queue of its thread is full");
 }
 
 struct ocsp_http *

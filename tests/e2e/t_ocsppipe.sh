@@ -99,6 +99,8 @@ else
 fi
 B1=$(curl -sf "$URL/metrics" | awk '/^mica_ocsp_signer_busy_total / {print $2}')
 expect_eq "the 503s are counted exactly" "$B1" "$B"
+grep -q "ocsp: answered 503 on [0-9]* connections* in the last" \
+    "$T/micad.log" && ok "and logged" || not_ok "the 503s are not logged"
 wait $HELD
 expect_eq "the held nonce'd request is answered 200" "$(cat "$T/held.code")" 200
 expect_exit 0 "its answer verifies and echoes its nonce" \

@@ -546,7 +546,15 @@ conn_metrics(struct wb *m)
 		    "{listener=\"protocol\",reason=\"%s\"} %" PRIu64 "\n",
 		    ps[i].label, ca_listener_stat(ps[i].s));
 		wb_str(m, line);
-	}
+	}	if (http == NULL)
+		return;
+	wb_str(m, "# HELP mica_ocsp_signer_busy_total OCSP requests answered "
+	    "503 because the HTTP thread's queue for the signer process was "
+	    "full (this run: resets at restart).\n"
+	    "# TYPE mica_ocsp_signer_busy_total counter\n");
+	snprintf(line, sizeof(line), "mica_ocsp_signer_busy_total %" PRIu64
+	    "\n", ocsp_http_stat(http, OCSP_HTTP_SIGN_BUSY));
+	wb_str(m, line);
 }
 
 static void

@@ -36,6 +36,8 @@
 #define OCSP_BATCH_MAX	SIGN_BATCH_MAX	/* OCSP requests in one write */
 #define OCSP_BATCH_BYTES (64 * 1024)	/* their bytes (one may be more) */
 #define OCHAN_RBUF	(16 * 1024)
+#define ACHAN_MAX	64	/* event-loop channels (HTTP threads) */
+#define ACHAN_QMAX	512	/* requests waiting on one of them */
 
 /* struct ojob's st */
 #define OJ_IDLE		0	/* nothing new */
@@ -71,6 +73,34 @@ struct ojob {
 struct ochan {
 	int		 fd;
 	struct wb	 w;		/* the batch's frames */
+	uint8_t		*rbuf;
+	size_t		 rlen, rcap;
+};
+
+/* One request on an event-loop channel (struct rsign_chan). */
+struct areq {
+	const uint8_t	*tbs;
+	size_t		 len;
+	void		*cookie;	/* NULL: dropped (aborted) */
+};
+
+/*
+ * An event-loop channel: used by one thread only, no lock.  q is a ring
+ * of the requests waiting; out[0..nout) the batch at the signer (ids
+ * base..base+nout-1).
+ */
+struct achan {
+	struct rsign_chan base;		/* first: the rsign_chan pointer */
+	struct sign_client *sc;
+	int		 fd;
+	struct areq	 q[ACHAN_QMAX];
+	size_t		 qhead, qlen;
+	struct areq	 out[OCSP_BATCH_MAX];
+	uint8_t		 answered[OCSP_BATCH_MAX];
+	int		 nout, nleft;
+	uint32_t	 next_id, out_base;
+	int		 broken;
+	struct wb	 w;
 	uint8_t		*rbuf;
 	size_t		 rlen, rcap;
 };
@@ -112,6 +142,9 @@ struct sign_client {
 	 * EVP_DigestVerify (not an RSA-PSS key, whose parameters only
 	 * X509_verify reads) */
 	int		 der_check;
+	/* event-loop channels, one per HTTP thread */
+	struct achan	*ach;
+	int		 nach;
 };
 
 static int
@@ -644,6 +677,229 @@ ocsp_sign(struct sign_client *sc, const uint8_t *tbs, size_t tbs_len,
 	return 1;
 }
 
+/*
+ * Event-loop channels (common/rsign.h): one per HTTP thread, used from
+ * its libevent loop.  The thread queues the ResponseData of each answer
+ * that needs a signature; when no batch is out it writes every queued
+ * one (at most OCSP_BATCH_MAX, about OCSP_BATCH_BYTES) back to back in
+ * one write; when the last reply of the batch is in, the next batch
+ * leaves.  So the signer sees a batch per round trip however many
+ * connections wait, and the HTTP thread never sleeps on the signer: it
+ * serves other connections (cached answers too) meanwhile.  The write
+ * blocks only while the socket buffer is full, and it is written to
+ * only when the signer's channel thread has answered everything sent,
+ * so that thread is reading.  A full queue (ACHAN_QMAX) refuses: the
+ * HTTP side answers 503.
+ */
+static void
+achan_fail(struct achan *ch, rsign_done_fn done)
+{
+	struct areq r;
+	int i;
+
+	for (i = 0; i < ch->nout; i++) {
+		if (ch->answered[i] || ch->out[i].cookie == NULL)
+			continue;
+		ch->answered[i] = 1;
+		done(ch->out[i].cookie, NULL, 0);
+	}
+	ch->nout = ch->nleft = 0;
+	while (ch->qlen > 0) {
+		r = ch->q[ch->qhead];
+		ch->qhead = (ch->qhead + 1) % ACHAN_QMAX;
+		ch->qlen--;
+		done(r.cookie, NULL, 0);
+	}
+}
+
+/* The channel is unusable: the signer is treated as gone (micad
+ * stops), every request fails. */
+static void
+achan_broken(struct achan *ch, rsign_done_fn done)
+{
+	ch->broken = 1;
+	mark_lost(ch->sc);
+	achan_fail(ch, done);
+}
+
+static int
+achan_fd(const struct rsign_chan *rc)
+{
+	return ((const struct achan *)rc)->fd;
+}
+
+static int
+achan_submit(struct rsign_chan *rc, const uint8_t *tbs, size_t tbs_len,
+    void *cookie)
+{
+	struct achan *ch = (struct achan *)rc;
+	struct areq *r;
+
+	if (ch->broken || ch->qlen >= ACHAN_QMAX ||
+	    tbs_len > SIGN_OCSP_MAX)
+		return 0;
+	r = &ch->q[(ch->qhead + ch->qlen) % ACHAN_QMAX];
+	r->tbs = tbs;
+	r->len = tbs_len;
+	r->cookie = cookie;
+	ch->qlen++;
+	return 1;
+}
+
+static void
+achan_flush(struct rsign_chan *rc, rsign_done_fn done)
+{
+	struct achan *ch = (struct achan *)rc;
+	size_t bytes = 0;
+	struct areq *r;
+	int n = 0;
+
+	if (ch->broken || ch->nout > 0 || ch->qlen == 0)
+		return;
+	ch->w.len = 0;
+	ch->out_base = ch->next_id;
+	while (ch->qlen > 0 && n < OCSP_BATCH_MAX) {
+		r = &ch->q[ch->qhead];
+		if (n > 0 && bytes + r->len > OCSP_BATCH_BYTES)
+			break;
+		if (!sign_frame_encode(&ch->w, SIGN_T_OCSP, ch->next_id++,
+		    r->tbs, r->len))
+			fatalx("signer request of %zu bytes: over the limit",
+			    r->len);
+		bytes += r->len;
+		ch->out[n] = *r;
+		ch->answered[n] = 0;
+		n++;
+		ch->qhead = (ch->qhead + 1) % ACHAN_QMAX;
+		ch->qlen--;
+	}
+	ch->nout = ch->nleft = n;
+	if (!wb_ok(&ch->w))
+		fatalx("signer: out of memory");
+	if (!write_all(ch->fd, ch->w.data, ch->w.len)) {
+		log_warnx("signer: OCSP channel: write failed");
+		achan_broken(ch, done);
+		return;
+	}
+	if (ch->w.cap > 4 * OCSP_BATCH_BYTES) {
+		wb_cleanup(&ch->w);
+		wb_init(&ch->w);
+	}
+}
+
+static void
+achan_input(struct rsign_chan *rc, rsign_done_fn done)
+{
+	struct achan *ch = (struct achan *)rc;
+	struct sign_frame f;
+	enum sign_parse_rc prc;
+	size_t off = 0, used = 0;
+	uint32_t k;
+	uint8_t *nb;
+	char err[256];
+	ssize_t r;
+
+	if (ch->broken)
+		return;
+	r = recv(ch->fd, ch->rbuf + ch->rlen, ch->rcap - ch->rlen,
+	    MSG_DONTWAIT);
+	if (r == -1 && (errno == EINTR || errno == EAGAIN ||
+	    errno == EWOULDBLOCK))
+		return;
+	if (r <= 0) {
+		if (r == -1)
+			log_warn("signer: OCSP channel: read");
+		achan_broken(ch, done);
+		return;
+	}
+	ch->rlen += (size_t)r;
+	/*
+	 * Each reply finishes its request now; a done callback may queue
+	 * more (submit touches only the queue), sent once the batch is
+	 * complete.
+	 */
+	while ((prc = sign_frame_parse(&f, &used, ch->rbuf + off,
+	    ch->rlen - off, err, sizeof(err))) == SIGN_PARSE_OK) {
+		k = f.id - ch->out_base;
+		if (k >= (uint32_t)ch->nout || ch->answered[k] ||
+		    (f.type != SIGN_R_OK && f.type != SIGN_R_ERR)) {
+			log_warnx("signer: an OCSP reply for no request "
+			    "(id %u)", (unsigned)f.id);
+			achan_broken(ch, done);
+			return;
+		}
+		ch->answered[k] = 1;
+		ch->nleft--;
+		off += used;
+		if (ch->out[k].cookie == NULL)
+			continue;	/* aborted */
+		if (f.type == SIGN_R_ERR) {
+			log_warnx("ocsp: signer refused: %.*s",
+			    (int)f.body_len, (const char *)f.body);
+			done(ch->out[k].cookie, NULL, 0);
+		} else
+			done(ch->out[k].cookie, f.body, f.body_len);
+	}
+	if (prc == SIGN_PARSE_BAD) {
+		log_warnx("signer: malformed OCSP reply: %s", err);
+		achan_broken(ch, done);
+		return;
+	}
+	memmove(ch->rbuf, ch->rbuf + off, ch->rlen - off);
+	ch->rlen -= off;
+	if (used > ch->rcap) {
+		if ((nb = realloc(ch->rbuf, used)) == NULL)
+			fatal("realloc");
+		ch->rbuf = nb;
+		ch->rcap = used;
+	}
+	if (ch->nleft > 0)
+		return;
+	if (ch->rlen != 0) {
+		log_warnx("signer: %zu bytes after the last OCSP reply",
+		    ch->rlen);
+		achan_broken(ch, done);
+		return;
+	}
+	ch->nout = 0;		/* the caller flushes what queued meanwhile */
+}
+
+static void
+achan_abort(struct rsign_chan *rc, rsign_done_fn done)
+{
+	struct achan *ch = (struct achan *)rc;
+	struct areq r;
+	int i;
+
+	/* a batch that is out keeps its ids: its replies are dropped */
+	for (i = 0; i < ch->nout; i++) {
+		if (ch->answered[i] || ch->out[i].cookie == NULL)
+			continue;
+		done(ch->out[i].cookie, NULL, 0);
+		ch->out[i].cookie = NULL;
+	}
+	while (ch->qlen > 0) {
+		r = ch->q[ch->qhead];
+		ch->qhead = (ch->qhead + 1) % ACHAN_QMAX;
+		ch->qlen--;
+		done(r.cookie, NULL, 0);
+	}
+}
+
+static const struct rsign_chan_ops achan_ops = {
+	achan_fd, achan_submit, achan_flush, achan_input, achan_abort
+};
+
+static struct rsign_chan *
+rsign_chan_cb(void *arg, int idx)
+{
+	struct sign_client *sc = arg;
+
+	if (idx < 0 || idx >= sc->nach)
+		return NULL;
+	return &sc->ach[idx].base;
+}
+
 static int
 rsign_cb(void *arg, enum rsign_kind kind, const uint8_t *tbs, size_t tbs_len,
     uint8_t *sig, size_t sig_cap, size_t *out_sig_len)
@@ -1038,13 +1294,13 @@ sign_client_spawn(const struct mica_conf *c, const struct privdrop *pd,
     char *err, size_t err_len)
 {
 	struct sign_client *sc;
-	int sv[2], cv[SIGN_OCSP_CHANS][2], child[SIGN_OCSP_CHANS], i;
+	int sv[2], (*cv)[2] = NULL, *child = NULL, i, ntot;
 
 	if ((sc = calloc(1, sizeof(*sc))) == NULL)
 		fatal("calloc");
 	sc->fd = -1;
 	for (i = 0; i < SIGN_OCSP_CHANS; i++) {
-		sc->och[i].fd = cv[i][0] = cv[i][1] = -1;
+		sc->och[i].fd = -1;
 		wb_init(&sc->och[i].w);
 	}
 	sc->oq_tail = &sc->oq;
@@ -1054,12 +1310,29 @@ sign_client_spawn(const struct mica_conf *c, const struct privdrop *pd,
 	pthread_mutex_init(&sc->smu, NULL);
 	pthread_mutex_init(&sc->hmu, NULL);
 	sc->rs.sign = rsign_cb;
+	sc->rs.chan = rsign_chan_cb;
 	sc->rs.arg = sc;
 	if (!ca_cert_read(&sc->ca, c->ca.cert, err, err_len))
 		goto fail;
 	sc->der_check = der_checkable(X509_get0_pubkey(sc->ca));
 	sc->nchan = ocsp_chans(c, sc->ca);
-	for (i = 0; i < sc->nchan; i++)
+	/* one event-loop channel per HTTP thread (docs/SIGNER.md) */
+	sc->nach = c->http.threads < 0 ? 0 : c->http.threads > ACHAN_MAX ?
+	    ACHAN_MAX : c->http.threads;
+	if (sc->nach > 0 && (sc->ach = calloc((size_t)sc->nach,
+	    sizeof(*sc->ach))) == NULL)
+		fatal("calloc");
+	for (i = 0; i < sc->nach; i++) {
+		sc->ach[i].fd = -1;
+		wb_init(&sc->ach[i].w);
+	}
+	ntot = sc->nchan + sc->nach;
+	if ((cv = calloc((size_t)ntot, sizeof(*cv))) == NULL ||
+	    (child = calloc((size_t)ntot, sizeof(*child))) == NULL)
+		fatal("calloc");
+	for (i = 0; i < ntot; i++)
+		cv[i][0] = cv[i][1] = -1;
+	for (i = 0; i < ntot; i++)
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 		    cv[i]) != 0) {
 			snprintf(err, err_len, "socketpair: %s",
@@ -1080,17 +1353,19 @@ sign_client_spawn(const struct mica_conf *c, const struct privdrop *pd,
 	}
 	if (sc->pid == 0) {
 		close(sv[0]);
-		for (i = 0; i < sc->nchan; i++) {
+		for (i = 0; i < ntot; i++) {
 			close(cv[i][0]);
 			child[i] = cv[i][1];
 		}
-		sign_proc_main(sv[1], child, sc->nchan, c, pd);
+		sign_proc_main(sv[1], child, ntot, c, pd);
 	}
 	close(sv[1]);
 	sc->fd = sv[0];
-	for (i = 0; i < sc->nchan; i++) {
+	for (i = 0; i < ntot; i++) {
 		close(cv[i][1]);
 		cv[i][1] = -1;
+	}
+	for (i = 0; i < sc->nchan; i++) {
 		sc->och[i].fd = cv[i][0];
 		cv[i][0] = -1;
 		if ((sc->och[i].rbuf = malloc(OCHAN_RBUF)) == NULL)
@@ -1099,6 +1374,19 @@ sign_client_spawn(const struct mica_conf *c, const struct privdrop *pd,
 		sc->ofree[i] = &sc->och[i];
 	}
 	sc->nofree = sc->nchan;
+	for (i = 0; i < sc->nach; i++) {
+		sc->ach[i].base.ops = &achan_ops;
+		sc->ach[i].sc = sc;
+		sc->ach[i].fd = cv[sc->nchan + i][0];
+		cv[sc->nchan + i][0] = -1;
+		if ((sc->ach[i].rbuf = malloc(OCHAN_RBUF)) == NULL)
+			fatal("malloc");
+		sc->ach[i].rcap = OCHAN_RBUF;
+	}
+	free(cv);
+	cv = NULL;
+	free(child);
+	child = NULL;
 	if ((sc->rbuf = malloc(RBUF)) == NULL)
 		fatal("malloc");
 	sc->rcap = RBUF;
@@ -1106,12 +1394,14 @@ sign_client_spawn(const struct mica_conf *c, const struct privdrop *pd,
 		goto fail;
 	return sc;
  fail:
-	for (i = 0; i < SIGN_OCSP_CHANS; i++) {
+	for (i = 0; cv != NULL && i < sc->nchan + sc->nach; i++) {
 		if (cv[i][0] != -1)
 			close(cv[i][0]);
 		if (cv[i][1] != -1)
 			close(cv[i][1]);
 	}
+	free(cv);
+	free(child);
 	sign_client_free(sc);
 	return NULL;
 }
@@ -1157,6 +1447,13 @@ sign_client_free(struct sign_client *sc)
 		wb_cleanup(&sc->och[i].w);
 		free(sc->och[i].rbuf);
 	}
+	for (i = 0; i < sc->nach; i++) {
+		if (sc->ach[i].fd != -1)
+			close(sc->ach[i].fd);
+		wb_cleanup(&sc->ach[i].w);
+		free(sc->ach[i].rbuf);
+	}
+	free(sc->ach);
 	for (i = 0; i < NSTANDIN; i++)
 		EVP_PKEY_free(sc->standin[i]);
 	X509_free(sc->ca);

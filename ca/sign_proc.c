@@ -959,7 +959,8 @@ write_all(int fd, const uint8_t *p, size_t len)
 
 
 /*
- * OCSP channels: SIGN_OCSP_CHANS socketpairs, each served by its own
+ * OCSP channels: socketpairs (the blocking callers' and one per HTTP
+ * thread of the network side), each served by its own
  * thread here.  The network side writes a batch of OCSP frames back to
  * back on a channel (one sender at a time per channel); the thread reads
  * what is there, signs every complete frame and writes all the replies

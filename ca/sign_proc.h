@@ -22,7 +22,8 @@
 /*
  * Serves fd until EOF, and each of the num_ocsp ocsp_fds (OCSP requests
  * only, in batches, each channel on its own thread); exits the process
- * (0 on EOF, 1 on an error).  num_ocsp <= SIGN_OCSP_CHANS.
+ * (0 on EOF, 1 on an error).  The channels: the blocking callers'
+ * (at most SIGN_OCSP_CHANS), then one per HTTP thread.
  */
 #define SIGN_OCSP_CHANS	4
 void	sign_proc_main(int fd, const int *ocsp_fds, int num_ocsp,

@@ -18,6 +18,42 @@ enum rsign_kind {
 	RSIGN_OCSP = 2,		/* tbs is an OCSP ResponseData (OCSP key) */
 };
 
+/*
+ * A channel for OCSP signatures used from one event loop without
+ * blocking it (the HTTP threads): requests are queued; while a batch is
+ * out at the signer, later ones wait and go together once its replies
+ * are in.  Each request's done(cookie, sig, sig_len) is called exactly
+ * once, from input, flush or abort (sig NULL: refused, the signer is
+ * gone, or aborted; logged).  A done callback may submit again; it must
+ * not call input, flush or abort.
+ */
+typedef void	(*rsign_done_fn)(void *cookie, const uint8_t *sig,
+		    size_t sig_len);
+
+struct rsign_chan;
+
+struct rsign_chan_ops {
+	/* The descriptor to watch for reading (input). */
+	int	(*fd)(const struct rsign_chan *);
+	/* Queues tbs (an OCSP ResponseData, kept by the caller until its
+	 * done); 0 when the queue is full or the signer is gone. */
+	int	(*submit)(struct rsign_chan *, const uint8_t *tbs,
+		    size_t tbs_len, void *cookie);
+	/* Sends the queued requests unless a batch is out. */
+	void	(*flush)(struct rsign_chan *, rsign_done_fn);
+	/* The descriptor is readable: takes the replies in.  Call flush
+	 * after it (at the end of the loop's turn, so that requests read
+	 * in the same turn go in the same batch). */
+	void	(*input)(struct rsign_chan *, rsign_done_fn);
+	/* Fails every request (no I/O), for a stop; later replies of a
+	 * batch that was out are read and dropped. */
+	void	(*abort)(struct rsign_chan *, rsign_done_fn);
+};
+
+struct rsign_chan {
+	const struct rsign_chan_ops	*ops;
+};
+
 struct rsign {
 	/*
 	 * Signs tbs; writes at most sig_cap bytes to sig and their count
@@ -28,6 +64,11 @@ struct rsign {
 		    size_t tbs_len, uint8_t *sig, size_t sig_cap,
 		    size_t *out_sig_len);
 	void	*arg;
+	/*
+	 * The non-blocking channel number idx (0 ..), for the one thread
+	 * that uses it, or NULL (none: use sign).  May be NULL.
+	 */
+	struct rsign_chan *(*chan)(void *arg, int idx);
 };
 
 #endif

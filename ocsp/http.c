@@ -5,7 +5,13 @@
  *
  * N event threads, each with its own event_base, listening socket (all
  * bound to one port with SO_REUSEPORT, so the kernel spreads connections)
- * and its own ocsp_ctx, send what the response cache holds.  M signer
+ * and its own ocsp_ctx, send what the response cache holds.  With a
+ * remote signer that offers channels (struct rsign_chan: micad's signer
+ * process), each event thread answers the rest itself without blocking:
+ * it decodes, reads the store and encodes the ResponseData, queues it on
+ * its channel and writes the answer when the signature comes back
+ * (answer_async, sch_done); what one loop turn queued leaves as one
+ * batch.  Otherwise M signer
  * threads answer the rest (decode, store lookup, signature: a nonce, a
  * first query) from a shared queue and hand each answer back to its event
  * thread through that thread's eventfd; meanwhile the event thread goes
@@ -115,6 +121,7 @@ struct sign_job {
 	char			 inm[OCSP_ETAG_MAX]; /* If-None-Match or "" */
 	struct ocsp_answer	 a;
 	int			 ok;
+	struct ocsp_pending	*p;	/* at the signer channel, or NULL */
 	size_t			 len;
 	uint8_t			 req[];		/* the request's DER */
 };
@@ -202,6 +209,12 @@ struct http_thread {
 	time_t			 date_now;
 	char			 date[40];	/* Date for date_now */
 	struct hdr_memo		 memo;
+	/* the signer channel (answers signed without leaving the loop),
+	 * or NULL: the signer threads */
+	struct rsign_chan	*sch;
+	struct event		*sch_ev;	/* its fd readable */
+	struct event		*flush_ev;	/* send what was queued */
+	int			 flush_pending;
 };
 
 struct ocsp_http {
@@ -845,6 +858,115 @@ enqueue(struct ocsp_http_req *rq, const uint8_t *der, size_t len)
 	return 1;
 }
 
+static void	job_complete(struct http_thread *, struct sign_job *);
+static void	job_free(struct sign_job *);
+
+/* A signature came back on t's signer channel (or never will: sig NULL). */
+static void
+sch_done(void *cookie, const uint8_t *sig, size_t sig_len)
+{
+	struct sign_job *j = cookie;
+	struct http_thread *t = j->t;
+
+	j->ok = ocsp_respond_finish(t->ctx, j->p, &j->a, sig, sig_len);
+	ocsp_pending_free(j->p);
+	j->p = NULL;
+	job_complete(t, j);
+}
+
+/* Runs after the callbacks of this loop turn: one batch for all. */
+static void
+flush_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct http_thread *t = arg;
+
+	(void)fd;
+	(void)ev;
+	t->flush_pending = 0;
+	t->sch->ops->flush(t->sch, sch_done);
+}
+
+static void
+sch_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct http_thread *t = arg;
+
+	(void)fd;
+	(void)ev;
+	t->sch->ops->input(t->sch, sch_done);
+	/* the next batch after this turn's other requests are in */
+	if (!t->flush_pending) {
+		t->flush_pending = 1;
+		event_active(t->flush_ev, EV_TIMEOUT, 1);
+	}
+}
+
+/*
+ * The answer is built here (decode, store, ResponseData) and its
+ * signature asked for on the thread's signer channel; c waits (its later
+ * requests stay buffered) until sch_done writes the answer, and the
+ * loop goes on serving other connections.  Every request queued in one
+ * turn of the loop leaves in one batch (flush_cb).
+ */
+static void
+answer_async(struct ocsp_http_req *rq, const uint8_t *der, size_t len)
+{
+	struct http_thread *t = rq->t;
+	struct ocsp_answer a;
+	struct ocsp_pending *p = NULL;
+	struct sign_job *j;
+	const uint8_t *tbs;
+	const char *inm;
+	char addr[INET6_ADDRSTRLEN];
+	size_t tbs_len;
+	int rc;
+
+	if ((rc = ocsp_respond_begin(t->ctx, &a, &p, der, len)) == 0) {
+		ocsp_http_send_error(rq, 503, reason_of(503));
+		return;
+	}
+	if (rc == 1) {
+		rq->sent = 1;
+		tx_answer(t, rq->c, rq->h->minor,
+		    rq->h->method == OCSP_HTTP_HEAD,
+		    rq->h->method != OCSP_HTTP_POST,
+		    ocsp_http_req_header(rq, "If-None-Match"), &a);
+		ocsp_answer_cleanup(&a);
+		return;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		ocsp_pending_free(p);
+		ocsp_http_send_error(rq, 503, reason_of(503));
+		return;
+	}
+	j->t = t;
+	j->c = rq->c;
+	j->p = p;
+	j->minor = rq->h->minor;
+	j->head = rq->h->method == OCSP_HTTP_HEAD;
+	j->get = rq->h->method == OCSP_HTTP_GET || j->head;
+	if ((inm = ocsp_http_req_header(rq, "If-None-Match")) != NULL &&
+	    strlen(inm) < sizeof(j->inm))
+		memcpy(j->inm, inm, strlen(inm) + 1);
+	tbs = ocsp_pending_tbs(p, &tbs_len);
+	if (!t->sch->ops->submit(t->sch, tbs, tbs_len, j)) {
+		/* the queue is full (a slow signer) or the signer is gone */
+		job_free(j);
+		addr_key_str(&rq->c->key, addr, sizeof(addr));
+		ratelog_event(&t->h->rl[OCSP_HTTP_SIGN_BUSY], addr);
+		ocsp_http_add_header(rq, "Retry-After", "1");
+		ocsp_http_send_error(rq, 503, reason_of(503));
+		return;
+	}
+	rq->sent = 1;
+	rq->c->job = j;
+	rq->c->waiting = 1;
+	if (!t->flush_pending) {
+		t->flush_pending = 1;
+		event_active(t->flush_ev, EV_TIMEOUT, 1);
+	}
+}
+
 static void
 answer(struct ocsp_http_req *rq, const uint8_t *der, size_t len)
 {
@@ -853,6 +975,10 @@ answer(struct ocsp_http_req *rq, const uint8_t *der, size_t len)
 	int ok;
 
 	if (!(ok = ocsp_respond_cached(t->ctx, &a, der, len))) {
+		if (t->sch != NULL) {
+			answer_async(rq, der, len);
+			return;
+		}
 		/*
 		 * To a signer thread, unless nothing else waits for this
 		 * thread and no signer has work: then signing here delays
@@ -1459,6 +1585,7 @@ job_free(struct sign_job *j)
 {
 	if (j->ok)
 		ocsp_answer_cleanup(&j->a);
+	ocsp_pending_free(j->p);
 	free(j);
 }
 
@@ -1521,7 +1648,6 @@ done_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct http_thread *t = arg;
 	struct sign_job *j, *next;
-	struct hconn *c;
 	uint64_t n;
 
 	(void)ev;
@@ -1532,26 +1658,36 @@ done_cb(evutil_socket_t fd, short ev, void *arg)
 	pthread_mutex_unlock(&t->dmu);
 	for (; j != NULL; j = next) {
 		next = j->next;
-		if ((c = j->c) == NULL) {	/* the connection is gone */
-			job_free(j);
-			continue;
-		}
-		c->job = NULL;
-		c->waiting = 0;
-		t->tx.len = 0;
-		if (j->ok)
-			tx_answer(t, c, j->minor, j->head, j->get,
-			    j->inm[0] != '\0' ? j->inm : NULL, &j->a);
-		else
-			tx_error(t, c, 503);
-		job_free(j);
-		if (!conn_flush(c))
-			continue;
-		if (!c->paused && !c->writing && !c->closing && c->in_len > 0)
-			consume(c, c->in, c->in_len);
-		else if (!c->paused && !c->closing && !c->eof)
-			want_read(c, 1);
+		job_complete(t, j);
 	}
+}
+
+/* Writes j's answer (unless its connection is gone), frees j, and
+ * resumes the connection's later requests. */
+static void
+job_complete(struct http_thread *t, struct sign_job *j)
+{
+	struct hconn *c;
+
+	if ((c = j->c) == NULL) {	/* the connection is gone */
+		job_free(j);
+		return;
+	}
+	c->job = NULL;
+	c->waiting = 0;
+	t->tx.len = 0;
+	if (j->ok)
+		tx_answer(t, c, j->minor, j->head, j->get,
+		    j->inm[0] != '\0' ? j->inm : NULL, &j->a);
+	else
+		tx_error(t, c, 503);
+	job_free(j);
+	if (!conn_flush(c))
+		return;
+	if (!c->paused && !c->writing && !c->closing && c->in_len > 0)
+		consume(c, c->in, c->in_len);
+	else if (!c->paused && !c->closing && !c->eof)
+		want_read(c, 1);
 }
 
 /* ---- lifecycle ---- */
@@ -1590,8 +1726,11 @@ http_limits_init(struct ocsp_http *h)
 		return 0;
 	snprintf(why, sizeof(why), "header_timeout %d s",
 	    h->opts.header_timeout);
-	return ratelog_init(&h->rl[OCSP_HTTP_HEADER_TIMEOUT], "http: closed",
-	    why);
+	if (!ratelog_init(&h->rl[OCSP_HTTP_HEADER_TIMEOUT], "http: closed",
+	    why))
+		return 0;
+	return ratelog_init(&h->rl[OCSP_HTTP_SIGN_BUSY], "ocsp: answered 503 "
+	    "on", "a nonce'd request: the signer queue of its thread is full");
 }
 
 struct ocsp_http *
@@ -1708,6 +1847,12 @@ thread_cleanup(struct http_thread *t)
 
 	while (t->conns != NULL)
 		conn_free(t->conns);	/* detaches their jobs */
+	if (t->sch != NULL)		/* frees them (before the ctx) */
+		t->sch->ops->abort(t->sch, sch_done);
+	if (t->sch_ev != NULL)
+		event_free(t->sch_ev);
+	if (t->flush_ev != NULL)
+		event_free(t->flush_ev);
 	if (t->dmu_ok) {
 		for (j = list_take(&t->done); j != NULL; j = next) {
 			next = j->next;
@@ -1748,6 +1893,7 @@ thread_setup(struct ocsp_http *h, struct http_thread *t,
     struct sockaddr *sa, int salen)
 {
 	struct timeval one = { 1, 0 };
+	const struct rsign *rs;
 	int one_int = 1;
 	unsigned flags = LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC;
@@ -1766,6 +1912,15 @@ thread_setup(struct ocsp_http *h, struct http_thread *t,
 	if (pthread_mutex_init(&t->dmu, NULL) != 0)
 		return 0;
 	t->dmu_ok = 1;
+	if (t->ctx != NULL && (rs = ocsp_responder_rsign(h->r)) != NULL &&
+	    rs->chan != NULL && (t->sch = rs->chan(rs->arg, t->idx)) != NULL) {
+		if ((t->sch_ev = event_new(t->base, t->sch->ops->fd(t->sch),
+		    EV_READ | EV_PERSIST, sch_cb, t)) == NULL ||
+		    event_add(t->sch_ev, NULL) != 0 ||
+		    (t->flush_ev = event_new(t->base, -1, 0, flush_cb,
+		    t)) == NULL)
+			return 0;
+	}
 	t->done.tail = &t->done.head;
 	if ((t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
 		log_warn("ocsp http: eventfd");
@@ -1881,7 +2036,9 @@ ocsp_http_bind(struct ocsp_http *h)
 	}
 	/* the signers' contexts (store readers) too, before a privilege
 	 * drop; their threads start with the rest */
-	if (h->r != NULL && h->opts.signers > 0) {
+	for (i = 0; i < h->nthreads && h->threads[i].sch != NULL; i++)
+		;
+	if (h->r != NULL && h->opts.signers > 0 && i < h->nthreads) {
 		if ((h->signers = calloc((size_t)h->opts.signers,
 		    sizeof(*h->signers))) == NULL)
 			goto out;

@@ -975,44 +975,52 @@ sign_tbs(struct ocsp_ctx *c, const uint8_t *tbs, size_t tbs_len,
 }
 
 /*
- * Builds and signs the response for a decoded request whose CertIDs are
- * classified in c, straight to DER from precomputed pieces: the
- * OCSPResponse (RFC 6960 4.2.1) wrapping a BasicOCSPResponse of the
- * ResponseData, signatureAlgorithm, signature and, for a delegated
- * signer, certs.  *out points into c->out, valid until the next call.
+ * The ResponseData of a decoded request whose CertIDs are classified in
+ * c, signed by the thread's current signer (RFC 6960 2.3: tryLater when
+ * it is outside its validity).  *tbs points into c->tbs.
  */
 static int
-build_response(struct ocsp_ctx *c, OCSP_REQUEST *req, size_t req_len, int n,
-    int nonce, int64_t now, enum ocsp_result *out_res, const uint8_t **out,
-    size_t *out_len)
+prepare_tbs(struct ocsp_ctx *c, OCSP_REQUEST *req, size_t req_len, int n,
+    int nonce, int64_t now, enum ocsp_result *out_res, const uint8_t **tbs,
+    size_t *tbs_len)
 {
 	struct signer *r;
-	struct ocsp_derw w;
-	const uint8_t *tbs;
-	size_t tbs_len, sig_len, m;
-	int ok = 0, invalid = 0;
 
 	if (!ctx_sync_signer(c))
-		goto out;
+		return 0;
 	r = c->s;
 	if (now < r->not_before || now > r->not_after) {
 		/* RFC 6960 2.3: no answer a client could verify */
 		signer_invalid(c->r, r, now);
 		*out_res = OCSPRES_TRYLATER;
-		invalid = 1;
-		goto out;
+		return 0;
 	}
-	if (!encode_tbs(c, req, req_len, n, nonce, now, out_res, &tbs,
-	    &tbs_len) || !sign_tbs(c, tbs, tbs_len, &sig_len))
-		goto out;
+	return encode_tbs(c, req, req_len, n, nonce, now, out_res, tbs,
+	    tbs_len);
+}
+
+/*
+ * The OCSPResponse (RFC 6960 4.2.1) wrapping a BasicOCSPResponse of the
+ * ResponseData tbs, signer r's signatureAlgorithm, the signature sig and,
+ * for a delegated signer, certs; straight to DER from precomputed pieces.
+ * *out points into c->out, valid until the next call.
+ */
+static int
+wrap_response(struct ocsp_ctx *c, const struct signer *r, const uint8_t *tbs,
+    size_t tbs_len, const uint8_t *sig, size_t sig_len, const uint8_t **out,
+    size_t *out_len)
+{
+	struct ocsp_derw w;
+	size_t m;
+
 	if (!grow(&c->out, &c->out_cap, tbs_len + r->sigalg_len + sig_len +
 	    r->certs_len + ENVELOPE_MAX))
-		goto out;
+		return 0;
 	ocsp_derw_init(&w, c->out, c->out_cap);
 	m = ocsp_derw_mark(&w);
 	if (r->certs != NULL)
 		ocsp_derw_put(&w, r->certs, r->certs_len);
-	ocsp_derw_put(&w, c->sig, sig_len);
+	ocsp_derw_put(&w, sig, sig_len);
 	ocsp_derw_u8(&w, 0);		/* no unused bits */
 	ocsp_derw_hdr(&w, 0x03, sig_len + 1);
 	ocsp_derw_put(&w, r->sigalg, r->sigalg_len);
@@ -1024,34 +1032,53 @@ build_response(struct ocsp_ctx *c, OCSP_REQUEST *req, size_t req_len, int n,
 	ocsp_derw_wrap(&w, 0xa0, m);	/* [0] EXPLICIT */
 	ocsp_derw_put(&w, der_successful, sizeof(der_successful));
 	ocsp_derw_wrap(&w, 0x30, m);	/* OCSPResponse */
-	if ((*out = ocsp_derw_data(&w, out_len)) == NULL)
-		goto out;
-	ok = 1;
- out:
-	if (!ok && !invalid)
-		log_ssl("ocsp: build response");
-	return ok;
+	return (*out = ocsp_derw_data(&w, out_len)) != NULL;
+}
+
+/*
+ * A signed response as a blob, for signer s (its validity bounds the
+ * cache and nextUpdate).
+ */
+static struct ocsp_blob *
+make_blob(const struct ocsp_responder *r, const struct signer *s,
+    const uint8_t *der, size_t der_len, enum ocsp_result res, int64_t now)
+{
+	struct ocsp_blob *b;
+	int64_t nu = now + r->opts.next_update;
+
+	if ((b = ocsp_blob_new(der, der_len)) == NULL)
+		return NULL;
+	b->signer_not_before = s->not_before;
+	b->signer_not_after = s->not_after;
+	b->result = (uint8_t)res;
+	b->this_update = now;
+	b->next_update = nu > s->not_after ? s->not_after : nu;
+	return b;
 }
 
 /*
  * Decodes and answers a request not found in the cache.  On success
  * *out_blob holds the signed response and *out_nonce says whether it
  * echoes a nonce (then it must not be cached); c->serials[0..*out_num)
- * are the serials it covers.
+ * are the serials it covers.  With defer and a remote signer nothing is
+ * signed: *out_tbs (into c->tbs) is the ResponseData to sign and
+ * *out_blob stays NULL.
  */
 static enum ocsp_result
 respond_miss(struct ocsp_ctx *c, const uint8_t *in, size_t len, int64_t now,
-    struct ocsp_blob **out_blob, int *out_nonce, size_t *out_num)
+    int defer, struct ocsp_blob **out_blob, int *out_nonce, size_t *out_num,
+    const uint8_t **out_tbs, size_t *out_tbs_len)
 {
 	struct ocsp_responder *r = c->r;
 	OCSP_REQUEST *req = NULL;
 	const unsigned char *p = in;
-	const uint8_t *der = NULL;
+	const uint8_t *der = NULL, *tbs = NULL;
 	enum ocsp_result res = OCSPRES_MALFORMED;
 	int i, n, ours = 0;
-	size_t num = 0, der_len = 0;
+	size_t num = 0, der_len = 0, tbs_len = 0, sig_len = 0;
 
 	*out_blob = NULL;
+	*out_tbs = NULL;
 	if ((req = d2i_OCSP_REQUEST(NULL, &p, (long)len)) == NULL ||
 	    p != in + len) {
 		log_debug("ocsp: RFC 6960 4.1.1: request does not decode");
@@ -1072,6 +1099,7 @@ respond_miss(struct ocsp_ctx *c, const uint8_t *in, size_t len, int64_t now,
 			ours++;
 	}
 	num = (size_t)n;	/* zero serials (never issued) match nothing */
+	*out_num = num;
 	if (ours == 0) {
 		res = OCSPRES_UNAUTHORIZED;	/* RFC 5019 2.2.3 */
 		goto out;
@@ -1079,22 +1107,28 @@ respond_miss(struct ocsp_ctx *c, const uint8_t *in, size_t len, int64_t now,
 	res = OCSPRES_INTERNAL;
 	if (!lookup_states(c, n))
 		goto out;
-	if (!build_response(c, req, len, n, *out_nonce, now, &res, &der,
-	    &der_len)) {
-		if (res != OCSPRES_TRYLATER)
+	if (!prepare_tbs(c, req, len, n, *out_nonce, now, &res, &tbs,
+	    &tbs_len)) {
+		if (res != OCSPRES_TRYLATER) {
+			log_ssl("ocsp: build response");
 			res = OCSPRES_INTERNAL;
+		}
 		goto out;
 	}
-	if ((*out_blob = ocsp_blob_new(der, der_len)) == NULL) {
+	if (defer && c->s->remote != NULL) {
+		*out_tbs = tbs;
+		*out_tbs_len = tbs_len;
+		goto out;
+	}
+	if (!sign_tbs(c, tbs, tbs_len, &sig_len) ||
+	    !wrap_response(c, c->s, tbs, tbs_len, c->sig, sig_len, &der,
+	    &der_len)) {
+		log_ssl("ocsp: build response");
 		res = OCSPRES_INTERNAL;
 		goto out;
 	}
-	(*out_blob)->signer_not_before = c->s->not_before;
-	(*out_blob)->signer_not_after = c->s->not_after;
-	(*out_blob)->result = (uint8_t)res;
-	(*out_blob)->this_update = now;
-	(*out_blob)->next_update = next_update_at(c, now);
-	*out_num = num;
+	if ((*out_blob = make_blob(r, c->s, der, der_len, res, now)) == NULL)
+		res = OCSPRES_INTERNAL;
  out:
 	ERR_clear_error();
 	OCSP_REQUEST_free(req);
@@ -1237,22 +1271,58 @@ ocsp_respond_cached(struct ocsp_ctx *c, struct ocsp_answer *out,
 	return 1;
 }
 
-int
-ocsp_respond(struct ocsp_ctx *c, struct ocsp_answer *out, const uint8_t *req,
-    size_t req_len)
+/* An answer the cache may not hold: a nonce or no signed response. */
+struct ocsp_pending {
+	struct signer	*s;		/* a reference: the one that signs */
+	struct timespec	 t0;
+	int64_t		 now;
+	uint64_t	 h, gen0;
+	enum ocsp_result res;
+	int		 nonce, saw_unissued;
+	size_t		 num;
+	uint8_t		(*serials)[OCSP_SERIAL_LEN];
+	uint8_t		*req, *tbs;
+	size_t		 req_len, tbs_len;
+};
+
+/*
+ * What follows a signed response b: the ETag, the serials and the cache
+ * (unless it echoes a nonce or names a serial not issued yet: it may be
+ * issued a moment later), then *out.
+ */
+static void
+respond_tail(struct ocsp_responder *r, struct ocsp_blob *b, int nonce,
+    int saw_unissued, const uint8_t (*serials)[OCSP_SERIAL_LEN], size_t num,
+    uint64_t h, const uint8_t *req, size_t req_len, uint64_t gen0,
+    struct ocsp_answer *out)
+{
+	if (!nonce)
+		set_etag(b);
+	if (!nonce && !saw_unissued) {
+		set_serials(b, serials, num);
+		ocsp_cache_put(r->cache, h, req, req_len, b, serials, num,
+		    &r->gen, gen0);
+	}
+	answer_blob(out, b, !nonce);
+}
+
+/* ocsp_respond past the cache; with pp, ocsp_respond_begin's. */
+static int
+respond_full(struct ocsp_ctx *c, struct ocsp_answer *out,
+    struct ocsp_pending **pp, const uint8_t *req, size_t req_len)
 {
 	struct ocsp_responder *r = c->r;
+	struct ocsp_pending *p;
 	struct ocsp_blob *b = NULL;
 	struct timespec t0;
 	enum ocsp_result res;
+	const uint8_t *tbs = NULL;
 	uint64_t h, gen0;
 	int64_t now;
-	size_t num = 0;
+	size_t num = 0, tbs_len = 0;
 	int nonce = 0;
 
-	/* the cache (or a request of impossible size) first */
-	if (ocsp_respond_cached(c, out, req, req_len))
-		return 1;
+	memset(out, 0, sizeof(*out));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	now = (int64_t)time(NULL);
 	h = ocsp_cache_hash(r->cache, req, req_len);
@@ -1260,27 +1330,111 @@ ocsp_respond(struct ocsp_ctx *c, struct ocsp_answer *out, const uint8_t *req,
 	/* Taken before the read: an invalidation after it voids our put. */
 	gen0 = atomic_load(&r->gen);
 	c->saw_unissued = 0;
-	res = respond_miss(c, req, req_len, now, &b, &nonce, &num);
+	res = respond_miss(c, req, req_len, now, pp != NULL, &b, &nonce, &num,
+	    &tbs, &tbs_len);
+	if (tbs != NULL) {
+		if ((p = calloc(1, sizeof(*p))) == NULL ||
+		    (p->req = malloc(req_len)) == NULL ||
+		    (p->tbs = malloc(tbs_len)) == NULL ||
+		    (p->serials = calloc(num, OCSP_SERIAL_LEN)) == NULL) {
+			log_warn("ocsp: pending answer");
+			ocsp_pending_free(p);
+			answer_error(out, OCSPRES_INTERNAL);
+			goto done;
+		}
+		p->s = c->s;
+		atomic_fetch_add(&p->s->refs, 1);
+		p->t0 = t0;
+		p->now = now;
+		p->h = h;
+		p->gen0 = gen0;
+		p->res = res;
+		p->nonce = nonce;
+		p->saw_unissued = c->saw_unissued;
+		p->num = num;
+		memcpy(p->serials, c->serials, num * OCSP_SERIAL_LEN);
+		memcpy(p->req, req, req_len);
+		p->req_len = req_len;
+		memcpy(p->tbs, tbs, tbs_len);
+		p->tbs_len = tbs_len;
+		*pp = p;
+		return 2;
+	}
 	if (b == NULL) {
 		answer_error(out, res);
 		goto done;
 	}
-	/* An "unknown" for a serial that is not in the store yet is not
-	 * kept: the serial may be issued a moment later. */
-	if (!nonce)
-		set_etag(b);
-	if (!nonce && !c->saw_unissued)
-		set_serials(b, (const uint8_t (*)[OCSP_SERIAL_LEN])c->serials,
-		    num);
-	if (!nonce && !c->saw_unissued) {
-		ocsp_cache_put(r->cache, h, req, req_len, b,
-		    (const uint8_t (*)[OCSP_SERIAL_LEN])c->serials, num,
-		    &r->gen, gen0);
-	}
-	answer_blob(out, b, !nonce);
+	respond_tail(r, b, nonce, c->saw_unissued,
+	    (const uint8_t (*)[OCSP_SERIAL_LEN])c->serials, num, h, req,
+	    req_len, gen0, out);
  done:
 	count(r, out->result, &t0);
 	return 1;
+}
+
+int
+ocsp_respond(struct ocsp_ctx *c, struct ocsp_answer *out, const uint8_t *req,
+    size_t req_len)
+{
+	/* the cache (or a request of impossible size) first */
+	if (ocsp_respond_cached(c, out, req, req_len))
+		return 1;
+	return respond_full(c, out, NULL, req, req_len);
+}
+
+int
+ocsp_respond_begin(struct ocsp_ctx *c, struct ocsp_answer *out,
+    struct ocsp_pending **out_p, const uint8_t *req, size_t req_len)
+{
+	*out_p = NULL;
+	return respond_full(c, out, out_p, req, req_len);
+}
+
+const uint8_t *
+ocsp_pending_tbs(const struct ocsp_pending *p, size_t *out_len)
+{
+	*out_len = p->tbs_len;
+	return p->tbs;
+}
+
+int
+ocsp_respond_finish(struct ocsp_ctx *c, struct ocsp_pending *p,
+    struct ocsp_answer *out, const uint8_t *sig, size_t sig_len)
+{
+	struct ocsp_responder *r = c->r;
+	struct ocsp_blob *b = NULL;
+	const uint8_t *der;
+	size_t der_len;
+
+	memset(out, 0, sizeof(*out));
+	if (sig == NULL || sig_len == 0 || sig_len > p->s->sig_max) {
+		if (sig != NULL)
+			log_warnx("ocsp: a signature of %zu bytes (at most "
+			    "%zu)", sig_len, p->s->sig_max);
+		answer_error(out, OCSPRES_INTERNAL);
+	} else if (!wrap_response(c, p->s, p->tbs, p->tbs_len, sig, sig_len,
+	    &der, &der_len) || (b = make_blob(r, p->s, der, der_len, p->res,
+	    p->now)) == NULL) {
+		log_warnx("ocsp: build response: out of memory");
+		answer_error(out, OCSPRES_INTERNAL);
+	} else
+		respond_tail(r, b, p->nonce, p->saw_unissued,
+		    (const uint8_t (*)[OCSP_SERIAL_LEN])p->serials, p->num,
+		    p->h, p->req, p->req_len, p->gen0, out);
+	count(r, out->result, &p->t0);
+	return 1;
+}
+
+void
+ocsp_pending_free(struct ocsp_pending *p)
+{
+	if (p == NULL)
+		return;
+	signer_unref(p->s);
+	free(p->serials);
+	free(p->req);
+	free(p->tbs);
+	free(p);
 }
 
 void
@@ -1311,6 +1465,12 @@ uint64_t
 ocsp_generation(struct ocsp_responder *r)
 {
 	return atomic_load(&r->gen);
+}
+
+const struct rsign *
+ocsp_responder_rsign(struct ocsp_responder *r)
+{
+	return r->opts.rsign;
 }
 
 struct ocsp_cache *

@@ -8,8 +8,10 @@
  *                    the response cache, counters.  Thread-safe.
  *   ocsp_ctx         one per thread: a store_reader and a signing context.
  *   ocsp_http        N event threads (libevent, SO_REUSEPORT) speaking
- *                    HTTP/1.1 and sending cached answers, and M signer
- *                    threads answering what the cache cannot (decode,
+ *                    HTTP/1.1 and sending cached answers; what the cache
+ *                    cannot answer is built there and signed over the
+ *                    thread's own channel to the signer process (without
+ *                    waiting), or else by M signer threads (decode,
  *                    store, signature) without holding up the others.
  *
  * Invalidation: after a committed status change (revoke, hold, unhold,
@@ -178,7 +180,9 @@ struct ocsp_http_opts {
 	int		threads;	/* event (I/O) threads; 1 */
 	int		signers;	/* threads answering what the cache
 					 * cannot (decode, store, sign); 2.
-					 * 0: the event threads do it */
+					 * 0: the event threads do it.  Not
+					 * started when every event thread
+					 * has a signer channel (rsign) */
 	int		max_body;	/* POST body cap, bytes; 16384 */
 	int		max_headers;	/* header block cap, bytes; 8192 */
 	int		timeout;	/* s, read/write/idle timeout; 30 */
@@ -207,6 +211,9 @@ enum ocsp_http_stat {
 	OCSP_HTTP_REFUSED_PER_ADDRESS,		/* max_per_address */
 	OCSP_HTTP_SHED,				/* closed for a new one */
 	OCSP_HTTP_HEADER_TIMEOUT,		/* header_timeout */
+	OCSP_HTTP_SIGN_BUSY,			/* a request answered 503:
+						 * the signer channel's queue
+						 * was full */
 	OCSP_HTTP_STAT_COUNT
 };
 

@@ -64,6 +64,35 @@ size_t	ocsp_cache_bytes(struct ocsp_cache *);
 /* The keyed hash used for cache keys. */
 uint64_t	ocsp_cache_hash(struct ocsp_cache *, const uint8_t *, size_t);
 
+/*
+ * An answer waiting for its signature from the signer process, so that
+ * an event loop can ask for it without blocking (http.c).
+ */
+struct ocsp_pending;
+
+/*
+ * ocsp_respond for a request ocsp_respond_cached did not answer, except
+ * that a signature by the remote signer (struct rsign) is not waited
+ * for: returns 2 with *out_p, the answer waiting for the signature of
+ * ocsp_pending_tbs (OCSP key, RSIGN_OCSP), to be finished with
+ * ocsp_respond_finish on the same thread; otherwise 1 with *out (an
+ * error answer, or signed here with a local key).
+ */
+int	ocsp_respond_begin(struct ocsp_ctx *, struct ocsp_answer *out,
+	    struct ocsp_pending **out_p, const uint8_t *req, size_t req_len);
+/* The ResponseData to sign (borrowed). */
+const uint8_t	*ocsp_pending_tbs(const struct ocsp_pending *, size_t *out_len);
+/*
+ * Completes p with the signature sig (NULL: the signer failed or is
+ * gone; the answer is then internalError) into *out, caches it when it
+ * may be, counts it.  Returns 1.  p is still freed by the caller.
+ */
+int	ocsp_respond_finish(struct ocsp_ctx *, struct ocsp_pending *p,
+	    struct ocsp_answer *out, const uint8_t *sig, size_t sig_len);
+void	ocsp_pending_free(struct ocsp_pending *);
+/* The remote signer of the responder's options, or NULL. */
+const struct rsign	*ocsp_responder_rsign(struct ocsp_responder *);
+
 /* For tests: the responder's generation counter and cache. */
 uint64_t	ocsp_generation(struct ocsp_responder *);
 struct ocsp_cache	*ocsp_responder_cache(struct ocsp_responder *);

@@ -2122,6 +2122,146 @@ test_signer_validity(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* A remote signer for the split below: signs with the OCSP key here. */
+static int
+test_rsign(void *arg, enum rsign_kind kind, const uint8_t *tbs,
+    size_t tbs_len, uint8_t *sig, size_t sig_cap, size_t *out_sig_len)
+{
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	int ok;
+
+	(void)arg;
+	assert_int_equal(kind, RSIGN_OCSP);
+	*out_sig_len = sig_cap;
+	ok = m != NULL && EVP_DigestSignInit_ex(m, NULL, "SHA256", NULL,
+	    NULL, F.signer_key, NULL) == 1 && EVP_DigestSign(m, sig,
+	    out_sig_len, tbs, tbs_len) == 1;
+	EVP_MD_CTX_free(m);
+	return ok;
+}
+
+/* Signs a pending answer's ResponseData as the signer process would. */
+static size_t
+sign_pending(struct ocsp_pending *p, uint8_t *sig, size_t cap)
+{
+	const uint8_t *tbs;
+	size_t tbs_len, n = cap;
+
+	tbs = ocsp_pending_tbs(p, &tbs_len);
+	assert_non_null(tbs);
+	assert_true(tbs_len > 0);
+	assert_int_equal(test_rsign(NULL, RSIGN_OCSP, tbs, tbs_len, sig, cap,
+	    &n), 1);
+	return n;
+}
+
+/*
+ * ocsp_respond_begin / ocsp_respond_finish (the HTTP threads' signer
+ * channel): with a remote signer nothing is signed in begin; finish with
+ * the signature gives the same answers as ocsp_respond (nonce echoed,
+ * verified, a nonce-less one cached); no signature, or one over the
+ * signer's size, gives internalError; a malformed request never waits.
+ */
+static void
+test_respond_split(void **state)
+{
+	static const struct rsign rs = { test_rsign, NULL, NULL };
+	struct ocsp_opts oo;
+	struct ocsp_responder *r;
+	struct ocsp_ctx *c;
+	struct ocsp_pending *p;
+	struct ocsp_answer a;
+	OCSP_REQUEST *req;
+	OCSP_RESPONSE *resp;
+	OCSP_BASICRESP *bs;
+	const unsigned char *q;
+	uint8_t *der, sig[512];
+	size_t len, n;
+
+	(void)state;
+	ocsp_opts_defaults(&oo);
+	oo.next_update = NEXT_UPDATE;
+	oo.rsign = &rs;
+	r = ocsp_responder_new(&oo, F.ca, F.signer, F.signer_key, F.store);
+	assert_non_null(r);
+	c = ocsp_ctx_new(r);
+	assert_non_null(c);
+
+	/* a nonce: signed outside, echoed, verifies, not cacheable */
+	req = make_req(&F.leaf[L_REVOKED], 1, F.ca, EVP_sha1(), 16);
+	der = req_der(req, &len);
+	assert_int_equal(ocsp_respond_cached(c, &a, der, len), 0);
+	assert_int_equal(ocsp_respond_begin(c, &a, &p, der, len), 2);
+	assert_non_null(p);
+	n = sign_pending(p, sig, sizeof(sig));
+	assert_int_equal(ocsp_respond_finish(c, p, &a, sig, n), 1);
+	ocsp_pending_free(p);
+	assert_canonical(a.der, a.der_len);
+	q = a.der;
+	resp = d2i_OCSP_RESPONSE(NULL, &q, (long)a.der_len);
+	bs = basic(resp);
+	assert_int_equal(OCSP_check_nonce(req, bs), 1);
+	assert_int_equal(a.cacheable, 0);
+	assert_int_equal(a.result, OCSPRES_REVOKED);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(resp);
+	ocsp_answer_cleanup(&a);
+
+	/* the signer failed: internalError, nothing cached */
+	assert_int_equal(ocsp_respond_begin(c, &a, &p, der, len), 2);
+	assert_int_equal(ocsp_respond_finish(c, p, &a, NULL, 0), 1);
+	assert_int_equal(a.result, OCSPRES_INTERNAL);
+	assert_int_equal(a.der_len, 5);
+	assert_int_equal(a.der[4], 2);
+	ocsp_answer_cleanup(&a);
+	/* a signature longer than the key can make: refused likewise */
+	memset(sig, 0x55, sizeof(sig));
+	assert_int_equal(ocsp_respond_finish(c, p, &a, sig, sizeof(sig)), 1);
+	assert_int_equal(a.result, OCSPRES_INTERNAL);
+	ocsp_answer_cleanup(&a);
+	ocsp_pending_free(p);
+	OPENSSL_free(der);
+	OCSP_REQUEST_free(req);
+
+	/* no nonce: finished answers are cached like ocsp_respond's */
+	req = make_req(&F.leaf[L_GOOD], 1, F.ca, EVP_sha1(), 0);
+	der = req_der(req, &len);
+	assert_int_equal(ocsp_respond_cached(c, &a, der, len), 0);
+	assert_int_equal(ocsp_respond_begin(c, &a, &p, der, len), 2);
+	n = sign_pending(p, sig, sizeof(sig));
+	assert_int_equal(ocsp_respond_finish(c, p, &a, sig, n), 1);
+	ocsp_pending_free(p);
+	assert_int_equal(a.cacheable, 1);
+	assert_int_equal(a.result, OCSPRES_GOOD);
+	assert_true(a.etag[0] == '"');
+	ocsp_answer_cleanup(&a);
+	assert_int_equal(ocsp_respond_cached(c, &a, der, len), 1);
+	assert_int_equal(a.result, OCSPRES_GOOD);
+	ocsp_answer_cleanup(&a);
+	OPENSSL_free(der);
+	OCSP_REQUEST_free(req);
+
+	/* malformed: answered at once, no pending answer */
+	assert_int_equal(ocsp_respond_begin(c, &a, &p, (const uint8_t *)
+	    "\x30\x03\x02\x01", 4), 1);
+	assert_null(p);
+	assert_int_equal(a.result, OCSPRES_MALFORMED);
+	ocsp_answer_cleanup(&a);
+
+	/* the synchronous path through the same remote signer still works */
+	req = make_req(&F.leaf[L_HOLD], 1, F.ca, EVP_sha1(), 32);
+	resp = ask(c, req, &a);
+	bs = basic(resp);
+	assert_int_equal(OCSP_check_nonce(req, bs), 1);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(resp);
+	OCSP_REQUEST_free(req);
+	ocsp_answer_cleanup(&a);
+
+	ocsp_ctx_free(c);
+	ocsp_responder_free(r);
+}
+
 int
 main(void)
 {
@@ -2152,6 +2292,7 @@ main(void)
 		cmocka_unit_test(test_signer_swap),
 		cmocka_unit_test(test_http_limits),
 		cmocka_unit_test(test_signer_validity),
+		cmocka_unit_test(test_respond_split),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -479,6 +479,9 @@ status_finish(struct walk *w)
 			crl_next = snap->next_update;
 			crl_snapshot_release(snap);
 		}
+	} else if (repl_is_standby()) {
+		/* a standby builds none: the full CRL the primary signed */
+		(void)repl_crl_info(0, &crl_num, &crl_next);
 	}
 	if (sc->json) {
 		wb_u8(&r->rep.out, '{');

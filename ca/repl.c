@@ -1502,14 +1502,16 @@ repl_refuse_admin(const char *cmd, const char *sub, char *msg,
 	};
 	size_t i;
 
-	(void)sub;
 	if (!R.standby)
 		return 0;
+	if (strcmp(cmd, "replica") == 0 && strcmp(sub, "record") == 0)
+		goto refuse;	/* replica add while micad runs: a write */
 	for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
 		if (strcmp(cmd, reads[i]) == 0)
 			return 0;
 	if (strcmp(cmd, "account") == 0 && strcmp(sub, "list") == 0)
 		return 0;
+ refuse:
 	snprintf(msg, msg_len, "this server is a standby; the primary is %s",
 	    R.primary);
 	return 1;

@@ -32,6 +32,10 @@
 # show its lag.  Records sent truncated, reordered or altered (the
 # primary's test hook MICA_TEST_REPL_CORRUPT) stop the standby with the
 # exact error naming the record, its store at the last good record.
+# mica-admin replica add while the primary runs: micad records the
+# certificates and writes the store copy (a read snapshot after that
+# commit) through its admin socket; a second standby started on that
+# copy catches up.
 # Failover: kill -9 of the primary, promote refused without the CA key,
 # then done with it; a revocation and a real reissue (mica reissue +
 # approve: the standby's review is manual) on the promoted server; the
@@ -390,6 +394,48 @@ expect_exit 0 "primary status" admin status
 expect_out "primary status: role" "role: primary (epoch 1), replication on 127.0.0.1:$RPORT, 1 standby(s)"
 check "standby /metrics: lag" sh -c "curl -sf http://127.0.0.1:$SHTTP/metrics | grep -q '^mica_replica_lag_records 0$'"
 check "standby show works (reads)" sadmin show "$last"
+
+# ---- replica add while the primary runs (through its admin socket) ----
+S2=$T/s2
+expect_exit 0 "replica add sb2 while micad runs" "$BIN/mica-admin" \
+    -c "$PCONF" replica add sb2 --out "$S2" --primary "127.0.0.1:$RPORT"
+expect_out "micad recorded the certificates and copied the store" \
+    "replica sb2: 3 certificates recorded; store copy written"
+expect_out "replica add says where" "replica sb2: $S2 is ready"
+expect_exit 0 "sb2's OCSP signer is recorded on the primary" admin show \
+    "$(serial_of "$S2/ocsp.crt")"
+expect_out "as good" "status: good"
+check "the primary's audit trail has the replica.add records" sh -c \
+    "'$BIN/mica-admin' -c '$PCONF' audit | grep -c 'replica.add.*replica sb2' | grep -qx 3"
+check "sb2 registered" grep -q "^sb2 " "$P/replicas"
+# the copy is a store at a seq the primary's journal has, with the
+# certificates: a standby on it catches up
+Q=$("$BIN/mica-admin" digest --store "$S2/store" 2>/dev/null |
+    sed -n 's/^digest [0-9A-F]* seq //p')
+check "the copy is a consistent store at seq $Q" test -n "$Q"
+S2CONF=$S2/mica.conf
+S2CA=$(free_port); S2HTTP=$(free_port)
+sed -i "s|127.0.0.1:$CA_PORT|127.0.0.1:$S2CA|g;
+    s|127.0.0.1:$PHTTP|127.0.0.1:$S2HTTP|g" "$S2CONF"
+"$BIN/micad" -c "$S2CONF" >>"$T/standby2.log" 2>&1 &
+S2PID=$!
+s2seq() { "$BIN/mica-admin" -c "$S2CONF" status 2>/dev/null |
+    sed -n 's/^replica: applied seq \([0-9]*\),.*/\1/p'; }
+i=0
+while [ $i -lt 200 ]; do
+	[ -n "$(s2seq)" ] && [ "$(s2seq)" = "$(pseq)" ] && break
+	sleep 0.05; i=$((i + 1))
+done
+expect_eq "sb2 follows from the copy's seq to the primary's" "$(s2seq)" "$(pseq)"
+expect_eq "sb2 answers for its own OCSP signer: good" \
+    "$(ocsp_status "http://127.0.0.1:$S2HTTP" "$(serial_of "$S2/ocsp.crt")")" good
+expect_eq "sb2 answers for a lost certificate: revoked" \
+    "$(ocsp_status "http://127.0.0.1:$S2HTTP" "$(sed -n 1p "$T/lost")")" revoked
+expect_exit 1 "replica add on a standby (running) is refused" \
+    "$BIN/mica-admin" -c "$SCONF" replica add sb3 --out "$T/s3" \
+    --primary "127.0.0.1:$RPORT"
+kill -TERM "$S2PID"; wait "$S2PID"
+expect_exit 0 "replica remove sb2" "$BIN/mica-admin" -c "$PCONF" replica remove sb2
 
 # ---- corrupted records: the standby stops, naming the record ----
 stop_standby

@@ -235,6 +235,12 @@ sbans() {
 	    sed -n "s|^mica_cache_$1{cache=\"$VURL\"} ||p"
 }
 if [ -n "$VURL" ]; then
+	# (a 503 Varnish made while the standby was not up yet may linger)
+	i=0
+	while [ $i -lt 100 ] && [ "$(curl -s -o /dev/null -w '%{http_code}' \
+	    "$VURL/healthz")" != 200 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
 	expect_eq "the standby answers through Varnish" \
 	    "$(curl -s -o /dev/null -w '%{http_code}' "$VURL/healthz")" 200
 	BANS0=$(sbans bans_total)

@@ -200,7 +200,7 @@ soak: all
 soak-varnish: all
 	@sh tests/soak.sh $(BIN) t_varnish
 
-# the warm standby's lag over 1000 revocations (t_replica runs 200)
+# the warm standby's lag over 1000 reissues (t_replica runs 200)
 soak-replica: all $(HELPER_BINS)
 	@MICA_REPL_N=1000 sh tests/run.sh $(BUILD) $(BIN) t_replica
 

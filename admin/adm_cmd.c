@@ -479,6 +479,9 @@ status_finish(struct walk *w)
 			crl_next = snap->next_update;
 			crl_snapshot_release(snap);
 		}
+	} else if (repl_is_standby()) {
+		/* a standby builds none: the full CRL the primary signed */
+		(void)repl_crl_info(0, &crl_num, &crl_next);
 	}
 	if (sc->json) {
 		wb_u8(&r->rep.out, '{');
@@ -2233,6 +2236,174 @@ cmd_backup(struct adm_req *r)
 	r->async = 1;
 }
 
+/* ---- replica record (mica-admin replica add while micad runs) ---- */
+
+struct reprec_job {
+	struct adm_req		*r;
+	struct adm_replica_rec	 rr;
+	char			 name[REPL_NAME_MAX + 1];
+	enum store_rc		 rc;
+};
+
+static void
+reprec_free(struct reprec_job *j)
+{
+	int i;
+
+	for (i = 0; i < 3; i++)
+		free(j->rr.rec[i].der);
+	free(j);
+}
+
+static void
+reprec_backup_work(void *arg)
+{
+	struct reprec_job *j = arg;
+
+	j->rc = store_backup_fd(j->r->d->store, j->r->fd);
+}
+
+static void
+reprec_backup_done(void *arg)
+{
+	struct reprec_job *j = arg;
+	struct adm_req *r = j->r;
+
+	if (j->rc != STORE_OK)
+		fail_store(r, "replica record: the store copy", j->rc);
+	else {
+		adm_out(r, "replica %s: 3 certificates recorded; store copy "
+		    "written (a read snapshot after that commit)\n", j->name);
+		log_info("replica %s: certificates recorded and store copied "
+		    "by %s", j->name, r->actor);
+	}
+	reprec_free(j);
+	adm_done(r);
+}
+
+/* Writer thread: the three certificates and their audit records. */
+static enum store_rc
+reprec_txn(struct store_txn *t, void *arg)
+{
+	struct reprec_job *j = arg;
+
+	return adm_replica_txn(t, &j->rr);
+}
+
+/* Loop: the certificates are committed (or not); then the copy. */
+static void
+reprec_written(void *arg, enum store_rc rc)
+{
+	struct reprec_job *j = arg;
+	struct adm_req *r = j->r;
+
+	if (rc != STORE_OK) {
+		fail_store(r, "replica record", rc);
+		reprec_free(j);
+		adm_done(r);
+		return;
+	}
+	if (!workq_submit(r->d->workers, reprec_backup_work,
+	    reprec_backup_done, j)) {
+		adm_fail(r, "replica record: micad is stopping");
+		reprec_free(j);
+		adm_done(r);
+	}
+}
+
+/*
+ * replica record NAME, attachments cert0 (OCSP signer), cert1 (TLS
+ * server), cert2 (replication client, CN=replica:NAME), all issued by
+ * this CA, and the open file of the new store copy: records the three
+ * (journalled, audited) and then writes a backup into the file.
+ */
+static void
+cmd_replica_record(struct adm_req *r)
+{
+	static const char *const att[3] = { "cert0", "cert1", "cert2" };
+	struct reprec_job *j;
+	X509 *ca = r->d->signer != NULL ?
+	    ca_signer_get0_cert(r->d->signer) : NULL;
+	char cn[REPL_NAME_MAX + 16], chk[REPL_NAME_MAX + 1], got[128];
+	int i;
+
+	if (r->in.argc != 3 || r->fd < 0) {
+		adm_usage(r, "usage: replica record NAME (mica-admin replica "
+		    "add passes the certificates and the open store copy)");
+		return;
+	}
+	snprintf(cn, sizeof(cn), "replica:%s", r->in.argv[2]);
+	if (strlen(r->in.argv[2]) > REPL_NAME_MAX ||
+	    !repl_cn_name(cn, chk, sizeof(chk))) {
+		adm_fail(r, "replica record: bad name");
+		return;
+	}
+	if (ca == NULL) {
+		adm_fail(r, "replica record: no CA certificate here");
+		return;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		fatalx("out of memory");
+	j->r = r;
+	snprintf(j->name, sizeof(j->name), "%s", chk);
+	j->rr.name = j->name;
+	j->rr.actor = r->actor;
+	for (i = 0; i < 3; i++) {
+		const struct adm_attach *a = adm_msg_get(&r->in, att[i]);
+		const unsigned char *p;
+		struct cert_rec *c = &j->rr.rec[i];
+		X509 *x;
+		int ok;
+
+		if (a == NULL || a->len == 0 || a->len > 65536) {
+			adm_fail(r, "replica record: %s missing", att[i]);
+			reprec_free(j);
+			return;
+		}
+		p = a->data;
+		if ((x = d2i_X509(NULL, &p, (long)a->len)) == NULL ||
+		    p != a->data + a->len) {
+			ERR_clear_error();
+			X509_free(x);
+			adm_fail(r, "replica record: %s is not a certificate",
+			    att[i]);
+			reprec_free(j);
+			return;
+		}
+		ok = X509_check_issued(ca, x) == X509_V_OK &&
+		    X509_verify(x, X509_get0_pubkey(ca)) == 1 &&
+		    ca_cert_serial(x, c->serial) &&
+		    ca_cert_times(x, &c->st.not_before, &c->st.not_after);
+		if (ok && i == 2) {
+			got[0] = '\0';
+			X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+			    NID_commonName, got, sizeof(got));
+			ok = strcmp(got, cn) == 0;
+		}
+		X509_free(x);
+		ERR_clear_error();
+		if (!ok) {
+			adm_fail(r, "replica record: %s is not one this CA "
+			    "issued for replica %s", att[i], j->name);
+			reprec_free(j);
+			return;
+		}
+		if ((c->der = malloc(a->len)) == NULL)
+			fatalx("out of memory");
+		memcpy(c->der, a->data, a->len);
+		c->der_len = a->len;
+		c->st.status = CERT_GOOD;
+		c->issued_at = time(NULL);
+		snprintf(c->account, sizeof(c->account), "%s", CA_OWN_ACCOUNT);
+	}
+	if (!micad_write(r->d, reprec_txn, j, NULL, reprec_written)) {
+		reprec_free(j);
+		adm_fail(r, "replica record: micad is stopping");
+		return;
+	}
+	r->async = 1;
+}
+
 /* ---- digest ---- */
 
 struct digest_job {
@@ -2660,6 +2831,7 @@ static const struct command commands[] = {
 	{ "check", NULL, adm_cmd_check },
 	{ "tls", "renew", cmd_tls_renew },
 	{ "promote", NULL, cmd_promote },
+	{ "replica", "record", cmd_replica_record },
 };
 
 void

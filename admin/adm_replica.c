@@ -1,6 +1,8 @@
 /*
- * adm_replica.c - mica-admin replica add NAME --out DIR (offline: micad
- * stopped, it holds the store's lock): a ready standby directory.
+ * adm_replica.c - mica-admin replica add NAME --out DIR: a ready standby
+ * directory.  Offline (micad stopped) it opens the store itself; while
+ * micad runs (the store is locked) micad records the certificates and
+ * writes the store copy through the admin socket ("replica record").
  *
  * In DIR: ca.crt (and the chain), an OCSP signer certificate and key of
  * its own and a TLS server certificate and key (issued now by the CA,
@@ -13,7 +15,9 @@
  * standby has them too) with an audit record; NAME and the replication
  * certificate's SHA-256 fingerprint are added to [replica] names_file.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,33 +42,6 @@
 #include "store/store.h"
 
 #define REPLICA_DAYS	365
-
-struct rep_rec {
-	struct cert_rec	 rec[3];
-	const char	*name;
-};
-
-static enum store_rc
-rep_txn(struct store_txn *t, void *arg)
-{
-	struct rep_rec *r = arg;
-	char hex[SERIAL_HEX_LEN], det[160];
-	enum store_rc rc;
-	int i;
-
-	for (i = 0; i < 3; i++) {
-		if ((rc = store_cert_add(t, &r->rec[i])) != STORE_OK)
-			return rc;
-		serial_hex(hex, r->rec[i].serial);
-		snprintf(det, sizeof(det), "replica %s: %s", r->name,
-		    i == 0 ? "OCSP signer" : i == 1 ? "TLS server" :
-		    "replication client");
-		if ((rc = store_audit_append(t, "mica-admin", "replica.add",
-		    hex, det, NULL)) != STORE_OK)
-			return rc;
-	}
-	return STORE_OK;
-}
 
 static int
 write_file(const char *path, const void *data, size_t len, mode_t mode)
@@ -245,6 +222,67 @@ names_cmd(const struct mica_conf *c, const char *name)
 	return 0;
 }
 
+/* 1 when a micad listens on the admin socket sock. */
+static int
+micad_answers(const char *sock)
+{
+	struct sockaddr_un sun;
+	int fd, ok;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(sock) >= sizeof(sun.sun_path))
+		return 0;
+	memcpy(sun.sun_path, sock, strlen(sock));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return 0;
+	ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	return ok;
+}
+
+/*
+ * micad running: "replica record NAME" over the admin socket with the
+ * three certificates (DER attachments cert0..cert2) and fd, the open
+ * store/data.mdb of the new directory: micad records them (journalled,
+ * audited) and then writes a backup of the store into fd, a consistent
+ * LMDB read snapshot taken after that commit.  1, or 0 with err.
+ */
+static int
+record_online(const char *sock, const struct adm_replica_rec *rr, int fd,
+    char *err, size_t err_len)
+{
+	struct adm_msg req, rep;
+	static const char *const att[3] = { "cert0", "cert1", "cert2" };
+	int i, ok = 0, code;
+
+	adm_msg_init(&req);
+	adm_msg_init(&rep);
+	req.argv[req.argc++] = strdup("replica");
+	req.argv[req.argc++] = strdup("record");
+	req.argv[req.argc++] = strdup(rr->name);
+	for (i = 0; i < 3; i++)
+		if (!adm_msg_attach(&req, att[i], rr->rec[i].der,
+		    rr->rec[i].der_len))
+			goto out;
+	if (req.argv[0] == NULL || req.argv[1] == NULL || req.argv[2] == NULL)
+		goto out;
+	code = adm_transact(sock, &req, fd, &rep);
+	if (code != 0) {
+		snprintf(err, err_len, "micad did not record the "
+		    "certificates (exit %d)", code);
+		goto done;
+	}
+	ok = 1;
+	goto done;
+ out:
+	snprintf(err, err_len, "out of memory");
+ done:
+	adm_msg_cleanup(&req);
+	adm_msg_cleanup(&rep);
+	return ok;
+}
+
 int
 adm_replica_cmd(int argc, char **argv, const char *cpath)
 {
@@ -253,7 +291,7 @@ adm_replica_cmd(int argc, char **argv, const char *cpath)
 	struct store *st = NULL;
 	struct ca_signer *signer = NULL;
 	struct ca_signer_paths sp;
-	struct rep_rec rr;
+	struct adm_replica_rec rr;
 	EVP_PKEY *keys[3] = { NULL, NULL, NULL };
 	X509 *certs[3] = { NULL, NULL, NULL };
 	const char *name = NULL, *out = NULL, *primary = NULL;
@@ -264,7 +302,7 @@ adm_replica_cmd(int argc, char **argv, const char *cpath)
 	enum store_rc rc;
 	time_t now = time(NULL);
 	FILE *nf;
-	int i, fd = -1, ret = 1;
+	int i, fd = -1, ret = 1, online = 0;
 
 	memset(&rr, 0, sizeof(rr));
 	if (argc >= 2 && (strcmp(argv[1], "list") == 0 ||
@@ -342,10 +380,16 @@ adm_replica_cmd(int argc, char **argv, const char *cpath)
 		so.journal_dir = conf.store.journal_dir;
 		so.journal_segment_size = conf.store.journal_segment_size;
 	}
-	if ((rc = store_open(&st, conf.store.path, &so)) != STORE_OK) {
-		fprintf(stderr, "mica-admin: store %s: %s%s\n",
+	if (micad_answers(conf.admin.socket)) {
+		/* micad runs: it records the certificates and writes the
+		 * store copy (a read snapshot after that commit) */
+		online = 1;
+	} else if ((rc = store_open(&st, conf.store.path, &so)) !=
+	    STORE_OK) {
+		fprintf(stderr, "mica-admin: store %s: %s%s%s\n",
 		    conf.store.path, store_strerror(rc), rc == STORE_LOCKED ?
-		    " (replica add is offline: stop micad first)" : "");
+		    " and micad does not answer on " : "", rc == STORE_LOCKED ?
+		    conf.admin.socket : "");
 		return 1;
 	}
 	memset(&sp, 0, sizeof(sp));
@@ -391,7 +435,8 @@ adm_replica_cmd(int argc, char **argv, const char *cpath)
 		    CA_OWN_ACCOUNT);
 	}
 	rr.name = name;
-	if ((rc = store_write(st, rep_txn, &rr)) != STORE_OK) {
+	if (st != NULL && (rc = store_write(st, adm_replica_txn, &rr)) !=
+	    STORE_OK) {
 		snprintf(err, sizeof(err), "recording the certificates: %s",
 		    store_strerror(rc));
 		goto fail;
@@ -405,8 +450,15 @@ adm_replica_cmd(int argc, char **argv, const char *cpath)
 		goto io;
 	snprintf(path, sizeof(path), "%s/store/data.mdb", out);
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0600)) < 0 || store_backup_fd(st, fd) != STORE_OK ||
-	    fsync(fd) != 0)
+	    0600)) < 0)
+		goto io;
+	if (online) {
+		if (!record_online(conf.admin.socket, &rr, fd, err,
+		    sizeof(err)))
+			goto fail;
+	} else if (store_backup_fd(st, fd) != STORE_OK)
+		goto io;
+	if (fsync(fd) != 0)
 		goto io;
 	close(fd);
 	fd = -1;

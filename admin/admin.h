@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "common/bytes.h"
+#include "store/store.h"
 
 #define ADM_VERSION		1
 #define ADM_MAX_REQUEST		(1u << 20)	/* 1 MiB */
@@ -82,5 +83,21 @@ int		 adm_reason_parse(const char *name);
 
 /* mica-admin replica add NAME --out DIR (offline; adm_replica.c). */
 int	adm_replica_cmd(int argc, char **argv, const char *cpath);
+
+/* The three certificates of replica add (OCSP signer, TLS server,
+ * replication client) for the store. */
+struct store_txn;
+struct adm_replica_rec {
+	struct cert_rec	 rec[3];
+	const char	*name;
+	const char	*actor;		/* the audit's; NULL: "mica-admin" */
+};
+/* store_txn_fn: records them, an audit record each. */
+enum store_rc	adm_replica_txn(struct store_txn *, void *arg);
+
+/* mica-admin: sends req (and pass_fd with SCM_RIGHTS when >= 0) to the
+ * admin socket sock, prints micad's text, returns its exit code. */
+int	adm_transact(const char *sock, struct adm_msg *req, int pass_fd,
+	    struct adm_msg *rep);
 
 #endif

@@ -84,11 +84,12 @@ static const char *help_text =
 "                       remove the segments every record of which is in\n"
 "                       the backup\n"
 "  replica add NAME --out DIR [--primary HOST:PORT] [--tls-name NAME]...\n"
-"                       offline (micad stopped): a ready standby directory\n"
-"                       (its own OCSP signer, TLS and replication\n"
-"                       certificates, a copy of the store, mica.conf\n"
-"                       without the CA key); NAME registered in\n"
-"                       [replica] names_file\n"
+"                       a ready standby directory (its own OCSP signer,\n"
+"                       TLS and replication certificates, a copy of the\n"
+"                       store, mica.conf without the CA key); NAME\n"
+"                       registered in [replica] names_file.  While micad\n"
+"                       runs, micad records the certificates and copies\n"
+"                       the store (admin socket)\n"
 "  replica list         the registered replicas\n"
 "  replica remove NAME  unregister one (its next connection is refused)\n"
 "  promote              on a standby ([replica] primary) holding the CA key:\n"
@@ -317,8 +318,8 @@ recv_all(int fd, uint8_t *p, size_t len)
 }
 
 /* Sends the request, returns micad's exit code after printing its text. */
-static int
-transact(const char *sock, struct adm_msg *req, int pass_fd,
+int
+adm_transact(const char *sock, struct adm_msg *req, int pass_fd,
     struct adm_msg *rep)
 {
 	struct sockaddr_un sun;
@@ -1332,7 +1333,7 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
-	rc = transact(sock, &req, pass_fd, &rep);
+	rc = adm_transact(sock, &req, pass_fd, &rep);
 	if (pass_fd >= 0) {
 		close(pass_fd);
 		if (rc != 0)

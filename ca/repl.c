@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -48,6 +49,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "ca/ban.h"
 #include "ca/ca.h"
 #include "ca/micad.h"
 #include "ca/proto.h"
@@ -105,6 +107,7 @@ static struct {
 	uint8_t			*crl[2];
 	size_t			 crl_len[2];
 	uint64_t		 crl_number[2];
+	int64_t			 crl_next[2];	/* its nextUpdate, unix s */
 } R = { .lfd = -1 };
 
 static uint64_t
@@ -918,6 +921,7 @@ record_apply(const uint8_t *p, size_t len, char *err, size_t err_len)
 {
 	struct journal_rec rec;
 	struct journal_op op;
+	struct ban_expr be;
 	struct rd r;
 	uint64_t seq, head;
 	uint64_t epoch;
@@ -965,30 +969,69 @@ record_apply(const uint8_t *p, size_t len, char *err, size_t err_len)
 	pthread_mutex_lock(&R.mu);
 	R.last_rec_time_us = rec.time_us;
 	pthread_mutex_unlock(&R.mu);
-	/* the certificates it touched: their OCSP answers are stale */
+	/*
+	 * The certificates it touched: their OCSP answers are stale, here
+	 * and in the caches in front of this standby ([http] ban_urls).
+	 * The BAN goes out before the next record is read, bounded by
+	 * ban_timeout_ms (a cache that fails is counted and logged by
+	 * ban_send; following goes on).  This thread is the only one that
+	 * bans on a standby: its store refuses every other write.
+	 */
+	ban_expr_init(&be);
 	rd_init(&r, rec.ops, rec.ops_len);
-	for (i = 0; i < rec.num_ops && R.d->ocsp != NULL; i++) {
+	for (i = 0; i < rec.num_ops; i++) {
 		if (!journal_op_next(&r, &op))
 			break;
-		if (op.db == JOURNAL_DB_CERTS && op.key_len == 16)
+		if (op.db != JOURNAL_DB_CERTS || op.key_len != 16)
+			continue;
+		if (R.d->ocsp != NULL)
 			ocsp_invalidate(R.d->ocsp, op.key);
+		ban_expr_add(&be, op.key);
 	}
+	if (R.d->ban != NULL && be.num > 0)
+		ban_send_expr(R.d->ban, &be);
 	return 1;
+}
+
+/* A CRL's nextUpdate (unix s), 0 when it has none or does not parse. */
+static int64_t
+crl_next_update(const uint8_t *der, size_t len)
+{
+	const unsigned char *p = der;
+	const ASN1_TIME *nu;
+	X509_CRL *crl;
+	struct tm tm;
+	int64_t t = 0;
+
+	if (len > LONG_MAX || (crl = d2i_X509_CRL(NULL, &p, (long)len)) ==
+	    NULL) {
+		ERR_clear_error();
+		return 0;
+	}
+	memset(&tm, 0, sizeof(tm));
+	if ((nu = X509_CRL_get0_nextUpdate(crl)) != NULL &&
+	    ASN1_TIME_to_tm(nu, &tm))
+		t = (int64_t)timegm(&tm);
+	X509_CRL_free(crl);
+	return t;
 }
 
 static void
 crl_keep(const struct repl_crl *c)
 {
 	uint8_t *copy;
+	int64_t next;
 
 	if ((copy = malloc(c->der_len)) == NULL)
 		return;
 	memcpy(copy, c->der, c->der_len);
+	next = crl_next_update(c->der, c->der_len);
 	pthread_mutex_lock(&R.mu);
 	free(R.crl[c->kind]);
 	R.crl[c->kind] = copy;
 	R.crl_len[c->kind] = c->der_len;
 	R.crl_number[c->kind] = c->number;
+	R.crl_next[c->kind] = next;
 	pthread_mutex_unlock(&R.mu);
 	if (R.d->conf->crl.publish_dir[0] != '\0') {
 		char path[CONF_PATH_MAX + 32], tmp[CONF_PATH_MAX + 40];
@@ -1459,14 +1502,16 @@ repl_refuse_admin(const char *cmd, const char *sub, char *msg,
 	};
 	size_t i;
 
-	(void)sub;
 	if (!R.standby)
 		return 0;
+	if (strcmp(cmd, "replica") == 0 && strcmp(sub, "record") == 0)
+		goto refuse;	/* replica add while micad runs: a write */
 	for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
 		if (strcmp(cmd, reads[i]) == 0)
 			return 0;
 	if (strcmp(cmd, "account") == 0 && strcmp(sub, "list") == 0)
 		return 0;
+ refuse:
 	snprintf(msg, msg_len, "this server is a standby; the primary is %s",
 	    R.primary);
 	return 1;
@@ -1638,6 +1683,25 @@ repl_metrics(struct wb *m)
 	} else
 		metric(m, "mica_replica_standbys", "standbys connected",
 		    (uint64_t)l.followers);
+}
+
+int
+repl_crl_info(int kind, uint64_t *number, int64_t *next_update)
+{
+	int have;
+
+	*number = 0;
+	*next_update = 0;
+	if (!R.standby || kind < 0 || kind > 1)
+		return 0;
+	pthread_mutex_lock(&R.mu);
+	have = R.crl[kind] != NULL;
+	if (have) {
+		*number = R.crl_number[kind];
+		*next_update = R.crl_next[kind];
+	}
+	pthread_mutex_unlock(&R.mu);
+	return have;
 }
 
 int

@@ -130,6 +130,10 @@ int	repl_promote(char *msg, size_t msg_len);
 /* After shutdown: a promotion asked for a restart: execs argv (returns
  * only if that failed). */
 void	repl_restart(char **argv);
+/* On a standby: the number and nextUpdate (unix s) of the CRL of kind
+ * (0 full, 1 delta) it serves, the one the primary signed last; 1, or 0
+ * when it has none yet (or is not a standby). */
+int	repl_crl_info(int kind, uint64_t *number, int64_t *next_update);
 /* A standby serves the primary's CRLs: 1 when it answered req. */
 int	repl_crl_http(struct ocsp_http_req *, const char *path);
 

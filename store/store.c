@@ -3186,6 +3186,27 @@ store_journal_info(struct store *s, struct store_journal_info *out)
 	return STORE_OK;
 }
 
+/*
+ * The epoch of a promotion of this store ("replica_promoted"): written
+ * by store_promote only, never journalled, and left out of the digest.
+ * It is this store's own fact, not replicated state: it tells micad that
+ * this store itself took over at that epoch (so it starts as the
+ * primary although [replica] primary is still set).  Were it shipped, a
+ * standby following the promoted server (the old primary) would hold it
+ * too and take itself for the promoted one.
+ */
+#define META_PROMOTED	"replica_promoted"
+
+/* meta keys that differ between stores holding the same records */
+static int
+digest_skip(const MDB_val *k)
+{
+	return (k->mv_size == strlen(META_J_EPOCH) &&
+	    memcmp(k->mv_data, META_J_EPOCH, k->mv_size) == 0) ||
+	    (k->mv_size == strlen(META_PROMOTED) &&
+	    memcmp(k->mv_data, META_PROMOTED, k->mv_size) == 0);
+}
+
 struct digest_ctx {
 	crypto_generichash_state	st;
 	int				db;
@@ -3197,8 +3218,7 @@ digest_one(const MDB_val *k, const MDB_val *v, void *arg)
 	struct digest_ctx *d = arg;
 	uint8_t n[4];
 
-	if (d->db == DB_META && k->mv_size == strlen(META_J_EPOCH) &&
-	    memcmp(k->mv_data, META_J_EPOCH, k->mv_size) == 0)
+	if (d->db == DB_META && digest_skip(k))
 		return WALK_NEXT;
 	be32_put(n, (uint32_t)k->mv_size);
 	crypto_generichash_update(&d->st, n, 4);
@@ -3568,8 +3588,6 @@ out:
 	pthread_mutex_unlock(&s->w_mu);
 	return rc;
 }
-
-#define META_PROMOTED	"replica_promoted"	/* epoch of a promotion */
 
 struct repl_epoch_ctx {
 	uint64_t	seq;

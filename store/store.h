@@ -496,7 +496,8 @@ enum store_rc	store_journal_info(struct store *,
 /*
  * BLAKE2b-256 over every record of every database in key order (meta's
  * journal_epoch left out: a restore that stops early starts a new
- * epoch), and the journal seq the store is at.  Two stores with the same
+ * epoch; and replica_promoted: a promoted store's own fact, not
+ * journalled, see store_promote), and the journal seq the store is at.  Two stores with the same
  * digest hold the same records.
  */
 enum store_rc	store_digest(struct store *, uint8_t out[STORE_HASH_LEN],

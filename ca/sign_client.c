@@ -1357,6 +1357,12 @@ sign_client_spawn(const struct mica_conf *c, const struct privdrop *pd,
 			close(cv[i][0]);
 			child[i] = cv[i][1];
 		}
+		/* the network side's client is not the signer's: freed, so
+		 * the signer exits without leaks (valgrind follows forks) */
+		free(cv);
+		X509_free(sc->ca);
+		free(sc->ach);
+		free(sc);
 		sign_proc_main(sv[1], child, ntot, c, pd);
 	}
 	close(sv[1]);

@@ -49,6 +49,23 @@ crl_num() {
 	openssl crl -in "$T/$1" -noout -crlnumber |
 	    sed 's/^crlNumber=//; s/^0x//'
 }
+# wait_full_above HEX NAME: after a start, micad serves the full CRL it
+# published last (if still current and the last the signer signed) until
+# its first build, which runs in the background (slow under valgrind);
+# polls GET /crl/full.pem into $T/NAME until its number is above HEX
+# (bounded: 60 s)
+wait_full_above() {
+	i=0
+	while [ $i -lt 600 ]; do
+		if get "$2" /crl/full.pem &&
+		    [ $((0x$(crl_num "$2"))) -gt $((0x$1)) ]; then
+			return 0
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
 
 check "GET /crl/full.crl.pem" get full0.pem /crl/full.crl.pem
 check "GET /crl/delta.crl.pem" get delta0.pem /crl/delta.crl.pem
@@ -174,7 +191,16 @@ fi
 # a restart keeps the numbers growing
 stop_micad || not_ok "micad stops cleanly"
 start_micad || { not_ok "micad restarts"; done_testing; }
-check "GET full after restart" get full3.pem /crl/full.pem
+check "GET full after restart" get full3a.pem /crl/full.pem
+# until the first build: the full published last before the stop, or a
+# newer one; never an older one
+NL=$(crl_num full2.pem)
+N3=$(crl_num full3a.pem)
+check "full served at restart ($N3) not older than the last before ($NL)" \
+    test $((0x$N3)) -ge $((0x$NL))
+NL=$(crl_num delta3.pem)
+check "the first build after restart is numbered above $NL" \
+    wait_full_above "$NL" full3.pem
 N3=$(crl_num full3.pem)
 if [ $((0x$N3)) -gt $((0x$N2)) ]; then
 	ok "number after restart ($N3) above $N2"
@@ -191,9 +217,18 @@ if [ "$PUB" -eq 1 ]; then
 	ln -s "$T/victim" "$T/pub/.full.crl.tmp"
 	ln -s "$T/victim" "$T/pub/.delta.crl.tmp"
 	start_micad || { not_ok "micad starts with symlinks at the temp names"; done_testing; }
+	# the first build publishes (until then the files of before serve)
+	check "first build after the start with the symlinks" \
+	    wait_full_above "$(crl_num full3.pem)" full4.pem
 	expect_eq "the symlink's target is untouched" "$(cat "$T/victim")" victim
 	check "full.crl is a regular file" test -f "$T/pub/full.crl" -a \
 	    ! -L "$T/pub/full.crl"
+	# the delta is published after the full: poll (bounded: 60 s)
+	i=0
+	while [ $i -lt 600 ] && ls -a "$T/pub" | grep -q tmp; do
+		sleep 0.1
+		i=$((i + 1))
+	done
 	check "no temp name left" sh -c "! ls -a '$T/pub' | grep -q tmp"
 	expect_exit 0 "full.crl published past the symlink verifies" \
 	    openssl crl -in "$T/pub/full.crl" -inform DER -CAfile "$D/ca.crt" \

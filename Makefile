@@ -159,7 +159,7 @@ test: check
 # The end-to-end tests with every micad under valgrind memcheck: errors or
 # leaks at a clean shutdown fail the test.
 VALGRIND_TESTS ?= t_foundation t_reissue t_ocsp t_crl t_check t_admin_access t_secrets t_ops \
-	t_reload t_metrics t_content t_restore t_subscriber t_faststart
+	t_reload t_metrics t_content t_restore t_subscriber t_faststart t_listscan
 check-valgrind: deps
 	@$(MAKE) --no-print-directory tests
 	@for t in $(VALGRIND_TESTS); do \

@@ -129,6 +129,7 @@ enum conn_state {
 struct login_job;
 struct reissue_job;
 struct acct_job;
+struct list_job;
 
 struct wait_ref {
 	struct wait_ref	*next;
@@ -151,6 +152,7 @@ struct conn {
 	int			 pw_expired;	/* LOGIN verified, password too
 						 * old: PASSWD only */
 	struct renew_job	*renew;		/* RENEW being stored */
+	struct list_job		*ljob;		/* LIST being read */
 	uint8_t			 nonce[PROTO_NONCE_LEN];	/* CHALLENGE's */
 	int			 has_nonce;	/* unused nonce in nonce */
 	struct wait_ref		*waits;
@@ -163,6 +165,15 @@ struct conn {
 	size_t			 drained;	/* bytes discarded meanwhile */
 	struct event		*deadline;	/* log in by then, or go */
 };
+
+/* 1 while a request of c is with a worker or the writer (reading of
+ * its frames paused: replies stay in request order). */
+static int
+conn_working(const struct conn *c)
+{
+	return c->login != NULL || c->rjob != NULL || c->ajob != NULL ||
+	    c->renew != NULL || c->ljob != NULL;
+}
 
 struct login_job {
 	struct login_job *next;		/* L.logins: in flight, or L.queue */
@@ -262,6 +273,7 @@ static void	write_cb(struct bufferevent *, void *);
 static void	acct_conn_gone(struct conn *);
 static void	event_cb(struct bufferevent *, short, void *);
 static void	process_input(struct conn *);
+static void	list_conn_gone(struct conn *);
 static void	deadline_cb(evutil_socket_t, short, void *);
 static void	login_dequeue(struct login_job *);
 static void	login_job_free(struct login_job *);
@@ -319,6 +331,7 @@ conn_free(struct conn *c)
 	acct_conn_gone(c);
 	if (c->renew != NULL)
 		c->renew->conn = NULL;	/* still commits, nobody told */
+	list_conn_gone(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -1712,7 +1725,7 @@ handle_renew(struct conn *c, struct proto_msg *m)
  * The account's certificates for a CERTS reply: all are counted, the
  * PROTO_LIST_MAX newest (issued_at, then serial) are kept, newest first.
  * The certs database has no index by account, so this is one scan of it
- * in a read transaction.
+ * in a read transaction, on a worker (struct list_job).
  */
 struct list_ctx {
 	const char		*account;
@@ -1795,31 +1808,118 @@ list_txn(struct store_txn *txn, void *arg)
 	return store_cert_iter(txn, list_cb, arg);
 }
 
+/*
+ * A LIST on a worker: the scan reads every certificate record (about a
+ * third of a second at 10^6 here), which must not stall the loop and
+ * every other subscriber with it.  At most one per worker thread in
+ * flight; beyond, ERROR 11 (busy).  conn is NULL once the connection is
+ * gone (the scan ends, nobody is told).
+ */
+struct list_job {
+	struct conn		*conn;
+	uint64_t		 cid;
+	uint32_t		 frame_id;
+	char			 account[STORE_NAME_MAX + 1];
+	struct list_ctx		 lc;
+	struct proto_msg	 reply;
+	enum store_rc		 rc;
+};
+
+static int	num_list_jobs;
+
+/* The connection is gone: the scan ends, nobody is told. */
+static void
+list_conn_gone(struct conn *c)
+{
+	if (c->ljob != NULL)
+		c->ljob->conn = NULL;
+}
+
+static void
+list_job_free(struct list_job *j)
+{
+	num_list_jobs--;
+	proto_msg_cleanup(&j->reply);
+	free(j);
+}
+
+/* Worker. */
+static void
+list_work(void *arg)
+{
+	struct list_job	*j = arg;
+
+	j->rc = store_read(L.d->store, list_txn, &j->lc);
+}
+
+/* Loop: the reply, then the connection's next frames. */
+static void
+list_done(void *arg)
+{
+	struct list_job	*j = arg;
+	struct conn	*c = j->conn;
+
+	if (j->rc != STORE_OK || j->lc.bad)
+		log_warnx("cid=%" PRIu64 " account=%s list: %s", j->cid,
+		    j->account, j->rc != STORE_OK ? "store read failed" :
+		    "a certificate record does not parse");
+	else
+		log_info("cid=%" PRIu64 " account=%s list total=%" PRIu32
+		    " sent=%zu", j->cid, j->account, j->lc.total,
+		    j->reply.num_certs);
+	if (c == NULL)
+		goto out;
+	c->ljob = NULL;
+	if (j->rc != STORE_OK || j->lc.bad)
+		conn_error(c, j->frame_id, PROTO_E_INTERNAL, "internal error");
+	else {
+		j->reply.total = j->lc.total;
+		conn_send(c, &j->reply);
+	}
+	if (c->state != CS_CLOSING) {
+		if (!c->out_full)
+			bufferevent_enable(c->bev, EV_READ);
+		process_input(c);
+	}
+	conn_settle(c);
+ out:
+	list_job_free(j);
+}
+
 static void
 handle_list(struct conn *c, struct proto_msg *m)
 {
-	struct proto_msg	r;
-	struct list_ctx		lc;
-	enum store_rc		rc;
+	struct list_job	*j;
 
-	proto_msg_init(&r, PROTO_CERTS, m->id);
-	memset(&lc, 0, sizeof(lc));
-	lc.account = c->account;
-	lc.reply = &r;
-	if ((rc = store_read(L.d->store, list_txn, &lc)) != STORE_OK ||
-	    lc.bad) {
-		log_warnx("cid=%" PRIu64 " account=%s list: %s", c->cid,
-		    c->account, rc != STORE_OK ? "store read failed" :
-		    "a certificate record does not parse");
-		conn_error(c, m->id, PROTO_E_INTERNAL, "internal error");
-		goto out;
+	if (num_list_jobs >= (L.d->conf->daemon.workers > 0 ?
+	    L.d->conf->daemon.workers : 1)) {
+		log_info("cid=%" PRIu64 " account=%s list refused: %d in "
+		    "flight", c->cid, c->account, num_list_jobs);
+		conn_error(c, m->id, PROTO_E_BUSY, "busy: too many LISTs in "
+		    "progress, retry after 1 s");
+		return;
 	}
-	r.total = lc.total;
-	log_info("cid=%" PRIu64 " account=%s list total=%" PRIu32 " sent=%zu",
-	    c->cid, c->account, r.total, r.num_certs);
-	conn_send(c, &r);
- out:
-	proto_msg_cleanup(&r);
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		log_warn("cid=%" PRIu64 " list", c->cid);
+		conn_error(c, m->id, PROTO_E_BUSY, "server busy");
+		return;
+	}
+	num_list_jobs++;
+	j->conn = c;
+	j->cid = c->cid;
+	j->frame_id = m->id;
+	snprintf(j->account, sizeof(j->account), "%s", c->account);
+	proto_msg_init(&j->reply, PROTO_CERTS, m->id);
+	j->lc.account = j->account;
+	j->lc.reply = &j->reply;
+	if (!workq_submit(L.d->workers, list_work, list_done, j)) {
+		conn_error(c, m->id, PROTO_E_BUSY, "server busy");
+		list_job_free(j);
+		return;
+	}
+	c->ljob = j;
+	/* Replies stay in request order: no more frames until it is done. */
+	bufferevent_disable(c->bev, EV_READ);
 }
 
 static void
@@ -1961,8 +2061,7 @@ process_input(struct conn *c)
 	size_t			 len;
 
 	while (c->state != CS_CLOSING && c->state != CS_HANDSHAKE &&
-	    c->login == NULL && c->rjob == NULL && c->ajob == NULL &&
-	    c->renew == NULL && !c->out_full &&
+	    !conn_working(c) && !c->out_full &&
 	    (len = evbuffer_get_length(in)) > 0) {
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
 		    OUT_HIGH) {
@@ -2032,8 +2131,7 @@ write_cb(struct bufferevent *bev, void *arg)
 		c->out_full = 0;
 		log_debug("cid=%" PRIu64 " output drained, reading resumed",
 		    c->cid);
-		if (c->login == NULL && c->rjob == NULL && c->ajob == NULL &&
-		    c->renew == NULL)
+		if (!conn_working(c))
 			bufferevent_enable(bev, EV_READ);
 		process_input(c);
 	}
@@ -2105,8 +2203,7 @@ pick_victim(void)
 
 	for (c = L.conns_tail; c != NULL && seen < SHED_SCAN;
 	    c = c->prev, seen++) {
-		if (c->authed || c->state == CS_CLOSING || c->login != NULL ||
-		    c->rjob != NULL || c->ajob != NULL || c->renew != NULL ||
+		if (c->authed || c->state == CS_CLOSING || conn_working(c) ||
 		    c->waits != NULL ||
 		    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
 			continue;

@@ -117,7 +117,7 @@ start_micad() {
 		# drops privileges spawns its dummy-hash child (under
 		# valgrind too) as the daemon user.
 		mkdir -p "$T/vg" && chmod 1777 "$T/vg"
-		valgrind -q --leak-check=full \
+		valgrind -q --vgdb=no --leak-check=full \
 		    --show-leak-kinds=definite,indirect \
 		    --errors-for-leak-kinds=definite,indirect \
 		    --error-exitcode=99 --log-file="$T/vg/valgrind.%p.log" \
@@ -138,6 +138,19 @@ start_micad() {
 		i=$((i + 1))
 	done
 	echo "# micad did not come up; log:" && sed 's/^/#   /' "$T/micad.log" | tail -n 20
+	return 1
+}
+
+# wait_log PATTERN: waits (bounded: 60 s) until $T/micad.log has a line
+# matching the grep PATTERN; 0 once it has.  For what micad does in the
+# background after it serves (the first CRL build), slow under valgrind.
+wait_log() {
+	i=0
+	while [ $i -lt 600 ]; do
+		grep -q -- "$1" "$T/micad.log" && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
 	return 1
 }
 

@@ -45,7 +45,9 @@ check "python3 cryptography loads" $PY -c 'import cryptography.x509'
 STARTED=$(date -u +%s)
 start_micad || { not_ok "micad starts"; done_testing; }
 ok "micad starts"
-# the first full CRL micad published (the oldest a relying party may hold)
+# the first full CRL micad published (the oldest a relying party may hold;
+# built in the background after the start)
+wait_log "crl: full number=" || not_ok "the first full CRL is built"
 OLDEST=$(sed -n 's/.*crl: full number=\([0-9]*\) .*/\1/p' "$T/micad.log" |
     head -n 1)
 

@@ -126,8 +126,9 @@ usage(FILE *f)
 "\n"
 "  -c, --config CONF     configuration file (default: $MICA_CONF, else\n"
 "                        ./mica.conf); mica-admin init writes one\n"
-"  -n, --check-config    load the configuration and keys, print\n"
-"                        \"configuration OK\" and exit\n"
+"  -n, --check-config    load the configuration and keys, compare the\n"
+"                        store with the high-water mark and the journal,\n"
+"                        print \"configuration OK\" and exit\n"
 "  -d, --debug           log at debug level\n"
 "      --accept-restore  start on a store older than what micad already\n"
 "                        published (a restored backup): CRL numbers\n"
@@ -906,6 +907,16 @@ check_restore(const struct mica_conf *c, int accept)
 	if (!restore_guard(&h, st, &ro, err, sizeof(err))) {
 		log_warnx("refusing to start: %s", err);
 		ok = 0;
+	}
+	if (c->store.journal_dir[0] != '\0') {
+		char info[2048];
+
+		if (!store_journal_check(st, c->store.journal_dir, info,
+		    sizeof(info), err, sizeof(err))) {
+			log_warnx("refusing to start: %s", err);
+			ok = 0;
+		} else
+			log_info("%s", info);
 	}
 	hwm_free(h);
 	store_close(st);

@@ -748,6 +748,7 @@ struct rollfwd {
 	uint64_t	 epoch;		/* the store's */
 	uint64_t	 until_time_us;	/* restore --until TIME */
 	uint64_t	 applied;
+	int		 dry;		/* check and count, apply nothing */
 	int		 failed;
 	int		 time_stop;
 	char		 err[1024];
@@ -784,6 +785,11 @@ rollfwd_cb(const struct journal_rec *rec, const char *seg, uint64_t off,
 		f->time_stop = 1;
 		return 0;
 	}
+	if (f->dry) {
+		f->want++;
+		f->applied++;
+		return 1;
+	}
 	if ((rc = store_write(f->s, apply_txn, &a)) != STORE_OK) {
 		snprintf(f->err, sizeof(f->err), "journal %s: record seq %"
 		    PRIu64 ": cannot apply: %s", seg, rec->seq,
@@ -807,40 +813,68 @@ jpos_txn(struct store_txn *t, void *arg)
 }
 
 /*
- * Start-up: the store's position (meta) against the journal's end.
+ * The store's position (meta) against the journal's end: 1, or 0 with err.
  * Equal: go on.  Journal ahead: its records were fsync'd but the store
- * did not commit them (a crash in between): apply them.  Journal behind
- * or of another history: refuse, naming the record.  No journal yet:
- * start one at the store's position.
+ * did not commit them (a crash in between): applied (f->dry: counted).
+ * Journal behind or of another history: refused, naming the record.
  */
-static enum store_rc
-journal_start(struct store *s, const struct store_opts *o)
+static int
+journal_compare(struct store *s, const char *dir, struct rollfwd *f,
+    struct journal_end *end, char *err, size_t err_len)
 {
 	struct journal_scan_opts so;
-	struct journal_end end;
-	struct rollfwd f;
-	char err[1024];
 	enum store_rc rc;
 
-	if ((rc = store_read(s, jpos_txn, s)) != STORE_OK)
-		return rc;
+	if ((rc = store_read(s, jpos_txn, s)) != STORE_OK) {
+		snprintf(err, err_len, "store: %s", store_strerror(rc));
+		return 0;
+	}
 	if (s->j_epoch == 0)
 		s->j_epoch = 1;
-	memset(&f, 0, sizeof(f));
-	f.s = s;
-	f.want = s->j_seq + 1;
-	f.epoch = s->j_epoch;
+	f->s = s;
+	f->want = s->j_seq + 1;
+	f->epoch = s->j_epoch;
 	memset(&so, 0, sizeof(so));
 	so.from = s->j_seq + 1;
 	so.from_prev = s->j_head;
 	so.torn_ok = 1;
-	if (!journal_scan(o->journal_dir, &so, rollfwd_cb, &f, &end, err,
-	    sizeof(err))) {
-		log_warnx("store: %s", err);
-		return STORE_CORRUPT;
+	if (!journal_scan(dir, &so, rollfwd_cb, f, end, err, err_len))
+		return 0;
+	if (f->failed) {
+		snprintf(err, err_len, "%s", f->err);
+		return 0;
 	}
-	if (f.failed) {
-		log_warnx("store: %s", f.err);
+	if (end->last_seq != 0 && end->last_seq < s->j_seq) {
+		snprintf(err, err_len, "journal %s ends at seq %" PRIu64 " but "
+		    "the store is at seq %" PRIu64 ": the journal lost records "
+		    "or belongs to another store (move it away to start a "
+		    "new one)", dir, end->last_seq, s->j_seq);
+		return 0;
+	}
+	if (end->last_seq != 0 && end->last_seq == s->j_seq &&
+	    memcmp(end->last_hash, s->j_head, JOURNAL_HASH_LEN) != 0) {
+		snprintf(err, err_len, "journal %s: record seq %" PRIu64 " is "
+		    "not the store's last record (hash differs): the journal "
+		    "belongs to another history", dir, end->last_seq);
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * Start-up: journal_compare, then the appender.  No journal yet: one is
+ * started at the store's position.
+ */
+static enum store_rc
+journal_start(struct store *s, const struct store_opts *o)
+{
+	struct journal_end end;
+	struct rollfwd f;
+	char err[1024];
+
+	memset(&f, 0, sizeof(f));
+	if (!journal_compare(s, o->journal_dir, &f, &end, err, sizeof(err))) {
+		log_warnx("store: %s", err);
 		return STORE_CORRUPT;
 	}
 	if (end.last_seq == 0 && s->j_seq > 0)
@@ -848,20 +882,6 @@ journal_start(struct store *s, const struct store_opts *o)
 		    "seq %" PRIu64 ": it starts at %" PRIu64 " (take a backup: "
 		    "older backups cannot be rolled forward with it)",
 		    o->journal_dir, s->j_seq, s->j_seq + 1);
-	else if (end.last_seq != 0 && end.last_seq < s->j_seq) {
-		log_warnx("store: journal %s ends at seq %" PRIu64 " but the "
-		    "store is at seq %" PRIu64 ": the journal lost records "
-		    "or belongs to another store (move it away to start a "
-		    "new one)", o->journal_dir, end.last_seq, s->j_seq);
-		return STORE_CORRUPT;
-	} else if (end.last_seq != 0 && end.last_seq == s->j_seq &&
-	    memcmp(end.last_hash, s->j_head, JOURNAL_HASH_LEN) != 0) {
-		log_warnx("store: journal %s: record seq %" PRIu64 " is not "
-		    "the store's last record (hash differs): the journal "
-		    "belongs to another history", o->journal_dir,
-		    end.last_seq);
-		return STORE_CORRUPT;
-	}
 	if (f.applied > 0)
 		log_warnx("store: journal: %" PRIu64 " records (seq %" PRIu64
 		    "..%" PRIu64 ") were written but not committed before a "
@@ -875,6 +895,73 @@ journal_start(struct store *s, const struct store_opts *o)
 	log_info("store: journal %s at seq %" PRIu64 " (epoch %" PRIu64 ")",
 	    o->journal_dir, s->j_seq, s->j_epoch);
 	return STORE_OK;
+}
+
+int
+store_journal_check(struct store *s, const char *dir, char *info,
+    size_t info_len, char *err, size_t err_len)
+{
+	struct journal_end end;
+	struct rollfwd f;
+	struct stat sb;
+	char parent[4096], *slash;
+
+	info[0] = '\0';
+	/* micad makes the directory (mode 0700) at start: its parent must
+	 * then be there and writable */
+	if (stat(dir, &sb) == -1) {
+		if (errno != ENOENT) {
+			snprintf(err, err_len, "journal_dir %s: %s", dir,
+			    strerror(errno));
+			return 0;
+		}
+		snprintf(parent, sizeof(parent), "%s", dir);
+		while ((slash = strrchr(parent, '/')) != NULL && slash[1] ==
+		    '\0' && slash != parent)
+			*slash = '\0';	/* trailing slashes */
+		if ((slash = strrchr(parent, '/')) == NULL)
+			snprintf(parent, sizeof(parent), ".");
+		else if (slash == parent)
+			parent[1] = '\0';
+		else
+			*slash = '\0';
+		if (access(parent, W_OK | X_OK) == -1) {
+			snprintf(err, err_len, "journal_dir %s does not exist "
+			    "and cannot be made in %s: %s", dir, parent,
+			    strerror(errno));
+			return 0;
+		}
+		snprintf(info, info_len, "journal_dir %s will be made at "
+		    "start", dir);
+		return 1;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		snprintf(err, err_len, "journal_dir %s is not a directory",
+		    dir);
+		return 0;
+	}
+	if (access(dir, R_OK | W_OK | X_OK) == -1) {
+		snprintf(err, err_len, "journal_dir %s: %s", dir,
+		    strerror(errno));
+		return 0;
+	}
+	memset(&f, 0, sizeof(f));
+	f.dry = 1;
+	if (!journal_compare(s, dir, &f, &end, err, err_len))
+		return 0;
+	if (f.applied > 0)
+		snprintf(info, info_len, "journal %s: %" PRIu64 " records "
+		    "(seq %" PRIu64 "..%" PRIu64 ") written but not committed "
+		    "before a crash will be applied at start", dir, f.applied,
+		    f.want - f.applied, f.want - 1);
+	else if (end.last_seq == 0 && s->j_seq > 0)
+		snprintf(info, info_len, "journal %s is empty and the store "
+		    "is at seq %" PRIu64 ": it will start at %" PRIu64, dir,
+		    s->j_seq, s->j_seq + 1);
+	else
+		snprintf(info, info_len, "journal %s at seq %" PRIu64
+		    " (epoch %" PRIu64 ")", dir, s->j_seq, s->j_epoch);
+	return 1;
 }
 
 /*

@@ -107,6 +107,15 @@ enum store_rc	store_open(struct store **out, const char *dir,
 		    const struct store_opts *opts);
 /* Closes the environment; NULL is allowed.  No transaction may be open. */
 void		store_close(struct store *);
+/*
+ * micad -n: what the start would find in the journal directory dir, on a
+ * store opened read-only: it exists (or can be made) and is writable, its
+ * records chain, and it is not behind the store nor of another history
+ * (the checks of the start, nothing applied).  1 with a line for the log
+ * in info, or 0 with err.
+ */
+int		store_journal_check(struct store *, const char *dir,
+		    char *info, size_t info_len, char *err, size_t err_len);
 
 /*
  * Write transactions.  fn runs inside a fresh write transaction; if it

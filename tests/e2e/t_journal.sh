@@ -271,6 +271,21 @@ expect_exit 0 "backup before one more issuance" admin backup "$T/b2.mdb"
 expect_exit 0 "one more issuance" admin issue --account bulk \
     --csr "$T/bulk.csr" --out "$T/last.crt"
 stop_micad
+# micad -n checks the journal as the start would
+expect_exit 0 "micad -n: the journal matches the store" "$BIN/micad" \
+    -c "$CONF" -n
+expect_out "micad -n names the journal's position" "journal $J at seq "
+conf_set "$CONF" journal_dir /nonexistent/parent/journal
+expect_exit 1 "micad -n: a journal_dir that cannot be made is refused" \
+    "$BIN/micad" -c "$CONF" -n
+expect_out "the refusal says why" "journal_dir /nonexistent/parent/journal \
+does not exist and cannot be made in /nonexistent/parent: No such file"
+: >"$T/jfile"
+conf_set "$CONF" journal_dir "$T/jfile"
+expect_exit 1 "micad -n: a journal_dir that is a file is refused" \
+    "$BIN/micad" -c "$CONF" -n
+expect_out "the refusal names it" "journal_dir $T/jfile is not a directory"
+conf_set "$CONF" journal_dir "$J"
 rm -rf "$D/store" "$J"
 mkdir -m 700 "$D/store" && cp "$T/b2.mdb" "$D/store/data.mdb"
 expect_exit 1 "a store behind the mark's journal seq is refused" \

@@ -1732,9 +1732,12 @@ struct list_ctx {
 	struct proto_msg	*reply;		/* CERTS being filled */
 	int64_t			 issued[PROTO_LIST_MAX];
 	uint32_t		 total;
+	uint32_t		 seen;		/* records read */
 	int			 bad;		/* a record did not parse, or
-						 * out of memory */
+						 * out of memory, or a stop */
 };
+
+static atomic_int	list_stopping;
 
 /* 1 if (ia, a) is newer than (ib, b). */
 static int
@@ -1758,6 +1761,12 @@ list_cb(const struct cert_rec *rec, void *arg)
 	size_t			 i, n = r->num_certs;
 	int			 len;
 
+	/* micad stops: the scan ends (nobody is told; at 10^6 it would
+	 * hold the stop for its length) */
+	if ((++lc->seen & 1023) == 0 && atomic_load(&list_stopping)) {
+		lc->bad = 1;
+		return 0;
+	}
 	if (strcmp(rec->account, lc->account) != 0)
 		return 1;
 	if (lc->total < UINT32_MAX)
@@ -1859,7 +1868,10 @@ list_done(void *arg)
 	struct list_job	*j = arg;
 	struct conn	*c = j->conn;
 
-	if (j->rc != STORE_OK || j->lc.bad)
+	if (atomic_load(&list_stopping))
+		log_info("cid=%" PRIu64 " account=%s list: given up at stop",
+		    j->cid, j->account);
+	else if (j->rc != STORE_OK || j->lc.bad)
 		log_warnx("cid=%" PRIu64 " account=%s list: %s", j->cid,
 		    j->account, j->rc != STORE_OK ? "store read failed" :
 		    "a certificate record does not parse");
@@ -2976,6 +2988,7 @@ ca_listener_stop(void)
 	if (L.lev != NULL)
 		evconnlistener_free(L.lev);
 	L.lev = NULL;
+	atomic_store(&list_stopping, 1);
 	while (L.conns != NULL)
 		conn_free(L.conns);
 	if (L.tick != NULL)

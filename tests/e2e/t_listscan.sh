@@ -3,8 +3,8 @@
 # account): at 300,000 certificates that takes a while, and it runs on a
 # worker, not on the CA-protocol loop, so other subscribers' connections
 # are served meanwhile.  The answer is still exact (the account's total
-# and its certificates, newest first), and a LIST of a connection that
-# goes away meanwhile is dropped quietly.
+# and its certificates, newest first), a LIST of a connection that goes
+# away meanwhile is dropped quietly, and a stop does not wait for a scan.
 . "$(dirname "$0")/lib.sh"
 
 mica_init "$T/ca" || { not_ok "mica-admin init"; done_testing; }
@@ -17,7 +17,7 @@ admin account add alice --subject "/CN=alice/O=Org" \
     --password-file "$T/pw" >"$T/alice.add" 2>&1 || not_ok "account add alice"
 sed -n 's/^totp secret[^:]*: //p' "$T/alice.add" >"$T/alice.secret"
 # (a TOTP code logs in once: bob and carol for the later LOGINs)
-for a in bob carol; do
+for a in bob carol dave; do
 	admin account add $a --subject "/CN=$a/O=Org" \
 	    --password-file "$T/pw" >"$T/$a.add" 2>&1 ||
 	    not_ok "account add $a"
@@ -69,6 +69,19 @@ python3 "$(dirname "$0")/list_busyloop.py" "$D/ca.crt" "$CA_PORT" carol \
     "$PW" "$(otp carol)" 1 >"$T/again.out" 2>&1
 expect_eq "the next LIST is answered (carol: none of her own)" \
     "$(grep -c '^certs 0 0$' "$T/again.out")" 1
+# a stop while a LIST reads: it gives up (or has finished); a clean exit
+python3 "$(dirname "$0")/list_busyloop.py" "$D/ca.crt" "$CA_PORT" dave \
+    "$PW" "$(otp dave)" close >"$T/stop.out" 2>&1
+expect_eq "dave's LIST sent" "$(cat "$T/stop.out")" \
+    "$(printf 'login ok\nclosed')"
 stop_micad
-expect_eq "micad stops cleanly" "$?" 0
+expect_eq "micad stops cleanly during a LIST" "$?" 0
+if grep -q "account=dave list: given up at stop" "$T/micad.log"; then
+	echo "# the stop came during dave's LIST"
+elif grep -q "account=dave list total=0" "$T/micad.log"; then
+	echo "# dave's LIST had finished before the stop"
+else
+	echo "# the stop came before dave's LIST was read"
+fi
+check "no LIST failed" sh -c "! grep -q 'list: store read failed\|list: a certificate record' '$T/micad.log'"
 done_testing

@@ -8,7 +8,8 @@
 #   tests/bench/ocsp.sh BIN BUILD        (make bench-ocsp)
 # Environment: DUR (seconds per run, default 5), CONNS ("1 16 64"),
 # SIZES ("1000 1000000"), NREQ (random-serial requests, 64), WRK_THREADS
-# (1), ROWS (the row names to run, e.g. "micad-post-nonce
+# (1), HTTP_THREADS (micad's [http] threads; default: its default),
+# ROWS (the row names to run, e.g. "micad-post-nonce
 # openssl-post-nonce"; default all).  One wrk thread for every responder: it sustains more requests a
 # second than any responder here, and a second one would take the second
 # core from the responder under test (with wrk and the responder both
@@ -139,6 +140,9 @@ setup_size() {
 	D=$S/ca
 	mkdir -p "$S/req"
 	mica_init "$D" --cn "Bench CA" || return 1
+	if [ -n "${HTTP_THREADS:-}" ]; then
+		conf_set_in "$CONF" http threads "$HTTP_THREADS" || return 1
+	fi
 	start_micad || return 1
 	printf 'bench password 1\n' >"$S/pw"
 	admin account add bench --subject "/CN=bench/O=Example" \

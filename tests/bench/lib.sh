@@ -1,4 +1,4 @@
-# lib.sh - what the OCSP benchmarks (ocsp.sh, ocsp_cpu.sh, varnish.sh)
+# lib.sh - what the benchmarks (ocsp.sh, ocsp_cpu.sh, varnish.sh, start.sh)
 # share.  Set BIN_ARG (the programs' directory: absolute, or relative to
 # the top of the tree) and source it: it sources tests/e2e/lib.sh (T,
 # mica_init, start_micad, admin ...) with MICA_BIN set, and adds the

@@ -72,3 +72,40 @@ ocsp_status() {
 	openssl ocsp -issuer "$P/ca.crt" -serial "0x$2" -url "$1" -no_nonce \
 	    -CAfile "$P/ca.crt" 2>/dev/null | sed -n "s/^0x$2: //p" | head -n 1
 }
+
+# promote_standby EPOCH: mica-admin promote on the standby; waits until
+# its status says it is the primary at EPOCH.
+promote_standby() {
+	expect_exit 0 "mica-admin promote on the standby" sadmin promote
+	expect_out "promote says the epoch" "promoted: epoch $1 at seq"
+	i=0
+	while [ $i -lt 100 ]; do
+		sadmin status 2>/dev/null |
+		    grep -q "^role: primary (epoch $1)" && break
+		sleep 0.1; i=$((i + 1))
+	done
+	expect_exit 0 "the promoted server's status" sadmin status
+	expect_out "it is the primary at epoch $1" "role: primary (epoch $1)"
+}
+
+# subscriber_u1: on the running primary, the account u1 (password file
+# $PW) and its certificate $T/u1.crt; its TOTP secret in $T/u1.secret.
+subscriber_u1() {
+	admin account add u1 --subject "/CN=u1/O=Org" --password-file "$PW" \
+	    >"$T/u1.add" 2>&1 || not_ok "account u1"
+	sed -n 's/^totp secret[^:]*: //p' "$T/u1.add" >"$T/u1.secret"
+	make_csr "$T/u1.key" "$T/u1.csr" "/CN=u1/O=Org"
+	admin issue --account u1 --csr "$T/u1.csr" --out "$T/u1.crt" \
+	    >/dev/null 2>&1 || not_ok "issue u1"
+}
+
+# reissue_u1 PORT [OPTION...]: the real mica reissue of u1's certificate
+# at 127.0.0.1:PORT (new key $T/u1.new.key, $T/u1.new.crt), with the
+# TOTP code $CODE when set, else the current one.
+reissue_u1() {
+	code=${CODE:-$(oathtool --totp -b "$(cat "$T/u1.secret")")}
+	port=$1; shift
+	"$BIN/mica" --server "127.0.0.1:$port" --ca "$P/ca.crt" reissue \
+	    --account u1 --lost-cert "$T/u1.crt" --key "$T/u1.new.key" \
+	    --out "$T/u1.new.crt" --password-file "$PW" --otp "$code" "$@"
+}

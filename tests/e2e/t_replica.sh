@@ -88,20 +88,7 @@ done
 expect_eq "$N accounts with a certificate each" "$(sort -u "$T/lost" | wc -l)" "$N"
 
 # a subscriber for the reissues on the standby and the promoted server
-admin account add u1 --subject "/CN=u1/O=Org" --password-file "$PW" \
-    >"$T/u1.add" 2>&1 || not_ok "account u1"
-sed -n 's/^totp secret[^:]*: //p' "$T/u1.add" >"$T/u1.secret"
-make_csr "$T/u1.key" "$T/u1.csr" "/CN=u1/O=Org"
-admin issue --account u1 --csr "$T/u1.csr" --out "$T/u1.crt" >/dev/null 2>&1 ||
-    not_ok "issue u1"
-reissue() {	# SERVER-PORT [OPTION...]: mica reissue of u1's certificate there
-	code=$(oathtool --totp -b "$(cat "$T/u1.secret")")
-	port=$1; shift
-	"$BIN/mica" --server "127.0.0.1:$port" --ca "$P/ca.crt" reissue \
-	    --account u1 --lost-cert "$T/u1.crt" --key "$T/u1.new.key" \
-	    --out "$T/u1.new.crt" --password-file "$PW" --otp "$code" \
-	    --no-wait "$@"
-}
+subscriber_u1
 
 # ---- the standby's directory: mica-admin replica add (offline) ----
 S=$T/s
@@ -345,7 +332,7 @@ expect_exit 1 "the standby refuses mica-admin account add" \
 expect_out "account add refusal" "this server is a standby"
 # (ERROR 14: mica exits 5 at once; t_standbywrite.sh counts the tries)
 expect_exit 5 "the standby refuses a reissue (CA protocol)" \
-    reissue "$SCA_PORT"
+    reissue_u1 "$SCA_PORT" --no-wait
 expect_out "reissue refusal names the primary" \
     "this server is a standby; the primary is 127.0.0.1:$RPORT"
 # the number of the CRL it serves (the primary's), not 0
@@ -463,22 +450,15 @@ stop_standby
 cp "$P/private/ca.key" "$S/private/ca.key"
 conf_set_in "$SCONF" ca key private/ca.key
 start_standby || not_ok "the standby restarts with the CA key"
-expect_exit 0 "mica-admin promote on the standby" sadmin promote
-expect_out "promote says the epoch" "promoted: epoch 2 at seq"
-i=0
-while [ $i -lt 100 ]; do
-	sadmin status 2>/dev/null | grep -q '^role: primary (epoch 2)' && break
-	sleep 0.1; i=$((i + 1))
-done
-expect_exit 0 "the promoted server's status" sadmin status
-expect_out "it is the primary at epoch 2" "role: primary (epoch 2)"
+promote_standby 2
 s=$(sed -n "6p" "$T/serials")
 expect_exit 0 "the promoted server takes a revocation" sadmin revoke "$s"
 expect_eq "its OCSP says revoked" "$(ocsp_status "http://127.0.0.1:$SHTTP" "$s")" revoked
 # a real reissue on the promoted server: mica reissue, then approve
 # (the standby refused before LOGIN: the TOTP code was not spent; exit 4:
 # the request waits for approval)
-expect_exit 4 "mica reissue on the promoted server" reissue "$SCA_PORT"
+expect_exit 4 "mica reissue on the promoted server" \
+    reissue_u1 "$SCA_PORT" --no-wait
 RID=$(printf '%s\n' "$OUT" | sed -n 's/^request: //p')
 expect_exit 0 "approve on the promoted server" sadmin approve "$RID"
 expect_eq "the lost certificate is revoked there" \

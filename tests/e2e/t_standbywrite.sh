@@ -23,12 +23,7 @@ replica_primary || { not_ok "mica-admin init"; done_testing; }
 start_micad "$PCONF" || { not_ok "primary starts"; done_testing; }
 PW=$T/pw
 echo 'correct-horse-battery' >"$PW"
-admin account add u1 --subject "/CN=u1/O=Org" --password-file "$PW" \
-    >"$T/u1.add" 2>&1 || not_ok "account u1"
-sed -n 's/^totp secret[^:]*: //p' "$T/u1.add" >"$T/u1.secret"
-make_csr "$T/u1.key" "$T/u1.csr" "/CN=u1/O=Org"
-admin issue --account u1 --csr "$T/u1.csr" --out "$T/u1.crt" >/dev/null 2>&1 ||
-    not_ok "issue u1"
+subscriber_u1
 LOST=$(serial_of "$T/u1.crt")
 
 # ---- the standby: replica add through the running primary ----
@@ -48,18 +43,13 @@ check "the standby catches up" catch_up
 
 # CODE: one TOTP code for both reissues (the standby must not use it)
 CODE=$(oathtool --totp -b "$(cat "$T/u1.secret")")
-reissue() {	# PORT: mica reissue of u1's certificate there (default --timeout)
-	"$BIN/mica" --server "127.0.0.1:$1" --ca "$P/ca.crt" reissue \
-	    --account u1 --lost-cert "$T/u1.crt" --key "$T/u1.new.key" \
-	    --out "$T/u1.new.crt" --password-file "$PW" --otp "$CODE"
-}
 refusals() { grep -c "refused: this server is a standby" "$T/standby.log"; }
 errors14() { grep -c "error code=14 (this server is a standby)" "$T/standby.log"; }
 expect_eq "no refusal logged before" "$(refusals)" 0
 
 # ---- mica reissue against the standby: exit 5 at once ----
 expect_exit 5 "mica reissue against the standby exits 5 (standby)" \
-    reissue "$SCA_PORT"
+    reissue_u1 "$SCA_PORT"
 expect_out "it says what the standby said, naming the primary" \
     "mica: this server is a standby; the primary is 127.0.0.1:$RPORT ([replica] primary): ask the primary's CA address"
 expect_out "and what to do" \
@@ -120,17 +110,9 @@ expect_eq "the standby's OCSP still says good for the lost certificate" \
 
 # ---- promoted: the same command works there ----
 stop_micad
-expect_exit 0 "mica-admin promote on the standby" sadmin promote
-expect_out "promote says the epoch" "promoted: epoch 2 at seq"
-i=0
-while [ $i -lt 100 ]; do
-	sadmin status 2>/dev/null | grep -q '^role: primary (epoch 2)' && break
-	sleep 0.1; i=$((i + 1))
-done
-expect_exit 0 "the promoted server's status" sadmin status
-expect_out "it is the primary" "role: primary (epoch 2)"
+promote_standby 2
 expect_exit 0 "the same mica reissue (same code) on the promoted server" \
-    reissue "$SCA_PORT"
+    reissue_u1 "$SCA_PORT"
 check "the new certificate verifies" \
     openssl verify -CAfile "$P/ca.crt" "$T/u1.new.crt"
 expect_eq "the lost certificate is revoked there" \

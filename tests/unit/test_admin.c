@@ -293,6 +293,17 @@ rr_att(struct adm_msg *m, const char *name, const uint8_t *d, size_t len)
 	assert_true(adm_msg_attach(m, name, d, len));
 }
 
+/* "replica record sb1" with cert0, cert1 and cert2 as given. */
+static void
+rr_three(struct adm_msg *m, const uint8_t *d0, size_t l0, const uint8_t *d1,
+    size_t l1, const uint8_t *d2, size_t l2)
+{
+	rr_msg(m, "sb1");
+	rr_att(m, "cert0", d0, l0);
+	rr_att(m, "cert1", d1, l1);
+	rr_att(m, "cert2", d2, l2);
+}
+
 static void
 rr_all(struct rr_fx *f, struct adm_msg *m)
 {
@@ -352,8 +363,11 @@ test_reprec_malformed(void **state)
 {
 	struct rr_fx *f = *state;
 	struct adm_msg m;
+	const char *bad_names[] = { NULL, "", "SB1", "sb1/../x", "sb1\n",
+	    "sb 1" };
 	uint8_t *big, *longer;
 	char name[80];
+	size_t i;
 
 	/* the words */
 	rr_msg(&m, NULL);
@@ -365,21 +379,12 @@ test_reprec_malformed(void **state)
 	rr_run(f, &m, "usage: replica record NAME");
 	memset(name, 'a', 65);
 	name[65] = '\0';		/* REPL_NAME_MAX + 1 */
-	rr_msg(&m, name);
-	rr_all(f, &m);
-	rr_run(f, &m, "replica record: bad name");
-	rr_msg(&m, "");
-	rr_all(f, &m);
-	rr_run(f, &m, "replica record: bad name");
-	rr_msg(&m, "SB1");
-	rr_all(f, &m);
-	rr_run(f, &m, "replica record: bad name");
-	rr_msg(&m, "sb1/../x");
-	rr_all(f, &m);
-	rr_run(f, &m, "replica record: bad name");
-	rr_msg(&m, "sb1\n");
-	rr_all(f, &m);
-	rr_run(f, &m, "replica record: bad name");
+	bad_names[0] = name;
+	for (i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+		rr_msg(&m, bad_names[i]);
+		rr_all(f, &m);
+		rr_run(f, &m, "replica record: bad name");
+	}
 
 	/* the attachments: missing, empty, too large, unknown, twice */
 	rr_msg(&m, "sb1");
@@ -388,17 +393,15 @@ test_reprec_malformed(void **state)
 	rr_att(&m, "cert0", f->ok_der[0], f->ok_len[0]);
 	rr_att(&m, "cert2", f->ok_der[2], f->ok_len[2]);
 	rr_run(f, &m, "cert1 (the TLS server certificate) missing");
-	rr_msg(&m, "sb1");
-	rr_att(&m, "cert0", f->ok_der[0], 0);
-	rr_att(&m, "cert1", f->ok_der[1], f->ok_len[1]);
-	rr_att(&m, "cert2", f->ok_der[2], f->ok_len[2]);
+	rr_three(&m, f->ok_der[0], 0,
+	    f->ok_der[1], f->ok_len[1],
+	    f->ok_der[2], f->ok_len[2]);
 	rr_run(f, &m, "cert0 (the OCSP signer certificate) missing");
 	assert_non_null(big = calloc(1, ADM_REPREC_CERT_MAX + 1));
 	memcpy(big, f->ok_der[1], f->ok_len[1]);
-	rr_msg(&m, "sb1");
-	rr_att(&m, "cert0", f->ok_der[0], f->ok_len[0]);
-	rr_att(&m, "cert1", big, ADM_REPREC_CERT_MAX + 1);
-	rr_att(&m, "cert2", f->ok_der[2], f->ok_len[2]);
+	rr_three(&m, f->ok_der[0], f->ok_len[0],
+	    big, ADM_REPREC_CERT_MAX + 1,
+	    f->ok_der[2], f->ok_len[2]);
 	rr_run(f, &m, "cert1 is 65537 bytes, at most 65536");
 	free(big);
 	rr_msg(&m, "sb1");
@@ -418,46 +421,39 @@ test_reprec_malformed(void **state)
 	rr_run(f, &m, "cert0 given twice");
 
 	/* the certificates: truncated, trailing bytes, not DER */
-	rr_msg(&m, "sb1");
-	rr_att(&m, "cert0", f->ok_der[0], f->ok_len[0] - 1);
-	rr_att(&m, "cert1", f->ok_der[1], f->ok_len[1]);
-	rr_att(&m, "cert2", f->ok_der[2], f->ok_len[2]);
+	rr_three(&m, f->ok_der[0], f->ok_len[0] - 1,
+	    f->ok_der[1], f->ok_len[1],
+	    f->ok_der[2], f->ok_len[2]);
 	rr_run(f, &m, "cert0 is not a DER certificate");
 	assert_non_null(longer = malloc(f->ok_len[1] + 1));
 	memcpy(longer, f->ok_der[1], f->ok_len[1]);
 	longer[f->ok_len[1]] = 0;
-	rr_msg(&m, "sb1");
-	rr_att(&m, "cert0", f->ok_der[0], f->ok_len[0]);
-	rr_att(&m, "cert1", longer, f->ok_len[1] + 1);
-	rr_att(&m, "cert2", f->ok_der[2], f->ok_len[2]);
+	rr_three(&m, f->ok_der[0], f->ok_len[0],
+	    longer, f->ok_len[1] + 1,
+	    f->ok_der[2], f->ok_len[2]);
 	rr_run(f, &m, "cert1 is not a DER certificate (or has bytes after it)");
 	free(longer);
-	rr_msg(&m, "sb1");
-	rr_att(&m, "cert0", f->ok_der[0], f->ok_len[0]);
-	rr_att(&m, "cert1", f->ok_der[1], f->ok_len[1]);
-	rr_att(&m, "cert2", (const uint8_t *)"\x30\x82\xff\xff", 4);
+	rr_three(&m, f->ok_der[0], f->ok_len[0],
+	    f->ok_der[1], f->ok_len[1],
+	    (const uint8_t *)"\x30\x82\xff\xff", 4);
 	rr_run(f, &m, "cert2 is not a DER certificate");
 
 	/* well-formed certificates in the wrong place or of someone else */
-	rr_msg(&m, "sb1");
-	rr_att(&m, "cert0", f->ok_der[1], f->ok_len[1]);
-	rr_att(&m, "cert1", f->ok_der[0], f->ok_len[0]);
-	rr_att(&m, "cert2", f->ok_der[2], f->ok_len[2]);
+	rr_three(&m, f->ok_der[1], f->ok_len[1],
+	    f->ok_der[0], f->ok_len[0],
+	    f->ok_der[2], f->ok_len[2]);
 	rr_run(f, &m, "cert0 is not the OCSP signer certificate (its extended key usage)");
-	rr_msg(&m, "sb1");
-	rr_att(&m, "cert0", f->ca_der, f->ca_len);
-	rr_att(&m, "cert1", f->ok_der[1], f->ok_len[1]);
-	rr_att(&m, "cert2", f->ok_der[2], f->ok_len[2]);
+	rr_three(&m, f->ca_der, f->ca_len,
+	    f->ok_der[1], f->ok_len[1],
+	    f->ok_der[2], f->ok_len[2]);
 	rr_run(f, &m, "cert0 is not the OCSP signer certificate (its extended key usage)");
-	rr_msg(&m, "sb1");
-	rr_att(&m, "cert0", f->foreign, f->foreign_len);
-	rr_att(&m, "cert1", f->ok_der[1], f->ok_len[1]);
-	rr_att(&m, "cert2", f->ok_der[2], f->ok_len[2]);
+	rr_three(&m, f->foreign, f->foreign_len,
+	    f->ok_der[1], f->ok_len[1],
+	    f->ok_der[2], f->ok_len[2]);
 	rr_run(f, &m, "cert0 is not a certificate this CA issued");
-	rr_msg(&m, "sb1");
-	rr_att(&m, "cert0", f->ok_der[0], f->ok_len[0]);
-	rr_att(&m, "cert1", f->ok_der[1], f->ok_len[1]);
-	rr_att(&m, "cert2", f->other_name, f->other_name_len);
+	rr_three(&m, f->ok_der[0], f->ok_len[0],
+	    f->ok_der[1], f->ok_len[1],
+	    f->other_name, f->other_name_len);
 	rr_run(f, &m, "cert2 is not the replication certificate of this "
 	    "replica (its subject must be CN=replica:sb1)");
 	rr_msg(&m, "other");

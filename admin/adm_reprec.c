@@ -18,6 +18,7 @@
 #include "admin/admin.h"
 #include "ca/ca.h"
 #include "ca/repl.h"
+#include "common/log.h"
 
 /* What each attachment must be: the profiles replica add issues. */
 static const struct reprec_slot {
@@ -192,11 +193,8 @@ adm_reprec_parse(struct adm_replica_rec *out, char *out_name,
 				    slots[i].att, slots[k].att);
 				goto fail;
 			}
-		if ((c->der = malloc(att[k]->len)) == NULL) {
-			snprintf(err, err_len, "replica record: out of "
-			    "memory");
-			goto fail;
-		}
+		if ((c->der = malloc(att[k]->len)) == NULL)
+			fatalx("out of memory");
 		memcpy(c->der, att[k]->data, att[k]->len);
 		c->der_len = att[k]->len;
 		c->st.status = CERT_GOOD;

@@ -2248,10 +2248,7 @@ struct reprec_job {
 static void
 reprec_free(struct reprec_job *j)
 {
-	int i;
-
-	for (i = 0; i < 3; i++)
-		free(j->rr.rec[i].der);
+	adm_reprec_cleanup(&j->rr);
 	free(j);
 }
 
@@ -2320,22 +2317,14 @@ reprec_written(void *arg, enum store_rc rc)
 static void
 cmd_replica_record(struct adm_req *r)
 {
-	static const char *const att[3] = { "cert0", "cert1", "cert2" };
 	struct reprec_job *j;
 	X509 *ca = r->d->signer != NULL ?
 	    ca_signer_get0_cert(r->d->signer) : NULL;
-	char cn[REPL_NAME_MAX + 16], chk[REPL_NAME_MAX + 1], got[128];
-	int i;
+	char err[512];
 
 	if (r->in.argc != 3 || r->fd < 0) {
 		adm_usage(r, "usage: replica record NAME (mica-admin replica "
 		    "add passes the certificates and the open store copy)");
-		return;
-	}
-	snprintf(cn, sizeof(cn), "replica:%s", r->in.argv[2]);
-	if (strlen(r->in.argv[2]) > REPL_NAME_MAX ||
-	    !repl_cn_name(cn, chk, sizeof(chk))) {
-		adm_fail(r, "replica record: bad name");
 		return;
 	}
 	if (ca == NULL) {
@@ -2345,57 +2334,13 @@ cmd_replica_record(struct adm_req *r)
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		fatalx("out of memory");
 	j->r = r;
-	snprintf(j->name, sizeof(j->name), "%s", chk);
-	j->rr.name = j->name;
-	j->rr.actor = r->actor;
-	for (i = 0; i < 3; i++) {
-		const struct adm_attach *a = adm_msg_get(&r->in, att[i]);
-		const unsigned char *p;
-		struct cert_rec *c = &j->rr.rec[i];
-		X509 *x;
-		int ok;
-
-		if (a == NULL || a->len == 0 || a->len > 65536) {
-			adm_fail(r, "replica record: %s missing", att[i]);
-			reprec_free(j);
-			return;
-		}
-		p = a->data;
-		if ((x = d2i_X509(NULL, &p, (long)a->len)) == NULL ||
-		    p != a->data + a->len) {
-			ERR_clear_error();
-			X509_free(x);
-			adm_fail(r, "replica record: %s is not a certificate",
-			    att[i]);
-			reprec_free(j);
-			return;
-		}
-		ok = X509_check_issued(ca, x) == X509_V_OK &&
-		    X509_verify(x, X509_get0_pubkey(ca)) == 1 &&
-		    ca_cert_serial(x, c->serial) &&
-		    ca_cert_times(x, &c->st.not_before, &c->st.not_after);
-		if (ok && i == 2) {
-			got[0] = '\0';
-			X509_NAME_get_text_by_NID(X509_get_subject_name(x),
-			    NID_commonName, got, sizeof(got));
-			ok = strcmp(got, cn) == 0;
-		}
-		X509_free(x);
-		ERR_clear_error();
-		if (!ok) {
-			adm_fail(r, "replica record: %s is not one this CA "
-			    "issued for replica %s", att[i], j->name);
-			reprec_free(j);
-			return;
-		}
-		if ((c->der = malloc(a->len)) == NULL)
-			fatalx("out of memory");
-		memcpy(c->der, a->data, a->len);
-		c->der_len = a->len;
-		c->st.status = CERT_GOOD;
-		c->issued_at = time(NULL);
-		snprintf(c->account, sizeof(c->account), "%s", CA_OWN_ACCOUNT);
+	if (!adm_reprec_parse(&j->rr, j->name, sizeof(j->name), &r->in, ca,
+	    time(NULL), err, sizeof(err))) {
+		adm_fail(r, "%s", err);
+		free(j);
+		return;
 	}
+	j->rr.actor = r->actor;
 	if (!micad_write(r->d, reprec_txn, j, NULL, reprec_written)) {
 		reprec_free(j);
 		adm_fail(r, "replica record: micad is stopping");

@@ -18,6 +18,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
+
+#include <openssl/types.h>
 
 #include "common/bytes.h"
 #include "store/store.h"
@@ -87,13 +90,30 @@ int	adm_replica_cmd(int argc, char **argv, const char *cpath);
 /* The three certificates of replica add (OCSP signer, TLS server,
  * replication client) for the store. */
 struct store_txn;
+#define ADM_REPREC_CERTS	3
+#define ADM_REPREC_CERT_MAX	65536	/* bytes of one certificate's DER */
 struct adm_replica_rec {
-	struct cert_rec	 rec[3];
+	struct cert_rec	 rec[ADM_REPREC_CERTS];
 	const char	*name;
 	const char	*actor;		/* the audit's; NULL: "mica-admin" */
 };
 /* store_txn_fn: records them, an audit record each. */
 enum store_rc	adm_replica_txn(struct store_txn *, void *arg);
+/*
+ * The admin command "replica record NAME" (argv replica, record, NAME;
+ * attachments cert0, cert1, cert2, each once and nothing else): checks
+ * NAME (a replica name), that each attachment is one whole DER
+ * certificate issued by ca with the profile replica add gives it (EKU
+ * OCSPSigning, serverAuth, clientAuth with the only CN replica:NAME) and
+ * that the three differ, and fills out (status good, issued_at now, the
+ * CA's own account; out->name = out_name, the checked NAME).  Returns 1;
+ * or 0 with a message in err and nothing to free.  On success the DER
+ * copies are freed with adm_reprec_cleanup.
+ */
+int	adm_reprec_parse(struct adm_replica_rec *out, char *out_name,
+	    size_t name_len, const struct adm_msg *in, X509 *ca, time_t now,
+	    char *err, size_t err_len);
+void	adm_reprec_cleanup(struct adm_replica_rec *);
 
 /* mica-admin: sends req (and pass_fd with SCM_RIGHTS when >= 0) to the
  * admin socket sock, prints micad's text, returns its exit code. */

@@ -1975,7 +1975,12 @@ dispatch(struct conn *c, struct proto_msg *m)
 		return;
 	}
 	if (repl_refuse_proto(m->type, refuse, sizeof(refuse))) {
-		conn_error(c, m->id, PROTO_E_BUSY, refuse);
+		/* not busy: a client must not retry here, but go to the
+		 * primary (a LOGIN's code was not checked) */
+		log_info("cid=%" PRIu64 " id=%" PRIu32 " %s refused: this "
+		    "server is a standby", c->cid, m->id,
+		    proto_type_name(m->type));
+		conn_error(c, m->id, PROTO_E_STANDBY, refuse);
 		return;
 	}
 	switch (m->type) {

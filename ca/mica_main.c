@@ -50,6 +50,7 @@
 #define EXIT_USAGE	2
 #define EXIT_REJECTED	3
 #define EXIT_PENDING	4
+#define EXIT_STANDBY	5	/* the server is a standby (ERROR 14) */
 #define EXIT_CHOOSE	EXIT_USAGE	/* several certificates, no terminal */
 #define EXIT_NOT_DUE	EXIT_PENDING	/* renew: before the window */
 
@@ -108,6 +109,12 @@ struct conn {
 
 enum rd_rc { RD_OK, RD_TIMEOUT, RD_ERR };
 
+/*
+ * Set once the server answered ERROR 14 (a standby): every command then
+ * fails at once, without a retry, and main() exits EXIT_STANDBY.
+ */
+static int standby_refused;
+
 #define P12_HELP \
 "\n" \
 "  --p12 FILE also writes key, certificate and chain as a PKCS#12 file\n" \
@@ -137,7 +144,9 @@ static const char usage_main[] =
 "  mica COMMAND --help shows the command's options; mica --version the\n"
 "  version.\n"
 "exit: 0 certificate written, 1 failed, 2 usage (or: several\n"
-"      certificates and no terminal to choose), 3 rejected, 4 pending\n";
+"      certificates and no terminal to choose), 3 rejected, 4 pending,\n"
+"      5 the server is a standby (nothing sent, a code not used: run\n"
+"      the command again with --server naming the primary)\n";
 
 static const char usage_reissue[] =
 "usage: mica [global] reissue --account NAME --key NEW.key --out NEW.crt\n"
@@ -772,6 +781,9 @@ read_msg(struct conn *c, struct proto_msg *out, time_t deadline)
 			memmove(c->buf, c->buf + res.consumed,
 			    c->len - res.consumed);
 			c->len -= res.consumed;
+			if (out->type == PROTO_ERROR &&
+			    out->code == PROTO_E_STANDBY)
+				standby_refused = 1;
 			return RD_OK;
 		case PROTO_FAIL:
 			warnx("bad frame from the server: %s", res.text);
@@ -2731,6 +2743,13 @@ main(int argc, char **argv)
 		rc = cmd_renew(&o);
 	else
 		rc = cmd_lookup(&o, usage == usage_fetch);
+	if (rc == EXIT_FAIL && standby_refused) {
+		/* ERROR 14: asking again here cannot help */
+		fprintf(stderr, "mica: %s is a standby: run the command "
+		    "again with --server naming the primary's CA address\n",
+		    o.server);
+		rc = EXIT_STANDBY;
+	}
 	return rc;
  usage:
 	fprintf(stderr, "%s", usage);

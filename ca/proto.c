@@ -870,6 +870,7 @@ proto_err_name(uint16_t code)
 		"authentication failed", "account locked", "bad request",
 		"duplicate open request", "not found", "busy",
 		"internal error", "unknown critical field",
+		"this server is a standby",
 	};
 
 	switch (code) {

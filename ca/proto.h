@@ -156,6 +156,8 @@ enum proto_err {
 	PROTO_E_BUSY = 11,		/* rate limited, try later */
 	PROTO_E_INTERNAL = 12,		/* server-side failure */
 	PROTO_E_CRITICAL = 13,		/* unknown critical TLV tag */
+	PROTO_E_STANDBY = 14,		/* a standby: writes go to the
+					 * primary (TEXT names it); no retry */
 	/* the account (20..27) */
 	PROTO_E_REPLAY = 20,		/* right password, code already used:
 					 * not counted as a failure */

@@ -1523,8 +1523,11 @@ repl_refuse_proto(int type, char *msg, size_t msg_len)
 	if (!R.standby || type == PROTO_HELLO || type == PROTO_FETCH ||
 	    type == PROTO_STATUS)
 		return 0;
-	snprintf(msg, msg_len, "this server is a standby; the primary is %s",
-	    R.primary);
+	/* [replica] primary is the primary's replication address: its
+	 * host is the one to ask, its CA protocol port is its own */
+	snprintf(msg, msg_len, "this server is a standby; the primary is "
+	    "%.300s ([replica] primary): ask the primary's CA address; "
+	    "only FETCH and STATUS are answered here", R.primary);
 	return 1;
 }
 

@@ -112,7 +112,8 @@ int	repl_start(struct micad *);
 void	repl_stop(void);
 int	repl_is_standby(void);
 /* A standby refuses writes: 1 with msg for an admin command or a CA
- * protocol request type that writes. */
+ * protocol request type that writes (the listener answers the latter
+ * with ERROR 14, PROTO_E_STANDBY; msg names [replica] primary). */
 int	repl_refuse_admin(const char *cmd, const char *sub, char *msg,
 	    size_t msg_len);
 int	repl_refuse_proto(int type, char *msg, size_t msg_len);

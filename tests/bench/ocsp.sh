@@ -25,11 +25,8 @@
 # tool is missing or a run errors, never on the numbers.
 BIN_ARG=${1:-bin}
 BUILD_ARG=${2:-build}
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-case "$BIN_ARG" in /*) MICA_BIN=$BIN_ARG ;; *) MICA_BIN=$TOP/$BIN_ARG ;; esac
+. "$(dirname "$0")/lib.sh"
 case "$BUILD_ARG" in /*) BUILDDIR=$BUILD_ARG ;; *) BUILDDIR=$TOP/$BUILD_ARG ;; esac
-export MICA_BIN
-. "$TOP/tests/e2e/lib.sh"
 DUR=${DUR:-5}
 CONNS=${CONNS:-"1 16 64"}
 SIZES=${SIZES:-"1000 1000000"}
@@ -49,22 +46,9 @@ bench_cleanup() {
 }
 trap bench_cleanup EXIT
 
-for tool in wrk nginx openssl curl python3; do
-	command -v "$tool" >/dev/null 2>&1 ||
-	    [ -x "/usr/sbin/$tool" ] || { echo "bench: $tool missing"; exit 1; }
-done
+bench_need wrk nginx openssl curl python3
 [ -x "$FILL" ] || { echo "bench: $FILL missing (make $BUILD_ARG/tests/fill_store)"; exit 1; }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-
-post_lua() {
-	cat >"$2" <<EOF
-local f = io.open("$1", "rb")
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/ocsp-request"
-EOF
-}
 
 # mix_lua OUT FIRST PREFIX: POST a random one of FIRST and PREFIX_K.der,
 # K = 0..NREQ-1; the requests are formatted once per wrk thread.
@@ -144,13 +128,7 @@ setup_size() {
 		conf_set_in "$CONF" http threads "$HTTP_THREADS" || return 1
 	fi
 	start_micad || return 1
-	printf 'bench password 1\n' >"$S/pw"
-	admin account add bench --subject "/CN=bench/O=Example" \
-	    --password-file "$S/pw" >/dev/null 2>&1
-	make_csr "$S/leaf.key" "$S/leaf.csr" "/CN=bench/O=Example"
-	admin issue --account bench --csr "$S/leaf.csr" --days 30 \
-	    --out "$S/leaf.crt" >/dev/null 2>&1 ||
-	    { echo "bench: issue failed"; return 1; }
+	bench_leaf "$S" || return 1
 	stop_micad || { echo "bench: micad exit status $?"; return 1; }
 
 	ser=$(serial_of "$S/leaf.crt")
@@ -232,17 +210,14 @@ run() {
 	else
 		out=$(wrk -t"$th" -c"$c" -d"${DUR}s" --latency "$url" 2>&1)
 	fi
-	rps=$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ {print $2}')
-	p50=$(printf '%s\n' "$out" | awk '$1 == "50%" {print $2}')
-	p99=$(printf '%s\n' "$out" | awk '$1 == "99%" {print $2}')
-	errs=$(printf '%s\n' "$out" | grep -E "Non-2xx|Socket errors" | tr '\n' ' ')
+	wrk_parse "$out"
 	printf '%-8s %-18s %5s %12s %10s %10s  %s\n' "$size" "$name" "$c" \
-	    "${rps:-?}" "${p50:-?}" "${p99:-?}" "$errs"
-	if [ -z "$rps" ] || printf %s "$errs" | grep -q "Non-2xx"; then
+	    "${RPS:-?}" "${P50:-?}" "${P99:-?}" "$ERRS"
+	if [ -z "$RPS" ] || printf %s "$ERRS" | grep -q "Non-2xx"; then
 		RUN_ERRORS=$((RUN_ERRORS + 1))
 		printf '%s\n' "$out" | sed 's/^/#   /' | head -n 20
 	fi
-	echo "$size $name $c ${rps:-0} $(to_us "${p50:-0}") $(to_us "${p99:-0}")" \
+	echo "$size $name $c ${RPS:-0} $(to_us "${P50:-0}") $(to_us "${P99:-0}")" \
 	    >>"$RESULTS"
 	case $name in openssl-*) ossl_stop ;; esac
 }

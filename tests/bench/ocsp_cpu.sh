@@ -5,34 +5,18 @@
 # shared machine does not change much (unlike requests/s).
 #   tests/bench/ocsp_cpu.sh BIN        CONNS (16), DUR (5)
 BIN_ARG=${1:-bin}
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-case "$BIN_ARG" in /*) MICA_BIN=$BIN_ARG ;; *) MICA_BIN=$TOP/$BIN_ARG ;; esac
-export MICA_BIN
-. "$TOP/tests/e2e/lib.sh"
+. "$(dirname "$0")/lib.sh"
 CONNS=${CONNS:-16}
 DUR=${DUR:-5}
 trap cleanup EXIT
-for tool in wrk perf openssl; do
-	command -v "$tool" >/dev/null 2>&1 || { echo "cpu: $tool missing"; exit 1; }
-done
+bench_need wrk perf openssl
 D=$T/ca
 mica_init "$D" --cn "Bench CA" || exit 1
 start_micad || exit 1
-printf 'bench password 1\n' >"$T/pw"
-admin account add bench --subject "/CN=bench/O=Example" \
-    --password-file "$T/pw" >/dev/null 2>&1
-make_csr "$T/leaf.key" "$T/leaf.csr" "/CN=bench/O=Example"
-admin issue --account bench --csr "$T/leaf.csr" --days 30 \
-    --out "$T/leaf.crt" >/dev/null 2>&1 || { echo "cpu: issue failed"; exit 1; }
+bench_leaf "$T" || exit 1
 openssl ocsp -issuer "$D/ca.crt" -cert "$T/leaf.crt" -nonce \
     -reqout "$T/req.der" >/dev/null 2>&1
-cat >"$T/post.lua" <<LUA
-local f = io.open("$T/req.der", "rb")
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/ocsp-request"
-LUA
+post_lua "$T/req.der" "$T/post.lua"
 SIGNER=$(pgrep -P "$MICAD_PID" | head -1)
 # warm up, then measure
 wrk -t1 -c"$CONNS" -d1s -s "$T/post.lua" "$URL/ocsp" >/dev/null 2>&1

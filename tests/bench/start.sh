@@ -16,11 +16,8 @@
 # when a tool is missing or a run errors, never on the numbers.
 BIN_ARG=${1:-bin}
 BUILD_ARG=${2:-build}
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-case "$BIN_ARG" in /*) MICA_BIN=$BIN_ARG ;; *) MICA_BIN=$TOP/$BIN_ARG ;; esac
+. "$(dirname "$0")/lib.sh"
 case "$BUILD_ARG" in /*) BUILDDIR=$BUILD_ARG ;; *) BUILDDIR=$TOP/$BUILD_ARG ;; esac
-export MICA_BIN
-. "$TOP/tests/e2e/lib.sh"
 SIZES=${SIZES:-"1000 1000000"}
 RUNS=${RUNS:-3}
 FILL=$BUILDDIR/tests/fill_store
@@ -54,13 +51,7 @@ setup_size() {
 	mkdir -p "$S/req"
 	mica_init "$D" --cn "Bench CA" || return 1
 	start_micad || return 1
-	printf 'bench password 1\n' >"$S/pw"
-	admin account add bench --subject "/CN=bench/O=Example" \
-	    --password-file "$S/pw" >/dev/null 2>&1
-	make_csr "$S/leaf.key" "$S/leaf.csr" "/CN=bench/O=Example"
-	admin issue --account bench --csr "$S/leaf.csr" --days 30 \
-	    --out "$S/leaf.crt" >/dev/null 2>&1 ||
-	    { echo "bench: issue failed"; return 1; }
+	bench_leaf "$S" || return 1
 	stop_micad || { echo "bench: micad exit status $?"; return 1; }
 	ser=$(serial_of "$S/leaf.crt")
 	exp=$(openssl x509 -in "$S/leaf.crt" -noout -enddate | sed 's/notAfter=//')

@@ -9,10 +9,7 @@
 # ratio (varnish / micad).  Fails only when a tool is missing or a run
 # errors, never on the numbers.
 BIN_ARG=${1:-bin}
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-case "$BIN_ARG" in /*) MICA_BIN=$BIN_ARG ;; *) MICA_BIN=$TOP/$BIN_ARG ;; esac
-export MICA_BIN
-. "$TOP/tests/e2e/lib.sh"
+. "$(dirname "$0")/lib.sh"
 DUR=${DUR:-5}
 CONNS=${CONNS:-"1 16 64"}
 V_PID=""
@@ -28,22 +25,14 @@ bench_cleanup() {
 trap bench_cleanup EXIT
 
 VARNISHD=$(command -v varnishd || ls /usr/sbin/varnishd 2>/dev/null)
-for tool in wrk openssl curl "$VARNISHD"; do
-	[ -n "$tool" ] && command -v "$tool" >/dev/null 2>&1 ||
-	    { echo "bench: ${tool:-varnishd} missing"; exit 1; }
-done
+bench_need wrk openssl curl "${VARNISHD:-varnishd}"
 
 mica_init "$T/ca" --cn "Bench CA" || exit 1
 VPORT=$(free_port)
 conf_set "$CONF" ban_urls "http://127.0.0.1:$VPORT"
 conf_set "$CONF" log_level warn
 start_micad || exit 1
-printf 'bench password 1\n' >"$T/pw"
-admin account add bench --subject "/CN=bench/O=Example" \
-    --password-file "$T/pw" >/dev/null 2>&1
-make_csr "$T/leaf.key" "$T/leaf.csr" "/CN=bench/O=Example"
-admin issue --account bench --csr "$T/leaf.csr" --days 30 \
-    --out "$T/leaf.crt" >/dev/null 2>&1 || { echo "bench: issue failed"; exit 1; }
+bench_leaf "$T" || exit 1
 openssl ocsp -issuer "$T/ca/ca.crt" -cert "$T/leaf.crt" -no_nonce \
     -reqout "$T/req.der" >/dev/null 2>&1
 ESC=$(base64 -w0 "$T/req.der" | sed 's/+/%2B/g; s|/|%2F|g; s/=/%3D/g')
@@ -74,18 +63,14 @@ for c in $CONNS; do
 	for who in micad varnish; do
 		if [ $who = micad ]; then u=$URL/ocsp/$ESC; else u=$VURL/ocsp/$ESC; fi
 		out=$(wrk -t1 -c"$c" -d"${DUR}s" --latency "$u" 2>&1)
-		rps=$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ {print $2}')
-		p50=$(printf '%s\n' "$out" | awk '$1 == "50%" {print $2}')
-		p99=$(printf '%s\n' "$out" | awk '$1 == "99%" {print $2}')
-		errs=$(printf '%s\n' "$out" | grep -E "Non-2xx|Socket errors" |
-		    tr '\n' ' ')
+		wrk_parse "$out"
 		printf '%-14s %5s %12s %10s %10s  %s\n' "$who-get" "$c" \
-		    "${rps:-?}" "${p50:-?}" "${p99:-?}" "$errs"
-		if [ -z "$rps" ] || printf %s "$errs" | grep -q "Non-2xx"; then
+		    "${RPS:-?}" "${P50:-?}" "${P99:-?}" "$ERRS"
+		if [ -z "$RPS" ] || printf %s "$ERRS" | grep -q "Non-2xx"; then
 			RUN_ERRORS=$((RUN_ERRORS + 1))
 			printf '%s\n' "$out" | sed 's/^/#   /' | head -n 20
 		fi
-		echo "$who $c ${rps:-0}" >>"$RESULTS"
+		echo "$who $c ${RPS:-0}" >>"$RESULTS"
 	done
 done
 echo

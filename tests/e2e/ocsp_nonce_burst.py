@@ -8,31 +8,11 @@ must be successful, echo its own nonce and carry a signature that
 verifies under OCSP_CERT.  Prints "ok N" (N answers checked) or the
 first failure, and exits 0 only when all were right.
 """
-import os
 import sys
 import threading
 import urllib.request
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509 import ocsp
-
-
-def load(path):
-    with open(path, "rb") as f:
-        return x509.load_pem_x509_certificate(f.read())
-
-
-def verify(pub, resp):
-    h = resp.signature_hash_algorithm
-    if isinstance(pub, ec.EllipticCurvePublicKey):
-        pub.verify(resp.signature, resp.tbs_response_bytes, ec.ECDSA(h))
-    elif isinstance(pub, rsa.RSAPublicKey):
-        pub.verify(resp.signature, resp.tbs_response_bytes,
-                   padding.PKCS1v15(), h)
-    else:
-        pub.verify(resp.signature, resp.tbs_response_bytes)
+from ocspreq import check_answer, load, nonce_request
 
 
 def main():
@@ -49,27 +29,14 @@ def main():
         start.wait()
         for i in range(per):
             cert = certs[(t + i) % len(certs)]
-            nonce = os.urandom(16)
-            req = (ocsp.OCSPRequestBuilder()
-                   .add_certificate(cert, issuer, hashes.SHA1())
-                   .add_extension(x509.OCSPNonce(nonce), critical=False)
-                   .build())
+            req, nonce = nonce_request(issuer, cert)
             try:
                 r = urllib.request.Request(
-                    url, data=req.public_bytes(serialization.Encoding.DER),
+                    url, data=req,
                     headers={"Content-Type": "application/ocsp-request"})
                 with urllib.request.urlopen(r, timeout=30) as f:
                     der = f.read()
-                resp = ocsp.load_der_ocsp_response(der)
-                if resp.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
-                    raise ValueError("status %s" % resp.response_status)
-                got = resp.extensions.get_extension_for_class(
-                    x509.OCSPNonce).value.nonce
-                if got != nonce:
-                    raise ValueError("another request's nonce")
-                if resp.serial_number != cert.serial_number:
-                    raise ValueError("another certificate's answer")
-                verify(pub, resp)
+                check_answer(pub, cert, nonce, der)
                 with lock:
                     good[0] += 1
             except Exception as e:  # noqa: BLE001 (reported, then fail)

@@ -26,34 +26,11 @@ import sys
 import time
 import urllib.request
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509 import ocsp
-
-
-def load(path):
-    with open(path, "rb") as f:
-        return x509.load_pem_x509_certificate(f.read())
-
-
-def verify(pub, resp):
-    h = resp.signature_hash_algorithm
-    if isinstance(pub, ec.EllipticCurvePublicKey):
-        pub.verify(resp.signature, resp.tbs_response_bytes, ec.ECDSA(h))
-    elif isinstance(pub, rsa.RSAPublicKey):
-        pub.verify(resp.signature, resp.tbs_response_bytes,
-                   padding.PKCS1v15(), h)
-    else:
-        pub.verify(resp.signature, resp.tbs_response_bytes)
+from ocspreq import check_answer, load, nonce_request
 
 
 def request(host, issuer, cert):
-    nonce = os.urandom(16)
-    der = (ocsp.OCSPRequestBuilder()
-           .add_certificate(cert, issuer, hashes.SHA1())
-           .add_extension(x509.OCSPNonce(nonce), critical=False)
-           .build().public_bytes(serialization.Encoding.DER))
+    der, nonce = nonce_request(issuer, cert)
     head = ("POST /ocsp HTTP/1.1\r\nHost: %s\r\n"
             "Content-Type: application/ocsp-request\r\n"
             "Content-Length: %d\r\n\r\n" % (host, len(der))).encode()
@@ -93,15 +70,7 @@ class Reader:
 def check(pub, cert, nonce, code, body):
     if code != 200:
         raise ValueError("HTTP %d" % code)
-    resp = ocsp.load_der_ocsp_response(body)
-    if resp.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
-        raise ValueError("status %s" % resp.response_status)
-    got = resp.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
-    if got != nonce:
-        raise ValueError("another request's nonce")
-    if resp.serial_number != cert.serial_number:
-        raise ValueError("another certificate's answer")
-    verify(pub, resp)
+    check_answer(pub, cert, nonce, body)
 
 
 def connect(host, port):

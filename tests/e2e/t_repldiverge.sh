@@ -18,40 +18,15 @@
 # and the standby keeps serving what it had (revoked for its history's
 # revocations, good for the restored primary's), refusing writes.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/replica_lib.sh"
 
-mica_init "$T/p" || { not_ok "mica-admin init"; done_testing; }
-P=$T/p
-PCONF=$CONF
-PHTTP=$HTTP_PORT
-RPORT=$(free_port)
-printf '\n[replica]\nlisten = 127.0.0.1:%s\n' "$RPORT" >>"$PCONF"
+replica_primary || { not_ok "mica-admin init"; done_testing; }
 
 # ---- the standby's directory (offline), on its own ports ----
 S=$T/s
 expect_exit 0 "replica add sb1 (offline)" "$BIN/mica-admin" -c "$PCONF" \
     replica add sb1 --out "$S" --primary "127.0.0.1:$RPORT"
-SCA_PORT=$(free_port); SHTTP=$(free_port)
-SCONF=$S/mica.conf
-sed -i "s|127.0.0.1:$CA_PORT|127.0.0.1:$SCA_PORT|g;
-    s|127.0.0.1:$PHTTP|127.0.0.1:$SHTTP|g" "$SCONF"
-SPID=""
-start_standby() {
-	"$BIN/micad" -c "$SCONF" >>"$T/standby.log" 2>&1 &
-	SPID=$!
-	i=0
-	while [ $i -lt 100 ]; do
-		"$BIN/mica-admin" -c "$SCONF" status >/dev/null 2>&1 && return 0
-		kill -0 "$SPID" 2>/dev/null || break
-		sleep 0.1; i=$((i + 1))
-	done
-	sed 's/^/#   /' "$T/standby.log" | tail -n 20
-	return 1
-}
-stop_standby() {
-	[ -n "$SPID" ] || return 0
-	kill -TERM "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; SPID=""
-}
-sadmin() { "$BIN/mica-admin" -c "$SCONF" "$@"; }
+replica_standby_conf "$S"
 trap 'stop_standby; cleanup' EXIT
 
 start_micad "$PCONF" || { not_ok "primary starts"; done_testing; }
@@ -69,23 +44,6 @@ while [ $k -lt 30 ]; do
 done
 C() { sed -n "$1p" "$T/serials"; }
 
-pseq() { admin status 2>/dev/null | sed -n 's/^journal: .* at seq \([0-9]*\).*/\1/p'; }
-sseq() { sadmin status 2>/dev/null | sed -n 's/^replica: applied seq \([0-9]*\),.*/\1/p'; }
-catch_up() {
-	i=0
-	while [ $i -lt 200 ]; do
-		[ "$(sseq)" = "$(pseq)" ] && return 0
-		sleep 0.05; i=$((i + 1))
-	done
-	return 1
-}
-ocsp_status() {	# URL SERIAL -> good / revoked / other
-	openssl ocsp -issuer "$P/ca.crt" -serial "0x$2" -url "$1" -no_nonce \
-	    -CAfile "$P/ca.crt" 2>/dev/null | sed -n "s/^0x$2: //p" | head -n 1
-}
-SURL=http://127.0.0.1:$SHTTP
-# pseq_off DIR: the seq of a stopped server's store
-pseq_off() { "$BIN/mica-admin" digest --store "$1/store" 2>/dev/null | sed -n 's/^digest [0-9A-F]* seq //p'; }
 # stopped_status: waits until the standby says it stopped; its status in OUT
 stopped_status() {
 	i=0
@@ -99,7 +57,7 @@ stopped_status() {
 
 # ---- the backup: the primary's directory at seq B ----
 stop_micad
-B=$(pseq_off "$P")
+B=$(seq_off "$P")
 check "the stopped primary is at a seq ($B)" test -n "$B"
 cp -a "$P" "$T/p.backup"
 start_micad "$PCONF" || { not_ok "primary restarts"; done_testing; }
@@ -175,6 +133,6 @@ expect_eq "another history: good for c11 (the other history's revocation)" \
 expect_eq "another history: the restored primary says revoked for c11" \
     "$(ocsp_status "$URL" "$(C 11)")" revoked
 stop_standby
-expect_eq "the stopped standby's store is at seq X" "$(pseq_off "$S")" "$X"
+expect_eq "the stopped standby's store is at seq X" "$(seq_off "$S")" "$X"
 stop_micad
 done_testing

@@ -44,17 +44,13 @@
 # both; its mica-admin digest equals the promoted server's (the
 # promotion's own meta is not in the digest).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/replica_lib.sh"
 
 N=${MICA_REPL_N:-200}
 LOAD=${MICA_BUILD:-$TOP/build}/tests/issue_load
 [ -x "$LOAD" ] || { not_ok "issue_load helper missing"; done_testing; }
 
-mica_init "$T/p" || { not_ok "mica-admin init"; done_testing; }
-P=$T/p
-PCONF=$CONF
-PHTTP=$HTTP_PORT
-RPORT=$(free_port)
-printf '\n[replica]\nlisten = 127.0.0.1:%s\n' "$RPORT" >>"$PCONF"
+replica_primary || { not_ok "mica-admin init"; done_testing; }
 # reissues are signed at once: mica reissue returns the new certificate
 conf_set "$PCONF" review auto
 start_micad "$PCONF" || { not_ok "primary starts"; done_testing; }
@@ -92,20 +88,7 @@ done
 expect_eq "$N accounts with a certificate each" "$(sort -u "$T/lost" | wc -l)" "$N"
 
 # a subscriber for the reissues on the standby and the promoted server
-admin account add u1 --subject "/CN=u1/O=Org" --password-file "$PW" \
-    >"$T/u1.add" 2>&1 || not_ok "account u1"
-sed -n 's/^totp secret[^:]*: //p' "$T/u1.add" >"$T/u1.secret"
-make_csr "$T/u1.key" "$T/u1.csr" "/CN=u1/O=Org"
-admin issue --account u1 --csr "$T/u1.csr" --out "$T/u1.crt" >/dev/null 2>&1 ||
-    not_ok "issue u1"
-reissue() {	# SERVER-PORT [OPTION...]: mica reissue of u1's certificate there
-	code=$(oathtool --totp -b "$(cat "$T/u1.secret")")
-	port=$1; shift
-	"$BIN/mica" --server "127.0.0.1:$port" --ca "$P/ca.crt" reissue \
-	    --account u1 --lost-cert "$T/u1.crt" --key "$T/u1.new.key" \
-	    --out "$T/u1.new.crt" --password-file "$PW" --otp "$code" \
-	    --no-wait "$@"
-}
+subscriber_u1
 
 # ---- the standby's directory: mica-admin replica add (offline) ----
 S=$T/s
@@ -133,10 +116,8 @@ expect_exit 0 "replica add's certificates are recorded" admin show \
     "$(serial_of "$S/ocsp.crt")"
 expect_out "as good" "status: good"
 # on this one host the standby needs other ports
-SCA_PORT=$(free_port); SHTTP=$(free_port); SRPORT=$(free_port)
-SCONF=$S/mica.conf
-sed -i "s|127.0.0.1:$CA_PORT|127.0.0.1:$SCA_PORT|g;
-    s|127.0.0.1:$PHTTP|127.0.0.1:$SHTTP|g" "$SCONF"
+replica_standby_conf "$S"
+SRPORT=$(free_port)
 # the standby listens too: after a promotion the old primary follows it
 sed -i "s|^#listen = 0.0.0.0:7790|listen = 127.0.0.1:$SRPORT|" "$SCONF"
 grep "^p1 " "$P/replicas" >"$S/replicas"
@@ -181,42 +162,14 @@ else
 	echo "ok - # SKIP varnishd not installed (Debian: varnish): no cache in front of the standby"
 fi
 
-start_standby() {
-	"$BIN/micad" -c "$SCONF" >>"$T/standby.log" 2>&1 &
-	SPID=$!
-	i=0
-	while [ $i -lt 100 ]; do
-		"$BIN/mica-admin" -c "$SCONF" status >/dev/null 2>&1 && return 0
-		kill -0 "$SPID" 2>/dev/null || break
-		sleep 0.1; i=$((i + 1))
-	done
-	sed 's/^/#   /' "$T/standby.log" | tail -n 20
-	return 1
-}
-stop_standby() { kill -TERM "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; }
-sadmin() { "$BIN/mica-admin" -c "$SCONF" "$@"; }
 trap 'stop_standby; stop_varnish; cleanup' EXIT
 
 start_standby || { not_ok "standby starts"; done_testing; }
 ok "standby starts"
 # caught up: the standby's applied seq reaches the primary's
-pseq() { admin status 2>/dev/null | sed -n 's/^journal: .* at seq \([0-9]*\).*/\1/p'; }
-sseq() { sadmin status 2>/dev/null | sed -n 's/^replica: applied seq \([0-9]*\),.*/\1/p'; }
-catch_up() {
-	i=0
-	while [ $i -lt 200 ]; do
-		[ "$(sseq)" = "$(pseq)" ] && return 0
-		sleep 0.05; i=$((i + 1))
-	done
-	return 1
-}
 check "the standby catches up" catch_up
 
 # ---- N reissues: the lag until the standby's OCSP says revoked ----
-ocsp_status() {	# URL SERIAL -> good / revoked / other
-	openssl ocsp -issuer "$P/ca.crt" -serial "0x$2" -url "$1" -no_nonce \
-	    -CAfile "$P/ca.crt" 2>/dev/null | sed -n "s/^0x$2: //p" | head -n 1
-}
 # vget SERIAL: through Varnish, the RFC 5019 GET of openssl's request;
 # prints good / revoked / what went wrong; headers in $T/vhdr
 vget() {
@@ -377,10 +330,9 @@ expect_out "refusal names the primary" \
 expect_exit 1 "the standby refuses mica-admin account add" \
     sadmin account add x1 --subject "/CN=x1" --password-file "$PW"
 expect_out "account add refusal" "this server is a standby"
-# (the refusal is the busy error: the client would retry it for 120 s,
-# in case the standby is promoted meanwhile; --timeout 2 here)
-expect_exit 1 "the standby refuses a reissue (CA protocol)" \
-    reissue "$SCA_PORT" --timeout 2
+# (ERROR 14: mica exits 5 at once; t_standbywrite.sh counts the tries)
+expect_exit 5 "the standby refuses a reissue (CA protocol)" \
+    reissue_u1 "$SCA_PORT" --no-wait
 expect_out "reissue refusal names the primary" \
     "this server is a standby; the primary is 127.0.0.1:$RPORT"
 # the number of the CRL it serves (the primary's), not 0
@@ -421,8 +373,7 @@ Q=$("$BIN/mica-admin" digest --store "$S2/store" 2>/dev/null |
 check "the copy is a consistent store at seq $Q" test -n "$Q"
 S2CONF=$S2/mica.conf
 S2CA=$(free_port); S2HTTP=$(free_port)
-sed -i "s|127.0.0.1:$CA_PORT|127.0.0.1:$S2CA|g;
-    s|127.0.0.1:$PHTTP|127.0.0.1:$S2HTTP|g" "$S2CONF"
+replica_ports "$S2CONF" "$S2CA" "$S2HTTP"
 "$BIN/micad" -c "$S2CONF" >>"$T/standby2.log" 2>&1 &
 S2PID=$!
 s2seq() { "$BIN/mica-admin" -c "$S2CONF" status 2>/dev/null |
@@ -446,8 +397,7 @@ expect_exit 0 "replica remove sb2" "$BIN/mica-admin" -c "$PCONF" replica remove 
 # ---- corrupted records: the standby stops, naming the record ----
 stop_standby
 # the standby's seq while it is stopped: from its store
-sseq_off() { "$BIN/mica-admin" digest --store "$S/store" 2>/dev/null | sed -n 's/^digest [0-9A-F]* seq //p'; }
-A=$(sseq_off)
+A=$(seq_off "$S")
 check "standby stopped at a seq ($A)" test -n "$A"
 # more changes on the primary while the standby is away
 for s in $(sed -n "1,4p" "$T/serials"); do
@@ -474,7 +424,7 @@ for m in cut flip swap; do
 	esac
 	expect_out "$m: nothing past the last good record" "applied seq $A,"
 	stop_standby
-	expect_eq "$m: the standby's store is at seq $A" "$(sseq_off)" "$A"
+	expect_eq "$m: the standby's store is at seq $A" "$(seq_off "$S")" "$A"
 done
 grep -q "record seq $((A + 1)) (after seq $A): .*hash" "$T/standby.log" &&
     ok "altered record: the log says the hash does not match" ||
@@ -500,22 +450,15 @@ stop_standby
 cp "$P/private/ca.key" "$S/private/ca.key"
 conf_set_in "$SCONF" ca key private/ca.key
 start_standby || not_ok "the standby restarts with the CA key"
-expect_exit 0 "mica-admin promote on the standby" sadmin promote
-expect_out "promote says the epoch" "promoted: epoch 2 at seq"
-i=0
-while [ $i -lt 100 ]; do
-	sadmin status 2>/dev/null | grep -q '^role: primary (epoch 2)' && break
-	sleep 0.1; i=$((i + 1))
-done
-expect_exit 0 "the promoted server's status" sadmin status
-expect_out "it is the primary at epoch 2" "role: primary (epoch 2)"
+promote_standby 2
 s=$(sed -n "6p" "$T/serials")
 expect_exit 0 "the promoted server takes a revocation" sadmin revoke "$s"
 expect_eq "its OCSP says revoked" "$(ocsp_status "http://127.0.0.1:$SHTTP" "$s")" revoked
 # a real reissue on the promoted server: mica reissue, then approve
 # (the standby refused before LOGIN: the TOTP code was not spent; exit 4:
 # the request waits for approval)
-expect_exit 4 "mica reissue on the promoted server" reissue "$SCA_PORT"
+expect_exit 4 "mica reissue on the promoted server" \
+    reissue_u1 "$SCA_PORT" --no-wait
 RID=$(printf '%s\n' "$OUT" | sed -n 's/^request: //p')
 expect_exit 0 "approve on the promoted server" sadmin approve "$RID"
 expect_eq "the lost certificate is revoked there" \

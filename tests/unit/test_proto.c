@@ -1092,6 +1092,11 @@ test_names_and_token(void **state)
 	assert_string_equal(proto_type_name(0x55), "unknown");
 	assert_string_equal(proto_err_name(PROTO_E_NOT_FOUND), "not found");
 	assert_string_equal(proto_err_name(999), "unknown error");
+	/* 14: the standby's refusal, after the first release's 1..13 */
+	assert_int_equal(PROTO_E_STANDBY, 14);
+	assert_string_equal(proto_err_name(PROTO_E_STANDBY),
+	    "this server is a standby");
+	assert_string_equal(proto_err_name(15), "unknown error");
 	assert_int_equal(proto_reason_parse("damaged"), PROTO_REASON_DAMAGED);
 	assert_int_equal(proto_reason_parse("bored"), -1);
 	assert_string_equal(proto_state_name(PROTO_STATE_REJECTED),

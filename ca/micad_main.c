@@ -453,12 +453,14 @@ crl_metrics(struct wb *m)
 {
 	const struct crl_snapshot *sn;
 	char line[256];
-	int k;
+	int k, pending;
 
 	wb_str(m, "# HELP mica_crl_number Number of the published CRL.\n"
 	    "# TYPE mica_crl_number gauge\n");
 	for (k = CRL_FULL; k <= CRL_DELTA; k++) {
-		if ((sn = crl_service_get(micad.crl, (enum crl_kind)k)) == NULL)
+		/* an HTTP thread: none while the first build runs */
+		if ((sn = crl_service_peek_nowait(micad.crl, (enum crl_kind)k,
+		    &pending)) == NULL)
 			continue;
 		snprintf(line, sizeof(line), "mica_crl_number{kind=\"%s\"} %"
 		    PRIu64 "\n", k == CRL_FULL ? "full" : "delta",
@@ -466,6 +468,10 @@ crl_metrics(struct wb *m)
 		wb_str(m, line);
 		crl_snapshot_release(sn);
 	}
+	metric(m, "counter", "mica_crl_not_ready_total",
+	    "CRL requests answered 503 with Retry-After because the first "
+	    "CRLs of this start were still being built (this run: resets at "
+	    "restart).", crl_service_not_ready_total(micad.crl));
 	metric(m, "counter", "mica_crl_delta_builds_total",
 	    "Delta CRL rebuilds after a status change (this run: resets at "
 	    "restart).", micad_stat_get(MSTAT_CRL_DELTA_BUILDS));
@@ -792,8 +798,9 @@ on_crl_ready(void *arg, int ok)
  * After the privilege drop: the CRL service and the HTTP threads.  The
  * CRL thread makes the first CRLs in the background (OCSP does not wait
  * for them); until then the CRLs published before are served if they
- * are the last ones the signer signed and still current, else getting a
- * CRL waits for them.
+ * are the last ones the signer signed and still current, else a CRL
+ * request gets 503 with Retry-After at once (the HTTP threads never
+ * wait for the build).
  */
 static void
 start_serving(struct mica_conf *c)

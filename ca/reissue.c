@@ -973,6 +973,45 @@ approve_recheck(struct decide_ctx *c, const struct cert_rec *lost)
 }
 
 /*
+ * What an approval checks, in the presign thread's read transaction and
+ * again in the write: the request re-read (still pending) and, unless it
+ * is an enrolment, its lost certificate still replaceable
+ * (approve_recheck).  When out_subject is not NULL, *out_subject is the
+ * lost certificate's subject (NULL for an enrolment; X509_NAME_free).
+ * q and lost are the caller's to clean up.
+ */
+static enum store_rc
+approve_load(struct decide_ctx *c, struct store_txn *txn,
+    struct request_rec *q, struct cert_rec *lost, X509_NAME **out_subject)
+{
+	enum store_rc	rc;
+
+	c->rc = REISSUE_INTERNAL;
+	c->err[0] = '\0';
+	if ((rc = decide_get(c, txn, q)) != STORE_OK)
+		return rc;
+	if (reissue_is_enrolment(q->lost_serial))
+		return STORE_OK;
+	if ((rc = store_cert_get(txn, q->lost_serial, lost)) != STORE_OK)
+		return rc;
+	/*
+	 * Revoked or expired since the request: nothing to replace any
+	 * more, and signing now would hand out a certificate nobody
+	 * decided on knowing that.
+	 */
+	if (!approve_recheck(c, lost)) {
+		c->rc = REISSUE_BAD_REQUEST;
+		return STORE_ABORT;
+	}
+	if (out_subject != NULL &&
+	    (*out_subject = lost_subject(lost)) == NULL) {
+		snprintf(c->err, sizeof(c->err), "internal error");
+		return STORE_INVALID;
+	}
+	return STORE_OK;
+}
+
+/*
  * The new certificate of an approval, in the write: signed here (no
  * presign pool), or the one signed before (approve_presign_txn) stored
  * after the rechecks, for the same request and CSR.  subject: the lost
@@ -1064,31 +1103,13 @@ approve_txn(struct store_txn *txn, void *arg)
 	free(c->der);		/* from an earlier run of this callback */
 	c->der = NULL;
 	c->changed = 0;
-	c->rc = REISSUE_INTERNAL;
-	c->err[0] = '\0';
-	if ((rc = decide_get(c, txn, &q)) != STORE_OK)
+	/* presigned: for the subject of this lost certificate, whose DER
+	 * does not change */
+	if ((rc = approve_load(c, txn, &q, &lost, c->ps.der == NULL ?
+	    &subject : NULL)) != STORE_OK)
 		goto out;
 	if (reissue_is_enrolment(q.lost_serial)) {
 		rc = approve_enrol_txn(txn, c, &q);
-		goto out;
-	}
-	if ((rc = store_cert_get(txn, q.lost_serial, &lost)) != STORE_OK)
-		goto out;
-	/*
-	 * Revoked or expired since the request: nothing to replace any
-	 * more, and signing now would hand out a certificate nobody
-	 * decided on knowing that.
-	 */
-	if (!approve_recheck(c, &lost)) {
-		c->rc = REISSUE_BAD_REQUEST;
-		rc = STORE_ABORT;
-		goto out;
-	}
-	/* presigned: for the subject of this lost certificate, whose DER
-	 * does not change */
-	if (c->ps.der == NULL && (subject = lost_subject(&lost)) == NULL) {
-		snprintf(c->err, sizeof(c->err), "internal error");
-		rc = STORE_INVALID;
 		goto out;
 	}
 	rc = approve_sign(c, txn, &q, subject);
@@ -1213,33 +1234,16 @@ approve_presign_txn(struct store_txn *txn, void *arg)
 	struct cert_rec		 lost;
 	X509_NAME		*subject = NULL;
 	enum store_rc		 rc;
-	int			 enrol;
 
 	memset(&q, 0, sizeof(q));
 	memset(&lost, 0, sizeof(lost));
 	micad_presigned_cleanup(&c->ps);
-	c->rc = REISSUE_INTERNAL;
-	c->err[0] = '\0';
-	if ((rc = decide_get(c, txn, &q)) != STORE_OK)
+	if ((rc = approve_load(c, txn, &q, &lost, &subject)) != STORE_OK)
 		goto out;
-	if (!(enrol = reissue_is_enrolment(q.lost_serial))) {
-		if ((rc = store_cert_get(txn, q.lost_serial, &lost)) !=
-		    STORE_OK)
-			goto out;
-		if (!approve_recheck(c, &lost)) {
-			c->rc = REISSUE_BAD_REQUEST;
-			rc = STORE_ABORT;
-			goto out;
-		}
-		if ((subject = lost_subject(&lost)) == NULL) {
-			snprintf(c->err, sizeof(c->err), "internal error");
-			rc = STORE_INVALID;
-			goto out;
-		}
-	}
 	rc = micad_issue_presign_sub(c->d, &c->set, txn, q.csr, q.csr_len,
-	    q.account, c->set.policy.request_days, subject, enrol, &c->ps,
-	    c->err, sizeof(c->err));
+	    q.account, c->set.policy.request_days, subject,
+	    reissue_is_enrolment(q.lost_serial), &c->ps, c->err,
+	    sizeof(c->err));
 	if (rc == STORE_INVALID)
 		c->rc = REISSUE_BAD_REQUEST;
 	if (rc == STORE_OK)

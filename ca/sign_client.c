@@ -29,6 +29,7 @@
 #include "ca/sign_proto.h"
 #include "common/bytes.h"
 #include "common/log.h"
+#include "common/rsign.h"
 #include "common/sigmd.h"
 
 #define RBUF		(128 * 1024)
@@ -531,11 +532,8 @@ ochan_read(struct ochan *ch, struct ojob **b, int n, uint32_t base,
 				b[k]->refused = 1;
 				ojob_finish(b[k], 0, (const char *)f[i].body,
 				    f[i].body_len);
-			} else if (f[i].body_len == 0 ||
-			    f[i].body_len > b[k]->sig_cap) {
-				log_warnx("signer: a signature of %zu bytes "
-				    "(room for %zu)", f[i].body_len,
-				    b[k]->sig_cap);
+			} else if (!rsign_len_ok("signer", f[i].body_len,
+			    b[k]->sig_cap)) {
 				ojob_finish(b[k], 0, "bad signature length",
 				    20);
 			} else {
@@ -922,11 +920,8 @@ rsign_cb(void *arg, enum rsign_kind kind, const uint8_t *tbs, size_t tbs_len,
 		log_warnx("crl: %s", err);
 		goto out;
 	}
-	if (rlen > sig_cap || rlen == 0) {
-		log_warnx("signer: a signature of %zu bytes (room for %zu)",
-		    rlen, sig_cap);
+	if (!rsign_len_ok("signer", rlen, sig_cap))
 		goto out;
-	}
 	memcpy(sig, r, rlen);
 	*out_sig_len = rlen;
 	rc = 1;

@@ -4,8 +4,8 @@
  * micad's network process never holds the CA or OCSP private key: the
  * CRL builder and the OCSP responder hand the bytes to be signed to this
  * callback, which sends them to the signer process (ca/sign_client.h)
- * and returns its signature.  Header only: the modules that sign (crl/,
- * ocsp/) depend on this interface, not on ca/.
+ * and returns its signature.  The modules that sign (crl/, ocsp/) depend
+ * on this interface, not on ca/.
  */
 #ifndef MICA_RSIGN_H
 #define MICA_RSIGN_H
@@ -70,5 +70,13 @@ struct rsign {
 	 */
 	struct rsign_chan *(*chan)(void *arg, int idx);
 };
+
+/*
+ * 1 if a signer's answer of sig_len bytes can be a signature for a
+ * buffer of sig_cap bytes (not empty, not longer); else 0, logged as
+ * who's ("ocsp", "signer").  The signer process is not trusted to
+ * answer in bounds: every answer is checked with this before use.
+ */
+int	rsign_len_ok(const char *who, size_t sig_len, size_t sig_cap);
 
 #endif

@@ -225,6 +225,18 @@ const struct crl_snapshot *crl_service_get(struct crl_service *,
  */
 const struct crl_snapshot *crl_service_peek(struct crl_service *,
 			    enum crl_kind);
+/*
+ * Like crl_service_peek but never waits (the HTTP threads: a first build
+ * at 10^6 revocations takes seconds, and every OCSP request on the
+ * thread would wait behind it).  NULL with *out_pending 1: a background
+ * start's first CRL of that kind is still being built (and none
+ * published before is served); NULL with *out_pending 0: there is none.
+ */
+const struct crl_snapshot *crl_service_peek_nowait(struct crl_service *,
+			    enum crl_kind, int *out_pending);
+/* CRL requests answered 503 "not yet" before the first build (this run;
+ * for /metrics).  Any thread. */
+uint64_t crl_service_not_ready_total(struct crl_service *);
 void	crl_snapshot_release(const struct crl_snapshot *);
 /* Takes one more reference (released with crl_snapshot_release). */
 const struct crl_snapshot *crl_snapshot_ref(const struct crl_snapshot *);
@@ -254,8 +266,11 @@ const char *crl_snapshot_pem(const struct crl_snapshot *, size_t *out_len);
  * /crl/delta.pem) as application/x-pem-file, with ETag, Last-Modified,
  * Expires and Cache-Control max-age up to the snapshot's fresh_until,
  * and If-None-Match (304); 404 for other paths, 405 for other methods,
- * 503 when no CRL exists.  path is the request path (a query is ignored).
- * Callable from any HTTP thread.  Returns the HTTP status sent.
+ * 503 when no CRL exists: at once, never waiting, with Retry-After and
+ * Cache-Control no-store while the first build of a background start
+ * runs (counted: crl_service_not_ready_total).  path is the request
+ * path (a query is ignored).  Callable from any HTTP thread.  Returns
+ * the HTTP status sent.
  */
 int	crl_http_handle(struct crl_service *, struct ocsp_http_req *,
 	    const char *path);

@@ -10,7 +10,17 @@
 
 #include "common/log.h"
 #include "crl/crl.h"
+#include "crl/crl_int.h"
 #include "ocsp/ocsp.h"
+
+/*
+ * Retry-After (RFC 9110 10.2.3) of a CRL asked for while the first build
+ * of a start runs.  How long that build takes is not known (seconds at
+ * 10^6 revocations); a refusal costs nothing (no lookup, no copy), so a
+ * client asks again soon and gets the CRL within a second of it being
+ * made.
+ */
+#define NOT_READY_RETRY_S	"1"
 
 /* 1 if the If-None-Match list holds etag (or "*"). */
 static int
@@ -124,7 +134,7 @@ crl_http_handle(struct crl_service *svc, struct ocsp_http_req *req,
 	enum crl_kind kind;
 	size_t plen, body_len = 0;
 	int64_t age, now;
-	int pem = 0, code;
+	int pem = 0, pending, code;
 	enum ocsp_http_method cmd = ocsp_http_req_method(req);
 
 	plen = strcspn(path, "?#");
@@ -138,8 +148,16 @@ crl_http_handle(struct crl_service *svc, struct ocsp_http_req *req,
 		ocsp_http_add_header(req, "Allow", "GET, HEAD");
 		return send_simple(req, 405, "Method Not Allowed");
 	}
-	if ((s = crl_service_peek(svc, kind)) == NULL)
+	/* never wait here: OCSP requests on this thread would wait too */
+	if ((s = crl_service_peek_nowait(svc, kind, &pending)) == NULL) {
+		if (pending) {
+			crl_service_count_not_ready(svc);
+			ocsp_http_add_header(req, "Retry-After",
+			    NOT_READY_RETRY_S);
+		}
+		ocsp_http_add_header(req, "Cache-Control", "no-store");
 		return send_simple(req, 503, "Service Unavailable");
+	}
 
 	/* a representation per format: strong ETags must differ */
 	snprintf(etag, sizeof(etag), "%.*s%s\"", (int)strlen(s->etag) - 1,

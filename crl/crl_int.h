@@ -1,6 +1,6 @@
 /*
- * crl_int.h - crl module internals shared by crl_builder.c and
- * crl_service.c.  Not for other modules.
+ * crl_int.h - crl module internals shared by crl_builder.c,
+ * crl_service.c and crl_http.c.  Not for other modules.
  */
 #ifndef MICA_CRL_INT_H
 #define MICA_CRL_INT_H
@@ -76,5 +76,8 @@ void	crl_tbs_cleanup(struct crl_tbs *);
  */
 void	crl_builder_set_base(struct crl_builder *, uint64_t number,
 	    uint64_t seq);
+
+/* Counts a CRL request answered "not yet" (crl_http.c). */
+void	crl_service_count_not_ready(struct crl_service *);
 
 #endif

@@ -128,6 +128,8 @@ struct crl_service {
 	_Atomic int64_t		 full_time;
 	_Atomic uint64_t	 full_builds;
 	_Atomic uint64_t	 full_failures;
+	/* CRL requests answered "not yet" before the first build */
+	_Atomic uint64_t	 not_ready;
 };
 
 /* The wall clock of a build and the monotonic time its second began. */
@@ -325,22 +327,66 @@ crl_service_get(struct crl_service *svc, enum crl_kind kind)
 	return s;
 }
 
+/* 1 while a background start's first CRL of that kind is coming; pub_mu. */
+static int
+first_pending(struct crl_service *svc, enum crl_kind kind)
+{
+	return svc->cur[kind] == NULL && svc->bg && !svc->ready &&
+	    !atomic_load(&svc->stopping);
+}
+
+/* The current snapshot, referenced, or NULL; waits for a pending one. */
+static struct snap *
+take_current(struct crl_service *svc, enum crl_kind kind, int wait,
+    int *out_pending)
+{
+	struct snap *s;
+
+	pthread_mutex_lock(&svc->pub_mu);
+	while (wait && first_pending(svc, kind))
+		pthread_cond_wait(&svc->pub_cv, &svc->pub_mu);
+	*out_pending = first_pending(svc, kind);
+	if ((s = svc->cur[kind]) != NULL)
+		__atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_unlock(&svc->pub_mu);
+	return s;
+}
+
 const struct crl_snapshot *
 crl_service_peek(struct crl_service *svc, enum crl_kind kind)
 {
 	struct snap *s;
+	int pending;
 
 	if (kind != CRL_FULL && kind != CRL_DELTA)
 		return NULL;
-	pthread_mutex_lock(&svc->pub_mu);
-	/* a background start: none of that kind yet, the first is coming */
-	while (svc->cur[kind] == NULL && svc->bg && !svc->ready &&
-	    !atomic_load(&svc->stopping))
-		pthread_cond_wait(&svc->pub_cv, &svc->pub_mu);
-	if ((s = svc->cur[kind]) != NULL)
-		__atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
-	pthread_mutex_unlock(&svc->pub_mu);
+	s = take_current(svc, kind, 1, &pending);
 	return s != NULL ? &s->pub : NULL;
+}
+
+const struct crl_snapshot *
+crl_service_peek_nowait(struct crl_service *svc, enum crl_kind kind,
+    int *out_pending)
+{
+	struct snap *s;
+
+	*out_pending = 0;
+	if (kind != CRL_FULL && kind != CRL_DELTA)
+		return NULL;
+	s = take_current(svc, kind, 0, out_pending);
+	return s != NULL ? &s->pub : NULL;
+}
+
+void
+crl_service_count_not_ready(struct crl_service *svc)
+{
+	atomic_fetch_add(&svc->not_ready, 1);
+}
+
+uint64_t
+crl_service_not_ready_total(struct crl_service *svc)
+{
+	return atomic_load(&svc->not_ready);
 }
 
 /* ---- publish directory ---- */

@@ -886,6 +886,19 @@ flush_cb(evutil_socket_t fd, short ev, void *arg)
 	t->sch->ops->flush(t->sch, sch_done);
 }
 
+/*
+ * Sends t's queued signing requests once this turn of the loop is done
+ * (flush_cb), so that every request of the turn leaves in one batch.
+ */
+static void
+flush_soon(struct http_thread *t)
+{
+	if (!t->flush_pending) {
+		t->flush_pending = 1;
+		event_active(t->flush_ev, EV_TIMEOUT, 1);
+	}
+}
+
 static void
 sch_cb(evutil_socket_t fd, short ev, void *arg)
 {
@@ -895,10 +908,7 @@ sch_cb(evutil_socket_t fd, short ev, void *arg)
 	(void)ev;
 	t->sch->ops->input(t->sch, sch_done);
 	/* the next batch after this turn's other requests are in */
-	if (!t->flush_pending) {
-		t->flush_pending = 1;
-		event_active(t->flush_ev, EV_TIMEOUT, 1);
-	}
+	flush_soon(t);
 }
 
 /*
@@ -961,10 +971,7 @@ answer_async(struct ocsp_http_req *rq, const uint8_t *der, size_t len)
 	rq->sent = 1;
 	rq->c->job = j;
 	rq->c->waiting = 1;
-	if (!t->flush_pending) {
-		t->flush_pending = 1;
-		event_active(t->flush_ev, EV_TIMEOUT, 1);
-	}
+	flush_soon(t);
 }
 
 static void

@@ -26,6 +26,7 @@
 
 #include "common/bytes.h"
 #include "common/log.h"
+#include "common/rsign.h"
 #include "common/sigmd.h"
 #include "store/store.h"
 #include "ocsp/ocsp_int.h"
@@ -1407,10 +1408,8 @@ ocsp_respond_finish(struct ocsp_ctx *c, struct ocsp_pending *p,
 	size_t der_len;
 
 	memset(out, 0, sizeof(*out));
-	if (sig == NULL || sig_len == 0 || sig_len > p->s->sig_max) {
-		if (sig != NULL)
-			log_warnx("ocsp: a signature of %zu bytes (at most "
-			    "%zu)", sig_len, p->s->sig_max);
+	/* sig NULL: refused or no signer (logged where it was seen) */
+	if (sig == NULL || !rsign_len_ok("ocsp", sig_len, p->s->sig_max)) {
 		answer_error(out, OCSPRES_INTERNAL);
 	} else if (!wrap_response(c, p->s, p->tbs, p->tbs_len, sig, sig_len,
 	    &der, &der_len) || (b = make_blob(r, p->s, der, der_len, p->res,

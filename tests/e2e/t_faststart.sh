@@ -11,7 +11,10 @@
 # child is killed, not waited for).  A SIGTERM right after the first
 # OCSP answer at a store of 100,000 revocations (the first CRL build
 # reads them all) exits 0 at once, and the next start serves a full CRL
-# listing every revocation, numbered above all published before.
+# listing every revocation, numbered above all published before.  With
+# no CRL kept (removed) and 10^6 revocations, a CRL GET during the first
+# build is answered 503 with Retry-After at once, and an OCSP request on
+# the same HTTP thread is answered while the CRL is not ready yet.
 # Behaviour only; the timings are in `make bench-start`.
 . "$(dirname "$0")/lib.sh"
 
@@ -218,6 +221,106 @@ expect_eq "it lists every revocation" \
     grep -c 'Serial Number:')" $((NFILL + 2))
 check "signed by the CA" openssl crl -inform DER -in "$T/full5.crl" \
     -noout -CAfile "$D/ca.crt"
+stop_micad
+expect_eq "micad stops" "$?" 0
+
+# ---- a CRL asked for during the first build, none published before ----
+# (issue 15: OCSP answers at once.)  The CRLs kept at the last stop are
+# removed, so until the first build (seconds at 10^6 revocations) there
+# is no CRL to serve.  On the one HTTP thread a CRL GET is answered 503
+# with Retry-After and no-store at once, and an OCSP request sent beside
+# it is answered; the CRL asked again right after that answer is still
+# 503, so the OCSP answer came before the CRL was ready (an order of
+# events, no durations).  /metrics, on the same thread, answers too and
+# counts every 503.  Then the CRL is served as before, with every entry.
+# (also under valgrind: its micad starts HTTP later, while the build
+# has begun)
+NMORE=900000
+NALL=$((NFILL + 2 + NMORE))
+expect_exit 0 "fill the store up to $NALL revoked certificates" \
+    "$FILL" -d "$D/store" -c "$D/ca.crt" -n $NMORE -r 1 -s 64
+rm -f "$D/private/last-full.crl" "$D/private/last-delta.crl"
+conf_set_in "$CONF" http threads 1 || not_ok "[http] threads = 1"
+mv "$T/micad.log" "$T/micad.log.5"
+"$BIN/micad" -c "$CONF" >>"$T/micad.log" 2>&1 &
+MICAD_PID=$!
+# crl_get NAME: GET the full CRL (headers NAME.h, body NAME.crl); prints
+# the status (000: no answer)
+crl_get() {
+	curl -s -D "$T/$1.h" -o "$T/$1.crl" -w '%{http_code}' \
+	    "$URL/crl/full.crl"
+}
+# hdr NAME FIELD: the value of a response header field
+hdr() {
+	sed -n "s/^$2: *//ip" "$T/$1.h" | tr -d '\r'
+}
+# notready FILE: mica_crl_not_ready_total in a /metrics answer
+notready() {
+	sed -n 's/^mica_crl_not_ready_total \([0-9]*\)$/\1/p' "$1"
+}
+i=0
+C1=000
+while [ $i -lt 1500 ]; do
+	C1=$(crl_get c1)
+	[ "$C1" != 000 ] && break
+	kill -0 "$MICAD_PID" 2>/dev/null || break
+	sleep 0.02
+	i=$((i + 1))
+done
+expect_eq "a CRL GET during the first build (no CRL kept): 503" "$C1" 503
+expect_eq "with Retry-After: 1" "$(hdr c1 Retry-After)" 1
+expect_eq "and Cache-Control: no-store" "$(hdr c1 Cache-Control)" no-store
+# a CRL GET, /metrics and an OCSP request at the same time on the one
+# HTTP thread, then the CRL again once both were answered
+crl_get c2 >"$T/c2.code" &
+CURL_PID=$!
+curl -s "$URL/metrics" >"$T/metrics1" &
+METRICS_PID=$!
+openssl ocsp -issuer "$D/ca.crt" -CAfile "$D/ca.crt" -url "$URL/ocsp" \
+    -cert "$T/l2.crt" >"$T/first6.out" 2>&1
+wait "$CURL_PID"
+wait "$METRICS_PID" || not_ok "GET /metrics"
+C3=$(crl_get c3)
+expect_eq "the CRL GET sent beside the OCSP request: 503" \
+    "$(cat "$T/c2.code")" 503
+check "OCSP answered on the same HTTP thread (l2 revoked)" \
+    grep -q "l2.crt: revoked" "$T/first6.out"
+expect_eq "the CRL asked right after the OCSP and /metrics answers: still \
+503 (both were answered before the CRL was ready)" "$C3" 503
+# (c2 may come before or after /metrics: 1 or 2 so far)
+check "/metrics answered meanwhile, counting the CRL requests not ready" \
+    sh -c "grep -Eq '^mica_crl_not_ready_total [12]\$' '$T/metrics1'"
+expect_eq "and no CRL number yet" \
+    "$(grep -c '^mica_crl_number' "$T/metrics1")" 0
+check "the log says CRLs wait for the first build" grep -q \
+    "crl: the full CRL published before is not served .*full CRLs wait for the first build" \
+    "$T/micad.log"
+# then the CRL is served as before (every 503 counted)
+N503=0
+for c in "$C1" "$(cat "$T/c2.code")" "$C3"; do
+	[ "$c" = 503 ] && N503=$((N503 + 1))
+done
+i=0
+C5=000
+while [ $i -lt 1800 ]; do
+	C5=$(crl_get c5)
+	[ "$C5" != 503 ] && break
+	N503=$((N503 + 1))
+	sleep 0.1
+	i=$((i + 1))
+done
+expect_eq "after the first build the CRL GET succeeds" "$C5" 200
+expect_eq "with no Retry-After" "$(hdr c5 Retry-After)" ""
+check "and a cache lifetime" sh -c \
+    "sed -n 's/^Cache-Control: //ip' '$T/c5.h' | grep -q '^max-age=[0-9]*, public'"
+check "signed by the CA (openssl crl -verify)" openssl crl -inform DER \
+    -in "$T/c5.crl" -noout -verify -CAfile "$D/ca.crt"
+expect_eq "it lists every revocation" \
+    "$(openssl crl -inform DER -in "$T/c5.crl" -noout -text |
+    grep -c 'Serial Number:')" $NALL
+curl -s "$URL/metrics" >"$T/metrics2" || not_ok "GET /metrics"
+expect_eq "/metrics counted every 503 ($N503)" "$(notready "$T/metrics2")" \
+    $N503
 stop_micad
 expect_eq "micad stops" "$?" 0
 done_testing

@@ -25,6 +25,7 @@
 #include "common/keyhash.h"
 #include "common/log.h"
 #include "common/ratelog.h"
+#include "common/rsign.h"
 #include "common/sigmd.h"
 
 static void
@@ -309,6 +310,19 @@ test_sigmd(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* A signer's answer: not empty, not longer than the room for it. */
+static void
+test_rsign_len(void **state)
+{
+	(void)state;
+	assert_int_equal(rsign_len_ok("test", 0, 72), 0);
+	assert_int_equal(rsign_len_ok("test", 1, 72), 1);
+	assert_int_equal(rsign_len_ok("test", 72, 72), 1);
+	assert_int_equal(rsign_len_ok("test", 73, 72), 0);
+	assert_int_equal(rsign_len_ok("test", 0, 0), 0);
+	assert_int_equal(rsign_len_ok("test", (size_t)-1, 72), 0);
+}
+
 int
 main(void)
 {
@@ -321,6 +335,7 @@ main(void)
 		cmocka_unit_test(test_keyhash),
 		cmocka_unit_test(test_keyhash_der),
 		cmocka_unit_test(test_sigmd),
+		cmocka_unit_test(test_rsign_len),
 	};
 
 	if (sodium_init() < 0)

@@ -1327,6 +1327,7 @@ test_background(void **state)
 	uint64_t full, delta;
 	X509_CRL *crl;
 	unsigned int i;
+	int pending;
 
 	(void)state;
 	env_open(&e, "EC");
@@ -1399,10 +1400,28 @@ test_background(void **state)
 	assert_non_null(s = crl_service_peek(svc, CRL_DELTA));
 	assert_int_equal(s->number, delta);
 	crl_snapshot_release(s);
+	/* the HTTP threads' look: the full one is coming, no waiting; the
+	 * delta is there */
+	pending = -1;
+	assert_null(crl_service_peek_nowait(svc, CRL_FULL, &pending));
+	assert_int_equal(pending, 1);
+	assert_non_null(s = crl_service_peek_nowait(svc, CRL_DELTA,
+	    &pending));
+	assert_int_equal(pending, 0);
+	assert_int_equal(s->number, delta);
+	crl_snapshot_release(s);
+	assert_null(crl_service_peek_nowait(svc, (enum crl_kind)2, &pending));
+	assert_int_equal(pending, 0);
 	gate_set(1);
 	assert_non_null(s = crl_service_peek(svc, CRL_FULL));
 	assert_true(s->number > delta);
 	crl_snapshot_release(s);
+	assert_non_null(s = crl_service_peek_nowait(svc, CRL_FULL, &pending));
+	assert_int_equal(pending, 0);
+	assert_true(s->number > delta);
+	crl_snapshot_release(s);
+	/* only crl_http_handle counts its refusals */
+	assert_int_equal(crl_service_not_ready_total(svc), 0);
 	crl_service_free(svc);
 
 	/* a stop before the first build began: no number taken, the ready
@@ -1411,8 +1430,13 @@ test_background(void **state)
 	gate_set(0);
 	ready_calls = 0;
 	assert_non_null(svc = crl_service_new(e.st, e.ca.cert, e.ca.key, &o));
+	assert_null(crl_service_peek_nowait(svc, CRL_FULL, &pending));
+	assert_int_equal(pending, 1);
 	crl_service_stopping(svc);
 	assert_null(crl_service_peek(svc, CRL_FULL));
+	/* stopping: none is coming */
+	assert_null(crl_service_peek_nowait(svc, CRL_FULL, &pending));
+	assert_int_equal(pending, 0);
 	gate_set(1);
 	crl_service_free(svc);
 	assert_int_equal(ready_calls, 0);

@@ -2219,6 +2219,10 @@ test_respond_split(void **state)
 	assert_int_equal(ocsp_respond_finish(c, p, &a, sig, sizeof(sig)), 1);
 	assert_int_equal(a.result, OCSPRES_INTERNAL);
 	ocsp_answer_cleanup(&a);
+	/* and an empty one */
+	assert_int_equal(ocsp_respond_finish(c, p, &a, sig, 0), 1);
+	assert_int_equal(a.result, OCSPRES_INTERNAL);
+	ocsp_answer_cleanup(&a);
 	ocsp_pending_free(p);
 	OPENSSL_free(der);
 	OCSP_REQUEST_free(req);

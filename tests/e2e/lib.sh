@@ -194,6 +194,17 @@ make_csr() {
 	    -keyout "$1" -out "$2" -subj "$3" 2>/dev/null
 }
 
+# account_add NAME SUBJECT PWFILE: mica-admin account add; the account's
+# TOTP secret (base32) into $T/NAME.secret, for totp_of
+account_add() {
+	admin account add "$1" --subject "$2" --password-file "$3" \
+	    >"$T/$1.add" 2>&1 || return 1
+	sed -n 's/^totp secret[^:]*: //p' "$T/$1.add" >"$T/$1.secret"
+	test -s "$T/$1.secret"
+}
+# totp_of NAME: the account's TOTP code now (oathtool)
+totp_of() { oathtool --totp -b "$(cat "$T/$1.secret")"; }
+
 # serial_of CERT: uppercase hex serial as openssl prints it.
 serial_of() {
 	openssl x509 -in "$1" -noout -serial | sed 's/^serial=//'

@@ -13,17 +13,11 @@ conf_set "$CONF" workers 1
 start_micad || { not_ok "micad starts"; done_testing; }
 PW='correct-horse-battery'
 printf '%s\n' "$PW" >"$T/pw"
-admin account add alice --subject "/CN=alice/O=Org" \
-    --password-file "$T/pw" >"$T/alice.add" 2>&1 || not_ok "account add alice"
-sed -n 's/^totp secret[^:]*: //p' "$T/alice.add" >"$T/alice.secret"
-# (a TOTP code logs in once: bob and carol for the later LOGINs)
-for a in bob carol dave; do
-	admin account add $a --subject "/CN=$a/O=Org" \
-	    --password-file "$T/pw" >"$T/$a.add" 2>&1 ||
-	    not_ok "account add $a"
-	sed -n 's/^totp secret[^:]*: //p' "$T/$a.add" >"$T/$a.secret"
+for a in alice bob carol dave; do
+	account_add $a "/CN=$a/O=Org" "$T/pw" || not_ok "account add $a"
 done
-otp() { oathtool --totp -b "$(cat "$T/${1:-alice}.secret")"; }
+# (a TOTP code logs in once: bob, carol and dave for the later LOGINs)
+otp() { totp_of "${1:-alice}"; }
 for n in 1 2 3; do
 	make_csr "$T/l$n.key" "$T/l$n.csr" "/CN=alice/O=Org"
 	expect_exit 0 "issue l$n" admin issue --account alice \

@@ -28,7 +28,8 @@ stop_micad || not_ok "micad stops"
 N=300000
 [ -n "${MICA_VALGRIND:-}" ] && N=30000
 expect_exit 0 "fill the store with $N certificates of another account" \
-    "$TOP/build/tests/fill_store" -d "$D/store" -c "$D/ca.crt" -n "$N"
+    "${MICA_BUILD:-$TOP/build}/tests/fill_store" -d "$D/store" \
+    -c "$D/ca.crt" -n "$N"
 start_micad || { not_ok "micad starts with $N more"; done_testing; }
 
 # the LIST on connection A, then 5 new connections one after another

@@ -384,15 +384,6 @@ struct init_keys_conf {
 	const char	*module;	/* NULL: no pkcs11_module line */
 };
 
-/* [http] threads for a new CA: one per online CPU, 1..8. */
-static int
-init_http_threads(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return n < 1 ? 1 : n > 8 ? 8 : (int)n;
-}
-
 static int
 write_conf(const char *dir, const char *ca_listen, const char *http_listen,
     const char *http_url, const char *pass_file, int chain,
@@ -447,10 +438,8 @@ write_conf(const char *dir, const char *ca_listen, const char *http_listen,
 "[http]\n"
 "# OCSP (POST /ocsp, GET /ocsp/...), CRLs (/crl), CA certificate (/ca.crt)\n"
 "listen = %s\n"
-"# event threads, one per CPU here (at most 8): each reads requests,\n"
-"# writes cached OCSP answers and sends the ones to sign (nonces) to\n"
-"# the signer in batches\n"
-"threads = %d\n"
+"# event threads (cached OCSP answers are written here)\n"
+"threads = 1\n"
 "# threads that sign what the cache cannot answer when an event\n"
 "# thread has no signer channel (micad gives each one its own)\n"
 "signers = 2\n"
@@ -561,7 +550,7 @@ write_conf(const char *dir, const char *ca_listen, const char *http_listen,
 	    "pkcs11_module = " : "", kc->module ? kc->module : "",
 	    kc->module ? "\n" : "",
 	    kc->ocsp_key ? kc->ocsp_key : "private/ocsp.key",
-	    http_url, ca_listen, http_listen, init_http_threads());
+	    http_url, ca_listen, http_listen);
 	if (n < 0 || (size_t)n >= sizeof(text))
 		return 0;
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0) {

@@ -8,15 +8,13 @@
 #   tests/bench/ocsp.sh BIN BUILD        (make bench-ocsp)
 # Environment: DUR (seconds per run, default 5), CONNS ("1 16 64"),
 # SIZES ("1000 1000000"), NREQ (random-serial requests, 64), WRK_THREADS
-# (1), HTTP_THREADS (micad's [http] threads; default: what mica-admin
-# init writes, one per CPU, at most 8: the tests' lib.sh sets 1),
+# (1), HTTP_THREADS (micad's [http] threads; default: its default),
 # ROWS (the row names to run, e.g. "micad-post-nonce
 # openssl-post-nonce"; default all).  One wrk thread for every responder: it sustains more requests a
 # second than any responder here, and a second one would take the second
 # core from the responder under test (with wrk and the responder both
 # busy on 2 cores, the scheduler's time slices, not the responder, set
-# the p99).  micad runs as mica-admin init configures it: [http] threads
-# one per CPU (openssl ocsp runs -multi 2 here).
+# the p99).  micad runs with its defaults ([http] threads 1, signers 6).
 # Rows:
 #   post, get        the issued leaf, nonce-less (micad answers from cache)
 #   post-nonce       the leaf with a nonce (micad signs every answer)
@@ -30,9 +28,6 @@ BUILD_ARG=${2:-build}
 . "$(dirname "$0")/lib.sh"
 case "$BUILD_ARG" in /*) BUILDDIR=$BUILD_ARG ;; *) BUILDDIR=$TOP/$BUILD_ARG ;; esac
 DUR=${DUR:-5}
-NCPU=$(nproc 2>/dev/null || echo 1)
-[ "$NCPU" -le 8 ] || NCPU=8
-HTTP_THREADS=${HTTP_THREADS:-$NCPU}
 CONNS=${CONNS:-"1 16 64"}
 SIZES=${SIZES:-"1000 1000000"}
 NREQ=${NREQ:-64}
@@ -129,7 +124,9 @@ setup_size() {
 	D=$S/ca
 	mkdir -p "$S/req"
 	mica_init "$D" --cn "Bench CA" || return 1
-	conf_set_in "$CONF" http threads "$HTTP_THREADS" || return 1
+	if [ -n "${HTTP_THREADS:-}" ]; then
+		conf_set_in "$CONF" http threads "$HTTP_THREADS" || return 1
+	fi
 	start_micad || return 1
 	bench_leaf "$S" || return 1
 	stop_micad || { echo "bench: micad exit status $?"; return 1; }
@@ -268,7 +265,7 @@ kill -0 "$NGINX_PID" 2>/dev/null ||
 RESULTS=$T/results
 : >"$RESULTS"
 echo "# DUR=${DUR}s CONNS=\"$CONNS\" SIZES=\"$SIZES\" NREQ=$NREQ" \
-    "WRK_THREADS=${WRK_THREADS:-1} HTTP_THREADS=$HTTP_THREADS${ROWS:+ ROWS=\"$ROWS\"}; $(nproc) CPUs, load average" \
+    "WRK_THREADS=${WRK_THREADS:-1}${ROWS:+ ROWS=\"$ROWS\"}; $(nproc) CPUs, load average" \
     "$(cut -d' ' -f1-3 /proc/loadavg)"
 for n in $SIZES; do
 	setup_size "$n" || exit 1

@@ -83,9 +83,6 @@ mica_init() {
 	    { cat "$T/init.out"; return 1; }
 	conf_set "$dir/mica.conf" argon2_opslimit 1
 	conf_set "$dir/mica.conf" argon2_memlimit 8192
-	# init writes one event thread per CPU; the tests count per thread
-	# (queue bounds, which connection lands where): one, on any machine
-	conf_set_in "$dir/mica.conf" http threads 1
 	CONF=$dir/mica.conf
 	export MICA_CONF=$CONF
 	URL=http://127.0.0.1:$HTTP_PORT

@@ -423,6 +423,22 @@ conn_settle(struct conn *c)
 	return 1;
 }
 
+/*
+ * A request of c that was with a worker or the writer is answered:
+ * reading resumes (unless the output is full) and the frames that
+ * arrived meanwhile are handled; a closing connection may go.
+ */
+static void
+conn_resume(struct conn *c)
+{
+	if (c->state != CS_CLOSING) {
+		if (!c->out_full)
+			bufferevent_enable(c->bev, EV_READ);
+		process_input(c);
+	}
+	conn_settle(c);
+}
+
 static void
 conn_send_wb(struct conn *c, struct wb *w)
 {
@@ -777,13 +793,7 @@ login_written(void *arg, enum store_rc rc)
 		break;
 	}
 next:
-	/* Frames that arrived meanwhile. */
-	if (c->state != CS_CLOSING) {
-		if (!c->out_full)
-			bufferevent_enable(c->bev, EV_READ);
-		process_input(c);
-	}
-	conn_settle(c);
+	conn_resume(c);
 out:
 	login_job_free(j);
 }
@@ -838,11 +848,17 @@ addr_logins(const struct login_job *list, const char *addr)
 	return n;
 }
 
+/* [daemon] workers: the worker threads (at least 1). */
+static int
+num_workers(void)
+{
+	return L.d->conf->daemon.workers > 0 ? L.d->conf->daemon.workers : 1;
+}
+
 static int
 logins_max(void)
 {
-	return LOGINS_PER_WORKER * (L.d->conf->daemon.workers > 0 ?
-	    L.d->conf->daemon.workers : 1);
+	return LOGINS_PER_WORKER * num_workers();
 }
 
 /* 1 if a LOGIN from addr may go to the workers now. */
@@ -1221,12 +1237,7 @@ acct_written(void *arg, enum store_rc rc)
 		goto out;
 	c->ajob = NULL;
 	acct_reply(c, j);
-	if (c->state != CS_CLOSING) {
-		if (!c->out_full)
-			bufferevent_enable(c->bev, EV_READ);
-		process_input(c);
-	}
-	conn_settle(c);
+	conn_resume(c);
 out:
 	acct_job_free(j);
 }
@@ -1272,8 +1283,7 @@ acct_start(struct conn *c, struct proto_msg *m, const char *account)
 		conn_error(c, m->id, PROTO_E_POLICY, why);
 		return NULL;
 	}
-	if (num_acct_jobs >= LOGINS_PER_WORKER *
-	    (L.d->conf->daemon.workers > 0 ? L.d->conf->daemon.workers : 1)) {
+	if (num_acct_jobs >= LOGINS_PER_WORKER * num_workers()) {
 		conn_error(c, m->id, PROTO_E_BUSY, "busy: too many password "
 		    "changes in progress, try again later");
 		return NULL;
@@ -1440,13 +1450,7 @@ reissue_created(void *arg, enum reissue_rc rc, uint64_t id, uint8_t state,
 		sodium_memzero(r.token, sizeof(r.token));
 		proto_msg_cleanup(&r);
 	}
-	/* Frames that arrived meanwhile. */
-	if (c->state != CS_CLOSING) {
-		if (!c->out_full)
-			bufferevent_enable(c->bev, EV_READ);
-		process_input(c);
-	}
-	conn_settle(c);
+	conn_resume(c);
 out:
 	free(rj);
 }
@@ -1670,13 +1674,7 @@ renew_done(void *arg, uint16_t code, const char *err, const uint8_t *der,
 		proto_msg_cleanup(&r);
 		free(ca_der);
 	}
-	/* Frames that arrived meanwhile. */
-	if (c->state != CS_CLOSING) {
-		if (!c->out_full)
-			bufferevent_enable(c->bev, EV_READ);
-		process_input(c);
-	}
-	conn_settle(c);
+	conn_resume(c);
 out:
 	free(rj);
 }
@@ -1888,12 +1886,7 @@ list_done(void *arg)
 		j->reply.total = j->lc.total;
 		conn_send(c, &j->reply);
 	}
-	if (c->state != CS_CLOSING) {
-		if (!c->out_full)
-			bufferevent_enable(c->bev, EV_READ);
-		process_input(c);
-	}
-	conn_settle(c);
+	conn_resume(c);
  out:
 	list_job_free(j);
 }
@@ -1903,8 +1896,7 @@ handle_list(struct conn *c, struct proto_msg *m)
 {
 	struct list_job	*j;
 
-	if (num_list_jobs >= (L.d->conf->daemon.workers > 0 ?
-	    L.d->conf->daemon.workers : 1)) {
+	if (num_list_jobs >= num_workers()) {
 		log_info("cid=%" PRIu64 " account=%s list refused: %d in "
 		    "flight", c->cid, c->account, num_list_jobs);
 		conn_error(c, m->id, PROTO_E_BUSY, "busy: too many LISTs in "

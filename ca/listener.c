@@ -1866,7 +1866,7 @@ list_done(void *arg)
 	struct list_job	*j = arg;
 	struct conn	*c = j->conn;
 
-	if (atomic_load(&list_stopping))
+	if (j->lc.bad && atomic_load(&list_stopping))
 		log_info("cid=%" PRIu64 " account=%s list: given up at stop",
 		    j->cid, j->account);
 	else if (j->rc != STORE_OK || j->lc.bad)

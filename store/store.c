@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <libgen.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -904,7 +905,7 @@ store_journal_check(struct store *s, const char *dir, char *info,
 	struct journal_end end;
 	struct rollfwd f;
 	struct stat sb;
-	char parent[4096], *slash;
+	char buf[4096], *parent;
 
 	info[0] = '\0';
 	/* micad makes the directory (mode 0700) at start: its parent must
@@ -915,16 +916,8 @@ store_journal_check(struct store *s, const char *dir, char *info,
 			    strerror(errno));
 			return 0;
 		}
-		snprintf(parent, sizeof(parent), "%s", dir);
-		while ((slash = strrchr(parent, '/')) != NULL && slash[1] ==
-		    '\0' && slash != parent)
-			*slash = '\0';	/* trailing slashes */
-		if ((slash = strrchr(parent, '/')) == NULL)
-			snprintf(parent, sizeof(parent), ".");
-		else if (slash == parent)
-			parent[1] = '\0';
-		else
-			*slash = '\0';
+		snprintf(buf, sizeof(buf), "%s", dir);
+		parent = dirname(buf);
 		if (access(parent, W_OK | X_OK) == -1) {
 			snprintf(err, err_len, "journal_dir %s does not exist "
 			    "and cannot be made in %s: %s", dir, parent,

@@ -1240,6 +1240,7 @@ struct issue_ctx {
 	/* signed on d->presign before the write (ca/micad.h) */
 	struct micad_presigned ps;
 	enum store_rc	 ps_rc;
+	int		 write_refused;	/* micad_write said no: stopping */
 };
 
 static enum store_rc
@@ -1274,14 +1275,6 @@ issue_presign_txn(struct store_txn *txn, void *arg)
 	    ic->account, ic->days, &o, &ic->ps, ic->err, sizeof(ic->err));
 }
 
-static void
-issue_presign_work(void *arg)
-{
-	struct issue_ctx *ic = arg;
-
-	ic->ps_rc = store_read(ic->r->d->store, issue_presign_txn, ic);
-}
-
 /* Writer: store what was signed (re-checked there). */
 static enum store_rc
 issue_store_txn(struct store_txn *txn, void *arg)
@@ -1294,7 +1287,24 @@ issue_store_txn(struct store_txn *txn, void *arg)
 
 static void	issue_written(void *, enum store_rc);
 
-/* Loop: signed; now the write, and the reply after its commit. */
+/* Presign thread: signed, then straight to the writer, whose callback
+ * replies on the loop (one wake-up of the loop per issuance, not two);
+ * 1 (issue_presigned on the loop) when it failed or the writer is gone. */
+static int
+issue_presign_work(void *arg)
+{
+	struct issue_ctx *ic = arg;
+
+	ic->ps_rc = store_read(ic->r->d->store, issue_presign_txn, ic);
+	if (ic->ps_rc != STORE_OK)
+		return 1;
+	if (micad_write(ic->r->d, issue_store_txn, ic, NULL, issue_written))
+		return 0;
+	ic->write_refused = 1;
+	return 1;
+}
+
+/* Loop: the signing failed, or the writer refused the write. */
 static void
 issue_presigned(void *arg)
 {
@@ -1304,8 +1314,7 @@ issue_presigned(void *arg)
 		issue_written(ic, ic->ps_rc);
 		return;
 	}
-	if (!micad_write(ic->r->d, issue_store_txn, ic, NULL,
-	    issue_written)) {
+	if (ic->write_refused) {
 		snprintf(ic->err, sizeof(ic->err), "micad is stopping");
 		issue_written(ic, STORE_INVALID);
 	}
@@ -1419,7 +1428,7 @@ cmd_issue(struct adm_req *r)
 	/* signed in parallel with others first, when there is the pool
 	 * for it; else signed inside the write */
 	if (r->d->presign != NULL) {
-		if (workq_submit(r->d->presign, issue_presign_work,
+		if (workq_submit_then(r->d->presign, issue_presign_work,
 		    issue_presigned, ic)) {
 			r->async = 1;	/* issue_written replies */
 			return;

@@ -15,6 +15,7 @@
 struct job {
 	struct job	*next;
 	workq_fn	 work;
+	workq_hand_fn	 hand;		/* instead of work: 0 = no done() */
 	workq_fn	 done;
 	void		*arg;
 };
@@ -67,7 +68,13 @@ worker_main(void *arg)
 		if ((j = pop(&q->head, &q->tail)) == NULL)
 			break;		/* stopping and drained */
 		pthread_mutex_unlock(&q->mu);
-		j->work(j->arg);
+		if (j->hand != NULL && j->hand(j->arg) == 0) {
+			free(j);	/* handed on: nothing for the loop */
+			pthread_mutex_lock(&q->mu);
+			continue;
+		}
+		if (j->hand == NULL)
+			j->work(j->arg);
 		pthread_mutex_lock(&q->mu);
 		push(&q->done_head, &q->done_tail, j);
 		event_active(q->ev, EV_READ, 0);
@@ -151,8 +158,9 @@ workq_free(struct workq *q)
 	free(q);
 }
 
-int
-workq_submit(struct workq *q, workq_fn work, workq_fn done, void *arg)
+static int
+submit(struct workq *q, workq_fn work, workq_hand_fn hand, workq_fn done,
+    void *arg)
 {
 	struct job *j;
 	int rc = 0;
@@ -160,6 +168,7 @@ workq_submit(struct workq *q, workq_fn work, workq_fn done, void *arg)
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return 0;
 	j->work = work;
+	j->hand = hand;
 	j->done = done;
 	j->arg = arg;
 	pthread_mutex_lock(&q->mu);
@@ -172,4 +181,17 @@ workq_submit(struct workq *q, workq_fn work, workq_fn done, void *arg)
 	if (!rc)
 		free(j);
 	return rc;
+}
+
+int
+workq_submit(struct workq *q, workq_fn work, workq_fn done, void *arg)
+{
+	return submit(q, work, NULL, done, arg);
+}
+
+int
+workq_submit_then(struct workq *q, workq_hand_fn work, workq_fn done,
+    void *arg)
+{
+	return submit(q, NULL, work, done, arg);
 }

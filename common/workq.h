@@ -21,5 +21,13 @@ void		 workq_free(struct workq *);
  */
 int		 workq_submit(struct workq *, workq_fn work, workq_fn done,
 		    void *arg);
+/*
+ * As workq_submit, but done(arg) runs on the loop only when work returns
+ * nonzero: work that handed arg on to another queue (whose own callback
+ * replies) returns 0, and the loop is not woken for it.
+ */
+typedef int (*workq_hand_fn)(void *arg);
+int		 workq_submit_then(struct workq *, workq_hand_fn work,
+		    workq_fn done, void *arg);
 
 #endif

@@ -18,6 +18,8 @@
 #include <openssl/x509.h>
 
 #include <cmocka.h>
+#include <event2/event.h>
+#include <event2/thread.h>
 #include <sodium.h>
 
 #include "common/addrcount.h"
@@ -27,6 +29,7 @@
 #include "common/ratelog.h"
 #include "common/rsign.h"
 #include "common/sigmd.h"
+#include "common/workq.h"
 
 static void
 test_reader_bounds(void **state)
@@ -323,6 +326,62 @@ test_rsign_len(void **state)
 	assert_int_equal(rsign_len_ok("test", (size_t)-1, 72), 0);
 }
 
+/* workq_submit_then: done() on the loop only for work that returned 1;
+ * work that returned 0 never reaches the loop.  Every job runs, also
+ * those still queued when the queue is freed. */
+struct wq_job {
+	int	 hand_on;	/* what the work returns */
+	int	 worked;
+	int	 done;
+};
+
+static int
+wq_work(void *arg)
+{
+	struct wq_job *j = arg;
+
+	j->worked++;
+	return !j->hand_on;
+}
+
+static void
+wq_done(void *arg)
+{
+	struct wq_job *j = arg;
+
+	j->done++;
+}
+
+static void
+test_workq_then(void **state)
+{
+	struct event_base *base;
+	struct workq *q;
+	struct wq_job jobs[64];
+	int i, worked, done;
+
+	(void)state;
+	assert_int_equal(evthread_use_pthreads(), 0);
+	assert_non_null(base = event_base_new());
+	assert_non_null(q = workq_new(base, 2));
+	memset(jobs, 0, sizeof(jobs));
+	for (i = 0; i < 64; i++) {
+		jobs[i].hand_on = i % 3 == 0;
+		assert_int_equal(workq_submit_then(q, wq_work, wq_done,
+		    &jobs[i]), 1);
+	}
+	workq_free(q);		/* runs what is queued, then the done()s */
+	for (i = worked = done = 0; i < 64; i++) {
+		worked += jobs[i].worked;
+		done += jobs[i].done;
+		assert_int_equal(jobs[i].worked, 1);
+		assert_int_equal(jobs[i].done, jobs[i].hand_on ? 0 : 1);
+	}
+	assert_int_equal(worked, 64);
+	assert_int_equal(done, 64 - 22);	/* 22 multiples of 3 below 64 */
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -336,6 +395,7 @@ main(void)
 		cmocka_unit_test(test_keyhash_der),
 		cmocka_unit_test(test_sigmd),
 		cmocka_unit_test(test_rsign_len),
+		cmocka_unit_test(test_workq_then),
 	};
 
 	if (sodium_init() < 0)

@@ -447,6 +447,7 @@ status_finish(struct walk *w)
 	const struct store_info *info = &sc->info;
 	int64_t ocsp_exp = 0, crl_next = 0, ca_nb = 0, ca_na = 0;
 	uint64_t crl_num = 0;
+	int crl_building = 0;
 	char t1[32], t2[32], t3[32];
 	char ca_where[CA_KEY_URI_MAX + 32], ocsp_where[CA_KEY_URI_MAX + 32];
 	int ca_ok;
@@ -473,7 +474,10 @@ status_finish(struct walk *w)
 	if (r->d->crl != NULL) {
 		const struct crl_snapshot *snap;
 
-		snap = crl_service_peek(r->d->crl, CRL_FULL);
+		/* never waits: the loop would stall for the seconds a first
+		 * build at 10^6 revocations takes (a background start) */
+		snap = crl_service_peek_nowait(r->d->crl, CRL_FULL,
+		    &crl_building);
 		if (snap != NULL) {
 			crl_num = snap->number;
 			crl_next = snap->next_update;
@@ -499,6 +503,7 @@ status_finish(struct walk *w)
 		    info->num_pending);
 		json_kv_u64(&r->rep.out, 0, "audit_records", info->num_audit);
 		json_kv_u64(&r->rep.out, 0, "crl_number", crl_num);
+		json_kv_bool(&r->rep.out, 0, "crl_first_build", crl_building);
 		json_kv_str(&r->rep.out, 0, "crl_next_update",
 		    fmt_time(t1, crl_next));
 		json_kv_str(&r->rep.out, 0, "ocsp_signer_expires",
@@ -540,8 +545,12 @@ status_finish(struct walk *w)
 	adm_out(r, "requests: %" PRIu64 " (pending %" PRIu64 ")\n",
 	    info->num_requests, info->num_pending);
 	adm_out(r, "audit records: %" PRIu64 "\n", info->num_audit);
-	adm_out(r, "crl number: %" PRIu64 ", next update %s\n", crl_num,
-	    fmt_time(t1, crl_next));
+	if (crl_building)
+		adm_out(r, "crl number: none yet (the first build since the "
+		    "start is running)\n");
+	else
+		adm_out(r, "crl number: %" PRIu64 ", next update %s\n",
+		    crl_num, fmt_time(t1, crl_next));
 	adm_out(r, "ocsp signer expires: %s\n", fmt_time(t2, ocsp_exp));
 	adm_out(r, "ca key: %s\n", ca_where);
 	adm_out(r, "ocsp signer key: %s\n", ocsp_where);

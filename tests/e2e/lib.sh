@@ -130,7 +130,11 @@ start_micad() {
 	MICAD_PID=$!
 	i=0
 	while [ $i -lt $limit ]; do
-		if "$BIN/mica-admin" -c "$conf" status >/dev/null 2>&1; then
+		# up, and its CRL service serves a full CRL (status does
+		# not wait for a first build: the tests do, as they did)
+		if _st=$("$BIN/mica-admin" -c "$conf" status 2>/dev/null) &&
+		    ! printf '%s\n' "$_st" | grep -q '^crl number: none yet'
+		then
 			return 0
 		fi
 		kill -0 "$MICAD_PID" 2>/dev/null || break

@@ -276,10 +276,13 @@ crl_get c2 >"$T/c2.code" &
 CURL_PID=$!
 curl -s "$URL/metrics" >"$T/metrics1" &
 METRICS_PID=$!
+"$BIN/mica-admin" -c "$CONF" status >"$T/status6" 2>&1 &
+STATUS_PID=$!
 openssl ocsp -issuer "$D/ca.crt" -CAfile "$D/ca.crt" -url "$URL/ocsp" \
     -cert "$T/l2.crt" >"$T/first6.out" 2>&1
 wait "$CURL_PID"
 wait "$METRICS_PID" || not_ok "GET /metrics"
+wait "$STATUS_PID" || not_ok "mica-admin status during the first build"
 C3=$(crl_get c3)
 expect_eq "the CRL GET sent beside the OCSP request: 503" \
     "$(cat "$T/c2.code")" 503
@@ -292,6 +295,9 @@ check "/metrics answered meanwhile, counting the CRL requests not ready" \
     sh -c "grep -Eq '^mica_crl_not_ready_total [12]\$' '$T/metrics1'"
 expect_eq "and no CRL number yet" \
     "$(grep -c '^mica_crl_number' "$T/metrics1")" 0
+# (status answered before C3 was asked: it did not wait for the build)
+check "mica-admin status answered meanwhile: no CRL yet, the first build \
+running" grep -q '^crl number: none yet (the first build' "$T/status6"
 check "the log says CRLs wait for the first build" grep -q \
     "crl: the full CRL published before is not served .*full CRLs wait for the first build" \
     "$T/micad.log"

@@ -692,9 +692,12 @@ follower_main(void *arg)
 		/* the CRLs the CRL service signed, after the records */
 		for (k = 0; R.d->crl != NULL && k < 2; k++) {
 			const struct crl_snapshot *s;
+			int building;
 
-			s = crl_service_peek(R.d->crl, k == 0 ? CRL_FULL :
-			    CRL_DELTA);
+			/* never waits: the records go on during a first
+			 * build; its CRL follows in a later round */
+			s = crl_service_peek_nowait(R.d->crl, k == 0 ?
+			    CRL_FULL : CRL_DELTA, &building);
 			if (s == NULL)
 				continue;
 			if (s->number != crl_num[k]) {

@@ -123,6 +123,16 @@ send_simple(struct ocsp_http_req *req, int code, const char *reason)
 	return code;
 }
 
+/* 500 after the CRL's own fields were added: without them, and not to
+ * be kept by a cache for the CRL's lifetime. */
+static int
+send_failed(struct ocsp_http_req *req)
+{
+	ocsp_http_clear_headers(req);
+	ocsp_http_add_header(req, "Cache-Control", "no-store");
+	return send_simple(req, 500, "Internal Server Error");
+}
+
 int
 crl_http_handle(struct crl_service *svc, struct ocsp_http_req *req,
     const char *path)
@@ -186,8 +196,7 @@ crl_http_handle(struct crl_service *svc, struct ocsp_http_req *req,
 	}
 	if (pem) {
 		if ((body = crl_snapshot_pem(s, &body_len)) == NULL) {
-			code = send_simple(req, 500,
-			    "Internal Server Error");
+			code = send_failed(req);
 			goto out;
 		}
 	}
@@ -202,7 +211,7 @@ crl_http_handle(struct crl_service *svc, struct ocsp_http_req *req,
 	pa.s = s;
 	if ((pem && !add_ref(req, s, (const uint8_t *)body, body_len)) ||
 	    (!pem && !crl_snapshot_pieces(s, der_piece, &pa))) {
-		code = send_simple(req, 500, "Internal Server Error");
+		code = send_failed(req);
 		goto out;
 	}
 	ocsp_http_send(req, 200, "OK");

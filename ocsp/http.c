@@ -688,6 +688,13 @@ ocsp_http_add_header(struct ocsp_http_req *rq, const char *name,
 	return 1;
 }
 
+void
+ocsp_http_clear_headers(struct ocsp_http_req *rq)
+{
+	rq->t->hdrs_len = 0;
+	rq->t->hdrs_full = 0;
+}
+
 int
 ocsp_http_body_add(struct ocsp_http_req *rq, const void *data, size_t len)
 {

@@ -256,6 +256,9 @@ const char	*ocsp_http_req_header(const struct ocsp_http_req *,
  */
 int	ocsp_http_add_header(struct ocsp_http_req *, const char *name,
 	    const char *value);
+/* Drops the fields added so far (an error after a success's headers:
+ * no cache lifetime or validator may go out with it). */
+void	ocsp_http_clear_headers(struct ocsp_http_req *);
 /* Appends a copy of data to the response body.  Returns 1, or 0. */
 int	ocsp_http_body_add(struct ocsp_http_req *, const void *data,
 	    size_t len);

@@ -1495,6 +1495,10 @@ repl_is_standby(void)
 	return R.standby;
 }
 
+/* Writes refused because this is a standby: [0] admin, [1] CA protocol
+ * (this run; /metrics). */
+static atomic_uint_fast64_t refused_writes[2];
+
 int
 repl_refuse_admin(const char *cmd, const char *sub, char *msg,
     size_t msg_len)
@@ -1515,6 +1519,7 @@ repl_refuse_admin(const char *cmd, const char *sub, char *msg,
 	if (strcmp(cmd, "account") == 0 && strcmp(sub, "list") == 0)
 		return 0;
  refuse:
+	atomic_fetch_add(&refused_writes[0], 1);
 	snprintf(msg, msg_len, "this server is a standby; the primary is %s",
 	    R.primary);
 	return 1;
@@ -1526,6 +1531,7 @@ repl_refuse_proto(int type, char *msg, size_t msg_len)
 	if (!R.standby || type == PROTO_HELLO || type == PROTO_FETCH ||
 	    type == PROTO_STATUS)
 		return 0;
+	atomic_fetch_add(&refused_writes[1], 1);
 	/* [replica] primary is the primary's replication address: its
 	 * host is the one to ask, its CA protocol port is its own */
 	snprintf(msg, msg_len, "this server is a standby; the primary is "
@@ -1665,6 +1671,7 @@ void
 repl_metrics(struct wb *m)
 {
 	struct lag l;
+	char line[256];
 
 	if (R.d == NULL)
 		return;
@@ -1686,6 +1693,16 @@ repl_metrics(struct wb *m)
 		metric(m, "mica_replica_lag_ms", "ms since the last applied "
 		    "record's commit on the primary, when behind",
 		    l.lag_ms);
+		wb_str(m, "# HELP mica_replica_writes_refused_total Writes "
+		    "refused because this server is a standby, by where they "
+		    "came (admin socket, CA protocol: ERROR 14); this run.\n"
+		    "# TYPE mica_replica_writes_refused_total counter\n");
+		snprintf(line, sizeof(line), "mica_replica_writes_refused_total"
+		    "{via=\"admin\"} %" PRIu64 "\n"
+		    "mica_replica_writes_refused_total{via=\"protocol\"} %"
+		    PRIu64 "\n", (uint64_t)atomic_load(&refused_writes[0]),
+		    (uint64_t)atomic_load(&refused_writes[1]));
+		wb_str(m, line);
 	} else
 		metric(m, "mica_replica_standbys", "standbys connected",
 		    (uint64_t)l.followers);

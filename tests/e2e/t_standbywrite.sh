@@ -107,6 +107,13 @@ expect_exit 1 "the standby refuses mica-admin account add" \
 expect_out "account add: the same refusal" "this server is a standby"
 expect_eq "the standby's OCSP still says good for the lost certificate" \
     "$(ocsp_status "$SURL" "$LOST")" good
+# /metrics counts them: 2 on the CA protocol (mica's LOGIN, the wire
+# LOGIN), 2 on the admin socket (revoke, account add)
+curl -s "$SURL/metrics" >"$T/smetrics"
+expect_eq "/metrics: 2 CA-protocol writes refused" \
+    "$(sed -n 's/^mica_replica_writes_refused_total{via="protocol"} //p' "$T/smetrics")" 2
+expect_eq "/metrics: 2 admin writes refused" \
+    "$(sed -n 's/^mica_replica_writes_refused_total{via="admin"} //p' "$T/smetrics")" 2
 
 # ---- promoted: the same command works there ----
 stop_micad

@@ -918,13 +918,14 @@ connect_primary(const char *addr, int *out_fd, char *err, size_t err_len)
 	return 1;
 }
 
-/* The checks a received record must pass before it is applied. */
+/* The checks a received record must pass before it is applied; the
+ * serials it touched are added to *be (banned by the caller). */
 static int
-record_apply(const uint8_t *p, size_t len, char *err, size_t err_len)
+record_apply(const uint8_t *p, size_t len, struct ban_expr *be, char *err,
+    size_t err_len)
 {
 	struct journal_rec rec;
 	struct journal_op op;
-	struct ban_expr be;
 	struct rd r;
 	uint64_t seq, head;
 	uint64_t epoch;
@@ -974,13 +975,9 @@ record_apply(const uint8_t *p, size_t len, char *err, size_t err_len)
 	pthread_mutex_unlock(&R.mu);
 	/*
 	 * The certificates it touched: their OCSP answers are stale, here
-	 * and in the caches in front of this standby ([http] ban_urls).
-	 * The BAN goes out before the next record is read, bounded by
-	 * ban_timeout_ms (a cache that fails is counted and logged by
-	 * ban_send; following goes on).  This thread is the only one that
-	 * bans on a standby: its store refuses every other write.
+	 * at once, and in the caches in front of this standby ([http]
+	 * ban_urls) by ban_flush.
 	 */
-	ban_expr_init(&be);
 	rd_init(&r, rec.ops, rec.ops_len);
 	for (i = 0; i < rec.num_ops; i++) {
 		if (!journal_op_next(&r, &op))
@@ -989,11 +986,39 @@ record_apply(const uint8_t *p, size_t len, char *err, size_t err_len)
 			continue;
 		if (R.d->ocsp != NULL)
 			ocsp_invalidate(R.d->ocsp, op.key);
-		ban_expr_add(&be, op.key);
+		ban_expr_add(be, op.key);
 	}
-	if (R.d->ban != NULL && be.num > 0)
-		ban_send_expr(R.d->ban, &be);
 	return 1;
+}
+
+/* Records applied before one BAN goes out, at most (catching up). */
+#define REPL_BAN_BATCH	64
+
+/*
+ * The BAN for the records applied since the last one, bounded by
+ * ban_timeout_ms (a cache that fails is counted and logged by ban_send;
+ * following goes on).  It goes out before the next frame is waited for:
+ * records that are already here (a standby catching up) are applied
+ * first, up to REPL_BAN_BATCH, so that a cache that does not answer
+ * costs ban_timeout_ms per batch, not per record.  This thread is the
+ * only one that bans on a standby: its store refuses every other write.
+ */
+static void
+ban_flush(struct ban_expr *be, int *records)
+{
+	if (R.d->ban != NULL && be->num > 0)
+		ban_send_expr(R.d->ban, be);
+	ban_expr_init(be);
+	*records = 0;
+}
+
+/* 1 when the next frame's bytes are already here. */
+static int
+frame_waiting(SSL *ssl, int fd)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+
+	return SSL_pending(ssl) > 0 || poll(&pfd, 1, 0) > 0;
 }
 
 /* A CRL's nextUpdate (unix s), 0 when it has none or does not parse. */
@@ -1069,12 +1094,14 @@ follow_once(void)
 	struct repl_heartbeat hb;
 	struct repl_crl crl;
 	struct wb in, out;
+	struct ban_expr be;
 	SSL *ssl = NULL;
 	char err[1024], why[512];
 	uint64_t last_frame;
 	uint8_t type;
-	int fd = -1, rc, again = 1;
+	int fd = -1, rc, again = 1, unbanned = 0;
 
+	ban_expr_init(&be);
 	wb_init(&in);
 	wb_init(&out);
 	set_state("connecting", NULL);
@@ -1116,7 +1143,8 @@ follow_once(void)
 		last_frame = mono_ms();
 		switch (type) {
 		case REPL_RECORD:
-			if (!record_apply(in.data, in.len, err, sizeof(err))) {
+			if (!record_apply(in.data, in.len, &be, err,
+			    sizeof(err))) {
 				char msg[1200];
 
 				snprintf(msg, sizeof(msg), "stopped: %.900s; the "
@@ -1130,6 +1158,9 @@ follow_once(void)
 				again = 0;
 				goto out;
 			}
+			if (++unbanned >= REPL_BAN_BATCH ||
+			    !frame_waiting(ssl, fd))
+				ban_flush(&be, &unbanned);
 			break;
 		case REPL_HEARTBEAT:
 			if (repl_heartbeat_parse(in.data, in.len, &hb)) {
@@ -1163,6 +1194,7 @@ follow_once(void)
 		}
 	}
  out:
+	ban_flush(&be, &unbanned);	/* what was applied before */
 	if (ssl != NULL) {
 		SSL_shutdown(ssl);
 		SSL_free(ssl);

@@ -785,10 +785,34 @@ achan_flush(struct rsign_chan *rc, rsign_done_fn done)
 	}
 }
 
+/* A reply read, kept until the next batch has left (achan_input). */
+struct areply {
+	void		*cookie;
+	const uint8_t	*sig;		/* in ch->rbuf; NULL: refused */
+	size_t		 len;
+};
+
+static void
+areplies_deliver(const struct areply *d, int n, rsign_done_fn done)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		done(d[i].cookie, d[i].sig, d[i].len);
+}
+
+/*
+ * The replies read so far.  When they complete the batch, the requests
+ * that queued meanwhile leave as the next batch first, and only then are
+ * the answers finished and sent: the signer signs the next batch while
+ * this thread sends the last one's answers (one after the other, either
+ * side waited for the other).
+ */
 static void
 achan_input(struct rsign_chan *rc, rsign_done_fn done)
 {
 	struct achan *ch = (struct achan *)rc;
+	struct areply d[OCSP_BATCH_MAX];
 	struct sign_frame f;
 	enum sign_parse_rc prc;
 	size_t off = 0, used = 0;
@@ -796,6 +820,7 @@ achan_input(struct rsign_chan *rc, rsign_done_fn done)
 	uint8_t *nb;
 	char err[256];
 	ssize_t r;
+	int nd = 0;
 
 	if (ch->broken)
 		return;
@@ -811,11 +836,6 @@ achan_input(struct rsign_chan *rc, rsign_done_fn done)
 		return;
 	}
 	ch->rlen += (size_t)r;
-	/*
-	 * Each reply finishes its request now; a done callback may queue
-	 * more (submit touches only the queue), sent once the batch is
-	 * complete.
-	 */
 	while ((prc = sign_frame_parse(&f, &used, ch->rbuf + off,
 	    ch->rlen - off, err, sizeof(err))) == SIGN_PARSE_OK) {
 		k = f.id - ch->out_base;
@@ -823,6 +843,7 @@ achan_input(struct rsign_chan *rc, rsign_done_fn done)
 		    (f.type != SIGN_R_OK && f.type != SIGN_R_ERR)) {
 			log_warnx("signer: an OCSP reply for no request "
 			    "(id %u)", (unsigned)f.id);
+			areplies_deliver(d, nd, done);
 			achan_broken(ch, done);
 			return;
 		}
@@ -831,18 +852,40 @@ achan_input(struct rsign_chan *rc, rsign_done_fn done)
 		off += used;
 		if (ch->out[k].cookie == NULL)
 			continue;	/* aborted */
-		if (f.type == SIGN_R_ERR) {
+		d[nd].cookie = ch->out[k].cookie;
+		d[nd].sig = NULL;
+		d[nd].len = 0;
+		if (f.type == SIGN_R_ERR)
 			log_warnx("ocsp: signer refused: %.*s",
 			    (int)f.body_len, (const char *)f.body);
-			done(ch->out[k].cookie, NULL, 0);
-		} else
-			done(ch->out[k].cookie, f.body, f.body_len);
+		else {
+			d[nd].sig = f.body;
+			d[nd].len = f.body_len;
+		}
+		nd++;
 	}
 	if (prc == SIGN_PARSE_BAD) {
 		log_warnx("signer: malformed OCSP reply: %s", err);
+		areplies_deliver(d, nd, done);
 		achan_broken(ch, done);
 		return;
 	}
+	if (ch->nleft == 0) {
+		if (ch->rlen != off) {
+			log_warnx("signer: %zu bytes after the last OCSP "
+			    "reply", ch->rlen - off);
+			areplies_deliver(d, nd, done);
+			achan_broken(ch, done);
+			return;
+		}
+		ch->nout = 0;
+		/* the next batch (what queued meanwhile) leaves now; a done
+		 * callback may queue more (submit touches only the queue),
+		 * which the caller flushes after this batch */
+		achan_flush(rc, done);
+	}
+	/* the replies point into rbuf: finished before it moves */
+	areplies_deliver(d, nd, done);
 	memmove(ch->rbuf, ch->rbuf + off, ch->rlen - off);
 	ch->rlen -= off;
 	if (used > ch->rcap) {
@@ -851,15 +894,6 @@ achan_input(struct rsign_chan *rc, rsign_done_fn done)
 		ch->rbuf = nb;
 		ch->rcap = used;
 	}
-	if (ch->nleft > 0)
-		return;
-	if (ch->rlen != 0) {
-		log_warnx("signer: %zu bytes after the last OCSP reply",
-		    ch->rlen);
-		achan_broken(ch, done);
-		return;
-	}
-	ch->nout = 0;		/* the caller flushes what queued meanwhile */
 }
 
 static void

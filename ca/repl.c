@@ -418,8 +418,7 @@ jreader_open(struct jreader *r, const char *dir,
 	struct journal_end end;
 	struct pos_ctx p;
 	uint64_t head, epoch;
-	uint8_t hh[JOURNAL_HASH_LEN];
-	static const uint8_t zero[JOURNAL_HASH_LEN];
+	uint8_t hh[JOURNAL_HASH_LEN], gen[JOURNAL_HASH_LEN];
 
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
@@ -439,8 +438,10 @@ jreader_open(struct jreader *r, const char *dir,
 		    PRIu64, head + 1, f->from_seq - 1, head);
 		return 0;
 	}
-	if (f->from_seq == 1 && memcmp(f->prev, zero, sizeof(zero)) != 0) {
-		snprintf(err, err_len, "diverged at seq 1");
+	if (f->from_seq == 1 && (!store_journal_genesis(R.d->store, gen) ||
+	    memcmp(f->prev, gen, sizeof(gen)) != 0)) {
+		snprintf(err, err_len, "diverged at seq 1: the standby's store "
+		    "is not a copy of this primary's (another CA's store?)");
 		return 0;
 	}
 	memset(&p, 0, sizeof(p));
@@ -1158,9 +1159,7 @@ follow_once(void)
 				again = 0;
 				goto out;
 			}
-			if (++unbanned >= REPL_BAN_BATCH ||
-			    !frame_waiting(ssl, fd))
-				ban_flush(&be, &unbanned);
+			unbanned++;
 			break;
 		case REPL_HEARTBEAT:
 			if (repl_heartbeat_parse(in.data, in.len, &hb)) {
@@ -1192,6 +1191,11 @@ follow_once(void)
 		default:
 			break;
 		}
+		/* the BAN before the next wait, or before a frame that is
+		 * not a record (a heartbeat after a record) */
+		if (unbanned > 0 && (type != REPL_RECORD ||
+		    unbanned >= REPL_BAN_BATCH || !frame_waiting(ssl, fd)))
+			ban_flush(&be, &unbanned);
 	}
  out:
 	ban_flush(&be, &unbanned);	/* what was applied before */

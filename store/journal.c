@@ -369,7 +369,6 @@ scan_one(struct scan_state *s, const struct journal_rec *rec,
     const char *path, uint64_t seg_first, uint64_t off, char *err,
     size_t err_len)
 {
-	static const uint8_t zero[JOURNAL_HASH_LEN];
 	const struct journal_scan_opts *o = s->o;
 
 	if (s->have_prev && rec->seq != s->prev_seq + 1) {
@@ -386,9 +385,9 @@ scan_one(struct scan_state *s, const struct journal_rec *rec,
 		    "missing)", path, rec->seq, off, seg_first);
 		return 0;
 	}
-	if ((s->have_prev && memcmp(rec->prev, s->prev_hash,
-	    JOURNAL_HASH_LEN) != 0) ||
-	    (rec->seq == 1 && memcmp(rec->prev, zero, JOURNAL_HASH_LEN) != 0)) {
+	/* (seq 1 chains to its store's genesis: checked as from_prev) */
+	if (s->have_prev && memcmp(rec->prev, s->prev_hash,
+	    JOURNAL_HASH_LEN) != 0) {
 		seterr(err, err_len, "journal %s: record seq %" PRIu64 " at "
 		    "offset %" PRIu64 ": previous-hash does not match record "
 		    "seq %" PRIu64 " (chain broken: reordered or altered)",

@@ -72,6 +72,13 @@ static const char *const db_names[DB_COUNT] = {
 #define META_J_SEQ		"journal_seq"	/* last record in the store */
 #define META_J_HEAD		"journal_head"	/* its hash */
 #define META_J_EPOCH		"journal_epoch"	/* timeline, from 1 */
+/* 16 random bytes written when the store is created (unlike the restore
+ * guard's u64 "store_id", set at the first start); the journal's first
+ * record chains to a hash of them (journal_genesis), so that the journal
+ * of another CA is refused by a store still at seq 0.  Stores created
+ * before have none: their first record chains to 32 zero bytes. */
+#define META_STORE_ID		"journal_genesis_id"
+#define STORE_ID_LEN		16
 #define BATCH_MAX		256		/* jobs in one group commit */
 
 struct store {
@@ -354,6 +361,8 @@ static enum store_rc	jmeta_put(struct store_txn *, uint64_t,
 		    const uint8_t *, uint64_t);
 static enum store_rc	jmeta_get(struct store_txn *, uint64_t *, uint8_t *,
 		    uint64_t *);
+static enum store_rc	store_id_create(struct store_txn *);
+static enum store_rc	journal_genesis(struct store_txn *, uint8_t *);
 static int	request_is_open(uint8_t state);
 static enum store_rc	index_put(struct store_txn *, const uint8_t *serial,
 		    uint64_t id);
@@ -619,7 +628,7 @@ open_dbs(struct store *s, const char *dir, int create, int read_only,
 		ver = STORE_SCHEMA_VERSION;
 		fresh = 1;
 		rc = store_meta_set_u64(&t, META_SCHEMA, ver);
-		if (rc != STORE_OK)
+		if (rc != STORE_OK || (rc = store_id_create(&t)) != STORE_OK)
 			goto out;
 		log_info("store: created %s (schema %d)", dir,
 		    STORE_SCHEMA_VERSION);
@@ -1102,7 +1111,53 @@ jmeta_put(struct store_txn *t, uint64_t seq, const uint8_t *head,
 	return STORE_OK;
 }
 
-/* Reads the journal position from meta (zero when never written). */
+/* A new store's id (META_STORE_ID). */
+static enum store_rc
+store_id_create(struct store_txn *t)
+{
+	uint8_t id[STORE_ID_LEN];
+	MDB_val k = { strlen(META_STORE_ID), (void *)META_STORE_ID };
+	MDB_val v = { sizeof(id), id };
+
+	randombytes_buf(id, sizeof(id));
+	return lmdb_rc(t, mdb_put(t->txn, t->s->dbi[DB_META], &k, &v, 0),
+	    "meta journal_genesis_id");
+}
+
+/*
+ * What the journal's first record chains to (its prev hash): BLAKE2b of
+ * the store's id, or 32 zero bytes for a store made before ids.  A
+ * store at seq 0 (a backup taken before micad ever wrote, a standby's
+ * first copy) so accepts only its own journal.
+ */
+static enum store_rc
+journal_genesis(struct store_txn *t, uint8_t *out)
+{
+	static const char tag[] = "mica journal genesis";
+	crypto_generichash_state st;
+	MDB_val v;
+	enum store_rc rc;
+
+	memset(out, 0, JOURNAL_HASH_LEN);
+	rc = db_get(t, DB_META, META_STORE_ID, strlen(META_STORE_ID), &v);
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc != STORE_OK)
+		return rc;
+	if (v.mv_size != STORE_ID_LEN) {
+		log_warnx("store: meta journal_genesis_id: bad length %zu",
+		    v.mv_size);
+		return STORE_CORRUPT;
+	}
+	crypto_generichash_init(&st, NULL, 0, JOURNAL_HASH_LEN);
+	crypto_generichash_update(&st, (const uint8_t *)tag, sizeof(tag));
+	crypto_generichash_update(&st, v.mv_data, v.mv_size);
+	crypto_generichash_final(&st, out, JOURNAL_HASH_LEN);
+	return STORE_OK;
+}
+
+/* Reads the journal position from meta; at seq 0 the head is the
+ * genesis hash. */
 static enum store_rc
 jmeta_get(struct store_txn *t, uint64_t *seq, uint8_t *head, uint64_t *epoch)
 {
@@ -1115,7 +1170,7 @@ jmeta_get(struct store_txn *t, uint64_t *seq, uint8_t *head, uint64_t *epoch)
 		return rc;
 	rc = db_get(t, DB_META, META_J_HEAD, strlen(META_J_HEAD), &v);
 	if (rc == STORE_NOTFOUND)
-		return STORE_OK;
+		return journal_genesis(t, head);
 	if (rc != STORE_OK)
 		return rc;
 	if (v.mv_size != JOURNAL_HASH_LEN) {
@@ -3572,6 +3627,18 @@ out:
 }
 
 /* ---- replication (ca/repl_*.c): position, wake-up, applying ---- */
+
+static enum store_rc
+genesis_txn(struct store_txn *t, void *arg)
+{
+	return journal_genesis(t, arg);
+}
+
+int
+store_journal_genesis(struct store *s, uint8_t *out)
+{
+	return store_read(s, genesis_txn, out) == STORE_OK;
+}
 
 void
 store_journal_pos(struct store *s, uint64_t *seq, uint8_t *head,

@@ -550,6 +550,9 @@ struct journal_rec;
 /* The store's journal position now (head: 32 bytes, may be NULL). */
 void		store_journal_pos(struct store *, uint64_t *seq,
 		    uint8_t *head, uint64_t *epoch);
+/* What the journal's first record chains to (32 bytes: a hash of the
+ * store's id, zero for a store made before ids).  1, or 0 on an error. */
+int		store_journal_genesis(struct store *, uint8_t *out);
 /* Waits until the store's journal seq passes seq (a commit) or
  * timeout_ms; returns the seq then.  Any thread. */
 uint64_t	store_journal_wait(struct store *, uint64_t seq,

@@ -119,6 +119,31 @@ expect_exit 1 "restore into an existing directory is refused" \
     --to "$T/restored"
 expect_out "refusal names the directory" "$T/restored: exists"
 
+# ---- a day-0 backup takes only its own CA's journal ----
+# A store at seq 0 (copied right after init, before micad ever wrote)
+# chains to a hash of its own random id: another CA's journal is of
+# another history from its first record; its own is restored.
+OCONF=$CONF
+mica_init "$T/x" || not_ok "mica-admin init of a second CA"
+XCONF=$CONF
+cp "$T/x/store/data.mdb" "$T/x0.mdb"
+expect_exit 1 "day-0 backup of CA x + CA d's journal: refused" \
+    "$BIN/mica-admin" restore "$T/x0.mdb" --journal "$J" --to "$T/xbad"
+expect_out "the refusal names the first record: another history" \
+    "record seq 1 at offset 0: previous-hash does not match the store's last record (the journal is of another history)"
+check "nothing left behind" test ! -e "$T/xbad"
+start_micad "$XCONF" || not_ok "CA x starts"
+admin account add xa --subject "/CN=xa/O=Org" --password-file "$PW" \
+    >/dev/null 2>&1 || not_ok "account xa on CA x"
+stop_micad
+XDIG=$("$BIN/mica-admin" digest --store "$T/x/store" | sed -n 's/^digest //p')
+expect_exit 0 "day-0 backup of CA x + its own journal: restored" \
+    "$BIN/mica-admin" restore "$T/x0.mdb" --journal "$T/x/journal" \
+    --to "$T/xok"
+expect_out "equal to CA x's store (digest $XDIG)" "digest $XDIG"
+CONF=$OCONF
+export MICA_CONF=$CONF
+
 # a CA directory on the restored store: keys, conf and mark copied, the
 # store replaced, a journal of its own, new ports
 R=$T/r

@@ -2,12 +2,17 @@
  * sign_policy.c - the signer process's checks of what it signs (see
  * sign_policy.h).
  */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <openssl/asn1t.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -328,10 +333,9 @@ exts_ok(const struct sign_cert_rules *r, X509 *x, int ocsp_renewal,
 }
 
 static int
-key_ok(const struct sign_cert_rules *r, X509 *x, int ocsp_renewal,
+key_ok(const struct sign_cert_rules *r, EVP_PKEY *pub, int ocsp_renewal,
     char *err, size_t err_len)
 {
-	EVP_PKEY *pub = X509_get0_pubkey(x);
 	int ok = 0;
 
 	if (pub == NULL) {
@@ -358,9 +362,11 @@ key_ok(const struct sign_cert_rules *r, X509 *x, int ocsp_renewal,
 	return ok;
 }
 
-int
-sign_cert_check(const struct sign_cert_rules *r, X509 *x, int ocsp_renewal,
-    char *err, size_t err_len)
+/* sign_cert_check's rules; alg is the TBS's signature field, pub the
+ * subject key (NULL: it does not decode). */
+static int
+cert_rules(const struct sign_cert_rules *r, X509 *x, const X509_ALGOR *alg,
+    EVP_PKEY *pub, int ocsp_renewal, char *err, size_t err_len)
 {
 	const X509_NAME *cs = X509_get_subject_name(r->ca);
 
@@ -379,7 +385,7 @@ sign_cert_check(const struct sign_cert_rules *r, X509 *x, int ocsp_renewal,
 		    "subject is the CA's own name");
 		return 0;
 	}
-	if (!same_alg(X509_get0_tbs_sigalg(x), r->alg, r->alg_len)) {
+	if (alg == NULL || !same_alg(alg, r->alg, r->alg_len)) {
 		snprintf(err, err_len, "certificate: RFC 5280 4.1.2.3: the "
 		    "signature algorithm is not the one of the CA key");
 		return 0;
@@ -391,5 +397,367 @@ sign_cert_check(const struct sign_cert_rules *r, X509 *x, int ocsp_renewal,
 	}
 	return validity_ok(r, x, err, err_len) &&
 	    exts_ok(r, x, ocsp_renewal, err, err_len) &&
-	    key_ok(r, x, ocsp_renewal, err, err_len);
+	    key_ok(r, pub, ocsp_renewal, err, err_len);
+}
+
+int
+sign_cert_check(const struct sign_cert_rules *r, X509 *x, int ocsp_renewal,
+    char *err, size_t err_len)
+{
+	return cert_rules(r, x, X509_get0_tbs_sigalg(x), X509_get0_pubkey(x),
+	    ocsp_renewal, err, err_len);
+}
+
+int
+sign_tbs_check(const struct sign_cert_rules *r, const struct sign_tbs *t,
+    int ocsp_renewal, char *err, size_t err_len)
+{
+	return cert_rules(r, t->x, t->alg, t->pub, ocsp_renewal, err,
+	    err_len);
+}
+
+/* ---- a TBSCertificate without decoding its key ---- */
+
+/* SubjectPublicKeyInfo (RFC 5280 4.1), the key left as bits. */
+typedef struct {
+	X509_ALGOR	*alg;
+	ASN1_BIT_STRING	*bits;
+} SIGN_SPKI;
+
+ASN1_SEQUENCE(SIGN_SPKI) = {
+	ASN1_SIMPLE(SIGN_SPKI, alg, X509_ALGOR),
+	ASN1_SIMPLE(SIGN_SPKI, bits, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(SIGN_SPKI)
+
+/* TBSCertificate (RFC 5280 4.1). */
+typedef struct {
+	ASN1_INTEGER	*version;
+	ASN1_INTEGER	*serial;
+	X509_ALGOR	*sig;
+	X509_NAME	*issuer;
+	X509_VAL	*validity;
+	X509_NAME	*subject;
+	SIGN_SPKI	*spki;
+	ASN1_BIT_STRING	*issuer_uid;
+	ASN1_BIT_STRING	*subject_uid;
+	STACK_OF(X509_EXTENSION) *exts;
+} SIGN_TBS;
+
+ASN1_SEQUENCE(SIGN_TBS) = {
+	ASN1_EXP_OPT(SIGN_TBS, version, ASN1_INTEGER, 0),
+	ASN1_SIMPLE(SIGN_TBS, serial, ASN1_INTEGER),
+	ASN1_SIMPLE(SIGN_TBS, sig, X509_ALGOR),
+	ASN1_SIMPLE(SIGN_TBS, issuer, X509_NAME),
+	ASN1_SIMPLE(SIGN_TBS, validity, X509_VAL),
+	ASN1_SIMPLE(SIGN_TBS, subject, X509_NAME),
+	ASN1_SIMPLE(SIGN_TBS, spki, SIGN_SPKI),
+	ASN1_IMP_OPT(SIGN_TBS, issuer_uid, ASN1_BIT_STRING, 1),
+	ASN1_IMP_OPT(SIGN_TBS, subject_uid, ASN1_BIT_STRING, 2),
+	ASN1_EXP_SEQUENCE_OF_OPT(SIGN_TBS, exts, X509_EXTENSION, 3),
+} static_ASN1_SEQUENCE_END(SIGN_TBS)
+
+#define DER_DEPTH_MAX	32
+
+/*
+ * 1 if p..p+len is a sequence of DER TLVs, each with a definite minimal
+ * length (sign_der_next), a constructed one made of such TLVs in turn
+ * and no universal string in the constructed form (X.690 10.2).  The
+ * parts OpenSSL keeps as received (a Name, an AlgorithmIdentifier's
+ * parameters) are held to DER here; the rest by the re-encoding.
+ */
+static int
+der_strict(const uint8_t *p, size_t len, int depth)
+{
+	struct rd r, c;
+	const uint8_t *tlv;
+	size_t tlv_len;
+	uint8_t tag;
+
+	if (depth > DER_DEPTH_MAX)
+		return 0;
+	rd_init(&r, p, len);
+	while (rd_left(&r) > 0) {
+		if (!sign_der_next(&r, &tag, &c, &tlv, &tlv_len))
+			return 0;
+		if (!(tag & V_ASN1_CONSTRUCTED))
+			continue;
+		if ((tag & 0xc0) == 0 && tag != (V_ASN1_SEQUENCE |
+		    V_ASN1_CONSTRUCTED) && tag != (V_ASN1_SET |
+		    V_ASN1_CONSTRUCTED))
+			return 0;
+		if (!der_strict(c.p, rd_left(&c), depth + 1))
+			return 0;
+	}
+	return 1;
+}
+
+/* A non-negative DER INTEGER's magnitude (no leading zero byte). */
+static int
+der_uint(struct rd *r, const uint8_t **out, size_t *out_len)
+{
+	struct rd c;
+	const uint8_t *tlv;
+	size_t tlv_len;
+	uint8_t tag;
+
+	if (!sign_der_next(r, &tag, &c, &tlv, &tlv_len) ||
+	    tag != V_ASN1_INTEGER || rd_left(&c) == 0 || (c.p[0] & 0x80) ||
+	    (rd_left(&c) > 1 && c.p[0] == 0 && !(c.p[1] & 0x80)))
+		return 0;
+	if (c.p[0] == 0)
+		rd_skip(&c, 1);
+	*out = c.p;
+	*out_len = rd_left(&c);
+	return *out_len > 0;
+}
+
+/* RSAPublicKey (RFC 8017 A.1.1) from its DER, by its parts. */
+static EVP_PKEY *
+rsa_from_bits(const uint8_t *bits, size_t len)
+{
+	OSSL_PARAM_BLD *b = NULL;
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	EVP_PKEY *pk = NULL;
+	BIGNUM *n = NULL, *e = NULL;
+	struct rd r, seq;
+	const uint8_t *tlv, *np, *ep;
+	size_t tlv_len, nl, el;
+	uint8_t tag;
+
+	rd_init(&r, bits, len);
+	if (!sign_der_next(&r, &tag, &seq, &tlv, &tlv_len) ||
+	    tag != (V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED) ||
+	    rd_left(&r) != 0 || !der_uint(&seq, &np, &nl) ||
+	    !der_uint(&seq, &ep, &el) || rd_left(&seq) != 0 ||
+	    nl > 2048 || el > 2048)
+		return NULL;
+	if ((n = BN_bin2bn(np, (int)nl, NULL)) == NULL ||
+	    (e = BN_bin2bn(ep, (int)el, NULL)) == NULL ||
+	    (b = OSSL_PARAM_BLD_new()) == NULL ||
+	    !OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_N, n) ||
+	    !OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_E, e) ||
+	    (params = OSSL_PARAM_BLD_to_param(b)) == NULL ||
+	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) == NULL ||
+	    EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1)
+		pk = NULL;
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(b);
+	BN_free(n);
+	BN_free(e);
+	return pk;
+}
+
+/* A named-curve EC point (RFC 5480 2.1.1, 2.2). */
+static EVP_PKEY *
+ec_from_bits(const ASN1_OBJECT *curve, const uint8_t *bits, size_t len)
+{
+	OSSL_PARAM params[3];
+	EVP_PKEY_CTX *ctx = NULL;
+	EVP_PKEY *pk = NULL;
+	const char *name;
+	int nid = OBJ_obj2nid(curve);
+
+	if (nid == NID_undef || (name = OBJ_nid2sn(nid)) == NULL)
+		return NULL;
+	params[0] = OSSL_PARAM_construct_utf8_string(
+	    OSSL_PKEY_PARAM_GROUP_NAME, (char *)name, 0);
+	params[1] = OSSL_PARAM_construct_octet_string(
+	    OSSL_PKEY_PARAM_PUB_KEY, (void *)bits, len);
+	params[2] = OSSL_PARAM_construct_end();
+	if ((ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
+	    EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1)
+		pk = NULL;
+	EVP_PKEY_CTX_free(ctx);
+	return pk;
+}
+
+/*
+ * The subject key from its parts; what it cannot build so (explicit
+ * curve parameters, RSA-PSS, another algorithm, an encoding it does not
+ * take) goes through d2i_PUBKEY, which decides as OpenSSL always did.
+ */
+static EVP_PKEY *
+spki_key(const SIGN_SPKI *k)
+{
+	const ASN1_OBJECT *obj;
+	const void *pval;
+	const uint8_t *bits = k->bits->data;
+	size_t len = (size_t)k->bits->length;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	EVP_PKEY *pk = NULL;
+	int ptype, n;
+
+	X509_ALGOR_get0(&obj, &ptype, &pval, k->alg);
+	if ((k->bits->flags & 0x07) != 0 || bits == NULL || len == 0)
+		;	/* unused bits: not a key of these types */
+	else if (OBJ_obj2nid(obj) == NID_X9_62_id_ecPublicKey &&
+	    ptype == V_ASN1_OBJECT)
+		pk = ec_from_bits(pval, bits, len);
+	else if (OBJ_obj2nid(obj) == NID_rsaEncryption &&
+	    (ptype == V_ASN1_NULL || ptype == V_ASN1_UNDEF))
+		pk = rsa_from_bits(bits, len);
+	else if (OBJ_obj2nid(obj) == NID_ED25519 && ptype == V_ASN1_UNDEF)
+		pk = EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL,
+		    bits, len);
+	else if (OBJ_obj2nid(obj) == NID_ED448 && ptype == V_ASN1_UNDEF)
+		pk = EVP_PKEY_new_raw_public_key_ex(NULL, "ED448", NULL,
+		    bits, len);
+	if (pk == NULL && (n = ASN1_item_i2d((const ASN1_VALUE *)k, &der,
+	    ASN1_ITEM_rptr(SIGN_SPKI))) > 0) {
+		p = der;
+		pk = d2i_PUBKEY(NULL, &p, n);
+		if (pk != NULL && p != der + n) {
+			EVP_PKEY_free(pk);
+			pk = NULL;
+		}
+	}
+	OPENSSL_free(der);
+	ERR_clear_error();
+	return pk;
+}
+
+/* An unsigned X509 with t's fields; the key's bits set, not decoded. */
+static X509 *
+shadow(const SIGN_TBS *t)
+{
+	X509 *x;
+	const ASN1_OBJECT *obj;
+	unsigned char *bits = NULL;
+	long v = t->version != NULL ? ASN1_INTEGER_get(t->version) : 0;
+	int i;
+
+	if ((x = X509_new()) == NULL)
+		return NULL;
+	X509_ALGOR_get0(&obj, NULL, NULL, t->spki->alg);
+	/* a version out of range stays v1: refused as "not version 3" */
+	if ((v >= X509_VERSION_1 && v <= X509_VERSION_3 &&
+	    !X509_set_version(x, v)) ||
+	    !X509_set_serialNumber(x, t->serial) ||
+	    !X509_set_issuer_name(x, t->issuer) ||
+	    !X509_set_subject_name(x, t->subject) ||
+	    !X509_set1_notBefore(x, t->validity->notBefore) ||
+	    !X509_set1_notAfter(x, t->validity->notAfter))
+		goto bad;
+	for (i = 0; i < sk_X509_EXTENSION_num(t->exts); i++)
+		if (!X509_add_ext(x, sk_X509_EXTENSION_value(t->exts, i), -1))
+			goto bad;
+	if (t->spki->bits->length > 0 && (bits = OPENSSL_memdup(
+	    t->spki->bits->data, (size_t)t->spki->bits->length)) == NULL)
+		goto bad;
+	if (!X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_dup(obj),
+	    V_ASN1_UNDEF, NULL, bits, t->spki->bits->length))
+		goto bad;
+	return x;
+ bad:
+	OPENSSL_free(bits);
+	X509_free(x);
+	return NULL;
+}
+
+int
+sign_tbs_parse(struct sign_tbs *out, const uint8_t *tbs, size_t tbs_len,
+    char *err, size_t err_len)
+{
+	SIGN_TBS *t = NULL;
+	const unsigned char *p = tbs;
+	unsigned char *der = NULL;
+	struct rd r, c;
+	const uint8_t *tlv;
+	size_t tlv_len;
+	uint8_t tag;
+	int n, rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	rd_init(&r, tbs, tbs_len);
+	if (tbs_len > LONG_MAX || !sign_der_next(&r, &tag, &c, &tlv,
+	    &tlv_len) || tag != (V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED) ||
+	    rd_left(&r) != 0 || !der_strict(tbs, tbs_len, 0) ||
+	    (t = (SIGN_TBS *)ASN1_item_d2i(NULL, &p, (long)tbs_len,
+	    ASN1_ITEM_rptr(SIGN_TBS))) == NULL || p != tbs + tbs_len ||
+	    (n = ASN1_item_i2d((const ASN1_VALUE *)t, &der,
+	    ASN1_ITEM_rptr(SIGN_TBS))) <= 0 || (size_t)n != tbs_len ||
+	    memcmp(der, tbs, tbs_len) != 0) {
+		snprintf(err, err_len, "certificate: RFC 5280 4.1: not one "
+		    "DER TBSCertificate");
+		goto out;
+	}
+	if ((out->x = shadow(t)) == NULL ||
+	    (out->alg = X509_ALGOR_dup(t->sig)) == NULL) {
+		snprintf(err, err_len, "certificate: RFC 5280 4.1: the "
+		    "TBSCertificate's fields cannot be taken up");
+		sign_tbs_cleanup(out);
+		goto out;
+	}
+	out->pub = spki_key(t->spki);
+	rc = 1;
+ out:
+	OPENSSL_free(der);
+	ASN1_item_free((ASN1_VALUE *)t, ASN1_ITEM_rptr(SIGN_TBS));
+	ERR_clear_error();
+	return rc;
+}
+
+void
+sign_tbs_cleanup(struct sign_tbs *t)
+{
+	X509_free(t->x);
+	X509_ALGOR_free(t->alg);
+	EVP_PKEY_free(t->pub);
+	memset(t, 0, sizeof(*t));
+}
+
+/* A DER length's bytes: 1 to 5. */
+static size_t
+der_len_put(uint8_t *out, size_t len)
+{
+	size_t n = 0, i;
+
+	if (len < 0x80) {
+		out[0] = (uint8_t)len;
+		return 1;
+	}
+	for (i = len; i > 0; i >>= 8)
+		n++;
+	out[0] = (uint8_t)(0x80 | n);
+	for (i = 0; i < n; i++)
+		out[1 + i] = (uint8_t)(len >> (8 * (n - 1 - i)));
+	return 1 + n;
+}
+
+int
+sign_cert_build(uint8_t **out, size_t *out_len, const uint8_t *tbs,
+    size_t tbs_len, const uint8_t *alg, size_t alg_len, const uint8_t *sig,
+    size_t sig_len)
+{
+	uint8_t hdr[6], bhdr[6], *d;
+	size_t hl, bl, body, total;
+
+	if (tbs_len > 0xffff0000u || alg_len > 0xffffu ||
+	    sig_len > 0xffffu)
+		return 0;
+	bhdr[0] = V_ASN1_BIT_STRING;
+	bl = 1 + der_len_put(bhdr + 1, sig_len + 1);
+	body = tbs_len + alg_len + bl + 1 + sig_len;
+	if (body > 0xffffffffu)
+		return 0;
+	hdr[0] = V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED;
+	hl = 1 + der_len_put(hdr + 1, body);
+	total = hl + body;
+	if ((d = malloc(total)) == NULL)
+		return 0;
+	memcpy(d, hdr, hl);
+	memcpy(d + hl, tbs, tbs_len);
+	memcpy(d + hl + tbs_len, alg, alg_len);
+	memcpy(d + hl + tbs_len + alg_len, bhdr, bl);
+	d[hl + tbs_len + alg_len + bl] = 0;	/* unused bits */
+	if (sig_len > 0)
+		memcpy(d + hl + tbs_len + alg_len + bl + 1, sig, sig_len);
+	*out = d;
+	*out_len = total;
+	return 1;
 }

@@ -2,8 +2,9 @@
  * sign_policy.h - what micad's signer process agrees to sign.
  *
  * The signer assumes the network process that asks may be compromised.
- * It parses every TBS itself: a certificate with OpenSSL (d2i_X509, no
- * trailing bytes), a TBSCertList and an OCSP ResponseData with the
+ * It parses every TBS itself: a certificate's TBSCertificate with
+ * OpenSSL's templates but for the subject key (sign_tbs_parse), a
+ * TBSCertList and an OCSP ResponseData with the
  * bounds-checked DER walker below (only the top-level fields are looked
  * at: a 10^6-entry CRL is not decoded entry by entry), and checks them
  * against the CA before any signature is made.
@@ -93,6 +94,47 @@ struct sign_cert_rules {
 	EVP_PKEY	*ocsp_pub;	/* the OCSP signer's current key */
 	EVP_PKEY	*pending_pub;	/* the OCSP renewal's new key, or NULL */
 };
+
+/*
+ * A TBSCertificate as received, parsed without OpenSSL decoding its
+ * subject key (on OpenSSL 3.0 a decoder context per key costs more than
+ * the CA's signature): the key's AlgorithmIdentifier and BIT STRING are
+ * kept as they are, the key itself built from its parts (named-curve EC,
+ * RSA, Ed25519, Ed448; anything else through d2i_PUBKEY).
+ */
+struct sign_tbs {
+	X509		*x;	/* the TBS's fields in an unsigned X509: the
+				 * key's bits set, never decoded (for the
+				 * extension flags, names, serial, digest) */
+	X509_ALGOR	*alg;	/* the signature field */
+	EVP_PKEY	*pub;	/* the subject key; NULL when it does not
+				 * decode */
+};
+
+/*
+ * Parses tbs as one DER TBSCertificate (RFC 5280 4.1): every length
+ * definite and minimal, no constructed string, the fields re-encoded
+ * equal to the bytes, nothing after it; so that the bytes can be signed
+ * as received.  1, or 0 with err (out is then empty).  Free with
+ * sign_tbs_cleanup (takes an empty or a failed one too).
+ */
+int	sign_tbs_parse(struct sign_tbs *out, const uint8_t *tbs,
+	    size_t tbs_len, char *err, size_t err_len);
+void	sign_tbs_cleanup(struct sign_tbs *);
+
+/* sign_cert_check's rules on a parsed TBSCertificate. */
+int	sign_tbs_check(const struct sign_cert_rules *,
+	    const struct sign_tbs *, int ocsp_renewal, char *err,
+	    size_t err_len);
+
+/*
+ * A Certificate DER: SEQUENCE { tbs, alg, BIT STRING { 0 unused bits,
+ * sig } } from DER parts (not checked).  *out is malloc'd.  1, or 0
+ * when a length is over 2^32.
+ */
+int	sign_cert_build(uint8_t **out, size_t *out_len, const uint8_t *tbs,
+	    size_t tbs_len, const uint8_t *alg, size_t alg_len,
+	    const uint8_t *sig, size_t sig_len);
 
 /*
  * Checks a certificate the network side asks the CA to sign: version 3;

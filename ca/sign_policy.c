@@ -460,8 +460,9 @@ ASN1_SEQUENCE(SIGN_TBS) = {
 
 /*
  * 1 if p..p+len is a sequence of DER TLVs, each with a definite minimal
- * length (sign_der_next), a constructed one made of such TLVs in turn
- * and no universal string in the constructed form (X.690 10.2).  The
+ * length (sign_der_next), a constructed one made of such TLVs in turn,
+ * no universal string in the constructed form (X.690 10.2) and every
+ * BOOLEAN 00 or ff (X.690 11.1: OpenSSL re-encodes the byte received).  The
  * parts OpenSSL keeps as received (a Name, an AlgorithmIdentifier's
  * parameters) are held to DER here; the rest by the re-encoding.
  */
@@ -479,6 +480,9 @@ der_strict(const uint8_t *p, size_t len, int depth)
 	while (rd_left(&r) > 0) {
 		if (!sign_der_next(&r, &tag, &c, &tlv, &tlv_len))
 			return 0;
+		if (tag == V_ASN1_BOOLEAN && (rd_left(&c) != 1 ||
+		    (c.p[0] != 0 && c.p[0] != 0xff)))
+			return 0;	/* X.690 11.1 */
 		if (!(tag & V_ASN1_CONSTRUCTED))
 			continue;
 		if ((tag & 0xc0) == 0 && tag != (V_ASN1_SEQUENCE |

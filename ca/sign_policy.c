@@ -3,6 +3,7 @@
  * sign_policy.h).
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include <openssl/asn1t.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
@@ -332,41 +334,92 @@ exts_ok(const struct sign_cert_rules *r, X509 *x, int ocsp_renewal,
 	return 1;
 }
 
+static EVP_PKEY *ec_from_bits(int nid, const uint8_t *bits, size_t len);
+static const EC_GROUP *ec_group(int nid);
+
+/*
+ * 1 if t's key is k, as EVP_PKEY_eq says; 0 if not; -1 when t's key
+ * cannot be built.  A named-curve EC key is compared by its curve and
+ * point (uncompressed), without an EVP_PKEY, when k's can be read so.
+ */
 static int
-key_ok(const struct sign_cert_rules *r, EVP_PKEY *pub, int ocsp_renewal,
+key_is(struct sign_tbs *t, EVP_PKEY *k)
+{
+	const EC_GROUP *g;
+	EC_POINT *pt = NULL;
+	uint8_t kb[SIGN_EC_PT_MAX];
+	char group[64];
+	size_t kl = 0;
+	int same = -2;
+
+	if (t->ec_nid != 0 && EVP_PKEY_is_a(k, "EC") &&
+	    EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME,
+	    group, sizeof(group), NULL) == 1 &&
+	    EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, kb,
+	    sizeof(kb), &kl) == 1 && kl > 0) {
+		if (OBJ_sn2nid(group) != t->ec_nid)
+			same = 0;
+		else if (kb[0] == POINT_CONVERSION_UNCOMPRESSED)
+			same = kl == t->ec_pt_len &&
+			    memcmp(kb, t->ec_pt, kl) == 0;
+		else if ((g = ec_group(t->ec_nid)) != NULL &&
+		    (pt = EC_POINT_new(g)) != NULL &&
+		    EC_POINT_oct2point(g, pt, kb, kl, NULL) == 1 &&
+		    (kl = EC_POINT_point2oct(g, pt,
+		    POINT_CONVERSION_UNCOMPRESSED, kb, sizeof(kb), NULL)) > 0)
+			same = kl == t->ec_pt_len &&
+			    memcmp(kb, t->ec_pt, kl) == 0;
+	}
+	EC_POINT_free(pt);
+	if (same != -2)
+		return same;
+	/* anything else: EVP_PKEY_eq on the key built */
+	if (t->pub == NULL && t->ec_nid != 0)
+		t->pub = ec_from_bits(t->ec_nid, t->ec_pt, t->ec_pt_len);
+	if (t->pub == NULL)
+		return -1;
+	return EVP_PKEY_eq(t->pub, k) == 1;
+}
+
+static int
+key_ok(const struct sign_cert_rules *r, struct sign_tbs *t, int ocsp_renewal,
     char *err, size_t err_len)
 {
-	int ok = 0;
+	int ok = 0, ca, ocsp = 0, pending = 1;
 
-	if (pub == NULL) {
-		snprintf(err, err_len, "certificate: RFC 5280 4.1.2.7: the "
-		    "subjectPublicKeyInfo does not decode");
-		goto out;
-	}
-	if (EVP_PKEY_eq(pub, X509_get0_pubkey(r->ca)) == 1 ||
+	if (t->pub == NULL && t->ec_nid == 0)
+		goto undecodable;
+	if ((ca = key_is(t, X509_get0_pubkey(r->ca))) < 0 ||
 	    (!ocsp_renewal && r->ocsp_pub != NULL &&
-	    EVP_PKEY_eq(pub, r->ocsp_pub) == 1)) {
+	    (ocsp = key_is(t, r->ocsp_pub)) < 0) ||
+	    (ocsp_renewal && r->pending_pub != NULL &&
+	    (pending = key_is(t, r->pending_pub)) < 0))
+		goto undecodable;
+	if (ca == 1 || ocsp == 1) {
 		snprintf(err, err_len, "certificate: the public key is the "
 		    "CA's or the OCSP signer's own key");
 		goto out;
 	}
-	if (ocsp_renewal && (r->pending_pub == NULL ||
-	    EVP_PKEY_eq(pub, r->pending_pub) != 1)) {
+	if (ocsp_renewal && (r->pending_pub == NULL || pending != 1)) {
 		snprintf(err, err_len, "certificate: OCSP signer renewal: the "
 		    "public key is not the one the signer made");
 		goto out;
 	}
 	ok = 1;
+	goto out;
+ undecodable:
+	snprintf(err, err_len, "certificate: RFC 5280 4.1.2.7: the "
+	    "subjectPublicKeyInfo does not decode");
  out:
 	ERR_clear_error();
 	return ok;
 }
 
-/* sign_cert_check's rules; alg is the TBS's signature field, pub the
- * subject key (NULL: it does not decode). */
+/* sign_cert_check's rules; alg is the TBS's signature field, t->x the
+ * certificate's fields or x, t's key the subject key. */
 static int
 cert_rules(const struct sign_cert_rules *r, X509 *x, const X509_ALGOR *alg,
-    EVP_PKEY *pub, int ocsp_renewal, char *err, size_t err_len)
+    struct sign_tbs *t, int ocsp_renewal, char *err, size_t err_len)
 {
 	const X509_NAME *cs = X509_get_subject_name(r->ca);
 
@@ -397,23 +450,27 @@ cert_rules(const struct sign_cert_rules *r, X509 *x, const X509_ALGOR *alg,
 	}
 	return validity_ok(r, x, err, err_len) &&
 	    exts_ok(r, x, ocsp_renewal, err, err_len) &&
-	    key_ok(r, pub, ocsp_renewal, err, err_len);
+	    key_ok(r, t, ocsp_renewal, err, err_len);
 }
 
 int
 sign_cert_check(const struct sign_cert_rules *r, X509 *x, int ocsp_renewal,
     char *err, size_t err_len)
 {
-	return cert_rules(r, x, X509_get0_tbs_sigalg(x), X509_get0_pubkey(x),
-	    ocsp_renewal, err, err_len);
+	struct sign_tbs t;
+
+	/* the key decoded by OpenSSL, borrowed: no sign_tbs_cleanup */
+	memset(&t, 0, sizeof(t));
+	t.pub = X509_get0_pubkey(x);
+	return cert_rules(r, x, X509_get0_tbs_sigalg(x), &t, ocsp_renewal,
+	    err, err_len);
 }
 
 int
-sign_tbs_check(const struct sign_cert_rules *r, const struct sign_tbs *t,
+sign_tbs_check(const struct sign_cert_rules *r, struct sign_tbs *t,
     int ocsp_renewal, char *err, size_t err_len)
 {
-	return cert_rules(r, t->x, t->alg, t->pub, ocsp_renewal, err,
-	    err_len);
+	return cert_rules(r, t->x, t->alg, t, ocsp_renewal, err, err_len);
 }
 
 /* ---- a TBSCertificate without decoding its key ---- */
@@ -554,15 +611,14 @@ rsa_from_bits(const uint8_t *bits, size_t len)
 	return pk;
 }
 
-/* A named-curve EC point (RFC 5480 2.1.1, 2.2). */
+/* A named-curve EC point (RFC 5480 2.1.1, 2.2) as an EVP_PKEY. */
 static EVP_PKEY *
-ec_from_bits(const ASN1_OBJECT *curve, const uint8_t *bits, size_t len)
+ec_from_bits(int nid, const uint8_t *bits, size_t len)
 {
 	OSSL_PARAM params[3];
 	EVP_PKEY_CTX *ctx = NULL;
 	EVP_PKEY *pk = NULL;
 	const char *name;
-	int nid = OBJ_obj2nid(curve);
 
 	if (nid == NID_undef || (name = OBJ_nid2sn(nid)) == NULL)
 		return NULL;
@@ -576,16 +632,79 @@ ec_from_bits(const ASN1_OBJECT *curve, const uint8_t *bits, size_t len)
 	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1)
 		pk = NULL;
 	EVP_PKEY_CTX_free(ctx);
+	ERR_clear_error();
 	return pk;
 }
 
 /*
- * The subject key from its parts; what it cannot build so (explicit
- * curve parameters, RSA-PSS, another algorithm, an encoding it does not
- * take) goes through d2i_PUBKEY, which decides as OpenSSL always did.
+ * The EC_GROUP of a named curve, made once per curve (making one costs
+ * more than the point's check); read-only after, for every thread.
+ * NULL for a curve OpenSSL does not know or past the table.
  */
-static EVP_PKEY *
-spki_key(const SIGN_SPKI *k)
+#define EC_GROUPS_MAX	8
+static const EC_GROUP *
+ec_group(int nid)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static struct {
+		int		 nid;
+		EC_GROUP	*g;
+	} tab[EC_GROUPS_MAX];
+	static int num;
+	const EC_GROUP *g = NULL;
+	int i;
+
+	pthread_mutex_lock(&mu);
+	for (i = 0; i < num; i++)
+		if (tab[i].nid == nid) {
+			g = tab[i].g;
+			goto out;
+		}
+	if (num < EC_GROUPS_MAX &&
+	    (tab[num].g = EC_GROUP_new_by_curve_name(nid)) != NULL) {
+		tab[num].nid = nid;
+		g = tab[num++].g;
+	}
+ out:
+	pthread_mutex_unlock(&mu);
+	ERR_clear_error();
+	return g;
+}
+
+/* A named-curve EC key's point: on its curve, kept uncompressed in t.
+ * 1, or 0 when the curve or the point will not do so. */
+static int
+ec_point(struct sign_tbs *t, const ASN1_OBJECT *curve, const uint8_t *bits,
+    size_t len)
+{
+	const EC_GROUP *g;
+	EC_POINT *pt = NULL;
+	int nid = OBJ_obj2nid(curve), ok = 0;
+	size_t n;
+
+	if (nid != NID_undef && (g = ec_group(nid)) != NULL &&
+	    (pt = EC_POINT_new(g)) != NULL &&
+	    EC_POINT_oct2point(g, pt, bits, len, NULL) == 1 &&
+	    (n = EC_POINT_point2oct(g, pt, POINT_CONVERSION_UNCOMPRESSED,
+	    t->ec_pt, sizeof(t->ec_pt), NULL)) > 0) {
+		t->ec_nid = nid;
+		t->ec_pt_len = n;
+		ok = 1;
+	}
+	EC_POINT_free(pt);
+	ERR_clear_error();
+	return ok;
+}
+
+/*
+ * The subject key from its parts into t (t->pub, or t->ec_* for a
+ * named-curve EC key); what it cannot take so (explicit curve
+ * parameters, RSA-PSS, another algorithm, an encoding it does not take)
+ * goes through d2i_PUBKEY, which decides as OpenSSL always did: t->pub
+ * stays NULL when that fails too.
+ */
+static void
+spki_key(struct sign_tbs *t, const SIGN_SPKI *k)
 {
 	const ASN1_OBJECT *obj;
 	const void *pval;
@@ -600,9 +719,10 @@ spki_key(const SIGN_SPKI *k)
 	if ((k->bits->flags & 0x07) != 0 || bits == NULL || len == 0)
 		;	/* unused bits: not a key of these types */
 	else if (OBJ_obj2nid(obj) == NID_X9_62_id_ecPublicKey &&
-	    ptype == V_ASN1_OBJECT)
-		pk = ec_from_bits(pval, bits, len);
-	else if (OBJ_obj2nid(obj) == NID_rsaEncryption &&
+	    ptype == V_ASN1_OBJECT) {
+		if (ec_point(t, pval, bits, len))
+			return;
+	} else if (OBJ_obj2nid(obj) == NID_rsaEncryption &&
 	    (ptype == V_ASN1_NULL || ptype == V_ASN1_UNDEF))
 		pk = rsa_from_bits(bits, len);
 	else if (OBJ_obj2nid(obj) == NID_ED25519 && ptype == V_ASN1_UNDEF)
@@ -622,7 +742,7 @@ spki_key(const SIGN_SPKI *k)
 	}
 	OPENSSL_free(der);
 	ERR_clear_error();
-	return pk;
+	t->pub = pk;
 }
 
 /* An unsigned X509 with t's fields; the key's bits set, not decoded. */
@@ -697,7 +817,7 @@ sign_tbs_parse(struct sign_tbs *out, const uint8_t *tbs, size_t tbs_len,
 		sign_tbs_cleanup(out);
 		goto out;
 	}
-	out->pub = spki_key(t->spki);
+	spki_key(out, t->spki);
 	rc = 1;
  out:
 	OPENSSL_free(der);

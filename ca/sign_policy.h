@@ -99,16 +99,22 @@ struct sign_cert_rules {
  * A TBSCertificate as received, parsed without OpenSSL decoding its
  * subject key (on OpenSSL 3.0 a decoder context per key costs more than
  * the CA's signature): the key's AlgorithmIdentifier and BIT STRING are
- * kept as they are, the key itself built from its parts (named-curve EC,
- * RSA, Ed25519, Ed448; anything else through d2i_PUBKEY).
+ * kept as they are, the key itself built from its parts (RSA, Ed25519,
+ * Ed448; anything else through d2i_PUBKEY) or, for a named-curve EC key,
+ * only its point checked on the curve and compared as such.
  */
+#define SIGN_EC_PT_MAX	133	/* 04 || X || Y on P-521 */
+
 struct sign_tbs {
 	X509		*x;	/* the TBS's fields in an unsigned X509: the
 				 * key's bits set, never decoded (for the
 				 * extension flags, names, serial, digest) */
 	X509_ALGOR	*alg;	/* the signature field */
 	EVP_PKEY	*pub;	/* the subject key; NULL when it does not
-				 * decode */
+				 * decode, or (ec_nid != 0) until needed */
+	int		 ec_nid;	/* a named-curve EC key: its curve, */
+	uint8_t		 ec_pt[SIGN_EC_PT_MAX];	/* its point uncompressed */
+	size_t		 ec_pt_len;
 };
 
 /*
@@ -122,10 +128,9 @@ int	sign_tbs_parse(struct sign_tbs *out, const uint8_t *tbs,
 	    size_t tbs_len, char *err, size_t err_len);
 void	sign_tbs_cleanup(struct sign_tbs *);
 
-/* sign_cert_check's rules on a parsed TBSCertificate. */
-int	sign_tbs_check(const struct sign_cert_rules *,
-	    const struct sign_tbs *, int ocsp_renewal, char *err,
-	    size_t err_len);
+/* sign_cert_check's rules on a parsed TBSCertificate (may build t->pub). */
+int	sign_tbs_check(const struct sign_cert_rules *, struct sign_tbs *t,
+	    int ocsp_renewal, char *err, size_t err_len);
 
 /*
  * A Certificate DER: SEQUENCE { tbs, alg, BIT STRING { 0 unused bits,

@@ -826,9 +826,32 @@ test_tbs_own_keys(void **state)
 	both(x = tc_leaf(k), tc.ca_key, 0, 0, "CA's or the OCSP");
 	X509_free(x);
 	EVP_PKEY_free(k);
+	/* the OCSP signer's key held compressed, the leaf's not */
+	{
+		EVP_PKEY *keep = tc.ocsp_key;
+		unsigned char pt[200];
+		size_t pl = 0;
+
+		tc.ocsp_key = reencoded(keep,
+		    OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed");
+		assert_int_equal(EVP_PKEY_get_octet_string_param(tc.ocsp_key,
+		    OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &pl), 1);
+		assert_int_equal(pl, 33);
+		both(x = tc_leaf(keep), tc.ca_key, 0, 0, "CA's or the OCSP");
+		X509_free(x);
+		both(x = tc_leaf(NULL), tc.ca_key, 0, 1, NULL);
+		X509_free(x);
+		EVP_PKEY_free(tc.ocsp_key);
+		tc.ocsp_key = keep;
+	}
 	/* explicit curve parameters: through d2i_PUBKEY */
 	k = reencoded(tc.ca_key, OSSL_PKEY_PARAM_EC_ENCODING, "explicit");
 	both(x = tc_leaf(k), tc.ca_key, 0, 0, "CA's or the OCSP");
+	X509_free(x);
+	EVP_PKEY_free(k);
+	/* a P-384 leaf: another curve, signed */
+	k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	both(x = tc_leaf(k), tc.ca_key, 0, 1, NULL);
 	X509_free(x);
 	EVP_PKEY_free(k);
 }

@@ -148,6 +148,9 @@ struct sign_client {
 	 * EVP_DigestVerify (not an RSA-PSS key, whose parameters only
 	 * X509_verify reads) */
 	int		 der_check;
+	EVP_MD_CTX	*vtmpl;		/* DigestVerify initialised with the CA
+					 * key, copied per check; NULL: init
+					 * each time (EdDSA) */
 	/* event-loop channels, one per HTTP thread */
 	struct achan	*ach;
 	int		 nach;
@@ -1042,10 +1045,31 @@ ca_sig_ok(const struct sign_client *sc, const struct sign_cert_spans *c)
 	int ok;
 
 	ok = pub != NULL && (m = EVP_MD_CTX_new()) != NULL &&
-	    EVP_DigestVerifyInit(m, NULL, sigmd_get(pub), NULL, pub) == 1 &&
+	    ((sc->vtmpl != NULL && EVP_MD_CTX_copy_ex(m, sc->vtmpl) == 1) ||
+	    EVP_DigestVerifyInit(m, NULL, sigmd_get(pub), NULL, pub) == 1) &&
 	    EVP_DigestVerify(m, c->sig, c->sig_len, c->tbs, c->tbs_len) == 1;
 	EVP_MD_CTX_free(m);
 	return ok;
+}
+
+/* The CA key's DigestVerify context to copy, when it can be copied. */
+static void
+vtmpl_set(struct sign_client *sc)
+{
+	EVP_PKEY *pub = X509_get0_pubkey(sc->ca);
+	EVP_MD_CTX *m = NULL, *t = NULL;
+
+	if (pub == NULL || (t = EVP_MD_CTX_new()) == NULL ||
+	    (m = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestVerifyInit(t, NULL, sigmd_get(pub), NULL, pub) != 1 ||
+	    EVP_MD_CTX_copy_ex(m, t) != 1) {
+		/* EdDSA contexts cannot be copied: initialised each time */
+		EVP_MD_CTX_free(t);
+		t = NULL;
+	}
+	EVP_MD_CTX_free(m);
+	ERR_clear_error();
+	sc->vtmpl = t;
 }
 
 /* 1 if ca_sig_ok checks this CA key's signatures as X509_verify does. */
@@ -1383,6 +1407,7 @@ sign_client_spawn(const struct mica_conf *c, const struct privdrop *pd,
 	if (!ca_cert_read(&sc->ca, c->ca.cert, err, err_len))
 		goto fail;
 	sc->der_check = der_checkable(X509_get0_pubkey(sc->ca));
+	vtmpl_set(sc);
 	sc->nchan = ocsp_chans(c, sc->ca);
 	/* one event-loop channel per HTTP thread (docs/SIGNER.md) */
 	sc->nach = c->http.threads < 0 ? 0 : c->http.threads > ACHAN_MAX ?
@@ -1532,6 +1557,7 @@ sign_client_free(struct sign_client *sc)
 		EVP_PKEY_free(sc->standin[i]);
 	X509_ALGOR_free(sc->ca_alg);
 	OPENSSL_free(sc->ca_alg_der);
+	EVP_MD_CTX_free(sc->vtmpl);
 	X509_free(sc->ca);
 	free(sc->rbuf);
 	pthread_mutex_destroy(&sc->mu);

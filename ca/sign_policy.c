@@ -337,42 +337,71 @@ exts_ok(const struct sign_cert_rules *r, X509 *x, int ocsp_renewal,
 static EVP_PKEY *ec_from_bits(int nid, const uint8_t *bits, size_t len);
 static const EC_GROUP *ec_group(int nid);
 
-/*
- * 1 if t's key is k, as EVP_PKEY_eq says; 0 if not; -1 when t's key
- * cannot be built.  A named-curve EC key is compared by its curve and
- * point (uncompressed), without an EVP_PKEY, when k's can be read so.
- */
-static int
-key_is(struct sign_tbs *t, EVP_PKEY *k)
+void
+sign_key_pt_set(struct sign_key_pt *out, EVP_PKEY *k)
 {
 	const EC_GROUP *g;
 	EC_POINT *pt = NULL;
-	uint8_t kb[SIGN_EC_PT_MAX];
 	char group[64];
-	size_t kl = 0;
-	int same = -2;
+	size_t n = 0;
+	int nid;
 
-	if (t->ec_nid != 0 && EVP_PKEY_is_a(k, "EC") &&
-	    EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME,
-	    group, sizeof(group), NULL) == 1 &&
-	    EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, kb,
-	    sizeof(kb), &kl) == 1 && kl > 0) {
-		if (OBJ_sn2nid(group) != t->ec_nid)
-			same = 0;
-		else if (kb[0] == POINT_CONVERSION_UNCOMPRESSED)
-			same = kl == t->ec_pt_len &&
-			    memcmp(kb, t->ec_pt, kl) == 0;
-		else if ((g = ec_group(t->ec_nid)) != NULL &&
-		    (pt = EC_POINT_new(g)) != NULL &&
-		    EC_POINT_oct2point(g, pt, kb, kl, NULL) == 1 &&
-		    (kl = EC_POINT_point2oct(g, pt,
-		    POINT_CONVERSION_UNCOMPRESSED, kb, sizeof(kb), NULL)) > 0)
-			same = kl == t->ec_pt_len &&
-			    memcmp(kb, t->ec_pt, kl) == 0;
+	memset(out, 0, sizeof(*out));
+	if (k == NULL)
+		return;
+	if (!EVP_PKEY_is_a(k, "EC") && !EVP_PKEY_is_a(k, "SM2")) {
+		out->kind = SIGN_KEY_NOT_EC;
+		return;
 	}
+	if (EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME,
+	    group, sizeof(group), NULL) != 1 ||
+	    (nid = OBJ_sn2nid(group)) == NID_undef ||
+	    EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY,
+	    out->pt, sizeof(out->pt), &n) != 1 || n == 0)
+		goto other;
+	if (out->pt[0] != POINT_CONVERSION_UNCOMPRESSED) {
+		if ((g = ec_group(nid)) == NULL ||
+		    (pt = EC_POINT_new(g)) == NULL ||
+		    EC_POINT_oct2point(g, pt, out->pt, n, NULL) != 1 ||
+		    (n = EC_POINT_point2oct(g, pt,
+		    POINT_CONVERSION_UNCOMPRESSED, out->pt, sizeof(out->pt),
+		    NULL)) == 0)
+			goto other;
+	}
+	out->kind = SIGN_KEY_EC;
+	out->nid = nid;
+	out->pt_len = n;
 	EC_POINT_free(pt);
-	if (same != -2)
-		return same;
+	return;
+ other:
+	EC_POINT_free(pt);
+	memset(out, 0, sizeof(*out));
+	ERR_clear_error();
+}
+
+/*
+ * 1 if t's key is k, as EVP_PKEY_eq says; 0 if not; -1 when t's key
+ * cannot be built.  A named-curve EC key is compared by its curve and
+ * point (uncompressed), without an EVP_PKEY, when k's can be read so
+ * (kp: k's, made before; NULL: read now).
+ */
+static int
+key_is(struct sign_tbs *t, EVP_PKEY *k, const struct sign_key_pt *kp)
+{
+	struct sign_key_pt tmp;
+
+	if (t->ec_nid != 0) {
+		if (kp == NULL) {
+			sign_key_pt_set(&tmp, k);
+			kp = &tmp;
+		}
+		if (kp->kind == SIGN_KEY_NOT_EC)
+			return 0;
+		if (kp->kind == SIGN_KEY_EC)
+			return kp->nid == t->ec_nid &&
+			    kp->pt_len == t->ec_pt_len &&
+			    memcmp(kp->pt, t->ec_pt, kp->pt_len) == 0;
+	}
 	/* anything else: EVP_PKEY_eq on the key built */
 	if (t->pub == NULL && t->ec_nid != 0)
 		t->pub = ec_from_bits(t->ec_nid, t->ec_pt, t->ec_pt_len);
@@ -389,11 +418,11 @@ key_ok(const struct sign_cert_rules *r, struct sign_tbs *t, int ocsp_renewal,
 
 	if (t->pub == NULL && t->ec_nid == 0)
 		goto undecodable;
-	if ((ca = key_is(t, X509_get0_pubkey(r->ca))) < 0 ||
+	if ((ca = key_is(t, X509_get0_pubkey(r->ca), r->ca_pt)) < 0 ||
 	    (!ocsp_renewal && r->ocsp_pub != NULL &&
-	    (ocsp = key_is(t, r->ocsp_pub)) < 0) ||
+	    (ocsp = key_is(t, r->ocsp_pub, r->ocsp_pt)) < 0) ||
 	    (ocsp_renewal && r->pending_pub != NULL &&
-	    (pending = key_is(t, r->pending_pub)) < 0))
+	    (pending = key_is(t, r->pending_pub, r->pending_pt)) < 0))
 		goto undecodable;
 	if (ca == 1 || ocsp == 1) {
 		snprintf(err, err_len, "certificate: the public key is the "

@@ -20,6 +20,8 @@
 
 #include "common/bytes.h"
 
+#define SIGN_EC_PT_MAX	133	/* an EC point 04 || X || Y on P-521 */
+
 /*
  * Reads one DER TLV from r: single-byte tag (the high-tag form is
  * refused), definite length (short or long form up to 4 length bytes,
@@ -85,6 +87,24 @@ int	sign_ocsp_parse(const uint8_t **out_respid, size_t *out_respid_len,
 #define SIGN_RESPID_LEN	24
 int	sign_respid_bykey(uint8_t out[SIGN_RESPID_LEN], EVP_PKEY *pub);
 
+/*
+ * A public key as its curve and point, uncompressed, made once per key so
+ * that a named-curve EC leaf key is compared with it without reading it
+ * again (sign_cert_rules).
+ */
+enum sign_key_kind {
+	SIGN_KEY_OTHER = 0,	/* compared with EVP_PKEY_eq */
+	SIGN_KEY_EC,		/* a named-curve EC key: nid, pt */
+	SIGN_KEY_NOT_EC,	/* never an EC key's equal */
+};
+struct sign_key_pt {
+	enum sign_key_kind kind;
+	int		 nid;
+	uint8_t		 pt[SIGN_EC_PT_MAX];
+	size_t		 pt_len;
+};
+void	sign_key_pt_set(struct sign_key_pt *out, EVP_PKEY *k);
+
 /* What a certificate is checked against. */
 struct sign_cert_rules {
 	X509		*ca;		/* issuer name, validity, CA key */
@@ -93,6 +113,8 @@ struct sign_cert_rules {
 	size_t		 alg_len;
 	EVP_PKEY	*ocsp_pub;	/* the OCSP signer's current key */
 	EVP_PKEY	*pending_pub;	/* the OCSP renewal's new key, or NULL */
+	/* the same keys by sign_key_pt_set, or NULL (read each time) */
+	const struct sign_key_pt *ca_pt, *ocsp_pt, *pending_pt;
 };
 
 /*
@@ -103,8 +125,6 @@ struct sign_cert_rules {
  * Ed448; anything else through d2i_PUBKEY) or, for a named-curve EC key,
  * only its point checked on the curve and compared as such.
  */
-#define SIGN_EC_PT_MAX	133	/* 04 || X || Y on P-521 */
-
 struct sign_tbs {
 	X509		*x;	/* the TBS's fields in an unsigned X509: the
 				 * key's bits set, never decoded (for the

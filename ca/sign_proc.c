@@ -42,6 +42,7 @@ struct okey {			/* an OCSP signing key and its responderID */
 	EVP_PKEY	*key;
 	EVP_MD_CTX	*tmpl;	/* DigestSign initialised, copied per use */
 	uint8_t		 respid[SIGN_RESPID_LEN];
+	struct sign_key_pt pt;	/* for the leaf key check */
 };
 
 struct sproc {
@@ -60,6 +61,9 @@ struct sproc {
 	struct okey	 cur, prev;	/* prev: until the network side has
 					 * taken up a renewed OCSP signer */
 	EVP_PKEY	*pending;	/* renewal's new key, not installed */
+	struct sign_key_pt ca_pt, pending_pt;	/* the CA's, pending's
+					 * public keys, for the leaf key
+					 * check (sign_key_pt_set) */
 	int		 ocsp_is_ca;
 	int		 ca_token, ocsp_token;	/* the key is in a PKCS#11 token */
 	/* serials signed (open addressing, 0 = empty), loaded lazily */
@@ -396,6 +400,7 @@ okey_set(struct okey *k, EVP_PKEY *key)
 	EVP_PKEY_free(k->key);
 	k->tmpl = t;
 	k->key = key;
+	sign_key_pt_set(&k->pt, key);
 	return 1;
 }
 
@@ -440,6 +445,7 @@ ca_tmpl_set(struct sproc *sp)
 
 	sp->ca_lite = EVP_PKEY_is_a(k, "EC") || EVP_PKEY_is_a(k, "RSA") ||
 	    EVP_PKEY_is_a(k, "ED25519") || EVP_PKEY_is_a(k, "ED448");
+	sign_key_pt_set(&sp->ca_pt, X509_get0_pubkey(sp->ca));
 	if ((sp->ca_tmpl = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestSignInit_ex(sp->ca_tmpl, NULL, sigmd_name(k), NULL,
 	    NULL, k, NULL) != 1) {
@@ -820,6 +826,9 @@ do_cert(struct sproc *sp, const struct sign_frame *f, struct reply *rp)
 	rules.alg_len = sp->ca_alg_len;
 	rules.ocsp_pub = sp->cur.key;
 	rules.pending_pub = sp->pending;
+	rules.ca_pt = &sp->ca_pt;
+	rules.ocsp_pt = &sp->cur.pt;
+	rules.pending_pt = &sp->pending_pt;
 	ok = lite ? sign_tbs_check(&rules, &t, renewal, rp->err,
 	    sizeof(rp->err)) : sign_cert_check(&rules, x, renewal, rp->err,
 	    sizeof(rp->err));
@@ -913,6 +922,7 @@ do_newkey(struct sproc *sp, struct reply *rp)
 	}
 	EVP_PKEY_free(sp->pending);
 	sp->pending = k;
+	sign_key_pt_set(&sp->pending_pt, k);
 	k = NULL;
 	if ((rp->owned = malloc((size_t)n)) == NULL)
 		fatal("signer: malloc");

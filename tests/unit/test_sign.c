@@ -662,6 +662,28 @@ both(X509 *x, EVP_PKEY *signer, int renewal, int want_ok, const char *why)
 	assert_true(sign_tbs_parse(&t, tbs, (size_t)tl, err, sizeof(err)));
 	err[0] = err2[0] = '\0';
 	ok = sign_tbs_check(&r, &t, renewal, err, sizeof(err));
+	/* the same with the keys' points made before (the signer's way) */
+	{
+		struct sign_cert_rules r2 = r;
+		struct sign_tbs t2;
+		struct sign_key_pt cp, op, pp;
+		char err3[512] = "";
+
+		sign_key_pt_set(&cp, X509_get0_pubkey(tc.ca));
+		sign_key_pt_set(&op, tc.ocsp_key);
+		sign_key_pt_set(&pp, tc.pending);
+		assert_int_equal(cp.kind, SIGN_KEY_EC);
+		assert_int_equal(pp.kind, SIGN_KEY_NOT_EC);
+		r2.ca_pt = &cp;
+		r2.ocsp_pt = &op;
+		r2.pending_pt = &pp;
+		assert_true(sign_tbs_parse(&t2, tbs, (size_t)tl, err3,
+		    sizeof(err3)));
+		assert_int_equal(sign_tbs_check(&r2, &t2, renewal, err3,
+		    sizeof(err3)), ok);
+		assert_string_equal(err3, err);
+		sign_tbs_cleanup(&t2);
+	}
 	p = cert;
 	y = d2i_X509(NULL, &p, cl);
 	assert_non_null(y);

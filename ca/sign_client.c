@@ -132,8 +132,13 @@ struct sign_client {
 	int		 nchan;		/* channels in use */
 	uint32_t	 onext_id;
 	int		 olost;
-	pthread_mutex_t	 smu;		/* stand-ins */
+	pthread_mutex_t	 smu;		/* stand-ins, ca_alg */
 	EVP_PKEY	*standin[NSTANDIN];
+	/* the AlgorithmIdentifier the CA key's signatures carry, learnt
+	 * once from a stand-in (sign_client_der) */
+	X509_ALGOR	*ca_alg;
+	uint8_t		*ca_alg_der;
+	size_t		 ca_alg_len;
 	/* the HELLO answer, read once (sign_client_ready) */
 	pthread_mutex_t	 hmu;
 	int		 hello_state;	/* 0 not read, 1 ok, -1 failed */
@@ -143,6 +148,9 @@ struct sign_client {
 	 * EVP_DigestVerify (not an RSA-PSS key, whose parameters only
 	 * X509_verify reads) */
 	int		 der_check;
+	EVP_MD_CTX	*vtmpl;		/* DigestVerify initialised with the CA
+					 * key, copied per check; NULL: init
+					 * each time (EdDSA) */
 	/* event-loop channels, one per HTTP thread */
 	struct achan	*ach;
 	int		 nach;
@@ -1071,10 +1079,31 @@ ca_sig_ok(const struct sign_client *sc, const struct sign_cert_spans *c)
 	int ok;
 
 	ok = pub != NULL && (m = EVP_MD_CTX_new()) != NULL &&
-	    EVP_DigestVerifyInit(m, NULL, sigmd_get(pub), NULL, pub) == 1 &&
+	    ((sc->vtmpl != NULL && EVP_MD_CTX_copy_ex(m, sc->vtmpl) == 1) ||
+	    EVP_DigestVerifyInit(m, NULL, sigmd_get(pub), NULL, pub) == 1) &&
 	    EVP_DigestVerify(m, c->sig, c->sig_len, c->tbs, c->tbs_len) == 1;
 	EVP_MD_CTX_free(m);
 	return ok;
+}
+
+/* The CA key's DigestVerify context to copy, when it can be copied. */
+static void
+vtmpl_set(struct sign_client *sc)
+{
+	EVP_PKEY *pub = X509_get0_pubkey(sc->ca);
+	EVP_MD_CTX *m = NULL, *t = NULL;
+
+	if (pub == NULL || (t = EVP_MD_CTX_new()) == NULL ||
+	    (m = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestVerifyInit(t, NULL, sigmd_get(pub), NULL, pub) != 1 ||
+	    EVP_MD_CTX_copy_ex(m, t) != 1) {
+		/* EdDSA contexts cannot be copied: initialised each time */
+		EVP_MD_CTX_free(t);
+		t = NULL;
+	}
+	EVP_MD_CTX_free(m);
+	ERR_clear_error();
+	sc->vtmpl = t;
 }
 
 /* 1 if ca_sig_ok checks this CA key's signatures as X509_verify does. */
@@ -1109,30 +1138,98 @@ der_by_cert(struct sign_client *sc, X509 *x, uint8_t **out_der,
 	return rc;
 }
 
+/*
+ * The CA key's AlgorithmIdentifier, learnt once: a throw-away
+ * certificate signed with a stand-in of the CA key's type.  1 or 0.
+ */
+static int
+learn_ca_alg(struct sign_client *sc)
+{
+	X509 *x = NULL;
+	EVP_PKEY *si;
+	unsigned char *der = NULL;
+	int n, rc = 0;
+
+	pthread_mutex_lock(&sc->smu);
+	if (sc->ca_alg != NULL) {
+		rc = 1;
+		goto out;
+	}
+	pthread_mutex_unlock(&sc->smu);
+	si = sign_client_standin(sc, sc->ca);
+	pthread_mutex_lock(&sc->smu);
+	if (sc->ca_alg != NULL) {
+		rc = 1;
+		goto out;
+	}
+	if (si == NULL || (x = X509_new()) == NULL ||
+	    !X509_set_pubkey(x, X509_get0_pubkey(sc->ca)) ||
+	    X509_sign(x, si, sigmd_get(si)) <= 0 ||
+	    (n = i2d_X509_ALGOR(X509_get0_tbs_sigalg(x), &der)) <= 0 ||
+	    (sc->ca_alg = X509_ALGOR_dup(X509_get0_tbs_sigalg(x))) == NULL) {
+		log_ssl("signer: the CA key's signature algorithm");
+		goto out;
+	}
+	sc->ca_alg_der = der;
+	sc->ca_alg_len = (size_t)n;
+	der = NULL;
+	rc = 1;
+ out:
+	pthread_mutex_unlock(&sc->smu);
+	OPENSSL_free(der);
+	X509_free(x);
+	return rc;
+}
+
+/*
+ * What is sent for x: x's TBSCertificate with the CA key's signature
+ * algorithm, in a Certificate whose signature is one zero byte (the
+ * signer never reads it; it signs the TBS).  *out malloc'd.  1 or 0.
+ */
+static int
+cert_unsigned(struct sign_client *sc, X509 *x, uint8_t **out,
+    size_t *out_len)
+{
+	static const uint8_t nosig[1] = { 0 };
+	unsigned char *tbs = NULL;
+	int n, rc = 0;
+
+	if (!learn_ca_alg(sc))
+		return 0;
+	/* OpenSSL 3.0 has no setter for the TBS's signature field but
+	 * X509_sign; the field is x's own, written before re-encoding */
+	if (X509_ALGOR_copy((X509_ALGOR *)X509_get0_tbs_sigalg(x),
+	    sc->ca_alg) != 1 || (n = i2d_re_X509_tbs(x, &tbs)) <= 0)
+		goto out;
+	if (!sign_cert_build(out, out_len, tbs, (size_t)n, sc->ca_alg_der,
+	    sc->ca_alg_len, nosig, sizeof(nosig)))
+		goto out;
+	rc = 1;
+ out:
+	OPENSSL_free(tbs);
+	return rc;
+}
+
 int
 sign_client_der(void *arg, X509 *x, uint8_t **out_der, size_t *out_len,
     char *err, size_t err_len)
 {
 	struct sign_client *sc = arg;
 	struct sign_cert_spans sent, got;
-	EVP_PKEY *si;
-	unsigned char *der = NULL;
-	uint8_t *r = NULL;
-	size_t rlen = 0;
-	int n, rc = 0;
+	uint8_t *der = NULL, *r = NULL;
+	size_t n = 0, rlen = 0;
+	int rc = 0;
 
 	if (!sc->der_check)
 		return der_by_cert(sc, x, out_der, out_len, err, err_len);
-	if ((si = sign_client_standin(sc, sc->ca)) == NULL ||
-	    X509_sign(x, si, sigmd_get(si)) <= 0 ||
-	    (n = i2d_X509(x, &der)) <= 0 ||
-	    !sign_cert_spans(&sent, der, (size_t)n)) {
+	if (!cert_unsigned(sc, x, &der, &n) ||
+	    !sign_cert_spans(&sent, der, n)) {
 		log_ssl("signer: preparing the certificate");
 		snprintf(err, err_len, "preparing the certificate failed");
 		goto out;
 	}
-	if (!sign_client_call(sc, SIGN_T_CERT, der, (size_t)n, &r, &rlen,
-	    err, err_len))
+	if (!sign_client_call(sc, SIGN_T_CERT, der, n, &r, &rlen, err,
+	    err_len))
 		goto out;
 	/* what was sent, byte for byte, and the CA's signature over it:
 	 * the certificate asked for, without decoding it again (decoding
@@ -1152,7 +1249,7 @@ sign_client_der(void *arg, X509 *x, uint8_t **out_der, size_t *out_len,
 	rc = 1;
  out:
 	ERR_clear_error();
-	OPENSSL_free(der);
+	free(der);
 	free(r);
 	return rc;
 }
@@ -1344,6 +1441,7 @@ sign_client_spawn(const struct mica_conf *c, const struct privdrop *pd,
 	if (!ca_cert_read(&sc->ca, c->ca.cert, err, err_len))
 		goto fail;
 	sc->der_check = der_checkable(X509_get0_pubkey(sc->ca));
+	vtmpl_set(sc);
 	sc->nchan = ocsp_chans(c, sc->ca);
 	/* one event-loop channel per HTTP thread (docs/SIGNER.md) */
 	sc->nach = c->http.threads < 0 ? 0 : c->http.threads > ACHAN_MAX ?
@@ -1491,6 +1589,9 @@ sign_client_free(struct sign_client *sc)
 	free(sc->ach);
 	for (i = 0; i < NSTANDIN; i++)
 		EVP_PKEY_free(sc->standin[i]);
+	X509_ALGOR_free(sc->ca_alg);
+	OPENSSL_free(sc->ca_alg_der);
+	EVP_MD_CTX_free(sc->vtmpl);
 	X509_free(sc->ca);
 	free(sc->rbuf);
 	pthread_mutex_destroy(&sc->mu);

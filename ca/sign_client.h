@@ -87,12 +87,14 @@ const struct rsign *sign_client_rsign(struct sign_client *);
 int	sign_client_cert(void *arg, X509 **x, int ocsp_renewal, char *err,
 	    size_t err_len);
 /*
- * ca_sign_der_fn (ca/ca.h) with arg = the client: as sign_client_cert
- * for a leaf, but the answer is checked as DER (the TBSCertificate and
- * signatureAlgorithm sent, byte for byte, and a signature that verifies
- * under the CA certificate's key) and returned as such (*out_der,
- * free).  For an RSA-PSS CA key, sign_client_cert's check and an
- * encoding.
+ * ca_sign_der_fn (ca/ca.h) with arg = the client: x's TBSCertificate
+ * (its signature field set to the CA key's AlgorithmIdentifier, learnt
+ * once from a stand-in) sent with a one-byte placeholder signature, no
+ * stand-in signature per certificate; the answer is checked as DER
+ * (the TBSCertificate and signatureAlgorithm sent, byte for byte, and a
+ * signature that verifies under the CA certificate's key) and returned
+ * as such (*out_der, free).  For an RSA-PSS CA key, sign_client_cert's
+ * check and an encoding.
  */
 int	sign_client_der(void *arg, X509 *x, uint8_t **out_der,
 	    size_t *out_len, char *err, size_t err_len);

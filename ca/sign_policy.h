@@ -2,8 +2,9 @@
  * sign_policy.h - what micad's signer process agrees to sign.
  *
  * The signer assumes the network process that asks may be compromised.
- * It parses every TBS itself: a certificate with OpenSSL (d2i_X509, no
- * trailing bytes), a TBSCertList and an OCSP ResponseData with the
+ * It parses every TBS itself: a certificate's TBSCertificate with
+ * OpenSSL's templates but for the subject key (sign_tbs_parse), a
+ * TBSCertList and an OCSP ResponseData with the
  * bounds-checked DER walker below (only the top-level fields are looked
  * at: a 10^6-entry CRL is not decoded entry by entry), and checks them
  * against the CA before any signature is made.
@@ -18,6 +19,8 @@
 #include <openssl/x509.h>
 
 #include "common/bytes.h"
+
+#define SIGN_EC_PT_MAX	133	/* an EC point 04 || X || Y on P-521 */
 
 /*
  * Reads one DER TLV from r: single-byte tag (the high-tag form is
@@ -84,6 +87,24 @@ int	sign_ocsp_parse(const uint8_t **out_respid, size_t *out_respid_len,
 #define SIGN_RESPID_LEN	24
 int	sign_respid_bykey(uint8_t out[SIGN_RESPID_LEN], EVP_PKEY *pub);
 
+/*
+ * A public key as its curve and point, uncompressed, made once per key so
+ * that a named-curve EC leaf key is compared with it without reading it
+ * again (sign_cert_rules).
+ */
+enum sign_key_kind {
+	SIGN_KEY_OTHER = 0,	/* compared with EVP_PKEY_eq */
+	SIGN_KEY_EC,		/* a named-curve EC key: nid, pt */
+	SIGN_KEY_NOT_EC,	/* never an EC key's equal */
+};
+struct sign_key_pt {
+	enum sign_key_kind kind;
+	int		 nid;
+	uint8_t		 pt[SIGN_EC_PT_MAX];
+	size_t		 pt_len;
+};
+void	sign_key_pt_set(struct sign_key_pt *out, EVP_PKEY *k);
+
 /* What a certificate is checked against. */
 struct sign_cert_rules {
 	X509		*ca;		/* issuer name, validity, CA key */
@@ -92,7 +113,53 @@ struct sign_cert_rules {
 	size_t		 alg_len;
 	EVP_PKEY	*ocsp_pub;	/* the OCSP signer's current key */
 	EVP_PKEY	*pending_pub;	/* the OCSP renewal's new key, or NULL */
+	/* the same keys by sign_key_pt_set, or NULL (read each time) */
+	const struct sign_key_pt *ca_pt, *ocsp_pt, *pending_pt;
 };
+
+/*
+ * A TBSCertificate as received, parsed without OpenSSL decoding its
+ * subject key (on OpenSSL 3.0 a decoder context per key costs more than
+ * the CA's signature): the key's AlgorithmIdentifier and BIT STRING are
+ * kept as they are, the key itself built from its parts (RSA, Ed25519,
+ * Ed448; anything else through d2i_PUBKEY) or, for a named-curve EC key,
+ * only its point checked on the curve and compared as such.
+ */
+struct sign_tbs {
+	X509		*x;	/* the TBS's fields in an unsigned X509: the
+				 * key's bits set, never decoded (for the
+				 * extension flags, names, serial, digest) */
+	X509_ALGOR	*alg;	/* the signature field */
+	EVP_PKEY	*pub;	/* the subject key; NULL when it does not
+				 * decode, or (ec_nid != 0) until needed */
+	int		 ec_nid;	/* a named-curve EC key: its curve, */
+	uint8_t		 ec_pt[SIGN_EC_PT_MAX];	/* its point uncompressed */
+	size_t		 ec_pt_len;
+};
+
+/*
+ * Parses tbs as one DER TBSCertificate (RFC 5280 4.1): every length
+ * definite and minimal, no constructed string, the fields re-encoded
+ * equal to the bytes, nothing after it; so that the bytes can be signed
+ * as received.  1, or 0 with err (out is then empty).  Free with
+ * sign_tbs_cleanup (takes an empty or a failed one too).
+ */
+int	sign_tbs_parse(struct sign_tbs *out, const uint8_t *tbs,
+	    size_t tbs_len, char *err, size_t err_len);
+void	sign_tbs_cleanup(struct sign_tbs *);
+
+/* sign_cert_check's rules on a parsed TBSCertificate (may build t->pub). */
+int	sign_tbs_check(const struct sign_cert_rules *, struct sign_tbs *t,
+	    int ocsp_renewal, char *err, size_t err_len);
+
+/*
+ * A Certificate DER: SEQUENCE { tbs, alg, BIT STRING { 0 unused bits,
+ * sig } } from DER parts (not checked).  *out is malloc'd.  1, or 0
+ * when a length is over 2^32.
+ */
+int	sign_cert_build(uint8_t **out, size_t *out_len, const uint8_t *tbs,
+	    size_t tbs_len, const uint8_t *alg, size_t alg_len,
+	    const uint8_t *sig, size_t sig_len);
 
 /*
  * Checks a certificate the network side asks the CA to sign: version 3;

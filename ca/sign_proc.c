@@ -42,6 +42,7 @@ struct okey {			/* an OCSP signing key and its responderID */
 	EVP_PKEY	*key;
 	EVP_MD_CTX	*tmpl;	/* DigestSign initialised, copied per use */
 	uint8_t		 respid[SIGN_RESPID_LEN];
+	struct sign_key_pt pt;	/* for the leaf key check */
 };
 
 struct sproc {
@@ -50,11 +51,19 @@ struct sproc {
 	EVP_PKEY	*ca_key;
 	uint8_t		*ca_alg;	/* AlgorithmIdentifier DER */
 	size_t		 ca_alg_len;
+	EVP_MD_CTX	*ca_tmpl;	/* DigestSign initialised with the CA
+					 * key, copied per certificate */
+	int		 ca_lite;	/* certificates: the TBS signed as
+					 * received (sign_tbs_parse), not
+					 * through X509_sign */
 	uint8_t		*ca_name;	/* subject DER */
 	size_t		 ca_name_len;
 	struct okey	 cur, prev;	/* prev: until the network side has
 					 * taken up a renewed OCSP signer */
 	EVP_PKEY	*pending;	/* renewal's new key, not installed */
+	struct sign_key_pt ca_pt, pending_pt;	/* the CA's, pending's
+					 * public keys, for the leaf key
+					 * check (sign_key_pt_set) */
 	int		 ocsp_is_ca;
 	int		 ca_token, ocsp_token;	/* the key is in a PKCS#11 token */
 	/* serials signed (open addressing, 0 = empty), loaded lazily */
@@ -391,6 +400,7 @@ okey_set(struct okey *k, EVP_PKEY *key)
 	EVP_PKEY_free(k->key);
 	k->tmpl = t;
 	k->key = key;
+	sign_key_pt_set(&k->pt, key);
 	return 1;
 }
 
@@ -420,6 +430,29 @@ learn_ca_alg(struct sproc *sp)
  out:
 	X509_free(x);
 	return rc;
+}
+
+/*
+ * The CA key's DigestSign context, and whether certificates take the
+ * light path: a key whose signature over the TBS bytes is what X509_sign
+ * makes with ca_alg (EC, RSA PKCS#1 v1.5, EdDSA; an RSA-PSS key's
+ * parameters are X509_sign's to set).
+ */
+static int
+ca_tmpl_set(struct sproc *sp)
+{
+	EVP_PKEY *k = sp->ca_key;
+
+	sp->ca_lite = EVP_PKEY_is_a(k, "EC") || EVP_PKEY_is_a(k, "RSA") ||
+	    EVP_PKEY_is_a(k, "ED25519") || EVP_PKEY_is_a(k, "ED448");
+	sign_key_pt_set(&sp->ca_pt, X509_get0_pubkey(sp->ca));
+	if ((sp->ca_tmpl = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit_ex(sp->ca_tmpl, NULL, sigmd_name(k), NULL,
+	    NULL, k, NULL) != 1) {
+		log_ssl("signer: CA key");
+		return 0;
+	}
+	return 1;
 }
 
 /*
@@ -507,7 +540,7 @@ load_keys(struct sproc *sp, char *err, size_t err_len)
 	sp->ocsp_token = sp->ocsp_is_ca ? sp->ca_token : is_uri(cc->ocsp_key);
 	if (!EVP_PKEY_up_ref(ca_signer_get0_ocsp_key(s)) ||
 	    !okey_set(&sp->cur, ca_signer_get0_ocsp_key(s)) ||
-	    !learn_ca_alg(sp)) {
+	    !learn_ca_alg(sp) || !ca_tmpl_set(sp)) {
 		snprintf(err, err_len, "signer: preparing the keys failed");
 		goto out;
 	}
@@ -691,36 +724,119 @@ describe(X509 *x, char *out, size_t out_len)
 	ERR_clear_error();
 }
 
+/*
+ * The certificate as sent: its TBS parsed without decoding the key and
+ * checked (sp->ca_lite), or decoded whole by OpenSSL.  *out_view is what
+ * describe reads.  1, or 0 with rp->err (refused).
+ */
+static int
+cert_parse(const struct sign_frame *f, int lite,
+    struct sign_tbs *t, X509 **x, X509 **out_view, struct reply *rp)
+{
+	struct sign_cert_spans c;
+	const unsigned char *p = f->body;
+
+	if (lite) {
+		if (!sign_cert_spans(&c, f->body, f->body_len)) {
+			snprintf(rp->err, sizeof(rp->err), "certificate: RFC "
+			    "5280 4.1: not one DER certificate");
+			return 0;
+		}
+		if (!sign_tbs_parse(t, c.tbs, c.tbs_len, rp->err,
+		    sizeof(rp->err)))
+			return 0;
+		*out_view = t->x;
+		return 1;
+	}
+	if ((*x = d2i_X509(NULL, &p, (long)f->body_len)) == NULL ||
+	    p != f->body + f->body_len) {
+		snprintf(rp->err, sizeof(rp->err), "certificate: RFC 5280 "
+		    "4.1: not one DER certificate");
+		return 0;
+	}
+	*out_view = *x;
+	return 1;
+}
+
+/* Signs the checked certificate: *out, *out_len the Certificate DER. */
+static int
+cert_sign(struct sproc *sp, const struct sign_frame *f, int lite, X509 *x,
+    uint8_t **out, size_t *out_len)
+{
+	struct sign_cert_spans c;
+	unsigned char *der = NULL;
+	uint8_t *sig = NULL;
+	size_t sig_len = 0;
+	int n, rc = 0;
+
+	if (lite) {
+		/* the TBS bytes as received: sign_tbs_parse held them to
+		 * DER */
+		if (!sign_cert_spans(&c, f->body, f->body_len) ||
+		    !sign_raw(sp->ca_tmpl, sp->ca_key, sp->ca_token, c.tbs,
+		    c.tbs_len, &sig, &sig_len))
+			goto out;
+		if (!sign_cert_build(out, out_len, c.tbs, c.tbs_len,
+		    sp->ca_alg, sp->ca_alg_len, sig, sig_len))
+			fatal("signer: malloc");
+		rc = 1;
+		goto out;
+	}
+	if (sp->ca_token)
+		pthread_mutex_lock(&token_mu);
+	n = X509_sign(x, sp->ca_key, sigmd_get(sp->ca_key));
+	if (sp->ca_token)
+		pthread_mutex_unlock(&token_mu);
+	if (n <= 0 || (n = i2d_X509(x, &der)) <= 0) {
+		log_ssl("signer: X509_sign");
+		goto out;
+	}
+	if ((*out = malloc((size_t)n)) == NULL)
+		fatal("signer: malloc");
+	memcpy(*out, der, (size_t)n);
+	*out_len = (size_t)n;
+	rc = 1;
+ out:
+	OPENSSL_free(der);
+	free(sig);
+	return rc;
+}
+
 static void
 do_cert(struct sproc *sp, const struct sign_frame *f, struct reply *rp)
 {
 	struct sign_cert_rules rules;
-	const unsigned char *p = f->body;
-	X509 *x = NULL;
+	struct sign_tbs t;
+	X509 *x = NULL, *view = NULL;
 	uint8_t sn[CA_SERIAL_LEN];
-	unsigned char *der = NULL;
 	char what[CA_SUBJECT_MAX + 160], line[CA_SUBJECT_MAX + 256];
-	int renewal = f->type == SIGN_T_OCSP_CERT, n;
+	int renewal = f->type == SIGN_T_OCSP_CERT, ok;
+	/* an OCSP signer's certificate (rare) keeps the OpenSSL path */
+	int lite = sp->ca_lite && !renewal;
 
 	what[0] = '\0';
-	if ((x = d2i_X509(NULL, &p, (long)f->body_len)) == NULL ||
-	    p != f->body + f->body_len) {
-		snprintf(rp->err, sizeof(rp->err), "certificate: RFC 5280 "
-		    "4.1: not one DER certificate");
+	memset(&t, 0, sizeof(t));
+	if (!cert_parse(f, lite, &t, &x, &view, rp))
 		goto refused;
-	}
-	describe(x, what, sizeof(what));
+	/* the signature changes none of what describe prints */
+	describe(view, what, sizeof(what));
 	memset(&rules, 0, sizeof(rules));
 	rules.ca = sp->ca;
 	rules.alg = sp->ca_alg;
 	rules.alg_len = sp->ca_alg_len;
 	rules.ocsp_pub = sp->cur.key;
 	rules.pending_pub = sp->pending;
-	if (!sign_cert_check(&rules, x, renewal, rp->err, sizeof(rp->err)))
+	rules.ca_pt = &sp->ca_pt;
+	rules.ocsp_pt = &sp->cur.pt;
+	rules.pending_pt = &sp->pending_pt;
+	ok = lite ? sign_tbs_check(&rules, &t, renewal, rp->err,
+	    sizeof(rp->err)) : sign_cert_check(&rules, x, renewal, rp->err,
+	    sizeof(rp->err));
+	if (!ok)
 		goto refused;
 	if (!sp->set_loaded)
 		set_load(sp);
-	if (!ca_cert_serial(x, sn) || set_has(sp, sn)) {
+	if (!ca_cert_serial(view, sn) || set_has(sp, sn)) {
 		snprintf(rp->err, sizeof(rp->err), "certificate: RFC 5280 "
 		    "4.1.2.2: the serial was signed before (or is wider than "
 		    "16 bytes)");
@@ -731,17 +847,10 @@ do_cert(struct sproc *sp, const struct sign_frame *f, struct reply *rp)
 		    "standby): certificates are signed by the primary");
 		goto out;
 	}
-	if (sp->ca_token)
-		pthread_mutex_lock(&token_mu);
-	n = X509_sign(x, sp->ca_key, sigmd_get(sp->ca_key));
-	if (sp->ca_token)
-		pthread_mutex_unlock(&token_mu);
-	if (n <= 0 || (n = i2d_X509(x, &der)) <= 0) {
-		log_ssl("signer: X509_sign");
+	if (!cert_sign(sp, f, lite, x, &rp->owned, &rp->len)) {
 		snprintf(rp->err, sizeof(rp->err), "signing failed");
 		goto out;
 	}
-	describe(x, what, sizeof(what));
 	snprintf(line, sizeof(line), "%lld %s %s\n", (long long)time(NULL),
 	    renewal ? "ocsp-cert" : "cert", what);
 	/* synced with the others of this read before any reply goes out
@@ -749,21 +858,19 @@ do_cert(struct sproc *sp, const struct sign_frame *f, struct reply *rp)
 	if (!log_write(sp, line)) {
 		snprintf(rp->err, sizeof(rp->err), "signer: cannot write "
 		    "signer.log; not signed");
+		free(rp->owned);
+		rp->owned = NULL;
+		rp->len = 0;
 		goto out;
 	}
 	set_add(sp, sn);
 	rp->type = SIGN_R_OK;
-	rp->owned = malloc((size_t)n);
-	if (rp->owned == NULL)
-		fatal("signer: malloc");
-	memcpy(rp->owned, der, (size_t)n);
 	rp->body = rp->owned;
-	rp->len = (size_t)n;
 	goto out;
  refused:
 	refuse(sp, f->type, what, rp->err);
  out:
-	OPENSSL_free(der);
+	sign_tbs_cleanup(&t);
 	X509_free(x);
 	ERR_clear_error();
 }
@@ -815,6 +922,7 @@ do_newkey(struct sproc *sp, struct reply *rp)
 	}
 	EVP_PKEY_free(sp->pending);
 	sp->pending = k;
+	sign_key_pt_set(&sp->pending_pt, k);
 	k = NULL;
 	if ((rp->owned = malloc((size_t)n)) == NULL)
 		fatal("signer: malloc");
@@ -1140,6 +1248,7 @@ sproc_cleanup(struct sproc *sp)
 	X509_free(sp->ca);
 	EVP_PKEY_free(sp->ca_key);
 	OPENSSL_free(sp->ca_alg);
+	EVP_MD_CTX_free(sp->ca_tmpl);
 	OPENSSL_free(sp->ca_name);
 	EVP_MD_CTX_free(sp->cur.tmpl);
 	EVP_PKEY_free(sp->cur.key);

@@ -35,7 +35,8 @@
 
 enum sign_type {
 	SIGN_T_HELLO = 1,	/* -> where the keys live (text) */
-	SIGN_T_CERT = 2,	/* certificate (placeholder signature) ->
+	SIGN_T_CERT = 2,	/* certificate (placeholder signature: the
+				 * signer signs its TBS) ->
 				 * the signed certificate DER */
 	SIGN_T_CRL = 3,		/* TBSCertList DER -> signature */
 	SIGN_T_OCSP = 4,	/* ResponseData DER -> signature */

@@ -151,8 +151,8 @@ if [ -x "$PROBE" ]; then
 		grep -q "^accepted $n\$" "$T/probe.out" && ok "signed: $n" ||
 		    not_ok "signed: $n"
 	done
-	for n in ca-cert past-ca reused ocsp-eku wrong-issuer crl-low \
-	    crl-other ocsp-respid; do
+	for n in ca-cert past-ca reused ocsp-eku wrong-issuer ca-key non-der \
+	    crl-low crl-other ocsp-respid; do
 		grep -q "^refused $n: signer refused: " "$T/probe.out" &&
 		    ok "refused: $n" || not_ok "refused: $n"
 	done
@@ -166,6 +166,12 @@ if [ -x "$PROBE" ]; then
 	grep -q 'refused kind=cert .*subject="CN=probe-again".*signed before' \
 	    "$L" && ok "signer.log: reused serial refused" ||
 	    not_ok "signer.log: reused serial refused"
+	grep -q 'refused kind=cert .*subject="CN=probe-cakey".*the CA.s or the OCSP signer.s own key' \
+	    "$L" && ok "signer.log: the CA's key (compressed point) refused" ||
+	    not_ok "signer.log: the CA's key (compressed point) refused"
+	grep -q 'refused kind=cert reason="certificate: RFC 5280 4.1: not one DER TBSCertificate"' \
+	    "$L" && ok "signer.log: a TBS that is not DER refused" ||
+	    not_ok "signer.log: a TBS that is not DER refused"
 	grep -q 'refused kind=crl crl=full number=999999999 .*not above 1000000000' \
 	    "$L" && ok "signer.log: lower CRL number refused" ||
 	    not_ok "signer.log: lower CRL number refused"

@@ -7,11 +7,17 @@
  * (sign_batch_parse), whose frames must lie within the input and add up
  * to what it says it used; a certificate (the whole input, a CERT
  * frame's body) is split by sign_cert_spans, whose parts must lie within
- * it in order.
+ * it in order; its TBSCertificate (and the whole input, as one) goes
+ * through sign_tbs_parse, and what parses through sign_tbs_check against
+ * a CA made once, and the fields the signer's log line reads.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "ca/sign_policy.h"
 #include "ca/sign_proto.h"
@@ -62,9 +68,68 @@ spans(const uint8_t *data, size_t len)
 		abort();
 }
 
+/* A CA for the policy, made on the first input. */
+static void
+rules_init(struct sign_cert_rules *r)
+{
+	static X509 *ca;
+	static EVP_PKEY *k;
+	static unsigned char *alg;
+	static int alg_len;
+	X509_NAME *n;
+
+	if (ca == NULL) {
+		if ((k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")) ==
+		    NULL || (ca = X509_new()) == NULL)
+			abort();
+		n = X509_get_subject_name(ca);
+		if (!X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+		    (const unsigned char *)"Fuzz CA", -1, -1, 0) ||
+		    !X509_set_issuer_name(ca, n) || !X509_set_pubkey(ca, k) ||
+		    X509_gmtime_adj(X509_getm_notBefore(ca), -86400) == NULL ||
+		    X509_gmtime_adj(X509_getm_notAfter(ca), 86400L * 3650) ==
+		    NULL || X509_sign(ca, k, EVP_sha256()) <= 0 ||
+		    (alg_len = i2d_X509_ALGOR(X509_get0_tbs_sigalg(ca),
+		    &alg)) <= 0)
+			abort();
+	}
+	memset(r, 0, sizeof(*r));
+	r->ca = ca;
+	r->alg = alg;
+	r->alg_len = (size_t)alg_len;
+	r->ocsp_pub = k;
+}
+
+/* A TBSCertificate: parsed (DER or refused), then checked. */
+static void
+tbs(const uint8_t *data, size_t len)
+{
+	struct sign_cert_rules r;
+	struct sign_tbs t;
+	uint8_t h[32];
+	unsigned int n = 0;
+	char err[512];
+
+	if (!sign_tbs_parse(&t, data, len, err, sizeof(err))) {
+		if (t.x != NULL || t.alg != NULL || t.pub != NULL ||
+		    err[0] == '\0')
+			abort();
+		return;
+	}
+	if (t.x == NULL || t.alg == NULL)
+		abort();
+	rules_init(&r);
+	(void)sign_tbs_check(&r, &t, 0, err, sizeof(err));
+	(void)sign_tbs_check(&r, &t, 1, err, sizeof(err));
+	(void)X509_pubkey_digest(t.x, EVP_sha256(), h, &n);
+	sign_tbs_cleanup(&t);
+	ERR_clear_error();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
+	struct sign_cert_spans cs;
 	struct sign_frame f, g;
 	struct sign_crl_info ci;
 	struct wb w;
@@ -77,6 +142,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	batch(data, len, 0, SIGN_BATCH_MAX);
 	/* the walkers on the whole input too */
 	spans(data, len);
+	tbs(data, len);
 	(void)sign_crl_parse(&ci, data, len, err, sizeof(err));
 	(void)sign_ocsp_parse(&rid, &rlen, data, len, err, sizeof(err));
 	while (off < len && sign_frame_parse(&f, &used, data + off, len - off,
@@ -93,8 +159,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		    (f.body_len > 0 && memcmp(g.body, f.body, f.body_len) != 0))
 			abort();
 		wb_cleanup(&w);
-		if (f.type == SIGN_T_CERT)
+		if (f.type == SIGN_T_CERT || f.type == SIGN_T_OCSP_CERT) {
 			spans(f.body, f.body_len);
+			if (sign_cert_spans(&cs, f.body, f.body_len))
+				tbs(cs.tbs, cs.tbs_len);
+		}
 		if (f.type == SIGN_T_CRL)
 			(void)sign_crl_parse(&ci, f.body, f.body_len, err,
 			    sizeof(err));

@@ -15,10 +15,13 @@
  *   reused       the serial of "valid" again           -> refused
  *   ocsp-eku     a leaf with id-kp-OCSPSigning         -> refused
  *   wrong-issuer an issuer that is not the CA          -> refused
+ *   ca-key       the CA's key, its point compressed    -> refused
+ *   non-der      a critical flag written 01, not ff    -> refused
  *   crl-high     a full TBSCertList numbered N         -> signed
  *   crl-low      the same numbered N-1                 -> refused
  *   crl-other    issuer not the CA                     -> refused
  *   ocsp-respid  ResponseData with another responderID -> refused
+ * A certificate signed must decode and verify under the CA's key.
  * Prints "accepted NAME" or "refused NAME: REASON" per request; exits 0
  * when every answer was the expected one, 1 otherwise.
  */
@@ -29,6 +32,7 @@
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -45,6 +49,21 @@ static struct sign_client *sc;
 static X509 *ca;
 static int failures;
 
+/* 1 if der is one certificate whose signature verifies under the CA's
+ * key. */
+static int
+cert_ok(const uint8_t *der, size_t len)
+{
+	const unsigned char *p = der;
+	X509 *x = d2i_X509(NULL, &p, (long)len);
+	int ok;
+
+	ok = x != NULL && p == der + len &&
+	    X509_verify(x, X509_get0_pubkey(ca)) == 1;
+	X509_free(x);
+	return ok;
+}
+
 static void
 expect(const char *name, uint16_t type, const uint8_t *der, size_t len,
     int want_ok)
@@ -56,6 +75,11 @@ expect(const char *name, uint16_t type, const uint8_t *der, size_t len,
 
 	ok = sign_client_call(sc, type, der, len, &out, &out_len, err,
 	    sizeof(err));
+	if (ok && type == SIGN_T_CERT && !cert_ok(out, out_len)) {
+		printf("UNEXPECTED %s: the answer is not a certificate the CA "
+		    "signed\n", name);
+		failures++;
+	}
 	if (ok)
 		printf("accepted %s\n", name);
 	else
@@ -80,16 +104,20 @@ add_ext(X509 *x, int nid, const char *value)
 	X509_EXTENSION_free(e);
 }
 
-/* A leaf for a fresh key, issued by the CA, serial sn, until na. */
+/* A leaf for key (a fresh one when NULL), issued by the CA, serial sn,
+ * until na. */
 static X509 *
-leaf(const char *cn, long sn, time_t na)
+leaf_key(const char *cn, long sn, time_t na, EVP_PKEY *key)
 {
 	X509 *x = X509_new();
 	EVP_PKEY *k = NULL;
 	X509_NAME *n = X509_NAME_new();
 	int64_t cnb, cna;
 
-	if (x == NULL || n == NULL || !ca_keygen(&k, "ec-p256") ||
+	if (key != NULL && EVP_PKEY_up_ref(key))
+		k = key;
+	if (x == NULL || n == NULL || (k == NULL && !ca_keygen(&k,
+	    "ec-p256")) ||
 	    !ca_cert_times(ca, &cnb, &cna))
 		fatalx("leaf");
 	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
@@ -108,6 +136,12 @@ leaf(const char *cn, long sn, time_t na)
 	return x;
 }
 
+static X509 *
+leaf(const char *cn, long sn, time_t na)
+{
+	return leaf_key(cn, sn, na, NULL);
+}
+
 /* Signs with a stand-in of the CA key's type (the algorithm fields),
  * then sends. */
 static void
@@ -121,6 +155,29 @@ send_cert(const char *name, X509 *x, int want_ok)
 	    (n = i2d_X509(x, &der)) <= 0)
 		fatalx("encoding %s", name);
 	expect(name, SIGN_T_CERT, der, (size_t)n, want_ok);
+	OPENSSL_free(der);
+	X509_free(x);
+}
+
+/* As send_cert, refused: the first BOOLEAN TRUE (a critical flag)
+ * written 01 instead of ff, valid BER but not DER. */
+static void
+send_der_bool(const char *name, X509 *x)
+{
+	EVP_PKEY *si = sign_client_standin(sc, ca);
+	unsigned char *der = NULL;
+	int n, i;
+
+	if (si == NULL || X509_sign(x, si, sigmd_get(si)) <= 0 ||
+	    (n = i2d_X509(x, &der)) <= 0)
+		fatalx("encoding %s", name);
+	for (i = 0; i + 2 < n; i++)
+		if (der[i] == 0x01 && der[i + 1] == 0x01 && der[i + 2] == 0xff)
+			break;
+	if (i + 2 >= n)
+		fatalx("%s: no BOOLEAN TRUE", name);
+	der[i + 2] = 0x01;
+	expect(name, SIGN_T_CERT, der, (size_t)n, 0);
 	OPENSSL_free(der);
 	X509_free(x);
 }
@@ -221,6 +278,22 @@ main(int argc, char **argv)
 		X509_set_issuer_name(x, other);
 		send_cert("wrong-issuer", x, 0);
 	}
+	{
+		/* the CA's own key, its point compressed */
+		EVP_PKEY *k = EVP_PKEY_dup(X509_get0_pubkey(ca));
+
+		if (k == NULL)
+			fatalx("EVP_PKEY_dup");
+		if (EVP_PKEY_is_a(k, "EC"))
+			(void)EVP_PKEY_set_utf8_string_param(k,
+			    OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+			    (char *)"compressed");
+		send_cert("ca-key", leaf_key("probe-cakey", base + 6,
+		    (time_t)cna - 86400, k), 0);
+		EVP_PKEY_free(k);
+	}
+	send_der_bool("non-der", leaf("probe-nonder", base + 7,
+	    (time_t)cna - 86400));
 	send_crl("crl-high", X509_get_subject_name(ca), 1000000000L, 1);
 	send_crl("crl-low", X509_get_subject_name(ca), 999999999L, 0);
 	send_crl("crl-other", other, 1000000001L, 0);

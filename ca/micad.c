@@ -549,12 +549,12 @@ key_check(struct micad *d, struct store_txn *txn, EVP_PKEY *key,
 }
 
 int
-micad_csr_key_check(struct micad *d, struct store_txn *txn, X509_REQ *req,
-    char *err, size_t err_len)
+micad_csr_key_check(struct micad *d, struct store_txn *txn,
+    const struct ca_csr *req, char *err, size_t err_len)
 {
 	uint8_t hash[KEYHASH_LEN];
 
-	return key_check(d, txn, X509_REQ_get0_pubkey(req), hash, NULL, NULL,
+	return key_check(d, txn, ca_csr_pubkey(req), hash, NULL, NULL,
 	    err, err_len);
 }
 
@@ -589,8 +589,9 @@ micad_profile_find(const struct micad_settings *s, const char *name)
 }
 
 int
-micad_csr_sans_check(const struct micad_settings *s, X509_REQ *req,
-    const char *acct_sans, char *err, size_t err_len)
+micad_csr_sans_check(const struct micad_settings *s,
+    const struct ca_csr *req, const char *acct_sans, char *err,
+    size_t err_len)
 {
 	if (!s->profile.copy_san)
 		return 1;	/* nothing of the CSR's SANs is copied */
@@ -702,7 +703,7 @@ issue_sign(struct micad *d, const struct micad_settings *s,
 	struct ca_csr_policy pol;
 	struct ca_issue_params ip;
 	struct ca_issued iss;
-	X509_REQ *req = NULL;
+	struct ca_csr *req = NULL;
 	X509_NAME *acct_subj = NULL;
 	unsigned char *spki = NULL;
 	size_t spki_len = 0;
@@ -719,7 +720,7 @@ issue_sign(struct micad *d, const struct micad_settings *s,
 	rc = STORE_INVALID;
 	if (!ca_csr_check(&req, csr_der, csr_len, &pol, err, err_len))
 		goto out;
-	if ((rc = key_check(d, txn, X509_REQ_get0_pubkey(req), ps->keyhash,
+	if ((rc = key_check(d, txn, ca_csr_pubkey(req), ps->keyhash,
 	    &spki, &spki_len, err, err_len)) != STORE_OK)
 		goto out;
 	rc = STORE_INVALID;
@@ -769,7 +770,7 @@ issue_sign(struct micad *d, const struct micad_settings *s,
 	ca_issued_cleanup(&iss);
 	OPENSSL_free(spki);
 	X509_NAME_free(acct_subj);
-	X509_REQ_free(req);
+	ca_csr_free(req);
 	account_rec_wipe(&acct);
 	return rc;
 }

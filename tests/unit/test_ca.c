@@ -388,7 +388,7 @@ test_issue(void **state)
 	struct ca_profile prof;
 	struct ca_issued out;
 	EVP_PKEY *k;
-	X509_REQ *req;
+	struct ca_csr *req;
 	X509 *back;
 	BASIC_CONSTRAINTS *bc;
 	AUTHORITY_INFO_ACCESS *aia;
@@ -430,7 +430,7 @@ test_issue(void **state)
 	assert_true(ca_cert_serial(out.cert, sn));
 	assert_memory_equal(sn, ip.serial, CA_SERIAL_LEN);
 	assert_int_equal(X509_NAME_cmp(X509_get_subject_name(out.cert),
-	    X509_REQ_get_subject_name(req)), 0);
+	    ca_csr_subject(req)), 0);
 	assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(out.cert),
 	    X509_get_subject_name(ca_signer_get0_cert(s))), 0);
 
@@ -510,7 +510,7 @@ test_issue(void **state)
 	assert_false(ca_issue(s, &out, &ip, err, sizeof(err)));
 	assert_null(out.cert);
 
-	X509_REQ_free(req);
+	ca_csr_free(req);
 	free(csr);
 	EVP_PKEY_free(k);
 	ca_signer_free(s);
@@ -530,7 +530,7 @@ test_issue_spki_copy(void **state)
 	struct ca_issue_params ip;
 	struct ca_issued out, ref;
 	EVP_PKEY *k;
-	X509_REQ *req;
+	struct ca_csr *req;
 	X509 *a, *b;
 	uint8_t *csr, h[KEYHASH_LEN];
 	unsigned char *spki = NULL, *da = NULL, *db = NULL;
@@ -551,7 +551,7 @@ test_issue_spki_copy(void **state)
 		csr = make_csr(k, "alice", &csr_len);
 		assert_true(ca_csr_check(&req, csr, csr_len, NULL, err,
 		    sizeof(err)));
-		assert_true(keyhash_pkey_der(h, X509_REQ_get0_pubkey(req),
+		assert_true(keyhash_pkey_der(h, ca_csr_pubkey(req),
 		    &spki, &spki_len));
 		memset(&ip, 0, sizeof(ip));
 		ip.req = req;
@@ -596,11 +596,28 @@ test_issue_spki_copy(void **state)
 		X509_free(b);
 		ca_issued_cleanup(&out);
 		ca_issued_cleanup(&ref);
-		X509_REQ_free(req);
+		ca_csr_free(req);
 		free(csr);
 		EVP_PKEY_free(k);
 	}
 	ca_signer_free(s);
+}
+
+/* ca_csr_check of a CSR made with OpenSSL's X509_REQ API. */
+static struct ca_csr *
+csr_of(X509_REQ *xr)
+{
+	struct ca_csr *c = NULL;
+	unsigned char *der = NULL;
+	char err[CA_ERR_MAX];
+	int len;
+
+	len = i2d_X509_REQ(xr, &der);
+	assert_true(len > 0);
+	assert_true(ca_csr_check(&c, der, (size_t)len, NULL, err,
+	    sizeof(err)));
+	OPENSSL_free(der);
+	return c;
 }
 
 static void
@@ -614,26 +631,29 @@ test_issue_san_copy(void **state)
 	X509_EXTENSION *ext;
 	GENERAL_NAMES *gens;
 	X509V3_CTX ctx;
-	X509_REQ *req;
+	X509_REQ *xr;
+	struct ca_csr *req;
 	EVP_PKEY *k;
 	char err[CA_ERR_MAX];
 
 	(void)state;
 	s = load_signer();
 	assert_true(ca_keygen(&k, NULL));
-	req = X509_REQ_new();
-	assert_true(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req),
+	xr = X509_REQ_new();
+	assert_true(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(xr),
 	    "CN", MBSTRING_UTF8, (const unsigned char *)"host", -1, -1, 0));
-	X509V3_set_ctx(&ctx, NULL, NULL, req, NULL, 0);
+	X509V3_set_ctx(&ctx, NULL, NULL, xr, NULL, 0);
 	ext = X509V3_EXT_nconf_nid(NULL, &ctx, NID_subject_alt_name,
 	    "DNS:host.example,URI:http://evil.example/,IP:192.0.2.7");
 	assert_non_null(ext);
 	exts = sk_X509_EXTENSION_new_null();
 	sk_X509_EXTENSION_push(exts, ext);
-	assert_true(X509_REQ_add_extensions(req, exts));
+	assert_true(X509_REQ_add_extensions(xr, exts));
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	assert_true(X509_REQ_set_pubkey(req, k));
-	assert_true(X509_REQ_sign(req, k, EVP_sha256()) > 0);
+	assert_true(X509_REQ_set_pubkey(xr, k));
+	assert_true(X509_REQ_sign(xr, k, EVP_sha256()) > 0);
+	req = csr_of(xr);
+	X509_REQ_free(xr);
 
 	memset(&ip, 0, sizeof(ip));
 	ip.req = req;
@@ -659,7 +679,7 @@ test_issue_san_copy(void **state)
 	    1);
 	assert_int_equal(X509_check_ip_asc(out.cert, "192.0.2.7", 0), 1);
 	ca_issued_cleanup(&out);
-	X509_REQ_free(req);
+	ca_csr_free(req);
 	EVP_PKEY_free(k);
 	ca_signer_free(s);
 }
@@ -668,7 +688,7 @@ static void
 expect_refused(const uint8_t *der, size_t len,
     const struct ca_csr_policy *pol, const char *want)
 {
-	X509_REQ *req = (X509_REQ *)1;
+	struct ca_csr *req = (struct ca_csr *)1;
 	char err[CA_ERR_MAX];
 
 	err[0] = '\0';
@@ -705,7 +725,7 @@ test_csr_checks(void **state)
 	struct ca_issue_params ip;
 	struct ca_issued lost;
 	EVP_PKEY *k;
-	X509_REQ *req;
+	struct ca_csr *req;
 	uint8_t *der, *big, *d2;
 	size_t len, l2;
 	char err[CA_ERR_MAX];
@@ -763,7 +783,7 @@ test_csr_checks(void **state)
 	assert_true(ca_csr_check(NULL, d2, l2, &pol, err, sizeof(err)));
 	free(d2);
 	ca_issued_cleanup(&lost);
-	X509_REQ_free(req);
+	ca_csr_free(req);
 	ca_signer_free(s);
 
 	/* key policy */
@@ -891,7 +911,7 @@ test_init_capped_p384(void **state)
 	struct ca_issue_params ip;
 	struct ca_issued out;
 	EVP_PKEY *k;
-	X509_REQ *req;
+	struct ca_csr *req;
 	uint8_t *csr;
 	size_t csr_len;
 	int64_t ca_nb, ca_na, nb, na;
@@ -939,7 +959,7 @@ test_init_capped_p384(void **state)
 	assert_int_equal(X509_verify(out.cert, X509_get0_pubkey(r.ca_cert)),
 	    1);
 	ca_issued_cleanup(&out);
-	X509_REQ_free(req);
+	ca_csr_free(req);
 	free(csr);
 	EVP_PKEY_free(k);
 	ca_signer_free(s);
@@ -983,7 +1003,8 @@ test_issue_subject(void **state)
 	struct ca_issued out;
 	struct ca_csr_policy pol;
 	X509_NAME *want, *csr_name;
-	X509_REQ *req;
+	X509_REQ *xr;
+	struct ca_csr *req;
 	EVP_PKEY *k;
 	uint8_t *der, *p;
 	unsigned char *a = NULL, *b = NULL;
@@ -996,20 +1017,20 @@ test_issue_subject(void **state)
 	assert_true(ca_keygen(&k, NULL));
 	/* CN=ALICE, O=example    CORP: matches /CN=alice/O=Example Corp
 	 * (X509_NAME_cmp canonicalises case and spaces) */
-	req = X509_REQ_new();
+	xr = X509_REQ_new();
 	csr_name = X509_NAME_new();
 	assert_true(X509_NAME_add_entry_by_txt(csr_name, "CN", MBSTRING_UTF8,
 	    (const unsigned char *)"ALICE", -1, -1, 0));
 	assert_true(X509_NAME_add_entry_by_txt(csr_name, "O", MBSTRING_UTF8,
 	    (const unsigned char *)"example    CORP", -1, -1, 0));
-	assert_true(X509_REQ_set_subject_name(req, csr_name));
-	assert_true(X509_REQ_set_pubkey(req, k));
-	assert_true(X509_REQ_sign(req, k, EVP_sha256()) > 0);
-	len = (size_t)i2d_X509_REQ(req, NULL);
+	assert_true(X509_REQ_set_subject_name(xr, csr_name));
+	assert_true(X509_REQ_set_pubkey(xr, k));
+	assert_true(X509_REQ_sign(xr, k, EVP_sha256()) > 0);
+	len = (size_t)i2d_X509_REQ(xr, NULL);
 	der = malloc(len);
 	p = der;
-	assert_int_equal(i2d_X509_REQ(req, &p), (int)len);
-	X509_REQ_free(req);
+	assert_int_equal(i2d_X509_REQ(xr, &p), (int)len);
+	X509_REQ_free(xr);
 	memset(&pol, 0, sizeof(pol));
 	pol.allowed_subject = "/CN=alice/O=Example Corp";
 	assert_true(ca_csr_check(&req, der, len, &pol, err, sizeof(err)));
@@ -1047,7 +1068,7 @@ test_issue_subject(void **state)
 	OPENSSL_free(b);
 	X509_NAME_free(want);
 	X509_NAME_free(csr_name);
-	X509_REQ_free(req);
+	ca_csr_free(req);
 	free(der);
 	EVP_PKEY_free(k);
 	ca_signer_free(s);
@@ -1059,7 +1080,7 @@ test_issue_url(void **state)
 	struct ca_signer *s;
 	struct ca_issue_params ip;
 	struct ca_issued out;
-	X509_REQ *req;
+	struct ca_csr *req;
 	EVP_PKEY *k;
 	uint8_t *der;
 	size_t len;
@@ -1084,7 +1105,7 @@ test_issue_url(void **state)
 	assert_false(ca_issue(s, &out, &ip, err, sizeof(err)));
 	assert_string_equal(err, "http-url: must be an http:// URL with a "
 	    "host (RFC 5280 4.2.1.13)");
-	X509_REQ_free(req);
+	ca_csr_free(req);
 	free(der);
 	EVP_PKEY_free(k);
 	ca_signer_free(s);
@@ -1402,7 +1423,6 @@ test_san_text(void **state)
 	    "DNS:a\x01b" };
 	GENERAL_NAME *gn = NULL;
 	char err[CA_ERR_MAX], out[CA_SAN_TEXT_MAX], l64[80];
-	X509_REQ *req;
 	X509V3_CTX ctx;
 	X509_EXTENSION *ext;
 	STACK_OF(X509_EXTENSION) *exts;
@@ -1433,29 +1453,27 @@ test_san_text(void **state)
 	assert_string_equal(err, "SAN \"IP:x\": not an IPv4 or IPv6 address");
 
 	/* a CSR: DNS (case ignored) and IP on the list, URI ignored */
-	req = X509_REQ_new();
-	X509V3_set_ctx(&ctx, NULL, NULL, req, NULL, 0);
+	X509V3_set_ctx(&ctx, NULL, NULL, NULL, NULL, 0);
 	ext = X509V3_EXT_nconf_nid(NULL, &ctx, NID_subject_alt_name,
 	    "DNS:Host.Example,URI:http://evil.example/,IP:2001:db8::1");
 	assert_non_null(ext);
 	exts = sk_X509_EXTENSION_new_null();
 	sk_X509_EXTENSION_push(exts, ext);
-	assert_true(X509_REQ_add_extensions(req, exts));
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	assert_true(ca_csr_san_allowed(req, "DNS:host.example,IP:2001:DB8:0::1",
-	    err, sizeof(err)));
-	assert_false(ca_csr_san_allowed(req, "DNS:host.example", err,
+	assert_true(ca_exts_san_allowed(exts,
+	    "DNS:host.example,IP:2001:DB8:0::1", err, sizeof(err)));
+	assert_false(ca_exts_san_allowed(exts, "DNS:host.example", err,
 	    sizeof(err)));
 	assert_string_equal(err, "CSR: subjectAltName IP:2001:db8::1 is not "
 	    "among the names the account may have (DNS:host.example)");
-	assert_false(ca_csr_san_allowed(req, "", err, sizeof(err)));
+	assert_false(ca_exts_san_allowed(exts, "", err, sizeof(err)));
 	assert_string_equal(err, "CSR: subjectAltName DNS:Host.Example is not "
 	    "among the names the account may have (none)");
-	X509_REQ_free(req);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	/* no SAN at all: allowed with any list */
-	req = X509_REQ_new();
-	assert_true(ca_csr_san_allowed(req, "", err, sizeof(err)));
-	X509_REQ_free(req);
+	assert_true(ca_exts_san_allowed(NULL, "", err, sizeof(err)));
+	exts = sk_X509_EXTENSION_new_null();
+	assert_true(ca_exts_san_allowed(exts, "", err, sizeof(err)));
+	sk_X509_EXTENSION_free(exts);
 }
 
 int

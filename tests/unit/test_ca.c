@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -994,6 +995,427 @@ test_csr_explicit_params(void **state)
 	EVP_PKEY_free(k);
 }
 
+/*
+ * The checks as they were on d2i_X509_REQ (OpenSSL's key decoder),
+ * without a policy: the reference ca_csr_check must answer as.  1, or 0
+ * with the message ca_csr_check gave.
+ */
+static int
+old_csr_check(const uint8_t *der, size_t len, char *err, size_t err_len)
+{
+	const unsigned char *p = der;
+	X509_REQ *req = NULL;
+	X509_ALGOR *alg = NULL;
+	ASN1_OBJECT *kobj = NULL;
+	EVP_PKEY *key;
+	char group[64];
+	int ptype = V_ASN1_UNDEF, bits, rc = 0;
+
+	if (len == 0) {
+		snprintf(err, err_len, "CSR: RFC 2986: empty request");
+		goto out;
+	}
+	if ((req = d2i_X509_REQ(NULL, &p, (long)len)) == NULL) {
+		snprintf(err, err_len, "CSR: RFC 2986 section 4: not a DER "
+		    "CertificationRequest");
+		goto out;
+	}
+	if (p != der + len) {
+		snprintf(err, err_len, "CSR: RFC 2986 section 4: %zu bytes "
+		    "after the CertificationRequest", len - (size_t)(p - der));
+		goto out;
+	}
+	if (X509_REQ_get_version(req) != X509_REQ_VERSION_1) {
+		snprintf(err, err_len, "CSR: RFC 2986 section 4.1: version "
+		    "must be 0 (v1)");
+		goto out;
+	}
+	assert_true(X509_PUBKEY_get0_param(&kobj, NULL, NULL, &alg,
+	    X509_REQ_get_X509_PUBKEY(req)));
+	X509_ALGOR_get0(NULL, &ptype, NULL, alg);
+	if (OBJ_obj2nid(kobj) == NID_X9_62_id_ecPublicKey &&
+	    ptype != V_ASN1_OBJECT) {
+		snprintf(err, err_len, "CSR: key: RFC 5480 section 2.1.1: EC "
+		    "parameters must be a named curve, not explicit "
+		    "parameters");
+		goto out;
+	}
+	if ((key = X509_REQ_get0_pubkey(req)) == NULL) {
+		snprintf(err, err_len, "CSR: RFC 2986 section 4.1: the "
+		    "subjectPKInfo cannot be decoded");
+		goto out;
+	}
+	switch (EVP_PKEY_get_base_id(key)) {
+	case EVP_PKEY_RSA:
+		bits = EVP_PKEY_get_bits(key);
+		if (bits < 2048) {
+			snprintf(err, err_len, "CSR: key: RSA %d bits is below "
+			    "the 2048-bit minimum", bits);
+			goto out;
+		}
+		if (bits > 8192) {
+			snprintf(err, err_len, "CSR: key: RSA %d bits is above "
+			    "the 8192-bit maximum", bits);
+			goto out;
+		}
+		break;
+	case EVP_PKEY_EC:
+		if (!EVP_PKEY_get_group_name(key, group, sizeof(group),
+		    NULL)) {
+			snprintf(err, err_len, "CSR: key: RFC 5480 section "
+			    "2.1.1: EC key without a named curve");
+			goto out;
+		}
+		if (strcmp(group, "prime256v1") != 0 &&
+		    strcmp(group, "secp384r1") != 0) {
+			snprintf(err, err_len, "CSR: key: EC curve %s is not "
+			    "allowed (P-256 or P-384 only)", group);
+			goto out;
+		}
+		break;
+	case EVP_PKEY_ED25519:
+		break;
+	default:
+		snprintf(err, err_len, "CSR: key: type %s is not allowed (RSA, "
+		    "EC P-256/P-384 or Ed25519 only)", OBJ_nid2sn(
+		    EVP_PKEY_get_base_id(key)));
+		goto out;
+	}
+	if (X509_REQ_verify(req, key) != 1) {
+		snprintf(err, err_len, "CSR: RFC 2986: signature does not "
+		    "verify");
+		goto out;
+	}
+	if (X509_NAME_entry_count(X509_REQ_get_subject_name(req)) == 0) {
+		snprintf(err, err_len, "CSR: RFC 5280 section 4.1.2.6: the "
+		    "subject is empty");
+		goto out;
+	}
+	rc = 1;
+ out:
+	ERR_clear_error();
+	X509_REQ_free(req);
+	return rc;
+}
+
+/* ca_csr_check and old_csr_check agree on der; an accepted CSR's key is
+ * the key the decoder gives, with the same canonical SPKI hash.
+ * Returns whether it was accepted. */
+static int
+same_as_old(const uint8_t *der, size_t len)
+{
+	struct ca_csr *c = NULL;
+	X509_REQ *req;
+	const unsigned char *p = der;
+	uint8_t h1[KEYHASH_LEN], h2[KEYHASH_LEN];
+	char e1[CA_ERR_MAX] = "", e2[CA_ERR_MAX] = "";
+	int a1, a2;
+
+	a1 = ca_csr_check(&c, der, len, NULL, e1, sizeof(e1));
+	a2 = old_csr_check(der, len, e2, sizeof(e2));
+	if (a1 != a2 || strcmp(e1, e2) != 0)
+		fail_msg("new: %d \"%s\", old: %d \"%s\"", a1, e1, a2, e2);
+	if (a1) {
+		req = d2i_X509_REQ(NULL, &p, (long)len);
+		assert_non_null(req);
+		assert_int_equal(EVP_PKEY_eq(ca_csr_pubkey(c),
+		    X509_REQ_get0_pubkey(req)), 1);
+		assert_true(keyhash_pkey(h1, ca_csr_pubkey(c)));
+		assert_true(keyhash_pkey(h2, X509_REQ_get0_pubkey(req)));
+		assert_memory_equal(h1, h2, KEYHASH_LEN);
+		assert_int_equal(X509_NAME_cmp(ca_csr_subject(c),
+		    X509_REQ_get_subject_name(req)), 0);
+		X509_REQ_free(req);
+	}
+	ca_csr_free(c);
+	ERR_clear_error();
+	return a1;
+}
+
+/* a small DER writer for hand-made requests */
+struct dbuf {
+	uint8_t	b[4096];
+	size_t	n;
+};
+
+static void
+d_raw(struct dbuf *d, const void *p, size_t n)
+{
+	assert_true(d->n + n <= sizeof(d->b));
+	memcpy(d->b + d->n, p, n);
+	d->n += n;
+}
+
+static void
+d_tlv(struct dbuf *d, uint8_t tag, const void *p, size_t n)
+{
+	uint8_t h[4];
+	size_t hl = 0;
+
+	h[hl++] = tag;
+	if (n < 0x80)
+		h[hl++] = (uint8_t)n;
+	else if (n < 0x100) {
+		h[hl++] = 0x81;
+		h[hl++] = (uint8_t)n;
+	} else {
+		h[hl++] = 0x82;
+		h[hl++] = (uint8_t)(n >> 8);
+		h[hl++] = (uint8_t)n;
+	}
+	d_raw(d, h, hl);
+	d_raw(d, p, n);
+}
+
+/* SEQUENCE { AlgorithmIdentifier(alg, params), BIT STRING (unused bits
+ * ub, key) } */
+static void
+d_spki(struct dbuf *out, const void *alg, size_t alg_len,
+    const void *params, size_t params_len, uint8_t ub, const void *key,
+    size_t key_len)
+{
+	struct dbuf a = { .n = 0 }, s = { .n = 0 }, bs = { .n = 0 };
+
+	d_raw(&a, alg, alg_len);
+	if (params != NULL)
+		d_raw(&a, params, params_len);
+	d_tlv(&s, 0x30, a.b, a.n);
+	d_raw(&bs, &ub, 1);
+	d_raw(&bs, key, key_len);
+	d_tlv(&s, 0x03, bs.b, bs.n);
+	out->n = 0;
+	d_tlv(out, 0x30, s.b, s.n);
+}
+
+/* A CSR CN=alice with the SubjectPublicKeyInfo spki, signed by k. */
+static void
+d_csr(struct dbuf *out, const struct dbuf *spki, EVP_PKEY *k, int attrs)
+{
+	static const uint8_t ver[] = { 0x02, 0x01, 0x00 };
+	static const uint8_t ecdsa256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48,
+	    0xce, 0x3d, 0x04, 0x03, 0x02 };
+	static const uint8_t rsa256[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+	    0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00 };
+	static const uint8_t ed25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
+	struct dbuf info = { .n = 0 }, body = { .n = 0 }, sig = { .n = 0 };
+	struct dbuf tmp = { .n = 0 };
+	X509_NAME *name;
+	unsigned char *nd = NULL;
+	uint8_t sb[1024];
+	size_t sl = sizeof(sb);
+	EVP_MD_CTX *mc;
+	const EVP_MD *md = EVP_sha256();
+	int nl;
+
+	name = X509_NAME_new();
+	assert_true(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)"alice", -1, -1, 0));
+	nl = i2d_X509_NAME(name, &nd);
+	assert_true(nl > 0);
+	d_raw(&tmp, ver, sizeof(ver));
+	d_raw(&tmp, nd, (size_t)nl);
+	d_raw(&tmp, spki->b, spki->n);
+	if (attrs)
+		d_tlv(&tmp, 0xa0, NULL, 0);
+	d_tlv(&info, 0x30, tmp.b, tmp.n);
+	if (EVP_PKEY_get_base_id(k) == EVP_PKEY_ED25519)
+		md = NULL;
+	mc = EVP_MD_CTX_new();
+	assert_int_equal(EVP_DigestSignInit(mc, NULL, md, NULL, k), 1);
+	assert_int_equal(EVP_DigestSign(mc, sb + 1, &sl, info.b, info.n), 1);
+	EVP_MD_CTX_free(mc);
+	sb[0] = 0;
+	d_raw(&body, info.b, info.n);
+	switch (EVP_PKEY_get_base_id(k)) {
+	case EVP_PKEY_EC:
+		d_tlv(&body, 0x30, ecdsa256, sizeof(ecdsa256));
+		break;
+	case EVP_PKEY_RSA:
+		d_tlv(&body, 0x30, rsa256, sizeof(rsa256));
+		break;
+	default:
+		d_tlv(&body, 0x30, ed25519, sizeof(ed25519));
+		break;
+	}
+	d_tlv(&sig, 0x03, sb, sl + 1);
+	d_raw(&body, sig.b, sig.n);
+	out->n = 0;
+	d_tlv(out, 0x30, body.b, body.n);
+	OPENSSL_free(nd);
+	X509_NAME_free(name);
+}
+
+/* Every byte of a valid CSR changed, and every length cut: the same
+ * answer as before, byte for byte. */
+static void
+mutate_all(const uint8_t *der, size_t len)
+{
+	uint8_t *m;
+	size_t i;
+
+	m = malloc(len + 1);
+	assert_non_null(m);
+	for (i = 0; i < len; i++) {
+		memcpy(m, der, len);
+		m[i] ^= 0x01;
+		(void)same_as_old(m, len);
+		m[i] = der[i] ^ 0x80;
+		(void)same_as_old(m, len);
+		(void)same_as_old(der, i);
+	}
+	memcpy(m, der, len);
+	m[len] = 0;
+	(void)same_as_old(m, len + 1);
+	free(m);
+}
+
+/*
+ * ca_csr_check's own decoding against the way before it (d2i_X509_REQ
+ * and OpenSSL's key decoder): hand-made subjectPublicKeyInfos of every
+ * kind the key is built from (and the forms left to the decoder), and
+ * every byte of an EC, RSA and Ed25519 request changed.
+ */
+static void
+test_csr_lite_same(void **state)
+{
+	static const uint8_t ecpk[] = { 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce,
+	    0x3d, 0x02, 0x01 };
+	static const uint8_t p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
+	    0x3d, 0x03, 0x01, 0x07 };
+	static const uint8_t p521[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00,
+	    0x23 };
+	static const uint8_t rsaenc[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+	    0xf7, 0x0d, 0x01, 0x01, 0x01 };
+	static const uint8_t ed[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
+	static const uint8_t null[] = { 0x05, 0x00 };
+	struct dbuf spki, csr, rp, tmp;
+	EVP_PKEY *ek, *rk, *dk;
+	BIGNUM *n = NULL, *e = NULL;
+	uint8_t pt[65], cp[33], hy[65], bad[65], raw[32], nb[600], eb[8];
+	size_t ptl = 0, rawl = sizeof(raw);
+	int nl, el;
+
+	(void)state;
+	ek = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	rk = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	dk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	assert_non_null(ek);
+	assert_non_null(rk);
+	assert_non_null(dk);
+
+	/* EC P-256: the point in each form */
+	assert_true(EVP_PKEY_get_octet_string_param(ek,
+	    OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &ptl));
+	assert_int_equal(ptl, 65);
+	assert_int_equal(pt[0], 0x04);
+	cp[0] = (uint8_t)(0x02 | (pt[64] & 1));
+	memcpy(cp + 1, pt + 1, 32);
+	memcpy(hy, pt, 65);
+	hy[0] = (uint8_t)(0x06 | (pt[64] & 1));
+	memcpy(bad, pt, 65);
+	bad[64] ^= 0x01;	/* off the curve */
+	tmp.n = 0;
+	d_raw(&tmp, p256, sizeof(p256));
+	d_spki(&spki, ecpk, sizeof(ecpk), p256, sizeof(p256), 0, pt, 65);
+	d_csr(&csr, &spki, ek, 1);
+	assert_true(same_as_old(csr.b, csr.n));
+	mutate_all(csr.b, csr.n);
+	d_csr(&csr, &spki, ek, 0);	/* no attributes [0]: taken, as before */
+	assert_true(same_as_old(csr.b, csr.n));
+	d_spki(&spki, ecpk, sizeof(ecpk), p256, sizeof(p256), 0, cp, 33);
+	d_csr(&csr, &spki, ek, 1);
+	assert_true(same_as_old(csr.b, csr.n));	/* compressed */
+	d_spki(&spki, ecpk, sizeof(ecpk), p256, sizeof(p256), 0, hy, 65);
+	d_csr(&csr, &spki, ek, 1);
+	(void)same_as_old(csr.b, csr.n);	/* hybrid */
+	d_spki(&spki, ecpk, sizeof(ecpk), p256, sizeof(p256), 0, bad, 65);
+	d_csr(&csr, &spki, ek, 1);
+	assert_false(same_as_old(csr.b, csr.n));
+	d_spki(&spki, ecpk, sizeof(ecpk), p256, sizeof(p256), 0, pt, 64);
+	d_csr(&csr, &spki, ek, 1);
+	assert_false(same_as_old(csr.b, csr.n));	/* short point */
+	d_spki(&spki, ecpk, sizeof(ecpk), p256, sizeof(p256), 0, "\0", 1);
+	d_csr(&csr, &spki, ek, 1);
+	assert_false(same_as_old(csr.b, csr.n));	/* infinity */
+	d_spki(&spki, ecpk, sizeof(ecpk), p256, sizeof(p256), 3, pt, 65);
+	d_csr(&csr, &spki, ek, 1);
+	(void)same_as_old(csr.b, csr.n);	/* unused bits */
+	d_spki(&spki, ecpk, sizeof(ecpk), p521, sizeof(p521), 0, pt, 65);
+	d_csr(&csr, &spki, ek, 1);
+	assert_false(same_as_old(csr.b, csr.n));	/* another curve */
+	d_spki(&spki, ecpk, sizeof(ecpk), null, sizeof(null), 0, pt, 65);
+	d_csr(&csr, &spki, ek, 1);
+	assert_false(same_as_old(csr.b, csr.n));	/* no named curve */
+	d_spki(&spki, ecpk, sizeof(ecpk), NULL, 0, 0, pt, 65);
+	d_csr(&csr, &spki, ek, 1);
+	assert_false(same_as_old(csr.b, csr.n));
+
+	/* RSA: parameters NULL, absent, anything (ignored, as before);
+	 * bytes after the RSAPublicKey (taken, as before) */
+	assert_true(EVP_PKEY_get_bn_param(rk, OSSL_PKEY_PARAM_RSA_N, &n));
+	assert_true(EVP_PKEY_get_bn_param(rk, OSSL_PKEY_PARAM_RSA_E, &e));
+	nb[0] = 0;
+	nl = BN_bn2bin(n, nb + 1) + 1;
+	el = BN_bn2bin(e, eb);
+	tmp.n = 0;
+	d_tlv(&tmp, 0x02, nb, (size_t)nl);
+	d_tlv(&tmp, 0x02, eb, (size_t)el);
+	rp.n = 0;
+	d_tlv(&rp, 0x30, tmp.b, tmp.n);
+	d_spki(&spki, rsaenc, sizeof(rsaenc), null, sizeof(null), 0, rp.b,
+	    rp.n);
+	d_csr(&csr, &spki, rk, 1);
+	assert_true(same_as_old(csr.b, csr.n));
+	mutate_all(csr.b, csr.n);
+	d_spki(&spki, rsaenc, sizeof(rsaenc), NULL, 0, 0, rp.b, rp.n);
+	d_csr(&csr, &spki, rk, 1);
+	assert_true(same_as_old(csr.b, csr.n));
+	d_spki(&spki, rsaenc, sizeof(rsaenc), p256, sizeof(p256), 0, rp.b,
+	    rp.n);
+	d_csr(&csr, &spki, rk, 1);
+	(void)same_as_old(csr.b, csr.n);
+	d_raw(&rp, "\x05\x00", 2);
+	d_spki(&spki, rsaenc, sizeof(rsaenc), null, sizeof(null), 0, rp.b,
+	    rp.n);
+	d_csr(&csr, &spki, rk, 1);
+	(void)same_as_old(csr.b, csr.n);
+	/* a non-minimal modulus (two leading zeros) */
+	nb[0] = 0;
+	memmove(nb + 1, nb, (size_t)nl);
+	tmp.n = 0;
+	d_tlv(&tmp, 0x02, nb, (size_t)nl + 1);
+	d_tlv(&tmp, 0x02, eb, (size_t)el);
+	rp.n = 0;
+	d_tlv(&rp, 0x30, tmp.b, tmp.n);
+	d_spki(&spki, rsaenc, sizeof(rsaenc), null, sizeof(null), 0, rp.b,
+	    rp.n);
+	d_csr(&csr, &spki, rk, 1);
+	(void)same_as_old(csr.b, csr.n);
+
+	/* Ed25519: parameters must be absent, 32 bytes */
+	assert_true(EVP_PKEY_get_raw_public_key(dk, raw, &rawl));
+	d_spki(&spki, ed, sizeof(ed), NULL, 0, 0, raw, 32);
+	d_csr(&csr, &spki, dk, 1);
+	assert_true(same_as_old(csr.b, csr.n));
+	mutate_all(csr.b, csr.n);
+	d_spki(&spki, ed, sizeof(ed), null, sizeof(null), 0, raw, 32);
+	d_csr(&csr, &spki, dk, 1);
+	assert_false(same_as_old(csr.b, csr.n));
+	d_spki(&spki, ed, sizeof(ed), NULL, 0, 0, raw, 31);
+	d_csr(&csr, &spki, dk, 1);
+	assert_false(same_as_old(csr.b, csr.n));
+	/* a signature by another key */
+	d_spki(&spki, ed, sizeof(ed), NULL, 0, 0, raw, 32);
+	d_csr(&csr, &spki, ek, 1);
+	assert_false(same_as_old(csr.b, csr.n));
+
+	BN_free(n);
+	BN_free(e);
+	EVP_PKEY_free(ek);
+	EVP_PKEY_free(rk);
+	EVP_PKEY_free(dk);
+}
+
 /* ca_issue writes params->subject (DER by mica), not the CSR's bytes. */
 static void
 test_issue_subject(void **state)
@@ -1493,6 +1915,7 @@ main(void)
 		cmocka_unit_test(test_profile),
 		cmocka_unit_test(test_init_capped_p384),
 		cmocka_unit_test(test_csr_explicit_params),
+		cmocka_unit_test(test_csr_lite_same),
 		cmocka_unit_test(test_issue_subject),
 		cmocka_unit_test(test_issue_url),
 		cmocka_unit_test(test_certs_read),

@@ -221,6 +221,10 @@ EVP_PKEY	*ca_csr_pubkey(const struct ca_csr *);
  * BIT STRING. */
 const uint8_t	*ca_csr_spki(const struct ca_csr *, size_t *len);
 const X509_ALGOR *ca_csr_spki_alg(const struct ca_csr *);
+/* 1 when the subjectPKInfo bytes as received are the canonical SPKI of
+ * the key (common/keyhash.h: what keyhash_pkey_der writes and hashes),
+ * so they can be hashed and copied as they are; 0 when not known. */
+int		 ca_csr_spki_canonical(const struct ca_csr *);
 const ASN1_BIT_STRING *ca_csr_spki_key(const struct ca_csr *);
 /* The requested extensions, as X509_REQ_get_extensions gives them: a new
  * stack (sk_X509_EXTENSION_pop_free; empty without the attribute), or

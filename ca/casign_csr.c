@@ -292,7 +292,62 @@ ASN1_SEQUENCE(CSR_RSAPUB) = {
 struct ca_csr {
 	CSR_REQ		*req;
 	EVP_PKEY	*key;
+	int		 spki_canon;	/* the SPKI bytes are the key's
+					 * canonical SPKI (keyhash.h) */
 };
+
+/* DER header of tag and length n into h (at least 4 bytes); its length */
+static size_t
+der_head(uint8_t *h, uint8_t tag, size_t n)
+{
+	size_t i = 0;
+
+	h[i++] = tag;
+	if (n < 0x80)
+		h[i++] = (uint8_t)n;
+	else if (n < 0x100) {
+		h[i++] = 0x81;
+		h[i++] = (uint8_t)n;
+	} else {
+		h[i++] = 0x82;
+		h[i++] = (uint8_t)(n >> 8);
+		h[i++] = (uint8_t)n;
+	}
+	return i;
+}
+
+/*
+ * 1 when spki (as received) is SEQUENCE { alg (its DER, given), BIT
+ * STRING { 0 unused bits, key } } in DER: the SubjectPublicKeyInfo
+ * OpenSSL writes for the key built from these parts, which keyhash.c
+ * hashes (an EC point uncompressed with its named curve, RSA with NULL
+ * parameters, Ed25519 without).
+ */
+static int
+spki_is(const ASN1_ENCODING *spki, const uint8_t *alg, size_t alg_len,
+    const uint8_t *key, size_t key_len)
+{
+	uint8_t h[8];
+	size_t hl, bl, off;
+	const uint8_t *p = spki->enc;
+
+	if (p == NULL || key_len > 0xfff0)
+		return 0;
+	bl = der_head(h, 0x03, key_len + 1);	/* BIT STRING header */
+	hl = der_head(h, 0x30, alg_len + bl + key_len + 1);
+	if ((size_t)spki->len != hl + alg_len + bl + key_len + 1 ||
+	    memcmp(p, h, hl) != 0)
+		return 0;
+	off = hl;
+	if (memcmp(p + off, alg, alg_len) != 0)
+		return 0;
+	off += alg_len;
+	(void)der_head(h, 0x03, key_len + 1);
+	if (memcmp(p + off, h, bl) != 0 || p[off + bl] != 0)
+		return 0;
+	off += bl + 1;
+	return memcmp(p + off, key, key_len) == 0;
+}
 
 /*
  * RFC 5480 section 2.1.1: an EC subjectPublicKeyInfo names its curve
@@ -337,8 +392,19 @@ key_fromdata(const char *type, OSSL_PARAM *params)
 
 /* A named-curve P-256/P-384 key with an uncompressed point. */
 static EVP_PKEY *
-ec_key(const CSR_SPKI *spki, const unsigned char *pk, int pk_len)
+ec_key(const CSR_SPKI *spki, const unsigned char *pk, int pk_len,
+    int *canon)
 {
+	/* AlgorithmIdentifier { id-ecPublicKey, prime256v1 / secp384r1 } */
+	static const uint8_t alg256[] = { 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86,
+	    0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
+	    0x3d, 0x03, 0x01, 0x07 };
+	static const uint8_t alg384[] = { 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86,
+	    0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00,
+	    0x22 };
+	const uint8_t *alg;
+	size_t alg_len;
+	EVP_PKEY *key;
 	const ASN1_OBJECT *curve;
 	const void *pval = NULL;
 	OSSL_PARAM params[3];
@@ -352,10 +418,14 @@ ec_key(const CSR_SPKI *spki, const unsigned char *pk, int pk_len)
 	case NID_X9_62_prime256v1:
 		group = "prime256v1";
 		flen = 32;
+		alg = alg256;
+		alg_len = sizeof(alg256);
 		break;
 	case NID_secp384r1:
 		group = "secp384r1";
 		flen = 48;
+		alg = alg384;
+		alg_len = sizeof(alg384);
 		break;
 	default:
 		return NULL;
@@ -368,14 +438,22 @@ ec_key(const CSR_SPKI *spki, const unsigned char *pk, int pk_len)
 	params[1] = OSSL_PARAM_construct_octet_string(
 	    OSSL_PKEY_PARAM_PUB_KEY, (void *)pk, (size_t)pk_len);
 	params[2] = OSSL_PARAM_construct_end();
-	return key_fromdata("EC", params);
+	if ((key = key_fromdata("EC", params)) != NULL)
+		*canon = spki_is(&spki->enc, alg, alg_len, pk, (size_t)pk_len);
+	return key;
 }
 
 /* rsaEncryption with NULL or absent parameters, an RSAPublicKey
  * exactly filling the BIT STRING, a modulus of 2048..8192 bits. */
 static EVP_PKEY *
-rsa_key(const CSR_SPKI *spki, const unsigned char *pk, int pk_len)
+rsa_key(const CSR_SPKI *spki, const unsigned char *pk, int pk_len,
+    int *canon)
 {
+	/* AlgorithmIdentifier { rsaEncryption, NULL } */
+	static const uint8_t alg[] = { 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86,
+	    0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00 };
+	unsigned char *re = NULL;
+	int re_len;
 	const unsigned char *p = pk;
 	CSR_RSAPUB *rp = NULL;
 	OSSL_PARAM_BLD *bld = NULL;
@@ -395,8 +473,15 @@ rsa_key(const CSR_SPKI *spki, const unsigned char *pk, int pk_len)
 	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, rp->e) ||
 	    (params = OSSL_PARAM_BLD_to_param(bld)) == NULL)
 		goto out;
-	key = key_fromdata("RSA", params);
+	/* canonical when the RSAPublicKey is DER (minimal INTEGERs) */
+	if ((key = key_fromdata("RSA", params)) != NULL &&
+	    (re_len = ASN1_item_i2d((ASN1_VALUE *)rp, &re,
+	    ASN1_ITEM_rptr(CSR_RSAPUB))) == pk_len &&
+	    memcmp(re, pk, (size_t)pk_len) == 0)
+		*canon = spki_is(&spki->enc, alg, sizeof(alg), pk,
+		    (size_t)pk_len);
  out:
+	OPENSSL_free(re);
 	OSSL_PARAM_free(params);
 	OSSL_PARAM_BLD_free(bld);
 	ASN1_item_free((ASN1_VALUE *)rp, ASN1_ITEM_rptr(CSR_RSAPUB));
@@ -412,8 +497,11 @@ rsa_key(const CSR_SPKI *spki, const unsigned char *pk, int pk_len)
  * refused stays refused (and the policy names what it decoded).
  */
 static EVP_PKEY *
-csr_key(const CSR_SPKI *spki)
+csr_key(const CSR_SPKI *spki, int *canon)
 {
+	/* AlgorithmIdentifier { id-Ed25519 } */
+	static const uint8_t alg_ed[] = { 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65,
+	    0x70 };
 	const unsigned char *pk, *p;
 	EVP_PKEY *key = NULL;
 	int pk_len, ptype;
@@ -427,16 +515,18 @@ csr_key(const CSR_SPKI *spki)
 		goto decoder;
 	switch (OBJ_obj2nid(spki->algor->algorithm)) {
 	case NID_X9_62_id_ecPublicKey:
-		key = ec_key(spki, pk, pk_len);
+		key = ec_key(spki, pk, pk_len, canon);
 		break;
 	case NID_rsaEncryption:
-		key = rsa_key(spki, pk, pk_len);
+		key = rsa_key(spki, pk, pk_len, canon);
 		break;
 	case NID_ED25519:
 		X509_ALGOR_get0(NULL, &ptype, NULL, spki->algor);
-		if (ptype == V_ASN1_UNDEF && pk_len == 32)
-			key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519,
-			    NULL, pk, (size_t)pk_len);
+		if (ptype == V_ASN1_UNDEF && pk_len == 32 &&
+		    (key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519,
+		    NULL, pk, (size_t)pk_len)) != NULL)
+			*canon = spki_is(&spki->enc, alg_ed, sizeof(alg_ed),
+			    pk, (size_t)pk_len);
 		break;
 	default:
 		break;
@@ -444,6 +534,7 @@ csr_key(const CSR_SPKI *spki)
 	if (key != NULL)
 		return key;
  decoder:
+	*canon = 0;
 	ERR_clear_error();
 	p = spki->enc.enc;
 	if (p == NULL || spki->enc.len <= 0 ||
@@ -481,6 +572,12 @@ ca_csr_spki(const struct ca_csr *c, size_t *len)
 
 	*len = spki->enc.len > 0 ? (size_t)spki->enc.len : 0;
 	return spki->enc.enc;
+}
+
+int
+ca_csr_spki_canonical(const struct ca_csr *c)
+{
+	return c->spki_canon;
 }
 
 const X509_ALGOR *
@@ -645,7 +742,7 @@ ca_csr_check(struct ca_csr **out, const uint8_t *der, size_t der_len,
 	}
 	if (!ec_named_curve(req->info->spki, err, err_len))
 		goto out;
-	if ((c->key = csr_key(req->info->spki)) == NULL) {
+	if ((c->key = csr_key(req->info->spki, &c->spki_canon)) == NULL) {
 		snprintf(err, err_len, "CSR: RFC 2986 section 4.1: the "
 		    "subjectPKInfo cannot be decoded");
 		goto out;

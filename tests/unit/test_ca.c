@@ -1099,12 +1099,17 @@ old_csr_check(const uint8_t *der, size_t len, char *err, size_t err_len)
 }
 
 /* ca_csr_check and old_csr_check agree on der; an accepted CSR's key is
- * the key the decoder gives, with the same canonical SPKI hash.
- * Returns whether it was accepted. */
+ * the key the decoder gives, with the same canonical SPKI hash, and its
+ * SPKI bytes, when said to be canonical, what keyhash_pkey_der writes
+ * (want_canon: 1 or 0 when that is known, else -1).  Returns whether it
+ * was accepted. */
 static int
-same_as_old(const uint8_t *der, size_t len)
+same_as_old_canon(const uint8_t *der, size_t len, int want_canon)
 {
 	struct ca_csr *c = NULL;
+	unsigned char *kd = NULL;
+	const uint8_t *sp;
+	size_t kd_len = 0, sp_len = 0;
 	X509_REQ *req;
 	const unsigned char *p = der;
 	uint8_t h1[KEYHASH_LEN], h2[KEYHASH_LEN];
@@ -1120,9 +1125,19 @@ same_as_old(const uint8_t *der, size_t len)
 		assert_non_null(req);
 		assert_int_equal(EVP_PKEY_eq(ca_csr_pubkey(c),
 		    X509_REQ_get0_pubkey(req)), 1);
-		assert_true(keyhash_pkey(h1, ca_csr_pubkey(c)));
+		assert_true(keyhash_pkey_der(h1, ca_csr_pubkey(c), &kd,
+		    &kd_len));
 		assert_true(keyhash_pkey(h2, X509_REQ_get0_pubkey(req)));
 		assert_memory_equal(h1, h2, KEYHASH_LEN);
+		/* the bytes said to be canonical are what keyhash writes */
+		sp = ca_csr_spki(c, &sp_len);
+		if (ca_csr_spki_canonical(c)) {
+			assert_int_equal(sp_len, kd_len);
+			assert_memory_equal(sp, kd, kd_len);
+		}
+		if (want_canon >= 0)
+			assert_int_equal(ca_csr_spki_canonical(c), want_canon);
+		OPENSSL_free(kd);
 		assert_int_equal(X509_NAME_cmp(ca_csr_subject(c),
 		    X509_REQ_get_subject_name(req)), 0);
 		X509_REQ_free(req);
@@ -1130,6 +1145,12 @@ same_as_old(const uint8_t *der, size_t len)
 	ca_csr_free(c);
 	ERR_clear_error();
 	return a1;
+}
+
+static int
+same_as_old(const uint8_t *der, size_t len)
+{
+	return same_as_old_canon(der, len, -1);
 }
 
 /* a small DER writer for hand-made requests */
@@ -1292,7 +1313,8 @@ test_csr_lite_same(void **state)
 	EVP_PKEY *ek, *rk, *dk;
 	BIGNUM *n = NULL, *e = NULL;
 	uint8_t pt[65], cp[33], hy[65], bad[65], raw[32], nb[600], eb[8];
-	size_t ptl = 0, rawl = sizeof(raw);
+	uint8_t *d;
+	size_t ptl = 0, rawl = sizeof(raw), dl;
 	int nl, el;
 
 	(void)state;
@@ -1318,13 +1340,13 @@ test_csr_lite_same(void **state)
 	d_raw(&tmp, p256, sizeof(p256));
 	d_spki(&spki, ecpk, sizeof(ecpk), p256, sizeof(p256), 0, pt, 65);
 	d_csr(&csr, &spki, ek, 1);
-	assert_true(same_as_old(csr.b, csr.n));
+	assert_true(same_as_old_canon(csr.b, csr.n, 1));
 	mutate_all(csr.b, csr.n);
 	d_csr(&csr, &spki, ek, 0);	/* no attributes [0]: taken, as before */
 	assert_true(same_as_old(csr.b, csr.n));
 	d_spki(&spki, ecpk, sizeof(ecpk), p256, sizeof(p256), 0, cp, 33);
 	d_csr(&csr, &spki, ek, 1);
-	assert_true(same_as_old(csr.b, csr.n));	/* compressed */
+	assert_true(same_as_old_canon(csr.b, csr.n, 0));	/* compressed */
 	d_spki(&spki, ecpk, sizeof(ecpk), p256, sizeof(p256), 0, hy, 65);
 	d_csr(&csr, &spki, ek, 1);
 	(void)same_as_old(csr.b, csr.n);	/* hybrid */
@@ -1365,11 +1387,11 @@ test_csr_lite_same(void **state)
 	d_spki(&spki, rsaenc, sizeof(rsaenc), null, sizeof(null), 0, rp.b,
 	    rp.n);
 	d_csr(&csr, &spki, rk, 1);
-	assert_true(same_as_old(csr.b, csr.n));
+	assert_true(same_as_old_canon(csr.b, csr.n, 1));
 	mutate_all(csr.b, csr.n);
 	d_spki(&spki, rsaenc, sizeof(rsaenc), NULL, 0, 0, rp.b, rp.n);
 	d_csr(&csr, &spki, rk, 1);
-	assert_true(same_as_old(csr.b, csr.n));
+	assert_true(same_as_old_canon(csr.b, csr.n, 0));
 	d_spki(&spki, rsaenc, sizeof(rsaenc), p256, sizeof(p256), 0, rp.b,
 	    rp.n);
 	d_csr(&csr, &spki, rk, 1);
@@ -1390,13 +1412,13 @@ test_csr_lite_same(void **state)
 	d_spki(&spki, rsaenc, sizeof(rsaenc), null, sizeof(null), 0, rp.b,
 	    rp.n);
 	d_csr(&csr, &spki, rk, 1);
-	(void)same_as_old(csr.b, csr.n);
+	(void)same_as_old_canon(csr.b, csr.n, 0);
 
 	/* Ed25519: parameters must be absent, 32 bytes */
 	assert_true(EVP_PKEY_get_raw_public_key(dk, raw, &rawl));
 	d_spki(&spki, ed, sizeof(ed), NULL, 0, 0, raw, 32);
 	d_csr(&csr, &spki, dk, 1);
-	assert_true(same_as_old(csr.b, csr.n));
+	assert_true(same_as_old_canon(csr.b, csr.n, 1));
 	mutate_all(csr.b, csr.n);
 	d_spki(&spki, ed, sizeof(ed), null, sizeof(null), 0, raw, 32);
 	d_csr(&csr, &spki, dk, 1);
@@ -1408,6 +1430,21 @@ test_csr_lite_same(void **state)
 	d_spki(&spki, ed, sizeof(ed), NULL, 0, 0, raw, 32);
 	d_csr(&csr, &spki, ek, 1);
 	assert_false(same_as_old(csr.b, csr.n));
+
+	/* requests as OpenSSL writes them: canonical SPKIs, P-384 too */
+	d = make_csr(ek, "alice", &dl);
+	assert_true(same_as_old_canon(d, dl, 1));
+	free(d);
+	d = make_csr(rk, "alice", &dl);
+	assert_true(same_as_old_canon(d, dl, 1));
+	free(d);
+	d = make_csr(dk, "alice", &dl);
+	assert_true(same_as_old_canon(d, dl, 1));
+	free(d);
+	csr_for("EC", "P-384", 0, "alice", &d, &dl, NULL);
+	assert_true(same_as_old_canon(d, dl, 1));
+	mutate_all(d, dl);
+	free(d);
 
 	BN_free(n);
 	BN_free(e);

@@ -1163,6 +1163,8 @@ static void
 d_raw(struct dbuf *d, const void *p, size_t n)
 {
 	assert_true(d->n + n <= sizeof(d->b));
+	if (n == 0)
+		return;
 	memcpy(d->b + d->n, p, n);
 	d->n += n;
 }

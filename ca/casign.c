@@ -1094,9 +1094,9 @@ leaf_exts(X509 *x, X509 *ca, const struct ca_issue_params *ip,
 /*
  * The certificate's key: the CSR's SubjectPublicKeyInfo copied as it is
  * when its bytes are the encoding OpenSSL would make of the key (spki),
- * else the key encoded again.  Encoding a key goes through OpenSSL 3's encoder
- * lookup, which cost more than the rest of the certificate; the copy
- * gives the same bytes.
+ * else the key encoded again.  Encoding a key goes through OpenSSL 3's
+ * encoder lookup, which cost more than the rest of the certificate; the
+ * copy gives the same bytes.
  */
 static int
 leaf_pubkey(X509 *x, const struct ca_csr *req, EVP_PKEY *pub,

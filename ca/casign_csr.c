@@ -670,7 +670,7 @@ subject_checks(const X509_NAME *subj, const struct ca_csr_policy *pol,
 		    "subject is empty");
 		goto out;
 	}
-	ca_name_print(got, sizeof(got), subj);
+	/* the subject as text only for a refusal */
 	if (pol != NULL && pol->allowed_subject != NULL &&
 	    *pol->allowed_subject != '\0') {
 		allowed = ca_subject_parse(pol->allowed_subject, perr,
@@ -681,6 +681,7 @@ subject_checks(const X509_NAME *subj, const struct ca_csr_policy *pol,
 			goto out;
 		}
 		if (X509_NAME_cmp(subj, allowed) != 0) {
+			ca_name_print(got, sizeof(got), subj);
 			ca_name_print(want, sizeof(want), allowed);
 			snprintf(err, err_len, "CSR: subject \"%s\" does not "
 			    "match the account's allowed subject \"%s\"", got,
@@ -690,6 +691,7 @@ subject_checks(const X509_NAME *subj, const struct ca_csr_policy *pol,
 	}
 	if (pol != NULL && pol->expected_subject != NULL &&
 	    X509_NAME_cmp(subj, pol->expected_subject) != 0) {
+		ca_name_print(got, sizeof(got), subj);
 		ca_name_print(want, sizeof(want), pol->expected_subject);
 		snprintf(err, err_len, "CSR: subject \"%s\" does not match the "
 		    "lost certificate's subject \"%s\"", got, want);

@@ -204,12 +204,32 @@ struct ca_csr_policy {
  * parsing), DER parse with no trailing bytes, version, key policy (RSA
  * 2048..8192 bits, EC P-256/P-384 only, Ed25519), signature (RFC 2986),
  * non-empty subject, then the optional policy checks.  policy may be NULL.
- * Returns 1 (with *out_req owned by the caller when out_req is not NULL)
+ * Returns 1 (with *out_csr owned by the caller, ca_csr_free, when out_csr
+ * is not NULL)
  * or 0 with a message like "CSR: RFC 2986: signature does not verify" in
  * err, fit to send to the client.
  */
-int	ca_csr_check(X509_REQ **out_req, const uint8_t *der, size_t der_len,
-	    const struct ca_csr_policy *policy, char *err, size_t err_len);
+struct ca_csr;
+int	ca_csr_check(struct ca_csr **out_csr, const uint8_t *der,
+	    size_t der_len, const struct ca_csr_policy *policy, char *err,
+	    size_t err_len);
+void	ca_csr_free(struct ca_csr *);
+/* The parts of a CSR that passed ca_csr_check, borrowed from it. */
+const X509_NAME	*ca_csr_subject(const struct ca_csr *);
+EVP_PKEY	*ca_csr_pubkey(const struct ca_csr *);
+/* The subjectPKInfo: its bytes as received, its algorithm and its key
+ * BIT STRING. */
+const uint8_t	*ca_csr_spki(const struct ca_csr *, size_t *len);
+const X509_ALGOR *ca_csr_spki_alg(const struct ca_csr *);
+/* 1 when the subjectPKInfo bytes as received are the canonical SPKI of
+ * the key (common/keyhash.h: what keyhash_pkey_der writes and hashes),
+ * so they can be hashed and copied as they are; 0 when not known. */
+int		 ca_csr_spki_canonical(const struct ca_csr *);
+const ASN1_BIT_STRING *ca_csr_spki_key(const struct ca_csr *);
+/* The requested extensions, as X509_REQ_get_extensions gives them: a new
+ * stack (sk_X509_EXTENSION_pop_free; empty without the attribute), or
+ * NULL when the attribute is not a SEQUENCE of extensions. */
+STACK_OF(X509_EXTENSION) *ca_csr_extensions(const struct ca_csr *);
 
 /* ---- issuance profile ---- */
 
@@ -258,13 +278,16 @@ int	ca_san_print(char *out, size_t out_len, const GENERAL_NAME *gn);
 /* Checks a comma-separated list of SAN texts.  1, or 0 with err. */
 int	ca_san_list_check(const char *list, char *err, size_t err_len);
 /*
- * 1 when every DNS, IP and email SAN of req is on list (comma-separated
+ * 1 when every DNS, IP and email SAN of csr is on list (comma-separated
  * SAN texts; DNS names and emails compared ignoring case); 0 with "CSR:
  * subjectAltName DNS:x is not among the names the account may have (...)"
  * in err.
  */
-int	ca_csr_san_allowed(X509_REQ *req, const char *list, char *err,
-	    size_t err_len);
+int	ca_csr_san_allowed(const struct ca_csr *csr, const char *list,
+	    char *err, size_t err_len);
+/* ca_csr_san_allowed for the CSR's requested extensions (NULL: none). */
+int	ca_exts_san_allowed(const STACK_OF(X509_EXTENSION) *exts,
+	    const char *list, char *err, size_t err_len);
 /* Adds (replacing any) a subjectAltName extension with the SAN texts
  * (num > 0).  1, or 0 with err. */
 int	ca_add_sans(X509 *x, const char *const *sans, size_t num, char *err,
@@ -456,7 +479,7 @@ int	ca_signer_issuer_hashes(const struct ca_signer *, const EVP_MD *md,
 /* ---- leaf issuance ---- */
 
 struct ca_issue_params {
-	X509_REQ		*req;		/* passed ca_csr_check */
+	const struct ca_csr	*req;		/* passed ca_csr_check */
 	const X509_NAME		*subject;	/* the certificate's subject
 						 * (the account's, or the lost
 						 * certificate's); NULL = the

@@ -393,14 +393,14 @@ add_san_names(X509 *x, const char *const *names, size_t num, char *err,
 
 /* Copies DNS, email and IP SANs of the CSR; other types are dropped. */
 static int
-copy_csr_san(X509 *x, X509_REQ *req)
+copy_csr_san(X509 *x, const struct ca_csr *req)
 {
 	STACK_OF(X509_EXTENSION) *exts;
 	GENERAL_NAMES *in = NULL, *keep = NULL;
 	GENERAL_NAME *gn;
 	int i, rc = 0;
 
-	exts = X509_REQ_get_extensions(req);
+	exts = ca_csr_extensions(req);
 	if (exts == NULL) {
 		ERR_clear_error();
 		return 1;
@@ -1093,33 +1093,35 @@ leaf_exts(X509 *x, X509 *ca, const struct ca_issue_params *ip,
 
 /*
  * The certificate's key: the CSR's SubjectPublicKeyInfo copied as it is
- * when it is the encoding OpenSSL would make of the key (spki), else the
- * key encoded again.  Encoding a key goes through OpenSSL 3's encoder
- * lookup, which cost more than the rest of the certificate; the copy
- * gives the same bytes.
+ * when its bytes are the encoding OpenSSL would make of the key (spki),
+ * else the key encoded again.  Encoding a key goes through OpenSSL 3's
+ * encoder lookup, which cost more than the rest of the certificate; the
+ * copy gives the same bytes.
  */
 static int
-leaf_pubkey(X509 *x, X509_REQ *req, EVP_PKEY *pub, const uint8_t *spki,
-    size_t spki_len)
+leaf_pubkey(X509 *x, const struct ca_csr *req, EVP_PKEY *pub,
+    const uint8_t *spki, size_t spki_len)
 {
-	X509_PUBKEY *src = X509_REQ_get_X509_PUBKEY(req);
-	X509_ALGOR *salg = NULL, *dalg = NULL;
-	ASN1_OBJECT *aobj = NULL;
-	const unsigned char *pk = NULL;
-	unsigned char *raw = NULL, *bits = NULL;
-	int raw_len = -1, pk_len = 0, rc = 0;
+	const ASN1_BIT_STRING *key = ca_csr_spki_key(req);
+	X509_ALGOR *dalg = NULL;
+	const uint8_t *raw;
+	unsigned char *bits = NULL;
+	size_t raw_len;
+	int pk_len, rc = 0;
 
-	if (spki == NULL || src == NULL ||
-	    (raw_len = i2d_X509_PUBKEY(src, &raw)) <= 0 ||
-	    (size_t)raw_len != spki_len || memcmp(raw, spki, spki_len) != 0) {
-		ERR_clear_error();
+	/* the CSR's SPKI as received is the DER OpenSSL would write: its
+	 * algorithm and key BIT STRING (no unused bits) give those bytes */
+	raw = ca_csr_spki(req, &raw_len);
+	if (spki == NULL || raw == NULL || raw_len != spki_len ||
+	    memcmp(raw, spki, spki_len) != 0) {
 		rc = X509_set_pubkey(x, pub);
 		goto out;
 	}
-	if (!X509_PUBKEY_get0_param(&aobj, &pk, &pk_len, &salg, src) ||
-	    !X509_PUBKEY_get0_param(NULL, NULL, NULL, &dalg,
+	pk_len = ASN1_STRING_length(key);
+	if (!X509_PUBKEY_get0_param(NULL, NULL, NULL, &dalg,
 	    X509_get_X509_PUBKEY(x)) || pk_len <= 0 ||
-	    (bits = OPENSSL_memdup(pk, (size_t)pk_len)) == NULL)
+	    (bits = OPENSSL_memdup(ASN1_STRING_get0_data(key),
+	    (size_t)pk_len)) == NULL)
 		goto out;
 	/* the key bits (unused bits 0, as the re-encoding showed), then
 	 * the algorithm with its parameters */
@@ -1127,10 +1129,9 @@ leaf_pubkey(X509 *x, X509_REQ *req, EVP_PKEY *pub, const uint8_t *spki,
 	    V_ASN1_UNDEF, NULL, bits, pk_len))
 		goto out;
 	bits = NULL;
-	rc = X509_ALGOR_copy(dalg, salg);
+	rc = X509_ALGOR_copy(dalg, ca_csr_spki_alg(req));
  out:
 	OPENSSL_free(bits);
-	OPENSSL_free(raw);
 	return rc;
 }
 
@@ -1152,7 +1153,7 @@ ca_issue(const struct ca_signer *s, struct ca_issued *out,
 		ca_profile_default(&def);
 		prof = &def;
 	}
-	if (ip->req == NULL || (pub = X509_REQ_get0_pubkey(ip->req)) == NULL) {
+	if (ip->req == NULL || (pub = ca_csr_pubkey(ip->req)) == NULL) {
 		snprintf(err, err_len, "issue: no CSR public key");
 		goto out;
 	}
@@ -1182,7 +1183,7 @@ ca_issue(const struct ca_signer *s, struct ca_issued *out,
 		not_after = (time_t)ca_na;	/* never outlive the CA */
 	}
 	if ((x = cert_start(ip->serial, ip->subject != NULL ? ip->subject :
-	    X509_REQ_get_subject_name(ip->req),
+	    ca_csr_subject(ip->req),
 	    X509_get_subject_name(s->ca), NULL, now, not_after)) == NULL ||
 	    !leaf_pubkey(x, ip->req, pub, ip->spki, ip->spki_len) ||
 	    /* the signer refuses a notBefore before the CA's */

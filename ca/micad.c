@@ -509,15 +509,19 @@ key_bad_check(struct store_txn *txn, const uint8_t hash[KEYHASH_LEN],
 	return STORE_INVALID;
 }
 
-/* micad_csr_key_check for a public key (NULL: not decodable); the key's
- * hash goes to hash and, when out_spki is not NULL, the canonical SPKI
- * it hashed to *out_spki (OPENSSL_free). */
+/* micad_csr_key_check for a CSR's public key (NULL: not decodable);
+ * the key's hash goes to hash and, when out_spki is not NULL, the
+ * canonical SPKI it hashed to *out_spki (OPENSSL_free). */
 static int
-key_check(struct micad *d, struct store_txn *txn, EVP_PKEY *key,
+key_check(struct micad *d, struct store_txn *txn, const struct ca_csr *csr,
     uint8_t hash[KEYHASH_LEN], unsigned char **out_spki,
     size_t *out_spki_len, char *err, size_t err_len)
 {
+	EVP_PKEY *key = ca_csr_pubkey(csr);
 	const char *whose = NULL;
+	const uint8_t *spki;
+	size_t spki_len;
+	unsigned int n = 0;
 
 	if (key == NULL) {
 		snprintf(err, err_len, "CSR: RFC 2986 section 4.1: the "
@@ -541,7 +545,24 @@ key_check(struct micad *d, struct store_txn *txn, EVP_PKEY *key,
 		    "subscriber certificate needs a key of its own", whose);
 		return STORE_INVALID;
 	}
-	if (!keyhash_pkey_der(hash, key, out_spki, out_spki_len)) {
+	/* the CSR's own bytes when they are the canonical SPKI: the same
+	 * hash as encoding the key again, without OpenSSL's encoder */
+	if (ca_csr_spki_canonical(csr) &&
+	    (spki = ca_csr_spki(csr, &spki_len)) != NULL) {
+		if (!EVP_Digest(spki, spki_len, hash, &n, EVP_sha256(),
+		    NULL) || n != KEYHASH_LEN) {
+			log_ssl("keyhash: SubjectPublicKeyInfo");
+			snprintf(err, err_len, "CSR: key: cannot hash the "
+			    "public key");
+			return STORE_INVALID;
+		}
+		if (out_spki != NULL) {
+			if ((*out_spki = OPENSSL_memdup(spki, spki_len)) ==
+			    NULL)
+				fatalx("OPENSSL_memdup");
+			*out_spki_len = spki_len;
+		}
+	} else if (!keyhash_pkey_der(hash, key, out_spki, out_spki_len)) {
 		snprintf(err, err_len, "CSR: key: cannot hash the public key");
 		return STORE_INVALID;
 	}
@@ -549,13 +570,12 @@ key_check(struct micad *d, struct store_txn *txn, EVP_PKEY *key,
 }
 
 int
-micad_csr_key_check(struct micad *d, struct store_txn *txn, X509_REQ *req,
-    char *err, size_t err_len)
+micad_csr_key_check(struct micad *d, struct store_txn *txn,
+    const struct ca_csr *req, char *err, size_t err_len)
 {
 	uint8_t hash[KEYHASH_LEN];
 
-	return key_check(d, txn, X509_REQ_get0_pubkey(req), hash, NULL, NULL,
-	    err, err_len);
+	return key_check(d, txn, req, hash, NULL, NULL, err, err_len);
 }
 
 /* The account's allowed subject as mica encodes it; NULL = any. */
@@ -589,8 +609,9 @@ micad_profile_find(const struct micad_settings *s, const char *name)
 }
 
 int
-micad_csr_sans_check(const struct micad_settings *s, X509_REQ *req,
-    const char *acct_sans, char *err, size_t err_len)
+micad_csr_sans_check(const struct micad_settings *s,
+    const struct ca_csr *req, const char *acct_sans, char *err,
+    size_t err_len)
 {
 	if (!s->profile.copy_san)
 		return 1;	/* nothing of the CSR's SANs is copied */
@@ -702,7 +723,7 @@ issue_sign(struct micad *d, const struct micad_settings *s,
 	struct ca_csr_policy pol;
 	struct ca_issue_params ip;
 	struct ca_issued iss;
-	X509_REQ *req = NULL;
+	struct ca_csr *req = NULL;
 	X509_NAME *acct_subj = NULL;
 	unsigned char *spki = NULL;
 	size_t spki_len = 0;
@@ -719,8 +740,8 @@ issue_sign(struct micad *d, const struct micad_settings *s,
 	rc = STORE_INVALID;
 	if (!ca_csr_check(&req, csr_der, csr_len, &pol, err, err_len))
 		goto out;
-	if ((rc = key_check(d, txn, X509_REQ_get0_pubkey(req), ps->keyhash,
-	    &spki, &spki_len, err, err_len)) != STORE_OK)
+	if ((rc = key_check(d, txn, req, ps->keyhash, &spki, &spki_len, err,
+	    err_len)) != STORE_OK)
 		goto out;
 	rc = STORE_INVALID;
 	/* the CSR's SANs, when they are what the certificate gets */
@@ -769,7 +790,7 @@ issue_sign(struct micad *d, const struct micad_settings *s,
 	ca_issued_cleanup(&iss);
 	OPENSSL_free(spki);
 	X509_NAME_free(acct_subj);
-	X509_REQ_free(req);
+	ca_csr_free(req);
 	account_rec_wipe(&acct);
 	return rc;
 }

@@ -236,8 +236,9 @@ int	micad_issue_txn_enrol(struct micad *, const struct micad_settings *s,
  * on the account's list (acct_sans; an empty list allows none).  1, or 0
  * with the reason in err.
  */
-int	micad_csr_sans_check(const struct micad_settings *s, X509_REQ *req,
-	    const char *acct_sans, char *err, size_t err_len);
+int	micad_csr_sans_check(const struct micad_settings *s,
+	    const struct ca_csr *req, const char *acct_sans, char *err,
+	    size_t err_len);
 /* The named profile of s, or NULL. */
 const struct micad_profile *micad_profile_find(const struct micad_settings *s,
 	    const char *name);
@@ -250,7 +251,7 @@ const struct micad_profile *micad_profile_find(const struct micad_settings *s,
  * STORE_INVALID with the reason in err, or a store error.
  */
 int	micad_csr_key_check(struct micad *, struct store_txn *,
-	    X509_REQ *req, char *err, size_t err_len);
+	    const struct ca_csr *req, char *err, size_t err_len);
 
 /*
  * Signing outside the writer.  The writer runs the write transactions

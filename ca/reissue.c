@@ -393,7 +393,7 @@ check_csr(struct create_ctx *c, struct store_txn *txn,
 	struct ca_csr_policy	 pol;
 	const uint8_t		*p = lost->der;
 	X509			*lcert = NULL;
-	X509_REQ		*req = NULL;
+	struct ca_csr		*req = NULL;
 	enum store_rc		 src;
 	int			 rc = 0;
 
@@ -427,7 +427,7 @@ check_csr(struct create_ctx *c, struct store_txn *txn,
 	}
 	rc = 1;
 out:
-	X509_REQ_free(req);
+	ca_csr_free(req);
 	X509_free(lcert);
 	return rc;
 }
@@ -442,7 +442,7 @@ static int
 check_enrol_csr(struct create_ctx *c, struct store_txn *txn,
     const struct account_rec *acct)
 {
-	X509_REQ	*req = NULL;
+	struct ca_csr	*req = NULL;
 	enum store_rc	 src;
 	int		 rc = 0;
 
@@ -463,7 +463,7 @@ check_enrol_csr(struct create_ctx *c, struct store_txn *txn,
 	}
 	rc = 1;
 out:
-	X509_REQ_free(req);
+	ca_csr_free(req);
 	return rc;
 }
 

@@ -243,17 +243,29 @@ ca_san_list_check(const char *list, char *err, size_t err_len)
 }
 
 int
-ca_csr_san_allowed(X509_REQ *req, const char *list, char *err,
+ca_csr_san_allowed(const struct ca_csr *csr, const char *list, char *err,
     size_t err_len)
 {
-	STACK_OF(X509_EXTENSION) *exts = NULL;
+	STACK_OF(X509_EXTENSION) *exts;
+	int rc;
+
+	exts = ca_csr_extensions(csr);
+	rc = ca_exts_san_allowed(exts, list, err, err_len);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return rc;
+}
+
+int
+ca_exts_san_allowed(const STACK_OF(X509_EXTENSION) *exts, const char *list,
+    char *err, size_t err_len)
+{
 	GENERAL_NAMES *in = NULL;
 	const GENERAL_NAME *gn;
 	char buf[CA_SAN_LIST_MAX + 1], *p, *tok, *save = NULL;
 	char text[CA_SAN_TEXT_MAX];
 	int i, found, rc = 0;
 
-	if ((exts = X509_REQ_get_extensions(req)) == NULL ||
+	if (exts == NULL ||
 	    (in = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL)) ==
 	    NULL) {
 		rc = 1;		/* no SAN asked for */
@@ -286,7 +298,6 @@ ca_csr_san_allowed(X509_REQ *req, const char *list, char *err,
  out:
 	ERR_clear_error();
 	GENERAL_NAMES_free(in);
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	return rc;
 }
 

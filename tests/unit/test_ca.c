@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -388,7 +389,7 @@ test_issue(void **state)
 	struct ca_profile prof;
 	struct ca_issued out;
 	EVP_PKEY *k;
-	X509_REQ *req;
+	struct ca_csr *req;
 	X509 *back;
 	BASIC_CONSTRAINTS *bc;
 	AUTHORITY_INFO_ACCESS *aia;
@@ -430,7 +431,7 @@ test_issue(void **state)
 	assert_true(ca_cert_serial(out.cert, sn));
 	assert_memory_equal(sn, ip.serial, CA_SERIAL_LEN);
 	assert_int_equal(X509_NAME_cmp(X509_get_subject_name(out.cert),
-	    X509_REQ_get_subject_name(req)), 0);
+	    ca_csr_subject(req)), 0);
 	assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(out.cert),
 	    X509_get_subject_name(ca_signer_get0_cert(s))), 0);
 
@@ -510,7 +511,7 @@ test_issue(void **state)
 	assert_false(ca_issue(s, &out, &ip, err, sizeof(err)));
 	assert_null(out.cert);
 
-	X509_REQ_free(req);
+	ca_csr_free(req);
 	free(csr);
 	EVP_PKEY_free(k);
 	ca_signer_free(s);
@@ -530,7 +531,7 @@ test_issue_spki_copy(void **state)
 	struct ca_issue_params ip;
 	struct ca_issued out, ref;
 	EVP_PKEY *k;
-	X509_REQ *req;
+	struct ca_csr *req;
 	X509 *a, *b;
 	uint8_t *csr, h[KEYHASH_LEN];
 	unsigned char *spki = NULL, *da = NULL, *db = NULL;
@@ -551,7 +552,7 @@ test_issue_spki_copy(void **state)
 		csr = make_csr(k, "alice", &csr_len);
 		assert_true(ca_csr_check(&req, csr, csr_len, NULL, err,
 		    sizeof(err)));
-		assert_true(keyhash_pkey_der(h, X509_REQ_get0_pubkey(req),
+		assert_true(keyhash_pkey_der(h, ca_csr_pubkey(req),
 		    &spki, &spki_len));
 		memset(&ip, 0, sizeof(ip));
 		ip.req = req;
@@ -596,11 +597,28 @@ test_issue_spki_copy(void **state)
 		X509_free(b);
 		ca_issued_cleanup(&out);
 		ca_issued_cleanup(&ref);
-		X509_REQ_free(req);
+		ca_csr_free(req);
 		free(csr);
 		EVP_PKEY_free(k);
 	}
 	ca_signer_free(s);
+}
+
+/* ca_csr_check of a CSR made with OpenSSL's X509_REQ API. */
+static struct ca_csr *
+csr_of(X509_REQ *xr)
+{
+	struct ca_csr *c = NULL;
+	unsigned char *der = NULL;
+	char err[CA_ERR_MAX];
+	int len;
+
+	len = i2d_X509_REQ(xr, &der);
+	assert_true(len > 0);
+	assert_true(ca_csr_check(&c, der, (size_t)len, NULL, err,
+	    sizeof(err)));
+	OPENSSL_free(der);
+	return c;
 }
 
 static void
@@ -614,26 +632,29 @@ test_issue_san_copy(void **state)
 	X509_EXTENSION *ext;
 	GENERAL_NAMES *gens;
 	X509V3_CTX ctx;
-	X509_REQ *req;
+	X509_REQ *xr;
+	struct ca_csr *req;
 	EVP_PKEY *k;
 	char err[CA_ERR_MAX];
 
 	(void)state;
 	s = load_signer();
 	assert_true(ca_keygen(&k, NULL));
-	req = X509_REQ_new();
-	assert_true(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req),
+	xr = X509_REQ_new();
+	assert_true(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(xr),
 	    "CN", MBSTRING_UTF8, (const unsigned char *)"host", -1, -1, 0));
-	X509V3_set_ctx(&ctx, NULL, NULL, req, NULL, 0);
+	X509V3_set_ctx(&ctx, NULL, NULL, xr, NULL, 0);
 	ext = X509V3_EXT_nconf_nid(NULL, &ctx, NID_subject_alt_name,
 	    "DNS:host.example,URI:http://evil.example/,IP:192.0.2.7");
 	assert_non_null(ext);
 	exts = sk_X509_EXTENSION_new_null();
 	sk_X509_EXTENSION_push(exts, ext);
-	assert_true(X509_REQ_add_extensions(req, exts));
+	assert_true(X509_REQ_add_extensions(xr, exts));
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	assert_true(X509_REQ_set_pubkey(req, k));
-	assert_true(X509_REQ_sign(req, k, EVP_sha256()) > 0);
+	assert_true(X509_REQ_set_pubkey(xr, k));
+	assert_true(X509_REQ_sign(xr, k, EVP_sha256()) > 0);
+	req = csr_of(xr);
+	X509_REQ_free(xr);
 
 	memset(&ip, 0, sizeof(ip));
 	ip.req = req;
@@ -659,7 +680,7 @@ test_issue_san_copy(void **state)
 	    1);
 	assert_int_equal(X509_check_ip_asc(out.cert, "192.0.2.7", 0), 1);
 	ca_issued_cleanup(&out);
-	X509_REQ_free(req);
+	ca_csr_free(req);
 	EVP_PKEY_free(k);
 	ca_signer_free(s);
 }
@@ -668,7 +689,7 @@ static void
 expect_refused(const uint8_t *der, size_t len,
     const struct ca_csr_policy *pol, const char *want)
 {
-	X509_REQ *req = (X509_REQ *)1;
+	struct ca_csr *req = (struct ca_csr *)1;
 	char err[CA_ERR_MAX];
 
 	err[0] = '\0';
@@ -705,7 +726,7 @@ test_csr_checks(void **state)
 	struct ca_issue_params ip;
 	struct ca_issued lost;
 	EVP_PKEY *k;
-	X509_REQ *req;
+	struct ca_csr *req;
 	uint8_t *der, *big, *d2;
 	size_t len, l2;
 	char err[CA_ERR_MAX];
@@ -763,7 +784,7 @@ test_csr_checks(void **state)
 	assert_true(ca_csr_check(NULL, d2, l2, &pol, err, sizeof(err)));
 	free(d2);
 	ca_issued_cleanup(&lost);
-	X509_REQ_free(req);
+	ca_csr_free(req);
 	ca_signer_free(s);
 
 	/* key policy */
@@ -891,7 +912,7 @@ test_init_capped_p384(void **state)
 	struct ca_issue_params ip;
 	struct ca_issued out;
 	EVP_PKEY *k;
-	X509_REQ *req;
+	struct ca_csr *req;
 	uint8_t *csr;
 	size_t csr_len;
 	int64_t ca_nb, ca_na, nb, na;
@@ -939,7 +960,7 @@ test_init_capped_p384(void **state)
 	assert_int_equal(X509_verify(out.cert, X509_get0_pubkey(r.ca_cert)),
 	    1);
 	ca_issued_cleanup(&out);
-	X509_REQ_free(req);
+	ca_csr_free(req);
 	free(csr);
 	EVP_PKEY_free(k);
 	ca_signer_free(s);
@@ -974,6 +995,466 @@ test_csr_explicit_params(void **state)
 	EVP_PKEY_free(k);
 }
 
+/*
+ * The checks as they were on d2i_X509_REQ (OpenSSL's key decoder),
+ * without a policy: the reference ca_csr_check must answer as.  1, or 0
+ * with the message ca_csr_check gave.
+ */
+static int
+old_csr_check(const uint8_t *der, size_t len, char *err, size_t err_len)
+{
+	const unsigned char *p = der;
+	X509_REQ *req = NULL;
+	X509_ALGOR *alg = NULL;
+	ASN1_OBJECT *kobj = NULL;
+	EVP_PKEY *key;
+	char group[64];
+	int ptype = V_ASN1_UNDEF, bits, rc = 0;
+
+	if (len == 0) {
+		snprintf(err, err_len, "CSR: RFC 2986: empty request");
+		goto out;
+	}
+	if ((req = d2i_X509_REQ(NULL, &p, (long)len)) == NULL) {
+		snprintf(err, err_len, "CSR: RFC 2986 section 4: not a DER "
+		    "CertificationRequest");
+		goto out;
+	}
+	if (p != der + len) {
+		snprintf(err, err_len, "CSR: RFC 2986 section 4: %zu bytes "
+		    "after the CertificationRequest", len - (size_t)(p - der));
+		goto out;
+	}
+	if (X509_REQ_get_version(req) != X509_REQ_VERSION_1) {
+		snprintf(err, err_len, "CSR: RFC 2986 section 4.1: version "
+		    "must be 0 (v1)");
+		goto out;
+	}
+	assert_true(X509_PUBKEY_get0_param(&kobj, NULL, NULL, &alg,
+	    X509_REQ_get_X509_PUBKEY(req)));
+	X509_ALGOR_get0(NULL, &ptype, NULL, alg);
+	if (OBJ_obj2nid(kobj) == NID_X9_62_id_ecPublicKey &&
+	    ptype != V_ASN1_OBJECT) {
+		snprintf(err, err_len, "CSR: key: RFC 5480 section 2.1.1: EC "
+		    "parameters must be a named curve, not explicit "
+		    "parameters");
+		goto out;
+	}
+	if ((key = X509_REQ_get0_pubkey(req)) == NULL) {
+		snprintf(err, err_len, "CSR: RFC 2986 section 4.1: the "
+		    "subjectPKInfo cannot be decoded");
+		goto out;
+	}
+	switch (EVP_PKEY_get_base_id(key)) {
+	case EVP_PKEY_RSA:
+		bits = EVP_PKEY_get_bits(key);
+		if (bits < 2048) {
+			snprintf(err, err_len, "CSR: key: RSA %d bits is below "
+			    "the 2048-bit minimum", bits);
+			goto out;
+		}
+		if (bits > 8192) {
+			snprintf(err, err_len, "CSR: key: RSA %d bits is above "
+			    "the 8192-bit maximum", bits);
+			goto out;
+		}
+		break;
+	case EVP_PKEY_EC:
+		if (!EVP_PKEY_get_group_name(key, group, sizeof(group),
+		    NULL)) {
+			snprintf(err, err_len, "CSR: key: RFC 5480 section "
+			    "2.1.1: EC key without a named curve");
+			goto out;
+		}
+		if (strcmp(group, "prime256v1") != 0 &&
+		    strcmp(group, "secp384r1") != 0) {
+			snprintf(err, err_len, "CSR: key: EC curve %s is not "
+			    "allowed (P-256 or P-384 only)", group);
+			goto out;
+		}
+		break;
+	case EVP_PKEY_ED25519:
+		break;
+	default:
+		snprintf(err, err_len, "CSR: key: type %s is not allowed (RSA, "
+		    "EC P-256/P-384 or Ed25519 only)", OBJ_nid2sn(
+		    EVP_PKEY_get_base_id(key)));
+		goto out;
+	}
+	if (X509_REQ_verify(req, key) != 1) {
+		snprintf(err, err_len, "CSR: RFC 2986: signature does not "
+		    "verify");
+		goto out;
+	}
+	if (X509_NAME_entry_count(X509_REQ_get_subject_name(req)) == 0) {
+		snprintf(err, err_len, "CSR: RFC 5280 section 4.1.2.6: the "
+		    "subject is empty");
+		goto out;
+	}
+	rc = 1;
+ out:
+	ERR_clear_error();
+	X509_REQ_free(req);
+	return rc;
+}
+
+/* ca_csr_check and old_csr_check agree on der; an accepted CSR's key is
+ * the key the decoder gives, with the same canonical SPKI hash, and its
+ * SPKI bytes, when said to be canonical, what keyhash_pkey_der writes
+ * (want_canon: 1 or 0 when that is known, else -1).  Returns whether it
+ * was accepted. */
+static int
+same_as_old_canon(const uint8_t *der, size_t len, int want_canon)
+{
+	struct ca_csr *c = NULL;
+	unsigned char *kd = NULL;
+	const uint8_t *sp;
+	size_t kd_len = 0, sp_len = 0;
+	X509_REQ *req;
+	const unsigned char *p = der;
+	uint8_t h1[KEYHASH_LEN], h2[KEYHASH_LEN];
+	char e1[CA_ERR_MAX] = "", e2[CA_ERR_MAX] = "";
+	int a1, a2;
+
+	a1 = ca_csr_check(&c, der, len, NULL, e1, sizeof(e1));
+	a2 = old_csr_check(der, len, e2, sizeof(e2));
+	if (a1 != a2 || strcmp(e1, e2) != 0)
+		fail_msg("new: %d \"%s\", old: %d \"%s\"", a1, e1, a2, e2);
+	if (a1) {
+		req = d2i_X509_REQ(NULL, &p, (long)len);
+		assert_non_null(req);
+		assert_int_equal(EVP_PKEY_eq(ca_csr_pubkey(c),
+		    X509_REQ_get0_pubkey(req)), 1);
+		assert_true(keyhash_pkey_der(h1, ca_csr_pubkey(c), &kd,
+		    &kd_len));
+		assert_true(keyhash_pkey(h2, X509_REQ_get0_pubkey(req)));
+		assert_memory_equal(h1, h2, KEYHASH_LEN);
+		/* the bytes said to be canonical are what keyhash writes */
+		sp = ca_csr_spki(c, &sp_len);
+		if (ca_csr_spki_canonical(c)) {
+			assert_int_equal(sp_len, kd_len);
+			assert_memory_equal(sp, kd, kd_len);
+		}
+		if (want_canon >= 0)
+			assert_int_equal(ca_csr_spki_canonical(c), want_canon);
+		OPENSSL_free(kd);
+		assert_int_equal(X509_NAME_cmp(ca_csr_subject(c),
+		    X509_REQ_get_subject_name(req)), 0);
+		X509_REQ_free(req);
+	}
+	ca_csr_free(c);
+	ERR_clear_error();
+	return a1;
+}
+
+static int
+same_as_old(const uint8_t *der, size_t len)
+{
+	return same_as_old_canon(der, len, -1);
+}
+
+/* a small DER writer for hand-made requests */
+struct dbuf {
+	uint8_t	b[4096];
+	size_t	n;
+};
+
+static void
+d_raw(struct dbuf *d, const void *p, size_t n)
+{
+	assert_true(d->n + n <= sizeof(d->b));
+	if (n == 0)
+		return;
+	memcpy(d->b + d->n, p, n);
+	d->n += n;
+}
+
+static void
+d_tlv(struct dbuf *d, uint8_t tag, const void *p, size_t n)
+{
+	uint8_t h[4];
+	size_t hl = 0;
+
+	h[hl++] = tag;
+	if (n < 0x80)
+		h[hl++] = (uint8_t)n;
+	else if (n < 0x100) {
+		h[hl++] = 0x81;
+		h[hl++] = (uint8_t)n;
+	} else {
+		h[hl++] = 0x82;
+		h[hl++] = (uint8_t)(n >> 8);
+		h[hl++] = (uint8_t)n;
+	}
+	d_raw(d, h, hl);
+	d_raw(d, p, n);
+}
+
+/* SEQUENCE { AlgorithmIdentifier(alg, params), BIT STRING (unused bits
+ * ub, key) } */
+static void
+d_spki(struct dbuf *out, const void *alg, size_t alg_len,
+    const void *params, size_t params_len, uint8_t ub, const void *key,
+    size_t key_len)
+{
+	struct dbuf a = { .n = 0 }, s = { .n = 0 }, bs = { .n = 0 };
+
+	d_raw(&a, alg, alg_len);
+	if (params != NULL)
+		d_raw(&a, params, params_len);
+	d_tlv(&s, 0x30, a.b, a.n);
+	d_raw(&bs, &ub, 1);
+	d_raw(&bs, key, key_len);
+	d_tlv(&s, 0x03, bs.b, bs.n);
+	out->n = 0;
+	d_tlv(out, 0x30, s.b, s.n);
+}
+
+/* A CSR CN=alice with the SubjectPublicKeyInfo spki, signed by k. */
+static void
+d_csr(struct dbuf *out, const struct dbuf *spki, EVP_PKEY *k, int attrs)
+{
+	static const uint8_t ver[] = { 0x02, 0x01, 0x00 };
+	static const uint8_t ecdsa256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48,
+	    0xce, 0x3d, 0x04, 0x03, 0x02 };
+	static const uint8_t rsa256[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+	    0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00 };
+	static const uint8_t ed25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
+	struct dbuf info = { .n = 0 }, body = { .n = 0 }, sig = { .n = 0 };
+	struct dbuf tmp = { .n = 0 };
+	X509_NAME *name;
+	unsigned char *nd = NULL;
+	uint8_t sb[1024];
+	size_t sl = sizeof(sb);
+	EVP_MD_CTX *mc;
+	const EVP_MD *md = EVP_sha256();
+	int nl;
+
+	name = X509_NAME_new();
+	assert_true(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)"alice", -1, -1, 0));
+	nl = i2d_X509_NAME(name, &nd);
+	assert_true(nl > 0);
+	d_raw(&tmp, ver, sizeof(ver));
+	d_raw(&tmp, nd, (size_t)nl);
+	d_raw(&tmp, spki->b, spki->n);
+	if (attrs)
+		d_tlv(&tmp, 0xa0, NULL, 0);
+	d_tlv(&info, 0x30, tmp.b, tmp.n);
+	if (EVP_PKEY_get_base_id(k) == EVP_PKEY_ED25519)
+		md = NULL;
+	mc = EVP_MD_CTX_new();
+	assert_int_equal(EVP_DigestSignInit(mc, NULL, md, NULL, k), 1);
+	assert_int_equal(EVP_DigestSign(mc, sb + 1, &sl, info.b, info.n), 1);
+	EVP_MD_CTX_free(mc);
+	sb[0] = 0;
+	d_raw(&body, info.b, info.n);
+	switch (EVP_PKEY_get_base_id(k)) {
+	case EVP_PKEY_EC:
+		d_tlv(&body, 0x30, ecdsa256, sizeof(ecdsa256));
+		break;
+	case EVP_PKEY_RSA:
+		d_tlv(&body, 0x30, rsa256, sizeof(rsa256));
+		break;
+	default:
+		d_tlv(&body, 0x30, ed25519, sizeof(ed25519));
+		break;
+	}
+	d_tlv(&sig, 0x03, sb, sl + 1);
+	d_raw(&body, sig.b, sig.n);
+	out->n = 0;
+	d_tlv(out, 0x30, body.b, body.n);
+	OPENSSL_free(nd);
+	X509_NAME_free(name);
+}
+
+/* Every byte of a valid CSR changed, and every length cut: the same
+ * answer as before, byte for byte. */
+static void
+mutate_all(const uint8_t *der, size_t len)
+{
+	uint8_t *m;
+	size_t i;
+
+	m = malloc(len + 1);
+	assert_non_null(m);
+	for (i = 0; i < len; i++) {
+		memcpy(m, der, len);
+		m[i] ^= 0x01;
+		(void)same_as_old(m, len);
+		m[i] = der[i] ^ 0x80;
+		(void)same_as_old(m, len);
+		(void)same_as_old(der, i);
+	}
+	memcpy(m, der, len);
+	m[len] = 0;
+	(void)same_as_old(m, len + 1);
+	free(m);
+}
+
+/*
+ * ca_csr_check's own decoding against the way before it (d2i_X509_REQ
+ * and OpenSSL's key decoder): hand-made subjectPublicKeyInfos of every
+ * kind the key is built from (and the forms left to the decoder), and
+ * every byte of an EC, RSA and Ed25519 request changed.
+ */
+static void
+test_csr_lite_same(void **state)
+{
+	static const uint8_t ecpk[] = { 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce,
+	    0x3d, 0x02, 0x01 };
+	static const uint8_t p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
+	    0x3d, 0x03, 0x01, 0x07 };
+	static const uint8_t p521[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00,
+	    0x23 };
+	static const uint8_t rsaenc[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+	    0xf7, 0x0d, 0x01, 0x01, 0x01 };
+	static const uint8_t ed[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
+	static const uint8_t null[] = { 0x05, 0x00 };
+	struct dbuf spki, csr, rp, tmp;
+	EVP_PKEY *ek, *rk, *dk;
+	BIGNUM *n = NULL, *e = NULL;
+	uint8_t pt[65], cp[33], hy[65], bad[65], raw[32], nb[600], eb[8];
+	uint8_t *d;
+	size_t ptl = 0, rawl = sizeof(raw), dl;
+	int nl, el;
+
+	(void)state;
+	ek = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	rk = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	dk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	assert_non_null(ek);
+	assert_non_null(rk);
+	assert_non_null(dk);
+
+	/* EC P-256: the point in each form */
+	assert_true(EVP_PKEY_get_octet_string_param(ek,
+	    OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &ptl));
+	assert_int_equal(ptl, 65);
+	assert_int_equal(pt[0], 0x04);
+	cp[0] = (uint8_t)(0x02 | (pt[64] & 1));
+	memcpy(cp + 1, pt + 1, 32);
+	memcpy(hy, pt, 65);
+	hy[0] = (uint8_t)(0x06 | (pt[64] & 1));
+	memcpy(bad, pt, 65);
+	bad[64] ^= 0x01;	/* off the curve */
+	tmp.n = 0;
+	d_raw(&tmp, p256, sizeof(p256));
+	d_spki(&spki, ecpk, sizeof(ecpk), p256, sizeof(p256), 0, pt, 65);
+	d_csr(&csr, &spki, ek, 1);
+	assert_true(same_as_old_canon(csr.b, csr.n, 1));
+	mutate_all(csr.b, csr.n);
+	d_csr(&csr, &spki, ek, 0);	/* no attributes [0]: taken, as before */
+	assert_true(same_as_old(csr.b, csr.n));
+	d_spki(&spki, ecpk, sizeof(ecpk), p256, sizeof(p256), 0, cp, 33);
+	d_csr(&csr, &spki, ek, 1);
+	assert_true(same_as_old_canon(csr.b, csr.n, 0));	/* compressed */
+	d_spki(&spki, ecpk, sizeof(ecpk), p256, sizeof(p256), 0, hy, 65);
+	d_csr(&csr, &spki, ek, 1);
+	(void)same_as_old(csr.b, csr.n);	/* hybrid */
+	d_spki(&spki, ecpk, sizeof(ecpk), p256, sizeof(p256), 0, bad, 65);
+	d_csr(&csr, &spki, ek, 1);
+	assert_false(same_as_old(csr.b, csr.n));
+	d_spki(&spki, ecpk, sizeof(ecpk), p256, sizeof(p256), 0, pt, 64);
+	d_csr(&csr, &spki, ek, 1);
+	assert_false(same_as_old(csr.b, csr.n));	/* short point */
+	d_spki(&spki, ecpk, sizeof(ecpk), p256, sizeof(p256), 0, "\0", 1);
+	d_csr(&csr, &spki, ek, 1);
+	assert_false(same_as_old(csr.b, csr.n));	/* infinity */
+	d_spki(&spki, ecpk, sizeof(ecpk), p256, sizeof(p256), 3, pt, 65);
+	d_csr(&csr, &spki, ek, 1);
+	(void)same_as_old(csr.b, csr.n);	/* unused bits */
+	d_spki(&spki, ecpk, sizeof(ecpk), p521, sizeof(p521), 0, pt, 65);
+	d_csr(&csr, &spki, ek, 1);
+	assert_false(same_as_old(csr.b, csr.n));	/* another curve */
+	d_spki(&spki, ecpk, sizeof(ecpk), null, sizeof(null), 0, pt, 65);
+	d_csr(&csr, &spki, ek, 1);
+	assert_false(same_as_old(csr.b, csr.n));	/* no named curve */
+	d_spki(&spki, ecpk, sizeof(ecpk), NULL, 0, 0, pt, 65);
+	d_csr(&csr, &spki, ek, 1);
+	assert_false(same_as_old(csr.b, csr.n));
+
+	/* RSA: parameters NULL, absent, anything (ignored, as before);
+	 * bytes after the RSAPublicKey (taken, as before) */
+	assert_true(EVP_PKEY_get_bn_param(rk, OSSL_PKEY_PARAM_RSA_N, &n));
+	assert_true(EVP_PKEY_get_bn_param(rk, OSSL_PKEY_PARAM_RSA_E, &e));
+	nb[0] = 0;
+	nl = BN_bn2bin(n, nb + 1) + 1;
+	el = BN_bn2bin(e, eb);
+	tmp.n = 0;
+	d_tlv(&tmp, 0x02, nb, (size_t)nl);
+	d_tlv(&tmp, 0x02, eb, (size_t)el);
+	rp.n = 0;
+	d_tlv(&rp, 0x30, tmp.b, tmp.n);
+	d_spki(&spki, rsaenc, sizeof(rsaenc), null, sizeof(null), 0, rp.b,
+	    rp.n);
+	d_csr(&csr, &spki, rk, 1);
+	assert_true(same_as_old_canon(csr.b, csr.n, 1));
+	mutate_all(csr.b, csr.n);
+	d_spki(&spki, rsaenc, sizeof(rsaenc), NULL, 0, 0, rp.b, rp.n);
+	d_csr(&csr, &spki, rk, 1);
+	assert_true(same_as_old_canon(csr.b, csr.n, 0));
+	d_spki(&spki, rsaenc, sizeof(rsaenc), p256, sizeof(p256), 0, rp.b,
+	    rp.n);
+	d_csr(&csr, &spki, rk, 1);
+	(void)same_as_old(csr.b, csr.n);
+	d_raw(&rp, "\x05\x00", 2);
+	d_spki(&spki, rsaenc, sizeof(rsaenc), null, sizeof(null), 0, rp.b,
+	    rp.n);
+	d_csr(&csr, &spki, rk, 1);
+	(void)same_as_old(csr.b, csr.n);
+	/* a non-minimal modulus (two leading zeros) */
+	nb[0] = 0;
+	memmove(nb + 1, nb, (size_t)nl);
+	tmp.n = 0;
+	d_tlv(&tmp, 0x02, nb, (size_t)nl + 1);
+	d_tlv(&tmp, 0x02, eb, (size_t)el);
+	rp.n = 0;
+	d_tlv(&rp, 0x30, tmp.b, tmp.n);
+	d_spki(&spki, rsaenc, sizeof(rsaenc), null, sizeof(null), 0, rp.b,
+	    rp.n);
+	d_csr(&csr, &spki, rk, 1);
+	(void)same_as_old_canon(csr.b, csr.n, 0);
+
+	/* Ed25519: parameters must be absent, 32 bytes */
+	assert_true(EVP_PKEY_get_raw_public_key(dk, raw, &rawl));
+	d_spki(&spki, ed, sizeof(ed), NULL, 0, 0, raw, 32);
+	d_csr(&csr, &spki, dk, 1);
+	assert_true(same_as_old_canon(csr.b, csr.n, 1));
+	mutate_all(csr.b, csr.n);
+	d_spki(&spki, ed, sizeof(ed), null, sizeof(null), 0, raw, 32);
+	d_csr(&csr, &spki, dk, 1);
+	assert_false(same_as_old(csr.b, csr.n));
+	d_spki(&spki, ed, sizeof(ed), NULL, 0, 0, raw, 31);
+	d_csr(&csr, &spki, dk, 1);
+	assert_false(same_as_old(csr.b, csr.n));
+	/* a signature by another key */
+	d_spki(&spki, ed, sizeof(ed), NULL, 0, 0, raw, 32);
+	d_csr(&csr, &spki, ek, 1);
+	assert_false(same_as_old(csr.b, csr.n));
+
+	/* requests as OpenSSL writes them: canonical SPKIs, P-384 too */
+	d = make_csr(ek, "alice", &dl);
+	assert_true(same_as_old_canon(d, dl, 1));
+	free(d);
+	d = make_csr(rk, "alice", &dl);
+	assert_true(same_as_old_canon(d, dl, 1));
+	free(d);
+	d = make_csr(dk, "alice", &dl);
+	assert_true(same_as_old_canon(d, dl, 1));
+	free(d);
+	csr_for("EC", "P-384", 0, "alice", &d, &dl, NULL);
+	assert_true(same_as_old_canon(d, dl, 1));
+	mutate_all(d, dl);
+	free(d);
+
+	BN_free(n);
+	BN_free(e);
+	EVP_PKEY_free(ek);
+	EVP_PKEY_free(rk);
+	EVP_PKEY_free(dk);
+}
+
 /* ca_issue writes params->subject (DER by mica), not the CSR's bytes. */
 static void
 test_issue_subject(void **state)
@@ -983,7 +1464,8 @@ test_issue_subject(void **state)
 	struct ca_issued out;
 	struct ca_csr_policy pol;
 	X509_NAME *want, *csr_name;
-	X509_REQ *req;
+	X509_REQ *xr;
+	struct ca_csr *req;
 	EVP_PKEY *k;
 	uint8_t *der, *p;
 	unsigned char *a = NULL, *b = NULL;
@@ -996,20 +1478,20 @@ test_issue_subject(void **state)
 	assert_true(ca_keygen(&k, NULL));
 	/* CN=ALICE, O=example    CORP: matches /CN=alice/O=Example Corp
 	 * (X509_NAME_cmp canonicalises case and spaces) */
-	req = X509_REQ_new();
+	xr = X509_REQ_new();
 	csr_name = X509_NAME_new();
 	assert_true(X509_NAME_add_entry_by_txt(csr_name, "CN", MBSTRING_UTF8,
 	    (const unsigned char *)"ALICE", -1, -1, 0));
 	assert_true(X509_NAME_add_entry_by_txt(csr_name, "O", MBSTRING_UTF8,
 	    (const unsigned char *)"example    CORP", -1, -1, 0));
-	assert_true(X509_REQ_set_subject_name(req, csr_name));
-	assert_true(X509_REQ_set_pubkey(req, k));
-	assert_true(X509_REQ_sign(req, k, EVP_sha256()) > 0);
-	len = (size_t)i2d_X509_REQ(req, NULL);
+	assert_true(X509_REQ_set_subject_name(xr, csr_name));
+	assert_true(X509_REQ_set_pubkey(xr, k));
+	assert_true(X509_REQ_sign(xr, k, EVP_sha256()) > 0);
+	len = (size_t)i2d_X509_REQ(xr, NULL);
 	der = malloc(len);
 	p = der;
-	assert_int_equal(i2d_X509_REQ(req, &p), (int)len);
-	X509_REQ_free(req);
+	assert_int_equal(i2d_X509_REQ(xr, &p), (int)len);
+	X509_REQ_free(xr);
 	memset(&pol, 0, sizeof(pol));
 	pol.allowed_subject = "/CN=alice/O=Example Corp";
 	assert_true(ca_csr_check(&req, der, len, &pol, err, sizeof(err)));
@@ -1047,7 +1529,7 @@ test_issue_subject(void **state)
 	OPENSSL_free(b);
 	X509_NAME_free(want);
 	X509_NAME_free(csr_name);
-	X509_REQ_free(req);
+	ca_csr_free(req);
 	free(der);
 	EVP_PKEY_free(k);
 	ca_signer_free(s);
@@ -1059,7 +1541,7 @@ test_issue_url(void **state)
 	struct ca_signer *s;
 	struct ca_issue_params ip;
 	struct ca_issued out;
-	X509_REQ *req;
+	struct ca_csr *req;
 	EVP_PKEY *k;
 	uint8_t *der;
 	size_t len;
@@ -1084,7 +1566,7 @@ test_issue_url(void **state)
 	assert_false(ca_issue(s, &out, &ip, err, sizeof(err)));
 	assert_string_equal(err, "http-url: must be an http:// URL with a "
 	    "host (RFC 5280 4.2.1.13)");
-	X509_REQ_free(req);
+	ca_csr_free(req);
 	free(der);
 	EVP_PKEY_free(k);
 	ca_signer_free(s);
@@ -1402,7 +1884,6 @@ test_san_text(void **state)
 	    "DNS:a\x01b" };
 	GENERAL_NAME *gn = NULL;
 	char err[CA_ERR_MAX], out[CA_SAN_TEXT_MAX], l64[80];
-	X509_REQ *req;
 	X509V3_CTX ctx;
 	X509_EXTENSION *ext;
 	STACK_OF(X509_EXTENSION) *exts;
@@ -1433,29 +1914,27 @@ test_san_text(void **state)
 	assert_string_equal(err, "SAN \"IP:x\": not an IPv4 or IPv6 address");
 
 	/* a CSR: DNS (case ignored) and IP on the list, URI ignored */
-	req = X509_REQ_new();
-	X509V3_set_ctx(&ctx, NULL, NULL, req, NULL, 0);
+	X509V3_set_ctx(&ctx, NULL, NULL, NULL, NULL, 0);
 	ext = X509V3_EXT_nconf_nid(NULL, &ctx, NID_subject_alt_name,
 	    "DNS:Host.Example,URI:http://evil.example/,IP:2001:db8::1");
 	assert_non_null(ext);
 	exts = sk_X509_EXTENSION_new_null();
 	sk_X509_EXTENSION_push(exts, ext);
-	assert_true(X509_REQ_add_extensions(req, exts));
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	assert_true(ca_csr_san_allowed(req, "DNS:host.example,IP:2001:DB8:0::1",
-	    err, sizeof(err)));
-	assert_false(ca_csr_san_allowed(req, "DNS:host.example", err,
+	assert_true(ca_exts_san_allowed(exts,
+	    "DNS:host.example,IP:2001:DB8:0::1", err, sizeof(err)));
+	assert_false(ca_exts_san_allowed(exts, "DNS:host.example", err,
 	    sizeof(err)));
 	assert_string_equal(err, "CSR: subjectAltName IP:2001:db8::1 is not "
 	    "among the names the account may have (DNS:host.example)");
-	assert_false(ca_csr_san_allowed(req, "", err, sizeof(err)));
+	assert_false(ca_exts_san_allowed(exts, "", err, sizeof(err)));
 	assert_string_equal(err, "CSR: subjectAltName DNS:Host.Example is not "
 	    "among the names the account may have (none)");
-	X509_REQ_free(req);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	/* no SAN at all: allowed with any list */
-	req = X509_REQ_new();
-	assert_true(ca_csr_san_allowed(req, "", err, sizeof(err)));
-	X509_REQ_free(req);
+	assert_true(ca_exts_san_allowed(NULL, "", err, sizeof(err)));
+	exts = sk_X509_EXTENSION_new_null();
+	assert_true(ca_exts_san_allowed(exts, "", err, sizeof(err)));
+	sk_X509_EXTENSION_free(exts);
 }
 
 int
@@ -1475,6 +1954,7 @@ main(void)
 		cmocka_unit_test(test_profile),
 		cmocka_unit_test(test_init_capped_p384),
 		cmocka_unit_test(test_csr_explicit_params),
+		cmocka_unit_test(test_csr_lite_same),
 		cmocka_unit_test(test_issue_subject),
 		cmocka_unit_test(test_issue_url),
 		cmocka_unit_test(test_certs_read),

@@ -1487,6 +1487,7 @@ sign_client_spawn(const struct mica_conf *c, const struct privdrop *pd,
 		/* the network side's client is not the signer's: freed, so
 		 * the signer exits without leaks (valgrind follows forks) */
 		free(cv);
+		EVP_MD_CTX_free(sc->vtmpl);
 		X509_free(sc->ca);
 		free(sc->ach);
 		free(sc);

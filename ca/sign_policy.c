@@ -581,6 +581,77 @@ der_strict(const uint8_t *p, size_t len, int depth)
 	return 1;
 }
 
+/*
+ * X.690 11.6: the encodings of a SET OF's components compared as octet
+ * strings, the shorter one padded at its end with 0-octets: <0, 0, >0.
+ */
+static int
+der_set_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	size_t n = alen < blen ? alen : blen, i;
+	int c;
+
+	if (n > 0 && (c = memcmp(a, b, n)) != 0)
+		return c;
+	for (i = n; i < alen; i++)
+		if (a[i] != 0)
+			return 1;
+	for (i = n; i < blen; i++)
+		if (b[i] != 0)
+			return -1;
+	return 0;
+}
+
+/*
+ * 1 if every RDN of the TBSCertificate's subject (a SET OF) has its
+ * components in ascending order (X.690 11.6).  OpenSSL keeps a Name's
+ * bytes as received, so the re-encoding does not see it.  The subject
+ * only: the issuer must be the CA certificate's subject as it is
+ * (sign_tbs_check), DER or not.  tbs is held to DER (der_strict) and
+ * parsed already.
+ */
+static int
+subject_sorted(const uint8_t *tbs, size_t tbs_len)
+{
+	struct rd r, c, name, rdn, set;
+	const uint8_t *tlv, *prev;
+	size_t tlv_len, prev_len;
+	uint8_t tag;
+	int i;
+
+	rd_init(&r, tbs, tbs_len);
+	if (!sign_der_next(&r, &tag, &c, &tlv, &tlv_len))
+		return 0;
+	/* [0] version (optional), serial, signature, issuer, validity */
+	for (i = 0; i < 5; i++) {
+		if (!sign_der_next(&c, &tag, &name, &tlv, &tlv_len))
+			return 0;
+		if (i == 0 && tag != (V_ASN1_CONSTRUCTED |
+		    V_ASN1_CONTEXT_SPECIFIC))
+			i++;	/* no version: that was the serial */
+	}
+	if (!sign_der_next(&c, &tag, &name, &tlv, &tlv_len) ||
+	    tag != (V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED))
+		return 0;
+	while (rd_left(&name) > 0) {
+		if (!sign_der_next(&name, &tag, &rdn, &tlv, &tlv_len) ||
+		    tag != (V_ASN1_SET | V_ASN1_CONSTRUCTED))
+			return 0;
+		prev = NULL;
+		prev_len = 0;
+		while (rd_left(&rdn) > 0) {
+			if (!sign_der_next(&rdn, &tag, &set, &tlv, &tlv_len))
+				return 0;
+			if (prev != NULL &&
+			    der_set_cmp(prev, prev_len, tlv, tlv_len) > 0)
+				return 0;
+			prev = tlv;
+			prev_len = tlv_len;
+		}
+	}
+	return 1;
+}
+
 /* A non-negative DER INTEGER's magnitude (no leading zero byte). */
 static int
 der_uint(struct rd *r, const uint8_t **out, size_t *out_len)
@@ -837,6 +908,12 @@ sign_tbs_parse(struct sign_tbs *out, const uint8_t *tbs, size_t tbs_len,
 	    memcmp(der, tbs, tbs_len) != 0) {
 		snprintf(err, err_len, "certificate: RFC 5280 4.1: not one "
 		    "DER TBSCertificate");
+		goto out;
+	}
+	if (!subject_sorted(tbs, tbs_len)) {
+		snprintf(err, err_len, "certificate: RFC 5280 4.1.2.6: the "
+		    "subject is not DER (X.690 11.6: a multi-valued RDN's "
+		    "attributes out of order)");
 		goto out;
 	}
 	if ((out->x = shadow(t)) == NULL ||

@@ -959,6 +959,49 @@ test_tbs_malformed(void **state)
 	assert_false(tbs_parses(tbs, (size_t)tl));
 	OPENSSL_free(tbs);
 	X509_free(x);
+	/* a multi-valued RDN {O=Org + CN=leaf}: OpenSSL writes its SET OF
+	 * sorted (X.690 11.6), taken; the same two swapped, refused */
+	x = tc_leaf(NULL);
+	assert_true(X509_NAME_add_entry_by_txt(X509_get_subject_name(x),
+	    "O", MBSTRING_UTF8, (const unsigned char *)"Org", -1, -1, -1));
+	assert_int_equal(X509_NAME_entry_count(X509_get_subject_name(x)), 2);
+	tc_encode(x, tc.ca_key, &tbs, &tl, NULL, NULL);
+	assert_true((size_t)tl < sizeof(buf));
+	assert_true(tbs_parses(tbs, (size_t)tl));
+	{
+		/* SET { SEQ { OID O, UTF8 "Org" }, SEQ { OID CN,
+		 * UTF8 "leaf" } } */
+		static const uint8_t o_atv[] = { 0x30, 0x0a, 0x06, 0x03, 0x55,
+		    0x04, 0x0a, 0x0c, 0x03, 'O', 'r', 'g' };
+		static const uint8_t cn_atv[] = { 0x30, 0x0b, 0x06, 0x03,
+		    0x55, 0x04, 0x03, 0x0c, 0x04, 'l', 'e', 'a', 'f' };
+		size_t at = 0;
+
+		memcpy(buf, tbs, (size_t)tl);
+		for (i = 2; i + sizeof(o_atv) + sizeof(cn_atv) <= (size_t)tl;
+		    i++)
+			if (buf[i - 2] == 0x31 && buf[i - 1] ==
+			    sizeof(o_atv) + sizeof(cn_atv) &&
+			    memcmp(buf + i, o_atv, sizeof(o_atv)) == 0 &&
+			    memcmp(buf + i + sizeof(o_atv), cn_atv,
+			    sizeof(cn_atv)) == 0)
+				at = i;
+		assert_true(at > 0);
+		memcpy(buf + at, cn_atv, sizeof(cn_atv));
+		memcpy(buf + at + sizeof(cn_atv), o_atv, sizeof(o_atv));
+		assert_false(tbs_parses(buf, (size_t)tl));
+		{
+			struct sign_tbs t;
+			char err[256] = "";
+
+			assert_false(sign_tbs_parse(&t, buf, (size_t)tl, err,
+			    sizeof(err)));
+			assert_non_null(strstr(err, "X.690 11.6"));
+			sign_tbs_cleanup(&t);
+		}
+	}
+	OPENSSL_free(tbs);
+	X509_free(x);
 	/* constructed string, long-form small length, in a Name */
 	{
 		/* SEQ { [0]{INT 2}, INT 1, SEQ{OID ecdsa-sha256},

@@ -582,55 +582,28 @@ der_strict(const uint8_t *p, size_t len, int depth)
 }
 
 /*
- * X.690 11.6: the encodings of a SET OF's components compared as octet
- * strings, the shorter one padded at its end with 0-octets: <0, 0, >0.
+ * 1 if every RDN of the subject (a SET OF) has its components in
+ * ascending order (X.690 11.6), read from the Name's bytes as received:
+ * OpenSSL keeps those, so the re-encoding does not see the order.  The
+ * components are whole TLVs: when one is a prefix of another their
+ * headers, and so their lengths, are equal, so X.690's padding of the
+ * shorter with 0-octets never decides and memcmp of the common length
+ * does.  The subject only: the issuer must be the CA certificate's
+ * subject as it is (sign_tbs_check), DER or not.
  */
 static int
-der_set_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+subject_sorted(const X509_NAME *subject)
 {
-	size_t n = alen < blen ? alen : blen, i;
-	int c;
-
-	if (n > 0 && (c = memcmp(a, b, n)) != 0)
-		return c;
-	for (i = n; i < alen; i++)
-		if (a[i] != 0)
-			return 1;
-	for (i = n; i < blen; i++)
-		if (b[i] != 0)
-			return -1;
-	return 0;
-}
-
-/*
- * 1 if every RDN of the TBSCertificate's subject (a SET OF) has its
- * components in ascending order (X.690 11.6).  OpenSSL keeps a Name's
- * bytes as received, so the re-encoding does not see it.  The subject
- * only: the issuer must be the CA certificate's subject as it is
- * (sign_tbs_check), DER or not.  tbs is held to DER (der_strict) and
- * parsed already.
- */
-static int
-subject_sorted(const uint8_t *tbs, size_t tbs_len)
-{
-	struct rd r, c, name, rdn, set;
+	struct rd r, name, rdn, atv;
+	const unsigned char *der;
 	const uint8_t *tlv, *prev;
-	size_t tlv_len, prev_len;
+	size_t der_len, tlv_len, prev_len;
 	uint8_t tag;
-	int i;
 
-	rd_init(&r, tbs, tbs_len);
-	if (!sign_der_next(&r, &tag, &c, &tlv, &tlv_len))
+	if (!X509_NAME_get0_der(subject, &der, &der_len))
 		return 0;
-	/* [0] version (optional), serial, signature, issuer, validity */
-	for (i = 0; i < 5; i++) {
-		if (!sign_der_next(&c, &tag, &name, &tlv, &tlv_len))
-			return 0;
-		if (i == 0 && tag != (V_ASN1_CONSTRUCTED |
-		    V_ASN1_CONTEXT_SPECIFIC))
-			i++;	/* no version: that was the serial */
-	}
-	if (!sign_der_next(&c, &tag, &name, &tlv, &tlv_len) ||
+	rd_init(&r, der, der_len);
+	if (!sign_der_next(&r, &tag, &name, &tlv, &tlv_len) ||
 	    tag != (V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED))
 		return 0;
 	while (rd_left(&name) > 0) {
@@ -640,10 +613,10 @@ subject_sorted(const uint8_t *tbs, size_t tbs_len)
 		prev = NULL;
 		prev_len = 0;
 		while (rd_left(&rdn) > 0) {
-			if (!sign_der_next(&rdn, &tag, &set, &tlv, &tlv_len))
+			if (!sign_der_next(&rdn, &tag, &atv, &tlv, &tlv_len))
 				return 0;
-			if (prev != NULL &&
-			    der_set_cmp(prev, prev_len, tlv, tlv_len) > 0)
+			if (prev != NULL && memcmp(prev, tlv, prev_len <
+			    tlv_len ? prev_len : tlv_len) > 0)
 				return 0;
 			prev = tlv;
 			prev_len = tlv_len;
@@ -910,7 +883,7 @@ sign_tbs_parse(struct sign_tbs *out, const uint8_t *tbs, size_t tbs_len,
 		    "DER TBSCertificate");
 		goto out;
 	}
-	if (!subject_sorted(tbs, tbs_len)) {
+	if (!subject_sorted(t->subject)) {
 		snprintf(err, err_len, "certificate: RFC 5280 4.1.2.6: the "
 		    "subject is not DER (X.690 11.6: a multi-valued RDN's "
 		    "attributes out of order)");
